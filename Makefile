@@ -1,0 +1,146 @@
+# smsq: one non-recursive Makefile.
+#
+#   make            build bin/ (optimised)           make test   build with ASan+UBSan, run all tests
+#   make demo       the main job (scripts/demo)      make bench  benchmarks (scripts/bench)
+#   make clean      remove build/ and bin/           make V=1    show full commands
+#   make SANITIZE=address,undefined   sanitized build into build/san/bin
+#   make DEVOPTS=no-error             drop -Werror (unknown compiler)
+#
+# The first thing any target does is scripts/install-deps (idempotent, quiet
+# when every package is present), so that on a fresh Debian 12 machine
+# `make test` and `make demo` are the only commands a user types.
+
+SHELL := /bin/bash
+CC ?= cc
+SANITIZE ?=
+DEVOPTS ?=
+
+ifeq ($(SANITIZE),)
+O := build/rel
+BIN := bin
+OPTFLAGS := -O2
+else
+O := build/san
+BIN := build/san/bin
+OPTFLAGS := -O1 -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+GEN := $(O)/gen
+
+WARN := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+	-Wwrite-strings -Wshadow -Wformat=2 -fno-common
+ifneq ($(DEVOPTS),no-error)
+WARN += -Werror
+endif
+
+ALL_CFLAGS := -std=gnu11 -g $(OPTFLAGS) $(WARN) -MMD -MP -I. -I$(GEN) $(CFLAGS)
+ALL_LDFLAGS := $(OPTFLAGS) -Wl,--as-needed $(LDFLAGS)
+LIBS := -lzmq -lcurl -llmdb -lprotobuf-c -ljansson -linih -lmicrohttpd -lm
+
+ifeq ($(V),1)
+Q :=
+QP := @true
+else
+Q := @
+QP := @printf '  %-7s %s\n'
+endif
+
+# Sources: every module .c in these folders goes into one archive; a file
+# named *_main.c holds a program's main() and becomes bin/<program>.
+SRC_DIRS := common store worker producer
+LIB_SRC := $(filter-out %_main.c,$(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
+PROTO_SRC := proto/booking.proto
+PROTO_C := $(GEN)/proto/booking.pb-c.c
+PROTO_H := $(GEN)/proto/booking.pb-c.h
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(PROTO_C:$(GEN)/%.c=$(O)/gen/%.o)
+CORE_A := $(O)/libsmsq-core.a
+
+PROGRAMS := smsq-worker smsq-publish smsqctl smsq-fakeprovider
+MAIN_smsq-worker := worker/worker_main.c
+MAIN_smsq-publish := producer/publish_main.c
+MAIN_smsqctl := store/smsqctl_main.c
+MAIN_smsq-fakeprovider := worker/fakeprovider_main.c
+PROGRAMS := $(foreach p,$(PROGRAMS),$(if $(wildcard $(MAIN_$(p))),$(p)))
+PROG_BIN := $(PROGRAMS:%=$(BIN)/%)
+
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(O)/tests/%)
+
+DEPS_STAMP := build/.deps-installed
+
+.PHONY: all test check demo bench clean deps hdr-check test-build
+.DEFAULT_GOAL := all
+
+all: $(PROG_BIN)
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): scripts/install-deps
+	$(Q)scripts/install-deps
+	$(Q)mkdir -p $(@D) && touch $@
+
+# Rebuild everything when the flags change (git's GIT-CFLAGS).
+FLAGS_FILE := $(O)/.flags
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(LIBS)
+$(FLAGS_FILE): FORCE | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(FLAGS_NOW)' ]; then echo '$(FLAGS_NOW)' > $@; fi
+.PHONY: FORCE
+FORCE:
+
+$(PROTO_C) $(PROTO_H) &: $(PROTO_SRC) | $(DEPS_STAMP)
+	$(QP) PROTOC $<
+	$(Q)mkdir -p $(GEN)
+	$(Q)protoc-c --c_out=$(GEN) $<
+
+$(O)/gen/%.o: $(GEN)/%.c $(FLAGS_FILE)
+	$(QP) CC $<
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(O)/%.o: %.c $(FLAGS_FILE) | $(PROTO_H)
+	$(QP) CC $<
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(CORE_A): $(LIB_OBJ)
+	$(QP) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN)/%: $(CORE_A) $(FLAGS_FILE)
+	$(QP) LINK $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(O)/$(MAIN_$*:.c=.o) $(CORE_A) $(LIBS)
+$(foreach p,$(PROGRAMS),$(eval $(BIN)/$(p): $(O)/$(MAIN_$(p):.c=.o)))
+
+# A test may name the library calls it wraps (cmocka's --wrap mocks) in a
+# first-line comment:   /* WRAP: mdb_txn_commit zmq_msg_send */
+$(O)/tests/%: tests/%.c $(CORE_A) $(FLAGS_FILE) | $(PROTO_H)
+	$(QP) TEST $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(CORE_A) \
+		$$(sed -n '1s/.*WRAP:\(.*\)\*\/.*/\1/p' $< | xargs -rn1 printf -- '-Wl,--wrap=%s ') \
+		-lcmocka $(LIBS)
+
+test-build: $(PROG_BIN) $(TEST_BIN)
+
+# The README's test command: everything built with AddressSanitizer and
+# UndefinedBehaviorSanitizer, then unit tests and integration tests.
+test: $(DEPS_STAMP)
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined test-build
+	$(Q)SMSQ_BIN=build/san/bin SMSQ_TESTS=build/san/tests tests/run $(T)
+check: test
+
+demo: all
+	$(Q)scripts/demo
+
+bench: all
+	$(Q)scripts/bench
+
+# Every header compiles on its own.
+hdr-check: $(PROTO_H)
+	$(Q)for h in $$(git ls-files '*.h'); do \
+		echo "#include \"$$h\"" | $(CC) $(ALL_CFLAGS) -MF /dev/null -x c -fsyntax-only - || exit 1; done
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,115 @@
+/*
+ * log: leveled, timestamped lines on stderr (see log.h).
+ *
+ * Each line is built in one buffer and written with one write(2), so lines
+ * from the processes of a pool that share stderr do not interleave.
+ */
+#include "common/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 2048
+#define LOG_ROLE_MAX 32
+
+enum log_level log_current_level = LOG_LEVEL_INFO;
+static char log_role[LOG_ROLE_MAX] = "smsq";
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+void log_init(const char *role, enum log_level level)
+{
+	snprintf(log_role, sizeof(log_role), "%s", role);
+	log_current_level = level;
+}
+
+int log_level_parse(const char *name, enum log_level *out)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcmp(name, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
+{
+	char line[LOG_LINE_MAX];
+	struct timespec ts;
+	struct tm tm;
+	int saved_errno = errno;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld] %s: ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, ts.tv_nsec / 1000000L, log_role, (long)getpid(),
+			 level_names[level]);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < sizeof(line) - 1) {
+		int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+		if (m > 0)
+			n += m;
+	}
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	/* A failed log write has nowhere to be reported; ignore it. */
+	ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+	(void)w;
+	errno = saved_errno;
+}
+
+void log_write(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_current_level)
+		return;
+	va_start(ap, fmt);
+	log_vwrite(level, fmt, ap);
+	va_end(ap);
+}
+
+void log_fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_ERROR, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void log_panic(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_ERROR, fmt, ap);
+	va_end(ap);
+	abort();
+}
+
+char *log_mask_phone(const char *phone, char *out, size_t len)
+{
+	size_t n = strlen(phone);
+	size_t keep_head = n > 6 ? 3 : 0;
+	size_t keep_tail = n > 6 ? 2 : 0;
+	size_t i;
+
+	if (len == 0)
+		return out;
+	for (i = 0; i < n && i + 1 < len; i++)
+		out[i] = (i < keep_head || i >= n - keep_tail) ? phone[i] : '*';
+	out[i] = '\0';
+	return out;
+}

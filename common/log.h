@@ -1,0 +1,61 @@
+/*
+ * log: one line per event on stderr, with a level check before any argument
+ * is formatted.
+ *
+ * Line format:
+ *   2026-11-27T21:40:00.123Z smsq-worker[1234] info: <message>
+ * Message events start with the message id, then key=value pairs
+ * ("42: status=sent delay_ms=1200"); never a whole phone number or a text.
+ *
+ * Process-wide state (the role name and the level) is set once at start-up
+ * by main(); the functions are not thread-safe and need not be: every smsq
+ * process is single-threaded.
+ */
+#ifndef SMSQ_LOG_H
+#define SMSQ_LOG_H
+
+#include <stddef.h>
+
+enum log_level {
+	LOG_LEVEL_ERROR = 0,
+	LOG_LEVEL_WARN = 1,
+	LOG_LEVEL_INFO = 2,
+	LOG_LEVEL_DEBUG = 3,
+};
+
+/* The current level; read by the macros below, set by log_init(). */
+extern enum log_level log_current_level;
+
+/* Set the role shown on each line (copied, truncated at 31 bytes) and the
+ * level. */
+void log_init(const char *role, enum log_level level);
+
+/* Parse "error", "warn", "info", "debug". Returns 0 and sets *out, or -1. */
+int log_level_parse(const char *name, enum log_level *out);
+
+/* Write one line (use the macros, which skip formatting when disabled). */
+void log_write(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_write(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warn(...) do { if (log_current_level >= LOG_LEVEL_WARN) \
+	log_write(LOG_LEVEL_WARN, __VA_ARGS__); } while (0)
+#define log_info(...) do { if (log_current_level >= LOG_LEVEL_INFO) \
+	log_write(LOG_LEVEL_INFO, __VA_ARGS__); } while (0)
+#define log_debug(...) do { if (log_current_level >= LOG_LEVEL_DEBUG) \
+	log_write(LOG_LEVEL_DEBUG, __VA_ARGS__); } while (0)
+
+/* Unusable environment: log at error level and exit(1) (Postfix msg_fatal). */
+void log_fatal(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+/* Broken invariant (a bug): log and abort() (Postfix msg_panic). */
+void log_panic(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+/* Mask a phone number for logs: keeps the country code's first digits and the
+ * last two digits ("+3361234567" -> "+33*******67"). Writes at most len bytes,
+ * always NUL-terminated; returns out. */
+char *log_mask_phone(const char *phone, char *out, size_t len);
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * store: the durable queue, an LMDB environment shared by every smsq process.
+ *
+ * Contract
+ * - One environment per node (a data directory).  Any number of processes
+ *   open it; writes are serialised by LMDB (one write transaction at a time,
+ *   pool-wide); readers never block and never block writers.
+ * - Every stored message is in exactly one state (enum store_state), and the
+ *   per-state counters change in the same transaction as the message, so
+ *   store_stats() is exact and O(1).
+ * - A function that returns STORE_OK has committed and synced its
+ *   transaction: what it reports is on disk.  Any other return has changed
+ *   nothing.
+ * - Open the store after fork(), never before (LMDB caveat); each process
+ *   opens its own handle.  A handle is for one thread.
+ *
+ * Only store.c includes lmdb.h.
+ */
+#ifndef SMSQ_STORE_H
+#define SMSQ_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SMSQ_WARN_UNUSED __attribute__((warn_unused_result))
+
+/* Message states (ARCHITECTURE.md invariant 3).  Values are stored on disk:
+ * never renumber. */
+enum store_state {
+	STORE_STATE_DELAYED = 0,   /* waiting for its not-before or retry time */
+	STORE_STATE_READY = 1,     /* due: in the ready index, most urgent first */
+	STORE_STATE_INFLIGHT = 2,  /* leased by a worker until its lease ends */
+	STORE_STATE_SENT = 3,      /* accepted by the provider */
+	STORE_STATE_DELIVERED = 4, /* delivery report received */
+	STORE_STATE_FAILED = 5,    /* permanent failure, with its reason */
+	STORE_STATE_EXPIRED = 6,   /* past its expiry: never sent */
+	STORE_STATE_COUNT = 7,
+};
+
+/* Return codes. */
+enum store_rc {
+	STORE_OK = 0,        /* done, committed and synced */
+	STORE_ERROR = -1,    /* failed; store_errmsg() says why; nothing changed */
+	STORE_FULL = -2,     /* the map is at its configured maximum: retry later */
+	STORE_NOTFOUND = -3, /* no such message */
+};
+
+/* Per-message result of store_ingest(). */
+enum store_ingest_result {
+	STORE_INGEST_ACCEPTED = 0,  /* stored now under a new id */
+	STORE_INGEST_DUPLICATE = 1, /* the idempotency key was already stored */
+};
+
+#define STORE_IDEM_MAX 128          /* longest idempotency key, bytes */
+#define STORE_PRIORITY_MAX 9        /* priorities are 0..9, 9 most urgent */
+#define STORE_DEFAULT_MAP_BYTES (256ULL << 20)
+#define STORE_DEFAULT_MAP_MAX_BYTES (64ULL << 30)
+
+typedef struct store store;
+
+struct store_opts {
+	const char *dir;              /* data directory; created unless read_only */
+	uint64_t map_bytes;           /* initial map size (0: default 256 MiB) */
+	uint64_t map_max_bytes;       /* growth ceiling (0: default 64 GiB) */
+	int read_only;                /* 1: open for reading only (smsqctl) */
+};
+
+/*
+ * Open (creating if needed) the store in opts->dir.
+ * Returns a handle, or NULL with a message in err (errlen bytes, always
+ * NUL-terminated) when the directory or the environment cannot be used.
+ * Caller closes with store_close().
+ */
+store *store_open(const struct store_opts *opts, char *err, size_t errlen);
+
+/* Close the handle and set *s to NULL.  Accepts NULL and *s == NULL. */
+void store_close(store **s);
+
+/* The message of the last failure on this handle (valid until the next call
+ * on it).  Never NULL. */
+const char *store_errmsg(const store *s);
+
+/* Clear reader slots left by processes that died (LMDB mdb_reader_check).
+ * Returns the number cleared, or -1. */
+int store_reader_check(store *s);
+
+/*
+ * One new message for store_ingest().  Input pointers are borrowed for the
+ * duration of the call; the store copies what it keeps.
+ */
+struct store_new {
+	const char *idem_key;    /* idempotency key, 1..STORE_IDEM_MAX bytes */
+	size_t idem_len;         /* its length */
+	const void *event;       /* the packed BookingEvent, kept as received */
+	size_t event_len;        /* its length */
+	int64_t created_ms;      /* booking time, ms since epoch */
+	int64_t not_before_ms;   /* not to be sent before (0: now) */
+	int64_t expires_ms;      /* pointless after */
+	int64_t appointment_ms;  /* ordering within a priority: soonest first */
+	uint8_t priority;        /* 0..STORE_PRIORITY_MAX */
+	/* Out, set when store_ingest() returns STORE_OK: */
+	enum store_ingest_result result; /* accepted or duplicate */
+	uint64_t id;             /* the message id (new, or the existing one) */
+};
+
+/*
+ * Store a batch of new messages in one write transaction (group commit):
+ * each gets an id, a state (delayed if its not-before is after now_ms, else
+ * ready), its index entries, and the counters move with it.  A key already
+ * stored, or repeated earlier in the same batch, is a duplicate: nothing is
+ * stored for it and its existing id is reported.
+ *
+ * Returns STORE_OK once the transaction is committed and synced (every
+ * msgs[i].result and .id then set); STORE_FULL when the map cannot grow past
+ * its maximum; STORE_ERROR on any other failure.  On any error nothing of the
+ * batch is stored.  The map grows by itself (doubling up to map_max_bytes).
+ */
+int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms) SMSQ_WARN_UNUSED;
+
+/* A snapshot of the store, read in one read transaction. */
+struct store_stats {
+	uint64_t count[STORE_STATE_COUNT]; /* messages per state */
+	uint64_t total;                    /* all messages ever stored */
+	uint64_t waiting;                  /* delayed + ready + in flight */
+	uint64_t oldest_waiting_id;        /* 0 when nothing waits */
+	int64_t oldest_waiting_created_ms; /* its creation time (0: none) */
+	uint64_t map_bytes;                /* current map size */
+	uint64_t used_bytes;               /* pages in use * page size */
+	uint64_t file_bytes;               /* data.mdb size on disk (allocated) */
+};
+
+/* Read a consistent snapshot.  Returns STORE_OK or STORE_ERROR. */
+int store_stats(store *s, struct store_stats *out) SMSQ_WARN_UNUSED;
+
+/* A stored message, as read back (for smsqctl and tests). */
+struct store_msg {
+	uint64_t id;                 /* message id */
+	enum store_state state;      /* current state */
+	uint8_t priority;            /* 0..9 */
+	uint16_t attempts;           /* send attempts so far */
+	int64_t created_ms;          /* booking time */
+	int64_t not_before_ms;       /* scheduled send time */
+	int64_t expires_ms;          /* expiry */
+	int64_t appointment_ms;      /* appointment */
+	int64_t due_ms;              /* delayed: due time; in flight: lease end */
+	char idem_key[STORE_IDEM_MAX + 1]; /* NUL-terminated copy */
+	void *event;                 /* packed BookingEvent, malloc'ed: caller frees */
+	size_t event_len;            /* its length */
+};
+
+/*
+ * Read message id into *out.  Returns STORE_OK (caller frees out->event with
+ * free()), STORE_NOTFOUND, or STORE_ERROR.
+ */
+int store_get(store *s, uint64_t id, struct store_msg *out) SMSQ_WARN_UNUSED;
+
+/* Look up a message id by idempotency key.  STORE_OK, STORE_NOTFOUND or
+ * STORE_ERROR. */
+int store_find_key(store *s, const char *key, size_t key_len, uint64_t *id) SMSQ_WARN_UNUSED;
+
+/*
+ * Walk an index in its order, calling fn for each message id until fn
+ * returns non-zero or max ids were visited (0: no limit).  which: "ready"
+ * (most urgent first), "delayed" (soonest due first) or "pending" (oldest
+ * first).  Returns the number visited, or -1 (store_errmsg()).  For tests
+ * and ops; reads in one read transaction.
+ */
+long store_walk(store *s, const char *which, size_t max,
+		int (*fn)(uint64_t id, void *arg), void *arg);
+
+/* Check every index against the messages and the counters against a
+ * recount (smsqctl check, tests).  Returns 0 when consistent, otherwise -1
+ * with the first inconsistency in store_errmsg(). */
+int store_verify(store *s);
+
+const char *store_state_name(enum store_state st);
+
+#endif

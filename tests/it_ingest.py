@@ -1,0 +1,209 @@
+"""Integration tests of durable ingest, through the real pool.
+
+Each test starts bin/smsq-worker on a free loopback port with a fresh data
+directory, talks to it over ZeroMQ (raw frames or the real smsq-publish), and
+checks what the store holds with the real smsqctl.
+"""
+
+import os
+import random
+import signal
+import time
+
+import itlib
+from itlib import Dealer, event, pb2, wait_for
+
+
+class IngestTest(itlib.PoolTest):
+
+    def test_same_key_three_times_one_message_two_duplicates(self):
+        pool = self.pool()
+        d = Dealer(pool.endpoint)
+        ev = event("dup-key-1")
+        acks = [d.call(ev, req_id=b"r%d" % i) for i in range(3)]
+        d.close()
+        m = pb2()
+        self.assertEqual([a.status for a in acks],
+                         [m.ACK_ACCEPTED, m.ACK_DUPLICATE, m.ACK_DUPLICATE])
+        self.assertTrue(acks[0].message_id > 0)
+        self.assertEqual({a.message_id for a in acks}, {acks[0].message_id})
+        self.assertEqual(acks[1].idempotency_key, "dup-key-1")
+        s = self.stats()
+        self.assertEqual(s["waiting"], 1)
+        self.assertEqual(s["total"], 1)
+        self.assertEqual(s["states"]["ready"], 1)
+        self.assertEqual(pool.stop(), 0)
+        self.check_store()
+
+    def test_pipelined_acks_match_request_ids(self):
+        pool = self.pool(workers=2)
+        d = Dealer(pool.endpoint)
+        n = 500
+        for i in range(n):
+            d.request(b"id-%d" % i, event("pipe-%d" % i).SerializeToString())
+        seen = {}
+        for _ in range(n):
+            rid, ack = d.recv()
+            seen[rid] = ack
+        d.close()
+        self.assertEqual(set(seen), {b"id-%d" % i for i in range(n)})
+        for i in range(n):
+            self.assertEqual(seen[b"id-%d" % i].idempotency_key, "pipe-%d" % i)
+            self.assertEqual(seen[b"id-%d" % i].status, pb2().ACK_ACCEPTED)
+        self.assertEqual(len({a.message_id for a in seen.values()}), n)
+        self.assertEqual(self.stats()["waiting"], n)
+
+    def test_garbage_frames_answered_and_worker_keeps_serving(self):
+        pool = self.pool(workers=1)
+        pids = sorted(pool.pids())
+        m = pb2()
+        d = Dealer(pool.endpoint)
+        rnd = random.Random(7)
+        cases = [
+            ("random bytes", [b"", b"g1", bytes(rnd.getrandbits(8) for _ in range(300))], m.REASON_UNDECODABLE),
+            ("truncated event", [b"", b"g2", event("trunc").SerializeToString()[:25]], m.REASON_UNDECODABLE),
+            ("one frame", [b"just-one"], m.REASON_BAD_FRAMES),
+            ("no delimiter", [b"g3", event("nodelim").SerializeToString()], m.REASON_BAD_FRAMES),
+            ("delimiter only", [b""], m.REASON_BAD_FRAMES),
+            ("four frames", [b"", b"g4", b"x", b"y"], m.REASON_BAD_FRAMES),
+            ("twelve frames", [b""] + [b"f"] * 11, m.REASON_BAD_FRAMES),
+            ("empty request id", [b"", b"", event("emptyid").SerializeToString()], m.REASON_BAD_FRAMES),
+            ("request id too long", [b"", b"i" * 65, event("longid").SerializeToString()], m.REASON_BAD_FRAMES),
+            ("oversize", [b"", b"g5", event("big", text="x" * 20000).SerializeToString()], m.REASON_OVERSIZE),
+            ("empty event", [b"", b"g6", b""], m.REASON_MISSING_FIELD),
+        ]
+        for name, frames, reason in cases:
+            with self.subTest(name):
+                d.send(frames)
+                self.assertTrue(d.sock.poll(30000), "no reply to " + name)
+                reply = d.sock.recv_multipart()
+                self.assertEqual(len(reply), 3, name)
+                self.assertEqual(reply[0], b"")
+                ack = m.Ack()
+                ack.ParseFromString(reply[2])
+                self.assertEqual(ack.status, m.ACK_REJECTED, name)
+                self.assertEqual(m.Reason.Name(ack.reason), m.Reason.Name(reason), name)
+                self.assertTrue(ack.detail, name)
+        # Still serving, same processes, nothing stored by the garbage.
+        ok = d.call(event("after-garbage"))
+        d.close()
+        self.assertEqual(ok.status, m.ACK_ACCEPTED)
+        self.assertEqual(sorted(pool.pids()), pids)
+        self.assertEqual(self.stats()["total"], 1)
+
+    def test_invalid_events_rejected_with_reason_nothing_stored(self):
+        pool = self.pool(workers=1)
+        m = pb2()
+        now = int(time.time() * 1000)
+        cases = [
+            ("bad phone", {"phone": "0612345678"}, m.REASON_INVALID_PHONE),
+            ("missing key", {"idempotency_key": ""}, m.REASON_MISSING_FIELD),
+            ("already expired", {"expires_at_ms": now - 1000}, m.REASON_ALREADY_EXPIRED),
+            ("appointment past", {"appointment_at_ms": now - 60000}, m.REASON_ALREADY_EXPIRED),
+            ("version 2", {"version": 2}, m.REASON_UNSUPPORTED_VERSION),
+            ("unknown zone", {"time_zone": "Europe/Atlantis"}, m.REASON_INVALID_FIELD),
+            ("zone traversal", {"time_zone": "../../etc/passwd"}, m.REASON_INVALID_FIELD),
+            ("bad locale", {"locale": "french"}, m.REASON_INVALID_FIELD),
+            ("no kind", {"kind": m.KIND_UNSPECIFIED}, m.REASON_MISSING_FIELD),
+            ("priority 10", {"priority": 10}, m.REASON_INVALID_FIELD),
+            ("text too long", {"text": "y" * 1601}, m.REASON_TEXT_TOO_LONG),
+            ("no place", {"place": ""}, m.REASON_MISSING_FIELD),
+        ]
+        d = Dealer(pool.endpoint)
+        for i, (name, over, reason) in enumerate(cases):
+            with self.subTest(name):
+                ack = d.call(event("bad-%d" % i, **over), req_id=b"b%d" % i)
+                self.assertEqual(ack.status, m.ACK_REJECTED, name)
+                self.assertEqual(m.Reason.Name(ack.reason), m.Reason.Name(reason), name)
+                self.assertTrue(ack.detail)
+        d.close()
+        self.assertEqual(self.stats()["total"], 0)
+
+    def test_20000_published_pool_killed_after_last_ack_all_there(self):
+        pool = self.pool(workers=2)
+        path = self.gen(20000, seed=3)
+        rc, summary = self.publish(pool, path)
+        self.assertEqual(rc, 0, summary)
+        self.assertEqual(summary["accepted"], 20000)
+        # SIGKILL the whole pool right after the last ack: nothing may be lost.
+        pool.kill9()
+        s = self.stats()
+        self.assertEqual(s["waiting"], 20000)
+        self.assertEqual(s["total"], 20000)
+        self.check_store()
+        # Reopened: everything is there, and a republish stores nothing new.
+        pool2 = self.pool(workers=2)
+        rc, summary = self.publish(pool2, path)
+        self.assertEqual(rc, 0, summary)
+        self.assertEqual(summary["duplicate"], 20000)
+        self.assertEqual(self.stats()["total"], 20000)
+        self.assertEqual(pool2.stop(), 0)
+        self.check_store()
+
+    def test_dead_worker_is_restarted(self):
+        pool = self.pool(workers=2)
+        victim = sorted(pool.pids())[-1]
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: len(pool.pids()) == 3 and victim not in pool.pids(), what="restart")
+        wait_for(lambda: pool.log_text().count("started: store") >= 3, what="worker ready")
+        d = Dealer(pool.endpoint)
+        for i in range(20):
+            self.assertEqual(d.call(event("after-restart-%d" % i), req_id=b"x%d" % i).status,
+                             pb2().ACK_ACCEPTED)
+        d.close()
+        self.assertEqual(pool.stop(), 0)
+
+    def test_store_full_answers_retry_later_and_keeps_what_was_acked(self):
+        # A 1 MiB map that may not grow: ingest must answer RETRY_LATER, never
+        # crash, and what was ACCEPTED before stays.
+        pool = self.pool(workers=1, args=["-o", "store.map_size_mb=1", "-o", "store.map_max_mb=1"])
+        m = pb2()
+        d = Dealer(pool.endpoint)
+        accepted, retry = 0, 0
+        for i in range(3000):
+            ack = d.call(event("full-%d" % i, text="t" * 1000), req_id=b"f%d" % i)
+            if ack.status == m.ACK_ACCEPTED:
+                accepted += 1
+            else:
+                self.assertEqual(ack.status, m.ACK_RETRY_LATER)
+                self.assertEqual(ack.reason, m.REASON_STORE_FULL)
+                self.assertTrue(ack.retry_after_ms > 0)
+                retry += 1
+                if retry > 5:
+                    break
+        d.close()
+        self.assertTrue(accepted > 0 and retry > 0, (accepted, retry))
+        self.assertEqual(self.stats()["total"], accepted)
+        self.assertEqual(pool.stop(), 0)
+        self.check_store()
+
+    def test_map_grows_instead_of_failing(self):
+        pool = self.pool(workers=1, args=["-o", "store.map_size_mb=1", "-o", "store.map_max_mb=64"])
+        d = Dealer(pool.endpoint)
+        for i in range(3000):
+            self.assertEqual(d.call(event("grow-%d" % i, text="t" * 1000), req_id=b"g%d" % i).status,
+                             pb2().ACK_ACCEPTED)
+        d.close()
+        s = self.stats()
+        self.assertEqual(s["total"], 3000)
+        self.assertTrue(s["store_bytes"]["map"] > 1 << 20)
+
+    def test_second_pool_on_same_store_refused(self):
+        self.pool(workers=1)
+        p2 = itlib.Pool(self.data_dir, 1)
+        self.pools.append(p2)
+        with self.assertRaises(AssertionError):
+            p2.start()
+        self.assertIn("another smsq-worker pool", p2.log_text())
+
+    def test_bad_config_is_a_clear_error(self):
+        import subprocess
+        out = subprocess.run([os.path.join(itlib.BIN, "smsq-worker"), "-d", self.data_dir,
+                              "-o", "ingest.batch_max=0"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("ingest.batch_max", out.stderr)
+        self.assertIn("out of range", out.stderr)
+
+
+if __name__ == "__main__":
+    itlib.main()

@@ -1,0 +1,63 @@
+/*
+ * config: smsq-worker's settings, from built-in defaults, then the config
+ * file, then command-line overrides, validated as a whole before anything
+ * starts.
+ *
+ * Every option is one row of a table (config.c: name, type, default, min,
+ * max, where it lands, help); `smsq-worker --help-config` prints it, and the
+ * sample file etc/smsq.conf explains each one.  An unknown option, a value of
+ * the wrong type or out of range is an error naming the option, its line and
+ * the allowed range.
+ */
+#ifndef SMSQ_CONFIG_H
+#define SMSQ_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_STR_MAX 512
+
+struct config {
+	char store_dir[CONFIG_STR_MAX];       /* store.dir: data directory */
+	long store_map_size_mb;               /* store.map_size_mb: initial map */
+	long store_map_max_mb;                /* store.map_max_mb: growth ceiling */
+	char ingest_endpoint[CONFIG_STR_MAX]; /* ingest.endpoint: producers connect here */
+	long ingest_max_event_bytes;          /* ingest.max_event_bytes: event frame limit */
+	long ingest_max_text_bytes;           /* ingest.max_text_bytes: ready text limit */
+	long ingest_batch_max;                /* ingest.batch_max: events per group commit */
+	long ingest_hwm;                      /* ingest.hwm: ZeroMQ high-water marks */
+	long pool_workers;                    /* pool.workers: processes (0: cores) */
+	long pool_restart_delay_ms;           /* pool.restart_delay_ms: between restarts */
+	long pool_shutdown_timeout_ms;        /* pool.shutdown_timeout_ms: then SIGKILL */
+	char log_level[16];                   /* log.level: error|warn|info|debug */
+};
+
+/* Fill cfg with the defaults. */
+void config_defaults(struct config *cfg);
+
+/*
+ * Set one option by its full name ("ingest.batch_max") from text.
+ * Returns 0, or -1 with a message in err naming the option and the rule.
+ */
+int config_set(struct config *cfg, const char *name, const char *value, char *err,
+	       size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * Read a config file ([section] name = value; ';' or '#' comments).
+ * Returns 0, or -1 with err naming the file, the line and the problem.
+ */
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Cross-option checks after everything is set (log level name, paths).
+ * Returns 0 or -1 with err. */
+int config_check(const struct config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Print the option table (name, type, default, range, help) to f. */
+void config_print_table(FILE *f);
+
+/* Print the effective configuration, one "name = value" per line. */
+void config_print(const struct config *cfg, FILE *f);
+
+#endif

@@ -1,0 +1,315 @@
+/*
+ * pool: the master process (see pool.h).
+ *
+ * DESIGN
+ *
+ * The master blocks every signal it cares about and takes them one at a
+ * time with sigtimedwait(): no handler, no race between a signal and the
+ * loop.  Children are in slots (slot 0: the broker, 1..N: workers); a slot
+ * is running (pid > 0) or waiting for its restart time.  The master never
+ * touches ZeroMQ or LMDB after fork (it opens the store once before any
+ * fork, to fail fast on a bad directory, and closes it).
+ */
+#include "worker/pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "store/store.h"
+#include "worker/broker.h"
+#include "worker/worker.h"
+
+#define POOL_TICK_MS 100
+#define POOL_BROKER_STOP_MS 3000
+#define POOL_BACKEND_MAX 100  /* ipc path limit (sun_path) with margin */
+
+struct slot {
+	pid_t pid;             /* running child, or 0 */
+	int64_t restart_at_ms; /* when to restart (mono), if pid == 0 */
+	int64_t started_ms;    /* when it was started (mono) */
+};
+
+struct pool {
+	const struct config *cfg;   /* borrowed */
+	char backend[PATH_MAX + 8]; /* ipc endpoint of the broker's backend */
+	struct slot *slots;         /* [0] broker, [1..n] workers */
+	int n_workers;              /* workers */
+	int stopping;               /* graceful stop under way */
+	int64_t stop_deadline_ms;   /* then SIGKILL */
+	int broker_told_stop;       /* SIGTERM sent to the broker */
+};
+
+static volatile sig_atomic_t broker_pause, broker_stop;
+
+static void on_broker_signal(int sig)
+{
+	if (sig == SIGTERM)
+		broker_stop = 1;
+	else
+		broker_pause = 1;
+}
+
+static int run_broker(struct pool *p)
+{
+	struct broker_opts bo = {
+		.frontend = p->cfg->ingest_endpoint,
+		.backend = p->backend,
+		.hwm = (int)p->cfg->ingest_hwm,
+	};
+	struct sigaction sa;
+	enum log_level lvl = LOG_LEVEL_INFO;
+
+	(void)log_level_parse(p->cfg->log_level, &lvl);
+	log_init("broker", lvl);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_broker_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	/* SIGINT from a terminal reaches the whole group: the broker only
+	 * pauses, the master decides when it stops. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	return broker_run(&bo, &broker_pause, &broker_stop) == 0 ? 0 : 1;
+}
+
+static void spawn(struct pool *p, int i)
+{
+	pid_t master = getpid();
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		p->slots[i].restart_at_ms = clock_mono_ms() + p->cfg->pool_restart_delay_ms;
+		return;
+	}
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != master)
+			_exit(1);
+		_exit(i == 0 ? run_broker(p) : worker_run(p->cfg, i, p->backend));
+	}
+	p->slots[i].pid = pid;
+	p->slots[i].started_ms = clock_mono_ms();
+	log_info("started %s%.0d pid=%ld", i == 0 ? "broker" : "worker-", i, (long)pid);
+}
+
+static const char *slot_name(int i, char *buf, size_t len)
+{
+	if (i == 0)
+		snprintf(buf, len, "broker");
+	else
+		snprintf(buf, len, "worker-%d", i);
+	return buf;
+}
+
+static void reap(struct pool *p)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i <= p->n_workers; i++) {
+			char name[32];
+
+			if (p->slots[i].pid != pid)
+				continue;
+			p->slots[i].pid = 0;
+			slot_name(i, name, sizeof(name));
+			if (WIFSIGNALED(status))
+				log_warn("%s pid=%ld killed by signal %d", name, (long)pid,
+					 WTERMSIG(status));
+			else if (WEXITSTATUS(status) != 0 || !p->stopping)
+				log_warn("%s pid=%ld exited with status %d", name, (long)pid,
+					 WEXITSTATUS(status));
+			if (!p->stopping) {
+				p->slots[i].restart_at_ms =
+					clock_mono_ms() + p->cfg->pool_restart_delay_ms;
+				log_info("%s will restart in %ld ms", name,
+					 p->cfg->pool_restart_delay_ms);
+			}
+		}
+	}
+}
+
+static void signal_all(struct pool *p, int from, int sig)
+{
+	for (int i = from; i <= p->n_workers; i++)
+		if (p->slots[i].pid > 0)
+			kill(p->slots[i].pid, sig);
+}
+
+static int running(const struct pool *p, int from)
+{
+	int n = 0;
+
+	for (int i = from; i <= p->n_workers; i++)
+		n += p->slots[i].pid > 0;
+	return n;
+}
+
+/* Exclusive lock on <dir>/pool.lock for the life of the master (inherited
+ * fds are closed in children by O_CLOEXEC; the lock stays with the master). */
+static int lock_dir(const char *dir)
+{
+	char path[PATH_MAX + 16];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/pool.lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		log_error("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		log_error("another smsq-worker pool is running on %s", dir);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int prepare(struct pool *p, char *absdir, size_t len)
+{
+	struct store_opts so = {
+		.dir = p->cfg->store_dir,
+		.map_bytes = (uint64_t)p->cfg->store_map_size_mb << 20,
+		.map_max_bytes = (uint64_t)p->cfg->store_map_max_mb << 20,
+	};
+	char err[512];
+	store *st = store_open(&so, err, sizeof(err));
+
+	/* Opened once before any fork to fail fast, and closed at once. */
+	if (st == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	store_close(&st);
+	if (realpath(p->cfg->store_dir, absdir) == NULL) {
+		log_error("%s: %s", p->cfg->store_dir, strerror(errno));
+		return -1;
+	}
+	(void)len;
+	if (snprintf(p->backend, sizeof(p->backend), "ipc://%s/ingest.ipc", absdir) >
+	    POOL_BACKEND_MAX) {
+		log_error("data directory path %s is too long for a local socket (max ~%d bytes)",
+			  absdir, POOL_BACKEND_MAX - 20);
+		return -1;
+	}
+	return 0;
+}
+
+static void begin_stop(struct pool *p)
+{
+	p->stopping = 1;
+	p->stop_deadline_ms = clock_mono_ms() + p->cfg->pool_shutdown_timeout_ms;
+	log_info("stopping: broker stops intake, workers finish their batch");
+	if (p->slots[0].pid > 0)
+		kill(p->slots[0].pid, SIGUSR1);
+	signal_all(p, 1, SIGTERM);
+}
+
+int pool_run(const struct config *cfg)
+{
+	struct pool p;
+	char absdir[PATH_MAX];
+	sigset_t set;
+	int lock_fd;
+	int code = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.cfg = cfg;
+	p.n_workers = (int)cfg->pool_workers;
+	if (p.n_workers == 0) {
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+		p.n_workers = cores > 0 ? (int)cores : 1;
+	}
+	if (prepare(&p, absdir, sizeof(absdir)) != 0)
+		return 1;
+	lock_fd = lock_dir(absdir);
+	if (lock_fd < 0)
+		return 1;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	p.slots = xcalloc((size_t)p.n_workers + 1, sizeof(*p.slots));
+	log_info("pool starting: %d workers, store %s, ingest %s", p.n_workers, absdir,
+		 cfg->ingest_endpoint);
+	for (int i = 0; i <= p.n_workers; i++)
+		spawn(&p, i);
+
+	for (;;) {
+		struct timespec ts = { 0, POOL_TICK_MS * 1000000L };
+		int sig = sigtimedwait(&set, NULL, &ts);
+		int64_t now = clock_mono_ms();
+
+		if (sig == SIGTERM || sig == SIGINT) {
+			if (p.stopping) {
+				log_warn("second stop signal: killing the pool");
+				signal_all(&p, 0, SIGKILL);
+				code = 1;
+				break;
+			}
+			begin_stop(&p);
+		} else if (sig == SIGHUP) {
+			log_info("SIGHUP: nothing to reload (logs go to stderr)");
+		}
+		reap(&p);
+		if (!p.stopping) {
+			for (int i = 0; i <= p.n_workers; i++)
+				if (p.slots[i].pid == 0 && now >= p.slots[i].restart_at_ms)
+					spawn(&p, i);
+			continue;
+		}
+		if (running(&p, 1) == 0 && !p.broker_told_stop) {
+			if (p.slots[0].pid > 0)
+				kill(p.slots[0].pid, SIGTERM);
+			p.broker_told_stop = 1;
+			p.stop_deadline_ms = now + POOL_BROKER_STOP_MS;
+		}
+		if (running(&p, 0) == 0)
+			break;
+		if (now >= p.stop_deadline_ms) {
+			log_warn("stop timeout: killing %d process(es)", running(&p, 0));
+			signal_all(&p, 0, SIGKILL);
+			code = 1;
+			break;
+		}
+	}
+	while (running(&p, 0) > 0) {
+		int status;
+		pid_t pid = waitpid(-1, &status, 0);
+
+		if (pid < 0)
+			break;
+		for (int i = 0; i <= p.n_workers; i++)
+			if (p.slots[i].pid == pid)
+				p.slots[i].pid = 0;
+	}
+	log_info("pool stopped");
+	free(p.slots);
+	close(lock_fd);
+	return code;
+}

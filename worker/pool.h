@@ -1,0 +1,27 @@
+/*
+ * pool: smsq-worker's master process.
+ *
+ * The master opens nothing shared (no ZeroMQ context, no LMDB environment:
+ * both must be created after fork()).  It takes the data directory's lock
+ * (one pool per store), checks that the store opens, then forks:
+ *   - the broker (broker.h): the one ingest endpoint, spreading requests;
+ *   - N workers (worker.h): ingest now, dispatch with issue 3.
+ * It restarts any child that dies (after pool.restart_delay_ms), and stops
+ * the pool in order on SIGTERM or SIGINT:
+ *   1. the broker stops reading new requests (SIGUSR1), workers get SIGTERM;
+ *   2. each worker commits and acks what it holds, then exits 0;
+ *   3. the broker forwards the last acks and exits (SIGTERM);
+ *   4. the master exits 0.
+ * A second SIGTERM/SIGINT, or pool.shutdown_timeout_ms passing, kills what
+ * is left (SIGKILL) and the master exits 1.  Children get SIGTERM if the
+ * master dies (PR_SET_PDEATHSIG).
+ */
+#ifndef SMSQ_POOL_H
+#define SMSQ_POOL_H
+
+#include "worker/config.h"
+
+/* Run the pool until it is stopped.  Returns the process exit code. */
+int pool_run(const struct config *cfg);
+
+#endif

@@ -1,0 +1,285 @@
+/*
+ * validate: ingest checks, table-driven where it can be (see validate.h).
+ *
+ * Order matters only for which reason a doubly-bad event gets: structure
+ * (version, required fields) first, then field syntax, then time rules.
+ */
+#include "worker/validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/xalloc.h"
+
+struct validator {
+	struct validate_limits lim;             /* copied limits */
+	char zoneinfo[256];                     /* zone directory */
+	char tz_cache[VALIDATE_TZ_CACHE][64];   /* zones known to exist */
+	size_t tz_next;                         /* next cache slot to replace */
+};
+
+static const char *const reason_names[] = {
+	[SMSQ__REASON__REASON_NONE] = "none",
+	[SMSQ__REASON__REASON_UNDECODABLE] = "undecodable",
+	[SMSQ__REASON__REASON_BAD_FRAMES] = "bad_frames",
+	[SMSQ__REASON__REASON_OVERSIZE] = "oversize",
+	[SMSQ__REASON__REASON_UNSUPPORTED_VERSION] = "unsupported_version",
+	[SMSQ__REASON__REASON_MISSING_FIELD] = "missing_field",
+	[SMSQ__REASON__REASON_INVALID_FIELD] = "invalid_field",
+	[SMSQ__REASON__REASON_INVALID_PHONE] = "invalid_phone",
+	[SMSQ__REASON__REASON_ALREADY_EXPIRED] = "already_expired",
+	[SMSQ__REASON__REASON_TEXT_TOO_LONG] = "text_too_long",
+	[SMSQ__REASON__REASON_STORE_FULL] = "store_full",
+	[SMSQ__REASON__REASON_SHUTTING_DOWN] = "shutting_down",
+	[SMSQ__REASON__REASON_STORE_ERROR] = "store_error",
+};
+
+const char *validate_reason_name(Smsq__Reason r)
+{
+	if ((unsigned)r >= sizeof(reason_names) / sizeof(reason_names[0]) ||
+	    reason_names[r] == NULL)
+		return "unknown";
+	return reason_names[r];
+}
+
+validator *validator_new(const struct validate_limits *lim)
+{
+	validator *v = xcalloc(1, sizeof(*v));
+
+	v->lim = *lim;
+	snprintf(v->zoneinfo, sizeof(v->zoneinfo), "%s",
+		 lim->zoneinfo_dir ? lim->zoneinfo_dir : "/usr/share/zoneinfo");
+	v->lim.zoneinfo_dir = NULL;
+	return v;
+}
+
+void validator_destroy(validator **v)
+{
+	if (v == NULL || *v == NULL)
+		return;
+	free(*v);
+	*v = NULL;
+}
+
+int validate_utf8(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = s[i];
+		size_t n;
+		unsigned cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (len - i <= n) /* the n continuation bytes are not all there */
+			return 0;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+static int is_printable_ascii(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x21 || *s > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* '+' then 8..15 digits, the first not 0 (ITU-T E.164). */
+static int is_e164(const char *p)
+{
+	size_t n = 0;
+
+	if (*p++ != '+')
+		return 0;
+	if (*p == '0')
+		return 0;
+	for (; *p; p++, n++)
+		if (*p < '0' || *p > '9')
+			return 0;
+	return n >= 8 && n <= 15;
+}
+
+/* language (2-3 lower-case letters), optional "-" region (2 upper-case
+ * letters or 3 digits): "fr", "fr-FR", "es-419". */
+static int is_locale(const char *p)
+{
+	size_t n = 0;
+
+	while (p[n] >= 'a' && p[n] <= 'z')
+		n++;
+	if (n < 2 || n > 3)
+		return 0;
+	p += n;
+	if (*p == '\0')
+		return 1;
+	if (*p++ != '-')
+		return 0;
+	if (p[0] >= 'A' && p[0] <= 'Z' && p[1] >= 'A' && p[1] <= 'Z' && p[2] == '\0')
+		return 1;
+	return p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
+	       p[2] <= '9' && p[3] == '\0';
+}
+
+/* An IANA zone name that exists in the zone directory. */
+static int is_time_zone(validator *v, const char *tz)
+{
+	char path[512];
+	struct stat sb;
+	size_t n = strlen(tz);
+
+	if (n == 0 || n >= sizeof(v->tz_cache[0]) || tz[0] == '/' || strstr(tz, "..") != NULL)
+		return 0;
+	for (const char *p = tz; *p; p++) {
+		char c = *p;
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '/' || c == '_' || c == '-' || c == '+'))
+			return 0;
+	}
+	for (size_t i = 0; i < VALIDATE_TZ_CACHE; i++)
+		if (strcmp(v->tz_cache[i], tz) == 0)
+			return 1;
+	snprintf(path, sizeof(path), "%s/%s", v->zoneinfo, tz);
+	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+		return 0;
+	memcpy(v->tz_cache[v->tz_next], tz, n + 1);
+	v->tz_next = (v->tz_next + 1) % VALIDATE_TZ_CACHE;
+	return 1;
+}
+
+#define FAIL(r, ...) do { snprintf(detail, detail_len, __VA_ARGS__); return (r); } while (0)
+
+/* A required, bounded, valid UTF-8 string field. */
+static Smsq__Reason check_str(const char *name, const char *val, size_t max, char *detail,
+			      size_t detail_len)
+{
+	size_t n = val ? strlen(val) : 0;
+
+	if (n == 0)
+		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "%s is required", name);
+	if (n > max)
+		FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "%s is %zu bytes, over the limit of %zu",
+		     name, n, max);
+	if (!validate_utf8(val, n))
+		FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "%s is not valid UTF-8", name);
+	return SMSQ__REASON__REASON_NONE;
+}
+
+Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t now_ms,
+			    struct store_new *out, char *detail, size_t detail_len)
+{
+	Smsq__Reason r;
+	size_t n;
+
+	detail[0] = '\0';
+	if (ev->version != 0 && ev->version != 1)
+		FAIL(SMSQ__REASON__REASON_UNSUPPORTED_VERSION,
+		     "version %u is not supported (this pool speaks version 1)", ev->version);
+
+	n = strlen(ev->idempotency_key);
+	if (n == 0)
+		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "idempotency_key is required");
+	if (n > STORE_IDEM_MAX || !is_printable_ascii(ev->idempotency_key))
+		FAIL(SMSQ__REASON__REASON_INVALID_FIELD,
+		     "idempotency_key must be 1 to %d printable ASCII characters", STORE_IDEM_MAX);
+	r = check_str("booking_id", ev->booking_id, VALIDATE_ID_MAX, detail, detail_len);
+	if (r != SMSQ__REASON__REASON_NONE)
+		return r;
+	if (ev->kind == SMSQ__KIND__KIND_UNSPECIFIED)
+		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "kind is required");
+	if (ev->kind < SMSQ__KIND__KIND_CONFIRMED || ev->kind > SMSQ__KIND__KIND_REMINDER)
+		FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "kind %d is unknown", (int)ev->kind);
+	if (ev->phone[0] == '\0')
+		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "phone is required");
+	if (!is_e164(ev->phone))
+		FAIL(SMSQ__REASON__REASON_INVALID_PHONE,
+		     "phone must be E.164: '+' and 8 to 15 digits, the first not 0");
+	if (ev->locale[0] == '\0')
+		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "locale is required");
+	if (!is_locale(ev->locale))
+		FAIL(SMSQ__REASON__REASON_INVALID_FIELD,
+		     "locale must be a language tag such as fr-FR");
+	if (ev->time_zone[0] == '\0')
+		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "time_zone is required");
+	if (!is_time_zone(v, ev->time_zone))
+		FAIL(SMSQ__REASON__REASON_INVALID_FIELD,
+		     "time_zone is not a known IANA zone (e.g. Europe/Paris)");
+	if (ev->appointment_at_ms == 0)
+		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "appointment_at_ms is required");
+	if (ev->appointment_at_ms < 0)
+		FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "appointment_at_ms is negative");
+	if (ev->created_at_ms < 0 || ev->not_before_ms < 0 || ev->expires_at_ms < 0)
+		FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "times must not be negative");
+	if (ev->priority > STORE_PRIORITY_MAX)
+		FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "priority %u is over %d", ev->priority,
+		     STORE_PRIORITY_MAX);
+
+	n = strlen(ev->text);
+	if (n > 0) {
+		if (n > v->lim.max_text_bytes)
+			FAIL(SMSQ__REASON__REASON_TEXT_TOO_LONG,
+			     "text is %zu bytes, over the limit of %zu", n, v->lim.max_text_bytes);
+		if (!validate_utf8(ev->text, n))
+			FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "text is not valid UTF-8");
+	} else {
+		r = check_str("patient_name", ev->patient_name, VALIDATE_NAME_MAX, detail,
+			      detail_len);
+		if (r == SMSQ__REASON__REASON_NONE)
+			r = check_str("practitioner_name", ev->practitioner_name,
+				      VALIDATE_NAME_MAX, detail, detail_len);
+		if (r == SMSQ__REASON__REASON_NONE)
+			r = check_str("place", ev->place, VALIDATE_NAME_MAX, detail, detail_len);
+		if (r != SMSQ__REASON__REASON_NONE) {
+			size_t dl = strlen(detail);
+
+			snprintf(detail + dl, detail_len - dl, " (or give a ready text)");
+			return r;
+		}
+	}
+
+	int64_t expires = ev->expires_at_ms ? ev->expires_at_ms : ev->appointment_at_ms;
+	if (expires <= now_ms)
+		FAIL(SMSQ__REASON__REASON_ALREADY_EXPIRED,
+		     "expired %lld s ago: sending it now would be pointless",
+		     (long long)((now_ms - expires) / 1000));
+	if (ev->not_before_ms != 0 && ev->not_before_ms >= expires)
+		FAIL(SMSQ__REASON__REASON_INVALID_FIELD,
+		     "not_before_ms is not before the expiry: it could never be sent");
+
+	memset(out, 0, sizeof(*out));
+	out->idem_key = ev->idempotency_key;
+	out->idem_len = strlen(ev->idempotency_key);
+	out->created_ms = ev->created_at_ms ? ev->created_at_ms : now_ms;
+	out->not_before_ms = ev->not_before_ms;
+	out->expires_ms = expires;
+	out->appointment_ms = ev->appointment_at_ms;
+	out->priority = (uint8_t)ev->priority;
+	return SMSQ__REASON__REASON_NONE;
+}

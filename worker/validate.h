@@ -1,0 +1,50 @@
+/*
+ * validate: the ingest checks of one decoded BookingEvent (proto/PROTOCOL.md
+ * lists the rules).  A bad event gets a machine-readable reason and a human
+ * detail naming the field; a good one is turned into a struct store_new.
+ *
+ * Only structure is checked here so far: phone numbers are checked as E.164
+ * syntax (numbering plans and templates come with issue 4).
+ */
+#ifndef SMSQ_VALIDATE_H
+#define SMSQ_VALIDATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/booking.pb-c.h"
+#include "store/store.h"
+
+#define VALIDATE_NAME_MAX 256      /* patient, practitioner, place: bytes */
+#define VALIDATE_ID_MAX 128        /* booking id: bytes */
+#define VALIDATE_TZ_CACHE 32       /* time zones remembered as valid */
+
+struct validate_limits {
+	size_t max_text_bytes;     /* longest ready text */
+	const char *zoneinfo_dir;  /* where IANA zones live (NULL: /usr/share/zoneinfo) */
+};
+
+typedef struct validator validator;
+
+/* Create a validator (it caches known time zones).  Never NULL (aborts on
+ * OOM: service code).  Free with validator_destroy(). */
+validator *validator_new(const struct validate_limits *lim);
+void validator_destroy(validator **v);
+
+/*
+ * Check ev, received at now_ms.  On success returns SMSQ__REASON__REASON_NONE
+ * and fills *out (its pointers borrow from ev: valid while ev lives; the
+ * event bytes pointer/length are left to the caller).  On failure returns the
+ * reason and writes a human message naming the field into detail (always
+ * NUL-terminated); *out is then unspecified.
+ */
+Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t now_ms,
+			    struct store_new *out, char *detail, size_t detail_len);
+
+/* Is s[0..len) well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF)? */
+int validate_utf8(const char *s, size_t len);
+
+/* Lower-case name of a reason, as in logs and smsq-publish ("invalid_phone"). */
+const char *validate_reason_name(Smsq__Reason r);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * smsq-worker: start the pool (see pool.h).
+ *
+ *   smsq-worker [-c FILE] [-d DIR] [-e ENDPOINT] [-w N] [-l LEVEL]
+ *               [-o section.name=value ...] [--print-config] [--help-config]
+ *
+ * Settings: built-in defaults, then the config file, then the flags, in that
+ * order; all validated before anything starts.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "worker/config.h"
+#include "worker/pool.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: smsq-worker [options]\n"
+		"  -c, --config FILE     config file (see etc/smsq.conf)\n"
+		"  -d, --dir DIR         data directory (store.dir, default ./var)\n"
+		"  -e, --endpoint EP     ingest endpoint (ingest.endpoint, default tcp://127.0.0.1:5555)\n"
+		"  -w, --workers N       worker processes (pool.workers, 0 = cores)\n"
+		"  -l, --log-level L     error|warn|info|debug (log.level)\n"
+		"  -o, --set NAME=VALUE  any option, e.g. -o ingest.batch_max=1024\n"
+		"      --print-config    print the effective configuration and exit\n"
+		"      --help-config     list every option with its default and range\n"
+		"  -h, --help            this text\n");
+}
+
+/* Apply argv to cfg.  Returns -1 to continue, else an exit code. */
+static int parse_args(int argc, char **argv, struct config *cfg)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "endpoint", required_argument, NULL, 'e' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "set", required_argument, NULL, 'o' },
+		{ "print-config", no_argument, NULL, 'P' },
+		{ "help-config", no_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char err[640];
+	int print = 0;
+	int c;
+
+	/* The config file first, so that flags override it wherever they are. */
+	for (int i = 1; i + 1 < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+			if (config_load_file(cfg, argv[i + 1], err, sizeof(err)) != 0) {
+				fprintf(stderr, "smsq-worker: %s\n", err);
+				return 2;
+			}
+		}
+	}
+	while ((c = getopt_long(argc, argv, "c:d:e:w:l:o:h", longopts, NULL)) != -1) {
+		const char *name = NULL;
+		char buf[CONFIG_STR_MAX + 64];
+		const char *val = optarg;
+
+		switch (c) {
+		case 'c':
+			continue;
+		case 'd': name = "store.dir"; break;
+		case 'e': name = "ingest.endpoint"; break;
+		case 'w': name = "pool.workers"; break;
+		case 'l': name = "log.level"; break;
+		case 'o': {
+			const char *eq = strchr(optarg, '=');
+
+			if (eq == NULL || (size_t)(eq - optarg) >= sizeof(buf)) {
+				fprintf(stderr, "smsq-worker: -o expects NAME=VALUE, got '%s'\n", optarg);
+				return 2;
+			}
+			memcpy(buf, optarg, (size_t)(eq - optarg));
+			buf[eq - optarg] = '\0';
+			name = buf;
+			val = eq + 1;
+			break;
+		}
+		case 'P': print = 1; continue;
+		case 'H': config_print_table(stdout); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+		if (config_set(cfg, name, val, err, sizeof(err)) != 0) {
+			fprintf(stderr, "smsq-worker: %s\n", err);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "smsq-worker: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (config_check(cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "smsq-worker: %s\n", err);
+		return 2;
+	}
+	if (print) {
+		config_print(cfg, stdout);
+		return 0;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	enum log_level lvl;
+	int rc;
+
+	config_defaults(&cfg);
+	rc = parse_args(argc, argv, &cfg);
+	if (rc >= 0)
+		return rc;
+	if (log_level_parse(cfg.log_level, &lvl) != 0)
+		lvl = LOG_LEVEL_INFO;
+	log_init("smsq-worker", lvl);
+	return pool_run(&cfg);
+}
