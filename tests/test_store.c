@@ -1,0 +1,394 @@
+/* WRAP: mdb_txn_commit */
+/*
+ * test_store: the LMDB queue, its indexes and counters.
+ *
+ * Each test gets a fresh store in a temp directory.  mdb_txn_commit is
+ * wrapped so that a test can make the next commit fail, as a full disk or an
+ * I/O error would.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+#define NOW 1800000000000LL /* a fixed "now", ms */
+#define DAY 86400000LL
+
+/* ---- the commit seam -------------------------------------------------- */
+
+int __real_mdb_txn_commit(MDB_txn *txn);
+int __wrap_mdb_txn_commit(MDB_txn *txn);
+static int fail_next_commit; /* an LMDB error code to return once, or 0 */
+
+int __wrap_mdb_txn_commit(MDB_txn *txn)
+{
+	if (fail_next_commit != 0) {
+		int rc = fail_next_commit;
+
+		fail_next_commit = 0;
+		mdb_txn_abort(txn); /* as a failed commit does */
+		return rc;
+	}
+	return __real_mdb_txn_commit(txn);
+}
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+struct fx {
+	char dir[64];      /* temp data directory */
+	store *st;         /* open handle */
+	char keys[64][32]; /* backing for idempotency keys */
+};
+
+static store *open_store(const char *dir, uint64_t map, uint64_t max, int ro)
+{
+	char err[256] = "";
+	struct store_opts o = { .dir = dir, .map_bytes = map, .map_max_bytes = max, .read_only = ro };
+	store *s = store_open(&o, err, sizeof(err));
+
+	if (s == NULL)
+		print_error("store_open: %s\n", err);
+	return s;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/smsq-test-store-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	f->st = open_store(f->dir, 0, 0, 0);
+	*state = f;
+	return f->st == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	store_close(&f->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+/* A new message with key "k<n>", ready now unless not_before is later. */
+static struct store_new msg(struct fx *f, int n, uint8_t prio, int64_t appt, int64_t not_before)
+{
+	static const char event[] = "packed-event-bytes";
+	struct store_new m;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(f->keys[n % 64], sizeof(f->keys[0]), "k%d", n);
+	m.idem_key = f->keys[n % 64];
+	m.idem_len = strlen(m.idem_key);
+	m.event = event;
+	m.event_len = sizeof(event);
+	m.created_ms = NOW - 1000 + n;
+	m.not_before_ms = not_before;
+	m.expires_ms = appt;
+	m.appointment_ms = appt;
+	m.priority = prio;
+	return m;
+}
+
+static struct store_stats stats(store *s)
+{
+	struct store_stats st;
+
+	assert_int_equal(store_stats(s, &st), STORE_OK);
+	return st;
+}
+
+struct idlist {
+	uint64_t ids[64]; /* visited ids in order */
+	size_t n;         /* how many */
+};
+
+static int collect(uint64_t id, void *arg)
+{
+	struct idlist *l = arg;
+
+	if (l->n < 64)
+		l->ids[l->n++] = id;
+	return 0;
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void ingest_assigns_ids_and_counts(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[3] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0),
+				  msg(f, 3, 0, NOW + DAY, NOW + 3600000) };
+
+	assert_int_equal(store_ingest(f->st, b, 3, NOW), STORE_OK);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(b[i].result, STORE_INGEST_ACCEPTED);
+	assert_true(b[0].id > 0 && b[1].id == b[0].id + 1 && b[2].id == b[1].id + 1);
+
+	struct store_stats s = stats(f->st);
+	assert_int_equal(s.count[STORE_STATE_READY], 2);
+	assert_int_equal(s.count[STORE_STATE_DELAYED], 1);
+	assert_int_equal(s.waiting, 3);
+	assert_int_equal(s.total, 3);
+	assert_int_equal(s.oldest_waiting_id, b[0].id);
+	assert_int_equal(s.oldest_waiting_created_ms, NOW - 1000 + 1);
+	assert_true(s.used_bytes > 0 && s.map_bytes >= s.used_bytes);
+	assert_int_equal(store_verify(f->st), 0);
+
+	struct store_msg m;
+	assert_int_equal(store_get(f->st, b[2].id, &m), STORE_OK);
+	assert_int_equal(m.state, STORE_STATE_DELAYED);
+	assert_int_equal(m.due_ms, NOW + 3600000);
+	assert_string_equal(m.idem_key, "k3");
+	assert_int_equal(m.event_len, sizeof("packed-event-bytes"));
+	assert_memory_equal(m.event, "packed-event-bytes", m.event_len);
+	free(m.event);
+}
+
+static void duplicates_across_and_within_batches(void **state)
+{
+	struct fx *f = *state;
+	struct store_new a[1] = { msg(f, 1, 0, NOW + DAY, 0) };
+
+	assert_int_equal(store_ingest(f->st, a, 1, NOW), STORE_OK);
+	/* Same key again, and twice inside one batch beside a new one. */
+	struct store_new b[3] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0),
+				  msg(f, 2, 0, NOW + DAY, 0) };
+	assert_int_equal(store_ingest(f->st, b, 3, NOW), STORE_OK);
+	assert_int_equal(b[0].result, STORE_INGEST_DUPLICATE);
+	assert_int_equal(b[0].id, a[0].id);
+	assert_int_equal(b[1].result, STORE_INGEST_ACCEPTED);
+	assert_int_equal(b[2].result, STORE_INGEST_DUPLICATE);
+	assert_int_equal(b[2].id, b[1].id);
+	assert_int_equal(stats(f->st).total, 2);
+
+	uint64_t id = 0;
+	assert_int_equal(store_find_key(f->st, "k2", 2, &id), STORE_OK);
+	assert_int_equal(id, b[1].id);
+	assert_int_equal(store_find_key(f->st, "nope", 4, &id), STORE_NOTFOUND);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+static void ready_index_is_most_urgent_first(void **state)
+{
+	struct fx *f = *state;
+	/* ids 1..5 in arrival order; expected order: priority 5 first, then the
+	 * soonest appointment, then arrival. */
+	struct store_new b[5] = {
+		msg(f, 1, 0, NOW + 30 * DAY, 0), /* next month */
+		msg(f, 2, 0, NOW + DAY, 0),      /* tomorrow */
+		msg(f, 3, 5, NOW + 10 * DAY, 0), /* urgent priority */
+		msg(f, 4, 0, NOW + DAY, 0),      /* tomorrow, later arrival */
+		msg(f, 5, 0, NOW + 2 * DAY, 0),
+	};
+	struct idlist l = { .n = 0 };
+
+	assert_int_equal(store_ingest(f->st, b, 5, NOW), STORE_OK);
+	assert_int_equal(store_walk(f->st, "ready", 0, collect, &l), 5);
+	uint64_t want[5] = { b[2].id, b[1].id, b[3].id, b[4].id, b[0].id };
+	assert_memory_equal(l.ids, want, sizeof(want));
+}
+
+static void delayed_index_is_soonest_first_and_pending_oldest_first(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[3] = { msg(f, 1, 0, NOW + DAY, NOW + 7200000),
+				  msg(f, 2, 0, NOW + DAY, NOW + 3600000),
+				  msg(f, 3, 0, NOW + DAY, 0) };
+	struct idlist l = { .n = 0 }, p = { .n = 0 };
+
+	assert_int_equal(store_ingest(f->st, b, 3, NOW), STORE_OK);
+	assert_int_equal(store_walk(f->st, "delayed", 0, collect, &l), 2);
+	assert_int_equal(l.ids[0], b[1].id);
+	assert_int_equal(l.ids[1], b[0].id);
+	assert_int_equal(store_walk(f->st, "pending", 0, collect, &p), 3);
+	assert_int_equal(p.ids[0], b[0].id);
+	assert_int_equal(store_walk(f->st, "bogus", 0, collect, &p), -1);
+}
+
+static void failed_commit_changes_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct store_new a[2] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0) };
+
+	fail_next_commit = EIO;
+	assert_int_equal(store_ingest(f->st, a, 2, NOW), STORE_ERROR);
+	assert_non_null(strstr(store_errmsg(f->st), "commit"));
+	struct store_stats s = stats(f->st);
+	assert_int_equal(s.total, 0);
+	assert_int_equal(s.waiting, 0);
+	uint64_t id;
+	assert_int_equal(store_find_key(f->st, "k1", 2, &id), STORE_NOTFOUND);
+
+	/* The same batch goes through on the next try, as a producer's resend
+	 * would. */
+	assert_int_equal(store_ingest(f->st, a, 2, NOW), STORE_OK);
+	assert_int_equal(a[0].result, STORE_INGEST_ACCEPTED);
+	assert_int_equal(stats(f->st).total, 2);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+static void full_map_is_store_full_and_keeps_what_was_stored(void **state)
+{
+	struct fx *f = *state;
+	char big[4000];
+	uint64_t stored = 0;
+	int rc = STORE_OK;
+
+	store_close(&f->st);
+	f->st = open_store(f->dir, 1 << 20, 1 << 20, 0);
+	assert_non_null(f->st);
+	memset(big, 'x', sizeof(big));
+	for (int i = 0; i < 1000 && rc == STORE_OK; i++) {
+		struct store_new m = msg(f, i, 0, NOW + DAY, 0);
+
+		m.event = big;
+		m.event_len = sizeof(big);
+		rc = store_ingest(f->st, &m, 1, NOW);
+		stored += rc == STORE_OK;
+	}
+	assert_int_equal(rc, STORE_FULL);
+	assert_true(stored > 10);
+	assert_non_null(strstr(store_errmsg(f->st), "full"));
+	assert_int_equal(stats(f->st).total, stored);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+static void map_grows_up_to_its_ceiling(void **state)
+{
+	struct fx *f = *state;
+	char big[4000];
+
+	store_close(&f->st);
+	f->st = open_store(f->dir, 1 << 20, 64 << 20, 0);
+	assert_non_null(f->st);
+	memset(big, 'y', sizeof(big));
+	for (int i = 0; i < 2000; i++) {
+		struct store_new m = msg(f, i, 0, NOW + DAY, 0);
+
+		m.event = big;
+		m.event_len = sizeof(big);
+		assert_int_equal(store_ingest(f->st, &m, 1, NOW), STORE_OK);
+	}
+	struct store_stats s = stats(f->st);
+	assert_int_equal(s.total, 2000);
+	assert_true(s.map_bytes > (1 << 20));
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+static void read_only_handle_sees_writes_and_cannot_write(void **state)
+{
+	struct fx *f = *state;
+	store *ro = open_store(f->dir, 0, 0, 1);
+	struct store_new a[1] = { msg(f, 1, 0, NOW + DAY, 0) };
+
+	assert_non_null(ro);
+	assert_int_equal(stats(ro).total, 0);
+	assert_int_equal(store_ingest(f->st, a, 1, NOW), STORE_OK);
+	assert_int_equal(stats(ro).total, 1);
+	assert_int_equal(store_ingest(ro, a, 1, NOW), STORE_ERROR);
+	store_close(&ro);
+	assert_null(ro);
+	store_close(&ro); /* NULL-safe */
+}
+
+static void read_only_open_of_missing_store_is_an_error(void **state)
+{
+	(void)state;
+	char err[256] = "";
+	struct store_opts o = { .dir = "/tmp/smsq-test-no-such-store", .read_only = 1 };
+
+	assert_null(store_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "/tmp/smsq-test-no-such-store"));
+}
+
+static void out_of_bounds_messages_are_refused(void **state)
+{
+	struct fx *f = *state;
+	struct store_new m = msg(f, 1, 0, NOW + DAY, 0);
+
+	m.idem_len = 0;
+	assert_int_equal(store_ingest(f->st, &m, 1, NOW), STORE_ERROR);
+	m = msg(f, 1, 0, NOW + DAY, 0);
+	m.idem_len = STORE_IDEM_MAX + 1;
+	assert_int_equal(store_ingest(f->st, &m, 1, NOW), STORE_ERROR);
+	m = msg(f, 1, STORE_PRIORITY_MAX + 1, NOW + DAY, 0);
+	assert_int_equal(store_ingest(f->st, &m, 1, NOW), STORE_ERROR);
+	assert_int_equal(stats(f->st).total, 0);
+}
+
+static void verify_detects_a_broken_index(void **state)
+{
+	struct fx *f = *state;
+	struct store_new a[2] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0) };
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 2, (void *)"k1" };
+
+	assert_int_equal(store_ingest(f->st, a, 2, NOW), STORE_OK);
+	assert_int_equal(store_verify(f->st), 0);
+	/* Remove one idempotency entry behind the store's back (one environment
+	 * per process at a time: LMDB's locks are per process). */
+	store_close(&f->st);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "idem", 0, &dbi), 0);
+	assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(store_verify(f->st), -1);
+	assert_non_null(strstr(store_errmsg(f->st), "idempotency"));
+}
+
+static void state_names(void **state)
+{
+	(void)state;
+	assert_string_equal(store_state_name(STORE_STATE_DELAYED), "delayed");
+	assert_string_equal(store_state_name(STORE_STATE_INFLIGHT), "inflight");
+	assert_string_equal(store_state_name(STORE_STATE_EXPIRED), "expired");
+	assert_string_equal(store_state_name((enum store_state)99), "unknown");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(ingest_assigns_ids_and_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(duplicates_across_and_within_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(ready_index_is_most_urgent_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(delayed_index_is_soonest_first_and_pending_oldest_first,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(failed_commit_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(full_map_is_store_full_and_keeps_what_was_stored, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(map_grows_up_to_its_ceiling, setup, teardown),
+		cmocka_unit_test_setup_teardown(read_only_handle_sees_writes_and_cannot_write, setup,
+						teardown),
+		cmocka_unit_test(read_only_open_of_missing_store_is_an_error),
+		cmocka_unit_test_setup_teardown(out_of_bounds_messages_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(verify_detects_a_broken_index, setup, teardown),
+		cmocka_unit_test(state_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
