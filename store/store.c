@@ -71,33 +71,56 @@ struct store {
 	int read_only;                  /* opened MDB_RDONLY */
 	char dir[4096];                 /* data directory */
 	char errmsg[STORE_ERRMSG_MAX];  /* last failure */
+	unsigned char *scratch;         /* copy of a record being rewritten */
+	size_t scratch_len;             /* its capacity */
 };
 
 /* Fixed header of a stored record; sections follow in this order:
- * idempotency key, packed event.  Native byte order: a store is local to one
- * node.  Copied with memcpy, never accessed in place (LMDB data may be
- * unaligned). */
+ * idempotency key, packed event, destination, text, note.  Native byte
+ * order: a store is local to one node.  Copied with memcpy, never accessed in
+ * place (LMDB data may be unaligned). */
 struct rec_hdr {
 	uint8_t type;            /* STORE_REC_V1 */
 	uint8_t state;           /* enum store_state */
 	uint8_t priority;        /* 0..9 */
-	uint8_t reserved;        /* zero */
-	uint16_t attempts;       /* send attempts */
+	uint8_t provider;        /* provider index of the last attempt */
+	uint16_t attempts;       /* send attempts (leases) */
+	uint16_t ambiguous;      /* retries after an ambiguous timeout */
+	uint16_t segments;       /* SMS parts */
 	uint16_t idem_len;       /* section 1 length */
 	uint32_t event_len;      /* section 2 length */
-	uint32_t reserved2;      /* zero */
+	uint16_t to_len;         /* section 3 length */
+	uint16_t text_len;       /* section 4 length */
+	uint16_t note_len;       /* section 5 length */
+	uint16_t reserved;       /* zero */
 	int64_t created_ms;      /* booking time */
 	int64_t not_before_ms;   /* scheduled send */
 	int64_t expires_ms;      /* expiry */
 	int64_t appointment_ms;  /* appointment */
-	int64_t due_ms;          /* delayed/inflight: index time */
+	int64_t due_ms;          /* delayed: due time; inflight: lease end */
 	int64_t updated_ms;      /* last state change */
+};
+
+/* A record decoded: the header and pointers to its sections (into LMDB
+ * memory or into the store's scratch copy). */
+struct rec {
+	struct rec_hdr h;        /* header copy */
+	const char *idem;        /* idempotency key */
+	const void *event;       /* packed event */
+	const char *to;          /* destination */
+	const char *text;        /* text */
+	const char *note;        /* provider id or reason */
 };
 
 /* The counters, one value in meta. */
 struct counters {
 	uint64_t count[STORE_STATE_COUNT]; /* per state */
 	uint64_t total;                    /* ever stored */
+	uint64_t segments_waiting;         /* SMS parts of waiting messages */
+	uint64_t attempts;                 /* leases */
+	uint64_t retries;                  /* retry outcomes */
+	uint64_t ambiguous;                /* of which ambiguous */
+	uint64_t lease_expired;            /* leases that ran out */
 };
 
 static const char *const state_names[STORE_STATE_COUNT] = {
@@ -312,6 +335,7 @@ void store_close(store **sp)
 		return;
 	if ((*sp)->env != NULL)
 		mdb_env_close((*sp)->env);
+	free((*sp)->scratch);
 	free(*sp);
 	*sp = NULL;
 }
@@ -416,6 +440,161 @@ static int put_counters(MDB_txn *txn, MDB_dbi dbi, const struct counters *c)
 	return mdb_put(txn, dbi, &k, &v, 0);
 }
 
+/* ---- records ------------------------------------------------------------ */
+
+static size_t rec_size(const struct rec_hdr *h)
+{
+	return sizeof(*h) + (size_t)h->idem_len + h->event_len + h->to_len + h->text_len +
+	       h->note_len;
+}
+
+/* Decode v into r (pointers into v).  Returns 0, or -1 if corrupt. */
+static int rec_parse(const MDB_val *v, struct rec *r)
+{
+	const char *p = v->mv_data;
+
+	if (v->mv_size < sizeof(r->h))
+		return -1;
+	memcpy(&r->h, p, sizeof(r->h));
+	if (r->h.type != STORE_REC_V1 || r->h.state >= STORE_STATE_COUNT ||
+	    rec_size(&r->h) != v->mv_size || r->h.idem_len > STORE_IDEM_MAX ||
+	    r->h.to_len > STORE_TO_MAX || r->h.text_len > STORE_TEXT_MAX ||
+	    r->h.note_len > STORE_NOTE_MAX)
+		return -1;
+	p += sizeof(r->h);
+	r->idem = p;
+	p += r->h.idem_len;
+	r->event = p;
+	p += r->h.event_len;
+	r->to = p;
+	p += r->h.to_len;
+	r->text = p;
+	p += r->h.text_len;
+	r->note = p;
+	return 0;
+}
+
+/* Write r under idkey (sections copied once, into LMDB's reserved space).
+ * r's sections must not point into LMDB pages (use rec_load()). */
+static int rec_put(store *s, MDB_txn *txn, const unsigned char *idkey, const struct rec *r,
+		   unsigned flags)
+{
+	MDB_val k = { ID_KEY_LEN, (void *)idkey };
+	MDB_val v = { rec_size(&r->h), NULL };
+	char *p;
+	int rc = mdb_put(txn, s->db_msg, &k, &v, flags | MDB_RESERVE);
+
+	if (rc != 0)
+		return rc;
+	p = v.mv_data;
+	memcpy(p, &r->h, sizeof(r->h));
+	p += sizeof(r->h);
+	memcpy(p, r->idem, r->h.idem_len);
+	p += r->h.idem_len;
+	memcpy(p, r->event, r->h.event_len);
+	p += r->h.event_len;
+	memcpy(p, r->to, r->h.to_len);
+	p += r->h.to_len;
+	memcpy(p, r->text, r->h.text_len);
+	p += r->h.text_len;
+	memcpy(p, r->note, r->h.note_len);
+	return 0;
+}
+
+/* Read message id into s->scratch and decode it there (valid until the next
+ * rec_load()).  Returns 0, MDB_NOTFOUND, an LMDB code, or MDB_CORRUPTED. */
+static int rec_load(store *s, MDB_txn *txn, const unsigned char *idkey, struct rec *r)
+{
+	MDB_val k = { ID_KEY_LEN, (void *)idkey };
+	MDB_val v;
+	int rc = mdb_get(txn, s->db_msg, &k, &v);
+
+	if (rc != 0)
+		return rc;
+	if (v.mv_size > s->scratch_len) {
+		unsigned char *n = realloc(s->scratch, v.mv_size);
+
+		if (n == NULL)
+			return ENOMEM;
+		s->scratch = n;
+		s->scratch_len = v.mv_size;
+	}
+	memcpy(s->scratch, v.mv_data, v.mv_size);
+	v.mv_data = s->scratch;
+	if (rec_parse(&v, r) != 0)
+		return MDB_CORRUPTED;
+	return 0;
+}
+
+static int is_waiting(unsigned state)
+{
+	return state <= STORE_STATE_INFLIGHT;
+}
+
+/* Put or delete the index entry the state of h calls for. */
+static int index_op(store *s, MDB_txn *txn, const struct rec_hdr *h, uint64_t id, int del)
+{
+	unsigned char key[READY_KEY_LEN];
+	MDB_val k, v = { 0, NULL };
+	MDB_dbi dbi;
+
+	if (h->state == STORE_STATE_READY) {
+		ready_key(key, h->priority, h->appointment_ms, id);
+		k.mv_size = READY_KEY_LEN;
+		dbi = s->db_ready;
+	} else if (h->state == STORE_STATE_DELAYED || h->state == STORE_STATE_INFLIGHT) {
+		delayed_key(key, h->due_ms, id);
+		k.mv_size = DELAYED_KEY_LEN;
+		dbi = s->db_delayed;
+	} else {
+		return 0;
+	}
+	k.mv_data = key;
+	return del ? mdb_del(txn, dbi, &k, NULL) : mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/*
+ * Move message id (its record in r, loaded with rec_load) to state `to` with
+ * index time due_ms, in one go: old index entry out, record rewritten, new
+ * entry in, pending and counters kept exact.  note (may be NULL) replaces the
+ * record's note.
+ */
+static int rec_move(store *s, MDB_txn *txn, uint64_t id, struct rec *r, enum store_state to,
+		    int64_t due_ms, const char *note, int64_t now_ms, struct counters *c)
+{
+	unsigned char idkey[ID_KEY_LEN];
+	unsigned from = r->h.state;
+	int rc;
+
+	put_be64(idkey, id);
+	rc = index_op(s, txn, &r->h, id, 1);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (is_waiting(from) && !is_waiting(to)) {
+		MDB_val k = { ID_KEY_LEN, idkey };
+
+		rc = mdb_del(txn, s->db_pending, &k, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+		c->segments_waiting -= r->h.segments;
+	}
+	c->count[from]--;
+	c->count[to]++;
+	r->h.state = (uint8_t)to;
+	r->h.due_ms = due_ms;
+	r->h.updated_ms = now_ms;
+	if (note != NULL) {
+		size_t n = strnlen(note, STORE_NOTE_MAX);
+
+		r->note = note;
+		r->h.note_len = (uint16_t)n;
+	}
+	rc = rec_put(s, txn, idkey, r, 0);
+	if (rc == 0)
+		rc = index_op(s, txn, &r->h, id, 0);
+	return rc;
+}
+
 /* ---- ingest ------------------------------------------------------------ */
 
 /* Write one new message and its index entries; counters in *c.  Returns an
@@ -426,7 +605,6 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 {
 	MDB_val k, v;
 	unsigned char idbuf[ID_KEY_LEN];
-	struct rec_hdr h;
 	int rc;
 
 	put_be64(idbuf, id);
@@ -442,58 +620,47 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	if (rc != 0)
 		return rc;
 
-	memset(&h, 0, sizeof(h));
-	h.type = STORE_REC_V1;
-	h.priority = m->priority;
-	h.idem_len = (uint16_t)m->idem_len;
-	h.event_len = (uint32_t)m->event_len;
-	h.created_ms = m->created_ms;
-	h.not_before_ms = m->not_before_ms;
-	h.expires_ms = m->expires_ms;
-	h.appointment_ms = m->appointment_ms;
-	h.updated_ms = now_ms;
-	if (m->not_before_ms > now_ms) {
-		h.state = STORE_STATE_DELAYED;
-		h.due_ms = m->not_before_ms;
-	} else {
-		h.state = STORE_STATE_READY;
-	}
+	struct rec r;
 
-	/* MDB_RESERVE: LMDB hands us the space and we copy into it once. */
-	k.mv_size = sizeof(idbuf);
-	k.mv_data = idbuf;
-	v.mv_size = sizeof(h) + m->idem_len + m->event_len;
-	v.mv_data = NULL;
-	rc = mdb_put(txn, s->db_msg, &k, &v, MDB_RESERVE | MDB_APPEND);
+	memset(&r, 0, sizeof(r));
+	r.h.type = STORE_REC_V1;
+	r.h.priority = m->priority;
+	r.h.segments = m->segments;
+	r.h.idem_len = (uint16_t)m->idem_len;
+	r.h.event_len = (uint32_t)m->event_len;
+	r.h.to_len = (uint16_t)m->to_len;
+	r.h.text_len = (uint16_t)m->text_len;
+	r.h.created_ms = m->created_ms;
+	r.h.not_before_ms = m->not_before_ms;
+	r.h.expires_ms = m->expires_ms;
+	r.h.appointment_ms = m->appointment_ms;
+	r.h.updated_ms = now_ms;
+	if (m->not_before_ms > now_ms) {
+		r.h.state = STORE_STATE_DELAYED;
+		r.h.due_ms = m->not_before_ms;
+	} else {
+		r.h.state = STORE_STATE_READY;
+	}
+	r.idem = m->idem_key;
+	r.event = m->event;
+	r.to = m->to ? m->to : "";
+	r.text = m->text ? m->text : "";
+	r.note = "";
+	/* Ids only grow: MDB_APPEND skips the search. */
+	rc = rec_put(s, txn, idbuf, &r, MDB_APPEND);
 	if (rc != 0)
 		return rc;
-	memcpy(v.mv_data, &h, sizeof(h));
-	memcpy((char *)v.mv_data + sizeof(h), m->idem_key, m->idem_len);
-	memcpy((char *)v.mv_data + sizeof(h) + m->idem_len, m->event, m->event_len);
-
+	k.mv_size = sizeof(idbuf);
+	k.mv_data = idbuf;
 	v.mv_size = 0;
 	v.mv_data = NULL;
 	rc = mdb_put(txn, s->db_pending, &k, &v, MDB_APPEND);
+	if (rc == 0)
+		rc = index_op(s, txn, &r.h, id, 0);
 	if (rc != 0)
 		return rc;
-
-	if (h.state == STORE_STATE_READY) {
-		unsigned char rk[READY_KEY_LEN];
-
-		ready_key(rk, h.priority, h.appointment_ms, id);
-		k.mv_size = sizeof(rk);
-		k.mv_data = rk;
-		rc = mdb_put(txn, s->db_ready, &k, &v, 0);
-	} else {
-		unsigned char dk[DELAYED_KEY_LEN];
-
-		delayed_key(dk, h.due_ms, id);
-		k.mv_size = sizeof(dk);
-		k.mv_data = dk;
-		rc = mdb_put(txn, s->db_delayed, &k, &v, 0);
-	}
-	if (rc != 0)
-		return rc;
+	struct rec_hdr h = r.h;
+	c->segments_waiting += h.segments;
 	c->count[h.state]++;
 	c->total++;
 	m->id = id;
@@ -553,7 +720,8 @@ int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (msgs[i].idem_len == 0 || msgs[i].idem_len > STORE_IDEM_MAX ||
-		    msgs[i].priority > STORE_PRIORITY_MAX || msgs[i].event_len > UINT32_MAX) {
+		    msgs[i].priority > STORE_PRIORITY_MAX || msgs[i].event_len > UINT32_MAX ||
+		    msgs[i].to_len > STORE_TO_MAX || msgs[i].text_len > STORE_TEXT_MAX) {
 			set_err(s, "ingest: message %zu out of bounds", i);
 			return STORE_ERROR;
 		}
@@ -576,41 +744,46 @@ int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms)
 /* ---- reading ----------------------------------------------------------- */
 
 static int decode_rec(store *s, uint64_t id, const MDB_val *v, struct store_msg *out,
-		      int want_event)
+		      int want_copies)
 {
-	struct rec_hdr h;
+	struct rec r;
 
-	if (v->mv_size < sizeof(h)) {
-		set_err(s, "message %llu: record truncated", (unsigned long long)id);
-		return STORE_ERROR;
-	}
-	memcpy(&h, v->mv_data, sizeof(h));
-	if (h.type != STORE_REC_V1 || h.state >= STORE_STATE_COUNT ||
-	    sizeof(h) + (size_t)h.idem_len + h.event_len != v->mv_size ||
-	    h.idem_len > STORE_IDEM_MAX) {
+	if (rec_parse(v, &r) != 0) {
 		set_err(s, "message %llu: unknown or corrupt record", (unsigned long long)id);
 		return STORE_ERROR;
 	}
 	memset(out, 0, sizeof(*out));
 	out->id = id;
-	out->state = (enum store_state)h.state;
-	out->priority = h.priority;
-	out->attempts = h.attempts;
-	out->created_ms = h.created_ms;
-	out->not_before_ms = h.not_before_ms;
-	out->expires_ms = h.expires_ms;
-	out->appointment_ms = h.appointment_ms;
-	out->due_ms = h.due_ms;
-	memcpy(out->idem_key, (const char *)v->mv_data + sizeof(h), h.idem_len);
-	out->idem_key[h.idem_len] = '\0';
-	if (want_event) {
-		out->event_len = h.event_len;
-		out->event = malloc(h.event_len ? h.event_len : 1);
-		if (out->event == NULL) {
+	out->state = (enum store_state)r.h.state;
+	out->priority = r.h.priority;
+	out->attempts = r.h.attempts;
+	out->created_ms = r.h.created_ms;
+	out->not_before_ms = r.h.not_before_ms;
+	out->expires_ms = r.h.expires_ms;
+	out->appointment_ms = r.h.appointment_ms;
+	out->due_ms = r.h.due_ms;
+	out->updated_ms = r.h.updated_ms;
+	out->segments = r.h.segments;
+	out->ambiguous = r.h.ambiguous;
+	out->provider = r.h.provider;
+	memcpy(out->idem_key, r.idem, r.h.idem_len);
+	memcpy(out->to, r.to, r.h.to_len);
+	memcpy(out->note, r.note, r.h.note_len);
+	if (want_copies) {
+		out->event_len = r.h.event_len;
+		out->event = malloc(r.h.event_len ? r.h.event_len : 1);
+		out->text = malloc((size_t)r.h.text_len + 1);
+		if (out->event == NULL || out->text == NULL) {
+			free(out->event);
+			free(out->text);
+			out->event = NULL;
+			out->text = NULL;
 			set_err(s, "out of memory");
 			return STORE_ERROR;
 		}
-		memcpy(out->event, (const char *)v->mv_data + sizeof(h) + h.idem_len, h.event_len);
+		memcpy(out->event, r.event, r.h.event_len);
+		memcpy(out->text, r.text, r.h.text_len);
+		out->text[r.h.text_len] = '\0';
 	}
 	return STORE_OK;
 }
@@ -689,6 +862,11 @@ int store_stats(store *s, struct store_stats *out)
 	}
 	memcpy(out->count, c.count, sizeof(out->count));
 	out->total = c.total;
+	out->segments_waiting = c.segments_waiting;
+	out->attempts = c.attempts;
+	out->retries = c.retries;
+	out->ambiguous = c.ambiguous;
+	out->lease_expired = c.lease_expired;
 	out->waiting = c.count[STORE_STATE_DELAYED] + c.count[STORE_STATE_READY] +
 		       c.count[STORE_STATE_INFLIGHT];
 
@@ -710,6 +888,17 @@ int store_stats(store *s, struct store_stats *out)
 	}
 	if (rc != 0 && rc != MDB_NOTFOUND) {
 		set_err(s, "stats: oldest: %s", mdb_strerror(rc));
+		goto out;
+	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	rc = mdb_cursor_open(txn, s->db_delayed, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	if (rc == 0 && k.mv_size == DELAYED_KEY_LEN)
+		out->next_due_ms = (int64_t)(get_be64(k.mv_data) ^ (1ULL << 63));
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		set_err(s, "stats: next due: %s", mdb_strerror(rc));
 		goto out;
 	}
 	rc = mdb_env_info(s->env, &info);
@@ -831,6 +1020,8 @@ int store_verify(store *s)
 			goto out;
 		recount.count[m.state]++;
 		recount.total++;
+		if (is_waiting(m.state))
+			recount.segments_waiting += m.segments;
 		found = has_key(txn, s->db_idem, m.idem_key, strlen(m.idem_key));
 		if (found != 1) {
 			set_err(s, "message %llu: idempotency key not indexed", (unsigned long long)id);
@@ -886,7 +1077,8 @@ int store_verify(store *s)
 			(unsigned long long)n_idem, (unsigned long long)recount.total);
 		goto out;
 	}
-	if (memcmp(&c, &recount, sizeof(c)) != 0) {
+	if (memcmp(c.count, recount.count, sizeof(c.count)) != 0 || c.total != recount.total ||
+	    c.segments_waiting != recount.segments_waiting) {
 		set_err(s, "counters differ from a recount");
 		goto out;
 	}
@@ -896,4 +1088,297 @@ out:
 		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	return ret;
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+#define STORE_SCAN_CHUNK 256   /* index keys read per cursor pass */
+
+/* Read up to max ids of dbi's first keys (with the key's time for the
+ * delayed index) into ids[]/times[].  Returns the count or -1 (rc set). */
+static long first_keys(MDB_txn *txn, MDB_dbi dbi, size_t max, uint64_t *ids, int64_t *times,
+		       int *rc_out)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	long n = 0;
+	int rc = mdb_cursor_open(txn, dbi, &cur);
+
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0 && (size_t)n < max) {
+		ids[n] = index_key_id(&k);
+		if (times != NULL)
+			times[n] = k.mv_size == DELAYED_KEY_LEN
+					   ? (int64_t)(get_be64(k.mv_data) ^ (1ULL << 63))
+					   : 0;
+		n++;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	*rc_out = rc == MDB_NOTFOUND ? 0 : rc;
+	return *rc_out == 0 ? n : -1;
+}
+
+/* Make due delayed messages and ran-out leases ready (or expired), up to
+ * max.  Returns an LMDB code. */
+static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct counters *c,
+		   size_t *n_expired)
+{
+	uint64_t ids[STORE_SCAN_CHUNK];
+	int64_t times[STORE_SCAN_CHUNK];
+	size_t done = 0;
+	int rc = 0;
+
+	while (done < max) {
+		size_t want = max - done < STORE_SCAN_CHUNK ? max - done : STORE_SCAN_CHUNK;
+		long n = first_keys(txn, s->db_delayed, want, ids, times, &rc);
+		long i;
+
+		if (n < 0)
+			return rc;
+		for (i = 0; i < n && times[i] <= now_ms; i++) {
+			unsigned char idkey[ID_KEY_LEN];
+			struct rec r;
+
+			put_be64(idkey, ids[i]);
+			rc = rec_load(s, txn, idkey, &r);
+			if (rc != 0)
+				return rc;
+			if (r.h.state == STORE_STATE_INFLIGHT)
+				c->lease_expired++;
+			if (r.h.expires_ms <= now_ms) {
+				rc = rec_move(s, txn, ids[i], &r, STORE_STATE_EXPIRED, 0, "expired before it could be sent",
+					      now_ms, c);
+				if (n_expired != NULL)
+					(*n_expired)++;
+			} else {
+				rc = rec_move(s, txn, ids[i], &r, STORE_STATE_READY, 0, NULL, now_ms, c);
+			}
+			if (rc != 0)
+				return rc;
+		}
+		done += (size_t)i;
+		if (i < n || n < (long)want)
+			break; /* reached a future time, or the end of the index */
+	}
+	return 0;
+}
+
+static int lease_attempt(store *s, int64_t now_ms, int64_t lease_ms, size_t max,
+			 uint32_t budget, struct store_leased *out, size_t *n_out, size_t *n_expired)
+{
+	MDB_txn *txn = NULL;
+	struct counters c;
+	uint64_t ids[STORE_SCAN_CHUNK];
+	uint64_t segs = 0;
+	int full = 0;
+	int rc = txn_begin(s, 0, &txn);
+
+	*n_out = 0;
+	if (n_expired != NULL)
+		*n_expired = 0;
+	if (rc != 0)
+		return rc;
+	rc = get_counters(txn, s->db_meta, &c);
+	if (rc == 0)
+		rc = promote(s, txn, now_ms, max * 4 + STORE_SCAN_CHUNK, &c, n_expired);
+	while (rc == 0 && *n_out < max && !full) {
+		size_t want = max - *n_out < STORE_SCAN_CHUNK ? max - *n_out : STORE_SCAN_CHUNK;
+		long n = first_keys(txn, s->db_ready, want, ids, NULL, &rc);
+
+		if (n <= 0)
+			break;
+		for (long i = 0; i < n && rc == 0; i++) {
+			unsigned char idkey[ID_KEY_LEN];
+			struct rec r;
+
+			put_be64(idkey, ids[i]);
+			rc = rec_load(s, txn, idkey, &r);
+			if (rc != 0)
+				break;
+			if (r.h.expires_ms <= now_ms) {
+				rc = rec_move(s, txn, ids[i], &r, STORE_STATE_EXPIRED, 0,
+					      "expired before it could be sent", now_ms, &c);
+				if (n_expired != NULL)
+					(*n_expired)++;
+				continue;
+			}
+			if (budget != 0 && *n_out > 0 && segs + r.h.segments > budget) {
+				full = 1;
+				break;
+			}
+			struct store_leased *l = &out[*n_out];
+			l->id = ids[i];
+			l->lease_until_ms = now_ms + lease_ms;
+			l->expires_ms = r.h.expires_ms;
+			l->created_ms = r.h.created_ms;
+			l->attempts = (uint16_t)(r.h.attempts + 1);
+			l->segments = r.h.segments;
+			l->priority = r.h.priority;
+			memcpy(l->idem_key, r.idem, r.h.idem_len);
+			l->idem_key[r.h.idem_len] = '\0';
+			memcpy(l->to, r.to, r.h.to_len);
+			l->to[r.h.to_len] = '\0';
+			memcpy(l->text, r.text, r.h.text_len);
+			l->text[r.h.text_len] = '\0';
+			r.h.attempts = l->attempts;
+			c.attempts++;
+			rc = rec_move(s, txn, ids[i], &r, STORE_STATE_INFLIGHT, l->lease_until_ms, NULL,
+				      now_ms, &c);
+			segs += r.h.segments;
+			(*n_out)++;
+		}
+		if (n < (long)want)
+			break;
+	}
+	if (rc == 0)
+		rc = put_counters(txn, s->db_meta, &c);
+	if (rc != 0) {
+		set_err(s, "lease: %s", mdb_strerror(rc));
+		mdb_txn_abort(txn);
+		*n_out = 0;
+		return rc;
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc != 0) {
+		set_err(s, "lease commit: %s", mdb_strerror(rc));
+		*n_out = 0;
+	}
+	return rc;
+}
+
+/* Run attempt() again after growing the map when it reports MDB_MAP_FULL. */
+#define WITH_GROWTH(call)                                                  \
+	do {                                                               \
+		for (int tries_ = 0; tries_ < STORE_MAX_GROW_RETRIES; tries_++) { \
+			int rc_ = (call);                                  \
+			if (rc_ == 0)                                      \
+				return STORE_OK;                           \
+			if (rc_ != MDB_MAP_FULL)                           \
+				return STORE_ERROR;                        \
+			rc_ = grow_map(s);                                 \
+			if (rc_ != 0)                                      \
+				return rc_;                                \
+		}                                                          \
+		return STORE_FULL;                                         \
+	} while (0)
+
+int store_lease(store *s, int64_t now_ms, int64_t lease_ms, size_t max, uint32_t budget_segments,
+		struct store_leased *out, size_t *n_out, size_t *n_expired)
+{
+	*n_out = 0;
+	if (s->read_only) {
+		set_err(s, "lease: store opened read-only");
+		return STORE_ERROR;
+	}
+	if (max == 0)
+		return STORE_OK;
+	WITH_GROWTH(lease_attempt(s, now_ms, lease_ms, max, budget_segments, out, n_out, n_expired));
+}
+
+/* Apply one outcome.  Returns an LMDB code (0 also when not applicable). */
+static int finish_one(store *s, MDB_txn *txn, struct store_outcome *o, int64_t now_ms,
+		      struct counters *c)
+{
+	unsigned char idkey[ID_KEY_LEN];
+	struct rec r;
+	int ours;
+	int rc;
+
+	o->applied = 0;
+	put_be64(idkey, o->id);
+	rc = rec_load(s, txn, idkey, &r);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	ours = r.h.state == STORE_STATE_INFLIGHT && r.h.due_ms == o->lease_until_ms;
+	if (!is_waiting(r.h.state))
+		return 0; /* already final: nothing changes a final state */
+	if (!ours && o->kind != STORE_OUT_SENT)
+		return 0; /* the lease ran out and the message moved on */
+	r.h.provider = o->provider;
+	switch (o->kind) {
+	case STORE_OUT_SENT:
+		rc = rec_move(s, txn, o->id, &r, STORE_STATE_SENT, 0, o->note ? o->note : "", now_ms, c);
+		break;
+	case STORE_OUT_FAILED:
+		rc = rec_move(s, txn, o->id, &r, STORE_STATE_FAILED, 0, o->note ? o->note : "failed",
+			      now_ms, c);
+		break;
+	case STORE_OUT_EXPIRED:
+		rc = rec_move(s, txn, o->id, &r, STORE_STATE_EXPIRED, 0,
+			      o->note ? o->note : "expired before it could be sent", now_ms, c);
+		break;
+	case STORE_OUT_RETRY:
+		c->retries++;
+		if (o->ambiguous) {
+			c->ambiguous++;
+			r.h.ambiguous++;
+		}
+		if (o->at_ms >= r.h.expires_ms)
+			rc = rec_move(s, txn, o->id, &r, STORE_STATE_EXPIRED, 0,
+				      "expired while retrying", now_ms, c);
+		else if (o->max_attempts != 0 && r.h.attempts >= o->max_attempts)
+			rc = rec_move(s, txn, o->id, &r, STORE_STATE_FAILED, 0,
+				      "too many attempts", now_ms, c);
+		else
+			rc = rec_move(s, txn, o->id, &r, STORE_STATE_DELAYED, o->at_ms, o->note,
+				      now_ms, c);
+		break;
+	case STORE_OUT_RELEASE:
+		if (r.h.attempts > 0)
+			r.h.attempts--;
+		c->attempts--;
+		rc = rec_move(s, txn, o->id, &r, STORE_STATE_READY, 0, NULL, now_ms, c);
+		break;
+	case STORE_OUT_RENEW:
+		rc = rec_move(s, txn, o->id, &r, STORE_STATE_INFLIGHT, o->at_ms, NULL, now_ms, c);
+		break;
+	default:
+		set_err(s, "finish: unknown outcome kind %d", (int)o->kind);
+		return EINVAL;
+	}
+	if (rc == 0) {
+		o->applied = 1;
+		o->final_state = (enum store_state)r.h.state;
+	}
+	return rc;
+}
+
+static int finish_attempt(store *s, struct store_outcome *o, size_t n, int64_t now_ms)
+{
+	MDB_txn *txn = NULL;
+	struct counters c;
+	int rc = txn_begin(s, 0, &txn);
+
+	if (rc != 0)
+		return rc;
+	rc = get_counters(txn, s->db_meta, &c);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = finish_one(s, txn, &o[i], now_ms, &c);
+	if (rc == 0)
+		rc = put_counters(txn, s->db_meta, &c);
+	if (rc != 0) {
+		set_err(s, "finish: %s", mdb_strerror(rc));
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc != 0)
+		set_err(s, "finish commit: %s", mdb_strerror(rc));
+	return rc;
+}
+
+int store_finish(store *s, struct store_outcome *o, size_t n, int64_t now_ms)
+{
+	if (s->read_only) {
+		set_err(s, "finish: store opened read-only");
+		return STORE_ERROR;
+	}
+	if (n == 0)
+		return STORE_OK;
+	WITH_GROWTH(finish_attempt(s, o, n, now_ms));
 }

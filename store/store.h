@@ -52,6 +52,9 @@ enum store_ingest_result {
 };
 
 #define STORE_IDEM_MAX 128          /* longest idempotency key, bytes */
+#define STORE_TO_MAX 23             /* longest destination (E.164 is 16), bytes */
+#define STORE_TEXT_MAX 4096         /* longest text to send, bytes */
+#define STORE_NOTE_MAX 160          /* provider id or reason kept, bytes */
 #define STORE_PRIORITY_MAX 9        /* priorities are 0..9, 9 most urgent */
 #define STORE_DEFAULT_MAP_BYTES (256ULL << 20)
 #define STORE_DEFAULT_MAP_MAX_BYTES (64ULL << 30)
@@ -93,6 +96,11 @@ struct store_new {
 	size_t idem_len;         /* its length */
 	const void *event;       /* the packed BookingEvent, kept as received */
 	size_t event_len;        /* its length */
+	const char *to;          /* destination, E.164 (0..STORE_TO_MAX bytes) */
+	size_t to_len;           /* its length */
+	const char *text;        /* the text to send, UTF-8 (0..STORE_TEXT_MAX bytes) */
+	size_t text_len;         /* its length */
+	uint16_t segments;       /* SMS parts the text costs (pacing counts them) */
 	int64_t created_ms;      /* booking time, ms since epoch */
 	int64_t not_before_ms;   /* not to be sent before (0: now) */
 	int64_t expires_ms;      /* pointless after */
@@ -121,6 +129,12 @@ int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms) SMS
 struct store_stats {
 	uint64_t count[STORE_STATE_COUNT]; /* messages per state */
 	uint64_t total;                    /* all messages ever stored */
+	uint64_t segments_waiting;         /* SMS parts of the waiting messages */
+	uint64_t attempts;                 /* send attempts (leases) ever */
+	uint64_t retries;                  /* outcomes "retry later" ever */
+	uint64_t ambiguous;                /* of which after an ambiguous timeout */
+	uint64_t lease_expired;            /* leases that ran out (a worker died) */
+	int64_t next_due_ms;               /* earliest delayed/lease time, 0: none */
 	uint64_t waiting;                  /* delayed + ready + in flight */
 	uint64_t oldest_waiting_id;        /* 0 when nothing waits */
 	int64_t oldest_waiting_created_ms; /* its creation time (0: none) */
@@ -129,7 +143,8 @@ struct store_stats {
 	uint64_t file_bytes;               /* data.mdb size on disk (allocated) */
 };
 
-/* Read a consistent snapshot.  Returns STORE_OK or STORE_ERROR. */
+/* Read a consistent snapshot.  Returns STORE_OK or STORE_ERROR.  Cheap
+ * (counters, two cursor reads): fine to call many times a second. */
 int store_stats(store *s, struct store_stats *out) SMSQ_WARN_UNUSED;
 
 /* A stored message, as read back (for smsqctl and tests). */
@@ -143,14 +158,21 @@ struct store_msg {
 	int64_t expires_ms;          /* expiry */
 	int64_t appointment_ms;      /* appointment */
 	int64_t due_ms;              /* delayed: due time; in flight: lease end */
+	int64_t updated_ms;          /* last state change */
+	uint16_t segments;           /* SMS parts */
+	uint16_t ambiguous;          /* retries after an ambiguous timeout */
+	uint8_t provider;            /* index of the provider of the last attempt */
 	char idem_key[STORE_IDEM_MAX + 1]; /* NUL-terminated copy */
+	char to[STORE_TO_MAX + 1];   /* destination */
+	char note[STORE_NOTE_MAX + 1]; /* sent: provider's id; failed/retry: last reason */
+	char *text;                  /* text, malloc'ed, NUL-terminated: caller frees */
 	void *event;                 /* packed BookingEvent, malloc'ed: caller frees */
 	size_t event_len;            /* its length */
 };
 
 /*
- * Read message id into *out.  Returns STORE_OK (caller frees out->event with
- * free()), STORE_NOTFOUND, or STORE_ERROR.
+ * Read message id into *out.  Returns STORE_OK (caller frees out->event and
+ * out->text with free()), STORE_NOTFOUND, or STORE_ERROR.
  */
 int store_get(store *s, uint64_t id, struct store_msg *out) SMSQ_WARN_UNUSED;
 
@@ -172,6 +194,82 @@ long store_walk(store *s, const char *which, size_t max,
  * recount (smsqctl check, tests).  Returns 0 when consistent, otherwise -1
  * with the first inconsistency in store_errmsg(). */
 int store_verify(store *s);
+
+/* ---- dispatch ----------------------------------------------------------
+ *
+ * A worker leases the most urgent due messages, sends them, and records one
+ * outcome per message.  The lease is the message's "in flight" state with a
+ * time: until then no other worker sees it; when the lease runs out (the
+ * worker died) the message is due again by itself.  Every call below is one
+ * write transaction, committed and synced.
+ */
+
+/* One leased message, copied out of the store. */
+struct store_leased {
+	uint64_t id;                 /* message id */
+	int64_t lease_until_ms;      /* the lease: pass it back with the outcome */
+	int64_t expires_ms;          /* do not send after */
+	int64_t created_ms;          /* booking time (for the delay in logs) */
+	uint16_t attempts;           /* attempts including this one */
+	uint16_t segments;           /* SMS parts */
+	uint8_t priority;            /* 0..9 */
+	char idem_key[STORE_IDEM_MAX + 1]; /* reference for logs */
+	char to[STORE_TO_MAX + 1];   /* destination */
+	char text[STORE_TEXT_MAX + 1]; /* text to send */
+};
+
+/*
+ * First make due what is due (delayed messages whose time came, leases that
+ * ran out: up to max_promote of them), then lease up to max messages from the
+ * ready index, most urgent first, until now_ms + lease_ms.  A message found
+ * past its expiry on the way is moved to expired instead (never sent).
+ * budget_segments (0: no limit) stops leasing before the SMS parts leased
+ * would exceed it (pacing tokens in hand); at least one message is leased if
+ * any is ready and it alone fits.
+ * Returns STORE_OK with *n_out leased into out[0..), or an error (nothing
+ * changed).  *n_expired (may be NULL) counts messages expired by this call.
+ */
+int store_lease(store *s, int64_t now_ms, int64_t lease_ms, size_t max, uint32_t budget_segments,
+		struct store_leased *out, size_t *n_out, size_t *n_expired) SMSQ_WARN_UNUSED;
+
+/* What happened to one leased message. */
+enum store_outcome_kind {
+	STORE_OUT_SENT = 0,     /* the provider took it: state sent, note = provider id */
+	STORE_OUT_RETRY = 1,    /* transient failure: delayed until at_ms (unless
+				   that is past the expiry or attempts reached
+				   max_attempts: then expired / failed) */
+	STORE_OUT_FAILED = 2,   /* permanent failure: state failed, note = reason */
+	STORE_OUT_EXPIRED = 3,  /* found past its expiry: state expired */
+	STORE_OUT_RELEASE = 4,  /* not attempted after all (provider unavailable):
+				   back to ready, the attempt not counted */
+	STORE_OUT_RENEW = 5,    /* still running: extend the lease to at_ms */
+};
+
+struct store_outcome {
+	uint64_t id;               /* message id */
+	int64_t lease_until_ms;    /* the lease it was sent under (store_leased) */
+	enum store_outcome_kind kind; /* what happened */
+	int64_t at_ms;             /* RETRY: due time; RENEW: new lease end */
+	uint16_t max_attempts;     /* RETRY: 0 = no limit */
+	int ambiguous;             /* RETRY: after an ambiguous timeout */
+	uint8_t provider;          /* provider index used */
+	const char *note;          /* SENT: provider's id; RETRY/FAILED: reason (may be NULL) */
+	/* Out: */
+	int applied;               /* 1: recorded.  0: the lease was lost (it ran
+				      out and the message moved on) and this
+				      outcome no longer applies */
+	enum store_state final_state; /* the state it ended in, when applied */
+};
+
+/*
+ * Record outcomes of leased messages in one transaction.  An outcome applies
+ * when the message is still under that lease.  A SENT outcome also applies
+ * when the lease was lost but the message is not terminal (it was sent: never
+ * send it again); any other outcome for a lost lease is dropped (applied = 0).
+ * Returns STORE_OK (each out[i].applied set) or an error (nothing changed:
+ * the caller may retry the same call).
+ */
+int store_finish(store *s, struct store_outcome *o, size_t n, int64_t now_ms) SMSQ_WARN_UNUSED;
 
 const char *store_state_name(enum store_state st);
 

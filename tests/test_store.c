@@ -159,6 +159,7 @@ static void ingest_assigns_ids_and_counts(void **state)
 	assert_int_equal(m.event_len, sizeof("packed-event-bytes"));
 	assert_memory_equal(m.event, "packed-event-bytes", m.event_len);
 	free(m.event);
+	free(m.text);
 }
 
 static void duplicates_across_and_within_batches(void **state)
@@ -361,6 +362,206 @@ static void verify_detects_a_broken_index(void **state)
 	assert_non_null(strstr(store_errmsg(f->st), "idempotency"));
 }
 
+
+/* ---- dispatch: lease and outcomes --------------------------------------- */
+
+static struct store_leased leased[16];
+
+static size_t lease(struct fx *f, int64_t now, size_t max, uint32_t budget, size_t *expired)
+{
+	size_t n = 0;
+
+	assert_int_equal(store_lease(f->st, now, 30000, max, budget, leased, &n, expired), STORE_OK);
+	return n;
+}
+
+static struct store_outcome outcome(const struct store_leased *l, enum store_outcome_kind k,
+				    int64_t at, const char *note)
+{
+	struct store_outcome o;
+
+	memset(&o, 0, sizeof(o));
+	o.id = l->id;
+	o.lease_until_ms = l->lease_until_ms;
+	o.kind = k;
+	o.at_ms = at;
+	o.note = note;
+	return o;
+}
+
+static void lease_takes_most_urgent_and_hides_them(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[3] = { msg(f, 1, 0, NOW + 30 * DAY, 0), msg(f, 2, 0, NOW + DAY, 0),
+				  msg(f, 3, 0, NOW + 2 * DAY, 0) };
+
+	b[1].to = "+33612345678";
+	b[1].to_len = strlen(b[1].to);
+	b[1].text = "Rendez-vous confirmé";
+	b[1].text_len = strlen(b[1].text);
+	assert_int_equal(store_ingest(f->st, b, 3, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 2, 0, NULL), 2);
+	assert_int_equal(leased[0].id, b[1].id);
+	assert_int_equal(leased[1].id, b[2].id);
+	assert_string_equal(leased[0].to, "+33612345678");
+	assert_string_equal(leased[0].text, "Rendez-vous confirmé");
+	assert_int_equal(leased[0].attempts, 1);
+	assert_int_equal(leased[0].lease_until_ms, NOW + 30000);
+	/* Leased messages are invisible: only the third is left. */
+	assert_int_equal(lease(f, NOW, 5, 0, NULL), 1);
+	assert_int_equal(leased[0].id, b[0].id);
+	assert_int_equal(lease(f, NOW, 5, 0, NULL), 0);
+	struct store_stats s = stats(f->st);
+	assert_int_equal(s.count[STORE_STATE_INFLIGHT], 3);
+	assert_int_equal(s.attempts, 3);
+	assert_int_equal(s.next_due_ms, NOW + 30000);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+static void lease_respects_the_segment_budget(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[3] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0),
+				  msg(f, 3, 0, NOW + DAY, 0) };
+
+	b[0].segments = 2;
+	b[1].segments = 3;
+	b[2].segments = 1;
+	assert_int_equal(store_ingest(f->st, b, 3, NOW), STORE_OK);
+	assert_int_equal(stats(f->st).segments_waiting, 6);
+	assert_int_equal(lease(f, NOW, 10, 4, NULL), 1); /* 2 fits, 2+3 does not */
+	/* One message alone may exceed the budget: it is never stuck. */
+	assert_int_equal(lease(f, NOW, 10, 1, NULL), 1);
+	assert_int_equal(leased[0].segments, 3);
+}
+
+static void lease_expires_what_is_past_its_expiry(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[2] = { msg(f, 1, 0, NOW + 1000, 0), msg(f, 2, 0, NOW + DAY, 0) };
+	size_t expired = 0;
+
+	assert_int_equal(store_ingest(f->st, b, 2, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW + 5000, 10, 0, &expired), 1);
+	assert_int_equal(expired, 1);
+	assert_int_equal(leased[0].id, b[1].id);
+	struct store_stats s = stats(f->st);
+	assert_int_equal(s.count[STORE_STATE_EXPIRED], 1);
+	assert_int_equal(s.waiting, 1);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+static void outcomes_move_messages_to_their_states(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[5] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0),
+				  msg(f, 3, 0, NOW + DAY, 0), msg(f, 4, 0, NOW + DAY, 0),
+				  msg(f, 5, 0, NOW + DAY, 0) };
+	struct store_outcome o[5];
+
+	assert_int_equal(store_ingest(f->st, b, 5, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 5, 0, NULL), 5);
+	o[0] = outcome(&leased[0], STORE_OUT_SENT, 0, "SM0123");
+	o[1] = outcome(&leased[1], STORE_OUT_FAILED, 0, "http 400 code 21211: Invalid 'To'");
+	o[2] = outcome(&leased[2], STORE_OUT_RETRY, NOW + 4000, "http 500");
+	o[2].ambiguous = 1;
+	o[3] = outcome(&leased[3], STORE_OUT_RELEASE, 0, NULL);
+	o[4] = outcome(&leased[4], STORE_OUT_RENEW, NOW + 60000, NULL);
+	assert_int_equal(store_finish(f->st, o, 5, NOW + 100), STORE_OK);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(o[i].applied, 1);
+	assert_int_equal(o[0].final_state, STORE_STATE_SENT);
+	assert_int_equal(o[1].final_state, STORE_STATE_FAILED);
+	assert_int_equal(o[2].final_state, STORE_STATE_DELAYED);
+	assert_int_equal(o[3].final_state, STORE_STATE_READY);
+	assert_int_equal(o[4].final_state, STORE_STATE_INFLIGHT);
+
+	struct store_msg m;
+	assert_int_equal(store_get(f->st, leased[0].id, &m), STORE_OK);
+	assert_string_equal(m.note, "SM0123");
+	free(m.event);
+	free(m.text);
+	assert_int_equal(store_get(f->st, leased[2].id, &m), STORE_OK);
+	assert_int_equal(m.due_ms, NOW + 4000);
+	assert_int_equal(m.ambiguous, 1);
+	free(m.event);
+	free(m.text);
+
+	struct store_stats s = stats(f->st);
+	assert_int_equal(s.count[STORE_STATE_SENT], 1);
+	assert_int_equal(s.count[STORE_STATE_FAILED], 1);
+	assert_int_equal(s.count[STORE_STATE_DELAYED], 1);
+	assert_int_equal(s.count[STORE_STATE_READY], 1);
+	assert_int_equal(s.count[STORE_STATE_INFLIGHT], 1);
+	assert_int_equal(s.waiting, 3);
+	assert_int_equal(s.retries, 1);
+	assert_int_equal(s.ambiguous, 1);
+	assert_int_equal(s.attempts, 4); /* the released one does not count */
+	assert_int_equal(store_verify(f->st), 0);
+
+	/* The retried one comes back when its time comes, with attempt 2. */
+	assert_int_equal(lease(f, NOW + 3000, 5, 0, NULL), 1); /* only the released */
+	assert_int_equal(lease(f, NOW + 4000, 5, 0, NULL), 1);
+	assert_int_equal(leased[0].id, o[2].id);
+	assert_int_equal(leased[0].attempts, 2);
+	/* A final state never changes again. */
+	o[0].kind = STORE_OUT_RETRY;
+	assert_int_equal(store_finish(f->st, &o[0], 1, NOW + 5000), STORE_OK);
+	assert_int_equal(o[0].applied, 0);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+static void a_lost_lease_comes_back_and_late_outcomes_are_dropped(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[2] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0) };
+	struct store_outcome o[2];
+
+	assert_int_equal(store_ingest(f->st, b, 2, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 2, 0, NULL), 2);
+	struct store_leased w1[2] = { leased[0], leased[1] };
+	/* Worker 1 dies; after the lease another worker takes both. */
+	assert_int_equal(lease(f, NOW + 29999, 2, 0, NULL), 0);
+	assert_int_equal(lease(f, NOW + 30000, 2, 0, NULL), 2);
+	assert_int_equal(leased[0].attempts, 2);
+	assert_int_equal(stats(f->st).lease_expired, 2);
+	/* Worker 1's late outcomes: a retry no longer applies, a "sent" does
+	 * (it went out: never send it again). */
+	o[0] = outcome(&w1[0], STORE_OUT_RETRY, NOW + 40000, "late");
+	o[1] = outcome(&w1[1], STORE_OUT_SENT, 0, "late-sent");
+	assert_int_equal(store_finish(f->st, o, 2, NOW + 30001), STORE_OK);
+	assert_int_equal(o[0].applied, 0);
+	assert_int_equal(o[1].applied, 1);
+	/* Worker 2's outcome for the one already sent is dropped. */
+	o[0] = outcome(&leased[1], STORE_OUT_SENT, 0, "second");
+	assert_int_equal(store_finish(f->st, o, 1, NOW + 30002), STORE_OK);
+	assert_int_equal(o[0].applied, 0);
+	struct store_stats s = stats(f->st);
+	assert_int_equal(s.count[STORE_STATE_SENT], 1);
+	assert_int_equal(s.count[STORE_STATE_INFLIGHT], 1);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+static void retries_stop_at_expiry_and_at_max_attempts(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[2] = { msg(f, 1, 0, NOW + 10000, 0), msg(f, 2, 0, NOW + DAY, 0) };
+	struct store_outcome o[2];
+
+	assert_int_equal(store_ingest(f->st, b, 2, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 2, 0, NULL), 2);
+	o[0] = outcome(&leased[0], STORE_OUT_RETRY, NOW + 20000, "http 503"); /* past expiry */
+	o[1] = outcome(&leased[1], STORE_OUT_RETRY, NOW + 1000, "http 500");
+	o[1].max_attempts = 1;
+	/* leased[0] is the sooner appointment (b[0]) */
+	assert_int_equal(leased[0].id, b[0].id);
+	assert_int_equal(store_finish(f->st, o, 2, NOW + 10), STORE_OK);
+	assert_int_equal(o[0].final_state, STORE_STATE_EXPIRED);
+	assert_int_equal(o[1].final_state, STORE_STATE_FAILED);
+	assert_int_equal(stats(f->st).waiting, 0);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
 static void state_names(void **state)
 {
 	(void)state;
@@ -387,6 +588,14 @@ int main(void)
 		cmocka_unit_test(read_only_open_of_missing_store_is_an_error),
 		cmocka_unit_test_setup_teardown(out_of_bounds_messages_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(verify_detects_a_broken_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(lease_takes_most_urgent_and_hides_them, setup, teardown),
+		cmocka_unit_test_setup_teardown(lease_respects_the_segment_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(lease_expires_what_is_past_its_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(outcomes_move_messages_to_their_states, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_lost_lease_comes_back_and_late_outcomes_are_dropped,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(retries_stop_at_expiry_and_at_max_attempts, setup,
+						teardown),
 		cmocka_unit_test(state_names),
 	};
 
