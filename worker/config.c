@@ -25,6 +25,7 @@ struct opt {
 };
 
 #define F(field) offsetof(struct config, field)
+#define CONFIG_LINE_MAX 200 /* Debian's inih INI_MAX_LINE, newline and NUL included */
 
 static const struct opt opts[] = {
 	{ "store.dir", OPT_STR, "./var", 0, 0, F(store_dir),
@@ -146,17 +147,54 @@ static int ini_cb(void *user, const char *section, const char *name, const char 
 	return 1;
 }
 
+/* Lines are read by us, not by inih: Debian's inih joins an indented line to
+ * the previous value (multi-line values) and cuts lines at 200 bytes without
+ * saying so.  This reader strips the indentation and stops on a line that is
+ * too long, so that both become clear behaviour. */
+struct line_reader {
+	FILE *fp;       /* the file */
+	int lineno;     /* lines read */
+	int too_long;   /* stopped on a line over the limit */
+};
+
+static char *read_line(char *str, int num, void *stream)
+{
+	struct line_reader *r = stream;
+	size_t n, lead;
+
+	if (fgets(str, num, r->fp) == NULL)
+		return NULL;
+	r->lineno++;
+	n = strlen(str);
+	if (n + 1 == (size_t)num && str[n - 1] != '\n' && !feof(r->fp)) {
+		r->too_long = 1;
+		return NULL;
+	}
+	lead = strspn(str, " \t");
+	if (lead > 0)
+		memmove(str, str + lead, n - lead + 1);
+	return str;
+}
+
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	struct load_ctx ctx = { cfg, err, errlen, 0 };
+	struct line_reader lr = { NULL, 0, 0 };
 	char msg[512] = "";
 	int rc;
 
 	ctx.err = msg;
 	ctx.errlen = sizeof(msg);
-	rc = ini_parse(path, ini_cb, &ctx);
-	if (rc == -1) {
+	lr.fp = fopen(path, "r");
+	if (lr.fp == NULL) {
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = ini_parse_stream(read_line, &lr, ini_cb, &ctx);
+	fclose(lr.fp);
+	if (lr.too_long) {
+		snprintf(err, errlen, "%s: line %d: longer than %d characters", path, lr.lineno,
+			 CONFIG_LINE_MAX - 2);
 		return -1;
 	}
 	if (rc != 0 && !ctx.failed) {

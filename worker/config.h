@@ -43,7 +43,9 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
 	       size_t errlen) __attribute__((warn_unused_result));
 
 /*
- * Read a config file ([section] name = value; ';' or '#' comments).
+ * Read a config file: "[section]" lines, "name = value" lines (indentation
+ * is ignored), comments on lines starting with ';' or '#' and after " ;" at
+ * the end of a line.  A line may hold 198 characters.
  * Returns 0, or -1 with err naming the file, the line and the problem.
  */
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)

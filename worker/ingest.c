@@ -190,6 +190,13 @@ static int read_request(ingest *in, struct request *r)
 		reject(r, SMSQ__REASON__REASON_OVERSIZE, d);
 		return 1;
 	}
+	Smsq__Reason why = validate_wire(zmq_msg_data(evf), zmq_msg_size(evf), r->detail,
+					 sizeof(r->detail));
+	if (why != SMSQ__REASON__REASON_NONE) {
+		r->status = SMSQ__ACK_STATUS__ACK_REJECTED;
+		r->reason = why;
+		return 1;
+	}
 	r->ev = smsq__booking_event__unpack(NULL, zmq_msg_size(evf), zmq_msg_data(evf));
 	if (r->ev == NULL)
 		reject(r, SMSQ__REASON__REASON_UNDECODABLE, "event frame is not a protobuf BookingEvent");

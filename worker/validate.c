@@ -103,6 +103,71 @@ int validate_utf8(const char *str, size_t len)
 	return 1;
 }
 
+/* Read a base-128 varint at *p (< end).  Returns 0 or -1 if truncated or
+ * longer than 10 bytes. */
+static int read_varint(const unsigned char **p, const unsigned char *end, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	for (int shift = 0; shift < 70 && *p < end; shift += 7) {
+		unsigned char b = *(*p)++;
+
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0) {
+			*out = v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+Smsq__Reason validate_wire(const void *buf, size_t len, char *detail, size_t detail_len)
+{
+	const unsigned char *p = buf, *end = p + len;
+
+	if (detail_len > 0)
+		detail[0] = '\0';
+	while (p < end) {
+		uint64_t key, n;
+
+		if (read_varint(&p, end, &key) != 0)
+			goto broken;
+		switch (key & 7) {
+		case 0: /* varint */
+			if (read_varint(&p, end, &n) != 0)
+				goto broken;
+			break;
+		case 1: /* 64-bit */
+			if (end - p < 8)
+				goto broken;
+			p += 8;
+			break;
+		case 5: /* 32-bit */
+			if (end - p < 4)
+				goto broken;
+			p += 4;
+			break;
+		case 2: /* length-delimited: a string */
+			if (read_varint(&p, end, &n) != 0 || n > (uint64_t)(end - p))
+				goto broken;
+			if (memchr(p, '\0', (size_t)n) != NULL) {
+				snprintf(detail, detail_len,
+					 "field %llu holds a NUL byte: strings must not",
+					 (unsigned long long)(key >> 3));
+				return SMSQ__REASON__REASON_INVALID_FIELD;
+			}
+			p += n;
+			break;
+		default:
+			goto broken;
+		}
+	}
+	return SMSQ__REASON__REASON_NONE;
+broken:
+	snprintf(detail, detail_len, "event frame is not a protobuf BookingEvent");
+	return SMSQ__REASON__REASON_UNDECODABLE;
+}
+
 static int is_printable_ascii(const char *s)
 {
 	for (; *s; s++)
@@ -169,6 +234,16 @@ static int is_time_zone(validator *v, const char *tz)
 	snprintf(path, sizeof(path), "%s/%s", v->zoneinfo, tz);
 	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
 		return 0;
+	/* The zone directory also holds data files (leapseconds, zone.tab...):
+	 * a zone is a TZif file. */
+	char magic[4];
+	FILE *fp = fopen(path, "rb");
+	int is_tzif = fp != NULL && fread(magic, 1, sizeof(magic), fp) == sizeof(magic) &&
+		      memcmp(magic, "TZif", 4) == 0;
+	if (fp != NULL)
+		fclose(fp);
+	if (!is_tzif)
+		return 0;
 	memcpy(v->tz_cache[v->tz_next], tz, n + 1);
 	v->tz_next = (v->tz_next + 1) % VALIDATE_TZ_CACHE;
 	return 1;
@@ -198,6 +273,8 @@ Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t 
 	Smsq__Reason r;
 	size_t n;
 
+	if (detail_len == 0)
+		return SMSQ__REASON__REASON_INVALID_FIELD; /* no room to say why: a caller bug */
 	detail[0] = '\0';
 	if (ev->version != 0 && ev->version != 1)
 		FAIL(SMSQ__REASON__REASON_UNSUPPORTED_VERSION,

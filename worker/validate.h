@@ -41,6 +41,15 @@ void validator_destroy(validator **v);
 Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t now_ms,
 			    struct store_new *out, char *detail, size_t detail_len);
 
+/*
+ * Check the raw event frame before it is unpacked: no length-delimited field
+ * (all of BookingEvent's are strings) may hold a NUL byte.  protobuf-c keeps
+ * NULs but hands strings back NUL-terminated, so "k-1\0a" would silently be
+ * the key "k-1".  Returns SMSQ__REASON__REASON_NONE, INVALID_FIELD (a NUL;
+ * detail names the field number) or UNDECODABLE (the wire format is broken).
+ */
+Smsq__Reason validate_wire(const void *buf, size_t len, char *detail, size_t detail_len);
+
 /* Is s[0..len) well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF)? */
 int validate_utf8(const char *s, size_t len);
 

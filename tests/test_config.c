@@ -1,0 +1,642 @@
+/*
+ * test_config: smsq-worker's option table (worker/config.h): defaults, one
+ * option set from text (as -o does), a config file read with inih, and the
+ * cross-option checks.
+ *
+ * Values are read back the way an operator sees them, through
+ * config_print(), into a memory stream.  Config files are written to a temp
+ * file per test and removed by the teardown.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "worker/config.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- fixture: a config with its defaults and a temp file ----------------- */
+
+struct fx {
+	const void *row;          /* the table row being run, or NULL */
+	struct config cfg;        /* starts as config_defaults() */
+	char path[64];            /* temp config file, "" if none */
+	char err[512];            /* error message of the last call */
+	char *printed;            /* config_print() output, malloc'd */
+};
+
+static int fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	f->row = *state; /* cmocka's initial state: a table row, or NULL */
+	config_defaults(&f->cfg);
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f->path[0] != '\0')
+		unlink(f->path);
+	free(f->printed);
+	free(f);
+	return 0;
+}
+
+/* config_print() of cfg, as a string owned by f. */
+static const char *printed(struct fx *f, const struct config *cfg)
+{
+	size_t len = 0;
+	FILE *m;
+
+	free(f->printed);
+	f->printed = NULL;
+	m = open_memstream(&f->printed, &len);
+	assert_non_null(m);
+	config_print(cfg, m);
+	assert_int_equal(fclose(m), 0);
+	return f->printed;
+}
+
+/* Does config_print() show exactly this line? */
+static void expect_line(struct fx *f, const char *line)
+{
+	const char *out = printed(f, &f->cfg);
+	size_t n = strlen(line);
+
+	for (const char *p = out; p != NULL && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, line, n) == 0 && (p[n] == '\n' || p[n] == '\0'))
+			return;
+	fail_msg("no line \"%s\" in:\n%s", line, out);
+}
+
+static void expect_err(const struct fx *f, const char *frag)
+{
+	if (strstr(f->err, frag) == NULL)
+		fail_msg("error \"%s\" does not contain \"%s\"", f->err, frag);
+}
+
+/* Write text to a new temp file, remembered for the teardown. */
+static const char *write_conf(struct fx *f, const char *text)
+{
+	int fd;
+	size_t n = strlen(text);
+
+	if (f->path[0] != '\0')
+		unlink(f->path); /* a second file in the same test */
+	snprintf(f->path, sizeof(f->path), "/tmp/smsq-test-config-XXXXXX");
+	fd = mkstemp(f->path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, n), (ssize_t)n);
+	assert_int_equal(close(fd), 0);
+	return f->path;
+}
+
+static int load(struct fx *f, const char *text)
+{
+	f->err[0] = '\0';
+	return config_load_file(&f->cfg, write_conf(f, text), f->err, sizeof(f->err));
+}
+
+/* ---- defaults ------------------------------------------------------------- */
+
+static void test_defaults(void **state)
+{
+	struct fx *f = *state;
+	const char *out = printed(f, &f->cfg);
+
+	/* the first line, then the others in table order */
+	assert_true(strncmp(out, "store.dir = ./var\n", 18) == 0);
+	expect_line(f, "store.map_size_mb = 256");
+	expect_line(f, "store.map_max_mb = 65536");
+	expect_line(f, "ingest.endpoint = tcp://127.0.0.1:5555");
+	expect_line(f, "ingest.max_event_bytes = 16384");
+	expect_line(f, "ingest.max_text_bytes = 1600");
+	expect_line(f, "ingest.batch_max = 4096");
+	expect_line(f, "ingest.hwm = 50000");
+	expect_line(f, "pool.workers = 0");
+	expect_line(f, "pool.restart_delay_ms = 500");
+	expect_line(f, "pool.shutdown_timeout_ms = 10000");
+	expect_line(f, "log.level = info");
+	out = printed(f, &f->cfg); /* expect_line() printed again */
+	assert_true(out[strlen(out) - 1] == '\n');
+	assert_null(strstr(out, "\n\n"));
+
+	/* the same, read from the struct */
+	assert_string_equal(f->cfg.store_dir, "./var");
+	assert_int_equal(f->cfg.ingest_batch_max, 4096);
+	assert_int_equal(f->cfg.pool_workers, 0);
+	assert_string_equal(f->cfg.log_level, "info");
+
+	/* and they pass the checks */
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), 0);
+}
+
+static void test_print_table(void **state)
+{
+	(void)state;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&out, &len);
+
+	assert_non_null(m);
+	config_print_table(m);
+	assert_int_equal(fclose(m), 0);
+	assert_non_null(strstr(out, "ingest.batch_max"));
+	assert_non_null(strstr(out, "integer [1..65536] default 4096"));
+	assert_non_null(strstr(out, "pool.workers"));
+	assert_non_null(strstr(out, "integer [0..256] default 0"));
+	assert_non_null(strstr(out, "log.level"));
+	assert_non_null(strstr(out, "string default info"));
+	assert_non_null(strstr(out, "string default tcp://127.0.0.1:5555"));
+	free(out);
+}
+
+/* ---- config_set: good values ---------------------------------------------- */
+
+struct set_case {
+	const char *name;    /* shown by cmocka */
+	const char *opt;     /* full option name */
+	const char *value;   /* text given */
+	const char *want;    /* the config_print() line afterwards (NULL: an error) */
+	const char *err;     /* expected fragment of the error */
+};
+
+static const struct set_case set_cases[] = {
+	{ "set store.dir", "store.dir", "/var/lib/smsq", "store.dir = /var/lib/smsq", NULL },
+	{ "set store.dir with spaces", "store.dir", "/srv/my data", "store.dir = /srv/my data",
+	  NULL },
+	{ "set store.map_size_mb", "store.map_size_mb", "1024", "store.map_size_mb = 1024", NULL },
+	{ "set ingest.endpoint ipc", "ingest.endpoint", "ipc:///run/smsq/ingest.sock",
+	  "ingest.endpoint = ipc:///run/smsq/ingest.sock", NULL },
+	{ "set ingest.batch_max", "ingest.batch_max", "12", "ingest.batch_max = 12", NULL },
+	{ "set pool.workers to 0 (one per core)", "pool.workers", "0", "pool.workers = 0", NULL },
+	{ "set pool.workers with a '+'", "pool.workers", "+8", "pool.workers = 8", NULL },
+	{ "set log.level debug", "log.level", "debug", "log.level = debug", NULL },
+	{ "set log.level of 15 characters", "log.level", "abcdefghijklmno",
+	  "log.level = abcdefghijklmno", NULL }, /* config_check() rejects it later */
+
+	/* integers */
+	{ "integer with trailing garbage", "ingest.batch_max", "12x", NULL,
+	  "ingest.batch_max: '12x' is not an integer" },
+	{ "integer empty", "ingest.batch_max", "", NULL, "ingest.batch_max: '' is not an integer" },
+	{ "integer as a word", "pool.workers", "four", NULL,
+	  "pool.workers: 'four' is not an integer" },
+	{ "integer with a decimal point", "ingest.hwm", "1.5", NULL,
+	  "ingest.hwm: '1.5' is not an integer" },
+	{ "integer in hex", "ingest.hwm", "0x100", NULL, "ingest.hwm: '0x100' is not an integer" },
+	{ "integer with a trailing space", "ingest.hwm", "1000 ", NULL,
+	  "ingest.hwm: '1000 ' is not an integer" },
+	{ "integer with a unit", "pool.restart_delay_ms", "500ms", NULL,
+	  "pool.restart_delay_ms: '500ms' is not an integer" },
+	{ "integer over LONG_MAX", "store.map_max_mb", "99999999999999999999", NULL,
+	  "store.map_max_mb" },
+	{ "integer negative", "pool.workers", "-1", NULL,
+	  "pool.workers: -1 is out of range [0, 256]" },
+	{ "integer below the minimum", "ingest.batch_max", "0", NULL,
+	  "ingest.batch_max: 0 is out of range [1, 65536]" },
+	{ "integer above the maximum", "ingest.batch_max", "65537", NULL,
+	  "ingest.batch_max: 65537 is out of range [1, 65536]" },
+
+	/* strings */
+	{ "string empty", "store.dir", "", NULL, "store.dir: must be 1 to 511 characters" },
+	{ "log.level of 16 characters", "log.level", "abcdefghijklmnop", NULL,
+	  "log.level: value too long" },
+
+	/* names */
+	{ "unknown option", "ingest.nope", "1", NULL,
+	  "unknown option 'ingest.nope' (see smsq-worker --help-config)" },
+	{ "option without its section", "batch_max", "1", NULL, "unknown option 'batch_max'" },
+	{ "option in the wrong case", "Ingest.Batch_Max", "1", NULL,
+	  "unknown option 'Ingest.Batch_Max'" },
+	{ "option name empty", "", "1", NULL, "unknown option ''" },
+};
+
+static void run_set_case(void **state)
+{
+	struct fx *f = *state;
+	const struct set_case *c = f->row;
+	char *before = strdup(printed(f, &f->cfg));
+	int rc;
+
+	assert_non_null(before);
+	f->err[0] = '\0';
+	rc = config_set(&f->cfg, c->opt, c->value, f->err, sizeof(f->err));
+	if (c->want != NULL) {
+		if (rc != 0) {
+			free(before);
+			fail_msg("config_set(%s, \"%s\") failed: %s", c->opt, c->value, f->err);
+		}
+		free(before);
+		expect_line(f, c->want);
+	} else {
+		int same = strcmp(printed(f, &f->cfg), before) == 0;
+
+		free(before);
+		if (rc != -1)
+			fail_msg("config_set(%s, \"%s\") succeeded", c->opt, c->value);
+		expect_err(f, c->err);
+		assert_true(same); /* a refused value leaves the config as it was */
+	}
+}
+
+/* ---- config_set: the range of every integer option -------------------------- */
+
+struct range_case {
+	const char *opt;     /* option; also the test name */
+	long min;            /* smallest allowed */
+	long max;            /* largest allowed */
+};
+
+static const struct range_case range_cases[] = {
+	{ "store.map_size_mb", 1, 1L << 22 },
+	{ "store.map_max_mb", 1, 1L << 24 },
+	{ "ingest.max_event_bytes", 256, 1L << 20 },
+	{ "ingest.max_text_bytes", 70, 65536 },
+	{ "ingest.batch_max", 1, 65536 },
+	{ "ingest.hwm", 100, 10000000 },
+	{ "pool.workers", 0, 256 },
+	{ "pool.restart_delay_ms", 0, 60000 },
+	{ "pool.shutdown_timeout_ms", 100, 600000 },
+};
+
+static void set_long(struct fx *f, const char *opt, long v, int want_rc)
+{
+	char text[32];
+	char line[96];
+	int rc;
+
+	snprintf(text, sizeof(text), "%ld", v);
+	f->err[0] = '\0';
+	rc = config_set(&f->cfg, opt, text, f->err, sizeof(f->err));
+	if (rc != want_rc)
+		fail_msg("config_set(%s, %s) returned %d, want %d (%s)", opt, text, rc, want_rc,
+			 f->err);
+	if (rc == 0) {
+		snprintf(line, sizeof(line), "%s = %ld", opt, v);
+		expect_line(f, line);
+	}
+}
+
+static void run_range_case(void **state)
+{
+	struct fx *f = *state;
+	const struct range_case *c = f->row;
+	const char *opt = c->opt;
+	char want[128];
+
+	set_long(f, opt, c->min, 0);
+	set_long(f, opt, c->max, 0);
+
+	set_long(f, opt, c->min - 1, -1);
+	snprintf(want, sizeof(want), "%s: %ld is out of range [%ld, %ld]", opt, c->min - 1, c->min,
+		 c->max);
+	assert_string_equal(f->err, want);
+
+	set_long(f, opt, c->max + 1, -1);
+	snprintf(want, sizeof(want), "%s: %ld is out of range [%ld, %ld]", opt, c->max + 1, c->min,
+		 c->max);
+	assert_string_equal(f->err, want);
+}
+
+/* String options: 1 to CONFIG_STR_MAX - 1 bytes. */
+static void test_string_length_limits(void **state)
+{
+	struct fx *f = *state;
+	char v[CONFIG_STR_MAX + 1];
+
+	memset(v, 'd', CONFIG_STR_MAX - 1);
+	v[CONFIG_STR_MAX - 1] = '\0';
+	assert_int_equal(config_set(&f->cfg, "store.dir", v, f->err, sizeof(f->err)), 0);
+	assert_string_equal(f->cfg.store_dir, v);
+
+	v[CONFIG_STR_MAX - 1] = 'd';
+	v[CONFIG_STR_MAX] = '\0';
+	assert_int_equal(config_set(&f->cfg, "ingest.endpoint", v, f->err, sizeof(f->err)), -1);
+	expect_err(f, "ingest.endpoint: must be 1 to 511 characters");
+	assert_string_equal(f->cfg.ingest_endpoint, "tcp://127.0.0.1:5555");
+}
+
+/* A short error buffer gets a cut, NUL-terminated message. */
+static void test_short_error_buffer(void **state)
+{
+	struct fx *f = *state;
+	char err[8];
+
+	memset(err, 'x', sizeof(err));
+	assert_int_equal(config_set(&f->cfg, "ingest.batch_max", "0", err, sizeof(err)), -1);
+	assert_string_equal(err, "ingest.");
+}
+
+/* ---- config_load_file ---------------------------------------------------------- */
+
+static void test_load_full_file(void **state)
+{
+	struct fx *f = *state;
+	int rc = load(f,
+		      "; smsq-worker, test configuration\n"
+		      "# a hash comment\n"
+		      "\n"
+		      "[store]\n"
+		      "dir = /tmp/smsq-data\n"
+		      "map_size_mb = 512 ; an inline comment\n"
+		      "map_max_mb=4096\n"
+		      "\n"
+		      "[ingest]\n"
+		      "; endpoint = tcp://0.0.0.0:5555\n"
+		      "endpoint = ipc:///tmp/smsq.sock\n"
+		      "batch_max = 128\n"
+		      "hwm=1000\n"
+		      "\n"
+		      "[pool]\n"
+		      "workers = 4\n"
+		      "# workers = 8\n"
+		      "[log]\n"
+		      "level = debug\n");
+
+	if (rc != 0)
+		fail_msg("config_load_file: %s", f->err);
+	expect_line(f, "store.dir = /tmp/smsq-data");
+	expect_line(f, "store.map_size_mb = 512");
+	expect_line(f, "store.map_max_mb = 4096");
+	expect_line(f, "ingest.endpoint = ipc:///tmp/smsq.sock");
+	expect_line(f, "ingest.batch_max = 128");
+	expect_line(f, "ingest.hwm = 1000");
+	expect_line(f, "pool.workers = 4");
+	expect_line(f, "log.level = debug");
+	/* options the file does not name keep their defaults */
+	expect_line(f, "ingest.max_text_bytes = 1600");
+	expect_line(f, "pool.shutdown_timeout_ms = 10000");
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), 0);
+}
+
+static void test_load_empty_file(void **state)
+{
+	struct fx *f = *state;
+	struct config before = f->cfg;
+
+	assert_int_equal(load(f, ""), 0);
+	assert_memory_equal(&f->cfg, &before, sizeof(before));
+	assert_int_equal(load(f, "; only comments\n# here\n\n[store]\n"), 0);
+	assert_memory_equal(&f->cfg, &before, sizeof(before));
+}
+
+static void test_load_crlf(void **state)
+{
+	struct fx *f = *state;
+
+	if (load(f, "[ingest]\r\nbatch_max = 64\r\n[log]\r\nlevel = warn\r\n") != 0)
+		fail_msg("config_load_file: %s", f->err);
+	expect_line(f, "ingest.batch_max = 64");
+	expect_line(f, "log.level = warn");
+}
+
+/* The last of two settings wins, and -o (config_set) after the file wins. */
+static void test_load_then_override(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(load(f, "[pool]\nworkers = 2\nworkers = 3\n"), 0);
+	expect_line(f, "pool.workers = 3");
+	assert_int_equal(config_set(&f->cfg, "pool.workers", "5", f->err, sizeof(f->err)), 0);
+	expect_line(f, "pool.workers = 5");
+}
+
+static void test_load_unknown_key(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(load(f, "[ingest]\nbatch_max = 10\nnope = 1\n"), -1);
+	expect_err(f, f->path);
+	expect_err(f, ": line 3: unknown option 'ingest.nope'");
+}
+
+static void test_load_unknown_section(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(load(f, "[store]\ndir = /tmp/x\n\n[stroe]\nmap_size_mb = 1\n"), -1);
+	expect_err(f, "line 5: unknown option 'stroe.map_size_mb'");
+}
+
+static void test_load_key_before_any_section(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(load(f, "dir = /tmp/x\n"), -1);
+	expect_err(f, "line 1: unknown option");
+}
+
+static void test_load_bad_value(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(load(f, "[ingest]\n; the batch\n\nbatch_max = 12x\n"), -1);
+	expect_err(f, f->path);
+	expect_err(f, ": line 4: ingest.batch_max: '12x' is not an integer");
+}
+
+static void test_load_out_of_range(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(load(f, "[pool]\nworkers = 257\n"), -1);
+	expect_err(f, ": line 2: pool.workers: 257 is out of range [0, 256]");
+}
+
+static void test_load_first_error_wins(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(load(f, "[pool]\nworkers = 1\nworkers = x\nnope = 2\nworkers = 9999\n"),
+			 -1);
+	expect_err(f, ": line 3: pool.workers: 'x' is not an integer");
+	expect_line(f, "pool.workers = 1"); /* nothing after the error was applied */
+}
+
+static void test_load_syntax_error(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(load(f, "[store]\ndir = /tmp/x\nthis line has no equals sign\n"), -1);
+	expect_err(f, ": line 3: syntax error");
+}
+
+/* Only ';' starts an inline comment (after a space); '#' only at the start
+ * of a line: "10 # ten" is the value. */
+static void test_load_inline_hash_is_not_a_comment(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(load(f, "[ingest]\nbatch_max = 10 # ten\n"), -1);
+	expect_err(f, "line 2: ingest.batch_max: '10 # ten' is not an integer");
+}
+
+static void test_load_missing_file(void **state)
+{
+	struct fx *f = *state;
+	const char *path = "/nonexistent/smsq/smsq.conf";
+
+	assert_int_equal(config_load_file(&f->cfg, path, f->err, sizeof(f->err)), -1);
+	expect_err(f, "/nonexistent/smsq/smsq.conf: cannot open");
+	expect_err(f, strerror(ENOENT));
+}
+
+/* Regression: Debian's libinih joins an indented line to the previous value
+ * (INI_ALLOW_MULTILINE); an indented file once set store.dir to
+ * "map_size_mb = 512".  Indentation is now stripped before inih sees it. */
+static void test_indented_lines(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(load(f, "[store]\n    dir = /var/lib/smsq\n\tmap_size_mb = 512\n"), 0);
+	expect_line(f, "store.dir = /var/lib/smsq");
+	expect_line(f, "store.map_size_mb = 512");
+}
+
+/* Regression: libinih reads lines of at most 200 bytes; a longer line was cut
+ * and its rest reported as a syntax error on a line past the real one.  Now
+ * it is an error naming its own line. */
+static void test_long_line_is_an_error_on_its_line(void **state)
+{
+	struct fx *f = *state;
+	char text[400];
+	char dir[301];
+
+	memset(dir, 'd', 300);
+	dir[0] = '/';
+	dir[300] = '\0';
+	snprintf(text, sizeof(text), "[store]\ndir = %s\n", dir);
+	assert_int_equal(load(f, text), -1);
+	expect_err(f, "line 2: longer than 198 characters");
+	/* A line of 198 characters still fits. */
+	memset(dir + 1, 'e', 191);
+	dir[192] = '\0';
+	snprintf(text, sizeof(text), "[store]\ndir = %s\n", dir);
+	assert_int_equal(load(f, text), 0);
+	assert_string_equal(f->cfg.store_dir, dir);
+}
+
+/* ---- config_check --------------------------------------------------------------- */
+
+static void test_check_log_levels(void **state)
+{
+	struct fx *f = *state;
+	static const char *const good[] = { "error", "warn", "info", "debug" };
+
+	for (size_t i = 0; i < ARRAY_LEN(good); i++) {
+		assert_int_equal(config_set(&f->cfg, "log.level", good[i], f->err, sizeof(f->err)),
+				 0);
+		if (config_check(&f->cfg, f->err, sizeof(f->err)) != 0)
+			fail_msg("log.level %s: %s", good[i], f->err);
+	}
+	assert_int_equal(config_set(&f->cfg, "log.level", "verbose", f->err, sizeof(f->err)), 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), -1);
+	assert_string_equal(f->err, "log.level: 'verbose' is not one of error, warn, info, debug");
+	assert_int_equal(config_set(&f->cfg, "log.level", "INFO", f->err, sizeof(f->err)), 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), -1);
+	expect_err(f, "log.level: 'INFO'");
+}
+
+static void test_check_map_size_above_max(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(config_set(&f->cfg, "store.map_max_mb", "1024", f->err, sizeof(f->err)), 0);
+	assert_int_equal(config_set(&f->cfg, "store.map_size_mb", "1024", f->err, sizeof(f->err)),
+			 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), 0); /* equal is fine */
+	assert_int_equal(config_set(&f->cfg, "store.map_size_mb", "2048", f->err, sizeof(f->err)),
+			 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), -1);
+	assert_string_equal(f->err, "store.map_size_mb (2048) is above store.map_max_mb (1024)");
+}
+
+static void test_check_endpoints(void **state)
+{
+	struct fx *f = *state;
+	static const char *const good[] = { "tcp://127.0.0.1:5555", "tcp://*:5555",
+					    "tcp://[::1]:5555", "ipc:///tmp/smsq.sock" };
+	static const char *const bad[] = { "127.0.0.1:5555", "udp://127.0.0.1:5555",
+					   "inproc://ingest", "TCP://127.0.0.1:5555", "tcp:/x",
+					   "ipc:/tmp/s" };
+
+	for (size_t i = 0; i < ARRAY_LEN(good); i++) {
+		assert_int_equal(config_set(&f->cfg, "ingest.endpoint", good[i], f->err,
+					    sizeof(f->err)), 0);
+		if (config_check(&f->cfg, f->err, sizeof(f->err)) != 0)
+			fail_msg("endpoint %s: %s", good[i], f->err);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		char want[128];
+
+		assert_int_equal(config_set(&f->cfg, "ingest.endpoint", bad[i], f->err,
+					    sizeof(f->err)), 0);
+		if (config_check(&f->cfg, f->err, sizeof(f->err)) != -1)
+			fail_msg("endpoint %s passed config_check", bad[i]);
+		snprintf(want, sizeof(want), "ingest.endpoint: '%s' must start with tcp:// or ipc://",
+			 bad[i]);
+		assert_string_equal(f->err, want);
+	}
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+int main(void)
+{
+	static struct CMUnitTest set_tests[ARRAY_LEN(set_cases)];
+	static struct CMUnitTest range_tests[ARRAY_LEN(range_cases)];
+	const struct CMUnitTest examples[] = {
+		cmocka_unit_test_setup_teardown(test_defaults, fx_setup, fx_teardown),
+		cmocka_unit_test(test_print_table),
+		cmocka_unit_test_setup_teardown(test_string_length_limits, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_short_error_buffer, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_load_full_file, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_load_empty_file, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_load_crlf, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_load_then_override, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_load_unknown_key, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_load_unknown_section, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_load_key_before_any_section, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_load_bad_value, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_load_out_of_range, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_load_first_error_wins, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_load_syntax_error, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_load_inline_hash_is_not_a_comment, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_load_missing_file, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_indented_lines, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_long_line_is_an_error_on_its_line, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_log_levels, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_map_size_above_max, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_endpoints, fx_setup, fx_teardown),
+	};
+	int failed = 0;
+
+	for (size_t i = 0; i < ARRAY_LEN(set_cases); i++)
+		set_tests[i] = (struct CMUnitTest){ set_cases[i].name, run_set_case, fx_setup,
+						    fx_teardown, (void *)&set_cases[i] };
+	for (size_t i = 0; i < ARRAY_LEN(range_cases); i++)
+		range_tests[i] = (struct CMUnitTest){ range_cases[i].opt, run_range_case, fx_setup,
+						      fx_teardown, (void *)&range_cases[i] };
+
+	failed += cmocka_run_group_tests_name("config_set", set_tests, NULL, NULL);
+	failed += cmocka_run_group_tests_name("config_set ranges", range_tests, NULL, NULL);
+	failed += cmocka_run_group_tests_name("config", examples, NULL, NULL);
+	return failed != 0;
+}

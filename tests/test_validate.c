@@ -1,0 +1,874 @@
+/*
+ * test_validate: the ingest checks of one BookingEvent (worker/validate.h,
+ * rules in proto/PROTOCOL.md section 3).
+ *
+ * Most of the file is three tables with human-readable case names, each row
+ * run as its own cmocka test:
+ *
+ *   event_cases   a valid event (base_event(), the same one as
+ *                 tests/itlib.py event()) with one change, the reason
+ *                 validate_event() must give and a fragment of its detail;
+ *   utf8_cases    byte strings for validate_utf8();
+ *   reason_cases  every Reason and its log name.
+ *
+ * The remaining tests read like examples of the module's use: what a valid
+ * event turns into (struct store_new), the zone directory and its cache, a
+ * short detail buffer, an event as it comes off the wire.
+ *
+ * Time is a fixed NOW, so every case is reproducible.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "worker/validate.h"
+
+#define NOW 1800000000000LL       /* a fixed "now", ms */
+#define SEC 1000LL
+#define HOUR 3600000LL
+#define DAY 86400000LL
+#define TEXT_MAX 1600             /* ingest.max_text_bytes default */
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define R(x) SMSQ__REASON__REASON_##x
+
+/* ---- fixture: one event, its strings, a validator ---------------------- */
+
+struct vcase;
+
+struct fx {
+	const struct vcase *c;     /* the table row being run, or NULL */
+	validator *v;              /* zoneinfo from the system */
+	Smsq__BookingEvent ev;     /* starts as base_event() */
+	struct store_new out;      /* what validate_event() filled */
+	char detail[256];          /* its detail */
+	char arena[8192];          /* backing for the event's strings */
+	size_t used;               /* bytes of arena in use */
+};
+
+/* A modifiable copy of s (the event's fields are char *). */
+static char *put(struct fx *f, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = f->arena + f->used;
+
+	assert_true(f->used + n <= sizeof(f->arena));
+	memcpy(p, s, n);
+	f->used += n;
+	return p;
+}
+
+/* n copies of s (s is one character or a multi-byte sequence). */
+static char *rep(struct fx *f, const char *s, size_t n)
+{
+	size_t len = strlen(s);
+	char *p = f->arena + f->used;
+
+	assert_true(f->used + n * len + 1 <= sizeof(f->arena));
+	for (size_t i = 0; i < n; i++)
+		memcpy(p + i * len, s, len);
+	p[n * len] = '\0';
+	f->used += n * len + 1;
+	return p;
+}
+
+/* A valid event: French patient, appointment tomorrow, template fields and
+ * no ready text (tests/itlib.py event()). */
+static void base_event(struct fx *f)
+{
+	Smsq__BookingEvent *e = &f->ev;
+
+	smsq__booking_event__init(e);
+	e->version = 1;
+	e->idempotency_key = put(f, "k-1");
+	e->booking_id = put(f, "B-k-1");
+	e->kind = SMSQ__KIND__KIND_CONFIRMED;
+	e->phone = put(f, "+33612345678");
+	e->locale = put(f, "fr-FR");
+	e->patient_name = put(f, "Camille Martin");
+	e->practitioner_name = put(f, "Dr Lefèvre");
+	e->place = put(f, "Centre de vaccination de Nîmes");
+	e->appointment_at_ms = NOW + DAY;
+	e->time_zone = put(f, "Europe/Paris");
+	e->created_at_ms = NOW - HOUR;
+}
+
+static int fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct validate_limits lim = { .max_text_bytes = TEXT_MAX, .zoneinfo_dir = NULL };
+
+	if (f == NULL)
+		return -1;
+	f->c = *state; /* the table row (initial state), or NULL */
+	f->v = validator_new(&lim);
+	base_event(f);
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	validator_destroy(&f->v);
+	assert_null(f->v);
+	free(f);
+	return 0;
+}
+
+static Smsq__Reason check(struct fx *f)
+{
+	memset(&f->out, 0xa5, sizeof(f->out)); /* garbage: validate must fill it */
+	return validate_event(f->v, &f->ev, NOW, &f->out, f->detail, sizeof(f->detail));
+}
+
+/* Fail with both names and the detail when the reason is not the expected one. */
+static void expect_reason(const struct fx *f, Smsq__Reason got, Smsq__Reason want)
+{
+	if (got != want)
+		fail_msg("reason %s, want %s (detail: \"%s\")", validate_reason_name(got),
+			 validate_reason_name(want), f->detail);
+}
+
+static void expect_detail(const struct fx *f, const char *frag)
+{
+	if (strstr(f->detail, frag) == NULL)
+		fail_msg("detail \"%s\" does not contain \"%s\"", f->detail, frag);
+}
+
+/* ---- the event table ---------------------------------------------------- */
+
+/* A change to base_event() that a string override cannot express. */
+#define MUTATOR(fn, ...)                                                  \
+	static void fn(struct fx *f)                                      \
+	{                                                                 \
+		Smsq__BookingEvent *e = &f->ev;                           \
+		(void)e;                                                  \
+		__VA_ARGS__;                                              \
+	}
+
+MUTATOR(version_0, e->version = 0)
+MUTATOR(version_2, e->version = 2)
+MUTATOR(version_2_and_no_phone, e->version = 2; e->phone = put(f, ""))
+MUTATOR(key_128, e->idempotency_key = rep(f, "k", 128))
+MUTATOR(key_129, e->idempotency_key = rep(f, "k", 129))
+MUTATOR(booking_id_128, e->booking_id = rep(f, "b", 128))
+MUTATOR(booking_id_129, e->booking_id = rep(f, "b", 129))
+MUTATOR(kind_unspecified, e->kind = SMSQ__KIND__KIND_UNSPECIFIED)
+MUTATOR(kind_rescheduled, e->kind = SMSQ__KIND__KIND_RESCHEDULED)
+MUTATOR(kind_cancelled, e->kind = SMSQ__KIND__KIND_CANCELLED)
+MUTATOR(kind_reminder, e->kind = SMSQ__KIND__KIND_REMINDER)
+MUTATOR(kind_5, e->kind = (Smsq__Kind)5)
+MUTATOR(kind_99, e->kind = (Smsq__Kind)99)
+MUTATOR(kind_minus_1, e->kind = (Smsq__Kind)-1)
+MUTATOR(time_zone_64, e->time_zone = rep(f, "x", 64))
+MUTATOR(appointment_0, e->appointment_at_ms = 0)
+MUTATOR(appointment_negative, e->appointment_at_ms = -1)
+MUTATOR(created_0, e->created_at_ms = 0)
+MUTATOR(created_negative, e->created_at_ms = -1)
+MUTATOR(not_before_negative, e->not_before_ms = -1)
+MUTATOR(expires_negative, e->expires_at_ms = -1)
+MUTATOR(priority_9, e->priority = 9)
+MUTATOR(priority_10, e->priority = 10)
+MUTATOR(priority_max, e->priority = UINT32_MAX)
+MUTATOR(text_at_limit, e->text = rep(f, "a", TEXT_MAX))
+MUTATOR(text_over_limit, e->text = rep(f, "a", TEXT_MAX + 1))
+MUTATOR(text_multibyte_at_limit, e->text = rep(f, "é", TEXT_MAX / 2))
+MUTATOR(text_multibyte_over_limit, e->text = rep(f, "é", TEXT_MAX / 2 + 1))
+MUTATOR(text_and_no_template_fields, e->text = put(f, "Rendez-vous demain 9h");
+	e->patient_name = put(f, ""); e->practitioner_name = put(f, ""); e->place = put(f, ""))
+MUTATOR(text_too_long_and_no_names, e->text = rep(f, "a", TEXT_MAX + 1);
+	e->patient_name = put(f, ""))
+MUTATOR(patient_name_256, e->patient_name = rep(f, "p", VALIDATE_NAME_MAX))
+MUTATOR(patient_name_257, e->patient_name = rep(f, "p", VALIDATE_NAME_MAX + 1))
+MUTATOR(practitioner_name_257, e->practitioner_name = rep(f, "p", VALIDATE_NAME_MAX + 1))
+MUTATOR(place_257, e->place = rep(f, "p", VALIDATE_NAME_MAX + 1))
+MUTATOR(expires_past, e->expires_at_ms = NOW - SEC)
+MUTATOR(expires_now, e->expires_at_ms = NOW)
+MUTATOR(expires_in_1ms, e->expires_at_ms = NOW + 1)
+MUTATOR(expires_after_appointment, e->expires_at_ms = NOW + 2 * DAY)
+MUTATOR(appointment_past_no_expiry, e->appointment_at_ms = NOW - HOUR)
+MUTATOR(appointment_now_no_expiry, e->appointment_at_ms = NOW)
+MUTATOR(appointment_past_later_expiry, e->appointment_at_ms = NOW - HOUR;
+	e->expires_at_ms = NOW + HOUR)
+MUTATOR(not_before_after_expiry, e->expires_at_ms = NOW + HOUR;
+	e->not_before_ms = NOW + 2 * HOUR)
+MUTATOR(not_before_at_expiry, e->expires_at_ms = NOW + HOUR; e->not_before_ms = NOW + HOUR)
+MUTATOR(not_before_just_before_expiry, e->expires_at_ms = NOW + HOUR;
+	e->not_before_ms = NOW + HOUR - 1)
+MUTATOR(not_before_after_appointment, e->not_before_ms = e->appointment_at_ms + SEC)
+MUTATOR(not_before_past, e->not_before_ms = NOW - DAY)
+
+struct vcase {
+	const char *name;               /* shown by cmocka */
+	const char *field;              /* a string field to set first, or NULL */
+	const char *value;              /* its new value */
+	void (*mutate)(struct fx *f);   /* then this change, or NULL */
+	Smsq__Reason want;              /* expected reason */
+	const char *detail;             /* expected fragment of the detail */
+};
+
+#define OK R(NONE), ""
+
+static const struct vcase event_cases[] = {
+	{ "valid event", NULL, NULL, NULL, OK },
+
+	/* version */
+	{ "version 0 (unset) is taken as 1", NULL, NULL, version_0, OK },
+	{ "version 2 is unsupported", NULL, NULL, version_2, R(UNSUPPORTED_VERSION),
+	  "version 2 is not supported" },
+	{ "version is checked first", NULL, NULL, version_2_and_no_phone,
+	  R(UNSUPPORTED_VERSION), "version 2" },
+
+	/* idempotency_key */
+	{ "key missing", "idempotency_key", "", NULL, R(MISSING_FIELD),
+	  "idempotency_key is required" },
+	{ "key of 128 bytes", NULL, NULL, key_128, OK },
+	{ "key of 129 bytes", NULL, NULL, key_129, R(INVALID_FIELD),
+	  "idempotency_key must be 1 to 128 printable ASCII" },
+	{ "key with a space", "idempotency_key", "k 1", NULL, R(INVALID_FIELD),
+	  "idempotency_key" },
+	{ "key with a tab", "idempotency_key", "k\t1", NULL, R(INVALID_FIELD),
+	  "idempotency_key" },
+	{ "key with DEL", "idempotency_key", "k\x7f", NULL, R(INVALID_FIELD),
+	  "idempotency_key" },
+	{ "key with a non-ASCII byte", "idempotency_key", "k-é", NULL, R(INVALID_FIELD),
+	  "printable ASCII" },
+	{ "key with all printable ASCII", "idempotency_key",
+	  "!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~",
+	  NULL, OK },
+
+	/* booking_id */
+	{ "booking_id missing", "booking_id", "", NULL, R(MISSING_FIELD),
+	  "booking_id is required" },
+	{ "booking_id of 128 bytes", NULL, NULL, booking_id_128, OK },
+	{ "booking_id of 129 bytes", NULL, NULL, booking_id_129, R(INVALID_FIELD),
+	  "booking_id is 129 bytes, over the limit of 128" },
+	{ "booking_id not UTF-8", "booking_id", "B-\xff", NULL, R(INVALID_FIELD),
+	  "booking_id is not valid UTF-8" },
+	{ "booking_id with UTF-8", "booking_id", "réservation-8812", NULL, OK },
+
+	/* kind */
+	{ "kind unspecified", NULL, NULL, kind_unspecified, R(MISSING_FIELD), "kind is required" },
+	{ "kind rescheduled", NULL, NULL, kind_rescheduled, OK },
+	{ "kind cancelled", NULL, NULL, kind_cancelled, OK },
+	{ "kind reminder", NULL, NULL, kind_reminder, OK },
+	{ "kind 5 (one past the last)", NULL, NULL, kind_5, R(INVALID_FIELD), "kind 5 is unknown" },
+	{ "kind 99", NULL, NULL, kind_99, R(INVALID_FIELD), "kind 99 is unknown" },
+	{ "kind -1", NULL, NULL, kind_minus_1, R(INVALID_FIELD), "kind -1 is unknown" },
+
+	/* phone */
+	{ "phone missing", "phone", "", NULL, R(MISSING_FIELD), "phone is required" },
+	{ "phone without '+'", "phone", "33612345678", NULL, R(INVALID_PHONE), "E.164" },
+	{ "phone national format", "phone", "0612345678", NULL, R(INVALID_PHONE), "E.164" },
+	{ "phone with 0 after '+'", "phone", "+0612345678", NULL, R(INVALID_PHONE),
+	  "the first not 0" },
+	{ "phone '+' alone", "phone", "+", NULL, R(INVALID_PHONE), "E.164" },
+	{ "phone of 7 digits", "phone", "+3361234", NULL, R(INVALID_PHONE), "8 to 15 digits" },
+	{ "phone of 8 digits", "phone", "+33612345", NULL, OK },
+	{ "phone of 15 digits", "phone", "+336123456789012", NULL, OK },
+	{ "phone of 16 digits", "phone", "+3361234567890123", NULL, R(INVALID_PHONE),
+	  "8 to 15 digits" },
+	{ "phone with letters", "phone", "+33612ABC678", NULL, R(INVALID_PHONE), "E.164" },
+	{ "phone with spaces", "phone", "+33 6 12 34 56 78", NULL, R(INVALID_PHONE), "E.164" },
+	{ "phone with a trailing newline", "phone", "+33612345678\n", NULL, R(INVALID_PHONE),
+	  "E.164" },
+
+	/* locale */
+	{ "locale 'fr'", "locale", "fr", NULL, OK },
+	{ "locale 'fr-FR'", "locale", "fr-FR", NULL, OK },
+	{ "locale 'es-419'", "locale", "es-419", NULL, OK },
+	{ "locale 'ast' (3 letters)", "locale", "ast", NULL, OK },
+	{ "locale missing", "locale", "", NULL, R(MISSING_FIELD), "locale is required" },
+	{ "locale 'FR'", "locale", "FR", NULL, R(INVALID_FIELD), "locale must be a language tag" },
+	{ "locale 'french'", "locale", "french", NULL, R(INVALID_FIELD), "locale" },
+	{ "locale 'f'", "locale", "f", NULL, R(INVALID_FIELD), "locale" },
+	{ "locale 'fr_FR'", "locale", "fr_FR", NULL, R(INVALID_FIELD), "locale" },
+	{ "locale 'fr-fr'", "locale", "fr-fr", NULL, R(INVALID_FIELD), "locale" },
+	{ "locale 'fr-'", "locale", "fr-", NULL, R(INVALID_FIELD), "locale" },
+	{ "locale 'fr-FRA'", "locale", "fr-FRA", NULL, R(INVALID_FIELD), "locale" },
+	{ "locale 'es-41'", "locale", "es-41", NULL, R(INVALID_FIELD), "locale" },
+	{ "locale 'es-4190'", "locale", "es-4190", NULL, R(INVALID_FIELD), "locale" },
+
+	/* time_zone */
+	{ "time zone Europe/Paris", "time_zone", "Europe/Paris", NULL, OK },
+	{ "time zone UTC", "time_zone", "UTC", NULL, OK },
+	{ "time zone with three parts", "time_zone", "America/Argentina/Buenos_Aires", NULL, OK },
+	{ "time zone with a '+'", "time_zone", "Etc/GMT+1", NULL, OK },
+	{ "time zone missing", "time_zone", "", NULL, R(MISSING_FIELD), "time_zone is required" },
+	{ "time zone Mars/Olympus", "time_zone", "Mars/Olympus", NULL, R(INVALID_FIELD),
+	  "time_zone is not a known IANA zone" },
+	{ "time zone ../etc/passwd", "time_zone", "../etc/passwd", NULL, R(INVALID_FIELD),
+	  "time_zone" },
+	{ "time zone Europe/../../../etc/passwd", "time_zone", "Europe/../../../etc/passwd", NULL,
+	  R(INVALID_FIELD), "time_zone" },
+	{ "time zone /etc/passwd", "time_zone", "/etc/passwd", NULL, R(INVALID_FIELD),
+	  "time_zone" },
+	{ "time zone with a trailing space", "time_zone", "Europe/Paris ", NULL,
+	  R(INVALID_FIELD), "time_zone" },
+	{ "time zone in the wrong case", "time_zone", "europe/paris", NULL, R(INVALID_FIELD),
+	  "time_zone" },
+	{ "time zone that is a directory", "time_zone", "Europe", NULL, R(INVALID_FIELD),
+	  "time_zone" },
+	{ "time zone of 64 bytes", NULL, NULL, time_zone_64, R(INVALID_FIELD), "time_zone" },
+	/* Regression: the zone directory also holds data files that are not
+	 * zones; "leapseconds" is a regular file there (ASCII text, no TZif). */
+	{ "time zone 'leapseconds' (a data file, not a zone)", "time_zone", "leapseconds",
+	  NULL, R(INVALID_FIELD), "time_zone" },
+
+	/* appointment and the other times */
+	{ "appointment missing", NULL, NULL, appointment_0, R(MISSING_FIELD),
+	  "appointment_at_ms is required" },
+	{ "appointment negative", NULL, NULL, appointment_negative, R(INVALID_FIELD),
+	  "appointment_at_ms is negative" },
+	{ "created 0 (unset)", NULL, NULL, created_0, OK },
+	{ "created negative", NULL, NULL, created_negative, R(INVALID_FIELD),
+	  "times must not be negative" },
+	{ "not_before negative", NULL, NULL, not_before_negative, R(INVALID_FIELD),
+	  "times must not be negative" },
+	{ "expires negative", NULL, NULL, expires_negative, R(INVALID_FIELD),
+	  "times must not be negative" },
+
+	/* priority */
+	{ "priority 9", NULL, NULL, priority_9, OK },
+	{ "priority 10", NULL, NULL, priority_10, R(INVALID_FIELD), "priority 10 is over 9" },
+	{ "priority UINT32_MAX", NULL, NULL, priority_max, R(INVALID_FIELD),
+	  "priority 4294967295 is over 9" },
+
+	/* ready text */
+	{ "text at the limit", NULL, NULL, text_at_limit, OK },
+	{ "text one byte over the limit", NULL, NULL, text_over_limit, R(TEXT_TOO_LONG),
+	  "text is 1601 bytes, over the limit of 1600" },
+	{ "text of 2-byte characters at the limit", NULL, NULL, text_multibyte_at_limit, OK },
+	{ "text of 2-byte characters over the limit", NULL, NULL, text_multibyte_over_limit,
+	  R(TEXT_TOO_LONG), "text is 1602 bytes" },
+	{ "text not UTF-8", "text", "Rendez-vous \xc3(", NULL, R(INVALID_FIELD),
+	  "text is not valid UTF-8" },
+	{ "text truncated in a character", "text", "Nîmes \xe2\x82", NULL, R(INVALID_FIELD),
+	  "text is not valid UTF-8" },
+	{ "text and no template fields", NULL, NULL, text_and_no_template_fields, OK },
+	{ "text too long is not excused by template fields", NULL, NULL,
+	  text_too_long_and_no_names, R(TEXT_TOO_LONG), "text is 1601 bytes" },
+
+	/* template fields (no text) */
+	{ "no text, patient_name missing", "patient_name", "", NULL, R(MISSING_FIELD),
+	  "patient_name is required (or give a ready text)" },
+	{ "no text, practitioner_name missing", "practitioner_name", "", NULL, R(MISSING_FIELD),
+	  "practitioner_name is required (or give a ready text)" },
+	{ "no text, place missing", "place", "", NULL, R(MISSING_FIELD),
+	  "place is required (or give a ready text)" },
+	{ "patient_name of 256 bytes", NULL, NULL, patient_name_256, OK },
+	{ "patient_name of 257 bytes", NULL, NULL, patient_name_257, R(INVALID_FIELD),
+	  "patient_name is 257 bytes, over the limit of 256 (or give a ready text)" },
+	{ "practitioner_name of 257 bytes", NULL, NULL, practitioner_name_257, R(INVALID_FIELD),
+	  "practitioner_name is 257 bytes" },
+	{ "place of 257 bytes", NULL, NULL, place_257, R(INVALID_FIELD), "place is 257 bytes" },
+	{ "place not UTF-8", "place", "Centre de N\xeemes", NULL, R(INVALID_FIELD),
+	  "place is not valid UTF-8 (or give a ready text)" },
+	{ "practitioner_name with an overlong '/'", "practitioner_name", "Dr \xc0\xaf", NULL,
+	  R(INVALID_FIELD), "practitioner_name is not valid UTF-8" },
+
+	/* expiry */
+	{ "expiry 1 s past", NULL, NULL, expires_past, R(ALREADY_EXPIRED), "expired 1 s ago" },
+	{ "expiry exactly now", NULL, NULL, expires_now, R(ALREADY_EXPIRED), "expired 0 s ago" },
+	{ "expiry in 1 ms", NULL, NULL, expires_in_1ms, OK },
+	{ "expiry after the appointment", NULL, NULL, expires_after_appointment, OK },
+	{ "no expiry, appointment 1 h past", NULL, NULL, appointment_past_no_expiry,
+	  R(ALREADY_EXPIRED), "expired 3600 s ago" },
+	{ "no expiry, appointment now", NULL, NULL, appointment_now_no_expiry, R(ALREADY_EXPIRED),
+	  "expired" },
+	{ "appointment past but a later expiry", NULL, NULL, appointment_past_later_expiry, OK },
+
+	/* not_before */
+	{ "not_before after the expiry", NULL, NULL, not_before_after_expiry, R(INVALID_FIELD),
+	  "not_before_ms is not before the expiry" },
+	{ "not_before at the expiry", NULL, NULL, not_before_at_expiry, R(INVALID_FIELD),
+	  "not_before_ms" },
+	{ "not_before 1 ms before the expiry", NULL, NULL, not_before_just_before_expiry, OK },
+	{ "no expiry, not_before after the appointment", NULL, NULL,
+	  not_before_after_appointment, R(INVALID_FIELD), "not_before_ms" },
+	{ "not_before in the past", NULL, NULL, not_before_past, OK },
+};
+
+static char **str_field(Smsq__BookingEvent *e, const char *name)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} fields[] = {
+		{ "idempotency_key", offsetof(Smsq__BookingEvent, idempotency_key) },
+		{ "booking_id", offsetof(Smsq__BookingEvent, booking_id) },
+		{ "phone", offsetof(Smsq__BookingEvent, phone) },
+		{ "locale", offsetof(Smsq__BookingEvent, locale) },
+		{ "patient_name", offsetof(Smsq__BookingEvent, patient_name) },
+		{ "practitioner_name", offsetof(Smsq__BookingEvent, practitioner_name) },
+		{ "place", offsetof(Smsq__BookingEvent, place) },
+		{ "time_zone", offsetof(Smsq__BookingEvent, time_zone) },
+		{ "text", offsetof(Smsq__BookingEvent, text) },
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(fields); i++)
+		if (strcmp(fields[i].name, name) == 0)
+			return (char **)((char *)e + fields[i].off);
+	fail_msg("no string field '%s' in the test table", name);
+	return NULL;
+}
+
+static void run_event_case(void **state)
+{
+	struct fx *f = *state;
+	const struct vcase *c = f->c;
+	Smsq__Reason got;
+
+	if (c->field != NULL)
+		*str_field(&f->ev, c->field) = put(f, c->value);
+	if (c->mutate != NULL)
+		c->mutate(f);
+	got = check(f);
+	expect_reason(f, got, c->want);
+	if (c->want == R(NONE)) {
+		assert_string_equal(f->detail, "");
+		assert_ptr_equal(f->out.idem_key, f->ev.idempotency_key);
+	} else {
+		expect_detail(f, c->detail);
+	}
+}
+
+/* ---- what a valid event becomes ---------------------------------------- */
+
+static void test_valid_event_fills_store_new(void **state)
+{
+	struct fx *f = *state;
+
+	f->ev.priority = 7;
+	f->ev.not_before_ms = NOW + HOUR;
+	expect_reason(f, check(f), R(NONE));
+	assert_string_equal(f->detail, "");
+	assert_ptr_equal(f->out.idem_key, f->ev.idempotency_key); /* borrowed, not copied */
+	assert_int_equal(f->out.idem_len, 3);
+	assert_null(f->out.event); /* left to the caller */
+	assert_int_equal(f->out.event_len, 0);
+	assert_int_equal(f->out.created_ms, NOW - HOUR);
+	assert_int_equal(f->out.not_before_ms, NOW + HOUR);
+	assert_int_equal(f->out.expires_ms, NOW + DAY); /* defaults to the appointment */
+	assert_int_equal(f->out.appointment_ms, NOW + DAY);
+	assert_int_equal(f->out.priority, 7);
+	assert_int_equal(f->out.id, 0);
+}
+
+static void test_created_defaults_to_now(void **state)
+{
+	struct fx *f = *state;
+
+	f->ev.created_at_ms = 0;
+	expect_reason(f, check(f), R(NONE));
+	assert_int_equal(f->out.created_ms, NOW);
+	assert_int_equal(f->out.not_before_ms, 0);
+	assert_int_equal(f->out.priority, 0);
+}
+
+static void test_explicit_expiry_is_kept(void **state)
+{
+	struct fx *f = *state;
+
+	f->ev.expires_at_ms = NOW + 3 * HOUR;
+	f->ev.priority = 9;
+	f->ev.idempotency_key = rep(f, "x", STORE_IDEM_MAX);
+	expect_reason(f, check(f), R(NONE));
+	assert_int_equal(f->out.expires_ms, NOW + 3 * HOUR);
+	assert_int_equal(f->out.appointment_ms, NOW + DAY);
+	assert_int_equal(f->out.idem_len, STORE_IDEM_MAX);
+	assert_int_equal(f->out.priority, 9);
+}
+
+/* The detail is cut to the caller's buffer and stays NUL-terminated, also
+ * when " (or give a ready text)" is appended. */
+static void test_short_detail_buffer(void **state)
+{
+	struct fx *f = *state;
+	char small[8];
+
+	memset(small, 'x', sizeof(small));
+	f->ev.phone = put(f, "12");
+	expect_reason(f, validate_event(f->v, &f->ev, NOW, &f->out, small, sizeof(small)),
+		      R(INVALID_PHONE));
+	assert_int_equal(strlen(small), sizeof(small) - 1);
+	assert_memory_equal(small, "phone m", 8);
+
+	f->ev.phone = put(f, "+33612345678");
+	f->ev.place = put(f, "");
+	memset(small, 'x', sizeof(small));
+	expect_reason(f, validate_event(f->v, &f->ev, NOW, &f->out, small, sizeof(small)),
+		      R(MISSING_FIELD));
+	assert_string_equal(small, "place i");
+
+	/* A buffer of one byte gets just the NUL. */
+	memset(small, 'x', sizeof(small));
+	expect_reason(f, validate_event(f->v, &f->ev, NOW, &f->out, small, 1), R(MISSING_FIELD));
+	assert_int_equal(small[0], '\0');
+	assert_int_equal(small[1], 'x');
+}
+
+/* A success after a failure leaves no stale detail. */
+static void test_detail_cleared_on_success(void **state)
+{
+	struct fx *f = *state;
+
+	f->ev.locale = put(f, "FR");
+	expect_reason(f, check(f), R(INVALID_FIELD));
+	f->ev.locale = put(f, "fr-FR");
+	expect_reason(f, check(f), R(NONE));
+	assert_string_equal(f->detail, "");
+}
+
+/* ---- time zones: the directory and the cache ---------------------------- */
+
+static const char *const many_zones[] = {
+	"Europe/Paris", "Europe/Berlin", "Europe/Rome", "Europe/Madrid", "Europe/London",
+	"Europe/Lisbon", "Europe/Dublin", "Europe/Brussels", "Europe/Amsterdam",
+	"Europe/Luxembourg", "Europe/Zurich", "Europe/Vienna", "Europe/Prague", "Europe/Warsaw",
+	"Europe/Athens", "Europe/Helsinki", "Europe/Stockholm", "Europe/Oslo",
+	"Europe/Copenhagen", "Europe/Monaco", "America/Martinique", "America/Guadeloupe",
+	"America/Cayenne", "Indian/Reunion", "Indian/Mayotte", "Pacific/Noumea",
+	"Pacific/Tahiti", "America/Miquelon", "Africa/Casablanca", "Africa/Algiers",
+	"Africa/Tunis", "Africa/Dakar", "America/Montreal", "America/New_York", "Asia/Tokyo",
+	"Australia/Sydney", "Etc/UTC", "UTC",
+};
+
+/* More zones than the cache holds, twice over: the cache wraps around and
+ * every zone stays valid; an unknown zone is never cached as valid. */
+static void test_zone_cache_wraps(void **state)
+{
+	struct fx *f = *state;
+
+	assert_true(ARRAY_LEN(many_zones) > VALIDATE_TZ_CACHE);
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < ARRAY_LEN(many_zones); i++) {
+			f->ev.time_zone = put(f, many_zones[i]);
+			expect_reason(f, check(f), R(NONE));
+			f->used -= strlen(many_zones[i]) + 1; /* reuse the arena */
+		}
+		f->ev.time_zone = put(f, "Mars/Olympus");
+		expect_reason(f, check(f), R(INVALID_FIELD));
+	}
+}
+
+/* validate_limits.zoneinfo_dir replaces /usr/share/zoneinfo. */
+static void test_own_zoneinfo_dir(void **state)
+{
+	struct fx *f = *state;
+	char dir[64] = "/tmp/smsq-test-zones-XXXXXX";
+	char path[128];
+	FILE *fp;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/Test", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/Test/Zone", dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("TZif", fp);
+	fclose(fp);
+
+	struct validate_limits lim = { .max_text_bytes = TEXT_MAX, .zoneinfo_dir = dir };
+	validator *v = validator_new(&lim);
+
+	f->ev.time_zone = put(f, "Test/Zone");
+	expect_reason(f, validate_event(v, &f->ev, NOW, &f->out, f->detail, sizeof(f->detail)),
+		      R(NONE));
+	f->ev.time_zone = put(f, "Europe/Paris");
+	expect_reason(f, validate_event(v, &f->ev, NOW, &f->out, f->detail, sizeof(f->detail)),
+		      R(INVALID_FIELD));
+	f->ev.time_zone = put(f, "Test");
+	expect_reason(f, validate_event(v, &f->ev, NOW, &f->out, f->detail, sizeof(f->detail)),
+		      R(INVALID_FIELD));
+	validator_destroy(&v);
+	assert_null(v);
+	validator_destroy(&v); /* NULL is fine */
+	validator_destroy(NULL);
+
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/Test", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
+/* The text limit comes from validate_limits (ingest.max_text_bytes). */
+static void test_text_limit_is_configurable(void **state)
+{
+	struct fx *f = *state;
+	struct validate_limits lim = { .max_text_bytes = 70, .zoneinfo_dir = NULL };
+	validator *v = validator_new(&lim);
+
+	f->ev.text = rep(f, "a", 70);
+	expect_reason(f, validate_event(v, &f->ev, NOW, &f->out, f->detail, sizeof(f->detail)),
+		      R(NONE));
+	f->ev.text = rep(f, "a", 71);
+	expect_reason(f, validate_event(v, &f->ev, NOW, &f->out, f->detail, sizeof(f->detail)),
+		      R(TEXT_TOO_LONG));
+	expect_detail(f, "text is 71 bytes, over the limit of 70");
+	validator_destroy(&v);
+}
+
+/* ---- an event as it comes off the wire ----------------------------------- */
+
+/* Pack base_event() with the key "k-1Xtail" into buf and put a NUL byte
+ * where the X is, as a hostile or buggy producer could.  Returns the length. */
+static size_t wire_with_nul_in_key(struct fx *f, const char *tail, uint8_t *buf, size_t cap)
+{
+	size_t n;
+	uint8_t *x = NULL;
+	char key[32];
+
+	snprintf(key, sizeof(key), "k-1X%s", tail);
+	f->ev.idempotency_key = put(f, key);
+	n = smsq__booking_event__get_packed_size(&f->ev);
+	assert_true(n <= cap);
+	assert_int_equal(smsq__booking_event__pack(&f->ev, buf), n);
+	for (size_t i = 0; i + 4 <= n && x == NULL; i++)
+		if (memcmp(buf + i, "k-1X", 4) == 0)
+			x = buf + i;
+	assert_non_null(x);
+	x[3] = '\0';
+	return n;
+}
+
+/* Regression: protobuf strings may hold NUL bytes and protobuf-c keeps them,
+ * but hands strings back NUL-terminated: the keys "k-1\0a" and "k-1\0b"
+ * would both be "k-1" (the second answered DUPLICATE, its SMS never sent).
+ * validate_wire() rejects such a frame before it is unpacked. */
+static void test_nul_byte_in_a_string_is_rejected_on_the_wire(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[1024];
+	size_t n = wire_with_nul_in_key(f, "a", buf, sizeof(buf));
+
+	assert_int_equal(validate_wire(buf, n, f->detail, sizeof(f->detail)), R(INVALID_FIELD));
+	assert_non_null(strstr(f->detail, "field 2"));
+	assert_non_null(strstr(f->detail, "NUL"));
+}
+
+static void test_validate_wire_accepts_a_packed_event_and_refuses_broken_bytes(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[1024];
+	size_t n = smsq__booking_event__get_packed_size(&f->ev);
+
+	assert_true(n <= sizeof(buf));
+	smsq__booking_event__pack(&f->ev, buf);
+	assert_int_equal(validate_wire(buf, n, f->detail, sizeof(f->detail)), R(NONE));
+	assert_int_equal(validate_wire(buf, 0, f->detail, sizeof(f->detail)), R(NONE));
+	/* Cut inside a string: its length points past the end. */
+	assert_int_equal(validate_wire(buf, n - 1, f->detail, sizeof(f->detail)), R(UNDECODABLE));
+	/* A varint that never ends, and a wire type that does not exist. */
+	const uint8_t endless[] = { 0x08, 0xff, 0xff, 0xff };
+	const uint8_t bad_type[] = { 0x0b, 0x00 };
+	assert_int_equal(validate_wire(endless, sizeof(endless), f->detail, sizeof(f->detail)),
+			 R(UNDECODABLE));
+	assert_int_equal(validate_wire(bad_type, sizeof(bad_type), f->detail, sizeof(f->detail)),
+			 R(UNDECODABLE));
+}
+
+/* The normal path: a packed and unpacked event validates like the original. */
+static void test_wire_round_trip(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[1024];
+	size_t n = smsq__booking_event__get_packed_size(&f->ev);
+	Smsq__BookingEvent *ev;
+
+	assert_true(n <= sizeof(buf));
+	smsq__booking_event__pack(&f->ev, buf);
+	ev = smsq__booking_event__unpack(NULL, n, buf);
+	assert_non_null(ev);
+	expect_reason(f, validate_event(f->v, ev, NOW, &f->out, f->detail, sizeof(f->detail)),
+		      R(NONE));
+	assert_string_equal(f->out.idem_key, "k-1");
+	smsq__booking_event__free_unpacked(ev, NULL);
+}
+
+/* ---- validate_utf8 -------------------------------------------------------- */
+
+struct ucase {
+	const char *name;   /* shown by cmocka */
+	const char *s;      /* bytes */
+	size_t len;         /* how many */
+	int want;           /* 1 well-formed, 0 not */
+};
+
+#define U(name, lit, want) { name, lit, sizeof(lit) - 1, want }
+
+static const struct ucase utf8_cases[] = {
+	U("utf8: empty", "", 1),
+	U("utf8: ASCII", "Rendez-vous demain a 9h", 1),
+	U("utf8: NUL inside the length", "a\0b", 1),
+	U("utf8: 2-byte e acute", "\xc3\xa9", 1),
+	U("utf8: smallest 2-byte U+0080", "\xc2\x80", 1),
+	U("utf8: 3-byte euro sign", "\xe2\x82\xac", 1),
+	U("utf8: smallest 3-byte U+0800", "\xe0\xa0\x80", 1),
+	U("utf8: U+D7FF before the surrogates", "\xed\x9f\xbf", 1),
+	U("utf8: U+E000 after the surrogates", "\xee\x80\x80", 1),
+	U("utf8: U+FFFF", "\xef\xbf\xbf", 1),
+	U("utf8: 4-byte emoji", "\xf0\x9f\x98\x80", 1),
+	U("utf8: smallest 4-byte U+10000", "\xf0\x90\x80\x80", 1),
+	U("utf8: largest U+10FFFF", "\xf4\x8f\xbf\xbf", 1),
+	U("utf8: Nimes with i circumflex", "N\xc3\xaemes", 1),
+	U("utf8: mixed text", "Dr Lef\xc3\xa8vre \xe2\x82\xac \xf0\x9f\x98\x80 ok", 1),
+	U("utf8: overlong C0 80 (NUL)", "\xc0\x80", 0),
+	U("utf8: overlong C1 BF", "\xc1\xbf", 0),
+	U("utf8: overlong E0 80 80", "\xe0\x80\x80", 0),
+	U("utf8: overlong E0 9F BF", "\xe0\x9f\xbf", 0),
+	U("utf8: overlong F0 80 80 80", "\xf0\x80\x80\x80", 0),
+	U("utf8: overlong F0 8F BF BF", "\xf0\x8f\xbf\xbf", 0),
+	U("utf8: high surrogate ED A0 80", "\xed\xa0\x80", 0),
+	U("utf8: low surrogate ED BF BF", "\xed\xbf\xbf", 0),
+	U("utf8: over U+10FFFF F4 90 80 80", "\xf4\x90\x80\x80", 0),
+	U("utf8: F5 lead", "\xf5\x80\x80\x80", 0),
+	U("utf8: F7 BF BF BF", "\xf7\xbf\xbf\xbf", 0),
+	U("utf8: F8 lead (5 bytes)", "\xf8\x88\x80\x80\x80", 0),
+	U("utf8: FC lead (6 bytes)", "\xfc\x84\x80\x80\x80\x80", 0),
+	U("utf8: FE", "\xfe", 0),
+	U("utf8: FF", "\xff", 0),
+	U("utf8: truncated 2-byte at the end", "abc\xc3", 0),
+	U("utf8: truncated 3-byte at the end (1 of 2)", "abc\xe2", 0),
+	U("utf8: truncated 3-byte at the end (2 of 2)", "abc\xe2\x82", 0),
+	U("utf8: truncated 4-byte at the end (3 of 3)", "abc\xf0\x9f\x98", 0),
+	U("utf8: lead followed by ASCII", "\xc3(", 0),
+	U("utf8: 3-byte lead, then ASCII", "\xe2\x82(", 0),
+	U("utf8: stray continuation byte", "\x80", 0),
+	U("utf8: stray continuation byte in text", "ab\xbf" "cd", 0),
+	U("utf8: one continuation too many", "\xc3\xa9\xa9", 0),
+	U("utf8: Latin-1 e acute", "caf\xe9", 0),
+};
+
+static void run_utf8_case(void **state)
+{
+	const struct ucase *c = *state;
+	int got = validate_utf8(c->s, c->len);
+
+	if (got != c->want)
+		fail_msg("validate_utf8 gave %d, want %d", got, c->want);
+}
+
+/* The length is respected: bytes after it are not read, and a sequence cut
+ * by the length is truncated even if the rest follows in memory. */
+static void test_utf8_respects_length(void **state)
+{
+	(void)state;
+	char *heap = malloc(2);
+
+	assert_non_null(heap);
+	memcpy(heap, "\xc3\xa9", 2); /* no NUL: ASan checks no byte past 2 is read */
+	assert_true(validate_utf8(heap, 2));
+	assert_false(validate_utf8(heap, 1));
+	assert_true(validate_utf8(heap, 0));
+	free(heap);
+	assert_true(validate_utf8("ab\xff", 2));
+}
+
+/* ---- validate_reason_name -------------------------------------------------- */
+
+struct rcase {
+	Smsq__Reason r;      /* the reason */
+	const char *name;    /* its log name */
+};
+
+static const struct rcase reason_cases[] = {
+	{ R(NONE), "none" },
+	{ R(UNDECODABLE), "undecodable" },
+	{ R(BAD_FRAMES), "bad_frames" },
+	{ R(OVERSIZE), "oversize" },
+	{ R(UNSUPPORTED_VERSION), "unsupported_version" },
+	{ R(MISSING_FIELD), "missing_field" },
+	{ R(INVALID_FIELD), "invalid_field" },
+	{ R(INVALID_PHONE), "invalid_phone" },
+	{ R(ALREADY_EXPIRED), "already_expired" },
+	{ R(TEXT_TOO_LONG), "text_too_long" },
+	{ R(STORE_FULL), "store_full" },
+	{ R(SHUTTING_DOWN), "shutting_down" },
+	{ R(STORE_ERROR), "store_error" },
+	{ (Smsq__Reason)13, "unknown" },
+	{ (Smsq__Reason)1000, "unknown" },
+	{ (Smsq__Reason)-1, "unknown" },
+};
+
+static void test_reason_names(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(reason_cases); i++) {
+		const char *got = validate_reason_name(reason_cases[i].r);
+
+		if (strcmp(got, reason_cases[i].name) != 0)
+			fail_msg("reason %d: \"%s\", want \"%s\"", (int)reason_cases[i].r, got,
+				 reason_cases[i].name);
+	}
+}
+
+/* Every value in the schema has a name: REASON_FOO_BAR is "foo_bar" (catches
+ * a Reason added to booking.proto but not to validate.c). */
+static void test_reason_names_cover_the_schema(void **state)
+{
+	(void)state;
+	const ProtobufCEnumDescriptor *d = &smsq__reason__descriptor;
+
+	for (unsigned i = 0; i < d->n_values; i++) {
+		char want[64];
+		const char *src = d->values[i].name + strlen("REASON_");
+		size_t k = 0;
+
+		for (; src[k] && k < sizeof(want) - 1; k++)
+			want[k] = (char)(src[k] >= 'A' && src[k] <= 'Z' ? src[k] - 'A' + 'a' : src[k]);
+		want[k] = '\0';
+		assert_string_equal(validate_reason_name((Smsq__Reason)d->values[i].value), want);
+	}
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+int main(void)
+{
+	static struct CMUnitTest event_tests[ARRAY_LEN(event_cases)];
+	static struct CMUnitTest utf8_tests[ARRAY_LEN(utf8_cases)];
+	const struct CMUnitTest examples[] = {
+		cmocka_unit_test_setup_teardown(test_valid_event_fills_store_new, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_created_defaults_to_now, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_explicit_expiry_is_kept, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_short_detail_buffer, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_detail_cleared_on_success, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_zone_cache_wraps, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_own_zoneinfo_dir, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_text_limit_is_configurable, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_wire_round_trip, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_nul_byte_in_a_string_is_rejected_on_the_wire, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_validate_wire_accepts_a_packed_event_and_refuses_broken_bytes, fx_setup, fx_teardown),
+		cmocka_unit_test(test_utf8_respects_length),
+		cmocka_unit_test(test_reason_names),
+		cmocka_unit_test(test_reason_names_cover_the_schema),
+	};
+	int failed = 0;
+
+	for (size_t i = 0; i < ARRAY_LEN(event_cases); i++)
+		event_tests[i] = (struct CMUnitTest){ event_cases[i].name, run_event_case, fx_setup,
+						      fx_teardown, (void *)&event_cases[i] };
+	for (size_t i = 0; i < ARRAY_LEN(utf8_cases); i++)
+		utf8_tests[i] = (struct CMUnitTest){ utf8_cases[i].name, run_utf8_case, NULL, NULL,
+						     (void *)&utf8_cases[i] };
+
+	failed += cmocka_run_group_tests_name("validate_event", event_tests, NULL, NULL);
+	failed += cmocka_run_group_tests_name("validate_utf8", utf8_tests, NULL, NULL);
+	failed += cmocka_run_group_tests_name("validate examples", examples, NULL, NULL);
+	return failed != 0;
+}
