@@ -46,7 +46,7 @@ endif
 
 # Sources: every module .c in these folders goes into one archive; a file
 # named *_main.c holds a program's main() and becomes bin/<program>.
-SRC_DIRS := common store worker producer
+SRC_DIRS := common store worker producer fake
 LIB_SRC := $(filter-out %_main.c,$(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
 PROTO_SRC := proto/booking.proto
 PROTO_C := $(GEN)/proto/booking.pb-c.c
@@ -58,7 +58,7 @@ PROGRAMS := smsq-worker smsq-publish smsqctl smsq-fakeprovider
 MAIN_smsq-worker := worker/worker_main.c
 MAIN_smsq-publish := producer/publish_main.c
 MAIN_smsqctl := store/smsqctl_main.c
-MAIN_smsq-fakeprovider := worker/fakeprovider_main.c
+MAIN_smsq-fakeprovider := fake/fakeprovider_main.c
 PROGRAMS := $(foreach p,$(PROGRAMS),$(if $(wildcard $(MAIN_$(p))),$(p)))
 PROG_BIN := $(PROGRAMS:%=$(BIN)/%)
 

@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/clock.h"
+#include "store/ctl_top.h"
 #include "store/store.h"
 
 static void usage(FILE *f)
@@ -22,6 +24,8 @@ static void usage(FILE *f)
 		"  -d, --dir DIR   data directory of the store (default ./var)\n"
 		"commands:\n"
 		"  stats [--json]  messages per state, backlog, oldest waiting, store size\n"
+		"  top             live view of the drain: rate, progress, time left\n"
+		"                  [--interval-ms N] [--until-drained] [--max-seconds N] [--plain]\n"
 		"  check           verify every index and counter against the messages\n");
 }
 
@@ -33,6 +37,10 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 		printf("  %-9s %llu\n", store_state_name((enum store_state)i),
 		       (unsigned long long)s->count[i]);
 	printf("total      %llu\n", (unsigned long long)s->total);
+	printf("segments   %llu waiting\n", (unsigned long long)s->segments_waiting);
+	printf("attempts   %llu, retries %llu (ambiguous %llu), leases run out %llu\n",
+	       (unsigned long long)s->attempts, (unsigned long long)s->retries,
+	       (unsigned long long)s->ambiguous, (unsigned long long)s->lease_expired);
 	if (s->oldest_waiting_id != 0)
 		printf("oldest     id %llu, waiting %.1f s\n",
 		       (unsigned long long)s->oldest_waiting_id,
@@ -59,6 +67,11 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 	rc |= json_object_set_new(root, "waiting", json_integer((json_int_t)s->waiting));
 	rc |= json_object_set_new(root, "total", json_integer((json_int_t)s->total));
 	rc |= json_object_set_new(root, "states", states);
+	rc |= json_object_set_new(root, "segments_waiting", json_integer((json_int_t)s->segments_waiting));
+	rc |= json_object_set_new(root, "attempts", json_integer((json_int_t)s->attempts));
+	rc |= json_object_set_new(root, "retries", json_integer((json_int_t)s->retries));
+	rc |= json_object_set_new(root, "ambiguous_retries", json_integer((json_int_t)s->ambiguous));
+	rc |= json_object_set_new(root, "lease_expired", json_integer((json_int_t)s->lease_expired));
 	if (s->oldest_waiting_id != 0) {
 		rc |= json_object_set_new(root, "oldest_waiting_id",
 					  json_integer((json_int_t)s->oldest_waiting_id));
@@ -105,11 +118,16 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "dir", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "interval-ms", required_argument, NULL, 'i' },
+		{ "until-drained", no_argument, NULL, 'u' },
+		{ "max-seconds", required_argument, NULL, 'm' },
+		{ "plain", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = "./var";
 	int json = 0;
+	struct top_opts top = { .interval_ms = 1000, .plain = !isatty(STDOUT_FILENO) };
 	int c;
 	char err[512];
 	store *st;
@@ -120,16 +138,24 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'j': json = 1; break;
+		case 'i': top.interval_ms = strtol(optarg, NULL, 10); break;
+		case 'u': top.until_drained = 1; break;
+		case 'm': top.max_seconds = strtol(optarg, NULL, 10); break;
+		case 'p': top.plain = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
+	}
+	if (top.interval_ms < 50 || top.interval_ms > 60000) {
+		fprintf(stderr, "smsqctl: --interval-ms must be 50 to 60000\n");
+		return 2;
 	}
 	if (optind + 1 != argc) {
 		usage(stderr);
 		return 2;
 	}
 	const char *cmd = argv[optind];
-	if (strcmp(cmd, "stats") != 0 && strcmp(cmd, "check") != 0) {
+	if (strcmp(cmd, "stats") != 0 && strcmp(cmd, "check") != 0 && strcmp(cmd, "top") != 0) {
 		fprintf(stderr, "smsqctl: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return 2;
@@ -142,6 +168,9 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "stats") == 0) {
 		code = cmd_stats(st, dir, json);
+	} else if (strcmp(cmd, "top") == 0) {
+		top.dir = dir;
+		code = top_run(st, &top);
 	} else {
 		code = store_verify(st) == 0 ? 0 : 1;
 		if (code == 0)

@@ -129,7 +129,7 @@ static void test_defaults(void **state)
 	expect_line(f, "ingest.hwm = 50000");
 	expect_line(f, "pool.workers = 0");
 	expect_line(f, "pool.restart_delay_ms = 500");
-	expect_line(f, "pool.shutdown_timeout_ms = 10000");
+	expect_line(f, "pool.shutdown_timeout_ms = 20000");
 	expect_line(f, "log.level = info");
 	out = printed(f, &f->cfg); /* expect_line() printed again */
 	assert_true(out[strlen(out) - 1] == '\n');
@@ -160,8 +160,8 @@ static void test_print_table(void **state)
 	assert_non_null(strstr(out, "pool.workers"));
 	assert_non_null(strstr(out, "integer [0..256] default 0"));
 	assert_non_null(strstr(out, "log.level"));
-	assert_non_null(strstr(out, "string default info"));
-	assert_non_null(strstr(out, "string default tcp://127.0.0.1:5555"));
+	assert_non_null(strstr(out, "string default 'info'"));
+	assert_non_null(strstr(out, "string default 'tcp://127.0.0.1:5555'"));
 	free(out);
 }
 
@@ -214,7 +214,7 @@ static const struct set_case set_cases[] = {
 	/* strings */
 	{ "string empty", "store.dir", "", NULL, "store.dir: must be 1 to 511 characters" },
 	{ "log.level of 16 characters", "log.level", "abcdefghijklmnop", NULL,
-	  "log.level: value too long" },
+	  "log.level: must be 1 to 15 characters" },
 
 	/* names */
 	{ "unknown option", "ingest.nope", "1", NULL,
@@ -265,7 +265,7 @@ static const struct range_case range_cases[] = {
 	{ "store.map_size_mb", 1, 1L << 22 },
 	{ "store.map_max_mb", 1, 1L << 24 },
 	{ "ingest.max_event_bytes", 256, 1L << 20 },
-	{ "ingest.max_text_bytes", 70, 65536 },
+	{ "ingest.max_text_bytes", 70, 4096 },
 	{ "ingest.batch_max", 1, 65536 },
 	{ "ingest.hwm", 100, 10000000 },
 	{ "pool.workers", 0, 256 },
@@ -379,7 +379,7 @@ static void test_load_full_file(void **state)
 	expect_line(f, "log.level = debug");
 	/* options the file does not name keep their defaults */
 	expect_line(f, "ingest.max_text_bytes = 1600");
-	expect_line(f, "pool.shutdown_timeout_ms = 10000");
+	expect_line(f, "pool.shutdown_timeout_ms = 20000");
 	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), 0);
 }
 
@@ -530,6 +530,85 @@ static void test_long_line_is_an_error_on_its_line(void **state)
 	assert_string_equal(f->cfg.store_dir, dir);
 }
 
+/* ---- [provider.NAME] sections ------------------------------------------------ */
+
+static void test_providers_in_file_order(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(load(f, "[provider.primary]\ntype = twilio\nbase_url = https://api.twilio.com\n"
+				 "account = AC0123\ntoken = s3cret\nsender = +33644630000\n"
+				 "rate_per_s = 2000\n"
+				 "[provider.backup]\ntype = webhook\nbase_url = http://127.0.0.1:9/sms\n"
+				 "rate_per_s = 100\nburst = 5\ncount = messages\n"),
+			 0);
+	assert_int_equal(f->cfg.n_providers, 2);
+	assert_string_equal(f->cfg.providers[0].conf.name, "primary");
+	assert_string_equal(f->cfg.providers[1].conf.name, "backup");
+	assert_int_equal(f->cfg.providers[0].rate_per_s, 2000);
+	assert_int_equal(f->cfg.providers[0].burst, -1);
+	assert_int_equal(f->cfg.providers[1].burst, 5);
+	assert_int_equal(f->cfg.providers[0].tls_verify, 1);
+	if (config_check(&f->cfg, f->err, sizeof(f->err)) != 0)
+		fail_msg("config_check: %s", f->err);
+	/* The token is never printed. */
+	expect_line(f, "provider.primary.token = (set, not shown)");
+	expect_line(f, "provider.backup.count = messages");
+}
+
+struct pcase {
+	const char *name;  /* shown by cmocka */
+	const char *text;  /* a [provider.p] section */
+	const char *err;   /* fragment of config_check's or the loader's error */
+};
+
+static const struct pcase pcases[] = {
+	{ "unknown type", "type = carrier-pigeon\nbase_url = http://x\nrate_per_s = 1\n",
+	  "provider.p.type: 'carrier-pigeon'" },
+	{ "no rate", "type = webhook\nbase_url = http://x\n", "provider.p.rate_per_s: required" },
+	{ "bad url", "type = webhook\nbase_url = ftp://x\nrate_per_s = 1\n",
+	  "provider.p.base_url" },
+	{ "twilio without token",
+	  "type = twilio\nbase_url = http://x\naccount = AC1\nsender = +331\nrate_per_s = 1\n",
+	  "twilio needs account and token" },
+	{ "infobip without sender", "type = infobip\nbase_url = http://x\ntoken = k\nrate_per_s = 1\n",
+	  "sender is required" },
+	{ "bad count", "type = webhook\nbase_url = http://x\nrate_per_s = 1\ncount = words\n",
+	  "provider.p.count" },
+	{ "unknown key", "type = webhook\ncolour = blue\n", "provider.p.colour" },
+	{ "tls_verify 2", "tls_verify = 2\n", "provider.p.tls_verify: 2 is out of range [0, 1]" },
+};
+
+static void test_provider_errors(void **state)
+{
+	struct fx *f = *state;
+
+	for (size_t i = 0; i < sizeof(pcases) / sizeof(pcases[0]); i++) {
+		char text[512];
+
+		config_defaults(&f->cfg);
+		snprintf(text, sizeof(text), "[provider.p]\n%s", pcases[i].text);
+		if (load(f, text) == 0 && config_check(&f->cfg, f->err, sizeof(f->err)) == 0)
+			fail_msg("%s: accepted", pcases[i].name);
+		if (strstr(f->err, pcases[i].err) == NULL)
+			fail_msg("%s: error \"%s\" lacks \"%s\"", pcases[i].name, f->err, pcases[i].err);
+	}
+}
+
+static void test_at_most_four_providers(void **state)
+{
+	struct fx *f = *state;
+	char name[64];
+
+	for (int i = 0; i < CONFIG_MAX_PROVIDERS; i++) {
+		snprintf(name, sizeof(name), "provider.p%d.rate_per_s", i);
+		assert_int_equal(config_set(&f->cfg, name, "10", f->err, sizeof(f->err)), 0);
+	}
+	assert_int_equal(config_set(&f->cfg, "provider.p9.rate_per_s", "10", f->err, sizeof(f->err)),
+			 -1);
+	expect_err(f, "at most 4 providers");
+}
+
 /* ---- config_check --------------------------------------------------------------- */
 
 static void test_check_log_levels(void **state)
@@ -605,6 +684,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_string_length_limits, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_short_error_buffer, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_load_full_file, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_providers_in_file_order, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_provider_errors, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_at_most_four_providers, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_load_empty_file, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_load_crlf, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_load_then_override, fx_setup, fx_teardown),

@@ -38,7 +38,7 @@ static const struct opt opts[] = {
 	  "ZeroMQ endpoint the pool binds for producers" },
 	{ "ingest.max_event_bytes", OPT_LONG, "16384", 256, 1 << 20, F(ingest_max_event_bytes),
 	  "largest event frame accepted; larger ones are rejected (oversize)" },
-	{ "ingest.max_text_bytes", OPT_LONG, "1600", 70, 65536, F(ingest_max_text_bytes),
+	{ "ingest.max_text_bytes", OPT_LONG, "1600", 70, 4096, F(ingest_max_text_bytes),
 	  "longest ready text, in bytes (text_too_long)" },
 	{ "ingest.batch_max", OPT_LONG, "4096", 1, 65536, F(ingest_batch_max),
 	  "most events in one group commit (one sync)" },
@@ -48,10 +48,57 @@ static const struct opt opts[] = {
 	  "worker processes; 0 = one per core" },
 	{ "pool.restart_delay_ms", OPT_LONG, "500", 0, 60000, F(pool_restart_delay_ms),
 	  "wait before restarting a worker that died" },
-	{ "pool.shutdown_timeout_ms", OPT_LONG, "10000", 100, 600000, F(pool_shutdown_timeout_ms),
+	{ "pool.shutdown_timeout_ms", OPT_LONG, "20000", 100, 600000, F(pool_shutdown_timeout_ms),
 	  "graceful stop budget; then the rest is killed" },
 	{ "log.level", OPT_STR, "info", 0, 0, F(log_level), "error, warn, info or debug" },
+	{ "dispatch.lease_ms", OPT_LONG, "30000", 1000, 3600000, F(dispatch_lease_ms),
+	  "a leased message is invisible to other workers this long (renewed while sending)" },
+	{ "dispatch.queue_max", OPT_LONG, "512", 1, 16384, F(dispatch_queue_max),
+	  "messages a worker leases ahead of sending" },
+	{ "dispatch.flush_ms", OPT_LONG, "10", 0, 1000, F(dispatch_flush_ms),
+	  "outcomes are committed in groups at least this often" },
+	{ "retry.base_ms", OPT_LONG, "1000", 10, 3600000, F(retry_base_ms),
+	  "first retry delay; doubles per attempt, with full jitter" },
+	{ "retry.cap_ms", OPT_LONG, "60000", 10, 86400000, F(retry_cap_ms),
+	  "longest retry delay" },
+	{ "retry.max_attempts", OPT_LONG, "50", 0, 65535, F(retry_max_attempts),
+	  "attempts before a message fails for good; 0 = until it expires" },
 };
+
+#define P(field) offsetof(struct config_provider, field)
+#define PC(field) (offsetof(struct config_provider, conf) + offsetof(struct provider_conf, field))
+
+/* Options of a [provider.NAME] section (names are "provider.NAME.<key>"). */
+static const struct opt provider_opts[] = {
+	{ "type", OPT_STR, "", 0, 0, P(type), "twilio, infobip or webhook" },
+	{ "base_url", OPT_STR, "", 0, 0, PC(base_url), "API base URL (http:// or https://)" },
+	{ "account", OPT_STR, "", 0, 0, PC(account), "Twilio account SID" },
+	{ "token", OPT_STR, "", 0, 0, PC(token),
+	  "Twilio auth token, Infobip API key or webhook bearer token (never logged)" },
+	{ "sender", OPT_STR, "", 0, 0, PC(sender), "sender number or name (From)" },
+	{ "rate_per_s", OPT_LONG, "0", 0, 1000000, P(rate_per_s),
+	  "the provider's limit, in units (count) per second, pool-wide (required)" },
+	{ "burst", OPT_LONG, "-1", -1, 1000000, P(burst),
+	  "extra units allowed at once; -1 = rate_per_s / 20" },
+	{ "count", OPT_STR, "segments", 0, 0, P(count), "segments or messages: what the limit counts" },
+	{ "requests_per_s", OPT_LONG, "0", 0, 1000000, P(requests_per_s),
+	  "a second limit on requests per second; 0 = none" },
+	{ "concurrency", OPT_LONG, "64", 1, 4096, P(concurrency),
+	  "requests in flight per worker process" },
+	{ "max_batch", OPT_LONG, "0", 0, 1000, P(max_batch),
+	  "messages per request; 0 = the API's maximum" },
+	{ "timeout_ms", OPT_LONG, "10000", 100, 600000, P(timeout_ms), "whole request timeout" },
+	{ "connect_timeout_ms", OPT_LONG, "3000", 100, 600000, P(connect_timeout_ms),
+	  "connect (TCP and TLS) timeout" },
+	{ "tls_verify", OPT_LONG, "1", 0, 1, P(tls_verify), "1: verify the provider's certificate" },
+	{ "ca_file", OPT_STR, "", 0, 0, P(ca_file), "CA bundle; empty = the system's" },
+	{ "circuit_failures", OPT_LONG, "5", 1, 100000, P(circuit_failures),
+	  "consecutive failed requests that open the circuit" },
+	{ "circuit_open_ms", OPT_LONG, "5000", 100, 3600000, P(circuit_open_ms),
+	  "first pause of an open circuit (doubles per failed probe, up to 16x)" },
+};
+
+#define N_PROVIDER_OPTS (sizeof(provider_opts) / sizeof(provider_opts[0]))
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -63,23 +110,35 @@ static const struct opt *find_opt(const char *name)
 	return NULL;
 }
 
-static int set_opt(struct config *cfg, const struct opt *o, const char *value, char *err,
-		   size_t errlen)
+/* Capacity of the string field an option lands in. */
+static size_t str_cap(const struct opt *o, int in_provider)
 {
-	char *dst = (char *)cfg + o->offset;
+	if (!in_provider)
+		return strcmp(o->name, "log.level") == 0 ? sizeof(((struct config *)0)->log_level)
+							 : CONFIG_STR_MAX;
+	if (o->offset == P(type) || o->offset == P(count))
+		return sizeof(((struct config_provider *)0)->type);
+	if (o->offset == PC(sender))
+		return PROVIDER_SENDER_MAX;
+	if (o->offset == PC(base_url))
+		return PROVIDER_URL_MAX;
+	if (o->offset == PC(account) || o->offset == PC(token))
+		return PROVIDER_SECRET_MAX;
+	return CONFIG_STR_MAX;
+}
+
+static int set_opt_at(void *base, const struct opt *o, const char *shown, int in_provider,
+		      const char *value, char *err, size_t errlen)
+{
+	char *dst = (char *)base + o->offset;
 
 	if (o->type == OPT_STR) {
 		size_t n = strlen(value);
+		size_t cap = str_cap(o, in_provider);
 
-		if (n == 0 || n >= CONFIG_STR_MAX) {
-			snprintf(err, errlen, "%s: must be 1 to %d characters", o->name,
-				 CONFIG_STR_MAX - 1);
-			return -1;
-		}
-		size_t cap = strcmp(o->name, "log.level") == 0 ? sizeof(cfg->log_level)
-							       : CONFIG_STR_MAX;
-		if (n >= cap) {
-			snprintf(err, errlen, "%s: value too long", o->name);
+		if ((n == 0 && !in_provider) || n >= cap) {
+			snprintf(err, errlen, "%s: must be %d to %zu characters", shown,
+				 in_provider ? 0 : 1, cap - 1);
 			return -1;
 		}
 		memcpy(dst, value, n + 1);
@@ -89,16 +148,70 @@ static int set_opt(struct config *cfg, const struct opt *o, const char *value, c
 	errno = 0;
 	long v = strtol(value, &end, 10);
 	if (errno != 0 || end == value || *end != '\0') {
-		snprintf(err, errlen, "%s: '%s' is not an integer", o->name, value);
+		snprintf(err, errlen, "%s: '%s' is not an integer", shown, value);
 		return -1;
 	}
 	if (v < o->min || v > o->max) {
-		snprintf(err, errlen, "%s: %ld is out of range [%ld, %ld]", o->name, v, o->min,
+		snprintf(err, errlen, "%s: %ld is out of range [%ld, %ld]", shown, v, o->min,
 			 o->max);
 		return -1;
 	}
 	memcpy(dst, &v, sizeof(v));
 	return 0;
+}
+
+static int set_opt(struct config *cfg, const struct opt *o, const char *value, char *err,
+		   size_t errlen)
+{
+	return set_opt_at(cfg, o, o->name, 0, value, err, errlen);
+}
+
+/* "provider.NAME.key": find or add provider NAME and set its key. */
+static int set_provider_opt(struct config *cfg, const char *name, const char *value, char *err,
+			    size_t errlen)
+{
+	const char *pname = name + strlen("provider.");
+	const char *dot = strrchr(pname, '.');
+	struct config_provider *p = NULL;
+	size_t plen;
+
+	if (dot == NULL || dot == pname) {
+		snprintf(err, errlen, "unknown option '%s' (providers are [provider.NAME] sections)",
+			 name);
+		return -1;
+	}
+	plen = (size_t)(dot - pname);
+	if (plen >= PROVIDER_NAME_MAX) {
+		snprintf(err, errlen, "provider name in '%s' is longer than %d characters", name,
+			 PROVIDER_NAME_MAX - 1);
+		return -1;
+	}
+	for (int i = 0; i < cfg->n_providers; i++)
+		if (strlen(cfg->providers[i].conf.name) == plen &&
+		    memcmp(cfg->providers[i].conf.name, pname, plen) == 0)
+			p = &cfg->providers[i];
+	if (p == NULL) {
+		char e[64];
+
+		if (cfg->n_providers == CONFIG_MAX_PROVIDERS) {
+			snprintf(err, errlen, "%s: at most %d providers", name, CONFIG_MAX_PROVIDERS);
+			return -1;
+		}
+		p = &cfg->providers[cfg->n_providers++];
+		memset(p, 0, sizeof(*p));
+		memcpy(p->conf.name, pname, plen);
+		p->conf.name[plen] = '\0';
+		for (size_t i = 0; i < N_PROVIDER_OPTS; i++)
+			if (set_opt_at(p, &provider_opts[i], provider_opts[i].name, 1,
+				       provider_opts[i].def, e, sizeof(e)) != 0)
+				log_panic("config: default of provider %s is invalid: %s",
+					  provider_opts[i].name, e);
+	}
+	for (size_t i = 0; i < N_PROVIDER_OPTS; i++)
+		if (strcmp(provider_opts[i].name, dot + 1) == 0)
+			return set_opt_at(p, &provider_opts[i], name, 1, value, err, errlen);
+	snprintf(err, errlen, "unknown option '%s' (see smsq-worker --help-config)", name);
+	return -1;
 }
 
 void config_defaults(struct config *cfg)
@@ -116,6 +229,8 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
 {
 	const struct opt *o = find_opt(name);
 
+	if (o == NULL && strncmp(name, "provider.", 9) == 0)
+		return set_provider_opt(cfg, name, value, err, errlen);
 	if (o == NULL) {
 		snprintf(err, errlen, "unknown option '%s' (see smsq-worker --help-config)", name);
 		return -1;
@@ -208,6 +323,54 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
 	return 0;
 }
 
+static int check_provider(const struct config_provider *p, char *err, size_t errlen)
+{
+	const char *n = p->conf.name;
+	enum provider_kind kind;
+
+	if (p->type[0] == '\0' || provider_kind_parse(p->type, &kind) != 0) {
+		snprintf(err, errlen, "provider.%s.type: '%s' is not one of twilio, infobip, webhook",
+			 n, p->type);
+		return -1;
+	}
+	if (strncmp(p->conf.base_url, "http://", 7) != 0 &&
+	    strncmp(p->conf.base_url, "https://", 8) != 0) {
+		snprintf(err, errlen, "provider.%s.base_url: must start with https:// or http://", n);
+		return -1;
+	}
+	if (p->rate_per_s <= 0) {
+		snprintf(err, errlen, "provider.%s.rate_per_s: required: the provider's limit per second",
+			 n);
+		return -1;
+	}
+	if (strcmp(p->count, "segments") != 0 && strcmp(p->count, "messages") != 0) {
+		snprintf(err, errlen, "provider.%s.count: '%s' is not segments or messages", n,
+			 p->count);
+		return -1;
+	}
+	if (kind == PROVIDER_TWILIO && (p->conf.account[0] == '\0' || p->conf.token[0] == '\0')) {
+		snprintf(err, errlen, "provider.%s: twilio needs account and token", n);
+		return -1;
+	}
+	if (kind == PROVIDER_INFOBIP && p->conf.token[0] == '\0') {
+		snprintf(err, errlen, "provider.%s: infobip needs token (the API key)", n);
+		return -1;
+	}
+	if (kind != PROVIDER_WEBHOOK && p->conf.sender[0] == '\0') {
+		snprintf(err, errlen, "provider.%s: sender is required", n);
+		return -1;
+	}
+	struct provider_conf c = p->conf;
+	char why[256];
+
+	c.kind = kind;
+	if (provider_conf_check(&c, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "provider.%s: %s", n, why);
+		return -1;
+	}
+	return 0;
+}
+
 int config_check(const struct config *cfg, char *err, size_t errlen)
 {
 	enum log_level lvl;
@@ -222,6 +385,14 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 			 cfg->store_map_size_mb, cfg->store_map_max_mb);
 		return -1;
 	}
+	if (cfg->retry_base_ms > cfg->retry_cap_ms) {
+		snprintf(err, errlen, "retry.base_ms (%ld) is above retry.cap_ms (%ld)",
+			 cfg->retry_base_ms, cfg->retry_cap_ms);
+		return -1;
+	}
+	for (int i = 0; i < cfg->n_providers; i++)
+		if (check_provider(&cfg->providers[i], err, errlen) != 0)
+			return -1;
 	if (strncmp(cfg->ingest_endpoint, "tcp://", 6) != 0 &&
 	    strncmp(cfg->ingest_endpoint, "ipc://", 6) != 0) {
 		snprintf(err, errlen, "ingest.endpoint: '%s' must start with tcp:// or ipc://",
@@ -231,31 +402,55 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-void config_print_table(FILE *f)
+static void print_table(FILE *f, const struct opt *t, size_t n, const char *prefix)
 {
-	for (size_t i = 0; i < N_OPTS; i++) {
-		const struct opt *o = &opts[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct opt *o = &t[i];
 
 		if (o->type == OPT_LONG)
-			fprintf(f, "%-26s integer [%ld..%ld] default %s\n    %s\n", o->name, o->min,
-				o->max, o->def, o->help);
+			fprintf(f, "%s%-26s integer [%ld..%ld] default %s\n    %s\n", prefix, o->name,
+				o->min, o->max, o->def, o->help);
 		else
-			fprintf(f, "%-26s string default %s\n    %s\n", o->name, o->def, o->help);
+			fprintf(f, "%s%-26s string default '%s'\n    %s\n", prefix, o->name, o->def,
+				o->help);
+	}
+}
+
+void config_print_table(FILE *f)
+{
+	print_table(f, opts, N_OPTS, "");
+	fprintf(f, "\n[provider.NAME] sections (first = primary, the next ones fail over in order):\n");
+	print_table(f, provider_opts, N_PROVIDER_OPTS, "provider.NAME.");
+}
+
+
+static void print_values(FILE *f, const void *base, const struct opt *t, size_t n,
+			 const char *prefix)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *p = (const char *)base + t[i].offset;
+
+		if (t[i].type == OPT_LONG) {
+			long v;
+
+			memcpy(&v, p, sizeof(v));
+			fprintf(f, "%s%s = %ld\n", prefix, t[i].name, v);
+		} else if (strcmp(t[i].name, "token") == 0 && p[0] != '\0') {
+			fprintf(f, "%s%s = (set, not shown)\n", prefix, t[i].name);
+		} else {
+			fprintf(f, "%s%s = %s\n", prefix, t[i].name, p);
+		}
 	}
 }
 
 void config_print(const struct config *cfg, FILE *f)
 {
-	for (size_t i = 0; i < N_OPTS; i++) {
-		const char *p = (const char *)cfg + opts[i].offset;
+	print_values(f, cfg, opts, N_OPTS, "");
+	for (int i = 0; i < cfg->n_providers; i++) {
+		char prefix[64];
 
-		if (opts[i].type == OPT_LONG) {
-			long v;
-
-			memcpy(&v, p, sizeof(v));
-			fprintf(f, "%s = %ld\n", opts[i].name, v);
-		} else {
-			fprintf(f, "%s = %s\n", opts[i].name, p);
-		}
+		snprintf(prefix, sizeof(prefix), "provider.%s.", cfg->providers[i].conf.name);
+		print_values(f, &cfg->providers[i], provider_opts, N_PROVIDER_OPTS, prefix);
 	}
 }
+

@@ -15,7 +15,29 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "worker/provider.h"
+
 #define CONFIG_STR_MAX 512
+#define CONFIG_MAX_PROVIDERS 4
+
+/* One [provider.NAME] section.  The first provider in the file is the
+ * primary; the next ones take over, in order, while it is failing. */
+struct config_provider {
+	struct provider_conf conf;       /* name (from the section), type, url, credentials */
+	char type[16];                   /* type: twilio | infobip | webhook */
+	char count[16];                  /* count: segments | messages */
+	long rate_per_s;                 /* rate_per_s: the provider's limit (units/s) */
+	long burst;                      /* burst: extra units at once (-1: rate/20) */
+	long requests_per_s;             /* requests_per_s: 0 = no request limit */
+	long concurrency;                /* concurrency: requests in flight per worker */
+	long max_batch;                  /* max_batch: messages per request (0: the API's max) */
+	long timeout_ms;                 /* timeout_ms: whole request */
+	long connect_timeout_ms;         /* connect_timeout_ms */
+	long tls_verify;                 /* tls_verify: 1 verify (default), 0 not */
+	char ca_file[CONFIG_STR_MAX];    /* ca_file: CA bundle ("" system) */
+	long circuit_failures;           /* circuit_failures: failures that open the circuit */
+	long circuit_open_ms;            /* circuit_open_ms: first open period */
+};
 
 struct config {
 	char store_dir[CONFIG_STR_MAX];       /* store.dir: data directory */
@@ -30,6 +52,14 @@ struct config {
 	long pool_restart_delay_ms;           /* pool.restart_delay_ms: between restarts */
 	long pool_shutdown_timeout_ms;        /* pool.shutdown_timeout_ms: then SIGKILL */
 	char log_level[16];                   /* log.level: error|warn|info|debug */
+	long dispatch_lease_ms;               /* dispatch.lease_ms: visibility timeout */
+	long dispatch_queue_max;              /* dispatch.queue_max: leased, not yet sent */
+	long dispatch_flush_ms;               /* dispatch.flush_ms: outcome group commit */
+	long retry_base_ms;                   /* retry.base_ms: first backoff */
+	long retry_cap_ms;                    /* retry.cap_ms: longest backoff */
+	long retry_max_attempts;              /* retry.max_attempts: 0 = until expiry */
+	struct config_provider providers[CONFIG_MAX_PROVIDERS]; /* in failover order */
+	int n_providers;                      /* sections seen */
 };
 
 /* Fill cfg with the defaults. */

@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "worker/render.h"
 
 #define INGEST_LINGER_MS 2000
 #define ACK_BUF_MAX 1024
@@ -47,6 +48,7 @@ struct ingest {
 	struct ingest_opts o;          /* copied options */
 	struct request *reqs;          /* batch_max slots */
 	struct store_new *batch;       /* batch_max slots for store_ingest */
+	char *texts;                   /* batch_max * RENDER_MAX: rendered texts */
 	struct ingest_counts counts;   /* since start */
 };
 
@@ -60,6 +62,7 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 	in->val = validator_new(&o->limits);
 	in->reqs = xcalloc(o->batch_max, sizeof(*in->reqs));
 	in->batch = xcalloc(o->batch_max, sizeof(*in->batch));
+	in->texts = xmalloc(o->batch_max * RENDER_MAX);
 	in->ctx = zmq_ctx_new();
 	if (in->ctx == NULL) {
 		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
@@ -97,6 +100,7 @@ void ingest_destroy(ingest **inp)
 	validator_destroy(&in->val);
 	free(in->reqs);
 	free(in->batch);
+	free(in->texts);
 	free(in);
 	*inp = NULL;
 }
@@ -306,8 +310,22 @@ int ingest_process(ingest *in, int shutting_down)
 			continue;
 		}
 		zmq_msg_t *evf = &r->frames[r->n_envelope + 1];
-		in->batch[n_store].event = zmq_msg_data(evf);
-		in->batch[n_store].event_len = zmq_msg_size(evf);
+		struct store_new *m = &in->batch[n_store];
+
+		m->event = zmq_msg_data(evf);
+		m->event_len = zmq_msg_size(evf);
+		m->to = r->ev->phone;
+		m->to_len = strlen(r->ev->phone);
+		if (r->ev->text[0] != '\0') {
+			m->text = r->ev->text;
+			m->text_len = strlen(r->ev->text);
+		} else {
+			char *t = in->texts + n_store * RENDER_MAX;
+
+			m->text_len = render_text(r->ev, t, RENDER_MAX);
+			m->text = t;
+		}
+		m->segments = (uint16_t)render_segments(m->text, m->text_len);
 		r->store_idx = n_store++;
 	}
 	if (n == 0)

@@ -12,7 +12,10 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "store/store.h"
+#include "worker/dispatch.h"
 #include "worker/ingest.h"
+
+#define WORKER_MAX_POLL (1 + HTTP_MAX_FDS)
 
 static volatile sig_atomic_t worker_stop;
 
@@ -22,24 +25,65 @@ static void on_stop(int sig)
 	worker_stop = 1;
 }
 
-/* Handle input until none has come for quiet_ms.  Returns -1 on socket
- * failure. */
-static int drain(ingest *in, int64_t quiet_ms)
+/* One turn of the loop: wait (at most timeout_ms) for the ingest socket or a
+ * provider connection, then let ingest and dispatch do what is due.
+ * Returns the next timeout, or -1 on a fatal error. */
+static long turn(ingest *in, dispatch *d, long timeout_ms, int stopping, int *handled)
 {
-	int64_t last = clock_mono_ms();
+	zmq_pollitem_t items[WORKER_MAX_POLL];
+	struct http_fd fds[HTTP_MAX_FDS];
+	size_t n_fds = dispatch_fds(d, fds, HTTP_MAX_FDS);
+	int n;
 
-	while (clock_mono_ms() - last < quiet_ms) {
-		zmq_pollitem_t it = { ingest_socket(in), 0, ZMQ_POLLIN, 0 };
-
-		if (zmq_poll(&it, 1, (long)quiet_ms / 4) < 0 && errno != EINTR)
-			return -1;
-		int n = ingest_process(in, 0);
-		if (n < 0)
-			return -1;
-		if (n > 0)
-			last = clock_mono_ms();
+	items[0] = (zmq_pollitem_t){ ingest_socket(in), 0, ZMQ_POLLIN, 0 };
+	for (size_t i = 0; i < n_fds; i++)
+		items[i + 1] = (zmq_pollitem_t){ NULL, fds[i].fd,
+						 (short)((fds[i].want_read ? ZMQ_POLLIN : 0) |
+							 (fds[i].want_write ? ZMQ_POLLOUT : 0)),
+						 0 };
+	n = zmq_poll(items, (int)(n_fds + 1), timeout_ms);
+	if (n < 0 && errno != EINTR) {
+		log_error("poll: %s", zmq_strerror(errno));
+		return -1;
 	}
-	return 0;
+	for (size_t i = 0; n > 0 && i < n_fds; i++)
+		if (items[i + 1].revents != 0)
+			dispatch_on_fd(d, fds[i].fd,
+				       (items[i + 1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0,
+				       (items[i + 1].revents & ZMQ_POLLOUT) != 0);
+	*handled = ingest_process(in, 0);
+	if (*handled < 0)
+		return -1;
+	return dispatch_step(d, stopping);
+}
+
+/* Stopping: store and ack what already reached this worker (until none has
+ * come for WORKER_DRAIN_QUIET_MS), let the requests in flight finish and
+ * record their outcomes (give the queued messages back), within budget_ms.
+ * Returns 0, or -1 on a fatal error. */
+static int drain(ingest *in, dispatch *d, int64_t budget_ms)
+{
+	int64_t start = clock_mono_ms();
+	int64_t last_input = start;
+	long next = 0;
+
+	for (;;) {
+		int handled = 0;
+		int64_t now = clock_mono_ms();
+
+		if (now - last_input >= WORKER_DRAIN_QUIET_MS && dispatch_idle(d))
+			return 0;
+		if (now - start >= budget_ms) {
+			log_warn("stop budget spent with requests in flight: their leases will run out");
+			return 0;
+		}
+		next = turn(in, d, next < WORKER_DRAIN_QUIET_MS / 4 ? next : WORKER_DRAIN_QUIET_MS / 4, 1,
+			    &handled);
+		if (next < 0)
+			return -1;
+		if (handled > 0)
+			last_input = clock_mono_ms();
+	}
 }
 
 int worker_run(const struct config *cfg, int index, const char *backend)
@@ -62,6 +106,7 @@ int worker_run(const struct config *cfg, int index, const char *backend)
 	enum log_level lvl = LOG_LEVEL_INFO;
 	store *st = NULL;
 	ingest *in = NULL;
+	dispatch *d = NULL;
 	int code = 1;
 
 	snprintf(role, sizeof(role), "worker-%d", index);
@@ -83,18 +128,23 @@ int worker_run(const struct config *cfg, int index, const char *backend)
 		log_error("ingest: %s", err);
 		goto out;
 	}
-	log_info("started: store %s", cfg->store_dir);
+	d = dispatch_new(cfg, st, err, sizeof(err));
+	if (d == NULL) {
+		log_error("dispatch: %s", err);
+		goto out;
+	}
+	log_info("started: store %s, %d provider(s)", cfg->store_dir, cfg->n_providers);
 
 	int64_t next_check = clock_mono_ms() + WORKER_READER_CHECK_MS;
+	long timeout = 0;
 	while (!worker_stop) {
-		zmq_pollitem_t it = { ingest_socket(in), 0, ZMQ_POLLIN, 0 };
+		int handled = 0;
 
-		if (zmq_poll(&it, 1, WORKER_POLL_MS) < 0 && errno != EINTR) {
-			log_error("poll: %s", zmq_strerror(errno));
+		timeout = turn(in, d, timeout, 0, &handled);
+		if (timeout < 0)
 			goto out;
-		}
-		if (ingest_process(in, 0) < 0)
-			goto out;
+		if (handled > 0)
+			timeout = 0; /* more may be waiting */
 		if (clock_mono_ms() >= next_check) {
 			int dead = store_reader_check(st);
 
@@ -103,13 +153,17 @@ int worker_run(const struct config *cfg, int index, const char *backend)
 			next_check = clock_mono_ms() + WORKER_READER_CHECK_MS;
 		}
 	}
-	/* Stopping: the broker has stopped taking requests; store and ack what
-	 * already reached this worker. */
-	if (drain(in, WORKER_DRAIN_QUIET_MS) != 0)
+	if (drain(in, d, cfg->pool_shutdown_timeout_ms * 3 / 4) != 0)
 		goto out;
 	/* Whatever still trickles in is answered RETRY_LATER (shutting_down). */
 	while (ingest_process(in, 1) > 0)
 		;
+	struct dispatch_counts dc;
+	dispatch_get_counts(d, &dc);
+	log_info("dispatch stopped: requests=%llu sent=%llu failed=%llu retried=%llu throttled=%llu expired=%llu",
+		 (unsigned long long)dc.requests, (unsigned long long)dc.sent,
+		 (unsigned long long)dc.failed, (unsigned long long)dc.retried,
+		 (unsigned long long)dc.throttled, (unsigned long long)dc.expired);
 	struct ingest_counts c;
 	ingest_get_counts(in, &c);
 	log_info("stopped: accepted=%llu duplicate=%llu rejected=%llu retry_later=%llu commits=%llu",
@@ -118,6 +172,7 @@ int worker_run(const struct config *cfg, int index, const char *backend)
 		 (unsigned long long)c.commits);
 	code = 0;
 out:
+	dispatch_destroy(&d);
 	ingest_destroy(&in);
 	store_close(&st);
 	return code;

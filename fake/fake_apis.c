@@ -1,0 +1,712 @@
+/*
+ * fake_apis: request parsing and answers of the Twilio, Infobip and
+ * webhook APIs for the fake provider (see fake_apis.h for the shapes).
+ *
+ * DESIGN
+ * A request goes through two pure steps around the ledger's decision:
+ * fake_apis_parse() (auth, content type, JSON or form fields -> messages,
+ * with the rejections that follow from the request alone) and
+ * fake_apis_answer() (outcomes -> status and JSON).  The messages borrow
+ * their strings from the parsed JSON document the batch owns, so nothing
+ * is copied per message but the Twilio key and the generated ids.
+ *
+ * Every JSON document is built and encoded with jansson.  Strings that come
+ * from a form (Twilio) may be invalid UTF-8, which jansson refuses: they are
+ * answered with the offending bytes replaced by '?'.
+ *
+ * Generated ids (Twilio sid, Infobip messageId and bulkId, webhook
+ * provider_id) come from one atomic counter through a bijective mixer, so
+ * they never repeat within a run, and look random.
+ */
+#include "fake/fake_apis.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/xalloc.h"
+#include "fake/fake_sms.h"
+
+#define TWILIO_API_VERSION "2010-04-01"
+#define TWILIO_MORE_INFO "https://www.twilio.com/docs/errors/"
+#define TWILIO_REALM "Basic realm=\"Twilio API\""
+#define INFOBIP_PENDING_GROUP 1
+#define INFOBIP_PENDING_ACCEPTED 26
+#define INFOBIP_REJECTED_GROUP 5
+#define INFOBIP_MISSING_TO 51
+#define INFOBIP_REJECTED_DESTINATION 52
+#define MS_PER_S 1000
+#define RFC2822_MAX 40
+
+struct fake_apis {
+	char *infobip_key;          /* required Infobip key, NULL: any */
+	char *webhook_token;        /* required bearer token, NULL: none */
+	uint64_t seed;              /* mixes into ids */
+	atomic_uint_fast64_t ids;   /* ids handed out */
+};
+
+const char *fake_api_name(enum fake_api api)
+{
+	switch (api) {
+	case FAKE_API_TWILIO: return "twilio";
+	case FAKE_API_INFOBIP: return "infobip";
+	case FAKE_API_WEBHOOK: return "webhook";
+	case FAKE_API_NONE: break;
+	}
+	return "none";
+}
+
+fake_apis *fake_apis_new(const struct fake_apis_opts *opts)
+{
+	fake_apis *a = xcalloc(1, sizeof(*a));
+
+	a->infobip_key = opts->infobip_key ? xstrdup(opts->infobip_key) : NULL;
+	a->webhook_token = opts->webhook_token ? xstrdup(opts->webhook_token) : NULL;
+	a->seed = opts->seed;
+	atomic_init(&a->ids, 0);
+	return a;
+}
+
+void fake_apis_destroy(fake_apis **a)
+{
+	if (a == NULL || *a == NULL)
+		return;
+	free((*a)->infobip_key);
+	free((*a)->webhook_token);
+	free(*a);
+	*a = NULL;
+}
+
+void fake_batch_clear(struct fake_batch *b)
+{
+	if (b == NULL)
+		return;
+	json_decref(b->root);
+	free(b->msgs);
+	memset(b, 0, sizeof(*b));
+}
+
+void fake_answer_clear(struct fake_answer *ans)
+{
+	if (ans == NULL)
+		return;
+	json_decref(ans->body);
+	memset(ans, 0, sizeof(*ans));
+}
+
+/* 128 fresh bits: hi looks random, lo is a bijection of the counter. */
+static void next_id(fake_apis *a, uint64_t *hi, uint64_t *lo)
+{
+	uint64_t k = atomic_fetch_add(&a->ids, 1);
+
+	*lo = fake_sms_mix64(k ^ a->seed);
+	*hi = fake_sms_mix64(*lo + a->seed);
+}
+
+/* "SM" + 32 hex digits. */
+static void twilio_sid(fake_apis *a, char *out)
+{
+	uint64_t hi, lo;
+
+	next_id(a, &hi, &lo);
+	snprintf(out, FAKE_PROVIDER_ID_MAX, "SM%016llx%016llx", (unsigned long long)hi,
+		 (unsigned long long)lo);
+}
+
+/* An Infobip-looking id: 8-4-4-4-12 hex digits. */
+static void infobip_id(fake_apis *a, char *out)
+{
+	uint64_t hi, lo;
+
+	next_id(a, &hi, &lo);
+	snprintf(out, FAKE_PROVIDER_ID_MAX, "%08llx-%04llx-%04llx-%04llx-%012llx",
+		 (unsigned long long)(hi >> 32), (unsigned long long)((hi >> 16) & 0xffff),
+		 (unsigned long long)(hi & 0xffff), (unsigned long long)(lo >> 48),
+		 (unsigned long long)(lo & 0xffffffffffffULL));
+}
+
+static void webhook_id(fake_apis *a, char *out)
+{
+	uint64_t hi, lo;
+
+	next_id(a, &hi, &lo);
+	snprintf(out, FAKE_PROVIDER_ID_MAX, "fake-%016llx%016llx", (unsigned long long)hi,
+		 (unsigned long long)lo);
+}
+
+/* A JSON string for s, NULL -> null, invalid UTF-8 bytes -> '?'. */
+static json_t *text_value(const char *s)
+{
+	if (s == NULL)
+		return json_null();
+	json_t *v = json_string(s);
+	if (v != NULL)
+		return v;
+	char *copy = xstrdup(s);
+	for (char *p = copy; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	v = json_string(copy);
+	free(copy);
+	return v != NULL ? v : json_string("");
+}
+
+/* 1 if the Content-Type is type (case-insensitive, parameters allowed). */
+static int content_type_is(const char *ct, const char *type)
+{
+	size_t n = strlen(type);
+
+	if (ct == NULL || strncasecmp(ct, type, n) != 0)
+		return 0;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* The credential after "Scheme " in an Authorization header, or NULL. */
+static const char *auth_credential(const char *header, const char *scheme)
+{
+	size_t n = strlen(scheme);
+
+	if (header == NULL || strncasecmp(header, scheme, n) != 0 || header[n] != ' ')
+		return NULL;
+	header += n;
+	while (*header == ' ')
+		header++;
+	return *header != '\0' ? header : NULL;
+}
+
+static unsigned utf8_chars(const char *s)
+{
+	unsigned n = 0;
+
+	for (; *s != '\0'; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
+}
+
+/* ---------------------------------------------------------------- errors */
+
+static int twilio_error_code(int status)
+{
+	switch (status) {
+	case 401: return 20003;
+	case 404: return 20404;
+	case 405: return 20004;
+	case 429: return 20429;
+	case 500: return 20500;
+	case 503: return 20503;
+	default: return 20000 + status; /* XXX: no documented Twilio code */
+	}
+}
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 400: return "Bad request";
+	case 401: return "Authenticate";
+	case 404: return "The requested resource was not found";
+	case 405: return "Method not allowed";
+	case 413: return "Request entity too large";
+	case 415: return "Unsupported media type";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Error";
+	}
+}
+
+static json_t *twilio_error_body(int code, const char *message, int status)
+{
+	char more[64];
+
+	snprintf(more, sizeof(more), "%s%d", TWILIO_MORE_INFO, code);
+	return json_pack("{s:i, s:o, s:s, s:i}", "code", code, "message", text_value(message),
+			 "more_info", more, "status", status);
+}
+
+static json_t *infobip_error_body(const char *id, const char *text)
+{
+	return json_pack("{s:{s:{s:s, s:o}}}", "requestError", "serviceException",
+			 "messageId", id, "text", text_value(text));
+}
+
+static const char *infobip_error_id(int status)
+{
+	if (status == 401)
+		return "UNAUTHORIZED";
+	if (status == 429)
+		return "TOO_MANY_REQUESTS";
+	if (status == 404)
+		return "NOT_FOUND";
+	if (status >= 500)
+		return "GENERAL_ERROR";
+	return "BAD_REQUEST";
+}
+
+void fake_apis_error(enum fake_api api, int status, const char *detail,
+		     struct fake_answer *ans)
+{
+	const char *text = detail != NULL ? detail : status_text(status);
+
+	fake_answer_clear(ans);
+	ans->status = status;
+	switch (api) {
+	case FAKE_API_TWILIO:
+		ans->body = twilio_error_body(twilio_error_code(status), text, status);
+		ans->www_authenticate = status == 401;
+		break;
+	case FAKE_API_INFOBIP:
+		if (status == 401 && detail == NULL)
+			text = "Invalid login details";
+		else if (status >= 500 && detail == NULL)
+			text = "Something went wrong. Please contact support.";
+		ans->body = infobip_error_body(infobip_error_id(status), text);
+		break;
+	case FAKE_API_WEBHOOK:
+	case FAKE_API_NONE:
+		ans->body = json_pack("{s:o}", "error", text_value(text));
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------- Twilio */
+
+static int twilio_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
+			struct fake_answer *ans)
+{
+	const char *to = req->form_to != NULL ? req->form_to : "";
+	const char *body = req->form_body;
+	int has_from = req->form_from != NULL && req->form_from[0] != '\0';
+	int has_service = req->form_service != NULL && req->form_service[0] != '\0';
+
+	if (req->basic_user == NULL || req->account_sid == NULL ||
+	    strcmp(req->basic_user, req->account_sid) != 0) {
+		fake_apis_error(FAKE_API_TWILIO, 401, NULL, ans);
+		return -1;
+	}
+	b->msgs = xcalloc(1, sizeof(struct fake_msg));
+	b->n = 1;
+	struct fake_msg *m = &b->msgs[0];
+	uint64_t h = body != NULL ? fake_sms_fnv1a64(body, strlen(body)) : fake_sms_fnv1a64("", 0);
+	int n = snprintf(b->twilio_key, sizeof(b->twilio_key), "%.*s:%016llx",
+			 (int)(FAKE_KEY_MAX - 18), to, (unsigned long long)h);
+	m->key = b->twilio_key;
+	m->key_len = (size_t)n < sizeof(b->twilio_key) ? (size_t)n : sizeof(b->twilio_key) - 1;
+	m->to = to;
+	m->segments = fake_sms_segments(body != NULL ? body : "", body != NULL ? strlen(body) : 0);
+	twilio_sid(a, m->provider_id);
+	if (to[0] == '\0') {
+		m->reject = FAKE_REJECT_MISSING_TO;
+		m->detail = "A 'To' phone number is required.";
+		b->twilio_code = 21604;
+	} else if (!has_from && !has_service) {
+		m->reject = FAKE_REJECT_MISSING;
+		m->detail = "A 'From' phone number is required.";
+		b->twilio_code = 21603;
+	} else if (body == NULL || body[0] == '\0') {
+		m->reject = FAKE_REJECT_MISSING;
+		m->detail = "Message body is required.";
+		b->twilio_code = 21602;
+	} else if (utf8_chars(body) > FAKE_APIS_TWILIO_BODY_MAX) {
+		m->reject = FAKE_REJECT_TOO_LONG;
+		m->detail = "The concatenated message body exceeds the 1600 character limit.";
+		b->twilio_code = 21617;
+	} else if (!fake_sms_valid_number(to, 1)) {
+		m->reject = FAKE_REJECT_INVALID_TO;
+		m->detail = "Invalid 'To' Phone Number";
+		b->twilio_code = 21211;
+	}
+	return 0;
+}
+
+static void rfc2822_now(char *out, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(out, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+}
+
+static json_t *twilio_resource(const struct fake_request *req, const struct fake_msg *m)
+{
+	char date[RFC2822_MAX], uri[512], media[560], segs[16];
+	int has_from = req->form_from != NULL && req->form_from[0] != '\0';
+	int via_service = !has_from;
+
+	rfc2822_now(date, sizeof(date));
+	snprintf(uri, sizeof(uri), "/%s/Accounts/%s/Messages/%s.json", TWILIO_API_VERSION,
+		 req->account_sid, m->provider_id);
+	snprintf(media, sizeof(media), "/%s/Accounts/%s/Messages/%s/Media.json",
+		 TWILIO_API_VERSION, req->account_sid, m->provider_id);
+	/* Through a Messaging Service, Twilio has not picked a sender yet. */
+	snprintf(segs, sizeof(segs), "%u", via_service ? 0 : m->segments);
+	return json_pack("{s:o, s:s, s:o, s:s, s:n, s:s, s:s, s:n, s:n, s:o, s:o, s:s, s:s,"
+			 " s:n, s:s, s:s, s:s, s:{s:s}, s:o, s:s}",
+			 "account_sid", text_value(req->account_sid),
+			 "api_version", TWILIO_API_VERSION,
+			 "body", text_value(req->form_body),
+			 "date_created", date,
+			 "date_sent",
+			 "date_updated", date,
+			 "direction", "outbound-api",
+			 "error_code",
+			 "error_message",
+			 "from", text_value(has_from ? req->form_from : NULL),
+			 "messaging_service_sid", text_value(req->form_service),
+			 "num_media", "0",
+			 "num_segments", segs,
+			 "price",
+			 "price_unit", "USD",
+			 "sid", m->provider_id,
+			 "status", via_service ? "accepted" : "queued",
+			 "subresource_uris", "media", media,
+			 "to", text_value(m->to),
+			 "uri", uri);
+}
+
+static void twilio_answer(const struct fake_request *req, const struct fake_batch *b,
+			  int retry_after_s, struct fake_answer *ans)
+{
+	const struct fake_msg *m = &b->msgs[0];
+	char message[160];
+
+	switch (m->outcome) {
+	case FAKE_ACCEPTED:
+		ans->status = 201;
+		ans->body = twilio_resource(req, m);
+		break;
+	case FAKE_THROTTLED:
+		fake_apis_error(FAKE_API_TWILIO, 429, NULL, ans);
+		ans->retry_after_s = retry_after_s;
+		break;
+	default:
+		if (m->reject == FAKE_REJECT_PREFIX || b->twilio_code == 21211) {
+			snprintf(message, sizeof(message),
+				 "The 'To' number %.64s is not a valid phone number.", m->to);
+			ans->status = 400;
+			ans->body = twilio_error_body(21211, message, 400);
+		} else {
+			ans->status = 400;
+			ans->body = twilio_error_body(b->twilio_code, m->detail, 400);
+		}
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------- JSON APIs */
+
+/* Load a JSON object body; on failure set ans (api's shape) and return NULL. */
+static json_t *load_object(enum fake_api api, const struct fake_request *req,
+			   struct fake_answer *ans)
+{
+	json_error_t jerr;
+	char detail[200];
+
+	if (!content_type_is(req->content_type, "application/json")) {
+		fake_apis_error(api, 415, "Content-Type must be application/json", ans);
+		return NULL;
+	}
+	json_t *root = json_loadb(req->body != NULL ? req->body : "", req->body_len, 0, &jerr);
+	if (root == NULL) {
+		snprintf(detail, sizeof(detail), "Invalid JSON: %s", jerr.text);
+		fake_apis_error(api, 400, detail, ans);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		fake_apis_error(api, 400, "The body must be a JSON object", ans);
+		return NULL;
+	}
+	return root;
+}
+
+/* The "messages" array of root with 1..FAKE_APIS_MAX_BATCH entries, or NULL. */
+static json_t *messages_of(json_t *root)
+{
+	json_t *ms = json_object_get(root, "messages");
+
+	if (!json_is_array(ms) || json_array_size(ms) == 0 ||
+	    json_array_size(ms) > FAKE_APIS_MAX_BATCH)
+		return NULL;
+	return ms;
+}
+
+static const char *string_or(json_t *obj, const char *key, const char *dflt)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
+static void set_key(struct fake_msg *m, const char *key)
+{
+	size_t n = strlen(key);
+
+	m->key = key;
+	m->key_len = n > FAKE_KEY_MAX ? FAKE_KEY_MAX : n;
+}
+
+/* ---------------------------------------------------------------- Infobip */
+
+static int infobip_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
+			 struct fake_answer *ans)
+{
+	const char *key = auth_credential(req->authorization, "App");
+	size_t total = 0, k = 0;
+	json_t *ms, *msg, *dests, *dest;
+	size_t i, j;
+
+	if (key == NULL || (a->infobip_key != NULL && strcmp(key, a->infobip_key) != 0)) {
+		fake_apis_error(FAKE_API_INFOBIP, 401, NULL, ans);
+		return -1;
+	}
+	b->root = load_object(FAKE_API_INFOBIP, req, ans);
+	if (b->root == NULL)
+		return -1;
+	ms = messages_of(b->root);
+	if (ms == NULL)
+		goto bad_shape;
+	json_array_foreach(ms, i, msg) {
+		dests = json_object_get(msg, "destinations");
+		if (!json_is_object(msg) || !json_is_array(dests) || json_array_size(dests) == 0)
+			goto bad_shape;
+		json_t *text = json_object_get(msg, "text");
+		if (text != NULL && !json_is_string(text))
+			goto bad_shape;
+		total += json_array_size(dests);
+	}
+	if (total > FAKE_APIS_MAX_BATCH)
+		goto bad_shape;
+	json_t *bulk = json_object_get(b->root, "bulkId");
+	if (bulk != NULL && !json_is_string(bulk))
+		goto bad_shape;
+
+	b->msgs = xcalloc(total, sizeof(struct fake_msg));
+	b->n = total;
+	json_array_foreach(ms, i, msg) {
+		const char *text = string_or(msg, "text", "");
+		unsigned segments = fake_sms_segments(text, strlen(text));
+		dests = json_object_get(msg, "destinations");
+		json_array_foreach(dests, j, dest) {
+			struct fake_msg *m = &b->msgs[k++];
+			json_t *id = json_object_get(dest, "messageId");
+
+			m->to = string_or(dest, "to", "");
+			m->segments = segments;
+			if (json_is_string(id) && json_string_length(id) > 0) {
+				m->ref = json_string_value(id);
+				set_key(m, m->ref);
+			} else {
+				infobip_id(a, m->provider_id);
+				set_key(m, m->provider_id);
+			}
+			if (!json_is_object(dest) || m->to[0] == '\0') {
+				m->reject = FAKE_REJECT_MISSING_TO;
+				m->detail = "Missing destination.";
+			} else if (!fake_sms_valid_number(m->to, 0)) {
+				m->reject = FAKE_REJECT_INVALID_TO;
+				m->detail = "Invalid destination address.";
+			}
+		}
+	}
+	if (bulk != NULL) {
+		b->bulk_id = json_string_value(bulk);
+	} else if (total > 1) {
+		infobip_id(a, b->bulk_id_own);
+		b->bulk_id = b->bulk_id_own;
+	}
+	return 0;
+bad_shape:
+	fake_apis_error(FAKE_API_INFOBIP, 400,
+			"Invalid request: expected {\"messages\": [{\"destinations\": "
+			"[{\"to\": ...}], \"from\": ..., \"text\": ...}]} with 1..10000 "
+			"destinations", ans);
+	return -1;
+}
+
+static json_t *infobip_status(const struct fake_msg *m)
+{
+	if (m->outcome == FAKE_ACCEPTED)
+		return json_pack("{s:i, s:s, s:i, s:s, s:s}", "groupId", INFOBIP_PENDING_GROUP,
+				 "groupName", "PENDING", "id", INFOBIP_PENDING_ACCEPTED,
+				 "name", "PENDING_ACCEPTED",
+				 "description", "Message sent to next instance");
+	int missing = m->reject == FAKE_REJECT_MISSING_TO;
+	return json_pack("{s:i, s:s, s:i, s:s, s:s}", "groupId", INFOBIP_REJECTED_GROUP,
+			 "groupName", "REJECTED",
+			 "id", missing ? INFOBIP_MISSING_TO : INFOBIP_REJECTED_DESTINATION,
+			 "name", missing ? "MISSING_TO" : "REJECTED_DESTINATION",
+			 "description", missing ? "Missing destination." :
+			 "Invalid destination address.");
+}
+
+static void infobip_answer(const struct fake_batch *b, int retry_after_s,
+			   struct fake_answer *ans)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->msgs[i].outcome == FAKE_THROTTLED) {
+			fake_apis_error(FAKE_API_INFOBIP, 429, "Too many requests", ans);
+			ans->retry_after_s = retry_after_s;
+			return;
+		}
+	}
+	json_t *list = json_array();
+	for (size_t i = 0; i < b->n; i++) {
+		const struct fake_msg *m = &b->msgs[i];
+		json_array_append_new(list, json_pack("{s:o, s:o, s:s}", "to", text_value(m->to),
+						      "status", infobip_status(m),
+						      "messageId", m->ref != NULL ? m->ref :
+						      m->provider_id));
+	}
+	ans->status = 200;
+	ans->body = json_object();
+	if (b->bulk_id != NULL)
+		json_object_set_new(ans->body, "bulkId", text_value(b->bulk_id));
+	json_object_set_new(ans->body, "messages", list);
+}
+
+/* ---------------------------------------------------------------- webhook */
+
+static int webhook_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
+			 struct fake_answer *ans)
+{
+	json_t *ms, *item;
+	size_t i;
+
+	if (a->webhook_token != NULL) {
+		const char *token = auth_credential(req->authorization, "Bearer");
+		if (token == NULL || strcmp(token, a->webhook_token) != 0) {
+			fake_apis_error(FAKE_API_WEBHOOK, 401, "unauthorized", ans);
+			return -1;
+		}
+	}
+	b->root = load_object(FAKE_API_WEBHOOK, req, ans);
+	if (b->root == NULL)
+		return -1;
+	ms = messages_of(b->root);
+	if (ms == NULL) {
+		fake_apis_error(FAKE_API_WEBHOOK, 400,
+				"expected {\"messages\": [...]} with 1..10000 messages", ans);
+		return -1;
+	}
+	b->n = json_array_size(ms);
+	b->msgs = xcalloc(b->n, sizeof(struct fake_msg));
+	json_array_foreach(ms, i, item) {
+		struct fake_msg *m = &b->msgs[i];
+		json_t *id = json_object_get(item, "id");
+		json_t *text = json_object_get(item, "text");
+		json_t *segs = json_object_get(item, "segments");
+
+		m->to = string_or(item, "to", "");
+		m->ref = json_is_string(id) ? json_string_value(id) : NULL;
+		set_key(m, m->ref != NULL ? m->ref : "");
+		m->segments = json_is_string(text) ?
+			fake_sms_segments(json_string_value(text), json_string_length(text)) : 1;
+		webhook_id(a, m->provider_id);
+		if (!json_is_object(item)) {
+			m->reject = FAKE_REJECT_MISSING;
+			m->detail = "message is not an object";
+		} else if (m->ref == NULL || m->ref[0] == '\0') {
+			m->reject = FAKE_REJECT_MISSING;
+			m->detail = "missing id";
+		} else if (m->to[0] == '\0') {
+			m->reject = FAKE_REJECT_MISSING_TO;
+			m->detail = "missing to";
+		} else if (!fake_sms_valid_number(m->to, 1)) {
+			m->reject = FAKE_REJECT_INVALID_TO;
+			m->detail = "invalid to: not an E.164 number";
+		} else if (!json_is_string(text)) {
+			m->reject = FAKE_REJECT_MISSING;
+			m->detail = "missing text";
+		} else if (segs != NULL && (!json_is_integer(segs) ||
+					    json_integer_value(segs) < 1 ||
+					    json_integer_value(segs) > 255)) {
+			m->reject = FAKE_REJECT_MISSING;
+			m->detail = "invalid segments";
+		} else if (segs != NULL) {
+			m->segments = (unsigned)json_integer_value(segs);
+		}
+	}
+	return 0;
+}
+
+static void webhook_answer(const struct fake_batch *b, int retry_after_s,
+			   struct fake_answer *ans)
+{
+	json_t *list = json_array();
+	size_t throttled = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		const struct fake_msg *m = &b->msgs[i];
+		json_t *r = json_pack("{s:o}", "id", text_value(m->ref));
+
+		switch (m->outcome) {
+		case FAKE_ACCEPTED:
+			json_object_set_new(r, "status", json_string("accepted"));
+			json_object_set_new(r, "provider_id", json_string(m->provider_id));
+			break;
+		case FAKE_THROTTLED:
+			throttled++;
+			json_object_set_new(r, "status", json_string("throttled"));
+			json_object_set_new(r, "retry_after_ms",
+					    json_integer((json_int_t)retry_after_s * MS_PER_S));
+			break;
+		default:
+			json_object_set_new(r, "status", json_string("rejected"));
+			json_object_set_new(r, "error", json_string(m->detail != NULL ?
+								    m->detail : "rejected"));
+			break;
+		}
+		json_array_append_new(list, r);
+	}
+	ans->body = json_object();
+	if (throttled == b->n) {
+		ans->status = 429;
+		ans->retry_after_s = retry_after_s;
+		json_object_set_new(ans->body, "error", json_string("throttled"));
+		json_object_set_new(ans->body, "retry_after_ms",
+				    json_integer((json_int_t)retry_after_s * MS_PER_S));
+	} else {
+		ans->status = 200;
+	}
+	json_object_set_new(ans->body, "results", list);
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+int fake_apis_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
+		    struct fake_answer *ans)
+{
+	b->api = req->api;
+	switch (req->api) {
+	case FAKE_API_TWILIO: return twilio_parse(a, req, b, ans);
+	case FAKE_API_INFOBIP: return infobip_parse(a, req, b, ans);
+	case FAKE_API_WEBHOOK: return webhook_parse(a, req, b, ans);
+	case FAKE_API_NONE: break;
+	}
+	fake_apis_error(FAKE_API_NONE, 404, "not found", ans);
+	return -1;
+}
+
+void fake_apis_answer(const struct fake_request *req, const struct fake_batch *b,
+		      int retry_after_s, struct fake_answer *ans)
+{
+	fake_answer_clear(ans);
+	switch (b->api) {
+	case FAKE_API_TWILIO:
+		twilio_answer(req, b, retry_after_s, ans);
+		return;
+	case FAKE_API_INFOBIP:
+		infobip_answer(b, retry_after_s, ans);
+		return;
+	case FAKE_API_WEBHOOK:
+		webhook_answer(b, retry_after_s, ans);
+		return;
+	case FAKE_API_NONE:
+		break;
+	}
+	fake_apis_error(FAKE_API_NONE, 404, "not found", ans);
+}

@@ -1,0 +1,164 @@
+/*
+ * fake_apis: the three SMS APIs the fake provider speaks: how a request is
+ * authenticated and parsed into messages, and how the answer is written,
+ * each in the provider's own documented shapes.  No I/O and no HTTP
+ * library here: fake_server hands in what it read (headers, body, Twilio's
+ * decoded form fields) and sends what comes out (status, JSON, headers).
+ *
+ * Twilio (Programmable Messaging, Messages resource)
+ *   POST /2010-04-01/Accounts/{AccountSid}/Messages.json, form-encoded To,
+ *   From or MessagingServiceSid, Body; HTTP Basic auth whose user is the
+ *   AccountSid of the path (any password).
+ *   201  the Message resource: sid "SM" + 32 hex, status "queued" ("accepted"
+ *        when sent through MessagingServiceSid without From, with from null
+ *        and num_segments "0", as Twilio does), num_segments as a string,
+ *        date_created in RFC 2822, error_code null...
+ *   Errors {"code", "message", "more_info", "status"}:
+ *        401 20003 (no or wrong Basic auth, with WWW-Authenticate),
+ *        400 21604 To missing, 21603 From and MessagingServiceSid missing,
+ *        21602 Body missing, 21617 Body over 1600 characters, 21211 invalid
+ *        To or a --fail-prefix destination, 429 20429 throttled,
+ *        404 20404, 405 20004, 500 20500, 503 20503; 413 and 415 have no
+ *        documented Twilio code: the fake answers 20413 and 20415.
+ *
+ * Infobip (SMS API v2, /sms/2/text/advanced)
+ *   POST with "Authorization: App <key>" (any key, or the one given to
+ *   fake_apis_new()), Content-Type application/json,
+ *   {"bulkId"?, "messages": [{"destinations": [{"to", "messageId"?}], "from",
+ *   "text"}]}.
+ *   200  {"bulkId"?, "messages": [{"to", "messageId", "status": {...}}]}, one
+ *        entry per destination in order; status PENDING_ACCEPTED (group 1
+ *        PENDING, id 26, "Message sent to next instance") when accepted;
+ *        group 5 REJECTED with id 51 MISSING_TO ("Missing destination.") or
+ *        id 52 REJECTED_DESTINATION ("Invalid destination address.") for an
+ *        invalid or --fail-prefix destination.  A messageId is generated
+ *        when the destination has none; bulkId is echoed, or generated when
+ *        the request has several destinations (Infobip omits it for one).
+ *   Errors {"requestError": {"serviceException": {"messageId", "text"}}}:
+ *        401 UNAUTHORIZED, 400 BAD_REQUEST (bad JSON or shape), 415, 413,
+ *        404, 405 BAD_REQUEST, 429 TOO_MANY_REQUESTS (the whole batch is
+ *        throttled: Infobip has no per-message throttle), 5xx GENERAL_ERROR.
+ *
+ * Generic webhook (smsq's own contract)
+ *   POST /webhook, Content-Type application/json, "Authorization: Bearer
+ *   <token>" required only when a token is configured,
+ *   {"messages": [{"id", "to" (E.164 with '+'), "text", "segments"?}]}.
+ *   200  {"results": [{"id", "status": "accepted", "provider_id"} |
+ *        {"id", "status": "rejected", "error"} |
+ *        {"id", "status": "throttled", "retry_after_ms"}]} in request order;
+ *        "retry" (transient, per message) is part of the contract but this
+ *        fake never answers it.
+ *   429  the same body plus "error": "throttled" when every message of the
+ *        batch is throttled, with Retry-After.
+ *   Errors {"error": "..."}: 400, 401, 404, 405, 413, 415, 5xx.
+ *
+ * Limits: at most FAKE_APIS_MAX_BATCH messages (Infobip: destinations) per
+ * request, otherwise 400.
+ *
+ * Threads: fake_apis functions may run concurrently (the id counter is
+ * atomic); a batch or an answer belongs to one request.
+ */
+#ifndef SMSQ_FAKE_APIS_H
+#define SMSQ_FAKE_APIS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fake/fake_msg.h"
+
+#define FAKE_APIS_MAX_BATCH 10000      /* messages per request */
+#define FAKE_APIS_TWILIO_BODY_MAX 1600 /* Twilio's Body limit, characters */
+
+enum fake_api {
+	FAKE_API_TWILIO = 0,
+	FAKE_API_INFOBIP = 1,
+	FAKE_API_WEBHOOK = 2,
+	FAKE_API_NONE = 3,             /* not an API path: generic JSON errors */
+};
+
+/* "twilio", "infobip", "webhook" ("none" for FAKE_API_NONE). */
+const char *fake_api_name(enum fake_api api);
+
+/* What fake_server read from one request; all borrowed, NUL-terminated,
+ * NULL when absent. */
+struct fake_request {
+	enum fake_api api;             /* which API the path selected */
+	const char *account_sid;       /* Twilio: the {AccountSid} of the path */
+	const char *basic_user;        /* Twilio: the HTTP Basic user */
+	const char *authorization;     /* the Authorization header */
+	const char *content_type;      /* the Content-Type header */
+	const char *body;              /* the body (JSON APIs), body_len bytes */
+	size_t body_len;               /* its length */
+	const char *form_to;           /* Twilio form fields, decoded */
+	const char *form_from;
+	const char *form_service;      /* MessagingServiceSid */
+	const char *form_body;
+};
+
+/* An answer for fake_server to send. */
+struct fake_answer {
+	int status;                    /* HTTP status */
+	json_t *body;                  /* JSON body (owned), NULL: empty */
+	int retry_after_s;             /* > 0: send Retry-After: this */
+	int www_authenticate;          /* 1: send WWW-Authenticate (Twilio 401) */
+};
+
+/* The messages of one request, and what keeps their strings alive. */
+struct fake_batch {
+	enum fake_api api;             /* the API it came from */
+	json_t *root;                  /* parsed JSON body (owned), NULL for Twilio */
+	struct fake_msg *msgs;         /* n messages (owned) */
+	size_t n;                      /* count */
+	const char *bulk_id;           /* Infobip: bulkId to answer, or NULL */
+	char bulk_id_own[FAKE_PROVIDER_ID_MAX]; /* a generated bulkId */
+	int twilio_code;               /* Twilio: error code for a rejected message */
+	char twilio_key[FAKE_KEY_MAX]; /* Twilio: To ":" hash(Body) */
+};
+
+typedef struct fake_apis fake_apis;
+
+struct fake_apis_opts {
+	const char *infobip_key;       /* required Infobip API key, NULL: any */
+	const char *webhook_token;     /* required webhook bearer token, NULL: none */
+	uint64_t seed;                 /* mixes into the generated ids */
+};
+
+/* Copy the options (the strings too).  Never NULL.  Caller destroys. */
+fake_apis *fake_apis_new(const struct fake_apis_opts *opts);
+
+/* Free and set *a to NULL.  Accepts NULL and *a == NULL. */
+void fake_apis_destroy(fake_apis **a);
+
+/*
+ * Authenticate and parse req into b (which the caller zeroed).
+ * Returns 0 with b->msgs[0..b->n) filled (outcomes FAKE_PENDING, rejections
+ * by validity already set, provider ids generated), or -1 with ans set to
+ * the whole-request error (401, 400, 413, 415) and no message.
+ * Either way the caller calls fake_batch_clear(b) after the answer is made
+ * (the messages borrow from b).
+ */
+int fake_apis_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
+		    struct fake_answer *ans);
+
+/*
+ * Write into ans the answer to req once every message of b has its
+ * outcome (none FAKE_PENDING or FAKE_ERROR); retry_after_s goes into the
+ * throttled answers.
+ */
+void fake_apis_answer(const struct fake_request *req, const struct fake_batch *b,
+		      int retry_after_s, struct fake_answer *ans);
+
+/* Write into ans a whole-request error in api's shape: status (400, 401,
+ * 404, 405, 413, 415, 429, 500, 503...) with detail (may be NULL) as the
+ * message where the shape has one. */
+void fake_apis_error(enum fake_api api, int status, const char *detail,
+		     struct fake_answer *ans);
+
+/* Release what b owns and zero it.  NULL-safe. */
+void fake_batch_clear(struct fake_batch *b);
+
+/* Release ans->body and zero it.  NULL-safe. */
+void fake_answer_clear(struct fake_answer *ans);
+
+#endif

@@ -1,0 +1,428 @@
+/*
+ * fake_opts: smsq-fakeprovider's options (see fake_opts.h).
+ *
+ * DESIGN
+ * One table, options[], holds for each option its name, argument, range
+ * and help; getopt_long's array and the --help text are both made from it,
+ * so they cannot disagree.  Numbers are parsed strictly (the whole
+ * argument, in range) and the cross-option rules (the fault rates add up
+ * to at most 1) are checked after the loop.
+ */
+#include "fake/fake_opts.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fake/fake_apis.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:0"
+#define DEFAULT_MAX_BODY (4u << 20)
+#define DEFAULT_HANG_MAX_S 300
+#define DEFAULT_SEED 1
+#define MIN_THREADS 2
+#define MAX_THREADS 64
+#define MAX_RATE 100000000ULL
+#define MAX_LATENCY_MS 600000ULL
+#define MAX_RETRY_AFTER_S 3600ULL
+#define MAX_HANG_S 86400ULL
+#define MIN_BODY 1024ULL
+#define MAX_BODY (256ULL << 20)
+#define MS_PER_S 1000
+#define OPT_BASE 256     /* getopt_long values of long-only options */
+
+enum opt_id {
+	OPT_LISTEN = OPT_BASE, OPT_API, OPT_RECORD, OPT_RATE_LIMIT, OPT_BURST, OPT_COUNT,
+	OPT_RETRY_AFTER, OPT_ERROR_RATE, OPT_ERROR_STATUS, OPT_LATENCY_MS, OPT_JITTER_MS,
+	OPT_HANG_RATE, OPT_HANG_MAX_S, OPT_DROP_RATE, OPT_OUTAGE, OPT_FAIL_PREFIX, OPT_SEED,
+	OPT_THREADS, OPT_MAX_BODY, OPT_INFOBIP_KEY, OPT_WEBHOOK_TOKEN, OPT_LOG_LEVEL,
+	OPT_HELP,
+};
+
+struct opt_def {
+	const char *name;    /* long name */
+	const char *arg;     /* argument name, NULL: none */
+	int id;              /* enum opt_id */
+	const char *help;    /* one line or more, with the default */
+};
+
+static const struct opt_def options[] = {
+	{ "listen", "HOST:PORT", OPT_LISTEN,
+	  "where to listen; a loopback address only (127.x.x.x, localhost, [::1]);\n"
+	  "port 0 picks a free port. Default " DEFAULT_LISTEN ". Prints one line\n"
+	  "'listening HOST:PORT' on stdout once ready" },
+	{ "api", "NAME", OPT_API,
+	  "twilio, infobip, webhook or all (default all: route by path)" },
+	{ "record", "FILE", OPT_RECORD,
+	  "append one tab-separated line per message received: time_ms api key\n"
+	  "destination segments http_status outcome (default: no file)" },
+	{ "rate-limit", "N", OPT_RATE_LIMIT,
+	  "accept at most N (+ burst) messages in any sliding 1 s window, the\n"
+	  "rest are throttled (429 / per-message 'throttled'); 0 = unlimited (default)" },
+	{ "burst", "B", OPT_BURST, "extra messages allowed in the window (default 0)" },
+	{ "count", "WHAT", OPT_COUNT,
+	  "what the rate limit counts: messages (default) or segments (GSM-7\n"
+	  "160/153, else UCS-2 70/67 per part: approximate)" },
+	{ "retry-after", "S", OPT_RETRY_AFTER,
+	  "Retry-After seconds of throttled answers, 1..3600 (default 1)" },
+	{ "error-rate", "F", OPT_ERROR_RATE,
+	  "share of requests answered --error-status, 0..1 (default 0)" },
+	{ "error-status", "S", OPT_ERROR_STATUS, "500 or 503 (default 500)" },
+	{ "latency-ms", "N", OPT_LATENCY_MS, "delay added to every answer (default 0)" },
+	{ "latency-jitter-ms", "J", OPT_JITTER_MS,
+	  "plus a uniform 0..J ms more (default 0)" },
+	{ "hang-rate", "F", OPT_HANG_RATE,
+	  "share of requests never answered: the connection stays open until\n"
+	  "the client gives up (or --hang-max-s) (default 0)" },
+	{ "hang-max-s", "S", OPT_HANG_MAX_S,
+	  "close a hung connection after S seconds (default 300)" },
+	{ "drop-rate", "F", OPT_DROP_RATE,
+	  "share of requests whose connection is closed without an answer (default 0)" },
+	{ "outage", "START_S:DURATION_S", OPT_OUTAGE,
+	  "answer 503 to everything from START_S for DURATION_S seconds after\n"
+	  "start (decimals allowed); repeatable, up to 16" },
+	{ "fail-prefix", "P", OPT_FAIL_PREFIX,
+	  "reject destinations starting with P permanently (a leading '+' is\n"
+	  "ignored on both sides); repeatable, up to 16" },
+	{ "seed", "N", OPT_SEED,
+	  "seed of the fault and latency draws: the same seed gives the same\n"
+	  "faults to the same sequence of requests (default 1)" },
+	{ "threads", "N", OPT_THREADS,
+	  "HTTP threads, 1..64 (default: the number of CPUs, at least 2)" },
+	{ "max-body-bytes", "N", OPT_MAX_BODY,
+	  "larger request bodies are answered 413 (default 4194304)" },
+	{ "infobip-key", "KEY", OPT_INFOBIP_KEY,
+	  "require 'Authorization: App KEY' (default: any App key)" },
+	{ "webhook-token", "TOKEN", OPT_WEBHOOK_TOKEN,
+	  "require 'Authorization: Bearer TOKEN' on /webhook (default: none)" },
+	{ "log-level", "LEVEL", OPT_LOG_LEVEL, "error, warn, info (default), debug" },
+	{ "help", NULL, OPT_HELP, "this text" },
+};
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+void fake_opts_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: smsq-fakeprovider [OPTIONS]\n"
+		"A fake SMS provider for tests, the demo and benchmarks: answers the\n"
+		"Twilio, Infobip and smsq webhook APIs on a loopback address, with\n"
+		"rate limits and faults on demand.  GET /_stats gives its counters.\n"
+		"SIGTERM or SIGINT stops it cleanly (record file flushed, exit 0).\n\n"
+		"options:\n");
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const struct opt_def *d = &options[i];
+		char head[64];
+		snprintf(head, sizeof(head), "--%s%s%s", d->name, d->arg ? " " : "",
+			 d->arg ? d->arg : "");
+		fprintf(f, "  %s\n", head);
+		for (const char *p = d->help; *p != '\0';) {
+			size_t n = strcspn(p, "\n");
+			fprintf(f, "        %.*s\n", (int)n, p);
+			p += n;
+			if (*p == '\n')
+				p++;
+		}
+	}
+}
+
+/* Strict unsigned integer in [min, max]; 0 or -1 with err. */
+static int parse_uint(const char *name, const char *s, unsigned long long min,
+		      unsigned long long max, unsigned long long *out, char *err, size_t errlen)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (s[0] == '\0' || s[0] == '-' || *end != '\0' || errno != 0 || v < min || v > max) {
+		snprintf(err, errlen, "--%s: expected an integer in %llu..%llu, got '%s'",
+			 name, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Strict decimal in [min, max]; 0 or -1 with err. */
+static int parse_double(const char *name, const char *s, double min, double max, double *out,
+			char *err, size_t errlen)
+{
+	char *end;
+
+	errno = 0;
+	double v = strtod(s, &end);
+	if (s[0] == '\0' || *end != '\0' || errno != 0 || !isfinite(v) || v < min || v > max) {
+		snprintf(err, errlen, "--%s: expected a number in %g..%g, got '%s'",
+			 name, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* --listen HOST:PORT, loopback only. */
+static int parse_listen(const char *s, struct fake_opts *o, char *err, size_t errlen)
+{
+	const char *colon = strrchr(s, ':');
+	char host[FAKE_OPTS_HOST_MAX];
+	unsigned long long port;
+
+	memset(&o->addr, 0, sizeof(o->addr));
+	if (colon == NULL || (size_t)(colon - s) >= sizeof(host) || colon == s)
+		goto bad;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	if (parse_uint("listen", colon + 1, 0, 65535, &port, err, errlen) != 0)
+		return -1;
+	if (strcmp(host, "localhost") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	if (strcmp(host, "[::1]") == 0) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&o->addr;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_addr = in6addr_loopback;
+		a6->sin6_port = htons((uint16_t)port);
+		o->addr_len = sizeof(*a6);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&o->addr;
+		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1 ||
+		    (ntohl(a4->sin_addr.s_addr) >> 24) != 127)
+			goto bad;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		o->addr_len = sizeof(*a4);
+	}
+	snprintf(o->host, sizeof(o->host), "%s", host);
+	return 0;
+bad:
+	snprintf(err, errlen, "--listen: expected HOST:PORT with a loopback HOST "
+		 "(127.x.x.x, localhost or [::1]), got '%s'", s);
+	return -1;
+}
+
+static int parse_outage(const char *s, struct fake_opts *o, char *err, size_t errlen)
+{
+	struct fake_faults_opts *f = &o->faults;
+	char *end;
+
+	if (f->n_outages == FAKE_FAULTS_MAX_OUTAGES) {
+		snprintf(err, errlen, "--outage: at most %d windows", FAKE_FAULTS_MAX_OUTAGES);
+		return -1;
+	}
+	errno = 0;
+	double start = strtod(s, &end);
+	if (end == s || *end != ':' || errno != 0)
+		goto bad;
+	const char *d = end + 1;
+	double dur = strtod(d, &end);
+	if (end == d || *end != '\0' || errno != 0 || !isfinite(start) || !isfinite(dur) ||
+	    start < 0 || dur <= 0 || start > 1e9 || dur > 1e9)
+		goto bad;
+	f->outages[f->n_outages].start_ms = (int64_t)llround(start * MS_PER_S);
+	f->outages[f->n_outages].duration_ms = (int64_t)llround(dur * MS_PER_S);
+	f->n_outages++;
+	return 0;
+bad:
+	snprintf(err, errlen, "--outage: expected START_S:DURATION_S (START_S >= 0, "
+		 "DURATION_S > 0), got '%s'", s);
+	return -1;
+}
+
+static int parse_prefix(const char *s, struct fake_opts *o, char *err, size_t errlen)
+{
+	struct fake_faults_opts *f = &o->faults;
+
+	if (f->n_prefixes == FAKE_FAULTS_MAX_PREFIXES) {
+		snprintf(err, errlen, "--fail-prefix: at most %d prefixes",
+			 FAKE_FAULTS_MAX_PREFIXES);
+		return -1;
+	}
+	if (s[0] == '\0' || strcmp(s, "+") == 0 || strlen(s) >= FAKE_FAULTS_PREFIX_MAX) {
+		snprintf(err, errlen, "--fail-prefix: expected 1..%d characters, got '%s'",
+			 FAKE_FAULTS_PREFIX_MAX - 1, s);
+		return -1;
+	}
+	snprintf(f->prefixes[f->n_prefixes++], FAKE_FAULTS_PREFIX_MAX, "%s", s);
+	return 0;
+}
+
+static int parse_api(const char *s, struct fake_opts *o, char *err, size_t errlen)
+{
+	if (strcmp(s, "all") == 0) {
+		o->api_mask = (1u << FAKE_API_TWILIO) | (1u << FAKE_API_INFOBIP) |
+			(1u << FAKE_API_WEBHOOK);
+		return 0;
+	}
+	for (int api = FAKE_API_TWILIO; api <= FAKE_API_WEBHOOK; api++) {
+		if (strcmp(s, fake_api_name((enum fake_api)api)) == 0) {
+			o->api_mask = 1u << api;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "--api: expected twilio, infobip, webhook or all, got '%s'", s);
+	return -1;
+}
+
+static void set_defaults(struct fake_opts *o)
+{
+	char unused[8];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(o, 0, sizeof(*o));
+	(void)parse_listen(DEFAULT_LISTEN, o, unused, sizeof(unused));
+	(void)parse_api("all", o, unused, sizeof(unused));
+	o->retry_after_s = 1;
+	o->faults.error_status = 500;
+	o->faults.seed = DEFAULT_SEED;
+	o->threads = cpus < MIN_THREADS ? MIN_THREADS : cpus > MAX_THREADS ? MAX_THREADS :
+		(unsigned)cpus;
+	o->max_body_bytes = DEFAULT_MAX_BODY;
+	o->hang_max_ms = (int64_t)DEFAULT_HANG_MAX_S * MS_PER_S;
+	o->log_level = LOG_LEVEL_INFO;
+}
+
+/* Apply one option; 0 or -1 with err. */
+static int apply(int id, const char *name, const char *arg, struct fake_opts *o,
+		 char *err, size_t errlen)
+{
+	unsigned long long u;
+	double x;
+	struct fake_faults_opts *f = &o->faults;
+
+	switch (id) {
+	case OPT_LISTEN: return parse_listen(arg, o, err, errlen);
+	case OPT_API: return parse_api(arg, o, err, errlen);
+	case OPT_RECORD:
+		o->record_path = arg;
+		return 0;
+	case OPT_RATE_LIMIT:
+	case OPT_BURST:
+		if (parse_uint(name, arg, 0, MAX_RATE, &u, err, errlen) != 0)
+			return -1;
+		*(id == OPT_RATE_LIMIT ? &o->rate_limit : &o->burst) = (unsigned)u;
+		return 0;
+	case OPT_COUNT:
+		if (strcmp(arg, "messages") != 0 && strcmp(arg, "segments") != 0) {
+			snprintf(err, errlen, "--count: expected messages or segments, got '%s'",
+				 arg);
+			return -1;
+		}
+		o->count_segments = strcmp(arg, "segments") == 0;
+		return 0;
+	case OPT_RETRY_AFTER:
+		if (parse_uint(name, arg, 1, MAX_RETRY_AFTER_S, &u, err, errlen) != 0)
+			return -1;
+		o->retry_after_s = (int)u;
+		return 0;
+	case OPT_ERROR_RATE:
+	case OPT_HANG_RATE:
+	case OPT_DROP_RATE:
+		if (parse_double(name, arg, 0.0, 1.0, &x, err, errlen) != 0)
+			return -1;
+		*(id == OPT_ERROR_RATE ? &f->error_rate :
+		  id == OPT_HANG_RATE ? &f->hang_rate : &f->drop_rate) = x;
+		return 0;
+	case OPT_ERROR_STATUS:
+		if (strcmp(arg, "500") != 0 && strcmp(arg, "503") != 0) {
+			snprintf(err, errlen, "--error-status: expected 500 or 503, got '%s'", arg);
+			return -1;
+		}
+		f->error_status = atoi(arg);
+		return 0;
+	case OPT_LATENCY_MS:
+	case OPT_JITTER_MS:
+		if (parse_uint(name, arg, 0, MAX_LATENCY_MS, &u, err, errlen) != 0)
+			return -1;
+		*(id == OPT_LATENCY_MS ? &f->latency_ms : &f->latency_jitter_ms) = (int64_t)u;
+		return 0;
+	case OPT_HANG_MAX_S:
+		if (parse_uint(name, arg, 1, MAX_HANG_S, &u, err, errlen) != 0)
+			return -1;
+		o->hang_max_ms = (int64_t)u * MS_PER_S;
+		return 0;
+	case OPT_OUTAGE: return parse_outage(arg, o, err, errlen);
+	case OPT_FAIL_PREFIX: return parse_prefix(arg, o, err, errlen);
+	case OPT_SEED:
+		if (parse_uint(name, arg, 0, UINT64_MAX, &u, err, errlen) != 0)
+			return -1;
+		f->seed = u;
+		return 0;
+	case OPT_THREADS:
+		if (parse_uint(name, arg, 1, MAX_THREADS, &u, err, errlen) != 0)
+			return -1;
+		o->threads = (unsigned)u;
+		return 0;
+	case OPT_MAX_BODY:
+		if (parse_uint(name, arg, MIN_BODY, MAX_BODY, &u, err, errlen) != 0)
+			return -1;
+		o->max_body_bytes = (size_t)u;
+		return 0;
+	case OPT_INFOBIP_KEY:
+	case OPT_WEBHOOK_TOKEN:
+		if (arg[0] == '\0') {
+			snprintf(err, errlen, "--%s: must not be empty", name);
+			return -1;
+		}
+		*(id == OPT_INFOBIP_KEY ? &o->infobip_key : &o->webhook_token) = arg;
+		return 0;
+	case OPT_LOG_LEVEL:
+		if (log_level_parse(arg, &o->log_level) != 0) {
+			snprintf(err, errlen, "--log-level: expected error, warn, info or debug, "
+				 "got '%s'", arg);
+			return -1;
+		}
+		return 0;
+	default:
+		break;
+	}
+	snprintf(err, errlen, "--%s: not handled (bug)", name);
+	return -1;
+}
+
+enum fake_opts_rc fake_opts_parse(int argc, char **argv, struct fake_opts *out,
+				  char *err, size_t errlen)
+{
+	struct option longopts[N_OPTIONS + 1];
+	enum fake_opts_rc rc = FAKE_OPTS_OK;
+	int c;
+
+	set_defaults(out);
+	memset(longopts, 0, sizeof(longopts));
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		longopts[i].name = options[i].name;
+		longopts[i].has_arg = options[i].arg ? required_argument : no_argument;
+		longopts[i].val = options[i].id;
+	}
+	opterr = 0;
+	optind = 1;
+	for (;;) {
+		int idx = -1;
+		c = getopt_long(argc, argv, "h", longopts, &idx);
+		if (c == -1)
+			break;
+		if (c == 'h' || c == OPT_HELP)
+			return FAKE_OPTS_HELP;
+		if (c == '?' || c == ':') {
+			snprintf(err, errlen, "unknown option or missing argument: '%s'",
+				 argv[optind - 1]);
+			return FAKE_OPTS_ERROR;
+		}
+		const char *name = idx >= 0 ? options[idx].name : "?";
+		if (apply(c, name, optarg, out, err, errlen) != 0)
+			return FAKE_OPTS_ERROR;
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return FAKE_OPTS_ERROR;
+	}
+	const struct fake_faults_opts *f = &out->faults;
+	if (f->error_rate + f->hang_rate + f->drop_rate > 1.0 + 1e-9) {
+		snprintf(err, errlen, "--error-rate + --hang-rate + --drop-rate must be at most 1");
+		rc = FAKE_OPTS_ERROR;
+	}
+	return rc;
+}

@@ -1,0 +1,131 @@
+/*
+ * fake_record: the fake provider's ledger.  It decides which messages are
+ * accepted or throttled (the --rate-limit sliding window), counts
+ * everything /_stats shows, remembers accepted keys to count duplicates,
+ * and appends one line per message to the record file.
+ *
+ * Clock.  One "server clock" serves the window, the stats and the record
+ * file: the wall clock (CLOCK_REALTIME) in microseconds, clamped so that it
+ * never goes backwards.  So the record file and /_stats agree: the
+ * max_accepted_1s of /_stats is exactly the largest number of "accepted"
+ * lines whose times, cut to the millisecond, fall in a window of 1000
+ * consecutive milliseconds.
+ *
+ * Rate limit.  With rate_limit N > 0 and burst B, a message is throttled
+ * when accepting it would put more than N + B accepted messages (or
+ * segments, with count_segments) in the 1-second window ending now, that
+ * is in the milliseconds now-999 .. now.  In FAKE_ADMIT_ALL mode a batch is
+ * accepted or throttled as a whole (a batch heavier than N + B is always
+ * throttled).
+ *
+ * Message key.  The client's reference when the API carries one (Infobip
+ * messageId, webhook id; a generated Infobip messageId when the client gave
+ * none, which never repeats); for Twilio, To ":" 16 hex digits of the
+ * FNV-1a 64 hash of Body.  Accepting a key already accepted counts a
+ * duplicate.
+ *
+ * Record file: one line per message, fields separated by a tab:
+ *   time_ms  api  key  destination  segments  http_status  outcome
+ * time_ms: ms since the epoch with three decimals (microseconds); api:
+ * twilio|infobip|webhook; http_status: the status answered, 0 when the
+ * connection was dropped or hung; outcome: accepted|rejected|throttled|
+ * error.  Tabs, newlines and other control bytes in the key or destination
+ * are written as '?'.  Lines are buffered and written by a thread every
+ * FAKE_RECORD_FLUSH_MS, and at fake_record_destroy().
+ *
+ * Threads: every function may be called from any thread (one mutex, held
+ * for a few hundred nanoseconds per call, never across I/O).
+ */
+#ifndef SMSQ_FAKE_RECORD_H
+#define SMSQ_FAKE_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fake/fake_msg.h"
+
+#define FAKE_RECORD_FLUSH_MS 100               /* record file write period */
+#define FAKE_RECORD_BUF_MAX (64u << 20)        /* lines held before dropping */
+#define FAKE_RECORD_WINDOW_MS 1000             /* the sliding window */
+
+typedef struct fake_record fake_record;
+
+struct fake_record_opts {
+	const char *path;          /* record file (appended to), NULL: none */
+	unsigned rate_limit;       /* messages (or segments) per second, 0: unlimited */
+	unsigned burst;            /* extra allowed in the window */
+	int count_segments;        /* 1: the limit counts segments, not messages */
+};
+
+/* How fake_record_admit() decides a batch. */
+enum fake_admit_mode {
+	FAKE_ADMIT_EACH = 0,       /* message by message (webhook, Twilio) */
+	FAKE_ADMIT_ALL = 1,        /* all or nothing (Infobip: one 429 for the batch) */
+};
+
+/* A snapshot of the counters (messages unless said otherwise). */
+struct fake_stats {
+	uint64_t requests;         /* HTTP requests to the API paths */
+	uint64_t messages;         /* messages parsed (accepted + rejected + throttled + error) */
+	uint64_t accepted;         /* messages accepted, duplicates included */
+	uint64_t unique_accepted;  /* distinct keys accepted */
+	uint64_t duplicates;       /* accepted again with a key already accepted */
+	uint64_t rejected;         /* rejected permanently */
+	uint64_t throttled;        /* throttled by the rate limit */
+	uint64_t errors;           /* requests answered 5xx */
+	uint64_t error_messages;   /* messages in requests answered 5xx, dropped or hung */
+	uint64_t dropped;          /* requests whose connection was closed unanswered */
+	uint64_t hung;             /* requests never answered */
+	uint64_t accepted_segments;        /* segments of the accepted messages */
+	uint64_t max_accepted_1s;          /* most accepted messages in any 1 s window */
+	uint64_t max_accepted_segments_1s; /* most accepted segments in any 1 s window */
+	int64_t first_accept_ms;   /* server clock of the first acceptance, -1: none */
+	int64_t last_accept_ms;    /* ... of the last one, -1: none */
+	uint64_t record_dropped;   /* record lines lost (buffer full or write error) */
+};
+
+/*
+ * Open the record file (if any) and start its writer thread.
+ * Returns the ledger, or NULL with a message in err (errlen bytes) when
+ * the file cannot be opened or the thread cannot start.
+ * Caller destroys with fake_record_destroy().
+ */
+fake_record *fake_record_new(const struct fake_record_opts *opts, char *err, size_t errlen);
+
+/* Stop the writer, write what is buffered, close the file, free; *r = NULL.
+ * Accepts NULL and *r == NULL.  Call once no other thread uses it. */
+void fake_record_destroy(fake_record **r);
+
+/*
+ * Decide the messages msgs[0..n): those with reject != FAKE_REJECT_NONE
+ * become FAKE_REJECTED, the others FAKE_ACCEPTED or FAKE_THROTTLED under
+ * the rate limit (mode says how a batch is cut); counts them all, adds the
+ * accepted keys to the key set.  Returns the server clock used (us), for
+ * fake_record_log().
+ */
+int64_t fake_record_admit(fake_record *r, struct fake_msg *msgs, size_t n,
+			  enum fake_admit_mode mode);
+
+/* The request carrying msgs[0..n) got a fault (5xx, drop, hang): mark each
+ * FAKE_ERROR and count them.  Returns the server clock used (us). */
+int64_t fake_record_fail(fake_record *r, struct fake_msg *msgs, size_t n);
+
+/* Append one record line per message (no-op without a record file).
+ * api: "twilio", "infobip", "webhook"; status: the HTTP status answered,
+ * 0 for none; t_us: what admit/fail returned. */
+void fake_record_log(fake_record *r, const char *api, const struct fake_msg *msgs,
+		     size_t n, int status, int64_t t_us);
+
+/* Count one request to an API path. */
+void fake_record_request(fake_record *r);
+
+/* Count the answer of an API request: status >= 500 counts an error. */
+void fake_record_answered(fake_record *r, int status);
+
+/* Count a request whose connection was dropped (hung = 0) or hung (1). */
+void fake_record_unanswered(fake_record *r, int hung);
+
+/* Copy the counters into *out (one consistent snapshot). */
+void fake_record_stats(fake_record *r, struct fake_stats *out);
+
+#endif

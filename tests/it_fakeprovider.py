@@ -1,0 +1,569 @@
+"""Integration tests of bin/smsq-fakeprovider, the fake SMS provider.
+
+Each test starts the real binary on 127.0.0.1 with a free port (read from its
+"listening 127.0.0.1:PORT" line), talks HTTP to it with the standard library,
+and stops it by pid with SIGTERM, checking that it exits 0.  The shapes
+checked are the providers' documented ones (see fake/fake_apis.h).
+"""
+
+import base64
+import http.client
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+import itlib
+
+BIN = os.path.join(itlib.ROOT, os.environ.get("SMSQ_BIN", "bin"), "smsq-fakeprovider")
+SID = "AC" + "0123456789abcdef" * 2
+TWILIO_PATH = "/2010-04-01/Accounts/%s/Messages.json" % SID
+INFOBIP_PATH = "/sms/2/text/advanced"
+
+
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h ^= b
+        h = (h * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def basic(user, password="token"):
+    return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+
+class Provider:
+    """One smsq-fakeprovider process."""
+
+    def __init__(self, args, tmp):
+        self.log_path = os.path.join(tmp, "fake-%d.log" % time.time_ns())
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([BIN, "--listen", "127.0.0.1:0"] + list(args),
+                                     stdout=subprocess.PIPE, stderr=self.log,
+                                     start_new_session=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
+        line = self.proc.stdout.readline().decode() if ready else ""
+        m = re.fullmatch(r"listening 127\.0\.0\.1:(\d+)\n", line)
+        if not m:
+            self.stop()
+            raise AssertionError("no 'listening' line, got %r; log:\n%s" % (line, self.log_text()))
+        self.port = int(m.group(1))
+        self.started = time.monotonic()
+
+    def log_text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def conn(self, timeout=10):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None, conn=None, timeout=10):
+        """(status, headers dict lower-cased, parsed JSON or raw bytes)."""
+        c = conn or self.conn(timeout)
+        try:
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body).encode()
+                headers = dict({"Content-Type": "application/json"}, **(headers or {}))
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            hdrs = {k.lower(): v for k, v in r.getheaders()}
+            try:
+                data = json.loads(data)
+            except ValueError:
+                pass
+            return r.status, hdrs, data
+        finally:
+            if conn is None:
+                c.close()
+
+    def twilio(self, to="+33612345678", body="Votre RDV est confirmé", sender="+15005550006",
+               user=SID, extra=None, conn=None):
+        form = {"To": to, "Body": body}
+        if sender is not None:
+            form["From"] = sender
+        form.update(extra or {})
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if user is not None:
+            headers["Authorization"] = basic(user)
+        return self.request("POST", TWILIO_PATH, urllib.parse.urlencode(form).encode(),
+                            headers, conn=conn)
+
+    def infobip(self, payload, key="secret-key", conn=None):
+        headers = {"Authorization": "App " + key} if key else {}
+        return self.request("POST", INFOBIP_PATH, payload, headers, conn=conn)
+
+    def webhook(self, messages, headers=None, conn=None):
+        return self.request("POST", "/webhook", {"messages": messages}, headers, conn=conn)
+
+    def stats(self):
+        status, _, s = self.request("GET", "/_stats")
+        assert status == 200, status
+        return s
+
+    def stop(self, timeout=20):
+        """SIGTERM by pid; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                self.log.close()
+                raise AssertionError("no exit within %ss of SIGTERM" % timeout)
+        self.proc.stdout.close()
+        self.log.close()
+        return self.proc.returncode
+
+
+class FakeProviderTest(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="smsq-fake-")
+        self.providers = []
+
+    def tearDown(self):
+        for p in self.providers:
+            rc = p.stop()
+            self.assertEqual(rc, 0, "exit code %s; log:\n%s" % (rc, p.log_text()))
+            self.assertNotIn("runtime error", p.log_text())
+
+    def start(self, *args):
+        p = Provider(args, self.tmp)
+        self.providers.append(p)
+        return p
+
+    # ---------------------------------------------------------------- Twilio
+
+    def test_twilio_created_resource(self):
+        p = self.start()
+        status, hdrs, m = p.twilio(body="Bonjour Camille + café, RDV 10:30")
+        self.assertEqual(status, 201, m)
+        self.assertTrue(hdrs["content-type"].startswith("application/json"))
+        self.assertRegex(m["sid"], r"^SM[0-9a-f]{32}$")
+        self.assertEqual(m["status"], "queued")
+        self.assertEqual(m["to"], "+33612345678")
+        self.assertEqual(m["from"], "+15005550006")
+        self.assertEqual(m["body"], "Bonjour Camille + café, RDV 10:30")
+        self.assertEqual(m["num_segments"], "1")
+        self.assertEqual(m["account_sid"], SID)
+        self.assertEqual(m["api_version"], "2010-04-01")
+        self.assertEqual(m["direction"], "outbound-api")
+        self.assertIsNone(m["error_code"])
+        self.assertIsNone(m["error_message"])
+        self.assertIsNone(m["date_sent"])
+        self.assertRegex(m["date_created"],
+                         r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$")
+        self.assertEqual(m["uri"], "/2010-04-01/Accounts/%s/Messages/%s.json" % (SID, m["sid"]))
+        # A second message gets another sid; a long GSM text costs 2 parts,
+        # a UCS-2 one over 70 characters too.
+        _, _, m2 = p.twilio(body="x" * 161)
+        self.assertNotEqual(m2["sid"], m["sid"])
+        self.assertEqual(m2["num_segments"], "2")
+        _, _, m3 = p.twilio(body="Ж" * 71)
+        self.assertEqual(m3["num_segments"], "2")
+        _, _, m4 = p.twilio(body="{" * 80)   # extension characters: 2 septets each
+        self.assertEqual(m4["num_segments"], "1")
+        _, _, m5 = p.twilio(body="{" * 81)
+        self.assertEqual(m5["num_segments"], "2")
+
+    def test_twilio_messaging_service(self):
+        p = self.start()
+        mg = "MG" + "ab" * 16
+        status, _, m = p.twilio(sender=None, extra={"MessagingServiceSid": mg})
+        self.assertEqual(status, 201, m)
+        self.assertEqual(m["status"], "accepted")
+        self.assertIsNone(m["from"])
+        self.assertEqual(m["messaging_service_sid"], mg)
+
+    def test_twilio_errors(self):
+        p = self.start()
+
+        def check(resp, status, code):
+            st, hdrs, e = resp
+            self.assertEqual(st, status, e)
+            self.assertEqual(set(e), {"code", "message", "more_info", "status"})
+            self.assertEqual(e["code"], code)
+            self.assertEqual(e["status"], status)
+            self.assertEqual(e["more_info"], "https://www.twilio.com/docs/errors/%d" % code)
+            return hdrs, e
+
+        hdrs, _ = check(p.twilio(user=None), 401, 20003)
+        self.assertIn("www-authenticate", hdrs)
+        check(p.twilio(user="ACsomeoneelse"), 401, 20003)
+        _, e = check(p.twilio(to="12"), 400, 21211)
+        self.assertIn("not a valid phone number", e["message"])
+        check(p.twilio(to="0612345678"), 400, 21211)
+        check(p.twilio(to=""), 400, 21604)
+        check(p.twilio(body=""), 400, 21602)
+        check(p.twilio(sender=None), 400, 21603)
+        check(p.twilio(body="a" * 1601), 400, 21617)
+        check(p.request("GET", TWILIO_PATH, headers={"Authorization": basic(SID)}), 405, 20004)
+        check(p.request("POST", "/2010-04-01/Accounts/%s/Calls.json" % SID), 404, 20404)
+        s = p.stats()
+        self.assertEqual(s["accepted"], 0)
+        self.assertEqual(s["rejected"], 6)
+
+    # ---------------------------------------------------------------- Infobip
+
+    def test_infobip_batch(self):
+        p = self.start("--infobip-key", "secret-key")
+        payload = {"bulkId": "bulk-7", "messages": [
+            {"destinations": [{"to": "41793026727", "messageId": "smsq-1"},
+                              {"to": "41793026728"}],
+             "from": "Doctolib", "text": "RDV confirmé"},
+            {"destinations": [{"to": "12", "messageId": "smsq-3"}, {"messageId": "smsq-4"}],
+             "from": "Doctolib", "text": "x"}]}
+        status, _, r = p.infobip(payload)
+        self.assertEqual(status, 200, r)
+        self.assertEqual(r["bulkId"], "bulk-7")
+        ms = r["messages"]
+        self.assertEqual([m.get("to") for m in ms], ["41793026727", "41793026728", "12", ""])
+        self.assertEqual(ms[0]["messageId"], "smsq-1")
+        self.assertRegex(ms[1]["messageId"], r"^[0-9a-f-]{36}$")
+        self.assertEqual(ms[0]["status"], {"groupId": 1, "groupName": "PENDING", "id": 26,
+                                           "name": "PENDING_ACCEPTED",
+                                           "description": "Message sent to next instance"})
+        self.assertEqual(ms[1]["status"]["name"], "PENDING_ACCEPTED")
+        self.assertEqual((ms[2]["status"]["groupId"], ms[2]["status"]["groupName"],
+                          ms[2]["status"]["id"], ms[2]["status"]["name"]),
+                         (5, "REJECTED", 52, "REJECTED_DESTINATION"))
+        self.assertEqual((ms[3]["status"]["id"], ms[3]["status"]["name"]), (51, "MISSING_TO"))
+        # One destination, no bulkId: Infobip answers none; several: generated.
+        _, _, r1 = p.infobip({"messages": [{"destinations": [{"to": "41793026729"}],
+                                            "text": "a"}]})
+        self.assertNotIn("bulkId", r1)
+        _, _, r2 = p.infobip({"messages": [{"destinations": [{"to": "41793026729"},
+                                                             {"to": "41793026730"}],
+                                            "text": "a"}]})
+        self.assertRegex(r2["bulkId"], r"^[0-9a-f-]{36}$")
+        s = p.stats()
+        self.assertEqual((s["accepted"], s["rejected"], s["messages"]), (5, 2, 7))
+
+    def test_infobip_errors(self):
+        p = self.start("--infobip-key", "secret-key")
+
+        def check(resp, status, msg_id):
+            st, _, e = resp
+            self.assertEqual(st, status, e)
+            se = e["requestError"]["serviceException"]
+            self.assertEqual(se["messageId"], msg_id)
+            self.assertIsInstance(se["text"], str)
+
+        ok = {"messages": [{"destinations": [{"to": "41793026727"}], "text": "a"}]}
+        check(p.infobip(ok, key=None), 401, "UNAUTHORIZED")
+        check(p.infobip(ok, key="wrong"), 401, "UNAUTHORIZED")
+        check(p.request("POST", INFOBIP_PATH, b"{not json",
+                        {"Authorization": "App secret-key", "Content-Type": "application/json"}),
+              400, "BAD_REQUEST")
+        check(p.request("POST", INFOBIP_PATH, json.dumps(ok).encode(),
+                        {"Authorization": "App secret-key", "Content-Type": "text/plain"}),
+              415, "BAD_REQUEST")
+        check(p.infobip({"messages": []}), 400, "BAD_REQUEST")
+        check(p.infobip({"messages": [{"destinations": "41793026727"}]}), 400, "BAD_REQUEST")
+        check(p.infobip([1, 2]), 400, "BAD_REQUEST")
+        self.assertEqual(p.infobip(ok)[0], 200)
+
+    # ---------------------------------------------------------------- webhook
+
+    def test_webhook_results_and_auth(self):
+        p = self.start("--webhook-token", "tok")
+        auth = {"Authorization": "Bearer tok"}
+        msgs = [{"id": "smsq-1", "to": "+33612345678", "text": "a", "segments": 1},
+                {"id": "smsq-2", "to": "33612345678", "text": "a"},
+                {"id": "smsq-3", "to": "+33612345679"},
+                {"to": "+33612345679", "text": "a"},
+                "not an object"]
+        status, _, r = p.webhook(msgs, auth)
+        self.assertEqual(status, 200, r)
+        res = r["results"]
+        self.assertEqual([x["status"] for x in res],
+                         ["accepted", "rejected", "rejected", "rejected", "rejected"])
+        self.assertEqual([x["id"] for x in res], ["smsq-1", "smsq-2", "smsq-3", None, None])
+        self.assertTrue(res[0]["provider_id"])
+        self.assertIn("error", res[1])
+        st, _, e = p.webhook(msgs[:1])
+        self.assertEqual((st, set(e)), (401, {"error"}))
+        st, _, e = p.webhook(msgs[:1], {"Authorization": "Bearer nope"})
+        self.assertEqual(st, 401)
+        st, _, e = p.request("POST", "/webhook", b'{"messages": [}',
+                             dict(auth, **{"Content-Type": "application/json"}))
+        self.assertEqual((st, set(e)), (400, {"error"}))
+        st, _, e = p.request("POST", "/webhook", json.dumps({"messages": msgs}).encode(),
+                             dict(auth, **{"Content-Type": "text/plain"}))
+        self.assertEqual(st, 415)
+        st, _, e = p.request("POST", "/webhook", {"messages": []}, auth)
+        self.assertEqual(st, 400)
+
+    # ---------------------------------------------------------------- rate limit
+
+    def test_rate_limit_throttles_and_counts_the_window(self):
+        rec = os.path.join(self.tmp, "rate.tsv")
+        p = self.start("--rate-limit", "50", "--burst", "10", "--retry-after", "2",
+                       "--record", rec)
+        c = p.conn()
+        per_message = []
+        full_429 = None
+        for i in range(10):
+            st, hdrs, r = p.webhook([{"id": "r-%d-%d" % (i, j), "to": "+33612345678",
+                                      "text": "x"} for j in range(20)], conn=c)
+            per_message += [x["status"] for x in r["results"]]
+            if st == 429:
+                full_429 = (hdrs, r)
+            else:
+                self.assertEqual(st, 200)
+        # Sent in far less than a second: exactly 50 + 10 accepted.
+        self.assertEqual(per_message.count("accepted"), 60)
+        self.assertEqual(per_message.count("throttled"), 140)
+        self.assertIsNotNone(full_429, "a wholly throttled batch must answer 429")
+        self.assertEqual(full_429[0]["retry-after"], "2")
+        self.assertEqual(full_429[1]["results"][0]["retry_after_ms"], 2000)
+        st, hdrs, e = p.twilio(conn=c)
+        self.assertEqual((st, e["code"], hdrs["retry-after"]), (429, 20429, "2"))
+        st, hdrs, e = p.infobip({"messages": [{"destinations": [{"to": "41793026727"}],
+                                               "text": "a"}]}, conn=c)
+        self.assertEqual((st, e["requestError"]["serviceException"]["messageId"]),
+                         (429, "TOO_MANY_REQUESTS"))
+        self.assertEqual(hdrs["retry-after"], "2")
+        c.close()
+        s = p.stats()
+        self.assertEqual(s["max_accepted_1s"], 60)
+        self.assertEqual(s["throttled"], 142)
+        # Once the window has passed, messages go through again.
+        time.sleep(1.1)
+        self.assertEqual(p.twilio()[0], 201)
+        self.assertEqual(p.stats()["accepted"], 61)
+        # The record file agrees with the counters, to the millisecond.
+        self.assertEqual(p.stop(), 0)
+        lines = [l.split("\t") for l in open(rec).read().splitlines()]
+        accepted = sorted(int(float(l[0])) for l in lines if l[6] == "accepted")
+        self.assertEqual(len(accepted), 61)
+        best = max(sum(1 for t in accepted if a - 999 <= t <= a) for a in accepted)
+        self.assertEqual(best, s["max_accepted_1s"])
+
+    def test_rate_limit_sliding_window_spread(self):
+        # 20/s without burst, messages one by one for ~1.6 s: the limit holds
+        # in every window, and the counter is the exact maximum.
+        p = self.start("--rate-limit", "20", "--api", "webhook")
+        c = p.conn()
+        sent = []
+        t_end = time.monotonic() + 1.6
+        i = 0
+        while time.monotonic() < t_end:
+            st, _, r = p.webhook([{"id": "s-%d" % i, "to": "+33612345678", "text": "x"}], conn=c)
+            sent.append((time.monotonic(), r["results"][0]["status"]))
+            i += 1
+            time.sleep(0.005)
+        c.close()
+        s = p.stats()
+        self.assertLessEqual(s["max_accepted_1s"], 20)
+        self.assertGreaterEqual(s["max_accepted_1s"], 19)
+        self.assertGreater(s["throttled"], 0)
+        self.assertEqual(s["accepted"] + s["throttled"], len(sent))
+
+    # ---------------------------------------------------------------- faults
+
+    def test_fail_prefix_rejects_everywhere(self):
+        p = self.start("--fail-prefix", "+3361", "--fail-prefix", "4420")
+        st, _, e = p.twilio(to="+33611111111")
+        self.assertEqual((st, e["code"]), (400, 21211))
+        self.assertEqual(p.twilio(to="+33711111111")[0], 201)
+        _, _, r = p.infobip({"messages": [{"destinations": [{"to": "33611111111"},
+                                                            {"to": "442012345678"},
+                                                            {"to": "33711111111"}],
+                                           "text": "a"}]})
+        self.assertEqual([m["status"]["groupName"] for m in r["messages"]],
+                         ["REJECTED", "REJECTED", "PENDING"])
+        _, _, r = p.webhook([{"id": "w1", "to": "+33611111111", "text": "a"}])
+        self.assertEqual(r["results"][0]["status"], "rejected")
+        s = p.stats()
+        self.assertEqual((s["accepted"], s["rejected"]), (2, 4))
+
+    def test_outage_window(self):
+        p = self.start("--outage", "0:1.5", "--outage", "30:5")
+        st, _, e = p.twilio()
+        self.assertEqual((st, e["code"]), (503, 20503))
+        st, _, e = p.infobip({"messages": [{"destinations": [{"to": "41793026727"}],
+                                            "text": "a"}]})
+        self.assertEqual((st, e["requestError"]["serviceException"]["messageId"]),
+                         (503, "GENERAL_ERROR"))
+        st, _, e = p.webhook([{"id": "o1", "to": "+33612345678", "text": "a"}])
+        self.assertEqual((st, set(e)), (503, {"error"}))
+        time.sleep(max(0.0, p.started + 1.7 - time.monotonic()))
+        self.assertEqual(p.twilio()[0], 201)
+        s = p.stats()
+        self.assertEqual((s["errors"], s["error_messages"], s["accepted"]), (3, 3, 1))
+
+    def test_error_rate_is_reproducible_with_a_seed(self):
+        def run(*extra):
+            p = self.start("--error-rate", "0.3", "--seed", "42", *extra)
+            c = p.conn()
+            seq = [p.twilio(body="m%d" % i, conn=c)[0] for i in range(40)]
+            c.close()
+            s = p.stats()
+            return p, seq, s
+
+        _, a, sa = run()
+        _, b, _ = run()
+        self.assertEqual(a, b)
+        self.assertEqual(set(a), {201, 500})
+        self.assertTrue(4 <= a.count(500) <= 20, a)
+        self.assertEqual(sa["errors"], a.count(500))
+        self.assertEqual(sa["accepted"], a.count(201))
+        p, c503, _ = run("--error-status", "503", "--seed", "43")
+        self.assertEqual(set(c503), {201, 503})
+        self.assertNotEqual(c503, [503 if x == 500 else x for x in a])
+
+    def test_latency_does_not_serialise(self):
+        p = self.start("--latency-ms", "200", "--latency-jitter-ms", "50")
+        t0 = time.monotonic()
+        self.assertEqual(p.twilio()[0], 201)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.2)
+        results = []
+
+        def one(i):
+            results.append(p.twilio(body="c%d" % i)[0])
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(30)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - t0
+        self.assertEqual(results, [201] * 30)
+        self.assertLess(elapsed, 3.0, "30 delayed requests in %.2fs: serialised?" % elapsed)
+
+    def test_drop_and_hang(self):
+        p = self.start("--drop-rate", "1")
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            p.twilio()
+        q = self.start("--hang-rate", "1")
+        t0 = time.monotonic()
+        with self.assertRaises(socket.timeout):
+            q.request("POST", "/webhook", {"messages": [{"id": "h", "to": "+33612345678",
+                                                          "text": "a"}]}, timeout=0.5)
+        self.assertLess(time.monotonic() - t0, 5)
+        # A second hung client is still connected when SIGTERM comes:
+        # the provider must still stop at once, exit 0.
+        s = socket.create_connection(("127.0.0.1", q.port))
+        body = b'{"messages": [{"id": "h2", "to": "+33612345678", "text": "a"}]}'
+        s.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        time.sleep(0.3)
+        self.assertEqual((p.stats()["dropped"], q.stats()["hung"]), (1, 2))
+        t0 = time.monotonic()
+        self.assertEqual(q.stop(), 0)
+        self.assertLess(time.monotonic() - t0, 5)
+        s.close()
+
+    # ---------------------------------------------------------------- counters, record
+
+    def test_duplicates_and_record_file(self):
+        rec = os.path.join(self.tmp, "record.tsv")
+        p = self.start("--record", rec)
+        self.assertEqual(p.twilio(body="same text")[0], 201)
+        self.assertEqual(p.twilio(body="same text")[0], 201)        # duplicate
+        self.assertEqual(p.twilio(body="other text")[0], 201)
+        p.webhook([{"id": "k1", "to": "+33612345678", "text": "a"},
+                   {"id": "k1", "to": "+33612345678", "text": "a"},   # duplicate
+                   {"id": "k2", "to": "+4", "text": "a"}])            # rejected
+        p.infobip({"messages": [{"destinations": [{"to": "41793026727", "messageId": "k1"}],
+                                 "text": "a"}]})                       # same key, other API
+        s = p.stats()
+        self.assertEqual((s["accepted"], s["unique_accepted"], s["duplicates"], s["rejected"]),
+                         (6, 3, 3, 1))
+        self.assertEqual(s["messages"], 7)
+        self.assertIsInstance(s["first_accept_ms"], int)
+        self.assertGreaterEqual(s["last_accept_ms"], s["first_accept_ms"])
+        self.assertLessEqual(abs(s["last_accept_ms"] - time.time() * 1000), 60000)
+        # Flushed within 200 ms while running...
+        time.sleep(0.4)
+        self.assertEqual(len(open(rec).read().splitlines()), 7)
+        # ...and complete after SIGTERM.
+        self.assertEqual(p.stop(), 0)
+        lines = [l.split("\t") for l in open(rec).read().splitlines()]
+        self.assertEqual(len(lines), 7)
+        for l in lines:
+            self.assertEqual(len(l), 7, l)
+            self.assertRegex(l[0], r"^\d{13}\.\d{3}$")
+        key = "+33612345678:%016x" % fnv1a64("same text".encode())
+        self.assertEqual(lines[0][1:], ["twilio", key, "+33612345678", "1", "201", "accepted"])
+        self.assertEqual(lines[1][2], key)
+        self.assertEqual(lines[3][1:], ["webhook", "k1", "+33612345678", "1", "200", "accepted"])
+        self.assertEqual(lines[5][1:], ["webhook", "k2", "+4", "1", "200", "rejected"])
+        self.assertEqual(lines[6][1:], ["infobip", "k1", "41793026727", "1", "200", "accepted"])
+        times = [float(l[0]) for l in lines]
+        self.assertEqual(times, sorted(times))
+
+    # ---------------------------------------------------------------- bad input
+
+    def test_bad_input_is_answered_and_the_server_stays_up(self):
+        p = self.start("--max-body-bytes", "65536")
+        j = {"Content-Type": "application/json"}
+        cases = [
+            ("POST", "/webhook", b"\xff\xfe garbage", j, 400),
+            ("POST", "/webhook", b'{"messages": "x"}', j, 400),
+            ("POST", "/webhook", b'{"messages": [1, null, {}]}', j, 200),
+            ("POST", "/webhook", b'[' * 5000 + b']' * 5000, j, 400),
+            ("POST", "/webhook", b'{"messages": [{"id": "\\u0000", "to": 1}]}', j, 400),
+            ("POST", "/webhook", b'"\xc3\x28"', j, 400),
+            ("POST", "/webhook", b"", j, 400),
+            ("POST", "/webhook", b"{}", {}, 415),
+            ("POST", "/webhook", b"x" * 70000, j, 413),
+            ("POST", INFOBIP_PATH, b'{"messages": [{"destinations": [{"to": 5}]}]}',
+             dict(j, Authorization="App k"), 200),
+            ("POST", INFOBIP_PATH, b'{"bulkId": 5, "messages": []}',
+             dict(j, Authorization="App k"), 400),
+            ("POST", TWILIO_PATH, b"To=%ZZ&Body=\xff\xfe&From=%",
+             {"Content-Type": "application/x-www-form-urlencoded",
+              "Authorization": basic(SID)}, 400),
+            ("POST", TWILIO_PATH, b"To=%2B33612345678&From=x&Body=%FF%FE",
+             {"Content-Type": "application/x-www-form-urlencoded",
+              "Authorization": basic(SID)}, 201),
+            ("POST", TWILIO_PATH, b'{"To": "+33612345678"}',
+             dict(j, Authorization=basic(SID)), 400),
+            ("POST", TWILIO_PATH, b"To=%2B33612345678", {"Authorization": "Basic !!!"}, 401),
+            ("GET", "/nothing/here", None, {}, 404),
+            ("DELETE", "/_stats", None, {}, 405),
+            ("PUT", "/webhook", b"{}", j, 405),
+        ]
+        for method, path, body, headers, want in cases:
+            with self.subTest(method=method, path=path, body=(body or b"")[:40]):
+                st, hdrs, data = p.request(method, path, body, headers)
+                self.assertEqual(st, want, data)
+                if want != 201 and want != 200:
+                    self.assertIsInstance(data, dict, data)
+        # Content-Length over the cap: refused before the body is read.
+        s = socket.create_connection(("127.0.0.1", p.port))
+        s.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 999999999\r\n\r\n{")
+        self.assertIn(b" 413 ", s.recv(4096).split(b"\r\n")[0] + b" ")
+        s.close()
+        # Not HTTP at all, and a connection cut in the middle of a body.
+        for junk in (b"\x00\x01\x02 hello\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X" * 100000,
+                     b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"me"):
+            s = socket.create_connection(("127.0.0.1", p.port))
+            s.sendall(junk)
+            s.settimeout(2)
+            try:
+                s.recv(4096)
+            except (socket.timeout, ConnectionError):
+                pass
+            s.close()
+        self.assertEqual(p.stats()["requests"] > 0, True)
+        self.assertIsNone(p.proc.poll())
+
+
+if __name__ == "__main__":
+    itlib.main()

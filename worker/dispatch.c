@@ -1,0 +1,734 @@
+/*
+ * dispatch: lease, batch, pace, send, record (see dispatch.h).
+ *
+ * DESIGN
+ *
+ * Messages flow through three places in a worker:
+ *   queue    leased, waiting for a provider slot and pacing tokens
+ *            (at most dispatch.queue_max, most urgent first)
+ *   reqs     in an HTTP request (at most `concurrency` per provider)
+ *   pending  outcome known, waiting for the next group commit
+ * Each message sits in exactly one of them, always under its lease.  A
+ * request keeps only what the outcome needs (id, lease, reference), not the
+ * text, so memory is bounded by queue_max texts plus the requests' bodies.
+ *
+ * Pacing tokens are taken per request, just before it starts, for its units
+ * (messages or segments); a provider that has no tokens makes the loop sleep
+ * exactly until it will.  Every step is non-blocking.
+ */
+#include "worker/dispatch.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "worker/pace.h"
+#include "worker/provider.h"
+
+#define MS_NS 1000000LL
+#define BURST_DIVISOR 20          /* default burst: rate_per_s / 20 (50 ms worth) */
+#define RENEW_CHECK_MS 1000       /* how often leases of running requests are checked */
+#define DEFAULT_THROTTLE_MS 1000  /* a 429 without Retry-After holds the provider this long */
+#define PACE_SLACK_NS (3 * MS_NS) /* a request leaves this much of the bucket unused */
+
+/* What a request remembers of one message. */
+struct req_msg {
+	uint64_t id;                   /* message id */
+	int64_t lease_until_ms;        /* its lease */
+	int64_t expires_ms;            /* expiry */
+	int64_t created_ms;            /* booking time, for the delay in logs */
+	uint16_t attempts;             /* this attempt's number */
+	char ref[PROVIDER_REF_MAX];    /* our reference */
+	char to[STORE_TO_MAX + 1];     /* destination, for the masked log */
+};
+
+struct req {
+	int provider;                  /* index in d->prov */
+	int probe;                     /* this request is the circuit's probe */
+	size_t n;                      /* messages */
+	struct req_msg *msgs;          /* max_batch slots */
+	struct provider_request http;  /* what was sent (body owned) */
+	int busy;                      /* in flight */
+	struct req *next_free;         /* free list */
+};
+
+struct prov {
+	struct provider_conf conf;     /* identity, credentials */
+	const struct provider_ops *ops;/* the adapter */
+	struct pace_limits lim;        /* rate, burst, circuit */
+	struct http_opts hopts;        /* timeouts, TLS */
+	int count_segments;            /* units are segments (else messages) */
+	int slot;                      /* pacing slot */
+	size_t max_batch;              /* messages per request */
+	uint32_t max_units;            /* units per request (see setup_provider) */
+	size_t concurrency;            /* requests in flight per worker */
+	size_t in_flight;              /* now */
+};
+
+struct pend {
+	struct store_outcome o;        /* the outcome */
+	char note[STORE_NOTE_MAX + 1]; /* its note (o.note points here) */
+	int64_t created_ms;            /* for the delay in logs */
+	char to[STORE_TO_MAX + 1];     /* for the masked log */
+	const char *provider;          /* provider name (static for the run) */
+};
+
+struct dispatch {
+	const struct config *cfg;      /* borrowed */
+	store *st;                     /* borrowed */
+	pace *pace;                    /* shared pacing state */
+	http *http;                    /* libcurl multi */
+	struct prov prov[CONFIG_MAX_PROVIDERS]; /* in failover order */
+	int n_prov;                    /* configured */
+	struct store_leased *queue;    /* leased, not yet sent (ring) */
+	size_t q_head, q_len, q_cap;   /* ring indexes */
+	struct req *reqs_mem;          /* all request slots */
+	struct req *free_reqs;         /* unused slots */
+	size_t n_reqs;                 /* in flight */
+	struct pend *pend;             /* outcomes to commit */
+	size_t n_pend;                 /* how many */
+	size_t pend_cap;               /* queue_max + every request's messages */
+	int64_t pend_since_ms;         /* oldest uncommitted (mono) */
+	int64_t idle_until_ms;         /* nothing due: do not lease before (mono) */
+	int64_t next_renew_ms;         /* next lease renewal check (mono) */
+	uint64_t rng;                  /* xorshift state for jitter */
+	struct dispatch_counts counts; /* since start */
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static uint64_t rnd(dispatch *d)
+{
+	uint64_t x = d->rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	d->rng = x;
+	return x;
+}
+
+/* Exponential backoff with full jitter: uniform in [0, min(cap, base*2^(n-1))]. */
+static int64_t backoff_ms(dispatch *d, unsigned attempts)
+{
+	int64_t ceil_ms = d->cfg->retry_base_ms;
+
+	for (unsigned i = 1; i < attempts && ceil_ms < d->cfg->retry_cap_ms; i++)
+		ceil_ms *= 2;
+	if (ceil_ms > d->cfg->retry_cap_ms)
+		ceil_ms = d->cfg->retry_cap_ms;
+	return (int64_t)(rnd(d) % (uint64_t)(ceil_ms + 1));
+}
+
+static struct store_leased *q_at(dispatch *d, size_t i)
+{
+	return &d->queue[(d->q_head + i) % d->q_cap];
+}
+
+static void q_pop(dispatch *d)
+{
+	d->q_head = (d->q_head + 1) % d->q_cap;
+	d->q_len--;
+}
+
+/* Add an outcome to the next group commit.  note may be NULL. */
+static void pend_add(dispatch *d, uint64_t id, int64_t lease_until, enum store_outcome_kind kind,
+		     int64_t at_ms, const char *note, int provider, const char *to, int64_t created_ms)
+{
+	struct pend *p;
+
+	/* Every message in hand has at most one outcome waiting: the buffer is
+	 * sized for all of them (queue + requests + a renewal each). */
+	if (d->n_pend == d->pend_cap)
+		log_panic("dispatch: outcome buffer overflow (%zu)", d->pend_cap);
+	p = &d->pend[d->n_pend];
+	memset(p, 0, sizeof(*p));
+	p->o.id = id;
+	p->o.lease_until_ms = lease_until;
+	p->o.kind = kind;
+	p->o.at_ms = at_ms;
+	p->o.max_attempts = (uint16_t)d->cfg->retry_max_attempts;
+	p->o.provider = (uint8_t)(provider < 0 ? 0 : provider);
+	if (note != NULL) {
+		snprintf(p->note, sizeof(p->note), "%s", note);
+		p->o.note = p->note;
+	}
+	snprintf(p->to, sizeof(p->to), "%s", to ? to : "");
+	p->created_ms = created_ms;
+	p->provider = provider >= 0 ? d->prov[provider].conf.name : "-";
+	if (d->n_pend == 0)
+		d->pend_since_ms = clock_mono_ms();
+	d->n_pend++;
+}
+
+static void log_outcome(dispatch *d, const struct pend *p, int64_t now_ms)
+{
+	char masked[STORE_TO_MAX + 1];
+	const struct store_outcome *o = &p->o;
+
+	if (!o->applied) {
+		log_info("%" PRIu64 ": status=dropped reason=\"lease lost before the outcome\"", o->id);
+		return;
+	}
+	log_mask_phone(p->to, masked, sizeof(masked));
+	switch (o->final_state) {
+	case STORE_STATE_SENT:
+		d->counts.sent++;
+		log_info("%" PRIu64 ": to=%s provider=%s delay_ms=%" PRId64 " status=sent ref=%s", o->id,
+			 masked, p->provider, now_ms - p->created_ms, o->note ? o->note : "");
+		break;
+	case STORE_STATE_FAILED:
+		d->counts.failed++;
+		log_info("%" PRIu64 ": to=%s provider=%s status=failed reason=\"%s\"", o->id, masked,
+			 p->provider, o->note ? o->note : "");
+		break;
+	case STORE_STATE_EXPIRED:
+		d->counts.expired++;
+		log_info("%" PRIu64 ": to=%s status=expired", o->id, masked);
+		break;
+	case STORE_STATE_DELAYED:
+		log_info("%" PRIu64 ": to=%s provider=%s status=retry in_ms=%" PRId64
+			 "%s reason=\"%s\"", o->id, masked, p->provider, o->at_ms - now_ms,
+			 o->ambiguous ? " ambiguous=1" : "", o->note ? o->note : "");
+		break;
+	default:
+		break; /* released or renewed: not an event */
+	}
+}
+
+/* Commit pending outcomes, DISPATCH_FLUSH_MAX per transaction.  Returns 0,
+ * or -1 when the store failed (what was not committed stays pending; if the
+ * store stays broken the worker exits and the leases run out). */
+static int flush(dispatch *d)
+{
+	struct store_outcome o[DISPATCH_FLUSH_MAX];
+	size_t done = 0;
+
+	while (done < d->n_pend) {
+		size_t n = d->n_pend - done < DISPATCH_FLUSH_MAX ? d->n_pend - done : DISPATCH_FLUSH_MAX;
+		int64_t now = clock_wall_ms();
+
+		for (size_t i = 0; i < n; i++)
+			o[i] = d->pend[done + i].o;
+		if (store_finish(d->st, o, n, now) != STORE_OK) {
+			log_error("dispatch: recording %zu outcomes failed: %s", n, store_errmsg(d->st));
+			memmove(d->pend, d->pend + done, (d->n_pend - done) * sizeof(*d->pend));
+			d->n_pend -= done;
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			d->pend[done + i].o = o[i];
+			log_outcome(d, &d->pend[done + i], now);
+		}
+		done += n;
+	}
+	d->n_pend = 0;
+	return 0;
+}
+
+/* ---- set-up --------------------------------------------------------------- */
+
+static int setup_provider(dispatch *d, int i, char *err, size_t errlen)
+{
+	const struct config_provider *c = &d->cfg->providers[i];
+	struct prov *p = &d->prov[i];
+	enum provider_kind kind;
+
+	if (provider_kind_parse(c->type, &kind) != 0) {
+		snprintf(err, errlen, "provider %s: unknown type %s", c->conf.name, c->type);
+		return -1;
+	}
+	p->conf = c->conf;
+	p->conf.kind = kind;
+	p->ops = provider_ops_for(kind);
+	p->count_segments = strcmp(c->count, "segments") == 0;
+	p->lim.units_per_s = (double)c->rate_per_s;
+	p->lim.burst = c->burst >= 0 ? (uint32_t)c->burst
+				     : (uint32_t)(c->rate_per_s / BURST_DIVISOR > 0
+							  ? c->rate_per_s / BURST_DIVISOR
+							  : 1);
+	p->lim.requests_per_s = (double)c->requests_per_s;
+	p->lim.circuit_failures = (uint32_t)c->circuit_failures;
+	p->lim.circuit_open_ms = (uint32_t)c->circuit_open_ms;
+	p->hopts.connect_timeout_ms = c->connect_timeout_ms;
+	p->hopts.timeout_ms = c->timeout_ms;
+	p->hopts.tls_verify = (int)c->tls_verify;
+	p->hopts.ca_file = c->ca_file;
+	p->max_batch = c->max_batch > 0 && (size_t)c->max_batch < p->ops->max_batch
+			       ? (size_t)c->max_batch
+			       : p->ops->max_batch;
+	/* Units per request: GCRA lets a request of n units go (B - n) intervals
+	 * before its turn.  n = B would leave no slack, so every millisecond the
+	 * loop wakes late would be lost for good; n <= B - slack keeps the
+	 * provider busy at exactly its limit despite wake-up jitter. */
+	int64_t t_ns = (int64_t)(1e9 / p->lim.units_per_s);
+	uint32_t slack = (uint32_t)((PACE_SLACK_NS + t_ns - 1) / (t_ns > 0 ? t_ns : 1));
+	uint32_t fits = pace_max_units(&p->lim);
+
+	p->max_units = fits > slack ? fits - slack : 1;
+	if (!p->count_segments && p->max_batch > p->max_units)
+		p->max_batch = p->max_units;
+	p->concurrency = (size_t)c->concurrency;
+	p->slot = pace_slot(d->pace, p->conf.name);
+	if (p->slot < 0) {
+		snprintf(err, errlen, "provider %s: no pacing slot left", c->conf.name);
+		return -1;
+	}
+	pace_publish_limits(d->pace, p->slot, &p->lim);
+	return 0;
+}
+
+dispatch *dispatch_new(const struct config *cfg, store *st, char *err, size_t errlen)
+{
+	dispatch *d = xcalloc(1, sizeof(*d));
+	size_t total_reqs = 0;
+
+	d->cfg = cfg;
+	d->st = st;
+	d->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)clock_wall_ms() ^ 0x9e3779b97f4a7c15ULL;
+	d->n_prov = cfg->n_providers;
+	if (d->n_prov == 0)
+		return d;
+	d->pace = pace_open(cfg->store_dir, err, errlen);
+	if (d->pace == NULL)
+		goto fail;
+	d->http = http_new(err, errlen);
+	if (d->http == NULL)
+		goto fail;
+	for (int i = 0; i < d->n_prov; i++) {
+		if (setup_provider(d, i, err, errlen) != 0)
+			goto fail;
+		total_reqs += d->prov[i].concurrency;
+	}
+	d->q_cap = (size_t)cfg->dispatch_queue_max;
+	d->queue = xcalloc(d->q_cap, sizeof(*d->queue));
+	d->pend_cap = d->q_cap;
+	for (int i = 0; i < d->n_prov; i++)
+		d->pend_cap += d->prov[i].concurrency * d->prov[i].max_batch;
+	d->pend = xcalloc(d->pend_cap, sizeof(*d->pend));
+	d->reqs_mem = xcalloc(total_reqs, sizeof(*d->reqs_mem));
+	for (size_t i = 0, k = 0; i < (size_t)d->n_prov; i++) {
+		for (size_t j = 0; j < d->prov[i].concurrency; j++, k++) {
+			struct req *r = &d->reqs_mem[k];
+
+			r->provider = (int)i;
+			r->msgs = xcalloc(d->prov[i].max_batch, sizeof(*r->msgs));
+			r->next_free = d->free_reqs;
+			d->free_reqs = r;
+		}
+	}
+	return d;
+fail:
+	dispatch_destroy(&d);
+	return NULL;
+}
+
+void dispatch_destroy(dispatch **dp)
+{
+	dispatch *d;
+	size_t total = 0;
+
+	if (dp == NULL || *dp == NULL)
+		return;
+	d = *dp;
+	http_destroy(&d->http);
+	for (int i = 0; i < d->n_prov; i++)
+		total += d->prov[i].concurrency;
+	for (size_t k = 0; d->reqs_mem != NULL && k < total; k++) {
+		free(d->reqs_mem[k].msgs);
+		provider_request_clear(&d->reqs_mem[k].http);
+	}
+	free(d->reqs_mem);
+	free(d->queue);
+	free(d->pend);
+	pace_close(&d->pace);
+	free(d);
+	*dp = NULL;
+}
+
+/* ---- answers -------------------------------------------------------------- */
+
+#define BATCH_MAX 1000 /* config caps max_batch at 1000 */
+
+static void on_done(dispatch *d, struct req *r, const struct provider_response *resp)
+{
+	struct prov *p = &d->prov[r->provider];
+	struct provider_msg pm[BATCH_MAX];
+	struct provider_result res[BATCH_MAX];
+	int64_t now = clock_wall_ms();
+	int64_t now_ns = pace_now_ns();
+	/* The provider answered like a working service (even a 4xx or a 429):
+	 * that closes its circuit; 5xx and transport failures count against it. */
+	int healthy = resp->transport == PROVIDER_T_OK && resp->status < 500;
+	int64_t hold_until_ns = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		memset(&pm[i], 0, sizeof(pm[i]));
+		pm[i].id = r->msgs[i].id;
+		pm[i].ref = r->msgs[i].ref;
+		pm[i].to = r->msgs[i].to;
+		pm[i].text = "";
+		memset(&res[i], 0, sizeof(res[i]));
+	}
+	p->ops->parse(&p->conf, resp, pm, r->n, res);
+	if (pace_result(d->pace, p->slot, &p->lim, healthy, now_ns))
+		log_warn("provider %s: circuit open after repeated failures (%s)", p->conf.name,
+			 resp->transport != PROVIDER_T_OK ? (resp->error ? resp->error : "transport")
+							   : "http 5xx");
+	else if (r->probe && healthy)
+		log_info("provider %s: probe answered, circuit closed", p->conf.name);
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct req_msg *m = &r->msgs[i];
+		const struct provider_result *x = &res[i];
+		int64_t at;
+
+		switch (x->status) {
+		case PROVIDER_SENT:
+			pend_add(d, m->id, m->lease_until_ms, STORE_OUT_SENT, 0, x->provider_id,
+				 r->provider, m->to, m->created_ms);
+			break;
+		case PROVIDER_FAILED:
+			pend_add(d, m->id, m->lease_until_ms, STORE_OUT_FAILED, 0, x->reason, r->provider,
+				 m->to, m->created_ms);
+			break;
+		case PROVIDER_THROTTLED: {
+			int64_t wait = x->retry_after_ms >= 0 ? x->retry_after_ms : DEFAULT_THROTTLE_MS;
+
+			d->counts.throttled++;
+			if (now_ns + wait * MS_NS > hold_until_ns)
+				hold_until_ns = now_ns + wait * MS_NS;
+			at = now + wait;
+			d->counts.retried++;
+			pend_add(d, m->id, m->lease_until_ms, STORE_OUT_RETRY, at, x->reason, r->provider,
+				 m->to, m->created_ms);
+			break;
+		}
+		default:
+			at = now + backoff_ms(d, m->attempts);
+			d->counts.retried++;
+			pend_add(d, m->id, m->lease_until_ms, STORE_OUT_RETRY, at, x->reason, r->provider,
+				 m->to, m->created_ms);
+			d->pend[d->n_pend - 1].o.ambiguous = x->ambiguous;
+			break;
+		}
+	}
+	/* A 429 holds the whole provider back, in every process. */
+	if (hold_until_ns > 0) {
+		pace_block(d->pace, p->slot, hold_until_ns);
+		log_info("provider %s: throttled, holding for %" PRId64 " ms", p->conf.name,
+			 (int64_t)((hold_until_ns - now_ns) / MS_NS));
+	}
+	provider_request_clear(&r->http);
+	r->busy = 0;
+	p->in_flight--;
+	d->n_reqs--;
+	r->next_free = d->free_reqs;
+	d->free_reqs = r;
+}
+
+static void collect(dispatch *d)
+{
+	struct provider_response resp;
+	void *user;
+	http_xfer *x;
+
+	while ((x = http_next_done(d->http, &user, &resp)) != NULL) {
+		on_done(d, user, &resp);
+		http_release(d->http, x);
+	}
+}
+
+/* ---- sending ---------------------------------------------------------------- */
+
+/* The first provider that may take a request now: circuit closed (or this
+ * caller holds the probe) and a free request slot.  -1 if none. */
+static int pick_provider(dispatch *d, int64_t now_ns, int *probe, int *any_usable)
+{
+	*any_usable = 0;
+	for (int i = 0; i < d->n_prov; i++) {
+		struct prov *p = &d->prov[i];
+		enum pace_circuit c;
+
+		if (pace_is_open(d->pace, p->slot, now_ns)) {
+			if (p->in_flight >= p->concurrency)
+				continue;
+			c = pace_circuit_check(d->pace, p->slot, now_ns);
+			if (c == PACE_PROBE) {
+				*any_usable = 1;
+				*probe = 1;
+				log_info("provider %s: probing after the open period", p->conf.name);
+				return i;
+			}
+			continue;
+		}
+		*any_usable = 1;
+		if (p->in_flight < p->concurrency) {
+			*probe = 0;
+			return i;
+		}
+		return -1; /* usable but busy: do not spill over to a lower one */
+	}
+	return -1;
+}
+
+/* Expire queued messages whose time is past. */
+static void expire_queued(dispatch *d, int64_t now)
+{
+	while (d->q_len > 0 && q_at(d, 0)->expires_ms <= now) {
+		struct store_leased *l = q_at(d, 0);
+
+		pend_add(d, l->id, l->lease_until_ms, STORE_OUT_EXPIRED, 0, NULL, -1, l->to,
+			 l->created_ms);
+		q_pop(d);
+	}
+}
+
+/* Give every queued message back (no provider can take them now). */
+static void release_queue(dispatch *d)
+{
+	while (d->q_len > 0) {
+		struct store_leased *l = q_at(d, 0);
+
+		pend_add(d, l->id, l->lease_until_ms, STORE_OUT_RELEASE, 0, NULL, -1, l->to,
+			 l->created_ms);
+		q_pop(d);
+	}
+}
+
+/* Start one request to provider pi from the head of the queue.  Returns 0
+ * started, >0 ns to wait for pacing tokens, -1 nothing to send. */
+static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
+{
+	struct prov *p = &d->prov[pi];
+	struct provider_msg pm[BATCH_MAX];
+	char refs[BATCH_MAX][PROVIDER_REF_MAX];
+	uint32_t units = 0;
+	size_t n = 0;
+	char err[256];
+	struct req *r;
+	int64_t wait;
+
+	if (d->q_len == 0)
+		return -1;
+	/* A batch: up to max_batch messages, and (counting segments) no more
+	 * units than the bucket holds, but always at least one message. */
+	while (n < d->q_len && n < p->max_batch) {
+		const struct store_leased *l = q_at(d, n);
+		uint32_t u = p->count_segments ? (l->segments ? l->segments : 1) : 1;
+
+		if (n > 0 && units + u > p->max_units)
+			break;
+		units += u;
+		n++;
+	}
+	wait = pace_take(d->pace, p->slot, &p->lim, units, now_ns);
+	if (wait > 0) {
+		if (probe)
+			pace_probe_cancel(d->pace, p->slot); /* someone may probe later */
+		return wait;
+	}
+	r = d->free_reqs;
+	d->free_reqs = r->next_free;
+	r->probe = probe;
+	r->n = n;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_leased *l = q_at(d, i);
+		struct req_msg *m = &r->msgs[i];
+
+		snprintf(refs[i], sizeof(refs[i]), "smsq-%" PRIu64, l->id);
+		m->id = l->id;
+		m->lease_until_ms = l->lease_until_ms;
+		m->expires_ms = l->expires_ms;
+		m->created_ms = l->created_ms;
+		m->attempts = l->attempts;
+		memcpy(m->ref, refs[i], sizeof(m->ref));
+		memcpy(m->to, l->to, sizeof(m->to));
+		pm[i].id = l->id;
+		pm[i].ref = m->ref;
+		pm[i].to = l->to;
+		pm[i].text = l->text;
+		pm[i].segments = l->segments;
+	}
+	memset(&r->http, 0, sizeof(r->http));
+	if (p->ops->build(&p->conf, pm, n, &r->http, err, sizeof(err)) != 0 ||
+	    http_start(d->http, &r->http, &p->hopts, r, err, sizeof(err)) != 0) {
+		/* Cannot even be sent (a text the API cannot carry, a bad URL):
+		 * a permanent failure for these messages, not a retry loop. */
+		log_error("provider %s: request not sent: %s", p->conf.name, err);
+		for (size_t i = 0; i < n; i++)
+			pend_add(d, r->msgs[i].id, r->msgs[i].lease_until_ms, STORE_OUT_FAILED, 0, err,
+				 pi, r->msgs[i].to, r->msgs[i].created_ms);
+		provider_request_clear(&r->http);
+		pace_refund(d->pace, p->slot, &p->lim, units);
+		r->next_free = d->free_reqs;
+		d->free_reqs = r;
+	} else {
+		r->busy = 1;
+		p->in_flight++;
+		d->n_reqs++;
+		d->counts.requests++;
+	}
+	for (size_t i = 0; i < n; i++)
+		q_pop(d);
+	return 0;
+}
+
+/* Lease more when the queue runs low.  Returns 0 or -1 (store failure). */
+static int refill(dispatch *d, int64_t now_mono)
+{
+	size_t room = d->q_cap - d->q_len;
+	size_t got = 0, expired = 0;
+	struct store_leased *tmp;
+
+	if (room < d->q_cap / 2 || now_mono < d->idle_until_ms)
+		return 0;
+	/* Outcomes first: the pending buffer holds one outcome per message in
+	 * hand, and a refill must not add to what is in hand while some wait. */
+	if (d->n_pend > 0 && flush(d) != 0)
+		return -1;
+	/* Lease straight into the ring when the free part is contiguous. */
+	size_t tail = (d->q_head + d->q_len) % d->q_cap;
+	size_t contiguous = tail + room <= d->q_cap ? room : d->q_cap - tail;
+	tmp = &d->queue[tail];
+	if (store_lease(d->st, clock_wall_ms(), d->cfg->dispatch_lease_ms, contiguous, 0, tmp, &got,
+			&expired) != STORE_OK) {
+		log_error("dispatch: lease: %s", store_errmsg(d->st));
+		return -1;
+	}
+	if (expired > 0) {
+		d->counts.expired += expired;
+		log_info("dispatch: %zu message(s) expired before they could be sent", expired);
+	}
+	d->q_len += got;
+	if (got == 0)
+		d->idle_until_ms = now_mono + DISPATCH_IDLE_POLL_MS;
+	return 0;
+}
+
+/* Extend the leases of requests that run long.  Returns 0 or -1. */
+static int renew(dispatch *d)
+{
+	int64_t now = clock_wall_ms();
+	int64_t half = d->cfg->dispatch_lease_ms / 2;
+	size_t total = 0;
+
+	for (int i = 0; i < d->n_prov; i++)
+		total += d->prov[i].concurrency;
+	for (size_t k = 0; k < total; k++) {
+		struct req *r = &d->reqs_mem[k];
+
+		if (!r->busy)
+			continue;
+		for (size_t i = 0; i < r->n; i++) {
+			struct store_outcome o;
+
+			if (r->msgs[i].lease_until_ms - now > half)
+				continue;
+			memset(&o, 0, sizeof(o));
+			o.id = r->msgs[i].id;
+			o.lease_until_ms = r->msgs[i].lease_until_ms;
+			o.kind = STORE_OUT_RENEW;
+			o.at_ms = now + d->cfg->dispatch_lease_ms;
+			if (store_finish(d->st, &o, 1, now) != STORE_OK)
+				return -1;
+			if (o.applied)
+				r->msgs[i].lease_until_ms = o.at_ms;
+		}
+	}
+	return 0;
+}
+
+long dispatch_step(dispatch *d, int stopping)
+{
+	int64_t now_mono, now_ns;
+	long sleep_ms = DISPATCH_MAX_SLEEP_MS;
+
+	if (d->n_prov == 0)
+		return DISPATCH_MAX_SLEEP_MS;
+	if (http_timeout_ms(d->http) == 0)
+		http_on_timeout(d->http);
+	collect(d);
+	now_mono = clock_mono_ms();
+	if (now_mono >= d->next_renew_ms) {
+		if (renew(d) != 0)
+			return -1;
+		d->next_renew_ms = now_mono + RENEW_CHECK_MS;
+	}
+	if (!stopping) {
+		int probe = 0, usable = 0;
+
+		if (refill(d, now_mono) != 0)
+			return -1;
+		expire_queued(d, clock_wall_ms());
+		now_ns = pace_now_ns();
+		while (d->q_len > 0) {
+			int pi = pick_provider(d, now_ns, &probe, &usable);
+			int64_t wait;
+
+			if (pi < 0)
+				break;
+			wait = send_one(d, pi, probe, now_ns);
+			if (wait > 0) {
+				long w = (long)((wait + MS_NS - 1) / MS_NS);
+
+				if (w < sleep_ms)
+					sleep_ms = w;
+				break;
+			}
+			if (wait < 0)
+				break;
+			if (d->q_len == 0 && refill(d, clock_mono_ms()) != 0)
+				return -1;
+		}
+		if (!usable && d->q_len > 0 && d->n_reqs == 0) {
+			log_warn("dispatch: no provider available (circuits open): %zu message(s) given back",
+				 d->q_len);
+			release_queue(d);
+		}
+	} else {
+		release_queue(d);
+	}
+	if (d->n_pend > 0 &&
+	    (stopping || d->n_pend >= DISPATCH_FLUSH_MAX / 2 ||
+	     clock_mono_ms() - d->pend_since_ms >= d->cfg->dispatch_flush_ms)) {
+		if (flush(d) != 0)
+			return -1;
+	}
+	if (d->n_pend > 0) {
+		long left = (long)(d->cfg->dispatch_flush_ms - (clock_mono_ms() - d->pend_since_ms));
+
+		if (left < sleep_ms)
+			sleep_ms = left < 0 ? 0 : left;
+	}
+	long ht = http_timeout_ms(d->http);
+	if (ht >= 0 && ht < sleep_ms)
+		sleep_ms = ht;
+	return sleep_ms;
+}
+
+size_t dispatch_fds(dispatch *d, struct http_fd *out, size_t max)
+{
+	return d->http != NULL ? http_fds(d->http, out, max) : 0;
+}
+
+void dispatch_on_fd(dispatch *d, int fd, int readable, int writable)
+{
+	if (d->http != NULL)
+		http_on_fd(d->http, fd, readable, writable);
+}
+
+int dispatch_idle(const dispatch *d)
+{
+	return d->n_reqs == 0 && d->q_len == 0 && d->n_pend == 0;
+}
+
+void dispatch_get_counts(const dispatch *d, struct dispatch_counts *out)
+{
+	*out = d->counts;
+}

@@ -1,0 +1,85 @@
+/*
+ * dispatch: a worker's sending side.  Leases due messages from the store,
+ * batches them per provider, paces them to the provider's limit (pool-wide,
+ * pace.h), sends them over libcurl (http.h), and records one outcome per
+ * message (store_finish), in group commits.
+ *
+ * Outcomes (provider.h says how an answer maps to one):
+ *   sent       -> state sent, the provider's id kept
+ *   failed     -> state failed, the provider's reason kept, never retried
+ *   retry      -> delayed until now + backoff (exponential, full jitter,
+ *                 retry.base_ms .. retry.cap_ms); an ambiguous one (timeout
+ *                 after the request left) is counted apart and resent with
+ *                 the same reference ("smsq-<id>")
+ *   throttled  -> delayed until Retry-After, and the whole provider is held
+ *                 back until then (pace_block), in every process
+ *   expired    -> a message past its expiry is never sent
+ * Retries stop at the expiry and at retry.max_attempts.
+ *
+ * Failover: providers are tried in config order.  A provider whose circuit
+ * is open (too many failed requests in a row) is skipped, so traffic goes to
+ * the next one; after the open period one probe request goes to it, and its
+ * success brings the traffic back.
+ *
+ * The window for a duplicate SMS (ARCHITECTURE.md invariant 2): a worker that
+ * dies after a provider accepted a request and before the outcome commit
+ * (at most dispatch.flush_ms later) leaves those messages leased; when the
+ * lease runs out they are sent again.  At most the requests that worker had
+ * in flight are concerned.
+ */
+#ifndef SMSQ_DISPATCH_H
+#define SMSQ_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "worker/config.h"
+#include "worker/http.h"
+
+#define DISPATCH_MAX_SLEEP_MS 100     /* longest the loop sleeps with work about */
+#define DISPATCH_IDLE_POLL_MS 50      /* look for due messages this often when idle */
+#define DISPATCH_FLUSH_MAX 1024       /* outcomes committed in one transaction at most */
+
+typedef struct dispatch dispatch;
+
+/* Counters since start. */
+struct dispatch_counts {
+	uint64_t requests;   /* HTTP requests started */
+	uint64_t sent;       /* messages sent */
+	uint64_t failed;     /* failed for good */
+	uint64_t retried;    /* retry outcomes */
+	uint64_t throttled;  /* of which throttled */
+	uint64_t expired;    /* expired */
+};
+
+/*
+ * Set up dispatch for the providers in cfg (cfg->n_providers may be 0: then
+ * dispatch does nothing and messages wait).  st is borrowed.  The pacing
+ * state lives in cfg->store_dir.  Returns NULL with err set on failure.
+ */
+dispatch *dispatch_new(const struct config *cfg, store *st, char *err, size_t errlen);
+
+/* Free everything; requests still in flight are abandoned (their leases run
+ * out and the messages come back).  NULL-safe. */
+void dispatch_destroy(dispatch **d);
+
+/*
+ * Do what is due now: collect finished requests, record their outcomes,
+ * lease and send more (unless stopping).  Returns how long the caller may
+ * sleep before calling again (ms, 0..DISPATCH_MAX_SLEEP_MS), or -1 when the
+ * store failed (the worker should exit; the pool restarts it).
+ */
+long dispatch_step(dispatch *d, int stopping);
+
+/* Sockets to poll and readiness, forwarded to http.h. */
+size_t dispatch_fds(dispatch *d, struct http_fd *out, size_t max);
+void dispatch_on_fd(dispatch *d, int fd, int readable, int writable);
+
+
+/* Nothing in flight, queued or waiting to be committed. */
+int dispatch_idle(const dispatch *d);
+
+void dispatch_get_counts(const dispatch *d, struct dispatch_counts *out);
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * provider_impl: what the adapters share.  Internal to worker/provider*.c
+ * and tests/test_provider.c; dispatch includes worker/provider.h only.
+ *
+ * Everything here is pure (no I/O, no logging, no mutable globals), as the
+ * adapters are.  Texts that reach a provider_result (reasons, ids) go through
+ * provider_result_set()/provider_result_set_id(), which bound them, replace
+ * control characters and invalid UTF-8, and never cut a UTF-8 character in
+ * half: whatever a provider answers, a reason is a short, printable, valid
+ * UTF-8 string that can go into a log line or a JSON document as it is.
+ */
+#ifndef SMSQ_PROVIDER_IMPL_H
+#define SMSQ_PROVIDER_IMPL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "worker/provider.h"
+
+/* The largest answer body an adapter parses, bytes.  A batch answer is about
+ * 250 bytes a message (Infobip, 100 messages: ~25 KB); anything this big is
+ * not an answer to our request. */
+#define PROVIDER_BODY_MAX (1024 * 1024)
+
+#define PROVIDER_TWILIO_MAX_BATCH 1    /* the Messages resource takes one */
+#define PROVIDER_INFOBIP_MAX_BATCH 100 /* our choice: see PROVIDERS.md */
+#define PROVIDER_WEBHOOK_MAX_BATCH 100 /* the contract in PROVIDERS.md */
+
+/* The adapters (provider_ops_for() hands them out). */
+extern const struct provider_ops provider_twilio_ops;
+extern const struct provider_ops provider_infobip_ops;
+extern const struct provider_ops provider_webhook_ops;
+
+/* ---- results ------------------------------------------------------------ */
+
+/* Set *r: status, ambiguous flag, retry_after_ms (-1: none) and a reason
+ * from fmt (bounded to PROVIDER_REASON_MAX, sanitised as said above).
+ * provider_id is emptied. */
+void provider_result_set(struct provider_result *r, enum provider_status status,
+			 int ambiguous, int64_t retry_after_ms, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* Copy id (may be NULL: "") into r->provider_id, bounded and sanitised. */
+void provider_result_set_id(struct provider_result *r, const char *id);
+
+/* ---- requests ----------------------------------------------------------- */
+
+/* Write a message into err (NULL-safe, always NUL-terminated when errlen>0). */
+void provider_errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Set req->url to conf->base_url (trailing '/' dropped) followed by the
+ * formatted path.  Returns 0, or -1 with err (empty or unsafe base URL, URL
+ * longer than req->url). */
+int provider_request_url(struct provider_request *req, const struct provider_conf *conf,
+			 char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6), warn_unused_result));
+
+/* Append one "Name: value" header.  Returns 0, or -1 (no room, too long, or
+ * a CR/LF/control character in the result: header injection). */
+int provider_request_header(struct provider_request *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), warn_unused_result));
+
+/* Serialise root (compact, keys in insertion order, UTF-8 as is) into a
+ * malloc'ed, NUL-terminated req->body.  Returns 0, or -1 with err. */
+int provider_request_body_json(struct provider_request *req, const json_t *root,
+			       char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Check msgs[0..n) before building: 1 <= n <= max, every to/text present and
+ * text valid UTF-8; with need_refs, every ref present, shorter than
+ * PROVIDER_REF_MAX and unique in the batch (answers are matched by it).
+ * Returns 0, or -1 with err naming the message. */
+int provider_check_batch(const struct provider_msg *msgs, size_t n, size_t max,
+			 int need_refs, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* 1 if s is printable ASCII without spaces (safe inside a header or a URL
+ * path segment), else 0.  "" is safe. */
+int provider_token_safe(const char *s);
+
+/* 1 if s[0..len) is valid UTF-8 (RFC 3629: no overlongs, no surrogates). */
+int provider_utf8_valid(const char *s, size_t len);
+
+/* ---- answers ------------------------------------------------------------ */
+
+/* 1 if resp is an HTTP answer with a 2xx status. */
+int provider_http_2xx(const struct provider_response *resp);
+
+/* Parse the answer body as a JSON object or array.  Returns a new reference,
+ * or NULL with why set ("empty body", "body too large (N bytes)",
+ * "unparseable body: <jansson's error>"). */
+json_t *provider_json_load(const struct provider_response *resp, char *why, size_t whylen);
+
+/* obj[key] if it is a JSON string, else NULL (obj may be NULL or not an
+ * object).  Borrowed: valid while obj lives. */
+const char *provider_json_str(const json_t *obj, const char *key);
+
+/* The index of the message whose ref equals ref, or -1. */
+long provider_find_ref(const struct provider_msg *msgs, size_t n, const char *ref);
+
+#endif

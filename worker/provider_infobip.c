@@ -1,0 +1,333 @@
+/*
+ * provider_infobip: Infobip SMS API, "Send SMS message" POST
+ * /sms/2/text/advanced (worker/PROVIDERS.md has the wire format and the doc
+ * references).
+ *
+ * One request carries up to PROVIDER_INFOBIP_MAX_BATCH messages, each with
+ * its own text and one destination whose messageId is our ref:
+ *
+ *   POST {base_url}/sms/2/text/advanced
+ *   Authorization: App <API key>
+ *   {"messages":[{"destinations":[{"to":"33612345678","messageId":"smsq-1"}],
+ *                 "from":"InfoSMS","text":"..."}, ...]}
+ *
+ * "to" is in international format without the leading '+' (the docs'
+ * example is 41793026727).  No bulkId is sent: it is optional, Infobip makes
+ * one, and a pure function cannot make a unique one (no clock, no random);
+ * every answer is matched by messageId, never by position.
+ *
+ * The 200 answer lists {"to", "messageId", "status": {groupId, groupName,
+ * id, name, description}} per destination.  The send answer is an
+ * acceptance: PENDING (1) is the normal one.  Outcomes per status:
+ *
+ *   group 1 PENDING, 3 DELIVERED            -> SENT, provider_id = messageId
+ *   5 REJECTED_DUPLICATE_MESSAGE_ID (23)    -> SENT: Infobip already has this
+ *                                              messageId, so an earlier request
+ *                                              that timed out did go through
+ *   5 REJECTED_NOT_ENOUGH_CREDITS (12),     -> RETRY: the account, not the
+ *     REJECTED_PREPAID_PACKAGE_EXPIRED (17)    message (top up and it goes)
+ *   5 REJECTED_SYSTEM_ERROR (21),           -> RETRY: "retry the submission",
+ *     UNDELIVERABLE_REJECTED_PLATFORM (100)    or "service temporarily unavailable"
+ *   5 REJECTED_FLOODING_FILTER (20)         -> RETRY: a limit per destination
+ *                                              number (messages per hour), so it
+ *                                              must not slow the whole provider
+ *   5 any name with "THROTTL" in it         -> THROTTLED (none is documented today;
+ *                                              throughput limits come as HTTP 429)
+ *   other 5 REJECTED, 2 UNDELIVERABLE,      -> FAILED "infobip <groupName>/<name>:
+ *     4 EXPIRED                                <description>"
+ *   unknown group, no status                -> RETRY, ambiguous
+ *   no entry for the message                -> RETRY, ambiguous
+ *
+ * A whole-request error is {"requestError": {"serviceException": {"messageId",
+ * "text"}}} (or the newer {"errorCode", "description"}) with a 4xx/5xx; it
+ * goes through provider_fail_all() with that text.
+ */
+#include "worker/provider.h"
+#include "worker/provider_impl.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+
+/* Status groups (Infobip "Response status and error codes"). */
+enum infobip_group {
+	IB_PENDING = 1,
+	IB_UNDELIVERABLE = 2,
+	IB_DELIVERED = 3,
+	IB_EXPIRED = 4,
+	IB_REJECTED = 5,
+};
+
+/* REJECTED statuses that are not the message's fault, matched by id or name. */
+struct rejected_rule {
+	json_int_t id;                     /* status id */
+	const char *name;                  /* status name */
+	enum provider_status outcome;      /* what it means for us */
+};
+
+static const struct rejected_rule rejected_rules[] = {
+	{ 12, "REJECTED_NOT_ENOUGH_CREDITS", PROVIDER_RETRY },
+	{ 17, "REJECTED_PREPAID_PACKAGE_EXPIRED", PROVIDER_RETRY },
+	{ 20, "REJECTED_FLOODING_FILTER", PROVIDER_RETRY },
+	{ 21, "REJECTED_SYSTEM_ERROR", PROVIDER_RETRY },
+	{ 23, "REJECTED_DUPLICATE_MESSAGE_ID", PROVIDER_SENT },
+	{ 100, "UNDELIVERABLE_REJECTED_PLATFORM", PROVIDER_RETRY },
+};
+
+/* ---- build ---------------------------------------------------------------- */
+
+/* obj[key] = string val; -1 if val is not UTF-8 or on allocation failure. */
+static int set_str(json_t *obj, const char *key, const char *val)
+{
+	json_t *s = json_string(val);
+
+	return s == NULL ? -1 : json_object_set_new(obj, key, s);
+}
+
+/* One element of "messages" for m, or NULL. */
+static json_t *message_json(const struct provider_conf *conf, const struct provider_msg *m)
+{
+	json_t *msg = json_object(), *dests = json_array(), *dest = json_object();
+	const char *to = m->to[0] == '+' ? m->to + 1 : m->to;
+
+	if (msg == NULL || dests == NULL || dest == NULL)
+		goto fail;
+	if (set_str(dest, "to", to) != 0 || set_str(dest, "messageId", m->ref) != 0)
+		goto fail;
+	if (json_array_append_new(dests, dest) != 0) {
+		dest = NULL;               /* stolen even on failure */
+		goto fail;
+	}
+	dest = NULL;
+	if (json_object_set_new(msg, "destinations", dests) != 0) {
+		dests = NULL;
+		goto fail;
+	}
+	dests = NULL;
+	if (conf->sender[0] != '\0' && set_str(msg, "from", conf->sender) != 0)
+		goto fail;
+	if (set_str(msg, "text", m->text) != 0)
+		goto fail;
+	return msg;
+fail:
+	json_decref(dest);
+	json_decref(dests);
+	json_decref(msg);
+	return NULL;
+}
+
+static int infobip_build(const struct provider_conf *conf, const struct provider_msg *msgs,
+			 size_t n, struct provider_request *out, char *err, size_t errlen)
+{
+	json_t *root = NULL, *list = NULL;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (provider_check_batch(msgs, n, PROVIDER_INFOBIP_MAX_BATCH, 1, err, errlen) != 0)
+		goto fail;
+	if (conf->token[0] == '\0' || !provider_token_safe(conf->token)) {
+		provider_errf(err, errlen, "provider %s: token (Infobip API key) is empty or has "
+			      "spaces or control characters", conf->name);
+		goto fail;
+	}
+	if (provider_request_url(out, conf, err, errlen, "/sms/2/text/advanced") != 0)
+		goto fail;
+	if (provider_request_header(out, "Authorization: App %s", conf->token) != 0 ||
+	    provider_request_header(out, "Content-Type: application/json") != 0 ||
+	    provider_request_header(out, "Accept: application/json") != 0) {
+		provider_errf(err, errlen, "provider %s: cannot add headers", conf->name);
+		goto fail;
+	}
+
+	root = json_object();
+	list = json_array();
+	if (root == NULL || list == NULL || json_object_set(root, "messages", list) != 0) {
+		provider_errf(err, errlen, "out of memory building the JSON body");
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		json_t *m = message_json(conf, &msgs[i]);
+
+		if (m == NULL || json_array_append_new(list, m) != 0) {
+			provider_errf(err, errlen, "message %" PRIu64 ": cannot encode it as JSON",
+				      msgs[i].id);
+			goto fail;
+		}
+	}
+	if (provider_request_body_json(out, root, err, errlen) != 0)
+		goto fail;
+	json_decref(list);
+	json_decref(root);
+	return 0;
+fail:
+	json_decref(list);
+	json_decref(root);
+	provider_request_clear(out);
+	return -1;
+}
+
+/* ---- parse ---------------------------------------------------------------- */
+
+/* An integer member, or def. */
+static json_int_t int_member(const json_t *obj, const char *key, json_int_t def)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	return json_is_integer(v) ? json_integer_value(v) : def;
+}
+
+/* The outcome of one answer entry (whose messageId is ours) into *r. */
+static void entry_outcome(const struct provider_response *resp, const json_t *entry,
+			  const char *message_id, struct provider_result *r)
+{
+	const json_t *st = json_object_get(entry, "status");
+	const char *gname, *name, *desc;
+	json_int_t group, id;
+	size_t i;
+
+	if (!json_is_object(st)) {
+		provider_result_set(r, PROVIDER_RETRY, 1, -1, "infobip answer entry without a status");
+		return;
+	}
+	group = int_member(st, "groupId", -1);
+	id = int_member(st, "id", -1);
+	gname = provider_json_str(st, "groupName");
+	name = provider_json_str(st, "name");
+	desc = provider_json_str(st, "description");
+	if (gname == NULL)
+		gname = "?";
+	if (name == NULL)
+		name = "?";
+
+	switch (group) {
+	case IB_PENDING:
+	case IB_DELIVERED:
+		provider_result_set(r, PROVIDER_SENT, 0, -1, "%s", "");
+		provider_result_set_id(r, message_id);
+		return;
+	case IB_REJECTED:
+		for (i = 0; i < sizeof(rejected_rules) / sizeof(rejected_rules[0]); i++) {
+			const struct rejected_rule *rule = &rejected_rules[i];
+
+			if (id != rule->id && strcmp(name, rule->name) != 0)
+				continue;
+			if (rule->outcome == PROVIDER_SENT) {
+				/* Infobip already holds this messageId: the
+				 * earlier, ambiguous request went through. */
+				provider_result_set(r, PROVIDER_SENT, 0, -1, "infobip %s/%s",
+						    gname, name);
+				provider_result_set_id(r, message_id);
+			} else {
+				provider_result_set(r, rule->outcome, 0, -1, "infobip %s/%s: %s",
+						    gname, name, desc != NULL ? desc : "");
+			}
+			return;
+		}
+		if (strstr(name, "THROTTL") != NULL) {
+			provider_result_set(r, PROVIDER_THROTTLED, 0, resp->retry_after_ms,
+					    "infobip %s/%s: %s", gname, name, desc != NULL ? desc : "");
+			return;
+		}
+		__attribute__((fallthrough)); /* a permanent rejection */
+	case IB_UNDELIVERABLE:
+	case IB_EXPIRED:
+		provider_result_set(r, PROVIDER_FAILED, 0, -1, "infobip %s/%s: %s", gname, name,
+				    desc != NULL ? desc : "");
+		return;
+	default:
+		provider_result_set(r, PROVIDER_RETRY, 1, -1,
+				    "infobip unknown status group %" JSON_INTEGER_FORMAT " (%s/%s)",
+				    group, gname, name);
+		return;
+	}
+}
+
+/* A 2xx: one entry per destination, matched to our messages by messageId. */
+static void parse_accepted(const struct provider_response *resp, const struct provider_msg *msgs,
+			   size_t n, struct provider_result *out)
+{
+	char why[PROVIDER_REASON_MAX];
+	const json_t *list, *entry;
+	unsigned char *seen;
+	json_t *root;
+	size_t i, idx;
+
+	root = provider_json_load(resp, why, sizeof(why));
+	if (root == NULL) {
+		provider_fail_all(resp, why, n, out);
+		return;
+	}
+	list = json_object_get(root, "messages");
+	if (!json_is_array(list)) {
+		provider_fail_all(resp, "answer without a messages array", n, out);
+		json_decref(root);
+		return;
+	}
+	/* The provider took the request but did not speak of a message we
+	 * sent: it may or may not send it. */
+	for (i = 0; i < n; i++)
+		provider_result_set(&out[i], PROVIDER_RETRY, 1, -1,
+				    "infobip answer has no entry for this message");
+	seen = xcalloc(n, 1);
+	json_array_foreach(list, idx, entry) {
+		const char *mid = provider_json_str(entry, "messageId");
+		long k = provider_find_ref(msgs, n, mid);
+
+		if (k < 0 || seen[k])
+			continue;          /* not ours, or a repeat: the first one counts */
+		seen[k] = 1;
+		entry_outcome(resp, entry, mid, &out[k]);
+	}
+	free(seen);
+	json_decref(root);
+}
+
+/* The text of a whole-request error, into detail ("" if none). */
+static void error_detail(const json_t *root, char *detail, size_t len)
+{
+	const json_t *exc = json_object_get(json_object_get(root, "requestError"),
+					    "serviceException");
+	const char *id = provider_json_str(exc, "messageId");
+	const char *text = provider_json_str(exc, "text");
+
+	if (id == NULL && text == NULL) {
+		/* The newer error format: {"errorCode": "E429", "description": ...}. */
+		id = provider_json_str(root, "errorCode");
+		text = provider_json_str(root, "description");
+	}
+	snprintf(detail, len, "%s%s%s", id != NULL ? id : "",
+		 id != NULL && text != NULL ? ": " : "", text != NULL ? text : "");
+}
+
+static void infobip_parse(const struct provider_conf *conf, const struct provider_response *resp,
+			  const struct provider_msg *msgs, size_t n, struct provider_result *out)
+{
+	char why[PROVIDER_REASON_MAX], detail[PROVIDER_REASON_MAX];
+	json_t *root;
+
+	(void)conf;
+	if (n == 0 || out == NULL)
+		return;
+	if (resp == NULL || resp->transport != PROVIDER_T_OK) {
+		provider_fail_all(resp, NULL, n, out);
+		return;
+	}
+	if (provider_http_2xx(resp)) {
+		parse_accepted(resp, msgs, n, out);
+		return;
+	}
+	root = provider_json_load(resp, why, sizeof(why));
+	error_detail(root, detail, sizeof(detail));
+	provider_fail_all(resp, detail, n, out);
+	json_decref(root);
+}
+
+const struct provider_ops provider_infobip_ops = {
+	.api = "infobip",
+	.max_batch = PROVIDER_INFOBIP_MAX_BATCH,
+	.build = infobip_build,
+	.parse = infobip_parse,
+};

@@ -1,0 +1,245 @@
+/*
+ * provider_webhook: a generic JSON webhook, the contract an in-house SMS
+ * gateway implements to be driven by smsq (worker/PROVIDERS.md is that
+ * contract for the gateway's authors).
+ *
+ *   POST {base_url}
+ *   Content-Type: application/json
+ *   Authorization: Bearer <token>            (only when a token is set)
+ *   {"messages":[{"id":"smsq-1","to":"+33612345678","from":"Clinic",
+ *                 "text":"...","segments":1}, ...]}   ("from" only when set)
+ *
+ *   200 {"results":[{"id":"smsq-1","status":"accepted","provider_id":"gw-1"},
+ *                   {"id":"smsq-2","status":"rejected","error":"invalid number"},
+ *                   {"id":"smsq-3","status":"retry","error":"route down"},
+ *                   {"id":"smsq-4","status":"throttled","retry_after_ms":1000}]}
+ *
+ * Results are matched by id, never by position.  A per-message refusal
+ * travels inside the 200 (as Vonage reports "Throttled" inside a 200 body):
+ * "throttled" there slows the whole provider like a 429 does.  Anything that
+ * is not a 2xx is about the whole request and follows provider_fail_all(),
+ * with {"error": "...", "retry_after_ms": N} as an optional body.
+ */
+#include "worker/provider.h"
+#include "worker/provider_impl.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+
+/* Largest retry_after_ms taken from a body (ms fit in int64 with room). */
+#define WEBHOOK_RETRY_AFTER_MAX_MS ((double)INT64_MAX / 4)
+
+/* ---- build ---------------------------------------------------------------- */
+
+/* obj[key] = string val; -1 if val is not UTF-8 or on allocation failure. */
+static int set_str(json_t *obj, const char *key, const char *val)
+{
+	json_t *s = json_string(val);
+
+	return s == NULL ? -1 : json_object_set_new(obj, key, s);
+}
+
+/* One element of "messages" for m, or NULL. */
+static json_t *message_json(const struct provider_conf *conf, const struct provider_msg *m)
+{
+	json_t *msg = json_object(), *seg;
+
+	if (msg == NULL)
+		return NULL;
+	if (set_str(msg, "id", m->ref) != 0 || set_str(msg, "to", m->to) != 0)
+		goto fail;
+	if (conf->sender[0] != '\0' && set_str(msg, "from", conf->sender) != 0)
+		goto fail;
+	if (set_str(msg, "text", m->text) != 0)
+		goto fail;
+	seg = json_integer((json_int_t)m->segments);
+	if (seg == NULL || json_object_set_new(msg, "segments", seg) != 0)
+		goto fail;
+	return msg;
+fail:
+	json_decref(msg);
+	return NULL;
+}
+
+static int webhook_build(const struct provider_conf *conf, const struct provider_msg *msgs,
+			 size_t n, struct provider_request *out, char *err, size_t errlen)
+{
+	json_t *root = NULL, *list = NULL;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (provider_check_batch(msgs, n, PROVIDER_WEBHOOK_MAX_BATCH, 1, err, errlen) != 0)
+		goto fail;
+	if (!provider_token_safe(conf->token)) {
+		provider_errf(err, errlen, "provider %s: token has spaces or control characters",
+			      conf->name);
+		goto fail;
+	}
+	if (provider_request_url(out, conf, err, errlen, "%s", "") != 0)
+		goto fail;
+	if (provider_request_header(out, "Content-Type: application/json") != 0 ||
+	    provider_request_header(out, "Accept: application/json") != 0 ||
+	    (conf->token[0] != '\0' &&
+	     provider_request_header(out, "Authorization: Bearer %s", conf->token) != 0)) {
+		provider_errf(err, errlen, "provider %s: cannot add headers", conf->name);
+		goto fail;
+	}
+
+	root = json_object();
+	list = json_array();
+	if (root == NULL || list == NULL || json_object_set(root, "messages", list) != 0) {
+		provider_errf(err, errlen, "out of memory building the JSON body");
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		json_t *m = message_json(conf, &msgs[i]);
+
+		if (m == NULL || json_array_append_new(list, m) != 0) {
+			provider_errf(err, errlen, "message %" PRIu64 ": cannot encode it as JSON",
+				      msgs[i].id);
+			goto fail;
+		}
+	}
+	if (provider_request_body_json(out, root, err, errlen) != 0)
+		goto fail;
+	json_decref(list);
+	json_decref(root);
+	return 0;
+fail:
+	json_decref(list);
+	json_decref(root);
+	provider_request_clear(out);
+	return -1;
+}
+
+/* ---- parse ---------------------------------------------------------------- */
+
+/* obj.retry_after_ms as a wait in ms, or -1 if absent, negative or absurd. */
+static int64_t body_retry_after(const json_t *obj)
+{
+	const json_t *v = json_object_get(obj, "retry_after_ms");
+	double d;
+
+	if (json_is_integer(v))
+		return json_integer_value(v) >= 0 ? (int64_t)json_integer_value(v) : -1;
+	if (!json_is_real(v))
+		return -1;
+	d = json_real_value(v);
+	if (!isfinite(d) || d < 0 || d > WEBHOOK_RETRY_AFTER_MAX_MS)
+		return -1;
+	return (int64_t)d;
+}
+
+/* The outcome of one result entry into *r. */
+static void entry_outcome(const struct provider_response *resp, const json_t *entry,
+			  struct provider_result *r)
+{
+	const char *status = provider_json_str(entry, "status");
+	const char *error = provider_json_str(entry, "error");
+	const char *sep = error != NULL ? ": " : "";
+	int64_t wait;
+
+	if (error == NULL)
+		error = "";
+	if (status == NULL) {
+		provider_result_set(r, PROVIDER_RETRY, 1, -1, "webhook result without a status");
+	} else if (strcmp(status, "accepted") == 0) {
+		provider_result_set(r, PROVIDER_SENT, 0, -1, "%s", "");
+		provider_result_set_id(r, provider_json_str(entry, "provider_id"));
+	} else if (strcmp(status, "rejected") == 0) {
+		provider_result_set(r, PROVIDER_FAILED, 0, -1, "webhook rejected%s%s", sep, error);
+	} else if (strcmp(status, "retry") == 0) {
+		provider_result_set(r, PROVIDER_RETRY, 0, -1, "webhook retry%s%s", sep, error);
+	} else if (strcmp(status, "throttled") == 0) {
+		wait = body_retry_after(entry);
+		if (wait < 0)
+			wait = resp->retry_after_ms;
+		provider_result_set(r, PROVIDER_THROTTLED, 0, wait, "webhook throttled%s%s", sep,
+				    error);
+	} else {
+		provider_result_set(r, PROVIDER_RETRY, 1, -1, "webhook unknown status \"%.32s\"",
+				    status);
+	}
+}
+
+/* A 2xx: one result per message, matched by id. */
+static void parse_results(const struct provider_response *resp, const struct provider_msg *msgs,
+			  size_t n, struct provider_result *out)
+{
+	char why[PROVIDER_REASON_MAX];
+	const json_t *list, *entry;
+	unsigned char *seen;
+	json_t *root;
+	size_t i, idx;
+
+	root = provider_json_load(resp, why, sizeof(why));
+	if (root == NULL) {
+		provider_fail_all(resp, why, n, out);
+		return;
+	}
+	list = json_object_get(root, "results");
+	if (!json_is_array(list)) {
+		provider_fail_all(resp, "answer without a results array", n, out);
+		json_decref(root);
+		return;
+	}
+	/* The gateway took the request but did not speak of this message:
+	 * it may or may not send it. */
+	for (i = 0; i < n; i++)
+		provider_result_set(&out[i], PROVIDER_RETRY, 1, -1,
+				    "webhook answer has no result for this message");
+	seen = xcalloc(n, 1);
+	json_array_foreach(list, idx, entry) {
+		long k = provider_find_ref(msgs, n, provider_json_str(entry, "id"));
+
+		if (k < 0 || seen[k])
+			continue;          /* not ours, or a repeat: the first one counts */
+		seen[k] = 1;
+		entry_outcome(resp, entry, &out[k]);
+	}
+	free(seen);
+	json_decref(root);
+}
+
+static void webhook_parse(const struct provider_conf *conf, const struct provider_response *resp,
+			  const struct provider_msg *msgs, size_t n, struct provider_result *out)
+{
+	char why[PROVIDER_REASON_MAX];
+	const char *error;
+	json_t *root;
+	int64_t wait;
+	size_t i;
+
+	(void)conf;
+	if (n == 0 || out == NULL)
+		return;
+	if (resp == NULL || resp->transport != PROVIDER_T_OK) {
+		provider_fail_all(resp, NULL, n, out);
+		return;
+	}
+	if (provider_http_2xx(resp)) {
+		parse_results(resp, msgs, n, out);
+		return;
+	}
+	root = provider_json_load(resp, why, sizeof(why));
+	error = provider_json_str(root, "error");
+	provider_fail_all(resp, error, n, out);
+	/* A Retry-After header wins; the body's retry_after_ms fills in. */
+	wait = body_retry_after(root);
+	for (i = 0; i < n && wait >= 0; i++)
+		if (out[i].status == PROVIDER_THROTTLED && out[i].retry_after_ms < 0)
+			out[i].retry_after_ms = wait;
+	json_decref(root);
+}
+
+const struct provider_ops provider_webhook_ops = {
+	.api = "webhook",
+	.max_batch = PROVIDER_WEBHOOK_MAX_BATCH,
+	.build = webhook_build,
+	.parse = webhook_parse,
+};
