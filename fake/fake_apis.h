@@ -139,7 +139,7 @@ void fake_apis_destroy(fake_apis **a);
  * (the messages borrow from b).
  */
 int fake_apis_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
-		    struct fake_answer *ans);
+		    struct fake_answer *ans) FAKE_WARN_UNUSED;
 
 /*
  * Write into ans the answer to req once every message of b has its

@@ -17,6 +17,10 @@
 
 #include <stddef.h>
 
+#ifndef FAKE_WARN_UNUSED
+#define FAKE_WARN_UNUSED __attribute__((warn_unused_result))
+#endif
+
 #define FAKE_KEY_MAX 256        /* longest message key kept, bytes (longer: cut) */
 #define FAKE_PROVIDER_ID_MAX 48 /* provider message id we generate, bytes incl. NUL */
 

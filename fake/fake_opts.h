@@ -44,7 +44,7 @@ enum fake_opts_rc {
 
 /* Parse argv into *out (defaults first).  Strings in *out borrow argv. */
 enum fake_opts_rc fake_opts_parse(int argc, char **argv, struct fake_opts *out,
-				  char *err, size_t errlen);
+				  char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Print the usage, generated from the option table, to f. */
 void fake_opts_usage(FILE *f);

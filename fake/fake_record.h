@@ -90,7 +90,8 @@ struct fake_stats {
  * the file cannot be opened or the thread cannot start.
  * Caller destroys with fake_record_destroy().
  */
-fake_record *fake_record_new(const struct fake_record_opts *opts, char *err, size_t errlen);
+fake_record *fake_record_new(const struct fake_record_opts *opts, char *err, size_t errlen)
+	FAKE_WARN_UNUSED;
 
 /* Stop the writer, write what is buffered, close the file, free; *r = NULL.
  * Accepts NULL and *r == NULL.  Call once no other thread uses it. */

@@ -51,7 +51,7 @@
 #define WEBHOOK_PATH "/webhook"
 #define STATS_PATH "/_stats"
 #define FORM_FIELD_MAX (64u << 10)   /* a decoded Twilio form field, bytes */
-#define POST_BUFFER_BYTES 4096       /* libmicrohttpd post processor buffer */
+#define POST_BUFFER_BYTES 1024       /* libmicrohttpd post processor buffer */
 #define BODY_INITIAL_BYTES 4096
 #define STOP_POLL_NS 1000000L        /* 1 ms */
 #define JSON_TYPE "application/json; charset=utf-8"
@@ -549,6 +549,7 @@ fake_server *fake_server_start(const struct fake_server_opts *opts, char *err, s
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)opts->threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)FAKE_SERVER_CONNECTION_LIMIT,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)FAKE_SERVER_IDLE_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FAKE_SERVER_CONNECTION_MEMORY,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)FAKE_SERVER_BACKLOG,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_END);

@@ -38,6 +38,9 @@
 #define FAKE_SERVER_CONNECTION_LIMIT 20000 /* open connections at most */
 #define FAKE_SERVER_BACKLOG 4096           /* listen() backlog */
 #define FAKE_SERVER_STOP_WAIT_MS 5000      /* shutdown: wait for resumed requests */
+#define FAKE_SERVER_CONNECTION_MEMORY (16u << 10) /* per connection: headers and
+						      read buffer (libmicrohttpd
+						      clears it per request) */
 
 typedef struct fake_server fake_server;
 
@@ -56,7 +59,8 @@ struct fake_server_opts {
 
 /* Bind and start the threads.  Returns the server, or NULL with err set
  * (address in use, not allowed...).  Caller stops with fake_server_stop(). */
-fake_server *fake_server_start(const struct fake_server_opts *opts, char *err, size_t errlen);
+fake_server *fake_server_start(const struct fake_server_opts *opts, char *err, size_t errlen)
+	FAKE_WARN_UNUSED;
 
 /* The port actually bound (useful with port 0). */
 uint16_t fake_server_port(const fake_server *s);
