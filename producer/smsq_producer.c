@@ -94,7 +94,9 @@
 #define PRODUCER_ACK_MAX_BYTES 65536		/* ZMQ_MAXMSGSIZE */
 #define PRODUCER_SNDHWM_PER_SLOT 2		/* ZMQ_SNDHWM = window * this */
 #define PRODUCER_RCVHWM_PER_SLOT 16		/* ZMQ_RCVHWM = window * this */
-#define PRODUCER_RECV_BATCH 4096		/* acks read per turn, at most */
+#define PRODUCER_TURN_BATCH 4096		/* acks read, and events expired, per
+						 * turn at most (bounds the ring
+						 * smsq_poll() fills) */
 #define PRODUCER_RING_MIN 64			/* first size of the outcome ring */
 #define PRODUCER_HASH_MULT 0x9E3779B97F4A7C15ULL /* Fibonacci hashing */
 
@@ -712,7 +714,7 @@ static int s_turn(smsq_producer *p)
 	int64_t now_ms = clock_mono_ms();
 	int rc = 0;
 
-	for (int i = 0; i < PRODUCER_RECV_BATCH; i++) {
+	for (int i = 0; i < PRODUCER_TURN_BATCH; i++) {
 		rc = s_ring_room(p);
 		if (rc <= 0)
 			break;
@@ -725,21 +727,25 @@ static int s_turn(smsq_producer *p)
 	rc = s_send_unsent(p, now_ms);
 	if (rc < 0)
 		return rc;
-	while (p->pr_heap_len > 0) {
+	for (int expired = 0; p->pr_heap_len > 0;) {
 		uint32_t slot = p->pr_heap[0];
 		struct pending *e = &p->pr_pend[slot];
 
 		if (e->pe_due_ms > now_ms)
 			break;
 		if (now_ms >= e->pe_deadline_ms) {
+			/* The rest waits for the next turn, which comes at
+			 * once: the heap top is due. */
+			if (expired++ == PRODUCER_TURN_BATCH)
+				break;
 			rc = s_ring_room(p);
 			if (rc <= 0)
 				return rc;
 			s_finish_no_ack(p, slot, now_ms);
 			continue;
 		}
-		/* A resend is due (an unsent slot's key is its deadline). Its
-		 * new key is later than now_ms: the loop ends. */
+		/* A resend is due (an unsent slot's key is its deadline).
+		 * Its new key is later than now_ms: this turn is done with it. */
 		rc = s_send_event(p, slot, now_ms);
 		if (rc < 0)
 			return rc;

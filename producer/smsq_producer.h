@@ -86,9 +86,11 @@
  *	  smsq_poll() regularly, or smsq_publish() returns SMSQ_EFULL.
  *	- smsq_producer_destroy() drops every event still outstanding without
  *	  reporting it: call smsq_flush() first.
- *	- Memory: up to `window` copies of events (max_event_bytes each, plus
- *	  ~100 bytes) and `window` finished outcomes (~450 bytes each), plus
- *	  ZeroMQ's own queues (bounded by the HWMs, see smsq_producer.c).
+ *	- Memory: up to `window` copies of events (their size plus ~100 bytes
+ *	  each), finished outcomes waiting to be reported (~450 bytes each; a
+ *	  few thousand at most per smsq_poll(), up to `window` when
+ *	  smsq_publish() waits for room), and ZeroMQ's own queues (bounded by
+ *	  the HWMs, see smsq_producer.c).
  *	- Timeouts use CLOCK_MONOTONIC: wall-clock changes do not affect them.
  *	  Timeouts are in milliseconds; -1 waits without limit, 0 does not wait.
  *	- A slow callback delays everything: acks queue up and resends and
