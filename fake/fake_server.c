@@ -15,13 +15,12 @@
  *             answer prepared at arrival
  *   HUNG      fake_timer resumed it (client gone, ceiling, shutdown):
  *             return MHD_NO, which closes the connection unanswered
+ *   ANSWERED  refused at the first call (413 from Content-Length): the
+ *             rest of the body, if libmicrohttpd hands any, is ignored
  *
  * Everything about a request is decided when its body is complete (the
  * "receive time" of the record file), even if the answer leaves later:
  * the rate limit, the counters and the record line see the arrival.
- *
- *   ANSWERED  refused at the first call (413 from Content-Length): the
- *             rest of the body, if libmicrohttpd hands any, is ignored
  *
  * Shutdown: libmicrohttpd must not be stopped with suspended connections,
  * so fake_server_stop() first stops the timer, which resumes every
@@ -320,6 +319,28 @@ static void suspend(struct req *r, enum req_state state)
 	MHD_suspend_connection(r->conn);
 }
 
+/* Fill q from the request; *user and *pass get the Twilio Basic auth
+ * credentials (caller frees them with MHD_free()). */
+static void read_request(struct req *r, struct fake_request *q, char **user, char **pass)
+{
+	q->api = r->api;
+	q->account_sid = r->account_sid;
+	q->authorization = header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
+	q->content_type = header(r->conn, MHD_HTTP_HEADER_CONTENT_TYPE);
+	q->body = r->body;
+	q->body_len = r->len;
+	if (r->api != FAKE_API_TWILIO)
+		return;
+	*user = MHD_basic_auth_get_username_password(r->conn, pass);
+	q->basic_user = *user;
+	if (!r->too_big)
+		decode_form(r);
+	q->form_to = r->form[FORM_TO].data;
+	q->form_from = r->form[FORM_FROM].data;
+	q->form_service = r->form[FORM_SERVICE].data;
+	q->form_body = r->form[FORM_BODY].data;
+}
+
 /* The body is complete: decide, count, record, answer (now or later). */
 static enum MHD_Result handle_api(fake_server *s, struct req *r)
 {
@@ -334,23 +355,7 @@ static enum MHD_Result handle_api(fake_server *s, struct req *r)
 
 	fake_record_request(s->o.record);
 	fake_faults_decide(s->o.faults, clock_mono_ms(), &d);
-
-	q.api = r->api;
-	q.account_sid = r->account_sid;
-	q.authorization = header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
-	q.content_type = header(r->conn, MHD_HTTP_HEADER_CONTENT_TYPE);
-	q.body = r->body;
-	q.body_len = r->len;
-	if (r->api == FAKE_API_TWILIO) {
-		user = MHD_basic_auth_get_username_password(r->conn, &pass);
-		q.basic_user = user;
-		if (!r->too_big)
-			decode_form(r);
-		q.form_to = r->form[FORM_TO].data;
-		q.form_from = r->form[FORM_FROM].data;
-		q.form_service = r->form[FORM_SERVICE].data;
-		q.form_body = r->form[FORM_BODY].data;
-	}
+	read_request(r, &q, &user, &pass);
 	if (!r->too_big) {
 		struct fake_answer parse_err = { 0 };
 		parsed = fake_apis_parse(s->o.apis, &q, &b, &parse_err) == 0;
