@@ -8,8 +8,9 @@
  * ("42: status=sent delay_ms=1200"); never a whole phone number or a text.
  *
  * Process-wide state (the role name and the level) is set once at start-up
- * by main(); the functions are not thread-safe and need not be: every smsq
- * process is single-threaded.
+ * by main(), before any thread starts.  After that, log_write() only reads
+ * that state and makes one write(2) per line, so threads may log (the fake
+ * provider's server threads do); log_init() itself is not thread-safe.
  */
 #ifndef SMSQ_LOG_H
 #define SMSQ_LOG_H

@@ -305,7 +305,16 @@ dispatch *dispatch_new(const struct config *cfg, store *st, char *err, size_t er
 			goto fail;
 		total_reqs += d->prov[i].concurrency;
 	}
+	/* Never lease more than the primary can take in a quarter of a lease:
+	 * a message must not sit in the queue until its lease runs out (it is
+	 * renewed, but a slow provider should not hold thousands of leases). */
 	d->q_cap = (size_t)cfg->dispatch_queue_max;
+	size_t by_rate = (size_t)((double)d->prov[0].lim.units_per_s *
+				  (double)cfg->dispatch_lease_ms / 4000.0);
+	if (by_rate < d->prov[0].max_batch)
+		by_rate = d->prov[0].max_batch;
+	if (d->q_cap > by_rate)
+		d->q_cap = by_rate;
 	d->queue = xcalloc(d->q_cap, sizeof(*d->queue));
 	d->pend_cap = d->q_cap;
 	for (int i = 0; i < d->n_prov; i++)
@@ -579,6 +588,16 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 	return 0;
 }
 
+/* Can any provider take a request now or soon (circuit closed, or its open
+ * period over so that a probe may go)? */
+static int any_provider_usable(dispatch *d, int64_t now_ns)
+{
+	for (int i = 0; i < d->n_prov; i++)
+		if (!pace_is_open(d->pace, d->prov[i].slot, now_ns))
+			return 1;
+	return 0;
+}
+
 /* Lease more when the queue runs low.  Returns 0 or -1 (store failure). */
 static int refill(dispatch *d, int64_t now_mono)
 {
@@ -588,6 +607,11 @@ static int refill(dispatch *d, int64_t now_mono)
 
 	if (room < d->q_cap / 2 || now_mono < d->idle_until_ms)
 		return 0;
+	/* Every circuit open: leasing now would only give the messages back. */
+	if (!any_provider_usable(d, pace_now_ns())) {
+		d->idle_until_ms = now_mono + DISPATCH_IDLE_POLL_MS;
+		return 0;
+	}
 	/* Outcomes first: the pending buffer holds one outcome per message in
 	 * hand, and a refill must not add to what is in hand while some wait. */
 	if (d->n_pend > 0 && flush(d) != 0)
@@ -611,36 +635,50 @@ static int refill(dispatch *d, int64_t now_mono)
 	return 0;
 }
 
-/* Extend the leases of requests that run long.  Returns 0 or -1. */
+/* Extend the leases of messages still in hand (queued or in a request) that
+ * would run out within half a lease: one transaction for all of them.
+ * Returns 0 or -1. */
 static int renew(dispatch *d)
 {
 	int64_t now = clock_wall_ms();
 	int64_t half = d->cfg->dispatch_lease_ms / 2;
-	size_t total = 0;
+	int64_t until = now + d->cfg->dispatch_lease_ms;
+	struct store_outcome o[DISPATCH_FLUSH_MAX];
+	int64_t *lease[DISPATCH_FLUSH_MAX];
+	size_t n = 0, total = 0;
 
 	for (int i = 0; i < d->n_prov; i++)
 		total += d->prov[i].concurrency;
 	for (size_t k = 0; k < total; k++) {
 		struct req *r = &d->reqs_mem[k];
 
-		if (!r->busy)
-			continue;
-		for (size_t i = 0; i < r->n; i++) {
-			struct store_outcome o;
+		for (size_t i = 0; r->busy && i < r->n && n < DISPATCH_FLUSH_MAX; i++)
+			if (r->msgs[i].lease_until_ms - now <= half) {
+				lease[n] = &r->msgs[i].lease_until_ms;
+				o[n++] = (struct store_outcome){ .id = r->msgs[i].id,
+								 .lease_until_ms = r->msgs[i].lease_until_ms,
+								 .kind = STORE_OUT_RENEW, .at_ms = until };
+			}
+	}
+	for (size_t i = 0; i < d->q_len && n < DISPATCH_FLUSH_MAX; i++) {
+		struct store_leased *l = q_at(d, i);
 
-			if (r->msgs[i].lease_until_ms - now > half)
-				continue;
-			memset(&o, 0, sizeof(o));
-			o.id = r->msgs[i].id;
-			o.lease_until_ms = r->msgs[i].lease_until_ms;
-			o.kind = STORE_OUT_RENEW;
-			o.at_ms = now + d->cfg->dispatch_lease_ms;
-			if (store_finish(d->st, &o, 1, now) != STORE_OK)
-				return -1;
-			if (o.applied)
-				r->msgs[i].lease_until_ms = o.at_ms;
+		if (l->lease_until_ms - now <= half) {
+			lease[n] = &l->lease_until_ms;
+			o[n++] = (struct store_outcome){ .id = l->id, .lease_until_ms = l->lease_until_ms,
+							 .kind = STORE_OUT_RENEW, .at_ms = until };
 		}
 	}
+	if (n == 0)
+		return 0;
+	if (store_finish(d->st, o, n, now) != STORE_OK) {
+		log_error("dispatch: renewing %zu leases: %s", n, store_errmsg(d->st));
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (o[i].applied)
+			*lease[i] = until;
+	log_debug("dispatch: renewed %zu lease(s)", n);
 	return 0;
 }
 
