@@ -113,3 +113,30 @@ char *log_mask_phone(const char *phone, char *out, size_t len)
 	out[i] = '\0';
 	return out;
 }
+
+char *log_mask_numbers(const char *text, char *out, size_t len)
+{
+	size_t o = 0;
+
+	if (len == 0)
+		return out;
+	for (size_t i = 0; text[i] != '\0' && o + 1 < len;) {
+		size_t run = 0;
+
+		while (text[i + run] >= '0' && text[i + run] <= '9')
+			run++;
+		if (run >= 6) {
+			for (size_t k = 0; k < run && o + 1 < len; k++)
+				out[o++] = (k < 3 || k + 2 >= run) ? text[i + k] : '*';
+			i += run;
+		} else if (run > 0) {
+			for (size_t k = 0; k < run && o + 1 < len; k++)
+				out[o++] = text[i + k];
+			i += run;
+		} else {
+			out[o++] = text[i++];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}

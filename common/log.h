@@ -59,4 +59,9 @@ void log_panic(const char *fmt, ...)
  * always NUL-terminated; returns out. */
 char *log_mask_phone(const char *phone, char *out, size_t len);
 
+/* Copy text to out (len bytes, NUL-terminated) with every run of 6 or more
+ * digits masked like a phone number: providers echo numbers back in error
+ * texts ("The 'To' number +33612345678 is not valid").  Returns out. */
+char *log_mask_numbers(const char *text, char *out, size_t len);
+
 #endif

@@ -68,6 +68,7 @@ struct prov {
 	uint32_t max_units;            /* units per request (see setup_provider) */
 	size_t concurrency;            /* requests in flight per worker */
 	size_t in_flight;              /* now */
+	struct req *free_reqs;         /* this provider's unused request slots */
 };
 
 struct pend {
@@ -87,8 +88,7 @@ struct dispatch {
 	int n_prov;                    /* configured */
 	struct store_leased *queue;    /* leased, not yet sent (ring) */
 	size_t q_head, q_len, q_cap;   /* ring indexes */
-	struct req *reqs_mem;          /* all request slots */
-	struct req *free_reqs;         /* unused slots */
+	struct req *reqs_mem;          /* all request slots (each provider's own) */
 	size_t n_reqs;                 /* in flight */
 	struct pend *pend;             /* outcomes to commit */
 	size_t n_pend;                 /* how many */
@@ -169,6 +169,7 @@ static void pend_add(dispatch *d, uint64_t id, int64_t lease_until, enum store_o
 static void log_outcome(dispatch *d, const struct pend *p, int64_t now_ms)
 {
 	char masked[STORE_TO_MAX + 1];
+	char note[STORE_NOTE_MAX + 1];
 	const struct store_outcome *o = &p->o;
 
 	if (!o->applied) {
@@ -176,6 +177,9 @@ static void log_outcome(dispatch *d, const struct pend *p, int64_t now_ms)
 		return;
 	}
 	log_mask_phone(p->to, masked, sizeof(masked));
+	/* Reasons come from providers, which echo numbers back: mask them (a
+	 * sent message's note is the provider's id: kept as is). */
+	log_mask_numbers(o->note ? o->note : "", note, sizeof(note));
 	switch (o->final_state) {
 	case STORE_STATE_SENT:
 		d->counts.sent++;
@@ -185,7 +189,7 @@ static void log_outcome(dispatch *d, const struct pend *p, int64_t now_ms)
 	case STORE_STATE_FAILED:
 		d->counts.failed++;
 		log_info("%" PRIu64 ": to=%s provider=%s status=failed reason=\"%s\"", o->id, masked,
-			 p->provider, o->note ? o->note : "");
+			 p->provider, note);
 		break;
 	case STORE_STATE_EXPIRED:
 		d->counts.expired++;
@@ -194,7 +198,7 @@ static void log_outcome(dispatch *d, const struct pend *p, int64_t now_ms)
 	case STORE_STATE_DELAYED:
 		log_info("%" PRIu64 ": to=%s provider=%s status=retry in_ms=%" PRId64
 			 "%s reason=\"%s\"", o->id, masked, p->provider, o->at_ms - now_ms,
-			 o->ambiguous ? " ambiguous=1" : "", o->note ? o->note : "");
+			 o->ambiguous ? " ambiguous=1" : "", note);
 		break;
 	default:
 		break; /* released or renewed: not an event */
@@ -327,8 +331,8 @@ dispatch *dispatch_new(const struct config *cfg, store *st, char *err, size_t er
 
 			r->provider = (int)i;
 			r->msgs = xcalloc(d->prov[i].max_batch, sizeof(*r->msgs));
-			r->next_free = d->free_reqs;
-			d->free_reqs = r;
+			r->next_free = d->prov[i].free_reqs;
+			d->prov[i].free_reqs = r;
 		}
 	}
 	return d;
@@ -385,7 +389,7 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 		memset(&res[i], 0, sizeof(res[i]));
 	}
 	p->ops->parse(&p->conf, resp, pm, r->n, res);
-	if (pace_result(d->pace, p->slot, &p->lim, healthy, now_ns))
+	if (pace_result(d->pace, p->slot, &p->lim, healthy, r->probe, now_ns))
 		log_warn("provider %s: circuit open after repeated failures (%s)", p->conf.name,
 			 resp->transport != PROVIDER_T_OK ? (resp->error ? resp->error : "transport")
 							   : "http 5xx");
@@ -437,8 +441,8 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 	r->busy = 0;
 	p->in_flight--;
 	d->n_reqs--;
-	r->next_free = d->free_reqs;
-	d->free_reqs = r;
+	r->next_free = p->free_reqs;
+	p->free_reqs = r;
 }
 
 static void collect(dispatch *d)
@@ -462,26 +466,23 @@ static int pick_provider(dispatch *d, int64_t now_ns, int *probe, int *any_usabl
 	*any_usable = 0;
 	for (int i = 0; i < d->n_prov; i++) {
 		struct prov *p = &d->prov[i];
-		enum pace_circuit c;
+		enum pace_circuit c = pace_circuit_state(d->pace, p->slot, now_ns);
 
-		if (pace_is_open(d->pace, p->slot, now_ns)) {
-			if (p->in_flight >= p->concurrency)
-				continue;
-			c = pace_circuit_check(d->pace, p->slot, now_ns);
-			if (c == PACE_PROBE) {
-				*any_usable = 1;
-				*probe = 1;
-				log_info("provider %s: probing after the open period", p->conf.name);
-				return i;
-			}
+		if (c == PACE_OPEN)
 			continue;
-		}
 		*any_usable = 1;
-		if (p->in_flight < p->concurrency) {
+		if (p->in_flight >= p->concurrency)
+			return -1; /* usable but busy: do not spill over to a lower one */
+		if (c == PACE_CLOSED) {
 			*probe = 0;
 			return i;
 		}
-		return -1; /* usable but busy: do not spill over to a lower one */
+		/* Open period over: one request, pool-wide, goes as the probe. */
+		if (pace_circuit_check(d->pace, p->slot, now_ns) == PACE_PROBE) {
+			*probe = 1;
+			log_info("provider %s: probing after the open period", p->conf.name);
+			return i;
+		}
 	}
 	return -1;
 }
@@ -542,8 +543,8 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 			pace_probe_cancel(d->pace, p->slot); /* someone may probe later */
 		return wait;
 	}
-	r = d->free_reqs;
-	d->free_reqs = r->next_free;
+	r = p->free_reqs;
+	p->free_reqs = r->next_free;
 	r->probe = probe;
 	r->n = n;
 	for (size_t i = 0; i < n; i++) {
@@ -575,8 +576,10 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 				 pi, r->msgs[i].to, r->msgs[i].created_ms);
 		provider_request_clear(&r->http);
 		pace_refund(d->pace, p->slot, &p->lim, units);
-		r->next_free = d->free_reqs;
-		d->free_reqs = r;
+		if (probe)
+			pace_probe_cancel(d->pace, p->slot);
+		r->next_free = p->free_reqs;
+		p->free_reqs = r;
 	} else {
 		r->busy = 1;
 		p->in_flight++;
@@ -593,7 +596,7 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 static int any_provider_usable(dispatch *d, int64_t now_ns)
 {
 	for (int i = 0; i < d->n_prov; i++)
-		if (!pace_is_open(d->pace, d->prov[i].slot, now_ns))
+		if (pace_circuit_state(d->pace, d->prov[i].slot, now_ns) != PACE_OPEN)
 			return 1;
 	return 0;
 }

@@ -268,19 +268,27 @@ void pace_block(pace *p, int slot, int64_t until_ns)
 		;
 }
 
-enum pace_circuit pace_circuit_check(pace *p, int slot, int64_t now_ns)
+enum pace_circuit pace_circuit_state(pace *p, int slot, int64_t now_ns)
 {
 	struct pace_slot *s = &p->f->slots[slot];
 	int64_t until = atomic_load(&s->open_until_ns);
-	int64_t zero = 0;
 
 	if (until == 0)
 		return PACE_CLOSED;
-	if (now_ns < until)
+	if (now_ns < until || atomic_load(&s->probing) != 0)
 		return PACE_OPEN;
-	if (atomic_compare_exchange_strong(&s->probing, &zero, 1))
-		return PACE_PROBE;
-	return PACE_OPEN;
+	return PACE_PROBE;
+}
+
+enum pace_circuit pace_circuit_check(pace *p, int slot, int64_t now_ns)
+{
+	struct pace_slot *s = &p->f->slots[slot];
+	enum pace_circuit c = pace_circuit_state(p, slot, now_ns);
+	int64_t zero = 0;
+
+	if (c != PACE_PROBE)
+		return c;
+	return atomic_compare_exchange_strong(&s->probing, &zero, 1) ? PACE_PROBE : PACE_OPEN;
 }
 
 void pace_probe_cancel(pace *p, int slot)
@@ -288,7 +296,20 @@ void pace_probe_cancel(pace *p, int slot)
 	atomic_store(&p->f->slots[slot].probing, 0);
 }
 
-int pace_result(pace *p, int slot, const struct pace_limits *lim, int ok, int64_t now_ns)
+/* Re-open the circuit after a failed probe, for twice the last period. */
+static void reopen_longer(struct pace_slot *s, const struct pace_limits *lim, int64_t now_ns)
+{
+	int64_t shift = atomic_load(&s->open_shift);
+
+	if (shift < PACE_BACKOFF_MAX_SHIFT) {
+		shift++;
+		atomic_store(&s->open_shift, shift);
+	}
+	atomic_store(&s->open_until_ns, now_ns + (((int64_t)lim->circuit_open_ms * 1000000LL) << shift));
+}
+
+int pace_result(pace *p, int slot, const struct pace_limits *lim, int ok, int is_probe,
+		int64_t now_ns)
 {
 	struct pace_slot *s = &p->f->slots[slot];
 
@@ -296,33 +317,28 @@ int pace_result(pace *p, int slot, const struct pace_limits *lim, int ok, int64_
 		atomic_store(&s->failures, 0);
 		atomic_store(&s->open_until_ns, 0);
 		atomic_store(&s->open_shift, 0);
-		atomic_store(&s->probing, 0);
+		if (is_probe)
+			atomic_store(&s->probing, 0);
 		return 0;
 	}
-	int64_t fails = atomic_fetch_add(&s->failures, 1) + 1;
-	int was_probe = atomic_exchange(&s->probing, 0) != 0;
-	int64_t until = atomic_load(&s->open_until_ns);
-
-	if (was_probe || (until == 0 && fails >= (int64_t)lim->circuit_failures)) {
-		int64_t shift = atomic_load(&s->open_shift);
-
-		/* A failed probe: the provider is still down, wait longer. */
-		if (was_probe && shift < PACE_BACKOFF_MAX_SHIFT) {
-			shift++;
-			atomic_store(&s->open_shift, shift);
-		}
-		int64_t open_ns = ((int64_t)lim->circuit_open_ms * 1000000LL) << shift;
-		atomic_store(&s->open_until_ns, now_ns + open_ns);
+	if (is_probe) {
+		/* The provider is still down: wait longer before the next probe. */
+		reopen_longer(s, lim, now_ns);
+		atomic_store(&s->probing, 0);
 		return 1;
 	}
+	int64_t fails = atomic_fetch_add(&s->failures, 1) + 1;
+	int64_t closed = 0;
+
+	if (fails >= (int64_t)lim->circuit_failures &&
+	    atomic_load(&s->open_until_ns) == 0) {
+		/* One process opens it: the one whose CAS wins. */
+		int64_t until = now_ns + (int64_t)lim->circuit_open_ms * 1000000LL;
+
+		if (atomic_compare_exchange_strong(&s->open_until_ns, &closed, until))
+			return 1;
+	}
 	return 0;
-}
-
-int pace_is_open(pace *p, int slot, int64_t now_ns)
-{
-	int64_t until = atomic_load(&p->f->slots[slot].open_until_ns);
-
-	return until != 0 && (now_ns < until || atomic_load(&p->f->slots[slot].probing));
 }
 
 void pace_publish_limits(pace *p, int slot, const struct pace_limits *lim)

@@ -73,20 +73,30 @@ enum pace_circuit {
 	PACE_PROBE = 2,    /* open period over: this caller may send one probe */
 };
 
+/* The circuit's state now, without taking anything: PACE_PROBE means a
+ * probe may go (pace_circuit_check() would hand it out). */
+enum pace_circuit pace_circuit_state(pace *p, int slot, int64_t now_ns);
+
 /* May a request go to slot now?  PACE_PROBE is returned to one caller only
- * (pool-wide) until pace_result() reports that probe's outcome. */
+ * (pool-wide): that caller sends exactly one request, the probe, and reports
+ * it with pace_result(..., is_probe = 1), or gives it back with
+ * pace_probe_cancel(). */
 enum pace_circuit pace_circuit_check(pace *p, int slot, int64_t now_ns);
 
 /* The caller got PACE_PROBE but did not send after all: let another probe. */
 void pace_probe_cancel(pace *p, int slot);
 
-/* Report a request's outcome: ok = 1 for an answer that shows the provider
+/*
+ * Report a request's outcome: ok = 1 for an answer that shows the provider
  * works (2xx, 4xx), 0 for a failure (5xx, timeout, connection error).
- * Returns 1 if this report opened the circuit. */
-int pace_result(pace *p, int slot, const struct pace_limits *lim, int ok, int64_t now_ns);
-
-/* For stats and tests: is the circuit open now, and the blocked-until time. */
-int pace_is_open(pace *p, int slot, int64_t now_ns);
+ * is_probe: this was the request PACE_PROBE allowed.  A success closes the
+ * circuit; circuit_failures failures in a row open it; a failed probe opens
+ * it again for twice as long (up to 16x).  A failure of a request that was
+ * already in flight when the circuit opened changes nothing.
+ * Returns 1 if this report opened the circuit.
+ */
+int pace_result(pace *p, int slot, const struct pace_limits *lim, int ok, int is_probe,
+		int64_t now_ns);
 
 /* Record the slot's limit for observers (smsqctl top). */
 void pace_publish_limits(pace *p, int slot, const struct pace_limits *lim);
