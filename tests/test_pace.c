@@ -174,33 +174,43 @@ static void request_limit_applies_too(void **state)
 static void circuit_opens_probes_and_closes(void **state)
 {
 	struct fx *f = *state;
-	struct pace_limits lim = { .units_per_s = 10, .circuit_failures = 3, .circuit_open_ms = 1000 };
+	struct pace_limits lim = { .units_per_s = 10, .circuit_failures = 3, .circuit_open_ms = 1000,
+				   .probe_timeout_ms = 5000 };
 	int s = pace_slot(f->a, "c");
 
-	assert_int_equal(pace_circuit_check(f->a, s, T0), PACE_CLOSED);
+	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0), PACE_CLOSED);
 	assert_int_equal(pace_result(f->a, s, &lim, 0, 0, T0), 0);
 	assert_int_equal(pace_result(f->b, s, &lim, 0, 0, T0), 0);
 	assert_int_equal(pace_result(f->a, s, &lim, 0, 0, T0), 1); /* third: opens */
-	assert_int_equal(pace_circuit_check(f->b, s, T0 + SEC / 2), PACE_OPEN);
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + SEC / 2), PACE_OPEN);
 	/* Late failures of requests already in flight change nothing. */
 	assert_int_equal(pace_result(f->b, s, &lim, 0, 0, T0 + SEC / 2), 0);
 	/* After the open period one process, and one only, gets the probe. */
 	assert_int_equal(pace_circuit_state(f->b, s, T0 + SEC), PACE_PROBE);
-	assert_int_equal(pace_circuit_check(f->a, s, T0 + SEC), PACE_PROBE);
-	assert_int_equal(pace_circuit_check(f->b, s, T0 + SEC), PACE_OPEN);
+	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + SEC), PACE_PROBE);
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + SEC), PACE_OPEN);
 	assert_int_equal(pace_circuit_state(f->b, s, T0 + SEC), PACE_OPEN);
 	/* A failed probe opens it again for twice as long. */
 	assert_int_equal(pace_result(f->a, s, &lim, 0, 1, T0 + SEC), 1);
-	assert_int_equal(pace_circuit_check(f->b, s, T0 + 2 * SEC + SEC / 2), PACE_OPEN);
-	assert_int_equal(pace_circuit_check(f->b, s, T0 + 3 * SEC), PACE_PROBE);
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + 2 * SEC + SEC / 2), PACE_OPEN);
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + 3 * SEC), PACE_PROBE);
 	pace_probe_cancel(f->b, s);
-	assert_int_equal(pace_circuit_check(f->a, s, T0 + 3 * SEC), PACE_PROBE);
+	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + 3 * SEC), PACE_PROBE);
 	/* A good probe closes it. */
 	assert_int_equal(pace_result(f->a, s, &lim, 1, 1, T0 + 3 * SEC), 0);
-	assert_int_equal(pace_circuit_check(f->b, s, T0 + 3 * SEC), PACE_CLOSED);
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + 3 * SEC), PACE_CLOSED);
+	/* A probe whose process died is given up at its deadline. */
+	assert_int_equal(pace_result(f->a, s, &lim, 0, 0, T0 + 3 * SEC), 0);
+	assert_int_equal(pace_result(f->a, s, &lim, 0, 0, T0 + 3 * SEC), 0);
+	assert_int_equal(pace_result(f->a, s, &lim, 0, 0, T0 + 3 * SEC), 1);
+	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + 4 * SEC), PACE_PROBE);
+	/* ...process a is killed here, never reporting... */
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + 8 * SEC), PACE_OPEN);
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + 9 * SEC), PACE_PROBE);
+	assert_int_equal(pace_result(f->b, s, &lim, 1, 1, T0 + 9 * SEC), 0);
 	/* And the count starts again from zero. */
-	assert_int_equal(pace_result(f->a, s, &lim, 0, 0, T0 + 4 * SEC), 0);
-	assert_int_equal(pace_circuit_state(f->a, s, T0 + 4 * SEC), PACE_CLOSED);
+	assert_int_equal(pace_result(f->a, s, &lim, 0, 0, T0 + 10 * SEC), 0);
+	assert_int_equal(pace_circuit_state(f->a, s, T0 + 10 * SEC), PACE_CLOSED);
 }
 
 static void slots_are_per_provider_and_survive_reopen(void **state)

@@ -35,6 +35,7 @@
 #define RENEW_CHECK_MS 1000       /* how often leases of running requests are checked */
 #define DEFAULT_THROTTLE_MS 1000  /* a 429 without Retry-After holds the provider this long */
 #define PACE_SLACK_NS (10 * MS_NS) /* a request leaves this much of the bucket unused */
+#define PROBE_GRACE_MS 2000       /* a probe unanswered this long past its timeout is given up */
 
 /* What a request remembers of one message. */
 struct req_msg {
@@ -259,6 +260,7 @@ static int setup_provider(dispatch *d, int i, char *err, size_t errlen)
 	p->lim.requests_per_s = (double)c->requests_per_s;
 	p->lim.circuit_failures = (uint32_t)c->circuit_failures;
 	p->lim.circuit_open_ms = (uint32_t)c->circuit_open_ms;
+	p->lim.probe_timeout_ms = (uint32_t)(c->timeout_ms + PROBE_GRACE_MS);
 	p->hopts.connect_timeout_ms = c->connect_timeout_ms;
 	p->hopts.timeout_ms = c->timeout_ms;
 	p->hopts.tls_verify = (int)c->tls_verify;
@@ -478,7 +480,7 @@ static int pick_provider(dispatch *d, int64_t now_ns, int *probe, int *any_usabl
 			return i;
 		}
 		/* Open period over: one request, pool-wide, goes as the probe. */
-		if (pace_circuit_check(d->pace, p->slot, now_ns) == PACE_PROBE) {
+		if (pace_circuit_check(d->pace, p->slot, &p->lim, now_ns) == PACE_PROBE) {
 			*probe = 1;
 			log_info("provider %s: probing after the open period", p->conf.name);
 			return i;

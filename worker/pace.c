@@ -46,7 +46,7 @@ struct pace_slot {
 	_Atomic int64_t failures;          /* consecutive failed requests */
 	_Atomic int64_t open_until_ns;     /* circuit open until; 0 = closed */
 	_Atomic int64_t open_shift;        /* open period = open_ms << shift */
-	_Atomic int64_t probing;           /* 1 while a probe is out */
+	_Atomic int64_t probing;           /* while a probe is out: when it is given up (ns) */
 	_Atomic int64_t milli_units_per_s; /* published limit x 1000, for observers */
 };
 
@@ -275,20 +275,24 @@ enum pace_circuit pace_circuit_state(pace *p, int slot, int64_t now_ns)
 
 	if (until == 0)
 		return PACE_CLOSED;
-	if (now_ns < until || atomic_load(&s->probing) != 0)
+	if (now_ns < until || now_ns < atomic_load(&s->probing))
 		return PACE_OPEN;
 	return PACE_PROBE;
 }
 
-enum pace_circuit pace_circuit_check(pace *p, int slot, int64_t now_ns)
+enum pace_circuit pace_circuit_check(pace *p, int slot, const struct pace_limits *lim,
+				    int64_t now_ns)
 {
 	struct pace_slot *s = &p->f->slots[slot];
 	enum pace_circuit c = pace_circuit_state(p, slot, now_ns);
-	int64_t zero = 0;
+	int64_t old = atomic_load(&s->probing);
 
-	if (c != PACE_PROBE)
-		return c;
-	return atomic_compare_exchange_strong(&s->probing, &zero, 1) ? PACE_PROBE : PACE_OPEN;
+	if (c != PACE_PROBE || now_ns < old)
+		return c == PACE_PROBE ? PACE_OPEN : c;
+	/* The probe carries a deadline, not a flag: if the process sending it
+	 * dies, the probe is given up at the deadline and another may go. */
+	int64_t deadline = now_ns + (int64_t)lim->probe_timeout_ms * 1000000LL;
+	return atomic_compare_exchange_strong(&s->probing, &old, deadline) ? PACE_PROBE : PACE_OPEN;
 }
 
 void pace_probe_cancel(pace *p, int slot)
@@ -317,8 +321,7 @@ int pace_result(pace *p, int slot, const struct pace_limits *lim, int ok, int is
 		atomic_store(&s->failures, 0);
 		atomic_store(&s->open_until_ns, 0);
 		atomic_store(&s->open_shift, 0);
-		if (is_probe)
-			atomic_store(&s->probing, 0);
+		atomic_store(&s->probing, 0);
 		return 0;
 	}
 	if (is_probe) {

@@ -36,6 +36,8 @@ struct pace_limits {
 	double requests_per_s;     /* 0: no request limit */
 	uint32_t circuit_failures; /* consecutive failures that open the circuit */
 	uint32_t circuit_open_ms;  /* first open period */
+	uint32_t probe_timeout_ms; /* a probe not reported by then is given up
+				      (its process died): another may go */
 };
 
 /* Map <dir>/pacing (created if missing).  Returns NULL with err set. */
@@ -81,7 +83,8 @@ enum pace_circuit pace_circuit_state(pace *p, int slot, int64_t now_ns);
  * (pool-wide): that caller sends exactly one request, the probe, and reports
  * it with pace_result(..., is_probe = 1), or gives it back with
  * pace_probe_cancel(). */
-enum pace_circuit pace_circuit_check(pace *p, int slot, int64_t now_ns);
+enum pace_circuit pace_circuit_check(pace *p, int slot, const struct pace_limits *lim,
+				    int64_t now_ns);
 
 /* The caller got PACE_PROBE but did not send after all: let another probe. */
 void pace_probe_cancel(pace *p, int slot);
