@@ -482,7 +482,6 @@ static int pick_provider(dispatch *d, int64_t now_ns, int *probe, int *any_usabl
 		/* Open period over: one request, pool-wide, goes as the probe. */
 		if (pace_circuit_check(d->pace, p->slot, &p->lim, now_ns) == PACE_PROBE) {
 			*probe = 1;
-			log_info("provider %s: probing after the open period", p->conf.name);
 			return i;
 		}
 	}
@@ -583,6 +582,8 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 		r->next_free = p->free_reqs;
 		p->free_reqs = r;
 	} else {
+		if (probe)
+			log_info("provider %s: probing after the open period", p->conf.name);
 		r->busy = 1;
 		p->in_flight++;
 		d->n_reqs++;
