@@ -34,7 +34,7 @@
 #define BURST_DIVISOR 20          /* default burst: rate_per_s / 20 (50 ms worth) */
 #define RENEW_CHECK_MS 1000       /* how often leases of running requests are checked */
 #define DEFAULT_THROTTLE_MS 1000  /* a 429 without Retry-After holds the provider this long */
-#define PACE_SLACK_NS (10 * MS_NS) /* a request leaves this much of the bucket unused */
+#define PACE_SLACK_NS (20 * MS_NS) /* a request leaves this much of the bucket unused */
 #define PROBE_GRACE_MS 2000       /* a probe unanswered this long past its timeout is given up */
 
 /* What a request remembers of one message. */
