@@ -491,6 +491,35 @@ int provider_request_body_json(struct provider_request *req, const json_t *root,
 	return 0;
 }
 
+int provider_request_messages_json(struct provider_request *req,
+				   const struct provider_conf *conf,
+				   const struct provider_msg *msgs, size_t n,
+				   provider_msg_json_fn *one, char *err, size_t errlen)
+{
+	json_t *root = json_object();
+	json_t *list = json_array();
+	int rc = -1;
+
+	if (root == NULL || list == NULL || json_object_set(root, "messages", list) != 0) {
+		provider_errf(err, errlen, "out of memory building the JSON body");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *m = one(conf, &msgs[i]);
+
+		if (m == NULL || json_array_append_new(list, m) != 0) {
+			provider_errf(err, errlen, "message %" PRIu64 ": cannot encode it as JSON",
+				      msgs[i].id);
+			goto out;
+		}
+	}
+	rc = provider_request_body_json(req, root, err, errlen);
+out:
+	json_decref(list);
+	json_decref(root);
+	return rc;
+}
+
 int provider_check_batch(const struct provider_msg *msgs, size_t n, size_t max,
 			 int need_refs, char *err, size_t errlen)
 {

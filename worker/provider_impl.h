@@ -69,6 +69,19 @@ int provider_request_header(struct provider_request *req, const char *fmt, ...)
 int provider_request_body_json(struct provider_request *req, const json_t *root,
 			       char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* One message of a batch body, as an adapter writes it (NULL on failure). */
+typedef json_t *provider_msg_json_fn(const struct provider_conf *conf,
+				     const struct provider_msg *m);
+
+/* Set req->body to {"messages": [one(msgs[0]), ..., one(msgs[n-1])]}, the
+ * shape Infobip's API and the webhook contract share.  Returns 0, or -1 with
+ * err. */
+int provider_request_messages_json(struct provider_request *req,
+				   const struct provider_conf *conf,
+				   const struct provider_msg *msgs, size_t n,
+				   provider_msg_json_fn *one, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
 /* Check msgs[0..n) before building: 1 <= n <= max, every to/text present and
  * text valid UTF-8; with need_refs, every ref present, shorter than
  * PROVIDER_REF_MAX and unique in the batch (answers are matched by it).

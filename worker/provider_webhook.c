@@ -69,9 +69,6 @@ fail:
 static int webhook_build(const struct provider_conf *conf, const struct provider_msg *msgs,
 			 size_t n, struct provider_request *out, char *err, size_t errlen)
 {
-	json_t *root = NULL, *list = NULL;
-	size_t i;
-
 	memset(out, 0, sizeof(*out));
 	if (provider_check_batch(msgs, n, PROVIDER_WEBHOOK_MAX_BATCH, 1, err, errlen) != 0)
 		goto fail;
@@ -90,29 +87,10 @@ static int webhook_build(const struct provider_conf *conf, const struct provider
 		goto fail;
 	}
 
-	root = json_object();
-	list = json_array();
-	if (root == NULL || list == NULL || json_object_set(root, "messages", list) != 0) {
-		provider_errf(err, errlen, "out of memory building the JSON body");
+	if (provider_request_messages_json(out, conf, msgs, n, message_json, err, errlen) != 0)
 		goto fail;
-	}
-	for (i = 0; i < n; i++) {
-		json_t *m = message_json(conf, &msgs[i]);
-
-		if (m == NULL || json_array_append_new(list, m) != 0) {
-			provider_errf(err, errlen, "message %" PRIu64 ": cannot encode it as JSON",
-				      msgs[i].id);
-			goto fail;
-		}
-	}
-	if (provider_request_body_json(out, root, err, errlen) != 0)
-		goto fail;
-	json_decref(list);
-	json_decref(root);
 	return 0;
 fail:
-	json_decref(list);
-	json_decref(root);
 	provider_request_clear(out);
 	return -1;
 }
