@@ -405,7 +405,9 @@ static int get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *out)
 	*out = 0;
 	if (rc == MDB_NOTFOUND)
 		return 0;
-	if (rc == 0 && v.mv_size == sizeof(*out))
+	if (rc == 0 && v.mv_size != sizeof(*out))
+		return MDB_CORRUPTED; /* never guess an id counter */
+	if (rc == 0)
 		memcpy(out, v.mv_data, sizeof(*out));
 	return rc;
 }
@@ -427,7 +429,9 @@ static int get_counters(MDB_txn *txn, MDB_dbi dbi, struct counters *c)
 	memset(c, 0, sizeof(*c));
 	if (rc == MDB_NOTFOUND)
 		return 0;
-	if (rc == 0 && v.mv_size == sizeof(*c))
+	if (rc == 0 && v.mv_size != sizeof(*c))
+		return MDB_CORRUPTED;
+	if (rc == 0)
 		memcpy(c, v.mv_data, sizeof(*c));
 	return rc;
 }
@@ -648,13 +652,17 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	r.note = "";
 	/* Ids only grow: MDB_APPEND skips the search. */
 	rc = rec_put(s, txn, idbuf, &r, MDB_APPEND);
-	if (rc != 0)
-		return rc;
-	k.mv_size = sizeof(idbuf);
-	k.mv_data = idbuf;
-	v.mv_size = 0;
-	v.mv_data = NULL;
-	rc = mdb_put(txn, s->db_pending, &k, &v, MDB_APPEND);
+	if (rc == 0) {
+		k.mv_size = sizeof(idbuf);
+		k.mv_data = idbuf;
+		v.mv_size = 0;
+		v.mv_data = NULL;
+		rc = mdb_put(txn, s->db_pending, &k, &v, MDB_APPEND);
+	}
+	/* An id that is not past the last one means a broken id counter: it
+	 * must fail the batch, not pass for a duplicate key. */
+	if (rc == MDB_KEYEXIST)
+		rc = MDB_CORRUPTED;
 	if (rc == 0)
 		rc = index_op(s, txn, &r.h, id, 0);
 	if (rc != 0)
@@ -1299,7 +1307,8 @@ static int finish_one(store *s, MDB_txn *txn, struct store_outcome *o, int64_t n
 		return 0; /* already final: nothing changes a final state */
 	if (!ours && o->kind != STORE_OUT_SENT)
 		return 0; /* the lease ran out and the message moved on */
-	r.h.provider = o->provider;
+	if (o->kind == STORE_OUT_SENT || o->kind == STORE_OUT_FAILED || o->kind == STORE_OUT_RETRY)
+		r.h.provider = o->provider; /* the provider of this attempt */
 	switch (o->kind) {
 	case STORE_OUT_SENT:
 		rc = rec_move(s, txn, o->id, &r, STORE_STATE_SENT, 0, o->note ? o->note : "", now_ms, c);
@@ -1314,6 +1323,13 @@ static int finish_one(store *s, MDB_txn *txn, struct store_outcome *o, int64_t n
 		break;
 	case STORE_OUT_RETRY:
 		c->retries++;
+		if (o->not_attempted) {
+			/* Throttled: the provider refused to look at it; that is
+			 * not an attempt and must not count toward max_attempts. */
+			if (r.h.attempts > 0)
+				r.h.attempts--;
+			c->attempts--;
+		}
 		if (o->ambiguous) {
 			c->ambiguous++;
 			r.h.ambiguous++;

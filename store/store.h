@@ -252,6 +252,8 @@ struct store_outcome {
 	int64_t at_ms;             /* RETRY: due time; RENEW: new lease end */
 	uint16_t max_attempts;     /* RETRY: 0 = no limit */
 	int ambiguous;             /* RETRY: after an ambiguous timeout */
+	int not_attempted;         /* RETRY: throttled, the provider did not take it:
+				      not counted as an attempt */
 	uint8_t provider;          /* provider index used */
 	const char *note;          /* SENT: provider's id; RETRY/FAILED: reason (may be NULL) */
 	/* Out: */

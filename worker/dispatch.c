@@ -32,9 +32,11 @@
 
 #define MS_NS 1000000LL
 #define BURST_DIVISOR 20          /* default burst: rate_per_s / 20 (50 ms worth) */
-#define RENEW_CHECK_MS 1000       /* how often leases of running requests are checked */
+#define RENEW_CHECK_MS 1000       /* how often leases in hand are checked (at most: lease/4) */
 #define DEFAULT_THROTTLE_MS 1000  /* a 429 without Retry-After holds the provider this long */
-#define PACE_SLACK_NS (20 * MS_NS) /* a request leaves this much of the bucket unused */
+#define PACE_SLACK_NS (10 * MS_NS) /* a request leaves this much of the bucket unused */
+#define STORE_FULL_BACKOFF_MS 1000 /* a full store is retried this often */
+#define FLUSH_ERROR_LOG_MS 1000   /* a failing commit is logged at most this often */
 #define PROBE_GRACE_MS 2000       /* a probe unanswered this long past its timeout is given up */
 
 /* What a request remembers of one message. */
@@ -97,6 +99,7 @@ struct dispatch {
 	int64_t pend_since_ms;         /* oldest uncommitted (mono) */
 	int64_t idle_until_ms;         /* nothing due: do not lease before (mono) */
 	int64_t next_renew_ms;         /* next lease renewal check (mono) */
+	int64_t flush_error_ms;        /* last logged commit failure (mono) */
 	uint64_t rng;                  /* xorshift state for jitter */
 	struct dispatch_counts counts; /* since start */
 };
@@ -207,8 +210,9 @@ static void log_outcome(dispatch *d, const struct pend *p, int64_t now_ms)
 }
 
 /* Commit pending outcomes, DISPATCH_FLUSH_MAX per transaction.  Returns 0,
- * or -1 when the store failed (what was not committed stays pending; if the
- * store stays broken the worker exits and the leases run out). */
+ * or 1 when the store failed: what was not committed stays pending and is
+ * tried again at the next flush.  Never gives up on them: exiting would let
+ * the leases of messages already sent run out, and send them twice. */
 static int flush(dispatch *d)
 {
 	struct store_outcome o[DISPATCH_FLUSH_MAX];
@@ -221,10 +225,15 @@ static int flush(dispatch *d)
 		for (size_t i = 0; i < n; i++)
 			o[i] = d->pend[done + i].o;
 		if (store_finish(d->st, o, n, now) != STORE_OK) {
-			log_error("dispatch: recording %zu outcomes failed: %s", n, store_errmsg(d->st));
+			if (clock_mono_ms() - d->flush_error_ms >= FLUSH_ERROR_LOG_MS) {
+				log_error("dispatch: recording %zu outcomes failed (kept, retrying): %s",
+					  d->n_pend - done, store_errmsg(d->st));
+				d->flush_error_ms = clock_mono_ms();
+			}
 			memmove(d->pend, d->pend + done, (d->n_pend - done) * sizeof(*d->pend));
 			d->n_pend -= done;
-			return -1;
+			d->pend_since_ms = clock_mono_ms();
+			return 1;
 		}
 		for (size_t i = 0; i < n; i++) {
 			d->pend[done + i].o = o[i];
@@ -422,6 +431,7 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 			d->counts.retried++;
 			pend_add(d, m->id, m->lease_until_ms, STORE_OUT_RETRY, at, x->reason, r->provider,
 				 m->to, m->created_ms);
+			d->pend[d->n_pend - 1].o.not_attempted = 1;
 			break;
 		}
 		default:
@@ -488,16 +498,39 @@ static int pick_provider(dispatch *d, int64_t now_ns, int *probe, int *any_usabl
 	return -1;
 }
 
-/* Expire queued messages whose time is past. */
+/* Keep the queued messages keep() says yes to, in order. */
+static void q_filter(dispatch *d, int (*keep)(dispatch *d, struct store_leased *l, void *arg),
+		     void *arg)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < d->q_len; i++) {
+		struct store_leased *l = q_at(d, i);
+
+		if (!keep(d, l, arg))
+			continue;
+		if (kept != i)
+			*q_at(d, kept) = *l;
+		kept++;
+	}
+	d->q_len = kept;
+}
+
+static int keep_unexpired(dispatch *d, struct store_leased *l, void *arg)
+{
+	int64_t now = *(const int64_t *)arg;
+
+	if (l->expires_ms > now)
+		return 1;
+	pend_add(d, l->id, l->lease_until_ms, STORE_OUT_EXPIRED, 0, NULL, -1, l->to, l->created_ms);
+	return 0;
+}
+
+/* Expire queued messages whose time is past (anywhere in the queue: it is
+ * in urgency order, not expiry order). */
 static void expire_queued(dispatch *d, int64_t now)
 {
-	while (d->q_len > 0 && q_at(d, 0)->expires_ms <= now) {
-		struct store_leased *l = q_at(d, 0);
-
-		pend_add(d, l->id, l->lease_until_ms, STORE_OUT_EXPIRED, 0, NULL, -1, l->to,
-			 l->created_ms);
-		q_pop(d);
-	}
+	q_filter(d, keep_unexpired, &now);
 }
 
 /* Give every queued message back (no provider can take them now). */
@@ -567,14 +600,26 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 		pm[i].segments = l->segments;
 	}
 	memset(&r->http, 0, sizeof(r->http));
-	if (p->ops->build(&p->conf, pm, n, &r->http, err, sizeof(err)) != 0 ||
-	    http_start(d->http, &r->http, &p->hopts, r, err, sizeof(err)) != 0) {
-		/* Cannot even be sent (a text the API cannot carry, a bad URL):
-		 * a permanent failure for these messages, not a retry loop. */
+	int built = p->ops->build(&p->conf, pm, n, &r->http, err, sizeof(err)) == 0;
+	if (!built || http_start(d->http, &r->http, &p->hopts, r, err, sizeof(err)) != 0) {
 		log_error("provider %s: request not sent: %s", p->conf.name, err);
-		for (size_t i = 0; i < n; i++)
-			pend_add(d, r->msgs[i].id, r->msgs[i].lease_until_ms, STORE_OUT_FAILED, 0, err,
-				 pi, r->msgs[i].to, r->msgs[i].created_ms);
+		/* Nothing left: give the tokens and the slot back.  A message the
+		 * API cannot carry (found by building it alone) fails for good;
+		 * the others go back to ready, not attempted. */
+		for (size_t i = 0; i < n; i++) {
+			struct provider_request one;
+			int bad = 0;
+
+			if (!built) {
+				memset(&one, 0, sizeof(one));
+				bad = n == 1 || p->ops->build(&p->conf, &pm[i], 1, &one, err,
+							      sizeof(err)) != 0;
+				provider_request_clear(&one);
+			}
+			pend_add(d, r->msgs[i].id, r->msgs[i].lease_until_ms,
+				 bad ? STORE_OUT_FAILED : STORE_OUT_RELEASE, 0, bad ? err : NULL, pi,
+				 r->msgs[i].to, r->msgs[i].created_ms);
+		}
 		provider_request_clear(&r->http);
 		pace_refund(d->pace, p->slot, &p->lim, units);
 		if (probe)
@@ -621,13 +666,21 @@ static int refill(dispatch *d, int64_t now_mono)
 	/* Outcomes first: the pending buffer holds one outcome per message in
 	 * hand, and a refill must not add to what is in hand while some wait. */
 	if (d->n_pend > 0 && flush(d) != 0)
-		return -1;
+		return 0; /* the store refuses writes: do not take more in hand */
 	/* Lease straight into the ring when the free part is contiguous. */
 	size_t tail = (d->q_head + d->q_len) % d->q_cap;
 	size_t contiguous = tail + room <= d->q_cap ? room : d->q_cap - tail;
 	tmp = &d->queue[tail];
-	if (store_lease(d->st, clock_wall_ms(), d->cfg->dispatch_lease_ms, contiguous, 0, tmp, &got,
-			&expired) != STORE_OK) {
+	int rc = store_lease(d->st, clock_wall_ms(), d->cfg->dispatch_lease_ms, contiguous, 0, tmp,
+			     &got, &expired);
+	if (rc == STORE_FULL) {
+		/* No room even to move a message: ingest answers RETRY_LATER, and
+		 * dispatch waits for ops to make room rather than crash-looping. */
+		log_warn("dispatch: store full, cannot lease: %s", store_errmsg(d->st));
+		d->idle_until_ms = now_mono + STORE_FULL_BACKOFF_MS;
+		return 0;
+	}
+	if (rc != STORE_OK) {
 		log_error("dispatch: lease: %s", store_errmsg(d->st));
 		return -1;
 	}
@@ -639,6 +692,13 @@ static int refill(dispatch *d, int64_t now_mono)
 	if (got == 0)
 		d->idle_until_ms = now_mono + DISPATCH_IDLE_POLL_MS;
 	return 0;
+}
+
+static int keep_leased(dispatch *d, struct store_leased *l, void *arg)
+{
+	(void)d;
+	(void)arg;
+	return l->lease_until_ms != 0;
 }
 
 /* Extend the leases of messages still in hand (queued or in a request) that
@@ -678,13 +738,27 @@ static int renew(dispatch *d)
 	if (n == 0)
 		return 0;
 	if (store_finish(d->st, o, n, now) != STORE_OK) {
+		/* Tried again at the next check; exiting would be worse. */
 		log_error("dispatch: renewing %zu leases: %s", n, store_errmsg(d->st));
-		return -1;
+		return 0;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (o[i].applied)
+	size_t lost = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (o[i].applied) {
 			*lease[i] = until;
-	log_debug("dispatch: renewed %zu lease(s)", n);
+		} else {
+			/* Too late: the lease ran out and the message moved on (another
+			 * worker may have it).  A queued one is dropped here, never
+			 * sent by us; one already in a request cannot be called back. */
+			*lease[i] = 0;
+			lost++;
+		}
+	}
+	if (lost > 0) {
+		log_warn("dispatch: %zu lease(s) ran out before renewal (a stalled worker?)", lost);
+		q_filter(d, keep_leased, NULL);
+	}
+	log_debug("dispatch: renewed %zu lease(s)", n - lost);
 	return 0;
 }
 
@@ -702,7 +776,10 @@ long dispatch_step(dispatch *d, int stopping)
 	if (now_mono >= d->next_renew_ms) {
 		if (renew(d) != 0)
 			return -1;
-		d->next_renew_ms = now_mono + RENEW_CHECK_MS;
+		long every = d->cfg->dispatch_lease_ms / 4 < RENEW_CHECK_MS
+				     ? d->cfg->dispatch_lease_ms / 4
+				     : RENEW_CHECK_MS;
+		d->next_renew_ms = now_mono + every;
 	}
 	if (!stopping) {
 		int probe = 0, usable = 0;
@@ -740,10 +817,8 @@ long dispatch_step(dispatch *d, int stopping)
 	}
 	if (d->n_pend > 0 &&
 	    (stopping || d->n_pend >= DISPATCH_FLUSH_MAX / 2 ||
-	     clock_mono_ms() - d->pend_since_ms >= d->cfg->dispatch_flush_ms)) {
-		if (flush(d) != 0)
-			return -1;
-	}
+	     clock_mono_ms() - d->pend_since_ms >= d->cfg->dispatch_flush_ms))
+		(void)flush(d); /* on failure the outcomes stay pending */
 	if (d->n_pend > 0) {
 		long left = (long)(d->cfg->dispatch_flush_ms - (clock_mono_ms() - d->pend_since_ms));
 

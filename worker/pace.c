@@ -204,9 +204,15 @@ static int64_t gcra_check(int64_t tat, int64_t now, int64_t t_ns, int64_t tau, u
 	int64_t over = next - now - tau - t_ns;
 
 	/* A request bigger than the whole bucket goes when the bucket is
-	 * empty, or it could never go. */
-	if (over > 0 && !((int64_t)n * t_ns > tau + t_ns && tat <= now))
+	 * empty, or it could never go; and its wait is until then, not the
+	 * (longer) time a small request would wait, or small requests from
+	 * other processes would always get there first. */
+	if (over > 0 && (int64_t)n * t_ns > tau + t_ns) {
+		if (tat > now)
+			return tat - now;
+	} else if (over > 0) {
 		return over;
+	}
 	*new_tat = next;
 	return 0;
 }

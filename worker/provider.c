@@ -346,7 +346,7 @@ static int http_date(const char *s, time_t *out)
 	return -1;
 }
 
-int64_t provider_parse_retry_after(const char *value, int64_t now_ms)
+static int64_t parse_retry_after(const char *value, int64_t now_ms)
 {
 	char date[HTTP_DATE_MAX];
 	size_t len;
@@ -380,6 +380,15 @@ int64_t provider_parse_retry_after(const char *value, int64_t now_ms)
 	if (now_ms < 0 && ms > INT64_MAX + now_ms)
 		return -1;
 	return ms - now_ms;
+}
+
+int64_t provider_parse_retry_after(const char *value, int64_t now_ms)
+{
+	int64_t ms = parse_retry_after(value, now_ms);
+
+	/* A provider's "come back next year" must not hold it for a year: the
+	 * hold lives in the pacing file and outlives restarts. */
+	return ms > PROVIDER_RETRY_AFTER_MAX_MS ? PROVIDER_RETRY_AFTER_MAX_MS : ms;
 }
 
 /* ---- request helpers ------------------------------------------------------- */

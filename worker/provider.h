@@ -45,6 +45,7 @@
 #define PROVIDER_ID_MAX 96        /* provider's message id, bytes incl. NUL */
 #define PROVIDER_REASON_MAX 160   /* reason text, bytes incl. NUL */
 #define PROVIDER_REF_MAX 48       /* our reference for a message */
+#define PROVIDER_RETRY_AFTER_MAX_MS 3600000 /* longest Retry-After honoured: 1 hour */
 
 /* Which API an adapter speaks. */
 enum provider_kind {
@@ -164,7 +165,8 @@ void provider_fail_all(const struct provider_response *resp, const char *detail,
 		       size_t n, struct provider_result *out);
 
 /* Parse a Retry-After header value (delta-seconds or an HTTP-date) relative
- * to now_ms (wall clock).  Returns ms >= 0, or -1 if unparseable. */
+ * to now_ms (wall clock).  Returns ms in [0, PROVIDER_RETRY_AFTER_MAX_MS], or
+ * -1 if unparseable. */
 int64_t provider_parse_retry_after(const char *value, int64_t now_ms);
 
 #endif
