@@ -562,6 +562,29 @@ static void retries_stop_at_expiry_and_at_max_attempts(void **state)
 	assert_int_equal(store_verify(f->st), 0);
 }
 
+static void a_throttled_retry_is_not_an_attempt(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[1] = { msg(f, 1, 0, NOW + DAY, 0) };
+	struct store_outcome o;
+
+	assert_int_equal(store_ingest(f->st, b, 1, NOW), STORE_OK);
+	/* Throttled twice, with max_attempts 1: still not failed. */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(lease(f, NOW + i * 1000, 1, 0, NULL), 1);
+		assert_int_equal(leased[0].attempts, 1);
+		o = outcome(&leased[0], STORE_OUT_RETRY, NOW + (i + 1) * 1000, "http 429");
+		o.max_attempts = 1;
+		o.not_attempted = 1;
+		assert_int_equal(store_finish(f->st, &o, 1, NOW + i * 1000), STORE_OK);
+		assert_int_equal(o.final_state, STORE_STATE_DELAYED);
+	}
+	struct store_stats s = stats(f->st);
+	assert_int_equal(s.attempts, 0);
+	assert_int_equal(s.retries, 2);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
 static void state_names(void **state)
 {
 	(void)state;
@@ -596,6 +619,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(retries_stop_at_expiry_and_at_max_attempts, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(a_throttled_retry_is_not_an_attempt, setup, teardown),
 		cmocka_unit_test(state_names),
 	};
 
