@@ -12,7 +12,6 @@
 
 #include "worker/config.h"
 
-#define WORKER_POLL_MS 200
 #define WORKER_READER_CHECK_MS 10000
 #define WORKER_DRAIN_QUIET_MS 200   /* drain ends after this long without input */
 
