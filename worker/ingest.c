@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "worker/gsm.h"
 #include "worker/render.h"
 
 #define INGEST_LINGER_MS 2000
@@ -325,7 +326,14 @@ int ingest_process(ingest *in, int shutting_down)
 			m->text_len = render_text(r->ev, t, RENDER_MAX);
 			m->text = t;
 		}
-		m->segments = (uint16_t)render_segments(m->text, m->text_len);
+		struct gsm_info gi;
+
+		if (gsm_analyze(m->text, m->text_len, &gi) != 0) {
+			/* validate_event() checked the UTF-8: a bug if we get here. */
+			log_panic("ingest: text of %s is not UTF-8 after validation",
+				  r->ev->idempotency_key);
+		}
+		m->segments = gi.segments > UINT16_MAX ? UINT16_MAX : (uint16_t)gi.segments;
 		r->store_idx = n_store++;
 	}
 	if (n == 0)

@@ -5,10 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-#define GSM7_SINGLE 160
-#define GSM7_PART 153
-#define UCS2_SINGLE 70
-#define UCS2_PART 67
 
 static const char *kind_verb(Smsq__Kind k)
 {
@@ -45,22 +41,4 @@ size_t render_text(const Smsq__BookingEvent *ev, char *out, size_t cap)
 		len--;
 	out[len] = '\0';
 	return len;
-}
-
-unsigned render_segments(const char *text, size_t len)
-{
-	size_t units = 0;
-	int ascii = 1;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		if (c >= 0x80)
-			ascii = 0;
-		if ((c & 0xc0) != 0x80)
-			units += (c >= 0xf0) ? 2 : 1; /* astral characters: a surrogate pair */
-	}
-	if (ascii)
-		return len <= GSM7_SINGLE ? 1 : (unsigned)((len + GSM7_PART - 1) / GSM7_PART);
-	return units <= UCS2_SINGLE ? 1 : (unsigned)((units + UCS2_PART - 1) / UCS2_PART);
 }

@@ -1,11 +1,10 @@
 /*
- * render: the text a booking event becomes, and what it costs in SMS parts.
+ * render: the text a booking event becomes.
  *
  * XXX First version, to be replaced by issue 4 (templates per locale in
- * files, times in the event's zone via a locale library, GSM 03.38 with its
- * extension table, smart encoding): one built-in English sentence per kind,
- * the time in UTC, and a segment count that treats pure ASCII as GSM-7 and
- * anything else as UCS-2.
+ * files, times in the event's zone via a locale library): one built-in
+ * English sentence per kind, the time in UTC.  What a text costs is gsm.h's
+ * business.
  */
 #ifndef SMSQ_RENDER_H
 #define SMSQ_RENDER_H
@@ -19,8 +18,5 @@
 /* Write the text for ev into out (cap bytes, NUL-terminated, cut at a UTF-8
  * boundary if too long).  Returns its length. */
 size_t render_text(const Smsq__BookingEvent *ev, char *out, size_t cap);
-
-/* SMS parts text[0..len) costs (at least 1). */
-unsigned render_segments(const char *text, size_t len);
 
 #endif

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "common/xalloc.h"
+#include "worker/gsm.h"
 
 struct validator {
 	struct validate_limits lim;             /* copied limits */
@@ -65,42 +66,11 @@ void validator_destroy(validator **v)
 
 int validate_utf8(const char *str, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
+	struct gsm_info gi;
 
-	while (i < len) {
-		unsigned c = s[i];
-		size_t n;
-		unsigned cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (len - i <= n) /* the n continuation bytes are not all there */
-			return 0;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += n + 1;
-	}
-	return 1;
+	/* One UTF-8 decoder in the project: gsm.c's (strict: no overlongs, no
+	 * surrogates, nothing above U+10FFFF, no cut sequence). */
+	return gsm_analyze(str, len, &gi) == 0;
 }
 
 /* Read a base-128 varint at *p (< end).  Returns 0 or -1 if truncated or

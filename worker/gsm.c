@@ -1,0 +1,332 @@
+/*
+ * gsm: GSM 03.38 encoding choice, unit and segment counts, smart encoding.
+ * See gsm.h for the rules.
+ */
+#include "worker/gsm.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UTF8_MAX_BYTES 4
+#define UNICODE_BMP_LAST 0xFFFF
+
+/* Non-ASCII code points of the GSM 03.38 basic table, sorted. */
+static const uint32_t gsm_basic_nonascii[] = {
+	0x00A1, /* ¡ */ 0x00A3, /* £ */ 0x00A4, /* ¤ */ 0x00A5, /* ¥ */
+	0x00A7, /* § */ 0x00BF, /* ¿ */ 0x00C4, /* Ä */ 0x00C5, /* Å */
+	0x00C6, /* Æ */ 0x00C7, /* Ç */ 0x00C9, /* É */ 0x00D1, /* Ñ */
+	0x00D6, /* Ö */ 0x00D8, /* Ø */ 0x00DC, /* Ü */ 0x00DF, /* ß */
+	0x00E0, /* à */ 0x00E4, /* ä */ 0x00E5, /* å */ 0x00E6, /* æ */
+	0x00E8, /* è */ 0x00E9, /* é */ 0x00EC, /* ì */ 0x00F1, /* ñ */
+	0x00F2, /* ò */ 0x00F6, /* ö */ 0x00F8, /* ø */ 0x00F9, /* ù */
+	0x00FC, /* ü */ 0x0393, /* Γ */ 0x0394, /* Δ */ 0x0398, /* Θ */
+	0x039B, /* Λ */ 0x039E, /* Ξ */ 0x03A0, /* Π */ 0x03A3, /* Σ */
+	0x03A6, /* Φ */ 0x03A8, /* Ψ */ 0x03A9, /* Ω */
+};
+
+/* Smart-encoding replacements, sorted by code point.  Every `to` is GSM-7
+ * and no longer in UTF-8 bytes than the original (tests check both). */
+struct smart_map {
+	uint32_t from;
+	const char *to;
+};
+
+static const struct smart_map smart_table[] = {
+	{0x0009, " "},   /* TAB */
+	{0x0060, "'"},   /* ` */
+	{0x00A0, " "},   /* NO-BREAK SPACE */
+	{0x00AB, "\""},  /* « */
+	{0x00AD, ""},    /* SOFT HYPHEN */
+	{0x00B4, "'"},   /* ´ */
+	{0x00BB, "\""},  /* » */
+	{0x00C0, "A"},   /* À */
+	{0x00C1, "A"},   /* Á */
+	{0x00C2, "A"},   /* Â */
+	{0x00C3, "A"},   /* Ã */
+	{0x00C8, "\xC3\x89"}, /* È -> É */
+	{0x00CA, "E"},   /* Ê */
+	{0x00CB, "E"},   /* Ë */
+	{0x00CC, "I"},   /* Ì */
+	{0x00CD, "I"},   /* Í */
+	{0x00CE, "I"},   /* Î */
+	{0x00CF, "I"},   /* Ï */
+	{0x00D2, "O"},   /* Ò */
+	{0x00D3, "O"},   /* Ó */
+	{0x00D4, "O"},   /* Ô */
+	{0x00D5, "O"},   /* Õ */
+	{0x00D7, "x"},   /* × */
+	{0x00D9, "U"},   /* Ù */
+	{0x00DA, "U"},   /* Ú */
+	{0x00DB, "U"},   /* Û */
+	{0x00DD, "Y"},   /* Ý */
+	{0x00E1, "a"},   /* á */
+	{0x00E2, "a"},   /* â */
+	{0x00E3, "a"},   /* ã */
+	{0x00E7, "c"},   /* ç (not the GSM capital Ç: see gsm.h) */
+	{0x00EA, "e"},   /* ê */
+	{0x00EB, "e"},   /* ë */
+	{0x00ED, "i"},   /* í */
+	{0x00EE, "i"},   /* î */
+	{0x00EF, "i"},   /* ï */
+	{0x00F3, "o"},   /* ó */
+	{0x00F4, "o"},   /* ô */
+	{0x00F5, "o"},   /* õ */
+	{0x00FA, "u"},   /* ú */
+	{0x00FB, "u"},   /* û */
+	{0x00FD, "y"},   /* ý */
+	{0x00FF, "y"},   /* ÿ */
+	{0x0152, "OE"},  /* Œ */
+	{0x0153, "oe"},  /* œ */
+	{0x0160, "S"},   /* Š */
+	{0x0161, "s"},   /* š */
+	{0x0178, "Y"},   /* Ÿ */
+	{0x017D, "Z"},   /* Ž */
+	{0x017E, "z"},   /* ž */
+	{0x02BC, "'"},   /* MODIFIER LETTER APOSTROPHE */
+	{0x2000, " "},   /* EN QUAD */
+	{0x2001, " "},   /* EM QUAD */
+	{0x2002, " "},   /* EN SPACE */
+	{0x2003, " "},   /* EM SPACE */
+	{0x2004, " "},   /* THREE-PER-EM SPACE */
+	{0x2005, " "},   /* FOUR-PER-EM SPACE */
+	{0x2006, " "},   /* SIX-PER-EM SPACE */
+	{0x2007, " "},   /* FIGURE SPACE */
+	{0x2008, " "},   /* PUNCTUATION SPACE */
+	{0x2009, " "},   /* THIN SPACE */
+	{0x200A, " "},   /* HAIR SPACE */
+	{0x200B, ""},    /* ZERO WIDTH SPACE */
+	{0x2010, "-"},   /* HYPHEN */
+	{0x2011, "-"},   /* NON-BREAKING HYPHEN */
+	{0x2012, "-"},   /* FIGURE DASH */
+	{0x2013, "-"},   /* EN DASH */
+	{0x2014, "-"},   /* EM DASH */
+	{0x2015, "-"},   /* HORIZONTAL BAR */
+	{0x2018, "'"},   /* ‘ */
+	{0x2019, "'"},   /* ’ */
+	{0x201A, "'"},   /* ‚ */
+	{0x201B, "'"},   /* ‛ */
+	{0x201C, "\""},  /* “ */
+	{0x201D, "\""},  /* ” */
+	{0x201E, "\""},  /* „ */
+	{0x201F, "\""},  /* ‟ */
+	{0x2026, "..."}, /* … */
+	{0x202F, " "},   /* NARROW NO-BREAK SPACE */
+	{0x2032, "'"},   /* ′ */
+	{0x2033, "\""},  /* ″ */
+	{0x2039, "'"},   /* ‹ */
+	{0x203A, "'"},   /* › */
+	{0x205F, " "},   /* MEDIUM MATHEMATICAL SPACE */
+	{0x2212, "-"},   /* MINUS SIGN */
+	{0xFEFF, ""},    /* BYTE ORDER MARK / ZERO WIDTH NO-BREAK SPACE */
+};
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Decode one code point at s[*i] (strict UTF-8: no overlong forms, no
+ * surrogates, nothing above U+10FFFF).  Returns 0 and advances *i, or -1.
+ */
+static int utf8_next(const unsigned char *s, size_t len, size_t *i, uint32_t *cp)
+{
+	size_t p = *i;
+	unsigned char b = s[p];
+	unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+	size_t n;
+	uint32_t c;
+
+	if (b < 0x80) {
+		*cp = b;
+		*i = p + 1;
+		return 0;
+	}
+	if (b >= 0xC2 && b <= 0xDF) {
+		n = 2;
+		c = b & 0x1F;
+	} else if (b >= 0xE0 && b <= 0xEF) {
+		n = 3;
+		c = b & 0x0F;
+		if (b == 0xE0)
+			lo = 0xA0; /* overlong */
+		else if (b == 0xED)
+			hi = 0x9F; /* surrogates */
+	} else if (b >= 0xF0 && b <= 0xF4) {
+		n = 4;
+		c = b & 0x07;
+		if (b == 0xF0)
+			lo = 0x90; /* overlong */
+		else if (b == 0xF4)
+			hi = 0x8F; /* above U+10FFFF */
+	} else {
+		return -1;
+	}
+	if (len - p < n)
+		return -1;
+	if (s[p + 1] < lo || s[p + 1] > hi)
+		return -1;
+	for (size_t k = 1; k < n; k++) {
+		if ((s[p + k] & 0xC0) != 0x80)
+			return -1;
+		c = (c << 6) | (s[p + k] & 0x3F);
+	}
+	*cp = c;
+	*i = p + n;
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Septets of cp in GSM-7: 1 (basic table), 2 (extension table) or 0 (none). */
+static unsigned gsm7_septets(uint32_t cp)
+{
+	if (cp < 0x80) {
+		switch (cp) {
+		case '\n': case '\r':
+			return 1;
+		case '\f': case '^': case '{': case '}': case '\\':
+		case '[': case '~': case ']': case '|':
+			return 2;
+		case '`':
+			return 0;
+		default:
+			return cp >= 0x20 && cp < 0x7F ? 1 : 0;
+		}
+	}
+	if (cp == 0x20AC) /* € */
+		return 2;
+	return bsearch(&cp, gsm_basic_nonascii, ARRAY_LEN(gsm_basic_nonascii),
+		       sizeof(gsm_basic_nonascii[0]), cmp_u32) ? 1 : 0;
+}
+
+static unsigned utf16_units(uint32_t cp)
+{
+	return cp > UNICODE_BMP_LAST ? 2 : 1;
+}
+
+/* Parts needed by a multipart message: whole characters, greedily. */
+static size_t count_parts(const unsigned char *s, size_t len, int enc)
+{
+	size_t part_max = enc == GSM_7BIT ? GSM7_PART_MAX : GSM_UCS2_PART_MAX;
+	size_t parts = 1, fill = 0, i = 0;
+	uint32_t cp;
+
+	while (i < len) {
+		if (utf8_next(s, len, &i, &cp) != 0)
+			abort(); /* validated by the caller */
+		unsigned w = enc == GSM_7BIT ? gsm7_septets(cp) : utf16_units(cp);
+		if (fill + w > part_max) {
+			parts++;
+			fill = 0;
+		}
+		fill += w;
+	}
+	return parts;
+}
+
+int gsm_analyze(const char *utf8, size_t len, struct gsm_info *out)
+{
+	const unsigned char *s = (const unsigned char *)utf8;
+	size_t septets = 0, units16 = 0, chars = 0, i = 0;
+	int all_gsm = 1;
+	uint32_t cp;
+
+	memset(out, 0, sizeof(*out));
+	while (i < len) {
+		if (utf8_next(s, len, &i, &cp) != 0)
+			return -1;
+		unsigned w = gsm7_septets(cp);
+		if (w == 0)
+			all_gsm = 0;
+		septets += w;
+		units16 += utf16_units(cp);
+		chars++;
+	}
+	out->chars = chars;
+	if (all_gsm) {
+		out->encoding = GSM_7BIT;
+		out->units = septets;
+		out->segments = septets <= GSM7_SINGLE_MAX ? 1 : count_parts(s, len, GSM_7BIT);
+	} else {
+		out->encoding = GSM_UCS2;
+		out->units = units16;
+		out->segments = units16 <= GSM_UCS2_SINGLE_MAX ? 1 : count_parts(s, len, GSM_UCS2);
+	}
+	return 0;
+}
+
+static int utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	uint32_t cp;
+
+	while (i < len)
+		if (utf8_next(s, len, &i, &cp) != 0)
+			return 0;
+	return 1;
+}
+
+static int cmp_map(const void *key, const void *elem)
+{
+	uint32_t x = *(const uint32_t *)key, y = ((const struct smart_map *)elem)->from;
+
+	return (x > y) - (x < y);
+}
+
+size_t gsm_smart(const char *utf8, size_t len, char *out, size_t cap, unsigned *replaced)
+{
+	const unsigned char *s = (const unsigned char *)utf8;
+	size_t i = 0, o = 0;
+	unsigned nrep = 0;
+	uint32_t cp;
+
+	if (replaced)
+		*replaced = 0;
+	if (cap > 0)
+		out[0] = '\0';
+	if (!utf8_valid(s, len))
+		return GSM_SMART_INVALID;
+	if (cap == 0)
+		return 0;
+	while (i < len) {
+		size_t start = i;
+		if (utf8_next(s, len, &i, &cp) != 0)
+			abort(); /* validated above */
+		const char *piece = (const char *)s + start;
+		size_t plen = i - start;
+		const struct smart_map *m = NULL;
+		if (gsm7_septets(cp) == 0)
+			m = bsearch(&cp, smart_table, ARRAY_LEN(smart_table),
+				    sizeof(smart_table[0]), cmp_map);
+		if (m) {
+			piece = m->to;
+			plen = strlen(m->to);
+		}
+		if (plen >= cap - o)
+			break; /* keep room for the NUL; never cut a character */
+		memcpy(out + o, piece, plen);
+		o += plen;
+		if (m)
+			nrep++;
+	}
+	out[o] = '\0';
+	if (replaced)
+		*replaced = nrep;
+	return o;
+}
+
+const char *gsm_encoding_name(int enc)
+{
+	switch (enc) {
+	case GSM_7BIT:
+		return "gsm7";
+	case GSM_UCS2:
+		return "ucs2";
+	default:
+		return "unknown";
+	}
+}
