@@ -107,6 +107,8 @@ class IngestTest(itlib.PoolTest):
             ("no kind", {"kind": m.KIND_UNSPECIFIED}, m.REASON_MISSING_FIELD),
             ("priority 10", {"priority": 10}, m.REASON_INVALID_FIELD),
             ("text too long", {"text": "y" * 1601}, m.REASON_TEXT_TOO_LONG),
+            ("text over 10 GSM-7 segments", {"text": "y" * 1531}, m.REASON_TEXT_TOO_LONG),
+            ("text over 10 UCS-2 segments", {"text": "\u00e7" * 671}, m.REASON_TEXT_TOO_LONG),
             ("no place", {"place": ""}, m.REASON_MISSING_FIELD),
         ]
         d = Dealer(pool.endpoint)
@@ -116,8 +118,13 @@ class IngestTest(itlib.PoolTest):
                 self.assertEqual(ack.status, m.ACK_REJECTED, name)
                 self.assertEqual(m.Reason.Name(ack.reason), m.Reason.Name(reason), name)
                 self.assertTrue(ack.detail)
+        # At the limit it is stored: 10 parts of 153 septets.
+        ok = d.call(event("ten-parts", text="y" * 1530), req_id=b"ok10")
+        self.assertEqual(ok.status, m.ACK_ACCEPTED, ok.detail)
         d.close()
-        self.assertEqual(self.stats()["total"], 0)
+        s = self.stats()
+        self.assertEqual(s["total"], 1)
+        self.assertEqual(s["segments_waiting"], 10)
 
     def test_20000_published_pool_killed_after_last_ack_all_there(self):
         pool = self.pool(workers=2)

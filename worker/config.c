@@ -40,6 +40,8 @@ static const struct opt opts[] = {
 	  "largest event frame accepted; larger ones are rejected (oversize)" },
 	{ "ingest.max_text_bytes", OPT_LONG, "1600", 70, 4096, F(ingest_max_text_bytes),
 	  "longest ready text, in bytes (text_too_long)" },
+	{ "ingest.max_segments", OPT_LONG, "10", 1, 255, F(ingest_max_segments),
+	  "texts that cost more SMS parts are rejected (text_too_long)" },
 	{ "ingest.batch_max", OPT_LONG, "256", 1, 65536, F(ingest_batch_max),
 	  "most events in one group commit (one sync)" },
 	{ "ingest.hwm", OPT_LONG, "50000", 100, 10000000, F(ingest_hwm),

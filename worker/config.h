@@ -46,6 +46,7 @@ struct config {
 	char ingest_endpoint[CONFIG_STR_MAX]; /* ingest.endpoint: producers connect here */
 	long ingest_max_event_bytes;          /* ingest.max_event_bytes: event frame limit */
 	long ingest_max_text_bytes;           /* ingest.max_text_bytes: ready text limit */
+	long ingest_max_segments;             /* ingest.max_segments: SMS parts limit */
 	long ingest_batch_max;                /* ingest.batch_max: events per group commit */
 	long ingest_hwm;                      /* ingest.hwm: ZeroMQ high-water marks */
 	long pool_workers;                    /* pool.workers: processes (0: cores) */

@@ -333,7 +333,15 @@ int ingest_process(ingest *in, int shutting_down)
 			log_panic("ingest: text of %s is not UTF-8 after validation",
 				  r->ev->idempotency_key);
 		}
-		m->segments = gi.segments > UINT16_MAX ? UINT16_MAX : (uint16_t)gi.segments;
+		if (gi.segments > in->o.max_segments) {
+			r->status = SMSQ__ACK_STATUS__ACK_REJECTED;
+			r->reason = SMSQ__REASON__REASON_TEXT_TOO_LONG;
+			snprintf(r->detail, sizeof(r->detail),
+				 "text needs %zu SMS segments (%s), over the limit of %zu", gi.segments,
+				 gsm_encoding_name(gi.encoding), in->o.max_segments);
+			continue; /* its batch slot is reused by the next event */
+		}
+		m->segments = (uint16_t)gi.segments;
 		r->store_idx = n_store++;
 	}
 	if (n == 0)

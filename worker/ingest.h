@@ -29,6 +29,7 @@ struct ingest_opts {
 	const char *backend;          /* broker endpoint to connect to */
 	size_t batch_max;             /* most requests per group commit */
 	size_t max_event_bytes;       /* event frame limit */
+	size_t max_segments;          /* texts costing more SMS parts are rejected */
 	int hwm;                      /* socket high-water marks */
 	struct validate_limits limits; /* validation limits */
 };

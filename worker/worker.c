@@ -97,6 +97,7 @@ int worker_run(const struct config *cfg, int index, const char *backend)
 		.backend = backend,
 		.batch_max = (size_t)cfg->ingest_batch_max,
 		.max_event_bytes = (size_t)cfg->ingest_max_event_bytes,
+		.max_segments = (size_t)cfg->ingest_max_segments,
 		.hwm = (int)cfg->ingest_hwm,
 		.limits = { .max_text_bytes = (size_t)cfg->ingest_max_text_bytes },
 	};
