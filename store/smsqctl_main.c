@@ -37,7 +37,8 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 		printf("  %-9s %llu\n", store_state_name((enum store_state)i),
 		       (unsigned long long)s->count[i]);
 	printf("total      %llu\n", (unsigned long long)s->total);
-	printf("segments   %llu waiting\n", (unsigned long long)s->segments_waiting);
+	printf("segments   %llu waiting, %llu saved by smart encoding\n",
+	       (unsigned long long)s->segments_waiting, (unsigned long long)s->segments_saved);
 	printf("attempts   %llu, retries %llu (ambiguous %llu), leases run out %llu\n",
 	       (unsigned long long)s->attempts, (unsigned long long)s->retries,
 	       (unsigned long long)s->ambiguous, (unsigned long long)s->lease_expired);
@@ -68,6 +69,7 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 	rc |= json_object_set_new(root, "total", json_integer((json_int_t)s->total));
 	rc |= json_object_set_new(root, "states", states);
 	rc |= json_object_set_new(root, "segments_waiting", json_integer((json_int_t)s->segments_waiting));
+	rc |= json_object_set_new(root, "segments_saved", json_integer((json_int_t)s->segments_saved));
 	rc |= json_object_set_new(root, "attempts", json_integer((json_int_t)s->attempts));
 	rc |= json_object_set_new(root, "retries", json_integer((json_int_t)s->retries));
 	rc |= json_object_set_new(root, "ambiguous_retries", json_integer((json_int_t)s->ambiguous));

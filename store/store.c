@@ -92,7 +92,7 @@ struct rec_hdr {
 	uint16_t to_len;         /* section 3 length */
 	uint16_t text_len;       /* section 4 length */
 	uint16_t note_len;       /* section 5 length */
-	uint16_t reserved;       /* zero */
+	uint16_t encoding;       /* enum store_encoding */
 	int64_t created_ms;      /* booking time */
 	int64_t not_before_ms;   /* scheduled send */
 	int64_t expires_ms;      /* expiry */
@@ -121,6 +121,7 @@ struct counters {
 	uint64_t retries;                  /* retry outcomes */
 	uint64_t ambiguous;                /* of which ambiguous */
 	uint64_t lease_expired;            /* leases that ran out */
+	uint64_t segments_saved;           /* SMS parts saved by smart encoding */
 };
 
 static const char *const state_names[STORE_STATE_COUNT] = {
@@ -630,6 +631,7 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	r.h.type = STORE_REC_V1;
 	r.h.priority = m->priority;
 	r.h.segments = m->segments;
+	r.h.encoding = m->encoding;
 	r.h.idem_len = (uint16_t)m->idem_len;
 	r.h.event_len = (uint32_t)m->event_len;
 	r.h.to_len = (uint16_t)m->to_len;
@@ -669,6 +671,7 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 		return rc;
 	struct rec_hdr h = r.h;
 	c->segments_waiting += h.segments;
+	c->segments_saved += m->segments_saved;
 	c->count[h.state]++;
 	c->total++;
 	m->id = id;
@@ -772,6 +775,7 @@ static int decode_rec(store *s, uint64_t id, const MDB_val *v, struct store_msg 
 	out->due_ms = r.h.due_ms;
 	out->updated_ms = r.h.updated_ms;
 	out->segments = r.h.segments;
+	out->encoding = (enum store_encoding)r.h.encoding;
 	out->ambiguous = r.h.ambiguous;
 	out->provider = r.h.provider;
 	memcpy(out->idem_key, r.idem, r.h.idem_len);
@@ -875,6 +879,7 @@ int store_stats(store *s, struct store_stats *out)
 	out->retries = c.retries;
 	out->ambiguous = c.ambiguous;
 	out->lease_expired = c.lease_expired;
+	out->segments_saved = c.segments_saved;
 	out->waiting = c.count[STORE_STATE_DELAYED] + c.count[STORE_STATE_READY] +
 		       c.count[STORE_STATE_INFLIGHT];
 

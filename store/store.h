@@ -37,6 +37,13 @@ enum store_state {
 	STORE_STATE_COUNT = 7,
 };
 
+/* How a text is encoded on the air (stored: never renumber). */
+enum store_encoding {
+	STORE_ENC_UNKNOWN = 0, /* not recorded */
+	STORE_ENC_GSM7 = 1,    /* GSM 03.38 default alphabet */
+	STORE_ENC_UCS2 = 2,    /* UCS-2 / UTF-16 */
+};
+
 /* Return codes. */
 enum store_rc {
 	STORE_OK = 0,        /* done, committed and synced */
@@ -101,6 +108,8 @@ struct store_new {
 	const char *text;        /* the text to send, UTF-8 (0..STORE_TEXT_MAX bytes) */
 	size_t text_len;         /* its length */
 	uint16_t segments;       /* SMS parts the text costs (pacing counts them) */
+	uint8_t encoding;        /* enum store_encoding */
+	uint16_t segments_saved; /* parts smart encoding saved on this text (stats) */
 	int64_t created_ms;      /* booking time, ms since epoch */
 	int64_t not_before_ms;   /* not to be sent before (0: now) */
 	int64_t expires_ms;      /* pointless after */
@@ -134,6 +143,7 @@ struct store_stats {
 	uint64_t retries;                  /* outcomes "retry later" ever */
 	uint64_t ambiguous;                /* of which after an ambiguous timeout */
 	uint64_t lease_expired;            /* leases that ran out (a worker died) */
+	uint64_t segments_saved;           /* SMS parts saved by smart encoding, ever */
 	int64_t next_due_ms;               /* earliest delayed/lease time, 0: none */
 	uint64_t waiting;                  /* delayed + ready + in flight */
 	uint64_t oldest_waiting_id;        /* 0 when nothing waits */
@@ -160,6 +170,7 @@ struct store_msg {
 	int64_t due_ms;              /* delayed: due time; in flight: lease end */
 	int64_t updated_ms;          /* last state change */
 	uint16_t segments;           /* SMS parts */
+	enum store_encoding encoding; /* GSM-7 or UCS-2 */
 	uint16_t ambiguous;          /* retries after an ambiguous timeout */
 	uint8_t provider;            /* index of the provider of the last attempt */
 	char idem_key[STORE_IDEM_MAX + 1]; /* NUL-terminated copy */

@@ -108,7 +108,7 @@ class IngestTest(itlib.PoolTest):
             ("priority 10", {"priority": 10}, m.REASON_INVALID_FIELD),
             ("text too long", {"text": "y" * 1601}, m.REASON_TEXT_TOO_LONG),
             ("text over 10 GSM-7 segments", {"text": "y" * 1531}, m.REASON_TEXT_TOO_LONG),
-            ("text over 10 UCS-2 segments", {"text": "\u00e7" * 671}, m.REASON_TEXT_TOO_LONG),
+            ("text over 10 UCS-2 segments", {"text": "\U0001F600" * 336}, m.REASON_TEXT_TOO_LONG),
             ("no place", {"place": ""}, m.REASON_MISSING_FIELD),
         ]
         d = Dealer(pool.endpoint)
@@ -125,6 +125,32 @@ class IngestTest(itlib.PoolTest):
         s = self.stats()
         self.assertEqual(s["total"], 1)
         self.assertEqual(s["segments_waiting"], 10)
+
+    def test_smart_encoding_saves_segments(self):
+        pool = self.pool(workers=1)
+        m = pb2()
+        d = Dealer(pool.endpoint)
+        # 80 characters with a circumflex: UCS-2, 2 parts; as GSM-7, 1 part.
+        ack = d.call(event("smart-1", text="H\u00f4pital " * 10), req_id=b"s1")
+        self.assertEqual(ack.status, m.ACK_ACCEPTED, ack.detail)
+        # An emoji keeps a text UCS-2: left exactly as it is, nothing saved.
+        ack = d.call(event("smart-2", text="Rendez-vous confirm\u00e9 \U0001F600"), req_id=b"s2")
+        self.assertEqual(ack.status, m.ACK_ACCEPTED, ack.detail)
+        d.close()
+        s = self.stats()
+        self.assertEqual(s["segments_saved"], 1)
+        self.assertEqual(s["segments_waiting"], 2)
+        self.assertEqual(pool.stop(), 0)
+
+    def test_smart_encoding_can_be_switched_off(self):
+        pool = self.pool(workers=1, args=["-o", "ingest.smart_encoding=0"])
+        d = Dealer(pool.endpoint)
+        ack = d.call(event("smart-off", text="H\u00f4pital " * 10), req_id=b"s3")
+        d.close()
+        self.assertEqual(ack.status, pb2().ACK_ACCEPTED, ack.detail)
+        s = self.stats()
+        self.assertEqual(s["segments_saved"], 0)
+        self.assertEqual(s["segments_waiting"], 2)
 
     def test_20000_published_pool_killed_after_last_ack_all_there(self):
         pool = self.pool(workers=2)

@@ -136,12 +136,17 @@ static void ingest_assigns_ids_and_counts(void **state)
 	struct store_new b[3] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0),
 				  msg(f, 3, 0, NOW + DAY, NOW + 3600000) };
 
+	b[2].encoding = STORE_ENC_UCS2;
+	b[2].segments = 3;
+	b[2].segments_saved = 2;
 	assert_int_equal(store_ingest(f->st, b, 3, NOW), STORE_OK);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(b[i].result, STORE_INGEST_ACCEPTED);
 	assert_true(b[0].id > 0 && b[1].id == b[0].id + 1 && b[2].id == b[1].id + 1);
 
 	struct store_stats s = stats(f->st);
+	assert_int_equal(s.segments_saved, 2);
+	assert_int_equal(s.segments_waiting, 3);
 	assert_int_equal(s.count[STORE_STATE_READY], 2);
 	assert_int_equal(s.count[STORE_STATE_DELAYED], 1);
 	assert_int_equal(s.waiting, 3);
@@ -155,6 +160,8 @@ static void ingest_assigns_ids_and_counts(void **state)
 	assert_int_equal(store_get(f->st, b[2].id, &m), STORE_OK);
 	assert_int_equal(m.state, STORE_STATE_DELAYED);
 	assert_int_equal(m.due_ms, NOW + 3600000);
+	assert_int_equal(m.encoding, STORE_ENC_UCS2);
+	assert_int_equal(m.segments, 3);
 	assert_string_equal(m.idem_key, "k3");
 	assert_int_equal(m.event_len, sizeof("packed-event-bytes"));
 	assert_memory_equal(m.event, "packed-event-bytes", m.event_len);

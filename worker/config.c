@@ -42,6 +42,8 @@ static const struct opt opts[] = {
 	  "longest ready text, in bytes (text_too_long)" },
 	{ "ingest.max_segments", OPT_LONG, "10", 1, 255, F(ingest_max_segments),
 	  "texts that cost more SMS parts are rejected (text_too_long)" },
+	{ "ingest.smart_encoding", OPT_LONG, "1", 0, 1, F(ingest_smart_encoding),
+	  "1: a UCS-2 text that fits GSM-7 once typography and accents are replaced is sent so" },
 	{ "ingest.batch_max", OPT_LONG, "256", 1, 65536, F(ingest_batch_max),
 	  "most events in one group commit (one sync)" },
 	{ "ingest.hwm", OPT_LONG, "50000", 100, 10000000, F(ingest_hwm),

@@ -47,6 +47,7 @@ struct config {
 	long ingest_max_event_bytes;          /* ingest.max_event_bytes: event frame limit */
 	long ingest_max_text_bytes;           /* ingest.max_text_bytes: ready text limit */
 	long ingest_max_segments;             /* ingest.max_segments: SMS parts limit */
+	long ingest_smart_encoding;           /* ingest.smart_encoding: 0 off, 1 on */
 	long ingest_batch_max;                /* ingest.batch_max: events per group commit */
 	long ingest_hwm;                      /* ingest.hwm: ZeroMQ high-water marks */
 	long pool_workers;                    /* pool.workers: processes (0: cores) */

@@ -49,7 +49,9 @@ struct ingest {
 	struct ingest_opts o;          /* copied options */
 	struct request *reqs;          /* batch_max slots */
 	struct store_new *batch;       /* batch_max slots for store_ingest */
-	char *texts;                   /* batch_max * RENDER_MAX: rendered texts */
+	char *texts;                   /* batch_max slots of text_slot bytes: rendered or
+					  smart-encoded texts */
+	size_t text_slot;              /* bytes per slot */
 	struct ingest_counts counts;   /* since start */
 };
 
@@ -63,7 +65,9 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 	in->val = validator_new(&o->limits);
 	in->reqs = xcalloc(o->batch_max, sizeof(*in->reqs));
 	in->batch = xcalloc(o->batch_max, sizeof(*in->batch));
-	in->texts = xmalloc(o->batch_max * RENDER_MAX);
+	in->text_slot = o->limits.max_text_bytes + 1 > RENDER_MAX ? o->limits.max_text_bytes + 1
+								    : RENDER_MAX;
+	in->texts = xmalloc(o->batch_max * in->text_slot);
 	in->ctx = zmq_ctx_new();
 	if (in->ctx == NULL) {
 		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
@@ -261,6 +265,27 @@ static int send_ack(ingest *in, struct request *r)
 	return rc;
 }
 
+/* Smart encoding: if replacing typographic characters and accents by their
+ * closest GSM-7 forms makes the whole text GSM-7, send that instead (the
+ * bill, not the meaning, changes).  A text that would stay UCS-2 anyway (an
+ * emoji) is left exactly as it was.  slot has room for the text. */
+static void smart_encode(struct store_new *m, char *slot, struct gsm_info *gi)
+{
+	char tmp[STORE_TEXT_MAX + 1];
+	struct gsm_info g2;
+	unsigned replaced = 0;
+	size_t n = gsm_smart(m->text, m->text_len, tmp, sizeof(tmp), &replaced);
+
+	if (n == GSM_SMART_INVALID || gsm_analyze(tmp, n, &g2) != 0 || g2.encoding != GSM_7BIT ||
+	    g2.segments > gi->segments)
+		return;
+	memcpy(slot, tmp, n + 1);
+	m->text = slot;
+	m->text_len = n;
+	m->segments_saved = (uint16_t)(gi->segments - g2.segments);
+	*gi = g2;
+}
+
 static void free_request(struct request *r)
 {
 	for (size_t i = 0; i < r->n_frames; i++)
@@ -317,22 +342,24 @@ int ingest_process(ingest *in, int shutting_down)
 		m->event_len = zmq_msg_size(evf);
 		m->to = r->ev->phone;
 		m->to_len = strlen(r->ev->phone);
+		char *slot = in->texts + n_store * in->text_slot;
+		struct gsm_info gi;
+
 		if (r->ev->text[0] != '\0') {
 			m->text = r->ev->text;
 			m->text_len = strlen(r->ev->text);
 		} else {
-			char *t = in->texts + n_store * RENDER_MAX;
-
-			m->text_len = render_text(r->ev, t, RENDER_MAX);
-			m->text = t;
+			m->text_len = render_text(r->ev, slot, RENDER_MAX);
+			m->text = slot;
 		}
-		struct gsm_info gi;
-
 		if (gsm_analyze(m->text, m->text_len, &gi) != 0) {
 			/* validate_event() checked the UTF-8: a bug if we get here. */
 			log_panic("ingest: text of %s is not UTF-8 after validation",
 				  r->ev->idempotency_key);
 		}
+		m->segments_saved = 0;
+		if (in->o.smart_encoding && gi.encoding == GSM_UCS2)
+			smart_encode(m, slot, &gi);
 		if (gi.segments > in->o.max_segments) {
 			r->status = SMSQ__ACK_STATUS__ACK_REJECTED;
 			r->reason = SMSQ__REASON__REASON_TEXT_TOO_LONG;
@@ -341,6 +368,7 @@ int ingest_process(ingest *in, int shutting_down)
 				 gsm_encoding_name(gi.encoding), in->o.max_segments);
 			continue; /* its batch slot is reused by the next event */
 		}
+		m->encoding = gi.encoding == GSM_7BIT ? STORE_ENC_GSM7 : STORE_ENC_UCS2;
 		m->segments = (uint16_t)gi.segments;
 		r->store_idx = n_store++;
 	}

@@ -30,6 +30,8 @@ struct ingest_opts {
 	size_t batch_max;             /* most requests per group commit */
 	size_t max_event_bytes;       /* event frame limit */
 	size_t max_segments;          /* texts costing more SMS parts are rejected */
+	int smart_encoding;           /* 1: send a UCS-2 text as GSM-7 when replacing
+					 typography and accents makes it fit */
 	int hwm;                      /* socket high-water marks */
 	struct validate_limits limits; /* validation limits */
 };
