@@ -156,7 +156,7 @@ static void test_print_table(void **state)
 	config_print_table(m);
 	assert_int_equal(fclose(m), 0);
 	assert_non_null(strstr(out, "ingest.batch_max"));
-	assert_non_null(strstr(out, "integer [1..65536] default 256"));
+	assert_non_null(strstr(out, "integer [1..4096] default 256"));
 	assert_non_null(strstr(out, "pool.workers"));
 	assert_non_null(strstr(out, "integer [0..256] default 0"));
 	assert_non_null(strstr(out, "log.level"));
@@ -207,9 +207,9 @@ static const struct set_case set_cases[] = {
 	{ "integer negative", "pool.workers", "-1", NULL,
 	  "pool.workers: -1 is out of range [0, 256]" },
 	{ "integer below the minimum", "ingest.batch_max", "0", NULL,
-	  "ingest.batch_max: 0 is out of range [1, 65536]" },
-	{ "integer above the maximum", "ingest.batch_max", "65537", NULL,
-	  "ingest.batch_max: 65537 is out of range [1, 65536]" },
+	  "ingest.batch_max: 0 is out of range [1, 4096]" },
+	{ "integer above the maximum", "ingest.batch_max", "4097", NULL,
+	  "ingest.batch_max: 4097 is out of range [1, 4096]" },
 
 	/* strings */
 	{ "string empty", "store.dir", "", NULL, "store.dir: must be 1 to 511 characters" },
@@ -266,7 +266,7 @@ static const struct range_case range_cases[] = {
 	{ "store.map_max_mb", 1, 1L << 24 },
 	{ "ingest.max_event_bytes", 256, 1L << 20 },
 	{ "ingest.max_text_bytes", 70, 4096 },
-	{ "ingest.batch_max", 1, 65536 },
+	{ "ingest.batch_max", 1, 4096 },
 	{ "ingest.hwm", 100, 10000000 },
 	{ "pool.workers", 0, 256 },
 	{ "pool.restart_delay_ms", 0, 60000 },
