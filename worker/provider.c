@@ -500,6 +500,44 @@ int provider_request_body_json(struct provider_request *req, const json_t *root,
 	return 0;
 }
 
+void provider_match_entries(const struct provider_response *resp, const struct provider_msg *msgs,
+			    size_t n, struct provider_result *out, const char *list_key,
+			    const char *id_key, const char *missing, provider_entry_fn *fn)
+{
+	char why[PROVIDER_REASON_MAX];
+	const json_t *list, *entry;
+	unsigned char *seen;
+	json_t *root;
+	size_t i, idx;
+
+	root = provider_json_load(resp, why, sizeof(why));
+	if (root == NULL) {
+		provider_fail_all(resp, why, n, out);
+		return;
+	}
+	list = json_object_get(root, list_key);
+	if (!json_is_array(list)) {
+		snprintf(why, sizeof(why), "answer without a %s array", list_key);
+		provider_fail_all(resp, why, n, out);
+		json_decref(root);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		provider_result_set(&out[i], PROVIDER_RETRY, 1, -1, "%s", missing);
+	seen = xcalloc(n, 1);
+	json_array_foreach(list, idx, entry) {
+		const char *ref = provider_json_str(entry, id_key);
+		long k = provider_find_ref(msgs, n, ref);
+
+		if (k < 0 || seen[k])
+			continue; /* not ours, or a repeat: the first one counts */
+		seen[k] = 1;
+		fn(resp, entry, ref, &out[k]);
+	}
+	free(seen);
+	json_decref(root);
+}
+
 int provider_request_messages_json(struct provider_request *req,
 				   const struct provider_conf *conf,
 				   const struct provider_msg *msgs, size_t n,

@@ -114,4 +114,20 @@ const char *provider_json_str(const json_t *obj, const char *key);
 /* The index of the message whose ref equals ref, or -1. */
 long provider_find_ref(const struct provider_msg *msgs, size_t n, const char *ref);
 
+/* The outcome of one answer entry matched to our message by its reference. */
+typedef void provider_entry_fn(const struct provider_response *resp, const json_t *entry,
+			       const char *ref, struct provider_result *r);
+
+/*
+ * A 2xx batch answer {"<list_key>": [{"<id_key>": ref, ...}, ...]}: each
+ * entry is matched to our message by ref (never by position; the first entry
+ * for a ref counts, entries not ours are ignored) and given to fn.  A message
+ * the answer does not speak of is RETRY ambiguous (the provider took the
+ * request and may send it) with reason `missing`; an unreadable body or no
+ * list fails every message through provider_fail_all().
+ */
+void provider_match_entries(const struct provider_response *resp, const struct provider_msg *msgs,
+			    size_t n, struct provider_result *out, const char *list_key,
+			    const char *id_key, const char *missing, provider_entry_fn *fn);
+
 #endif

@@ -223,46 +223,6 @@ static void entry_outcome(const struct provider_response *resp, const json_t *en
 	}
 }
 
-/* A 2xx: one entry per destination, matched to our messages by messageId. */
-static void parse_accepted(const struct provider_response *resp, const struct provider_msg *msgs,
-			   size_t n, struct provider_result *out)
-{
-	char why[PROVIDER_REASON_MAX];
-	const json_t *list, *entry;
-	unsigned char *seen;
-	json_t *root;
-	size_t i, idx;
-
-	root = provider_json_load(resp, why, sizeof(why));
-	if (root == NULL) {
-		provider_fail_all(resp, why, n, out);
-		return;
-	}
-	list = json_object_get(root, "messages");
-	if (!json_is_array(list)) {
-		provider_fail_all(resp, "answer without a messages array", n, out);
-		json_decref(root);
-		return;
-	}
-	/* The provider took the request but did not speak of a message we
-	 * sent: it may or may not send it. */
-	for (i = 0; i < n; i++)
-		provider_result_set(&out[i], PROVIDER_RETRY, 1, -1,
-				    "infobip answer has no entry for this message");
-	seen = xcalloc(n, 1);
-	json_array_foreach(list, idx, entry) {
-		const char *mid = provider_json_str(entry, "messageId");
-		long k = provider_find_ref(msgs, n, mid);
-
-		if (k < 0 || seen[k])
-			continue;          /* not ours, or a repeat: the first one counts */
-		seen[k] = 1;
-		entry_outcome(resp, entry, mid, &out[k]);
-	}
-	free(seen);
-	json_decref(root);
-}
-
 /* The text of a whole-request error, into detail ("" if none). */
 static void error_detail(const json_t *root, char *detail, size_t len)
 {
@@ -294,7 +254,9 @@ static void infobip_parse(const struct provider_conf *conf, const struct provide
 		return;
 	}
 	if (provider_http_2xx(resp)) {
-		parse_accepted(resp, msgs, n, out);
+		/* One entry per destination, matched by messageId. */
+		provider_match_entries(resp, msgs, n, out, "messages", "messageId",
+				       "infobip answer has no entry for this message", entry_outcome);
 		return;
 	}
 	root = provider_json_load(resp, why, sizeof(why));

@@ -115,8 +115,9 @@ static int64_t body_retry_after(const json_t *obj)
 
 /* The outcome of one result entry into *r. */
 static void entry_outcome(const struct provider_response *resp, const json_t *entry,
-			  struct provider_result *r)
+			  const char *ref, struct provider_result *r)
 {
+	(void)ref;
 	const char *status = provider_json_str(entry, "status");
 	const char *error = provider_json_str(entry, "error");
 	const char *sep = error != NULL ? ": " : "";
@@ -145,45 +146,6 @@ static void entry_outcome(const struct provider_response *resp, const json_t *en
 	}
 }
 
-/* A 2xx: one result per message, matched by id. */
-static void parse_results(const struct provider_response *resp, const struct provider_msg *msgs,
-			  size_t n, struct provider_result *out)
-{
-	char why[PROVIDER_REASON_MAX];
-	const json_t *list, *entry;
-	unsigned char *seen;
-	json_t *root;
-	size_t i, idx;
-
-	root = provider_json_load(resp, why, sizeof(why));
-	if (root == NULL) {
-		provider_fail_all(resp, why, n, out);
-		return;
-	}
-	list = json_object_get(root, "results");
-	if (!json_is_array(list)) {
-		provider_fail_all(resp, "answer without a results array", n, out);
-		json_decref(root);
-		return;
-	}
-	/* The gateway took the request but did not speak of this message:
-	 * it may or may not send it. */
-	for (i = 0; i < n; i++)
-		provider_result_set(&out[i], PROVIDER_RETRY, 1, -1,
-				    "webhook answer has no result for this message");
-	seen = xcalloc(n, 1);
-	json_array_foreach(list, idx, entry) {
-		long k = provider_find_ref(msgs, n, provider_json_str(entry, "id"));
-
-		if (k < 0 || seen[k])
-			continue;          /* not ours, or a repeat: the first one counts */
-		seen[k] = 1;
-		entry_outcome(resp, entry, &out[k]);
-	}
-	free(seen);
-	json_decref(root);
-}
-
 static void webhook_parse(const struct provider_conf *conf, const struct provider_response *resp,
 			  const struct provider_msg *msgs, size_t n, struct provider_result *out)
 {
@@ -201,7 +163,8 @@ static void webhook_parse(const struct provider_conf *conf, const struct provide
 		return;
 	}
 	if (provider_http_2xx(resp)) {
-		parse_results(resp, msgs, n, out);
+		provider_match_entries(resp, msgs, n, out, "results", "id",
+				       "webhook answer has no result for this message", entry_outcome);
 		return;
 	}
 	root = provider_json_load(resp, why, sizeof(why));
