@@ -12,16 +12,20 @@
 
 SHELL := /bin/bash
 CC ?= cc
+CXX ?= c++
 SANITIZE ?=
 DEVOPTS ?=
+# Build root: B=build-x builds into build-x/ (its own bin/ too), so two builds
+# of one tree (a bench beside a test run) do not race on the same objects.
+B ?= build
 
 ifeq ($(SANITIZE),)
-O := build/rel
-BIN := bin
+O := $(B)/rel
+BIN := $(if $(filter build,$(B)),bin,$(B)/bin)
 OPTFLAGS := -O2
 else
-O := build/san
-BIN := build/san/bin
+O := $(B)/san
+BIN := $(B)/san/bin
 OPTFLAGS := -O1 -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
 GEN := $(O)/gen
@@ -33,8 +37,12 @@ WARN += -Werror
 endif
 
 ALL_CFLAGS := -std=gnu11 -g $(OPTFLAGS) $(WARN) -MMD -MP -I. -I$(GEN) $(CFLAGS)
+# C++ only where a C++ library sits behind a C interface (worker/phone.cc).
+ALL_CXXFLAGS := -std=gnu++17 -g $(OPTFLAGS) $(filter-out -Wstrict-prototypes -Wmissing-prototypes,$(WARN)) \
+	-MMD -MP -I. -I$(GEN) $(CXXFLAGS)
 ALL_LDFLAGS := $(OPTFLAGS) -Wl,--as-needed $(LDFLAGS)
-LIBS := -lzmq -lcurl -llmdb -lprotobuf-c -ljansson -linih -lmicrohttpd -lm
+LIBS := -lzmq -lcurl -llmdb -lprotobuf-c -ljansson -linih -lmicrohttpd \
+	-lphonenumber -licui18n -licuuc -lstdc++ -lm
 
 ifeq ($(V),1)
 Q :=
@@ -48,10 +56,11 @@ endif
 # named *_main.c holds a program's main() and becomes bin/<program>.
 SRC_DIRS := common store worker producer fake
 LIB_SRC := $(filter-out %_main.c,$(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
+LIB_SRC_CXX := $(wildcard $(addsuffix /*.cc,$(SRC_DIRS)))
 PROTO_SRC := proto/booking.proto
 PROTO_C := $(GEN)/proto/booking.pb-c.c
 PROTO_H := $(GEN)/proto/booking.pb-c.h
-LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(PROTO_C:$(GEN)/%.c=$(O)/gen/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(LIB_SRC_CXX:%.cc=$(O)/%.o) $(PROTO_C:$(GEN)/%.c=$(O)/gen/%.o)
 CORE_A := $(O)/libsmsq-core.a
 
 PROGRAMS := smsq-worker smsq-publish smsqctl smsq-fakeprovider
@@ -79,7 +88,7 @@ $(DEPS_STAMP): scripts/install-deps
 
 # Rebuild everything when the flags change (git's GIT-CFLAGS).
 FLAGS_FILE := $(O)/.flags
-FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(LIBS)
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(CXX) $(ALL_CXXFLAGS) $(ALL_LDFLAGS) $(LIBS)
 $(FLAGS_FILE): FORCE | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@if [ "$$(cat $@ 2>/dev/null)" != '$(FLAGS_NOW)' ]; then echo '$(FLAGS_NOW)' > $@; fi
@@ -100,6 +109,11 @@ $(O)/%.o: %.c $(FLAGS_FILE) | $(PROTO_H)
 	$(QP) CC $<
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(O)/%.o: %.cc $(FLAGS_FILE) | $(PROTO_H)
+	$(QP) CXX $<
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(ALL_CXXFLAGS) -c -o $@ $<
 
 $(CORE_A): $(LIB_OBJ)
 	$(QP) AR $@
@@ -126,7 +140,7 @@ test-build: $(PROG_BIN) $(TEST_BIN)
 # UndefinedBehaviorSanitizer, then unit tests and integration tests.
 test: $(DEPS_STAMP)
 	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined test-build
-	$(Q)SMSQ_BIN=build/san/bin SMSQ_TESTS=build/san/tests tests/run $(T)
+	$(Q)SMSQ_BIN=$(B)/san/bin SMSQ_TESTS=$(B)/san/tests tests/run $(T)
 check: test
 
 demo: all
@@ -142,6 +156,6 @@ hdr-check: $(PROTO_H)
 		echo "#include \"$$h\"" | $(CC) $(ALL_CFLAGS) -MF /dev/null -x c -fsyntax-only - || exit 1; done
 
 clean:
-	rm -rf build bin
+	rm -rf $(B) bin
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(O) -name '*.d' 2>/dev/null)
