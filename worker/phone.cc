@@ -1,0 +1,595 @@
+/*
+ * phone: validate a patient's number and normalise it to E.164, behind the C
+ * interface of phone.h.  The only file that includes libphonenumber (C++).
+ *
+ * DESIGN
+ *
+ * phone_normalize() is on the ingest path (one call per event), so it does
+ * the cheap checks first and asks libphonenumber as little as possible:
+ *
+ *   1. A byte scan (no libphonenumber): at most PHONE_IN_MAX bytes; only
+ *      digits, a leading '+' (repeated "++" is read as one, as
+ *      libphonenumber does; a '+' after a digit is refused) and separators (space, tab, . - / ( ), U+00A0
+ *      and U+202F no-break spaces).  Letters are refused here: left to
+ *      itself, Parse() would skip a "Tel:" label, drop an "ext. 12"
+ *      extension from the E.164 form and read "06 12 AB CD EF" as a vanity
+ *      number.  The scan copies the digits (and the '+') into a small
+ *      buffer, so Parse() gets "0612345678", not the spaced original:
+ *      its regexps have less to read (about half the time of Parse() for
+ *      "06 12 34 56 78") and the string fits in std::string's small
+ *      buffer (no allocation) for most numbers.  The result is the same:
+ *      every separator kept out is one Parse() would have skipped.
+ *   2. Parse() in the default region ("ZZ" when there is none).
+ *   3. IsPossibleNumberWithReason(): lengths only, cheap.
+ *   4. GetNumberType(): UNKNOWN means not a valid number.  IsValidNumber()
+ *      is exactly GetRegionCodeForNumber() + "type != UNKNOWN" (see
+ *      libphonenumber's IsValidNumberForRegion()), so calling both would
+ *      run the same regular expressions twice; with ICU regexps that is
+ *      about a quarter of the time of a call.
+ *   5. GetRegionCodeForNumber(), the non-geographic "001" refusal, the
+ *      allowed list, Format(E164).
+ *
+ * INVARIANTS
+ *
+ * - No C++ exception crosses into C: every entry point catches everything
+ *   (std::bad_alloc is the only one expected) and returns an error.
+ * - A detail never contains a digit: it reaches logs, and the number is
+ *   personal data.  It names region codes and the kind of problem only.
+ * - No state of ours but one read-only table of the regions libphonenumber
+ *   knows, built on first use (a C++11 function-local static: thread-safe).
+ *   PhoneNumberUtil is libphonenumber's own process-wide singleton; its
+ *   first use loads the metadata (milliseconds), later calls do not.
+ */
+#include "worker/phone.h"
+
+#include <phonenumbers/phonenumber.pb.h>
+#include <phonenumbers/phonenumberutil.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <set>
+#include <string>
+
+using i18n::phonenumbers::PhoneNumber;
+using i18n::phonenumbers::PhoneNumberUtil;
+
+/* Longest input looked at, in bytes: beyond it, not a number (a generously
+ * formatted one, "+xxx (0)xxx xxx xxx xxx xxx", takes about 30). */
+#define PHONE_IN_MAX 64
+/* libphonenumber's region code for non-geographic numbers (+800, +882...). */
+#define PHONE_REGION_NONGEO "001"
+/* Region code libphonenumber reads as "no default region". */
+#define PHONE_REGION_NONE "ZZ"
+#define PHONE_LETTERS 26
+/* "numbers of XX" and the like, for details. */
+#define PHONE_WHERE_MAX 48
+
+namespace {
+
+/* Which two-letter codes libphonenumber has metadata for. */
+struct region_table {
+	bool known[PHONE_LETTERS][PHONE_LETTERS]; /* [first - 'A'][second - 'A'] */
+};
+
+/* Built once from GetSupportedRegions(); may throw std::bad_alloc. */
+region_table build_region_table()
+{
+	region_table t;
+	std::set<std::string> regions;
+
+	memset(&t, 0, sizeof(t));
+	PhoneNumberUtil::GetInstance()->GetSupportedRegions(&regions);
+	for (const std::string &r : regions) {
+		if (r.size() == 2 && r[0] >= 'A' && r[0] <= 'Z' && r[1] >= 'A' && r[1] <= 'Z')
+			t.known[r[0] - 'A'][r[1] - 'A'] = true;
+	}
+	return t;
+}
+
+/* The table, built on first use.  If building throws, the static stays
+ * uninitialised and the next call tries again (C++11 [stmt.dcl]). */
+const region_table &regions()
+{
+	static const region_table table = build_region_table();
+
+	return table;
+}
+
+inline bool is_upper(char c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+inline char to_upper(char c)
+{
+	return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+}
+
+/*
+ * Copy s (any case) into out as two upper-case letters and a NUL.  Returns
+ * false (out = "") unless s is exactly two ASCII letters.
+ */
+bool region_code(const char *s, size_t len, char out[3])
+{
+	out[0] = '\0';
+	if (!s || len != 2)
+		return false;
+	char a = to_upper(s[0]), b = to_upper(s[1]);
+	if (!is_upper(a) || !is_upper(b))
+		return false;
+	out[0] = a;
+	out[1] = b;
+	out[2] = '\0';
+	return true;
+}
+
+/* Is code (two upper-case letters and a NUL) a known region?  May throw. */
+bool region_known(const char code[3])
+{
+	return regions().known[code[0] - 'A'][code[1] - 'A'];
+}
+
+void set_detail(char *detail, size_t detail_len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+void set_detail(char *detail, size_t detail_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!detail || detail_len == 0)
+		return;
+	va_start(ap, fmt);
+	if (vsnprintf(detail, detail_len, fmt, ap) < 0)
+		detail[0] = '\0';
+	va_end(ap);
+}
+
+/* Result of the byte scan. */
+struct scanned {
+	char buf[PHONE_IN_MAX + 1]; /* '+'? then the digits, NUL-terminated */
+	size_t len;                 /* bytes in buf */
+	bool plus;                  /* international form: buf starts with '+' */
+};
+
+/* Length of the separator at s (0: not one).  s is NUL-terminated. */
+size_t separator_len(const char *s)
+{
+	switch (s[0]) {
+	case ' ': case '\t': case '.': case '-': case '/': case '(': case ')':
+		return 1;
+	case '\xC2': /* U+00A0 NO-BREAK SPACE */
+		return s[1] == '\xA0' ? 2 : 0;
+	case '\xE2': /* U+202F NARROW NO-BREAK SPACE (French typography) */
+		return (s[1] == '\x80' && s[2] == '\xAF') ? 3 : 0;
+	default:
+		return 0;
+	}
+}
+
+/* Name a refused byte without printing a digit (there is none to print:
+ * digits are accepted) or a raw control or non-ASCII byte. */
+void refuse_byte(unsigned char c, char *detail, size_t detail_len)
+{
+	if (c >= 0x80)
+		set_detail(detail, detail_len, "not a phone number: a non-ASCII character");
+	else if (c < 0x20 || c == 0x7F)
+		set_detail(detail, detail_len, "not a phone number: a control character");
+	else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))
+		set_detail(detail, detail_len,
+			   "not a phone number: letters (only digits, '+' and separators)");
+	else
+		set_detail(detail, detail_len, "not a phone number: unexpected character '%c'", c);
+}
+
+/*
+ * Step 1: check the bytes of in and copy its '+' and digits into sc.
+ * Returns PHONE_OK or PHONE_NOT_A_NUMBER with a detail.
+ */
+enum phone_status scan(const char *in, scanned *sc, char *detail, size_t detail_len)
+{
+	const char *p = in;
+	bool digits = false;
+
+	sc->len = 0;
+	sc->plus = false;
+	if (strnlen(in, PHONE_IN_MAX + 1) > PHONE_IN_MAX) {
+		set_detail(detail, detail_len, "not a phone number: input too long");
+		return PHONE_NOT_A_NUMBER;
+	}
+	while (*p) {
+		size_t sep = separator_len(p);
+
+		if (sep) {
+			p += sep;
+		} else if (*p >= '0' && *p <= '9') {
+			sc->buf[sc->len++] = *p++;
+			digits = true;
+		} else if (*p == '+' && !digits) {
+			if (!sc->plus)
+				sc->buf[sc->len++] = '+';
+			sc->plus = true;
+			p++;
+		} else if (*p == '+') {
+			set_detail(detail, detail_len, "not a phone number: '+' after a digit");
+			return PHONE_NOT_A_NUMBER;
+		} else {
+			refuse_byte(static_cast<unsigned char>(*p), detail, detail_len);
+			return PHONE_NOT_A_NUMBER;
+		}
+	}
+	sc->buf[sc->len] = '\0';
+	if (!digits) {
+		set_detail(detail, detail_len, "not a phone number: no digits");
+		return PHONE_NOT_A_NUMBER;
+	}
+	return PHONE_OK;
+}
+
+/* Step 2's errors.  region: the default region, upper-cased ("" if none,
+ * "?" if not two letters); known: libphonenumber knows it. */
+enum phone_status parse_error(PhoneNumberUtil::ErrorType e, const scanned &sc,
+			      const char *region, bool known, char *detail, size_t detail_len)
+{
+	switch (e) {
+	case PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR:
+		if (sc.plus) {
+			set_detail(detail, detail_len, "not a phone number: unknown country calling code");
+			return PHONE_NOT_A_NUMBER;
+		}
+		if (region[0] == '?')
+			set_detail(detail, detail_len,
+				   "national form, and the default region is not a two-letter code");
+		else if (region[0] && !known)
+			set_detail(detail, detail_len,
+				   "national form, and the default region %s is not a known region",
+				   region);
+		else
+			set_detail(detail, detail_len,
+				   "national form (no '+' and country code) and no default region");
+		return PHONE_NO_REGION;
+	case PhoneNumberUtil::TOO_SHORT_AFTER_IDD:
+		set_detail(detail, detail_len, "too short after the international prefix");
+		return PHONE_TOO_SHORT;
+	case PhoneNumberUtil::TOO_SHORT_NSN:
+		set_detail(detail, detail_len, "too short to be a phone number");
+		return PHONE_TOO_SHORT;
+	case PhoneNumberUtil::TOO_LONG_NSN:
+		set_detail(detail, detail_len, "too long to be a phone number");
+		return PHONE_TOO_LONG;
+	case PhoneNumberUtil::NOT_A_NUMBER:
+	default:
+		set_detail(detail, detail_len, "not a phone number");
+		return PHONE_NOT_A_NUMBER;
+	}
+}
+
+/* "a fixed-line number", "a toll-free number"... for NOT_MOBILE details. */
+const char *type_phrase(PhoneNumberUtil::PhoneNumberType t)
+{
+	switch (t) {
+	case PhoneNumberUtil::FIXED_LINE: return "a fixed-line number";
+	case PhoneNumberUtil::TOLL_FREE: return "a toll-free number";
+	case PhoneNumberUtil::PREMIUM_RATE: return "a premium-rate number";
+	case PhoneNumberUtil::SHARED_COST: return "a shared-cost number";
+	case PhoneNumberUtil::VOIP: return "a VoIP number";
+	case PhoneNumberUtil::PERSONAL_NUMBER: return "a personal number";
+	case PhoneNumberUtil::PAGER: return "a pager number";
+	case PhoneNumberUtil::UAN: return "a UAN (company) number";
+	case PhoneNumberUtil::VOICEMAIL: return "a voicemail access number";
+	case PhoneNumberUtil::MOBILE:
+	case PhoneNumberUtil::FIXED_LINE_OR_MOBILE:
+	case PhoneNumberUtil::UNKNOWN:
+	default:
+		return "a number of unknown type";
+	}
+}
+
+/* Is region (a NUL-terminated code) in the allowed list? */
+bool allowed(const phone_rules *rules, const std::string &region)
+{
+	size_t n = rules->count < PHONE_COUNTRIES_MAX ? rules->count : PHONE_COUNTRIES_MAX;
+
+	if (n == 0)
+		return true;
+	if (region.size() != 2)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (rules->countries[i][0] == region[0] && rules->countries[i][1] == region[1])
+			return true;
+	}
+	return false;
+}
+
+/* "FR,DE,IT" into out (truncated to out_len). */
+void rules_list(const phone_rules *rules, char *out, size_t out_len)
+{
+	size_t n = rules->count < PHONE_COUNTRIES_MAX ? rules->count : PHONE_COUNTRIES_MAX;
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n && used + 1 < out_len; i++) {
+		int w = snprintf(out + used, out_len - used, "%s%.2s", i ? "," : "",
+				 rules->countries[i]);
+		if (w < 0)
+			break;
+		used += static_cast<size_t>(w);
+	}
+}
+
+/*
+ * "numbers of FR" for the number's country code (its main region, cheap:
+ * no regexp), or "non-geographic numbers" (+800, +882...): details name a
+ * plan without printing digits, and "001" is digits.  May throw.
+ */
+void plan_name(const PhoneNumberUtil &util, const PhoneNumber &num, char *out, size_t out_len)
+{
+	std::string main;
+
+	util.GetRegionCodeForCountryCode(num.country_code(), &main);
+	if (main.size() == 2 && main != PHONE_REGION_NONE)
+		snprintf(out, out_len, "numbers of %s", main.c_str());
+	else
+		snprintf(out, out_len, "non-geographic numbers");
+}
+
+/* Steps 2 to 5; may throw std::bad_alloc. */
+enum phone_status normalize(const phone_rules *rules, const scanned &sc, const char *default_region,
+			    char *e164, char *region_out, char *detail, size_t detail_len)
+{
+	const PhoneNumberUtil &util = *PhoneNumberUtil::GetInstance();
+	char defreg[3];
+	bool known = false;
+	PhoneNumber num;
+
+	if (default_region && default_region[0]) {
+		if (region_code(default_region, strnlen(default_region, 3), defreg))
+			known = region_known(defreg);
+		else
+			strcpy(defreg, "?");
+	} else {
+		defreg[0] = '\0';
+	}
+
+	/* 2. Parse. */
+	PhoneNumberUtil::ErrorType e = util.Parse(std::string(sc.buf, sc.len),
+						  std::string(known ? defreg : PHONE_REGION_NONE), &num);
+	if (e != PhoneNumberUtil::NO_PARSING_ERROR)
+		return parse_error(e, sc, defreg, known, detail, detail_len);
+
+	/* 3. Lengths, named after the country code's main region. */
+	PhoneNumberUtil::ValidationResult v = util.IsPossibleNumberWithReason(num);
+	if (v != PhoneNumberUtil::IS_POSSIBLE && v != PhoneNumberUtil::IS_POSSIBLE_LOCAL_ONLY) {
+		char where[PHONE_WHERE_MAX];
+		plan_name(util, num, where, sizeof(where));
+		switch (v) {
+		case PhoneNumberUtil::TOO_SHORT:
+			set_detail(detail, detail_len, "too short for %s", where);
+			return PHONE_TOO_SHORT;
+		case PhoneNumberUtil::TOO_LONG:
+			set_detail(detail, detail_len, "too long for %s", where);
+			return PHONE_TOO_LONG;
+		case PhoneNumberUtil::INVALID_LENGTH:
+			set_detail(detail, detail_len, "a length that no %s have", where);
+			return PHONE_INVALID;
+		default:
+			set_detail(detail, detail_len, "not a phone number: unknown country calling code");
+			return PHONE_NOT_A_NUMBER;
+		}
+	}
+
+	/* 4. Type: UNKNOWN is "not valid" (see the design note). */
+	PhoneNumberUtil::PhoneNumberType t = util.GetNumberType(num);
+	if (t == PhoneNumberUtil::UNKNOWN) {
+		char where[PHONE_WHERE_MAX];
+		plan_name(util, num, where, sizeof(where));
+		set_detail(detail, detail_len, "not one of the valid %s", where);
+		return PHONE_INVALID;
+	}
+	std::string region;
+	util.GetRegionCodeForNumber(num, &region);
+	if (region == PHONE_REGION_NONGEO) {
+		set_detail(detail, detail_len,
+			   "a non-geographic (global service) number cannot receive an SMS");
+		return PHONE_NOT_MOBILE;
+	}
+	if (region.size() != 2 || region == PHONE_REGION_NONE) {
+		set_detail(detail, detail_len, "no region for this number");
+		return PHONE_INVALID;
+	}
+	if (t != PhoneNumberUtil::MOBILE && t != PhoneNumberUtil::FIXED_LINE_OR_MOBILE) {
+		set_detail(detail, detail_len, "%s (%s) cannot receive an SMS", type_phrase(t),
+			   region.c_str());
+		return PHONE_NOT_MOBILE;
+	}
+
+	/* 5. Allowed list, E.164. */
+	if (rules && !allowed(rules, region)) {
+		char list[PHONE_COUNTRIES_MAX * 3];
+		rules_list(rules, list, sizeof(list));
+		set_detail(detail, detail_len,
+			   "numbers of %s are not allowed (phone.allowed_countries: %s)",
+			   region.c_str(), list);
+		return PHONE_COUNTRY_NOT_ALLOWED;
+	}
+	std::string out;
+	util.Format(num, PhoneNumberUtil::E164, &out);
+	if (out.size() >= PHONE_E164_MAX) {
+		set_detail(detail, detail_len, "too long for E.164");
+		return PHONE_TOO_LONG;
+	}
+	if (e164)
+		memcpy(e164, out.c_str(), out.size() + 1);
+	if (region_out)
+		memcpy(region_out, region.c_str(), 3);
+	set_detail(detail, detail_len, "%s", "");
+	return PHONE_OK;
+}
+
+/* Token [s, s + len) of an allowed list, for an error message: at most 8
+ * bytes, printable ASCII (anything else shown as '?'). */
+void token_copy(const char *s, size_t len, char out[9])
+{
+	size_t n = len < 8 ? len : 8;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = (s[i] > 0x20 && s[i] < 0x7F) ? s[i] : '?';
+	out[n] = '\0';
+}
+
+inline bool list_separator(char c)
+{
+	return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* phone_rules_parse() into a scratch struct; may throw. */
+int rules_parse(phone_rules *out, const char *list, char *err, size_t err_len)
+{
+	const char *p = list;
+	char tok[9];
+
+	out->count = 0;
+	while (*p && *p != ',' && list_separator(*p))
+		p++;
+	if (*p == '\0')
+		return 0; /* "" or blanks: any country */
+	while (*p) {
+		const char *start = p;
+		char code[3];
+		size_t len;
+
+		while (*p && !list_separator(*p))
+			p++;
+		len = static_cast<size_t>(p - start);
+		while (*p && list_separator(*p))
+			p++;
+		if (len == 0)
+			continue;
+		if (len == 1 && start[0] == '*') {
+			if (out->count == 0 && *p == '\0')
+				return 0;
+			set_detail(err, err_len, "'*' (any country) cannot be combined with codes");
+			return -1;
+		}
+		if (!region_code(start, len, code)) {
+			token_copy(start, len, tok);
+			set_detail(err, err_len, "invalid country code '%s%s' (two letters expected)",
+				   tok, len > 8 ? "..." : "");
+			return -1;
+		}
+		if (!region_known(code)) {
+			set_detail(err, err_len, "unknown country code '%s'%s", code,
+				   strcmp(code, "UK") == 0 ? " (the United Kingdom is GB)" : "");
+			return -1;
+		}
+		bool dup = false;
+		for (size_t i = 0; i < out->count && !dup; i++)
+			dup = memcmp(out->countries[i], code, 3) == 0;
+		if (dup)
+			continue;
+		if (out->count == PHONE_COUNTRIES_MAX) {
+			set_detail(err, err_len, "more than %d country codes", PHONE_COUNTRIES_MAX);
+			return -1;
+		}
+		memcpy(out->countries[out->count++], code, 3);
+	}
+	if (out->count == 0) {
+		set_detail(err, err_len, "no country code in the list");
+		return -1;
+	}
+	return 0;
+}
+
+} /* namespace */
+
+extern "C" int phone_rules_parse(struct phone_rules *r, const char *list, char *err,
+				 size_t err_len)
+{
+	phone_rules tmp;
+
+	if (err && err_len)
+		err[0] = '\0';
+	if (!r || !list) {
+		set_detail(err, err_len, "no list");
+		return -1;
+	}
+	try {
+		if (rules_parse(&tmp, list, err, err_len) != 0)
+			return -1;
+	} catch (const std::bad_alloc &) {
+		set_detail(err, err_len, "out of memory reading the region list");
+		return -1;
+	} catch (...) {
+		set_detail(err, err_len, "internal error in libphonenumber");
+		return -1;
+	}
+	*r = tmp;
+	return 0;
+}
+
+extern "C" int phone_region_known(const char *region)
+{
+	char code[3];
+
+	if (!region || !region_code(region, strnlen(region, 3), code))
+		return 0;
+	try {
+		return region_known(code) ? 1 : 0;
+	} catch (...) {
+		return 0;
+	}
+}
+
+extern "C" enum phone_status phone_normalize(const struct phone_rules *rules, const char *in,
+					     const char *default_region,
+					     char e164[PHONE_E164_MAX], char region[3],
+					     char *detail, size_t detail_len)
+{
+	scanned sc;
+	enum phone_status st;
+
+	if (e164)
+		e164[0] = '\0';
+	if (region)
+		region[0] = '\0';
+	if (detail && detail_len)
+		detail[0] = '\0';
+	if (!in) {
+		set_detail(detail, detail_len, "not a phone number: none given");
+		return PHONE_NOT_A_NUMBER;
+	}
+	st = scan(in, &sc, detail, detail_len);
+	if (st != PHONE_OK)
+		return st;
+	try {
+		return normalize(rules, sc, default_region, e164, region, detail, detail_len);
+	} catch (const std::bad_alloc &) {
+		/* XXX no status says "try again": an event refused for want of
+		 * memory is refused for good.  The service aborts on OOM elsewhere
+		 * (xmalloc), so this is a corner of a corner. */
+		set_detail(detail, detail_len, "internal error: out of memory in libphonenumber");
+	} catch (...) {
+		set_detail(detail, detail_len, "internal error in libphonenumber");
+	}
+	if (e164)
+		e164[0] = '\0';
+	if (region)
+		region[0] = '\0';
+	return PHONE_NOT_A_NUMBER;
+}
+
+extern "C" const char *phone_status_name(enum phone_status st)
+{
+	switch (st) {
+	case PHONE_OK: return "ok";
+	case PHONE_NOT_A_NUMBER: return "not_a_number";
+	case PHONE_NO_REGION: return "no_region";
+	case PHONE_TOO_SHORT: return "too_short";
+	case PHONE_TOO_LONG: return "too_long";
+	case PHONE_INVALID: return "invalid";
+	case PHONE_NOT_MOBILE: return "not_mobile";
+	case PHONE_COUNTRY_NOT_ALLOWED: return "country_not_allowed";
+	}
+	return "unknown";
+}
