@@ -36,7 +36,9 @@ ifneq ($(DEVOPTS),no-error)
 WARN += -Werror
 endif
 
-ALL_CFLAGS := -std=gnu11 -g $(OPTFLAGS) $(WARN) -MMD -MP -I. -I$(GEN) $(CFLAGS)
+# Default place of the text templates (ingest.templates_dir), like a datadir.
+PATHS := -DSMSQ_TEMPLATES_DIR='"$(CURDIR)/etc/templates"'
+ALL_CFLAGS := -std=gnu11 -g $(OPTFLAGS) $(WARN) -MMD -MP -I. -I$(GEN) $(PATHS) $(CFLAGS)
 # C++ only where a C++ library sits behind a C interface (worker/phone.cc).
 ALL_CXXFLAGS := -std=gnu++17 -g $(OPTFLAGS) $(filter-out -Wstrict-prototypes -Wmissing-prototypes,$(WARN)) \
 	-MMD -MP -I. -I$(GEN) $(CXXFLAGS)
@@ -63,11 +65,12 @@ PROTO_H := $(GEN)/proto/booking.pb-c.h
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(LIB_SRC_CXX:%.cc=$(O)/%.o) $(PROTO_C:$(GEN)/%.c=$(O)/gen/%.o)
 CORE_A := $(O)/libsmsq-core.a
 
-PROGRAMS := smsq-worker smsq-publish smsqctl smsq-fakeprovider
+PROGRAMS := smsq-worker smsq-publish smsqctl smsq-fakeprovider smsq-bench-publish
 MAIN_smsq-worker := worker/worker_main.c
 MAIN_smsq-publish := producer/publish_main.c
 MAIN_smsqctl := store/smsqctl_main.c
 MAIN_smsq-fakeprovider := fake/fakeprovider_main.c
+MAIN_smsq-bench-publish := producer/benchpub_main.c
 PROGRAMS := $(foreach p,$(PROGRAMS),$(if $(wildcard $(MAIN_$(p))),$(p)))
 PROG_BIN := $(PROGRAMS:%=$(BIN)/%)
 

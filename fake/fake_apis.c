@@ -295,6 +295,7 @@ static int twilio_parse(fake_apis *a, const struct fake_request *req, struct fak
 	m->key = b->twilio_key;
 	m->key_len = (size_t)n < sizeof(b->twilio_key) ? (size_t)n : sizeof(b->twilio_key) - 1;
 	m->to = to;
+	m->text = body;
 	m->segments = fake_sms_segments(body != NULL ? body : "", body != NULL ? strlen(body) : 0);
 	twilio_sid(a, m->provider_id);
 	if (to[0] == '\0') {
@@ -495,6 +496,7 @@ static int infobip_parse(fake_apis *a, const struct fake_request *req, struct fa
 			json_t *id = json_object_get(dest, "messageId");
 
 			m->to = string_or(dest, "to", "");
+			m->text = text;
 			m->segments = segments;
 			if (json_is_string(id) && json_string_length(id) > 0) {
 				m->ref = json_string_value(id);
@@ -602,6 +604,7 @@ static int webhook_parse(fake_apis *a, const struct fake_request *req, struct fa
 
 		m->to = string_or(item, "to", "");
 		m->ref = json_is_string(id) ? json_string_value(id) : NULL;
+		m->text = json_is_string(text) ? json_string_value(text) : NULL;
 		set_key(m, m->ref != NULL ? m->ref : "");
 		m->segments = json_is_string(text) ?
 			fake_sms_segments(json_string_value(text), json_string_length(text)) : 1;

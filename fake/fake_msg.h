@@ -49,6 +49,7 @@ struct fake_msg {
 	const char *to;           /* destination as sent, NUL-terminated ("" if none) */
 	const char *ref;          /* client reference echoed in answers, or NULL */
 	unsigned segments;        /* SMS parts of the text (approximate, >= 1) */
+	const char *text;         /* the text as received (NULL: none), NUL-terminated */
 	enum fake_reject reject;  /* set by the parser or the fail-prefix check */
 	const char *detail;       /* why it is rejected (static text), or NULL */
 	enum fake_outcome outcome;/* set by fake_record */

@@ -38,7 +38,8 @@
 #include "common/xalloc.h"
 #include "fake/fake_keyset.h"
 
-#define RECORD_LINE_MAX (2 * FAKE_KEY_MAX + 160) /* one line, fields cut to fit */
+#define RECORD_TEXT_MAX 2048                     /* text bytes written */
+#define RECORD_LINE_MAX (2 * FAKE_KEY_MAX + RECORD_TEXT_MAX + 160) /* one line, fields cut to fit */
 #define RECORD_TO_MAX 64                         /* destination bytes written */
 
 struct slot {
@@ -259,8 +260,11 @@ static size_t format_line(char *line, const char *api, const struct fake_msg *m,
 	n += put_field(line + n, m->key, m->key_len, FAKE_KEY_MAX);
 	line[n++] = '\t';
 	n += put_field(line + n, m->to, strlen(m->to), RECORD_TO_MAX);
-	n += (size_t)snprintf(line + n, RECORD_LINE_MAX - n, "\t%u\t%d\t%s\n", m->segments,
+	n += (size_t)snprintf(line + n, RECORD_LINE_MAX - n, "\t%u\t%d\t%s\t", m->segments,
 			      status, outcome_name(m->outcome));
+	if (m->text != NULL)
+		n += put_field(line + n, m->text, strlen(m->text), RECORD_TEXT_MAX);
+	line[n++] = '\n';
 	return n;
 }
 

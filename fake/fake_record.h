@@ -25,12 +25,13 @@
  * duplicate.
  *
  * Record file: one line per message, fields separated by a tab:
- *   time_ms  api  key  destination  segments  http_status  outcome
+ *   time_ms  api  key  destination  segments  http_status  outcome  text
  * time_ms: ms since the epoch with three decimals (microseconds); api:
  * twilio|infobip|webhook; http_status: the status answered, 0 when the
  * connection was dropped or hung; outcome: accepted|rejected|throttled|
- * error.  Tabs, newlines and other control bytes in the key or destination
- * are written as '?'.  Lines are buffered and written by a thread every
+ * error; text: the SMS text (UTF-8, cut at 2048 bytes).  Tabs, newlines
+ * and other control bytes in the key, destination or text are written as
+ * '?'.  Lines are buffered and written by a thread every
  * FAKE_RECORD_FLUSH_MS, and at fake_record_destroy().
  *
  * Threads: every function may be called from any thread (one mutex, held

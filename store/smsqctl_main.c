@@ -3,9 +3,13 @@
  *
  *   smsqctl [-d DIR] stats [--json]    counts per state, backlog, oldest, size
  *   smsqctl [-d DIR] check             verify indexes and counters
+ *   smsqctl [-c CONF] preview [FILE]   events (JSON) as the pool would send them
+ *   smsqctl [-c CONF] templates check  lint the text templates
  *
- * Exit codes: 0 ok, 1 the store cannot be read or is inconsistent, 2 usage.
+ * Exit codes: 0 ok, 1 the store cannot be read or is inconsistent (preview:
+ * an event is rejected; templates check: a template has an error), 2 usage.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -16,6 +20,9 @@
 #include "common/clock.h"
 #include "store/ctl_top.h"
 #include "store/store.h"
+#include "worker/config.h"
+#include "worker/ctl_text.h"
+#include "producer/event_json.h"
 
 static void usage(FILE *f)
 {
@@ -26,7 +33,15 @@ static void usage(FILE *f)
 		"  stats [--json]  messages per state, backlog, oldest waiting, store size\n"
 		"  top             live view of the drain: rate, progress, time left\n"
 		"                  [--interval-ms N] [--until-drained] [--max-seconds N] [--plain]\n"
-		"  check           verify every index and counter against the messages\n");
+		"  check           verify every index and counter against the messages\n"
+		"  preview [FILE]  render events (JSON, one per line; default stdin) as the pool\n"
+		"                  would: number, template, text, encoding, segments  [--json]\n"
+		"                  [--at RFC3339 time to check expiries against]\n"
+		"  templates check lint the templates: placeholders, UCS-2 characters, worst-case\n"
+		"                  segments [--name-len N (40)] [--place-len N (60)]\n"
+		"options of preview and templates (the pool's configuration):\n"
+		"  -c, --config FILE        smsq-worker's configuration file\n"
+		"  -o, --set NAME=VALUE     one option, as smsq-worker -o (ingest.templates_dir=...)\n");
 }
 
 static void print_stats_text(const char *dir, const struct store_stats *s, int64_t now)
@@ -115,6 +130,49 @@ static int cmd_stats(store *st, const char *dir, int json)
 	return 0;
 }
 
+/* A field length for templates check: 1 to 255, digits only. */
+static int parse_len(const char *s, size_t *out)
+{
+	char *end = NULL;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (end == s || *end != '\0' || s[0] == '-' || v < 1 || v > 255) {
+		fprintf(stderr, "smsqctl: --name-len and --place-len must be 1 to 255\n");
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* preview [FILE] | templates check: the pool's configuration, no store. */
+static int text_command(const struct config *cfg, int argc, char **argv, int json,
+			int64_t at_ms, struct render_lint_opts *lint)
+{
+	if (strcmp(argv[0], "templates") == 0) {
+		if (argc != 2 || strcmp(argv[1], "check") != 0) {
+			fprintf(stderr, "smsqctl: usage: smsqctl [-c CONF] templates check\n");
+			return 2;
+		}
+		lint->max_segments = (size_t)cfg->ingest_max_segments;
+		lint->smart_encoding = cfg->ingest_smart_encoding != 0;
+		return ctl_templates_check(cfg, lint);
+	}
+	if (argc > 2) {
+		fprintf(stderr, "smsqctl: usage: smsqctl [-c CONF] preview [FILE]\n");
+		return 2;
+	}
+	if (argc == 1 || strcmp(argv[1], "-") == 0)
+		return ctl_preview(cfg, stdin, "stdin", json, at_ms);
+	FILE *fp = fopen(argv[1], "r");
+	if (fp == NULL) {
+		fprintf(stderr, "smsqctl: %s: %s\n", argv[1], strerror(errno));
+		return 2;
+	}
+	int code = ctl_preview(cfg, fp, argv[1], json, at_ms);
+	fclose(fp);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -124,6 +182,11 @@ int main(int argc, char **argv)
 		{ "until-drained", no_argument, NULL, 'u' },
 		{ "max-seconds", required_argument, NULL, 'm' },
 		{ "plain", no_argument, NULL, 'p' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 'o' },
+		{ "at", required_argument, NULL, 'a' },
+		{ "name-len", required_argument, NULL, 'N' },
+		{ "place-len", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -134,11 +197,53 @@ int main(int argc, char **argv)
 	char err[512];
 	store *st;
 	int code;
+	struct config cfg;
+	int64_t at_ms = 0;
+	struct render_lint_opts lint = { .patient_len = 40, .practitioner_len = 40,
+					 .place_len = 60, .booking_id_len = 20 };
+
+	config_defaults(&cfg);
 
 	/* GNU getopt permutes: options may come before or after the command. */
-	while ((c = getopt_long(argc, argv, "d:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:c:o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
+		case 'c':
+			if (config_load_file(&cfg, optarg, err, sizeof(err)) != 0) {
+				fprintf(stderr, "smsqctl: %s\n", err);
+				return 2;
+			}
+			break;
+		case 'o': {
+			char *eq = strchr(optarg, '=');
+
+			if (eq == NULL) {
+				fprintf(stderr, "smsqctl: -o wants NAME=VALUE\n");
+				return 2;
+			}
+			*eq = '\0';
+			if (config_set(&cfg, optarg, eq + 1, err, sizeof(err)) != 0) {
+				fprintf(stderr, "smsqctl: %s\n", err);
+				return 2;
+			}
+			break;
+		}
+		case 'a':
+			if (event_json_parse_time(optarg, &at_ms) != 0) {
+				fprintf(stderr, "smsqctl: --at wants an RFC 3339 time "
+						"(2027-03-30T12:00:00Z)\n");
+				return 2;
+			}
+			break;
+		case 'N':
+			if (parse_len(optarg, &lint.patient_len) != 0)
+				return 2;
+			lint.practitioner_len = lint.patient_len;
+			break;
+		case 'L':
+			if (parse_len(optarg, &lint.place_len) != 0)
+				return 2;
+			break;
 		case 'j': json = 1; break;
 		case 'i': top.interval_ms = strtol(optarg, NULL, 10); break;
 		case 'u': top.until_drained = 1; break;
@@ -152,11 +257,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "smsqctl: --interval-ms must be 50 to 60000\n");
 		return 2;
 	}
-	if (optind + 1 != argc) {
+	if (optind >= argc) {
 		usage(stderr);
 		return 2;
 	}
 	const char *cmd = argv[optind];
+	if (strcmp(cmd, "preview") == 0 || strcmp(cmd, "templates") == 0)
+		return text_command(&cfg, argc - optind, argv + optind, json, at_ms, &lint);
+	if (optind + 1 != argc) {
+		usage(stderr);
+		return 2;
+	}
 	if (strcmp(cmd, "stats") != 0 && strcmp(cmd, "check") != 0 && strcmp(cmd, "top") != 0) {
 		fprintf(stderr, "smsqctl: unknown command '%s'\n", cmd);
 		usage(stderr);

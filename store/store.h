@@ -104,6 +104,7 @@ struct store_new {
 	const void *event;       /* the packed BookingEvent, kept as received */
 	size_t event_len;        /* its length */
 	const char *to;          /* destination, E.164 (0..STORE_TO_MAX bytes) */
+	char to_buf[24];         /* room for a normalised destination (to may point here) */
 	size_t to_len;           /* its length */
 	const char *text;        /* the text to send, UTF-8 (0..STORE_TEXT_MAX bytes) */
 	size_t text_len;         /* its length */

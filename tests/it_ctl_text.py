@@ -394,7 +394,7 @@ class CtlTextTest(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         lines = out.stdout.splitlines()
         self.assertEqual(lines[-1], "templates check: 6 files, 24 templates, 0 errors, 0 warnings")
-        self.assertIn(os.path.join(TEMPLATES, "en.tmpl") + ":14: confirmed: example, gsm7, 1 "
+        self.assertIn(os.path.join(TEMPLATES, "en.tmpl") + ":15: confirmed: example, gsm7, 1 "
                       "segment: Camille Martin, your appointment with Dr Laurent Petit on "
                       "Tuesday, March 30 at 2:30 PM is confirmed. Place: Centre de santé "
                       "Voltaire, 12 rue Oberkampf", lines)

@@ -36,7 +36,7 @@ WORKER_BIN = os.path.join(itlib.BIN, "smsq-worker")
 SID = "AC" + "0123456789abcdef" * 2
 
 # One line of the fake's record file (fake/fake_record.h).
-Rec = collections.namedtuple("Rec", "t_ms api key dest segments status outcome")
+Rec = collections.namedtuple("Rec", "t_ms api key dest segments status outcome text")
 
 
 class Fake:
@@ -90,7 +90,8 @@ class Fake:
         with open(self.record_path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 p = line.rstrip("\n").split("\t")
-                out.append(Rec(float(p[0]), p[1], p[2], p[3], int(p[4]), int(p[5]), p[6]))
+                out.append(Rec(float(p[0]), p[1], p[2], p[3], int(p[4]), int(p[5]), p[6],
+                               p[7] if len(p) > 7 else ""))
         return out
 
 
@@ -276,6 +277,71 @@ class DispatchTest(itlib.PoolTest):
         dups = {k: c for k, c in keys.items() if c > 1}
         self.assertEqual(dups, {}, "keys accepted more than once")
         self.assertEqual(len(keys), n)
+
+    # ---- texts -------------------------------------------------------------
+
+    def test_localised_texts_reach_the_provider(self):
+        """Templates per locale, dates in the event's zone across the 2037
+        daylight-saving changes, national numbers normalised, smart encoding:
+        what the provider receives, exactly."""
+        fake = self.fake()
+        cfg = self.config([("primary", self.provider(fake))])
+        pool = self.pool(workers=1, args=["-c", cfg])
+        base = {"version": 1, "patient_name": "Camille Martin",
+                "practitioner_name": "Dr Lef\u00e8vre", "place": "Centre de N\u00eemes"}
+        cases = [  # (overrides, destination sent to, text sent)
+            ({"locale": "fr-FR", "phone": "06 55 00 00 01", "kind": "confirmed",
+              "time_zone": "Europe/Paris", "appointment_at": "2037-03-29T00:30:00Z"},
+             "+33655000001", "Camille Martin, votre RDV avec Dr Lef\u00e8vre le dimanche 29 mars "
+             "\u00e0 01:30 est confirm\u00e9. Lieu : Centre de Nimes"),
+            ({"locale": "fr-FR", "phone": "+33 6 55 00 00 02", "kind": "confirmed",
+              "time_zone": "Europe/Paris", "appointment_at": "2037-03-29T01:30:00Z"},
+             "+33655000002", "Camille Martin, votre RDV avec Dr Lef\u00e8vre le dimanche 29 mars "
+             "\u00e0 03:30 est confirm\u00e9. Lieu : Centre de Nimes"),
+            ({"locale": "de-DE", "phone": "0151 23456789", "kind": "rescheduled",
+              "time_zone": "Europe/Berlin", "appointment_at": "2037-10-25T00:30:00Z"},
+             "+4915123456789", "Camille Martin, Ihr Termin bei Dr Lef\u00e8vre ist verlegt: "
+             "Sonntag, 25. Oktober um 02:30 Uhr. Ort: Centre de Nimes"),
+            ({"locale": "it-IT", "phone": "+39 312 345 6789", "kind": "cancelled",
+              "time_zone": "Europe/Rome", "appointment_at": "2037-03-29T09:00:00Z"},
+             "+393123456789", "Camille Martin, il suo appuntamento con Dr Lef\u00e8vre di "
+             "domenica 29 marzo alle 11:00 \u00e8 annullato."),
+            ({"locale": "en-GB", "phone": "07400 123456", "kind": "reminder",
+              "time_zone": "Europe/London", "appointment_at": "2037-03-29T09:00:00Z"},
+             "+447400123456", "Reminder: Camille Martin, appointment with Dr Lef\u00e8vre on "
+             "Sunday, 29 March at 10:00. Place: Centre de Nimes"),
+            ({"locale": "pt-PT", "phone": "+351 912 345 678", "kind": "confirmed",
+              "time_zone": "Europe/Lisbon", "appointment_at": "2037-03-29T09:00:00Z"},
+             "+351912345678", "Camille Martin, your appointment with Dr Lef\u00e8vre on Sunday, "
+             "March 29 at 10:00 AM is confirmed. Place: Centre de Nimes"),
+            ({"locale": "en-US", "phone": "+1 201 555 0123", "kind": "confirmed",
+              "time_zone": "America/New_York", "appointment_at": "2037-03-29T18:00:00Z",
+              "place": "Main St"},
+             "+12015550123", "Camille Martin, your appointment with Dr Lef\u00e8vre on Sunday, "
+             "March 29 at 2:00 PM is confirmed. Place: Main St"),
+            ({"locale": "fr-FR", "phone": "+33655000003", "kind": "confirmed",
+              "time_zone": "Europe/Paris", "appointment_at": "2037-03-29T09:00:00Z",
+              "text": "Votre RDV est confirm\u00e9 \U0001F600"},
+             "+33655000003", "Votre RDV est confirm\u00e9 \U0001F600"),
+        ]
+        path = os.path.join(self.tmp, "texts.ndjson")
+        with open(path, "w", encoding="utf-8") as f:
+            for i, (over, _, _) in enumerate(cases):
+                ev = dict(base, idempotency_key="t-%d" % i, booking_id="B-t-%d" % i)
+                ev.update(over)
+                f.write(json.dumps(ev, ensure_ascii=False) + "\n")
+        self.publish_all(pool, path, len(cases))
+        self.wait_sent(pool, len(cases), 60)
+        s = self.stats()
+        self.assertEqual(fake.stop(), 0)
+        got = {r.dest: r.text for r in accepted(fake.records())}
+        for over, dest, text in cases:
+            with self.subTest(over["locale"] + " " + over["appointment_at"]):
+                self.assertEqual(got.get(dest), text)
+        # The five texts with "Nîmes" are over 70 characters: UCS-2 would
+        # have cost 2 parts each, GSM-7 costs 1.  The emoji text stays UCS-2.
+        self.assertEqual(s["segments_saved"], 5)
+        self.finish(pool)
 
     # ---- pacing ----------------------------------------------------------
 

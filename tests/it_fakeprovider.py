@@ -514,14 +514,18 @@ class FakeProviderTest(unittest.TestCase):
         lines = [l.split("\t") for l in open(rec).read().splitlines()]
         self.assertEqual(len(lines), 7)
         for l in lines:
-            self.assertEqual(len(l), 7, l)
+            self.assertEqual(len(l), 8, l)
             self.assertRegex(l[0], r"^\d{13}\.\d{3}$")
         key = "+33612345678:%016x" % fnv1a64("same text".encode())
-        self.assertEqual(lines[0][1:], ["twilio", key, "+33612345678", "1", "201", "accepted"])
+        self.assertEqual(lines[0][1:], ["twilio", key, "+33612345678", "1", "201", "accepted",
+                                        "same text"])
         self.assertEqual(lines[1][2], key)
-        self.assertEqual(lines[3][1:], ["webhook", "k1", "+33612345678", "1", "200", "accepted"])
-        self.assertEqual(lines[5][1:], ["webhook", "k2", "+4", "1", "200", "rejected"])
-        self.assertEqual(lines[6][1:], ["infobip", "k1", "41793026727", "1", "200", "accepted"])
+        self.assertEqual(lines[2][7], "other text")
+        self.assertEqual(lines[3][1:], ["webhook", "k1", "+33612345678", "1", "200", "accepted",
+                                        "a"])
+        self.assertEqual(lines[5][1:], ["webhook", "k2", "+4", "1", "200", "rejected", "a"])
+        self.assertEqual(lines[6][1:], ["infobip", "k1", "41793026727", "1", "200", "accepted",
+                                        "a"])
         times = [float(l[0]) for l in lines]
         self.assertEqual(times, sorted(times))
 

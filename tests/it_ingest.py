@@ -8,6 +8,7 @@ checks what the store holds with the real smsqctl.
 import os
 import random
 import signal
+import subprocess
 import time
 
 import itlib
@@ -96,7 +97,12 @@ class IngestTest(itlib.PoolTest):
         m = pb2()
         now = int(time.time() * 1000)
         cases = [
-            ("bad phone", {"phone": "0612345678"}, m.REASON_INVALID_PHONE),
+            ("bad phone", {"phone": "+3361234"}, m.REASON_INVALID_PHONE),
+            ("impossible phone", {"phone": "+33 6 39 12 34 56"}, m.REASON_INVALID_PHONE),
+            ("fixed line", {"phone": "+33 1 42 68 53 00"}, m.REASON_NOT_MOBILE),
+            ("premium rate", {"phone": "0899 123 456"}, m.REASON_NOT_MOBILE),
+            ("national, no region", {"phone": "06 12 34 56 78", "locale": "fr"},
+             m.REASON_INVALID_PHONE),
             ("missing key", {"idempotency_key": ""}, m.REASON_MISSING_FIELD),
             ("already expired", {"expires_at_ms": now - 1000}, m.REASON_ALREADY_EXPIRED),
             ("appointment past", {"appointment_at_ms": now - 60000}, m.REASON_ALREADY_EXPIRED),
@@ -125,6 +131,38 @@ class IngestTest(itlib.PoolTest):
         s = self.stats()
         self.assertEqual(s["total"], 1)
         self.assertEqual(s["segments_waiting"], 10)
+
+    def test_phone_numbers_normalised_and_countries_allowed(self):
+        pool = self.pool(workers=1, args=["-o", "ingest.allowed_countries=FR,IT",
+                                          "-o", "ingest.default_region=IT"])
+        m = pb2()
+        d = Dealer(pool.endpoint)
+        cases = [  # key, overrides, status, reason
+            ("fr-national", {"phone": "06 12 34 56 78"}, m.ACK_ACCEPTED, m.REASON_NONE),
+            ("fr-again", {"phone": "+33 (0)6 12 34 56 78"}, m.ACK_ACCEPTED, m.REASON_NONE),
+            ("it-default-region", {"phone": "312 345 6789", "locale": "it"},
+             m.ACK_ACCEPTED, m.REASON_NONE),
+            ("de-refused", {"phone": "+49 151 23456789"}, m.ACK_REJECTED,
+             m.REASON_COUNTRY_NOT_ALLOWED),
+            ("uk-refused", {"phone": "+44 7400 123456", "locale": "en-GB"}, m.ACK_REJECTED,
+             m.REASON_COUNTRY_NOT_ALLOWED),
+        ]
+        for key, over, status, reason in cases:
+            with self.subTest(key):
+                ack = d.call(event(key, **over), req_id=key.encode())
+                self.assertEqual(ack.status, status, ack.detail)
+                self.assertEqual(m.Reason.Name(ack.reason), m.Reason.Name(reason))
+                if status == m.ACK_REJECTED:
+                    self.assertIn("not allowed", ack.detail)
+                    self.assertNotIn("23456789", ack.detail)  # no number in details
+        d.close()
+        self.assertEqual(self.stats()["total"], 3)
+        # The pool refuses to start with a country code that does not exist.
+        bad = subprocess.run([os.path.join(itlib.BIN, "smsq-worker"), "-d", self.tmp + "/x",
+                              "-o", "ingest.allowed_countries=FR,XX", "--print-config"],
+                             capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("XX", bad.stderr)
 
     def test_smart_encoding_saves_segments(self):
         pool = self.pool(workers=1)

@@ -521,7 +521,7 @@ static void test_allowed_countries(void **state)
 	};
 	static const struct bad_case bads[] = {
 		{"GB refused", "+44 7400 123456", NULL, PHONE_COUNTRY_NOT_ALLOWED,
-		 "numbers of GB are not allowed (phone.allowed_countries: FR,DE)"},
+		 "numbers of GB are not allowed (ingest.allowed_countries: FR,DE)"},
 		{"US refused", "+1 201 555 0123", NULL, PHONE_COUNTRY_NOT_ALLOWED,
 		 "numbers of US are not allowed"},
 		{"IT refused, national form", "347 123 4567", "IT", PHONE_COUNTRY_NOT_ALLOWED,

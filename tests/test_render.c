@@ -943,7 +943,7 @@ static void test_cache_eviction(void **state)
 
 static const struct render_lint_opts LINT_DEFAULT = {
 	.patient_len = 40, .practitioner_len = 40, .place_len = 60, .booking_id_len = 20,
-	.max_segments = 10,
+	.max_segments = 10, .smart_encoding = 1, /* the pool's defaults */
 };
 
 /* Lint dir into a tmpfile; returns the error count, the output in *text

@@ -158,6 +158,8 @@ static void expect_detail(const struct fx *f, const char *frag)
 MUTATOR(version_0, e->version = 0)
 MUTATOR(version_2, e->version = 2)
 MUTATOR(version_2_and_no_phone, e->version = 2; e->phone = put(f, ""))
+MUTATOR(national_no_region, e->locale = put(f, "fr"); e->phone = put(f, "06 12 34 56 78"))
+MUTATOR(national_in_germany, e->locale = put(f, "de-DE"); e->phone = put(f, "06 12 34 56 78"))
 MUTATOR(key_128, e->idempotency_key = rep(f, "k", 128))
 MUTATOR(key_129, e->idempotency_key = rep(f, "k", 129))
 MUTATOR(booking_id_128, e->booking_id = rep(f, "b", 128))
@@ -267,20 +269,31 @@ static const struct vcase event_cases[] = {
 
 	/* phone */
 	{ "phone missing", "phone", "", NULL, R(MISSING_FIELD), "phone is required" },
-	{ "phone without '+'", "phone", "33612345678", NULL, R(INVALID_PHONE), "E.164" },
-	{ "phone national format", "phone", "0612345678", NULL, R(INVALID_PHONE), "E.164" },
-	{ "phone with 0 after '+'", "phone", "+0612345678", NULL, R(INVALID_PHONE),
-	  "the first not 0" },
-	{ "phone '+' alone", "phone", "+", NULL, R(INVALID_PHONE), "E.164" },
-	{ "phone of 7 digits", "phone", "+3361234", NULL, R(INVALID_PHONE), "8 to 15 digits" },
-	{ "phone of 8 digits", "phone", "+33612345", NULL, OK },
-	{ "phone of 15 digits", "phone", "+336123456789012", NULL, OK },
-	{ "phone of 16 digits", "phone", "+3361234567890123", NULL, R(INVALID_PHONE),
-	  "8 to 15 digits" },
-	{ "phone with letters", "phone", "+33612ABC678", NULL, R(INVALID_PHONE), "E.164" },
-	{ "phone with spaces", "phone", "+33 6 12 34 56 78", NULL, R(INVALID_PHONE), "E.164" },
+	{ "phone without '+' but with the locale's country code", "phone", "33612345678", NULL,
+	  OK },
+	{ "phone national format, read in the locale's region", "phone", "0612345678", NULL, OK },
+	{ "phone with 0 after '+'", "phone", "+0612345678", NULL, R(INVALID_PHONE), "phone: " },
+	{ "phone '+' alone", "phone", "+", NULL, R(INVALID_PHONE), "phone: " },
+	{ "phone of 7 digits", "phone", "+3361234", NULL, R(INVALID_PHONE), "too short" },
+	{ "phone of 8 digits (short for France)", "phone", "+33612345", NULL, R(INVALID_PHONE),
+	  "phone: " },
+	{ "phone of 15 digits (long for France)", "phone", "+336123456789012", NULL,
+	  R(INVALID_PHONE), "too long" },
+	{ "phone of 16 digits", "phone", "+3361234567890123", NULL, R(INVALID_PHONE), "phone: " },
+	{ "phone with letters", "phone", "+33612ABC678", NULL, R(INVALID_PHONE), "letters" },
+	{ "phone with spaces", "phone", "+33 6 12 34 56 78", NULL, OK },
+	{ "phone 0033 international prefix", "phone", "0033612345678", NULL, OK },
+	{ "phone German mobile", "phone", "+49 151 23456789", NULL, OK },
+	{ "phone French fixed line", "phone", "+33142685300", NULL, R(NOT_MOBILE), "fixed-line" },
+	{ "phone French fixed line, national", "phone", "01 42 68 53 00", NULL, R(NOT_MOBILE),
+	  "fixed-line" },
+	{ "phone French toll-free", "phone", "0800 123 456", NULL, R(NOT_MOBILE), "toll-free" },
+	{ "phone national, locale without region", NULL, NULL, national_no_region,
+	  R(INVALID_PHONE), "no default region" },
+	{ "phone national, read in the locale's country (a German fixed line)", NULL, NULL,
+	  national_in_germany, R(NOT_MOBILE), "fixed-line number (DE)" },
 	{ "phone with a trailing newline", "phone", "+33612345678\n", NULL, R(INVALID_PHONE),
-	  "E.164" },
+	  "phone: " },
 
 	/* locale */
 	{ "locale 'fr'", "locale", "fr", NULL, OK },
@@ -501,7 +514,7 @@ static void test_short_detail_buffer(void **state)
 	expect_reason(f, validate_event(f->v, &f->ev, NOW, &f->out, small, sizeof(small)),
 		      R(INVALID_PHONE));
 	assert_int_equal(strlen(small), sizeof(small) - 1);
-	assert_memory_equal(small, "phone m", 8);
+	assert_memory_equal(small, "phone: ", 8);
 
 	f->ev.phone = put(f, "+33612345678");
 	f->ev.place = put(f, "");
@@ -599,6 +612,44 @@ static void test_own_zoneinfo_dir(void **state)
 	snprintf(path, sizeof(path), "%s/Test", dir);
 	rmdir(path);
 	rmdir(dir);
+}
+
+/* The number is stored normalised; the allowed countries and the default
+ * region come from validate_limits (ingest.allowed_countries,
+ * ingest.default_region). */
+static void test_phone_rules_and_default_region(void **state)
+{
+	struct fx *f = *state;
+	struct phone_rules rules;
+	char err[128];
+
+	f->ev.phone = put(f, "06 12 34 56 78");
+	expect_reason(f, check(f), R(NONE));
+	assert_int_equal(f->out.to_len, 12);
+	assert_string_equal(f->out.to, "+33612345678");
+	assert_ptr_equal(f->out.to, f->out.to_buf);
+
+	assert_int_equal(phone_rules_parse(&rules, "fr, it", err, sizeof(err)), 0);
+	struct validate_limits lim = { .max_text_bytes = TEXT_MAX, .phones = &rules,
+				       .default_region = "fr" };
+	validator *v = validator_new(&lim);
+
+	memset(&rules, 0, sizeof(rules)); /* the validator keeps its own copy */
+	f->ev.locale = put(f, "fr"); /* no region: the default region reads it */
+	expect_reason(f, validate_event(v, &f->ev, NOW, &f->out, f->detail, sizeof(f->detail)),
+		      R(NONE));
+	assert_string_equal(f->out.to, "+33612345678");
+	f->ev.phone = put(f, "+39 312 345 6789");
+	expect_reason(f, validate_event(v, &f->ev, NOW, &f->out, f->detail, sizeof(f->detail)),
+		      R(NONE));
+	assert_string_equal(f->out.to, "+393123456789");
+	f->ev.phone = put(f, "+4915123456789");
+	expect_reason(f, validate_event(v, &f->ev, NOW, &f->out, f->detail, sizeof(f->detail)),
+		      R(COUNTRY_NOT_ALLOWED));
+	expect_detail(f, "DE");
+	if (strstr(f->detail, "15123456789") != NULL)
+		fail_msg("the detail repeats the number: %s", f->detail);
+	validator_destroy(&v);
 }
 
 /* The text limit comes from validate_limits (ingest.max_text_bytes). */
@@ -795,7 +846,10 @@ static const struct rcase reason_cases[] = {
 	{ R(STORE_FULL), "store_full" },
 	{ R(SHUTTING_DOWN), "shutting_down" },
 	{ R(STORE_ERROR), "store_error" },
-	{ (Smsq__Reason)13, "unknown" },
+	{ R(NOT_MOBILE), "not_mobile" },
+	{ R(COUNTRY_NOT_ALLOWED), "country_not_allowed" },
+	{ R(RENDER_FAILED), "render_failed" },
+	{ (Smsq__Reason)16, "unknown" },
 	{ (Smsq__Reason)1000, "unknown" },
 	{ (Smsq__Reason)-1, "unknown" },
 };
@@ -849,6 +903,8 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_zone_cache_wraps, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_own_zoneinfo_dir, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_phone_rules_and_default_region, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_text_limit_is_configurable, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_wire_round_trip, fx_setup, fx_teardown),

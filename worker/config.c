@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "worker/phone.h"
+#include "worker/render.h"
 
 enum opt_type { OPT_LONG, OPT_STR };
 
@@ -18,7 +20,7 @@ struct opt {
 	const char *name;      /* section.key */
 	enum opt_type type;    /* how the text is read */
 	const char *def;       /* default, as text */
-	long min;              /* OPT_LONG: smallest allowed */
+	long min;              /* OPT_LONG: smallest allowed; OPT_STR: shortest */
 	long max;              /* OPT_LONG: largest allowed */
 	size_t offset;         /* where it lands in struct config */
 	const char *help;      /* one line */
@@ -28,13 +30,13 @@ struct opt {
 #define CONFIG_LINE_MAX 200 /* Debian's inih INI_MAX_LINE, newline and NUL included */
 
 static const struct opt opts[] = {
-	{ "store.dir", OPT_STR, "./var", 0, 0, F(store_dir),
+	{ "store.dir", OPT_STR, "./var", 1, 0, F(store_dir),
 	  "data directory of the LMDB store (created if missing)" },
 	{ "store.map_size_mb", OPT_LONG, "256", 1, 1L << 22, F(store_map_size_mb),
 	  "initial LMDB map size; the map doubles when full" },
 	{ "store.map_max_mb", OPT_LONG, "65536", 1, 1L << 24, F(store_map_max_mb),
 	  "map size ceiling; at it ingest answers RETRY_LATER (store_full)" },
-	{ "ingest.endpoint", OPT_STR, "tcp://127.0.0.1:5555", 0, 0, F(ingest_endpoint),
+	{ "ingest.endpoint", OPT_STR, "tcp://127.0.0.1:5555", 1, 0, F(ingest_endpoint),
 	  "ZeroMQ endpoint the pool binds for producers" },
 	{ "ingest.max_event_bytes", OPT_LONG, "16384", 256, 1 << 20, F(ingest_max_event_bytes),
 	  "largest event frame accepted; larger ones are rejected (oversize)" },
@@ -44,6 +46,14 @@ static const struct opt opts[] = {
 	  "texts that cost more SMS parts are rejected (text_too_long)" },
 	{ "ingest.smart_encoding", OPT_LONG, "1", 0, 1, F(ingest_smart_encoding),
 	  "1: a UCS-2 text that fits GSM-7 once typography and accents are replaced is sent so" },
+	{ "ingest.templates_dir", OPT_STR, SMSQ_TEMPLATES_DIR, 1, 0, F(templates_dir),
+	  "directory of the text templates, one <locale>.tmpl file per language" },
+	{ "ingest.default_locale", OPT_STR, "en", 1, 0, F(default_locale),
+	  "locale whose templates serve events of a locale with no templates" },
+	{ "ingest.allowed_countries", OPT_STR, "", 0, 0, F(allowed_countries),
+	  "destination countries allowed (ISO codes, e.g. FR,DE,IT); empty = all" },
+	{ "ingest.default_region", OPT_STR, "", 0, 0, F(default_region),
+	  "country of national numbers (06 12 ...) when the locale has none, e.g. FR" },
 	{ "ingest.batch_max", OPT_LONG, "256", 1, 4096, F(ingest_batch_max),
 	  "most events in one group commit (one sync); ~2 KiB of memory each" },
 	{ "ingest.hwm", OPT_LONG, "50000", 100, 10000000, F(ingest_hwm),
@@ -54,7 +64,7 @@ static const struct opt opts[] = {
 	  "wait before restarting a worker that died" },
 	{ "pool.shutdown_timeout_ms", OPT_LONG, "20000", 100, 600000, F(pool_shutdown_timeout_ms),
 	  "graceful stop budget; then the rest is killed" },
-	{ "log.level", OPT_STR, "info", 0, 0, F(log_level), "error, warn, info or debug" },
+	{ "log.level", OPT_STR, "info", 1, 0, F(log_level), "error, warn, info or debug" },
 	{ "dispatch.lease_ms", OPT_LONG, "30000", 1000, 3600000, F(dispatch_lease_ms),
 	  "a leased message is invisible to other workers this long (renewed while sending)" },
 	{ "dispatch.queue_max", OPT_LONG, "512", 1, 4096, F(dispatch_queue_max),
@@ -140,9 +150,11 @@ static int set_opt_at(void *base, const struct opt *o, const char *shown, int in
 		size_t n = strlen(value);
 		size_t cap = str_cap(o, in_provider);
 
-		if ((n == 0 && !in_provider) || n >= cap) {
-			snprintf(err, errlen, "%s: must be %d to %zu characters", shown,
-				 in_provider ? 0 : 1, cap - 1);
+		size_t min_len = in_provider ? 0 : (size_t)o->min;
+
+		if (n < min_len || n >= cap) {
+			snprintf(err, errlen, "%s: must be %zu to %zu characters", shown, min_len,
+				 cap - 1);
 			return -1;
 		}
 		memcpy(dst, value, n + 1);
@@ -375,6 +387,32 @@ static int check_provider(const struct config_provider *p, char *err, size_t err
 	return 0;
 }
 
+/* The number rules and the templates: a pool must not start with texts it
+ * cannot render (every event would be rejected). */
+static int check_texts(const struct config *cfg, char *err, size_t errlen)
+{
+	struct phone_rules rules;
+	char why[512];
+	renderer *r;
+
+	if (phone_rules_parse(&rules, cfg->allowed_countries, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "ingest.allowed_countries: %s", why);
+		return -1;
+	}
+	if (cfg->default_region[0] != '\0' && !phone_region_known(cfg->default_region)) {
+		snprintf(err, errlen, "ingest.default_region: '%.8s' is not a country code (e.g. FR)",
+			 cfg->default_region);
+		return -1;
+	}
+	r = renderer_load(cfg->templates_dir, cfg->default_locale, why, sizeof(why));
+	if (r == NULL) {
+		snprintf(err, errlen, "templates: %s", why);
+		return -1;
+	}
+	renderer_free(&r);
+	return 0;
+}
+
 int config_check(const struct config *cfg, char *err, size_t errlen)
 {
 	enum log_level lvl;
@@ -397,6 +435,8 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 	for (int i = 0; i < cfg->n_providers; i++)
 		if (check_provider(&cfg->providers[i], err, errlen) != 0)
 			return -1;
+	if (check_texts(cfg, err, errlen) != 0)
+		return -1;
 	if (strncmp(cfg->ingest_endpoint, "tcp://", 6) != 0 &&
 	    strncmp(cfg->ingest_endpoint, "ipc://", 6) != 0) {
 		snprintf(err, errlen, "ingest.endpoint: '%s' must start with tcp:// or ipc://",

@@ -48,6 +48,10 @@ struct config {
 	long ingest_max_text_bytes;           /* ingest.max_text_bytes: ready text limit */
 	long ingest_max_segments;             /* ingest.max_segments: SMS parts limit */
 	long ingest_smart_encoding;           /* ingest.smart_encoding: 0 off, 1 on */
+	char templates_dir[CONFIG_STR_MAX];   /* ingest.templates_dir: <locale>.tmpl files */
+	char default_locale[CONFIG_STR_MAX]; /* ingest.default_locale: fallback templates */
+	char allowed_countries[CONFIG_STR_MAX]; /* ingest.allowed_countries: "" = all */
+	char default_region[CONFIG_STR_MAX]; /* ingest.default_region: for national numbers */
 	long ingest_batch_max;                /* ingest.batch_max: events per group commit */
 	long ingest_hwm;                      /* ingest.hwm: ZeroMQ high-water marks */
 	long pool_workers;                    /* pool.workers: processes (0: cores) */

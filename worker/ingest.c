@@ -22,8 +22,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
-#include "worker/gsm.h"
-#include "worker/render.h"
+#include "worker/validate.h"
 
 #define INGEST_LINGER_MS 2000
 #define ACK_BUF_MAX 1024
@@ -45,7 +44,7 @@ struct ingest {
 	void *ctx;                     /* own ZeroMQ context (one per process) */
 	void *sock;                    /* DEALER connected to the broker */
 	store *st;                     /* borrowed */
-	validator *val;                /* field checks */
+	preparer *prep;                /* checks, number, text, segments */
 	struct ingest_opts o;          /* copied options */
 	struct request *reqs;          /* batch_max slots */
 	struct store_new *batch;       /* batch_max slots for store_ingest */
@@ -62,11 +61,12 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 
 	in->o = *o;
 	in->st = st;
-	in->val = validator_new(&o->limits);
+	in->prep = preparer_new(o->cfg, err, errlen);
+	if (in->prep == NULL)
+		goto fail;
 	in->reqs = xcalloc(o->batch_max, sizeof(*in->reqs));
 	in->batch = xcalloc(o->batch_max, sizeof(*in->batch));
-	in->text_slot = o->limits.max_text_bytes + 1 > RENDER_MAX ? o->limits.max_text_bytes + 1
-								    : RENDER_MAX;
+	in->text_slot = prepare_text_cap(in->prep);
 	in->texts = xmalloc(o->batch_max * in->text_slot);
 	in->ctx = zmq_ctx_new();
 	if (in->ctx == NULL) {
@@ -102,7 +102,7 @@ void ingest_destroy(ingest **inp)
 		zmq_close(in->sock);
 	if (in->ctx != NULL)
 		zmq_ctx_term(in->ctx);
-	validator_destroy(&in->val);
+	preparer_destroy(&in->prep);
 	free(in->reqs);
 	free(in->batch);
 	free(in->texts);
@@ -265,27 +265,6 @@ static int send_ack(ingest *in, struct request *r)
 	return rc;
 }
 
-/* Smart encoding: if replacing typographic characters and accents by their
- * closest GSM-7 forms makes the whole text GSM-7, send that instead (the
- * bill, not the meaning, changes).  A text that would stay UCS-2 anyway (an
- * emoji) is left exactly as it was.  slot has room for the text. */
-static void smart_encode(struct store_new *m, char *slot, struct gsm_info *gi)
-{
-	char tmp[STORE_TEXT_MAX + 1];
-	struct gsm_info g2;
-	unsigned replaced = 0;
-	size_t n = gsm_smart(m->text, m->text_len, tmp, sizeof(tmp), &replaced);
-
-	if (n == GSM_SMART_INVALID || gsm_analyze(tmp, n, &g2) != 0 || g2.encoding != GSM_7BIT ||
-	    g2.segments > gi->segments)
-		return;
-	memcpy(slot, tmp, n + 1);
-	m->text = slot;
-	m->text_len = n;
-	m->segments_saved = (uint16_t)(gi->segments - g2.segments);
-	*gi = g2;
-}
-
 static void free_request(struct request *r)
 {
 	for (size_t i = 0; i < r->n_frames; i++)
@@ -328,48 +307,18 @@ int ingest_process(ingest *in, int shutting_down)
 			snprintf(r->detail, sizeof(r->detail), "the pool is stopping; resend later");
 			continue;
 		}
-		Smsq__Reason why = validate_event(in->val, r->ev, now, &in->batch[n_store],
-						  r->detail, sizeof(r->detail));
+		zmq_msg_t *evf = &r->frames[r->n_envelope + 1];
+		struct store_new *m = &in->batch[n_store];
+		Smsq__Reason why = prepare_event(in->prep, r->ev, now, m,
+						 in->texts + n_store * in->text_slot, NULL,
+						 r->detail, sizeof(r->detail));
 		if (why != SMSQ__REASON__REASON_NONE) {
 			r->status = SMSQ__ACK_STATUS__ACK_REJECTED;
 			r->reason = why;
-			continue;
-		}
-		zmq_msg_t *evf = &r->frames[r->n_envelope + 1];
-		struct store_new *m = &in->batch[n_store];
-
-		m->event = zmq_msg_data(evf);
-		m->event_len = zmq_msg_size(evf);
-		m->to = r->ev->phone;
-		m->to_len = strlen(r->ev->phone);
-		char *slot = in->texts + n_store * in->text_slot;
-		struct gsm_info gi;
-
-		if (r->ev->text[0] != '\0') {
-			m->text = r->ev->text;
-			m->text_len = strlen(r->ev->text);
-		} else {
-			m->text_len = render_text(r->ev, slot, RENDER_MAX);
-			m->text = slot;
-		}
-		if (gsm_analyze(m->text, m->text_len, &gi) != 0) {
-			/* validate_event() checked the UTF-8: a bug if we get here. */
-			log_panic("ingest: text of %s is not UTF-8 after validation",
-				  r->ev->idempotency_key);
-		}
-		m->segments_saved = 0;
-		if (in->o.smart_encoding && gi.encoding == GSM_UCS2)
-			smart_encode(m, slot, &gi);
-		if (gi.segments > in->o.max_segments) {
-			r->status = SMSQ__ACK_STATUS__ACK_REJECTED;
-			r->reason = SMSQ__REASON__REASON_TEXT_TOO_LONG;
-			snprintf(r->detail, sizeof(r->detail),
-				 "text needs %zu SMS segments (%s), over the limit of %zu", gi.segments,
-				 gsm_encoding_name(gi.encoding), in->o.max_segments);
 			continue; /* its batch slot is reused by the next event */
 		}
-		m->encoding = gi.encoding == GSM_7BIT ? STORE_ENC_GSM7 : STORE_ENC_UCS2;
-		m->segments = (uint16_t)gi.segments;
+		m->event = zmq_msg_data(evf);
+		m->event_len = zmq_msg_size(evf);
 		r->store_idx = n_store++;
 	}
 	if (n == 0)

@@ -19,7 +19,8 @@
 #include <stdint.h>
 
 #include "store/store.h"
-#include "worker/validate.h"
+#include "worker/config.h"
+#include "worker/prepare.h"
 
 #define INGEST_REQ_ID_MAX 64      /* longest request id, bytes */
 #define INGEST_MAX_FRAMES 8       /* frames kept of one request; more = bad */
@@ -29,11 +30,8 @@ struct ingest_opts {
 	const char *backend;          /* broker endpoint to connect to */
 	size_t batch_max;             /* most requests per group commit */
 	size_t max_event_bytes;       /* event frame limit */
-	size_t max_segments;          /* texts costing more SMS parts are rejected */
-	int smart_encoding;           /* 1: send a UCS-2 text as GSM-7 when replacing
-					 typography and accents makes it fit */
 	int hwm;                      /* socket high-water marks */
-	struct validate_limits limits; /* validation limits */
+	const struct config *cfg;     /* the rest (prepare.h), borrowed for ingest_new() */
 };
 
 /* Counters since start, for logs and tests. */

@@ -409,7 +409,7 @@ enum phone_status normalize(const phone_rules *rules, const scanned &sc, const c
 		char list[PHONE_COUNTRIES_MAX * 3];
 		rules_list(rules, list, sizeof(list));
 		set_detail(detail, detail_len,
-			   "numbers of %s are not allowed (phone.allowed_countries: %s)",
+			   "numbers of %s are not allowed (ingest.allowed_countries: %s)",
 			   region.c_str(), list);
 		return PHONE_COUNTRY_NOT_ALLOWED;
 	}

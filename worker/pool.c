@@ -33,6 +33,7 @@
 #include "worker/worker.h"
 
 #define POOL_TICK_MS 100
+#define POOL_LOCK_WAIT_MS 5000 /* wait for a dying pool's lock */
 #define POOL_BROKER_STOP_MS 3000
 #define POOL_BACKEND_MAX 100  /* ipc path limit (sun_path) with margin */
 
@@ -176,10 +177,19 @@ static int lock_dir(const char *dir)
 		log_error("cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		log_error("another smsq-worker pool is running on %s", dir);
-		close(fd);
-		return -1;
+	/* A pool killed just before (kill -9, then a restart) may still be
+	 * exiting: its processes hold the lock until their memory is torn down.
+	 * Wait a little for it rather than fail a supervisor's restart. */
+	for (int i = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; i++) {
+		if (errno != EWOULDBLOCK || i == POOL_LOCK_WAIT_MS / 50) {
+			log_error("another smsq-worker pool is running on %s", dir);
+			close(fd);
+			return -1;
+		}
+		if (i == 0)
+			log_info("waiting up to %d ms for the pool that holds %s to exit",
+				 POOL_LOCK_WAIT_MS, dir);
+		usleep(50 * 1000);
 	}
 	return fd;
 }

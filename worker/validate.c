@@ -6,6 +6,7 @@
  */
 #include "worker/validate.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@ struct validator {
 	char zoneinfo[256];                     /* zone directory */
 	char tz_cache[VALIDATE_TZ_CACHE][64];   /* zones known to exist */
 	size_t tz_next;                         /* next cache slot to replace */
+	struct phone_rules phones;              /* allowed countries (count 0: any) */
+	char default_region[3];                 /* "" or an ISO 3166 code */
 };
 
 static const char *const reason_names[] = {
@@ -35,6 +38,9 @@ static const char *const reason_names[] = {
 	[SMSQ__REASON__REASON_STORE_FULL] = "store_full",
 	[SMSQ__REASON__REASON_SHUTTING_DOWN] = "shutting_down",
 	[SMSQ__REASON__REASON_STORE_ERROR] = "store_error",
+	[SMSQ__REASON__REASON_NOT_MOBILE] = "not_mobile",
+	[SMSQ__REASON__REASON_COUNTRY_NOT_ALLOWED] = "country_not_allowed",
+	[SMSQ__REASON__REASON_RENDER_FAILED] = "render_failed",
 };
 
 const char *validate_reason_name(Smsq__Reason r)
@@ -53,6 +59,14 @@ validator *validator_new(const struct validate_limits *lim)
 	snprintf(v->zoneinfo, sizeof(v->zoneinfo), "%s",
 		 lim->zoneinfo_dir ? lim->zoneinfo_dir : "/usr/share/zoneinfo");
 	v->lim.zoneinfo_dir = NULL;
+	if (lim->phones != NULL)
+		v->phones = *lim->phones;
+	if (lim->default_region != NULL && strlen(lim->default_region) == 2) {
+		v->default_region[0] = (char)toupper((unsigned char)lim->default_region[0]);
+		v->default_region[1] = (char)toupper((unsigned char)lim->default_region[1]);
+	}
+	v->lim.phones = NULL;
+	v->lim.default_region = NULL;
 	return v;
 }
 
@@ -146,21 +160,6 @@ static int is_printable_ascii(const char *s)
 	return 1;
 }
 
-/* '+' then 8..15 digits, the first not 0 (ITU-T E.164). */
-static int is_e164(const char *p)
-{
-	size_t n = 0;
-
-	if (*p++ != '+')
-		return 0;
-	if (*p == '0')
-		return 0;
-	for (; *p; p++, n++)
-		if (*p < '0' || *p > '9')
-			return 0;
-	return n >= 8 && n <= 15;
-}
-
 /* language (2-3 lower-case letters), optional "-" region (2 upper-case
  * letters or 3 digits): "fr", "fr-FR", "es-419". */
 static int is_locale(const char *p)
@@ -219,6 +218,41 @@ static int is_time_zone(validator *v, const char *tz)
 	return 1;
 }
 
+/* The region of a locale tag ("fr-BE" -> "BE"), else the default. */
+static const char *locale_region(const validator *v, const char *locale, char buf[3])
+{
+	const char *dash = strchr(locale, '-');
+
+	if (dash != NULL && strlen(dash + 1) == 2) {
+		memcpy(buf, dash + 1, 3);
+		return buf;
+	}
+	return v->default_region;
+}
+
+static Smsq__Reason check_phone(const validator *v, const Smsq__BookingEvent *ev,
+				char e164[PHONE_E164_MAX], char *detail, size_t detail_len)
+{
+	char region[3], number_region[3], why[200];
+	const char *def = locale_region(v, ev->locale, region);
+	enum phone_status st;
+
+	st = phone_normalize(v->phones.count ? &v->phones : NULL, ev->phone, def, e164,
+			     number_region, why, sizeof(why));
+	if (st != PHONE_OK)
+		snprintf(detail, detail_len, "phone: %s", why);
+	switch (st) {
+	case PHONE_OK:
+		return SMSQ__REASON__REASON_NONE;
+	case PHONE_NOT_MOBILE:
+		return SMSQ__REASON__REASON_NOT_MOBILE;
+	case PHONE_COUNTRY_NOT_ALLOWED:
+		return SMSQ__REASON__REASON_COUNTRY_NOT_ALLOWED;
+	default:
+		return SMSQ__REASON__REASON_INVALID_PHONE;
+	}
+}
+
 #define FAIL(r, ...) do { snprintf(detail, detail_len, __VA_ARGS__); return (r); } while (0)
 
 /* A required, bounded, valid UTF-8 string field. */
@@ -240,6 +274,7 @@ static Smsq__Reason check_str(const char *name, const char *val, size_t max, cha
 Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t now_ms,
 			    struct store_new *out, char *detail, size_t detail_len)
 {
+	char e164[PHONE_E164_MAX];
 	Smsq__Reason r;
 	size_t n;
 
@@ -263,16 +298,16 @@ Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t 
 		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "kind is required");
 	if (ev->kind < SMSQ__KIND__KIND_CONFIRMED || ev->kind > SMSQ__KIND__KIND_REMINDER)
 		FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "kind %d is unknown", (int)ev->kind);
-	if (ev->phone[0] == '\0')
-		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "phone is required");
-	if (!is_e164(ev->phone))
-		FAIL(SMSQ__REASON__REASON_INVALID_PHONE,
-		     "phone must be E.164: '+' and 8 to 15 digits, the first not 0");
 	if (ev->locale[0] == '\0')
 		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "locale is required");
 	if (!is_locale(ev->locale))
 		FAIL(SMSQ__REASON__REASON_INVALID_FIELD,
 		     "locale must be a language tag such as fr-FR");
+	if (ev->phone[0] == '\0')
+		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "phone is required");
+	r = check_phone(v, ev, e164, detail, detail_len);
+	if (r != SMSQ__REASON__REASON_NONE)
+		return r;
 	if (ev->time_zone[0] == '\0')
 		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "time_zone is required");
 	if (!is_time_zone(v, ev->time_zone))
@@ -328,5 +363,8 @@ Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t 
 	out->expires_ms = expires;
 	out->appointment_ms = ev->appointment_at_ms;
 	out->priority = (uint8_t)ev->priority;
+	out->to_len = strlen(e164);
+	memcpy(out->to_buf, e164, out->to_len + 1);
+	out->to = out->to_buf;
 	return SMSQ__REASON__REASON_NONE;
 }

@@ -3,8 +3,8 @@
  * lists the rules).  A bad event gets a machine-readable reason and a human
  * detail naming the field; a good one is turned into a struct store_new.
  *
- * Only structure is checked here so far: phone numbers are checked as E.164
- * syntax (numbering plans and templates come with issue 4).
+ * The phone number is checked against its country's numbering plan and
+ * normalised to E.164 (phone.h); the text is rendered elsewhere (prepare.h).
  */
 #ifndef SMSQ_VALIDATE_H
 #define SMSQ_VALIDATE_H
@@ -14,6 +14,7 @@
 
 #include "proto/booking.pb-c.h"
 #include "store/store.h"
+#include "worker/phone.h"
 
 #define VALIDATE_NAME_MAX 256      /* patient, practitioner, place: bytes */
 #define VALIDATE_ID_MAX 128        /* booking id: bytes */
@@ -22,6 +23,9 @@
 struct validate_limits {
 	size_t max_text_bytes;     /* longest ready text */
 	const char *zoneinfo_dir;  /* where IANA zones live (NULL: /usr/share/zoneinfo) */
+	const struct phone_rules *phones; /* allowed countries (NULL: any); copied */
+	const char *default_region; /* country of national numbers when the locale has
+				       none ("FR"; NULL or "": none); copied */
 };
 
 typedef struct validator validator;
@@ -33,8 +37,10 @@ void validator_destroy(validator **v);
 
 /*
  * Check ev, received at now_ms.  On success returns SMSQ__REASON__REASON_NONE
- * and fills *out (its pointers borrow from ev: valid while ev lives; the
- * event bytes pointer/length are left to the caller).  On failure returns the
+ * and fills *out (its pointers borrow from ev: valid while ev lives; out->to
+ * points to the normalised number in out->to_buf; the event bytes, text and
+ * encoding are left to the caller).  The phone number is read in the region
+ * of the event's locale (fr-FR: France), else the default region.  On failure returns the
  * reason and writes a human message naming the field into detail (always
  * NUL-terminated); *out is then unspecified.
  */

@@ -97,10 +97,8 @@ int worker_run(const struct config *cfg, int index, const char *backend)
 		.backend = backend,
 		.batch_max = (size_t)cfg->ingest_batch_max,
 		.max_event_bytes = (size_t)cfg->ingest_max_event_bytes,
-		.max_segments = (size_t)cfg->ingest_max_segments,
-		.smart_encoding = (int)cfg->ingest_smart_encoding,
 		.hwm = (int)cfg->ingest_hwm,
-		.limits = { .max_text_bytes = (size_t)cfg->ingest_max_text_bytes },
+		.cfg = cfg,
 	};
 	struct sigaction sa;
 	char err[512];

@@ -1,0 +1,151 @@
+/* ctl_text: smsqctl preview and templates check (see ctl_text.h). */
+#include "worker/ctl_text.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "producer/event_json.h"
+#include "worker/gsm.h"
+#include "worker/prepare.h"
+#include "worker/validate.h"
+
+#define PREVIEW_LINE_MAX (1 << 20)
+
+static void print_ok(const struct store_new *m, const struct prepare_info *info, long line,
+		     int json)
+{
+	const char *enc = gsm_encoding_name(m->encoding == STORE_ENC_GSM7 ? GSM_7BIT : GSM_UCS2);
+
+	if (json) {
+		json_t *o = json_pack("{s:i, s:s, s:s%, s:s, s:s?, s:s, s:i, s:i, s:i, s:i, s:s%}",
+				      "line", (json_int_t)line, "status", "ok", "to", m->to,
+				      m->to_len, "region", info->region, "template", info->source,
+				      "encoding", enc, "segments", (json_int_t)m->segments,
+				      "units", (json_int_t)info->units, "replaced",
+				      (json_int_t)info->replaced, "segments_saved",
+				      (json_int_t)m->segments_saved, "text", m->text, m->text_len);
+		if (o != NULL)
+			json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(o);
+		printf("\n");
+		return;
+	}
+	printf("event %ld: accepted\n", line);
+	printf("  to        %.*s (%s)\n", (int)m->to_len, m->to, info->region);
+	printf("  template  %s\n", info->source ? info->source : "- (the event's own text)");
+	printf("  encoding  %s, %u segment%s, %zu %s", enc, (unsigned)m->segments,
+	       m->segments == 1 ? "" : "s", info->units,
+	       m->encoding == STORE_ENC_GSM7 ? "septets" : "UTF-16 units");
+	if (info->replaced > 0)
+		printf(" (smart encoding replaced %u character%s, saved %u segment%s)",
+		       info->replaced, info->replaced == 1 ? "" : "s", (unsigned)m->segments_saved,
+		       m->segments_saved == 1 ? "" : "s");
+	printf("\n  text      %.*s\n", (int)m->text_len, m->text);
+}
+
+static void print_rejected(long line, const char *reason, const char *detail, int json)
+{
+	if (json) {
+		json_t *o = json_pack("{s:i, s:s, s:s, s:s}", "line", (json_int_t)line, "status",
+				      "rejected", "reason", reason, "detail", detail);
+		if (o != NULL)
+			json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(o);
+		printf("\n");
+		return;
+	}
+	printf("event %ld: rejected %s: %s\n", line, reason, detail);
+}
+
+int ctl_preview(const struct config *cfg, FILE *in, const char *name, int json, int64_t now_ms)
+{
+	char err[512];
+	preparer *p = preparer_new(cfg, err, sizeof(err));
+	size_t cap = (size_t)cfg->ingest_max_event_bytes;
+	uint8_t *packed = NULL;
+	char *slot = NULL, *line = NULL;
+	size_t line_cap = 0;
+	ssize_t n;
+	long lineno = 0, events = 0, rejected = 0;
+
+	if (p == NULL) {
+		fprintf(stderr, "smsqctl: %s\n", err);
+		return 2;
+	}
+	packed = malloc(cap);
+	slot = malloc(prepare_text_cap(p));
+	if (packed == NULL || slot == NULL) {
+		fprintf(stderr, "smsqctl: out of memory\n");
+		rejected = -1;
+		goto out;
+	}
+	if (now_ms == 0)
+		now_ms = clock_wall_ms();
+	while ((n = getline(&line, &line_cap, in)) != -1) {
+		size_t len;
+		char detail[512];
+		struct store_new m;
+		struct prepare_info info;
+
+		lineno++;
+		if (strspn(line, " \t\r\n") == (size_t)n)
+			continue;
+		events++;
+		if ((size_t)n > PREVIEW_LINE_MAX ||
+		    event_json_pack_line(line, (size_t)n, packed, cap, &len, detail,
+					 sizeof(detail)) != 0) {
+			if ((size_t)n > PREVIEW_LINE_MAX)
+				snprintf(detail, sizeof(detail), "line over %d bytes", PREVIEW_LINE_MAX);
+			print_rejected(lineno, "bad_json", detail, json);
+			rejected++;
+			continue;
+		}
+		Smsq__Reason why = validate_wire(packed, len, detail, sizeof(detail));
+		Smsq__BookingEvent *ev = NULL;
+
+		if (why == SMSQ__REASON__REASON_NONE) {
+			ev = smsq__booking_event__unpack(NULL, len, packed);
+			if (ev == NULL) {
+				why = SMSQ__REASON__REASON_UNDECODABLE;
+				snprintf(detail, sizeof(detail), "not a BookingEvent");
+			}
+		}
+		if (why == SMSQ__REASON__REASON_NONE)
+			why = prepare_event(p, ev, now_ms, &m, slot, &info, detail, sizeof(detail));
+		if (why == SMSQ__REASON__REASON_NONE) {
+			print_ok(&m, &info, lineno, json);
+		} else {
+			print_rejected(lineno, validate_reason_name(why), detail, json);
+			rejected++;
+		}
+		smsq__booking_event__free_unpacked(ev, NULL);
+	}
+	if (ferror(in)) {
+		fprintf(stderr, "smsqctl: preview: reading %s failed\n", name);
+		rejected = -1;
+	} else if (events == 0) {
+		fprintf(stderr, "smsqctl: preview: no event in %s (one JSON object per line)\n",
+			name);
+		rejected = -1;
+	}
+out:
+	free(line);
+	free(packed);
+	free(slot);
+	preparer_destroy(&p);
+	return rejected < 0 ? 2 : rejected > 0 ? 1 : 0;
+}
+
+int ctl_templates_check(const struct config *cfg, const struct render_lint_opts *o)
+{
+	int errors = render_lint(cfg->templates_dir, cfg->default_locale, o, stdout);
+
+	if (errors < 0) {
+		fprintf(stderr, "smsqctl: cannot read the templates directory %s\n",
+			cfg->templates_dir);
+		return 2;
+	}
+	return errors > 0 ? 1 : 0;
+}

@@ -1,0 +1,154 @@
+/* prepare: validate, normalise, render, encode, count (see prepare.h). */
+#include "worker/prepare.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "worker/gsm.h"
+#include "worker/phone.h"
+#include "worker/render.h"
+#include "worker/validate.h"
+
+#define PREPARE_RENDER_MAX 2048 /* longest rendered text, bytes */
+
+struct preparer {
+	validator *val;
+	renderer *rend;
+	size_t max_segments;
+	int smart_encoding;
+	size_t text_cap;        /* bytes of a text slot */
+};
+
+preparer *preparer_new(const struct config *cfg, char *err, size_t err_len)
+{
+	preparer *p = xcalloc(1, sizeof(*p));
+	struct phone_rules rules;
+	char why[256];
+
+	if (phone_rules_parse(&rules, cfg->allowed_countries, why, sizeof(why)) != 0) {
+		snprintf(err, err_len, "ingest.allowed_countries: %s", why);
+		goto fail;
+	}
+	if (cfg->default_region[0] != '\0' && !phone_region_known(cfg->default_region)) {
+		snprintf(err, err_len, "ingest.default_region: '%.8s' is not a country code (e.g. FR)",
+			 cfg->default_region);
+		goto fail;
+	}
+	struct validate_limits lim = {
+		.max_text_bytes = (size_t)cfg->ingest_max_text_bytes,
+		.phones = &rules,
+		.default_region = cfg->default_region,
+	};
+	p->rend = renderer_load(cfg->templates_dir, cfg->default_locale, err, err_len);
+	if (p->rend == NULL)
+		goto fail;
+	p->val = validator_new(&lim);
+	p->max_segments = (size_t)cfg->ingest_max_segments;
+	p->smart_encoding = cfg->ingest_smart_encoding != 0;
+	/* Ready texts are limited by max_text_bytes; rendered ones by this
+	 * slot (2 KiB: 13 GSM-7 segments, over any sane segment limit). */
+	p->text_cap = (size_t)cfg->ingest_max_text_bytes > PREPARE_RENDER_MAX
+			      ? (size_t)cfg->ingest_max_text_bytes + 1
+			      : PREPARE_RENDER_MAX + 1;
+	return p;
+fail:
+	preparer_destroy(&p);
+	return NULL;
+}
+
+void preparer_destroy(preparer **pp)
+{
+	if (pp == NULL || *pp == NULL)
+		return;
+	validator_destroy(&(*pp)->val);
+	renderer_free(&(*pp)->rend);
+	free(*pp);
+	*pp = NULL;
+}
+
+size_t prepare_text_cap(const preparer *p)
+{
+	return p->text_cap;
+}
+
+/* Smart encoding: if replacing typographic characters and accents by their
+ * closest GSM-7 forms makes the whole text GSM-7, send that instead (the
+ * bill, not the meaning, changes).  A text that would stay UCS-2 anyway (an
+ * emoji) is left exactly as it was.  slot has room for the text (the
+ * replacement is never longer); the text may already be in slot. */
+static unsigned smart_encode(struct store_new *m, char *slot, struct gsm_info *gi)
+{
+	char tmp[STORE_TEXT_MAX + 1];
+	struct gsm_info g2;
+	unsigned replaced = 0;
+	size_t n = gsm_smart(m->text, m->text_len, tmp, sizeof(tmp), &replaced);
+
+	if (n == GSM_SMART_INVALID || gsm_analyze(tmp, n, &g2) != 0 || g2.encoding != GSM_7BIT ||
+	    g2.segments > gi->segments)
+		return 0;
+	memcpy(slot, tmp, n + 1);
+	m->text = slot;
+	m->text_len = n;
+	m->segments_saved = (uint16_t)(gi->segments - g2.segments);
+	*gi = g2;
+	return replaced;
+}
+
+Smsq__Reason prepare_event(preparer *p, const Smsq__BookingEvent *ev, int64_t now_ms,
+			   struct store_new *out, char *slot, struct prepare_info *info,
+			   char *detail, size_t detail_len)
+{
+	struct prepare_info dummy;
+	struct gsm_info gi;
+	Smsq__Reason why = validate_event(p->val, ev, now_ms, out, detail, detail_len);
+
+	if (info == NULL)
+		info = &dummy;
+	memset(info, 0, sizeof(*info));
+	if (why != SMSQ__REASON__REASON_NONE)
+		return why;
+	if (ev->text[0] != '\0') {
+		out->text = ev->text;
+		out->text_len = strlen(ev->text);
+	} else {
+		size_t len;
+		enum render_status rs = render_event(p->rend, ev, slot, p->text_cap, &len, detail,
+						     detail_len);
+
+		if (rs == RENDER_TOO_LONG)
+			return SMSQ__REASON__REASON_TEXT_TOO_LONG;
+		if (rs != RENDER_OK)
+			return SMSQ__REASON__REASON_RENDER_FAILED;
+		out->text = slot;
+		out->text_len = len;
+		info->source = render_source(p->rend, ev->locale, ev->kind);
+	}
+	if (gsm_analyze(out->text, out->text_len, &gi) != 0) {
+		/* validate_event() checked the fields' UTF-8: a bug if we get here. */
+		log_panic("prepare: text of %s is not UTF-8 after validation",
+			  ev->idempotency_key);
+	}
+	out->segments_saved = 0;
+	if (p->smart_encoding && gi.encoding == GSM_UCS2)
+		info->replaced = smart_encode(out, slot, &gi);
+	if (gi.segments > p->max_segments) {
+		snprintf(detail, detail_len,
+			 "text needs %zu SMS segments (%s), over the limit of %zu", gi.segments,
+			 gsm_encoding_name(gi.encoding), p->max_segments);
+		return SMSQ__REASON__REASON_TEXT_TOO_LONG;
+	}
+	out->encoding = gi.encoding == GSM_7BIT ? STORE_ENC_GSM7 : STORE_ENC_UCS2;
+	out->segments = (uint16_t)gi.segments;
+	info->units = gi.units;
+	if (info != &dummy) { /* preview: the number's country (not on the ingest path) */
+		char e164[PHONE_E164_MAX], d2[128];
+
+		if (phone_normalize(NULL, out->to, NULL, e164, info->region, d2, sizeof(d2)) !=
+		    PHONE_OK)
+			info->region[0] = '\0';
+	}
+	return SMSQ__REASON__REASON_NONE;
+}

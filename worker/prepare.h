@@ -1,0 +1,55 @@
+/*
+ * prepare: what an accepted event becomes before it is stored, in one place
+ * for the pool's ingest and for `smsqctl preview`:
+ *
+ *   validate (validate.h: fields, times, the phone number normalised to
+ *   E.164)  ->  the text: the event's own, or its template rendered
+ *   (render.h)  ->  its encoding and segments (gsm.h), smart encoding when
+ *   configured  ->  the segment limit.
+ *
+ * A bad event gets a machine-readable reason and a human detail; nothing
+ * else happens to it.
+ */
+#ifndef SMSQ_PREPARE_H
+#define SMSQ_PREPARE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/booking.pb-c.h"
+#include "store/store.h"
+#include "worker/config.h"
+
+typedef struct preparer preparer;
+
+/*
+ * Build a preparer from the configuration (templates loaded from
+ * ingest.templates_dir, the allowed countries parsed).  Returns NULL with
+ * err set when the templates or the number rules are bad.
+ */
+preparer *preparer_new(const struct config *cfg, char *err, size_t err_len);
+void preparer_destroy(preparer **p);
+
+/* Bytes a text slot given to prepare_event() must have. */
+size_t prepare_text_cap(const preparer *p);
+
+/* What prepare_event() found out, beyond *out (for preview). */
+struct prepare_info {
+	char region[3];        /* the number's country */
+	unsigned replaced;     /* characters smart encoding replaced */
+	size_t units;          /* septets (GSM-7) or UTF-16 units (UCS-2) */
+	const char *source;    /* template file tag used ("fr"), NULL for a ready text */
+};
+
+/*
+ * Check and prepare ev, received at now_ms, into *out (as validate_event():
+ * pointers borrow from ev, out->to from out itself; text from slot, which
+ * holds prepare_text_cap() bytes, when rendered or smart-encoded).  info may
+ * be NULL.  Returns SMSQ__REASON__REASON_NONE, or the reason with a human
+ * message in detail.
+ */
+Smsq__Reason prepare_event(preparer *p, const Smsq__BookingEvent *ev, int64_t now_ms,
+			   struct store_new *out, char *slot, struct prepare_info *info,
+			   char *detail, size_t detail_len);
+
+#endif
