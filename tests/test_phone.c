@@ -799,6 +799,71 @@ static void test_details_never_carry_digits(void **state)
 
 /* No state carries over from one call to the next: the same inputs give the
  * same answer, interleaved. */
+/*
+ * phone_normalize() builds the plain forms of a few plans without
+ * libphonenumber's Parse() (phone.cc, "Fast path").  It must agree with the
+ * Parse() path on everything: random digit strings of every length, in
+ * international form, in national form with and without the trunk 0, and
+ * with the other shapes that must go through Parse() ("00", "+33 0...").
+ */
+static void test_fast_path_agrees_with_parse(void **state)
+{
+	/* code, region, a mobile prefix and the NSN length of its numbers */
+	static const struct { const char *cc, *region, *mobile; size_t len; } plans[] = {
+		{ "33", "FR", "6", 9 }, { "49", "DE", "15", 11 }, { "39", "IT", "3", 10 },
+		{ "34", "ES", "6", 9 }, { "32", "BE", "47", 9 }, { "31", "NL", "6", 9 },
+		{ "44", "GB", "7", 10 }, { "41", "CH", "7", 9 },
+	};
+	uint64_t x = 88172645463325252ull; /* xorshift64 */
+	unsigned checked = 0, ok = 0;
+
+	(void)state;
+	for (size_t p = 0; p < sizeof(plans) / sizeof(plans[0]); p++) {
+		for (int i = 0; i < 1500; i++) {
+			char digits[20], in[40];
+			struct result a, b;
+			size_t n;
+
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			n = 3 + (size_t)(x % 12);
+			for (size_t k = 0; k < n; k++)
+				digits[k] = (char)('0' + (x >> (4 + 3 * k)) % 10);
+			digits[n] = '\0';
+			if (i % 3 == 0) { /* a plausible mobile, give or take a digit */
+				size_t ml = strlen(plans[p].mobile);
+
+				n = plans[p].len - 1 + (size_t)(x % 3);
+				memcpy(digits, plans[p].mobile, ml);
+				for (size_t k = ml; k < n; k++)
+					digits[k] = (char)('0' + (x >> (4 + 3 * k)) % 10);
+				digits[n] = '\0';
+			}
+			switch (i % 5) {
+			case 0: snprintf(in, sizeof(in), "+%s%s", plans[p].cc, digits); break;
+			case 1: snprintf(in, sizeof(in), "0%s", digits); break;
+			case 2: snprintf(in, sizeof(in), "%s", digits); break;
+			case 3: snprintf(in, sizeof(in), "00%s%s", plans[p].cc, digits); break;
+			default: snprintf(in, sizeof(in), "+%s 0%s", plans[p].cc, digits); break;
+			}
+			a.st = phone_normalize(NULL, in, plans[p].region, a.e164, a.region, a.detail,
+					       sizeof(a.detail));
+			b.st = phone_normalize_parse(NULL, in, plans[p].region, b.e164, b.region,
+						     b.detail, sizeof(b.detail));
+			if (a.st != b.st || strcmp(a.e164, b.e164) != 0 ||
+			    strcmp(a.region, b.region) != 0 || strcmp(a.detail, b.detail) != 0)
+				fail_msg("%s in %s: fast %s %s %s \"%s\", Parse() %s %s %s \"%s\"", in,
+					 plans[p].region, phone_status_name(a.st), a.e164, a.region,
+					 a.detail, phone_status_name(b.st), b.e164, b.region, b.detail);
+			checked++;
+			ok += a.st == PHONE_OK;
+		}
+	}
+	/* The draw must have reached valid mobiles too, not only garbage. */
+	assert_true(ok > checked / 50);
+}
+
 static void test_repeatable(void **state)
 {
 	(void)state;
@@ -815,6 +880,7 @@ static void test_repeatable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fast_path_agrees_with_parse),
 		cmocka_unit_test(test_mobiles_france),
 		cmocka_unit_test(test_mobiles_germany),
 		cmocka_unit_test(test_mobiles_italy),

@@ -70,6 +70,13 @@ enum phone_status phone_normalize(const struct phone_rules *rules, const char *i
 				  const char *default_region, char e164[PHONE_E164_MAX],
 				  char region[3], char *detail, size_t detail_len);
 
+/* The same, always through libphonenumber's Parse(): phone_normalize()
+ * builds the plain forms of a few plans directly (phone.cc, "Fast path");
+ * tests check that both agree. */
+enum phone_status phone_normalize_parse(const struct phone_rules *rules, const char *in,
+					const char *default_region, char e164[PHONE_E164_MAX],
+					char region[3], char *detail, size_t detail_len);
+
 /* Lower-case name of a status, for logs and tests ("not_mobile"). */
 const char *phone_status_name(enum phone_status st);
 
