@@ -484,6 +484,41 @@ static void test_alphabet_census(void **state)
 	assert_int_equal(two, 10);
 }
 
+/* gsm_smart_fit(): smart encoding only when the whole text then fits GSM-7
+ * in no more segments; otherwise the text stays as written. */
+static void test_smart_fit_decides(void **state)
+{
+	char out[512];
+	struct gsm_info before, after;
+	unsigned repl = 99;
+	const char *hop = "H\xc3\xb4pital de N\xc3\xaemes, RDV confirm\xc3\xa9 \xe2\x80\x94 "
+			  "merci de venir 10 minutes en avance avec votre carte Vitale.";
+	const char *emoji = "H\xc3\xb4pital \xf0\x9f\x98\x80";
+	const char *plain = "Hopital de Nimes";
+	size_t n;
+
+	(void)state;
+	assert_int_equal(gsm_analyze(hop, strlen(hop), &before), 0);
+	assert_int_equal(before.encoding, GSM_UCS2);
+	assert_int_equal(before.segments, 2);
+	n = gsm_smart_fit(hop, strlen(hop), &before, out, sizeof(out), &after, &repl);
+	assert_int_not_equal(n, GSM_SMART_INVALID);
+	assert_int_equal(n, strlen(out));
+	assert_int_equal(after.encoding, GSM_7BIT);
+	assert_int_equal(after.segments, 1);
+	assert_int_equal(repl, 3);
+
+	assert_int_equal(gsm_analyze(emoji, strlen(emoji), &before), 0);
+	repl = 99;
+	assert_int_equal(gsm_smart_fit(emoji, strlen(emoji), &before, out, sizeof(out), &after,
+				       &repl), GSM_SMART_INVALID);
+	assert_int_equal(repl, 0);
+
+	assert_int_equal(gsm_analyze(plain, strlen(plain), &before), 0);
+	assert_int_equal(gsm_smart_fit(plain, strlen(plain), &before, out, sizeof(out), &after,
+				       NULL), GSM_SMART_INVALID);
+}
+
 static void test_smart_small_buffer(void **state)
 {
 	char out[8];
@@ -519,6 +554,7 @@ static void test_smart_small_buffer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_smart_fit_decides),
 		cmocka_unit_test(test_extension_chars_count_two),
 		cmocka_unit_test(test_basic_table_stays_gsm7),
 		cmocka_unit_test(test_non_gsm_forces_ucs2),

@@ -11,8 +11,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "worker/phone.h"
-#include "worker/render.h"
+#include "worker/prepare.h"
 
 enum opt_type { OPT_LONG, OPT_STR };
 
@@ -387,29 +386,16 @@ static int check_provider(const struct config_provider *p, char *err, size_t err
 	return 0;
 }
 
-/* The number rules and the templates: a pool must not start with texts it
- * cannot render (every event would be rejected). */
+/* The number rules and the templates, built as ingest builds them: a pool
+ * must not start with texts it cannot render (every event would be
+ * rejected). */
 static int check_texts(const struct config *cfg, char *err, size_t errlen)
 {
-	struct phone_rules rules;
-	char why[512];
-	renderer *r;
+	preparer *p = preparer_new(cfg, err, errlen);
 
-	if (phone_rules_parse(&rules, cfg->allowed_countries, why, sizeof(why)) != 0) {
-		snprintf(err, errlen, "ingest.allowed_countries: %s", why);
+	if (p == NULL)
 		return -1;
-	}
-	if (cfg->default_region[0] != '\0' && !phone_region_known(cfg->default_region)) {
-		snprintf(err, errlen, "ingest.default_region: '%.8s' is not a country code (e.g. FR)",
-			 cfg->default_region);
-		return -1;
-	}
-	r = renderer_load(cfg->templates_dir, cfg->default_locale, why, sizeof(why));
-	if (r == NULL) {
-		snprintf(err, errlen, "templates: %s", why);
-		return -1;
-	}
-	renderer_free(&r);
+	preparer_destroy(&p);
 	return 0;
 }
 

@@ -319,6 +319,30 @@ size_t gsm_smart(const char *utf8, size_t len, char *out, size_t cap, unsigned *
 	return o;
 }
 
+size_t gsm_smart_fit(const char *utf8, size_t len, const struct gsm_info *before, char *out,
+		     size_t cap, struct gsm_info *after, unsigned *replaced)
+{
+	unsigned nrep = 0;
+	size_t n;
+
+	if (replaced)
+		*replaced = 0;
+	if (before->encoding != GSM_UCS2)
+		return GSM_SMART_INVALID;
+	n = gsm_smart(utf8, len, out, cap, &nrep);
+	if (n == GSM_SMART_INVALID || gsm_analyze(out, n, after) != 0 ||
+	    after->encoding != GSM_7BIT || after->segments > before->segments)
+		return GSM_SMART_INVALID;
+	if (replaced)
+		*replaced = nrep;
+	return n;
+}
+
+int gsm_utf8_next(const char *utf8, size_t len, size_t *i, uint32_t *cp)
+{
+	return utf8_next((const unsigned char *)utf8, len, i, cp);
+}
+
 const char *gsm_encoding_name(int enc)
 {
 	switch (enc) {

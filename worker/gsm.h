@@ -27,6 +27,7 @@
 #define SMSQ_GSM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum gsm_encoding {
 	GSM_7BIT = 0,
@@ -80,6 +81,21 @@ int gsm_analyze(const char *utf8, size_t len, struct gsm_info *out)
  */
 #define GSM_SMART_INVALID ((size_t)-1)
 size_t gsm_smart(const char *utf8, size_t len, char *out, size_t cap, unsigned *replaced);
+
+/*
+ * Smart encoding as ingest applies it: only when the replacements make the
+ * whole text GSM-7, in no more segments than *before (gsm_analyze() of the
+ * same text).  Then writes the new text into out (cap >= len + 1 always
+ * suffices), fills *after and returns its length; else returns
+ * GSM_SMART_INVALID (the text stays exactly as written; out is then
+ * unspecified).  *replaced (may be NULL) gets the characters replaced.
+ */
+size_t gsm_smart_fit(const char *utf8, size_t len, const struct gsm_info *before, char *out,
+		     size_t cap, struct gsm_info *after, unsigned *replaced);
+
+/* Decode the code point at utf8[*i] (strict, as gsm_analyze()); returns 0
+ * and advances *i, or -1 (invalid or cut; *i unchanged).  *i < len. */
+int gsm_utf8_next(const char *utf8, size_t len, size_t *i, uint32_t *cp);
 
 /* "gsm7" or "ucs2" (static strings); "unknown" for another value. */
 const char *gsm_encoding_name(int enc);

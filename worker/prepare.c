@@ -26,7 +26,7 @@ preparer *preparer_new(const struct config *cfg, char *err, size_t err_len)
 {
 	preparer *p = xcalloc(1, sizeof(*p));
 	struct phone_rules rules;
-	char why[256];
+	char why[512];
 
 	if (phone_rules_parse(&rules, cfg->allowed_countries, why, sizeof(why)) != 0) {
 		snprintf(err, err_len, "ingest.allowed_countries: %s", why);
@@ -42,9 +42,11 @@ preparer *preparer_new(const struct config *cfg, char *err, size_t err_len)
 		.phones = &rules,
 		.default_region = cfg->default_region,
 	};
-	p->rend = renderer_load(cfg->templates_dir, cfg->default_locale, err, err_len);
-	if (p->rend == NULL)
+	p->rend = renderer_load(cfg->templates_dir, cfg->default_locale, why, sizeof(why));
+	if (p->rend == NULL) {
+		snprintf(err, err_len, "templates: %s", why);
 		goto fail;
+	}
 	p->val = validator_new(&lim);
 	p->max_segments = (size_t)cfg->ingest_max_segments;
 	p->smart_encoding = cfg->ingest_smart_encoding != 0;
@@ -76,18 +78,16 @@ size_t prepare_text_cap(const preparer *p)
 
 /* Smart encoding: if replacing typographic characters and accents by their
  * closest GSM-7 forms makes the whole text GSM-7, send that instead (the
- * bill, not the meaning, changes).  A text that would stay UCS-2 anyway (an
- * emoji) is left exactly as it was.  slot has room for the text (the
- * replacement is never longer); the text may already be in slot. */
+ * bill, not the meaning, changes; gsm_smart_fit() decides).  slot has room
+ * for the text; the text may already be in slot, hence the copy. */
 static unsigned smart_encode(struct store_new *m, char *slot, struct gsm_info *gi)
 {
 	char tmp[STORE_TEXT_MAX + 1];
 	struct gsm_info g2;
 	unsigned replaced = 0;
-	size_t n = gsm_smart(m->text, m->text_len, tmp, sizeof(tmp), &replaced);
+	size_t n = gsm_smart_fit(m->text, m->text_len, gi, tmp, sizeof(tmp), &g2, &replaced);
 
-	if (n == GSM_SMART_INVALID || gsm_analyze(tmp, n, &g2) != 0 || g2.encoding != GSM_7BIT ||
-	    g2.segments > gi->segments)
+	if (n == GSM_SMART_INVALID)
 		return 0;
 	memcpy(slot, tmp, n + 1);
 	m->text = slot;
@@ -124,7 +124,8 @@ Smsq__Reason prepare_event(preparer *p, const Smsq__BookingEvent *ev, int64_t no
 			return SMSQ__REASON__REASON_RENDER_FAILED;
 		out->text = slot;
 		out->text_len = len;
-		info->source = render_source(p->rend, ev->locale, ev->kind);
+		if (info != &dummy) /* preview only: not a second lookup per event */
+			info->source = render_source(p->rend, ev->locale, ev->kind);
 	}
 	if (gsm_analyze(out->text, out->text_len, &gi) != 0) {
 		/* validate_event() checked the fields' UTF-8: a bug if we get here. */

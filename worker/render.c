@@ -30,6 +30,7 @@
 
 #include "common/xalloc.h"
 #include "worker/gsm.h"
+#include "worker/validate.h"
 
 enum field {
 	F_PATIENT,
@@ -159,28 +160,6 @@ __attribute__((format(printf, 5, 6))) static void say(struct diag *d, int is_err
 }
 
 /* ---- parsing ---- */
-
-/* "ll", "lll", "ll-RR" or "ll-999" (as validate.c accepts for events). */
-static int is_tag(const char *p, size_t n)
-{
-	size_t l = 0;
-
-	while (l < n && p[l] >= 'a' && p[l] <= 'z')
-		l++;
-	if (l < 2 || l > 3)
-		return 0;
-	if (l == n)
-		return 1;
-	if (p[l] != '-')
-		return 0;
-	const char *r = p + l + 1;
-	size_t rn = n - l - 1;
-
-	if (rn == 2)
-		return r[0] >= 'A' && r[0] <= 'Z' && r[1] >= 'A' && r[1] <= 'Z';
-	return rn == 3 && r[0] >= '0' && r[0] <= '9' && r[1] >= '0' && r[1] <= '9' &&
-	       r[2] >= '0' && r[2] <= '9';
-}
 
 static void add_literal(struct tmpl *t, size_t off, size_t len)
 {
@@ -408,7 +387,7 @@ static int parse_dir(renderer *r, const char *dir, const char *default_locale, s
 		size_t tl = strlen(names[i]) - 5;
 
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		if (!is_tag(names[i], tl) || tl >= TAG_MAX) {
+		if (!validate_locale_tag(names[i], tl) || tl >= TAG_MAX) {
 			say(d, 1, path, 0,
 			    "the file name must be a language tag: fr.tmpl, fr-CA.tmpl, es-419.tmpl");
 		} else {
@@ -746,20 +725,21 @@ static void lint_chars(const struct tmpl *t, const char *file, const char *kind,
 
 	for (size_t i = 0; i < t->n_parts; i++) {
 		const struct part *p = &t->parts[i];
-		const unsigned char *s = (const unsigned char *)t->lit + p->off;
+		const char *s = t->lit + p->off;
 
 		if (p->field != F_LITERAL)
 			continue;
 		for (size_t j = 0; j < p->len;) {
-			size_t cl = s[j] < 0x80 ? 1 : s[j] < 0xe0 ? 2 : s[j] < 0xf0 ? 3 : 4;
+			size_t start = j, cl;
+			uint32_t cp;
 			struct gsm_info gi;
 			char ch[5] = { 0 }, smart[16];
 			unsigned repl = 0;
 
-			if (j + cl > p->len)
-				break;
-			memcpy(ch, s + j, cl);
-			j += cl;
+			if (gsm_utf8_next(s, p->len, &j, &cp) != 0)
+				break; /* compile() checked the UTF-8 */
+			cl = j - start;
+			memcpy(ch, s + start, cl);
 			if (gsm_analyze(ch, cl, &gi) != 0 || gi.encoding == GSM_7BIT)
 				continue;
 			size_t k;
@@ -773,16 +753,6 @@ static void lint_chars(const struct tmpl *t, const char *file, const char *kind,
 			size_t sl = gsm_smart(ch, cl, smart, sizeof(smart), &repl);
 			int fixable = sl != GSM_SMART_INVALID && repl > 0 &&
 				      gsm_analyze(smart, sl, &gi) == 0 && gi.encoding == GSM_7BIT;
-			/* the code point, for readers whose font hides the difference */
-			uint32_t cp = cl == 1 ? s[j - 1] : 0;
-			if (cl == 2)
-				cp = ((uint32_t)(ch[0] & 0x1f) << 6) | (ch[1] & 0x3f);
-			else if (cl == 3)
-				cp = ((uint32_t)(ch[0] & 0x0f) << 12) | ((uint32_t)(ch[1] & 0x3f) << 6) |
-				     (ch[2] & 0x3f);
-			else if (cl == 4)
-				cp = ((uint32_t)(ch[0] & 0x07) << 18) | ((uint32_t)(ch[1] & 0x3f) << 12) |
-				     ((uint32_t)(ch[2] & 0x3f) << 6) | (ch[3] & 0x3f);
 			if (fixable)
 				say(d, 0, file, t->line,
 				    "%s: '%s' (U+%04X) is not GSM-7: the text goes UCS-2 unless smart "
@@ -811,17 +781,13 @@ static void fill(char *buf, size_t len, const char *first)
 static void cost(const char *text, size_t len, int smart_on, struct gsm_info *gi)
 {
 	char smart[LINT_TEXT_MAX];
+	struct gsm_info si;
 
 	if (gsm_analyze(text, len, gi) != 0)
 		return;
-	if (smart_on && gi->encoding == GSM_UCS2) {
-		size_t sl = gsm_smart(text, len, smart, sizeof(smart), NULL);
-		struct gsm_info si;
-
-		if (sl != GSM_SMART_INVALID && gsm_analyze(smart, sl, &si) == 0 &&
-		    si.encoding == GSM_7BIT)
-			*gi = si;
-	}
+	if (smart_on &&
+	    gsm_smart_fit(text, len, gi, smart, sizeof(smart), &si, NULL) != GSM_SMART_INVALID)
+		*gi = si;
 }
 
 static void lint_one(renderer *r, const struct locale_texts *lt, int k, const char *file,

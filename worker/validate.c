@@ -160,25 +160,25 @@ static int is_printable_ascii(const char *s)
 	return 1;
 }
 
-/* language (2-3 lower-case letters), optional "-" region (2 upper-case
- * letters or 3 digits): "fr", "fr-FR", "es-419". */
-static int is_locale(const char *p)
+int validate_locale_tag(const char *p, size_t n)
 {
-	size_t n = 0;
+	size_t l = 0;
 
-	while (p[n] >= 'a' && p[n] <= 'z')
-		n++;
-	if (n < 2 || n > 3)
+	while (l < n && p[l] >= 'a' && p[l] <= 'z')
+		l++;
+	if (l < 2 || l > 3)
 		return 0;
-	p += n;
-	if (*p == '\0')
+	if (l == n)
 		return 1;
-	if (*p++ != '-')
+	if (p[l] != '-')
 		return 0;
-	if (p[0] >= 'A' && p[0] <= 'Z' && p[1] >= 'A' && p[1] <= 'Z' && p[2] == '\0')
-		return 1;
-	return p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
-	       p[2] <= '9' && p[3] == '\0';
+	const char *r = p + l + 1;
+	size_t rn = n - l - 1;
+
+	if (rn == 2)
+		return r[0] >= 'A' && r[0] <= 'Z' && r[1] >= 'A' && r[1] <= 'Z';
+	return rn == 3 && r[0] >= '0' && r[0] <= '9' && r[1] >= '0' && r[1] <= '9' &&
+	       r[2] >= '0' && r[2] <= '9';
 }
 
 /* An IANA zone name that exists in the zone directory. */
@@ -300,7 +300,7 @@ Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t 
 		FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "kind %d is unknown", (int)ev->kind);
 	if (ev->locale[0] == '\0')
 		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "locale is required");
-	if (!is_locale(ev->locale))
+	if (!validate_locale_tag(ev->locale, strlen(ev->locale)))
 		FAIL(SMSQ__REASON__REASON_INVALID_FIELD,
 		     "locale must be a language tag such as fr-FR");
 	if (ev->phone[0] == '\0')

@@ -59,6 +59,11 @@ Smsq__Reason validate_wire(const void *buf, size_t len, char *detail, size_t det
 /* Is s[0..len) well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF)? */
 int validate_utf8(const char *s, size_t len);
 
+/* Is p[0..n) a locale tag as events and template files use them: a
+ * language of 2-3 lower-case letters, optionally "-" and a region of 2
+ * upper-case letters or 3 digits ("fr", "fr-FR", "es-419")? */
+int validate_locale_tag(const char *p, size_t n);
+
 /* Lower-case name of a reason, as in logs and smsq-publish ("invalid_phone"). */
 const char *validate_reason_name(Smsq__Reason r);
 
