@@ -1,31 +1,54 @@
 /*
  * store: the durable queue on LMDB (see store.h for the contract).
  *
- * DESIGN
+ * DESIGN (schema 2)
  *
  * One LMDB environment (data.mdb + lock.mdb in the data directory) holds six
  * named databases:
  *
- *   msg      id (8 bytes, big-endian) -> record (struct rec_hdr + sections)
- *   idem     idempotency key          -> id (8 bytes)
- *   ready    prio'(1) appt(8) id(8)   -> ""   due messages, most urgent first
- *   delayed  due(8) id(8)             -> ""   not-before, retry, lease end
- *   pending  id(8)                    -> ""   every non-terminal message
- *   meta     "next_id" -> u64, "counters" -> struct counters, "version" -> u32
+ *   msg      id (8 bytes, big-endian)  -> record: what was stored at ingest,
+ *                                         never rewritten (struct rec_hdr +
+ *                                         key, event, destination, text)
+ *   idem     idempotency key           -> id (8 bytes)
+ *   ready    prio'(1) appt(8) id(8)    -> state   due, most urgent first
+ *   delayed  due(8) id(8)              -> state   not-before, retry, lease end
+ *   done     prio'(1) appt(8) id(8)    -> state   final (sent, failed, expired)
+ *   meta     "next_id", "low_id" -> u64, "counters", "version" -> u32
  *
  * Keys are big-endian so that LMDB's byte order is numeric order; signed
  * times are biased (sign bit flipped) first.  prio' is 9 - priority, so that
  * the first key of "ready" is the most urgent message: taking the next one
- * is a cursor MDB_FIRST, O(log n) whatever the backlog.  "pending" holds ids
- * in arrival order: its first key is the oldest waiting message (stats).
+ * is a cursor MDB_FIRST, O(log n) whatever the backlog.
  *
- * A message is in exactly one state; its index entries follow the state:
- *   delayed  -> delayed[due]          + pending
- *   ready    -> ready[prio,appt]      + pending
- *   inflight -> delayed[lease end]    + pending
- *   terminal -> (no index)            (kept for idempotency and for ops)
- * Every state change rewrites the record, moves the index entries and the
- * counters in one write transaction: nothing can be seen half-moved.
+ * A message's mutable part (struct st: state, attempts, provider, due time,
+ * last note) is the value of its one index entry, and the entry's database
+ * is its state:
+ *   delayed, inflight -> delayed[due or lease end]
+ *   ready             -> ready[prio, appt]
+ *   sent/failed/...   -> done[prio, appt]
+ * A state change deletes one entry and writes another in one write
+ * transaction (with the counters): nothing can be seen half-moved, and a
+ * message is in exactly one index.
+ *
+ * Why this shape (issue 5, measured): schema 1 kept the state inside the
+ * ~560-byte id-keyed record and rewrote it at lease and at finish.  Dispatch
+ * takes messages in appointment order, which is not id order, so every
+ * rewrite dirtied (copy-on-write) its own leaf page and B-tree path: ~3.7
+ * pages, 14.7 KiB on the device per message sent.  Now dispatch never writes
+ * an id-keyed page: a lease batch deletes the first keys of "ready" (a few
+ * adjacent pages) and inserts keys of one lease time into "delayed" (a few
+ * adjacent pages); a finish deletes those and inserts into "done" under the
+ * ready key, which is as adjacent as the lease batch was.
+ *
+ * Finding a message by id: its record gives (priority, appointment), hence
+ * its ready and done keys; a message in neither is in "delayed" under a time
+ * the record does not know, found by a scan of that index.  Only smsqctl and
+ * a worker's late "sent" for a lease that ran out take that path.
+ *
+ * The oldest waiting message (stats, "pending" walk): every id below
+ * meta "low_id" is final; write transactions that make messages final move
+ * the mark past final ids, a few per message, so the first waiting id is at
+ * the mark or a few ids after it.
  *
  * Durability: the environment is opened with default sync flags, so
  * mdb_txn_commit() returns only once data and meta page are on disk.
@@ -36,8 +59,9 @@
  * gets STORE_FULL and answers RETRY_LATER.  When another process grew the
  * map, mdb_txn_begin() reports MDB_MAP_RESIZED and we adopt the new size.
  *
- * Records carry a type/version byte; an unknown one is reported by
- * store_get()/store_verify() instead of being guessed at.
+ * Records and state values carry a type byte; an unknown one is reported by
+ * store_get()/store_verify() instead of being guessed at.  A schema 1 store
+ * (smsq before this layout) is refused at open with what to do.
  */
 #include "store/store.h"
 
@@ -50,8 +74,9 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#define STORE_SCHEMA_VERSION 1u
-#define STORE_REC_V1 0x51u          /* record type byte of struct rec_hdr v1 */
+#define STORE_SCHEMA_VERSION 2u
+#define STORE_REC_V2 0x52u          /* type byte of struct rec_hdr (schema 2) */
+#define STORE_ST_V2 0x53u           /* type byte of struct st (schema 2) */
 #define STORE_MAX_DBS 8
 #define STORE_ERRMSG_MAX 256
 #define STORE_MAX_GROW_RETRIES 16
@@ -65,51 +90,67 @@ struct store {
 	MDB_dbi db_idem;                /* key -> id */
 	MDB_dbi db_ready;               /* urgency index */
 	MDB_dbi db_delayed;             /* time index */
-	MDB_dbi db_pending;             /* non-terminal ids */
+	MDB_dbi db_done;                /* final states */
 	MDB_dbi db_meta;                /* counters, next id, version */
 	uint64_t map_max_bytes;         /* growth ceiling */
 	int read_only;                  /* opened MDB_RDONLY */
 	char dir[4096];                 /* data directory */
 	char errmsg[STORE_ERRMSG_MAX];  /* last failure */
-	unsigned char *scratch;         /* copy of a record being rewritten */
-	size_t scratch_len;             /* its capacity */
 };
 
 /* Fixed header of a stored record; sections follow in this order:
- * idempotency key, packed event, destination, text, note.  Native byte
- * order: a store is local to one node.  Copied with memcpy, never accessed in
- * place (LMDB data may be unaligned). */
+ * idempotency key, packed event, destination, text.  Written once, at
+ * ingest.  Native byte order: a store is local to one node.  Copied with
+ * memcpy, never accessed in place (LMDB data may be unaligned). */
 struct rec_hdr {
-	uint8_t type;            /* STORE_REC_V1 */
-	uint8_t state;           /* enum store_state */
+	uint8_t type;            /* STORE_REC_V2 */
 	uint8_t priority;        /* 0..9 */
-	uint8_t provider;        /* provider index of the last attempt */
-	uint16_t attempts;       /* send attempts (leases) */
-	uint16_t ambiguous;      /* retries after an ambiguous timeout */
 	uint16_t segments;       /* SMS parts */
+	uint16_t encoding;       /* enum store_encoding */
 	uint16_t idem_len;       /* section 1 length */
 	uint32_t event_len;      /* section 2 length */
 	uint16_t to_len;         /* section 3 length */
 	uint16_t text_len;       /* section 4 length */
-	uint16_t note_len;       /* section 5 length */
-	uint16_t encoding;       /* enum store_encoding */
 	int64_t created_ms;      /* booking time */
 	int64_t not_before_ms;   /* scheduled send */
 	int64_t expires_ms;      /* expiry */
 	int64_t appointment_ms;  /* appointment */
-	int64_t due_ms;          /* delayed: due time; inflight: lease end */
-	int64_t updated_ms;      /* last state change */
 };
 
 /* A record decoded: the header and pointers to its sections (into LMDB
- * memory or into the store's scratch copy). */
+ * memory: valid until the transaction's next write). */
 struct rec {
 	struct rec_hdr h;        /* header copy */
 	const char *idem;        /* idempotency key */
 	const void *event;       /* packed event */
 	const char *to;          /* destination */
 	const char *text;        /* text */
-	const char *note;        /* provider id or reason */
+};
+
+/* A message's mutable state: the value of its index entry, followed by
+ * note_len bytes of note (sent: the provider's id; retry, failed: the
+ * reason). */
+struct st {
+	uint8_t type;            /* STORE_ST_V2 */
+	uint8_t state;           /* enum store_state */
+	uint8_t provider;        /* provider index of the last attempt */
+	uint8_t reserved0;       /* 0 */
+	uint16_t attempts;       /* send attempts (leases) */
+	uint16_t ambiguous;      /* retries after an ambiguous timeout */
+	uint16_t note_len;       /* note bytes after the struct */
+	uint16_t reserved1;      /* 0 */
+	uint32_t reserved2;      /* 0 */
+	int64_t due_ms;          /* delayed: due time; inflight: lease end */
+	int64_t updated_ms;      /* last state change */
+};
+
+/* One index entry in hand: the state, its note, and where it is. */
+struct entry {
+	struct st st;                        /* the value's header */
+	char note[STORE_NOTE_MAX + 1];       /* the note, NUL-terminated */
+	MDB_dbi dbi;                         /* ready, delayed or done */
+	unsigned char key[READY_KEY_LEN];    /* its key there */
+	size_t klen;                         /* key length */
 };
 
 /* The counters, one value in meta. */
@@ -212,6 +253,45 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
+/* Check (read-write: set, on a new store) the schema version in meta. */
+static int check_version(store *s, MDB_txn *txn, char *err, size_t errlen)
+{
+	MDB_val k = { sizeof("version") - 1, (void *)"version" };
+	MDB_val v;
+	uint32_t ver = STORE_SCHEMA_VERSION, have;
+	int rc = mdb_get(txn, s->db_meta, &k, &v);
+
+	if (rc == MDB_NOTFOUND && !s->read_only) {
+		v.mv_size = sizeof(ver);
+		v.mv_data = &ver;
+		rc = mdb_put(txn, s->db_meta, &k, &v, 0);
+		if (rc == 0)
+			return 0;
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "store: schema version in %s: %s", s->dir, mdb_strerror(rc));
+		return -1;
+	}
+	if (v.mv_size != sizeof(have)) {
+		snprintf(err, errlen, "store: %s has an unreadable schema version", s->dir);
+		return -1;
+	}
+	memcpy(&have, v.mv_data, sizeof(have));
+	if (have == 1) {
+		snprintf(err, errlen,
+			 "store: %s has schema 1 (an smsq before the schema 2 layout): drain it with "
+			 "that version until smsqctl stats shows nothing waiting, then move the "
+			 "directory aside", s->dir);
+		return -1;
+	}
+	if (have != ver) {
+		snprintf(err, errlen, "store: %s has an unknown schema version %u (this smsq reads %u)",
+			 s->dir, (unsigned)have, (unsigned)ver);
+		return -1;
+	}
+	return 0;
+}
+
 static int open_dbs(store *s, char *err, size_t errlen)
 {
 	MDB_txn *txn = NULL;
@@ -226,9 +306,9 @@ static int open_dbs(store *s, char *err, size_t errlen)
 		const char *name;
 		MDB_dbi *dbi;
 	} dbs[] = {
-		{ "msg", &s->db_msg },         { "idem", &s->db_idem },
-		{ "ready", &s->db_ready },     { "delayed", &s->db_delayed },
-		{ "pending", &s->db_pending }, { "meta", &s->db_meta },
+		{ "meta", &s->db_meta },       { "msg", &s->db_msg },
+		{ "idem", &s->db_idem },       { "ready", &s->db_ready },
+		{ "delayed", &s->db_delayed }, { "done", &s->db_done },
 	};
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
@@ -238,27 +318,8 @@ static int open_dbs(store *s, char *err, size_t errlen)
 				 rc == MDB_NOTFOUND ? " (store not initialised: start smsq-worker once)" : "");
 			goto fail;
 		}
-	}
-	if (!s->read_only) {
-		MDB_val k = { sizeof("version") - 1, (void *)"version" };
-		MDB_val v;
-		uint32_t ver = STORE_SCHEMA_VERSION;
-
-		rc = mdb_get(txn, s->db_meta, &k, &v);
-		if (rc == MDB_NOTFOUND) {
-			v.mv_size = sizeof(ver);
-			v.mv_data = &ver;
-			rc = mdb_put(txn, s->db_meta, &k, &v, 0);
-		} else if (rc == 0) {
-			if (v.mv_size != sizeof(ver) || memcmp(v.mv_data, &ver, sizeof(ver)) != 0) {
-				snprintf(err, errlen, "store: %s has an unknown schema version", s->dir);
-				goto fail;
-			}
-		}
-		if (rc != 0) {
-			snprintf(err, errlen, "store: schema version: %s", mdb_strerror(rc));
+		if (i == 0 && check_version(s, txn, err, errlen) != 0)
 			goto fail;
-		}
 	}
 	/* Commit even a read-only transaction: an aborted one would close the
 	 * database handles it opened. */
@@ -336,7 +397,6 @@ void store_close(store **sp)
 		return;
 	if ((*sp)->env != NULL)
 		mdb_env_close((*sp)->env);
-	free((*sp)->scratch);
 	free(*sp);
 	*sp = NULL;
 }
@@ -445,12 +505,11 @@ static int put_counters(MDB_txn *txn, MDB_dbi dbi, const struct counters *c)
 	return mdb_put(txn, dbi, &k, &v, 0);
 }
 
-/* ---- records ------------------------------------------------------------ */
+/* ---- records and state values ------------------------------------------ */
 
 static size_t rec_size(const struct rec_hdr *h)
 {
-	return sizeof(*h) + (size_t)h->idem_len + h->event_len + h->to_len + h->text_len +
-	       h->note_len;
+	return sizeof(*h) + (size_t)h->idem_len + h->event_len + h->to_len + h->text_len;
 }
 
 /* Decode v into r (pointers into v).  Returns 0, or -1 if corrupt. */
@@ -461,10 +520,9 @@ static int rec_parse(const MDB_val *v, struct rec *r)
 	if (v->mv_size < sizeof(r->h))
 		return -1;
 	memcpy(&r->h, p, sizeof(r->h));
-	if (r->h.type != STORE_REC_V1 || r->h.state >= STORE_STATE_COUNT ||
-	    rec_size(&r->h) != v->mv_size || r->h.idem_len > STORE_IDEM_MAX ||
-	    r->h.to_len > STORE_TO_MAX || r->h.text_len > STORE_TEXT_MAX ||
-	    r->h.note_len > STORE_NOTE_MAX)
+	if (r->h.type != STORE_REC_V2 || rec_size(&r->h) != v->mv_size ||
+	    r->h.priority > STORE_PRIORITY_MAX || r->h.idem_len > STORE_IDEM_MAX ||
+	    r->h.to_len > STORE_TO_MAX || r->h.text_len > STORE_TEXT_MAX)
 		return -1;
 	p += sizeof(r->h);
 	r->idem = p;
@@ -474,60 +532,37 @@ static int rec_parse(const MDB_val *v, struct rec *r)
 	r->to = p;
 	p += r->h.to_len;
 	r->text = p;
-	p += r->h.text_len;
-	r->note = p;
 	return 0;
 }
 
-/* Write r under idkey (sections copied once, into LMDB's reserved space).
- * r's sections must not point into LMDB pages (use rec_load()). */
-static int rec_put(store *s, MDB_txn *txn, const unsigned char *idkey, const struct rec *r,
-		   unsigned flags)
+/* Read message id's record (pointers into LMDB memory: copy what is needed
+ * before the next write).  Returns 0, MDB_NOTFOUND, an LMDB code, or
+ * MDB_CORRUPTED. */
+static int rec_read(store *s, MDB_txn *txn, uint64_t id, struct rec *r)
 {
-	MDB_val k = { ID_KEY_LEN, (void *)idkey };
-	MDB_val v = { rec_size(&r->h), NULL };
-	char *p;
-	int rc = mdb_put(txn, s->db_msg, &k, &v, flags | MDB_RESERVE);
-
-	if (rc != 0)
-		return rc;
-	p = v.mv_data;
-	memcpy(p, &r->h, sizeof(r->h));
-	p += sizeof(r->h);
-	memcpy(p, r->idem, r->h.idem_len);
-	p += r->h.idem_len;
-	memcpy(p, r->event, r->h.event_len);
-	p += r->h.event_len;
-	memcpy(p, r->to, r->h.to_len);
-	p += r->h.to_len;
-	memcpy(p, r->text, r->h.text_len);
-	p += r->h.text_len;
-	memcpy(p, r->note, r->h.note_len);
-	return 0;
-}
-
-/* Read message id into s->scratch and decode it there (valid until the next
- * rec_load()).  Returns 0, MDB_NOTFOUND, an LMDB code, or MDB_CORRUPTED. */
-static int rec_load(store *s, MDB_txn *txn, const unsigned char *idkey, struct rec *r)
-{
-	MDB_val k = { ID_KEY_LEN, (void *)idkey };
+	unsigned char idkey[ID_KEY_LEN];
+	MDB_val k = { ID_KEY_LEN, idkey };
 	MDB_val v;
-	int rc = mdb_get(txn, s->db_msg, &k, &v);
+	int rc;
 
+	put_be64(idkey, id);
+	rc = mdb_get(txn, s->db_msg, &k, &v);
 	if (rc != 0)
 		return rc;
-	if (v.mv_size > s->scratch_len) {
-		unsigned char *n = realloc(s->scratch, v.mv_size);
+	return rec_parse(&v, r) == 0 ? 0 : MDB_CORRUPTED;
+}
 
-		if (n == NULL)
-			return ENOMEM;
-		s->scratch = n;
-		s->scratch_len = v.mv_size;
-	}
-	memcpy(s->scratch, v.mv_data, v.mv_size);
-	v.mv_data = s->scratch;
-	if (rec_parse(&v, r) != 0)
-		return MDB_CORRUPTED;
+/* Decode a state value into e->st and e->note.  Returns 0, or -1. */
+static int st_parse(const MDB_val *v, struct entry *e)
+{
+	if (v->mv_size < sizeof(e->st))
+		return -1;
+	memcpy(&e->st, v->mv_data, sizeof(e->st));
+	if (e->st.type != STORE_ST_V2 || e->st.state >= STORE_STATE_COUNT ||
+	    e->st.note_len > STORE_NOTE_MAX || v->mv_size != sizeof(e->st) + e->st.note_len)
+		return -1;
+	memcpy(e->note, (const char *)v->mv_data + sizeof(e->st), e->st.note_len);
+	e->note[e->st.note_len] = '\0';
 	return 0;
 }
 
@@ -536,73 +571,201 @@ static int is_waiting(unsigned state)
 	return state <= STORE_STATE_INFLIGHT;
 }
 
-/* Put or delete the index entry the state of h calls for. */
-static int index_op(store *s, MDB_txn *txn, const struct rec_hdr *h, uint64_t id, int del)
+/* Where the entry of a message in state st->state lives: database and key. */
+static void entry_place(store *s, const struct rec_hdr *h, uint64_t id, struct entry *e)
 {
-	unsigned char key[READY_KEY_LEN];
-	MDB_val k, v = { 0, NULL };
-	MDB_dbi dbi;
-
-	if (h->state == STORE_STATE_READY) {
-		ready_key(key, h->priority, h->appointment_ms, id);
-		k.mv_size = READY_KEY_LEN;
-		dbi = s->db_ready;
-	} else if (h->state == STORE_STATE_DELAYED || h->state == STORE_STATE_INFLIGHT) {
-		delayed_key(key, h->due_ms, id);
-		k.mv_size = DELAYED_KEY_LEN;
-		dbi = s->db_delayed;
-	} else {
-		return 0;
+	if (e->st.state == STORE_STATE_DELAYED || e->st.state == STORE_STATE_INFLIGHT) {
+		e->dbi = s->db_delayed;
+		delayed_key(e->key, e->st.due_ms, id);
+		e->klen = DELAYED_KEY_LEN;
+		return;
 	}
-	k.mv_data = key;
-	return del ? mdb_del(txn, dbi, &k, NULL) : mdb_put(txn, dbi, &k, &v, 0);
+	e->dbi = e->st.state == STORE_STATE_READY ? s->db_ready : s->db_done;
+	ready_key(e->key, h->priority, h->appointment_ms, id);
+	e->klen = READY_KEY_LEN;
+}
+
+/* Write e (state and note) at its place. */
+static int entry_put(MDB_txn *txn, const struct entry *e)
+{
+	MDB_val k = { e->klen, (void *)e->key };
+	MDB_val v = { sizeof(e->st) + e->st.note_len, NULL };
+	int rc = mdb_put(txn, e->dbi, &k, &v, MDB_RESERVE);
+
+	if (rc != 0)
+		return rc;
+	memcpy(v.mv_data, &e->st, sizeof(e->st));
+	memcpy((char *)v.mv_data + sizeof(e->st), e->note, e->st.note_len);
+	return 0;
+}
+
+/* Read the entry at e->dbi/e->key into e.  0, MDB_NOTFOUND, or an error. */
+static int entry_get(MDB_txn *txn, struct entry *e)
+{
+	MDB_val k = { e->klen, e->key };
+	MDB_val v;
+	int rc = mdb_get(txn, e->dbi, &k, &v);
+
+	if (rc != 0)
+		return rc;
+	return st_parse(&v, e) == 0 ? 0 : MDB_CORRUPTED;
+}
+
+static void entry_set_note(struct entry *e, const char *note)
+{
+	size_t n = strnlen(note, STORE_NOTE_MAX);
+
+	memcpy(e->note, note, n);
+	e->note[n] = '\0';
+	e->st.note_len = (uint16_t)n;
 }
 
 /*
- * Move message id (its record in r, loaded with rec_load) to state `to` with
- * index time due_ms, in one go: old index entry out, record rewritten, new
- * entry in, pending and counters kept exact.  note (may be NULL) replaces the
- * record's note.
+ * Move a message whose entry e was just deleted from its place (or is being
+ * created: e->st.state is then `to` and counted by the caller) to state `to`
+ * with index time due_ms: counters kept exact, new entry written.  note (may
+ * be NULL) replaces the note.
  */
-static int rec_move(store *s, MDB_txn *txn, uint64_t id, struct rec *r, enum store_state to,
-		    int64_t due_ms, const char *note, int64_t now_ms, struct counters *c)
+static int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
+		      struct entry *e, enum store_state to, int64_t due_ms, const char *note,
+		      int64_t now_ms, struct counters *c)
 {
-	unsigned char idkey[ID_KEY_LEN];
-	unsigned from = r->h.state;
-	int rc;
+	unsigned from = e->st.state;
 
-	put_be64(idkey, id);
-	rc = index_op(s, txn, &r->h, id, 1);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return rc;
-	if (is_waiting(from) && !is_waiting(to)) {
-		MDB_val k = { ID_KEY_LEN, idkey };
-
-		rc = mdb_del(txn, s->db_pending, &k, NULL);
-		if (rc != 0 && rc != MDB_NOTFOUND)
-			return rc;
-		c->segments_waiting -= r->h.segments;
-	}
+	if (is_waiting(from) && !is_waiting(to))
+		c->segments_waiting -= h->segments;
 	c->count[from]--;
 	c->count[to]++;
-	r->h.state = (uint8_t)to;
-	r->h.due_ms = due_ms;
-	r->h.updated_ms = now_ms;
-	if (note != NULL) {
-		size_t n = strnlen(note, STORE_NOTE_MAX);
+	e->st.state = (uint8_t)to;
+	e->st.due_ms = is_waiting(to) && to != STORE_STATE_READY ? due_ms : 0;
+	e->st.updated_ms = now_ms;
+	if (note != NULL)
+		entry_set_note(e, note);
+	entry_place(s, h, id, e);
+	return entry_put(txn, e);
+}
 
-		r->note = note;
-		r->h.note_len = (uint16_t)n;
+/* Delete e at its place, then entry_move(). */
+static int entry_del_move(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
+			  struct entry *e, enum store_state to, int64_t due_ms, const char *note,
+			  int64_t now_ms, struct counters *c)
+{
+	MDB_val k = { e->klen, e->key };
+	int rc = mdb_del(txn, e->dbi, &k, NULL);
+
+	if (rc != 0)
+		return rc;
+	return entry_move(s, txn, id, h, e, to, due_ms, note, now_ms, c);
+}
+
+/* Extract the id from an index key. */
+static uint64_t index_key_id(const MDB_val *k)
+{
+	if (k->mv_size < ID_KEY_LEN)
+		return 0;
+	return get_be64((const unsigned char *)k->mv_data + k->mv_size - ID_KEY_LEN);
+}
+
+/*
+ * Find message id's entry (its record header in h) wherever it is: done and
+ * ready by key, delayed by a scan (the record does not know the due time).
+ * Returns 0 with e filled, MDB_NOTFOUND (in no index: corrupt), or an error.
+ */
+static int entry_find(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
+		      struct entry *e)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc;
+
+	for (int i = 0; i < 2; i++) {
+		e->st.state = i == 0 ? STORE_STATE_SENT : STORE_STATE_READY;
+		entry_place(s, h, id, e);
+		rc = entry_get(txn, e);
+		if (rc != MDB_NOTFOUND)
+			return rc;
 	}
-	rc = rec_put(s, txn, idkey, r, 0);
+	rc = mdb_cursor_open(txn, s->db_delayed, &cur);
 	if (rc == 0)
-		rc = index_op(s, txn, &r->h, id, 0);
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0 && (k.mv_size != DELAYED_KEY_LEN || index_key_id(&k) != id))
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	if (rc == 0) {
+		e->dbi = s->db_delayed;
+		memcpy(e->key, k.mv_data, DELAYED_KEY_LEN);
+		e->klen = DELAYED_KEY_LEN;
+		if (st_parse(&v, e) != 0)
+			rc = MDB_CORRUPTED;
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	return rc;
+}
+
+/* Is message id final?  1 yes, 0 no, or a negated LMDB code. */
+static int is_final(store *s, MDB_txn *txn, uint64_t id)
+{
+	struct rec r;
+	struct entry e;
+	int rc = rec_read(s, txn, id, &r);
+
+	if (rc == MDB_NOTFOUND)
+		return 1; /* never stored (an id given to a failed batch): nothing waits */
+	if (rc != 0)
+		return -rc;
+	e.st.state = STORE_STATE_SENT;
+	entry_place(s, &r.h, id, &e);
+	{
+		MDB_val k = { e.klen, e.key };
+		MDB_val v;
+
+		rc = mdb_get(txn, s->db_done, &k, &v);
+	}
+	if (rc == 0)
+		return 1;
+	return rc == MDB_NOTFOUND ? 0 : -rc;
+}
+
+/* The first id >= from that is not final (0: none below next_id), checking
+ * at most max ids (0: no limit); *stop is the id where the walk stopped. */
+static int first_waiting(store *s, MDB_txn *txn, uint64_t from, uint64_t next_id, size_t max,
+			 uint64_t *found, uint64_t *stop)
+{
+	uint64_t id = from ? from : 1;
+
+	*found = 0;
+	for (size_t n = 0; id < next_id && (max == 0 || n < max); n++, id++) {
+		int f = is_final(s, txn, id);
+
+		if (f < 0)
+			return -f;
+		if (f == 0) {
+			*found = id;
+			break;
+		}
+	}
+	*stop = id;
+	return 0;
+}
+
+/* Move meta "low_id" past final ids, checking at most max of them. */
+static int advance_low(store *s, MDB_txn *txn, size_t max)
+{
+	uint64_t low, next_id, found, stop;
+	int rc = get_u64(txn, s->db_meta, "low_id", &low);
+
+	if (rc == 0)
+		rc = get_u64(txn, s->db_meta, "next_id", &next_id);
+	if (rc == 0)
+		rc = first_waiting(s, txn, low, next_id, max, &found, &stop);
+	if (rc == 0 && stop != low)
+		rc = put_u64(txn, s->db_meta, "low_id", stop);
 	return rc;
 }
 
 /* ---- ingest ------------------------------------------------------------ */
 
-/* Write one new message and its index entries; counters in *c.  Returns an
+/* Write one new message and its index entry; counters in *c.  Returns an
  * LMDB code; MDB_KEYEXIST means a duplicate (msg->id set to the existing
  * id). */
 static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
@@ -610,6 +773,9 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 {
 	MDB_val k, v;
 	unsigned char idbuf[ID_KEY_LEN];
+	struct rec_hdr h;
+	struct entry e;
+	char *p;
 	int rc;
 
 	put_be64(idbuf, id);
@@ -625,54 +791,61 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	if (rc != 0)
 		return rc;
 
-	struct rec r;
-
-	memset(&r, 0, sizeof(r));
-	r.h.type = STORE_REC_V1;
-	r.h.priority = m->priority;
-	r.h.segments = m->segments;
-	r.h.encoding = m->encoding;
-	r.h.idem_len = (uint16_t)m->idem_len;
-	r.h.event_len = (uint32_t)m->event_len;
-	r.h.to_len = (uint16_t)m->to_len;
-	r.h.text_len = (uint16_t)m->text_len;
-	r.h.created_ms = m->created_ms;
-	r.h.not_before_ms = m->not_before_ms;
-	r.h.expires_ms = m->expires_ms;
-	r.h.appointment_ms = m->appointment_ms;
-	r.h.updated_ms = now_ms;
-	if (m->not_before_ms > now_ms) {
-		r.h.state = STORE_STATE_DELAYED;
-		r.h.due_ms = m->not_before_ms;
-	} else {
-		r.h.state = STORE_STATE_READY;
-	}
-	r.idem = m->idem_key;
-	r.event = m->event;
-	r.to = m->to ? m->to : "";
-	r.text = m->text ? m->text : "";
-	r.note = "";
-	/* Ids only grow: MDB_APPEND skips the search. */
-	rc = rec_put(s, txn, idbuf, &r, MDB_APPEND);
-	if (rc == 0) {
-		k.mv_size = sizeof(idbuf);
-		k.mv_data = idbuf;
-		v.mv_size = 0;
-		v.mv_data = NULL;
-		rc = mdb_put(txn, s->db_pending, &k, &v, MDB_APPEND);
-	}
-	/* An id that is not past the last one means a broken id counter: it
-	 * must fail the batch, not pass for a duplicate key. */
+	memset(&h, 0, sizeof(h));
+	h.type = STORE_REC_V2;
+	h.priority = m->priority;
+	h.segments = m->segments;
+	h.encoding = m->encoding;
+	h.idem_len = (uint16_t)m->idem_len;
+	h.event_len = (uint32_t)m->event_len;
+	h.to_len = (uint16_t)m->to_len;
+	h.text_len = (uint16_t)m->text_len;
+	h.created_ms = m->created_ms;
+	h.not_before_ms = m->not_before_ms;
+	h.expires_ms = m->expires_ms;
+	h.appointment_ms = m->appointment_ms;
+	/* Ids only grow: MDB_APPEND skips the search.  An id that is not past
+	 * the last one means a broken id counter: it must fail the batch, not
+	 * pass for a duplicate key. */
+	k.mv_size = sizeof(idbuf);
+	k.mv_data = idbuf;
+	v.mv_size = rec_size(&h);
+	v.mv_data = NULL;
+	rc = mdb_put(txn, s->db_msg, &k, &v, MDB_APPEND | MDB_RESERVE);
 	if (rc == MDB_KEYEXIST)
-		rc = MDB_CORRUPTED;
-	if (rc == 0)
-		rc = index_op(s, txn, &r.h, id, 0);
+		return MDB_CORRUPTED;
 	if (rc != 0)
 		return rc;
-	struct rec_hdr h = r.h;
+	p = v.mv_data;
+	memcpy(p, &h, sizeof(h));
+	p += sizeof(h);
+	memcpy(p, m->idem_key, h.idem_len);
+	p += h.idem_len;
+	if (h.event_len > 0)
+		memcpy(p, m->event, h.event_len);
+	p += h.event_len;
+	if (h.to_len > 0)
+		memcpy(p, m->to, h.to_len);
+	p += h.to_len;
+	if (h.text_len > 0)
+		memcpy(p, m->text, h.text_len);
+
+	memset(&e, 0, sizeof(e));
+	e.st.type = STORE_ST_V2;
+	e.st.updated_ms = now_ms;
+	if (m->not_before_ms > now_ms) {
+		e.st.state = STORE_STATE_DELAYED;
+		e.st.due_ms = m->not_before_ms;
+	} else {
+		e.st.state = STORE_STATE_READY;
+	}
+	entry_place(s, &h, id, &e);
+	rc = entry_put(txn, &e);
+	if (rc != 0)
+		return rc;
 	c->segments_waiting += h.segments;
 	c->segments_saved += m->segments_saved;
-	c->count[h.state]++;
+	c->count[e.st.state]++;
 	c->total++;
 	m->id = id;
 	return 0;
@@ -754,73 +927,64 @@ int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms)
 
 /* ---- reading ----------------------------------------------------------- */
 
-static int decode_rec(store *s, uint64_t id, const MDB_val *v, struct store_msg *out,
-		      int want_copies)
-{
-	struct rec r;
-
-	if (rec_parse(v, &r) != 0) {
-		set_err(s, "message %llu: unknown or corrupt record", (unsigned long long)id);
-		return STORE_ERROR;
-	}
-	memset(out, 0, sizeof(*out));
-	out->id = id;
-	out->state = (enum store_state)r.h.state;
-	out->priority = r.h.priority;
-	out->attempts = r.h.attempts;
-	out->created_ms = r.h.created_ms;
-	out->not_before_ms = r.h.not_before_ms;
-	out->expires_ms = r.h.expires_ms;
-	out->appointment_ms = r.h.appointment_ms;
-	out->due_ms = r.h.due_ms;
-	out->updated_ms = r.h.updated_ms;
-	out->segments = r.h.segments;
-	out->encoding = (enum store_encoding)r.h.encoding;
-	out->ambiguous = r.h.ambiguous;
-	out->provider = r.h.provider;
-	memcpy(out->idem_key, r.idem, r.h.idem_len);
-	memcpy(out->to, r.to, r.h.to_len);
-	memcpy(out->note, r.note, r.h.note_len);
-	if (want_copies) {
-		out->event_len = r.h.event_len;
-		out->event = malloc(r.h.event_len ? r.h.event_len : 1);
-		out->text = malloc((size_t)r.h.text_len + 1);
-		if (out->event == NULL || out->text == NULL) {
-			free(out->event);
-			free(out->text);
-			out->event = NULL;
-			out->text = NULL;
-			set_err(s, "out of memory");
-			return STORE_ERROR;
-		}
-		memcpy(out->event, r.event, r.h.event_len);
-		memcpy(out->text, r.text, r.h.text_len);
-		out->text[r.h.text_len] = '\0';
-	}
-	return STORE_OK;
-}
-
 int store_get(store *s, uint64_t id, struct store_msg *out)
 {
 	MDB_txn *txn = NULL;
-	unsigned char idbuf[ID_KEY_LEN];
-	MDB_val k = { sizeof(idbuf), idbuf };
-	MDB_val v;
-	int ret;
+	struct rec r;
+	struct entry e;
+	int ret = STORE_ERROR;
 	int rc = txn_begin(s, MDB_RDONLY, &txn);
 
 	if (rc != 0)
 		return STORE_ERROR;
-	put_be64(idbuf, id);
-	rc = mdb_get(txn, s->db_msg, &k, &v);
+	memset(out, 0, sizeof(*out));
+	rc = rec_read(s, txn, id, &r);
 	if (rc == MDB_NOTFOUND) {
 		ret = STORE_NOTFOUND;
-	} else if (rc != 0) {
-		set_err(s, "get %llu: %s", (unsigned long long)id, mdb_strerror(rc));
-		ret = STORE_ERROR;
-	} else {
-		ret = decode_rec(s, id, &v, out, 1);
+		goto out;
 	}
+	if (rc == 0)
+		rc = entry_find(s, txn, id, &r.h, &e);
+	if (rc != 0) {
+		set_err(s, "message %llu: %s", (unsigned long long)id,
+			rc == MDB_NOTFOUND	 ? "in no index (store damaged: run smsqctl check)"
+			: rc == MDB_CORRUPTED ? "unknown or corrupt record"
+					      : mdb_strerror(rc));
+		goto out;
+	}
+	out->id = id;
+	out->state = (enum store_state)e.st.state;
+	out->priority = r.h.priority;
+	out->attempts = e.st.attempts;
+	out->created_ms = r.h.created_ms;
+	out->not_before_ms = r.h.not_before_ms;
+	out->expires_ms = r.h.expires_ms;
+	out->appointment_ms = r.h.appointment_ms;
+	out->due_ms = e.st.due_ms;
+	out->updated_ms = e.st.updated_ms;
+	out->segments = r.h.segments;
+	out->encoding = (enum store_encoding)r.h.encoding;
+	out->ambiguous = e.st.ambiguous;
+	out->provider = e.st.provider;
+	memcpy(out->idem_key, r.idem, r.h.idem_len);
+	memcpy(out->to, r.to, r.h.to_len);
+	memcpy(out->note, e.note, (size_t)e.st.note_len + 1);
+	out->event_len = r.h.event_len;
+	out->event = malloc(r.h.event_len ? r.h.event_len : 1);
+	out->text = malloc((size_t)r.h.text_len + 1);
+	if (out->event == NULL || out->text == NULL) {
+		free(out->event);
+		free(out->text);
+		out->event = NULL;
+		out->text = NULL;
+		set_err(s, "out of memory");
+		goto out;
+	}
+	memcpy(out->event, r.event, r.h.event_len);
+	memcpy(out->text, r.text, r.h.text_len);
+	out->text[r.h.text_len] = '\0';
+	ret = STORE_OK;
+out:
 	mdb_txn_abort(txn);
 	return ret;
 }
@@ -859,6 +1023,7 @@ int store_stats(store *s, struct store_stats *out)
 	MDB_stat st;
 	struct counters c;
 	MDB_val k, v;
+	uint64_t low = 0, next_id = 0, oldest = 0, stop;
 	char path[4200];
 	struct stat sb;
 	int ret = STORE_ERROR;
@@ -883,28 +1048,25 @@ int store_stats(store *s, struct store_stats *out)
 	out->waiting = c.count[STORE_STATE_DELAYED] + c.count[STORE_STATE_READY] +
 		       c.count[STORE_STATE_INFLIGHT];
 
-	rc = mdb_cursor_open(txn, s->db_pending, &cur);
+	/* The oldest waiting message: at the low mark or a few ids after. */
+	rc = get_u64(txn, s->db_meta, "low_id", &low);
 	if (rc == 0)
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	if (rc == 0 && k.mv_size == ID_KEY_LEN) {
-		uint64_t id = get_be64(k.mv_data);
-		MDB_val mv;
+		rc = get_u64(txn, s->db_meta, "next_id", &next_id);
+	if (rc == 0 && out->waiting > 0)
+		rc = first_waiting(s, txn, low, next_id, 0, &oldest, &stop);
+	if (rc == 0 && oldest != 0) {
+		struct rec r;
 
-		rc = mdb_get(txn, s->db_msg, &k, &mv);
-		if (rc == 0 && mv.mv_size >= sizeof(struct rec_hdr)) {
-			struct rec_hdr h;
-
-			memcpy(&h, mv.mv_data, sizeof(h));
-			out->oldest_waiting_id = id;
-			out->oldest_waiting_created_ms = h.created_ms;
+		rc = rec_read(s, txn, oldest, &r);
+		if (rc == 0) {
+			out->oldest_waiting_id = oldest;
+			out->oldest_waiting_created_ms = r.h.created_ms;
 		}
 	}
-	if (rc != 0 && rc != MDB_NOTFOUND) {
+	if (rc != 0) {
 		set_err(s, "stats: oldest: %s", mdb_strerror(rc));
 		goto out;
 	}
-	mdb_cursor_close(cur);
-	cur = NULL;
 	rc = mdb_cursor_open(txn, s->db_delayed, &cur);
 	if (rc == 0)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -934,18 +1096,37 @@ out:
 	return ret;
 }
 
-/* Extract the id from a key of the named index. */
-static uint64_t index_key_id(const MDB_val *k)
+/* "pending": waiting ids in arrival order, from the low mark. */
+static long walk_pending(store *s, MDB_txn *txn, size_t max, int (*fn)(uint64_t id, void *arg),
+			 void *arg)
 {
-	if (k->mv_size < ID_KEY_LEN)
-		return 0;
-	return get_be64((const unsigned char *)k->mv_data + k->mv_size - ID_KEY_LEN);
+	uint64_t low, next_id, id, stop;
+	long n = 0;
+	int rc = get_u64(txn, s->db_meta, "low_id", &low);
+
+	if (rc == 0)
+		rc = get_u64(txn, s->db_meta, "next_id", &next_id);
+	for (id = low; rc == 0 && (max == 0 || (size_t)n < max); id = stop + 1) {
+		uint64_t found;
+
+		rc = first_waiting(s, txn, id, next_id, 0, &found, &stop);
+		if (rc != 0 || found == 0)
+			break;
+		n++;
+		if (fn(found, arg) != 0)
+			break;
+	}
+	if (rc != 0) {
+		set_err(s, "walk pending: %s", mdb_strerror(rc));
+		return -1;
+	}
+	return n;
 }
 
 long store_walk(store *s, const char *which, size_t max, int (*fn)(uint64_t id, void *arg),
 		void *arg)
 {
-	MDB_dbi dbi;
+	MDB_dbi dbi = 0;
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
@@ -956,14 +1137,17 @@ long store_walk(store *s, const char *which, size_t max, int (*fn)(uint64_t id, 
 		dbi = s->db_ready;
 	else if (strcmp(which, "delayed") == 0)
 		dbi = s->db_delayed;
-	else if (strcmp(which, "pending") == 0)
-		dbi = s->db_pending;
-	else {
+	else if (strcmp(which, "pending") != 0) {
 		set_err(s, "walk: unknown index %s", which);
 		return -1;
 	}
 	if (txn_begin(s, MDB_RDONLY, &txn) != 0)
 		return -1;
+	if (strcmp(which, "pending") == 0) {
+		n = walk_pending(s, txn, max, fn, arg);
+		mdb_txn_abort(txn);
+		return n;
+	}
 	rc = mdb_cursor_open(txn, dbi, &cur);
 	if (rc == 0)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -983,198 +1167,251 @@ long store_walk(store *s, const char *which, size_t max, int (*fn)(uint64_t id, 
 	return n;
 }
 
-/* Does key exist in dbi?  1 yes, 0 no, -1 error. */
-static int has_key(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t len)
+/* ---- verify ------------------------------------------------------------ */
+
+struct verify_ctx {
+	store *s;
+	MDB_txn *txn;
+	uint8_t *seen;           /* per id: 0 unseen, else state + 1 */
+	uint64_t next_id;        /* ids are below */
+	struct counters recount; /* what the indexes say */
+};
+
+/* Check every entry of one index: state value, record, key, once only. */
+static int verify_index(struct verify_ctx *v, MDB_dbi dbi, const char *name)
 {
-	MDB_val k = { len, (void *)key };
-	MDB_val v;
-	int rc = mdb_get(txn, dbi, &k, &v);
+	MDB_cursor *cur = NULL;
+	MDB_val k, val;
+	int ok = -1;
+	int rc = mdb_cursor_open(v->txn, dbi, &cur);
 
 	if (rc == 0)
-		return 1;
-	return rc == MDB_NOTFOUND ? 0 : -1;
+		rc = mdb_cursor_get(cur, &k, &val, MDB_FIRST);
+	while (rc == 0) {
+		uint64_t id = index_key_id(&k);
+		struct entry e, want;
+		struct rec r;
+
+		if (id == 0 || id >= v->next_id) {
+			set_err(v->s, "%s index: entry for id %llu, past the last id",
+				name, (unsigned long long)id);
+			goto out;
+		}
+		if (st_parse(&val, &e) != 0) {
+			set_err(v->s, "message %llu: unknown or corrupt state in %s",
+				(unsigned long long)id, name);
+			goto out;
+		}
+		rc = rec_read(v->s, v->txn, id, &r);
+		if (rc != 0) {
+			set_err(v->s, "message %llu: in %s but %s", (unsigned long long)id, name,
+				rc == MDB_NOTFOUND ? "not stored" : "its record is corrupt");
+			goto out;
+		}
+		want = e;
+		entry_place(v->s, &r.h, id, &want);
+		if (want.dbi != dbi || want.klen != k.mv_size ||
+		    memcmp(want.key, k.mv_data, k.mv_size) != 0) {
+			set_err(v->s, "message %llu: %s but in the %s index or under a wrong key",
+				(unsigned long long)id, store_state_name(e.st.state), name);
+			goto out;
+		}
+		if (v->seen[id] != 0) {
+			set_err(v->s, "message %llu: in two indexes", (unsigned long long)id);
+			goto out;
+		}
+		v->seen[id] = (uint8_t)(e.st.state + 1);
+		v->recount.count[e.st.state]++;
+		if (is_waiting(e.st.state))
+			v->recount.segments_waiting += r.h.segments;
+		rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
+	}
+	if (rc != MDB_NOTFOUND) {
+		set_err(v->s, "verify %s: %s", name, mdb_strerror(rc));
+		goto out;
+	}
+	ok = 0;
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	return ok;
 }
 
-static int count_entries(MDB_txn *txn, MDB_dbi dbi, uint64_t *n)
+/* Every record: valid, in one index, its key in idem; nothing waits below
+ * the low mark. */
+static int verify_records(struct verify_ctx *v, uint64_t low)
 {
-	MDB_stat st;
-	int rc = mdb_stat(txn, dbi, &st);
+	MDB_cursor *cur = NULL;
+	MDB_val k, val;
+	int ok = -1;
+	int rc = mdb_cursor_open(v->txn, v->s->db_msg, &cur);
 
-	*n = rc == 0 ? st.ms_entries : 0;
-	return rc;
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &val, MDB_FIRST);
+	while (rc == 0) {
+		uint64_t id = k.mv_size == ID_KEY_LEN ? get_be64(k.mv_data) : 0;
+		struct rec r;
+		MDB_val ik, iv;
+
+		if (id == 0 || id >= v->next_id || rec_parse(&val, &r) != 0) {
+			set_err(v->s, "message %llu: unknown or corrupt record", (unsigned long long)id);
+			goto out;
+		}
+		v->recount.total++;
+		if (v->seen[id] == 0) {
+			set_err(v->s, "message %llu: in no index", (unsigned long long)id);
+			goto out;
+		}
+		if (id < low && is_waiting(v->seen[id] - 1u)) {
+			set_err(v->s, "message %llu: waiting below the low mark %llu",
+				(unsigned long long)id, (unsigned long long)low);
+			goto out;
+		}
+		ik.mv_size = r.h.idem_len;
+		ik.mv_data = (void *)r.idem;
+		rc = mdb_get(v->txn, v->s->db_idem, &ik, &iv);
+		if (rc != 0 || iv.mv_size != ID_KEY_LEN || get_be64(iv.mv_data) != id) {
+			set_err(v->s, "message %llu: idempotency key not indexed", (unsigned long long)id);
+			goto out;
+		}
+		rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
+	}
+	if (rc != MDB_NOTFOUND) {
+		set_err(v->s, "verify: %s", mdb_strerror(rc));
+		goto out;
+	}
+	ok = 0;
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	return ok;
 }
 
 int store_verify(store *s)
 {
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	struct counters c, recount;
-	uint64_t n_ready = 0, n_delayed = 0, n_pending = 0, n_idem = 0;
-	uint64_t want_ready = 0, want_delayed = 0, want_pending = 0;
+	struct verify_ctx v;
+	struct counters c;
+	MDB_stat st;
+	uint64_t low = 0;
 	int ret = -1;
 	int rc;
 
-	if (txn_begin(s, MDB_RDONLY, &txn) != 0)
+	memset(&v, 0, sizeof(v));
+	v.s = s;
+	if (txn_begin(s, MDB_RDONLY, &v.txn) != 0)
 		return -1;
-	memset(&recount, 0, sizeof(recount));
-	rc = get_counters(txn, s->db_meta, &c);
+	rc = get_counters(v.txn, s->db_meta, &c);
 	if (rc == 0)
-		rc = mdb_cursor_open(txn, s->db_msg, &cur);
+		rc = get_u64(v.txn, s->db_meta, "next_id", &v.next_id);
 	if (rc == 0)
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	while (rc == 0) {
-		struct store_msg m;
-		uint64_t id = k.mv_size == ID_KEY_LEN ? get_be64(k.mv_data) : 0;
-		unsigned char key[READY_KEY_LEN];
-		int found;
-
-		if (decode_rec(s, id, &v, &m, 0) != STORE_OK)
-			goto out;
-		recount.count[m.state]++;
-		recount.total++;
-		if (is_waiting(m.state))
-			recount.segments_waiting += m.segments;
-		found = has_key(txn, s->db_idem, m.idem_key, strlen(m.idem_key));
-		if (found != 1) {
-			set_err(s, "message %llu: idempotency key not indexed", (unsigned long long)id);
-			goto out;
-		}
-		if (m.state <= STORE_STATE_INFLIGHT) {
-			want_pending++;
-			if (has_key(txn, s->db_pending, k.mv_data, ID_KEY_LEN) != 1) {
-				set_err(s, "message %llu: waiting but not in pending",
-					(unsigned long long)id);
-				goto out;
-			}
-		}
-		if (m.state == STORE_STATE_READY) {
-			want_ready++;
-			ready_key(key, m.priority, m.appointment_ms, id);
-			found = has_key(txn, s->db_ready, key, READY_KEY_LEN);
-		} else if (m.state == STORE_STATE_DELAYED || m.state == STORE_STATE_INFLIGHT) {
-			want_delayed++;
-			delayed_key(key, m.due_ms, id);
-			found = has_key(txn, s->db_delayed, key, DELAYED_KEY_LEN);
-		} else {
-			found = 1;
-		}
-		if (found != 1) {
-			set_err(s, "message %llu: %s but not in its index", (unsigned long long)id,
-				store_state_name(m.state));
-			goto out;
-		}
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	}
-	if (rc != MDB_NOTFOUND) {
-		set_err(s, "verify: %s", mdb_strerror(rc));
+		rc = get_u64(v.txn, s->db_meta, "low_id", &low);
+	if (rc != 0) {
+		set_err(s, "verify: meta: %s", mdb_strerror(rc));
 		goto out;
 	}
-	rc = count_entries(txn, s->db_ready, &n_ready);
-	if (rc == 0)
-		rc = count_entries(txn, s->db_delayed, &n_delayed);
-	if (rc == 0)
-		rc = count_entries(txn, s->db_pending, &n_pending);
-	if (rc == 0)
-		rc = count_entries(txn, s->db_idem, &n_idem);
+	if (v.next_id == 0)
+		v.next_id = 1;
+	v.seen = calloc((size_t)v.next_id, 1);
+	if (v.seen == NULL) {
+		set_err(s, "verify: out of memory for %llu ids", (unsigned long long)v.next_id);
+		goto out;
+	}
+	if (verify_index(&v, s->db_ready, "ready") != 0 ||
+	    verify_index(&v, s->db_delayed, "delayed") != 0 ||
+	    verify_index(&v, s->db_done, "done") != 0 || verify_records(&v, low) != 0)
+		goto out;
+	rc = mdb_stat(v.txn, s->db_idem, &st);
 	if (rc != 0) {
 		set_err(s, "verify: %s", mdb_strerror(rc));
 		goto out;
 	}
-	if (n_ready != want_ready || n_delayed != want_delayed || n_pending != want_pending ||
-	    n_idem != recount.total) {
-		set_err(s, "index sizes: ready %llu/%llu delayed %llu/%llu pending %llu/%llu idem %llu/%llu",
-			(unsigned long long)n_ready, (unsigned long long)want_ready,
-			(unsigned long long)n_delayed, (unsigned long long)want_delayed,
-			(unsigned long long)n_pending, (unsigned long long)want_pending,
-			(unsigned long long)n_idem, (unsigned long long)recount.total);
+	if (st.ms_entries != v.recount.total) {
+		set_err(s, "idempotency index has %llu keys for %llu messages",
+			(unsigned long long)st.ms_entries, (unsigned long long)v.recount.total);
 		goto out;
 	}
-	if (memcmp(c.count, recount.count, sizeof(c.count)) != 0 || c.total != recount.total ||
-	    c.segments_waiting != recount.segments_waiting) {
+	if (memcmp(c.count, v.recount.count, sizeof(c.count)) != 0 || c.total != v.recount.total ||
+	    c.segments_waiting != v.recount.segments_waiting) {
 		set_err(s, "counters differ from a recount");
 		goto out;
 	}
 	ret = 0;
 out:
-	if (cur != NULL)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	free(v.seen);
+	mdb_txn_abort(v.txn);
 	return ret;
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-#define STORE_SCAN_CHUNK 256   /* index keys read per cursor pass */
+/* Low-mark steps per write transaction that made messages final: 2 per such
+ * message keeps up with them; the fixed part catches up, within a few hundred
+ * transactions, after a long-waiting oldest message (a reminder scheduled for
+ * next week) is finally sent with millions of final ids after it. */
+#define STORE_LOW_STEPS 1024
 
-/* Read up to max ids of dbi's first keys (with the key's time for the
- * delayed index) into ids[]/times[].  Returns the count or -1 (rc set). */
-static long first_keys(MDB_txn *txn, MDB_dbi dbi, size_t max, uint64_t *ids, int64_t *times,
-		       int *rc_out)
+/* Take the first entry of dbi (its key and state into e), deleting it.
+ * Returns 0, MDB_NOTFOUND when empty, or an error.  With limit_ms set
+ * (delayed index), an entry due after *limit_ms is left in place and
+ * reported as MDB_NOTFOUND. */
+static int take_first(MDB_txn *txn, MDB_dbi dbi, const int64_t *limit_ms, struct entry *e,
+		      uint64_t *id)
 {
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
-	long n = 0;
 	int rc = mdb_cursor_open(txn, dbi, &cur);
 
 	if (rc == 0)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	while (rc == 0 && (size_t)n < max) {
-		ids[n] = index_key_id(&k);
-		if (times != NULL)
-			times[n] = k.mv_size == DELAYED_KEY_LEN
-					   ? (int64_t)(get_be64(k.mv_data) ^ (1ULL << 63))
-					   : 0;
-		n++;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	if (rc == 0 && (k.mv_size < ID_KEY_LEN + 1 || k.mv_size > sizeof(e->key)))
+		rc = MDB_CORRUPTED;
+	if (rc == 0 && limit_ms != NULL &&
+	    (int64_t)(get_be64(k.mv_data) ^ (1ULL << 63)) > *limit_ms)
+		rc = MDB_NOTFOUND;
+	if (rc == 0 && st_parse(&v, e) != 0)
+		rc = MDB_CORRUPTED;
+	if (rc == 0) {
+		*id = index_key_id(&k);
+		e->dbi = dbi;
+		e->klen = k.mv_size;
+		memcpy(e->key, k.mv_data, k.mv_size);
+		rc = mdb_cursor_del(cur, 0);
 	}
 	if (cur != NULL)
 		mdb_cursor_close(cur);
-	*rc_out = rc == MDB_NOTFOUND ? 0 : rc;
-	return *rc_out == 0 ? n : -1;
+	return rc;
 }
 
 /* Make due delayed messages and ran-out leases ready (or expired), up to
  * max.  Returns an LMDB code. */
 static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct counters *c,
-		   size_t *n_expired)
+		   size_t *n_expired, size_t *n_final)
 {
-	uint64_t ids[STORE_SCAN_CHUNK];
-	int64_t times[STORE_SCAN_CHUNK];
-	size_t done = 0;
-	int rc = 0;
+	for (size_t done = 0; done < max; done++) {
+		struct entry e;
+		struct rec r;
+		uint64_t id;
+		int rc = take_first(txn, s->db_delayed, &now_ms, &e, &id);
 
-	while (done < max) {
-		size_t want = max - done < STORE_SCAN_CHUNK ? max - done : STORE_SCAN_CHUNK;
-		long n = first_keys(txn, s->db_delayed, want, ids, times, &rc);
-		long i;
-
-		if (n < 0)
-			return rc;
-		for (i = 0; i < n && times[i] <= now_ms; i++) {
-			unsigned char idkey[ID_KEY_LEN];
-			struct rec r;
-
-			put_be64(idkey, ids[i]);
-			rc = rec_load(s, txn, idkey, &r);
-			if (rc != 0)
-				return rc;
-			if (r.h.state == STORE_STATE_INFLIGHT)
-				c->lease_expired++;
-			if (r.h.expires_ms <= now_ms) {
-				rc = rec_move(s, txn, ids[i], &r, STORE_STATE_EXPIRED, 0, "expired before it could be sent",
-					      now_ms, c);
-				if (n_expired != NULL)
-					(*n_expired)++;
-			} else {
-				rc = rec_move(s, txn, ids[i], &r, STORE_STATE_READY, 0, NULL, now_ms, c);
-			}
-			if (rc != 0)
-				return rc;
+		if (rc == MDB_NOTFOUND)
+			return 0;
+		if (rc == 0)
+			rc = rec_read(s, txn, id, &r);
+		if (rc != 0)
+			return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+		if (e.st.state == STORE_STATE_INFLIGHT)
+			c->lease_expired++;
+		if (r.h.expires_ms <= now_ms) {
+			rc = entry_move(s, txn, id, &r.h, &e, STORE_STATE_EXPIRED, 0,
+					"expired before it could be sent", now_ms, c);
+			if (n_expired != NULL)
+				(*n_expired)++;
+			(*n_final)++;
+		} else {
+			rc = entry_move(s, txn, id, &r.h, &e, STORE_STATE_READY, 0, NULL, now_ms, c);
 		}
-		done += (size_t)i;
-		if (i < n || n < (long)want)
-			break; /* reached a future time, or the end of the index */
+		if (rc != 0)
+			return rc;
 	}
 	return 0;
 }
@@ -1183,10 +1420,10 @@ static int lease_attempt(store *s, int64_t now_ms, int64_t lease_ms, size_t max,
 			 uint32_t budget, struct store_leased *out, size_t *n_out, size_t *n_expired)
 {
 	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
 	struct counters c;
-	uint64_t ids[STORE_SCAN_CHUNK];
 	uint64_t segs = 0;
-	int full = 0;
+	size_t n_final = 0;
 	int rc = txn_begin(s, 0, &txn);
 
 	*n_out = 0;
@@ -1196,56 +1433,77 @@ static int lease_attempt(store *s, int64_t now_ms, int64_t lease_ms, size_t max,
 		return rc;
 	rc = get_counters(txn, s->db_meta, &c);
 	if (rc == 0)
-		rc = promote(s, txn, now_ms, max * 4 + STORE_SCAN_CHUNK, &c, n_expired);
-	while (rc == 0 && *n_out < max && !full) {
-		size_t want = max - *n_out < STORE_SCAN_CHUNK ? max - *n_out : STORE_SCAN_CHUNK;
-		long n = first_keys(txn, s->db_ready, want, ids, NULL, &rc);
+		rc = promote(s, txn, now_ms, max * 4 + 256, &c, n_expired, &n_final);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, s->db_ready, &cur);
+	while (rc == 0 && *n_out < max) {
+		MDB_val k, v;
+		struct entry e;
+		struct rec r;
+		uint64_t id;
 
-		if (n <= 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
 			break;
-		for (long i = 0; i < n && rc == 0; i++) {
-			unsigned char idkey[ID_KEY_LEN];
-			struct rec r;
-
-			put_be64(idkey, ids[i]);
-			rc = rec_load(s, txn, idkey, &r);
-			if (rc != 0)
-				break;
-			if (r.h.expires_ms <= now_ms) {
-				rc = rec_move(s, txn, ids[i], &r, STORE_STATE_EXPIRED, 0,
-					      "expired before it could be sent", now_ms, &c);
-				if (n_expired != NULL)
-					(*n_expired)++;
-				continue;
-			}
-			if (budget != 0 && *n_out > 0 && segs + r.h.segments > budget) {
-				full = 1;
-				break;
-			}
-			struct store_leased *l = &out[*n_out];
-			l->id = ids[i];
-			l->lease_until_ms = now_ms + lease_ms;
-			l->expires_ms = r.h.expires_ms;
-			l->created_ms = r.h.created_ms;
-			l->attempts = (uint16_t)(r.h.attempts + 1);
-			l->segments = r.h.segments;
-			l->priority = r.h.priority;
-			memcpy(l->idem_key, r.idem, r.h.idem_len);
-			l->idem_key[r.h.idem_len] = '\0';
-			memcpy(l->to, r.to, r.h.to_len);
-			l->to[r.h.to_len] = '\0';
-			memcpy(l->text, r.text, r.h.text_len);
-			l->text[r.h.text_len] = '\0';
-			r.h.attempts = l->attempts;
-			c.attempts++;
-			rc = rec_move(s, txn, ids[i], &r, STORE_STATE_INFLIGHT, l->lease_until_ms, NULL,
-				      now_ms, &c);
-			segs += r.h.segments;
-			(*n_out)++;
 		}
-		if (n < (long)want)
+		if (rc != 0)
 			break;
+		id = index_key_id(&k);
+		if (k.mv_size != READY_KEY_LEN || st_parse(&v, &e) != 0) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		rc = rec_read(s, txn, id, &r);
+		if (rc != 0) {
+			rc = rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+			break;
+		}
+		if (r.h.expires_ms > now_ms && budget != 0 && *n_out > 0 &&
+		    segs + r.h.segments > budget)
+			break; /* the pacing tokens in hand are spent */
+		e.dbi = s->db_ready;
+		e.klen = READY_KEY_LEN;
+		memcpy(e.key, k.mv_data, READY_KEY_LEN);
+		if (r.h.expires_ms <= now_ms) {
+			rc = mdb_cursor_del(cur, 0);
+			if (rc == 0)
+				rc = entry_move(s, txn, id, &r.h, &e, STORE_STATE_EXPIRED, 0,
+						"expired before it could be sent", now_ms, &c);
+			if (n_expired != NULL)
+				(*n_expired)++;
+			n_final++;
+			continue;
+		}
+		/* Copy out of LMDB memory before the writes below. */
+		struct store_leased *l = &out[*n_out];
+		l->id = id;
+		l->lease_until_ms = now_ms + lease_ms;
+		l->expires_ms = r.h.expires_ms;
+		l->created_ms = r.h.created_ms;
+		l->attempts = (uint16_t)(e.st.attempts + 1);
+		l->segments = r.h.segments;
+		l->priority = r.h.priority;
+		memcpy(l->idem_key, r.idem, r.h.idem_len);
+		l->idem_key[r.h.idem_len] = '\0';
+		memcpy(l->to, r.to, r.h.to_len);
+		l->to[r.h.to_len] = '\0';
+		memcpy(l->text, r.text, r.h.text_len);
+		l->text[r.h.text_len] = '\0';
+		rc = mdb_cursor_del(cur, 0);
+		if (rc != 0)
+			break;
+		e.st.attempts = l->attempts;
+		c.attempts++;
+		rc = entry_move(s, txn, id, &r.h, &e, STORE_STATE_INFLIGHT, l->lease_until_ms, NULL,
+				now_ms, &c);
+		segs += r.h.segments;
+		(*n_out)++;
 	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (rc == 0 && n_final > 0)
+		rc = advance_low(s, txn, STORE_LOW_STEPS + 2 * n_final);
 	if (rc == 0)
 		rc = put_counters(txn, s->db_meta, &c);
 	if (rc != 0) {
@@ -1295,68 +1553,85 @@ int store_lease(store *s, int64_t now_ms, int64_t lease_ms, size_t max, uint32_t
 static int finish_one(store *s, MDB_txn *txn, struct store_outcome *o, int64_t now_ms,
 		      struct counters *c)
 {
-	unsigned char idkey[ID_KEY_LEN];
 	struct rec r;
-	int ours;
+	struct rec_hdr h;
+	struct entry e;
 	int rc;
 
 	o->applied = 0;
-	put_be64(idkey, o->id);
-	rc = rec_load(s, txn, idkey, &r);
+	rc = rec_read(s, txn, o->id, &r);
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0)
 		return rc;
-	ours = r.h.state == STORE_STATE_INFLIGHT && r.h.due_ms == o->lease_until_ms;
-	if (!is_waiting(r.h.state))
-		return 0; /* already final: nothing changes a final state */
-	if (!ours && o->kind != STORE_OUT_SENT)
-		return 0; /* the lease ran out and the message moved on */
+	h = r.h; /* the header outlives the writes below */
+	e.st.state = STORE_STATE_INFLIGHT;
+	e.st.due_ms = o->lease_until_ms;
+	entry_place(s, &h, o->id, &e);
+	rc = entry_get(txn, &e);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (rc == MDB_NOTFOUND || e.st.state != STORE_STATE_INFLIGHT) {
+		/* The lease ran out and the message moved on.  Only a "sent"
+		 * still applies (it went out: never send it again), unless the
+		 * message is final already. */
+		if (o->kind != STORE_OUT_SENT)
+			return 0;
+		rc = entry_find(s, txn, o->id, &h, &e);
+		if (rc == MDB_NOTFOUND)
+			return MDB_CORRUPTED;
+		if (rc != 0)
+			return rc;
+		if (!is_waiting(e.st.state))
+			return 0;
+	}
 	if (o->kind == STORE_OUT_SENT || o->kind == STORE_OUT_FAILED || o->kind == STORE_OUT_RETRY)
-		r.h.provider = o->provider; /* the provider of this attempt */
+		e.st.provider = o->provider; /* the provider of this attempt */
 	switch (o->kind) {
 	case STORE_OUT_SENT:
-		rc = rec_move(s, txn, o->id, &r, STORE_STATE_SENT, 0, o->note ? o->note : "", now_ms, c);
+		rc = entry_del_move(s, txn, o->id, &h, &e, STORE_STATE_SENT, 0,
+				    o->note ? o->note : "", now_ms, c);
 		break;
 	case STORE_OUT_FAILED:
-		rc = rec_move(s, txn, o->id, &r, STORE_STATE_FAILED, 0, o->note ? o->note : "failed",
-			      now_ms, c);
+		rc = entry_del_move(s, txn, o->id, &h, &e, STORE_STATE_FAILED, 0,
+				    o->note ? o->note : "failed", now_ms, c);
 		break;
 	case STORE_OUT_EXPIRED:
-		rc = rec_move(s, txn, o->id, &r, STORE_STATE_EXPIRED, 0,
-			      o->note ? o->note : "expired before it could be sent", now_ms, c);
+		rc = entry_del_move(s, txn, o->id, &h, &e, STORE_STATE_EXPIRED, 0,
+				    o->note ? o->note : "expired before it could be sent", now_ms, c);
 		break;
 	case STORE_OUT_RETRY:
 		c->retries++;
 		if (o->not_attempted) {
 			/* Throttled: the provider refused to look at it; that is
 			 * not an attempt and must not count toward max_attempts. */
-			if (r.h.attempts > 0)
-				r.h.attempts--;
+			if (e.st.attempts > 0)
+				e.st.attempts--;
 			c->attempts--;
 		}
 		if (o->ambiguous) {
 			c->ambiguous++;
-			r.h.ambiguous++;
+			e.st.ambiguous++;
 		}
-		if (o->at_ms >= r.h.expires_ms)
-			rc = rec_move(s, txn, o->id, &r, STORE_STATE_EXPIRED, 0,
-				      "expired while retrying", now_ms, c);
-		else if (o->max_attempts != 0 && r.h.attempts >= o->max_attempts)
-			rc = rec_move(s, txn, o->id, &r, STORE_STATE_FAILED, 0,
-				      "too many attempts", now_ms, c);
+		if (o->at_ms >= h.expires_ms)
+			rc = entry_del_move(s, txn, o->id, &h, &e, STORE_STATE_EXPIRED, 0,
+					    "expired while retrying", now_ms, c);
+		else if (o->max_attempts != 0 && e.st.attempts >= o->max_attempts)
+			rc = entry_del_move(s, txn, o->id, &h, &e, STORE_STATE_FAILED, 0,
+					    "too many attempts", now_ms, c);
 		else
-			rc = rec_move(s, txn, o->id, &r, STORE_STATE_DELAYED, o->at_ms, o->note,
-				      now_ms, c);
+			rc = entry_del_move(s, txn, o->id, &h, &e, STORE_STATE_DELAYED, o->at_ms,
+					    o->note, now_ms, c);
 		break;
 	case STORE_OUT_RELEASE:
-		if (r.h.attempts > 0)
-			r.h.attempts--;
+		if (e.st.attempts > 0)
+			e.st.attempts--;
 		c->attempts--;
-		rc = rec_move(s, txn, o->id, &r, STORE_STATE_READY, 0, NULL, now_ms, c);
+		rc = entry_del_move(s, txn, o->id, &h, &e, STORE_STATE_READY, 0, NULL, now_ms, c);
 		break;
 	case STORE_OUT_RENEW:
-		rc = rec_move(s, txn, o->id, &r, STORE_STATE_INFLIGHT, o->at_ms, NULL, now_ms, c);
+		rc = entry_del_move(s, txn, o->id, &h, &e, STORE_STATE_INFLIGHT, o->at_ms, NULL,
+				    now_ms, c);
 		break;
 	default:
 		set_err(s, "finish: unknown outcome kind %d", (int)o->kind);
@@ -1364,7 +1639,7 @@ static int finish_one(store *s, MDB_txn *txn, struct store_outcome *o, int64_t n
 	}
 	if (rc == 0) {
 		o->applied = 1;
-		o->final_state = (enum store_state)r.h.state;
+		o->final_state = (enum store_state)e.st.state;
 	}
 	return rc;
 }
@@ -1373,17 +1648,24 @@ static int finish_attempt(store *s, struct store_outcome *o, size_t n, int64_t n
 {
 	MDB_txn *txn = NULL;
 	struct counters c;
+	size_t n_final = 0;
 	int rc = txn_begin(s, 0, &txn);
 
 	if (rc != 0)
 		return rc;
 	rc = get_counters(txn, s->db_meta, &c);
-	for (size_t i = 0; i < n && rc == 0; i++)
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		rc = finish_one(s, txn, &o[i], now_ms, &c);
+		if (rc == 0 && o[i].applied && !is_waiting(o[i].final_state))
+			n_final++;
+	}
+	if (rc == 0 && n_final > 0)
+		rc = advance_low(s, txn, STORE_LOW_STEPS + 2 * n_final);
 	if (rc == 0)
 		rc = put_counters(txn, s->db_meta, &c);
 	if (rc != 0) {
-		set_err(s, "finish: %s", mdb_strerror(rc));
+		if (rc != EINVAL)
+			set_err(s, "finish: %s", mdb_strerror(rc));
 		mdb_txn_abort(txn);
 		return rc;
 	}

@@ -592,6 +592,244 @@ static void a_throttled_retry_is_not_an_attempt(void **state)
 	assert_int_equal(store_verify(f->st), 0);
 }
 
+static void the_oldest_waiting_message_follows_the_outcomes(void **state)
+{
+	struct fx *f = *state;
+	/* Arrival order 1..5; dispatch order is by appointment: 5 4 3 2 1. */
+	struct store_new b[5] = { msg(f, 1, 0, NOW + 5 * DAY, 0), msg(f, 2, 0, NOW + 4 * DAY, 0),
+				  msg(f, 3, 0, NOW + 3 * DAY, 0), msg(f, 4, 0, NOW + 2 * DAY, 0),
+				  msg(f, 5, 0, NOW + DAY, 0) };
+	struct store_outcome o[5];
+	struct idlist p = { .n = 0 };
+	struct store_msg m;
+
+	assert_int_equal(store_ingest(f->st, b, 5, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 5, 0, NULL), 5);
+	assert_int_equal(leased[0].id, b[4].id);
+	/* In flight: store_get finds it under its lease time. */
+	assert_int_equal(store_get(f->st, b[2].id, &m), STORE_OK);
+	assert_int_equal(m.state, STORE_STATE_INFLIGHT);
+	assert_int_equal(m.due_ms, NOW + 30000);
+	assert_int_equal(m.attempts, 1);
+	free(m.event);
+	free(m.text);
+	/* The first, second and fourth arrivals are sent. */
+	for (int i = 0; i < 5; i++)
+		o[i] = outcome(&leased[i], STORE_OUT_SENT, 0, "id");
+	o[0].id = b[0].id; /* by id, whatever the lease order */
+	o[1].id = b[1].id;
+	o[2].id = b[3].id;
+	for (int i = 0; i < 5; i++)
+		for (int j = 0; j < 5; j++)
+			if (leased[j].id == o[i].id)
+				o[i].lease_until_ms = leased[j].lease_until_ms;
+	assert_int_equal(store_finish(f->st, o, 3, NOW + 10), STORE_OK);
+	struct store_stats s = stats(f->st);
+	assert_int_equal(s.waiting, 2);
+	assert_int_equal(s.oldest_waiting_id, b[2].id);
+	assert_int_equal(s.oldest_waiting_created_ms, b[2].created_ms);
+	assert_int_equal(store_walk(f->st, "pending", 0, collect, &p), 2);
+	assert_int_equal(p.ids[0], b[2].id);
+	assert_int_equal(p.ids[1], b[4].id);
+	p.n = 0;
+	assert_int_equal(store_walk(f->st, "pending", 1, collect, &p), 1);
+	assert_int_equal(store_verify(f->st), 0);
+	/* The rest: nothing waits. */
+	o[0] = outcome(&leased[0], STORE_OUT_FAILED, 0, "http 400");
+	o[1] = outcome(&leased[2], STORE_OUT_SENT, 0, "id");
+	assert_int_equal(store_finish(f->st, o, 2, NOW + 20), STORE_OK);
+	s = stats(f->st);
+	assert_int_equal(s.waiting, 0);
+	assert_int_equal(s.oldest_waiting_id, 0);
+	assert_int_equal(store_walk(f->st, "pending", 0, collect, &p), 0);
+	assert_int_equal(store_get(f->st, b[4].id, &m), STORE_OK);
+	assert_int_equal(m.state, STORE_STATE_FAILED);
+	assert_string_equal(m.note, "http 400");
+	free(m.event);
+	free(m.text);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+static void the_low_mark_catches_up_after_a_long_wait(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 3000 };
+	static struct store_new b[N + 2];
+	static struct store_leased l[N];
+	static struct store_outcome o[N];
+	size_t n = 0;
+
+	/* The first arrival is scheduled for tomorrow, the last one too; the
+	 * 3,000 between are sent today. */
+	for (int i = 0; i < N + 2; i++) {
+		int last = i == 0 || i == N + 1;
+
+		b[i] = msg(f, i, 0, NOW + 2 * DAY, last ? NOW + DAY : 0);
+		snprintf(f->keys[0], sizeof(f->keys[0]), "k%d", i);
+		b[i].idem_key = strdup(f->keys[0]);
+		b[i].idem_len = strlen(b[i].idem_key);
+	}
+	assert_int_equal(store_ingest(f->st, b, N + 2, NOW), STORE_OK);
+	assert_int_equal(store_lease(f->st, NOW, 30000, N, 0, l, &n, NULL), STORE_OK);
+	assert_int_equal(n, N);
+	for (size_t i = 0; i < n; i++)
+		o[i] = outcome(&l[i], STORE_OUT_SENT, 0, "id");
+	assert_int_equal(store_finish(f->st, o, n, NOW + 1), STORE_OK);
+	struct store_stats s = stats(f->st);
+	assert_int_equal(s.waiting, 2);
+	assert_int_equal(s.oldest_waiting_id, b[0].id);
+	/* Tomorrow the first one goes: the oldest waiting is now the last
+	 * arrival, 3,000 final ids further on. */
+	assert_int_equal(store_lease(f->st, NOW + DAY, 30000, 1, 0, l, &n, NULL), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(l[0].id, b[0].id);
+	o[0] = outcome(&l[0], STORE_OUT_SENT, 0, "id");
+	assert_int_equal(store_finish(f->st, o, 1, NOW + DAY), STORE_OK);
+	s = stats(f->st);
+	assert_int_equal(s.waiting, 1);
+	assert_int_equal(s.oldest_waiting_id, b[N + 1].id);
+	assert_int_equal(store_verify(f->st), 0);
+	for (int i = 0; i < N + 2; i++)
+		free((void *)b[i].idem_key);
+}
+
+static void a_late_sent_finds_a_message_retried_by_another_worker(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[3] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0),
+				  msg(f, 3, 0, NOW + DAY, NOW + 3600000) };
+	struct store_outcome o;
+	struct store_msg m;
+
+	assert_int_equal(store_ingest(f->st, b, 3, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 1, 0, NULL), 1);
+	struct store_leased w1 = leased[0];
+	/* The lease runs out; worker 2 takes it and is told to retry. */
+	assert_int_equal(lease(f, NOW + 30000, 1, 0, NULL), 1);
+	assert_int_equal(leased[0].id, w1.id);
+	o = outcome(&leased[0], STORE_OUT_RETRY, NOW + 90000, "http 503");
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 30001), STORE_OK);
+	assert_int_equal(o.final_state, STORE_STATE_DELAYED);
+	/* Worker 1's "sent" arrives: it finds the message in the delayed index
+	 * and makes it final, so the retry never happens. */
+	o = outcome(&w1, STORE_OUT_SENT, 0, "late-sent");
+	o.provider = 1;
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 30002), STORE_OK);
+	assert_int_equal(o.applied, 1);
+	assert_int_equal(o.final_state, STORE_STATE_SENT);
+	assert_int_equal(store_get(f->st, w1.id, &m), STORE_OK);
+	assert_int_equal(m.state, STORE_STATE_SENT);
+	assert_string_equal(m.note, "late-sent");
+	assert_int_equal(m.provider, 1);
+	assert_int_equal(m.attempts, 2);
+	free(m.event);
+	free(m.text);
+	struct store_stats s = stats(f->st);
+	assert_int_equal(s.count[STORE_STATE_DELAYED], 1); /* only the scheduled one */
+	assert_int_equal(s.next_due_ms, NOW + 3600000);
+	assert_int_equal(lease(f, NOW + 90000, 5, 0, NULL), 1);
+	assert_int_equal(leased[0].id, b[1].id);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+/* Open the environment behind the store's back (one per process at a time:
+ * LMDB's locks are per process) and run fn in a write transaction. */
+static void tamper(struct fx *f, void (*fn)(MDB_txn *txn))
+{
+	MDB_env *env;
+	MDB_txn *txn;
+
+	store_close(&f->st);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	fn(txn);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void drop_first_ready_and_done(MDB_txn *txn)
+{
+	const char *names[2] = { "ready", "done" };
+
+	for (int i = 0; i < 2; i++) {
+		MDB_dbi dbi;
+		MDB_cursor *cur;
+		MDB_val k, v;
+
+		assert_int_equal(mdb_dbi_open(txn, names[i], 0, &dbi), 0);
+		assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+		assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+		assert_int_equal(mdb_cursor_del(cur, 0), 0);
+		mdb_cursor_close(cur);
+	}
+}
+
+static void copy_first_ready_to_done(MDB_txn *txn)
+{
+	MDB_dbi ready, done;
+	MDB_val k, v;
+	MDB_cursor *cur;
+
+	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
+	assert_int_equal(mdb_dbi_open(txn, "done", 0, &done), 0);
+	assert_int_equal(mdb_cursor_open(txn, ready, &cur), 0);
+	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+	assert_int_equal(mdb_put(txn, done, &k, &v, 0), 0);
+	mdb_cursor_close(cur);
+}
+
+static void set_schema_1(MDB_txn *txn)
+{
+	MDB_dbi meta;
+	uint32_t one = 1;
+	MDB_val k = { 7, (void *)"version" }, v = { sizeof(one), &one };
+
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+}
+
+static void verify_detects_a_lost_or_doubled_state(void **state)
+{
+	struct fx *f = *state;
+	struct store_new a[2] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0) };
+	struct store_msg m;
+
+	assert_int_equal(store_ingest(f->st, a, 2, NOW), STORE_OK);
+	tamper(f, copy_first_ready_to_done);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(store_verify(f->st), -1);
+	assert_non_null(strstr(store_errmsg(f->st), "done index"));
+	tamper(f, drop_first_ready_and_done);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(store_verify(f->st), -1);
+	assert_non_null(strstr(store_errmsg(f->st), "in no index"));
+	/* Reading it says so; its neighbour reads fine. */
+	assert_int_equal(store_get(f->st, a[0].id, &m), STORE_ERROR);
+	assert_non_null(strstr(store_errmsg(f->st), "in no index"));
+	assert_int_equal(store_get(f->st, a[1].id, &m), STORE_OK);
+	free(m.event);
+	free(m.text);
+}
+
+static void a_schema_1_store_is_refused_with_what_to_do(void **state)
+{
+	struct fx *f = *state;
+	char err[512];
+	struct store_opts o = { .dir = f->dir };
+
+	tamper(f, set_schema_1);
+	assert_null(store_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "schema 1"));
+	assert_non_null(strstr(err, "drain it"));
+	o.read_only = 1;
+	assert_null(store_open(&o, err, sizeof(err)));
+	assert_non_null(strstr(err, "schema 1"));
+}
+
 static void state_names(void **state)
 {
 	(void)state;
@@ -627,6 +865,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(retries_stop_at_expiry_and_at_max_attempts, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(a_throttled_retry_is_not_an_attempt, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_oldest_waiting_message_follows_the_outcomes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(the_low_mark_catches_up_after_a_long_wait, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(a_late_sent_finds_a_message_retried_by_another_worker,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(verify_detects_a_lost_or_doubled_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_schema_1_store_is_refused_with_what_to_do, setup,
+						teardown),
 		cmocka_unit_test(state_names),
 	};
 
