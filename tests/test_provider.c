@@ -402,6 +402,8 @@ static const struct build_error_case build_error_cases[] = {
 	{ "infobip: the same ref twice", PROVIDER_INFOBIP, NULL, NULL, dup_refs, 2, "twice" },
 	{ "infobip: no ref", PROVIDER_INFOBIP, NULL, NULL, no_ref, 1, "reference" },
 	{ "infobip: ref too long", PROVIDER_INFOBIP, NULL, NULL, long_ref, 1, "reference" },
+	{ "infobip: sender not UTF-8", PROVIDER_INFOBIP, "sender", "Cl\xe9nique", NULL, 1,
+	  "sender is not UTF-8" },
 	{ "webhook: token with a space", PROVIDER_WEBHOOK, "token", "a b", NULL, 1, "token" },
 	{ "webhook: the same ref twice", PROVIDER_WEBHOOK, NULL, NULL, dup_refs, 2, "twice" },
 	{ "webhook: text not UTF-8", PROVIDER_WEBHOOK, NULL, NULL, bad_utf8, 1, "not UTF-8" },
@@ -1060,10 +1062,45 @@ static void test_request_clear(void **state)
 		failed += run_table(group, t_, N_OF(cases));                                   \
 	} while (0)
 
+/* The hand-written JSON strings (Infobip's body) are byte for byte what
+ * jansson's compact dump makes of the same string. */
+static void test_json_str_matches_jansson(void **state)
+{
+	static const char *const cases[] = {
+		"", "plain", "quote \" backslash \\ slash / end", "caf\xc3\xa9 \xf0\x9f\x98\x80 \xe2\x80\xa8",
+		"tab\tnl\ncr\rbs\bff\f", "\x01\x02\x1f\x7f", "\"", "\\\\",
+	};
+	char all_controls[40];
+	size_t k = 0;
+
+	(void)state;
+	for (int c = 1; c < 0x20; c++)
+		all_controls[k++] = (char)c;
+	all_controls[k] = '\0';
+	for (size_t i = 0; i <= N_OF(cases); i++) {
+		const char *in = i < N_OF(cases) ? cases[i] : all_controls;
+		struct provider_buf b = { NULL, 0, 0 };
+		json_t *js = json_string(in);
+		char *want;
+
+		assert_non_null(js);
+		want = json_dumps(js, JSON_COMPACT | JSON_ENCODE_ANY);
+		assert_non_null(want);
+		provider_buf_raw(&b, "x", 1);
+		provider_buf_json_str(&b, in);
+		assert_string_equal(b.p + 1, want);
+		assert_int_equal(b.len, strlen(want) + 1);
+		free(want);
+		free(b.p);
+		json_decref(js);
+	}
+}
+
 int main(void)
 {
 	static const struct CMUnitTest misc[] = {
 		cmocka_unit_test(test_ops_table),
+		cmocka_unit_test(test_json_str_matches_jansson),
 		cmocka_unit_test(test_request_clear),
 		cmocka_unit_test(test_parse_truncations),
 		cmocka_unit_test(test_parse_random_bytes),

@@ -538,6 +538,74 @@ void provider_match_entries(const struct provider_response *resp, const struct p
 	json_decref(root);
 }
 
+static void buf_reserve(struct provider_buf *b, size_t more)
+{
+	size_t need = b->len + more + 1;
+
+	if (need <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap *= 2;
+	b->p = xrealloc(b->p, cap);
+	b->cap = cap;
+}
+
+void provider_buf_raw(struct provider_buf *b, const char *s, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void provider_buf_json_str(struct provider_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s);
+	char *o;
+
+	buf_reserve(b, n * 6 + 2); /* worst case: every byte as \u00XX */
+	o = b->p + b->len;
+	*o++ = '"';
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		unsigned char c = *p;
+
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			*o++ = (char)c;
+			continue;
+		}
+		*o++ = '\\';
+		switch (c) {
+		case '"': *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '\b': *o++ = 'b'; break;
+		case '\f': *o++ = 'f'; break;
+		case '\n': *o++ = 'n'; break;
+		case '\r': *o++ = 'r'; break;
+		case '\t': *o++ = 't'; break;
+		default:
+			*o++ = 'u';
+			*o++ = '0';
+			*o++ = '0';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 0xf];
+		}
+	}
+	*o++ = '"';
+	*o = '\0';
+	b->len = (size_t)(o - b->p);
+}
+
+void provider_request_take_body(struct provider_request *req, struct provider_buf *b)
+{
+	free(req->body);
+	req->body = b->p;
+	req->body_len = b->len;
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
 int provider_request_messages_json(struct provider_request *req,
 				   const struct provider_conf *conf,
 				   const struct provider_msg *msgs, size_t n,

@@ -94,6 +94,30 @@ int provider_check_batch(const struct provider_msg *msgs, size_t n, size_t max,
  * path segment), else 0.  "" is safe. */
 int provider_token_safe(const char *s);
 
+/*
+ * A growing, always NUL-terminated byte buffer for request bodies written by
+ * hand.  Why by hand when jansson is here: building Infobip's request with
+ * jansson (a json_t per field, hashing, a dump) was 9.5 us per message,
+ * ~13% of a dispatching worker (perf); the writer below is ~0.5 us.  Parsing
+ * answers stays with jansson.  Memory: xrealloc (aborts when exhausted).
+ */
+struct provider_buf {
+	char *p;            /* the bytes, NUL-terminated (NULL until the first append) */
+	size_t len;         /* bytes used, without the NUL */
+	size_t cap;         /* bytes allocated */
+};
+
+/* Append n bytes of s. */
+void provider_buf_raw(struct provider_buf *b, const char *s, size_t n);
+
+/* Append s (NUL-terminated, valid UTF-8) as a JSON string, quoted and escaped
+ * exactly as jansson's compact dump does: '"' and '\' and control characters
+ * escaped (\b \f \n \r \t, else \u00XX), everything else as is. */
+void provider_buf_json_str(struct provider_buf *b, const char *s);
+
+/* Move b's bytes into req->body (b is left empty). */
+void provider_request_take_body(struct provider_request *req, struct provider_buf *b);
+
 /* 1 if s[0..len) is valid UTF-8 (RFC 3629: no overlongs, no surrogates). */
 int provider_utf8_valid(const char *s, size_t len);
 
