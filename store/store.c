@@ -1579,7 +1579,8 @@ static int finish_one(store *s, MDB_txn *txn, struct store_outcome *o, int64_t n
 			return 0;
 		rc = entry_find(s, txn, o->id, &h, &e);
 		if (rc == MDB_NOTFOUND)
-			return MDB_CORRUPTED;
+			return 0; /* in no index: a damaged store (smsqctl check says so);
+				     failing the whole batch would only lose the others */
 		if (rc != 0)
 			return rc;
 		if (!is_waiting(e.st.state))
