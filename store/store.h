@@ -184,7 +184,9 @@ struct store_msg {
 
 /*
  * Read message id into *out.  Returns STORE_OK (caller frees out->event and
- * out->text with free()), STORE_NOTFOUND, or STORE_ERROR.
+ * out->text with free()), STORE_NOTFOUND, or STORE_ERROR.  A delayed or
+ * in-flight message is found by a scan of the delayed index (its time is not
+ * in the record): for ops and tests, not for a hot path.
  */
 int store_get(store *s, uint64_t id, struct store_msg *out) SMSQ_WARN_UNUSED;
 
