@@ -1350,12 +1350,12 @@ out:
  * next week) is finally sent with millions of final ids after it. */
 #define STORE_LOW_STEPS 1024
 
-/* Take the first entry of dbi (its key and state into e), deleting it.
- * Returns 0, MDB_NOTFOUND when empty, or an error.  With limit_ms set
- * (delayed index), an entry due after *limit_ms is left in place and
- * reported as MDB_NOTFOUND. */
-static int take_first(MDB_txn *txn, MDB_dbi dbi, const int64_t *limit_ms, struct entry *e,
-		      uint64_t *id)
+/* Read the first entry of dbi (its key and state into e, its id into *id),
+ * leaving it in place: entry_del_move() moves it.  Returns 0, MDB_NOTFOUND
+ * when empty, or an error.  With limit_ms set (delayed index), an entry due
+ * after *limit_ms is reported as MDB_NOTFOUND. */
+static int first_entry(MDB_txn *txn, MDB_dbi dbi, const int64_t *limit_ms, struct entry *e,
+		       uint64_t *id)
 {
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
@@ -1375,11 +1375,18 @@ static int take_first(MDB_txn *txn, MDB_dbi dbi, const int64_t *limit_ms, struct
 		e->dbi = dbi;
 		e->klen = k.mv_size;
 		memcpy(e->key, k.mv_data, k.mv_size);
-		rc = mdb_cursor_del(cur, 0);
 	}
 	if (cur != NULL)
 		mdb_cursor_close(cur);
 	return rc;
+}
+
+/* The record of an indexed message: missing means a damaged store. */
+static int indexed_rec(store *s, MDB_txn *txn, uint64_t id, struct rec *r)
+{
+	int rc = rec_read(s, txn, id, r);
+
+	return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
 }
 
 /* Make due delayed messages and ran-out leases ready (or expired), up to
@@ -1391,24 +1398,24 @@ static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct co
 		struct entry e;
 		struct rec r;
 		uint64_t id;
-		int rc = take_first(txn, s->db_delayed, &now_ms, &e, &id);
+		int rc = first_entry(txn, s->db_delayed, &now_ms, &e, &id);
 
 		if (rc == MDB_NOTFOUND)
 			return 0;
 		if (rc == 0)
-			rc = rec_read(s, txn, id, &r);
+			rc = indexed_rec(s, txn, id, &r);
 		if (rc != 0)
-			return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+			return rc;
 		if (e.st.state == STORE_STATE_INFLIGHT)
 			c->lease_expired++;
 		if (r.h.expires_ms <= now_ms) {
-			rc = entry_move(s, txn, id, &r.h, &e, STORE_STATE_EXPIRED, 0,
-					"expired before it could be sent", now_ms, c);
-			if (n_expired != NULL)
-				(*n_expired)++;
+			rc = entry_del_move(s, txn, id, &r.h, &e, STORE_STATE_EXPIRED, 0,
+					    "expired before it could be sent", now_ms, c);
+			(*n_expired)++;
 			(*n_final)++;
 		} else {
-			rc = entry_move(s, txn, id, &r.h, &e, STORE_STATE_READY, 0, NULL, now_ms, c);
+			rc = entry_del_move(s, txn, id, &r.h, &e, STORE_STATE_READY, 0, NULL, now_ms,
+					    c);
 		}
 		if (rc != 0)
 			return rc;
@@ -1420,10 +1427,9 @@ static int lease_attempt(store *s, int64_t now_ms, int64_t lease_ms, size_t max,
 			 uint32_t budget, struct store_leased *out, size_t *n_out, size_t *n_expired)
 {
 	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
 	struct counters c;
 	uint64_t segs = 0;
-	size_t n_final = 0;
+	size_t n_final = 0, expired = 0;
 	int rc = txn_begin(s, 0, &txn);
 
 	*n_out = 0;
@@ -1433,48 +1439,30 @@ static int lease_attempt(store *s, int64_t now_ms, int64_t lease_ms, size_t max,
 		return rc;
 	rc = get_counters(txn, s->db_meta, &c);
 	if (rc == 0)
-		rc = promote(s, txn, now_ms, max * 4 + 256, &c, n_expired, &n_final);
-	if (rc == 0)
-		rc = mdb_cursor_open(txn, s->db_ready, &cur);
+		rc = promote(s, txn, now_ms, max * 4 + 256, &c, &expired, &n_final);
 	while (rc == 0 && *n_out < max) {
-		MDB_val k, v;
 		struct entry e;
 		struct rec r;
 		uint64_t id;
 
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		rc = first_entry(txn, s->db_ready, NULL, &e, &id);
 		if (rc == MDB_NOTFOUND) {
 			rc = 0;
 			break;
 		}
+		if (rc == 0)
+			rc = indexed_rec(s, txn, id, &r);
 		if (rc != 0)
 			break;
-		id = index_key_id(&k);
-		if (k.mv_size != READY_KEY_LEN || st_parse(&v, &e) != 0) {
-			rc = MDB_CORRUPTED;
-			break;
-		}
-		rc = rec_read(s, txn, id, &r);
-		if (rc != 0) {
-			rc = rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
-			break;
-		}
-		if (r.h.expires_ms > now_ms && budget != 0 && *n_out > 0 &&
-		    segs + r.h.segments > budget)
-			break; /* the pacing tokens in hand are spent */
-		e.dbi = s->db_ready;
-		e.klen = READY_KEY_LEN;
-		memcpy(e.key, k.mv_data, READY_KEY_LEN);
 		if (r.h.expires_ms <= now_ms) {
-			rc = mdb_cursor_del(cur, 0);
-			if (rc == 0)
-				rc = entry_move(s, txn, id, &r.h, &e, STORE_STATE_EXPIRED, 0,
-						"expired before it could be sent", now_ms, &c);
-			if (n_expired != NULL)
-				(*n_expired)++;
+			rc = entry_del_move(s, txn, id, &r.h, &e, STORE_STATE_EXPIRED, 0,
+					    "expired before it could be sent", now_ms, &c);
+			expired++;
 			n_final++;
 			continue;
 		}
+		if (budget != 0 && *n_out > 0 && segs + r.h.segments > budget)
+			break; /* the pacing tokens in hand are spent */
 		/* Copy out of LMDB memory before the writes below. */
 		struct store_leased *l = &out[*n_out];
 		l->id = id;
@@ -1490,33 +1478,29 @@ static int lease_attempt(store *s, int64_t now_ms, int64_t lease_ms, size_t max,
 		l->to[r.h.to_len] = '\0';
 		memcpy(l->text, r.text, r.h.text_len);
 		l->text[r.h.text_len] = '\0';
-		rc = mdb_cursor_del(cur, 0);
-		if (rc != 0)
-			break;
 		e.st.attempts = l->attempts;
 		c.attempts++;
-		rc = entry_move(s, txn, id, &r.h, &e, STORE_STATE_INFLIGHT, l->lease_until_ms, NULL,
-				now_ms, &c);
+		rc = entry_del_move(s, txn, id, &r.h, &e, STORE_STATE_INFLIGHT, l->lease_until_ms,
+				    NULL, now_ms, &c);
 		segs += r.h.segments;
 		(*n_out)++;
 	}
-	if (cur != NULL)
-		mdb_cursor_close(cur);
 	if (rc == 0 && n_final > 0)
 		rc = advance_low(s, txn, STORE_LOW_STEPS + 2 * n_final);
 	if (rc == 0)
 		rc = put_counters(txn, s->db_meta, &c);
-	if (rc != 0) {
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		if (rc != 0)
+			set_err(s, "lease commit: %s", mdb_strerror(rc));
+	} else {
 		set_err(s, "lease: %s", mdb_strerror(rc));
 		mdb_txn_abort(txn);
-		*n_out = 0;
-		return rc;
 	}
-	rc = mdb_txn_commit(txn);
-	if (rc != 0) {
-		set_err(s, "lease commit: %s", mdb_strerror(rc));
+	if (rc != 0)
 		*n_out = 0;
-	}
+	else if (n_expired != NULL)
+		*n_expired = expired; /* only what was committed */
 	return rc;
 }
 
