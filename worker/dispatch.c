@@ -320,6 +320,8 @@ dispatch *dispatch_new(const struct config *cfg, store *st, char *err, size_t er
 			goto fail;
 		total_reqs += d->prov[i].concurrency;
 	}
+	if (http_set_max_connections(d->http, total_reqs, err, errlen) != 0)
+		goto fail;
 	/* Never lease more than the primary can take in a quarter of a lease:
 	 * a message must not sit in the queue until its lease runs out (it is
 	 * renewed, but a slow provider should not hold thousands of leases). */

@@ -41,6 +41,14 @@ struct http_fd {
 /* Create the multi handle.  NULL with err set on failure. */
 http *http_new(char *err, size_t errlen);
 
+/*
+ * Keep up to n idle connections open (at least the number of requests the
+ * caller may have in flight): libcurl's default cache is 4 per transfer
+ * *currently* added, so when fewer are in flight it closes connections that
+ * the next burst must open again.  Returns 0, or -1 with err set.
+ */
+int http_set_max_connections(http *h, size_t n, char *err, size_t errlen);
+
 /* Abort every transfer and free everything.  NULL-safe. */
 void http_destroy(http **h);
 
