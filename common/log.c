@@ -3,10 +3,16 @@
  *
  * Each line is built in one buffer and written with one write(2), so lines
  * from the processes of a pool that share stderr do not interleave.
+ *
+ * A worker logs a line per message sent (tens of thousands a second), so
+ * the prefix is cheap: the pid is cached by log_init() (getpid() is a
+ * system call; a pthread_atfork() handler refreshes it in a child) and the
+ * date and time to the second are formatted once per second per thread.
  */
 #include "common/log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +28,29 @@ static char log_role[LOG_ROLE_MAX] = "smsq";
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
+/* The pid, read by log_init() and refreshed in a forked child by a
+ * pthread_atfork() handler; 0 before log_init(): getpid() on every line. */
+static long log_pid;
+static int log_atfork_done;
+
+/* Per thread (the fake provider's server threads log): the second that
+ * log_date holds as "YYYY-MM-DDTHH:MM:SS" (room for any int fields). */
+static __thread time_t log_sec = (time_t)-1;
+static __thread char log_date[80];
+
+static void log_forked(void)
+{
+	log_pid = (long)getpid();
+}
+
 void log_init(const char *role, enum log_level level)
 {
 	snprintf(log_role, sizeof(log_role), "%s", role);
 	log_current_level = level;
+	if (!log_atfork_done)
+		log_atfork_done = pthread_atfork(NULL, NULL, log_forked) == 0;
+	/* Without the handler a cached pid could be a parent's: none then. */
+	log_pid = log_atfork_done ? (long)getpid() : 0;
 }
 
 int log_level_parse(const char *name, enum log_level *out)
@@ -47,10 +72,15 @@ static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	int saved_errno = errno;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld] %s: ",
+	if (ts.tv_sec != log_sec) {
+		gmtime_r(&ts.tv_sec, &tm);
+		snprintf(log_date, sizeof(log_date), "%04d-%02d-%02dT%02d:%02d:%02d",
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, ts.tv_nsec / 1000000L, log_role, (long)getpid(),
+			 tm.tm_sec);
+		log_sec = ts.tv_sec;
+	}
+	int n = snprintf(line, sizeof(line), "%s.%03ldZ %s[%ld] %s: ", log_date,
+			 ts.tv_nsec / 1000000L, log_role, log_pid != 0 ? log_pid : (long)getpid(),
 			 level_names[level]);
 	if (n < 0)
 		n = 0;
