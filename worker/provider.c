@@ -504,38 +504,36 @@ void provider_match_entries(const struct provider_response *resp, const struct p
 			    size_t n, struct provider_result *out, const char *list_key,
 			    const char *id_key, const char *missing, provider_entry_fn *fn)
 {
-	char why[PROVIDER_REASON_MAX];
-	const json_t *list, *entry;
+	char why[PROVIDER_REASON_MAX], ref[PROVIDER_JSON_STR_MAX];
+	struct jscan_val root, list, entry = { NULL, 0 };
 	unsigned char *seen;
-	json_t *root;
-	size_t i, idx;
+	size_t i;
 
-	root = provider_json_load(resp, why, sizeof(why));
-	if (root == NULL) {
+	if (provider_json_load(resp, &root, why, sizeof(why)) != 0) {
 		provider_fail_all(resp, why, n, out);
 		return;
 	}
-	list = json_object_get(root, list_key);
-	if (!json_is_array(list)) {
+	list = jscan_get(root, list_key);
+	if (jscan_type(list) != JSCAN_ARRAY) {
 		snprintf(why, sizeof(why), "answer without a %s array", list_key);
 		provider_fail_all(resp, why, n, out);
-		json_decref(root);
 		return;
 	}
 	for (i = 0; i < n; i++)
 		provider_result_set(&out[i], PROVIDER_RETRY, 1, -1, "%s", missing);
 	seen = xcalloc(n, 1);
-	json_array_foreach(list, idx, entry) {
-		const char *ref = provider_json_str(entry, id_key);
-		long k = provider_find_ref(msgs, n, ref);
+	while (jscan_next(list, &entry)) {
+		/* A longer id than the buffer is cut, and cannot equal one of our
+		 * refs (PROVIDER_REF_MAX is far shorter). */
+		const char *id = provider_json_str(entry, id_key, ref, sizeof(ref));
+		long k = provider_find_ref(msgs, n, id);
 
 		if (k < 0 || seen[k])
 			continue; /* not ours, or a repeat: the first one counts */
 		seen[k] = 1;
-		fn(resp, entry, ref, &out[k]);
+		fn(resp, entry, id, &out[k]);
 	}
 	free(seen);
-	json_decref(root);
 }
 
 static void buf_reserve(struct provider_buf *b, size_t more)
@@ -684,36 +682,61 @@ int provider_http_2xx(const struct provider_response *resp)
 	       resp->status >= 200 && resp->status <= 299;
 }
 
-json_t *provider_json_load(const struct provider_response *resp, char *why, size_t whylen)
+int provider_json_load(const struct provider_response *resp, struct jscan_val *root, char *why,
+		       size_t whylen)
 {
-	json_error_t jerr;
-	json_t *root;
+	char jerr[96];
+	enum jscan_type t;
 
+	root->p = NULL;
+	root->len = 0;
 	if (resp->body == NULL || resp->body_len == 0) {
 		provider_errf(why, whylen, "empty body");
-		return NULL;
+		return -1;
 	}
 	if (resp->body_len > PROVIDER_BODY_MAX) {
 		provider_errf(why, whylen, "body too large (%zu bytes)", resp->body_len);
-		return NULL;
+		return -1;
 	}
-	/* json_loadb() takes a length: the body needs no NUL.  Without
-	 * JSON_DECODE_ANY only an object or an array is accepted, and trailing
-	 * garbage is an error. */
-	root = json_loadb(resp->body, resp->body_len, 0, &jerr);
-	if (root == NULL)
-		provider_errf(why, whylen, "unparseable body: %s", jerr.text);
-	return root;
+	/* The body needs no NUL: jscan reads exactly body_len bytes. */
+	if (jscan_parse(resp->body, resp->body_len, root, jerr, sizeof(jerr)) != 0) {
+		provider_errf(why, whylen, "unparseable body: %s", jerr);
+		return -1;
+	}
+	t = jscan_type(*root);
+	if (t != JSCAN_OBJECT && t != JSCAN_ARRAY) {
+		root->p = NULL;
+		root->len = 0;
+		provider_errf(why, whylen, "unparseable body: not an object or an array");
+		return -1;
+	}
+	return 0;
 }
 
-const char *provider_json_str(const json_t *obj, const char *key)
+const char *provider_json_str(struct jscan_val obj, const char *key, char *buf, size_t cap)
 {
-	const json_t *v;
+	struct jscan_val v = jscan_get(obj, key);
+	char *whole;
+	size_t cut;
 
-	if (!json_is_object(obj))
+	if (jscan_type(v) != JSCAN_STRING || cap == 0)
 		return NULL;
-	v = json_object_get(obj, key);
-	return json_is_string(v) ? json_string_value(v) : NULL;
+	if (jscan_str(v, buf, cap) >= 0)
+		return buf;
+	/* Longer than buf: decode it whole (never longer than its text), keep
+	 * what fits without splitting a UTF-8 sequence. */
+	whole = xmalloc(v.len);
+	if (jscan_str(v, whole, v.len) < 0) { /* cannot happen: checked text */
+		free(whole);
+		return NULL;
+	}
+	cut = cap - 1;
+	while (cut > 0 && ((unsigned char)whole[cut] & 0xC0) == 0x80)
+		cut--;
+	memcpy(buf, whole, cut);
+	buf[cut] = '\0';
+	free(whole);
+	return buf;
 }
 
 long provider_find_ref(const struct provider_msg *msgs, size_t n, const char *ref)

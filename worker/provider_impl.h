@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "common/jscan.h"
 #include "worker/provider.h"
 
 /* The largest answer body an adapter parses, bytes.  A batch answer is about
@@ -99,7 +100,8 @@ int provider_token_safe(const char *s);
  * hand.  Why by hand when jansson is here: building Infobip's request with
  * jansson (a json_t per field, hashing, a dump) was 9.5 us per message,
  * ~13% of a dispatching worker (perf); the writer below is ~0.5 us.  Parsing
- * answers stays with jansson.  Memory: xrealloc (aborts when exhausted).
+ * answers is in place (common/jscan.h).  Memory: xrealloc (aborts when
+ * exhausted).
  */
 struct provider_buf {
 	char *p;            /* the bytes, NUL-terminated (NULL until the first append) */
@@ -126,20 +128,28 @@ int provider_utf8_valid(const char *s, size_t len);
 /* 1 if resp is an HTTP answer with a 2xx status. */
 int provider_http_2xx(const struct provider_response *resp);
 
-/* Parse the answer body as a JSON object or array.  Returns a new reference,
- * or NULL with why set ("empty body", "body too large (N bytes)",
- * "unparseable body: <jansson's error>"). */
-json_t *provider_json_load(const struct provider_response *resp, char *why, size_t whylen);
+/*
+ * Read the answer body as a JSON object or array, in place (common/jscan.h:
+ * checked whole, no tree built; *root points into resp->body).  0, or -1
+ * with why set ("empty body", "body too large (N bytes)", "unparseable
+ * body: <reason> at byte N").
+ */
+int provider_json_load(const struct provider_response *resp, struct jscan_val *root, char *why,
+		       size_t whylen);
 
-/* obj[key] if it is a JSON string, else NULL (obj may be NULL or not an
- * object).  Borrowed: valid while obj lives. */
-const char *provider_json_str(const json_t *obj, const char *key);
+/* Room for a string read from an answer: more than any id or reason kept. */
+#define PROVIDER_JSON_STR_MAX 512
+
+/* obj[key] if it is a JSON string, decoded into buf (cap bytes; a longer
+ * text is cut at a character boundary), else NULL (obj may be absent or
+ * not an object). */
+const char *provider_json_str(struct jscan_val obj, const char *key, char *buf, size_t cap);
 
 /* The index of the message whose ref equals ref, or -1. */
 long provider_find_ref(const struct provider_msg *msgs, size_t n, const char *ref);
 
 /* The outcome of one answer entry matched to our message by its reference. */
-typedef void provider_entry_fn(const struct provider_response *resp, const json_t *entry,
+typedef void provider_entry_fn(const struct provider_response *resp, struct jscan_val entry,
 			       const char *ref, struct provider_result *r);
 
 /*

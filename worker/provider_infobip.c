@@ -156,31 +156,33 @@ fail:
 /* ---- parse ---------------------------------------------------------------- */
 
 /* An integer member, or def. */
-static json_int_t int_member(const json_t *obj, const char *key, json_int_t def)
+static int64_t int_member(struct jscan_val obj, const char *key, int64_t def)
 {
-	const json_t *v = json_object_get(obj, key);
+	int64_t v;
 
-	return json_is_integer(v) ? json_integer_value(v) : def;
+	return jscan_int(jscan_get(obj, key), &v) == 0 ? v : def;
 }
 
 /* The outcome of one answer entry (whose messageId is ours) into *r. */
-static void entry_outcome(const struct provider_response *resp, const json_t *entry,
+static void entry_outcome(const struct provider_response *resp, struct jscan_val entry,
 			  const char *message_id, struct provider_result *r)
 {
-	const json_t *st = json_object_get(entry, "status");
+	char gnameb[PROVIDER_JSON_STR_MAX], nameb[PROVIDER_JSON_STR_MAX];
+	char descb[PROVIDER_JSON_STR_MAX];
+	struct jscan_val st = jscan_get(entry, "status");
 	const char *gname, *name, *desc;
-	json_int_t group, id;
+	int64_t group, id;
 	size_t i;
 
-	if (!json_is_object(st)) {
+	if (jscan_type(st) != JSCAN_OBJECT) {
 		provider_result_set(r, PROVIDER_RETRY, 1, -1, "infobip answer entry without a status");
 		return;
 	}
 	group = int_member(st, "groupId", -1);
 	id = int_member(st, "id", -1);
-	gname = provider_json_str(st, "groupName");
-	name = provider_json_str(st, "name");
-	desc = provider_json_str(st, "description");
+	gname = provider_json_str(st, "groupName", gnameb, sizeof(gnameb));
+	name = provider_json_str(st, "name", nameb, sizeof(nameb));
+	desc = provider_json_str(st, "description", descb, sizeof(descb));
 	if (gname == NULL)
 		gname = "?";
 	if (name == NULL)
@@ -223,24 +225,24 @@ static void entry_outcome(const struct provider_response *resp, const json_t *en
 		return;
 	default:
 		provider_result_set(r, PROVIDER_RETRY, 1, -1,
-				    "infobip unknown status group %" JSON_INTEGER_FORMAT " (%s/%s)",
+				    "infobip unknown status group %" PRId64 " (%s/%s)",
 				    group, gname, name);
 		return;
 	}
 }
 
 /* The text of a whole-request error, into detail ("" if none). */
-static void error_detail(const json_t *root, char *detail, size_t len)
+static void error_detail(struct jscan_val root, char *detail, size_t len)
 {
-	const json_t *exc = json_object_get(json_object_get(root, "requestError"),
-					    "serviceException");
-	const char *id = provider_json_str(exc, "messageId");
-	const char *text = provider_json_str(exc, "text");
+	char idb[PROVIDER_JSON_STR_MAX], textb[PROVIDER_JSON_STR_MAX];
+	struct jscan_val exc = jscan_get(jscan_get(root, "requestError"), "serviceException");
+	const char *id = provider_json_str(exc, "messageId", idb, sizeof(idb));
+	const char *text = provider_json_str(exc, "text", textb, sizeof(textb));
 
 	if (id == NULL && text == NULL) {
 		/* The newer error format: {"errorCode": "E429", "description": ...}. */
-		id = provider_json_str(root, "errorCode");
-		text = provider_json_str(root, "description");
+		id = provider_json_str(root, "errorCode", idb, sizeof(idb));
+		text = provider_json_str(root, "description", textb, sizeof(textb));
 	}
 	snprintf(detail, len, "%s%s%s", id != NULL ? id : "",
 		 id != NULL && text != NULL ? ": " : "", text != NULL ? text : "");
@@ -250,7 +252,7 @@ static void infobip_parse(const struct provider_conf *conf, const struct provide
 			  const struct provider_msg *msgs, size_t n, struct provider_result *out)
 {
 	char why[PROVIDER_REASON_MAX], detail[PROVIDER_REASON_MAX];
-	json_t *root;
+	struct jscan_val root;
 
 	(void)conf;
 	if (n == 0 || out == NULL)
@@ -265,10 +267,10 @@ static void infobip_parse(const struct provider_conf *conf, const struct provide
 				       "infobip answer has no entry for this message", entry_outcome);
 		return;
 	}
-	root = provider_json_load(resp, why, sizeof(why));
+	/* An unreadable error body leaves root absent: no detail. */
+	(void)provider_json_load(resp, &root, why, sizeof(why));
 	error_detail(root, detail, sizeof(detail));
 	provider_fail_all(resp, detail, n, out);
-	json_decref(root);
 }
 
 const struct provider_ops provider_infobip_ops = {

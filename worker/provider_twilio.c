@@ -21,6 +21,7 @@
 #include "worker/provider.h"
 #include "worker/provider_impl.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,29 +153,32 @@ fail:
 
 /* ---- parse ---------------------------------------------------------------- */
 
-static int is_throttle_code(json_int_t code)
+static int is_throttle_code(int64_t code)
 {
 	return code == TWILIO_CODE_TOO_MANY_REQUESTS || code == TWILIO_CODE_RATE_LIMIT;
 }
 
 /* A JSON integer, or a string of digits, as a code; 0 if neither. */
-static json_int_t json_code(const json_t *v)
+static int64_t json_code(struct jscan_val v)
 {
-	if (json_is_integer(v))
-		return json_integer_value(v);
-	if (json_is_string(v))
-		return (json_int_t)strtoll(json_string_value(v), NULL, 10);
+	char text[32];
+	int64_t code;
+
+	if (jscan_int(v, &code) == 0)
+		return code;
+	if (jscan_str(v, text, sizeof(text)) >= 0)
+		return (int64_t)strtoll(text, NULL, 10);
 	return 0;
 }
 
 /* "twilio <status>[ code N][: message]" as the outcome of a created message. */
 static void set_outcome(struct provider_result *r, enum provider_status st, int64_t retry_after_ms,
-			const char *status, int has_code, json_int_t code, const char *emsg)
+			const char *status, int has_code, int64_t code, const char *emsg)
 {
 	char codes[32] = "";
 
 	if (has_code)
-		snprintf(codes, sizeof(codes), " code %" JSON_INTEGER_FORMAT, code);
+		snprintf(codes, sizeof(codes), " code %" PRId64, code);
 	provider_result_set(r, st, 0, retry_after_ms, "twilio %s%s%s%s",
 			    status != NULL ? status : "error", codes,
 			    emsg != NULL ? ": " : "", emsg != NULL ? emsg : "");
@@ -183,30 +187,29 @@ static void set_outcome(struct provider_result *r, enum provider_status st, int6
 /* A 2xx: the Message resource that was created. */
 static void parse_created(const struct provider_response *resp, struct provider_result *r)
 {
-	char why[PROVIDER_REASON_MAX];
+	char why[PROVIDER_REASON_MAX], sidb[PROVIDER_JSON_STR_MAX], statusb[PROVIDER_JSON_STR_MAX];
+	char emsgb[PROVIDER_JSON_STR_MAX];
 	const char *sid, *status, *emsg;
-	const json_t *ecode;
-	json_t *root;
-	json_int_t code;
+	struct jscan_val root, ecode;
+	int64_t code;
 	int has_code;
 
-	root = provider_json_load(resp, why, sizeof(why));
-	if (root == NULL) {
+	if (provider_json_load(resp, &root, why, sizeof(why)) != 0) {
 		provider_fail_all(resp, why, 1, r);
 		return;
 	}
-	sid = provider_json_str(root, "sid");
+	sid = provider_json_str(root, "sid", sidb, sizeof(sidb));
 	if (sid == NULL || sid[0] == '\0') {
-		provider_fail_all(resp, json_is_object(root) ? "answer without a message sid" :
-				  "answer is not a JSON object", 1, r);
-		goto out;
+		provider_fail_all(resp, jscan_type(root) == JSCAN_OBJECT ?
+				  "answer without a message sid" : "answer is not a JSON object", 1, r);
+		return;
 	}
-	status = provider_json_str(root, "status");
-	ecode = json_object_get(root, "error_code");
-	emsg = provider_json_str(root, "error_message");
+	status = provider_json_str(root, "status", statusb, sizeof(statusb));
+	ecode = jscan_get(root, "error_code");
+	emsg = provider_json_str(root, "error_message", emsgb, sizeof(emsgb));
 	code = json_code(ecode);
 
-	has_code = ecode != NULL && !json_is_null(ecode);
+	has_code = jscan_type(ecode) != JSCAN_ABSENT && jscan_type(ecode) != JSCAN_NULL;
 	if (has_code && is_throttle_code(code))
 		set_outcome(r, PROVIDER_THROTTLED, resp->retry_after_ms, status, has_code, code, emsg);
 	else if (has_code || (status != NULL && (strcmp(status, "failed") == 0 ||
@@ -217,25 +220,23 @@ static void parse_created(const struct provider_response *resp, struct provider_
 		provider_result_set(r, PROVIDER_SENT, 0, -1, "%s", "");
 	/* Kept for FAILED too: ops can look the message up in Twilio's logs. */
 	provider_result_set_id(r, sid);
-out:
-	json_decref(root);
 }
 
 /* Not a 2xx: Twilio's error document, when there is one. */
 static void parse_error(const struct provider_response *resp, struct provider_result *r)
 {
-	char why[PROVIDER_REASON_MAX], detail[PROVIDER_REASON_MAX];
+	char why[PROVIDER_REASON_MAX], detail[PROVIDER_REASON_MAX], msgb[PROVIDER_JSON_STR_MAX];
 	const char *msg = NULL;
-	json_int_t code = 0;
-	json_t *root;
+	struct jscan_val root;
+	int64_t code = 0;
 
-	root = provider_json_load(resp, why, sizeof(why));
-	if (json_is_object(root)) {
-		code = json_code(json_object_get(root, "code"));
-		msg = provider_json_str(root, "message");
+	if (provider_json_load(resp, &root, why, sizeof(why)) == 0 &&
+	    jscan_type(root) == JSCAN_OBJECT) {
+		code = json_code(jscan_get(root, "code"));
+		msg = provider_json_str(root, "message", msgb, sizeof(msgb));
 	}
 	if (code != 0)
-		snprintf(detail, sizeof(detail), "code %" JSON_INTEGER_FORMAT "%s%s", code,
+		snprintf(detail, sizeof(detail), "code %" PRId64 "%s%s", code,
 			 msg != NULL ? ": " : "", msg != NULL ? msg : "");
 	else
 		snprintf(detail, sizeof(detail), "%s", msg != NULL ? msg : "");
@@ -247,7 +248,6 @@ static void parse_error(const struct provider_response *resp, struct provider_re
 		memcpy(reason, r->reason, sizeof(reason));
 		provider_result_set(r, PROVIDER_THROTTLED, 0, resp->retry_after_ms, "%s", reason);
 	}
-	json_decref(root);
 }
 
 static void twilio_parse(const struct provider_conf *conf, const struct provider_response *resp,

@@ -98,28 +98,30 @@ fail:
 /* ---- parse ---------------------------------------------------------------- */
 
 /* obj.retry_after_ms as a wait in ms, or -1 if absent, negative or absurd. */
-static int64_t body_retry_after(const json_t *obj)
+static int64_t body_retry_after(struct jscan_val obj)
 {
-	const json_t *v = json_object_get(obj, "retry_after_ms");
+	struct jscan_val v = jscan_get(obj, "retry_after_ms");
+	int64_t i;
 	double d;
 
-	if (json_is_integer(v))
-		return json_integer_value(v) >= 0 ? (int64_t)json_integer_value(v) : -1;
-	if (!json_is_real(v))
+	if (jscan_int(v, &i) == 0)
+		return i >= 0 ? i : -1;
+	if (jscan_real(v, &d) != 0)
 		return -1;
-	d = json_real_value(v);
 	if (!isfinite(d) || d < 0 || d > WEBHOOK_RETRY_AFTER_MAX_MS)
 		return -1;
 	return (int64_t)d;
 }
 
 /* The outcome of one result entry into *r. */
-static void entry_outcome(const struct provider_response *resp, const json_t *entry,
+static void entry_outcome(const struct provider_response *resp, struct jscan_val entry,
 			  const char *ref, struct provider_result *r)
 {
 	(void)ref;
-	const char *status = provider_json_str(entry, "status");
-	const char *error = provider_json_str(entry, "error");
+	char statusb[PROVIDER_JSON_STR_MAX], errorb[PROVIDER_JSON_STR_MAX];
+	char idb[PROVIDER_JSON_STR_MAX];
+	const char *status = provider_json_str(entry, "status", statusb, sizeof(statusb));
+	const char *error = provider_json_str(entry, "error", errorb, sizeof(errorb));
 	const char *sep = error != NULL ? ": " : "";
 	int64_t wait;
 
@@ -129,7 +131,8 @@ static void entry_outcome(const struct provider_response *resp, const json_t *en
 		provider_result_set(r, PROVIDER_RETRY, 1, -1, "webhook result without a status");
 	} else if (strcmp(status, "accepted") == 0) {
 		provider_result_set(r, PROVIDER_SENT, 0, -1, "%s", "");
-		provider_result_set_id(r, provider_json_str(entry, "provider_id"));
+		provider_result_set_id(r, provider_json_str(entry, "provider_id", idb,
+							    sizeof(idb)));
 	} else if (strcmp(status, "rejected") == 0) {
 		provider_result_set(r, PROVIDER_FAILED, 0, -1, "webhook rejected%s%s", sep, error);
 	} else if (strcmp(status, "retry") == 0) {
@@ -149,9 +152,9 @@ static void entry_outcome(const struct provider_response *resp, const json_t *en
 static void webhook_parse(const struct provider_conf *conf, const struct provider_response *resp,
 			  const struct provider_msg *msgs, size_t n, struct provider_result *out)
 {
-	char why[PROVIDER_REASON_MAX];
+	char why[PROVIDER_REASON_MAX], errorb[PROVIDER_JSON_STR_MAX];
+	struct jscan_val root;
 	const char *error;
-	json_t *root;
 	int64_t wait;
 	size_t i;
 
@@ -167,15 +170,15 @@ static void webhook_parse(const struct provider_conf *conf, const struct provide
 				       "webhook answer has no result for this message", entry_outcome);
 		return;
 	}
-	root = provider_json_load(resp, why, sizeof(why));
-	error = provider_json_str(root, "error");
+	/* An unreadable error body leaves root absent: no detail. */
+	(void)provider_json_load(resp, &root, why, sizeof(why));
+	error = provider_json_str(root, "error", errorb, sizeof(errorb));
 	provider_fail_all(resp, error, n, out);
 	/* A Retry-After header wins; the body's retry_after_ms fills in. */
 	wait = body_retry_after(root);
 	for (i = 0; i < n && wait >= 0; i++)
 		if (out[i].status == PROVIDER_THROTTLED && out[i].retry_after_ms < 0)
 			out[i].retry_after_ms = wait;
-	json_decref(root);
 }
 
 const struct provider_ops provider_webhook_ops = {
