@@ -100,6 +100,8 @@ struct fake_request {
 struct fake_answer {
 	int status;                    /* HTTP status */
 	json_t *body;                  /* JSON body (owned), NULL: empty */
+	char *text;                    /* or the body as JSON text (owned, malloc'd) */
+	size_t text_len;               /* its length */
 	int retry_after_s;             /* > 0: send Retry-After: this */
 	int www_authenticate;          /* 1: send WWW-Authenticate (Twilio 401) */
 };

@@ -128,10 +128,14 @@ static const char *header(struct MHD_Connection *c, const char *name)
 static struct MHD_Response *make_response(const struct fake_answer *ans, const char *allow)
 {
 	struct MHD_Response *resp;
-	char *text = ans->body != NULL ? json_dumps(ans->body, JSON_COMPACT) : NULL;
+	char *text = ans->text == NULL && ans->body != NULL ? json_dumps(ans->body, JSON_COMPACT) :
+		     NULL;
 	char value[32];
 
-	if (text != NULL)
+	if (ans->text != NULL)
+		resp = MHD_create_response_from_buffer(ans->text_len, ans->text,
+						       MHD_RESPMEM_MUST_COPY);
+	else if (text != NULL)
 		resp = MHD_create_response_from_buffer_with_free_callback(strlen(text), text, free);
 	else
 		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);

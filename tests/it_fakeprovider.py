@@ -176,6 +176,16 @@ class FakeProviderTest(unittest.TestCase):
         self.assertEqual(m4["num_segments"], "1")
         _, _, m5 = p.twilio(body="{" * 81)
         self.assertEqual(m5["num_segments"], "2")
+        # The resource is JSON written by hand: quotes, backslashes and
+        # control characters come back escaped, invalid UTF-8 as '?'.
+        odd = 'say "hi" \\ / \n\t\x01\x1f\x7f é'
+        st, _, m6 = p.twilio(body=odd)
+        self.assertEqual((st, m6["body"]), (201, odd))
+        form = b"To=%2B33612345678&From=%2B15005550006&Body=bad%FF%C3%A9%22"
+        st, _, m7 = p.request("POST", TWILIO_PATH, form,
+                              {"Content-Type": "application/x-www-form-urlencoded",
+                               "Authorization": basic(SID)})
+        self.assertEqual((st, m7["body"]), (201, 'bad???"'))
 
     def test_twilio_messaging_service(self):
         p = self.start()
@@ -239,6 +249,10 @@ class FakeProviderTest(unittest.TestCase):
                           ms[2]["status"]["id"], ms[2]["status"]["name"]),
                          (5, "REJECTED", 52, "REJECTED_DESTINATION"))
         self.assertEqual((ms[3]["status"]["id"], ms[3]["status"]["name"]), (51, "MISSING_TO"))
+        # Written by hand: a reference and a bulkId with quotes come back intact.
+        _, _, rq = p.infobip({"bulkId": 'b"\\1', "messages": [
+            {"destinations": [{"to": "41793026731", "messageId": 'r"\\\u00e9'}], "text": "a"}]})
+        self.assertEqual((rq["bulkId"], rq["messages"][0]["messageId"]), ('b"\\1', 'r"\\\u00e9'))
         # One destination, no bulkId: Infobip answers none; several: generated.
         _, _, r1 = p.infobip({"messages": [{"destinations": [{"to": "41793026729"}],
                                             "text": "a"}]})
@@ -248,7 +262,7 @@ class FakeProviderTest(unittest.TestCase):
                                             "text": "a"}]})
         self.assertRegex(r2["bulkId"], r"^[0-9a-f-]{36}$")
         s = p.stats()
-        self.assertEqual((s["accepted"], s["rejected"], s["messages"]), (5, 2, 7))
+        self.assertEqual((s["accepted"], s["rejected"], s["messages"]), (6, 2, 8))
 
     def test_infobip_errors(self):
         p = self.start("--infobip-key", "secret-key")
