@@ -939,6 +939,52 @@ static void test_cache_eviction(void **state)
 	renderer_free(&r);
 }
 
+/* More (zone, instant, field) keys than the formatted-date memo holds
+ * (8,192), rendered in three orders by one renderer: every text must be the
+ * same each time, and every 100th what a fresh renderer gives for it alone. */
+static void test_date_memo(void **state)
+{
+	static const char *const zones[] = { "Europe/Paris", "America/New_York" };
+	enum { NZ = 2, NT = 3000, N = NZ * NT, SLOT = 15 * 60 * 1000 };
+	char(*seen)[128] = calloc(N, 128);
+	renderer *r = load(S.probe, "en");
+
+	(void)state;
+	assert_non_null(seen);
+	for (int pass = 0; pass < 3; pass++) {
+		for (int j = 0; j < N; j++) {
+			int i = pass == 0 ? j : pass == 1 ? N - 1 - j : (j * 37) % N;
+			Smsq__BookingEvent ev = event(K(CONFIRMED), "fr", zones[i % NZ],
+						      T_2027_03_30_1230Z + (int64_t)(i / NZ) * SLOT);
+			char out[1024];
+
+			render_ok(r, &ev, out);
+			assert_true(strlen(out) < 128);
+			if (pass == 0)
+				memcpy(seen[i], out, strlen(out) + 1);
+			else if (strcmp(out, seen[i]) != 0)
+				fail_msg("pass %d, key %d: \"%s\", first \"%s\"", pass, i, out,
+					 seen[i]);
+		}
+	}
+	for (int i = 0; i < N; i += 100) {
+		renderer *fresh = load(S.probe, "en");
+		Smsq__BookingEvent ev = event(K(CONFIRMED), "fr", zones[i % NZ],
+					      T_2027_03_30_1230Z + (int64_t)(i / NZ) * SLOT);
+		char out[1024];
+
+		render_ok(fresh, &ev, out);
+		if (strcmp(out, seen[i]) != 0)
+			fail_msg("key %d: \"%s\", alone \"%s\"", i, seen[i], out);
+		renderer_free(&fresh);
+	}
+	/* Two known texts: the same instant in both zones. */
+	assert_string_equal(seen[0], "mardi 30 mars|30/03/2027|mardi|14:30");
+	assert_string_equal(seen[1], "mardi 30 mars|30/03/2027|mardi|08:30");
+	free(seen);
+	renderer_free(&r);
+}
+
 /* ---- render_lint() ------------------------------------------------------------------ */
 
 static const struct render_lint_opts LINT_DEFAULT = {
@@ -1211,6 +1257,7 @@ int main(void)
 		cmocka_unit_test(test_bad_zone),
 		cmocka_unit_test(test_kind_out_of_range),
 		cmocka_unit_test(test_cache_eviction),
+		cmocka_unit_test(test_date_memo),
 	};
 	const struct CMUnitTest lint_tests[] = {
 		cmocka_unit_test(test_lint_shipped_templates),

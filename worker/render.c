@@ -76,6 +76,8 @@ static const char *const kind_names[KINDS] = { "confirmed", "rescheduled", "canc
 #define PATTERN_MAX 64   /* UChars of an ICU pattern */
 #define FORMATTED_MAX 96 /* UChars of one formatted date or time */
 #define FMT_SLOTS 128    /* (locale, zone) formatter sets cached */
+#define MEMO_SLOTS 8192  /* formatted dates and times remembered (~640 KiB) */
+#define MEMO_TEXT_MAX 56 /* longer texts are not remembered */
 #define PAT_SLOTS 32     /* locales whose patterns are cached */
 
 struct part {
@@ -102,7 +104,19 @@ struct fmt_slot {
 	char zone[ZONE_MAX];
 	int used;                    /* key is set */
 	int bad_zone;                /* ICU does not know the zone */
+	uint32_t gen;                /* changes whenever the slot gets another key */
 	UDateFormat *f[N_DATE];      /* opened on first use */
+};
+
+/* One formatted date or time: what fmt slot `slot` (while its generation
+ * was gen) made of at_ms for field `which`. */
+struct date_memo {
+	uint32_t gen;                /* 0: empty */
+	uint16_t slot;               /* index in renderer.fmt */
+	uint8_t which;               /* date field - F_DATE */
+	uint16_t len;                /* bytes of text */
+	int64_t at_ms;               /* the appointment */
+	char text[MEMO_TEXT_MAX];    /* UTF-8, typographic spaces replaced */
 };
 
 struct pat_slot {
@@ -118,6 +132,8 @@ struct renderer {
 	size_t def;                  /* index of the default locale */
 	struct fmt_slot fmt[FMT_SLOTS];
 	struct pat_slot pat[PAT_SLOTS];
+	uint32_t next_gen;           /* last generation given to a fmt slot */
+	struct date_memo *memo;      /* MEMO_SLOTS, allocated on first use */
 };
 
 /* ---- diagnostics: the first error for load, every finding for lint ---- */
@@ -444,6 +460,7 @@ void renderer_free(renderer **rp)
 	free_texts(*rp);
 	for (size_t i = 0; i < FMT_SLOTS; i++)
 		fmt_slot_clear(&(*rp)->fmt[i]);
+	free((*rp)->memo);
 	free(*rp);
 	*rp = NULL;
 }
@@ -536,10 +553,13 @@ static const UChar *patterns(renderer *r, const char *locale, int which, char *d
 	return p->pat[which];
 }
 
+/* The formatter of field `which` for (locale, zone); *slot_out: its slot. */
 static UDateFormat *formatter(renderer *r, const char *locale, const char *zone, int which,
-			      enum render_status *rs, char *detail, size_t detail_len)
+			      enum render_status *rs, char *detail, size_t detail_len,
+			      size_t *slot_out)
 {
-	struct fmt_slot *s = &r->fmt[hash_str(hash_str(2166136261u, locale), zone) % FMT_SLOTS];
+	size_t slot = hash_str(hash_str(2166136261u, locale), zone) % FMT_SLOTS;
+	struct fmt_slot *s = &r->fmt[slot];
 	UChar uzone[ZONE_MAX];
 	int32_t zl = (int32_t)strlen(zone);
 	UErrorCode st = U_ZERO_ERROR;
@@ -560,6 +580,9 @@ static UDateFormat *formatter(renderer *r, const char *locale, const char *zone,
 		ucal_getCanonicalTimeZoneID(uzone, zl, canon, ZONE_MAX, &is_system, &st);
 		s->bad_zone = U_FAILURE(st) || !is_system;
 		s->used = 1;
+		if (++r->next_gen == 0) /* 0 marks an empty memo */
+			++r->next_gen;
+		s->gen = r->next_gen;
 		st = U_ZERO_ERROR;
 	}
 	if (s->bad_zone) {
@@ -589,21 +612,52 @@ static UDateFormat *formatter(renderer *r, const char *locale, const char *zone,
 			return NULL;
 		}
 	}
+	*slot_out = slot;
 	return s->f[which];
 }
 
-/* Format the appointment time into out as UTF-8; returns bytes or -1. */
+/* The memo slot of (slot, which, at_ms). */
+static struct date_memo *memo_of(renderer *r, size_t slot, int which, int64_t at_ms)
+{
+	uint64_t h = (uint64_t)at_ms * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(slot * N_DATE + (size_t)which);
+
+	h ^= h >> 29;
+	h *= 0xBF58476D1CE4E5B9ULL;
+	h ^= h >> 32;
+	return &r->memo[h % MEMO_SLOTS];
+}
+
+/*
+ * Format the appointment time into out as UTF-8; returns bytes or -1.
+ *
+ * udat_format() was 10% of an ingesting worker's CPU (perf), and bookings
+ * share appointment slots (six weeks of quarter hours are 4,032 instants),
+ * so what it gave is remembered in a direct-mapped table keyed by formatter
+ * slot, its generation (a slot reused for another locale and zone gets a
+ * new one), field and time.
+ */
 static int format_date(renderer *r, const char *locale, const char *zone, int which,
 		       int64_t at_ms, char *out, size_t cap, enum render_status *rs, char *detail,
 		       size_t detail_len)
 {
 	UChar buf[FORMATTED_MAX];
 	UErrorCode st = U_ZERO_ERROR;
-	UDateFormat *f = formatter(r, locale, zone, which, rs, detail, detail_len);
+	size_t slot = 0;
+	UDateFormat *f = formatter(r, locale, zone, which, rs, detail, detail_len, &slot);
+	struct date_memo *m;
 	int32_t n, len;
 
 	if (f == NULL)
 		return -1;
+	if (r->memo == NULL)
+		r->memo = xcalloc(MEMO_SLOTS, sizeof(*r->memo));
+	m = memo_of(r, slot, which, at_ms);
+	if (m->gen == r->fmt[slot].gen && m->slot == slot && m->which == which &&
+	    m->at_ms == at_ms && m->len < cap) {
+		memcpy(out, m->text, m->len);
+		out[m->len] = '\0';
+		return m->len;
+	}
 	n = udat_format(f, (UDate)at_ms, buf, FORMATTED_MAX, NULL, &st);
 	if (U_FAILURE(st) || st == U_STRING_NOT_TERMINATED_WARNING) {
 		*rs = RENDER_ICU_ERROR;
@@ -618,6 +672,14 @@ static int format_date(renderer *r, const char *locale, const char *zone, int wh
 	if (U_FAILURE(st) || st == U_STRING_NOT_TERMINATED_WARNING) {
 		*rs = RENDER_TOO_LONG; /* the caller says how long the buffer was */
 		return -1;
+	}
+	if ((size_t)len < sizeof(m->text)) {
+		m->gen = r->fmt[slot].gen;
+		m->slot = (uint16_t)slot;
+		m->which = (uint8_t)which;
+		m->at_ms = at_ms;
+		m->len = (uint16_t)len;
+		memcpy(m->text, out, (size_t)len);
 	}
 	return len;
 }
