@@ -1423,23 +1423,16 @@ static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct co
 	return 0;
 }
 
-static int lease_attempt(store *s, int64_t now_ms, int64_t lease_ms, size_t max,
-			 uint32_t budget, struct store_leased *out, size_t *n_out, size_t *n_expired)
+/* The lease part of a write transaction (see store_lease): *n_out leased
+ * into out, *expired expired on the way, final moves added to *n_final. */
+static int lease_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t lease_ms, size_t max,
+		    uint32_t budget, struct store_leased *out, char *texts, size_t texts_cap,
+		    size_t *n_out, size_t *expired, struct counters *c, size_t *n_final)
 {
-	MDB_txn *txn = NULL;
-	struct counters c;
 	uint64_t segs = 0;
-	size_t n_final = 0, expired = 0;
-	int rc = txn_begin(s, 0, &txn);
+	size_t used = 0;
+	int rc = promote(s, txn, now_ms, max * 4 + 256, c, expired, n_final);
 
-	*n_out = 0;
-	if (n_expired != NULL)
-		*n_expired = 0;
-	if (rc != 0)
-		return rc;
-	rc = get_counters(txn, s->db_meta, &c);
-	if (rc == 0)
-		rc = promote(s, txn, now_ms, max * 4 + 256, &c, &expired, &n_final);
 	while (rc == 0 && *n_out < max) {
 		struct entry e;
 		struct rec r;
@@ -1456,13 +1449,15 @@ static int lease_attempt(store *s, int64_t now_ms, int64_t lease_ms, size_t max,
 			break;
 		if (r.h.expires_ms <= now_ms) {
 			rc = entry_del_move(s, txn, id, &r.h, &e, STORE_STATE_EXPIRED, 0,
-					    "expired before it could be sent", now_ms, &c);
-			expired++;
-			n_final++;
+					    "expired before it could be sent", now_ms, c);
+			(*expired)++;
+			(*n_final)++;
 			continue;
 		}
 		if (budget != 0 && *n_out > 0 && segs + r.h.segments > budget)
 			break; /* the pacing tokens in hand are spent */
+		if (used + r.h.text_len + 1 > texts_cap)
+			break; /* the texts buffer is full (the first text always fits) */
 		/* Copy out of LMDB memory before the writes below. */
 		struct store_leased *l = &out[*n_out];
 		l->id = id;
@@ -1476,33 +1471,25 @@ static int lease_attempt(store *s, int64_t now_ms, int64_t lease_ms, size_t max,
 		l->idem_key[r.h.idem_len] = '\0';
 		memcpy(l->to, r.to, r.h.to_len);
 		l->to[r.h.to_len] = '\0';
+		l->text = texts + used;
+		l->text_len = r.h.text_len;
 		memcpy(l->text, r.text, r.h.text_len);
 		l->text[r.h.text_len] = '\0';
+		used += (size_t)r.h.text_len + 1;
 		e.st.attempts = l->attempts;
-		c.attempts++;
+		c->attempts++;
 		rc = entry_del_move(s, txn, id, &r.h, &e, STORE_STATE_INFLIGHT, l->lease_until_ms,
-				    NULL, now_ms, &c);
+				    NULL, now_ms, c);
 		segs += r.h.segments;
 		(*n_out)++;
 	}
-	if (rc == 0 && n_final > 0)
-		rc = advance_low(s, txn, STORE_LOW_STEPS + 2 * n_final);
-	if (rc == 0)
-		rc = put_counters(txn, s->db_meta, &c);
-	if (rc == 0) {
-		rc = mdb_txn_commit(txn);
-		if (rc != 0)
-			set_err(s, "lease commit: %s", mdb_strerror(rc));
-	} else {
-		set_err(s, "lease: %s", mdb_strerror(rc));
-		mdb_txn_abort(txn);
-	}
-	if (rc != 0)
-		*n_out = 0;
-	else if (n_expired != NULL)
-		*n_expired = expired; /* only what was committed */
 	return rc;
 }
+
+static int cycle_attempt(store *s, const char *what, struct store_outcome *o, size_t n,
+			 int64_t now_ms, int64_t lease_ms, size_t max, uint32_t budget,
+			 struct store_leased *out, char *texts, size_t texts_cap, size_t *n_out,
+			 size_t *n_expired);
 
 /* Run attempt() again after growing the map when it reports MDB_MAP_FULL. */
 #define WITH_GROWTH(call)                                                  \
@@ -1521,16 +1508,23 @@ static int lease_attempt(store *s, int64_t now_ms, int64_t lease_ms, size_t max,
 	} while (0)
 
 int store_lease(store *s, int64_t now_ms, int64_t lease_ms, size_t max, uint32_t budget_segments,
-		struct store_leased *out, size_t *n_out, size_t *n_expired)
+		struct store_leased *out, char *texts, size_t texts_cap, size_t *n_out,
+		size_t *n_expired)
 {
 	*n_out = 0;
 	if (s->read_only) {
 		set_err(s, "lease: store opened read-only");
 		return STORE_ERROR;
 	}
+	if (texts_cap < STORE_LEASE_TEXTS_MIN) {
+		set_err(s, "lease: texts buffer of %zu bytes, under %d", texts_cap,
+			STORE_LEASE_TEXTS_MIN);
+		return STORE_ERROR;
+	}
 	if (max == 0)
 		return STORE_OK;
-	WITH_GROWTH(lease_attempt(s, now_ms, lease_ms, max, budget_segments, out, n_out, n_expired));
+	WITH_GROWTH(cycle_attempt(s, "lease", NULL, 0, now_ms, lease_ms, max, budget_segments, out,
+				  texts, texts_cap, n_out, n_expired));
 }
 
 /* Apply one outcome.  Returns an LMDB code (0 also when not applicable). */
@@ -1629,35 +1623,69 @@ static int finish_one(store *s, MDB_txn *txn, struct store_outcome *o, int64_t n
 	return rc;
 }
 
-static int finish_attempt(store *s, struct store_outcome *o, size_t n, int64_t now_ms)
+/* The outcome part of a write transaction (see store_finish); final moves
+ * added to *n_final. */
+static int finish_in(store *s, MDB_txn *txn, struct store_outcome *o, size_t n, int64_t now_ms,
+		     struct counters *c, size_t *n_final)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = finish_one(s, txn, &o[i], now_ms, c);
+		if (rc == 0 && o[i].applied && !is_waiting(o[i].final_state))
+			(*n_final)++;
+	}
+	return rc;
+}
+
+/*
+ * One write transaction: the n outcomes o (n may be 0), then a lease of up
+ * to max messages (0: none), then the low mark and the counters; committed
+ * (and synced) once.  what names the call in errors.  On any error nothing
+ * is committed and *n_out is 0.
+ */
+static int cycle_attempt(store *s, const char *what, struct store_outcome *o, size_t n,
+			 int64_t now_ms, int64_t lease_ms, size_t max, uint32_t budget,
+			 struct store_leased *out, char *texts, size_t texts_cap, size_t *n_out,
+			 size_t *n_expired)
 {
 	MDB_txn *txn = NULL;
 	struct counters c;
-	size_t n_final = 0;
+	size_t n_final = 0, expired = 0, leased = 0;
 	int rc = txn_begin(s, 0, &txn);
 
+	if (n_out != NULL)
+		*n_out = 0;
+	if (n_expired != NULL)
+		*n_expired = 0;
 	if (rc != 0)
 		return rc;
 	rc = get_counters(txn, s->db_meta, &c);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = finish_one(s, txn, &o[i], now_ms, &c);
-		if (rc == 0 && o[i].applied && !is_waiting(o[i].final_state))
-			n_final++;
-	}
+	if (rc == 0)
+		rc = finish_in(s, txn, o, n, now_ms, &c, &n_final);
+	if (rc == 0 && max > 0)
+		rc = lease_in(s, txn, now_ms, lease_ms, max, budget, out, texts, texts_cap, &leased,
+			      &expired, &c, &n_final);
 	if (rc == 0 && n_final > 0)
 		rc = advance_low(s, txn, STORE_LOW_STEPS + 2 * n_final);
 	if (rc == 0)
 		rc = put_counters(txn, s->db_meta, &c);
 	if (rc != 0) {
-		if (rc != EINVAL)
-			set_err(s, "finish: %s", mdb_strerror(rc));
+		if (rc != EINVAL) /* else finish_one() said what was wrong */
+			set_err(s, "%s: %s", what, mdb_strerror(rc));
 		mdb_txn_abort(txn);
 		return rc;
 	}
 	rc = mdb_txn_commit(txn);
-	if (rc != 0)
-		set_err(s, "finish commit: %s", mdb_strerror(rc));
-	return rc;
+	if (rc != 0) {
+		set_err(s, "%s commit: %s", what, mdb_strerror(rc));
+		return rc;
+	}
+	if (n_out != NULL)
+		*n_out = leased;
+	if (n_expired != NULL)
+		*n_expired = expired; /* only what was committed */
+	return 0;
 }
 
 int store_finish(store *s, struct store_outcome *o, size_t n, int64_t now_ms)
@@ -1668,5 +1696,24 @@ int store_finish(store *s, struct store_outcome *o, size_t n, int64_t now_ms)
 	}
 	if (n == 0)
 		return STORE_OK;
-	WITH_GROWTH(finish_attempt(s, o, n, now_ms));
+	WITH_GROWTH(cycle_attempt(s, "finish", o, n, now_ms, 0, 0, 0, NULL, NULL, 0, NULL, NULL));
+}
+
+int store_finish_lease(store *s, struct store_outcome *o, size_t n, int64_t now_ms,
+		       int64_t lease_ms, size_t max, uint32_t budget_segments,
+		       struct store_leased *out, char *texts, size_t texts_cap, size_t *n_out,
+		       size_t *n_expired)
+{
+	*n_out = 0;
+	if (s->read_only) {
+		set_err(s, "finish and lease: store opened read-only");
+		return STORE_ERROR;
+	}
+	if (texts_cap < STORE_LEASE_TEXTS_MIN) {
+		set_err(s, "finish and lease: texts buffer of %zu bytes, under %d", texts_cap,
+			STORE_LEASE_TEXTS_MIN);
+		return STORE_ERROR;
+	}
+	WITH_GROWTH(cycle_attempt(s, "finish and lease", o, n, now_ms, lease_ms, max,
+				  budget_segments, out, texts, texts_cap, n_out, n_expired));
 }

@@ -218,7 +218,9 @@ int store_verify(store *s);
  * write transaction, committed and synced.
  */
 
-/* One leased message, copied out of the store. */
+/* One leased message, copied out of the store (its text into the texts
+ * buffer given to the call: no fixed 4 KiB slot per message, so a worker
+ * can hold thousands leased ahead in little memory). */
 struct store_leased {
 	uint64_t id;                 /* message id */
 	int64_t lease_until_ms;      /* the lease: pass it back with the outcome */
@@ -229,8 +231,12 @@ struct store_leased {
 	uint8_t priority;            /* 0..9 */
 	char idem_key[STORE_IDEM_MAX + 1]; /* reference for logs */
 	char to[STORE_TO_MAX + 1];   /* destination */
-	char text[STORE_TEXT_MAX + 1]; /* text to send */
+	char *text;                  /* text to send, NUL-terminated, in the texts buffer */
+	uint32_t text_len;           /* its bytes */
 };
+
+/* The smallest texts buffer store_lease() takes: room for the longest text. */
+#define STORE_LEASE_TEXTS_MIN (STORE_TEXT_MAX + 1)
 
 /*
  * First make due what is due (delayed messages whose time came, leases that
@@ -240,11 +246,15 @@ struct store_leased {
  * budget_segments (0: no limit) stops leasing before the SMS parts leased
  * would exceed it (pacing tokens in hand); at least one message is leased if
  * any is ready and it alone fits.
+ * The texts are copied one after the other into texts (texts_cap bytes, at
+ * least STORE_LEASE_TEXTS_MIN): leasing also stops before a text that would
+ * not fit, so the first message always does.
  * Returns STORE_OK with *n_out leased into out[0..), or an error (nothing
  * changed).  *n_expired (may be NULL) counts messages expired by this call.
  */
 int store_lease(store *s, int64_t now_ms, int64_t lease_ms, size_t max, uint32_t budget_segments,
-		struct store_leased *out, size_t *n_out, size_t *n_expired) SMSQ_WARN_UNUSED;
+		struct store_leased *out, char *texts, size_t texts_cap, size_t *n_out,
+		size_t *n_expired) SMSQ_WARN_UNUSED;
 
 /* What happened to one leased message. */
 enum store_outcome_kind {
@@ -286,6 +296,19 @@ struct store_outcome {
  * the caller may retry the same call).
  */
 int store_finish(store *s, struct store_outcome *o, size_t n, int64_t now_ms) SMSQ_WARN_UNUSED;
+
+/*
+ * store_finish(o, n) then store_lease(max ...) in one write transaction: one
+ * commit and one sync instead of two, for a worker that records what it
+ * sent and takes the next messages (with two workers, fewer commits also
+ * means less waiting for LMDB's write lock).  All or nothing: on an error
+ * neither happened (the applied flags mean nothing, *n_out is 0), and the
+ * caller may retry, or make the two calls separately.
+ */
+int store_finish_lease(store *s, struct store_outcome *o, size_t n, int64_t now_ms,
+		       int64_t lease_ms, size_t max, uint32_t budget_segments,
+		       struct store_leased *out, char *texts, size_t texts_cap, size_t *n_out,
+		       size_t *n_expired) SMSQ_WARN_UNUSED;
 
 const char *store_state_name(enum store_state st);
 

@@ -373,12 +373,14 @@ static void verify_detects_a_broken_index(void **state)
 /* ---- dispatch: lease and outcomes --------------------------------------- */
 
 static struct store_leased leased[16];
+static char leased_texts[16 * STORE_LEASE_TEXTS_MIN];
 
 static size_t lease(struct fx *f, int64_t now, size_t max, uint32_t budget, size_t *expired)
 {
 	size_t n = 0;
 
-	assert_int_equal(store_lease(f->st, now, 30000, max, budget, leased, &n, expired), STORE_OK);
+	assert_int_equal(store_lease(f->st, now, 30000, max, budget, leased, leased_texts,
+				     sizeof(leased_texts), &n, expired), STORE_OK);
 	return n;
 }
 
@@ -440,6 +442,101 @@ static void lease_respects_the_segment_budget(void **state)
 	/* One message alone may exceed the budget: it is never stuck. */
 	assert_int_equal(lease(f, NOW, 10, 1, NULL), 1);
 	assert_int_equal(leased[0].segments, 3);
+}
+
+/* Texts go one after the other into the caller's buffer: a lease stops
+ * before a text that would not fit (the first one always fits), and a
+ * buffer under STORE_LEASE_TEXTS_MIN is refused without a change. */
+static void lease_stops_when_the_texts_buffer_is_full(void **state)
+{
+	struct fx *f = *state;
+	static char text[5][3001];
+	static char texts[2 * STORE_LEASE_TEXTS_MIN];
+	struct store_new b[5];
+	struct store_leased l[5];
+	size_t n = 99;
+
+	for (int i = 0; i < 5; i++) {
+		memset(text[i], 'a' + i, 3000);
+		text[i][3000] = '\0';
+		b[i] = msg(f, i + 1, 0, NOW + (i + 1) * DAY, 0);
+		b[i].text = text[i];
+		b[i].text_len = 3000;
+	}
+	assert_int_equal(store_ingest(f->st, b, 5, NOW), STORE_OK);
+	assert_int_equal(store_lease(f->st, NOW, 30000, 5, 0, l, texts, STORE_LEASE_TEXTS_MIN - 1,
+				     &n, NULL), STORE_ERROR);
+	assert_int_equal(n, 0);
+	assert_non_null(strstr(store_errmsg(f->st), "texts buffer"));
+	assert_int_equal(stats(f->st).count[STORE_STATE_READY], 5);
+	/* 2 x 3,001 bytes fit in 8,194; a third text does not. */
+	assert_int_equal(store_lease(f->st, NOW, 30000, 5, 0, l, texts, sizeof(texts), &n, NULL),
+			 STORE_OK);
+	assert_int_equal(n, 2);
+	assert_ptr_equal(l[0].text, texts);
+	assert_ptr_equal(l[1].text, texts + 3001);
+	assert_int_equal(l[0].text_len, 3000);
+	assert_string_equal(l[0].text, text[0]);
+	assert_string_equal(l[1].text, text[1]);
+	/* The smallest buffer holds one. */
+	assert_int_equal(store_lease(f->st, NOW, 30000, 5, 0, l, texts, STORE_LEASE_TEXTS_MIN, &n,
+				     NULL), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(l[0].text, text[2]);
+	assert_int_equal(stats(f->st).count[STORE_STATE_READY], 2);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+/* store_finish_lease(): the outcomes and a lease in one transaction, all or
+ * nothing. */
+static void finish_and_lease_in_one_transaction(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[4] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + 2 * DAY, 0),
+				  msg(f, 3, 0, NOW + 3 * DAY, 0), msg(f, 4, 0, NOW + 4 * DAY, 0) };
+	static char texts[4 * STORE_LEASE_TEXTS_MIN];
+	struct store_leased l[4];
+	struct store_outcome o[2];
+	struct store_stats s;
+	size_t n = 99;
+
+	assert_int_equal(store_ingest(f->st, b, 4, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 2, 0, NULL), 2);
+	o[0] = outcome(&leased[0], STORE_OUT_SENT, 0, "provider-1");
+	o[1] = outcome(&leased[1], STORE_OUT_FAILED, 0, "bad number");
+	/* A failed commit: neither the outcomes nor the lease happened. */
+	fail_next_commit = EIO;
+	assert_int_equal(store_finish_lease(f->st, o, 2, NOW + 1, 30000, 4, 0, l, texts,
+					    sizeof(texts), &n, NULL), STORE_ERROR);
+	assert_int_equal(n, 0);
+	assert_non_null(strstr(store_errmsg(f->st), "finish and lease commit"));
+	s = stats(f->st);
+	assert_int_equal(s.count[STORE_STATE_INFLIGHT], 2);
+	assert_int_equal(s.count[STORE_STATE_READY], 2);
+	assert_int_equal(s.count[STORE_STATE_SENT], 0);
+	/* Then both at once. */
+	assert_int_equal(store_finish_lease(f->st, o, 2, NOW + 1, 30000, 4, 0, l, texts,
+					    sizeof(texts), &n, NULL), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(l[0].id, b[2].id);
+	assert_int_equal(l[1].id, b[3].id);
+	assert_true(o[0].applied && o[1].applied);
+	assert_int_equal(o[0].final_state, STORE_STATE_SENT);
+	assert_int_equal(o[1].final_state, STORE_STATE_FAILED);
+	s = stats(f->st);
+	assert_int_equal(s.count[STORE_STATE_SENT], 1);
+	assert_int_equal(s.count[STORE_STATE_FAILED], 1);
+	assert_int_equal(s.count[STORE_STATE_INFLIGHT], 2);
+	assert_int_equal(s.count[STORE_STATE_READY], 0);
+	assert_int_equal(s.waiting, 2);
+	assert_int_equal(store_verify(f->st), 0);
+	/* Outcomes alone, no lease (max 0), are a finish. */
+	o[0] = outcome(&l[0], STORE_OUT_SENT, 0, "provider-3");
+	assert_int_equal(store_finish_lease(f->st, o, 1, NOW + 2, 30000, 0, 0, l + 2, texts,
+					    sizeof(texts), &n, NULL), STORE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(stats(f->st).count[STORE_STATE_SENT], 2);
+	assert_int_equal(store_verify(f->st), 0);
 }
 
 static void lease_expires_what_is_past_its_expiry(void **state)
@@ -656,6 +753,7 @@ static void the_low_mark_catches_up_after_a_long_wait(void **state)
 	enum { N = 3000 };
 	static struct store_new b[N + 2];
 	static struct store_leased l[N];
+	static char big_texts[N * 64];
 	static struct store_outcome o[N];
 	size_t n = 0;
 
@@ -670,7 +768,8 @@ static void the_low_mark_catches_up_after_a_long_wait(void **state)
 		b[i].idem_len = strlen(b[i].idem_key);
 	}
 	assert_int_equal(store_ingest(f->st, b, N + 2, NOW), STORE_OK);
-	assert_int_equal(store_lease(f->st, NOW, 30000, N, 0, l, &n, NULL), STORE_OK);
+	assert_int_equal(store_lease(f->st, NOW, 30000, N, 0, l, big_texts, sizeof(big_texts), &n,
+				     NULL), STORE_OK);
 	assert_int_equal(n, N);
 	for (size_t i = 0; i < n; i++)
 		o[i] = outcome(&l[i], STORE_OUT_SENT, 0, "id");
@@ -680,7 +779,8 @@ static void the_low_mark_catches_up_after_a_long_wait(void **state)
 	assert_int_equal(s.oldest_waiting_id, b[0].id);
 	/* Tomorrow the first one goes: the oldest waiting is now the last
 	 * arrival, 3,000 final ids further on. */
-	assert_int_equal(store_lease(f->st, NOW + DAY, 30000, 1, 0, l, &n, NULL), STORE_OK);
+	assert_int_equal(store_lease(f->st, NOW + DAY, 30000, 1, 0, l, big_texts, sizeof(big_texts),
+				     &n, NULL), STORE_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(l[0].id, b[0].id);
 	o[0] = outcome(&l[0], STORE_OUT_SENT, 0, "id");
@@ -858,6 +958,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(verify_detects_a_broken_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(lease_takes_most_urgent_and_hides_them, setup, teardown),
 		cmocka_unit_test_setup_teardown(lease_respects_the_segment_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(lease_stops_when_the_texts_buffer_is_full, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(finish_and_lease_in_one_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(lease_expires_what_is_past_its_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(outcomes_move_messages_to_their_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_lost_lease_comes_back_and_late_outcomes_are_dropped,

@@ -66,7 +66,7 @@ static const struct opt opts[] = {
 	{ "log.level", OPT_STR, "info", 1, 0, F(log_level), "error, warn, info or debug" },
 	{ "dispatch.lease_ms", OPT_LONG, "30000", 1000, 3600000, F(dispatch_lease_ms),
 	  "a leased message is invisible to other workers this long (renewed while sending)" },
-	{ "dispatch.queue_max", OPT_LONG, "512", 1, 4096, F(dispatch_queue_max),
+	{ "dispatch.queue_max", OPT_LONG, "2048", 1, 4096, F(dispatch_queue_max),
 	  "messages a worker leases ahead of sending" },
 	{ "dispatch.flush_ms", OPT_LONG, "10", 0, 1000, F(dispatch_flush_ms),
 	  "outcomes are committed in groups at least this often" },

@@ -12,6 +12,14 @@
  * request keeps only what the outcome needs (id, lease, reference), not the
  * text, so memory is bounded by queue_max texts plus the requests' bodies.
  *
+ * Commits: every one syncs while holding LMDB's single write lock, so the
+ * workers of a pool wait on each other's; their number, more than CPU, sets
+ * the pace of a big drain.  A refill therefore commits the pending outcomes
+ * and the next lease in one transaction (store_finish_lease), leases up to
+ * half the queue at a time, and outcomes wait for 2,048 of them or
+ * dispatch.flush_ms.  Leased texts are copied out of the lease buffer into
+ * one allocation each, so a queued message costs its text's length.
+ *
  * Pacing tokens are taken per request, just before it starts, for its units
  * (messages or segments); a provider that has no tokens makes the loop sleep
  * exactly until it will.  Every step is non-blocking.
@@ -29,6 +37,9 @@
 #include "common/xalloc.h"
 #include "worker/pace.h"
 #include "worker/provider.h"
+
+_Static_assert(DISPATCH_LEASE_TEXTS >= STORE_LEASE_TEXTS_MIN,
+	       "a lease must have room for the longest text");
 
 #define MS_NS 1000000LL
 #define BURST_DIVISOR 20          /* default burst: rate_per_s / 20 (50 ms worth) */
@@ -89,7 +100,10 @@ struct dispatch {
 	http *http;                    /* libcurl multi */
 	struct prov prov[CONFIG_MAX_PROVIDERS]; /* in failover order */
 	int n_prov;                    /* configured */
-	struct store_leased *queue;    /* leased, not yet sent (ring) */
+	struct store_leased *queue;    /* leased, not yet sent (ring); each text malloc'ed */
+	char *lease_texts;             /* where store_lease() copies texts (then ours) */
+	struct store_outcome *out;     /* DISPATCH_FLUSH_MAX: outcomes for one commit */
+	int64_t **out_lease;           /* DISPATCH_FLUSH_MAX: renew: where each lease lives */
 	size_t q_head, q_len, q_cap;   /* ring indexes */
 	struct req *reqs_mem;          /* all request slots (each provider's own) */
 	size_t n_reqs;                 /* in flight */
@@ -136,6 +150,7 @@ static struct store_leased *q_at(dispatch *d, size_t i)
 
 static void q_pop(dispatch *d)
 {
+	free(q_at(d, 0)->text);
 	d->q_head = (d->q_head + 1) % d->q_cap;
 	d->q_len--;
 }
@@ -209,13 +224,43 @@ static void log_outcome(dispatch *d, const struct pend *p, int64_t now_ms)
 	}
 }
 
+/* Pending outcomes [from, from + n) were committed at now (o: what the
+ * store made of them): keep that and log them. */
+static void pend_committed(dispatch *d, size_t from, const struct store_outcome *o, size_t n,
+			   int64_t now)
+{
+	for (size_t i = 0; i < n; i++) {
+		d->pend[from + i].o = o[i];
+		log_outcome(d, &d->pend[from + i], now);
+	}
+}
+
+/* The first done pending outcomes are committed: drop them; when ok is 0,
+ * committing the rest failed: say so (at most every FLUSH_ERROR_LOG_MS),
+ * they stay pending. */
+static void pend_drop(dispatch *d, size_t done, int ok)
+{
+	if (!ok && clock_mono_ms() - d->flush_error_ms >= FLUSH_ERROR_LOG_MS) {
+		log_error("dispatch: recording %zu outcomes failed (kept, retrying): %s",
+			  d->n_pend - done, store_errmsg(d->st));
+		d->flush_error_ms = clock_mono_ms();
+	}
+	if (done == d->n_pend) {
+		d->n_pend = 0;
+		return;
+	}
+	memmove(d->pend, d->pend + done, (d->n_pend - done) * sizeof(*d->pend));
+	d->n_pend -= done;
+	d->pend_since_ms = clock_mono_ms();
+}
+
 /* Commit pending outcomes, DISPATCH_FLUSH_MAX per transaction.  Returns 0,
  * or 1 when the store failed: what was not committed stays pending and is
  * tried again at the next flush.  Never gives up on them: exiting would let
  * the leases of messages already sent run out, and send them twice. */
 static int flush(dispatch *d)
 {
-	struct store_outcome o[DISPATCH_FLUSH_MAX];
+	struct store_outcome *o = d->out;
 	size_t done = 0;
 
 	while (done < d->n_pend) {
@@ -225,23 +270,13 @@ static int flush(dispatch *d)
 		for (size_t i = 0; i < n; i++)
 			o[i] = d->pend[done + i].o;
 		if (store_finish(d->st, o, n, now) != STORE_OK) {
-			if (clock_mono_ms() - d->flush_error_ms >= FLUSH_ERROR_LOG_MS) {
-				log_error("dispatch: recording %zu outcomes failed (kept, retrying): %s",
-					  d->n_pend - done, store_errmsg(d->st));
-				d->flush_error_ms = clock_mono_ms();
-			}
-			memmove(d->pend, d->pend + done, (d->n_pend - done) * sizeof(*d->pend));
-			d->n_pend -= done;
-			d->pend_since_ms = clock_mono_ms();
+			pend_drop(d, done, 0);
 			return 1;
 		}
-		for (size_t i = 0; i < n; i++) {
-			d->pend[done + i].o = o[i];
-			log_outcome(d, &d->pend[done + i], now);
-		}
+		pend_committed(d, done, o, n, now);
 		done += n;
 	}
-	d->n_pend = 0;
+	pend_drop(d, done, 1);
 	return 0;
 }
 
@@ -333,6 +368,9 @@ dispatch *dispatch_new(const struct config *cfg, store *st, char *err, size_t er
 	if (d->q_cap > by_rate)
 		d->q_cap = by_rate;
 	d->queue = xcalloc(d->q_cap, sizeof(*d->queue));
+	d->lease_texts = xmalloc(DISPATCH_LEASE_TEXTS);
+	d->out = xcalloc(DISPATCH_FLUSH_MAX, sizeof(*d->out));
+	d->out_lease = xcalloc(DISPATCH_FLUSH_MAX, sizeof(*d->out_lease));
 	d->pend_cap = d->q_cap;
 	for (int i = 0; i < d->n_prov; i++)
 		d->pend_cap += d->prov[i].concurrency * d->prov[i].max_batch;
@@ -370,7 +408,12 @@ void dispatch_destroy(dispatch **dp)
 		provider_request_clear(&d->reqs_mem[k].http);
 	}
 	free(d->reqs_mem);
+	while (d->queue != NULL && d->q_len > 0)
+		q_pop(d);
 	free(d->queue);
+	free(d->lease_texts);
+	free(d->out);
+	free(d->out_lease);
 	free(d->pend);
 	pace_close(&d->pace);
 	free(d);
@@ -509,8 +552,10 @@ static void q_filter(dispatch *d, int (*keep)(dispatch *d, struct store_leased *
 	for (size_t i = 0; i < d->q_len; i++) {
 		struct store_leased *l = q_at(d, i);
 
-		if (!keep(d, l, arg))
+		if (!keep(d, l, arg)) {
+			free(l->text);
 			continue;
+		}
 		if (kept != i)
 			*q_at(d, kept) = *l;
 		kept++;
@@ -666,15 +711,35 @@ static int refill(dispatch *d, int64_t now_mono)
 		return 0;
 	}
 	/* Outcomes first: the pending buffer holds one outcome per message in
-	 * hand, and a refill must not add to what is in hand while some wait. */
-	if (d->n_pend > 0 && flush(d) != 0)
+	 * hand, and a refill must not add to what is in hand while some wait.
+	 * They are committed with the lease, in its transaction (one commit
+	 * and one sync, not two); more than one transaction holds go first. */
+	if (d->n_pend > DISPATCH_FLUSH_MAX && flush(d) != 0)
 		return 0; /* the store refuses writes: do not take more in hand */
 	/* Lease straight into the ring when the free part is contiguous. */
 	size_t tail = (d->q_head + d->q_len) % d->q_cap;
 	size_t contiguous = tail + room <= d->q_cap ? room : d->q_cap - tail;
+	struct store_outcome *o = d->out;
+	size_t n_out = d->n_pend;
+	int64_t now = clock_wall_ms();
+	int rc;
+
 	tmp = &d->queue[tail];
-	int rc = store_lease(d->st, clock_wall_ms(), d->cfg->dispatch_lease_ms, contiguous, 0, tmp,
-			     &got, &expired);
+	for (size_t i = 0; i < n_out; i++)
+		o[i] = d->pend[i].o;
+	rc = store_finish_lease(d->st, o, n_out, now, d->cfg->dispatch_lease_ms, contiguous, 0,
+				tmp, d->lease_texts, DISPATCH_LEASE_TEXTS, &got, &expired);
+	if (rc == STORE_OK) {
+		pend_committed(d, 0, o, n_out, now);
+		pend_drop(d, n_out, 1);
+	} else if (n_out > 0) {
+		/* The two apart, as the store may take outcomes and not a lease
+		 * (a full store takes a finish, which frees room). */
+		if (flush(d) != 0)
+			return 0;
+		rc = store_lease(d->st, clock_wall_ms(), d->cfg->dispatch_lease_ms, contiguous, 0,
+				 tmp, d->lease_texts, DISPATCH_LEASE_TEXTS, &got, &expired);
+	}
 	if (rc == STORE_FULL) {
 		/* No room even to move a message: ingest answers RETRY_LATER, and
 		 * dispatch waits for ops to make room rather than crash-looping. */
@@ -689,6 +754,14 @@ static int refill(dispatch *d, int64_t now_mono)
 	if (expired > 0) {
 		d->counts.expired += expired;
 		log_info("dispatch: %zu message(s) expired before they could be sent", expired);
+	}
+	/* The texts go from the lease buffer to one allocation each, freed
+	 * when the message leaves the queue. */
+	for (size_t i = 0; i < got; i++) {
+		char *t = xmalloc((size_t)tmp[i].text_len + 1);
+
+		memcpy(t, tmp[i].text, (size_t)tmp[i].text_len + 1);
+		tmp[i].text = t;
 	}
 	d->q_len += got;
 	if (got == 0)
@@ -711,8 +784,8 @@ static int renew(dispatch *d)
 	int64_t now = clock_wall_ms();
 	int64_t half = d->cfg->dispatch_lease_ms / 2;
 	int64_t until = now + d->cfg->dispatch_lease_ms;
-	struct store_outcome o[DISPATCH_FLUSH_MAX];
-	int64_t *lease[DISPATCH_FLUSH_MAX];
+	struct store_outcome *o = d->out;
+	int64_t **lease = d->out_lease;
 	size_t n = 0, total = 0;
 
 	for (int i = 0; i < d->n_prov; i++)

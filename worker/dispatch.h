@@ -39,7 +39,8 @@
 
 #define DISPATCH_MAX_SLEEP_MS 100     /* longest the loop sleeps with work about */
 #define DISPATCH_IDLE_POLL_MS 50      /* look for due messages this often when idle */
-#define DISPATCH_FLUSH_MAX 1024       /* outcomes committed in one transaction at most */
+#define DISPATCH_FLUSH_MAX 4096       /* outcomes committed in one transaction at most */
+#define DISPATCH_LEASE_TEXTS (256 * 1024) /* bytes of texts one lease copies at most */
 
 typedef struct dispatch dispatch;
 
