@@ -46,6 +46,17 @@ void log_write(enum log_level level, const char *fmt, ...)
 #define log_debug(...) do { if (log_current_level >= LOG_LEVEL_DEBUG) \
 	log_write(LOG_LEVEL_DEBUG, __VA_ARGS__); } while (0)
 
+/*
+ * Until log_batch_end(), this thread's lines are gathered and written in
+ * blocks of whole lines of at most 4,096 bytes (PIPE_BUF: still one atomic
+ * write on a pipe, so the processes sharing stderr never split a line), for
+ * a burst of lines such as a worker's outcomes, one per message sent.  What
+ * is gathered is lost if the process is killed before the end; log_fatal()
+ * and log_panic() write it first.
+ */
+void log_batch_begin(void);
+void log_batch_end(void);
+
 /* Unusable environment: log at error level and exit(1) (Postfix msg_fatal). */
 void log_fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));

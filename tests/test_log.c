@@ -113,11 +113,97 @@ static void test_pid_after_fork(void **state)
 	assert_non_null(strstr(out, want));
 }
 
+static void write_batched(void)
+{
+	char big[600];
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	log_init("batch", LOG_LEVEL_INFO);
+	log_info("before");
+	log_batch_begin();
+	for (int i = 0; i < 120; i++) {
+		if (i % 7 == 0)
+			log_info("%d: %s", i, big);
+		else
+			log_info("%d: status=sent", i);
+	}
+	log_batch_end();
+	log_info("after");
+}
+
+/* Lines gathered in a batch come out whole, in order, all of them (about
+ * 18 KiB: several blocks, and less than a pipe holds unread). */
+static void test_batch_keeps_every_line_whole(void **state)
+{
+	static char out[1 << 20];
+	char big[600], want[700];
+	const char *p;
+	int i = 0;
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	capture(write_batched, out, sizeof(out));
+	p = strstr(out, "info: before\n");
+	assert_non_null(p);
+	for (p = strchr(p, '\n') + 1; i < 120; i++) {
+		const char *nl = strchr(p, '\n');
+
+		assert_non_null(nl);
+		assert_true(has_timestamp(p));
+		if (i % 7 == 0)
+			snprintf(want, sizeof(want), "info: %d: %s", i, big);
+		else
+			snprintf(want, sizeof(want), "info: %d: status=sent", i);
+		assert_int_equal((size_t)(nl - p) - (strstr(p, "info: ") - p), strlen(want));
+		assert_memory_equal(strstr(p, "info: "), want, strlen(want));
+		p = nl + 1;
+	}
+	assert_non_null(strstr(p, "info: after\n"));
+}
+
+static void fork_in_a_batch(void)
+{
+	pid_t pid;
+	int status;
+
+	log_init("parent", LOG_LEVEL_INFO);
+	log_batch_begin();
+	log_info("gathered once");
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		log_batch_begin();
+		log_info("child line");
+		log_batch_end();
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	log_batch_end();
+}
+
+/* A child forked in a batch writes its own lines, not the parent's again. */
+static void test_fork_in_a_batch(void **state)
+{
+	char out[4096];
+	const char *first;
+
+	(void)state;
+	capture(fork_in_a_batch, out, sizeof(out));
+	first = strstr(out, "gathered once");
+	assert_non_null(first);
+	assert_null(strstr(first + 1, "gathered once"));
+	assert_non_null(strstr(out, "child line"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_line_format),
 		cmocka_unit_test(test_pid_after_fork),
+		cmocka_unit_test(test_batch_keeps_every_line_whole),
+		cmocka_unit_test(test_fork_in_a_batch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

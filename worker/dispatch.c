@@ -229,10 +229,12 @@ static void log_outcome(dispatch *d, const struct pend *p, int64_t now_ms)
 static void pend_committed(dispatch *d, size_t from, const struct store_outcome *o, size_t n,
 			   int64_t now)
 {
+	log_batch_begin(); /* a line per message: a write per 4 KiB */
 	for (size_t i = 0; i < n; i++) {
 		d->pend[from + i].o = o[i];
 		log_outcome(d, &d->pend[from + i], now);
 	}
+	log_batch_end();
 }
 
 /* The first done pending outcomes are committed: drop them; when ok is 0,
