@@ -5,7 +5,8 @@
  *
  * Messages flow through three places in a worker:
  *   queue    leased, waiting for a provider slot and pacing tokens
- *            (at most dispatch.queue_max, most urgent first)
+ *            (at most dispatch.queue_max, and half a second's worth at
+ *            the primary's limit: dispatch_queue_cap; most urgent first)
  *   reqs     in an HTTP request (at most `concurrency` per provider)
  *   pending  outcome known, waiting for the next group commit
  * Each message sits in exactly one of them, always under its lease.  A
@@ -359,16 +360,8 @@ dispatch *dispatch_new(const struct config *cfg, store *st, char *err, size_t er
 	}
 	if (http_set_max_connections(d->http, total_reqs, err, errlen) != 0)
 		goto fail;
-	/* Never lease more than the primary can take in a quarter of a lease:
-	 * a message must not sit in the queue until its lease runs out (it is
-	 * renewed, but a slow provider should not hold thousands of leases). */
-	d->q_cap = (size_t)cfg->dispatch_queue_max;
-	size_t by_rate = (size_t)((double)d->prov[0].lim.units_per_s *
-				  (double)cfg->dispatch_lease_ms / 4000.0);
-	if (by_rate < d->prov[0].max_batch)
-		by_rate = d->prov[0].max_batch;
-	if (d->q_cap > by_rate)
-		d->q_cap = by_rate;
+	d->q_cap = dispatch_queue_cap(cfg->dispatch_queue_max, d->prov[0].lim.units_per_s,
+				      cfg->dispatch_lease_ms, d->prov[0].max_batch);
 	d->queue = xcalloc(d->q_cap, sizeof(*d->queue));
 	d->lease_texts = xmalloc(DISPATCH_LEASE_TEXTS);
 	d->out = xcalloc(DISPATCH_FLUSH_MAX, sizeof(*d->out));
@@ -696,6 +689,22 @@ static int any_provider_usable(dispatch *d, int64_t now_ns)
 		if (pace_circuit_state(d->pace, d->prov[i].slot, now_ns) != PACE_OPEN)
 			return 1;
 	return 0;
+}
+
+size_t dispatch_queue_cap(long queue_max, double units_per_s, long lease_ms, size_t max_batch)
+{
+	/* Seconds' worth at the primary's rate, in double: a limit may be far
+	 * above what a size_t multiplication should see. */
+	double by_hold = units_per_s * (double)DISPATCH_QUEUE_HOLD_MS / 1000.0;
+	double by_lease = units_per_s * (double)lease_ms / 4000.0;
+	double by_rate = by_hold < by_lease ? by_hold : by_lease;
+	double cap = queue_max > 0 ? (double)queue_max : 1.0;
+
+	if (by_rate < (double)max_batch)
+		by_rate = (double)max_batch;
+	if (cap > by_rate)
+		cap = by_rate;
+	return cap < 1.0 ? 1 : (size_t)cap;
 }
 
 /* Lease more when the queue runs low.  Returns 0 or -1 (store failure). */

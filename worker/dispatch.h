@@ -41,6 +41,7 @@
 #define DISPATCH_IDLE_POLL_MS 50      /* look for due messages this often when idle */
 #define DISPATCH_FLUSH_MAX 4096       /* outcomes committed in one transaction at most */
 #define DISPATCH_LEASE_TEXTS (256 * 1024) /* bytes of texts one lease copies at most */
+#define DISPATCH_QUEUE_HOLD_MS 500    /* a queue holds at most this long at the primary's rate */
 
 typedef struct dispatch dispatch;
 
@@ -82,5 +83,16 @@ void dispatch_on_fd(dispatch *d, int fd, int readable, int writable);
 int dispatch_idle(const dispatch *d);
 
 void dispatch_get_counts(const dispatch *d, struct dispatch_counts *out);
+
+/*
+ * How many messages a worker's queue holds: dispatch.queue_max, but never
+ * more than the primary provider sends in DISPATCH_QUEUE_HOLD_MS or in a
+ * quarter of a lease (units_per_s its limit), and never fewer than one of
+ * its requests (max_batch).  A message that becomes due, or is booked for
+ * an appointment soon, is leased by the next refill (when half the queue is
+ * free) and goes to the front of the queue; a deep queue at a slow limit
+ * would make it wait seconds behind messages already leased.
+ */
+size_t dispatch_queue_cap(long queue_max, double units_per_s, long lease_ms, size_t max_batch);
 
 #endif
