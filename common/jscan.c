@@ -15,6 +15,37 @@
 
 #include "common/xalloc.h"
 
+/* ---- byte classes ---------------------------------------------------------- */
+
+/*
+ * The hot loops step over runs of bytes that need no decision with one
+ * table look-up per byte:
+ *   PLAIN  a string byte that is itself (0x20..0x7F but '"' and '\\')
+ *   STOP   ends a run inside a string being skipped ('"', '\\')
+ *   BRACE  matters to skipping a container ('"', '{', '[', '}', ']')
+ */
+enum { PLAIN = 1, STOP = 2, BRACE = 4 };
+
+/* Generated from the classes above: byte -> PLAIN | STOP | BRACE. */
+static const unsigned char cls[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x00 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x10 */
+	1, 1, 6, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x20 */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x30 */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x40 */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, 2, 5, 1, 1,  /* 0x50 */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 0x60 */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, 1, 5, 1, 1,  /* 0x70 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x80 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0x90 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xA0 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xB0 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xC0 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xD0 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xE0 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 0xF0 */
+};
+
 /* ---- checking ------------------------------------------------------------- */
 
 struct rd {
@@ -128,7 +159,16 @@ static int check_string(struct rd *r)
 {
 	r->i++; /* the opening quote */
 	while (r->i < r->n) {
-		unsigned char c = r->b[r->i];
+		const unsigned char *b = r->b;
+		size_t i = r->i, n = r->n;
+		unsigned char c;
+
+		while (i < n && (cls[b[i]] & PLAIN))
+			i++;
+		r->i = i;
+		if (i >= n)
+			break;
+		c = b[i];
 
 		if (c == '"') {
 			r->i++;
@@ -340,13 +380,28 @@ static const char *ws(const char *p)
 	return p;
 }
 
-/* The end of the string whose opening quote is at p. */
+/* The end of the string whose opening quote is at p, and whether it holds
+ * escapes. */
+static const char *string_end_esc(const char *p, int *escaped)
+{
+	const unsigned char *u = (const unsigned char *)p + 1;
+
+	*escaped = 0;
+	for (;;) {
+		while (!(cls[*u] & STOP))
+			u++;
+		if (*u == '"')
+			return (const char *)u + 1;
+		*escaped = 1;
+		u += 2; /* a backslash and the byte it escapes */
+	}
+}
+
 static const char *string_end(const char *p)
 {
-	for (p++; *p != '"'; p++)
-		if (*p == '\\')
-			p++;
-	return p + 1;
+	int escaped;
+
+	return string_end_esc(p, &escaped);
 }
 
 /*
@@ -365,13 +420,15 @@ static const char *value_end(const char *p)
 	case '{':
 	case '[':
 		do {
+			while (!(cls[(unsigned char)*p] & BRACE))
+				p++;
 			if (*p == '"') {
 				p = string_end(p);
 				continue;
 			}
 			if (*p == '{' || *p == '[')
 				depth++;
-			else if (*p == '}' || *p == ']')
+			else
 				depth--;
 			p++;
 		} while (depth > 0);
@@ -486,14 +543,14 @@ long jscan_str(struct jscan_val v, char *out, size_t cap)
 	return decode(v.p, v.p + v.len, out, cap);
 }
 
-/* 1 if the checked string key [p, end) decodes to k. */
-static int key_is(const char *p, const char *end, const char *k)
+/* 1 if the checked string key [p, end) decodes to k (klen bytes). */
+static int key_is(const char *p, const char *end, int escaped, const char *k, size_t klen)
 {
-	size_t raw = (size_t)(end - p) - 2, klen = strlen(k);
+	size_t raw = (size_t)(end - p) - 2;
 	char small[256], *buf;
 	int same;
 
-	if (memchr(p + 1, '\\', raw) == NULL)
+	if (!escaped)
 		return raw == klen && memcmp(p + 1, k, klen) == 0;
 	if (klen > raw)
 		return 0; /* decoding never lengthens */
@@ -508,17 +565,60 @@ static int key_is(const char *p, const char *end, const char *k)
 struct jscan_val jscan_get(struct jscan_val obj, const char *key)
 {
 	struct jscan_val found = { NULL, 0 };
+	size_t klen = strlen(key);
 	const char *p;
 
 	if (jscan_type(obj) != JSCAN_OBJECT)
 		return found;
 	p = ws(obj.p + 1);
 	while (*p == '"') {
-		const char *kend = string_end(p), *v = ws(ws(kend) + 1), *vend = value_end(v);
+		int escaped;
+		const char *kend = string_end_esc(p, &escaped);
+		const char *v = ws(ws(kend) + 1), *vend = value_end(v);
 
-		if (key_is(p, kend, key)) {
+		if (key_is(p, kend, escaped, key, klen)) {
 			found.p = v;
 			found.len = (size_t)(vend - v);
+		}
+		p = ws(vend);
+		if (*p != ',')
+			break;
+		p = ws(p + 1);
+	}
+	return found;
+}
+
+#define MEMBERS_LENS 16 /* keys whose lengths jscan_members computes once */
+
+size_t jscan_members(struct jscan_val obj, const char *const *keys, struct jscan_val *vals,
+		     size_t n)
+{
+	size_t lens[MEMBERS_LENS], found = 0;
+	const char *p;
+
+	for (size_t i = 0; i < n; i++) {
+		vals[i].p = NULL;
+		vals[i].len = 0;
+		if (i < MEMBERS_LENS)
+			lens[i] = strlen(keys[i]);
+	}
+	if (jscan_type(obj) != JSCAN_OBJECT)
+		return 0;
+	p = ws(obj.p + 1);
+	while (*p == '"') {
+		int escaped;
+		const char *kend = string_end_esc(p, &escaped);
+		const char *v = ws(ws(kend) + 1), *vend = value_end(v);
+
+		for (size_t i = 0; i < n; i++) {
+			size_t klen = i < MEMBERS_LENS ? lens[i] : strlen(keys[i]);
+
+			if (!key_is(p, kend, escaped, keys[i], klen))
+				continue;
+			if (vals[i].p == NULL)
+				found++;
+			vals[i].p = v; /* the last one of a repeated key, as jscan_get */
+			vals[i].len = (size_t)(vend - v);
 		}
 		p = ws(vend);
 		if (*p != ',')

@@ -62,6 +62,14 @@ enum jscan_type jscan_type(struct jscan_val v);
 struct jscan_val jscan_get(struct jscan_val obj, const char *key);
 
 /*
+ * Several members of obj in one walk: vals[i] is what jscan_get(obj,
+ * keys[i]) gives, for each of the n keys (a key may be repeated in keys).
+ * Returns how many of the n were found: 0 when obj is not an object.
+ */
+size_t jscan_members(struct jscan_val obj, const char *const *keys, struct jscan_val *vals,
+		     size_t n);
+
+/*
  * Walk an array: *it starts absent; each call sets *it to the next element
  * and returns 1, or returns 0 at the end (or if arr is not an array).
  */

@@ -311,8 +311,18 @@ static void test_get(void **state)
 
 		parse_or_fail(&d, cases[k].name, cases[k].doc, strlen(cases[k].doc));
 		v = d.root;
-		for (size_t i = 0; i < NELEM(cases[k].keys) && cases[k].keys[i] != NULL; i++)
-			v = jscan_get(v, cases[k].keys[i]);
+		for (size_t i = 0; i < NELEM(cases[k].keys) && cases[k].keys[i] != NULL; i++) {
+			struct jscan_val m = {"stale", 5};
+			const char *key = cases[k].keys[i];
+			size_t found = jscan_members(v, &key, &m, 1);
+			struct jscan_val g = jscan_get(v, key);
+
+			/* one walk for one key is jscan_get */
+			assert_ptr_equal(m.p, g.p);
+			assert_int_equal(m.len, g.len);
+			assert_int_equal(found, g.p != NULL);
+			v = g;
+		}
 		if (jscan_type(v) != cases[k].type || !span_is(&d, v, cases[k].span)) {
 			print_error("case \"%s\": got type %d \"%s\", want %d \"%s\"\n",
 				    cases[k].name, jscan_type(v), span_text(v), cases[k].type,
@@ -335,6 +345,14 @@ static void test_absent_everywhere(void **state)
 	assert_int_equal(jscan_type(none), JSCAN_ABSENT);
 	assert_null(jscan_get(none, "a").p);
 	assert_null(jscan_get(jscan_get(jscan_get(none, "a"), "b"), "").p);
+	{
+		const char *keys[2] = {"a", "b"};
+		struct jscan_val vals[2] = {{"x", 1}, {"y", 1}};
+
+		assert_int_equal(jscan_members(none, keys, vals, 2), 0);
+		assert_null(vals[0].p);
+		assert_null(vals[1].p);
+	}
 	assert_int_equal(jscan_next(none, &it), 0);
 	memset(out, 'X', sizeof(out));
 	assert_int_equal(jscan_str(none, out, sizeof(out)), -1);
@@ -1736,6 +1754,47 @@ static const char *json_type_name(json_t *j)
 	return names[json_typeof(j)];
 }
 
+/* jscan_members over the object's keys (the first MEMBERS_MAX - 1, in
+ * jansson's order, then one absent key, then the first again) gives what
+ * jscan_get gives for each. */
+#define MEMBERS_MAX 8
+static int members_agree(json_t *j, struct jscan_val v, const char *path, char *what,
+			 size_t cap)
+{
+	const char *keys[MEMBERS_MAX + 1], *key;
+	struct jscan_val got[MEMBERS_MAX + 1];
+	size_t n = 0, found = 0, want_found = 0;
+	json_t *m;
+
+	json_object_foreach(j, key, m) {
+		if (n == MEMBERS_MAX - 1)
+			break;
+		keys[n++] = key;
+	}
+	keys[n++] = "\x01 not a key of any generated document";
+	if (n > 1)
+		keys[n++] = keys[0];
+	found = jscan_members(v, keys, got, n);
+	for (size_t i = 0; i < n; i++) {
+		struct jscan_val want = jscan_get(v, keys[i]);
+
+		if (want.p != NULL)
+			want_found++;
+		if (got[i].p != want.p || got[i].len != want.len) {
+			snprintf(what, cap, "at root%s: jscan_members and jscan_get differ on key %zu",
+				 path, i);
+			return 0;
+		}
+	}
+	/* keys[0] is there twice when there is one: counted once per slot */
+	if (found != want_found) {
+		snprintf(what, cap, "at root%s: jscan_members found %zu, jscan_get %zu", path,
+			 found, want_found);
+		return 0;
+	}
+	return 1;
+}
+
 /* jscan reads at v what jansson built as j; 0 with what set if not. */
 static int same(json_t *j, struct jscan_val v, char *path, char *what, size_t cap)
 {
@@ -1763,6 +1822,8 @@ static int same(json_t *j, struct jscan_val v, char *path, char *what, size_t ca
 				return 0;
 			path[plen] = '\0';
 		}
+		if (!members_agree(j, v, path, what, cap))
+			return 0;
 		break;
 	}
 	case JSON_ARRAY: {

@@ -215,9 +215,21 @@ void provider_result_set(struct provider_result *r, enum provider_status status,
 	sanitize_text(r->reason);
 }
 
+void provider_result_sent(struct provider_result *r, const char *id)
+{
+	r->status = PROVIDER_SENT;
+	r->ambiguous = 0;
+	r->retry_after_ms = -1;
+	r->reason[0] = '\0';
+	provider_result_set_id(r, id);
+}
+
 void provider_result_set_id(struct provider_result *r, const char *id)
 {
-	snprintf(r->provider_id, sizeof(r->provider_id), "%s", id != NULL ? id : "");
+	size_t n = id != NULL ? strnlen(id, sizeof(r->provider_id) - 1) : 0;
+
+	memcpy(r->provider_id, id != NULL ? id : "", n); /* cut as snprintf would */
+	r->provider_id[n] = '\0';
 	sanitize_text(r->provider_id);
 }
 
@@ -502,13 +514,18 @@ int provider_request_body_json(struct provider_request *req, const json_t *root,
 
 void provider_match_entries(const struct provider_response *resp, const struct provider_msg *msgs,
 			    size_t n, struct provider_result *out, const char *list_key,
-			    const char *id_key, const char *missing, provider_entry_fn *fn)
+			    const char *const *keys, size_t n_keys, const char *missing,
+			    provider_entry_fn *fn)
 {
 	char why[PROVIDER_REASON_MAX], ref[PROVIDER_JSON_STR_MAX];
-	struct jscan_val root, list, entry = { NULL, 0 };
+	struct jscan_val root, list, entry = { NULL, 0 }, m[PROVIDER_ENTRY_KEYS_MAX];
 	unsigned char *seen;
 	size_t i;
 
+	if (n_keys == 0 || n_keys > PROVIDER_ENTRY_KEYS_MAX) {
+		provider_fail_all(resp, "internal error: entry keys", n, out);
+		return;
+	}
 	if (provider_json_load(resp, &root, why, sizeof(why)) != 0) {
 		provider_fail_all(resp, why, n, out);
 		return;
@@ -519,20 +536,24 @@ void provider_match_entries(const struct provider_response *resp, const struct p
 		provider_fail_all(resp, why, n, out);
 		return;
 	}
-	for (i = 0; i < n; i++)
-		provider_result_set(&out[i], PROVIDER_RETRY, 1, -1, "%s", missing);
 	seen = xcalloc(n, 1);
-	while (jscan_next(list, &entry)) {
+	for (size_t at = 0; jscan_next(list, &entry); at++) {
+		const char *id;
+		long k;
+
+		jscan_members(entry, keys, m, n_keys);
 		/* A longer id than the buffer is cut, and cannot equal one of our
 		 * refs (PROVIDER_REF_MAX is far shorter). */
-		const char *id = provider_json_str(entry, id_key, ref, sizeof(ref));
-		long k = provider_find_ref(msgs, n, id);
-
+		id = provider_json_strv(m[0], ref, sizeof(ref));
+		k = provider_find_ref(msgs, n, id, at);
 		if (k < 0 || seen[k])
 			continue; /* not ours, or a repeat: the first one counts */
 		seen[k] = 1;
-		fn(resp, entry, id, &out[k]);
+		fn(resp, m, id, &out[k]);
 	}
+	for (i = 0; i < n; i++)
+		if (!seen[i])
+			provider_result_set(&out[i], PROVIDER_RETRY, 1, -1, "%s", missing);
 	free(seen);
 }
 
@@ -715,7 +736,11 @@ int provider_json_load(const struct provider_response *resp, struct jscan_val *r
 
 const char *provider_json_str(struct jscan_val obj, const char *key, char *buf, size_t cap)
 {
-	struct jscan_val v = jscan_get(obj, key);
+	return provider_json_strv(jscan_get(obj, key), buf, cap);
+}
+
+const char *provider_json_strv(struct jscan_val v, char *buf, size_t cap)
+{
 	char *whole;
 	size_t cut;
 
@@ -739,12 +764,14 @@ const char *provider_json_str(struct jscan_val obj, const char *key, char *buf, 
 	return buf;
 }
 
-long provider_find_ref(const struct provider_msg *msgs, size_t n, const char *ref)
+long provider_find_ref(const struct provider_msg *msgs, size_t n, const char *ref, size_t hint)
 {
 	size_t i;
 
 	if (ref == NULL)
 		return -1;
+	if (hint < n && msgs[hint].ref != NULL && strcmp(msgs[hint].ref, ref) == 0)
+		return (long)hint;
 	for (i = 0; i < n; i++)
 		if (msgs[i].ref != NULL && strcmp(msgs[i].ref, ref) == 0)
 			return (long)i;

@@ -145,23 +145,39 @@ int provider_json_load(const struct provider_response *resp, struct jscan_val *r
  * not an object). */
 const char *provider_json_str(struct jscan_val obj, const char *key, char *buf, size_t cap);
 
-/* The index of the message whose ref equals ref, or -1. */
-long provider_find_ref(const struct provider_msg *msgs, size_t n, const char *ref);
+/* The same for a value found already (jscan_members): v decoded into buf if
+ * it is a string, else NULL. */
+const char *provider_json_strv(struct jscan_val v, char *buf, size_t cap);
 
-/* The outcome of one answer entry matched to our message by its reference. */
-typedef void provider_entry_fn(const struct provider_response *resp, struct jscan_val entry,
+/* The index of the message whose ref equals ref, or -1.  msgs[hint] is
+ * tried first (answers list entries in the order of the request's). */
+long provider_find_ref(const struct provider_msg *msgs, size_t n, const char *ref, size_t hint);
+
+/* Members of an answer entry provider_match_entries reads for an adapter. */
+#define PROVIDER_ENTRY_KEYS_MAX 8
+
+/* The outcome of one answer entry matched to our message by its reference
+ * ref: m[i] is the entry's member keys[i] (absent if it has none), m[0] the
+ * reference's. */
+typedef void provider_entry_fn(const struct provider_response *resp, const struct jscan_val *m,
 			       const char *ref, struct provider_result *r);
 
 /*
- * A 2xx batch answer {"<list_key>": [{"<id_key>": ref, ...}, ...]}: each
+ * A 2xx batch answer {"<list_key>": [{"<keys[0]>": ref, ...}, ...]}: each
  * entry is matched to our message by ref (never by position; the first entry
- * for a ref counts, entries not ours are ignored) and given to fn.  A message
- * the answer does not speak of is RETRY ambiguous (the provider took the
- * request and may send it) with reason `missing`; an unreadable body or no
- * list fails every message through provider_fail_all().
+ * for a ref counts, entries not ours are ignored) and given to fn with its
+ * members keys[0..n_keys) (at most PROVIDER_ENTRY_KEYS_MAX), read in one
+ * walk.  A message the answer does not speak of is RETRY ambiguous (the
+ * provider took the request and may send it) with reason `missing`; an
+ * unreadable body or no list fails every message through provider_fail_all().
  */
 void provider_match_entries(const struct provider_response *resp, const struct provider_msg *msgs,
 			    size_t n, struct provider_result *out, const char *list_key,
-			    const char *id_key, const char *missing, provider_entry_fn *fn);
+			    const char *const *keys, size_t n_keys, const char *missing,
+			    provider_entry_fn *fn);
+
+/* SENT, with no reason, and the provider's id (sanitized; NULL: none): what
+ * provider_result_set and provider_result_set_id give, without formatting. */
+void provider_result_sent(struct provider_result *r, const char *id);
 
 #endif

@@ -156,44 +156,55 @@ fail:
 /* ---- parse ---------------------------------------------------------------- */
 
 /* An integer member, or def. */
-static int64_t int_member(struct jscan_val obj, const char *key, int64_t def)
-{
-	int64_t v;
+/* The members of an answer entry, and of its status object, entry_outcome
+ * reads (each object in one walk). */
+enum { EN_ID, EN_STATUS, EN_KEYS };
+static const char *const entry_keys[EN_KEYS] = { [EN_ID] = "messageId", [EN_STATUS] = "status" };
+enum { ST_GROUP, ST_ID, ST_GNAME, ST_NAME, ST_DESC, ST_KEYS };
+static const char *const status_keys[ST_KEYS] = {
+	[ST_GROUP] = "groupId", [ST_ID] = "id", [ST_GNAME] = "groupName", [ST_NAME] = "name",
+	[ST_DESC] = "description",
+};
 
-	return jscan_int(jscan_get(obj, key), &v) == 0 ? v : def;
+static int64_t int_or(struct jscan_val v, int64_t def)
+{
+	int64_t x;
+
+	return jscan_int(v, &x) == 0 ? x : def;
 }
 
 /* The outcome of one answer entry (whose messageId is ours) into *r. */
-static void entry_outcome(const struct provider_response *resp, struct jscan_val entry,
+static void entry_outcome(const struct provider_response *resp, const struct jscan_val *e,
 			  const char *message_id, struct provider_result *r)
 {
 	char gnameb[PROVIDER_JSON_STR_MAX], nameb[PROVIDER_JSON_STR_MAX];
 	char descb[PROVIDER_JSON_STR_MAX];
-	struct jscan_val st = jscan_get(entry, "status");
+	struct jscan_val m[ST_KEYS];
 	const char *gname, *name, *desc;
 	int64_t group, id;
 	size_t i;
 
-	if (jscan_type(st) != JSCAN_OBJECT) {
+	if (jscan_type(e[EN_STATUS]) != JSCAN_OBJECT) {
 		provider_result_set(r, PROVIDER_RETRY, 1, -1, "infobip answer entry without a status");
 		return;
 	}
-	group = int_member(st, "groupId", -1);
-	id = int_member(st, "id", -1);
-	gname = provider_json_str(st, "groupName", gnameb, sizeof(gnameb));
-	name = provider_json_str(st, "name", nameb, sizeof(nameb));
-	desc = provider_json_str(st, "description", descb, sizeof(descb));
+	jscan_members(e[EN_STATUS], status_keys, m, ST_KEYS);
+	group = int_or(m[ST_GROUP], -1);
+	if (group == IB_PENDING || group == IB_DELIVERED) {
+		/* Most answers: nothing else to read. */
+		provider_result_sent(r, message_id);
+		return;
+	}
+	id = int_or(m[ST_ID], -1);
+	gname = provider_json_strv(m[ST_GNAME], gnameb, sizeof(gnameb));
+	name = provider_json_strv(m[ST_NAME], nameb, sizeof(nameb));
+	desc = provider_json_strv(m[ST_DESC], descb, sizeof(descb));
 	if (gname == NULL)
 		gname = "?";
 	if (name == NULL)
 		name = "?";
 
 	switch (group) {
-	case IB_PENDING:
-	case IB_DELIVERED:
-		provider_result_set(r, PROVIDER_SENT, 0, -1, "%s", "");
-		provider_result_set_id(r, message_id);
-		return;
 	case IB_REJECTED:
 		for (i = 0; i < sizeof(rejected_rules) / sizeof(rejected_rules[0]); i++) {
 			const struct rejected_rule *rule = &rejected_rules[i];
@@ -263,7 +274,7 @@ static void infobip_parse(const struct provider_conf *conf, const struct provide
 	}
 	if (provider_http_2xx(resp)) {
 		/* One entry per destination, matched by messageId. */
-		provider_match_entries(resp, msgs, n, out, "messages", "messageId",
+		provider_match_entries(resp, msgs, n, out, "messages", entry_keys, EN_KEYS,
 				       "infobip answer has no entry for this message", entry_outcome);
 		return;
 	}

@@ -97,10 +97,10 @@ fail:
 
 /* ---- parse ---------------------------------------------------------------- */
 
-/* obj.retry_after_ms as a wait in ms, or -1 if absent, negative or absurd. */
-static int64_t body_retry_after(struct jscan_val obj)
+/* A retry_after_ms member's value as a wait in ms, or -1 if absent,
+ * negative or absurd. */
+static int64_t body_retry_after(struct jscan_val v)
 {
-	struct jscan_val v = jscan_get(obj, "retry_after_ms");
 	int64_t i;
 	double d;
 
@@ -113,15 +113,22 @@ static int64_t body_retry_after(struct jscan_val obj)
 	return (int64_t)d;
 }
 
+/* The members of a result entry entry_outcome reads, in one walk. */
+enum { EN_ID, EN_STATUS, EN_ERROR, EN_PROVIDER_ID, EN_RETRY_AFTER, EN_KEYS };
+static const char *const entry_keys[EN_KEYS] = {
+	[EN_ID] = "id", [EN_STATUS] = "status", [EN_ERROR] = "error",
+	[EN_PROVIDER_ID] = "provider_id", [EN_RETRY_AFTER] = "retry_after_ms",
+};
+
 /* The outcome of one result entry into *r. */
-static void entry_outcome(const struct provider_response *resp, struct jscan_val entry,
+static void entry_outcome(const struct provider_response *resp, const struct jscan_val *e,
 			  const char *ref, struct provider_result *r)
 {
 	(void)ref;
 	char statusb[PROVIDER_JSON_STR_MAX], errorb[PROVIDER_JSON_STR_MAX];
 	char idb[PROVIDER_JSON_STR_MAX];
-	const char *status = provider_json_str(entry, "status", statusb, sizeof(statusb));
-	const char *error = provider_json_str(entry, "error", errorb, sizeof(errorb));
+	const char *status = provider_json_strv(e[EN_STATUS], statusb, sizeof(statusb));
+	const char *error = provider_json_strv(e[EN_ERROR], errorb, sizeof(errorb));
 	const char *sep = error != NULL ? ": " : "";
 	int64_t wait;
 
@@ -130,15 +137,13 @@ static void entry_outcome(const struct provider_response *resp, struct jscan_val
 	if (status == NULL) {
 		provider_result_set(r, PROVIDER_RETRY, 1, -1, "webhook result without a status");
 	} else if (strcmp(status, "accepted") == 0) {
-		provider_result_set(r, PROVIDER_SENT, 0, -1, "%s", "");
-		provider_result_set_id(r, provider_json_str(entry, "provider_id", idb,
-							    sizeof(idb)));
+		provider_result_sent(r, provider_json_strv(e[EN_PROVIDER_ID], idb, sizeof(idb)));
 	} else if (strcmp(status, "rejected") == 0) {
 		provider_result_set(r, PROVIDER_FAILED, 0, -1, "webhook rejected%s%s", sep, error);
 	} else if (strcmp(status, "retry") == 0) {
 		provider_result_set(r, PROVIDER_RETRY, 0, -1, "webhook retry%s%s", sep, error);
 	} else if (strcmp(status, "throttled") == 0) {
-		wait = body_retry_after(entry);
+		wait = body_retry_after(e[EN_RETRY_AFTER]);
 		if (wait < 0)
 			wait = resp->retry_after_ms;
 		provider_result_set(r, PROVIDER_THROTTLED, 0, wait, "webhook throttled%s%s", sep,
@@ -166,7 +171,7 @@ static void webhook_parse(const struct provider_conf *conf, const struct provide
 		return;
 	}
 	if (provider_http_2xx(resp)) {
-		provider_match_entries(resp, msgs, n, out, "results", "id",
+		provider_match_entries(resp, msgs, n, out, "results", entry_keys, EN_KEYS,
 				       "webhook answer has no result for this message", entry_outcome);
 		return;
 	}
@@ -175,7 +180,7 @@ static void webhook_parse(const struct provider_conf *conf, const struct provide
 	error = provider_json_str(root, "error", errorb, sizeof(errorb));
 	provider_fail_all(resp, error, n, out);
 	/* A Retry-After header wins; the body's retry_after_ms fills in. */
-	wait = body_retry_after(root);
+	wait = body_retry_after(jscan_get(root, "retry_after_ms"));
 	for (i = 0; i < n && wait >= 0; i++)
 		if (out[i].status == PROVIDER_THROTTLED && out[i].retry_after_ms < 0)
 			out[i].retry_after_ms = wait;
