@@ -151,6 +151,8 @@ struct entry {
 	MDB_dbi dbi;                         /* ready, delayed or done */
 	unsigned char key[READY_KEY_LEN];    /* its key there */
 	size_t klen;                         /* key length */
+	MDB_cursor *cur;                     /* a cursor on dbi at this entry, or NULL:
+						deleting it there spares a search */
 };
 
 /* The counters, one value in meta. */
@@ -574,6 +576,7 @@ static int is_waiting(unsigned state)
 /* Where the entry of a message in state st->state lives: database and key. */
 static void entry_place(store *s, const struct rec_hdr *h, uint64_t id, struct entry *e)
 {
+	e->cur = NULL;
 	if (e->st.state == STORE_STATE_DELAYED || e->st.state == STORE_STATE_INFLIGHT) {
 		e->dbi = s->db_delayed;
 		delayed_key(e->key, e->st.due_ms, id);
@@ -606,9 +609,27 @@ static int entry_get(MDB_txn *txn, struct entry *e)
 	MDB_val v;
 	int rc = mdb_get(txn, e->dbi, &k, &v);
 
+	e->cur = NULL;
 	if (rc != 0)
 		return rc;
 	return st_parse(&v, e) == 0 ? 0 : MDB_CORRUPTED;
+}
+
+/* entry_get() through cur (a cursor on e->dbi), left at the entry so that
+ * entry_del_move() deletes it without searching again. */
+static int entry_seek(MDB_cursor *cur, struct entry *e)
+{
+	MDB_val k = { e->klen, e->key };
+	MDB_val v;
+	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+
+	e->cur = NULL;
+	if (rc != 0)
+		return rc;
+	if (st_parse(&v, e) != 0)
+		return MDB_CORRUPTED;
+	e->cur = cur;
+	return 0;
 }
 
 static void entry_set_note(struct entry *e, const char *note)
@@ -651,7 +672,7 @@ static int entry_del_move(store *s, MDB_txn *txn, uint64_t id, const struct rec_
 			  int64_t now_ms, struct counters *c)
 {
 	MDB_val k = { e->klen, e->key };
-	int rc = mdb_del(txn, e->dbi, &k, NULL);
+	int rc = e->cur != NULL ? mdb_cursor_del(e->cur, 0) : mdb_del(txn, e->dbi, &k, NULL);
 
 	if (rc != 0)
 		return rc;
@@ -692,6 +713,7 @@ static int entry_find(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr 
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	if (rc == 0) {
 		e->dbi = s->db_delayed;
+		e->cur = NULL; /* the cursor is closed below */
 		memcpy(e->key, k.mv_data, DELAYED_KEY_LEN);
 		e->klen = DELAYED_KEY_LEN;
 		if (st_parse(&v, e) != 0)
@@ -1350,19 +1372,15 @@ out:
  * next week) is finally sent with millions of final ids after it. */
 #define STORE_LOW_STEPS 1024
 
-/* Read the first entry of dbi (its key and state into e, its id into *id),
- * leaving it in place: entry_del_move() moves it.  Returns 0, MDB_NOTFOUND
- * when empty, or an error.  With limit_ms set (delayed index), an entry due
- * after *limit_ms is reported as MDB_NOTFOUND. */
-static int first_entry(MDB_txn *txn, MDB_dbi dbi, const int64_t *limit_ms, struct entry *e,
-		       uint64_t *id)
+/* Read the first entry of cur's database (its key and state into e, its id
+ * into *id), leaving it in place and cur on it: entry_del_move() moves it.
+ * Returns 0, MDB_NOTFOUND when empty, or an error.  With limit_ms set
+ * (delayed index), an entry due after *limit_ms is reported as MDB_NOTFOUND. */
+static int first_entry(MDB_cursor *cur, const int64_t *limit_ms, struct entry *e, uint64_t *id)
 {
-	MDB_cursor *cur = NULL;
 	MDB_val k, v;
-	int rc = mdb_cursor_open(txn, dbi, &cur);
+	int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 
-	if (rc == 0)
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	if (rc == 0 && (k.mv_size < ID_KEY_LEN + 1 || k.mv_size > sizeof(e->key)))
 		rc = MDB_CORRUPTED;
 	if (rc == 0 && limit_ms != NULL &&
@@ -1372,12 +1390,11 @@ static int first_entry(MDB_txn *txn, MDB_dbi dbi, const int64_t *limit_ms, struc
 		rc = MDB_CORRUPTED;
 	if (rc == 0) {
 		*id = index_key_id(&k);
-		e->dbi = dbi;
+		e->dbi = mdb_cursor_dbi(cur);
 		e->klen = k.mv_size;
 		memcpy(e->key, k.mv_data, k.mv_size);
+		e->cur = cur;
 	}
-	if (cur != NULL)
-		mdb_cursor_close(cur);
 	return rc;
 }
 
@@ -1394,18 +1411,23 @@ static int indexed_rec(store *s, MDB_txn *txn, uint64_t id, struct rec *r)
 static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct counters *c,
 		   size_t *n_expired, size_t *n_final)
 {
-	for (size_t done = 0; done < max; done++) {
+	MDB_cursor *cur = NULL;
+	int rc = mdb_cursor_open(txn, s->db_delayed, &cur);
+
+	for (size_t done = 0; rc == 0 && done < max; done++) {
 		struct entry e;
 		struct rec r;
 		uint64_t id;
-		int rc = first_entry(txn, s->db_delayed, &now_ms, &e, &id);
 
-		if (rc == MDB_NOTFOUND)
-			return 0;
+		rc = first_entry(cur, &now_ms, &e, &id);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			break;
+		}
 		if (rc == 0)
 			rc = indexed_rec(s, txn, id, &r);
 		if (rc != 0)
-			return rc;
+			break;
 		if (e.st.state == STORE_STATE_INFLIGHT)
 			c->lease_expired++;
 		if (r.h.expires_ms <= now_ms) {
@@ -1417,10 +1439,10 @@ static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct co
 			rc = entry_del_move(s, txn, id, &r.h, &e, STORE_STATE_READY, 0, NULL, now_ms,
 					    c);
 		}
-		if (rc != 0)
-			return rc;
 	}
-	return 0;
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	return rc;
 }
 
 /* The lease part of a write transaction (see store_lease): *n_out leased
@@ -1431,14 +1453,17 @@ static int lease_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t lease_ms, si
 {
 	uint64_t segs = 0;
 	size_t used = 0;
+	MDB_cursor *cur = NULL;
 	int rc = promote(s, txn, now_ms, max * 4 + 256, c, expired, n_final);
 
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, s->db_ready, &cur);
 	while (rc == 0 && *n_out < max) {
 		struct entry e;
 		struct rec r;
 		uint64_t id;
 
-		rc = first_entry(txn, s->db_ready, NULL, &e, &id);
+		rc = first_entry(cur, NULL, &e, &id);
 		if (rc == MDB_NOTFOUND) {
 			rc = 0;
 			break;
@@ -1473,6 +1498,11 @@ static int lease_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t lease_ms, si
 		l->to[r.h.to_len] = '\0';
 		l->text = texts + used;
 		l->text_len = r.h.text_len;
+		l->hdr.appointment_ms = r.h.appointment_ms;
+		l->hdr.expires_ms = r.h.expires_ms;
+		l->hdr.segments = r.h.segments;
+		l->hdr.priority = r.h.priority;
+		l->hdr.id = id;
 		memcpy(l->text, r.text, r.h.text_len);
 		l->text[r.h.text_len] = '\0';
 		used += (size_t)r.h.text_len + 1;
@@ -1483,6 +1513,8 @@ static int lease_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t lease_ms, si
 		segs += r.h.segments;
 		(*n_out)++;
 	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
 	return rc;
 }
 
@@ -1527,9 +1559,10 @@ int store_lease(store *s, int64_t now_ms, int64_t lease_ms, size_t max, uint32_t
 				  texts, texts_cap, n_out, n_expired));
 }
 
-/* Apply one outcome.  Returns an LMDB code (0 also when not applicable). */
-static int finish_one(store *s, MDB_txn *txn, struct store_outcome *o, int64_t now_ms,
-		      struct counters *c)
+/* Apply one outcome (dcur: a cursor on the delayed index, where leases
+ * are).  Returns an LMDB code (0 also when not applicable). */
+static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_outcome *o,
+		      int64_t now_ms, struct counters *c)
 {
 	struct rec r;
 	struct rec_hdr h;
@@ -1537,16 +1570,26 @@ static int finish_one(store *s, MDB_txn *txn, struct store_outcome *o, int64_t n
 	int rc;
 
 	o->applied = 0;
-	rc = rec_read(s, txn, o->id, &r);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return rc;
-	h = r.h; /* the header outlives the writes below */
+	if (o->hdr.id == o->id) {
+		/* What the lease read of the record (which never changes),
+		 * instead of reading it again. */
+		memset(&h, 0, sizeof(h));
+		h.appointment_ms = o->hdr.appointment_ms;
+		h.expires_ms = o->hdr.expires_ms;
+		h.segments = o->hdr.segments;
+		h.priority = o->hdr.priority;
+	} else {
+		rc = rec_read(s, txn, o->id, &r);
+		if (rc == MDB_NOTFOUND)
+			return 0;
+		if (rc != 0)
+			return rc;
+		h = r.h; /* the header outlives the writes below */
+	}
 	e.st.state = STORE_STATE_INFLIGHT;
 	e.st.due_ms = o->lease_until_ms;
 	entry_place(s, &h, o->id, &e);
-	rc = entry_get(txn, &e);
+	rc = entry_seek(dcur, &e);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	if (rc == MDB_NOTFOUND || e.st.state != STORE_STATE_INFLIGHT) {
@@ -1628,13 +1671,16 @@ static int finish_one(store *s, MDB_txn *txn, struct store_outcome *o, int64_t n
 static int finish_in(store *s, MDB_txn *txn, struct store_outcome *o, size_t n, int64_t now_ms,
 		     struct counters *c, size_t *n_final)
 {
-	int rc = 0;
+	MDB_cursor *dcur = NULL;
+	int rc = n > 0 ? mdb_cursor_open(txn, s->db_delayed, &dcur) : 0;
 
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = finish_one(s, txn, &o[i], now_ms, c);
+		rc = finish_one(s, txn, dcur, &o[i], now_ms, c);
 		if (rc == 0 && o[i].applied && !is_waiting(o[i].final_state))
 			(*n_final)++;
 	}
+	if (dcur != NULL)
+		mdb_cursor_close(dcur);
 	return rc;
 }
 

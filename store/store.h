@@ -221,6 +221,21 @@ int store_verify(store *s);
 /* One leased message, copied out of the store (its text into the texts
  * buffer given to the call: no fixed 4 KiB slot per message, so a worker
  * can hold thousands leased ahead in little memory). */
+/*
+ * What recording an outcome needs of a message's record (which never
+ * changes once stored): store_lease() fills it in store_leased.hdr; given
+ * back untouched in store_outcome.hdr, it spares the store reading the
+ * record again.  The store reads the record when hdr.id is not the
+ * outcome's id (a zeroed hdr, or another message's).
+ */
+struct store_msg_hdr {
+	uint64_t id;                 /* the message it belongs to */
+	int64_t appointment_ms;      /* where its entries are keyed */
+	int64_t expires_ms;          /* expiry */
+	uint16_t segments;           /* SMS parts (counters) */
+	uint8_t priority;            /* 0..9 */
+};
+
 struct store_leased {
 	uint64_t id;                 /* message id */
 	int64_t lease_until_ms;      /* the lease: pass it back with the outcome */
@@ -233,6 +248,7 @@ struct store_leased {
 	char to[STORE_TO_MAX + 1];   /* destination */
 	char *text;                  /* text to send, NUL-terminated, in the texts buffer */
 	uint32_t text_len;           /* its bytes */
+	struct store_msg_hdr hdr;    /* pass it back with the outcome */
 };
 
 /* The smallest texts buffer store_lease() takes: room for the longest text. */
@@ -280,6 +296,7 @@ struct store_outcome {
 				      not counted as an attempt */
 	uint8_t provider;          /* provider index used */
 	const char *note;          /* SENT: provider's id; RETRY/FAILED: reason (may be NULL) */
+	struct store_msg_hdr hdr;  /* store_leased.hdr of this lease, or all zero */
 	/* Out: */
 	int applied;               /* 1: recorded.  0: the lease was lost (it ran
 				      out and the message moved on) and this

@@ -61,9 +61,16 @@ static store *open_store(const char *dir, uint64_t map, uint64_t max, int ro)
 	return s;
 }
 
+/* Outcomes carry the header their lease gave (as dispatch passes them), or
+ * not (all zero: the store reads the record); the finish tests run both
+ * ways. */
+static int pass_hdr = 1;
+
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
+
+	pass_hdr = 1;
 
 	snprintf(f->dir, sizeof(f->dir), "/tmp/smsq-test-store-XXXXXX");
 	if (mkdtemp(f->dir) == NULL)
@@ -71,6 +78,14 @@ static int setup(void **state)
 	f->st = open_store(f->dir, 0, 0, 0);
 	*state = f;
 	return f->st == NULL ? -1 : 0;
+}
+
+static int setup_reading(void **state)
+{
+	int rc = setup(state);
+
+	pass_hdr = 0;
+	return rc;
 }
 
 static int teardown(void **state)
@@ -392,6 +407,8 @@ static struct store_outcome outcome(const struct store_leased *l, enum store_out
 	memset(&o, 0, sizeof(o));
 	o.id = l->id;
 	o.lease_until_ms = l->lease_until_ms;
+	if (pass_hdr)
+		o.hdr = l->hdr;
 	o.kind = k;
 	o.at_ms = at;
 	o.note = note;
@@ -424,6 +441,53 @@ static void lease_takes_most_urgent_and_hides_them(void **state)
 	assert_int_equal(s.count[STORE_STATE_INFLIGHT], 3);
 	assert_int_equal(s.attempts, 3);
 	assert_int_equal(s.next_due_ms, NOW + 30000);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+/* A lease hands back what recording the outcome needs of the record. */
+static void lease_gives_the_header_for_the_outcome(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[2] = { msg(f, 1, 3, NOW + DAY, 0), msg(f, 2, 7, NOW + 2 * DAY, 0) };
+
+	b[0].segments = 2;
+	b[0].expires_ms = NOW + DAY - 600000;
+	b[1].segments = 1;
+	assert_int_equal(store_ingest(f->st, b, 2, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 2, 0, NULL), 2);
+	for (int i = 0; i < 2; i++) {
+		const struct store_new *m = leased[i].id == b[0].id ? &b[0] : &b[1];
+
+		assert_int_equal(leased[i].hdr.id, leased[i].id);
+		assert_int_equal(leased[i].hdr.appointment_ms, m->appointment_ms);
+		assert_int_equal(leased[i].hdr.expires_ms, m->expires_ms);
+		assert_int_equal(leased[i].hdr.segments, m->segments);
+		assert_int_equal(leased[i].hdr.priority, m->priority);
+	}
+}
+
+/* An outcome given another message's header (a caller's mistake) is
+ * recorded by the record, not by that header. */
+static void an_outcome_with_another_header_reads_the_record(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[2] = { msg(f, 1, 2, NOW + DAY, 0), msg(f, 2, 8, NOW + 9 * DAY, 0) };
+	struct store_outcome o[2];
+
+	b[1].segments = 4;
+	assert_int_equal(store_ingest(f->st, b, 2, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 2, 0, NULL), 2);
+	o[0] = outcome(&leased[0], STORE_OUT_SENT, 0, "a");
+	o[1] = outcome(&leased[1], STORE_OUT_RETRY, NOW + 5000, "b");
+	o[0].hdr = leased[1].hdr;
+	o[1].hdr = leased[0].hdr;
+	assert_int_equal(store_finish(f->st, o, 2, NOW + 10), STORE_OK);
+	assert_int_equal(o[0].applied, 1);
+	assert_int_equal(o[1].applied, 1);
+	struct store_stats s = stats(f->st);
+	assert_int_equal(s.count[STORE_STATE_SENT], 1);
+	assert_int_equal(s.count[STORE_STATE_DELAYED], 1);
+	assert_int_equal(s.segments_waiting, leased[1].segments);
 	assert_int_equal(store_verify(f->st), 0);
 }
 
@@ -719,7 +783,7 @@ static void the_oldest_waiting_message_follows_the_outcomes(void **state)
 	for (int i = 0; i < 5; i++)
 		for (int j = 0; j < 5; j++)
 			if (leased[j].id == o[i].id)
-				o[i].lease_until_ms = leased[j].lease_until_ms;
+				o[i] = outcome(&leased[j], STORE_OUT_SENT, 0, "id");
 	assert_int_equal(store_finish(f->st, o, 3, NOW + 10), STORE_OK);
 	struct store_stats s = stats(f->st);
 	assert_int_equal(s.waiting, 2);
@@ -939,6 +1003,10 @@ static void state_names(void **state)
 	assert_string_equal(store_state_name((enum store_state)99), "unknown");
 }
 
+/* A finish test again, its outcomes without the header. */
+#define READING(fn) \
+	{ #fn " (outcomes without the header)", fn, setup_reading, teardown, NULL }
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -977,6 +1045,17 @@ int main(void)
 		cmocka_unit_test_setup_teardown(verify_detects_a_lost_or_doubled_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_schema_1_store_is_refused_with_what_to_do, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(lease_gives_the_header_for_the_outcome, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(an_outcome_with_another_header_reads_the_record,
+						setup, teardown),
+		READING(finish_and_lease_in_one_transaction),
+		READING(outcomes_move_messages_to_their_states),
+		READING(a_lost_lease_comes_back_and_late_outcomes_are_dropped),
+		READING(retries_stop_at_expiry_and_at_max_attempts),
+		READING(a_throttled_retry_is_not_an_attempt),
+		READING(the_oldest_waiting_message_follows_the_outcomes),
+		READING(a_late_sent_finds_a_message_retried_by_another_worker),
 		cmocka_unit_test(state_names),
 	};
 

@@ -55,6 +55,7 @@ _Static_assert(DISPATCH_LEASE_TEXTS >= STORE_LEASE_TEXTS_MIN,
 struct req_msg {
 	uint64_t id;                   /* message id */
 	int64_t lease_until_ms;        /* its lease */
+	struct store_msg_hdr hdr;      /* what the store recorded at the lease */
 	int64_t expires_ms;            /* expiry */
 	int64_t created_ms;            /* booking time, for the delay in logs */
 	uint16_t attempts;             /* this attempt's number */
@@ -157,8 +158,9 @@ static void q_pop(dispatch *d)
 }
 
 /* Add an outcome to the next group commit.  note may be NULL. */
-static void pend_add(dispatch *d, uint64_t id, int64_t lease_until, enum store_outcome_kind kind,
-		     int64_t at_ms, const char *note, int provider, const char *to, int64_t created_ms)
+static void pend_add(dispatch *d, uint64_t id, int64_t lease_until,
+		     const struct store_msg_hdr *hdr, enum store_outcome_kind kind, int64_t at_ms,
+		     const char *note, int provider, const char *to, int64_t created_ms)
 {
 	struct pend *p;
 
@@ -170,6 +172,7 @@ static void pend_add(dispatch *d, uint64_t id, int64_t lease_until, enum store_o
 	memset(p, 0, sizeof(*p));
 	p->o.id = id;
 	p->o.lease_until_ms = lease_until;
+	p->o.hdr = *hdr;
 	p->o.kind = kind;
 	p->o.at_ms = at_ms;
 	p->o.max_attempts = (uint16_t)d->cfg->retry_max_attempts;
@@ -454,12 +457,12 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 
 		switch (x->status) {
 		case PROVIDER_SENT:
-			pend_add(d, m->id, m->lease_until_ms, STORE_OUT_SENT, 0, x->provider_id,
-				 r->provider, m->to, m->created_ms);
+			pend_add(d, m->id, m->lease_until_ms, &m->hdr, STORE_OUT_SENT, 0,
+				 x->provider_id, r->provider, m->to, m->created_ms);
 			break;
 		case PROVIDER_FAILED:
-			pend_add(d, m->id, m->lease_until_ms, STORE_OUT_FAILED, 0, x->reason, r->provider,
-				 m->to, m->created_ms);
+			pend_add(d, m->id, m->lease_until_ms, &m->hdr, STORE_OUT_FAILED, 0, x->reason,
+				 r->provider, m->to, m->created_ms);
 			break;
 		case PROVIDER_THROTTLED: {
 			int64_t wait = x->retry_after_ms >= 0 ? x->retry_after_ms : DEFAULT_THROTTLE_MS;
@@ -469,16 +472,16 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 				hold_until_ns = now_ns + wait * MS_NS;
 			at = now + wait;
 			d->counts.retried++;
-			pend_add(d, m->id, m->lease_until_ms, STORE_OUT_RETRY, at, x->reason, r->provider,
-				 m->to, m->created_ms);
+			pend_add(d, m->id, m->lease_until_ms, &m->hdr, STORE_OUT_RETRY, at, x->reason,
+				 r->provider, m->to, m->created_ms);
 			d->pend[d->n_pend - 1].o.not_attempted = 1;
 			break;
 		}
 		default:
 			at = now + backoff_ms(d, m->attempts);
 			d->counts.retried++;
-			pend_add(d, m->id, m->lease_until_ms, STORE_OUT_RETRY, at, x->reason, r->provider,
-				 m->to, m->created_ms);
+			pend_add(d, m->id, m->lease_until_ms, &m->hdr, STORE_OUT_RETRY, at, x->reason,
+				 r->provider, m->to, m->created_ms);
 			d->pend[d->n_pend - 1].o.ambiguous = x->ambiguous;
 			break;
 		}
@@ -564,7 +567,8 @@ static int keep_unexpired(dispatch *d, struct store_leased *l, void *arg)
 
 	if (l->expires_ms > now)
 		return 1;
-	pend_add(d, l->id, l->lease_until_ms, STORE_OUT_EXPIRED, 0, NULL, -1, l->to, l->created_ms);
+	pend_add(d, l->id, l->lease_until_ms, &l->hdr, STORE_OUT_EXPIRED, 0, NULL, -1, l->to,
+		 l->created_ms);
 	return 0;
 }
 
@@ -581,7 +585,7 @@ static void release_queue(dispatch *d)
 	while (d->q_len > 0) {
 		struct store_leased *l = q_at(d, 0);
 
-		pend_add(d, l->id, l->lease_until_ms, STORE_OUT_RELEASE, 0, NULL, -1, l->to,
+		pend_add(d, l->id, l->lease_until_ms, &l->hdr, STORE_OUT_RELEASE, 0, NULL, -1, l->to,
 			 l->created_ms);
 		q_pop(d);
 	}
@@ -630,6 +634,7 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 		snprintf(refs[i], sizeof(refs[i]), "smsq-%" PRIu64, l->id);
 		m->id = l->id;
 		m->lease_until_ms = l->lease_until_ms;
+		m->hdr = l->hdr;
 		m->expires_ms = l->expires_ms;
 		m->created_ms = l->created_ms;
 		m->attempts = l->attempts;
@@ -658,7 +663,7 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 							      sizeof(err)) != 0;
 				provider_request_clear(&one);
 			}
-			pend_add(d, r->msgs[i].id, r->msgs[i].lease_until_ms,
+			pend_add(d, r->msgs[i].id, r->msgs[i].lease_until_ms, &r->msgs[i].hdr,
 				 bad ? STORE_OUT_FAILED : STORE_OUT_RELEASE, 0, bad ? err : NULL, pi,
 				 r->msgs[i].to, r->msgs[i].created_ms);
 		}
@@ -809,6 +814,7 @@ static int renew(dispatch *d)
 				lease[n] = &r->msgs[i].lease_until_ms;
 				o[n++] = (struct store_outcome){ .id = r->msgs[i].id,
 								 .lease_until_ms = r->msgs[i].lease_until_ms,
+								 .hdr = r->msgs[i].hdr,
 								 .kind = STORE_OUT_RENEW, .at_ms = until };
 			}
 	}
@@ -818,7 +824,8 @@ static int renew(dispatch *d)
 		if (l->lease_until_ms - now <= half) {
 			lease[n] = &l->lease_until_ms;
 			o[n++] = (struct store_outcome){ .id = l->id, .lease_until_ms = l->lease_until_ms,
-							 .kind = STORE_OUT_RENEW, .at_ms = until };
+							 .hdr = l->hdr, .kind = STORE_OUT_RENEW,
+							 .at_ms = until };
 		}
 	}
 	if (n == 0)
