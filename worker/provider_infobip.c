@@ -155,7 +155,6 @@ fail:
 
 /* ---- parse ---------------------------------------------------------------- */
 
-/* An integer member, or def. */
 /* The members of an answer entry, and of its status object, entry_outcome
  * reads (each object in one walk). */
 enum { EN_ID, EN_STATUS, EN_KEYS };
@@ -166,6 +165,7 @@ static const char *const status_keys[ST_KEYS] = {
 	[ST_DESC] = "description",
 };
 
+/* An integer member's value, or def. */
 static int64_t int_or(struct jscan_val v, int64_t def)
 {
 	int64_t x;
