@@ -562,31 +562,6 @@ static int key_is(const char *p, const char *end, int escaped, const char *k, si
 	return same;
 }
 
-struct jscan_val jscan_get(struct jscan_val obj, const char *key)
-{
-	struct jscan_val found = { NULL, 0 };
-	size_t klen = strlen(key);
-	const char *p;
-
-	if (jscan_type(obj) != JSCAN_OBJECT)
-		return found;
-	p = ws(obj.p + 1);
-	while (*p == '"') {
-		int escaped;
-		const char *kend = string_end_esc(p, &escaped);
-		const char *v = ws(ws(kend) + 1), *vend = value_end(v);
-
-		if (key_is(p, kend, escaped, key, klen)) {
-			found.p = v;
-			found.len = (size_t)(vend - v);
-		}
-		p = ws(vend);
-		if (*p != ',')
-			break;
-		p = ws(p + 1);
-	}
-	return found;
-}
 
 #define MEMBERS_LENS 16 /* keys whose lengths jscan_members computes once */
 
@@ -625,6 +600,14 @@ size_t jscan_members(struct jscan_val obj, const char *const *keys, struct jscan
 			break;
 		p = ws(p + 1);
 	}
+	return found;
+}
+
+struct jscan_val jscan_get(struct jscan_val obj, const char *key)
+{
+	struct jscan_val found;
+
+	jscan_members(obj, &key, &found, 1);
 	return found;
 }
 

@@ -1487,11 +1487,8 @@ static int lease_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t lease_ms, si
 		struct store_leased *l = &out[*n_out];
 		l->id = id;
 		l->lease_until_ms = now_ms + lease_ms;
-		l->expires_ms = r.h.expires_ms;
 		l->created_ms = r.h.created_ms;
 		l->attempts = (uint16_t)(e.st.attempts + 1);
-		l->segments = r.h.segments;
-		l->priority = r.h.priority;
 		memcpy(l->idem_key, r.idem, r.h.idem_len);
 		l->idem_key[r.h.idem_len] = '\0';
 		memcpy(l->to, r.to, r.h.to_len);

@@ -239,16 +239,14 @@ struct store_msg_hdr {
 struct store_leased {
 	uint64_t id;                 /* message id */
 	int64_t lease_until_ms;      /* the lease: pass it back with the outcome */
-	int64_t expires_ms;          /* do not send after */
 	int64_t created_ms;          /* booking time (for the delay in logs) */
 	uint16_t attempts;           /* attempts including this one */
-	uint16_t segments;           /* SMS parts */
-	uint8_t priority;            /* 0..9 */
 	char idem_key[STORE_IDEM_MAX + 1]; /* reference for logs */
 	char to[STORE_TO_MAX + 1];   /* destination */
 	char *text;                  /* text to send, NUL-terminated, in the texts buffer */
 	uint32_t text_len;           /* its bytes */
-	struct store_msg_hdr hdr;    /* pass it back with the outcome */
+	struct store_msg_hdr hdr;    /* expiry, segments, priority...: pass it back with
+					the outcome */
 };
 
 /* The smallest texts buffer store_lease() takes: room for the longest text. */

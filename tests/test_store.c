@@ -487,7 +487,7 @@ static void an_outcome_with_another_header_reads_the_record(void **state)
 	struct store_stats s = stats(f->st);
 	assert_int_equal(s.count[STORE_STATE_SENT], 1);
 	assert_int_equal(s.count[STORE_STATE_DELAYED], 1);
-	assert_int_equal(s.segments_waiting, leased[1].segments);
+	assert_int_equal(s.segments_waiting, leased[1].hdr.segments);
 	assert_int_equal(store_verify(f->st), 0);
 }
 
@@ -505,7 +505,7 @@ static void lease_respects_the_segment_budget(void **state)
 	assert_int_equal(lease(f, NOW, 10, 4, NULL), 1); /* 2 fits, 2+3 does not */
 	/* One message alone may exceed the budget: it is never stuck. */
 	assert_int_equal(lease(f, NOW, 10, 1, NULL), 1);
-	assert_int_equal(leased[0].segments, 3);
+	assert_int_equal(leased[0].hdr.segments, 3);
 }
 
 /* Texts go one after the other into the caller's buffer: a lease stops

@@ -56,7 +56,6 @@ struct req_msg {
 	uint64_t id;                   /* message id */
 	int64_t lease_until_ms;        /* its lease */
 	struct store_msg_hdr hdr;      /* what the store recorded at the lease */
-	int64_t expires_ms;            /* expiry */
 	int64_t created_ms;            /* booking time, for the delay in logs */
 	uint16_t attempts;             /* this attempt's number */
 	char ref[PROVIDER_REF_MAX];    /* our reference */
@@ -565,7 +564,7 @@ static int keep_unexpired(dispatch *d, struct store_leased *l, void *arg)
 {
 	int64_t now = *(const int64_t *)arg;
 
-	if (l->expires_ms > now)
+	if (l->hdr.expires_ms > now)
 		return 1;
 	pend_add(d, l->id, l->lease_until_ms, &l->hdr, STORE_OUT_EXPIRED, 0, NULL, -1, l->to,
 		 l->created_ms);
@@ -610,7 +609,7 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 	 * units than the bucket holds, but always at least one message. */
 	while (n < d->q_len && n < p->max_batch) {
 		const struct store_leased *l = q_at(d, n);
-		uint32_t u = p->count_segments ? (l->segments ? l->segments : 1) : 1;
+		uint32_t u = p->count_segments ? (l->hdr.segments ? l->hdr.segments : 1) : 1;
 
 		if (n > 0 && units + u > p->max_units)
 			break;
@@ -635,7 +634,6 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 		m->id = l->id;
 		m->lease_until_ms = l->lease_until_ms;
 		m->hdr = l->hdr;
-		m->expires_ms = l->expires_ms;
 		m->created_ms = l->created_ms;
 		m->attempts = l->attempts;
 		memcpy(m->ref, refs[i], sizeof(m->ref));
@@ -644,7 +642,7 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 		pm[i].ref = m->ref;
 		pm[i].to = l->to;
 		pm[i].text = l->text;
-		pm[i].segments = l->segments;
+		pm[i].segments = l->hdr.segments;
 	}
 	memset(&r->http, 0, sizeof(r->http));
 	int built = p->ops->build(&p->conf, pm, n, &r->http, err, sizeof(err)) == 0;
