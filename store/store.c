@@ -1,7 +1,7 @@
 /*
  * store: the durable queue on LMDB (see store.h for the contract).
  *
- * DESIGN (schema 2)
+ * DESIGN (schema 3)
  *
  * One LMDB environment (data.mdb + lock.mdb in the data directory) holds six
  * named databases:
@@ -10,9 +10,9 @@
  *                                         never rewritten (struct rec_hdr +
  *                                         key, event, destination, text)
  *   idem     idempotency key           -> id (8 bytes)
- *   ready    prio'(1) appt(8) id(8)    -> state   due, most urgent first
+ *   ready    prio'(1) urg(8) id(8)     -> state   due, most urgent first
  *   delayed  due(8) id(8)              -> state   not-before, retry, lease end
- *   done     prio'(1) appt(8) id(8)    -> state   final (sent, failed, expired)
+ *   done     prio'(1) urg(8) id(8)     -> state   final (sent, failed, expired)
  *   meta     "next_id", "low_id" -> u64, "counters", "version" -> u32
  *
  * Keys are big-endian so that LMDB's byte order is numeric order; signed
@@ -24,8 +24,8 @@
  * last note) is the value of its one index entry, and the entry's database
  * is its state:
  *   delayed, inflight -> delayed[due or lease end]
- *   ready             -> ready[prio, appt]
- *   sent/failed/...   -> done[prio, appt]
+ *   ready             -> ready[prio, urg]
+ *   sent/failed/...   -> done[prio, urg]
  * A state change deletes one entry and writes another in one write
  * transaction (with the counters): nothing can be seen half-moved, and a
  * message is in exactly one index.
@@ -40,7 +40,23 @@
  * adjacent pages); a finish deletes those and inserts into "done" under the
  * ready key, which is as adjacent as the lease batch was.
  *
- * Finding a message by id: its record gives (priority, appointment), hence
+ * urg, the urgency (schema 3, issue 5, measured): the appointment to within
+ * 1/16 of how far away it was at ingest (store_urgency_ms(): exact under 4
+ * hours, then steps of 15 min, 1 h, 6 h, 1 day), written in the record.
+ * Keyed by the exact appointment (schema 2), a batch of new messages
+ * scattered over the whole ready index: with appointments days to weeks
+ * away, one leaf page per message, copied and written at the commit (4.7 KiB
+ * on the device per event at 1,000,000 stored; without the ready insert at
+ * all, 0.7 KiB).  On the grid, messages of one step are in id order, so a
+ * batch appends to the ends of a few hundred steps: 1.6 KiB per event,
+ * ingest 30,000 -> 60,000 events/s (4 producers, 1,000,000 events).  The
+ * order that matters is kept: tomorrow morning before next month, and to
+ * the millisecond for appointments hours away.  A schema 2 record has no
+ * urg: it is keyed by its appointment (rec_parse()), so a schema 2 store is
+ * read as it is; a writer marks it schema 3 at open, and new records are
+ * schema 3 beside the old.
+ *
+ * Finding a message by id: its record gives (priority, urgency), hence
  * its ready and done keys; a message in neither is in "delayed" under a time
  * the record does not know, found by a scan of that index.  Only smsqctl and
  * a worker's late "sent" for a lease that ran out take that path.
@@ -68,14 +84,16 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#define STORE_SCHEMA_VERSION 2u
-#define STORE_REC_V2 0x52u          /* type byte of struct rec_hdr (schema 2) */
+#define STORE_SCHEMA_VERSION 3u
+#define STORE_REC_V2 0x52u          /* type byte of a schema 2 record (no urgency_ms) */
+#define STORE_REC_V3 0x54u          /* type byte of struct rec_hdr (schema 3) */
 #define STORE_ST_V2 0x53u           /* type byte of struct st (schema 2) */
 #define STORE_MAX_DBS 8
 #define STORE_ERRMSG_MAX 256
@@ -101,9 +119,11 @@ struct store {
 /* Fixed header of a stored record; sections follow in this order:
  * idempotency key, packed event, destination, text.  Written once, at
  * ingest.  Native byte order: a store is local to one node.  Copied with
- * memcpy, never accessed in place (LMDB data may be unaligned). */
+ * memcpy, never accessed in place (LMDB data may be unaligned).  A schema 2
+ * record (STORE_REC_V2) is this header without its last field: its entries
+ * are keyed by the exact appointment. */
 struct rec_hdr {
-	uint8_t type;            /* STORE_REC_V2 */
+	uint8_t type;            /* STORE_REC_V3 (or STORE_REC_V2) */
 	uint8_t priority;        /* 0..9 */
 	uint16_t segments;       /* SMS parts */
 	uint16_t encoding;       /* enum store_encoding */
@@ -115,7 +135,11 @@ struct rec_hdr {
 	int64_t not_before_ms;   /* scheduled send */
 	int64_t expires_ms;      /* expiry */
 	int64_t appointment_ms;  /* appointment */
+	int64_t urgency_ms;      /* ready and done key (store_urgency_ms()) */
 };
+
+/* Bytes of a schema 2 record's header. */
+#define REC_HDR_V2_SIZE offsetof(struct rec_hdr, urgency_ms)
 
 /* A record decoded: the header and pointers to its sections (into LMDB
  * memory: valid until the transaction's next write). */
@@ -232,6 +256,35 @@ static void delayed_key(unsigned char k[DELAYED_KEY_LEN], int64_t due_ms, uint64
 	put_be64(k + 8, id);
 }
 
+#define HOUR_MS (3600LL * 1000)
+
+int64_t store_urgency_ms(int64_t appointment_ms, int64_t now_ms)
+{
+	/* How far away, and the step of the grid there (0: exact). */
+	static const struct {
+		int64_t from_ms, step_ms;
+	} grid[] = {
+		{ 16 * 24 * HOUR_MS, 24 * HOUR_MS },
+		{ 4 * 24 * HOUR_MS, 6 * HOUR_MS },
+		{ 24 * HOUR_MS, HOUR_MS },
+		{ 4 * HOUR_MS, HOUR_MS / 4 },
+	};
+	int64_t lead = appointment_ms - now_ms;
+
+	if (appointment_ms <= 0 || now_ms <= 0 || lead < 0)
+		return appointment_ms; /* not a time the grid reads (validation refuses these) */
+	for (size_t i = 0; i < sizeof(grid) / sizeof(grid[0]); i++) {
+		int64_t floor_ms = appointment_ms - appointment_ms % grid[i].step_ms;
+		int64_t edge_ms = now_ms + grid[i].from_ms;
+
+		/* Not below where this band starts: an appointment further
+		 * away never sorts before one of a finer band. */
+		if (lead >= grid[i].from_ms)
+			return floor_ms > edge_ms ? floor_ms : edge_ms;
+	}
+	return appointment_ms;
+}
+
 /* ---- open / close ------------------------------------------------------ */
 
 static int mkdir_p(const char *dir)
@@ -286,8 +339,22 @@ static int check_version(store *s, MDB_txn *txn, char *err, size_t errlen)
 			 "directory aside", s->dir);
 		return -1;
 	}
-	if (have != ver) {
-		snprintf(err, errlen, "store: %s has an unknown schema version %u (this smsq reads %u)",
+	if (have == 2 && !s->read_only) {
+		/* Schema 3 only adds a record type: schema 2 records stay as
+		 * they are (keyed by their exact appointment), new ones are
+		 * schema 3.  Marking the store 3 keeps an older smsq out. */
+		v.mv_size = sizeof(ver);
+		v.mv_data = &ver;
+		rc = mdb_put(txn, s->db_meta, &k, &v, 0);
+		if (rc != 0) {
+			snprintf(err, errlen, "store: upgrading %s to schema %u: %s", s->dir,
+				 (unsigned)ver, mdb_strerror(rc));
+			return -1;
+		}
+		return 0;
+	}
+	if (have != ver && have != 2) {
+		snprintf(err, errlen, "store: %s has an unknown schema version %u (this smsq reads 2 and %u)",
 			 s->dir, (unsigned)have, (unsigned)ver);
 		return -1;
 	}
@@ -511,22 +578,30 @@ static int put_counters(MDB_txn *txn, MDB_dbi dbi, const struct counters *c)
 
 static size_t rec_size(const struct rec_hdr *h)
 {
-	return sizeof(*h) + (size_t)h->idem_len + h->event_len + h->to_len + h->text_len;
+	return (h->type == STORE_REC_V2 ? REC_HDR_V2_SIZE : sizeof(*h)) + (size_t)h->idem_len + h->event_len + h->to_len + h->text_len;
 }
 
 /* Decode v into r (pointers into v).  Returns 0, or -1 if corrupt. */
 static int rec_parse(const MDB_val *v, struct rec *r)
 {
 	const char *p = v->mv_data;
+	size_t hsize = sizeof(r->h);
 
-	if (v->mv_size < sizeof(r->h))
+	if (v->mv_size > 0 && p[0] == STORE_REC_V2)
+		hsize = REC_HDR_V2_SIZE;
+	if (v->mv_size < hsize)
 		return -1;
-	memcpy(&r->h, p, sizeof(r->h));
-	if (r->h.type != STORE_REC_V2 || rec_size(&r->h) != v->mv_size ||
+	memset(&r->h, 0, sizeof(r->h));
+	memcpy(&r->h, p, hsize);
+	if (r->h.type == STORE_REC_V2)
+		r->h.urgency_ms = r->h.appointment_ms; /* how schema 2 keyed it */
+	else if (r->h.type != STORE_REC_V3)
+		return -1;
+	if (rec_size(&r->h) != v->mv_size ||
 	    r->h.priority > STORE_PRIORITY_MAX || r->h.idem_len > STORE_IDEM_MAX ||
 	    r->h.to_len > STORE_TO_MAX || r->h.text_len > STORE_TEXT_MAX)
 		return -1;
-	p += sizeof(r->h);
+	p += hsize;
 	r->idem = p;
 	p += r->h.idem_len;
 	r->event = p;
@@ -584,7 +659,7 @@ static void entry_place(store *s, const struct rec_hdr *h, uint64_t id, struct e
 		return;
 	}
 	e->dbi = e->st.state == STORE_STATE_READY ? s->db_ready : s->db_done;
-	ready_key(e->key, h->priority, h->appointment_ms, id);
+	ready_key(e->key, h->priority, h->urgency_ms, id);
 	e->klen = READY_KEY_LEN;
 }
 
@@ -814,7 +889,7 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 		return rc;
 
 	memset(&h, 0, sizeof(h));
-	h.type = STORE_REC_V2;
+	h.type = STORE_REC_V3;
 	h.priority = m->priority;
 	h.segments = m->segments;
 	h.encoding = m->encoding;
@@ -826,6 +901,7 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	h.not_before_ms = m->not_before_ms;
 	h.expires_ms = m->expires_ms;
 	h.appointment_ms = m->appointment_ms;
+	h.urgency_ms = store_urgency_ms(m->appointment_ms, now_ms);
 	/* Ids only grow: MDB_APPEND skips the search.  An id that is not past
 	 * the last one means a broken id counter: it must fail the batch, not
 	 * pass for a duplicate key. */
@@ -982,6 +1058,7 @@ int store_get(store *s, uint64_t id, struct store_msg *out)
 	out->not_before_ms = r.h.not_before_ms;
 	out->expires_ms = r.h.expires_ms;
 	out->appointment_ms = r.h.appointment_ms;
+	out->urgency_ms = r.h.urgency_ms;
 	out->due_ms = e.st.due_ms;
 	out->updated_ms = e.st.updated_ms;
 	out->segments = r.h.segments;
@@ -1495,7 +1572,7 @@ static int lease_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t lease_ms, si
 		l->to[r.h.to_len] = '\0';
 		l->text = texts + used;
 		l->text_len = r.h.text_len;
-		l->hdr.appointment_ms = r.h.appointment_ms;
+		l->hdr.urgency_ms = r.h.urgency_ms;
 		l->hdr.expires_ms = r.h.expires_ms;
 		l->hdr.segments = r.h.segments;
 		l->hdr.priority = r.h.priority;
@@ -1571,7 +1648,7 @@ static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_out
 		/* What the lease read of the record (which never changes),
 		 * instead of reading it again. */
 		memset(&h, 0, sizeof(h));
-		h.appointment_ms = o->hdr.appointment_ms;
+		h.urgency_ms = o->hdr.urgency_ms;
 		h.expires_ms = o->hdr.expires_ms;
 		h.segments = o->hdr.segments;
 		h.priority = o->hdr.priority;

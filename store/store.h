@@ -114,12 +114,29 @@ struct store_new {
 	int64_t created_ms;      /* booking time, ms since epoch */
 	int64_t not_before_ms;   /* not to be sent before (0: now) */
 	int64_t expires_ms;      /* pointless after */
-	int64_t appointment_ms;  /* ordering within a priority: soonest first */
+	int64_t appointment_ms;  /* ordering within a priority: soonest first (to
+				    store_urgency_ms()'s precision) */
 	uint8_t priority;        /* 0..STORE_PRIORITY_MAX */
 	/* Out, set when store_ingest() returns STORE_OK: */
 	enum store_ingest_result result; /* accepted or duplicate */
 	uint64_t id;             /* the message id (new, or the existing one) */
 };
+
+/*
+ * The time a message with this appointment, stored at now_ms, is ordered by
+ * in the ready index (and the done index): the appointment itself when it
+ * is less than 4 hours away, else the appointment rounded down to a grid
+ * (of epoch time) as fine as 1/16 of how far away it is: 15 minutes when it
+ * is 4 to 24 hours away, 1 hour for 1 to 4 days, 6 hours for 4 to 16 days,
+ * 1 day beyond (and never below the start of its band: of two messages
+ * stored at one time, the later appointment never sorts first).  So the soonest appointments come first, to the minute where
+ * it matters, and messages whose appointments share a step keep their
+ * arrival (id) order: a batch of new messages lands in a few places of the
+ * index, not one page per message (issue 5: ingest 30,000 -> 55,000
+ * events/s, 4.7 -> 1.6 KiB written per event).  Never after the
+ * appointment.
+ */
+int64_t store_urgency_ms(int64_t appointment_ms, int64_t now_ms);
 
 /*
  * Store a batch of new messages in one write transaction (group commit):
@@ -168,6 +185,8 @@ struct store_msg {
 	int64_t not_before_ms;       /* scheduled send time */
 	int64_t expires_ms;          /* expiry */
 	int64_t appointment_ms;      /* appointment */
+	int64_t urgency_ms;          /* what ready and done are ordered by (the
+					appointment, to store_urgency_ms()'s precision) */
 	int64_t due_ms;              /* delayed: due time; in flight: lease end */
 	int64_t updated_ms;          /* last state change */
 	uint16_t segments;           /* SMS parts */
@@ -230,7 +249,7 @@ int store_verify(store *s);
  */
 struct store_msg_hdr {
 	uint64_t id;                 /* the message it belongs to */
-	int64_t appointment_ms;      /* where its entries are keyed */
+	int64_t urgency_ms;          /* where its entries are keyed */
 	int64_t expires_ms;          /* expiry */
 	uint16_t segments;           /* SMS parts (counters) */
 	uint8_t priority;            /* 0..9 */

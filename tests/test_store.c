@@ -459,7 +459,8 @@ static void lease_gives_the_header_for_the_outcome(void **state)
 		const struct store_new *m = leased[i].id == b[0].id ? &b[0] : &b[1];
 
 		assert_int_equal(leased[i].hdr.id, leased[i].id);
-		assert_int_equal(leased[i].hdr.appointment_ms, m->appointment_ms);
+		assert_int_equal(leased[i].hdr.urgency_ms,
+				 store_urgency_ms(m->appointment_ms, NOW));
 		assert_int_equal(leased[i].hdr.expires_ms, m->expires_ms);
 		assert_int_equal(leased[i].hdr.segments, m->segments);
 		assert_int_equal(leased[i].hdr.priority, m->priority);
@@ -994,6 +995,226 @@ static void a_schema_1_store_is_refused_with_what_to_do(void **state)
 	assert_non_null(strstr(err, "schema 1"));
 }
 
+#define HOUR (3600LL * 1000)
+
+/* The urgency of an appointment: exact when near, else on a grid as fine as
+ * 1/16 of how far away it is; never after the appointment, and never out of
+ * order with a later appointment. */
+static void urgency_is_the_appointment_to_a_sixteenth_of_its_distance(void **state)
+{
+	/* aligned: on the grid; else at the start of its band (lead == start) */
+	static const struct {
+		int64_t lead, step;
+		int aligned;
+	} cases[] = {
+		{ 1, 0, 1 }, { HOUR, 0, 1 }, { 4 * HOUR - 1, 0, 1 },
+		{ 4 * HOUR, HOUR / 4, 0 }, { 5 * HOUR, HOUR / 4, 1 }, { 23 * HOUR, HOUR / 4, 1 },
+		{ DAY, HOUR, 0 }, { DAY + HOUR, HOUR, 1 }, { 4 * DAY - 1, HOUR, 1 },
+		{ 4 * DAY, 6 * HOUR, 0 }, { 5 * DAY, 6 * HOUR, 1 }, { 16 * DAY - 1, 6 * HOUR, 1 },
+		{ 16 * DAY, DAY, 0 }, { 17 * DAY, DAY, 1 }, { 400 * DAY, DAY, 1 },
+	};
+	/* an appointment off every grid: 7 min 13 s past a day's start */
+	const int64_t appt = (NOW / DAY + 40) * DAY + 433000;
+	int64_t prev_u = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t u = store_urgency_ms(appt, appt - cases[i].lead);
+
+		if (cases[i].step == 0) {
+			assert_int_equal(u, appt);
+			continue;
+		}
+		if (cases[i].aligned)
+			assert_int_equal(u % cases[i].step, 0);
+		else
+			assert_int_equal(u, appt); /* its band starts at the appointment */
+		assert_true(u <= appt && appt - u < cases[i].step);
+		assert_true(cases[i].step * 16 <= cases[i].lead);
+	}
+	/* For one "now", a later appointment never sorts first. */
+	for (int64_t at = NOW + 1; at < NOW + 60 * DAY; at += 997 * 1000 + 13) {
+		int64_t u = store_urgency_ms(at, NOW);
+
+		assert_true(u <= at);
+		assert_true(at - u < DAY);
+		if (at - NOW < 4 * HOUR)
+			assert_int_equal(u, at);
+		assert_true(u >= prev_u);
+		prev_u = u;
+	}
+	/* Times the grid does not read are kept as they are. */
+	assert_int_equal(store_urgency_ms(NOW - 5, NOW), NOW - 5);
+	assert_int_equal(store_urgency_ms(0, NOW), 0);
+	assert_int_equal(store_urgency_ms(NOW + 30 * DAY, 0), NOW + 30 * DAY);
+}
+
+/* Appointments days away that share a step of the grid keep their arrival
+ * order; near ones are ordered to the millisecond, and before far ones. */
+static void ready_index_orders_far_appointments_by_arrival_within_a_step(void **state)
+{
+	struct fx *f = *state;
+	int64_t day30 = (NOW / DAY + 30) * DAY; /* a day's start, 30 days away */
+	struct store_new b[5] = {
+		msg(f, 1, 0, day30 + 18 * HOUR, 0), /* that day, evening: arrived first */
+		msg(f, 2, 0, day30 + 8 * HOUR, 0),  /* that day, morning */
+		msg(f, 3, 0, NOW + 3 * HOUR, 0),    /* near: exact */
+		msg(f, 4, 0, NOW + 2 * HOUR, 0),    /* nearer, arrived later */
+		msg(f, 5, 0, day30 - HOUR, 0),      /* the day before */
+	};
+	struct idlist l = { .n = 0 };
+	struct store_msg m;
+
+	assert_int_equal(store_ingest(f->st, b, 5, NOW), STORE_OK);
+	assert_int_equal(store_walk(f->st, "ready", 0, collect, &l), 5);
+	uint64_t want[5] = { b[3].id, b[2].id, b[4].id, b[0].id, b[1].id };
+	assert_memory_equal(l.ids, want, sizeof(want));
+	assert_int_equal(store_get(f->st, b[1].id, &m), STORE_OK);
+	assert_int_equal(m.appointment_ms, day30 + 8 * HOUR);
+	assert_int_equal(m.urgency_ms, day30);
+	free(m.event);
+	free(m.text);
+	/* Leases take them in that order, and the outcomes find them. */
+	assert_int_equal(lease(f, NOW, 5, 0, NULL), 5);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(leased[i].id, want[i]);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+/* Rewrite every record as schema 2 wrote it (a 48-byte header: schema 3's
+ * without urgency_ms, type 0x52), move its ready entry where schema 2 put it
+ * (under the exact appointment), and mark the store schema 2.  Offsets are
+ * those of struct rec_hdr in store.c. */
+static void put_key_time(unsigned char *k, int64_t t)
+{
+	for (int i = 0; i < 8; i++)
+		k[1 + i] = (unsigned char)(((uint64_t)t ^ (1ULL << 63)) >> (56 - 8 * i));
+}
+
+static void make_schema_2(MDB_txn *txn)
+{
+	struct {
+		unsigned char id[8];
+		unsigned char rec[256];
+		size_t len;
+	} r[8];
+	MDB_dbi meta, msgdb, ready;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint32_t two = 2;
+	MDB_val vk = { 7, (void *)"version" }, vv = { sizeof(two), &two };
+	size_t n = 0;
+
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	assert_int_equal(mdb_dbi_open(txn, "msg", 0, &msgdb), 0);
+	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
+	assert_int_equal(mdb_put(txn, meta, &vk, &vv, 0), 0);
+	assert_int_equal(mdb_cursor_open(txn, msgdb, &cur), 0);
+	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+		assert_true(n < 8 && k.mv_size == 8 && v.mv_size > 56 && v.mv_size <= 256);
+		memcpy(r[n].id, k.mv_data, 8);
+		memcpy(r[n].rec, v.mv_data, v.mv_size);
+		r[n].len = v.mv_size;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *rec = r[i].rec, rk[17], st[256];
+		int64_t appt, urg;
+		MDB_val rkv = { sizeof(rk), rk }, sv, stv = { 0, st };
+
+		assert_int_equal(rec[0], 0x54);
+		memcpy(&appt, rec + 40, 8);
+		memcpy(&urg, rec + 48, 8);
+		rk[0] = (unsigned char)(9 - rec[1]);
+		memcpy(rk + 9, r[i].id, 8);
+		put_key_time(rk, urg);
+		assert_int_equal(mdb_get(txn, ready, &rkv, &sv), 0);
+		assert_true(sv.mv_size <= sizeof(st));
+		memcpy(st, sv.mv_data, sv.mv_size);
+		stv.mv_size = sv.mv_size;
+		assert_int_equal(mdb_del(txn, ready, &rkv, NULL), 0);
+		put_key_time(rk, appt);
+		assert_int_equal(mdb_put(txn, ready, &rkv, &stv, 0), 0);
+
+		rec[0] = 0x52;
+		memmove(rec + 48, rec + 56, r[i].len - 56);
+		MDB_val idv = { 8, r[i].id }, recv = { r[i].len - 8, rec };
+		assert_int_equal(mdb_put(txn, msgdb, &idv, &recv, 0), 0);
+	}
+}
+
+static void expect_schema_3(MDB_txn *txn)
+{
+	MDB_dbi meta;
+	uint32_t ver = 0;
+	MDB_val k = { 7, (void *)"version" }, v;
+
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	assert_int_equal(mdb_get(txn, meta, &k, &v), 0);
+	assert_int_equal(v.mv_size, sizeof(ver));
+	memcpy(&ver, v.mv_data, sizeof(ver));
+	assert_int_equal(ver, 3);
+}
+
+/* A schema 2 store opens: its messages are read, ordered and sent where
+ * schema 2 put them, new ones are schema 3, and the store says 3 after. */
+static void a_schema_2_store_is_read_and_upgraded_in_place(void **state)
+{
+	struct fx *f = *state;
+	int64_t day30 = (NOW / DAY + 30) * DAY;
+	struct store_new a[2] = { msg(f, 1, 0, day30 + 18 * HOUR, 0),
+				  msg(f, 2, 0, day30 + 8 * HOUR, 0) };
+	struct store_new b[1] = { msg(f, 3, 0, day30 + 12 * HOUR, 0) };
+	struct store_msg m;
+	struct idlist l = { .n = 0 };
+	struct store_opts ro = { .dir = f->dir, .read_only = 1 };
+	char err[256];
+	store *r;
+
+	assert_int_equal(store_ingest(f->st, a, 2, NOW), STORE_OK);
+	tamper(f, make_schema_2);
+	/* smsqctl (read-only) reads it as it is */
+	r = store_open(&ro, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(store_verify(r), 0);
+	assert_int_equal(store_get(r, a[1].id, &m), STORE_OK);
+	assert_int_equal(m.urgency_ms, day30 + 8 * HOUR);
+	free(m.event);
+	free(m.text);
+	store_close(&r);
+	/* the pool opens it, and stores new messages beside the old */
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(store_ingest(f->st, b, 1, NOW), STORE_OK);
+	assert_int_equal(store_verify(f->st), 0);
+	assert_int_equal(store_walk(f->st, "ready", 0, collect, &l), 3);
+	/* b (the day's step) before a[1] (8:00 exact) and a[0] (18:00 exact) */
+	uint64_t want[3] = { b[0].id, a[1].id, a[0].id };
+	assert_memory_equal(l.ids, want, sizeof(want));
+	assert_int_equal(store_get(f->st, a[0].id, &m), STORE_OK);
+	assert_string_equal(m.idem_key, "k1");
+	assert_int_equal(m.event_len, sizeof("packed-event-bytes"));
+	assert_memory_equal(m.event, "packed-event-bytes", m.event_len);
+	free(m.event);
+	free(m.text);
+	/* they are sent and recorded as any other */
+	assert_int_equal(lease(f, NOW, 3, 0, NULL), 3);
+	struct store_outcome o[3];
+	for (int i = 0; i < 3; i++)
+		o[i] = outcome(&leased[i], STORE_OUT_SENT, 0, "prov-id");
+	assert_int_equal(store_finish(f->st, o, 3, NOW + 1000), STORE_OK);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(o[i].applied, 1);
+	assert_int_equal(stats(f->st).count[STORE_STATE_SENT], 3);
+	assert_int_equal(store_verify(f->st), 0);
+	/* the store says schema 3 now (an smsq that reads only 2 is kept out) */
+	store_close(&f->st);
+	tamper(f, expect_schema_3);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+}
+
 static void state_names(void **state)
 {
 	(void)state;
@@ -1056,6 +1277,12 @@ int main(void)
 		READING(a_throttled_retry_is_not_an_attempt),
 		READING(the_oldest_waiting_message_follows_the_outcomes),
 		READING(a_late_sent_finds_a_message_retried_by_another_worker),
+		READING(a_schema_2_store_is_read_and_upgraded_in_place),
+		cmocka_unit_test(urgency_is_the_appointment_to_a_sixteenth_of_its_distance),
+		cmocka_unit_test_setup_teardown(
+			ready_index_orders_far_appointments_by_arrival_within_a_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_schema_2_store_is_read_and_upgraded_in_place, setup,
+						teardown),
 		cmocka_unit_test(state_names),
 	};
 
