@@ -156,6 +156,34 @@ static size_t expect_request(void *w, int n, char *env, size_t env_cap)
 	return env_len;
 }
 
+/* Producer and worker connected, request 0 sent and received: its routing
+ * id in env, its length returned. */
+static size_t start_with_request_0(struct fx *f, char *env, size_t env_cap)
+{
+	f->producer = sock(f, ZMQ_DEALER, f->front, 100000);
+	f->worker = sock(f, ZMQ_DEALER, f->back, HWM);
+	send_request(f->producer, 0);
+	return expect_request(f->worker, 0, env, env_cap);
+}
+
+/* The worker acks request 0; the producer gets [""]["req-0"]["ack"]. */
+static void ack_request_0(struct fx *f, const char *env, size_t env_len)
+{
+	char buf[64];
+	int more;
+
+	assert_int_equal(zmq_send(f->worker, env, env_len, ZMQ_SNDMORE), (int)env_len);
+	assert_int_equal(zmq_send(f->worker, "", 0, ZMQ_SNDMORE), 0);
+	assert_int_equal(zmq_send(f->worker, "req-0", 5, ZMQ_SNDMORE), 5);
+	assert_int_equal(zmq_send(f->worker, "ack", 3, 0), 3);
+	assert_int_equal(recv_frame(f->producer, buf, sizeof(buf), &more), 0);
+	assert_int_equal(recv_frame(f->producer, buf, sizeof(buf), &more), 5);
+	assert_memory_equal(buf, "req-0", 5);
+	assert_int_equal(recv_frame(f->producer, buf, sizeof(buf), &more), 3);
+	assert_memory_equal(buf, "ack", 3);
+	assert_false(more);
+}
+
 /* Nothing more waits on s. */
 static void expect_nothing(void *s)
 {
@@ -171,30 +199,15 @@ static void acks_flow_while_the_workers_are_full(void **state)
 {
 	struct fx *f = *state;
 	const int n = 2000; /* 8 MB: far past the pipes and socket buffers */
-	char env[256], buf[64];
-	size_t env_len;
-	int more;
+	char env[256];
+	size_t env_len = start_with_request_0(f, env, sizeof(env));
 
-	f->producer = sock(f, ZMQ_DEALER, f->front, 100000);
-	f->worker = sock(f, ZMQ_DEALER, f->back, HWM);
-	send_request(f->producer, 0);
-	env_len = expect_request(f->worker, 0, env, sizeof(env));
 	for (int i = 1; i <= n; i++)
 		send_request(f->producer, i);
 	usleep(300 * 1000); /* time for the broker to fill the backend (the test
 			       holds either way; this makes it bite) */
-
 	/* The worker acks request 0 while it has not read the others. */
-	assert_int_equal(zmq_send(f->worker, env, env_len, ZMQ_SNDMORE), (int)env_len);
-	assert_int_equal(zmq_send(f->worker, "", 0, ZMQ_SNDMORE), 0);
-	assert_int_equal(zmq_send(f->worker, "req-0", 5, ZMQ_SNDMORE), 5);
-	assert_int_equal(zmq_send(f->worker, "ack", 3, 0), 3);
-	assert_int_equal(recv_frame(f->producer, buf, sizeof(buf), &more), 0);
-	assert_int_equal(recv_frame(f->producer, buf, sizeof(buf), &more), 5);
-	assert_memory_equal(buf, "req-0", 5);
-	assert_int_equal(recv_frame(f->producer, buf, sizeof(buf), &more), 3);
-	assert_false(more);
-
+	ack_request_0(f, env, env_len);
 	for (int i = 1; i <= n; i++)
 		expect_request(f->worker, i, env, sizeof(env));
 	expect_nothing(f->worker);
@@ -221,23 +234,14 @@ static void requests_wait_for_the_first_worker(void **state)
 static void a_paused_intake_holds_requests_and_passes_acks(void **state)
 {
 	struct fx *f = *state;
-	char env[256], buf[64];
-	size_t env_len;
-	int more;
+	char env[256];
+	size_t env_len = start_with_request_0(f, env, sizeof(env));
 
-	f->producer = sock(f, ZMQ_DEALER, f->front, 100000);
-	f->worker = sock(f, ZMQ_DEALER, f->back, HWM);
-	send_request(f->producer, 0);
-	env_len = expect_request(f->worker, 0, env, sizeof(env));
 	f->pause = 1;
 	usleep(200 * 1000); /* the loop sees the flag (its poll wakes every 100 ms) */
 	for (int i = 1; i <= 20; i++)
 		send_request(f->producer, i);
-	assert_int_equal(zmq_send(f->worker, env, env_len, ZMQ_SNDMORE), (int)env_len);
-	assert_int_equal(zmq_send(f->worker, "", 0, ZMQ_SNDMORE), 0);
-	assert_int_equal(zmq_send(f->worker, "req-0", 5, 0), 5);
-	assert_int_equal(recv_frame(f->producer, buf, sizeof(buf), &more), 0);
-	assert_int_equal(recv_frame(f->producer, buf, sizeof(buf), &more), 5);
+	ack_request_0(f, env, env_len);
 	expect_nothing(f->worker);
 	f->pause = 0;
 	for (int i = 1; i <= 20; i++)
