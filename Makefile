@@ -44,7 +44,7 @@ ALL_CXXFLAGS := -std=gnu++17 -g $(OPTFLAGS) $(filter-out -Wstrict-prototypes -Wm
 	-MMD -MP -I. -I$(GEN) $(CXXFLAGS)
 ALL_LDFLAGS := $(OPTFLAGS) -Wl,--as-needed $(LDFLAGS)
 LIBS := -lzmq -lcurl -llmdb -lprotobuf-c -ljansson -linih -lmicrohttpd \
-	-lphonenumber -licui18n -licuuc -lstdc++ -lm
+	-lphonenumber -lprotobuf -lre2 -licui18n -licuuc -lstdc++ -lm
 
 ifeq ($(V),1)
 Q :=

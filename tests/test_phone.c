@@ -864,6 +864,62 @@ static void test_fast_path_agrees_with_parse(void **state)
 	assert_true(ok > checked / 50);
 }
 
+/*
+ * phone_normalize() checks a number's type with RE2 over libphonenumber's
+ * metadata (phone.cc, type_of()); phone_normalize_parse() asks
+ * GetNumberType().  Over random national numbers of every region
+ * libphonenumber knows, they must agree: the RE2 check never takes a number
+ * libphonenumber refuses (a refusal by either is decided by
+ * GetNumberType(), so refusals agree by construction), and it takes the
+ * numbers libphonenumber takes.
+ */
+static void test_type_check_agrees_with_libphonenumber_everywhere(void **state)
+{
+	uint64_t x = 0x9E3779B97F4A7C15ull; /* xorshift64 */
+	unsigned regions = 0, checked = 0, ok = 0;
+
+	(void)state;
+	for (char c1 = 'A'; c1 <= 'Z'; c1++) {
+		for (char c2 = 'A'; c2 <= 'Z'; c2++) {
+			char region[3] = { c1, c2, '\0' };
+
+			if (!phone_region_known(region))
+				continue;
+			regions++;
+			for (int i = 0; i < 300; i++) {
+				char in[24];
+				struct result a, b;
+				size_t n;
+
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				n = 5 + (size_t)(x % 8);
+				for (size_t k = 0; k < n; k++)
+					in[k] = (char)('0' + (x >> (6 + 4 * k)) % 10);
+				if (in[0] == '0')
+					in[0] = (char)('1' + x % 9);
+				in[n] = '\0';
+				a.st = phone_normalize(NULL, in, region, a.e164, a.region, a.detail,
+						       sizeof(a.detail));
+				b.st = phone_normalize_parse(NULL, in, region, b.e164, b.region,
+							     b.detail, sizeof(b.detail));
+				if (a.st != b.st || strcmp(a.e164, b.e164) != 0 ||
+				    strcmp(a.region, b.region) != 0 || strcmp(a.detail, b.detail) != 0)
+					fail_msg("%s in %s: RE2 %s %s %s \"%s\", GetNumberType() %s %s %s "
+						 "\"%s\"", in, region, phone_status_name(a.st), a.e164,
+						 a.region, a.detail, phone_status_name(b.st), b.e164,
+						 b.region, b.detail);
+				checked++;
+				ok += a.st == PHONE_OK;
+			}
+		}
+	}
+	assert_true(regions > 200);
+	/* Random digits are valid mobiles often enough to test acceptance. */
+	assert_true(ok > checked / 100);
+}
+
 static void test_repeatable(void **state)
 {
 	(void)state;
@@ -881,6 +937,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fast_path_agrees_with_parse),
+		cmocka_unit_test(test_type_check_agrees_with_libphonenumber_everywhere),
 		cmocka_unit_test(test_mobiles_france),
 		cmocka_unit_test(test_mobiles_germany),
 		cmocka_unit_test(test_mobiles_italy),
