@@ -181,22 +181,25 @@ static int cmp_u32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Septets of each ASCII character in GSM-7: 1 (basic table: printable
+ * ASCII but '`', and LF, CR), 2 (extension table: FF ^ { } \ [ ~ ] |) or 0
+ * (other controls, '`', DEL). */
+static const unsigned char ascii_septets[0x80] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 1, 0, 0, /* LF, FF, CR */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /*  !"#$%&'()*+,-./ */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0-9 :;<=>? */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* @A-O */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 1, /* P-Z [\]^_ */
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* `a-o */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 0, /* p-z {|}~ DEL */
+};
+
 /* Septets of cp in GSM-7: 1 (basic table), 2 (extension table) or 0 (none). */
 static unsigned gsm7_septets(uint32_t cp)
 {
-	if (cp < 0x80) {
-		switch (cp) {
-		case '\n': case '\r':
-			return 1;
-		case '\f': case '^': case '{': case '}': case '\\':
-		case '[': case '~': case ']': case '|':
-			return 2;
-		case '`':
-			return 0;
-		default:
-			return cp >= 0x20 && cp < 0x7F ? 1 : 0;
-		}
-	}
+	if (cp < 0x80)
+		return ascii_septets[cp];
 	if (cp == 0x20AC) /* € */
 		return 2;
 	return bsearch(&cp, gsm_basic_nonascii, ARRAY_LEN(gsm_basic_nonascii),
@@ -216,9 +219,16 @@ static size_t count_parts(const unsigned char *s, size_t len, int enc)
 	uint32_t cp;
 
 	while (i < len) {
-		if (utf8_next(s, len, &i, &cp) != 0)
-			abort(); /* validated by the caller */
-		unsigned w = enc == GSM_7BIT ? gsm7_septets(cp) : utf16_units(cp);
+		unsigned w;
+
+		if (s[i] < 0x80) { /* most of a text: no decoding, one table read */
+			w = enc == GSM_7BIT ? ascii_septets[s[i]] : 1;
+			i++;
+		} else {
+			if (utf8_next(s, len, &i, &cp) != 0)
+				abort(); /* validated by the caller */
+			w = enc == GSM_7BIT ? gsm7_septets(cp) : utf16_units(cp);
+		}
 		if (fill + w > part_max) {
 			parts++;
 			fill = 0;
@@ -237,13 +247,20 @@ int gsm_analyze(const char *utf8, size_t len, struct gsm_info *out)
 
 	memset(out, 0, sizeof(*out));
 	while (i < len) {
-		if (utf8_next(s, len, &i, &cp) != 0)
-			return -1;
-		unsigned w = gsm7_septets(cp);
-		if (w == 0)
-			all_gsm = 0;
+		unsigned w;
+
+		if (s[i] < 0x80) { /* most of a text: no decoding, one table read */
+			w = ascii_septets[s[i]];
+			units16++;
+			i++;
+		} else {
+			if (utf8_next(s, len, &i, &cp) != 0)
+				return -1;
+			w = gsm7_septets(cp);
+			units16 += utf16_units(cp);
+		}
+		all_gsm &= w != 0;
 		septets += w;
-		units16 += utf16_units(cp);
 		chars++;
 	}
 	out->chars = chars;
