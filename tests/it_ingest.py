@@ -7,6 +7,7 @@ checks what the store holds with the real smsqctl.
 
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -223,6 +224,44 @@ class IngestTest(itlib.PoolTest):
                              pb2().ACK_ACCEPTED)
         d.close()
         self.assertEqual(pool.stop(), 0)
+
+    def test_one_worker_takes_events_unless_told_otherwise(self):
+        # ingest.workers = 1 (the default): worker 1 takes every event, the
+        # others only send; killed, it is restarted and events flow again.
+        pool = self.pool(workers=3)
+        log = pool.log_text()
+        taking = re.findall(r"\[(\d+)\] info: started: store .*taking events", log)
+        self.assertEqual(len(taking), 1, log)
+        self.assertEqual(log.count("sending only (ingest.workers)"), 2, log)
+        d = Dealer(pool.endpoint)
+        for i in range(300):
+            d.request(b"a%d" % i, event("one-taker-%d" % i).SerializeToString())
+        acks = [d.recv()[1] for _ in range(300)]
+        self.assertEqual({a.status for a in acks}, {pb2().ACK_ACCEPTED})
+        os.kill(int(taking[0]), signal.SIGKILL)
+        wait_for(lambda: pool.log_text().count("taking events") == 2, what="restart")
+        for i in range(20):
+            self.assertEqual(d.call(event("after-%d" % i), req_id=b"b%d" % i).status,
+                             pb2().ACK_ACCEPTED)
+        d.close()
+        self.assertEqual(pool.stop(), 0)
+        accepted = [int(x) for x in re.findall(r"stopped: accepted=(\d+)", pool.log_text())]
+        self.assertEqual(sorted(accepted), [0, 0, 20], pool.log_text())
+        self.assertEqual(self.stats()["total"], 320)
+
+    def test_every_worker_takes_events_with_ingest_workers_0(self):
+        pool = self.pool(workers=2, args=["-o", "ingest.workers=0"])
+        self.assertEqual(pool.log_text().count("taking events"), 2)
+        d = Dealer(pool.endpoint)
+        for i in range(400):
+            d.request(b"a%d" % i, event("all-take-%d" % i).SerializeToString())
+        acks = [d.recv()[1] for _ in range(400)]
+        d.close()
+        self.assertEqual({a.status for a in acks}, {pb2().ACK_ACCEPTED})
+        self.assertEqual(pool.stop(), 0)
+        accepted = [int(x) for x in re.findall(r"stopped: accepted=(\d+)", pool.log_text())]
+        self.assertEqual(sum(accepted), 400)
+        self.assertEqual(len([a for a in accepted if a > 0]), 2, pool.log_text())
 
     def test_store_full_answers_retry_later_and_keeps_what_was_acked(self):
         # A 1 MiB map that may not grow: ingest must answer RETRY_LATER, never

@@ -57,6 +57,8 @@ static const struct opt opts[] = {
 	  "most events in one group commit (one sync); ~2 KiB of memory each" },
 	{ "ingest.hwm", OPT_LONG, "50000", 100, 10000000, F(ingest_hwm),
 	  "ZeroMQ high-water mark of the ingest sockets, in messages" },
+	{ "ingest.workers", OPT_LONG, "1", 0, 256, F(ingest_workers),
+	  "how many of the workers take events (the others only send); 0 = all" },
 	{ "pool.workers", OPT_LONG, "0", 0, 256, F(pool_workers),
 	  "worker processes; 0 = one per core" },
 	{ "pool.restart_delay_ms", OPT_LONG, "500", 0, 60000, F(pool_restart_delay_ms),

@@ -25,9 +25,10 @@ static void on_stop(int sig)
 	worker_stop = 1;
 }
 
-/* One turn of the loop: wait (at most timeout_ms) for the ingest socket or a
- * provider connection, then let ingest and dispatch do what is due.
- * Returns the next timeout, or -1 on a fatal error. */
+/* One turn of the loop: wait (at most timeout_ms) for the ingest socket (in:
+ * NULL when this worker takes no events) or a provider connection, then let
+ * ingest and dispatch do what is due.  Returns the next timeout, or -1 on a
+ * fatal error. */
 static long turn(ingest *in, dispatch *d, long timeout_ms, int stopping, int *handled)
 {
 	zmq_pollitem_t items[WORKER_MAX_POLL];
@@ -35,13 +36,15 @@ static long turn(ingest *in, dispatch *d, long timeout_ms, int stopping, int *ha
 	size_t n_fds = dispatch_fds(d, fds, HTTP_MAX_FDS);
 	int n;
 
-	items[0] = (zmq_pollitem_t){ ingest_socket(in), 0, ZMQ_POLLIN, 0 };
+	int first = in ? 0 : 1; /* items[0]: the ingest socket, if any */
+
+	items[0] = (zmq_pollitem_t){ in ? ingest_socket(in) : NULL, 0, ZMQ_POLLIN, 0 };
 	for (size_t i = 0; i < n_fds; i++)
 		items[i + 1] = (zmq_pollitem_t){ NULL, fds[i].fd,
 						 (short)((fds[i].want_read ? ZMQ_POLLIN : 0) |
 							 (fds[i].want_write ? ZMQ_POLLOUT : 0)),
 						 0 };
-	n = zmq_poll(items, (int)(n_fds + 1), timeout_ms);
+	n = zmq_poll(items + first, (int)(n_fds + 1) - first, timeout_ms);
 	if (n < 0 && errno != EINTR) {
 		log_error("poll: %s", zmq_strerror(errno));
 		return -1;
@@ -51,7 +54,7 @@ static long turn(ingest *in, dispatch *d, long timeout_ms, int stopping, int *ha
 			dispatch_on_fd(d, fds[i].fd,
 				       (items[i + 1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0,
 				       (items[i + 1].revents & ZMQ_POLLOUT) != 0);
-	*handled = ingest_process(in, 0);
+	*handled = in ? ingest_process(in, 0) : 0;
 	if (*handled < 0)
 		return -1;
 	return dispatch_step(d, stopping);
@@ -123,17 +126,23 @@ int worker_run(const struct config *cfg, int index, const char *backend)
 		log_error("%s", err);
 		goto out;
 	}
-	in = ingest_new(&io, st, err, sizeof(err));
-	if (in == NULL) {
-		log_error("ingest: %s", err);
-		goto out;
+	/* Workers 1 .. ingest.workers take events: with LMDB's one writer at
+	 * a time, more ingesting workers mostly wait on each other's commits
+	 * (README, ingest.workers). */
+	if (cfg->ingest_workers == 0 || index <= cfg->ingest_workers) {
+		in = ingest_new(&io, st, err, sizeof(err));
+		if (in == NULL) {
+			log_error("ingest: %s", err);
+			goto out;
+		}
 	}
 	d = dispatch_new(cfg, st, err, sizeof(err));
 	if (d == NULL) {
 		log_error("dispatch: %s", err);
 		goto out;
 	}
-	log_info("started: store %s, %d provider(s)", cfg->store_dir, cfg->n_providers);
+	log_info("started: store %s, %d provider(s), %s", cfg->store_dir, cfg->n_providers,
+		 in ? "taking events" : "sending only (ingest.workers)");
 
 	int64_t next_check = clock_mono_ms() + WORKER_READER_CHECK_MS;
 	long timeout = 0;
@@ -156,7 +165,7 @@ int worker_run(const struct config *cfg, int index, const char *backend)
 	if (drain(in, d, cfg->pool_shutdown_timeout_ms * 3 / 4) != 0)
 		goto out;
 	/* Whatever still trickles in is answered RETRY_LATER (shutting_down). */
-	while (ingest_process(in, 1) > 0)
+	while (in && ingest_process(in, 1) > 0)
 		;
 	struct dispatch_counts dc;
 	dispatch_get_counts(d, &dc);
@@ -164,8 +173,9 @@ int worker_run(const struct config *cfg, int index, const char *backend)
 		 (unsigned long long)dc.requests, (unsigned long long)dc.sent,
 		 (unsigned long long)dc.failed, (unsigned long long)dc.retried,
 		 (unsigned long long)dc.throttled, (unsigned long long)dc.expired);
-	struct ingest_counts c;
-	ingest_get_counts(in, &c);
+	struct ingest_counts c = { 0 };
+	if (in)
+		ingest_get_counts(in, &c);
 	log_info("stopped: accepted=%llu duplicate=%llu rejected=%llu retry_later=%llu commits=%llu",
 		 (unsigned long long)c.accepted, (unsigned long long)c.duplicate,
 		 (unsigned long long)c.rejected, (unsigned long long)c.retry,
