@@ -34,9 +34,8 @@ static long turn(ingest *in, dispatch *d, long timeout_ms, int stopping, int *ha
 	zmq_pollitem_t items[WORKER_MAX_POLL];
 	struct http_fd fds[HTTP_MAX_FDS];
 	size_t n_fds = dispatch_fds(d, fds, HTTP_MAX_FDS);
-	int n;
-
 	int first = in ? 0 : 1; /* items[0]: the ingest socket, if any */
+	int n;
 
 	items[0] = (zmq_pollitem_t){ in ? ingest_socket(in) : NULL, 0, ZMQ_POLLIN, 0 };
 	for (size_t i = 0; i < n_fds; i++)
