@@ -578,7 +578,9 @@ static int put_counters(MDB_txn *txn, MDB_dbi dbi, const struct counters *c)
 
 static size_t rec_size(const struct rec_hdr *h)
 {
-	return (h->type == STORE_REC_V2 ? REC_HDR_V2_SIZE : sizeof(*h)) + (size_t)h->idem_len + h->event_len + h->to_len + h->text_len;
+	size_t hsize = h->type == STORE_REC_V2 ? REC_HDR_V2_SIZE : sizeof(*h);
+
+	return hsize + (size_t)h->idem_len + h->event_len + h->to_len + h->text_len;
 }
 
 /* Decode v into r (pointers into v).  Returns 0, or -1 if corrupt. */
