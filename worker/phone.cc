@@ -561,10 +561,13 @@ private:
 		if (regions.size() != 1 || regions.front() == PHONE_REGION_NONGEO)
 			return nullptr;
 		if (!loaded_) {
-			loaded_ = true;
-			if (!all_.ParseFromArray(i18n::phonenumbers::metadata_get(),
-						 i18n::phonenumbers::metadata_size()))
-				all_.Clear();
+			/* Parsed aside: a throw half-way leaves nothing half-read. */
+			PhoneMetadataCollection parsed;
+
+			if (parsed.ParseFromArray(i18n::phonenumbers::metadata_get(),
+						  i18n::phonenumbers::metadata_size()))
+				all_.Swap(&parsed);
+			loaded_ = true; /* unreadable: every code asks GetNumberType() */
 		}
 		for (const PhoneMetadata &md : all_.metadata()) {
 			if (md.id() == regions.front() && md.country_code() == cc) {
