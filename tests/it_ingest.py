@@ -253,9 +253,15 @@ class IngestTest(itlib.PoolTest):
         pool = self.pool(workers=2, args=["-o", "ingest.workers=0"])
         self.assertEqual(pool.log_text().count("taking events"), 2)
         d = Dealer(pool.endpoint)
-        for i in range(400):
-            d.request(b"a%d" % i, event("all-take-%d" % i).SerializeToString())
-        acks = [d.recv()[1] for _ in range(400)]
+        acks = []
+        # In rounds: a worker's connection to the broker completes in the
+        # background after it says "started", and the broker deals only to
+        # workers connected.
+        for r in range(8):
+            for i in range(50):
+                d.request(b"a%d-%d" % (r, i), event("all-take-%d-%d" % (r, i)).SerializeToString())
+            acks += [d.recv()[1] for _ in range(50)]
+            time.sleep(0.25)
         d.close()
         self.assertEqual({a.status for a in acks}, {pb2().ACK_ACCEPTED})
         self.assertEqual(pool.stop(), 0)
