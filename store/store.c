@@ -308,21 +308,33 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-/* Check (read-write: set, on a new store) the schema version in meta. */
+/* Write this smsq's schema version into meta. */
+static int write_version(store *s, MDB_txn *txn, char *err, size_t errlen)
+{
+	MDB_val k = { sizeof("version") - 1, (void *)"version" };
+	uint32_t ver = STORE_SCHEMA_VERSION;
+	MDB_val v = { sizeof(ver), &ver };
+	int rc = mdb_put(txn, s->db_meta, &k, &v, 0);
+
+	if (rc != 0) {
+		snprintf(err, errlen, "store: writing the schema version in %s: %s", s->dir,
+			 mdb_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Check the schema version in meta; read-write, set it on a new store and
+ * move a schema 2 store to this one. */
 static int check_version(store *s, MDB_txn *txn, char *err, size_t errlen)
 {
 	MDB_val k = { sizeof("version") - 1, (void *)"version" };
 	MDB_val v;
-	uint32_t ver = STORE_SCHEMA_VERSION, have;
+	uint32_t have;
 	int rc = mdb_get(txn, s->db_meta, &k, &v);
 
-	if (rc == MDB_NOTFOUND && !s->read_only) {
-		v.mv_size = sizeof(ver);
-		v.mv_data = &ver;
-		rc = mdb_put(txn, s->db_meta, &k, &v, 0);
-		if (rc == 0)
-			return 0;
-	}
+	if (rc == MDB_NOTFOUND && !s->read_only)
+		return write_version(s, txn, err, errlen);
 	if (rc != 0) {
 		snprintf(err, errlen, "store: schema version in %s: %s", s->dir, mdb_strerror(rc));
 		return -1;
@@ -339,25 +351,17 @@ static int check_version(store *s, MDB_txn *txn, char *err, size_t errlen)
 			 "directory aside", s->dir);
 		return -1;
 	}
-	if (have == 2 && !s->read_only) {
-		/* Schema 3 only adds a record type: schema 2 records stay as
-		 * they are (keyed by their exact appointment), new ones are
-		 * schema 3.  Marking the store 3 keeps an older smsq out. */
-		v.mv_size = sizeof(ver);
-		v.mv_data = &ver;
-		rc = mdb_put(txn, s->db_meta, &k, &v, 0);
-		if (rc != 0) {
-			snprintf(err, errlen, "store: upgrading %s to schema %u: %s", s->dir,
-				 (unsigned)ver, mdb_strerror(rc));
-			return -1;
-		}
-		return 0;
-	}
-	if (have != ver && have != 2) {
-		snprintf(err, errlen, "store: %s has an unknown schema version %u (this smsq reads 2 and %u)",
-			 s->dir, (unsigned)have, (unsigned)ver);
+	if (have != 2 && have != STORE_SCHEMA_VERSION) {
+		snprintf(err, errlen,
+			 "store: %s has an unknown schema version %u (this smsq reads 2 and %u)",
+			 s->dir, (unsigned)have, (unsigned)STORE_SCHEMA_VERSION);
 		return -1;
 	}
+	/* Schema 3 only adds a record type: schema 2 records stay as they are
+	 * (keyed by their exact appointment), new ones are schema 3.  Marking
+	 * the store 3 keeps an older smsq out. */
+	if (have != STORE_SCHEMA_VERSION && !s->read_only)
+		return write_version(s, txn, err, errlen);
 	return 0;
 }
 

@@ -19,6 +19,19 @@
 #define BROKER_BURST 4096   /* messages moved per direction per round */
 #define BROKER_LINGER_MS 2000
 
+/* Read the rest of a message from src and drop it, so that the next read
+ * starts on a message boundary. */
+static void drop_rest(void *src)
+{
+	zmq_msg_t part;
+	int more = 1;
+
+	while (more && zmq_msg_init(&part) == 0 && zmq_msg_recv(&part, src, 0) >= 0) {
+		more = zmq_msg_more(&part);
+		zmq_msg_close(&part);
+	}
+}
+
 /* Send the rest of a multipart message from src to dst, its first frame
  * (with "more" set) just sent.  ZeroMQ delivers and queues a multipart
  * message whole: the rest is in src already, and dst, having taken the
@@ -36,27 +49,12 @@ static int move_rest(void *src, void *dst)
 		more = zmq_msg_more(&part);
 		if (zmq_msg_send(&part, dst, more ? ZMQ_SNDMORE : 0) < 0) {
 			zmq_msg_close(&part);
-			/* Drain the rest so the next read starts on a boundary. */
-			while (more && zmq_msg_init(&part) == 0 && zmq_msg_recv(&part, src, 0) >= 0) {
-				more = zmq_msg_more(&part);
-				zmq_msg_close(&part);
-			}
+			if (more)
+				drop_rest(src);
 			return -1;
 		}
 	}
 	return 1;
-}
-
-/* Read the rest of a message from src and drop it. */
-static void drop_rest(void *src)
-{
-	zmq_msg_t part;
-	int more = 1;
-
-	while (more && zmq_msg_init(&part) == 0 && zmq_msg_recv(&part, src, 0) >= 0) {
-		more = zmq_msg_more(&part);
-		zmq_msg_close(&part);
-	}
 }
 
 /* A request whose first frame the backend could not take (every worker at

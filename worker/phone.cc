@@ -23,7 +23,9 @@
  *      the plain forms of the countries in fast_plans[], the PhoneNumber
  *      built directly (see "Fast path" below).
  *   3. IsPossibleNumberWithReason(): lengths only, cheap.
- *   4. GetNumberType(): UNKNOWN means not a valid number.  IsValidNumber()
+ *   4. The number's type (type_of(): RE2 over libphonenumber's metadata,
+ *      or GetNumberType(); see "Type check" below): UNKNOWN means not a
+ *      valid number.  IsValidNumber()
  *      is exactly GetRegionCodeForNumber() + "type != UNKNOWN" (see
  *      libphonenumber's IsValidNumberForRegion()), so calling both would
  *      run the same regular expressions twice; with ICU regexps that is
@@ -457,19 +459,30 @@ struct desc_re {
 	std::vector<int> lengths;  /* possible lengths; empty: any */
 };
 
-/* The types in GetNumberTypeHelper()'s order, then fixed line, mobile. */
+/* The types GetNumberTypeHelper() tries before fixed line and mobile, in
+ * its order: each one's description in the metadata, and its answer. */
+const struct {
+	const PhoneNumberDesc &(PhoneMetadata::*desc)() const;
+	PhoneNumberUtil::PhoneNumberType type;
+} special_types[] = {
+	{ &PhoneMetadata::premium_rate, PhoneNumberUtil::PREMIUM_RATE },
+	{ &PhoneMetadata::toll_free, PhoneNumberUtil::TOLL_FREE },
+	{ &PhoneMetadata::shared_cost, PhoneNumberUtil::SHARED_COST },
+	{ &PhoneMetadata::voip, PhoneNumberUtil::VOIP },
+	{ &PhoneMetadata::personal_number, PhoneNumberUtil::PERSONAL_NUMBER },
+	{ &PhoneMetadata::pager, PhoneNumberUtil::PAGER },
+	{ &PhoneMetadata::uan, PhoneNumberUtil::UAN },
+	{ &PhoneMetadata::voicemail, PhoneNumberUtil::VOICEMAIL },
+};
+#define SPECIAL_TYPES (sizeof(special_types) / sizeof(special_types[0]))
+
+/* One region's descriptions, compiled. */
 struct type_plan {
 	desc_re general;
-	desc_re special[8];       /* premium .. voicemail, in special_types order */
+	desc_re special[SPECIAL_TYPES]; /* in special_types order */
 	desc_re fixed, mobile;
 	bool same_mobile_and_fixed;
 	bool usable;              /* every pattern compiled */
-};
-
-const PhoneNumberUtil::PhoneNumberType special_types[8] = {
-	PhoneNumberUtil::PREMIUM_RATE, PhoneNumberUtil::TOLL_FREE, PhoneNumberUtil::SHARED_COST,
-	PhoneNumberUtil::VOIP, PhoneNumberUtil::PERSONAL_NUMBER, PhoneNumberUtil::PAGER,
-	PhoneNumberUtil::UAN, PhoneNumberUtil::VOICEMAIL,
 };
 
 /* Compile one description; false if RE2 refuses its pattern.  May throw. */
@@ -488,14 +501,10 @@ bool compile_desc(const PhoneNumberDesc &d, desc_re *out)
 std::unique_ptr<type_plan> build_plan(const PhoneMetadata &md)
 {
 	std::unique_ptr<type_plan> p(new type_plan);
-	const PhoneNumberDesc *specials[8] = {
-		&md.premium_rate(), &md.toll_free(), &md.shared_cost(), &md.voip(),
-		&md.personal_number(), &md.pager(), &md.uan(), &md.voicemail(),
-	};
 	bool ok = compile_desc(md.general_desc(), &p->general);
 
-	for (int i = 0; i < 8; i++)
-		ok = compile_desc(*specials[i], &p->special[i]) && ok;
+	for (size_t i = 0; i < SPECIAL_TYPES; i++)
+		ok = compile_desc((md.*special_types[i].desc)(), &p->special[i]) && ok;
 	ok = compile_desc(md.fixed_line(), &p->fixed) && ok;
 	ok = compile_desc(md.mobile(), &p->mobile) && ok;
 	p->same_mobile_and_fixed = md.same_mobile_and_fixed_line_pattern();
@@ -521,9 +530,9 @@ PhoneNumberUtil::PhoneNumberType plan_type(const type_plan &p, const std::string
 {
 	if (!matches(nsn, p.general))
 		return PhoneNumberUtil::UNKNOWN;
-	for (int i = 0; i < 8; i++) {
+	for (size_t i = 0; i < SPECIAL_TYPES; i++) {
 		if (matches(nsn, p.special[i]))
-			return special_types[i];
+			return special_types[i].type;
 	}
 	if (matches(nsn, p.fixed)) {
 		if (p.same_mobile_and_fixed || matches(nsn, p.mobile))
