@@ -261,7 +261,6 @@ struct store_leased {
 	int64_t lease_until_ms;      /* the lease: pass it back with the outcome */
 	int64_t created_ms;          /* booking time (for the delay in logs) */
 	uint16_t attempts;           /* attempts including this one */
-	char idem_key[STORE_IDEM_MAX + 1]; /* reference for logs */
 	char to[STORE_TO_MAX + 1];   /* destination */
 	char *text;                  /* text to send, NUL-terminated, in the texts buffer */
 	uint32_t text_len;           /* its bytes */

@@ -121,6 +121,15 @@ static struct store_new msg(struct fx *f, int n, uint8_t prio, int64_t appt, int
 	return m;
 }
 
+/* Give m a destination and a text (up to its NUL). */
+static void with_text(struct store_new *m, const char *to, const char *text)
+{
+	m->to = to;
+	m->to_len = strlen(to);
+	m->text = text;
+	m->text_len = strlen(text);
+}
+
 static struct store_stats stats(store *s)
 {
 	struct store_stats st;
@@ -421,10 +430,7 @@ static void lease_takes_most_urgent_and_hides_them(void **state)
 	struct store_new b[3] = { msg(f, 1, 0, NOW + 30 * DAY, 0), msg(f, 2, 0, NOW + DAY, 0),
 				  msg(f, 3, 0, NOW + 2 * DAY, 0) };
 
-	b[1].to = "+33612345678";
-	b[1].to_len = strlen(b[1].to);
-	b[1].text = "Rendez-vous confirmé";
-	b[1].text_len = strlen(b[1].text);
+	with_text(&b[1], "+33612345678", "Rendez-vous confirmé");
 	assert_int_equal(store_ingest(f->st, b, 3, NOW), STORE_OK);
 	assert_int_equal(lease(f, NOW, 2, 0, NULL), 2);
 	assert_int_equal(leased[0].id, b[1].id);
@@ -1132,7 +1138,11 @@ static void make_schema_2(MDB_txn *txn)
 		assert_int_equal(mdb_get(txn, ready, &rkv, &sv), 0);
 		assert_true(sv.mv_size <= sizeof(st));
 		memcpy(st, sv.mv_data, sv.mv_size);
-		stv.mv_size = sv.mv_size;
+		/* schema 2's value: struct st (type 0x53, note_len at 8), its
+		 * note, no sending copy */
+		st[0] = 0x53;
+		stv.mv_size = 32 + (size_t)(st[8] | st[9] << 8);
+		assert_true(stv.mv_size <= sv.mv_size);
 		assert_int_equal(mdb_del(txn, ready, &rkv, NULL), 0);
 		put_key_time(rk, appt);
 		assert_int_equal(mdb_put(txn, ready, &rkv, &stv, 0), 0);
@@ -1144,7 +1154,7 @@ static void make_schema_2(MDB_txn *txn)
 	}
 }
 
-static void expect_schema_3(MDB_txn *txn)
+static void expect_schema_4(MDB_txn *txn)
 {
 	MDB_dbi meta;
 	uint32_t ver = 0;
@@ -1154,11 +1164,11 @@ static void expect_schema_3(MDB_txn *txn)
 	assert_int_equal(mdb_get(txn, meta, &k, &v), 0);
 	assert_int_equal(v.mv_size, sizeof(ver));
 	memcpy(&ver, v.mv_data, sizeof(ver));
-	assert_int_equal(ver, 3);
+	assert_int_equal(ver, 4);
 }
 
 /* A schema 2 store opens: its messages are read, ordered and sent where
- * schema 2 put them, new ones are schema 3, and the store says 3 after. */
+ * schema 2 put them, new ones are schema 4, and the store says 4 after. */
 static void a_schema_2_store_is_read_and_upgraded_in_place(void **state)
 {
 	struct fx *f = *state;
@@ -1208,11 +1218,150 @@ static void a_schema_2_store_is_read_and_upgraded_in_place(void **state)
 		assert_int_equal(o[i].applied, 1);
 	assert_int_equal(stats(f->st).count[STORE_STATE_SENT], 3);
 	assert_int_equal(store_verify(f->st), 0);
-	/* the store says schema 3 now (an smsq that reads only 2 is kept out) */
+	/* the store says schema 4 now (an smsq that reads only 2 is kept out) */
 	store_close(&f->st);
-	tamper(f, expect_schema_3);
+	tamper(f, expect_schema_4);
 	f->st = open_store(f->dir, 0, 0, 0);
 	assert_non_null(f->st);
+}
+
+/* The ids the tampering functions below work on. */
+static uint64_t tamper_ids[2];
+
+static MDB_val id_val(unsigned char k[8], uint64_t id)
+{
+	MDB_val v = { 8, k };
+
+	for (int i = 0; i < 8; i++)
+		k[i] = (unsigned char)(id >> (56 - 8 * i));
+	return v;
+}
+
+/* Delete the record of tamper_ids[0]; check the ready value of
+ * tamper_ids[1] (a long text) is its state alone (32 bytes, no note). */
+static void drop_record_check_no_copy(MDB_txn *txn)
+{
+	MDB_dbi msgdb, ready;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	unsigned char idk[8];
+	MDB_val idv = id_val(idk, tamper_ids[0]);
+	int seen = 0;
+
+	assert_int_equal(mdb_dbi_open(txn, "msg", 0, &msgdb), 0);
+	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
+	assert_int_equal(mdb_del(txn, msgdb, &idv, NULL), 0);
+	assert_int_equal(mdb_cursor_open(txn, ready, &cur), 0);
+	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+		assert_int_equal(k.mv_size, 17);
+		if (memcmp((char *)k.mv_data + 9, idk, 8) == 0)
+			assert_true(v.mv_size > 32 + 24); /* state and copy */
+		else
+			assert_int_equal(v.mv_size, 32), seen++; /* state alone */
+	}
+	mdb_cursor_close(cur);
+	assert_int_equal(seen, 1);
+}
+
+/* A ready entry holds what sending needs (schema 4): the lease of a short
+ * message does not read its record (deleted here), a long text is read
+ * from its record, and smsqctl check reports the missing record. */
+static void lease_sends_from_the_ready_copy_without_the_record(void **state)
+{
+	struct fx *f = *state;
+	char longtext[601];
+	struct store_new b[2] = { msg(f, 1, 3, NOW + DAY, 0), msg(f, 2, 3, NOW + 2 * DAY, 0) };
+
+	memset(longtext, 'x', 600);
+	with_text(&b[0], "+33612345678", "Rendez-vous confirmé demain 9h30");
+	b[0].segments = 1;
+	b[0].expires_ms = NOW + DAY - HOUR;
+	longtext[600] = '\0';
+	with_text(&b[1], "+33698765432", longtext);
+	b[1].segments = 4;
+	assert_int_equal(store_ingest(f->st, b, 2, NOW), STORE_OK);
+	tamper_ids[0] = b[0].id;
+	tamper_ids[1] = b[1].id;
+	tamper(f, drop_record_check_no_copy);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(store_verify(f->st), -1);
+	assert_non_null(strstr(store_errmsg(f->st), "not stored"));
+
+	assert_int_equal(lease(f, NOW, 2, 0, NULL), 2);
+	assert_int_equal(leased[0].id, b[0].id);
+	assert_string_equal(leased[0].to, "+33612345678");
+	assert_string_equal(leased[0].text, "Rendez-vous confirmé demain 9h30");
+	assert_int_equal(leased[0].text_len, strlen(leased[0].text));
+	assert_int_equal(leased[0].created_ms, b[0].created_ms);
+	assert_int_equal(leased[0].attempts, 1);
+	assert_int_equal(leased[0].hdr.expires_ms, NOW + DAY - HOUR);
+	assert_int_equal(leased[0].hdr.segments, 1);
+	assert_int_equal(leased[0].hdr.priority, 3);
+	assert_int_equal(leased[0].hdr.urgency_ms, store_urgency_ms(NOW + DAY, NOW));
+	assert_int_equal(leased[1].id, b[1].id);
+	assert_string_equal(leased[1].to, "+33698765432");
+	assert_int_equal(leased[1].text_len, 600);
+	assert_memory_equal(leased[1].text, longtext, 600);
+	assert_int_equal(leased[1].hdr.segments, 4);
+}
+
+/* Change one byte of the first ready entry's sending copy (its last: the
+ * end of the text). */
+static void alter_the_ready_copy(MDB_txn *txn)
+{
+	MDB_dbi ready;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	unsigned char buf[512];
+
+	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
+	assert_int_equal(mdb_cursor_open(txn, ready, &cur), 0);
+	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+	assert_true(v.mv_size > 32 + 24 && v.mv_size <= sizeof(buf));
+	memcpy(buf, v.mv_data, v.mv_size);
+	buf[v.mv_size - 1] ^= 0x20;
+	v.mv_data = buf;
+	assert_int_equal(mdb_cursor_put(cur, &k, &v, MDB_CURRENT), 0);
+	mdb_cursor_close(cur);
+}
+
+/* The copy follows a retry: promote() writes it again from the record, and
+ * smsqctl check finds a copy that differs from its record. */
+static void the_ready_copy_comes_back_after_a_retry_and_is_checked(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[1] = { msg(f, 1, 0, NOW + DAY, 0) };
+	struct store_new u[1] = { msg(f, 2, 9, NOW + DAY, 0) };
+	struct store_outcome o;
+
+	with_text(&b[0], "+33612345678", "Rendez-vous confirmé");
+	assert_int_equal(store_ingest(f->st, b, 1, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 1, 0, NULL), 1);
+	o = outcome(&leased[0], STORE_OUT_RETRY, NOW + 5000, "HTTP 500");
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 100), STORE_OK);
+	assert_int_equal(o.applied, 1);
+	assert_int_equal(lease(f, NOW + 5000, 1, 0, NULL), 1);
+	o = outcome(&leased[0], STORE_OUT_RELEASE, 0, NULL);
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 5100), STORE_OK);
+	/* released: sent from the record; one more retry, one more copy */
+	assert_int_equal(lease(f, NOW + 6000, 1, 0, NULL), 1);
+	assert_string_equal(leased[0].text, "Rendez-vous confirmé");
+	o = outcome(&leased[0], STORE_OUT_RETRY, NOW + 9000, "HTTP 500");
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 6100), STORE_OK);
+	assert_int_equal(lease(f, NOW + 8000, 1, 0, NULL), 0); /* not due yet */
+	/* due: promoted to ready (a copy written) while a more urgent one is
+	 * taken */
+	assert_int_equal(store_ingest(f->st, u, 1, NOW + 8500), STORE_OK);
+	assert_int_equal(lease(f, NOW + 9000, 1, 0, NULL), 1);
+	assert_int_equal(leased[0].id, u[0].id);
+	assert_int_equal(stats(f->st).count[STORE_STATE_READY], 1);
+	assert_int_equal(store_verify(f->st), 0);
+	tamper(f, alter_the_ready_copy);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(store_verify(f->st), -1);
+	assert_non_null(strstr(store_errmsg(f->st), "sending copy"));
 }
 
 static void state_names(void **state)
@@ -1278,6 +1427,11 @@ int main(void)
 		READING(the_oldest_waiting_message_follows_the_outcomes),
 		READING(a_late_sent_finds_a_message_retried_by_another_worker),
 		READING(a_schema_2_store_is_read_and_upgraded_in_place),
+		READING(the_ready_copy_comes_back_after_a_retry_and_is_checked),
+		cmocka_unit_test_setup_teardown(lease_sends_from_the_ready_copy_without_the_record,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(the_ready_copy_comes_back_after_a_retry_and_is_checked,
+						setup, teardown),
 		cmocka_unit_test(urgency_is_the_appointment_to_a_sixteenth_of_its_distance),
 		cmocka_unit_test_setup_teardown(
 			ready_index_orders_far_appointments_by_arrival_within_a_step, setup, teardown),
