@@ -121,6 +121,7 @@
 #define READY_KEY_LEN 17
 #define DELAYED_KEY_LEN 16
 #define ID_KEY_LEN 8
+#define RC_SAID (MDB_KEYEXIST - 1) /* not an LMDB code: a failure already in s->errmsg */
 
 struct store {
 	MDB_env *env;                   /* the environment */
@@ -1589,7 +1590,8 @@ out:
  * into *id), leaving it in place and cur on it: entry_del_move() moves it.
  * Returns 0, MDB_NOTFOUND when empty, or an error.  With limit_ms set
  * (delayed index), an entry due after *limit_ms is reported as MDB_NOTFOUND. */
-static int first_entry(MDB_cursor *cur, const int64_t *limit_ms, struct entry *e, uint64_t *id)
+static int first_entry(store *s, MDB_cursor *cur, const int64_t *limit_ms, struct entry *e,
+		       uint64_t *id)
 {
 	MDB_val k, v;
 	int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -1599,8 +1601,12 @@ static int first_entry(MDB_cursor *cur, const int64_t *limit_ms, struct entry *e
 	if (rc == 0 && limit_ms != NULL &&
 	    (int64_t)(get_be64(k.mv_data) ^ (1ULL << 63)) > *limit_ms)
 		rc = MDB_NOTFOUND;
-	if (rc == 0 && st_parse(&v, e) != 0)
-		rc = MDB_CORRUPTED;
+	if (rc == 0 && st_parse(&v, e) != 0) {
+		set_err(s, "message %llu: its entry in %s is unreadable (store damaged: run "
+			"smsqctl check)", (unsigned long long)index_key_id(&k),
+			limit_ms != NULL ? "delayed" : "ready");
+		rc = RC_SAID;
+	}
 	if (rc == 0) {
 		*id = index_key_id(&k);
 		e->dbi = mdb_cursor_dbi(cur);
@@ -1616,7 +1622,11 @@ static int indexed_rec(store *s, MDB_txn *txn, uint64_t id, struct rec *r)
 {
 	int rc = rec_read(s, txn, id, r);
 
-	return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+	if (rc != MDB_NOTFOUND && rc != MDB_CORRUPTED)
+		return rc;
+	set_err(s, "message %llu: %s (store damaged: run smsqctl check)", (unsigned long long)id,
+		rc == MDB_NOTFOUND ? "indexed but not stored" : "its record is unreadable");
+	return RC_SAID;
 }
 
 /* What a lease needs of ready entry e's message (e from first_entry()):
@@ -1647,7 +1657,7 @@ static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct co
 		struct rec r;
 		uint64_t id;
 
-		rc = first_entry(cur, &now_ms, &e, &id);
+		rc = first_entry(s, cur, &now_ms, &e, &id);
 		if (rc == MDB_NOTFOUND) {
 			rc = 0;
 			break;
@@ -1691,7 +1701,7 @@ static int lease_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t lease_ms, si
 		struct rec r;
 		uint64_t id;
 
-		rc = first_entry(cur, NULL, &e, &id);
+		rc = first_entry(s, cur, NULL, &e, &id);
 		if (rc == MDB_NOTFOUND) {
 			rc = 0;
 			break;
@@ -1881,7 +1891,7 @@ static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_out
 		break;
 	default:
 		set_err(s, "finish: unknown outcome kind %d", (int)o->kind);
-		return EINVAL;
+		return RC_SAID;
 	}
 	if (rc == 0) {
 		o->applied = 1;
@@ -1941,7 +1951,7 @@ static int cycle_attempt(store *s, const char *what, struct store_outcome *o, si
 	if (rc == 0)
 		rc = put_counters(txn, s->db_meta, &c);
 	if (rc != 0) {
-		if (rc != EINVAL) /* else finish_one() said what was wrong */
+		if (rc != RC_SAID) /* else it was said where it was found */
 			set_err(s, "%s: %s", what, mdb_strerror(rc));
 		mdb_txn_abort(txn);
 		return rc;

@@ -1306,6 +1306,83 @@ static void lease_sends_from_the_ready_copy_without_the_record(void **state)
 	assert_int_equal(leased[1].hdr.segments, 4);
 }
 
+/* Cut the last byte off the first ready entry's value. */
+static void truncate_first_ready(MDB_txn *txn)
+{
+	MDB_dbi ready;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	unsigned char buf[512];
+
+	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
+	assert_int_equal(mdb_cursor_open(txn, ready, &cur), 0);
+	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+	assert_true(v.mv_size > 1 && v.mv_size <= sizeof(buf));
+	memcpy(buf, v.mv_data, v.mv_size);
+	v.mv_data = buf;
+	v.mv_size--;
+	assert_int_equal(mdb_cursor_put(cur, &k, &v, MDB_CURRENT), 0);
+	mdb_cursor_close(cur);
+}
+
+/* Delete the first ready entry and the record of tamper_ids[1]. */
+static void drop_first_ready_and_second_record(MDB_txn *txn)
+{
+	MDB_dbi msgdb, ready;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	unsigned char idk[8];
+	MDB_val idv = id_val(idk, tamper_ids[1]);
+
+	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
+	assert_int_equal(mdb_cursor_open(txn, ready, &cur), 0);
+	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+	assert_int_equal(mdb_cursor_del(cur, 0), 0);
+	mdb_cursor_close(cur);
+	assert_int_equal(mdb_dbi_open(txn, "msg", 0, &msgdb), 0);
+	assert_int_equal(mdb_del(txn, msgdb, &idv, NULL), 0);
+}
+
+/* A damaged entry or a lost record stops the lease (nothing taken, nothing
+ * changed) with the message it is about and what to run. */
+static void a_damaged_store_stops_the_lease_and_says_where(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[2] = { msg(f, 1, 3, NOW + DAY, 0), msg(f, 2, 3, NOW + 2 * DAY, 0) };
+	struct store_leased l[2];
+	char texts[2 * STORE_LEASE_TEXTS_MIN];
+	char want[64], longtext[601];
+	size_t n = 9;
+
+	memset(longtext, 'x', 600);
+	longtext[600] = '\0';
+	with_text(&b[0], "+33612345678", "Rendez-vous confirmé");
+	with_text(&b[1], "+33698765432", longtext); /* no copy: sent from its record */
+	assert_int_equal(store_ingest(f->st, b, 2, NOW), STORE_OK);
+	tamper_ids[1] = b[1].id;
+	tamper(f, truncate_first_ready);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(store_lease(f->st, NOW, 30000, 2, 0, l, texts, sizeof(texts), &n, NULL),
+			 STORE_ERROR);
+	assert_int_equal(n, 0);
+	snprintf(want, sizeof(want), "message %llu: its entry in ready is unreadable",
+		 (unsigned long long)b[0].id);
+	assert_non_null(strstr(store_errmsg(f->st), want));
+	assert_non_null(strstr(store_errmsg(f->st), "smsqctl check"));
+	assert_int_equal(stats(f->st).count[STORE_STATE_READY], 2);
+	/* a ready entry without a copy whose record is gone */
+	tamper(f, drop_first_ready_and_second_record);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(store_lease(f->st, NOW, 30000, 2, 0, l, texts, sizeof(texts), &n, NULL),
+			 STORE_ERROR);
+	assert_int_equal(n, 0);
+	snprintf(want, sizeof(want), "message %llu: indexed but not stored",
+		 (unsigned long long)b[1].id);
+	assert_non_null(strstr(store_errmsg(f->st), want));
+}
+
 /* Change one byte of the first ready entry's sending copy (its last: the
  * end of the text). */
 static void alter_the_ready_copy(MDB_txn *txn)
@@ -1430,6 +1507,8 @@ int main(void)
 		READING(the_ready_copy_comes_back_after_a_retry_and_is_checked),
 		cmocka_unit_test_setup_teardown(lease_sends_from_the_ready_copy_without_the_record,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(a_damaged_store_stops_the_lease_and_says_where, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(the_ready_copy_comes_back_after_a_retry_and_is_checked,
 						setup, teardown),
 		cmocka_unit_test(urgency_is_the_appointment_to_a_sixteenth_of_its_distance),
