@@ -1306,8 +1306,9 @@ static void lease_sends_from_the_ready_copy_without_the_record(void **state)
 	assert_int_equal(leased[1].hdr.segments, 4);
 }
 
-/* Cut the last byte off the first ready entry's value. */
-static void truncate_first_ready(MDB_txn *txn)
+/* Rewrite the first ready entry's value: cut its last byte off, or change
+ * it (the end of the text of a sending copy). */
+static void edit_first_ready(MDB_txn *txn, int cut)
 {
 	MDB_dbi ready;
 	MDB_cursor *cur;
@@ -1317,12 +1318,25 @@ static void truncate_first_ready(MDB_txn *txn)
 	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
 	assert_int_equal(mdb_cursor_open(txn, ready, &cur), 0);
 	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
-	assert_true(v.mv_size > 1 && v.mv_size <= sizeof(buf));
+	assert_true(v.mv_size > 32 + 24 && v.mv_size <= sizeof(buf));
 	memcpy(buf, v.mv_data, v.mv_size);
+	if (cut)
+		v.mv_size--;
+	else
+		buf[v.mv_size - 1] ^= 0x20;
 	v.mv_data = buf;
-	v.mv_size--;
 	assert_int_equal(mdb_cursor_put(cur, &k, &v, MDB_CURRENT), 0);
 	mdb_cursor_close(cur);
+}
+
+static void truncate_first_ready(MDB_txn *txn)
+{
+	edit_first_ready(txn, 1);
+}
+
+static void alter_the_ready_copy(MDB_txn *txn)
+{
+	edit_first_ready(txn, 0);
 }
 
 /* Delete the first ready entry and the record of tamper_ids[1]. */
@@ -1381,26 +1395,6 @@ static void a_damaged_store_stops_the_lease_and_says_where(void **state)
 	snprintf(want, sizeof(want), "message %llu: indexed but not stored",
 		 (unsigned long long)b[1].id);
 	assert_non_null(strstr(store_errmsg(f->st), want));
-}
-
-/* Change one byte of the first ready entry's sending copy (its last: the
- * end of the text). */
-static void alter_the_ready_copy(MDB_txn *txn)
-{
-	MDB_dbi ready;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	unsigned char buf[512];
-
-	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
-	assert_int_equal(mdb_cursor_open(txn, ready, &cur), 0);
-	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
-	assert_true(v.mv_size > 32 + 24 && v.mv_size <= sizeof(buf));
-	memcpy(buf, v.mv_data, v.mv_size);
-	buf[v.mv_size - 1] ^= 0x20;
-	v.mv_data = buf;
-	assert_int_equal(mdb_cursor_put(cur, &k, &v, MDB_CURRENT), 0);
-	mdb_cursor_close(cur);
 }
 
 /* The copy follows a retry: promote() writes it again from the record, and
