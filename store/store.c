@@ -133,6 +133,7 @@ struct store {
 	MDB_dbi db_meta;                /* counters, next id, version */
 	uint64_t map_max_bytes;         /* growth ceiling */
 	int read_only;                  /* opened MDB_RDONLY */
+	int64_t next_due_ms;            /* store_next_due_ms() */
 	char dir[4096];                 /* data directory */
 	char errmsg[STORE_ERRMSG_MAX];  /* last failure */
 };
@@ -1645,12 +1646,15 @@ static int lease_source(store *s, MDB_txn *txn, uint64_t id, const struct entry 
 }
 
 /* Make due delayed messages and ran-out leases ready (or expired), up to
- * max.  Returns an LMDB code. */
+ * max; *next_due the due time of the first one left (store_next_due_ms()).
+ * Returns an LMDB code. */
 static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct counters *c,
-		   size_t *n_expired, size_t *n_final)
+		   size_t *n_expired, size_t *n_final, int64_t *next_due)
 {
 	MDB_cursor *cur = NULL;
 	int rc = mdb_cursor_open(txn, s->db_delayed, &cur);
+
+	*next_due = now_ms; /* unless the loop finds the first one not due */
 
 	for (size_t done = 0; rc == 0 && done < max; done++) {
 		struct entry e;
@@ -1659,7 +1663,13 @@ static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct co
 
 		rc = first_entry(s, cur, &now_ms, &e, &id);
 		if (rc == MDB_NOTFOUND) {
-			rc = 0;
+			MDB_val k, v;
+
+			rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+			*next_due = INT64_MAX;
+			if (rc == 0 && k.mv_size == DELAYED_KEY_LEN)
+				*next_due = (int64_t)(get_be64(k.mv_data) ^ (1ULL << 63));
+			rc = rc == MDB_NOTFOUND ? 0 : rc;
 			break;
 		}
 		if (rc == 0)
@@ -1687,12 +1697,13 @@ static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct co
  * into out, *expired expired on the way, final moves added to *n_final. */
 static int lease_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t lease_ms, size_t max,
 		    uint32_t budget, struct store_leased *out, char *texts, size_t texts_cap,
-		    size_t *n_out, size_t *expired, struct counters *c, size_t *n_final)
+		    size_t *n_out, size_t *expired, struct counters *c, size_t *n_final,
+		    int64_t *next_due)
 {
 	uint64_t segs = 0;
 	size_t used = 0;
 	MDB_cursor *cur = NULL;
-	int rc = promote(s, txn, now_ms, max * 4 + 256, c, expired, n_final);
+	int rc = promote(s, txn, now_ms, max * 4 + 256, c, expired, n_final, next_due);
 
 	if (rc == 0)
 		rc = mdb_cursor_open(txn, s->db_ready, &cur);
@@ -1932,6 +1943,7 @@ static int cycle_attempt(store *s, const char *what, struct store_outcome *o, si
 	MDB_txn *txn = NULL;
 	struct counters c;
 	size_t n_final = 0, expired = 0, leased = 0;
+	int64_t next_due = s->next_due_ms;
 	int rc = txn_begin(s, 0, &txn);
 
 	if (n_out != NULL)
@@ -1945,7 +1957,7 @@ static int cycle_attempt(store *s, const char *what, struct store_outcome *o, si
 		rc = finish_in(s, txn, o, n, now_ms, &c, &n_final);
 	if (rc == 0 && max > 0)
 		rc = lease_in(s, txn, now_ms, lease_ms, max, budget, out, texts, texts_cap, &leased,
-			      &expired, &c, &n_final);
+			      &expired, &c, &n_final, &next_due);
 	if (rc == 0 && n_final > 0)
 		rc = advance_low(s, txn, STORE_LOW_STEPS + 2 * n_final);
 	if (rc == 0)
@@ -1965,7 +1977,13 @@ static int cycle_attempt(store *s, const char *what, struct store_outcome *o, si
 		*n_out = leased;
 	if (n_expired != NULL)
 		*n_expired = expired; /* only what was committed */
+	s->next_due_ms = next_due;
 	return 0;
+}
+
+int64_t store_next_due_ms(const store *s)
+{
+	return s->next_due_ms;
 }
 
 int store_finish(store *s, struct store_outcome *o, size_t n, int64_t now_ms)

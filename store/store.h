@@ -344,6 +344,17 @@ int store_finish_lease(store *s, struct store_outcome *o, size_t n, int64_t now_
 		       struct store_leased *out, char *texts, size_t texts_cap, size_t *n_out,
 		       size_t *n_expired) SMSQ_WARN_UNUSED;
 
+/*
+ * When the next message of the delayed index is due (a scheduled send, a
+ * retry, a lease that runs out), as the last committed lease of this handle
+ * saw it before taking messages (its own new leases not counted): epoch ms;
+ * INT64_MAX when the index was empty; that lease's now_ms when more were
+ * due than it moved to ready.  0 before any lease.  A caller
+ * with nothing to send sleeps until then (or until new messages may have
+ * arrived) instead of polling.
+ */
+int64_t store_next_due_ms(const store *s);
+
 const char *store_state_name(enum store_state st);
 
 #endif

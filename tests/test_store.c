@@ -1435,6 +1435,38 @@ static void the_ready_copy_comes_back_after_a_retry_and_is_checked(void **state)
 	assert_non_null(strstr(store_errmsg(f->st), "sending copy"));
 }
 
+/* A lease says when the next delayed message is due: none, a scheduled
+ * one, a retry, and "now" when it left due ones behind. */
+static void a_lease_says_when_the_next_delayed_message_is_due(void **state)
+{
+	struct fx *f = *state;
+	struct store_new a[1] = { msg(f, 1, 0, NOW + DAY, NOW + 60000) };
+	struct store_new b[1] = { msg(f, 2, 0, NOW + DAY, 0) };
+	struct store_outcome o;
+
+	assert_int_equal(store_next_due_ms(f->st), 0);
+	assert_int_equal(lease(f, NOW, 4, 0, NULL), 0);
+	assert_true(store_next_due_ms(f->st) == INT64_MAX);
+	assert_int_equal(store_ingest(f->st, a, 1, NOW), STORE_OK);
+	assert_int_equal(store_ingest(f->st, b, 1, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW + 1, 4, 0, NULL), 1);
+	assert_int_equal(store_next_due_ms(f->st), NOW + 60000);
+	/* a retry sooner than the scheduled one */
+	o = outcome(&leased[0], STORE_OUT_RETRY, NOW + 2500, "HTTP 500");
+	assert_int_equal(store_finish_lease(f->st, &o, 1, NOW + 10, 30000, 4, 0, leased,
+					    leased_texts, sizeof(leased_texts), &(size_t){ 0 },
+					    NULL),
+			 STORE_OK);
+	assert_int_equal(lease(f, NOW + 20, 4, 0, NULL), 0);
+	assert_int_equal(store_next_due_ms(f->st), NOW + 2500);
+	/* a finish alone does not look */
+	assert_int_equal(lease(f, NOW + 2500, 4, 0, NULL), 1);
+	assert_int_equal(store_next_due_ms(f->st), NOW + 60000);
+	o = outcome(&leased[0], STORE_OUT_SENT, 0, "id-1");
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 2600), STORE_OK);
+	assert_int_equal(store_next_due_ms(f->st), NOW + 60000);
+}
+
 static void state_names(void **state)
 {
 	(void)state;
@@ -1510,6 +1542,8 @@ int main(void)
 			ready_index_orders_far_appointments_by_arrival_within_a_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_schema_2_store_is_read_and_upgraded_in_place, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(a_lease_says_when_the_next_delayed_message_is_due,
+						setup, teardown),
 		cmocka_unit_test(state_names),
 	};
 

@@ -778,8 +778,16 @@ static int refill(dispatch *d, int64_t now_mono)
 		tmp[i].text = t;
 	}
 	d->q_len += got;
-	if (got == 0)
-		d->idle_until_ms = now_mono + DISPATCH_IDLE_POLL_MS;
+	if (got == 0) {
+		/* Nothing ready: look again when the next delayed message is
+		 * due (a retry waiting out its backoff), or in a poll period
+		 * (messages another worker stores are not announced). */
+		int64_t wait = store_next_due_ms(d->st) - now;
+
+		if (wait > DISPATCH_IDLE_POLL_MS)
+			wait = DISPATCH_IDLE_POLL_MS;
+		d->idle_until_ms = now_mono + (wait < 1 ? 1 : wait);
+	}
 	return 0;
 }
 
@@ -915,6 +923,13 @@ long dispatch_step(dispatch *d, int stopping)
 
 		if (left < sleep_ms)
 			sleep_ms = left < 0 ? 0 : left;
+	}
+	if (!stopping && d->q_len == 0) {
+		/* Wake for the next look at the store (refill()). */
+		long left = (long)(d->idle_until_ms - clock_mono_ms());
+
+		if (left < sleep_ms)
+			sleep_ms = left < 1 ? 1 : left;
 	}
 	long ht = http_timeout_ms(d->http);
 	if (ht >= 0 && ht < sleep_ms)
