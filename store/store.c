@@ -63,10 +63,11 @@
  * unless that would make the value larger than STORE_COPY_MAX (a long text
  * is read from the record).  Without it, a lease read each message's record
  * by id: in ready order, which is not id order, one page per message picked
- * from all over the map.  With 5,000,000 waiting (a 3 GB map) that was a
+ * from all over the map.  With 5,000,000 waiting (a 4 GB map) that was a
  * cache and TLB miss and often a page fault per message: messages were taken
- * at 42 % of the rate with 100,000 waiting.  Now a lease reads the first
- * pages of ready and nothing else.  The price is ~260 bytes more per waiting
+ * at 42 % of the rate with 100,000 waiting (81 % now).  Now a lease of
+ * messages with a copy reads the first pages of ready and nothing else.
+ * The price is ~260 bytes more per waiting
  * message in ready, written at ingest beside the entry it already wrote.
  * Only ingest and promote() (delayed to ready: they read the record) write a
  * copy; an entry put back to ready by a release, or written by schema 3,
@@ -134,6 +135,8 @@ struct store {
 	uint64_t map_max_bytes;         /* growth ceiling */
 	int read_only;                  /* opened MDB_RDONLY */
 	int64_t next_due_ms;            /* store_next_due_ms() */
+	size_t txn_moves;               /* entries moved by the write transaction */
+	int64_t txn_due;                /* earliest due time it gave a delayed entry */
 	char dir[4096];                 /* data directory */
 	char errmsg[STORE_ERRMSG_MAX];  /* last failure */
 };
@@ -842,8 +845,8 @@ static void entry_set_note(struct entry *e, const char *note)
  * created: e->st.state is then `to` and counted by the caller) to state `to`
  * with index time due_ms: counters kept exact, new entry written.  note (may
  * be NULL) replaces the note.  r is the message's record; when it has its
- * sections, a ready entry gets a sending copy (r must then not point into a
- * page this transaction writes: records are never written after ingest).
+ * destination and text, a ready entry gets a sending copy (they are read
+ * after the old entry is deleted: not from LMDB memory, see rec_hold()).
  */
 static int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
 		      struct entry *e, enum store_state to, int64_t due_ms, const char *note,
@@ -852,6 +855,9 @@ static int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
 	const struct rec_hdr *h = &r->h;
 	unsigned from = e->st.state;
 
+	s->txn_moves++;
+	if (to == STORE_STATE_DELAYED && due_ms < s->txn_due)
+		s->txn_due = due_ms;
 	if (is_waiting(from) && !is_waiting(to))
 		c->segments_waiting -= h->segments;
 	c->count[from]--;
@@ -1057,6 +1063,8 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	if (m->not_before_ms > now_ms) {
 		e.st.state = STORE_STATE_DELAYED;
 		e.st.due_ms = m->not_before_ms;
+		if (e.st.due_ms < s->txn_due)
+			s->txn_due = e.st.due_ms;
 	} else {
 		e.st.state = STORE_STATE_READY;
 	}
@@ -1087,6 +1095,7 @@ static int ingest_attempt(store *s, struct store_new *msgs, size_t n, int64_t no
 
 	if (rc != 0)
 		return rc;
+	s->txn_due = INT64_MAX;
 	rc = get_u64(txn, s->db_meta, "next_id", &next_id);
 	if (rc == 0)
 		rc = get_counters(txn, s->db_meta, &c);
@@ -1115,6 +1124,8 @@ static int ingest_attempt(store *s, struct store_new *msgs, size_t n, int64_t no
 	rc = mdb_txn_commit(txn);
 	if (rc != 0)
 		set_err(s, "commit: %s", mdb_strerror(rc));
+	else if (s->txn_due < s->next_due_ms)
+		s->next_due_ms = s->txn_due;
 	return rc;
 fail:
 	set_err(s, "ingest: %s", mdb_strerror(rc));
@@ -1595,17 +1606,20 @@ static int first_entry(store *s, MDB_cursor *cur, const int64_t *limit_ms, struc
 		       uint64_t *id)
 {
 	MDB_val k, v;
+	const char *name = limit_ms != NULL ? "delayed" : "ready";
 	int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 
-	if (rc == 0 && (k.mv_size < ID_KEY_LEN + 1 || k.mv_size > sizeof(e->key)))
-		rc = MDB_CORRUPTED;
+	if (rc == 0 && (k.mv_size < ID_KEY_LEN + 1 || k.mv_size > sizeof(e->key))) {
+		set_err(s, "a key of %zu bytes in %s (store damaged: run smsqctl check)",
+			k.mv_size, name);
+		return RC_SAID;
+	}
 	if (rc == 0 && limit_ms != NULL &&
 	    (int64_t)(get_be64(k.mv_data) ^ (1ULL << 63)) > *limit_ms)
 		rc = MDB_NOTFOUND;
 	if (rc == 0 && st_parse(&v, e) != 0) {
 		set_err(s, "message %llu: its entry in %s is unreadable (store damaged: run "
-			"smsqctl check)", (unsigned long long)index_key_id(&k),
-			limit_ms != NULL ? "delayed" : "ready");
+			"smsqctl check)", (unsigned long long)index_key_id(&k), name);
 		rc = RC_SAID;
 	}
 	if (rc == 0) {
@@ -1637,12 +1651,35 @@ static int lease_source(store *s, MDB_txn *txn, uint64_t id, const struct entry 
 {
 	if (!e->has_copy)
 		return indexed_rec(s, txn, id, r);
-	if (e->klen != READY_KEY_LEN || e->key[0] > STORE_PRIORITY_MAX)
-		return MDB_CORRUPTED;
+	if (e->klen != READY_KEY_LEN || e->key[0] > STORE_PRIORITY_MAX) {
+		set_err(s, "message %llu: a ready key of an unknown form (store damaged: run "
+			"smsqctl check)", (unsigned long long)id);
+		return RC_SAID;
+	}
 	*r = e->copy;
 	r->h.priority = (uint8_t)(STORE_PRIORITY_MAX - e->key[0]);
 	r->h.urgency_ms = (int64_t)(get_be64(e->key + 1) ^ (1ULL << 63));
 	return 0;
+}
+
+/* Copy r's destination and text into held (cap bytes) and point r there,
+ * so that they outlive the transaction's next write (LMDB's data is valid
+ * until then); when they do not fit, r keeps no sections (no sending copy
+ * for it).  Its other sections are dropped. */
+static void rec_hold(struct rec *r, char *held, size_t cap)
+{
+	size_t n = (size_t)r->h.to_len + r->h.text_len;
+
+	r->idem = NULL;
+	r->event = NULL;
+	if (n > cap) {
+		r->to = r->text = NULL;
+		return;
+	}
+	memcpy(held, r->to, r->h.to_len);
+	memcpy(held + r->h.to_len, r->text, r->h.text_len);
+	r->to = held;
+	r->text = held + r->h.to_len;
 }
 
 /* Make due delayed messages and ran-out leases ready (or expired), up to
@@ -1684,6 +1721,9 @@ static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct co
 			(*n_expired)++;
 			(*n_final)++;
 		} else {
+			char held[STORE_COPY_MAX];
+
+			rec_hold(&r, held, sizeof(held));
 			rc = entry_del_move(s, txn, id, &r, &e, STORE_STATE_READY, 0, NULL, now_ms,
 					    c);
 		}
@@ -1952,6 +1992,8 @@ static int cycle_attempt(store *s, const char *what, struct store_outcome *o, si
 		*n_expired = 0;
 	if (rc != 0)
 		return rc;
+	s->txn_moves = 0;
+	s->txn_due = INT64_MAX;
 	rc = get_counters(txn, s->db_meta, &c);
 	if (rc == 0)
 		rc = finish_in(s, txn, o, n, now_ms, &c, &n_final);
@@ -1968,7 +2010,8 @@ static int cycle_attempt(store *s, const char *what, struct store_outcome *o, si
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	rc = mdb_txn_commit(txn);
+	/* Nothing moved (an idle worker looking): no commit, no sync. */
+	rc = s->txn_moves == 0 ? (mdb_txn_abort(txn), 0) : mdb_txn_commit(txn);
 	if (rc != 0) {
 		set_err(s, "%s commit: %s", what, mdb_strerror(rc));
 		return rc;
@@ -1977,7 +2020,7 @@ static int cycle_attempt(store *s, const char *what, struct store_outcome *o, si
 		*n_out = leased;
 	if (n_expired != NULL)
 		*n_expired = expired; /* only what was committed */
-	s->next_due_ms = next_due;
+	s->next_due_ms = next_due < s->txn_due ? next_due : s->txn_due;
 	return 0;
 }
 

@@ -951,14 +951,18 @@ static void copy_first_ready_to_done(MDB_txn *txn)
 	mdb_cursor_close(cur);
 }
 
-static void set_schema_1(MDB_txn *txn)
+static void set_version(MDB_txn *txn, uint32_t ver)
 {
 	MDB_dbi meta;
-	uint32_t one = 1;
-	MDB_val k = { 7, (void *)"version" }, v = { sizeof(one), &one };
+	MDB_val k = { 7, (void *)"version" }, v = { sizeof(ver), &ver };
 
 	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
 	assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+}
+
+static void set_schema_1(MDB_txn *txn)
+{
+	set_version(txn, 1);
 }
 
 static void verify_detects_a_lost_or_doubled_state(void **state)
@@ -1104,17 +1108,14 @@ static void make_schema_2(MDB_txn *txn)
 		unsigned char rec[256];
 		size_t len;
 	} r[8];
-	MDB_dbi meta, msgdb, ready;
+	MDB_dbi msgdb, ready;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	uint32_t two = 2;
-	MDB_val vk = { 7, (void *)"version" }, vv = { sizeof(two), &two };
 	size_t n = 0;
 
-	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	set_version(txn, 2);
 	assert_int_equal(mdb_dbi_open(txn, "msg", 0, &msgdb), 0);
 	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
-	assert_int_equal(mdb_put(txn, meta, &vk, &vv, 0), 0);
 	assert_int_equal(mdb_cursor_open(txn, msgdb, &cur), 0);
 	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
 		assert_true(n < 8 && k.mv_size == 8 && v.mv_size > 56 && v.mv_size <= 256);
@@ -1152,6 +1153,36 @@ static void make_schema_2(MDB_txn *txn)
 		MDB_val idv = { 8, r[i].id }, recv = { r[i].len - 8, rec };
 		assert_int_equal(mdb_put(txn, msgdb, &idv, &recv, 0), 0);
 	}
+}
+
+/* What schema 3 wrote: ready values without a sending copy (type 0x53,
+ * the state and its note), and version 3. */
+static void make_schema_3(MDB_txn *txn)
+{
+	MDB_dbi ready;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int n = 0;
+
+	set_version(txn, 3);
+	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
+	assert_int_equal(mdb_cursor_open(txn, ready, &cur), 0);
+	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+		unsigned char st[512], key[17];
+
+		assert_true(v.mv_size <= sizeof(st) && k.mv_size == sizeof(key));
+		memcpy(key, k.mv_data, sizeof(key)); /* not from the page being rewritten */
+		k.mv_data = key;
+		memcpy(st, v.mv_data, v.mv_size);
+		assert_int_equal(st[0], 0x56);
+		st[0] = 0x53;
+		v.mv_size = 32 + (size_t)(st[8] | st[9] << 8);
+		v.mv_data = st;
+		assert_int_equal(mdb_cursor_put(cur, &k, &v, MDB_CURRENT), 0);
+		n++;
+	}
+	mdb_cursor_close(cur);
+	assert_true(n > 0);
 }
 
 static void expect_schema_4(MDB_txn *txn)
@@ -1313,19 +1344,39 @@ static void edit_first_ready(MDB_txn *txn, int cut)
 	MDB_dbi ready;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	unsigned char buf[512];
+	unsigned char buf[512], key[17];
 
 	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
 	assert_int_equal(mdb_cursor_open(txn, ready, &cur), 0);
 	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
-	assert_true(v.mv_size > 32 + 24 && v.mv_size <= sizeof(buf));
+	assert_true(v.mv_size > 32 + 24 && v.mv_size <= sizeof(buf) && k.mv_size == sizeof(key));
+	memcpy(key, k.mv_data, sizeof(key)); /* not from the page being rewritten */
+	k.mv_data = key;
 	memcpy(buf, v.mv_data, v.mv_size);
+	assert_int_equal(buf[0], 0x56); /* a state with a sending copy */
 	if (cut)
 		v.mv_size--;
 	else
 		buf[v.mv_size - 1] ^= 0x20;
 	v.mv_data = buf;
 	assert_int_equal(mdb_cursor_put(cur, &k, &v, MDB_CURRENT), 0);
+	mdb_cursor_close(cur);
+}
+
+/* The first ready entry is a state alone (0x53), its note after it. */
+static void expect_first_ready_without_copy(MDB_txn *txn)
+{
+	MDB_dbi ready;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	const unsigned char *p;
+
+	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
+	assert_int_equal(mdb_cursor_open(txn, ready, &cur), 0);
+	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+	p = v.mv_data;
+	assert_int_equal(p[0], 0x53);
+	assert_int_equal(v.mv_size, 32 + (size_t)(p[8] | p[9] << 8));
 	mdb_cursor_close(cur);
 }
 
@@ -1415,7 +1466,11 @@ static void the_ready_copy_comes_back_after_a_retry_and_is_checked(void **state)
 	assert_int_equal(lease(f, NOW + 5000, 1, 0, NULL), 1);
 	o = outcome(&leased[0], STORE_OUT_RELEASE, 0, NULL);
 	assert_int_equal(store_finish(f->st, &o, 1, NOW + 5100), STORE_OK);
-	/* released: sent from the record; one more retry, one more copy */
+	/* released: no copy, sent from the record; one more retry, one more
+	 * copy */
+	tamper(f, expect_first_ready_without_copy);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
 	assert_int_equal(lease(f, NOW + 6000, 1, 0, NULL), 1);
 	assert_string_equal(leased[0].text, "Rendez-vous confirmé");
 	o = outcome(&leased[0], STORE_OUT_RETRY, NOW + 9000, "HTTP 500");
@@ -1459,12 +1514,115 @@ static void a_lease_says_when_the_next_delayed_message_is_due(void **state)
 			 STORE_OK);
 	assert_int_equal(lease(f, NOW + 20, 4, 0, NULL), 0);
 	assert_int_equal(store_next_due_ms(f->st), NOW + 2500);
-	/* a finish alone does not look */
 	assert_int_equal(lease(f, NOW + 2500, 4, 0, NULL), 1);
 	assert_int_equal(store_next_due_ms(f->st), NOW + 60000);
-	o = outcome(&leased[0], STORE_OUT_SENT, 0, "id-1");
+	/* a finish alone: a retry it writes counts, a sent one does not */
+	o = outcome(&leased[0], STORE_OUT_RETRY, NOW + 4000, "HTTP 500");
 	assert_int_equal(store_finish(f->st, &o, 1, NOW + 2600), STORE_OK);
+	assert_int_equal(store_next_due_ms(f->st), NOW + 4000);
+	assert_int_equal(lease(f, NOW + 4000, 4, 0, NULL), 1);
 	assert_int_equal(store_next_due_ms(f->st), NOW + 60000);
+	o = outcome(&leased[0], STORE_OUT_SENT, 0, "id-1");
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 4100), STORE_OK);
+	assert_int_equal(store_next_due_ms(f->st), NOW + 60000);
+}
+
+/* More due than one lease moves to ready: the next is due now. */
+static void a_lease_that_leaves_due_messages_says_now(void **state)
+{
+	struct fx *f = *state;
+	static struct store_new b[300];
+	static char keys[300][16];
+
+	for (int i = 0; i < 300; i++) {
+		b[i] = msg(f, i, 0, NOW + DAY, NOW + 1000);
+		snprintf(keys[i], sizeof(keys[i]), "d%d", i);
+		b[i].idem_key = keys[i];
+		b[i].idem_len = strlen(keys[i]);
+	}
+	assert_int_equal(store_ingest(f->st, b, 300, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 1, 0, NULL), 0);
+	assert_int_equal(store_next_due_ms(f->st), NOW + 1000);
+	assert_int_equal(lease(f, NOW + 2000, 1, 0, NULL), 1); /* moves 4 * 1 + 256 */
+	assert_int_equal(store_next_due_ms(f->st), NOW + 2000);
+	assert_int_equal(stats(f->st).count[STORE_STATE_DELAYED], 300 - 260);
+}
+
+static uint64_t last_txnid(const char *dir)
+{
+	MDB_env *env;
+	MDB_envinfo info;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0640), 0);
+	assert_int_equal(mdb_env_info(env, &info), 0);
+	mdb_env_close(env);
+	return (uint64_t)info.me_last_txnid;
+}
+
+/* A lease that finds nothing to move commits nothing (no sync): an idle
+ * worker looking costs the disk nothing. */
+static void a_lease_that_moves_nothing_commits_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct store_new a[1] = { msg(f, 1, 0, NOW + DAY, NOW + 60000) };
+	uint64_t t0, t1, t2;
+
+	assert_int_equal(store_ingest(f->st, a, 1, NOW), STORE_OK);
+	store_close(&f->st);
+	t0 = last_txnid(f->dir);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(lease(f, NOW, 4, 0, NULL), 0);
+	assert_int_equal(lease(f, NOW + 1000, 4, 0, NULL), 0);
+	store_close(&f->st);
+	t1 = last_txnid(f->dir);
+	f->st = open_store(f->dir, 0, 0, 0); /* what an open alone costs */
+	assert_non_null(f->st);
+	store_close(&f->st);
+	t2 = last_txnid(f->dir);
+	assert_int_equal(t1 - t0, t2 - t1);
+	/* and one that moves something commits */
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(lease(f, NOW + 60000, 4, 0, NULL), 1);
+	store_close(&f->st);
+	assert_int_equal(last_txnid(f->dir) - t2, t2 - t1 + 1);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+}
+
+/* A schema 3 store (ready entries without a copy) is checked, sent from its
+ * records, and marked 4. */
+static void a_schema_3_store_is_sent_from_its_records(void **state)
+{
+	struct fx *f = *state;
+	struct store_new a[2] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + 2 * DAY, 0) };
+	struct store_opts ro = { .dir = f->dir, .read_only = 1 };
+	char err[256];
+	store *r;
+
+	with_text(&a[0], "+33612345678", "Rendez-vous confirmé");
+	with_text(&a[1], "+33698765432", "Rendez-vous annulé");
+	assert_int_equal(store_ingest(f->st, a, 2, NOW), STORE_OK);
+	tamper(f, make_schema_3);
+	r = store_open(&ro, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(store_verify(r), 0);
+	store_close(&r);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(lease(f, NOW, 2, 0, NULL), 2);
+	assert_string_equal(leased[0].to, "+33612345678");
+	assert_string_equal(leased[0].text, "Rendez-vous confirmé");
+	assert_string_equal(leased[1].to, "+33698765432");
+	assert_string_equal(leased[1].text, "Rendez-vous annulé");
+	assert_int_equal(store_verify(f->st), 0);
+	store_close(&f->st);
+	tamper(f, expect_schema_4);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
 }
 
 static void state_names(void **state)
@@ -1544,6 +1702,13 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(a_lease_says_when_the_next_delayed_message_is_due,
 						setup, teardown),
+		READING(a_lease_says_when_the_next_delayed_message_is_due),
+		cmocka_unit_test_setup_teardown(a_lease_that_leaves_due_messages_says_now, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(a_lease_that_moves_nothing_commits_nothing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(a_schema_3_store_is_sent_from_its_records, setup,
+						teardown),
 		cmocka_unit_test(state_names),
 	};
 

@@ -728,8 +728,11 @@ static int refill(dispatch *d, int64_t now_mono)
 	 * hand, and a refill must not add to what is in hand while some wait.
 	 * They are committed with the lease, in its transaction (one commit
 	 * and one sync, not two); more than one transaction holds go first. */
-	if (d->n_pend > DISPATCH_FLUSH_MAX && flush(d) != 0)
-		return 0; /* the store refuses writes: do not take more in hand */
+	if (d->n_pend > DISPATCH_FLUSH_MAX && flush(d) != 0) {
+		/* the store refuses writes: do not take more in hand */
+		d->idle_until_ms = now_mono + DISPATCH_IDLE_POLL_MS;
+		return 0;
+	}
 	/* Lease straight into the ring when the free part is contiguous. */
 	size_t tail = (d->q_head + d->q_len) % d->q_cap;
 	size_t contiguous = tail + room <= d->q_cap ? room : d->q_cap - tail;
@@ -749,8 +752,10 @@ static int refill(dispatch *d, int64_t now_mono)
 	} else if (n_out > 0) {
 		/* The two apart, as the store may take outcomes and not a lease
 		 * (a full store takes a finish, which frees room). */
-		if (flush(d) != 0)
+		if (flush(d) != 0) {
+			d->idle_until_ms = now_mono + DISPATCH_IDLE_POLL_MS;
 			return 0;
+		}
 		rc = store_lease(d->st, clock_wall_ms(), d->cfg->dispatch_lease_ms, contiguous, 0,
 				 tmp, d->lease_texts, DISPATCH_LEASE_TEXTS, &got, &expired);
 	}
@@ -780,13 +785,17 @@ static int refill(dispatch *d, int64_t now_mono)
 	d->q_len += got;
 	if (got == 0) {
 		/* Nothing ready: look again when the next delayed message is
-		 * due (a retry waiting out its backoff), or in a poll period
+		 * due (a retry waiting out its backoff; messages due within
+		 * DISPATCH_IDLE_MIN_MS are taken together), or in a poll period
 		 * (messages another worker stores are not announced). */
-		int64_t wait = store_next_due_ms(d->st) - now;
+		int64_t due = store_next_due_ms(d->st);
+		int64_t wait = DISPATCH_IDLE_POLL_MS;
 
-		if (wait > DISPATCH_IDLE_POLL_MS)
-			wait = DISPATCH_IDLE_POLL_MS;
-		d->idle_until_ms = now_mono + (wait < 1 ? 1 : wait);
+		if (due < now + DISPATCH_IDLE_MIN_MS)
+			wait = DISPATCH_IDLE_MIN_MS;
+		else if (due < now + DISPATCH_IDLE_POLL_MS)
+			wait = due - now;
+		d->idle_until_ms = now_mono + wait;
 	}
 	return 0;
 }

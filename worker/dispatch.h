@@ -40,6 +40,7 @@
 #define DISPATCH_MAX_SLEEP_MS 100     /* longest the loop sleeps with work about */
 #define DISPATCH_IDLE_POLL_MS 50      /* look for new messages this often when idle
 					 (sooner when a delayed one is due) */
+#define DISPATCH_IDLE_MIN_MS 5        /* but not sooner than this */
 #define DISPATCH_FLUSH_MAX 4096       /* outcomes committed in one transaction at most */
 #define DISPATCH_LEASE_TEXTS (256 * 1024) /* bytes of texts one lease copies at most */
 #define DISPATCH_QUEUE_HOLD_MS 500    /* a queue holds at most this long at the primary's rate */
