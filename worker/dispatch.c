@@ -891,6 +891,7 @@ long dispatch_step(dispatch *d, int stopping)
 	}
 	if (!stopping) {
 		int probe = 0, usable = 0;
+		size_t started = 0; /* requests started since libcurl last ran */
 
 		if (refill(d, now_mono) != 0)
 			return -1;
@@ -912,9 +913,20 @@ long dispatch_step(dispatch *d, int stopping)
 			}
 			if (wait < 0)
 				break;
-			if (d->q_len == 0 && refill(d, clock_mono_ms()) != 0)
-				return -1;
+			started++;
+			if (d->q_len == 0) {
+				/* The requests go out before the store call, which
+				 * may wait for another worker's commit: a request
+				 * paced now must not reach the provider later,
+				 * together with the next ones. */
+				http_on_timeout(d->http);
+				started = 0;
+				if (refill(d, clock_mono_ms()) != 0)
+					return -1;
+			}
 		}
+		if (started > 0)
+			http_on_timeout(d->http); /* the same, before flush() below */
 		if (!usable && d->q_len > 0 && d->n_reqs == 0) {
 			log_warn("dispatch: no provider available (circuits open): %zu message(s) given back",
 				 d->q_len);
