@@ -59,16 +59,16 @@
  *
  * The sending copy (schema 4, issue 5, measured): a ready entry's value is
  * its state, then what a lease hands to the sender (struct copy_hdr:
- * creation and expiry times, segments; destination, text),
- * unless that would make the value larger than STORE_COPY_MAX (a long text
- * is read from the record).  Without it, a lease read each message's record
- * by id: in ready order, which is not id order, one page per message picked
- * from all over the map.  With 5,000,000 waiting (a 4 GB map) that was a
- * cache and TLB miss and often a page fault per message: messages were taken
- * at 42 % of the rate with 100,000 waiting (81 % now).  Now a lease of
- * messages with a copy reads the first pages of ready and nothing else.
- * The price is ~260 bytes more per waiting
- * message in ready, written at ingest beside the entry it already wrote.
+ * creation and expiry times, segments; destination, text), unless that
+ * would make the value larger than STORE_COPY_MAX (a long text is read from
+ * the record).  Without it, a lease read each message's record by id: in
+ * ready order, which is not id order, one page per message picked from all
+ * over the map.  With 5,000,000 waiting (a 4 GB map) that was a cache and
+ * TLB miss and often a page fault per message: messages were taken at 42 %
+ * of the rate with 100,000 waiting (73-81 % now).  Now a lease of messages
+ * with a copy reads the first pages of ready and nothing else.  The price
+ * is ~260 bytes more per waiting message in ready, written at ingest beside
+ * the entry it already wrote.
  * Only ingest and promote() (delayed to ready: they read the record) write a
  * copy; an entry put back to ready by a release, or written by schema 3,
  * has none and is sent from its record, as before.  The copy is never
@@ -281,6 +281,12 @@ static uint64_t get_be64(const unsigned char *p)
 static uint64_t bias(int64_t t)
 {
 	return (uint64_t)t ^ (1ULL << 63);
+}
+
+/* The time at p in a key (bias()ed, big-endian). */
+static int64_t key_time(const void *p)
+{
+	return (int64_t)(get_be64(p) ^ (1ULL << 63));
 }
 
 static void ready_key(unsigned char k[READY_KEY_LEN], uint8_t priority, int64_t appt_ms,
@@ -1001,6 +1007,7 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	MDB_val k, v;
 	unsigned char idbuf[ID_KEY_LEN];
 	struct rec_hdr h;
+	struct rec r;
 	struct entry e;
 	char *p;
 	int rc;
@@ -1058,23 +1065,14 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	if (h.text_len > 0)
 		memcpy(p, m->text, h.text_len);
 
+	/* The entry, created by entry_move() (from its state to itself); a
+	 * ready one copies the destination and text from m. */
+	r = (struct rec){ .h = h, .idem = m->idem_key, .to = m->to ? m->to : "",
+			  .text = m->text ? m->text : "" };
 	memset(&e, 0, sizeof(e));
-	e.st.updated_ms = now_ms;
-	if (m->not_before_ms > now_ms) {
-		e.st.state = STORE_STATE_DELAYED;
-		e.st.due_ms = m->not_before_ms;
-		if (e.st.due_ms < s->txn_due)
-			s->txn_due = e.st.due_ms;
-	} else {
-		e.st.state = STORE_STATE_READY;
-	}
-	entry_place(s, &h, id, &e);
-	{
-		struct rec r = { .h = h, .idem = m->idem_key, .to = m->to ? m->to : "",
-				 .text = m->text ? m->text : "" };
-
-		rc = entry_put(txn, &e, &r);
-	}
+	e.st.state = m->not_before_ms > now_ms ? STORE_STATE_DELAYED : STORE_STATE_READY;
+	rc = entry_move(s, txn, id, &r, &e, (enum store_state)e.st.state, m->not_before_ms, NULL,
+			now_ms, c);
 	if (rc != 0)
 		return rc;
 	c->segments_waiting += h.segments;
@@ -1309,7 +1307,7 @@ int store_stats(store *s, struct store_stats *out)
 	if (rc == 0)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	if (rc == 0 && k.mv_size == DELAYED_KEY_LEN)
-		out->next_due_ms = (int64_t)(get_be64(k.mv_data) ^ (1ULL << 63));
+		out->next_due_ms = key_time(k.mv_data);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
 		set_err(s, "stats: next due: %s", mdb_strerror(rc));
 		goto out;
@@ -1601,9 +1599,10 @@ out:
 /* Read the first entry of cur's database (its key and state into e, its id
  * into *id), leaving it in place and cur on it: entry_del_move() moves it.
  * Returns 0, MDB_NOTFOUND when empty, or an error.  With limit_ms set
- * (delayed index), an entry due after *limit_ms is reported as MDB_NOTFOUND. */
+ * (delayed index), an entry due after *limit_ms is reported as MDB_NOTFOUND,
+ * its due time in *next_ms (INT64_MAX when the index is empty). */
 static int first_entry(store *s, MDB_cursor *cur, const int64_t *limit_ms, struct entry *e,
-		       uint64_t *id)
+		       uint64_t *id, int64_t *next_ms)
 {
 	MDB_val k, v;
 	const char *name = limit_ms != NULL ? "delayed" : "ready";
@@ -1614,9 +1613,11 @@ static int first_entry(store *s, MDB_cursor *cur, const int64_t *limit_ms, struc
 			k.mv_size, name);
 		return RC_SAID;
 	}
-	if (rc == 0 && limit_ms != NULL &&
-	    (int64_t)(get_be64(k.mv_data) ^ (1ULL << 63)) > *limit_ms)
-		rc = MDB_NOTFOUND;
+	if (limit_ms != NULL) {
+		*next_ms = rc == 0 ? key_time(k.mv_data) : INT64_MAX;
+		if (rc == 0 && *next_ms > *limit_ms)
+			rc = MDB_NOTFOUND;
+	}
 	if (rc == 0 && st_parse(&v, e) != 0) {
 		set_err(s, "message %llu: its entry in %s is unreadable (store damaged: run "
 			"smsqctl check)", (unsigned long long)index_key_id(&k), name);
@@ -1658,7 +1659,7 @@ static int lease_source(store *s, MDB_txn *txn, uint64_t id, const struct entry 
 	}
 	*r = e->copy;
 	r->h.priority = (uint8_t)(STORE_PRIORITY_MAX - e->key[0]);
-	r->h.urgency_ms = (int64_t)(get_be64(e->key + 1) ^ (1ULL << 63));
+	r->h.urgency_ms = key_time(e->key + 1);
 	return 0;
 }
 
@@ -1691,22 +1692,15 @@ static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct co
 	MDB_cursor *cur = NULL;
 	int rc = mdb_cursor_open(txn, s->db_delayed, &cur);
 
-	*next_due = now_ms; /* unless the loop finds the first one not due */
-
+	*next_due = now_ms;
 	for (size_t done = 0; rc == 0 && done < max; done++) {
 		struct entry e;
 		struct rec r;
 		uint64_t id;
 
-		rc = first_entry(s, cur, &now_ms, &e, &id);
+		rc = first_entry(s, cur, &now_ms, &e, &id, next_due);
 		if (rc == MDB_NOTFOUND) {
-			MDB_val k, v;
-
-			rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-			*next_due = INT64_MAX;
-			if (rc == 0 && k.mv_size == DELAYED_KEY_LEN)
-				*next_due = (int64_t)(get_be64(k.mv_data) ^ (1ULL << 63));
-			rc = rc == MDB_NOTFOUND ? 0 : rc;
+			rc = 0;
 			break;
 		}
 		if (rc == 0)
@@ -1728,6 +1722,8 @@ static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct co
 					    c);
 		}
 	}
+	if (*next_due < now_ms)
+		*next_due = now_ms; /* it stopped at max: more may be due */
 	if (cur != NULL)
 		mdb_cursor_close(cur);
 	return rc;
@@ -1752,7 +1748,7 @@ static int lease_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t lease_ms, si
 		struct rec r;
 		uint64_t id;
 
-		rc = first_entry(s, cur, NULL, &e, &id);
+		rc = first_entry(s, cur, NULL, &e, &id, NULL);
 		if (rc == MDB_NOTFOUND) {
 			rc = 0;
 			break;
@@ -1848,8 +1844,9 @@ int store_lease(store *s, int64_t now_ms, int64_t lease_ms, size_t max, uint32_t
 static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_outcome *o,
 		      int64_t now_ms, struct counters *c)
 {
-	struct rec r, hr = { .idem = NULL };
-	struct rec_hdr h;
+	struct rec r, hdr = { .idem = NULL }; /* hdr: the header only (a message
+						  released to ready reads its record) */
+	struct rec_hdr *h = &hdr.h;
 	struct entry e;
 	int rc;
 
@@ -1857,23 +1854,21 @@ static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_out
 	if (o->hdr.id == o->id) {
 		/* What the lease read of the record (which never changes),
 		 * instead of reading it again. */
-		memset(&h, 0, sizeof(h));
-		h.urgency_ms = o->hdr.urgency_ms;
-		h.expires_ms = o->hdr.expires_ms;
-		h.segments = o->hdr.segments;
-		h.priority = o->hdr.priority;
+		h->urgency_ms = o->hdr.urgency_ms;
+		h->expires_ms = o->hdr.expires_ms;
+		h->segments = o->hdr.segments;
+		h->priority = o->hdr.priority;
 	} else {
 		rc = rec_read(s, txn, o->id, &r);
 		if (rc == MDB_NOTFOUND)
 			return 0;
 		if (rc != 0)
 			return rc;
-		h = r.h; /* the header outlives the writes below */
+		*h = r.h; /* the header outlives the writes below */
 	}
-	hr.h = h; /* no sections: a message released to ready reads its record */
 	e.st.state = STORE_STATE_INFLIGHT;
 	e.st.due_ms = o->lease_until_ms;
-	entry_place(s, &h, o->id, &e);
+	entry_place(s, h, o->id, &e);
 	rc = entry_seek(dcur, &e);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
@@ -1883,7 +1878,7 @@ static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_out
 		 * message is final already. */
 		if (o->kind != STORE_OUT_SENT)
 			return 0;
-		rc = entry_find(s, txn, o->id, &h, &e);
+		rc = entry_find(s, txn, o->id, h, &e);
 		if (rc == MDB_NOTFOUND)
 			return 0; /* in no index: a damaged store (smsqctl check says so);
 				     failing the whole batch would only lose the others */
@@ -1896,15 +1891,15 @@ static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_out
 		e.st.provider = o->provider; /* the provider of this attempt */
 	switch (o->kind) {
 	case STORE_OUT_SENT:
-		rc = entry_del_move(s, txn, o->id, &hr, &e, STORE_STATE_SENT, 0,
+		rc = entry_del_move(s, txn, o->id, &hdr, &e, STORE_STATE_SENT, 0,
 				    o->note ? o->note : "", now_ms, c);
 		break;
 	case STORE_OUT_FAILED:
-		rc = entry_del_move(s, txn, o->id, &hr, &e, STORE_STATE_FAILED, 0,
+		rc = entry_del_move(s, txn, o->id, &hdr, &e, STORE_STATE_FAILED, 0,
 				    o->note ? o->note : "failed", now_ms, c);
 		break;
 	case STORE_OUT_EXPIRED:
-		rc = entry_del_move(s, txn, o->id, &hr, &e, STORE_STATE_EXPIRED, 0,
+		rc = entry_del_move(s, txn, o->id, &hdr, &e, STORE_STATE_EXPIRED, 0,
 				    o->note ? o->note : "expired before it could be sent", now_ms, c);
 		break;
 	case STORE_OUT_RETRY:
@@ -1920,24 +1915,24 @@ static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_out
 			c->ambiguous++;
 			e.st.ambiguous++;
 		}
-		if (o->at_ms >= h.expires_ms)
-			rc = entry_del_move(s, txn, o->id, &hr, &e, STORE_STATE_EXPIRED, 0,
+		if (o->at_ms >= h->expires_ms)
+			rc = entry_del_move(s, txn, o->id, &hdr, &e, STORE_STATE_EXPIRED, 0,
 					    "expired while retrying", now_ms, c);
 		else if (o->max_attempts != 0 && e.st.attempts >= o->max_attempts)
-			rc = entry_del_move(s, txn, o->id, &hr, &e, STORE_STATE_FAILED, 0,
+			rc = entry_del_move(s, txn, o->id, &hdr, &e, STORE_STATE_FAILED, 0,
 					    "too many attempts", now_ms, c);
 		else
-			rc = entry_del_move(s, txn, o->id, &hr, &e, STORE_STATE_DELAYED, o->at_ms,
+			rc = entry_del_move(s, txn, o->id, &hdr, &e, STORE_STATE_DELAYED, o->at_ms,
 					    o->note, now_ms, c);
 		break;
 	case STORE_OUT_RELEASE:
 		if (e.st.attempts > 0)
 			e.st.attempts--;
 		c->attempts--;
-		rc = entry_del_move(s, txn, o->id, &hr, &e, STORE_STATE_READY, 0, NULL, now_ms, c);
+		rc = entry_del_move(s, txn, o->id, &hdr, &e, STORE_STATE_READY, 0, NULL, now_ms, c);
 		break;
 	case STORE_OUT_RENEW:
-		rc = entry_del_move(s, txn, o->id, &hr, &e, STORE_STATE_INFLIGHT, o->at_ms, NULL,
+		rc = entry_del_move(s, txn, o->id, &hdr, &e, STORE_STATE_INFLIGHT, o->at_ms, NULL,
 				    now_ms, c);
 		break;
 	default:

@@ -1408,16 +1408,34 @@ static void drop_first_ready_and_second_record(MDB_txn *txn)
 	assert_int_equal(mdb_del(txn, msgdb, &idv, NULL), 0);
 }
 
+/* Tamper with f's store with fn, reopen it: a lease of 2 fails, takes
+ * nothing, and says "message ID: what". */
+static void lease_fails_saying(struct fx *f, void (*fn)(MDB_txn *txn), uint64_t id,
+			       const char *what)
+{
+	struct store_leased l[2];
+	char texts[2 * STORE_LEASE_TEXTS_MIN];
+	char want[128];
+	size_t n = 9;
+
+	tamper(f, fn);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(store_lease(f->st, NOW, 30000, 2, 0, l, texts, sizeof(texts), &n, NULL),
+			 STORE_ERROR);
+	assert_int_equal(n, 0);
+	snprintf(want, sizeof(want), "message %llu: %s", (unsigned long long)id, what);
+	assert_non_null(strstr(store_errmsg(f->st), want));
+	assert_non_null(strstr(store_errmsg(f->st), "smsqctl check"));
+}
+
 /* A damaged entry or a lost record stops the lease (nothing taken, nothing
  * changed) with the message it is about and what to run. */
 static void a_damaged_store_stops_the_lease_and_says_where(void **state)
 {
 	struct fx *f = *state;
 	struct store_new b[2] = { msg(f, 1, 3, NOW + DAY, 0), msg(f, 2, 3, NOW + 2 * DAY, 0) };
-	struct store_leased l[2];
-	char texts[2 * STORE_LEASE_TEXTS_MIN];
-	char want[64], longtext[601];
-	size_t n = 9;
+	char longtext[601];
 
 	memset(longtext, 'x', 600);
 	longtext[600] = '\0';
@@ -1425,27 +1443,11 @@ static void a_damaged_store_stops_the_lease_and_says_where(void **state)
 	with_text(&b[1], "+33698765432", longtext); /* no copy: sent from its record */
 	assert_int_equal(store_ingest(f->st, b, 2, NOW), STORE_OK);
 	tamper_ids[1] = b[1].id;
-	tamper(f, truncate_first_ready);
-	f->st = open_store(f->dir, 0, 0, 0);
-	assert_non_null(f->st);
-	assert_int_equal(store_lease(f->st, NOW, 30000, 2, 0, l, texts, sizeof(texts), &n, NULL),
-			 STORE_ERROR);
-	assert_int_equal(n, 0);
-	snprintf(want, sizeof(want), "message %llu: its entry in ready is unreadable",
-		 (unsigned long long)b[0].id);
-	assert_non_null(strstr(store_errmsg(f->st), want));
-	assert_non_null(strstr(store_errmsg(f->st), "smsqctl check"));
+	lease_fails_saying(f, truncate_first_ready, b[0].id, "its entry in ready is unreadable");
 	assert_int_equal(stats(f->st).count[STORE_STATE_READY], 2);
 	/* a ready entry without a copy whose record is gone */
-	tamper(f, drop_first_ready_and_second_record);
-	f->st = open_store(f->dir, 0, 0, 0);
-	assert_non_null(f->st);
-	assert_int_equal(store_lease(f->st, NOW, 30000, 2, 0, l, texts, sizeof(texts), &n, NULL),
-			 STORE_ERROR);
-	assert_int_equal(n, 0);
-	snprintf(want, sizeof(want), "message %llu: indexed but not stored",
-		 (unsigned long long)b[1].id);
-	assert_non_null(strstr(store_errmsg(f->st), want));
+	lease_fails_saying(f, drop_first_ready_and_second_record, b[1].id,
+			   "indexed but not stored");
 }
 
 /* The copy follows a retry: promote() writes it again from the record, and
