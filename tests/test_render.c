@@ -940,7 +940,7 @@ static void test_cache_eviction(void **state)
 }
 
 /* More (zone, instant, field) keys than the formatted-date memo holds
- * (8,192), rendered in three orders by one renderer: every text must be the
+ * (16,384: 24,000 here), rendered in three orders by one renderer: every text must be the
  * same each time, and every 100th what a fresh renderer gives for it alone. */
 static void test_date_memo(void **state)
 {
