@@ -89,6 +89,15 @@
  * mdb_txn_commit() returns only once data and meta page are on disk.
  * Callers batch (group commit): one transaction, one sync, many messages.
  *
+ * Threads: LMDB allows one environment per process, so a second thread
+ * (the ingest committer) gets a second handle on the same environment from
+ * store_share().  Each handle has its own error message and transaction
+ * bookkeeping; the handles share a mutex that every call opening a
+ * transaction holds from start to end (STORE_LOCKED).  A process's store
+ * calls thus run one at a time, as LMDB's write lock would run them anyway,
+ * and mdb_env_set_mapsize() (growth) never meets a transaction of another
+ * thread of the process, which LMDB forbids.
+ *
  * Growth: MDB_MAP_FULL aborts the transaction; the map doubles (up to
  * map_max_bytes) and the whole batch is replayed.  At the ceiling the caller
  * gets STORE_FULL and answers RETRY_LATER.  When another process grew the
@@ -102,6 +111,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -124,7 +134,16 @@
 #define ID_KEY_LEN 8
 #define RC_SAID (MDB_KEYEXIST - 1) /* not an LMDB code: a failure already in s->errmsg */
 
+/* What the handles on one environment share (store_share()). */
+struct store_shared {
+	pthread_mutex_t lock;           /* held through every call with a transaction */
+	int refs;                       /* handles open */
+	int64_t next_due_ms;            /* store_next_due_ms(): written under lock, read
+					   without (__atomic) */
+};
+
 struct store {
+	struct store_shared *sh;        /* shared with store_share()'s handles */
 	MDB_env *env;                   /* the environment */
 	MDB_dbi db_msg;                 /* id -> record */
 	MDB_dbi db_idem;                /* key -> id */
@@ -134,7 +153,6 @@ struct store {
 	MDB_dbi db_meta;                /* counters, next id, version */
 	uint64_t map_max_bytes;         /* growth ceiling */
 	int read_only;                  /* opened MDB_RDONLY */
-	int64_t next_due_ms;            /* store_next_due_ms() */
 	size_t txn_moves;               /* entries moved by the write transaction */
 	int64_t txn_due;                /* earliest due time it gave a delayed entry */
 	char dir[4096];                 /* data directory */
@@ -257,6 +275,24 @@ const char *store_errmsg(const store *s)
 {
 	return s->errmsg;
 }
+
+static struct store_shared *lock_shared(const store *s)
+{
+	int rc = pthread_mutex_lock(&s->sh->lock);
+
+	(void)rc; /* a recursive mutex: only EAGAIN past its depth limit */
+	return s->sh;
+}
+
+static void unlock_shared(struct store_shared **sh)
+{
+	pthread_mutex_unlock(&(*sh)->lock);
+}
+
+/* Hold the handles' mutex until the calling function returns (a recursive
+ * mutex: store_walk()'s callback may call the store). */
+#define STORE_LOCKED(s) \
+	struct store_shared *locked_ __attribute__((cleanup(unlock_shared), unused)) = lock_shared(s)
 
 /* ---- key encoding ------------------------------------------------------ */
 
@@ -456,6 +492,21 @@ fail:
 	return -1;
 }
 
+/* A recursive process-private mutex.  Returns 0, or -1. */
+static int init_lock(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+	int rc = pthread_mutexattr_init(&a);
+
+	if (rc == 0) {
+		rc = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+		if (rc == 0)
+			rc = pthread_mutex_init(m, &a);
+		pthread_mutexattr_destroy(&a);
+	}
+	return rc == 0 ? 0 : -1;
+}
+
 store *store_open(const struct store_opts *opts, char *err, size_t errlen)
 {
 	store *s = calloc(1, sizeof(*s));
@@ -464,6 +515,19 @@ store *store_open(const struct store_opts *opts, char *err, size_t errlen)
 
 	if (s == NULL) {
 		snprintf(err, errlen, "store: out of memory");
+		return NULL;
+	}
+	s->sh = calloc(1, sizeof(*s->sh));
+	if (s->sh == NULL) {
+		free(s);
+		snprintf(err, errlen, "store: out of memory");
+		return NULL;
+	}
+	s->sh->refs = 1;
+	if (init_lock(&s->sh->lock) != 0) {
+		free(s->sh);
+		free(s);
+		snprintf(err, errlen, "store: cannot create its mutex");
 		return NULL;
 	}
 	s->read_only = opts->read_only;
@@ -513,13 +577,41 @@ fail:
 	return NULL;
 }
 
+store *store_share(store *s, char *err, size_t errlen)
+{
+	store *t = calloc(1, sizeof(*t));
+
+	if (t == NULL) {
+		snprintf(err, errlen, "store: out of memory");
+		return NULL;
+	}
+	STORE_LOCKED(s);
+	*t = *s;
+	t->errmsg[0] = '\0';
+	t->txn_moves = 0;
+	t->txn_due = INT64_MAX;
+	s->sh->refs++;
+	return t;
+}
+
 void store_close(store **sp)
 {
+	store *s;
+	int last;
+
 	if (sp == NULL || *sp == NULL)
 		return;
-	if ((*sp)->env != NULL)
-		mdb_env_close((*sp)->env);
-	free(*sp);
+	s = *sp;
+	pthread_mutex_lock(&s->sh->lock);
+	last = --s->sh->refs == 0;
+	pthread_mutex_unlock(&s->sh->lock);
+	if (last) {
+		if (s->env != NULL)
+			mdb_env_close(s->env);
+		pthread_mutex_destroy(&s->sh->lock);
+		free(s->sh);
+	}
+	free(s);
 	*sp = NULL;
 }
 
@@ -1122,8 +1214,8 @@ static int ingest_attempt(store *s, struct store_new *msgs, size_t n, int64_t no
 	rc = mdb_txn_commit(txn);
 	if (rc != 0)
 		set_err(s, "commit: %s", mdb_strerror(rc));
-	else if (s->txn_due < s->next_due_ms)
-		s->next_due_ms = s->txn_due;
+	else if (s->txn_due < s->sh->next_due_ms)
+		__atomic_store_n(&s->sh->next_due_ms, s->txn_due, __ATOMIC_RELAXED);
 	return rc;
 fail:
 	set_err(s, "ingest: %s", mdb_strerror(rc));
@@ -1133,6 +1225,7 @@ fail:
 
 int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms)
 {
+	STORE_LOCKED(s);
 	if (s->read_only) {
 		set_err(s, "ingest: store opened read-only");
 		return STORE_ERROR;
@@ -1164,6 +1257,7 @@ int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms)
 
 int store_get(store *s, uint64_t id, struct store_msg *out)
 {
+	STORE_LOCKED(s);
 	MDB_txn *txn = NULL;
 	struct rec r;
 	struct entry e;
@@ -1227,6 +1321,7 @@ out:
 
 int store_find_key(store *s, const char *key, size_t key_len, uint64_t *id)
 {
+	STORE_LOCKED(s);
 	MDB_txn *txn = NULL;
 	MDB_val k = { key_len, (void *)key };
 	MDB_val v;
@@ -1253,6 +1348,7 @@ int store_find_key(store *s, const char *key, size_t key_len, uint64_t *id)
 
 int store_stats(store *s, struct store_stats *out)
 {
+	STORE_LOCKED(s);
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
 	MDB_envinfo info;
@@ -1362,6 +1458,7 @@ static long walk_pending(store *s, MDB_txn *txn, size_t max, int (*fn)(uint64_t 
 long store_walk(store *s, const char *which, size_t max, int (*fn)(uint64_t id, void *arg),
 		void *arg)
 {
+	STORE_LOCKED(s);
 	MDB_dbi dbi = 0;
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
@@ -1535,6 +1632,7 @@ out:
 
 int store_verify(store *s)
 {
+	STORE_LOCKED(s);
 	struct verify_ctx v;
 	struct counters c;
 	MDB_stat st;
@@ -1823,6 +1921,7 @@ int store_lease(store *s, int64_t now_ms, int64_t lease_ms, size_t max, uint32_t
 		struct store_leased *out, char *texts, size_t texts_cap, size_t *n_out,
 		size_t *n_expired)
 {
+	STORE_LOCKED(s);
 	*n_out = 0;
 	if (s->read_only) {
 		set_err(s, "lease: store opened read-only");
@@ -1978,7 +2077,7 @@ static int cycle_attempt(store *s, const char *what, struct store_outcome *o, si
 	MDB_txn *txn = NULL;
 	struct counters c;
 	size_t n_final = 0, expired = 0, leased = 0;
-	int64_t next_due = s->next_due_ms;
+	int64_t next_due = s->sh->next_due_ms;
 	int rc = txn_begin(s, 0, &txn);
 
 	if (n_out != NULL)
@@ -2015,17 +2114,21 @@ static int cycle_attempt(store *s, const char *what, struct store_outcome *o, si
 		*n_out = leased;
 	if (n_expired != NULL)
 		*n_expired = expired; /* only what was committed */
-	s->next_due_ms = next_due < s->txn_due ? next_due : s->txn_due;
+	__atomic_store_n(&s->sh->next_due_ms, next_due < s->txn_due ? next_due : s->txn_due,
+			 __ATOMIC_RELAXED);
 	return 0;
 }
 
+/* Not under the lock: dispatch asks on every turn, and must not wait out
+ * another thread's commit for a hint. */
 int64_t store_next_due_ms(const store *s)
 {
-	return s->next_due_ms;
+	return __atomic_load_n(&s->sh->next_due_ms, __ATOMIC_RELAXED);
 }
 
 int store_finish(store *s, struct store_outcome *o, size_t n, int64_t now_ms)
 {
+	STORE_LOCKED(s);
 	if (s->read_only) {
 		set_err(s, "finish: store opened read-only");
 		return STORE_ERROR;
@@ -2040,6 +2143,7 @@ int store_finish_lease(store *s, struct store_outcome *o, size_t n, int64_t now_
 		       struct store_leased *out, char *texts, size_t texts_cap, size_t *n_out,
 		       size_t *n_expired)
 {
+	STORE_LOCKED(s);
 	*n_out = 0;
 	if (s->read_only) {
 		set_err(s, "finish and lease: store opened read-only");

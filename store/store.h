@@ -83,6 +83,16 @@ struct store_opts {
  */
 store *store_open(const struct store_opts *opts, char *err, size_t errlen);
 
+/*
+ * A second handle on s's environment, for another thread of this process
+ * (LMDB allows one environment per process).  Calls on either handle may
+ * come from different threads at once: they run one at a time, each with
+ * its own store_errmsg().  Each handle is closed with store_close(); the
+ * environment closes with the last.  Returns NULL with a message in err on
+ * out of memory.
+ */
+store *store_share(store *s, char *err, size_t errlen);
+
 /* Close the handle and set *s to NULL.  Accepts NULL and *s == NULL. */
 void store_close(store **s);
 

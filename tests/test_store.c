@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1640,6 +1641,103 @@ static void state_names(void **state)
 #define READING(fn) \
 	{ #fn " (outcomes without the header)", fn, setup_reading, teardown, NULL }
 
+/* ---- two threads, two handles (store_share()) ----------------------------- */
+
+#define SHARE_BATCHES 100
+#define SHARE_BATCH 20
+
+struct sharer {
+	store *h;        /* its own handle */
+	int failed;      /* a store_ingest() that did not say STORE_OK */
+	char keys[SHARE_BATCH][32];
+};
+
+/* Thread: ingest SHARE_BATCHES batches of messages with 4 KB events, enough
+ * to make a 1 MiB map grow several times under the other thread's feet. */
+static void *share_ingest(void *arg)
+{
+	struct sharer *sh = arg;
+	static char big[4000];
+
+	memset(big, 'z', sizeof(big));
+	for (int b = 0; b < SHARE_BATCHES; b++) {
+		struct store_new m[SHARE_BATCH];
+
+		for (int i = 0; i < SHARE_BATCH; i++) {
+			memset(&m[i], 0, sizeof(m[i]));
+			snprintf(sh->keys[i], sizeof(sh->keys[i]), "t%d", b * SHARE_BATCH + i);
+			m[i].idem_key = sh->keys[i];
+			m[i].idem_len = strlen(sh->keys[i]);
+			m[i].event = big;
+			m[i].event_len = sizeof(big);
+			m[i].created_ms = NOW;
+			m[i].expires_ms = m[i].appointment_ms = NOW + DAY;
+			with_text(&m[i], "+33612345678", "Rendez-vous confirmé");
+		}
+		if (store_ingest(sh->h, m, SHARE_BATCH, NOW) != STORE_OK)
+			sh->failed++;
+	}
+	return NULL;
+}
+
+/* One thread ingests through a shared handle while this one leases and
+ * records outcomes through the first, and the map grows meanwhile (LMDB
+ * forbids growing it with a transaction open in the process): every
+ * message ends sent exactly once, the store checks out, and each handle
+ * keeps its own error message. */
+static void two_threads_share_the_store_while_the_map_grows(void **state)
+{
+	struct fx *f = *state;
+	struct sharer sh = { 0 };
+	char err[256] = "";
+	pthread_t t;
+	size_t sent = 0;
+	int done = 0;
+
+	store_close(&f->st);
+	f->st = open_store(f->dir, 1 << 20, 256 << 20, 0);
+	assert_non_null(f->st);
+	sh.h = store_share(f->st, err, sizeof(err));
+	assert_non_null(sh.h);
+	assert_int_equal(pthread_create(&t, NULL, share_ingest, &sh), 0);
+	while (!done || sent < SHARE_BATCHES * SHARE_BATCH) {
+		struct store_outcome o[16];
+		size_t n = lease(f, NOW, 16, 0, NULL);
+
+		/* The ingest is over once it stored everything (or gave up). */
+		done = stats(f->st).total == SHARE_BATCHES * SHARE_BATCH || sh.failed > 0;
+		if (sh.failed > 0)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			assert_string_equal(leased[i].text, "Rendez-vous confirmé");
+			o[i] = outcome(&leased[i], STORE_OUT_SENT, 0, "SM1");
+		}
+		assert_int_equal(store_finish(f->st, o, n, NOW + 1), STORE_OK);
+		sent += n;
+	}
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(sh.failed, 0);
+	struct store_stats s = stats(f->st);
+	assert_int_equal(s.total, SHARE_BATCHES * SHARE_BATCH);
+	assert_int_equal(s.count[STORE_STATE_SENT], SHARE_BATCHES * SHARE_BATCH);
+	assert_int_equal(sent, SHARE_BATCHES * SHARE_BATCH);
+	assert_true(s.map_bytes >= 8 << 20); /* grew at least three times */
+	assert_int_equal(store_verify(f->st), 0);
+
+	/* Errors stay with their handle. */
+	struct store_new bad = msg(f, 1, STORE_PRIORITY_MAX + 1, NOW + DAY, 0);
+	assert_int_equal(store_ingest(sh.h, &bad, 1, NOW), STORE_ERROR);
+	assert_non_null(strstr(store_errmsg(sh.h), "out of bounds"));
+	assert_null(strstr(store_errmsg(f->st), "out of bounds"));
+
+	/* The environment lives until its last handle closes, whichever. */
+	store_close(&f->st);
+	struct store_new m = msg(f, 2, 0, NOW + DAY, 0);
+	assert_int_equal(store_ingest(sh.h, &m, 1, NOW), STORE_OK);
+	assert_int_equal(stats(sh.h).total, SHARE_BATCHES * SHARE_BATCH + 1);
+	f->st = sh.h; /* teardown closes it */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1708,6 +1806,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_lease_that_leaves_due_messages_says_now, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(a_lease_that_moves_nothing_commits_nothing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(two_threads_share_the_store_while_the_map_grows, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(a_schema_3_store_is_sent_from_its_records, setup,
 						teardown),
