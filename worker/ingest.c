@@ -5,18 +5,35 @@
  *
  * A batch is an array of requests, each holding the frames it came with
  * (zero-copy zmq_msg_t), its unpacked event and its ack.  Lifecycle:
- *   read frames -> check -> (bad: ack REJECTED now-ish) or (good: to store)
- *   store_ingest(all good ones) -> ACCEPTED/DUPLICATE, or RETRY_LATER for
- *   all of them if the commit failed -> send every ack -> free the batch.
+ *   read frames -> check -> (bad: ack REJECTED with the batch) or (good:
+ *   to store) -> store_ingest(all good ones) -> ACCEPTED/DUPLICATE, or
+ *   RETRY_LATER for all of them if the commit failed -> send every ack ->
+ *   free the batch.
  * Nothing is acked before store_ingest() returned STORE_OK, which means
- * committed and synced.  Memory is bounded by batch_max * max_event_bytes.
+ * committed and synced.
+ *
+ * Pipeline: two batches.  A committer thread runs store_ingest() on one
+ * (on its own handle, store_share()) while this thread reads and prepares
+ * the next, so the commit's writes and sync overlap the next batch's
+ * decoding, checks and rendering instead of following them.  Measured on
+ * 2 cores before the thread, per event: read and prepare 4.0 us, store
+ * 7.5 us (of which the commit 5.5 us: page writes and the sync), acks
+ * 1.3 us.  The thread only runs the store call: the socket, the preparer
+ * and the acks stay on this thread.  It says "done" through an eventfd this
+ * thread polls (ingest_fd()).  Batches commit in the order they were read,
+ * so a duplicate in the next batch of a key in this one is still seen.
+ * Memory is bounded by 2 * batch_max * max_event_bytes.
  */
 #include "worker/ingest.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "common/clock.h"
@@ -40,34 +57,111 @@ struct request {
 	size_t store_idx;                     /* index in the store batch */
 };
 
+struct batch {
+	struct request *reqs;          /* batch_max slots */
+	struct store_new *items;       /* batch_max slots for store_ingest */
+	char *texts;                   /* batch_max slots of text_slot bytes: rendered or
+					  smart-encoded texts */
+	size_t n;                      /* requests read */
+	size_t n_store;                /* of them to store (items used) */
+	int rc;                        /* store_ingest()'s answer */
+	char err[256];                 /* its message when not STORE_OK */
+};
+
 struct ingest {
 	void *ctx;                     /* own ZeroMQ context (one per process) */
 	void *sock;                    /* DEALER connected to the broker */
-	store *st;                     /* borrowed */
+	store *st;                     /* the committer's handle (store_share()) */
 	preparer *prep;                /* checks, number, text, segments */
 	struct ingest_opts o;          /* copied options */
-	struct request *reqs;          /* batch_max slots */
-	struct store_new *batch;       /* batch_max slots for store_ingest */
-	char *texts;                   /* batch_max slots of text_slot bytes: rendered or
-					  smart-encoded texts */
-	size_t text_slot;              /* bytes per slot */
+	struct batch b[2];             /* the pipeline */
+	struct batch *fill;            /* being read */
+	struct batch *committing;      /* with the committer, or NULL */
+	size_t text_slot;              /* bytes per text slot */
 	struct ingest_counts counts;   /* since start */
+	int efd;                       /* eventfd: the committer finished a batch */
+	pthread_t thread;              /* the committer */
+	int have_thread;               /* started */
+	pthread_mutex_t mu;            /* guards the three below */
+	pthread_cond_t cv;             /* signals them */
+	int todo;                      /* committing waits for the committer */
+	int done;                      /* the committer finished it */
+	int quit;                      /* the committer should stop */
 };
+
+/* The committer: store each batch handed over, say done.  Touches only
+ * the batch, its own store handle and the fields under mu. */
+static void *committer(void *arg)
+{
+	ingest *in = arg;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&in->mu);
+	for (;;) {
+		while (!in->todo && !in->quit)
+			pthread_cond_wait(&in->cv, &in->mu);
+		if (!in->todo)
+			break;
+		struct batch *b = in->committing;
+		pthread_mutex_unlock(&in->mu);
+		b->rc = store_ingest(in->st, b->items, b->n_store, clock_wall_ms());
+		if (b->rc != STORE_OK)
+			snprintf(b->err, sizeof(b->err), "%s", store_errmsg(in->st));
+		pthread_mutex_lock(&in->mu);
+		in->todo = 0;
+		in->done = 1;
+		pthread_cond_broadcast(&in->cv);
+		/* Cannot fail short of a counter at its maximum: the poller
+		 * reads it back to 0 every time. */
+		(void)!write(in->efd, &one, sizeof(one));
+	}
+	pthread_mutex_unlock(&in->mu);
+	return NULL;
+}
+
+/* Start the committer with every signal blocked: they are the main
+ * thread's.  Returns 0, or an errno. */
+static int start_committer(ingest *in)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&in->thread, NULL, committer, in);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	in->have_thread = rc == 0;
+	return rc;
+}
 
 ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t errlen)
 {
 	ingest *in = xcalloc(1, sizeof(*in));
 	int linger = INGEST_LINGER_MS;
+	int rc;
 
 	in->o = *o;
-	in->st = st;
+	in->efd = -1;
+	pthread_mutex_init(&in->mu, NULL);
+	pthread_cond_init(&in->cv, NULL);
 	in->prep = preparer_new(o->cfg, err, errlen);
 	if (in->prep == NULL)
 		goto fail;
-	in->reqs = xcalloc(o->batch_max, sizeof(*in->reqs));
-	in->batch = xcalloc(o->batch_max, sizeof(*in->batch));
 	in->text_slot = prepare_text_cap(in->prep);
-	in->texts = xmalloc(o->batch_max * in->text_slot);
+	for (size_t i = 0; i < 2; i++) {
+		in->b[i].reqs = xcalloc(o->batch_max, sizeof(*in->b[i].reqs));
+		in->b[i].items = xcalloc(o->batch_max, sizeof(*in->b[i].items));
+		in->b[i].texts = xmalloc(o->batch_max * in->text_slot);
+	}
+	in->fill = &in->b[0];
+	in->st = store_share(st, err, errlen);
+	if (in->st == NULL)
+		goto fail;
+	in->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (in->efd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
 	in->ctx = zmq_ctx_new();
 	if (in->ctx == NULL) {
 		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
@@ -85,6 +179,11 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 		snprintf(err, errlen, "connect %s: %s", o->backend, zmq_strerror(errno));
 		goto fail;
 	}
+	rc = start_committer(in);
+	if (rc != 0) {
+		snprintf(err, errlen, "start the committer thread: %s", strerror(rc));
+		goto fail;
+	}
 	return in;
 fail:
 	ingest_destroy(&in);
@@ -98,14 +197,32 @@ void ingest_destroy(ingest **inp)
 	if (inp == NULL || *inp == NULL)
 		return;
 	in = *inp;
+	if (in->have_thread) {
+		/* A batch with the committer is stored or not, and answered,
+		 * before the socket closes; one still being read was never
+		 * handed over: RETRY_LATER. */
+		ingest_flush(in);
+		pthread_mutex_lock(&in->mu);
+		in->quit = 1;
+		pthread_cond_broadcast(&in->cv);
+		pthread_mutex_unlock(&in->mu);
+		pthread_join(in->thread, NULL);
+	}
 	if (in->sock != NULL)
 		zmq_close(in->sock);
 	if (in->ctx != NULL)
 		zmq_ctx_term(in->ctx);
+	if (in->efd >= 0)
+		close(in->efd);
+	store_close(&in->st);
 	preparer_destroy(&in->prep);
-	free(in->reqs);
-	free(in->batch);
-	free(in->texts);
+	for (size_t i = 0; i < 2; i++) {
+		free(in->b[i].reqs);
+		free(in->b[i].items);
+		free(in->b[i].texts);
+	}
+	pthread_cond_destroy(&in->cv);
+	pthread_mutex_destroy(&in->mu);
 	free(in);
 	*inp = NULL;
 }
@@ -113,6 +230,21 @@ void ingest_destroy(ingest **inp)
 void *ingest_socket(ingest *in)
 {
 	return in->sock;
+}
+
+int ingest_fd(ingest *in)
+{
+	return in->efd;
+}
+
+int ingest_wants_input(const ingest *in)
+{
+	return in->fill->n < in->o.batch_max;
+}
+
+int ingest_idle(const ingest *in)
+{
+	return in->committing == NULL && in->fill->n == 0;
 }
 
 void ingest_get_counts(const ingest *in, struct ingest_counts *out)
@@ -281,24 +413,25 @@ static void log_reject(const struct request *r)
 		 validate_reason_name(r->reason), r->detail);
 }
 
-int ingest_process(ingest *in, int shutting_down)
+/* Read what waits on the socket into b (up to batch_max), checking and
+ * preparing each request.  Returns the number read, or -1 on a socket
+ * error (with what was read before it kept in b). */
+static int read_batch(ingest *in, struct batch *b, int shutting_down)
 {
-	size_t n = 0, n_store = 0;
 	int64_t now = clock_wall_ms();
-	int ret = 0;
+	size_t before = b->n;
 
-	while (n < in->o.batch_max) {
-		struct request *r = &in->reqs[n];
+	while (b->n < in->o.batch_max) {
+		struct request *r = &b->reqs[b->n];
 		int rc = read_request(in, r);
 
 		if (rc == 0)
 			break;
 		if (rc < 0) {
 			log_error("ingest: receive: %s", zmq_strerror(errno));
-			ret = -1;
-			break;
+			return -1;
 		}
-		n++;
+		b->n++;
 		if (r->status != SMSQ__ACK_STATUS__ACK_UNSPECIFIED)
 			continue;
 		if (shutting_down) {
@@ -308,9 +441,9 @@ int ingest_process(ingest *in, int shutting_down)
 			continue;
 		}
 		zmq_msg_t *evf = &r->frames[r->n_envelope + 1];
-		struct store_new *m = &in->batch[n_store];
+		struct store_new *m = &b->items[b->n_store];
 		Smsq__Reason why = prepare_event(in->prep, r->ev, now, m,
-						 in->texts + n_store * in->text_slot, NULL,
+						 b->texts + b->n_store * in->text_slot, NULL,
 						 r->detail, sizeof(r->detail));
 		if (why != SMSQ__REASON__REASON_NONE) {
 			r->status = SMSQ__ACK_STATUS__ACK_REJECTED;
@@ -319,22 +452,30 @@ int ingest_process(ingest *in, int shutting_down)
 		}
 		m->event = zmq_msg_data(evf);
 		m->event_len = zmq_msg_size(evf);
-		r->store_idx = n_store++;
+		r->store_idx = b->n_store++;
 	}
-	if (n == 0)
-		return ret;
+	return (int)(b->n - before);
+}
 
-	if (n_store > 0) {
-		int rc = store_ingest(in->st, in->batch, n_store, now);
+/* Answer every request of b (stored by the committer when b->n_store > 0:
+ * b->rc says how it went) and empty it.  Returns 0, or -1 when an ack
+ * could not be sent. */
+static int answer_batch(ingest *in, struct batch *b)
+{
+	int ret = 0;
 
-		in->counts.commits += rc == STORE_OK;
-		for (size_t i = 0; i < n; i++) {
-			struct request *r = &in->reqs[i];
+	if (b->n_store > 0) {
+		in->counts.commits += b->rc == STORE_OK;
+		if (b->rc != STORE_OK)
+			log_error("ingest: batch of %zu not stored, answered retry_later: %s",
+				  b->n_store, b->err);
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		struct request *r = &b->reqs[i];
 
-			if (r->status != SMSQ__ACK_STATUS__ACK_UNSPECIFIED)
-				continue;
-			if (rc == STORE_OK) {
-				struct store_new *m = &in->batch[r->store_idx];
+		if (r->status == SMSQ__ACK_STATUS__ACK_UNSPECIFIED) {
+			if (b->rc == STORE_OK) {
+				struct store_new *m = &b->items[r->store_idx];
 
 				r->status = m->result == STORE_INGEST_ACCEPTED
 						    ? SMSQ__ACK_STATUS__ACK_ACCEPTED
@@ -342,19 +483,11 @@ int ingest_process(ingest *in, int shutting_down)
 				r->message_id = m->id;
 			} else {
 				r->status = SMSQ__ACK_STATUS__ACK_RETRY_LATER;
-				r->reason = rc == STORE_FULL ? SMSQ__REASON__REASON_STORE_FULL
-							     : SMSQ__REASON__REASON_STORE_ERROR;
-				snprintf(r->detail, sizeof(r->detail), "%s", store_errmsg(in->st));
+				r->reason = b->rc == STORE_FULL ? SMSQ__REASON__REASON_STORE_FULL
+								: SMSQ__REASON__REASON_STORE_ERROR;
+				snprintf(r->detail, sizeof(r->detail), "%s", b->err);
 			}
 		}
-		if (rc != STORE_OK)
-			log_error("ingest: batch of %zu not stored, answered retry_later: %s",
-				  n_store, store_errmsg(in->st));
-	}
-	/* Only now, after the commit, do the acks leave. */
-	for (size_t i = 0; i < n; i++) {
-		struct request *r = &in->reqs[i];
-
 		switch (r->status) {
 		case SMSQ__ACK_STATUS__ACK_ACCEPTED:
 			in->counts.accepted++;
@@ -378,5 +511,94 @@ int ingest_process(ingest *in, int shutting_down)
 		}
 		free_request(r);
 	}
-	return ret < 0 ? -1 : (int)n;
+	b->n = 0;
+	b->n_store = 0;
+	b->rc = STORE_OK;
+	b->err[0] = '\0';
+	return ret;
+}
+
+/* Hand the filling batch to the committer (which is idle), or answer it at
+ * once when it has nothing to store. */
+static int submit(ingest *in)
+{
+	struct batch *b = in->fill;
+
+	if (b->n_store == 0)
+		return answer_batch(in, b);
+	in->committing = b;
+	in->fill = b == &in->b[0] ? &in->b[1] : &in->b[0];
+	pthread_mutex_lock(&in->mu);
+	in->done = 0;
+	in->todo = 1;
+	pthread_cond_broadcast(&in->cv);
+	pthread_mutex_unlock(&in->mu);
+	return 0;
+}
+
+/* Whether the committer finished the batch it has (taking the news);
+ * wait for it if asked.  Reads the eventfd back to 0. */
+static int committed(ingest *in, int wait)
+{
+	uint64_t v;
+	int done;
+
+	pthread_mutex_lock(&in->mu);
+	while (wait && !in->done)
+		pthread_cond_wait(&in->cv, &in->mu);
+	done = in->done;
+	in->done = 0;
+	pthread_mutex_unlock(&in->mu);
+	if (done)
+		(void)!read(in->efd, &v, sizeof(v));
+	return done;
+}
+
+/* Answer the committed batch, if any (waiting for it when wait is set).
+ * Returns the requests answered, or -1. */
+static int collect(ingest *in, int wait)
+{
+	struct batch *b = in->committing;
+
+	if (b == NULL || !committed(in, wait))
+		return 0;
+	in->committing = NULL;
+	int n = (int)b->n;
+	return answer_batch(in, b) == 0 ? n : -1;
+}
+
+int ingest_process(ingest *in, int shutting_down)
+{
+	int answered = collect(in, 0);
+	int got = answered < 0 ? 0 : read_batch(in, in->fill, shutting_down);
+	int ret = answered < 0 || got < 0 ? -1 : 0;
+
+	if (in->committing == NULL && in->fill->n > 0 && submit(in) != 0)
+		ret = -1;
+	if (ret < 0)
+		return -1;
+	return answered + got;
+}
+
+void ingest_flush(ingest *in)
+{
+	if (collect(in, 1) < 0)
+		log_error("ingest: acks of the last batch not all sent");
+	if (in->fill->n > 0) {
+		/* Never handed over: answer RETRY_LATER, store nothing. */
+		struct batch *b = in->fill;
+
+		for (size_t i = 0; i < b->n; i++) {
+			struct request *r = &b->reqs[i];
+
+			if (r->status != SMSQ__ACK_STATUS__ACK_UNSPECIFIED)
+				continue;
+			r->status = SMSQ__ACK_STATUS__ACK_RETRY_LATER;
+			r->reason = SMSQ__REASON__REASON_SHUTTING_DOWN;
+			snprintf(r->detail, sizeof(r->detail), "the pool is stopping; resend later");
+		}
+		b->n_store = 0;
+		if (answer_batch(in, b) != 0)
+			log_error("ingest: acks of the last requests not all sent");
+	}
 }

@@ -1,12 +1,14 @@
 /*
  * ingest: a worker's intake of booking events, in group commits.
  *
- * Each call to ingest_process() reads the requests waiting on the worker's
- * socket (up to batch_max), checks each one (frames, size, protobuf,
- * validate.h), stores all the good ones in ONE write transaction with one
- * sync (store_ingest), and only then sends every ack of the batch: an
- * ACCEPTED ack never leaves before the commit it promises (invariant 1).
- * Bad input gets a REJECTED ack with its reason and changes nothing.
+ * ingest_process() reads the requests waiting on the worker's socket (up to
+ * batch_max), checks each one (frames, size, protobuf, validate.h), and
+ * hands the batch to a committer thread that stores all the good ones in
+ * ONE write transaction with one sync (store_ingest).  Only once that
+ * returned are the batch's acks sent: an ACCEPTED ack never leaves before
+ * the commit it promises (invariant 1).  While a batch commits, the next
+ * one is read and checked.  Bad input gets a REJECTED ack with its reason
+ * and changes nothing.
  *
  * Frames of a request as the worker sees them (proto/PROTOCOL.md):
  *   [routing id ...][empty][request id 1..64 bytes][BookingEvent]
@@ -45,25 +47,44 @@ struct ingest_counts {
 
 typedef struct ingest ingest;
 
-/* Connect to the broker.  st is borrowed and must outlive the ingest.
- * Returns NULL with err set when the socket cannot be set up. */
+/* Connect to the broker and start the committer thread, which stores
+ * through its own handle on st's environment (store_share()); st may be
+ * closed before or after the ingest.  Returns NULL with err set when the
+ * socket or the thread cannot be set up. */
 ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t errlen);
 
-/* Close the socket (acks already sent get ZMQ_LINGER to leave).  NULL-safe. */
+/* Answer what is in hand (ingest_flush()), stop the committer, close the
+ * socket (acks already sent get ZMQ_LINGER to leave).  NULL-safe. */
 void ingest_destroy(ingest **in);
 
-/* The ZeroMQ socket to poll for ZMQ_POLLIN (borrowed). */
+/* The ZeroMQ socket to poll for ZMQ_POLLIN (borrowed), when
+ * ingest_wants_input(): while a batch commits and the next one is full,
+ * requests wait in the socket. */
 void *ingest_socket(ingest *in);
+int ingest_wants_input(const ingest *in);
+
+/* A file descriptor to poll for POLLIN: readable when the committer has
+ * finished a batch, whose acks the next ingest_process() sends. */
+int ingest_fd(ingest *in);
+
+/* 1 when no request is in hand: none being read, none committing. */
+int ingest_idle(const ingest *in);
 
 /*
- * Handle every request waiting now (at most batch_max): decode, validate,
- * store in one commit, ack.  Never blocks waiting for input.  When shutting
- * down is set, requests are answered RETRY_LATER (shutting_down) instead of
- * being stored.
- * Returns the number of requests handled (0: none waiting), or -1 when the
- * socket failed (the caller should exit; the pool restarts the worker).
+ * Send the acks of a batch the committer finished, read and check the
+ * requests waiting now (up to batch_max in hand), and hand them to the
+ * committer when it is free.  Never blocks.  When shutting down is set,
+ * new requests are answered RETRY_LATER (shutting_down) instead of being
+ * stored.
+ * Returns the number of requests read or answered (0: nothing happened),
+ * or -1 when the socket failed (the caller should exit; the pool restarts
+ * the worker).
  */
 int ingest_process(ingest *in, int shutting_down);
+
+/* Wait for the batch with the committer and send its acks; answer the
+ * requests read but not handed over RETRY_LATER (shutting_down). */
+void ingest_flush(ingest *in);
 
 /* Counters since ingest_new(). */
 void ingest_get_counts(const ingest *in, struct ingest_counts *out);

@@ -15,7 +15,7 @@
 #include "worker/dispatch.h"
 #include "worker/ingest.h"
 
-#define WORKER_MAX_POLL (1 + HTTP_MAX_FDS)
+#define WORKER_MAX_POLL (2 + HTTP_MAX_FDS)
 
 static volatile sig_atomic_t worker_stop;
 
@@ -25,34 +25,38 @@ static void on_stop(int sig)
 	worker_stop = 1;
 }
 
-/* One turn of the loop: wait (at most timeout_ms) for the ingest socket (in:
- * NULL when this worker takes no events) or a provider connection, then let
- * ingest and dispatch do what is due.  Returns the next timeout, or -1 on a
- * fatal error. */
+/* One turn of the loop: wait (at most timeout_ms) for the ingest socket and
+ * its committer's "done" (in: NULL when this worker takes no events) or a
+ * provider connection, then let ingest and dispatch do what is due.
+ * Returns the next timeout, or -1 on a fatal error. */
 static long turn(ingest *in, dispatch *d, long timeout_ms, int stopping, int *handled)
 {
 	zmq_pollitem_t items[WORKER_MAX_POLL];
 	struct http_fd fds[HTTP_MAX_FDS];
 	size_t n_fds = dispatch_fds(d, fds, HTTP_MAX_FDS);
-	int first = in ? 0 : 1; /* items[0]: the ingest socket, if any */
+	size_t base = 0; /* items before the provider connections */
 	int n;
 
-	items[0] = (zmq_pollitem_t){ in ? ingest_socket(in) : NULL, 0, ZMQ_POLLIN, 0 };
+	if (in != NULL) {
+		items[base++] = (zmq_pollitem_t){ ingest_socket(in), 0,
+						  ingest_wants_input(in) ? ZMQ_POLLIN : 0, 0 };
+		items[base++] = (zmq_pollitem_t){ NULL, ingest_fd(in), ZMQ_POLLIN, 0 };
+	}
 	for (size_t i = 0; i < n_fds; i++)
-		items[i + 1] = (zmq_pollitem_t){ NULL, fds[i].fd,
-						 (short)((fds[i].want_read ? ZMQ_POLLIN : 0) |
-							 (fds[i].want_write ? ZMQ_POLLOUT : 0)),
-						 0 };
-	n = zmq_poll(items + first, (int)(n_fds + 1) - first, timeout_ms);
+		items[base + i] = (zmq_pollitem_t){ NULL, fds[i].fd,
+						    (short)((fds[i].want_read ? ZMQ_POLLIN : 0) |
+							    (fds[i].want_write ? ZMQ_POLLOUT : 0)),
+						    0 };
+	n = zmq_poll(items, (int)(base + n_fds), timeout_ms);
 	if (n < 0 && errno != EINTR) {
 		log_error("poll: %s", zmq_strerror(errno));
 		return -1;
 	}
 	for (size_t i = 0; n > 0 && i < n_fds; i++)
-		if (items[i + 1].revents != 0)
+		if (items[base + i].revents != 0)
 			dispatch_on_fd(d, fds[i].fd,
-				       (items[i + 1].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0,
-				       (items[i + 1].revents & ZMQ_POLLOUT) != 0);
+				       (items[base + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) != 0,
+				       (items[base + i].revents & ZMQ_POLLOUT) != 0);
 	*handled = in ? ingest_process(in, 0) : 0;
 	if (*handled < 0)
 		return -1;
@@ -73,7 +77,8 @@ static int drain(ingest *in, dispatch *d, int64_t budget_ms)
 		int handled = 0;
 		int64_t now = clock_mono_ms();
 
-		if (now - last_input >= WORKER_DRAIN_QUIET_MS && dispatch_idle(d))
+		if (now - last_input >= WORKER_DRAIN_QUIET_MS && dispatch_idle(d) &&
+		    (in == NULL || ingest_idle(in)))
 			return 0;
 		if (now - start >= budget_ms) {
 			log_warn("stop budget spent with requests in flight: their leases will run out");
