@@ -97,6 +97,21 @@ static unsigned smart_encode(struct store_new *m, char *slot, struct gsm_info *g
 	return replaced;
 }
 
+void prepare_warm(preparer *p, const char *locale)
+{
+	Smsq__BookingEvent ev = SMSQ__BOOKING_EVENT__INIT;
+	char e164[PHONE_E164_MAX], region[3], detail[256];
+	char *slot = xmalloc(p->text_cap);
+	size_t len;
+
+	(void)phone_normalize(NULL, "+33612345678", NULL, e164, region, detail, sizeof(detail));
+	ev.kind = SMSQ__KIND__KIND_CONFIRMED;
+	ev.locale = (char *)locale;
+	ev.time_zone = (char *)"UTC";
+	(void)render_event(p->rend, &ev, slot, p->text_cap, &len, detail, sizeof(detail));
+	free(slot);
+}
+
 Smsq__Reason prepare_event(preparer *p, const Smsq__BookingEvent *ev, int64_t now_ms,
 			   struct store_new *out, char *slot, struct prepare_info *info,
 			   char *detail, size_t detail_len)

@@ -30,6 +30,14 @@ typedef struct preparer preparer;
 preparer *preparer_new(const struct config *cfg, char *err, size_t err_len);
 void preparer_destroy(preparer **p);
 
+/*
+ * Pay the libraries' first-use costs now instead of on the first event:
+ * libphonenumber's metadata, ICU's data and a date formatter of locale
+ * (UTC).  What it renders is thrown away; a failure only means the first
+ * event pays instead.
+ */
+void prepare_warm(preparer *p, const char *locale);
+
 /* Bytes a text slot given to prepare_event() must have. */
 size_t prepare_text_cap(const preparer *p);
 
