@@ -94,8 +94,10 @@
  * store_share().  Each handle has its own error message and transaction
  * bookkeeping; the handles share a mutex that every call opening a
  * transaction holds from start to end (STORE_LOCKED).  A process's store
- * calls thus run one at a time, as LMDB's write lock would run them anyway,
- * and mdb_env_set_mapsize() (growth) never meets a transaction of another
+ * calls thus run one at a time: writes as LMDB's write lock would run them
+ * anyway, reads too (a read waits out the other thread's commit, which an
+ * LMDB reader never does; the worker's threads only write), and
+ * mdb_env_set_mapsize() (growth) never meets a transaction of another
  * thread of the process, which LMDB forbids.
  *
  * Growth: MDB_MAP_FULL aborts the transaction; the map doubles (up to

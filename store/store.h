@@ -229,7 +229,9 @@ int store_find_key(store *s, const char *key, size_t key_len, uint64_t *id) SMSQ
  * returns non-zero or max ids were visited (0: no limit).  which: "ready"
  * (most urgent first), "delayed" (soonest due first) or "pending" (oldest
  * first).  Returns the number visited, or -1 (store_errmsg()).  For tests
- * and ops; reads in one read transaction.
+ * and ops; reads in one read transaction.  fn may read the store (store_get)
+ * but must not write to it: a write could grow the map under the open
+ * transaction.
  */
 long store_walk(store *s, const char *which, size_t max,
 		int (*fn)(uint64_t id, void *arg), void *arg);

@@ -64,7 +64,8 @@ struct batch {
 					  smart-encoded texts */
 	size_t n;                      /* requests read */
 	size_t n_store;                /* of them to store (items used) */
-	int rc;                        /* store_ingest()'s answer */
+	int64_t now_ms;                /* wall clock when its first request was read */
+	int rc;                        /* store_ingest()'s answer; STORE_ERROR until then */
 	char err[256];                 /* its message when not STORE_OK */
 };
 
@@ -104,7 +105,7 @@ static void *committer(void *arg)
 			break;
 		struct batch *b = in->committing;
 		pthread_mutex_unlock(&in->mu);
-		b->rc = store_ingest(in->st, b->items, b->n_store, clock_wall_ms());
+		b->rc = store_ingest(in->st, b->items, b->n_store, b->now_ms);
 		if (b->rc != STORE_OK)
 			snprintf(b->err, sizeof(b->err), "%s", store_errmsg(in->st));
 		pthread_mutex_lock(&in->mu);
@@ -154,6 +155,9 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 		in->b[i].items = xcalloc(o->batch_max, sizeof(*in->b[i].items));
 		in->b[i].texts = xmalloc(o->batch_max * in->text_slot);
 	}
+	in->b[0].rc = in->b[1].rc = STORE_ERROR;
+	snprintf(in->b[0].err, sizeof(in->b[0].err), "not stored");
+	snprintf(in->b[1].err, sizeof(in->b[1].err), "not stored");
 	in->fill = &in->b[0];
 	in->st = store_share(st, err, errlen);
 	if (in->st == NULL)
@@ -422,6 +426,9 @@ static int read_batch(ingest *in, struct batch *b, int shutting_down)
 	int64_t now = clock_wall_ms();
 	size_t before = b->n;
 
+	if (b->n == 0)
+		b->now_ms = now; /* the time the store is told (as prepare was) */
+
 	while (b->n < in->o.batch_max) {
 		struct request *r = &b->reqs[b->n];
 		int rc = read_request(in, r);
@@ -514,8 +521,8 @@ static int answer_batch(ingest *in, struct batch *b)
 	}
 	b->n = 0;
 	b->n_store = 0;
-	b->rc = STORE_OK;
-	b->err[0] = '\0';
+	b->rc = STORE_ERROR; /* until a committer says otherwise */
+	snprintf(b->err, sizeof(b->err), "not stored");
 	return ret;
 }
 

@@ -76,7 +76,7 @@ static const char *const kind_names[KINDS] = { "confirmed", "rescheduled", "canc
 #define PATTERN_MAX 64   /* UChars of an ICU pattern */
 #define FORMATTED_MAX 96 /* UChars of one formatted date or time */
 #define FMT_SLOTS 128    /* (locale, zone) formatter sets cached */
-#define MEMO_SLOTS 16384 /* formatted dates and times remembered (~1.3 MiB) */
+#define MEMO_SLOTS 16384 /* formatted dates and times remembered (1.25 MiB) */
 #define MEMO_WAYS 4      /* a key may sit in any of 4 neighbouring slots */
 #define MEMO_TEXT_MAX 56 /* longer texts are not remembered */
 #define PAT_SLOTS 32     /* locales whose patterns are cached */
@@ -618,7 +618,8 @@ static UDateFormat *formatter(renderer *r, const char *locale, const char *zone,
 }
 
 /* The memo entry holding (slot, which, at_ms), or NULL; *victim: where to
- * remember it otherwise (an empty way of its set, else one picked by the
+ * remember it otherwise (an empty way of its set, else one made stale by a
+ * formatter slot given to another locale and zone, else one picked by the
  * key's hash). */
 static struct date_memo *memo_find(renderer *r, size_t slot, int which, int64_t at_ms,
 				   struct date_memo **victim)
@@ -638,8 +639,9 @@ static struct date_memo *memo_find(renderer *r, size_t slot, int which, int64_t 
 			*victim = m;
 			return NULL; /* ways fill in order: none after an empty one */
 		}
-		if (m->gen == r->fmt[slot].gen && m->slot == slot && m->which == which &&
-		    m->at_ms == at_ms)
+		if (m->gen != r->fmt[m->slot].gen)
+			*victim = m;
+		else if (m->slot == slot && m->which == which && m->at_ms == at_ms)
 			return m;
 	}
 	return NULL;
