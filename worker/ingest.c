@@ -90,6 +90,15 @@ struct ingest {
 	int quit;                      /* the committer should stop */
 };
 
+/* Empty b; it counts as not stored until a committer says otherwise. */
+static void batch_clear(struct batch *b)
+{
+	b->n = 0;
+	b->n_store = 0;
+	b->rc = STORE_ERROR;
+	snprintf(b->err, sizeof(b->err), "not stored");
+}
+
 /* The committer: store each batch handed over, say done.  Touches only
  * the batch, its own store handle and the fields under mu. */
 static void *committer(void *arg)
@@ -143,8 +152,8 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 
 	in->o = *o;
 	in->efd = -1;
-	pthread_mutex_init(&in->mu, NULL);
-	pthread_cond_init(&in->cv, NULL);
+	in->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER; /* no call that can fail */
+	in->cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	in->prep = preparer_new(o->cfg, err, errlen);
 	if (in->prep == NULL)
 		goto fail;
@@ -154,10 +163,8 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 		in->b[i].reqs = xcalloc(o->batch_max, sizeof(*in->b[i].reqs));
 		in->b[i].items = xcalloc(o->batch_max, sizeof(*in->b[i].items));
 		in->b[i].texts = xmalloc(o->batch_max * in->text_slot);
+		batch_clear(&in->b[i]);
 	}
-	in->b[0].rc = in->b[1].rc = STORE_ERROR;
-	snprintf(in->b[0].err, sizeof(in->b[0].err), "not stored");
-	snprintf(in->b[1].err, sizeof(in->b[1].err), "not stored");
 	in->fill = &in->b[0];
 	in->st = store_share(st, err, errlen);
 	if (in->st == NULL)
@@ -519,10 +526,7 @@ static int answer_batch(ingest *in, struct batch *b)
 		}
 		free_request(r);
 	}
-	b->n = 0;
-	b->n_store = 0;
-	b->rc = STORE_ERROR; /* until a committer says otherwise */
-	snprintf(b->err, sizeof(b->err), "not stored");
+	batch_clear(b);
 	return ret;
 }
 
