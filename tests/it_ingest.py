@@ -10,6 +10,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -18,6 +19,14 @@ from itlib import Dealer, event, pb2, wait_for
 
 
 class IngestTest(itlib.PoolTest):
+
+    def assert_accepts(self, pool, prefix, n=20):
+        """n new events, one at a time, each ACCEPTED."""
+        d = Dealer(pool.endpoint)
+        for i in range(n):
+            self.assertEqual(d.call(event("%s-%d" % (prefix, i)), req_id=b"r%d" % i).status,
+                             pb2().ACK_ACCEPTED)
+        d.close()
 
     def test_same_key_three_times_one_message_two_duplicates(self):
         pool = self.pool()
@@ -246,21 +255,43 @@ class IngestTest(itlib.PoolTest):
 
     def test_dead_worker_is_restarted(self):
         pool = self.pool(workers=2)
+        children = len(pool.pids())  # 2 workers (one takes events: no broker)
         victim = sorted(pool.pids())[-1]
         os.kill(victim, signal.SIGKILL)
-        wait_for(lambda: len(pool.pids()) == 3 and victim not in pool.pids(), what="restart")
+        wait_for(lambda: len(pool.pids()) == children and victim not in pool.pids(),
+                 what="restart")
         wait_for(lambda: pool.log_text().count("started: store") >= 3, what="worker ready")
-        d = Dealer(pool.endpoint)
-        for i in range(20):
-            self.assertEqual(d.call(event("after-restart-%d" % i), req_id=b"x%d" % i).status,
-                             pb2().ACK_ACCEPTED)
-        d.close()
+        self.assert_accepts(pool, "after-restart")
         self.assertEqual(pool.stop(), 0)
+
+    def test_endpoint_in_use_the_ingesting_worker_retries_until_it_is_free(self):
+        # The only ingesting worker binds the endpoint itself: while another
+        # program holds the port it says so and exits, the master stays up
+        # and restarts it, and once the port is free events flow.
+        pool = itlib.Pool(self.data_dir, 1, ["-o", "pool.restart_delay_ms=100"])
+        self.pools.append(pool)
+        blocker = socket.socket()
+        try:
+            blocker.bind(("127.0.0.1", pool.port))
+            blocker.listen()
+            pool.start(wait=False)
+            wait_for(lambda: pool.log_text().count("ingest: cannot bind %s: Address already in use"
+                                                   % pool.endpoint) >= 2,
+                     what="two failed binds")
+            self.assertIsNone(pool.proc.poll(), pool.log_text())
+            self.assertNotIn("started: store", pool.log_text())
+        finally:
+            blocker.close()
+        wait_for(lambda: "started: store" in pool.log_text(), what="the worker up")
+        self.assert_accepts(pool, "port-freed")
+        self.assertEqual(pool.stop(), 0)
+        self.assertEqual(self.stats()["total"], 20)
 
     def test_one_worker_takes_events_unless_told_otherwise(self):
         # ingest.workers = 1 (the default): worker 1 takes every event, the
         # others only send; killed, it is restarted and events flow again.
         pool = self.pool(workers=3)
+        self.assertEqual(len(pool.pids()), 3)  # no broker: worker 1 binds the endpoint
         log = pool.log_text()
         taking = re.findall(r"\[(\d+)\] info: started: store .*taking events", log)
         self.assertEqual(len(taking), 1, log)
@@ -284,6 +315,7 @@ class IngestTest(itlib.PoolTest):
     def test_every_worker_takes_events_with_ingest_workers_0(self):
         pool = self.pool(workers=2, args=["-o", "ingest.workers=0"])
         self.assertEqual(pool.log_text().count("taking events"), 2)
+        self.assertEqual(len(pool.pids()), 3)  # the broker and 2 workers
         d = Dealer(pool.endpoint)
         acks = []
         # In rounds: a worker's connection to the broker completes in the

@@ -71,12 +71,14 @@ class Pool:
         self.log_path = os.path.join(data_dir + ".logs", "pool-%d.log" % time.time_ns())
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
 
-    def start(self):
+    def start(self, wait=True):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "smsq-worker"), "-d", self.data_dir, "-e", self.endpoint,
              "-w", str(self.workers)] + self.args,
             stdout=self.log, stderr=self.log, start_new_session=True)
+        if not wait:
+            return self
         wait_for(lambda: self.log_text().count("started: store") >= self.workers
                  and "ingest endpoint" in self.log_text() or self.proc.poll() is not None,
                  what="pool start")

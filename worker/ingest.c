@@ -39,6 +39,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "worker/broker.h"
 #include "worker/validate.h"
 
 #define INGEST_LINGER_MS 2000
@@ -71,7 +72,8 @@ struct batch {
 
 struct ingest {
 	void *ctx;                     /* own ZeroMQ context (one per process) */
-	void *sock;                    /* DEALER connected to the broker */
+	void *sock;                    /* DEALER connected to the broker, or ROUTER bound */
+	int intake_stopped;            /* ingest_stop_intake() on a bound socket */
 	store *st;                     /* the committer's handle (store_share()) */
 	preparer *prep;                /* checks, number, text, segments */
 	struct ingest_opts o;          /* copied options */
@@ -148,6 +150,7 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 {
 	ingest *in = xcalloc(1, sizeof(*in));
 	int linger = INGEST_LINGER_MS;
+	int64_t maxmsg = BROKER_MAX_FRAME_BYTES;
 	int rc;
 
 	in->o = *o;
@@ -179,18 +182,26 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
 		goto fail;
 	}
-	in->sock = zmq_socket(in->ctx, ZMQ_DEALER);
+	/* Bound, a ROUTER puts the producer's routing id in front of each
+	 * request, as the broker's does: the same frames either way. */
+	in->sock = zmq_socket(in->ctx, o->bind ? ZMQ_ROUTER : ZMQ_DEALER);
 	if (in->sock == NULL ||
 	    zmq_setsockopt(in->sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
 	    zmq_setsockopt(in->sock, ZMQ_RCVHWM, &o->hwm, sizeof(o->hwm)) != 0 ||
-	    zmq_setsockopt(in->sock, ZMQ_SNDHWM, &o->hwm, sizeof(o->hwm)) != 0) {
+	    zmq_setsockopt(in->sock, ZMQ_SNDHWM, &o->hwm, sizeof(o->hwm)) != 0 ||
+	    (o->bind && zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0)) {
 		snprintf(err, errlen, "ingest socket: %s", zmq_strerror(errno));
 		goto fail;
 	}
-	if (zmq_connect(in->sock, o->backend) != 0) {
-		snprintf(err, errlen, "connect %s: %s", o->backend, zmq_strerror(errno));
+	if (o->bind ? zmq_bind(in->sock, o->endpoint) != 0
+		    : zmq_connect(in->sock, o->endpoint) != 0) {
+		snprintf(err, errlen, "%s %s: %s", o->bind ? "cannot bind" : "connect", o->endpoint,
+			 zmq_strerror(errno));
 		goto fail;
 	}
+	if (o->bind)
+		log_info("ingest endpoint %s (bound here: the pool's only ingesting worker)",
+			 o->endpoint);
 	rc = start_committer(in);
 	if (rc != 0) {
 		snprintf(err, errlen, "start the committer thread: %s", strerror(rc));
@@ -251,7 +262,12 @@ int ingest_fd(ingest *in)
 
 int ingest_wants_input(const ingest *in)
 {
-	return in->fill->n < in->o.batch_max;
+	return !in->intake_stopped && in->fill->n < in->o.batch_max;
+}
+
+void ingest_stop_intake(ingest *in)
+{
+	in->intake_stopped = in->o.bind;
 }
 
 int ingest_idle(const ingest *in)
@@ -433,6 +449,8 @@ static int read_batch(ingest *in, struct batch *b, int shutting_down)
 	int64_t now = clock_wall_ms();
 	size_t before = b->n;
 
+	if (in->intake_stopped)
+		return 0;
 	if (b->n == 0)
 		b->now_ms = now; /* the time the store is told (as prepare was) */
 

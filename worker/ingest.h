@@ -29,7 +29,10 @@
 #define INGEST_RETRY_AFTER_MS 1000 /* advised wait for RETRY_LATER */
 
 struct ingest_opts {
-	const char *backend;          /* broker endpoint to connect to */
+	const char *endpoint;         /* the broker's backend, or the ingest endpoint */
+	int bind;                     /* 1: bind a ROUTER on endpoint (this is the pool's
+					 only ingesting worker, no broker); 0: connect a
+					 DEALER to the broker */
 	size_t batch_max;             /* most requests per group commit */
 	size_t max_event_bytes;       /* event frame limit */
 	int hwm;                      /* socket high-water marks */
@@ -47,7 +50,7 @@ struct ingest_counts {
 
 typedef struct ingest ingest;
 
-/* Connect to the broker and start the committer thread, which stores
+/* Connect to the broker (or bind the ingest endpoint) and start the committer thread, which stores
  * through its own handle on st's environment (store_share()); st may be
  * closed before or after the ingest.  Returns NULL with err set when the
  * socket or the thread cannot be set up. */
@@ -81,6 +84,12 @@ int ingest_idle(const ingest *in);
  * the worker).
  */
 int ingest_process(ingest *in, int shutting_down);
+
+/* Stopping: read no more requests when this worker bound the ingest
+ * endpoint itself (those left in the socket are dropped with it, unacked:
+ * producers resend them).  Behind a broker, which stops forwarding on its
+ * own, this does nothing: what it forwarded is still read and stored. */
+void ingest_stop_intake(ingest *in);
 
 /* Wait for the batch with the committer and send its acks; answer the
  * requests read but not handed over RETRY_LATER (shutting_down). */

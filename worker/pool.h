@@ -4,11 +4,14 @@
  * The master opens nothing shared (no ZeroMQ context, no LMDB environment:
  * both must be created after fork()).  It takes the data directory's lock
  * (one pool per store), checks that the store opens, then forks:
- *   - the broker (broker.h): the one ingest endpoint, spreading requests;
+ *   - the broker (broker.h): the one ingest endpoint, spreading requests,
+ *     when more than one worker takes events (ingest.workers); else the
+ *     ingesting worker binds the endpoint itself;
  *   - N workers (worker.h): ingest now, dispatch with issue 3.
  * It restarts any child that dies (after pool.restart_delay_ms), and stops
  * the pool in order on SIGTERM or SIGINT:
- *   1. the broker stops reading new requests (SIGUSR1), workers get SIGTERM;
+ *   1. the broker stops reading new requests (SIGUSR1), workers get SIGTERM
+ *      (a worker that bound the endpoint stops reading it);
  *   2. each worker commits and acks what it holds, then exits 0;
  *   3. the broker forwards the last acks and exits (SIGTERM);
  *   4. the master exits 0.

@@ -64,8 +64,10 @@ static long turn(ingest *in, dispatch *d, long timeout_ms, int stopping, int *ha
 }
 
 /* Stopping: store and ack what already reached this worker (until none has
- * come for WORKER_DRAIN_QUIET_MS), let the requests in flight finish and
- * record their outcomes (give the queued messages back), within budget_ms.
+ * come for WORKER_DRAIN_QUIET_MS; one that bound the ingest endpoint reads
+ * nothing more: ingest_stop_intake()), let the requests in flight finish
+ * and record their outcomes (give the queued messages back), within
+ * budget_ms.
  * Returns 0, or -1 on a fatal error. */
 static int drain(ingest *in, dispatch *d, int64_t budget_ms)
 {
@@ -73,6 +75,8 @@ static int drain(ingest *in, dispatch *d, int64_t budget_ms)
 	int64_t last_input = start;
 	long next = 0;
 
+	if (in != NULL)
+		ingest_stop_intake(in);
 	for (;;) {
 		int handled = 0;
 		int64_t now = clock_mono_ms();
@@ -93,7 +97,7 @@ static int drain(ingest *in, dispatch *d, int64_t budget_ms)
 	}
 }
 
-int worker_run(const struct config *cfg, int index, const char *backend)
+int worker_run(const struct config *cfg, int index, const char *endpoint, int bind)
 {
 	struct store_opts so = {
 		.dir = cfg->store_dir,
@@ -101,7 +105,8 @@ int worker_run(const struct config *cfg, int index, const char *backend)
 		.map_max_bytes = (uint64_t)cfg->store_map_max_mb << 20,
 	};
 	struct ingest_opts io = {
-		.backend = backend,
+		.endpoint = endpoint,
+		.bind = bind,
 		.batch_max = (size_t)cfg->ingest_batch_max,
 		.max_event_bytes = (size_t)cfg->ingest_max_event_bytes,
 		.hwm = (int)cfg->ingest_hwm,

@@ -1,10 +1,11 @@
 /*
  * worker: the body of one worker process of the pool.
  *
- * Opens its own store handle (after fork), connects to the broker, and runs
- * one event loop: zmq_poll on the ingest socket; each wake-up handles what is
- * waiting as one group commit.  SIGTERM/SIGINT: stop taking events, commit
- * and ack what is in hand, exit 0.  Dead readers left in the lock table by
+ * Opens its own store handle (after fork), connects to the broker (or binds
+ * the ingest endpoint itself when it is the pool's only ingesting worker),
+ * and runs one event loop: zmq_poll on the ingest socket; each wake-up
+ * handles what is waiting as one group commit.  SIGTERM/SIGINT: stop taking
+ * events, commit and ack what is in hand, exit 0.  Dead readers left in the lock table by
  * killed processes are cleared periodically (LMDB caveat).
  */
 #ifndef SMSQ_WORKER_H
@@ -15,8 +16,10 @@
 #define WORKER_READER_CHECK_MS 10000
 #define WORKER_DRAIN_QUIET_MS 200   /* drain ends after this long without input */
 
-/* Run worker number index (1-based) with the pool's backend endpoint.
+/* Run worker number index (1-based).  Its ingest (if it takes events)
+ * binds endpoint when bind is set (the pool's only ingesting worker, no
+ * broker), else connects to the broker's backend there.
  * Returns the process exit code. */
-int worker_run(const struct config *cfg, int index, const char *backend);
+int worker_run(const struct config *cfg, int index, const char *endpoint, int bind);
 
 #endif
