@@ -125,7 +125,7 @@ static void test_defaults(void **state)
 	expect_line(f, "ingest.endpoint = tcp://127.0.0.1:5555");
 	expect_line(f, "ingest.max_event_bytes = 16384");
 	expect_line(f, "ingest.max_text_bytes = 1600");
-	expect_line(f, "ingest.batch_max = 1024");
+	expect_line(f, "ingest.batch_max = 2048");
 	expect_line(f, "ingest.hwm = 50000");
 	expect_line(f, "pool.workers = 0");
 	expect_line(f, "pool.restart_delay_ms = 500");
@@ -137,7 +137,7 @@ static void test_defaults(void **state)
 
 	/* the same, read from the struct */
 	assert_string_equal(f->cfg.store_dir, "./var");
-	assert_int_equal(f->cfg.ingest_batch_max, 1024);
+	assert_int_equal(f->cfg.ingest_batch_max, 2048);
 	assert_int_equal(f->cfg.pool_workers, 0);
 	assert_string_equal(f->cfg.log_level, "info");
 
@@ -156,7 +156,7 @@ static void test_print_table(void **state)
 	config_print_table(m);
 	assert_int_equal(fclose(m), 0);
 	assert_non_null(strstr(out, "ingest.batch_max"));
-	assert_non_null(strstr(out, "integer [1..4096] default 1024"));
+	assert_non_null(strstr(out, "integer [1..4096] default 2048"));
 	assert_non_null(strstr(out, "pool.workers"));
 	assert_non_null(strstr(out, "integer [0..256] default 0"));
 	assert_non_null(strstr(out, "log.level"));
