@@ -1009,9 +1009,9 @@ static void a_schema_1_store_is_refused_with_what_to_do(void **state)
 #define HOUR (3600LL * 1000)
 
 /* The urgency of an appointment: exact when near, else on a grid as fine as
- * 1/16 of how far away it is; never after the appointment, and never out of
+ * 1/4 of how far away it is; never after the appointment, and never out of
  * order with a later appointment. */
-static void urgency_is_the_appointment_to_a_sixteenth_of_its_distance(void **state)
+static void urgency_is_the_appointment_to_a_quarter_of_its_distance(void **state)
 {
 	/* aligned: on the grid; else at the start of its band (lead == start) */
 	static const struct {
@@ -1019,10 +1019,10 @@ static void urgency_is_the_appointment_to_a_sixteenth_of_its_distance(void **sta
 		int aligned;
 	} cases[] = {
 		{ 1, 0, 1 }, { HOUR, 0, 1 }, { 4 * HOUR - 1, 0, 1 },
-		{ 4 * HOUR, HOUR / 4, 0 }, { 5 * HOUR, HOUR / 4, 1 }, { 23 * HOUR, HOUR / 4, 1 },
-		{ DAY, HOUR, 0 }, { DAY + HOUR, HOUR, 1 }, { 4 * DAY - 1, HOUR, 1 },
-		{ 4 * DAY, 6 * HOUR, 0 }, { 5 * DAY, 6 * HOUR, 1 }, { 16 * DAY - 1, 6 * HOUR, 1 },
-		{ 16 * DAY, DAY, 0 }, { 17 * DAY, DAY, 1 }, { 400 * DAY, DAY, 1 },
+		{ 4 * HOUR, HOUR, 0 }, { 5 * HOUR, HOUR, 1 }, { 23 * HOUR, HOUR, 1 },
+		{ DAY, 6 * HOUR, 0 }, { DAY + 7 * HOUR, 6 * HOUR, 1 }, { 4 * DAY - 1, 6 * HOUR, 1 },
+		{ 4 * DAY, DAY, 0 }, { 5 * DAY + HOUR, DAY, 1 }, { 16 * DAY - 1, DAY, 1 },
+		{ 16 * DAY, 4 * DAY, 0 }, { 21 * DAY, 4 * DAY, 1 }, { 400 * DAY, 4 * DAY, 1 },
 	};
 	/* an appointment off every grid: 7 min 13 s past a day's start */
 	const int64_t appt = (NOW / DAY + 40) * DAY + 433000;
@@ -1041,14 +1041,14 @@ static void urgency_is_the_appointment_to_a_sixteenth_of_its_distance(void **sta
 		else
 			assert_int_equal(u, appt); /* its band starts at the appointment */
 		assert_true(u <= appt && appt - u < cases[i].step);
-		assert_true(cases[i].step * 16 <= cases[i].lead);
+		assert_true(cases[i].step * 4 <= cases[i].lead);
 	}
 	/* For one "now", a later appointment never sorts first. */
 	for (int64_t at = NOW + 1; at < NOW + 60 * DAY; at += 997 * 1000 + 13) {
 		int64_t u = store_urgency_ms(at, NOW);
 
 		assert_true(u <= at);
-		assert_true(at - u < DAY);
+		assert_true(at - u < 4 * DAY);
 		if (at - NOW < 4 * HOUR)
 			assert_int_equal(u, at);
 		assert_true(u >= prev_u);
@@ -1065,13 +1065,14 @@ static void urgency_is_the_appointment_to_a_sixteenth_of_its_distance(void **sta
 static void ready_index_orders_far_appointments_by_arrival_within_a_step(void **state)
 {
 	struct fx *f = *state;
-	int64_t day30 = (NOW / DAY + 30) * DAY; /* a day's start, 30 days away */
+	/* The start of a step of the grid (4 days there), 28 to 32 days away. */
+	int64_t step30 = (NOW / (4 * DAY) + 8) * (4 * DAY);
 	struct store_new b[5] = {
-		msg(f, 1, 0, day30 + 18 * HOUR, 0), /* that day, evening: arrived first */
-		msg(f, 2, 0, day30 + 8 * HOUR, 0),  /* that day, morning */
+		msg(f, 1, 0, step30 + 3 * DAY, 0),  /* late in that step: arrived first */
+		msg(f, 2, 0, step30 + 8 * HOUR, 0), /* its first morning */
 		msg(f, 3, 0, NOW + 3 * HOUR, 0),    /* near: exact */
 		msg(f, 4, 0, NOW + 2 * HOUR, 0),    /* nearer, arrived later */
-		msg(f, 5, 0, day30 - HOUR, 0),      /* the day before */
+		msg(f, 5, 0, step30 - HOUR, 0),     /* the step before */
 	};
 	struct idlist l = { .n = 0 };
 	struct store_msg m;
@@ -1081,8 +1082,8 @@ static void ready_index_orders_far_appointments_by_arrival_within_a_step(void **
 	uint64_t want[5] = { b[3].id, b[2].id, b[4].id, b[0].id, b[1].id };
 	assert_memory_equal(l.ids, want, sizeof(want));
 	assert_int_equal(store_get(f->st, b[1].id, &m), STORE_OK);
-	assert_int_equal(m.appointment_ms, day30 + 8 * HOUR);
-	assert_int_equal(m.urgency_ms, day30);
+	assert_int_equal(m.appointment_ms, step30 + 8 * HOUR);
+	assert_int_equal(m.urgency_ms, step30);
 	free(m.event);
 	free(m.text);
 	/* Leases take them in that order, and the outcomes find them. */
@@ -1798,7 +1799,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(the_ready_copy_comes_back_after_a_retry_and_is_checked,
 						setup, teardown),
-		cmocka_unit_test(urgency_is_the_appointment_to_a_sixteenth_of_its_distance),
+		cmocka_unit_test(urgency_is_the_appointment_to_a_quarter_of_its_distance),
 		cmocka_unit_test_setup_teardown(
 			ready_index_orders_far_appointments_by_arrival_within_a_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_schema_2_store_is_read_and_upgraded_in_place, setup,
