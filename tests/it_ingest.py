@@ -266,23 +266,27 @@ class IngestTest(itlib.PoolTest):
 
     def test_endpoint_in_use_the_ingesting_worker_retries_until_it_is_free(self):
         # The only ingesting worker binds the endpoint itself: while another
-        # program holds the port it says so and exits, the master stays up
-        # and restarts it, and once the port is free events flow.
-        pool = itlib.Pool(self.data_dir, 1, ["-o", "pool.restart_delay_ms=100"])
+        # program holds the port it says so and tries again, sending all the
+        # while (the same process: not restarted), and once the port is free
+        # events flow.
+        pool = itlib.Pool(self.data_dir, 1)
         self.pools.append(pool)
+        failed = "ingest: cannot bind %s: Address already in use" % pool.endpoint
         blocker = socket.socket()
         try:
             blocker.bind(("127.0.0.1", pool.port))
             blocker.listen()
             pool.start(wait=False)
-            wait_for(lambda: pool.log_text().count("ingest: cannot bind %s: Address already in use"
-                                                   % pool.endpoint) >= 2,
-                     what="two failed binds")
-            self.assertIsNone(pool.proc.poll(), pool.log_text())
-            self.assertNotIn("started: store", pool.log_text())
+            wait_for(lambda: pool.log_text().count(failed) >= 1, what="a failed bind")
+            pids = pool.pids()
+            wait_for(lambda: pool.log_text().count(failed) >= 2, what="a second failed bind")
+            self.assertEqual(pool.pids(), pids, pool.log_text())
+            self.assertIn("sending; taking events once ingest starts", pool.log_text())
+            self.assertNotIn("ingest endpoint", pool.log_text())
         finally:
             blocker.close()
-        wait_for(lambda: "started: store" in pool.log_text(), what="the worker up")
+        wait_for(lambda: "ingest endpoint" in pool.log_text(), what="the endpoint bound")
+        self.assertEqual(pool.pids(), pids, pool.log_text())
         self.assert_accepts(pool, "port-freed")
         self.assertEqual(pool.stop(), 0)
         self.assertEqual(self.stats()["total"], 20)

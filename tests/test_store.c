@@ -1024,8 +1024,9 @@ static void urgency_is_the_appointment_to_a_quarter_of_its_distance(void **state
 		{ 4 * DAY, DAY, 0 }, { 5 * DAY + HOUR, DAY, 1 }, { 16 * DAY - 1, DAY, 1 },
 		{ 16 * DAY, 4 * DAY, 0 }, { 21 * DAY, 4 * DAY, 1 }, { 400 * DAY, 4 * DAY, 1 },
 	};
-	/* an appointment off every grid: 7 min 13 s past a day's start */
-	const int64_t appt = (NOW / DAY + 40) * DAY + 433000;
+	/* an appointment off every grid, each step giving another floor:
+	 * 17 h 37 min 13 s into a day, the second of a 4-day step */
+	const int64_t appt = ((NOW / (4 * DAY) + 10) * 4 + 1) * DAY + 17 * HOUR + 2233000;
 	int64_t prev_u = 0;
 
 	(void)state;
@@ -1037,7 +1038,7 @@ static void urgency_is_the_appointment_to_a_quarter_of_its_distance(void **state
 			continue;
 		}
 		if (cases[i].aligned)
-			assert_int_equal(u % cases[i].step, 0);
+			assert_int_equal(u, appt - appt % cases[i].step); /* this step's floor */
 		else
 			assert_int_equal(u, appt); /* its band starts at the appointment */
 		assert_true(u <= appt && appt - u < cases[i].step);

@@ -54,7 +54,7 @@ static const struct opt opts[] = {
 	{ "ingest.default_region", OPT_STR, "", 0, 0, F(default_region),
 	  "country of national numbers (06 12 ...) when the locale has none, e.g. FR" },
 	{ "ingest.batch_max", OPT_LONG, "2048", 1, 4096, F(ingest_batch_max),
-	  "most events in one group commit (one sync); ~2 KiB of memory each" },
+	  "most events in one group commit (one sync); ~1 KiB of memory each, more with long texts" },
 	{ "ingest.hwm", OPT_LONG, "50000", 100, 10000000, F(ingest_hwm),
 	  "ZeroMQ high-water mark of the ingest sockets, in messages" },
 	{ "ingest.workers", OPT_LONG, "1", 0, 256, F(ingest_workers),

@@ -22,9 +22,11 @@
  * and the acks stay on this thread.  It says "done" through an eventfd this
  * thread polls (ingest_fd()).  Batches commit in the order they were read,
  * so a duplicate in the next batch of a key in this one is still seen.
- * Memory is bounded by 2 * batch_max * max_event_bytes.  Rendered texts
- * are packed in their batch's buffer, so only the bytes they take are
- * touched: in fixed slots of 2 KiB, 2 * 2048 of them were 8 MiB resident,
+ * Memory is bounded by 2 * batch_max * max_event_bytes, plus what waits
+ * in the socket: up to ingest.hwm requests per producer connection when
+ * this worker binds the endpoint (the broker held them before).  Rendered
+ * texts are packed in their batch's buffer, so only the bytes they take
+ * are touched: in fixed slots of 2 KiB, 2 * 2048 of them were 8 MiB resident,
  * and the ingesting worker's largest RssAnon with 5,000,000 stored went from
  * 30.5 to 22.8 MiB.
  */

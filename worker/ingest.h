@@ -78,7 +78,7 @@ int ingest_idle(const ingest *in);
  * requests waiting now (up to batch_max in hand), and hand them to the
  * committer when it is free.  Never blocks.  When shutting down is set,
  * new requests are answered RETRY_LATER (shutting_down) instead of being
- * stored.
+ * stored (after ingest_stop_intake() on a bound socket, none is read).
  * Returns the number of requests read or answered (0: nothing happened),
  * or -1 when the socket failed (the caller should exit; the pool restarts
  * the worker).

@@ -13,7 +13,8 @@
  *   1. the broker stops reading new requests (SIGUSR1), workers get SIGTERM
  *      (a worker that bound the endpoint stops reading it);
  *   2. each worker commits and acks what it holds, then exits 0;
- *   3. the broker forwards the last acks and exits (SIGTERM);
+ *   3. the broker, if there is one, forwards the last acks and exits
+ *      (SIGTERM);
  *   4. the master exits 0.
  * A second SIGTERM/SIGINT, or pool.shutdown_timeout_ms passing, kills what
  * is left (SIGKILL) and the master exits 1.  Children get SIGTERM if the

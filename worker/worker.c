@@ -97,6 +97,23 @@ static int drain(ingest *in, dispatch *d, int64_t budget_ms)
 	}
 }
 
+/* Start ingest into *in; when it cannot start, log why and set *retry_at
+ * (else -1).  Returns 0 started, -1 not. */
+static int start_ingest(const struct ingest_opts *io, store *st, ingest **in, int64_t *retry_at)
+{
+	char err[512];
+
+	*in = ingest_new(io, st, err, sizeof(err));
+	if (*in != NULL) {
+		*retry_at = -1;
+		return 0;
+	}
+	log_error("ingest: %s (sending goes on; trying again in %d ms)", err,
+		  WORKER_INGEST_RETRY_MS);
+	*retry_at = clock_mono_ms() + WORKER_INGEST_RETRY_MS;
+	return -1;
+}
+
 int worker_run(const struct config *cfg, int index, const char *endpoint, int bind)
 {
 	struct store_opts so = {
@@ -138,26 +155,39 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int bi
 	/* Workers 1 .. ingest.workers take events: with LMDB's one writer at
 	 * a time, more ingesting workers mostly wait on each other's commits
 	 * (README, ingest.workers). */
-	if (cfg->ingest_workers == 0 || index <= cfg->ingest_workers) {
-		in = ingest_new(&io, st, err, sizeof(err));
-		if (in == NULL) {
-			log_error("ingest: %s", err);
-			goto out;
-		}
-	}
+	int takes_events = cfg->ingest_workers == 0 || index <= cfg->ingest_workers;
+	int64_t ingest_retry_at = -1; /* when to try ingest_new() again, or -1 */
+
 	d = dispatch_new(cfg, st, err, sizeof(err));
 	if (d == NULL) {
 		log_error("dispatch: %s", err);
 		goto out;
 	}
-	log_info("started: store %s, %d provider(s), %s", cfg->store_dir, cfg->n_providers,
-		 in ? "taking events" : "sending only (ingest.workers)");
+	/* Ingest that cannot start (the endpoint's port held by another
+	 * program) does not stop sending: it is tried again meanwhile. */
+	if (takes_events && start_ingest(&io, st, &in, &ingest_retry_at) != 0)
+		log_info("started: store %s, %d provider(s), sending; taking events once "
+			 "ingest starts", cfg->store_dir, cfg->n_providers);
+	else
+		log_info("started: store %s, %d provider(s), %s", cfg->store_dir,
+			 cfg->n_providers, in ? "taking events" : "sending only (ingest.workers)");
 
 	int64_t next_check = clock_mono_ms() + WORKER_READER_CHECK_MS;
 	long timeout = 0;
 	while (!worker_stop) {
 		int handled = 0;
 
+		if (ingest_retry_at >= 0) {
+			int64_t now = clock_mono_ms();
+
+			if (now >= ingest_retry_at) {
+				if (start_ingest(&io, st, &in, &ingest_retry_at) == 0)
+					log_info("taking events");
+				now = clock_mono_ms();
+			}
+			if (ingest_retry_at >= 0 && (timeout < 0 || timeout > ingest_retry_at - now))
+				timeout = (long)(ingest_retry_at - now);
+		}
 		timeout = turn(in, d, timeout, 0, &handled);
 		if (timeout < 0)
 			goto out;
@@ -173,7 +203,8 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int bi
 	}
 	if (drain(in, d, cfg->pool_shutdown_timeout_ms * 3 / 4) != 0)
 		goto out;
-	/* Whatever still trickles in is answered RETRY_LATER (shutting_down). */
+	/* Whatever still trickles in is answered RETRY_LATER (shutting_down);
+	 * a worker that bound the endpoint reads none (ingest_stop_intake()). */
 	while (in && ingest_process(in, 1) > 0)
 		;
 	struct dispatch_counts dc;

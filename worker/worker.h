@@ -4,8 +4,10 @@
  * Opens its own store handle (after fork), connects to the broker (or binds
  * the ingest endpoint itself when it is the pool's only ingesting worker),
  * and runs one event loop: zmq_poll on the ingest socket; each wake-up
- * handles what is waiting as one group commit.  SIGTERM/SIGINT: stop taking
- * events, commit and ack what is in hand, exit 0.  Dead readers left in the lock table by
+ * handles what is waiting as one group commit.  Ingest that cannot start
+ * (the endpoint's port taken) is tried again every WORKER_INGEST_RETRY_MS
+ * while the worker sends.  SIGTERM/SIGINT: stop taking events, commit and
+ * ack what is in hand, exit 0.  Dead readers left in the lock table by
  * killed processes are cleared periodically (LMDB caveat).
  */
 #ifndef SMSQ_WORKER_H
@@ -15,6 +17,7 @@
 
 #define WORKER_READER_CHECK_MS 10000
 #define WORKER_DRAIN_QUIET_MS 200   /* drain ends after this long without input */
+#define WORKER_INGEST_RETRY_MS 1000 /* ingest that could not start is tried again */
 
 /* Run worker number index (1-based).  Its ingest (if it takes events)
  * binds endpoint when bind is set (the pool's only ingesting worker, no
