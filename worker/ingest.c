@@ -167,26 +167,8 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 	in->efd = -1;
 	in->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER; /* no call that can fail */
 	in->cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
-	in->prep = preparer_new(o->cfg, err, errlen);
-	if (in->prep == NULL)
-		goto fail;
-	prepare_warm(in->prep, o->cfg->default_locale); /* ~20 ms: not on the first batch */
-	in->text_slot = prepare_text_cap(in->prep);
-	for (size_t i = 0; i < 2; i++) {
-		in->b[i].reqs = xcalloc(o->batch_max, sizeof(*in->b[i].reqs));
-		in->b[i].items = xcalloc(o->batch_max, sizeof(*in->b[i].items));
-		in->b[i].texts = xmalloc(o->batch_max * in->text_slot);
-		batch_clear(&in->b[i]);
-	}
-	in->fill = &in->b[0];
-	in->st = store_share(st, err, errlen);
-	if (in->st == NULL)
-		goto fail;
-	in->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (in->efd < 0) {
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		goto fail;
-	}
+	/* The socket first: a bind that fails (the port held) is tried again
+	 * every second by the worker, and should cost nothing else. */
 	in->ctx = zmq_ctx_new();
 	if (in->ctx == NULL) {
 		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
@@ -209,14 +191,34 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 			 zmq_strerror(errno));
 		goto fail;
 	}
-	if (o->bind)
-		log_info("ingest endpoint %s (bound here: the pool's only ingesting worker)",
-			 o->endpoint);
+	in->prep = preparer_new(o->cfg, err, errlen);
+	if (in->prep == NULL)
+		goto fail;
+	prepare_warm(in->prep, o->cfg->default_locale); /* ~20 ms: not on the first batch */
+	in->text_slot = prepare_text_cap(in->prep);
+	for (size_t i = 0; i < 2; i++) {
+		in->b[i].reqs = xcalloc(o->batch_max, sizeof(*in->b[i].reqs));
+		in->b[i].items = xcalloc(o->batch_max, sizeof(*in->b[i].items));
+		in->b[i].texts = xmalloc(o->batch_max * in->text_slot);
+		batch_clear(&in->b[i]);
+	}
+	in->fill = &in->b[0];
+	in->st = store_share(st, err, errlen);
+	if (in->st == NULL)
+		goto fail;
+	in->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (in->efd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
 	rc = start_committer(in);
 	if (rc != 0) {
 		snprintf(err, errlen, "start the committer thread: %s", strerror(rc));
 		goto fail;
 	}
+	if (o->bind)
+		log_info("ingest endpoint %s (bound here: the pool's only ingesting worker)",
+			 o->endpoint);
 	return in;
 fail:
 	ingest_destroy(&in);

@@ -50,9 +50,10 @@ struct ingest_counts {
 
 typedef struct ingest ingest;
 
-/* Connect to the broker (or bind the ingest endpoint) and start the committer thread, which stores
- * through its own handle on st's environment (store_share()); st may be
- * closed before or after the ingest.  Returns NULL with err set when the
+/* Connect to the broker (or bind the ingest endpoint) and start the
+ * committer thread, which stores through its own handle on st's
+ * environment (store_share()); st may be closed before or after the
+ * ingest.  Returns NULL with err set when the
  * socket or the thread cannot be set up. */
 ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t errlen);
 

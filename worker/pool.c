@@ -6,8 +6,8 @@
  * The master blocks every signal it cares about and takes them one at a
  * time with sigtimedwait(): no handler, no race between a signal and the
  * loop.  Children are in slots (slot 0: the broker, when there is one;
- * 1..N: workers); a slot
- * is running (pid > 0) or waiting for its restart time.  The master never
+ * 1..N: workers); a slot is running (pid > 0) or waiting for its restart
+ * time.  The master never
  * touches ZeroMQ or LMDB after fork (it opens the store once before any
  * fork, to fail fast on a bad directory, and closes it).
  */
@@ -106,8 +106,9 @@ static void spawn(struct pool *p, int i)
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != master)
 			_exit(1);
 		_exit(i == 0 ? run_broker(p)
-			     : p->has_broker ? worker_run(p->cfg, i, p->backend, 0)
-					     : worker_run(p->cfg, i, p->cfg->ingest_endpoint, 1));
+			     : worker_run(p->cfg, i,
+					  p->has_broker ? p->backend : p->cfg->ingest_endpoint,
+					  !p->has_broker));
 	}
 	p->slots[i].pid = pid;
 	p->slots[i].started_ms = clock_mono_ms();
@@ -258,9 +259,8 @@ int pool_run(const struct config *cfg)
 	/* A broker only when several workers take events: the only one
 	 * binds the ingest endpoint itself, which saves a hop (a process and
 	 * two ZeroMQ I/O threads per event: ~3 us of ~25 us in all). */
-	p.has_broker = (cfg->ingest_workers == 0 ? p.n_workers
-			: cfg->ingest_workers < p.n_workers ? (int)cfg->ingest_workers
-							    : p.n_workers) > 1;
+	p.has_broker = p.n_workers > 1 &&
+		       (cfg->ingest_workers == 0 || cfg->ingest_workers > 1);
 	if (prepare(&p, absdir, sizeof(absdir)) != 0)
 		return 1;
 	lock_fd = lock_dir(absdir);

@@ -185,7 +185,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int bi
 					log_info("taking events");
 				now = clock_mono_ms();
 			}
-			if (ingest_retry_at >= 0 && (timeout < 0 || timeout > ingest_retry_at - now))
+			if (ingest_retry_at >= 0 && timeout > ingest_retry_at - now)
 				timeout = (long)(ingest_retry_at - now);
 		}
 		timeout = turn(in, d, timeout, 0, &handled);
