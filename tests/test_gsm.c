@@ -531,6 +531,16 @@ static void test_smart_small_buffer(void **state)
 	assert_string_equal(out, "a");
 	assert_int_equal(gsm_smart("a\xC3\xA9z", 4, out, 4, &rep), 3);
 	assert_string_equal(out, "a\xC3\xA9");
+	/* a run of plain characters is cut where the buffer ends, NUL kept */
+	memset(out, 'X', sizeof(out));
+	assert_int_equal(gsm_smart("abcdefghij", 10, out, sizeof(out), &rep), 7);
+	assert_string_equal(out, "abcdefg");
+	assert_int_equal(gsm_smart("abc\xC3\xB4", 5, out, 4, &rep), 3); /* the o^ not reached */
+	assert_string_equal(out, "abc");
+	assert_int_equal(rep, 0);
+	assert_int_equal(gsm_smart("ab\tc", 4, out, 4, &rep), 3);   /* TAB -> space in a run */
+	assert_string_equal(out, "ab ");
+	assert_int_equal(rep, 1);
 	/* a 4-byte emoji is written whole or not at all */
 	assert_int_equal(gsm_smart(GRIN, 4, out, 4, &rep), 0);
 	assert_string_equal(out, "");

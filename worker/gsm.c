@@ -11,20 +11,6 @@
 #define UTF8_MAX_BYTES 4
 #define UNICODE_BMP_LAST 0xFFFF
 
-/* Non-ASCII code points of the GSM 03.38 basic table, sorted. */
-static const uint32_t gsm_basic_nonascii[] = {
-	0x00A1, /* ¡ */ 0x00A3, /* £ */ 0x00A4, /* ¤ */ 0x00A5, /* ¥ */
-	0x00A7, /* § */ 0x00BF, /* ¿ */ 0x00C4, /* Ä */ 0x00C5, /* Å */
-	0x00C6, /* Æ */ 0x00C7, /* Ç */ 0x00C9, /* É */ 0x00D1, /* Ñ */
-	0x00D6, /* Ö */ 0x00D8, /* Ø */ 0x00DC, /* Ü */ 0x00DF, /* ß */
-	0x00E0, /* à */ 0x00E4, /* ä */ 0x00E5, /* å */ 0x00E6, /* æ */
-	0x00E8, /* è */ 0x00E9, /* é */ 0x00EC, /* ì */ 0x00F1, /* ñ */
-	0x00F2, /* ò */ 0x00F6, /* ö */ 0x00F8, /* ø */ 0x00F9, /* ù */
-	0x00FC, /* ü */ 0x0393, /* Γ */ 0x0394, /* Δ */ 0x0398, /* Θ */
-	0x039B, /* Λ */ 0x039E, /* Ξ */ 0x03A0, /* Π */ 0x03A3, /* Σ */
-	0x03A6, /* Φ */ 0x03A8, /* Ψ */ 0x03A9, /* Ω */
-};
-
 /* Smart-encoding replacements, sorted by code point.  Every `to` is GSM-7
  * and no longer in UTF-8 bytes than the original (tests check both). */
 struct smart_map {
@@ -174,13 +160,6 @@ static int utf8_next(const unsigned char *s, size_t len, size_t *i, uint32_t *cp
 	return 0;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* Septets of each ASCII character in GSM-7: 1 (basic table: printable
  * ASCII but '`', and LF, CR), 2 (extension table: FF ^ { } \ [ ~ ] |) or 0
  * (other controls, '`', DEL). */
@@ -195,15 +174,30 @@ static const unsigned char ascii_septets[0x80] = {
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 0, /* p-z {|}~ DEL */
 };
 
-/* Septets of cp in GSM-7: 1 (basic table), 2 (extension table) or 0 (none). */
+/* Septets of cp in GSM-7: 1 (basic table), 2 (extension table) or 0 (none).
+ * The non-ASCII characters of the basic table are the cases below (a switch:
+ * the compiler makes it bit tests, no search). */
 static unsigned gsm7_septets(uint32_t cp)
 {
 	if (cp < 0x80)
 		return ascii_septets[cp];
-	if (cp == 0x20AC) /* € */
+	switch (cp) {
+	case 0x00A1: /* ¡ */ case 0x00A3: /* £ */ case 0x00A4: /* ¤ */ case 0x00A5: /* ¥ */
+	case 0x00A7: /* § */ case 0x00BF: /* ¿ */ case 0x00C4: /* Ä */ case 0x00C5: /* Å */
+	case 0x00C6: /* Æ */ case 0x00C7: /* Ç */ case 0x00C9: /* É */ case 0x00D1: /* Ñ */
+	case 0x00D6: /* Ö */ case 0x00D8: /* Ø */ case 0x00DC: /* Ü */ case 0x00DF: /* ß */
+	case 0x00E0: /* à */ case 0x00E4: /* ä */ case 0x00E5: /* å */ case 0x00E6: /* æ */
+	case 0x00E8: /* è */ case 0x00E9: /* é */ case 0x00EC: /* ì */ case 0x00F1: /* ñ */
+	case 0x00F2: /* ò */ case 0x00F6: /* ö */ case 0x00F8: /* ø */ case 0x00F9: /* ù */
+	case 0x00FC: /* ü */ case 0x0393: /* Γ */ case 0x0394: /* Δ */ case 0x0398: /* Θ */
+	case 0x039B: /* Λ */ case 0x039E: /* Ξ */ case 0x03A0: /* Π */ case 0x03A3: /* Σ */
+	case 0x03A6: /* Φ */ case 0x03A8: /* Ψ */ case 0x03A9: /* Ω */
+		return 1;
+	case 0x20AC: /* € */
 		return 2;
-	return bsearch(&cp, gsm_basic_nonascii, ARRAY_LEN(gsm_basic_nonascii),
-		       sizeof(gsm_basic_nonascii[0]), cmp_u32) ? 1 : 0;
+	default:
+		return 0;
+	}
 }
 
 static unsigned utf16_units(uint32_t cp)
@@ -294,25 +288,31 @@ static int cmp_map(const void *key, const void *elem)
 	return (x > y) - (x < y);
 }
 
-size_t gsm_smart(const char *utf8, size_t len, char *out, size_t cap, unsigned *replaced)
+/* gsm_smart() of valid UTF-8 (cap > 0). */
+static size_t smart_copy(const unsigned char *s, size_t len, char *out, size_t cap,
+			 unsigned *replaced)
 {
-	const unsigned char *s = (const unsigned char *)utf8;
 	size_t i = 0, o = 0;
 	unsigned nrep = 0;
 	uint32_t cp;
 
-	if (replaced)
-		*replaced = 0;
-	if (cap > 0)
-		out[0] = '\0';
-	if (!utf8_valid(s, len))
-		return GSM_SMART_INVALID;
-	if (cap == 0)
-		return 0;
 	while (i < len) {
 		size_t start = i;
+
+		/* A run of GSM-7 ASCII (most of a text) is copied as it is. */
+		while (i < len && s[i] < 0x80 && ascii_septets[s[i]] != 0)
+			i++;
+		if (i > start) {
+			size_t n = i - start < cap - 1 - o ? i - start : cap - 1 - o;
+
+			memcpy(out + o, s + start, n);
+			o += n;
+			if (n < i - start)
+				break; /* out is full */
+			continue;
+		}
 		if (utf8_next(s, len, &i, &cp) != 0)
-			abort(); /* validated above */
+			abort(); /* validated by the caller */
 		const char *piece = (const char *)s + start;
 		size_t plen = i - start;
 		const struct smart_map *m = NULL;
@@ -331,9 +331,28 @@ size_t gsm_smart(const char *utf8, size_t len, char *out, size_t cap, unsigned *
 			nrep++;
 	}
 	out[o] = '\0';
+	*replaced = nrep;
+	return o;
+}
+
+size_t gsm_smart(const char *utf8, size_t len, char *out, size_t cap, unsigned *replaced)
+{
+	const unsigned char *s = (const unsigned char *)utf8;
+	unsigned nrep = 0;
+	size_t n;
+
+	if (replaced)
+		*replaced = 0;
+	if (cap > 0)
+		out[0] = '\0';
+	if (!utf8_valid(s, len))
+		return GSM_SMART_INVALID;
+	if (cap == 0)
+		return 0;
+	n = smart_copy(s, len, out, cap, &nrep);
 	if (replaced)
 		*replaced = nrep;
-	return o;
+	return n;
 }
 
 size_t gsm_smart_fit(const char *utf8, size_t len, const struct gsm_info *before, char *out,
@@ -344,10 +363,11 @@ size_t gsm_smart_fit(const char *utf8, size_t len, const struct gsm_info *before
 
 	if (replaced)
 		*replaced = 0;
-	if (before->encoding != GSM_UCS2)
+	/* before says utf8 is valid UTF-8 (gsm_analyze() refuses any other). */
+	if (before->encoding != GSM_UCS2 || cap == 0)
 		return GSM_SMART_INVALID;
-	n = gsm_smart(utf8, len, out, cap, &nrep);
-	if (n == GSM_SMART_INVALID || gsm_analyze(out, n, after) != 0 ||
+	n = smart_copy((const unsigned char *)utf8, len, out, cap, &nrep);
+	if (gsm_analyze(out, n, after) != 0 ||
 	    after->encoding != GSM_7BIT || after->segments > before->segments)
 		return GSM_SMART_INVALID;
 	if (replaced)
