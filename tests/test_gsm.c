@@ -507,6 +507,22 @@ static void test_smart_fit_decides(void **state)
 	assert_int_equal(after.encoding, GSM_7BIT);
 	assert_int_equal(after.segments, 1);
 	assert_int_equal(repl, 3);
+	assert_string_equal(out, "Hopital de Nimes, RDV confirm\xc3\xa9 - merci de venir 10 minutes "
+				 "en avance avec votre carte Vitale.");
+	/* Not whole in out (the buffer, or no buffer at all): refused. */
+	repl = 99;
+	assert_int_equal(gsm_smart_fit(hop, strlen(hop), &before, out, 40, &after, &repl),
+			 GSM_SMART_INVALID);
+	assert_int_equal(repl, 0);
+	assert_int_equal(gsm_smart_fit(hop, strlen(hop), &before, out, 0, &after, &repl),
+			 GSM_SMART_INVALID);
+	/* Not UTF-8 (a cut sequence after a plain run, a stray continuation
+	 * byte), whatever before says: refused, no crash. */
+	assert_int_equal(gsm_smart_fit("Nimes \xc3", 7, &before, out, sizeof(out), &after, &repl),
+			 GSM_SMART_INVALID);
+	assert_int_equal(gsm_smart_fit("\xa9t\xc3\xa9", 4, &before, out, sizeof(out), &after,
+				       &repl), GSM_SMART_INVALID);
+	assert_int_equal(repl, 0);
 
 	assert_int_equal(gsm_analyze(emoji, strlen(emoji), &before), 0);
 	repl = 99;
@@ -535,7 +551,7 @@ static void test_smart_small_buffer(void **state)
 	memset(out, 'X', sizeof(out));
 	assert_int_equal(gsm_smart("abcdefghij", 10, out, sizeof(out), &rep), 7);
 	assert_string_equal(out, "abcdefg");
-	assert_int_equal(gsm_smart("abc\xC3\xB4", 5, out, 4, &rep), 3); /* the o^ not reached */
+	assert_int_equal(gsm_smart("abc\xC3\xB4", 5, out, 4, &rep), 3); /* its o does not fit */
 	assert_string_equal(out, "abc");
 	assert_int_equal(rep, 0);
 	assert_int_equal(gsm_smart("ab\tc", 4, out, 4, &rep), 3);   /* TAB -> space in a run */

@@ -288,9 +288,12 @@ static int cmp_map(const void *key, const void *elem)
 	return (x > y) - (x < y);
 }
 
-/* gsm_smart() of valid UTF-8 (cap > 0). */
+/* gsm_smart()'s copy (cap > 0): the length written, with *whole set when
+ * all of s went in; GSM_SMART_INVALID (out "") when s is not UTF-8, which it
+ * checks as it goes (a plain run is ASCII, every other byte is decoded), up to
+ * where out is full. */
 static size_t smart_copy(const unsigned char *s, size_t len, char *out, size_t cap,
-			 unsigned *replaced)
+			 unsigned *replaced, int *whole)
 {
 	size_t i = 0, o = 0;
 	unsigned nrep = 0;
@@ -307,12 +310,17 @@ static size_t smart_copy(const unsigned char *s, size_t len, char *out, size_t c
 
 			memcpy(out + o, s + start, n);
 			o += n;
-			if (n < i - start)
+			if (n < i - start) {
+				i = start + n;
 				break; /* out is full */
+			}
 			continue;
 		}
-		if (utf8_next(s, len, &i, &cp) != 0)
-			abort(); /* validated by the caller */
+		if (utf8_next(s, len, &i, &cp) != 0) {
+			out[0] = '\0';
+			*replaced = 0;
+			return GSM_SMART_INVALID;
+		}
 		const char *piece = (const char *)s + start;
 		size_t plen = i - start;
 		const struct smart_map *m = NULL;
@@ -323,8 +331,10 @@ static size_t smart_copy(const unsigned char *s, size_t len, char *out, size_t c
 			piece = m->to;
 			plen = strlen(m->to);
 		}
-		if (plen >= cap - o)
-			break; /* keep room for the NUL; never cut a character */
+		if (plen >= cap - o) {
+			i = start; /* not written */
+			break;     /* keep room for the NUL; never cut a character */
+		}
 		memcpy(out + o, piece, plen);
 		o += plen;
 		if (m)
@@ -332,6 +342,7 @@ static size_t smart_copy(const unsigned char *s, size_t len, char *out, size_t c
 	}
 	out[o] = '\0';
 	*replaced = nrep;
+	*whole = i == len;
 	return o;
 }
 
@@ -339,17 +350,19 @@ size_t gsm_smart(const char *utf8, size_t len, char *out, size_t cap, unsigned *
 {
 	const unsigned char *s = (const unsigned char *)utf8;
 	unsigned nrep = 0;
+	int whole;
 	size_t n;
 
 	if (replaced)
 		*replaced = 0;
 	if (cap > 0)
 		out[0] = '\0';
+	/* The whole input is checked, also past where out is full. */
 	if (!utf8_valid(s, len))
 		return GSM_SMART_INVALID;
 	if (cap == 0)
 		return 0;
-	n = smart_copy(s, len, out, cap, &nrep);
+	n = smart_copy(s, len, out, cap, &nrep, &whole);
 	if (replaced)
 		*replaced = nrep;
 	return n;
@@ -359,15 +372,17 @@ size_t gsm_smart_fit(const char *utf8, size_t len, const struct gsm_info *before
 		     size_t cap, struct gsm_info *after, unsigned *replaced)
 {
 	unsigned nrep = 0;
+	int whole;
 	size_t n;
 
 	if (replaced)
 		*replaced = 0;
-	/* before says utf8 is valid UTF-8 (gsm_analyze() refuses any other). */
 	if (before->encoding != GSM_UCS2 || cap == 0)
 		return GSM_SMART_INVALID;
-	n = smart_copy((const unsigned char *)utf8, len, out, cap, &nrep);
-	if (gsm_analyze(out, n, after) != 0 ||
+	/* No separate UTF-8 pass: smart_copy() checks what it reads, and a
+	 * text that did not fit whole is refused anyway. */
+	n = smart_copy((const unsigned char *)utf8, len, out, cap, &nrep, &whole);
+	if (n == GSM_SMART_INVALID || !whole || gsm_analyze(out, n, after) != 0 ||
 	    after->encoding != GSM_7BIT || after->segments > before->segments)
 		return GSM_SMART_INVALID;
 	if (replaced)

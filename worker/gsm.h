@@ -88,7 +88,9 @@ size_t gsm_smart(const char *utf8, size_t len, char *out, size_t cap, unsigned *
  * same text).  Then writes the new text into out (cap >= len + 1 always
  * suffices), fills *after and returns its length; else returns
  * GSM_SMART_INVALID (the text stays exactly as written; out is then
- * unspecified).  *replaced (may be NULL) gets the characters replaced.
+ * unspecified): also when the text is not valid UTF-8, or does not fit in
+ * out whole (cap 0 included).  *replaced (may be NULL) gets the characters
+ * replaced.
  */
 size_t gsm_smart_fit(const char *utf8, size_t len, const struct gsm_info *before, char *out,
 		     size_t cap, struct gsm_info *after, unsigned *replaced);
