@@ -9,7 +9,7 @@
  * own ZeroMQ connection and its own window, and prints one JSON summary line
  * on stdout at the end:
  *
- *	{"producers":4,"mode":"processes","window":1000,"events":1000000,
+ *	{"producers":4,"mode":"processes","window":4096,"events":1000000,
  *	 "acked":..,"accepted":..,"duplicate":..,"rejected":..,
  *	 "rejected_reasons":{..},"retry_later":..,"no_ack":..,"resends":..,
  *	 "seconds":..,"events_per_s":..,"p50_ms":..,"p99_ms":..,"p999_ms":..,
