@@ -25,9 +25,10 @@
  * Memory is bounded by 2 * batch_max * max_event_bytes, plus what waits
  * in the socket: when this worker binds the endpoint, up to batch_max
  * requests per producer connection (ZMQ_RCVHWM; the rest waits on the
- * producer's side).  With ingest.hwm (50,000) there, producers' windows of
- * 4,096 let the worker's RssAnon reach 29-35 MiB; with batch_max, 22 MiB
- * (4 producers, 1,000,000 events), at the same rate.  Rendered
+ * producer's side); behind the broker, up to ingest.hwm from the broker
+ * (which holds the rest).  Bound with ingest.hwm (50,000), 4 producers
+ * with windows of 4,096 took the worker's RssAnon to 29-35 MiB; with
+ * batch_max, 22 MiB (1,000,000 events), at the same rate.  Rendered
  * texts are packed in their batch's buffer, so only the bytes they take
  * are touched: in fixed slots of 2 KiB, 2 * 2048 of them were 8 MiB resident,
  * and the ingesting worker's largest RssAnon with 5,000,000 stored went from
