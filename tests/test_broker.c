@@ -73,6 +73,8 @@ static int setup(void **state)
 	f->o.frontend = f->front;
 	f->o.backend = f->back;
 	f->o.hwm = HWM;
+	f->o.read_ahead = HWM;
+	f->o.worker_queue = HWM;
 	f->rc = -2;
 	f->ctx = zmq_ctx_new();
 	if (f->ctx == NULL || pthread_create(&f->th, NULL, run, f) != 0)

@@ -109,7 +109,7 @@ static int move_one(void *src, void *dst, struct held *h)
 	return more ? move_rest(src, dst) : 1;
 }
 
-static int set_opts(void *sock, int hwm, int is_frontend)
+static int set_opts(void *sock, int sndhwm, int rcvhwm, int is_frontend)
 {
 	int linger = BROKER_LINGER_MS;
 	int64_t maxmsg = BROKER_MAX_FRAME_BYTES;
@@ -118,9 +118,10 @@ static int set_opts(void *sock, int hwm, int is_frontend)
 	/* Linger: acks already handed to ZeroMQ get a moment to leave at exit. */
 	rc |= zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
 	/* HWMs bound the memory held for slow peers; past them the broker stops
-	 * reading and producers feel backpressure. */
-	rc |= zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-	rc |= zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	 * reading and producers feel backpressure.  Requests: read_ahead per
+	 * producer connection, worker_queue per worker; acks: hwm. */
+	rc |= zmq_setsockopt(sock, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm));
+	rc |= zmq_setsockopt(sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
 	if (is_frontend)
 		rc |= zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
 	return rc;
@@ -140,8 +141,8 @@ int broker_run(const struct broker_opts *o, volatile sig_atomic_t *pause_intake,
 	}
 	front = zmq_socket(ctx, ZMQ_ROUTER);
 	back = zmq_socket(ctx, ZMQ_DEALER);
-	if (front == NULL || back == NULL || set_opts(front, o->hwm, 1) != 0 ||
-	    set_opts(back, o->hwm, 0) != 0) {
+	if (front == NULL || back == NULL || set_opts(front, o->hwm, o->read_ahead, 1) != 0 ||
+	    set_opts(back, o->worker_queue, o->hwm, 0) != 0) {
 		log_error("broker: socket setup: %s", zmq_strerror(errno));
 		goto out;
 	}

@@ -17,10 +17,28 @@
 
 #define BROKER_MAX_FRAME_BYTES (1 << 20) /* ZMQ_MAXMSGSIZE on the frontend */
 
+/*
+ * Requests read ahead from one producer connection (ZMQ_RCVHWM of the
+ * socket producers connect to, the broker's or a bound worker's).  The
+ * rest waits on the producer's side (its send queue, TCP).  It is per
+ * connection, so what a pool holds for producers grows with how many are
+ * connected: ~1.2 KiB per request held.  Measured with windows of 4,096:
+ * with 2048 (ingest.batch_max) 32 producers took the ingesting worker's
+ * RssAnon to 55 MiB (86 MiB for the broker with ingest.workers = 2); with
+ * 128, 24 MiB (21 MiB).  At the ~70 producers PROTOCOL.md allows at the
+ * defaults that stays under 32 MiB; 256 would not.  Rate (1,000,000 events,
+ * paired runs): 1 producer the same (medians 115,000 / 108,000 events/s,
+ * 3 pairs), 4 producers ~5 % less (102,000 / 97,000, 9 pairs), within this
+ * machine's spread: the worker reads on while ZeroMQ refills the queue.
+ */
+#define INGEST_READ_AHEAD 128
+
 struct broker_opts {
 	const char *frontend;   /* producers connect here (ingest.endpoint) */
 	const char *backend;    /* workers connect here (ipc:// in the data dir) */
-	int hwm;                /* high-water marks of both sockets, messages */
+	int hwm;                /* high-water marks of the acks' way back, messages */
+	int read_ahead;         /* requests held per producer connection */
+	int worker_queue;       /* requests queued per worker (backend send) */
 };
 
 /*

@@ -23,12 +23,14 @@
  * thread polls (ingest_fd()).  Batches commit in the order they were read,
  * so a duplicate in the next batch of a key in this one is still seen.
  * Memory is bounded by 2 * batch_max * max_event_bytes, plus what waits
- * in the socket: when this worker binds the endpoint, up to batch_max
- * requests per producer connection (ZMQ_RCVHWM; the rest waits on the
- * producer's side); behind the broker, up to ingest.hwm from the broker
- * (which holds the rest).  Bound with ingest.hwm (50,000), 4 producers
- * with windows of 4,096 took the worker's RssAnon to 29-35 MiB; with
- * batch_max, 22 MiB (1,000,000 events), at the same rate.  Rendered
+ * in the socket: when this worker binds the endpoint, up to
+ * INGEST_READ_AHEAD requests per producer connection (ZMQ_RCVHWM; the rest
+ * waits on the producer's side; broker.h says why 128); behind the broker,
+ * up to batch_max from the broker (which holds the rest the same way).
+ * Bound with ingest.hwm (50,000), 4 producers with windows of 4,096 took
+ * the worker's RssAnon to 29-35 MiB; with batch_max (2048), 22 MiB
+ * (1,000,000 events), at the same rate, but 55 MiB with 32 producers;
+ * with 128, 18 and 24 MiB.  Rendered
  * texts are packed in their batch's buffer, so only the bytes they take
  * are touched: in fixed slots of 2 KiB, 2 * 2048 of them were 8 MiB resident,
  * and the ingesting worker's largest RssAnon with 5,000,000 stored went from
@@ -165,10 +167,12 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 	ingest *in = xcalloc(1, sizeof(*in));
 	int linger = INGEST_LINGER_MS;
 	int64_t maxmsg = BROKER_MAX_FRAME_BYTES;
-	/* Bound, the socket's receive queue is the pool's memory for what
-	 * producers sent ahead: a batch's worth per producer connection;
-	 * beyond, requests wait on the producer's side (its send queue, TCP). */
-	int rcvhwm = o->bind && o->batch_max < (size_t)o->hwm ? (int)o->batch_max : o->hwm;
+	/* The socket's receive queue is the pool's memory for what producers
+	 * sent ahead.  Bound: INGEST_READ_AHEAD per producer connection; beyond,
+	 * requests wait on the producer's side (its send queue, TCP).  Behind
+	 * the broker: a batch's worth (the broker holds the rest). */
+	size_t ahead = o->bind && INGEST_READ_AHEAD < o->batch_max ? INGEST_READ_AHEAD : o->batch_max;
+	int rcvhwm = ahead < (size_t)o->hwm ? (int)ahead : o->hwm;
 	int rc;
 
 	in->o = *o;

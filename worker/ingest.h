@@ -35,7 +35,7 @@ struct ingest_opts {
 					 DEALER to the broker */
 	size_t batch_max;             /* most requests per group commit */
 	size_t max_event_bytes;       /* event frame limit */
-	int hwm;                      /* socket high-water marks */
+	int hwm;                      /* high-water mark of the acks (requests: ingest_new) */
 	const struct config *cfg;     /* the rest (prepare.h), borrowed for ingest_new() */
 };
 

@@ -71,6 +71,10 @@ static int run_broker(struct pool *p)
 		.frontend = p->cfg->ingest_endpoint,
 		.backend = p->backend,
 		.hwm = (int)p->cfg->ingest_hwm,
+		.read_ahead = INGEST_READ_AHEAD < p->cfg->ingest_hwm ? INGEST_READ_AHEAD
+								  : (int)p->cfg->ingest_hwm,
+		.worker_queue = p->cfg->ingest_batch_max < p->cfg->ingest_hwm
+					? (int)p->cfg->ingest_batch_max : (int)p->cfg->ingest_hwm,
 	};
 	struct sigaction sa;
 	enum log_level lvl = LOG_LEVEL_INFO;
