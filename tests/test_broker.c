@@ -251,9 +251,39 @@ static void a_paused_intake_holds_requests_and_passes_acks(void **state)
 	expect_nothing(f->worker);
 }
 
+/* ZeroMQ reads a high-water mark of 0 as "no limit": the broker refuses
+ * one rather than queue without bound.  With *stop already set, a broker
+ * whose options are good sets up, binds and returns 0 at once. */
+static void a_high_water_mark_that_is_not_positive_is_refused(void **state)
+{
+	char dir[64], front[128], back[128], cmd[128];
+	struct broker_opts o = { .hwm = HWM, .read_ahead = HWM, .worker_queue = HWM };
+	volatile sig_atomic_t pause = 0, stop = 1;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/smsq-test-broker-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(front, sizeof(front), "ipc://%s/front", dir);
+	snprintf(back, sizeof(back), "ipc://%s/back", dir);
+	o.frontend = front;
+	o.backend = back;
+	assert_int_equal(broker_run(&o, &pause, &stop), 0);
+	o.read_ahead = 0;
+	assert_int_equal(broker_run(&o, &pause, &stop), -1);
+	o.read_ahead = HWM;
+	o.worker_queue = 0;
+	assert_int_equal(broker_run(&o, &pause, &stop), -1);
+	o.worker_queue = HWM;
+	o.hwm = -1;
+	assert_int_equal(broker_run(&o, &pause, &stop), -1);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(a_high_water_mark_that_is_not_positive_is_refused),
 		cmocka_unit_test_setup_teardown(acks_flow_while_the_workers_are_full, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(requests_wait_for_the_first_worker, setup, teardown),

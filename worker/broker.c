@@ -130,11 +130,18 @@ static int set_opts(void *sock, int sndhwm, int rcvhwm, int is_frontend)
 int broker_run(const struct broker_opts *o, volatile sig_atomic_t *pause_intake,
 	       volatile sig_atomic_t *stop)
 {
-	void *ctx = zmq_ctx_new();
+	void *ctx;
 	void *front = NULL, *back = NULL;
 	struct held req = { .has = 0 }, ack = { .has = 0 };
 	int ret = -1;
 
+	if (o->hwm <= 0 || o->read_ahead <= 0 || o->worker_queue <= 0) {
+		/* ZeroMQ takes 0 for "no limit": never by accident. */
+		log_error("broker: high-water marks must be positive (hwm %d, read_ahead %d, "
+			  "worker_queue %d)", o->hwm, o->read_ahead, o->worker_queue);
+		return -1;
+	}
+	ctx = zmq_ctx_new();
 	if (ctx == NULL) {
 		log_error("broker: zmq_ctx_new: %s", zmq_strerror(errno));
 		return -1;

@@ -22,14 +22,16 @@
  * socket producers connect to, the broker's or a bound worker's).  The
  * rest waits on the producer's side (its send queue, TCP).  It is per
  * connection, so what a pool holds for producers grows with how many are
- * connected: ~1.2 KiB per request held.  Measured with windows of 4,096:
- * with 2048 (ingest.batch_max) 32 producers took the ingesting worker's
- * RssAnon to 55 MiB (86 MiB for the broker with ingest.workers = 2); with
- * 128, 24 MiB (21 MiB).  At the ~70 producers PROTOCOL.md allows at the
- * defaults that stays under 32 MiB; 256 would not.  Rate (1,000,000 events,
- * paired runs): 1 producer the same (medians 115,000 / 108,000 events/s,
- * 3 pairs), 4 producers ~5 % less (102,000 / 97,000, 9 pairs), within this
- * machine's spread: the worker reads on while ZeroMQ refills the queue.
+ * connected (0.5-1.2 KiB per request held, measured).  With windows of
+ * 4,096, 32 producers took the ingesting worker's RssAnon to 55 MiB with
+ * 2048 (ingest.batch_max; 86 MiB for the broker with ingest.workers = 2),
+ * 24 MiB with 128 (21 MiB), 26 MiB with 256; 4 producers 22 -> 18 MiB.  By
+ * extrapolation (~0.2 MiB per producer), the ~70 producers PROTOCOL.md
+ * allows at the defaults stay near 32 MiB with 128.  Rate (1,000,000
+ * events, paired runs): 1 producer the same (medians 106,000 / 108,500
+ * events/s, 6 pairs), 4 producers ~5 % less (102,000 / 97,000, 9 pairs),
+ * within this machine's spread: the worker reads on while ZeroMQ refills
+ * the queue.  The value is never above ingest.hwm.
  */
 #define INGEST_READ_AHEAD 128
 

@@ -57,7 +57,8 @@ static const struct opt opts[] = {
 	  "most events in one group commit (one sync); ~1 KiB of memory each, more with long texts" },
 	{ "ingest.hwm", OPT_LONG, "50000", 100, 10000000, F(ingest_hwm),
 	  "ZeroMQ high-water mark of the acks on their way back, in messages (requests: at "
-	  "most 128 read ahead per producer connection, batch_max queued per worker)" },
+	  "most 128 read ahead per producer connection, batch_max queued per worker, neither above "
+	  "it)" },
 	{ "ingest.workers", OPT_LONG, "1", 0, 256, F(ingest_workers),
 	  "how many of the workers take events (the others only send); 0 = all" },
 	{ "pool.workers", OPT_LONG, "0", 0, 256, F(pool_workers),

@@ -53,7 +53,7 @@ struct config {
 	char allowed_countries[CONFIG_STR_MAX]; /* ingest.allowed_countries: "" = all */
 	char default_region[CONFIG_STR_MAX]; /* ingest.default_region: for national numbers */
 	long ingest_batch_max;                /* ingest.batch_max: events per group commit */
-	long ingest_hwm;                      /* ingest.hwm: ZeroMQ high-water marks */
+	long ingest_hwm;                      /* ingest.hwm: ZeroMQ high-water mark of the acks */
 	long ingest_workers;                  /* ingest.workers: workers taking events, 0 all */
 	long pool_workers;                    /* pool.workers: processes (0: cores) */
 	long pool_restart_delay_ms;           /* pool.restart_delay_ms: between restarts */
