@@ -63,9 +63,22 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 		       (double)(now - s->oldest_waiting_created_ms) / 1000.0);
 	else
 		printf("oldest     -\n");
-	printf("disk       %.1f MiB used, %.1f MiB file, map %.0f MiB\n",
-	       (double)s->used_bytes / 1048576.0, (double)s->file_bytes / 1048576.0,
+	printf("disk       %.1f MiB used (%.1f MiB free for reuse), %.1f MiB file "
+	       "(+%.1f MiB kept for sending), map %.0f MiB",
+	       (double)s->used_bytes / 1048576.0, (double)s->free_bytes / 1048576.0,
+	       (double)s->file_bytes / 1048576.0, (double)s->reserve_bytes / 1048576.0,
 	       (double)s->map_bytes / 1048576.0);
+	if (s->map_max_bytes != 0)
+		printf(" of %.0f MiB at most", (double)s->map_max_bytes / 1048576.0);
+	printf("\n           %.1f MiB left on the filesystem of %.1f MiB\n",
+	       (double)s->disk_avail_bytes / 1048576.0, (double)s->disk_total_bytes / 1048576.0);
+	if (s->disk_full)
+		printf("FULL       disk full: ingest takes only what fits in the %.1f MiB free for "
+		       "reuse, else answers RETRY_LATER store_full; sending goes on\n",
+		       (double)s->free_bytes / 1048576.0);
+	else if (s->ingest_full)
+		printf("FULL       store full (near store.map_max_mb): ingest answers RETRY_LATER "
+		       "store_full; sending goes on\n");
 }
 
 static int print_stats_json(const char *dir, const struct store_stats *s, int64_t now)
@@ -73,6 +86,7 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 	json_t *root = json_object();
 	json_t *states = json_object();
 	json_t *bytes = json_object();
+	json_t *disk = json_object();
 	int rc = 0;
 
 	for (int i = 0; i < STORE_STATE_COUNT; i++)
@@ -101,7 +115,19 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 	rc |= json_object_set_new(bytes, "used", json_integer((json_int_t)s->used_bytes));
 	rc |= json_object_set_new(bytes, "file", json_integer((json_int_t)s->file_bytes));
 	rc |= json_object_set_new(bytes, "map", json_integer((json_int_t)s->map_bytes));
+	rc |= json_object_set_new(bytes, "free", json_integer((json_int_t)s->free_bytes));
+	rc |= json_object_set_new(bytes, "reserve", json_integer((json_int_t)s->reserve_bytes));
+	rc |= json_object_set_new(bytes, "map_max", s->map_max_bytes != 0
+							    ? json_integer((json_int_t)s->map_max_bytes)
+							    : json_null());
 	rc |= json_object_set_new(root, "store_bytes", bytes);
+	rc |= json_object_set_new(disk, "free", json_integer((json_int_t)s->disk_avail_bytes));
+	rc |= json_object_set_new(disk, "total", json_integer((json_int_t)s->disk_total_bytes));
+	rc |= json_object_set_new(disk, "full", json_boolean(s->disk_full));
+	rc |= json_object_set_new(root, "disk", disk);
+	rc |= json_object_set_new(root, "full", s->disk_full     ? json_string("disk")
+						 : s->ingest_full ? json_string("map")
+								  : json_null());
 	if (rc == 0)
 		rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(root);

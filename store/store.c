@@ -109,17 +109,37 @@
  * thread of the process, which LMDB forbids.
  *
  * Growth: MDB_MAP_FULL aborts the transaction; the map doubles (up to
- * map_max_bytes) and the whole batch is replayed.  At the ceiling the caller
- * gets STORE_FULL and answers RETRY_LATER.  When another process grew the
- * map, mdb_txn_begin() reports MDB_MAP_RESIZED and we adopt the new size.
+ * map_max_bytes) and the whole batch is replayed.  When another process
+ * grew the map, mdb_txn_begin() reports MDB_MAP_RESIZED and we adopt the
+ * new size.
+ *
+ * Room for sending: a lease or an outcome must never be refused for lack
+ * of room, or a full store would stop every SMS.  So ingest stops short of
+ * the ceiling (store_ingest_limit(): an eighth of it, at most 256 MiB, is
+ * kept), measured before each batch as the pages in use (the file's
+ * high-water mark, less LMDB's free list, which is read only near the
+ * limit) plus a generous estimate of the batch (ingest_need()); the caller
+ * gets STORE_FULL and answers RETRY_LATER.  Dispatch's transactions move a
+ * bounded number of entries each, and what they free (a sent message's
+ * ready entry with its sending copy is larger than its done entry) comes
+ * back to the free list, so ingest takes messages again as the backlog
+ * drains.
+ *
+ * A full disk: LMDB writes pages with pwrite(), so a full filesystem is a
+ * failed commit (ENOSPC, or EIO for a short write), never a crash; it is
+ * reported as STORE_FULL with "disk full" (commit_failed()).  The lock file,
+ * which LMDB writes through a shared mapping, gets its disk blocks before
+ * LMDB opens it (files_ready()): a page without one would be a SIGBUS.
  *
  * Records and state values carry a type byte; an unknown one is reported by
  * store_get()/store_verify() instead of being guessed at.  A schema 1 store
  * (smsq before this layout) is refused at open with what to do.
  */
+#define _GNU_SOURCE /* fallocate(), FALLOC_FL_KEEP_SIZE */
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -129,6 +149,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
+
+#include "store/datadir.h"
 
 #define STORE_SCHEMA_VERSION 4u
 #define STORE_REC_V2 0x52u          /* type byte of a schema 2 record (no urgency_ms) */
@@ -139,15 +162,24 @@
 #define STORE_MAX_DBS 8
 #define STORE_ERRMSG_MAX 256
 #define STORE_MAX_GROW_RETRIES 16
+#define STORE_LOCK_ALLOC_BYTES (64 << 10) /* blocks for a new lock.mdb (LMDB's: 8 KiB) */
+#define STORE_RESERVE_DIVISOR 8          /* ingest leaves 1/8 of the map ceiling to sending */
+#define STORE_RESERVE_MAX (256ULL << 20) /* and never more than this */
+#define STORE_STATS_BATCH_BYTES (64 << 10) /* stats: "full" when this much no longer fits */
+#define STORE_DISK_RESERVE_MAX (16ULL << 20) /* blocks kept beyond the data for sending, */
+#define STORE_DISK_RESERVE_DIVISOR 16        /* or 1/16 of the filesystem when smaller */
 #define READY_KEY_LEN 17
 #define DELAYED_KEY_LEN 16
 #define ID_KEY_LEN 8
 #define RC_SAID (MDB_KEYEXIST - 1) /* not an LMDB code: a failure already in s->errmsg */
+#define RC_DISK_FULL (RC_SAID - 1) /* not an LMDB code: a commit found no room on the disk
+				      (said in s->errmsg) */
 
 /* What the handles on one environment share (store_share()). */
 struct store_shared {
 	pthread_mutex_t lock;           /* held through every call with a transaction */
 	int refs;                       /* handles open */
+	uint64_t disk_reserve;          /* bytes kept allocated beyond the data (disk_reserve()) */
 	int64_t next_due_ms;            /* store_next_due_ms(): written under lock, read
 					   without (__atomic) */
 };
@@ -380,25 +412,49 @@ int64_t store_urgency_ms(int64_t appointment_ms, int64_t now_ms)
 
 /* ---- open / close ------------------------------------------------------ */
 
-static int mkdir_p(const char *dir)
+/* LMDB maps its lock file shared and writes its reader slots through the
+ * map: a slot on a page without a disk block is a SIGBUS on a full disk.
+ * An existing lock file keeps its size (LMDB reads the number of slots
+ * from it): what it holds gets its blocks.  A new one gets blocks beyond
+ * its size, for the size LMDB gives it.  Returns 0 or -1 (err). */
+static int lock_file_allocate(const char *dir, char *err, size_t errlen)
 {
-	char path[4096];
-	size_t n = strlen(dir);
+	char path[4200];
+	struct stat sb;
+	int fd = datadir_open(dir, DATADIR_LOCK, O_RDWR | O_CREAT, 0640, err, errlen);
+	int rc = -1;
 
-	if (n == 0 || n >= sizeof(path))
+	if (fd < 0)
 		return -1;
-	memcpy(path, dir, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (path[i] == '/' || path[i] == '\0') {
-			char c = path[i];
+	snprintf(path, sizeof(path), "%s/%s", dir, DATADIR_LOCK);
+	if (fstat(fd, &sb) != 0)
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	else if (sb.st_size > 0)
+		rc = datadir_allocate(fd, path, (uint64_t)sb.st_size, 0, err, errlen);
+	else
+		rc = datadir_allocate(fd, path, STORE_LOCK_ALLOC_BYTES, 1, err, errlen);
+	close(fd);
+	return rc;
+}
 
-			path[i] = '\0';
-			if (mkdir(path, 0750) != 0 && errno != EEXIST)
-				return -1;
-			path[i] = c;
-		}
-	}
-	return 0;
+/* The directory and the two files LMDB opens by path: checked (and the
+ * directory created) before LMDB sees them.  Returns 0 or -1 (err). */
+static int files_ready(const store *s, char *err, size_t errlen)
+{
+	int fd;
+
+	if (s->read_only)
+		return datadir_check_file(s->dir, DATADIR_DATA, err, errlen) == 0 &&
+				       datadir_check_file(s->dir, DATADIR_LOCK, err, errlen) == 0
+			       ? 0
+			       : -1;
+	if (datadir_prepare(s->dir, 1, err, errlen) != 0)
+		return -1;
+	fd = datadir_open(s->dir, DATADIR_DATA, O_RDWR | O_CREAT, 0640, err, errlen);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return lock_file_allocate(s->dir, err, errlen);
 }
 
 /* Write this smsq's schema version into meta. */
@@ -517,6 +573,8 @@ static int init_lock(pthread_mutex_t *m)
 	return rc == 0 ? 0 : -1;
 }
 
+static void record_ceiling(store *s);
+
 store *store_open(const struct store_opts *opts, char *err, size_t errlen)
 {
 	store *s = calloc(1, sizeof(*s));
@@ -548,11 +606,8 @@ store *store_open(const struct store_opts *opts, char *err, size_t errlen)
 		snprintf(err, errlen, "store: data directory path too long");
 		goto fail;
 	}
-	if (!s->read_only && mkdir_p(s->dir) != 0) {
-		snprintf(err, errlen, "store: cannot create data directory %s: %s", s->dir,
-			 strerror(errno));
+	if (files_ready(s, err, errlen) != 0)
 		goto fail;
-	}
 	rc = mdb_env_create(&s->env);
 	if (rc == 0)
 		rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS);
@@ -581,6 +636,15 @@ store *store_open(const struct store_opts *opts, char *err, size_t errlen)
 	}
 	if (open_dbs(s, err, errlen) != 0)
 		goto fail;
+	if (!s->read_only) {
+		uint64_t total = 0;
+
+		record_ceiling(s);
+		if (datadir_disk_full(s->dir, NULL, &total) >= 0)
+			s->sh->disk_reserve = total / STORE_DISK_RESERVE_DIVISOR < STORE_DISK_RESERVE_MAX
+						      ? total / STORE_DISK_RESERVE_DIVISOR
+						      : STORE_DISK_RESERVE_MAX;
+	}
 	return s;
 fail:
 	store_close(&s);
@@ -681,6 +745,24 @@ static int grow_map(store *s)
 	return 0;
 }
 
+/* A commit failed with rc.  No room on the disk (ENOSPC, EDQUOT, or EIO
+ * while the filesystem is full: LMDB reports a short write as EIO) is
+ * RC_DISK_FULL, said as "disk full"; anything else is rc, said as it is.
+ * Either way the transaction changed nothing. */
+static int commit_failed(store *s, const char *what, int rc)
+{
+	uint64_t avail = 0;
+	int full = datadir_disk_full(s->dir, &avail, NULL) == 1;
+
+	if (rc == ENOSPC || rc == EDQUOT || (rc == EIO && full)) {
+		set_err(s, "disk full: no space left on the filesystem of %s (%llu KiB free); "
+			"%s not committed", s->dir, (unsigned long long)(avail >> 10), what);
+		return RC_DISK_FULL;
+	}
+	set_err(s, "%s commit: %s", what, mdb_strerror(rc));
+	return rc;
+}
+
 static int get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *out)
 {
 	MDB_val k = { strlen(name), (void *)name };
@@ -703,6 +785,29 @@ static int put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t val)
 	MDB_val v = { sizeof(val), &val };
 
 	return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/* Write the map ceiling into meta ("map_max") when it changed, so that
+ * store_stats() of a reader (smsqctl) can tell whether ingest has room.
+ * Best effort: a store that cannot take this write (a full disk) opens
+ * all the same, and its stats say the ceiling is unknown. */
+static void record_ceiling(store *s)
+{
+	MDB_txn *txn = NULL;
+	uint64_t have = 0;
+	int rc = txn_begin(s, 0, &txn);
+
+	if (rc != 0)
+		return;
+	rc = get_u64(txn, s->db_meta, "map_max", &have);
+	if (rc == 0 && have != s->map_max_bytes) {
+		rc = put_u64(txn, s->db_meta, "map_max", s->map_max_bytes);
+		if (rc == 0) {
+			(void)mdb_txn_commit(txn); /* best effort, said above */
+			return;
+		}
+	}
+	mdb_txn_abort(txn);
 }
 
 static int get_counters(MDB_txn *txn, MDB_dbi dbi, struct counters *c)
@@ -1223,7 +1328,7 @@ static int ingest_attempt(store *s, struct store_new *msgs, size_t n, int64_t no
 	 * caller acknowledge. */
 	rc = mdb_txn_commit(txn);
 	if (rc != 0)
-		set_err(s, "commit: %s", mdb_strerror(rc));
+		rc = commit_failed(s, "ingest", rc);
 	else if (s->txn_due < s->sh->next_due_ms)
 		__atomic_store_n(&s->sh->next_due_ms, s->txn_due, __ATOMIC_RELAXED);
 	return rc;
@@ -1233,8 +1338,164 @@ fail:
 	return rc;
 }
 
+uint64_t store_ingest_limit(uint64_t map_max_bytes)
+{
+	uint64_t reserve = map_max_bytes / STORE_RESERVE_DIVISOR;
+
+	return map_max_bytes - (reserve > STORE_RESERVE_MAX ? STORE_RESERVE_MAX : reserve);
+}
+
+/* The bytes of the file's pages (its high-water mark) and of those on
+ * LMDB's free list, as txn sees them.  Returns an LMDB code. */
+static int pages_bytes(store *s, MDB_txn *txn, uint64_t *hwm, uint64_t *free_bytes)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	uint64_t pages = 0;
+	int rc = mdb_env_info(s->env, &info);
+
+	if (rc == 0)
+		rc = mdb_env_stat(s->env, &st);
+	if (rc != 0)
+		return rc;
+	*hwm = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+	if (free_bytes == NULL)
+		return 0;
+	/* Database 0 is LMDB's free list: each value is a list of page
+	 * numbers whose first word is their count (as mdb_stat -f reads it). */
+	rc = mdb_cursor_open(txn, 0, &cur);
+	for (int op = MDB_FIRST; rc == 0; op = MDB_NEXT) {
+		rc = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op);
+		if (rc == 0 && v.mv_size >= sizeof(size_t)) {
+			size_t count;
+
+			memcpy(&count, v.mv_data, sizeof(count));
+			pages += count;
+		}
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	*free_bytes = pages * st.ms_psize;
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Bytes of disk blocks data.mdb holds beyond its pages (allocated ahead,
+ * or written by a transaction that did not commit): room the file can grow
+ * into without the filesystem.  Returns 0, or -1 when it cannot be told. */
+static int disk_room(store *s, uint64_t *room)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	struct stat sb;
+	uint64_t hwm, blocks;
+	int fd;
+
+	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0 ||
+	    mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &sb) != 0)
+		return -1;
+	hwm = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+	blocks = (uint64_t)sb.st_blocks * 512;
+	*room = blocks > hwm ? blocks - hwm : 0;
+	return 0;
+}
+
+/* Keep data.mdb's disk blocks allocated sh->disk_reserve bytes beyond its
+ * pages, plus need, so that dispatch can still commit on a full disk: LMDB
+ * extends the file with pwrite(), which uses blocks allocated beyond its
+ * end.  Tops up by a quarter of the reserve more than asked, so that a
+ * commit rarely pays for a fallocate().  Returns 0; RC_DISK_FULL (said)
+ * when the filesystem has no room for them; 0 as well when the room cannot
+ * be told or this filesystem cannot allocate ahead (then there is no
+ * reserve). */
+static int disk_reserve(store *s, uint64_t need)
+{
+	struct store_shared *sh = s->sh;
+	MDB_envinfo info;
+	MDB_stat st;
+	uint64_t room, hwm, top;
+	int fd;
+
+	if (s->read_only || sh->disk_reserve == 0 || disk_room(s, &room) != 0)
+		return 0;
+	if (room >= need + sh->disk_reserve)
+		return 0;
+	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0 ||
+	    mdb_env_get_fd(s->env, &fd) != 0)
+		return 0;
+	hwm = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+	top = need + sh->disk_reserve + sh->disk_reserve / 4;
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)hwm, (off_t)top) == 0)
+		return 0;
+	if (errno == ENOSPC || errno == EDQUOT) {
+		uint64_t avail = 0;
+
+		(void)datadir_disk_full(s->dir, &avail, NULL);
+		set_err(s, "disk full: %llu KiB left on the filesystem of %s, and the store keeps "
+			"%llu KiB for sending", (unsigned long long)(avail >> 10), s->dir,
+			(unsigned long long)(sh->disk_reserve >> 10));
+		return RC_DISK_FULL;
+	}
+	sh->disk_reserve = 0; /* EOPNOTSUPP, or unusable: write without */
+	return 0;
+}
+
+/* Whether need more bytes of pages fit: under the ingest limit, and on the
+ * disk with the reserve for sending kept.  The cheap tests first (the
+ * file's high-water mark, the blocks already allocated); LMDB's free list
+ * is read only when they fail: pages on it are reused before the file
+ * grows, so a drained backlog makes room again, on the map as on a full
+ * disk.  Returns STORE_OK, STORE_FULL (said) or STORE_ERROR. */
+static int ingest_room(store *s, uint64_t need)
+{
+	uint64_t limit = store_ingest_limit(s->map_max_bytes);
+	uint64_t hwm = 0, free_b = 0, in_use;
+	MDB_txn *txn = NULL;
+	int rc = pages_bytes(s, NULL, &hwm, NULL);
+
+	if (rc == 0 && hwm + need <= limit && disk_reserve(s, need) == 0)
+		return STORE_OK;
+	if (rc == 0)
+		rc = txn_begin(s, MDB_RDONLY, &txn);
+	if (rc == 0) {
+		rc = pages_bytes(s, txn, &hwm, &free_b);
+		mdb_txn_abort(txn);
+	}
+	if (rc != 0) {
+		set_err(s, "ingest: pages in use: %s", mdb_strerror(rc));
+		return STORE_ERROR;
+	}
+	in_use = hwm > free_b ? hwm - free_b : 0;
+	if (in_use + need > limit) {
+		set_err(s, "store is full: %llu MiB in use, and ingest stops at %llu MiB to keep "
+			"the rest of store.map_max_mb (%llu MiB) for sending",
+			(unsigned long long)(in_use >> 20), (unsigned long long)(limit >> 20),
+			(unsigned long long)(s->map_max_bytes >> 20));
+		return STORE_FULL;
+	}
+	/* No room on the disk for the batch: what the free list holds will do,
+	 * as long as the reserve for sending is still whole (LMDB may extend
+	 * the file all the same: by one batch at most, once). */
+	uint64_t room = 0;
+	if (free_b >= need && disk_room(s, &room) == 0 && room >= s->sh->disk_reserve)
+		return STORE_OK;
+	return disk_reserve(s, need) == 0 ? STORE_OK : STORE_FULL; /* said there */
+}
+
+/* What storing m may take in pages, generously: its record, its indexes'
+ * entries with the sending copy, and half-full B-tree pages. */
+static uint64_t ingest_need(const struct store_new *m)
+{
+	return 2 * (sizeof(struct rec_hdr) + 2 * m->idem_len + m->event_len +
+		    2 * (m->to_len + m->text_len) + sizeof(struct st) + sizeof(struct copy_hdr) +
+		    2 * READY_KEY_LEN + 64);
+}
+
 int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms)
 {
+	uint64_t need = 0;
+
 	STORE_LOCKED(s);
 	if (s->read_only) {
 		set_err(s, "ingest: store opened read-only");
@@ -1247,12 +1508,18 @@ int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms)
 			set_err(s, "ingest: message %zu out of bounds", i);
 			return STORE_ERROR;
 		}
+		need += ingest_need(&msgs[i]);
 	}
+	int room = ingest_room(s, need);
+	if (room != STORE_OK)
+		return room;
 	for (int tries = 0; tries < STORE_MAX_GROW_RETRIES; tries++) {
 		int rc = ingest_attempt(s, msgs, n, now_ms);
 
 		if (rc == 0)
 			return STORE_OK;
+		if (rc == RC_DISK_FULL)
+			return STORE_FULL;
 		if (rc != MDB_MAP_FULL)
 			return STORE_ERROR;
 		rc = grow_map(s);
@@ -1426,10 +1693,27 @@ int store_stats(store *s, struct store_stats *out)
 		goto out;
 	}
 	out->map_bytes = info.me_mapsize;
-	out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
-	snprintf(path, sizeof(path), "%s/data.mdb", s->dir);
-	if (stat(path, &sb) == 0)
-		out->file_bytes = (uint64_t)sb.st_blocks * 512;
+	rc = pages_bytes(s, txn, &out->used_bytes, &out->free_bytes);
+	if (rc == 0)
+		rc = get_u64(txn, s->db_meta, "map_max", &out->map_max_bytes);
+	if (rc != 0) {
+		set_err(s, "stats: pages: %s", mdb_strerror(rc));
+		goto out;
+	}
+	uint64_t in_use = out->used_bytes > out->free_bytes ? out->used_bytes - out->free_bytes : 0;
+	out->ingest_full = out->map_max_bytes != 0 &&
+			   in_use + STORE_STATS_BATCH_BYTES > store_ingest_limit(out->map_max_bytes);
+	out->disk_full = datadir_disk_full(s->dir, &out->disk_avail_bytes,
+					   &out->disk_total_bytes) == 1;
+	snprintf(path, sizeof(path), "%s/%s", s->dir, DATADIR_DATA);
+	if (stat(path, &sb) == 0) {
+		/* Blocks past the end are the reserve kept for sending. */
+		uint64_t blocks = (uint64_t)sb.st_blocks * 512;
+		uint64_t size = ((uint64_t)sb.st_size + 4095) & ~(uint64_t)4095;
+
+		out->file_bytes = blocks < size ? blocks : size;
+		out->reserve_bytes = blocks - out->file_bytes;
+	}
 	ret = STORE_OK;
 out:
 	if (cur != NULL)
@@ -1918,6 +2202,8 @@ static int cycle_attempt(store *s, const char *what, struct store_outcome *o, si
 			int rc_ = (call);                                  \
 			if (rc_ == 0)                                      \
 				return STORE_OK;                           \
+			if (rc_ == RC_DISK_FULL)                           \
+				return STORE_FULL;                         \
 			if (rc_ != MDB_MAP_FULL)                           \
 				return STORE_ERROR;                        \
 			rc_ = grow_map(s);                                 \
@@ -1944,6 +2230,7 @@ int store_lease(store *s, int64_t now_ms, int64_t lease_ms, size_t max, uint32_t
 	}
 	if (max == 0)
 		return STORE_OK;
+	(void)disk_reserve(s, 0); /* tops it up when it can; sending may use it */
 	WITH_GROWTH(cycle_attempt(s, "lease", NULL, 0, now_ms, lease_ms, max, budget_segments, out,
 				  texts, texts_cap, n_out, n_expired));
 }
@@ -1960,6 +2247,7 @@ static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_out
 	int rc;
 
 	o->applied = 0;
+	o->lease_lost = 0;
 	if (o->hdr.id == o->id) {
 		/* What the lease read of the record (which never changes),
 		 * instead of reading it again. */
@@ -1985,6 +2273,8 @@ static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_out
 		/* The lease ran out and the message moved on.  Only a "sent"
 		 * still applies (it went out: never send it again), unless the
 		 * message is final already. */
+		o->lease_lost = 1;
+		o->found_state = STORE_STATE_COUNT; /* not looked for */
 		if (o->kind != STORE_OUT_SENT)
 			return 0;
 		rc = entry_find(s, txn, o->id, h, &e);
@@ -1993,6 +2283,7 @@ static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_out
 				     failing the whole batch would only lose the others */
 		if (rc != 0)
 			return rc;
+		o->found_state = (enum store_state)e.st.state;
 		if (!is_waiting(e.st.state))
 			return 0;
 	}
@@ -2116,10 +2407,8 @@ static int cycle_attempt(store *s, const char *what, struct store_outcome *o, si
 	}
 	/* Nothing moved (an idle worker looking): no commit, no sync. */
 	rc = s->txn_moves == 0 ? (mdb_txn_abort(txn), 0) : mdb_txn_commit(txn);
-	if (rc != 0) {
-		set_err(s, "%s commit: %s", what, mdb_strerror(rc));
-		return rc;
-	}
+	if (rc != 0)
+		return commit_failed(s, what, rc);
 	if (n_out != NULL)
 		*n_out = leased;
 	if (n_expired != NULL)
@@ -2145,6 +2434,7 @@ int store_finish(store *s, struct store_outcome *o, size_t n, int64_t now_ms)
 	}
 	if (n == 0)
 		return STORE_OK;
+	(void)disk_reserve(s, 0);
 	WITH_GROWTH(cycle_attempt(s, "finish", o, n, now_ms, 0, 0, 0, NULL, NULL, 0, NULL, NULL));
 }
 
@@ -2164,6 +2454,7 @@ int store_finish_lease(store *s, struct store_outcome *o, size_t n, int64_t now_
 			STORE_LEASE_TEXTS_MIN);
 		return STORE_ERROR;
 	}
+	(void)disk_reserve(s, 0);
 	WITH_GROWTH(cycle_attempt(s, "finish and lease", o, n, now_ms, lease_ms, max,
 				  budget_segments, out, texts, texts_cap, n_out, n_expired));
 }

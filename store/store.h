@@ -48,7 +48,9 @@ enum store_encoding {
 enum store_rc {
 	STORE_OK = 0,        /* done, committed and synced */
 	STORE_ERROR = -1,    /* failed; store_errmsg() says why; nothing changed */
-	STORE_FULL = -2,     /* the map is at its configured maximum: retry later */
+	STORE_FULL = -2,     /* no room: the map at its configured maximum (for ingest:
+				at store_ingest_limit()), or the disk full (store_errmsg()
+				then starts "disk full"): retry later */
 	STORE_NOTFOUND = -3, /* no such message */
 };
 
@@ -151,6 +153,16 @@ struct store_new {
 int64_t store_urgency_ms(int64_t appointment_ms, int64_t now_ms);
 
 /*
+ * Room kept for sending: ingest stops taking new messages once the pages in
+ * use (the file's pages less LMDB's free list) would pass this limit, an
+ * eighth of the map ceiling below it (at most 256 MiB below).  Leases and
+ * outcomes may use the rest, so a store whose ingest is full still sends
+ * (and sending moves entries out of the ready index, which frees pages
+ * ingest can use again).
+ */
+uint64_t store_ingest_limit(uint64_t map_max_bytes);
+
+/*
  * Store a batch of new messages in one write transaction (group commit):
  * each gets an id, a state (delayed if its not-before is after now_ms, else
  * ready), its index entries, and the counters move with it.  A key already
@@ -158,8 +170,9 @@ int64_t store_urgency_ms(int64_t appointment_ms, int64_t now_ms);
  * stored for it and its existing id is reported.
  *
  * Returns STORE_OK once the transaction is committed and synced (every
- * msgs[i].result and .id then set); STORE_FULL when the map cannot grow past
- * its maximum; STORE_ERROR on any other failure.  On any error nothing of the
+ * msgs[i].result and .id then set); STORE_FULL when the batch would pass
+ * store_ingest_limit() or the disk is full; STORE_ERROR on any other
+ * failure.  On any error nothing of the
  * batch is stored.  The map grows by itself (doubling up to map_max_bytes).
  */
 int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms) SMSQ_WARN_UNUSED;
@@ -179,8 +192,18 @@ struct store_stats {
 	uint64_t oldest_waiting_id;        /* 0 when nothing waits */
 	int64_t oldest_waiting_created_ms; /* its creation time (0: none) */
 	uint64_t map_bytes;                /* current map size */
-	uint64_t used_bytes;               /* pages in use * page size */
-	uint64_t file_bytes;               /* data.mdb size on disk (allocated) */
+	uint64_t used_bytes;               /* the file's pages (its high-water mark) * page size */
+	uint64_t free_bytes;               /* of which on LMDB's free list (reused by writes) */
+	uint64_t file_bytes;               /* data.mdb size on disk (allocated, up to its size) */
+	uint64_t reserve_bytes;            /* blocks allocated past its end, kept so that
+					      sending can commit on a full disk */
+	uint64_t map_max_bytes;            /* the map ceiling the pool last opened with (0:
+					      unknown) */
+	int ingest_full;                   /* ingest refuses new events: pages in use near
+					      store_ingest_limit(map_max_bytes) */
+	uint64_t disk_avail_bytes;         /* room left on the data directory's filesystem */
+	uint64_t disk_total_bytes;         /* its size */
+	int disk_full;                     /* that filesystem is full (datadir_disk_full()) */
 };
 
 /* Read a consistent snapshot.  Returns STORE_OK or STORE_ERROR.  Cheap
@@ -332,6 +355,11 @@ struct store_outcome {
 				      out and the message moved on) and this
 				      outcome no longer applies */
 	enum store_state final_state; /* the state it ended in, when applied */
+	int lease_lost;            /* the lease had run out: the message was found
+				      in found_state (a SENT then still applies to
+				      a waiting message; a message in flight is
+				      another worker's, which may send it too) */
+	enum store_state found_state; /* where it was, when lease_lost */
 };
 
 /*

@@ -889,6 +889,8 @@ static void a_late_sent_finds_a_message_retried_by_another_worker(void **state)
 	assert_int_equal(store_finish(f->st, &o, 1, NOW + 30002), STORE_OK);
 	assert_int_equal(o.applied, 1);
 	assert_int_equal(o.final_state, STORE_STATE_SENT);
+	assert_int_equal(o.lease_lost, 1); /* the dispatcher says so in its log */
+	assert_int_equal(o.found_state, STORE_STATE_DELAYED);
 	assert_int_equal(store_get(f->st, w1.id, &m), STORE_OK);
 	assert_int_equal(m.state, STORE_STATE_SENT);
 	assert_string_equal(m.note, "late-sent");
@@ -901,6 +903,118 @@ static void a_late_sent_finds_a_message_retried_by_another_worker(void **state)
 	assert_int_equal(s.next_due_ms, NOW + 3600000);
 	assert_int_equal(lease(f, NOW + 90000, 5, 0, NULL), 1);
 	assert_int_equal(leased[0].id, b[1].id);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+/* A full disk (ENOSPC; EDQUOT; EIO, LMDB's word for a short write, on a full
+ * filesystem) is STORE_FULL said as "disk full", for ingest and dispatch
+ * alike, and changes nothing. */
+static void a_full_disk_is_store_full(void **state)
+{
+	struct fx *f = *state;
+	struct store_new a[1] = { msg(f, 1, 0, NOW + DAY, 0) };
+	struct store_outcome o;
+
+	fail_next_commit = ENOSPC;
+	assert_int_equal(store_ingest(f->st, a, 1, NOW), STORE_FULL);
+	assert_non_null(strstr(store_errmsg(f->st), "disk full"));
+	assert_int_equal(stats(f->st).total, 0);
+	assert_int_equal(store_ingest(f->st, a, 1, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 1, 0, NULL), 1);
+	o = outcome(&leased[0], STORE_OUT_SENT, 0, "sm-1");
+	fail_next_commit = EDQUOT;
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 1), STORE_FULL);
+	assert_non_null(strstr(store_errmsg(f->st), "disk full"));
+	assert_int_equal(stats(f->st).count[STORE_STATE_INFLIGHT], 1);
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 2), STORE_OK);
+	assert_int_equal(o.final_state, STORE_STATE_SENT);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+/* Ingest stops short of the map ceiling (store_ingest_limit()): leases and
+ * outcomes go on in the room kept, and what sending frees (a sent message
+ * leaves the ready index) ingest takes again. */
+static void sending_goes_on_when_ingest_is_full(void **state)
+{
+	struct fx *f = *state;
+	char big[4000], text[301];
+	uint64_t stored = 0, sent = 0;
+	int rc = STORE_OK;
+
+	store_close(&f->st);
+	f->st = open_store(f->dir, 2 << 20, 2 << 20, 0);
+	assert_non_null(f->st);
+	assert_int_equal(store_ingest_limit(2 << 20), (2 << 20) - (256 << 10));
+	assert_int_equal(store_ingest_limit(64ULL << 30), (64ULL << 30) - (256ULL << 20));
+	memset(big, 'z', sizeof(big));
+	memset(text, 't', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (int i = 0; i < 2000 && rc == STORE_OK; i++) {
+		struct store_new m = msg(f, i, 0, NOW + DAY, 0);
+
+		m.event = big;
+		m.event_len = sizeof(big);
+		with_text(&m, "+33612345678", text);
+		rc = store_ingest(f->st, &m, 1, NOW);
+		stored += rc == STORE_OK;
+	}
+	assert_int_equal(rc, STORE_FULL);
+	assert_non_null(strstr(store_errmsg(f->st), "store is full"));
+	struct store_stats s = stats(f->st);
+	assert_int_equal(s.map_max_bytes, 2 << 20);
+	assert_true(s.ingest_full);
+	assert_int_equal(s.total, stored);
+
+	/* Everything goes out, 16 at a time, in the room ingest left. */
+	for (size_t n; (n = lease(f, NOW + 1, 16, 0, NULL)) > 0;) {
+		struct store_outcome o[16];
+
+		for (size_t i = 0; i < n; i++)
+			o[i] = outcome(&leased[i], STORE_OUT_SENT, 0, "sent-by-the-provider");
+		assert_int_equal(store_finish(f->st, o, n, NOW + 2), STORE_OK);
+		sent += n;
+	}
+	assert_int_equal(sent, stored);
+	assert_false(stats(f->st).ingest_full);
+	struct store_new m = msg(f, 3000, 0, NOW + DAY, 0);
+	with_text(&m, "+33612345678", text);
+	assert_int_equal(store_ingest(f->st, &m, 1, NOW + 3), STORE_OK);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
+/* A worker's lease runs out and another worker takes the message: the
+ * first one's late "sent" still applies (it went out) and says the message
+ * was in flight with the other; the other's "sent" then finds it sent: the
+ * SMS went out twice, and each outcome says what it found. */
+static void two_sent_for_one_message_say_what_they_found(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[1] = { msg(f, 1, 0, NOW + DAY, 0) };
+	struct store_outcome o;
+
+	assert_int_equal(store_ingest(f->st, b, 1, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 1, 0, NULL), 1);
+	struct store_leased w1 = leased[0];
+	assert_int_equal(lease(f, NOW + 30000, 1, 0, NULL), 1);
+	struct store_leased w2 = leased[0];
+	o = outcome(&w1, STORE_OUT_SENT, 0, "first");
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 30001), STORE_OK);
+	assert_int_equal(o.applied, 1);
+	assert_int_equal(o.lease_lost, 1);
+	assert_int_equal(o.found_state, STORE_STATE_INFLIGHT);
+	o = outcome(&w2, STORE_OUT_SENT, 0, "second");
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 30002), STORE_OK);
+	assert_int_equal(o.applied, 0);
+	assert_int_equal(o.lease_lost, 1);
+	assert_int_equal(o.found_state, STORE_STATE_SENT);
+	/* A lease still held is no lost lease. */
+	struct store_new c[1] = { msg(f, 2, 0, NOW + DAY, 0) };
+	assert_int_equal(store_ingest(f->st, c, 1, NOW + 30003), STORE_OK);
+	assert_int_equal(lease(f, NOW + 30004, 1, 0, NULL), 1);
+	o = outcome(&leased[0], STORE_OUT_SENT, 0, "third");
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 30005), STORE_OK);
+	assert_int_equal(o.applied, 1);
+	assert_int_equal(o.lease_lost, 0);
 	assert_int_equal(store_verify(f->st), 0);
 }
 
@@ -1755,6 +1869,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(full_map_is_store_full_and_keeps_what_was_stored, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(map_grows_up_to_its_ceiling, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_full_disk_is_store_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(two_sent_for_one_message_say_what_they_found, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(sending_goes_on_when_ingest_is_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_only_handle_sees_writes_and_cannot_write, setup,
 						teardown),
 		cmocka_unit_test(read_only_open_of_missing_store_is_an_error),

@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/datadir.h"
+
 #define PACE_MAGIC 0x534d5351504143ULL /* "SMSQPAC" */
 #define PACE_VERSION 1
 #define PACE_NAME_MAX 32
@@ -90,17 +92,19 @@ pace *pace_open(const char *dir, char *err, size_t errlen)
 	void *map = MAP_FAILED;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/pacing", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		snprintf(err, errlen, "pace: open %s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/%s", dir, DATADIR_PACING);
+	fd = datadir_open(dir, DATADIR_PACING, O_RDWR | O_CREAT, 0640, err, errlen);
+	if (fd < 0)
 		return NULL;
-	}
-	/* One process at a time initialises the file. */
-	if (flock(fd, LOCK_EX) != 0 || ftruncate(fd, sizeof(struct pace_file)) != 0) {
-		snprintf(err, errlen, "pace: %s: %s", path, strerror(errno));
+	/* One process at a time initialises the file.  Its blocks are
+	 * allocated before it is mapped: a first write to a page without one
+	 * would be a SIGBUS on a full disk, where this is a clear error. */
+	if (flock(fd, LOCK_EX) != 0) {
+		snprintf(err, errlen, "pace: lock %s: %s", path, strerror(errno));
 		goto out;
 	}
+	if (datadir_allocate(fd, path, sizeof(struct pace_file), 0, err, errlen) != 0)
+		goto out;
 	map = mmap(NULL, sizeof(struct pace_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
 		snprintf(err, errlen, "pace: mmap %s: %s", path, strerror(errno));
@@ -124,9 +128,9 @@ pace *pace_open(const char *dir, char *err, size_t errlen)
 		p->f->magic = PACE_MAGIC;
 	}
 out:
-	if (flock(fd, LOCK_UN) != 0 && p != NULL) {
-		/* The lock goes with the fd anyway. */
-	}
+	/* Unlocked explicitly: the mapping holds the open file, and with it
+	 * the lock, after close(). */
+	(void)flock(fd, LOCK_UN); /* cannot fail on a descriptor this call locked */
 	close(fd);
 	return p;
 }
@@ -357,15 +361,21 @@ void pace_publish_limits(pace *p, int slot, const struct pace_limits *lim)
 
 int pace_list(const char *dir, struct pace_view *out, int max)
 {
-	char path[4200];
+	char why[512];
+	struct stat sb;
 	struct pace_file *f;
 	int fd, n = 0;
 	int64_t now = pace_now_ns();
 
-	snprintf(path, sizeof(path), "%s/pacing", dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = datadir_open(dir, DATADIR_PACING, O_RDONLY, 0, why, sizeof(why));
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1;
+	/* A file shorter than the mapping (being created) would fault past
+	 * its end. */
+	if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size < sizeof(*f)) {
+		close(fd);
+		return 0;
+	}
 	f = mmap(NULL, sizeof(*f), PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (f == MAP_FAILED)

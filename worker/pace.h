@@ -40,7 +40,9 @@ struct pace_limits {
 				      (its process died): another may go */
 };
 
-/* Map <dir>/pacing (created if missing).  Returns NULL with err set. */
+/* Map <dir>/pacing (created if missing, never through a link: datadir.h),
+ * its disk blocks allocated first.  Returns NULL with err set (on a full
+ * disk: "disk full: ..."). */
 pace *pace_open(const char *dir, char *err, size_t errlen);
 void pace_close(pace **p);
 

@@ -29,8 +29,10 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "store/datadir.h"
 #include "store/store.h"
 #include "worker/broker.h"
+#include "worker/pace.h"
 #include "worker/worker.h"
 
 #define POOL_TICK_MS 100
@@ -180,10 +182,12 @@ static int lock_dir(const char *dir)
 	char path[PATH_MAX + 16];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/pool.lock", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	char err[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, DATADIR_POOL_LOCK);
+	fd = datadir_open(dir, DATADIR_POOL_LOCK, O_RDWR | O_CREAT, 0640, err, sizeof(err));
 	if (fd < 0) {
-		log_error("cannot open %s: %s", path, strerror(errno));
+		log_error("%s", err);
 		return -1;
 	}
 	/* A pool killed just before (kill -9, then a restart) may still be
@@ -212,6 +216,7 @@ static int prepare(struct pool *p, char *absdir, size_t len)
 	};
 	char err[512];
 	store *st = store_open(&so, err, sizeof(err));
+	pace *pc;
 
 	/* Opened once before any fork to fail fast, and closed at once. */
 	if (st == NULL) {
@@ -219,6 +224,16 @@ static int prepare(struct pool *p, char *absdir, size_t len)
 		return -1;
 	}
 	store_close(&st);
+	/* The pacing file too, providers or not: it is created (its blocks
+	 * allocated) while there is room, so that a pool restarted on a full
+	 * disk can still send what it holds; where it cannot be, the pool
+	 * does not start. */
+	pc = pace_open(p->cfg->store_dir, err, sizeof(err));
+	if (pc == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	pace_close(&pc);
 	if (realpath(p->cfg->store_dir, absdir) == NULL) {
 		log_error("%s: %s", p->cfg->store_dir, strerror(errno));
 		return -1;
