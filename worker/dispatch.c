@@ -50,6 +50,8 @@ _Static_assert(DISPATCH_LEASE_TEXTS >= STORE_LEASE_TEXTS_MIN,
 #define STORE_FULL_BACKOFF_MS 1000 /* a full store is retried this often */
 #define FLUSH_ERROR_LOG_MS 1000   /* a failing commit is logged at most this often */
 #define PROBE_GRACE_MS 2000       /* a probe unanswered this long past its timeout is given up */
+#define LEASE_MARGIN_MS 1000      /* a request leaves only with this much of every lease
+				     left (at most a quarter of a lease) */
 
 /* What a request remembers of one message. */
 struct req_msg {
@@ -63,8 +65,10 @@ struct req_msg {
 };
 
 struct req {
+	dispatch *d;                   /* its owner (the gate) */
 	int provider;                  /* index in d->prov */
 	int probe;                     /* this request is the circuit's probe */
+	uint32_t units;                /* pacing units taken for it */
 	size_t n;                      /* messages */
 	struct req_msg *msgs;          /* max_batch slots */
 	struct provider_request http;  /* what was sent (body owned) */
@@ -115,6 +119,9 @@ struct dispatch {
 	int64_t idle_until_ms;         /* nothing due: do not lease before (mono) */
 	int64_t next_renew_ms;         /* next lease renewal check (mono) */
 	int64_t flush_error_ms;        /* last logged commit failure (mono) */
+	int64_t last_step_ms;          /* when dispatch_step() last ran (mono) */
+	size_t lost_unsaid;            /* dropped by drop_lost_head(), not logged yet */
+	int64_t lease_margin_ms;       /* LEASE_MARGIN_MS, at most a quarter of a lease */
 	uint64_t rng;                  /* xorshift state for jitter */
 	struct dispatch_counts counts; /* since start */
 };
@@ -195,9 +202,21 @@ static void log_outcome(dispatch *d, const struct pend *p, int64_t now_ms)
 	const struct store_outcome *o = &p->o;
 
 	if (!o->applied) {
-		log_info("%" PRIu64 ": status=dropped reason=\"lease lost before the outcome\"", o->id);
+		if (o->kind == STORE_OUT_SENT && o->lease_lost)
+			log_warn("%" PRIu64 ": provider=%s status=sent_twice reason=\"the provider "
+				 "took it after this worker's lease had run out, and it was %s "
+				 "already\"", o->id, p->provider,
+				 o->found_state < STORE_STATE_COUNT ? store_state_name(o->found_state)
+								    : "gone");
+		else
+			log_info("%" PRIu64 ": status=dropped reason=\"lease lost before the "
+				 "outcome; not sent by this worker\"", o->id);
 		return;
 	}
+	if (o->lease_lost && o->found_state == STORE_STATE_INFLIGHT)
+		log_warn("%" PRIu64 ": provider=%s duplicate_possible=1 reason=\"the provider took "
+			 "it after this worker's lease had run out, while another worker held it: "
+			 "that worker may send it too\"", o->id, p->provider);
 	log_mask_phone(p->to, masked, sizeof(masked));
 	/* Reasons come from providers, which echo numbers back: mask them (a
 	 * sent message's note is the provider's id: kept as is). */
@@ -283,6 +302,28 @@ static int flush(dispatch *d)
 	}
 	pend_drop(d, done, 1);
 	return 0;
+}
+
+/* Whether the lease of a message in hand still has the margin a request
+ * needs to leave under it (now: wall clock). */
+static int lease_holds(const dispatch *d, int64_t lease_until_ms, int64_t now)
+{
+	return lease_until_ms - now > d->lease_margin_ms;
+}
+
+/* The gate of every request (http_set_gate): it leaves only while each of
+ * its messages is still ours.  A worker stopped (SIGSTOP, a frozen VM)
+ * between handing a request over and libcurl writing it finds out here,
+ * when it runs again, after other workers may have sent those messages. */
+static int req_may_leave(void *user)
+{
+	struct req *r = user;
+	int64_t now = clock_wall_ms();
+
+	for (size_t i = 0; i < r->n; i++)
+		if (!lease_holds(r->d, r->msgs[i].lease_until_ms, now))
+			return 0;
+	return 1;
 }
 
 /* ---- set-up --------------------------------------------------------------- */
@@ -373,10 +414,15 @@ dispatch *dispatch_new(const struct config *cfg, store *st, char *err, size_t er
 		d->pend_cap += d->prov[i].concurrency * d->prov[i].max_batch;
 	d->pend = xcalloc(d->pend_cap, sizeof(*d->pend));
 	d->reqs_mem = xcalloc(total_reqs, sizeof(*d->reqs_mem));
+	d->lease_margin_ms = cfg->dispatch_lease_ms / 4 < LEASE_MARGIN_MS
+				     ? cfg->dispatch_lease_ms / 4
+				     : LEASE_MARGIN_MS;
+	http_set_gate(d->http, req_may_leave);
 	for (size_t i = 0, k = 0; i < (size_t)d->n_prov; i++) {
 		for (size_t j = 0; j < d->prov[i].concurrency; j++, k++) {
 			struct req *r = &d->reqs_mem[k];
 
+			r->d = d;
 			r->provider = (int)i;
 			r->msgs = xcalloc(d->prov[i].max_batch, sizeof(*r->msgs));
 			r->next_free = d->prov[i].free_reqs;
@@ -421,6 +467,41 @@ void dispatch_destroy(dispatch **dp)
 
 #define BATCH_MAX 1000 /* config caps max_batch at 1000 */
 
+/* Give a finished request's slot back. */
+static void req_done(dispatch *d, struct req *r)
+{
+	struct prov *p = &d->prov[r->provider];
+
+	provider_request_clear(&r->http);
+	r->busy = 0;
+	p->in_flight--;
+	d->n_reqs--;
+	r->next_free = p->free_reqs;
+	p->free_reqs = r;
+}
+
+/* A request the gate held back: nothing left, the provider is not to
+ * blame.  Its messages go back to ready where they are still ours (the
+ * store drops the others: their leases ran out, other workers send them);
+ * the tokens go back to the pace. */
+static void withheld(dispatch *d, struct req *r)
+{
+	struct prov *p = &d->prov[r->provider];
+
+	for (size_t i = 0; i < r->n; i++)
+		pend_add(d, r->msgs[i].id, r->msgs[i].lease_until_ms, &r->msgs[i].hdr,
+			 STORE_OUT_RELEASE, 0, NULL, r->provider, r->msgs[i].to,
+			 r->msgs[i].created_ms);
+	pace_refund(d->pace, p->slot, &p->lim, r->units);
+	if (r->probe)
+		pace_probe_cancel(d->pace, p->slot);
+	d->counts.withheld += r->n;
+	log_warn("provider %s: a request of %zu message(s) held back before it left: a lease "
+		 "had run out (was this worker stopped?); other workers send what is no longer "
+		 "ours", p->conf.name, r->n);
+	req_done(d, r);
+}
+
 static void on_done(dispatch *d, struct req *r, const struct provider_response *resp)
 {
 	struct prov *p = &d->prov[r->provider];
@@ -433,6 +514,10 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 	int healthy = resp->transport == PROVIDER_T_OK && resp->status < 500;
 	int64_t hold_until_ns = 0;
 
+	if (resp->transport == PROVIDER_T_WITHHELD) {
+		withheld(d, r);
+		return;
+	}
 	for (size_t i = 0; i < r->n; i++) {
 		memset(&pm[i], 0, sizeof(pm[i]));
 		pm[i].id = r->msgs[i].id;
@@ -491,12 +576,7 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 		log_info("provider %s: throttled, holding for %" PRId64 " ms", p->conf.name,
 			 (int64_t)((hold_until_ns - now_ns) / MS_NS));
 	}
-	provider_request_clear(&r->http);
-	r->busy = 0;
-	p->in_flight--;
-	d->n_reqs--;
-	r->next_free = p->free_reqs;
-	p->free_reqs = r;
+	req_done(d, r);
 }
 
 static void collect(dispatch *d)
@@ -590,6 +670,20 @@ static void release_queue(dispatch *d)
 	}
 }
 
+/* Drop the messages at the head of the queue that are no longer ours to
+ * send: their leases ran out (renew() could not extend them in time: the
+ * worker was stopped, or the store failed), or will before a request could
+ * leave under them.  Other workers take them; no outcome is recorded (it
+ * could not apply).  dispatch_step() says how many. */
+static void drop_lost_head(dispatch *d, int64_t now)
+{
+	while (d->q_len > 0 && !lease_holds(d, q_at(d, 0)->lease_until_ms, now)) {
+		q_pop(d);
+		d->counts.lost++;
+		d->lost_unsaid++;
+	}
+}
+
 /* Start one request to provider pi from the head of the queue.  Returns 0
  * started, >0 ns to wait for pacing tokens, -1 nothing to send. */
 static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
@@ -603,15 +697,19 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 	struct req *r;
 	int64_t wait;
 
+	int64_t now = clock_wall_ms();
+
+	drop_lost_head(d, now);
 	if (d->q_len == 0)
 		return -1;
 	/* A batch: up to max_batch messages, and (counting segments) no more
-	 * units than the bucket holds, but always at least one message. */
+	 * units than the bucket holds, but always at least one message; it
+	 * ends before a message whose lease does not hold (dropped next). */
 	while (n < d->q_len && n < p->max_batch) {
 		const struct store_leased *l = q_at(d, n);
 		uint32_t u = p->count_segments ? (l->hdr.segments ? l->hdr.segments : 1) : 1;
 
-		if (n > 0 && units + u > p->max_units)
+		if (n > 0 && (units + u > p->max_units || !lease_holds(d, l->lease_until_ms, now)))
 			break;
 		units += u;
 		n++;
@@ -625,6 +723,7 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 	r = p->free_reqs;
 	p->free_reqs = r->next_free;
 	r->probe = probe;
+	r->units = units;
 	r->n = n;
 	for (size_t i = 0; i < n; i++) {
 		const struct store_leased *l = q_at(d, i);
@@ -807,67 +906,86 @@ static int keep_leased(dispatch *d, struct store_leased *l, void *arg)
 	return l->lease_until_ms != 0;
 }
 
-/* Extend the leases of messages still in hand (queued or in a request) that
- * would run out within half a lease: one transaction for all of them.
- * Returns 0 or -1. */
-static int renew(dispatch *d)
-{
-	int64_t now = clock_wall_ms();
-	int64_t half = d->cfg->dispatch_lease_ms / 2;
-	int64_t until = now + d->cfg->dispatch_lease_ms;
-	struct store_outcome *o = d->out;
-	int64_t **lease = d->out_lease;
-	size_t n = 0, total = 0;
+/* Renewals gathered in d->out (d->out_lease: where each lease lives). */
+struct renewal {
+	size_t n;                      /* gathered, not committed */
+	size_t renewed;                /* committed and applied */
+	size_t lost;                   /* found run out (set to 0 in hand) */
+	int failed;                    /* the store failed: stop for now */
+	int64_t now, until;            /* wall clock; the new lease end */
+};
 
+/* Commit what is gathered.  A failing store is said; the rest waits for the
+ * next check (exiting would be worse). */
+static void renew_commit(dispatch *d, struct renewal *rn)
+{
+	if (rn->n == 0 || rn->failed)
+		return;
+	if (store_finish(d->st, d->out, rn->n, rn->now) != STORE_OK) {
+		log_error("dispatch: renewing %zu leases: %s", rn->n, store_errmsg(d->st));
+		rn->failed = 1;
+		return;
+	}
+	for (size_t i = 0; i < rn->n; i++) {
+		if (d->out[i].applied) {
+			*d->out_lease[i] = rn->until;
+			rn->renewed++;
+		} else {
+			/* Too late: the lease ran out and the message moved on
+			 * (another worker may have it).  A queued one is dropped,
+			 * never sent by us; a request not yet written is held back
+			 * by the gate; one already out cannot be called back. */
+			*d->out_lease[i] = 0;
+			rn->lost++;
+		}
+	}
+	rn->n = 0;
+}
+
+static void renew_add(dispatch *d, struct renewal *rn, int64_t *lease, uint64_t id,
+		      const struct store_msg_hdr *hdr)
+{
+	d->out_lease[rn->n] = lease;
+	d->out[rn->n++] = (struct store_outcome){ .id = id, .lease_until_ms = *lease, .hdr = *hdr,
+						  .kind = STORE_OUT_RENEW, .at_ms = rn->until };
+	if (rn->n == DISPATCH_FLUSH_MAX)
+		renew_commit(d, rn);
+}
+
+/* Extend the leases of messages still in hand (queued or in a request) that
+ * would run out within half a lease, DISPATCH_FLUSH_MAX per transaction. */
+static void renew(dispatch *d)
+{
+	struct renewal rn = { .now = clock_wall_ms() };
+	int64_t half = d->cfg->dispatch_lease_ms / 2;
+	size_t total = 0;
+
+	rn.until = rn.now + d->cfg->dispatch_lease_ms;
 	for (int i = 0; i < d->n_prov; i++)
 		total += d->prov[i].concurrency;
-	for (size_t k = 0; k < total; k++) {
+	for (size_t k = 0; k < total && !rn.failed; k++) {
 		struct req *r = &d->reqs_mem[k];
 
-		for (size_t i = 0; r->busy && i < r->n && n < DISPATCH_FLUSH_MAX; i++)
-			if (r->msgs[i].lease_until_ms - now <= half) {
-				lease[n] = &r->msgs[i].lease_until_ms;
-				o[n++] = (struct store_outcome){ .id = r->msgs[i].id,
-								 .lease_until_ms = r->msgs[i].lease_until_ms,
-								 .hdr = r->msgs[i].hdr,
-								 .kind = STORE_OUT_RENEW, .at_ms = until };
-			}
+		for (size_t i = 0; r->busy && i < r->n && !rn.failed; i++)
+			if (r->msgs[i].lease_until_ms - rn.now <= half)
+				renew_add(d, &rn, &r->msgs[i].lease_until_ms, r->msgs[i].id,
+					  &r->msgs[i].hdr);
 	}
-	for (size_t i = 0; i < d->q_len && n < DISPATCH_FLUSH_MAX; i++) {
+	for (size_t i = 0; i < d->q_len && !rn.failed; i++) {
 		struct store_leased *l = q_at(d, i);
 
-		if (l->lease_until_ms - now <= half) {
-			lease[n] = &l->lease_until_ms;
-			o[n++] = (struct store_outcome){ .id = l->id, .lease_until_ms = l->lease_until_ms,
-							 .hdr = l->hdr, .kind = STORE_OUT_RENEW,
-							 .at_ms = until };
-		}
+		if (l->lease_until_ms - rn.now <= half)
+			renew_add(d, &rn, &l->lease_until_ms, l->id, &l->hdr);
 	}
-	if (n == 0)
-		return 0;
-	if (store_finish(d->st, o, n, now) != STORE_OK) {
-		/* Tried again at the next check; exiting would be worse. */
-		log_error("dispatch: renewing %zu leases: %s", n, store_errmsg(d->st));
-		return 0;
-	}
-	size_t lost = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (o[i].applied) {
-			*lease[i] = until;
-		} else {
-			/* Too late: the lease ran out and the message moved on (another
-			 * worker may have it).  A queued one is dropped here, never
-			 * sent by us; one already in a request cannot be called back. */
-			*lease[i] = 0;
-			lost++;
-		}
-	}
-	if (lost > 0) {
-		log_warn("dispatch: %zu lease(s) ran out before renewal (a stalled worker?)", lost);
+	renew_commit(d, &rn);
+	if (rn.lost > 0) {
+		log_warn("dispatch: %zu lease(s) ran out before renewal (was this worker stopped?): "
+			 "queued messages among them are dropped, requests not yet written held back",
+			 rn.lost);
 		q_filter(d, keep_leased, NULL);
 	}
-	log_debug("dispatch: renewed %zu lease(s)", n - lost);
-	return 0;
+	if (rn.renewed > 0)
+		log_debug("dispatch: renewed %zu lease(s)", rn.renewed);
 }
 
 long dispatch_step(dispatch *d, int stopping)
@@ -877,13 +995,20 @@ long dispatch_step(dispatch *d, int stopping)
 
 	if (d->n_prov == 0)
 		return DISPATCH_MAX_SLEEP_MS;
+	now_mono = clock_mono_ms();
+	if (d->last_step_ms != 0 && now_mono - d->last_step_ms > d->cfg->dispatch_lease_ms / 2 &&
+	    (d->q_len > 0 || d->n_reqs > 0))
+		log_warn("dispatch: this worker did not run for %.1f s (stopped, or its machine "
+			 "frozen) with %zu message(s) queued and %zu request(s) out: leases may have "
+			 "run out; what had already left may be sent twice by another worker",
+			 (double)(now_mono - d->last_step_ms) / 1000.0, d->q_len, d->n_reqs);
+	d->last_step_ms = now_mono;
 	if (http_timeout_ms(d->http) == 0)
 		http_on_timeout(d->http);
 	collect(d);
 	now_mono = clock_mono_ms();
 	if (now_mono >= d->next_renew_ms) {
-		if (renew(d) != 0)
-			return -1;
+		renew(d);
 		long every = d->cfg->dispatch_lease_ms / 4 < RENEW_CHECK_MS
 				     ? d->cfg->dispatch_lease_ms / 4
 				     : RENEW_CHECK_MS;
@@ -934,6 +1059,11 @@ long dispatch_step(dispatch *d, int stopping)
 		}
 	} else {
 		release_queue(d);
+	}
+	if (d->lost_unsaid > 0) {
+		log_warn("dispatch: %zu leased message(s) dropped unsent: their leases ran out "
+			 "(was this worker stopped?); other workers send them", d->lost_unsaid);
+		d->lost_unsaid = 0;
 	}
 	if (d->n_pend > 0 &&
 	    (stopping || d->n_pend >= DISPATCH_FLUSH_MAX / 2 ||

@@ -55,6 +55,8 @@ struct dispatch_counts {
 	uint64_t retried;    /* retry outcomes */
 	uint64_t throttled;  /* of which throttled */
 	uint64_t expired;    /* expired */
+	uint64_t lost;       /* dropped from the queue unsent: their leases ran out */
+	uint64_t withheld;   /* held back by the gate as their request was leaving */
 };
 
 /*

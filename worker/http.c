@@ -19,6 +19,11 @@
  * "Did the request leave?" decides whether a failure is ambiguous: a
  * connect, DNS or TLS failure is not (nothing reached the provider); a
  * timeout or a reset after bytes were sent is (the provider may have acted).
+ *
+ * The gate (http_set_gate) runs in libcurl's CURLOPT_PREREQFUNCTION, once
+ * the connection is up and just before the request is written: what the
+ * caller checks there holds at the moment the request leaves, not when it
+ * was handed over (a process stopped in between finds out on waking).
  */
 #include "worker/http.h"
 
@@ -46,6 +51,8 @@ struct http_xfer {
 	size_t setup_len;            /* its length */
 	struct http_xfer *next;      /* free list / done list link */
 	struct http_xfer *all_next;  /* every transfer ever made (owner list) */
+	http *h;                     /* its owner (the gate) */
+	int withheld;                /* the gate held it back */
 };
 
 struct http {
@@ -58,6 +65,7 @@ struct http {
 	http_xfer *done;             /* finished, not yet collected */
 	http_xfer *all;              /* every transfer: freed by http_destroy */
 	size_t running;              /* in flight */
+	int (*gate)(void *user);     /* http_set_gate(): may this request leave now? */
 };
 
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
@@ -135,6 +143,23 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 							       clock_wall_ms());
 	}
 	return n;
+}
+
+/* libcurl calls this once the connection is up (new or reused), just
+ * before the request is written: the last moment to hold it back. */
+static int on_prereq(void *clientp, char *primary_ip, char *local_ip, int primary_port,
+		     int local_port)
+{
+	http_xfer *x = clientp;
+
+	(void)primary_ip;
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	if (x->h->gate == NULL || x->h->gate(x->user))
+		return CURL_PREREQFUNC_OK;
+	x->withheld = 1;
+	return CURL_PREREQFUNC_ABORT;
 }
 
 http *http_new(char *err, size_t errlen)
@@ -272,6 +297,8 @@ int http_start(http *h, const struct provider_request *req, const struct http_op
 	}
 	x->next = NULL;
 	x->user = user;
+	x->h = h;
+	x->withheld = 0;
 	x->body_len = 0;
 	x->truncated = 0;
 	x->retry_after_ms = -1;
@@ -326,6 +353,8 @@ int http_start(http *h, const struct provider_request *req, const struct http_op
 	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_PREREQFUNCTION, on_prereq);
+	SET(CURLOPT_PREREQDATA, x);
 	if (o->ca_file != NULL && o->ca_file[0] != '\0')
 		SET(CURLOPT_CAINFO, o->ca_file);
 	if (req->basic_user[0] != '\0') {
@@ -437,6 +466,11 @@ http_xfer *http_next_done(http *h, void **user, struct provider_response *resp)
 		resp->status = status;
 		return x;
 	}
+	if (x->withheld) {
+		resp->transport = PROVIDER_T_WITHHELD;
+		resp->error = "held back before it left";
+		return x;
+	}
 	if (x->result == CURLE_OK) { /* body too big to trust */
 		resp->transport = PROVIDER_T_AMBIGUOUS;
 		resp->error = "response body over the limit";
@@ -469,6 +503,11 @@ void http_release(http *h, http_xfer *x)
 	x->user = NULL;
 	x->next = h->free_list;
 	h->free_list = x;
+}
+
+void http_set_gate(http *h, int (*gate)(void *user))
+{
+	h->gate = gate;
 }
 
 size_t http_running(const http *h)

@@ -60,6 +60,14 @@ void http_destroy(http **h);
 int http_start(http *h, const struct provider_request *req, const struct http_opts *o,
 	       void *user, char *err, size_t errlen);
 
+/*
+ * gate(user) is asked, for every request, just before it is written to its
+ * connection (the connection is up; nothing of the request has left): 0
+ * holds it back, and it finishes with transport PROVIDER_T_WITHHELD.  NULL
+ * (the default): every request leaves.
+ */
+void http_set_gate(http *h, int (*gate)(void *user));
+
 /* Sockets to watch now (at most max).  Returns the count. */
 size_t http_fds(const http *h, struct http_fd *out, size_t max);
 

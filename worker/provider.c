@@ -13,7 +13,7 @@
  * The shared rules for an answer that does not speak about each message
  * (provider_fail_all()):
  *
- *   transport NOT_SENT                -> RETRY                the request never left
+ *   transport NOT_SENT, WITHHELD      -> RETRY                the request never left
  *   transport AMBIGUOUS               -> RETRY, ambiguous     it may have been sent
  *   2xx we could not read             -> RETRY, ambiguous     the provider probably took
  *                                                             it, but we cannot tell
@@ -253,6 +253,7 @@ static void classify(const struct provider_response *resp, const char *detail,
 	case PROVIDER_T_OK:
 		break;
 	case PROVIDER_T_NOT_SENT:
+	case PROVIDER_T_WITHHELD:
 		provider_result_set(r, PROVIDER_RETRY, 0, -1, "not sent: %s%s%s", terr, sep, d);
 		return;
 	case PROVIDER_T_AMBIGUOUS:

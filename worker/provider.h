@@ -103,6 +103,7 @@ enum provider_transport {
 	PROVIDER_T_OK = 0,         /* an HTTP answer arrived */
 	PROVIDER_T_NOT_SENT = 1,   /* connect/DNS/TLS failure: the request never left */
 	PROVIDER_T_AMBIGUOUS = 2,  /* timeout or reset after the request was sent */
+	PROVIDER_T_WITHHELD = 3,   /* held back by the caller before it left (http_set_gate) */
 };
 
 /* The outcome of one message. */

@@ -209,10 +209,12 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int bi
 		;
 	struct dispatch_counts dc;
 	dispatch_get_counts(d, &dc);
-	log_info("dispatch stopped: requests=%llu sent=%llu failed=%llu retried=%llu throttled=%llu expired=%llu",
+	log_info("dispatch stopped: requests=%llu sent=%llu failed=%llu retried=%llu throttled=%llu "
+		 "expired=%llu lost=%llu withheld=%llu",
 		 (unsigned long long)dc.requests, (unsigned long long)dc.sent,
 		 (unsigned long long)dc.failed, (unsigned long long)dc.retried,
-		 (unsigned long long)dc.throttled, (unsigned long long)dc.expired);
+		 (unsigned long long)dc.throttled, (unsigned long long)dc.expired,
+		 (unsigned long long)dc.lost, (unsigned long long)dc.withheld);
 	struct ingest_counts c = { 0 };
 	if (in)
 		ingest_get_counts(in, &c);
