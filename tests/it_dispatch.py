@@ -117,7 +117,9 @@ def worker_pids(pool):
             for m in re.finditer(r"started (worker-\d+) pid=(\d+)", pool.log_text())}
 
 
-class DispatchTest(itlib.PoolTest):
+class DispatchBase(itlib.PoolTest):
+    """What the dispatch tests share (fakes, configs, events, waits); no
+    tests of its own, so that other test files may build on it."""
 
     def setUp(self):
         super().setUp()
@@ -277,6 +279,10 @@ class DispatchTest(itlib.PoolTest):
         dups = {k: c for k, c in keys.items() if c > 1}
         self.assertEqual(dups, {}, "keys accepted more than once")
         self.assertEqual(len(keys), n)
+
+
+
+class DispatchTest(DispatchBase):
 
     # ---- texts -------------------------------------------------------------
 
