@@ -7,6 +7,18 @@
  * Message events start with the message id, then key=value pairs
  * ("42: status=sent delay_ms=1200"); never a whole phone number or a text.
  *
+ * Every line is escaped as it is written, whatever the caller passes, so
+ * that a value from outside (an idempotency key, a provider's text) can
+ * neither start a line of its own nor send a terminal its control
+ * sequences.  A byte below 0x20, 0x7F, a byte that is not part of valid
+ * UTF-8 (strict, common/utf8.h), and each byte of a C1 control (U+0080 to
+ * U+009F) or of U+2028 / U+2029 (which some readers take for line ends)
+ * becomes "\xNN" (two lowercase hex digits); a backslash becomes "\\", so
+ * that an escape can always be told from the text it stands for.  Other
+ * valid UTF-8 goes as it is ("é", emoji).  A line is at most 2,047 bytes
+ * with its newline, once escaped; what is past that is cut, never in the
+ * middle of an escape or a character.
+ *
  * Process-wide state (the role name and the level) is set once at start-up
  * by main(), before any thread starts.  After that, log_write() only reads
  * that state and makes one write(2) per line, so threads may log (the fake

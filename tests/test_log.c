@@ -3,6 +3,8 @@
  * by a forked child (the pid is cached by log_init() and refreshed by a
  * fork handler: a child that logs without calling log_init() again must
  * still show its own pid).  stderr is pointed at a pipe and read back.
+ * Then what a value from outside cannot do to the log (issue 19): start a
+ * line or carry a control or invalid byte.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -197,6 +199,87 @@ static void test_fork_in_a_batch(void **state)
 	assert_non_null(strstr(out, "child line"));
 }
 
+/* The message part of the one line that log_info("%s", msg_arg) writes. */
+static const char *msg_arg;
+static char msg_out[8192];
+
+static void write_msg(void)
+{
+	log_init("esc", LOG_LEVEL_INFO);
+	log_info("%s", msg_arg);
+}
+
+static const char *logged(const char *msg)
+{
+	char *p, *nl;
+
+	msg_arg = msg;
+	capture(write_msg, msg_out, sizeof(msg_out));
+	p = strstr(msg_out, " info: ");
+	assert_non_null(p);
+	nl = strchr(p, '\n');
+	assert_non_null(nl);
+	assert_int_equal(nl[1], '\0'); /* one line, whatever the message */
+	*nl = '\0';
+	return p + strlen(" info: ");
+}
+
+/* Each value, once logged: control and invalid bytes escaped, valid UTF-8
+ * kept as it is. */
+static void test_values_are_escaped(void **state)
+{
+	static const struct {
+		const char *name, *in, *out;
+	} cases[] = {
+		{ "plain", "42: status=sent", "42: status=sent" },
+		{ "newline then a forged line", "k\n2026-12-07T00:00:00.000Z w[1] error: X",
+		  "k\\x0a2026-12-07T00:00:00.000Z w[1] error: X" },
+		{ "carriage return, tab", "a\rb\tc", "a\\x0db\\x09c" },
+		{ "ESC (a terminal sequence)", "\x1b[2Jx", "\\x1b[2Jx" },
+		{ "DEL", "a\x7f", "a\\x7f" },
+		{ "byte FF", "fa-key-\xff", "fa-key-\\xff" },
+		{ "lone continuation byte", "a\x80z", "a\\x80z" },
+		{ "euro cut short", "\xe2\x82z", "\\xe2\\x82z" },
+		{ "emoji cut short at the end", "a\xf0\x9f\x98", "a\\xf0\\x9f\\x98" },
+		{ "overlong slash", "\xc0\xaf", "\\xc0\\xaf" },
+		{ "surrogate", "\xed\xa0\x80", "\\xed\\xa0\\x80" },
+		{ "backslash", "a\\b", "a\\\\b" },
+		{ "an escape's text is not an escape", "\\x0a", "\\\\x0a" },
+		{ "C1 control NEL", "a\xc2\x85z", "a\\xc2\\x85z" },
+		{ "LINE SEPARATOR", "a\xe2\x80\xa8z", "a\\xe2\\x80\\xa8z" },
+		{ "e acute, euro, emoji kept", "Lef\xc3\xa8vre \xe2\x82\xac \xf0\x9f\x98\x80",
+		  "Lef\xc3\xa8vre \xe2\x82\xac \xf0\x9f\x98\x80" },
+		{ "NBSP kept", "a\xc2\xa0z", "a\xc2\xa0z" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = logged(cases[i].in);
+
+		if (strcmp(got, cases[i].out) != 0) {
+			print_error("case \"%s\": logged \"%s\"\n", cases[i].name, got);
+			fail();
+		}
+	}
+}
+
+/* A line that grows past the limit when escaped is cut between escapes. */
+static void test_escaped_line_cut_whole(void **state)
+{
+	static char in[1901];
+	const char *got;
+	size_t n;
+
+	(void)state;
+	memset(in, 0xff, sizeof(in) - 1);
+	got = logged(in);
+	n = strlen(got);
+	assert_true(strlen(msg_out) + 1 <= 2047); /* with its newline */
+	assert_true(n > 1800 && n % 4 == 0);
+	for (size_t i = 0; i < n; i += 4)
+		assert_memory_equal(got + i, "\\xff", 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +287,8 @@ int main(void)
 		cmocka_unit_test(test_pid_after_fork),
 		cmocka_unit_test(test_batch_keeps_every_line_whole),
 		cmocka_unit_test(test_fork_in_a_batch),
+		cmocka_unit_test(test_values_are_escaped),
+		cmocka_unit_test(test_escaped_line_cut_whole),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
