@@ -320,3 +320,61 @@ char *log_mask_numbers(const char *text, char *out, size_t len)
 	out[o] = '\0';
 	return out;
 }
+
+char *log_value(char *out, size_t cap, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t len = strlen(s), keep = 0, i = 0;
+	char suffix[40];
+	int sl;
+
+	if (cap == 0)
+		return out;
+	if (len < cap) {
+		memcpy(out, s, len + 1);
+		return out;
+	}
+	sl = snprintf(suffix, sizeof(suffix), "...(%zu bytes)", len);
+	if (sl > 0 && (size_t)sl < cap - 1) {
+		size_t room = cap - 1 - (size_t)sl;
+
+		/* Whole characters only; a byte that starts none is one. */
+		while (i < room) {
+			uint32_t cp;
+
+			if (utf8_next(u, len, &i, &cp) != 0)
+				i++;
+			if (i <= room)
+				keep = i;
+		}
+	}
+	memcpy(out, s, keep);
+	snprintf(out + keep, cap - keep, "%s", suffix);
+	return out;
+}
+
+int log_limit_take(struct log_limit *l, int64_t now_ms)
+{
+	if (!l->started || now_ms - l->start_ms >= l->window_ms) {
+		l->started = 1;
+		l->start_ms = now_ms;
+		l->taken = 0;
+	}
+	if (l->taken < l->max) {
+		l->taken++;
+		return 1;
+	}
+	l->suppressed++;
+	return 0;
+}
+
+unsigned long log_limit_ended(struct log_limit *l, int64_t now_ms)
+{
+	unsigned long n = l->suppressed;
+
+	if (!l->started || now_ms - l->start_ms < l->window_ms)
+		return 0;
+	l->started = 0;
+	l->suppressed = 0;
+	return n;
+}

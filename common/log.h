@@ -28,6 +28,7 @@
 #define SMSQ_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
@@ -86,5 +87,59 @@ char *log_mask_phone(const char *phone, char *out, size_t len);
  * digits masked like a phone number: providers echo numbers back in error
  * texts ("The 'To' number +33612345678 is not valid").  Returns out. */
 char *log_mask_numbers(const char *text, char *out, size_t len);
+
+/* A buffer for log_value() that keeps a value to a few dozen bytes. */
+#define LOG_VALUE_MAX 64
+
+/*
+ * Cut a value from outside (an idempotency key, a field) for a log line:
+ * s as it is when it fits in out (cap bytes with the NUL), else as many of
+ * its first bytes as leave room for "...(N bytes)", N being strlen(s), cut
+ * between two characters, never inside one.  Always NUL-terminated when
+ * cap > 0 (with a cap too small for the suffix, the suffix is cut).  Only
+ * cuts: log_write() escapes the line.  Returns out.
+ */
+char *log_value(char *out, size_t cap, const char *s);
+
+/*
+ * A limit on a kind of line that outside traffic can repeat at will (a
+ * producer's rejected events): at most max lines a window of window_ms; the
+ * ones over it are not written but counted, for one line that says how
+ * many were suppressed.  The caller keeps the struct (one per process, or
+ * per thread: no locking) and passes a monotonic time (clock_mono_ms()).
+ *
+ *   struct log_limit lim = LOG_LIMIT_INIT(20, 1000);  (in the caller's state)
+ *   unsigned long skipped = log_limit_ended(&lim, now);
+ *   if (skipped > 0)
+ *           log_info("%lu lines suppressed", skipped);
+ *   if (log_limit_take(&lim, now))
+ *           log_info(...);
+ */
+struct log_limit {
+	int64_t window_ms;        /* a window's length */
+	unsigned max;             /* lines a window lets through */
+	int started;              /* a window is open (start_ms is set) */
+	int64_t start_ms;         /* when it opened */
+	unsigned taken;           /* lines it let through */
+	unsigned long suppressed; /* lines it held back, not reported yet */
+};
+
+#define LOG_LIMIT_INIT(max_lines, window) \
+	{ .window_ms = (window), .max = (max_lines), .started = 0, .start_ms = 0, .taken = 0, \
+	  .suppressed = 0 }
+
+/* Whether a line may be written at now_ms: 1 (it counts against the open
+ * window, or opens one when none is open), or 0 (over the limit: counted as
+ * suppressed, to be reported by log_limit_ended(); a count it did not
+ * collect before a new window opened is kept for the next report). */
+int log_limit_take(struct log_limit *l, int64_t now_ms);
+
+/* When the open window has ended by now_ms: closes it and returns the lines
+ * it suppressed (they are then forgotten), for the caller to report when
+ * not 0.  While it is open, or when none is: returns 0 and changes nothing.
+ * Call it before each log_limit_take() and from time to time (a quiet
+ * producer sends nothing that would), so that each report covers one
+ * window. */
+unsigned long log_limit_ended(struct log_limit *l, int64_t now_ms);
 
 #endif

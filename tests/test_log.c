@@ -4,7 +4,8 @@
  * fork handler: a child that logs without calling log_init() again must
  * still show its own pid).  stderr is pointed at a pipe and read back.
  * Then what a value from outside cannot do to the log (issue 19): start a
- * line or carry a control or invalid byte.
+ * line, carry a control or invalid byte, take more than a few dozen bytes,
+ * or be repeated without limit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/utf8.h"
 
 /* Run fn with stderr on a pipe; what it wrote into out (NUL-terminated). */
 static void capture(void (*fn)(void), char *out, size_t cap)
@@ -280,6 +282,58 @@ static void test_escaped_line_cut_whole(void **state)
 		assert_memory_equal(got + i, "\\xff", 4);
 }
 
+static void test_log_value(void **state)
+{
+	char out[LOG_VALUE_MAX], big[16001], small[8];
+	const char *e = "\xc3\xa9"; /* é */
+	char accents[LOG_VALUE_MAX * 2 + 1] = "";
+
+	(void)state;
+	assert_string_equal(log_value(out, sizeof(out), "fa-key-1"), "fa-key-1");
+	memset(big, 'f', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	log_value(out, sizeof(out), big);
+	assert_int_equal(strlen(out), sizeof(out) - 1);
+	assert_non_null(strstr(out, "fff...(16000 bytes)"));
+	assert_int_equal(strspn(out, "f"), strlen(out) - strlen("...(16000 bytes)"));
+	/* Whole characters: never half an é. */
+	for (size_t i = 0; i < LOG_VALUE_MAX; i++)
+		strcat(accents, e);
+	log_value(out, sizeof(out), accents);
+	assert_true(utf8_valid(out, strlen(out)));
+	assert_non_null(strstr(out, "\xc3\xa9...(128 bytes)"));
+	/* A byte that starts no character counts as one. */
+	memset(big, 0xff, 100);
+	big[100] = '\0';
+	log_value(out, sizeof(out), big);
+	assert_int_equal(strlen(out), sizeof(out) - 1);
+	/* Too small for the suffix: cut, still terminated. */
+	log_value(small, sizeof(small), "0123456789");
+	assert_int_equal(strlen(small), sizeof(small) - 1);
+}
+
+static void test_limit_counts_what_it_holds_back(void **state)
+{
+	struct log_limit l = LOG_LIMIT_INIT(3, 1000);
+	int written = 0;
+
+	(void)state;
+	assert_int_equal(log_limit_ended(&l, 5000), 0); /* none open */
+	for (int i = 0; i < 10; i++)
+		written += log_limit_take(&l, 5000 + i);
+	assert_int_equal(written, 3);
+	assert_int_equal(log_limit_ended(&l, 5999), 0); /* still open: kept */
+	assert_int_equal(log_limit_ended(&l, 6000), 7);
+	assert_int_equal(log_limit_ended(&l, 6001), 0); /* said once */
+	/* The next window opens at its first line, with a fresh allowance. */
+	assert_int_equal(log_limit_take(&l, 9000), 1);
+	assert_int_equal(log_limit_take(&l, 9001), 1);
+	assert_int_equal(log_limit_take(&l, 9002), 1);
+	assert_int_equal(log_limit_take(&l, 9999), 0);
+	assert_int_equal(log_limit_take(&l, 10000), 1); /* a window later */
+	assert_int_equal(log_limit_ended(&l, 11000), 1); /* not lost by take */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,6 +343,8 @@ int main(void)
 		cmocka_unit_test(test_fork_in_a_batch),
 		cmocka_unit_test(test_values_are_escaped),
 		cmocka_unit_test(test_escaped_line_cut_whole),
+		cmocka_unit_test(test_log_value),
+		cmocka_unit_test(test_limit_counts_what_it_holds_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
