@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /*
  * What the lead byte b announces: 0 with *n the sequence's length (1 to 4)
@@ -86,6 +87,52 @@ static inline int utf8_valid(const char *s, size_t len)
 		if (utf8_next(u, len, &i, &cp) != 0)
 			return 0;
 	return 1;
+}
+
+/*
+ * 1 when s[0..len) (len >= 1) is the start of a valid sequence that the end
+ * of the buffer cut short, as snprintf() cuts a string in the middle of a
+ * character; else 0.
+ */
+static inline int utf8_cut_short(const unsigned char *s, size_t len)
+{
+	size_t n;
+	unsigned char lo, hi;
+
+	if (utf8_lead(s[0], &n, &lo, &hi) != 0 || len >= n)
+		return 0;
+	if (len > 1 && (s[1] < lo || s[1] > hi))
+		return 0;
+	for (size_t k = 2; k < len; k++)
+		if ((s[k] & 0xC0) != 0x80)
+			return 0;
+	return 1;
+}
+
+/*
+ * Make the NUL-terminated str valid UTF-8, in place (it never grows): a
+ * character cut short at the end is dropped, and every other byte that is
+ * not part of a valid sequence becomes '?'.  Valid text is left as it is.
+ * Returns the number of bytes replaced or dropped (0: it was valid).
+ */
+static inline size_t utf8_repair(char *str)
+{
+	unsigned char *s = (unsigned char *)str;
+	size_t len = strlen(str), i = 0, changed = 0;
+	uint32_t cp;
+
+	while (i < len) {
+		if (utf8_next(s, len, &i, &cp) == 0)
+			continue;
+		if (utf8_cut_short(s + i, len - i)) {
+			changed += len - i;
+			s[i] = '\0';
+			break;
+		}
+		s[i++] = '?';
+		changed++;
+	}
+	return changed;
 }
 
 #endif

@@ -388,8 +388,8 @@ class IngestTest(itlib.PoolTest):
         self.assertIn("ingest.batch_max", out.stderr)
         self.assertIn("out of range", out.stderr)
 
-    # Issue 19, item 6: what a producer sends can neither forge a line nor
-    # flood the pool's log.
+    # Issue 19, items 6 and 7: what a producer sends can neither forge a
+    # line nor flood the pool's log, and every ack decodes.
 
     def log_lines(self, pool):
         """The pool's log as lines of bytes (split on newlines only)."""
@@ -439,6 +439,35 @@ class IngestTest(itlib.PoolTest):
         lines = [l for l in self.log_lines(pool) if b"status=rejected" in l]
         self.assertTrue(lines)
         self.assertTrue(all(len(l) < 400 for l in lines), max(len(l) for l in lines))
+
+    def test_issue19_a_key_that_is_not_utf8_gets_an_ack_that_decodes(self):
+        pool = self.pool(workers=1)
+        m = pb2()
+        raw = event("fa-key-X").SerializeToString()
+        field2 = b"\x12\x08fa-key-X"  # idempotency_key (field 2), 8 bytes
+        self.assertEqual(raw.count(field2), 1)
+        raw = raw.replace(field2, b"\x12\x08fa-key-\xff")
+        d = Dealer(pool.endpoint)
+        d.request(b"u1", raw)
+        self.assertTrue(d.sock.poll(30000), "no reply")
+        reply = d.sock.recv_multipart()
+        ack = m.Ack()
+        ack.ParseFromString(reply[2])  # raises DecodeError if a string is not UTF-8
+        ok = d.call(event("after-bad-key"), req_id=b"ok")
+        d.close()
+        self.assertEqual(reply[1], b"u1")
+        self.assertEqual(ack.status, m.ACK_REJECTED)
+        self.assertEqual(m.Reason.Name(ack.reason), "REASON_INVALID_FIELD")
+        self.assertEqual(ack.idempotency_key, "")
+        self.assertIn("idempotency_key", ack.detail)
+        self.assertEqual(ok.status, m.ACK_ACCEPTED)
+        self.assertEqual(ok.idempotency_key, "after-bad-key")
+        line = wait_for(lambda: [l for l in self.log_lines(pool) if b"status=rejected" in l],
+                        what="the rejection line")[0]
+        self.assertTrue(line.startswith(b"20"), line)
+        self.assertIn(b"fa-key-\\xff: status=rejected", line)
+        with open(pool.log_path, "rb") as f:
+            self.assertNotIn(b"\xff", f.read())
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
  * still show its own pid).  stderr is pointed at a pipe and read back.
  * Then what a value from outside cannot do to the log (issue 19): start a
  * line, carry a control or invalid byte, take more than a few dozen bytes,
- * or be repeated without limit.
+ * or be repeated without limit.  Last, utf8_repair() of common/utf8.h (the
+ * decoder the escaping uses), which keeps an ack's detail UTF-8.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -334,6 +335,36 @@ static void test_limit_counts_what_it_holds_back(void **state)
 	assert_int_equal(log_limit_ended(&l, 11000), 1); /* not lost by take */
 }
 
+/* utf8_repair() (common/utf8.h) makes an ack's detail UTF-8. */
+static void test_utf8_repair(void **state)
+{
+	static const struct {
+		const char *name, *in, *out;
+		size_t changed;
+	} cases[] = {
+		{ "valid", "Nîmes \xe2\x82\xac \xf0\x9f\x98\x80", "Nîmes \xe2\x82\xac \xf0\x9f\x98\x80", 0 },
+		{ "e acute cut at the end", "caf\xc3", "caf", 1 },
+		{ "emoji cut at the end", "ok \xf0\x9f\x98", "ok ", 3 },
+		{ "byte FF", "fa-key-\xff", "fa-key-?", 1 },
+		{ "lone continuation", "a\x80z", "a?z", 1 },
+		{ "euro cut in the middle", "\xe2\x82z", "??z", 2 },
+		{ "surrogate at the end", "a\xed\xa0", "a??", 2 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char buf[64];
+		size_t changed;
+
+		snprintf(buf, sizeof(buf), "%s", cases[i].in);
+		changed = utf8_repair(buf);
+		if (strcmp(buf, cases[i].out) != 0 || changed != cases[i].changed) {
+			print_error("case \"%s\": \"%s\", %zu changed\n", cases[i].name, buf, changed);
+			fail();
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_escaped_line_cut_whole),
 		cmocka_unit_test(test_log_value),
 		cmocka_unit_test(test_limit_counts_what_it_holds_back),
+		cmocka_unit_test(test_utf8_repair),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,6 +51,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "common/xalloc.h"
 #include "worker/broker.h"
 #include "worker/validate.h"
@@ -429,8 +430,17 @@ static int send_ack(ingest *in, struct request *r)
 
 	ack.status = r->status;
 	ack.reason = r->reason;
+	/* The Ack's strings are proto3 strings: a producer's decoder refuses
+	 * one that is not UTF-8, and the producer takes that ack for no reply
+	 * and resends for ever.  The key is echoed only when it is UTF-8 (one
+	 * that is not printable ASCII was rejected by validate_event()); the
+	 * detail is made UTF-8 (snprintf() may have cut it inside a character). */
+	(void)utf8_repair(r->detail);
 	ack.detail = r->detail;
-	ack.idempotency_key = r->ev != NULL ? r->ev->idempotency_key : (char *)"";
+	ack.idempotency_key = r->ev != NULL && utf8_valid(r->ev->idempotency_key,
+							  strlen(r->ev->idempotency_key))
+				      ? r->ev->idempotency_key
+				      : (char *)"";
 	ack.message_id = r->message_id;
 	if (r->status == SMSQ__ACK_STATUS__ACK_RETRY_LATER)
 		ack.retry_after_ms = INGEST_RETRY_AFTER_MS;
