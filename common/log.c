@@ -10,6 +10,14 @@
  * date and time to the second are formatted once per second per thread.
  * A burst of lines (a worker's outcomes) can be gathered and written in
  * blocks (log_batch_begin/_end): a system call per 4 KiB, not per line.
+ *
+ * Escaping (see log.h) happens on the formatted message, in the line
+ * buffer.  One pass, 8 bytes at a time, looks for the first byte that is
+ * not printable ASCII or is a backslash; a line without one (nearly every
+ * line: ids, masked numbers, key=value pairs) is written as it is.  From
+ * that byte on, the rest of the line is copied aside and escaped back in
+ * place, decoding UTF-8 with common/utf8.h.  The line's prefix (time,
+ * role, pid, level) is ours and is not escaped.
  */
 #include "common/log.h"
 
@@ -21,6 +29,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "common/utf8.h"
 
 #define LOG_LINE_MAX 2048   /* at most LOG_BATCH_MAX */
 #define LOG_ROLE_MAX 32
@@ -100,6 +110,88 @@ int log_level_parse(const char *name, enum log_level *out)
 	return -1;
 }
 
+/* Whether byte c goes to the log as it is: printable ASCII but '\\'. */
+static inline int plain_byte(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7F && c != '\\';
+}
+
+/*
+ * Whether the 8 bytes of w are all plain (plain_byte()), with the bit
+ * tricks of "Bit Twiddling Hacks" (haszero, hasless, hasmore), exact for
+ * "is there one" (not for which): a byte below 0x20 borrows into its high
+ * bit, one above 0x7E carries into it or has it, a backslash is a zero
+ * once w is xor'ed with backslashes.
+ */
+static inline int word_plain(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = ones * 0x80;
+	uint64_t bs = w ^ (ones * '\\');
+	uint64_t below = (w - ones * 0x20) & ~w;
+	uint64_t above = (w + ones) | w;
+	uint64_t backslash = (bs - ones) & ~bs;
+
+	return ((below | above | backslash) & highs) == 0;
+}
+
+/* Whether code point cp is written escaped although valid: a C1 control,
+ * or U+2028 / U+2029 (line and paragraph separators). */
+static int unsafe_code_point(uint32_t cp)
+{
+	return (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029;
+}
+
+/*
+ * Escape line[from..len) in place, in at most cap bytes from line[0]
+ * (line[from] is the first byte that needs it: all before is kept).  A
+ * unit (a byte, an escape, a whole character) that does not fit is left
+ * out with all that follows it.  Returns the new length.
+ */
+static __attribute__((noinline)) size_t escape_tail(char *line, size_t from, size_t len,
+						     size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rest[LOG_LINE_MAX];
+	size_t n = len - from, i = 0, o = from;
+
+	memcpy(rest, line + from, n);
+	while (i < n) {
+		unsigned char c = rest[i];
+		size_t at = i;
+		uint32_t cp;
+
+		if (plain_byte(c)) {
+			if (o + 1 > cap)
+				break;
+			line[o++] = (char)c;
+			i++;
+		} else if (c >= 0x80 && utf8_next(rest, n, &i, &cp) == 0 &&
+			   !unsafe_code_point(cp)) {
+			if (o + (i - at) > cap)
+				break;
+			memcpy(line + o, rest + at, i - at);
+			o += i - at;
+		} else if (c == '\\') {
+			if (o + 2 > cap)
+				break;
+			line[o++] = '\\';
+			line[o++] = '\\';
+			i = at + 1;
+		} else {
+			/* One byte at a time: the bytes of an unsafe character, or
+			 * each byte of an invalid sequence in turn. */
+			if (o + 4 > cap)
+				break;
+			line[o++] = '\\';
+			line[o++] = 'x';
+			line[o++] = hex[c >> 4];
+			line[o++] = hex[c & 0xF];
+			i = at + 1;
+		}
+	}
+	return o;
+}
+
 static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
@@ -122,8 +214,21 @@ static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 		n = 0;
 	if ((size_t)n < sizeof(line) - 1) {
 		int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+		int k = n;
+
 		if (m > 0)
 			n += m;
+		if ((size_t)n > sizeof(line) - 2)
+			n = (int)sizeof(line) - 2;
+		for (uint64_t w; k + 8 <= n; k += 8) {
+			memcpy(&w, line + k, sizeof(w));
+			if (!word_plain(w))
+				break;
+		}
+		while (k < n && plain_byte((unsigned char)line[k]))
+			k++;
+		if (k < n)
+			n = (int)escape_tail(line, (size_t)k, (size_t)n, sizeof(line) - 2);
 	}
 	if ((size_t)n > sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
@@ -214,4 +319,62 @@ char *log_mask_numbers(const char *text, char *out, size_t len)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+char *log_value(char *out, size_t cap, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t len = strlen(s), keep = 0, i = 0;
+	char suffix[40];
+	int sl;
+
+	if (cap == 0)
+		return out;
+	if (len < cap) {
+		memcpy(out, s, len + 1);
+		return out;
+	}
+	sl = snprintf(suffix, sizeof(suffix), "...(%zu bytes)", len);
+	if (sl > 0 && (size_t)sl < cap - 1) {
+		size_t room = cap - 1 - (size_t)sl;
+
+		/* Whole characters only; a byte that starts none is one. */
+		while (i < room) {
+			uint32_t cp;
+
+			if (utf8_next(u, len, &i, &cp) != 0)
+				i++;
+			if (i <= room)
+				keep = i;
+		}
+	}
+	memcpy(out, s, keep);
+	snprintf(out + keep, cap - keep, "%s", suffix);
+	return out;
+}
+
+int log_limit_take(struct log_limit *l, int64_t now_ms)
+{
+	if (!l->started || now_ms - l->start_ms >= l->window_ms) {
+		l->started = 1;
+		l->start_ms = now_ms;
+		l->taken = 0;
+	}
+	if (l->taken < l->max) {
+		l->taken++;
+		return 1;
+	}
+	l->suppressed++;
+	return 0;
+}
+
+unsigned long log_limit_ended(struct log_limit *l, int64_t now_ms)
+{
+	unsigned long n = l->suppressed;
+
+	if (!l->started || now_ms - l->start_ms < l->window_ms)
+		return 0;
+	l->started = 0;
+	l->suppressed = 0;
+	return n;
 }

@@ -7,6 +7,18 @@
  * Message events start with the message id, then key=value pairs
  * ("42: status=sent delay_ms=1200"); never a whole phone number or a text.
  *
+ * Every line is escaped as it is written, whatever the caller passes, so
+ * that a value from outside (an idempotency key, a provider's text) can
+ * neither start a line of its own nor send a terminal its control
+ * sequences.  A byte below 0x20, 0x7F, a byte that is not part of valid
+ * UTF-8 (strict, common/utf8.h), and each byte of a C1 control (U+0080 to
+ * U+009F) or of U+2028 / U+2029 (which some readers take for line ends)
+ * becomes "\xNN" (two lowercase hex digits); a backslash becomes "\\", so
+ * that an escape can always be told from the text it stands for.  Other
+ * valid UTF-8 goes as it is ("é", emoji).  A line is at most 2,047 bytes
+ * with its newline, once escaped; what is past that is cut, never in the
+ * middle of an escape or a character.
+ *
  * Process-wide state (the role name and the level) is set once at start-up
  * by main(), before any thread starts.  After that, log_write() only reads
  * that state and makes one write(2) per line, so threads may log (the fake
@@ -16,6 +28,7 @@
 #define SMSQ_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
@@ -74,5 +87,59 @@ char *log_mask_phone(const char *phone, char *out, size_t len);
  * digits masked like a phone number: providers echo numbers back in error
  * texts ("The 'To' number +33612345678 is not valid").  Returns out. */
 char *log_mask_numbers(const char *text, char *out, size_t len);
+
+/* A buffer for log_value() that keeps a value to a few dozen bytes. */
+#define LOG_VALUE_MAX 64
+
+/*
+ * Cut a value from outside (an idempotency key, a field) for a log line:
+ * s as it is when it fits in out (cap bytes with the NUL), else as many of
+ * its first bytes as leave room for "...(N bytes)", N being strlen(s), cut
+ * between two characters, never inside one.  Always NUL-terminated when
+ * cap > 0 (with a cap too small for the suffix, the suffix is cut).  Only
+ * cuts: log_write() escapes the line.  Returns out.
+ */
+char *log_value(char *out, size_t cap, const char *s);
+
+/*
+ * A limit on a kind of line that outside traffic can repeat at will (a
+ * producer's rejected events): at most max lines a window of window_ms; the
+ * ones over it are not written but counted, for one line that says how
+ * many were suppressed.  The caller keeps the struct (one per process, or
+ * per thread: no locking) and passes a monotonic time (clock_mono_ms()).
+ *
+ *   struct log_limit lim = LOG_LIMIT_INIT(20, 1000);  (in the caller's state)
+ *   unsigned long skipped = log_limit_ended(&lim, now);
+ *   if (skipped > 0)
+ *           log_info("%lu lines suppressed", skipped);
+ *   if (log_limit_take(&lim, now))
+ *           log_info(...);
+ */
+struct log_limit {
+	int64_t window_ms;        /* a window's length */
+	unsigned max;             /* lines a window lets through */
+	int started;              /* a window is open (start_ms is set) */
+	int64_t start_ms;         /* when it opened */
+	unsigned taken;           /* lines it let through */
+	unsigned long suppressed; /* lines it held back, not reported yet */
+};
+
+#define LOG_LIMIT_INIT(max_lines, window) \
+	{ .window_ms = (window), .max = (max_lines), .started = 0, .start_ms = 0, .taken = 0, \
+	  .suppressed = 0 }
+
+/* Whether a line may be written at now_ms: 1 (it counts against the open
+ * window, or opens one when none is open), or 0 (over the limit: counted as
+ * suppressed, to be reported by log_limit_ended(); a count it did not
+ * collect before a new window opened is kept for the next report). */
+int log_limit_take(struct log_limit *l, int64_t now_ms);
+
+/* When the open window has ended by now_ms: closes it and returns the lines
+ * it suppressed (they are then forgotten), for the caller to report when
+ * not 0.  While it is open, or when none is: returns 0 and changes nothing.
+ * Call it before each log_limit_take() and from time to time (a quiet
+ * producer sends nothing that would), so that each report covers one
+ * window. */
+unsigned long log_limit_ended(struct log_limit *l, int64_t now_ms);
 
 #endif

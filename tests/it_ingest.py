@@ -388,6 +388,87 @@ class IngestTest(itlib.PoolTest):
         self.assertIn("ingest.batch_max", out.stderr)
         self.assertIn("out of range", out.stderr)
 
+    # Issue 19, items 6 and 7: what a producer sends can neither forge a
+    # line nor flood the pool's log, and every ack decodes.
+
+    def log_lines(self, pool):
+        """The pool's log as lines of bytes (split on newlines only)."""
+        with open(pool.log_path, "rb") as f:
+            return f.read().split(b"\n")
+
+    def test_issue19_a_key_cannot_forge_a_log_line(self):
+        pool = self.pool(workers=1)
+        m = pb2()
+        forged = "2026-12-07T00:00:00.000Z worker-9[1] error: FORGED LINE"
+        d = Dealer(pool.endpoint)
+        ack = d.call(event("fa-key\n" + forged + "\x1b[2J\\"), req_id=b"f1")
+        d.close()
+        self.assertEqual(ack.status, m.ACK_REJECTED)
+        self.assertEqual(m.Reason.Name(ack.reason), "REASON_INVALID_FIELD")
+        line = wait_for(lambda: [l for l in self.log_lines(pool) if b"status=rejected" in l],
+                        what="the rejection line")[0]
+        self.assertIn(b"fa-key\\x0a2026-12-07T00:00:00.000Z worker-9[1] error:", line)
+        for l in self.log_lines(pool):
+            self.assertFalse(l.startswith(forged[:25].encode()), l)
+            self.assertNotIn(b"\x1b", l)
+            self.assertNotEqual(l.strip(), b"FORGED LINE")
+
+    def test_issue19_a_flood_of_rejections_is_rate_limited(self):
+        pool = self.pool(workers=1)
+        m = pb2()
+        big = event("f" * 16000, booking_id="B-flood").SerializeToString()
+        self.assertLess(len(big), 16384)
+        before = os.path.getsize(pool.log_path)
+        d = Dealer(pool.endpoint)
+        n, window, sent, got = 10000, 256, 0, 0
+        while got < n:
+            while sent < n and sent - got < window:
+                d.request(b"f%d" % sent, big)
+                sent += 1
+            _, ack = d.recv()
+            self.assertEqual(ack.status, m.ACK_REJECTED)
+            self.assertEqual(m.Reason.Name(ack.reason), "REASON_INVALID_FIELD")
+            got += 1
+        ok = d.call(event("after-flood"), req_id=b"ok")
+        d.close()
+        self.assertEqual(ok.status, m.ACK_ACCEPTED)
+        self.assertLess(os.path.getsize(pool.log_path) - before, 200 * 1024)
+        wait_for(lambda: "rejection lines suppressed" in pool.log_text(), timeout_s=30,
+                 what="the suppressed-count line")
+        self.assertLess(os.path.getsize(pool.log_path) - before, 200 * 1024)
+        lines = [l for l in self.log_lines(pool) if b"status=rejected" in l]
+        self.assertTrue(lines)
+        self.assertTrue(all(len(l) < 400 for l in lines), max(len(l) for l in lines))
+
+    def test_issue19_a_key_that_is_not_utf8_gets_an_ack_that_decodes(self):
+        pool = self.pool(workers=1)
+        m = pb2()
+        raw = event("fa-key-X").SerializeToString()
+        field2 = b"\x12\x08fa-key-X"  # idempotency_key (field 2), 8 bytes
+        self.assertEqual(raw.count(field2), 1)
+        raw = raw.replace(field2, b"\x12\x08fa-key-\xff")
+        d = Dealer(pool.endpoint)
+        d.request(b"u1", raw)
+        self.assertTrue(d.sock.poll(30000), "no reply")
+        reply = d.sock.recv_multipart()
+        ack = m.Ack()
+        ack.ParseFromString(reply[2])  # raises DecodeError if a string is not UTF-8
+        ok = d.call(event("after-bad-key"), req_id=b"ok")
+        d.close()
+        self.assertEqual(reply[1], b"u1")
+        self.assertEqual(ack.status, m.ACK_REJECTED)
+        self.assertEqual(m.Reason.Name(ack.reason), "REASON_INVALID_FIELD")
+        self.assertEqual(ack.idempotency_key, "")
+        self.assertIn("idempotency_key", ack.detail)
+        self.assertEqual(ok.status, m.ACK_ACCEPTED)
+        self.assertEqual(ok.idempotency_key, "after-bad-key")
+        line = wait_for(lambda: [l for l in self.log_lines(pool) if b"status=rejected" in l],
+                        what="the rejection line")[0]
+        self.assertTrue(line.startswith(b"20"), line)
+        self.assertIn(b"fa-key-\\xff: status=rejected", line)
+        with open(pool.log_path, "rb") as f:
+            self.assertNotIn(b"\xff", f.read())
+
 
 if __name__ == "__main__":
     itlib.main()

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 #define UTF8_MAX_BYTES 4
 #define UNICODE_BMP_LAST 0xFFFF
 
@@ -108,57 +110,6 @@ static const struct smart_map smart_table[] = {
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-/*
- * Decode one code point at s[*i] (strict UTF-8: no overlong forms, no
- * surrogates, nothing above U+10FFFF).  Returns 0 and advances *i, or -1.
- */
-static int utf8_next(const unsigned char *s, size_t len, size_t *i, uint32_t *cp)
-{
-	size_t p = *i;
-	unsigned char b = s[p];
-	unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-	size_t n;
-	uint32_t c;
-
-	if (b < 0x80) {
-		*cp = b;
-		*i = p + 1;
-		return 0;
-	}
-	if (b >= 0xC2 && b <= 0xDF) {
-		n = 2;
-		c = b & 0x1F;
-	} else if (b >= 0xE0 && b <= 0xEF) {
-		n = 3;
-		c = b & 0x0F;
-		if (b == 0xE0)
-			lo = 0xA0; /* overlong */
-		else if (b == 0xED)
-			hi = 0x9F; /* surrogates */
-	} else if (b >= 0xF0 && b <= 0xF4) {
-		n = 4;
-		c = b & 0x07;
-		if (b == 0xF0)
-			lo = 0x90; /* overlong */
-		else if (b == 0xF4)
-			hi = 0x8F; /* above U+10FFFF */
-	} else {
-		return -1;
-	}
-	if (len - p < n)
-		return -1;
-	if (s[p + 1] < lo || s[p + 1] > hi)
-		return -1;
-	for (size_t k = 1; k < n; k++) {
-		if ((s[p + k] & 0xC0) != 0x80)
-			return -1;
-		c = (c << 6) | (s[p + k] & 0x3F);
-	}
-	*cp = c;
-	*i = p + n;
-	return 0;
-}
 
 /* Septets of each ASCII character in GSM-7: 1 (basic table: printable
  * ASCII but '`', and LF, CR), 2 (extension table: FF ^ { } \ [ ~ ] |) or 0
@@ -270,17 +221,6 @@ int gsm_analyze(const char *utf8, size_t len, struct gsm_info *out)
 	return 0;
 }
 
-static int utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-	uint32_t cp;
-
-	while (i < len)
-		if (utf8_next(s, len, &i, &cp) != 0)
-			return 0;
-	return 1;
-}
-
 static int cmp_map(const void *key, const void *elem)
 {
 	uint32_t x = *(const uint32_t *)key, y = ((const struct smart_map *)elem)->from;
@@ -358,7 +298,7 @@ size_t gsm_smart(const char *utf8, size_t len, char *out, size_t cap, unsigned *
 	if (cap > 0)
 		out[0] = '\0';
 	/* The whole input is checked, also past where out is full. */
-	if (!utf8_valid(s, len))
+	if (!utf8_valid(utf8, len))
 		return GSM_SMART_INVALID;
 	if (cap == 0)
 		return 0;

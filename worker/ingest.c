@@ -51,12 +51,22 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "common/xalloc.h"
 #include "worker/broker.h"
 #include "worker/validate.h"
 
 #define INGEST_LINGER_MS 2000
 #define ACK_BUF_MAX 1024
+/* Rejection lines written a second at most (per process): a producer can
+ * send bad events as fast as it likes, the log takes a sample of them and
+ * a count of the rest, by reason. */
+#define INGEST_REJECT_LINES_PER_S 20
+#define INGEST_REJECT_WINDOW_MS 1000 /* the second they are counted in */
+#define INGEST_REASON_SLOTS 32      /* reasons counted apart (Smsq__Reason
+				       values are below; a larger one goes in
+				       the last slot) */
+#define INGEST_LOG_DETAIL_MAX 160   /* an ack's detail as logged, bytes */
 
 struct request {
 	zmq_msg_t frames[INGEST_MAX_FRAMES]; /* as received (only n_frames valid) */
@@ -105,7 +115,12 @@ struct ingest {
 	int todo;                      /* committing waits for the committer */
 	int done;                      /* the committer finished it */
 	int quit;                      /* the committer should stop */
+	struct log_limit reject_limit; /* rejection lines a second */
+	unsigned long reject_suppressed[INGEST_REASON_SLOTS]; /* held back by
+					  reject_limit, by reason, not yet said */
 };
+
+static void report_suppressed(ingest *in, int64_t now_ms);
 
 /* Empty b; it counts as not stored until a committer says otherwise. */
 static void batch_clear(struct batch *b)
@@ -177,6 +192,8 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 
 	in->o = *o;
 	in->efd = -1;
+	in->reject_limit = (struct log_limit)LOG_LIMIT_INIT(INGEST_REJECT_LINES_PER_S,
+							   INGEST_REJECT_WINDOW_MS);
 	in->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER; /* no call that can fail */
 	in->cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	/* The socket first: a bind that fails (the port held) is tried again
@@ -255,6 +272,7 @@ void ingest_destroy(ingest **inp)
 		pthread_mutex_unlock(&in->mu);
 		pthread_join(in->thread, NULL);
 	}
+	report_suppressed(in, INT64_MAX); /* the last window's count: it ends here */
 	if (in->sock != NULL)
 		zmq_close(in->sock);
 	if (in->ctx != NULL)
@@ -412,8 +430,17 @@ static int send_ack(ingest *in, struct request *r)
 
 	ack.status = r->status;
 	ack.reason = r->reason;
+	/* The Ack's strings are proto3 strings: a producer's decoder refuses
+	 * one that is not UTF-8, and the producer takes that ack for no reply
+	 * and resends for ever.  The key is echoed only when it is UTF-8 (one
+	 * that is not printable ASCII was rejected by validate_event()); the
+	 * detail is made UTF-8 (snprintf() may have cut it inside a character). */
+	(void)utf8_repair(r->detail);
 	ack.detail = r->detail;
-	ack.idempotency_key = r->ev != NULL ? r->ev->idempotency_key : (char *)"";
+	ack.idempotency_key = r->ev != NULL && utf8_valid(r->ev->idempotency_key,
+							  strlen(r->ev->idempotency_key))
+				      ? r->ev->idempotency_key
+				      : (char *)"";
 	ack.message_id = r->message_id;
 	if (r->status == SMSQ__ACK_STATUS__ACK_RETRY_LATER)
 		ack.retry_after_ms = INGEST_RETRY_AFTER_MS;
@@ -458,11 +485,52 @@ static void free_request(struct request *r)
 	r->ev = NULL;
 }
 
-static void log_reject(const struct request *r)
+/* If the window of in's rejection lines ended by now_ms, say how many
+ * lines it held back, by reason. */
+static void report_suppressed(ingest *in, int64_t now_ms)
 {
+	unsigned long n = log_limit_ended(&in->reject_limit, now_ms);
+	char by[INGEST_LOG_DETAIL_MAX];
+	size_t used = 0;
+
+	if (n == 0)
+		return;
+	by[0] = '\0';
+	for (size_t i = 0; i < INGEST_REASON_SLOTS; i++) {
+		if (in->reject_suppressed[i] == 0)
+			continue;
+		int w = snprintf(by + used, sizeof(by) - used, " %s=%lu",
+				 validate_reason_name((Smsq__Reason)i), in->reject_suppressed[i]);
+		if (w > 0 && (size_t)w < sizeof(by) - used)
+			used += (size_t)w;
+		in->reject_suppressed[i] = 0;
+	}
+	log_info("ingest: %lu rejection lines suppressed (at most %d are written a second):%s", n,
+		 INGEST_REJECT_LINES_PER_S, by);
+}
+
+/* Log r's rejection, its key and detail cut short (log_write() escapes
+ * them), unless over the limit of lines a second: then count it. */
+static void log_reject(ingest *in, const struct request *r)
+{
+	char key[LOG_VALUE_MAX], detail[INGEST_LOG_DETAIL_MAX];
+	int64_t now;
+
+	if (log_current_level < LOG_LEVEL_INFO)
+		return;
+	now = clock_mono_ms();
+	report_suppressed(in, now);
+	if (!log_limit_take(&in->reject_limit, now)) {
+		in->reject_suppressed[(size_t)r->reason < INGEST_REASON_SLOTS
+					      ? (size_t)r->reason
+					      : INGEST_REASON_SLOTS - 1]++;
+		return;
+	}
 	log_info("%s: status=rejected reason=%s detail=\"%s\"",
-		 r->ev && r->ev->idempotency_key[0] ? r->ev->idempotency_key : "-",
-		 validate_reason_name(r->reason), r->detail);
+		 r->ev && r->ev->idempotency_key[0]
+			 ? log_value(key, sizeof(key), r->ev->idempotency_key)
+			 : "-",
+		 validate_reason_name(r->reason), log_value(detail, sizeof(detail), r->detail));
 }
 
 /* Read what waits on the socket into b (up to batch_max), checking and
@@ -561,7 +629,7 @@ static int answer_batch(ingest *in, struct batch *b)
 			break;
 		case SMSQ__ACK_STATUS__ACK_REJECTED:
 			in->counts.rejected++;
-			log_reject(r);
+			log_reject(in, r);
 			break;
 		default:
 			in->counts.retry++;
@@ -631,6 +699,9 @@ int ingest_process(ingest *in, int shutting_down)
 	int answered = collect(in, 0);
 	int got = answered < 0 ? 0 : read_batch(in, in->fill, shutting_down);
 	int ret = answered < 0 || got < 0 ? -1 : 0;
+
+	if (in->reject_limit.suppressed > 0) /* due even when nothing more comes */
+		report_suppressed(in, clock_mono_ms());
 
 	if (in->committing == NULL && in->fill->n > 0 && submit(in) != 0)
 		ret = -1;
