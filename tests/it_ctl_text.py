@@ -237,6 +237,20 @@ class CtlTextTest(unittest.TestCase):
              "missing_field", "patient_name"),
             ("invalid_field: unknown time zone", event(time_zone="Mars/Olympus_Mons"), [], AT,
              "invalid_field", "time_zone"),
+            # the time window: 3 years either side of the pool's clock (--at)
+            ("invalid_field: appointment INT64_MAX", event(appointment_at=2**63 - 1), [], AT,
+             "invalid_field", "appointment_at_ms is more than 3 years (1096 days) ahead"),
+            ("invalid_field: appointment in the year 3000",
+             event(appointment_at="3000-01-01T00:00:00Z"), [], AT, "invalid_field",
+             "appointment_at_ms is more than 3 years (1096 days) ahead"),
+            ("invalid_field: expiry 3 years and a day ahead",
+             event(expires_at="2030-01-02T00:00:00Z"), [], AT, "invalid_field",
+             "expires_at_ms is more than 3 years (1096 days) ahead"),
+            ("invalid_field: created 2 days ahead", event(created_at="2027-01-03T00:00:00Z"),
+             [], AT, "invalid_field", "created_at_ms is more than 1 day ahead"),
+            ("invalid_field: expiry before created",
+             event(created_at="2027-01-01T02:00:00Z", expires_at="2027-01-01T01:00:00Z"), [],
+             AT, "invalid_field", "expires_at_ms is not after created_at_ms"),
         ]
         for name, ev, opts, at, reason, frag in cases:
             with self.subTest(name):

@@ -35,6 +35,10 @@
 #define SEC 1000LL
 #define HOUR 3600000LL
 #define DAY 86400000LL
+#define HORIZON VALIDATE_HORIZON_MS   /* furthest an event's time may be from NOW */
+#define SKEW VALIDATE_CLOCK_SKEW_MS   /* furthest created_at may be ahead of NOW */
+#define YEAR_3000 32503680000000LL    /* 3000-01-01T00:00:00Z */
+#define TWO_POW_62 (INT64_C(1) << 62)
 #define TEXT_MAX 1600             /* ingest.max_text_bytes default */
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define R(x) SMSQ__REASON__REASON_##x
@@ -209,6 +213,39 @@ MUTATOR(not_before_just_before_expiry, e->expires_at_ms = NOW + HOUR;
 MUTATOR(not_before_after_appointment, e->not_before_ms = e->appointment_at_ms + SEC)
 MUTATOR(not_before_past, e->not_before_ms = NOW - DAY)
 
+/* the time window: HORIZON either side of NOW, created_at at most SKEW ahead */
+MUTATOR(appointment_max, e->appointment_at_ms = INT64_MAX)
+MUTATOR(appointment_2_62, e->appointment_at_ms = TWO_POW_62)
+MUTATOR(appointment_year_3000, e->appointment_at_ms = YEAR_3000)
+MUTATOR(appointment_at_horizon, e->appointment_at_ms = NOW + HORIZON)
+MUTATOR(appointment_past_horizon, e->appointment_at_ms = NOW + HORIZON + 1)
+MUTATOR(appointment_horizon_ago, e->appointment_at_ms = NOW - HORIZON;
+	e->expires_at_ms = NOW + HOUR)
+MUTATOR(appointment_before_horizon_ago, e->appointment_at_ms = NOW - HORIZON - 1;
+	e->expires_at_ms = NOW + HOUR)
+MUTATOR(appointment_1ms, e->appointment_at_ms = 1; e->expires_at_ms = NOW + HOUR)
+MUTATOR(appointment_1ms_no_expiry, e->appointment_at_ms = 1)
+MUTATOR(not_before_at_horizon, e->appointment_at_ms = NOW + HORIZON;
+	e->not_before_ms = NOW + HORIZON - 1)
+MUTATOR(not_before_past_horizon, e->appointment_at_ms = NOW + HORIZON;
+	e->expires_at_ms = NOW + HORIZON + 2; e->not_before_ms = NOW + HORIZON + 1)
+MUTATOR(not_before_1ms, e->not_before_ms = 1)
+MUTATOR(expires_at_horizon, e->expires_at_ms = NOW + HORIZON)
+MUTATOR(expires_past_horizon, e->expires_at_ms = NOW + HORIZON + 1)
+MUTATOR(created_at_skew, e->created_at_ms = NOW + SKEW; e->appointment_at_ms = NOW + 2 * DAY)
+MUTATOR(created_past_skew, e->created_at_ms = NOW + SKEW + 1;
+	e->appointment_at_ms = NOW + 2 * DAY)
+MUTATOR(created_horizon_ago, e->created_at_ms = NOW - HORIZON)
+MUTATOR(created_before_horizon_ago, e->created_at_ms = NOW - HORIZON - 1)
+MUTATOR(created_1ms, e->created_at_ms = 1)
+MUTATOR(expires_before_created, e->created_at_ms = NOW + 2 * HOUR; e->expires_at_ms = NOW + HOUR)
+MUTATOR(expires_at_created, e->created_at_ms = NOW + HOUR; e->expires_at_ms = NOW + HOUR)
+MUTATOR(expires_just_after_created, e->created_at_ms = NOW + HOUR;
+	e->expires_at_ms = NOW + HOUR + 1)
+MUTATOR(expires_before_created_both_past, e->created_at_ms = NOW - HOUR;
+	e->expires_at_ms = NOW - 2 * HOUR)
+MUTATOR(no_created_expires_soon, e->created_at_ms = 0; e->expires_at_ms = NOW + 1)
+
 struct vcase {
 	const char *name;               /* shown by cmocka */
 	const char *field;              /* a string field to set first, or NULL */
@@ -219,6 +256,10 @@ struct vcase {
 };
 
 #define OK R(NONE), ""
+/* The details of a time outside the window. */
+#define AHEAD(field) field " is more than 3 years (1096 days) ahead of the pool's clock"
+#define AGO(field) field " is more than 3 years (1096 days) ago by the pool's clock"
+#define SKEWED(field) field " is more than 1 day ahead of the pool's clock"
 
 static const struct vcase event_cases[] = {
 	{ "valid event", NULL, NULL, NULL, OK },
@@ -409,6 +450,48 @@ static const struct vcase event_cases[] = {
 	{ "no expiry, not_before after the appointment", NULL, NULL,
 	  not_before_after_appointment, R(INVALID_FIELD), "not_before_ms" },
 	{ "not_before in the past", NULL, NULL, not_before_past, OK },
+
+	/* the time window (validate.h: VALIDATE_HORIZON_MS, VALIDATE_CLOCK_SKEW_MS) */
+	{ "appointment INT64_MAX", NULL, NULL, appointment_max, R(INVALID_FIELD),
+	  AHEAD("appointment_at_ms") },
+	{ "appointment 2^62", NULL, NULL, appointment_2_62, R(INVALID_FIELD),
+	  AHEAD("appointment_at_ms") },
+	{ "appointment in the year 3000", NULL, NULL, appointment_year_3000, R(INVALID_FIELD),
+	  AHEAD("appointment_at_ms") },
+	{ "appointment at the horizon", NULL, NULL, appointment_at_horizon, OK },
+	{ "appointment 1 ms past the horizon", NULL, NULL, appointment_past_horizon,
+	  R(INVALID_FIELD), AHEAD("appointment_at_ms") },
+	{ "appointment the horizon ago, a later expiry", NULL, NULL, appointment_horizon_ago, OK },
+	{ "appointment 1 ms before the horizon ago, a later expiry", NULL, NULL,
+	  appointment_before_horizon_ago, R(INVALID_FIELD),
+	  AGO("appointment_at_ms") },
+	{ "appointment at 1 ms after the epoch, a later expiry", NULL, NULL, appointment_1ms,
+	  R(INVALID_FIELD), AGO("appointment_at_ms") },
+	{ "appointment at 1 ms after the epoch, no expiry", NULL, NULL, appointment_1ms_no_expiry,
+	  R(ALREADY_EXPIRED), "expired" },
+	{ "not_before 1 ms before the horizon", NULL, NULL, not_before_at_horizon, OK },
+	{ "not_before 1 ms past the horizon", NULL, NULL, not_before_past_horizon,
+	  R(INVALID_FIELD), AHEAD("not_before_ms") },
+	{ "not_before 1 ms after the epoch (as soon as possible)", NULL, NULL, not_before_1ms, OK },
+	{ "expiry at the horizon", NULL, NULL, expires_at_horizon, OK },
+	{ "expiry 1 ms past the horizon", NULL, NULL, expires_past_horizon, R(INVALID_FIELD),
+	  AHEAD("expires_at_ms") },
+	{ "created 1 day ahead (clock skew)", NULL, NULL, created_at_skew, OK },
+	{ "created 1 day and 1 ms ahead", NULL, NULL, created_past_skew, R(INVALID_FIELD),
+	  SKEWED("created_at_ms") },
+	{ "created the horizon ago", NULL, NULL, created_horizon_ago, OK },
+	{ "created 1 ms before the horizon ago", NULL, NULL, created_before_horizon_ago,
+	  R(INVALID_FIELD), AGO("created_at_ms") },
+	{ "created at 1 ms after the epoch", NULL, NULL, created_1ms, R(INVALID_FIELD),
+	  AGO("created_at_ms") },
+	{ "expiry before created", NULL, NULL, expires_before_created, R(INVALID_FIELD),
+	  "expires_at_ms is not after created_at_ms" },
+	{ "expiry at created", NULL, NULL, expires_at_created, R(INVALID_FIELD),
+	  "expires_at_ms is not after created_at_ms" },
+	{ "expiry 1 ms after created", NULL, NULL, expires_just_after_created, OK },
+	{ "expiry before created, both past: the expiry comes first", NULL, NULL,
+	  expires_before_created_both_past, R(ALREADY_EXPIRED), "expired 7200 s ago" },
+	{ "no created, expiry in 1 ms", NULL, NULL, no_created_expires_soon, OK },
 };
 
 static char **str_field(Smsq__BookingEvent *e, const char *name)
@@ -669,6 +752,38 @@ static void test_text_limit_is_configurable(void **state)
 	validator_destroy(&v);
 }
 
+/* Values that are no time at all, in each optional time field (the
+ * appointment's are rows of event_cases): INVALID_FIELD naming the field,
+ * before any rule that relates the times to each other. */
+static void test_times_that_are_no_time_are_refused(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *name;       /* the field */
+		size_t off;             /* where it is */
+	} fields[] = {
+		{ "created_at_ms", offsetof(Smsq__BookingEvent, created_at_ms) },
+		{ "not_before_ms", offsetof(Smsq__BookingEvent, not_before_ms) },
+		{ "expires_at_ms", offsetof(Smsq__BookingEvent, expires_at_ms) },
+	};
+	static const int64_t garbage[] = { INT64_MAX, TWO_POW_62, YEAR_3000 };
+
+	for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+		for (size_t j = 0; j < ARRAY_LEN(garbage); j++) {
+			Smsq__Reason got;
+
+			f->used = 0;
+			base_event(f);
+			*(int64_t *)((char *)&f->ev + fields[i].off) = garbage[j];
+			got = check(f);
+			if (got != R(INVALID_FIELD) || strstr(f->detail, fields[i].name) != f->detail ||
+			    strstr(f->detail, "ahead of the pool's clock") == NULL)
+				fail_msg("%s = %lld: %s (%s)", fields[i].name, (long long)garbage[j],
+					 validate_reason_name(got), f->detail);
+		}
+	}
+}
+
 /* ---- an event as it comes off the wire ----------------------------------- */
 
 /* Pack base_event() with the key "k-1Xtail" into buf and put a NUL byte
@@ -906,6 +1021,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_phone_rules_and_default_region, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_text_limit_is_configurable, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_times_that_are_no_time_are_refused, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_wire_round_trip, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_nul_byte_in_a_string_is_rejected_on_the_wire, fx_setup, fx_teardown),

@@ -3,6 +3,10 @@
  *
  * Order matters only for which reason a doubly-bad event gets: structure
  * (version, required fields) first, then field syntax, then time rules.
+ *
+ * Every time lies in a window around the pool's clock (VALIDATE_HORIZON_MS),
+ * so no time can overflow a date computation or park a message in the store
+ * for decades.
  */
 #include "worker/validate.h"
 
@@ -271,6 +275,48 @@ static Smsq__Reason check_str(const char *name, const char *val, size_t max, cha
 	return SMSQ__REASON__REASON_NONE;
 }
 
+/* t > base + by, without overflow. */
+static int later_than(int64_t t, int64_t base, int64_t by)
+{
+	return base <= INT64_MAX - by && t > base + by;
+}
+
+/* The time window of validate.h; 0 (unset) is outside no window.  An
+ * appointment without its own expires_at is its expiry: one far in the past
+ * is left to the expiry check (ALREADY_EXPIRED). */
+static Smsq__Reason check_window(const Smsq__BookingEvent *ev, int64_t now_ms, char *detail,
+				 size_t detail_len)
+{
+	static const char horizon[] = "3 years (1096 days)";
+	const struct {
+		const char *name;        /* the field */
+		int64_t t;               /* its value */
+		int64_t ahead_ms;        /* furthest after now */
+		const char *ahead;       /* that, in words */
+		int past_bound;          /* also at most the horizon before now */
+	} w[] = {
+		{ "appointment_at_ms", ev->appointment_at_ms, VALIDATE_HORIZON_MS, horizon,
+		  ev->expires_at_ms != 0 },
+		{ "created_at_ms", ev->created_at_ms, VALIDATE_CLOCK_SKEW_MS, "1 day", 1 },
+		{ "not_before_ms", ev->not_before_ms, VALIDATE_HORIZON_MS, horizon, 0 },
+		{ "expires_at_ms", ev->expires_at_ms, VALIDATE_HORIZON_MS, horizon, 0 },
+	};
+
+	_Static_assert(VALIDATE_HORIZON_DAYS == 1096 && VALIDATE_CLOCK_SKEW_MS == 86400000LL,
+		       "the details spell out the window");
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		if (w[i].t == 0)
+			continue;
+		if (later_than(w[i].t, now_ms, w[i].ahead_ms))
+			FAIL(SMSQ__REASON__REASON_INVALID_FIELD,
+			     "%s is more than %s ahead of the pool's clock", w[i].name, w[i].ahead);
+		if (w[i].past_bound && later_than(now_ms, w[i].t, VALIDATE_HORIZON_MS))
+			FAIL(SMSQ__REASON__REASON_INVALID_FIELD,
+			     "%s is more than %s ago by the pool's clock", w[i].name, horizon);
+	}
+	return SMSQ__REASON__REASON_NONE;
+}
+
 Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t now_ms,
 			    struct store_new *out, char *detail, size_t detail_len)
 {
@@ -346,6 +392,9 @@ Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t 
 		}
 	}
 
+	r = check_window(ev, now_ms, detail, detail_len);
+	if (r != SMSQ__REASON__REASON_NONE)
+		return r;
 	int64_t expires = ev->expires_at_ms ? ev->expires_at_ms : ev->appointment_at_ms;
 	if (expires <= now_ms)
 		FAIL(SMSQ__REASON__REASON_ALREADY_EXPIRED,
@@ -354,6 +403,9 @@ Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t 
 	if (ev->not_before_ms != 0 && ev->not_before_ms >= expires)
 		FAIL(SMSQ__REASON__REASON_INVALID_FIELD,
 		     "not_before_ms is not before the expiry: it could never be sent");
+	if (ev->created_at_ms != 0 && ev->expires_at_ms != 0 &&
+	    ev->expires_at_ms <= ev->created_at_ms)
+		FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "expires_at_ms is not after created_at_ms");
 
 	memset(out, 0, sizeof(*out));
 	out->idem_key = ev->idempotency_key;

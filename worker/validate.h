@@ -20,6 +20,22 @@
 #define VALIDATE_ID_MAX 128        /* booking id: bytes */
 #define VALIDATE_TZ_CACHE 32       /* time zones remembered as valid */
 
+/*
+ * The time window, relative to the pool's clock (now_ms of validate_event()).
+ * appointment_at, not_before and expires_at are at most VALIDATE_HORIZON_MS
+ * after now; created_at at most VALIDATE_CLOCK_SKEW_MS after it (a
+ * producer's clock may be a little ahead of the pool's, or a local time sent
+ * as UTC).  created_at, and appointment_at when expires_at is given, are at
+ * most VALIDATE_HORIZON_MS before now (without expires_at, the appointment
+ * is the expiry: a past one is ALREADY_EXPIRED).
+ * Three years hold any real booking and refuse the values that are no time
+ * at all: INT64_MAX, 2^62, the year 3000, microseconds or seconds sent as
+ * milliseconds.
+ */
+#define VALIDATE_HORIZON_DAYS 1096 /* 3 years, one of them leap */
+#define VALIDATE_HORIZON_MS (VALIDATE_HORIZON_DAYS * 86400000LL)
+#define VALIDATE_CLOCK_SKEW_MS 86400000LL /* 1 day */
+
 struct validate_limits {
 	size_t max_text_bytes;     /* longest ready text */
 	const char *zoneinfo_dir;  /* where IANA zones live (NULL: /usr/share/zoneinfo) */
@@ -43,6 +59,9 @@ void validator_destroy(validator **v);
  * of the event's locale (fr-FR: France), else the default region.  On failure returns the
  * reason and writes a human message naming the field into detail (always
  * NUL-terminated); *out is then unspecified.
+ *
+ * Times outside the window above, and an expires_at not after created_at
+ * (both given), are INVALID_FIELD.
  */
 Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t now_ms,
 			    struct store_new *out, char *detail, size_t detail_len);
