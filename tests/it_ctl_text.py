@@ -251,6 +251,13 @@ class CtlTextTest(unittest.TestCase):
             ("invalid_field: expiry before created",
              event(created_at="2027-01-01T02:00:00Z", expires_at="2027-01-01T01:00:00Z"), [],
              AT, "invalid_field", "expires_at_ms is not after created_at_ms"),
+            # control characters in what goes into a text
+            ("invalid_field: ESC in patient_name", event(patient_name="Camille \x1b[31mMartin"),
+             [], AT, "invalid_field", "patient_name holds U+001B, a control character, at byte 8"),
+            ("invalid_field: U+202E in booking_id", event(booking_id="BK-\u202e1"), [], AT,
+             "invalid_field", "booking_id holds U+202E, a bidirectional control"),
+            ("invalid_field: a lone CR in a text", event(text="RDV\rdemain"), [], AT,
+             "invalid_field", "text holds U+000D"),
         ]
         for name, ev, opts, at, reason, frag in cases:
             with self.subTest(name):

@@ -11,6 +11,9 @@
  *   utf8_cases    byte strings for validate_utf8();
  *   reason_cases  every Reason and its log name.
  *
+ * Two more tables, refused_chars and kept_chars, are tried in every field
+ * that goes into a text.
+ *
  * The remaining tests read like examples of the module's use: what a valid
  * event turns into (struct store_new), the zone directory and its cache, a
  * short detail buffer, an event as it comes off the wire.
@@ -29,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "worker/gsm.h"
 #include "worker/validate.h"
 
 #define NOW 1800000000000LL       /* a fixed "now", ms */
@@ -193,6 +197,8 @@ MUTATOR(text_and_no_template_fields, e->text = put(f, "Rendez-vous demain 9h");
 	e->patient_name = put(f, ""); e->practitioner_name = put(f, ""); e->place = put(f, ""))
 MUTATOR(text_too_long_and_no_names, e->text = rep(f, "a", TEXT_MAX + 1);
 	e->patient_name = put(f, ""))
+MUTATOR(text_and_names_with_esc, e->text = put(f, "Rendez-vous demain 9h");
+	e->patient_name = put(f, "\x1b[31m"); e->place = put(f, "\xe2\x80\xae"))
 MUTATOR(patient_name_256, e->patient_name = rep(f, "p", VALIDATE_NAME_MAX))
 MUTATOR(patient_name_257, e->patient_name = rep(f, "p", VALIDATE_NAME_MAX + 1))
 MUTATOR(practitioner_name_257, e->practitioner_name = rep(f, "p", VALIDATE_NAME_MAX + 1))
@@ -411,6 +417,23 @@ static const struct vcase event_cases[] = {
 	{ "text and no template fields", NULL, NULL, text_and_no_template_fields, OK },
 	{ "text too long is not excused by template fields", NULL, NULL,
 	  text_too_long_and_no_names, R(TEXT_TOO_LONG), "text is 1601 bytes" },
+	{ "text, names unused with control characters", NULL, NULL, text_and_names_with_esc,
+	  OK },
+	{ "text with a line break (LF)", "text", "Rendez-vous demain\nà 9h", NULL, OK },
+	{ "text with a CR LF line break", "text", "Rendez-vous demain\r\nà 9h", NULL, OK },
+	{ "text with line breaks first, last and twice", "text", "\nRDV\n\n9h\r\n", NULL, OK },
+	{ "text with a lone CR", "text", "Rendez-vous demain\rà 9h", NULL, R(INVALID_FIELD),
+	  "text holds U+000D, a control character, at byte 18 (a text may break lines with LF "
+	  "or CR LF, nothing else)" },
+	{ "text ending with CR", "text", "RDV\r", NULL, R(INVALID_FIELD), "text holds U+000D" },
+	{ "text with CR CR LF", "text", "RDV\r\r\n9h", NULL, R(INVALID_FIELD),
+	  "text holds U+000D, a control character, at byte 3" },
+	{ "text with ESC[31m", "text", "RDV \x1b[31mdemain", NULL, R(INVALID_FIELD),
+	  "text holds U+001B, a control character, at byte 4" },
+	{ "text with U+202E", "text", "RDV \xe2\x80\xae" "9h", NULL, R(INVALID_FIELD),
+	  "text holds U+202E, a bidirectional control, at byte 4" },
+	{ "text with U+2028", "text", "RDV\xe2\x80\xa8" "9h", NULL, R(INVALID_FIELD),
+	  "text holds U+2028, a line or paragraph separator, at byte 3" },
 
 	/* template fields (no text) */
 	{ "no text, patient_name missing", "patient_name", "", NULL, R(MISSING_FIELD),
@@ -429,6 +452,15 @@ static const struct vcase event_cases[] = {
 	  "place is not valid UTF-8 (or give a ready text)" },
 	{ "practitioner_name with an overlong '/'", "practitioner_name", "Dr \xc0\xaf", NULL,
 	  R(INVALID_FIELD), "practitioner_name is not valid UTF-8" },
+	{ "patient_name with ESC[31m", "patient_name", "Camille \x1b[31mMartin", NULL,
+	  R(INVALID_FIELD),
+	  "patient_name holds U+001B, a control character, at byte 8 (or give a ready text)" },
+	{ "place with a line separator", "place", "Nantes\xe2\x80\xa8" "Centre", NULL,
+	  R(INVALID_FIELD), "place holds U+2028, a line or paragraph separator, at byte 6" },
+	{ "booking_id with U+202E", "booking_id", "B-\xe2\x80\xae" "1288", NULL, R(INVALID_FIELD),
+	  "booking_id holds U+202E, a bidirectional control, at byte 2" },
+	{ "booking_id with a LF", "booking_id", "B-1\n", NULL, R(INVALID_FIELD),
+	  "booking_id holds U+000A, a control character, at byte 3" },
 
 	/* expiry */
 	{ "expiry 1 s past", NULL, NULL, expires_past, R(ALREADY_EXPIRED), "expired 1 s ago" },
@@ -784,6 +816,134 @@ static void test_times_that_are_no_time_are_refused(void **state)
 	}
 }
 
+/* ---- characters in the fields that go into a text ------------------------ */
+
+struct ccase {
+	const char *name;   /* shown in a failure */
+	const char *utf8;   /* the character */
+	const char *cp;     /* as the detail writes it */
+};
+
+/* Refused in every field that goes into a text (text: see below). */
+static const struct ccase refused_chars[] = {
+	{ "BEL", "\a", "U+0007" },
+	{ "TAB", "\t", "U+0009" },
+	{ "LF", "\n", "U+000A" },
+	{ "CR", "\r", "U+000D" },
+	{ "ESC", "\x1b", "U+001B" },
+	{ "U+0001 (first C0 after NUL)", "\x01", "U+0001" },
+	{ "U+001F (last C0)", "\x1f", "U+001F" },
+	{ "DEL", "\x7f", "U+007F" },
+	{ "U+0080 (first C1)", "\xc2\x80", "U+0080" },
+	{ "NEL U+0085", "\xc2\x85", "U+0085" },
+	{ "CSI U+009B", "\xc2\x9b", "U+009B" },
+	{ "U+009F (last C1)", "\xc2\x9f", "U+009F" },
+	{ "LINE SEPARATOR U+2028", "\xe2\x80\xa8", "U+2028" },
+	{ "PARAGRAPH SEPARATOR U+2029", "\xe2\x80\xa9", "U+2029" },
+	{ "LRE U+202A", "\xe2\x80\xaa", "U+202A" },
+	{ "RLO U+202E", "\xe2\x80\xae", "U+202E" },
+	{ "LRI U+2066", "\xe2\x81\xa6", "U+2066" },
+	{ "PDI U+2069", "\xe2\x81\xa9", "U+2069" },
+};
+
+/* Their neighbours, and what real names and places hold, pass. */
+static const struct ccase kept_chars[] = {
+	{ "space", " ", NULL },
+	{ "tilde (before DEL)", "~", NULL },
+	{ "NBSP U+00A0 (after C1)", "\xc2\xa0", NULL },
+	{ "e acute", "\xc3\xa9", NULL },
+	{ "U+2027 (before the separators)", "\xe2\x80\xa7", NULL },
+	{ "NNBSP U+202F (after the overrides)", "\xe2\x80\xaf", NULL },
+	{ "U+2065 (before the isolates)", "\xe2\x81\xa5", NULL },
+	{ "U+206A (after the isolates)", "\xe2\x81\xaa", NULL },
+	{ "LRM U+200E (a mark, not an embedding)", "\xe2\x80\x8e", NULL },
+	{ "Arabic letters", "\xd8\xb3\xd9\x84\xd9\x85\xd9\x89", NULL },
+	{ "emoji", "\xf0\x9f\x98\x80", NULL },
+};
+
+static const char *const text_fields[] = {
+	"patient_name", "practitioner_name", "place", "booking_id", "text",
+};
+
+/* base_event() with field set to "Ca" c "mille"; returns the reason. */
+static Smsq__Reason check_with_char(struct fx *f, const char *field, const char *c)
+{
+	char val[32];
+
+	f->used = 0;
+	base_event(f);
+	snprintf(val, sizeof(val), "Ca%smille", c);
+	*str_field(&f->ev, field) = put(f, val);
+	return check(f);
+}
+
+/* Each refused character, in each field that goes into a text, is
+ * INVALID_FIELD with a detail naming the field and the code point (never
+ * the character itself); a ready text keeps LF (the other line-break cases
+ * are rows of event_cases). */
+static void test_control_characters_are_refused(void **state)
+{
+	struct fx *f = *state;
+
+	for (size_t i = 0; i < ARRAY_LEN(text_fields); i++) {
+		for (size_t j = 0; j < ARRAY_LEN(refused_chars); j++) {
+			const struct ccase *c = &refused_chars[j];
+			int kept = strcmp(text_fields[i], "text") == 0 && strcmp(c->name, "LF") == 0;
+			Smsq__Reason got = check_with_char(f, text_fields[i], c->utf8);
+
+			if (kept) {
+				if (got != R(NONE))
+					fail_msg("text with LF: %s (%s)", validate_reason_name(got),
+						 f->detail);
+				continue;
+			}
+			if (got != R(INVALID_FIELD) || strstr(f->detail, text_fields[i]) != f->detail ||
+			    strstr(f->detail, c->cp) == NULL || strstr(f->detail, "at byte 2") == NULL ||
+			    strstr(f->detail, c->utf8) != NULL)
+				fail_msg("%s with %s: %s (%s)", text_fields[i], c->name,
+					 validate_reason_name(got), f->detail);
+		}
+	}
+}
+
+static void test_ordinary_characters_are_kept(void **state)
+{
+	struct fx *f = *state;
+
+	for (size_t i = 0; i < ARRAY_LEN(text_fields); i++) {
+		for (size_t j = 0; j < ARRAY_LEN(kept_chars); j++) {
+			Smsq__Reason got = check_with_char(f, text_fields[i], kept_chars[j].utf8);
+
+			if (got != R(NONE))
+				fail_msg("%s with %s: %s (%s)", text_fields[i], kept_chars[j].name,
+					 validate_reason_name(got), f->detail);
+		}
+	}
+}
+
+/* validate_control_char() is the list above, for the code that prints what
+ * events hold (smsqctl preview): every character of refused_chars, none of
+ * kept_chars. */
+static void test_validate_control_char(void **state)
+{
+	const size_t n_refused = ARRAY_LEN(refused_chars);
+
+	(void)state;
+	assert_string_equal(validate_control_char(0), "a control character");
+	for (size_t i = 0; i < n_refused + ARRAY_LEN(kept_chars); i++) {
+		const struct ccase *c = i < n_refused ? &refused_chars[i] : &kept_chars[i - n_refused];
+		size_t len = strlen(c->utf8), k = 0;
+		uint32_t cp;
+
+		while (k < len) {
+			assert_int_equal(gsm_utf8_next(c->utf8, len, &k, &cp), 0);
+			if ((validate_control_char(cp) != NULL) != (i < n_refused))
+				fail_msg("%s: U+%04X is %s", c->name, (unsigned)cp,
+					 validate_control_char(cp) ? validate_control_char(cp) : "kept");
+		}
+	}
+}
+
 /* ---- an event as it comes off the wire ----------------------------------- */
 
 /* Pack base_event() with the key "k-1Xtail" into buf and put a NUL byte
@@ -1024,6 +1184,11 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_times_that_are_no_time_are_refused, fx_setup,
 						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_control_characters_are_refused, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_ordinary_characters_are_kept, fx_setup,
+						fx_teardown),
+		cmocka_unit_test(test_validate_control_char),
 		cmocka_unit_test_setup_teardown(test_wire_round_trip, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_nul_byte_in_a_string_is_rejected_on_the_wire, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_validate_wire_accepts_a_packed_event_and_refuses_broken_bytes, fx_setup, fx_teardown),

@@ -4,9 +4,13 @@
  * Order matters only for which reason a doubly-bad event gets: structure
  * (version, required fields) first, then field syntax, then time rules.
  *
- * Every time lies in a window around the pool's clock (VALIDATE_HORIZON_MS),
- * so no time can overflow a date computation or park a message in the store
- * for decades.
+ * Two rules keep a text meaning what it shows.  Every time lies in a window
+ * around the pool's clock (VALIDATE_HORIZON_MS), so no time can overflow a
+ * date computation or park a message in the store for decades.  Every field
+ * that goes into a text is scanned once, code point by code point, with
+ * gsm.h's decoder: the scan checks the UTF-8 and refuses the characters of
+ * validate_control_char(), which would reach a handset, a log line or an
+ * operator's terminal as commands, line breaks or reordering instead of text.
  */
 #include "worker/validate.h"
 
@@ -80,6 +84,17 @@ void validator_destroy(validator **v)
 		return;
 	free(*v);
 	*v = NULL;
+}
+
+const char *validate_control_char(uint32_t cp)
+{
+	if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+		return "a control character";
+	if (cp == 0x2028 || cp == 0x2029)
+		return "a line or paragraph separator";
+	if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+		return "a bidirectional control";
+	return NULL;
 }
 
 int validate_utf8(const char *str, size_t len)
@@ -259,7 +274,32 @@ static Smsq__Reason check_phone(const validator *v, const Smsq__BookingEvent *ev
 
 #define FAIL(r, ...) do { snprintf(detail, detail_len, __VA_ARGS__); return (r); } while (0)
 
-/* A required, bounded, valid UTF-8 string field. */
+/* val[0..n) is valid UTF-8 and holds no validate_control_char(); a ready
+ * text (breaks) may hold line breaks, LF or CR LF. */
+static Smsq__Reason check_chars(const char *name, const char *val, size_t n, int breaks,
+				char *detail, size_t detail_len)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t at = i;
+		uint32_t cp;
+		const char *what;
+
+		if (gsm_utf8_next(val, n, &i, &cp) != 0)
+			FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "%s is not valid UTF-8", name);
+		if (breaks && (cp == '\n' || (cp == '\r' && i < n && val[i] == '\n')))
+			continue;
+		what = validate_control_char(cp);
+		if (what != NULL)
+			FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "%s holds U+%04X, %s, at byte %zu%s",
+			     name, (unsigned)cp, what, at,
+			     breaks ? " (a text may break lines with LF or CR LF, nothing else)" : "");
+	}
+	return SMSQ__REASON__REASON_NONE;
+}
+
+/* A required, bounded string field that goes into a text. */
 static Smsq__Reason check_str(const char *name, const char *val, size_t max, char *detail,
 			      size_t detail_len)
 {
@@ -270,9 +310,7 @@ static Smsq__Reason check_str(const char *name, const char *val, size_t max, cha
 	if (n > max)
 		FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "%s is %zu bytes, over the limit of %zu",
 		     name, n, max);
-	if (!validate_utf8(val, n))
-		FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "%s is not valid UTF-8", name);
-	return SMSQ__REASON__REASON_NONE;
+	return check_chars(name, val, n, 0, detail, detail_len);
 }
 
 /* t > base + by, without overflow. */
@@ -374,8 +412,9 @@ Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t 
 		if (n > v->lim.max_text_bytes)
 			FAIL(SMSQ__REASON__REASON_TEXT_TOO_LONG,
 			     "text is %zu bytes, over the limit of %zu", n, v->lim.max_text_bytes);
-		if (!validate_utf8(ev->text, n))
-			FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "text is not valid UTF-8");
+		r = check_chars("text", ev->text, n, 1, detail, detail_len);
+		if (r != SMSQ__REASON__REASON_NONE)
+			return r;
 	} else {
 		r = check_str("patient_name", ev->patient_name, VALIDATE_NAME_MAX, detail,
 			      detail_len);

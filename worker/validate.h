@@ -61,7 +61,11 @@ void validator_destroy(validator **v);
  * NUL-terminated); *out is then unspecified.
  *
  * Times outside the window above, and an expires_at not after created_at
- * (both given), are INVALID_FIELD.
+ * (both given), are INVALID_FIELD.  So is a character of
+ * validate_control_char() in a field that goes into a text: booking_id
+ * always, patient_name, practitioner_name and place when there is no ready
+ * text, and the ready text, which may only hold line breaks (LF, CR LF).
+ * The detail names such a character by its code point, never as itself.
  */
 Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t now_ms,
 			    struct store_new *out, char *detail, size_t detail_len);
@@ -77,6 +81,17 @@ Smsq__Reason validate_wire(const void *buf, size_t len, char *detail, size_t det
 
 /* Is s[0..len) well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF)? */
 int validate_utf8(const char *s, size_t len);
+
+/*
+ * NULL when the code point cp may be in a text, else what it is ("a control
+ * character", "a line or paragraph separator", "a bidirectional control";
+ * a static string).  Refused: the C0 controls U+0000-U+001F, DEL U+007F,
+ * the C1 controls U+0080-U+009F (they drive a terminal or break a line),
+ * U+2028 and U+2029 (line breaks), and the bidirectional embeddings,
+ * overrides and isolates U+202A-U+202E and U+2066-U+2069 (they can make a
+ * text read otherwise than it is written).  The marks LRM and RLM are kept.
+ */
+const char *validate_control_char(uint32_t cp);
 
 /* Is p[0..n) a locale tag as events and template files use them: a
  * language of 2-3 lower-case letters, optionally "-" and a region of 2
