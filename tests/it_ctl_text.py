@@ -237,12 +237,86 @@ class CtlTextTest(unittest.TestCase):
              "missing_field", "patient_name"),
             ("invalid_field: unknown time zone", event(time_zone="Mars/Olympus_Mons"), [], AT,
              "invalid_field", "time_zone"),
+            # the time window: 3 years either side of the pool's clock (--at)
+            ("invalid_field: appointment INT64_MAX", event(appointment_at=2**63 - 1), [], AT,
+             "invalid_field", "appointment_at_ms is more than 3 years (1096 days) ahead"),
+            ("invalid_field: appointment in the year 3000",
+             event(appointment_at="3000-01-01T00:00:00Z"), [], AT, "invalid_field",
+             "appointment_at_ms is more than 3 years (1096 days) ahead"),
+            ("invalid_field: expiry 3 years and a day ahead",
+             event(expires_at="2030-01-02T00:00:00Z"), [], AT, "invalid_field",
+             "expires_at_ms is more than 3 years (1096 days) ahead"),
+            ("invalid_field: created 2 days ahead", event(created_at="2027-01-03T00:00:00Z"),
+             [], AT, "invalid_field", "created_at_ms is more than 1 day ahead"),
+            ("invalid_field: expiry before created",
+             event(created_at="2027-01-01T02:00:00Z", expires_at="2027-01-01T01:00:00Z"), [],
+             AT, "invalid_field", "expires_at_ms is not after created_at_ms"),
+            # control characters in what goes into a text
+            ("invalid_field: ESC in patient_name", event(patient_name="Camille \x1b[31mMartin"),
+             [], AT, "invalid_field", "patient_name holds U+001B, a control character, at byte 8"),
+            ("invalid_field: U+202E in booking_id", event(booking_id="BK-\u202e1"), [], AT,
+             "invalid_field", "booking_id holds U+202E, a bidirectional control"),
+            ("invalid_field: a lone CR in a text", event(text="RDV\rdemain"), [], AT,
+             "invalid_field", "text holds U+000D"),
         ]
         for name, ev, opts, at, reason, frag in cases:
             with self.subTest(name):
                 o = self.rejected(ev, *opts, at=at)
                 self.assertEqual(o["reason"], reason, o)
                 self.assertIn(frag, o["detail"])
+
+    def test_preview_escapes_what_it_echoes(self):
+        # Nothing from the input reaches the terminal raw: a name with an ANSI
+        # escape is rejected (the detail names the code point), and a detail
+        # that quotes the input (a bad kind) shows its controls escaped.
+        raw = ["\x1b", "\x07", "\x9b", "\u2028", "\u202e"]
+        path = self.events_file([
+            event(patient_name="Camille \x1b[31mMartin"),
+            event(kind="\x1b[31mx\x07\x9b\u2028\u202e\\"),
+        ])
+        out = self.ctl("preview", "--at", AT, path)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        for c in raw:
+            self.assertNotIn(c, out.stdout)
+        self.assertEqual(out.stdout.splitlines(), [
+            "event 1: rejected invalid_field: patient_name holds U+001B, a control character, "
+            "at byte 8 (or give a ready text)",
+            'event 2: rejected bad_json: "kind": unknown kind "\\u001B[31mx\\u0007\\u009B'
+            '\\u2028\\u202E\\\\" (expected confirmed, rescheduled, cancelled or reminder)',
+        ])
+        # JSON: jansson escapes U+0000-U+001F only; the detail is escaped first
+        out = self.ctl("preview", "--json", "--at", AT, path)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        for c in raw:
+            self.assertNotIn(c, out.stdout)
+        details = [json.loads(l)["detail"] for l in out.stdout.splitlines()]
+        self.assertIn("\\u001B[31mx\\u0007\\u009B\\u2028\\u202E\\\\", details[1])
+
+    def test_preview_escapes_bytes_that_are_not_utf8(self):
+        # A detail quotes at most 40 bytes of a bad value: here it cuts an "é"
+        # in two.  The cut byte is shown as \xC3, and the JSON line is still a
+        # JSON object (jansson refuses a string that is not UTF-8).
+        path = self.events_file([event(kind="a" + "é" * 30)])
+        for args in (["preview"], ["preview", "--json"]):
+            with self.subTest(" ".join(args)):
+                out = self.ctl(*(args + ["--at", AT, path]))
+                self.assertEqual(out.returncode, 1, out.stderr)
+                shown = out.stdout
+                if "--json" in args:
+                    o = json.loads(out.stdout)
+                    self.assertEqual((o["status"], o["reason"]), ("rejected", "bad_json"))
+                    shown = o["detail"]
+                self.assertIn("a" + "é" * 19 + "\\xC3", shown)
+
+    def test_preview_ready_text_with_line_breaks(self):
+        # A ready text may hold LF and CR LF: sent as is, previewed escaped on
+        # one line; the JSON text is the text itself.
+        ev = event(text="Rendez-vous demain\nà 9h\r\nCentre \\ Nantes")
+        out = self.ctl("preview", "--at", AT, self.events_file([ev]))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("  text      Rendez-vous demain\\nà 9h\\r\\nCentre \\\\ Nantes",
+                      out.stdout.splitlines())
+        self.assertEqual(self.accepted(ev)["text"], "Rendez-vous demain\nà 9h\r\nCentre \\ Nantes")
 
     def test_preview_rejection_text_output_and_mixed_file(self):
         path = self.events_file([event(), event(phone="+33 1 42 68 53 00"), "{oops",

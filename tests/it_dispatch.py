@@ -19,6 +19,7 @@ fakes' logs and record files) for a look after the run.
 
 import bisect
 import collections
+import datetime
 import json
 import os
 import re
@@ -115,6 +116,13 @@ def worker_pids(pool):
     """{'worker-1': pid, ...} of the workers started so far (latest pid wins)."""
     return {m.group(1): int(m.group(2))
             for m in re.finditer(r"started (worker-\d+) pid=(\d+)", pool.log_text())}
+
+
+def last_sunday(year, month):
+    """Day of the month of the last Sunday of month (1-11): the day Europe
+    changes to and from summer time."""
+    last = datetime.date(year, month + 1, 1) - datetime.timedelta(days=1)
+    return last.day - (last.weekday() + 1) % 7
 
 
 class DispatchBase(itlib.PoolTest):
@@ -287,9 +295,14 @@ class DispatchTest(DispatchBase):
     # ---- texts -------------------------------------------------------------
 
     def test_localised_texts_reach_the_provider(self):
-        """Templates per locale, dates in the event's zone across the 2037
-        daylight-saving changes, national numbers normalised, smart encoding:
-        what the provider receives, exactly."""
+        """Templates per locale, dates in the event's zone across next year's
+        daylight-saving changes (the last Sundays of March and October: ahead
+        of the pool's clock and inside its 3-year window whenever the test
+        runs), national numbers normalised, smart encoding: what the provider
+        receives, exactly."""
+        year = time.gmtime().tm_year + 1
+        mar, oct_ = last_sunday(year, 3), last_sunday(year, 10)
+        spring, autumn = "%d-03-%02d" % (year, mar), "%d-10-%02d" % (year, oct_)
         fake = self.fake()
         cfg = self.config([("primary", self.provider(fake))])
         pool = self.pool(workers=1, args=["-c", cfg])
@@ -297,36 +310,36 @@ class DispatchTest(DispatchBase):
                 "practitioner_name": "Dr Lef\u00e8vre", "place": "Centre de N\u00eemes"}
         cases = [  # (overrides, destination sent to, text sent)
             ({"locale": "fr-FR", "phone": "06 55 00 00 01", "kind": "confirmed",
-              "time_zone": "Europe/Paris", "appointment_at": "2037-03-29T00:30:00Z"},
-             "+33655000001", "Camille Martin, votre RDV avec Dr Lef\u00e8vre le dimanche 29 mars "
-             "\u00e0 01:30 est confirm\u00e9. Lieu : Centre de Nimes"),
+              "time_zone": "Europe/Paris", "appointment_at": spring + "T00:30:00Z"},
+             "+33655000001", ("Camille Martin, votre RDV avec Dr Lef\u00e8vre le dimanche %d mars "
+                              "\u00e0 01:30 est confirm\u00e9. Lieu : Centre de Nimes") % mar),
             ({"locale": "fr-FR", "phone": "+33 6 55 00 00 02", "kind": "confirmed",
-              "time_zone": "Europe/Paris", "appointment_at": "2037-03-29T01:30:00Z"},
-             "+33655000002", "Camille Martin, votre RDV avec Dr Lef\u00e8vre le dimanche 29 mars "
-             "\u00e0 03:30 est confirm\u00e9. Lieu : Centre de Nimes"),
+              "time_zone": "Europe/Paris", "appointment_at": spring + "T01:30:00Z"},
+             "+33655000002", ("Camille Martin, votre RDV avec Dr Lef\u00e8vre le dimanche %d mars "
+                              "\u00e0 03:30 est confirm\u00e9. Lieu : Centre de Nimes") % mar),
             ({"locale": "de-DE", "phone": "0151 23456789", "kind": "rescheduled",
-              "time_zone": "Europe/Berlin", "appointment_at": "2037-10-25T00:30:00Z"},
-             "+4915123456789", "Camille Martin, Ihr Termin bei Dr Lef\u00e8vre ist verlegt: "
-             "Sonntag, 25. Oktober um 02:30 Uhr. Ort: Centre de Nimes"),
+              "time_zone": "Europe/Berlin", "appointment_at": autumn + "T00:30:00Z"},
+             "+4915123456789", ("Camille Martin, Ihr Termin bei Dr Lef\u00e8vre ist verlegt: "
+                                "Sonntag, %d. Oktober um 02:30 Uhr. Ort: Centre de Nimes") % oct_),
             ({"locale": "it-IT", "phone": "+39 312 345 6789", "kind": "cancelled",
-              "time_zone": "Europe/Rome", "appointment_at": "2037-03-29T09:00:00Z"},
-             "+393123456789", "Camille Martin, il suo appuntamento con Dr Lef\u00e8vre di "
-             "domenica 29 marzo alle 11:00 \u00e8 annullato."),
+              "time_zone": "Europe/Rome", "appointment_at": spring + "T09:00:00Z"},
+             "+393123456789", ("Camille Martin, il suo appuntamento con Dr Lef\u00e8vre di "
+                               "domenica %d marzo alle 11:00 \u00e8 annullato.") % mar),
             ({"locale": "en-GB", "phone": "07400 123456", "kind": "reminder",
-              "time_zone": "Europe/London", "appointment_at": "2037-03-29T09:00:00Z"},
-             "+447400123456", "Reminder: Camille Martin, appointment with Dr Lef\u00e8vre on "
-             "Sunday, 29 March at 10:00. Place: Centre de Nimes"),
+              "time_zone": "Europe/London", "appointment_at": spring + "T09:00:00Z"},
+             "+447400123456", ("Reminder: Camille Martin, appointment with Dr Lef\u00e8vre on "
+                               "Sunday, %d March at 10:00. Place: Centre de Nimes") % mar),
             ({"locale": "pt-PT", "phone": "+351 912 345 678", "kind": "confirmed",
-              "time_zone": "Europe/Lisbon", "appointment_at": "2037-03-29T09:00:00Z"},
-             "+351912345678", "Camille Martin, your appointment with Dr Lef\u00e8vre on Sunday, "
-             "March 29 at 10:00 AM is confirmed. Place: Centre de Nimes"),
+              "time_zone": "Europe/Lisbon", "appointment_at": spring + "T09:00:00Z"},
+             "+351912345678", ("Camille Martin, your appointment with Dr Lef\u00e8vre on Sunday, "
+                               "March %d at 10:00 AM is confirmed. Place: Centre de Nimes") % mar),
             ({"locale": "en-US", "phone": "+1 201 555 0123", "kind": "confirmed",
-              "time_zone": "America/New_York", "appointment_at": "2037-03-29T18:00:00Z",
+              "time_zone": "America/New_York", "appointment_at": spring + "T18:00:00Z",
               "place": "Main St"},
-             "+12015550123", "Camille Martin, your appointment with Dr Lef\u00e8vre on Sunday, "
-             "March 29 at 2:00 PM is confirmed. Place: Main St"),
+             "+12015550123", ("Camille Martin, your appointment with Dr Lef\u00e8vre on Sunday, "
+                              "March %d at 2:00 PM is confirmed. Place: Main St") % mar),
             ({"locale": "fr-FR", "phone": "+33655000003", "kind": "confirmed",
-              "time_zone": "Europe/Paris", "appointment_at": "2037-03-29T09:00:00Z",
+              "time_zone": "Europe/Paris", "appointment_at": spring + "T09:00:00Z",
               "text": "Votre RDV est confirm\u00e9 \U0001F600"},
              "+33655000003", "Votre RDV est confirm\u00e9 \U0001F600"),
         ]

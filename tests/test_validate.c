@@ -11,6 +11,9 @@
  *   utf8_cases    byte strings for validate_utf8();
  *   reason_cases  every Reason and its log name.
  *
+ * Two more tables, refused_chars and kept_chars, are tried in every field
+ * that goes into a text.
+ *
  * The remaining tests read like examples of the module's use: what a valid
  * event turns into (struct store_new), the zone directory and its cache, a
  * short detail buffer, an event as it comes off the wire.
@@ -29,12 +32,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "worker/gsm.h"
 #include "worker/validate.h"
 
 #define NOW 1800000000000LL       /* a fixed "now", ms */
 #define SEC 1000LL
 #define HOUR 3600000LL
 #define DAY 86400000LL
+#define HORIZON VALIDATE_HORIZON_MS   /* furthest an event's time may be from NOW */
+#define SKEW VALIDATE_CLOCK_SKEW_MS   /* furthest created_at may be ahead of NOW */
+#define YEAR_3000 32503680000000LL    /* 3000-01-01T00:00:00Z */
+#define TWO_POW_62 (INT64_C(1) << 62)
 #define TEXT_MAX 1600             /* ingest.max_text_bytes default */
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define R(x) SMSQ__REASON__REASON_##x
@@ -189,6 +197,8 @@ MUTATOR(text_and_no_template_fields, e->text = put(f, "Rendez-vous demain 9h");
 	e->patient_name = put(f, ""); e->practitioner_name = put(f, ""); e->place = put(f, ""))
 MUTATOR(text_too_long_and_no_names, e->text = rep(f, "a", TEXT_MAX + 1);
 	e->patient_name = put(f, ""))
+MUTATOR(text_and_names_with_esc, e->text = put(f, "Rendez-vous demain 9h");
+	e->patient_name = put(f, "\x1b[31m"); e->place = put(f, "\xe2\x80\xae"))
 MUTATOR(patient_name_256, e->patient_name = rep(f, "p", VALIDATE_NAME_MAX))
 MUTATOR(patient_name_257, e->patient_name = rep(f, "p", VALIDATE_NAME_MAX + 1))
 MUTATOR(practitioner_name_257, e->practitioner_name = rep(f, "p", VALIDATE_NAME_MAX + 1))
@@ -209,6 +219,39 @@ MUTATOR(not_before_just_before_expiry, e->expires_at_ms = NOW + HOUR;
 MUTATOR(not_before_after_appointment, e->not_before_ms = e->appointment_at_ms + SEC)
 MUTATOR(not_before_past, e->not_before_ms = NOW - DAY)
 
+/* the time window: HORIZON either side of NOW, created_at at most SKEW ahead */
+MUTATOR(appointment_max, e->appointment_at_ms = INT64_MAX)
+MUTATOR(appointment_2_62, e->appointment_at_ms = TWO_POW_62)
+MUTATOR(appointment_year_3000, e->appointment_at_ms = YEAR_3000)
+MUTATOR(appointment_at_horizon, e->appointment_at_ms = NOW + HORIZON)
+MUTATOR(appointment_past_horizon, e->appointment_at_ms = NOW + HORIZON + 1)
+MUTATOR(appointment_horizon_ago, e->appointment_at_ms = NOW - HORIZON;
+	e->expires_at_ms = NOW + HOUR)
+MUTATOR(appointment_before_horizon_ago, e->appointment_at_ms = NOW - HORIZON - 1;
+	e->expires_at_ms = NOW + HOUR)
+MUTATOR(appointment_1ms, e->appointment_at_ms = 1; e->expires_at_ms = NOW + HOUR)
+MUTATOR(appointment_1ms_no_expiry, e->appointment_at_ms = 1)
+MUTATOR(not_before_at_horizon, e->appointment_at_ms = NOW + HORIZON;
+	e->not_before_ms = NOW + HORIZON - 1)
+MUTATOR(not_before_past_horizon, e->appointment_at_ms = NOW + HORIZON;
+	e->expires_at_ms = NOW + HORIZON + 2; e->not_before_ms = NOW + HORIZON + 1)
+MUTATOR(not_before_1ms, e->not_before_ms = 1)
+MUTATOR(expires_at_horizon, e->expires_at_ms = NOW + HORIZON)
+MUTATOR(expires_past_horizon, e->expires_at_ms = NOW + HORIZON + 1)
+MUTATOR(created_at_skew, e->created_at_ms = NOW + SKEW; e->appointment_at_ms = NOW + 2 * DAY)
+MUTATOR(created_past_skew, e->created_at_ms = NOW + SKEW + 1;
+	e->appointment_at_ms = NOW + 2 * DAY)
+MUTATOR(created_horizon_ago, e->created_at_ms = NOW - HORIZON)
+MUTATOR(created_before_horizon_ago, e->created_at_ms = NOW - HORIZON - 1)
+MUTATOR(created_1ms, e->created_at_ms = 1)
+MUTATOR(expires_before_created, e->created_at_ms = NOW + 2 * HOUR; e->expires_at_ms = NOW + HOUR)
+MUTATOR(expires_at_created, e->created_at_ms = NOW + HOUR; e->expires_at_ms = NOW + HOUR)
+MUTATOR(expires_just_after_created, e->created_at_ms = NOW + HOUR;
+	e->expires_at_ms = NOW + HOUR + 1)
+MUTATOR(expires_before_created_both_past, e->created_at_ms = NOW - HOUR;
+	e->expires_at_ms = NOW - 2 * HOUR)
+MUTATOR(no_created_expires_soon, e->created_at_ms = 0; e->expires_at_ms = NOW + 1)
+
 struct vcase {
 	const char *name;               /* shown by cmocka */
 	const char *field;              /* a string field to set first, or NULL */
@@ -219,6 +262,10 @@ struct vcase {
 };
 
 #define OK R(NONE), ""
+/* The details of a time outside the window. */
+#define AHEAD(field) field " is more than 3 years (1096 days) ahead of the pool's clock"
+#define AGO(field) field " is more than 3 years (1096 days) ago by the pool's clock"
+#define SKEWED(field) field " is more than 1 day ahead of the pool's clock"
 
 static const struct vcase event_cases[] = {
 	{ "valid event", NULL, NULL, NULL, OK },
@@ -370,6 +417,23 @@ static const struct vcase event_cases[] = {
 	{ "text and no template fields", NULL, NULL, text_and_no_template_fields, OK },
 	{ "text too long is not excused by template fields", NULL, NULL,
 	  text_too_long_and_no_names, R(TEXT_TOO_LONG), "text is 1601 bytes" },
+	{ "text, names unused with control characters", NULL, NULL, text_and_names_with_esc,
+	  OK },
+	{ "text with a line break (LF)", "text", "Rendez-vous demain\nà 9h", NULL, OK },
+	{ "text with a CR LF line break", "text", "Rendez-vous demain\r\nà 9h", NULL, OK },
+	{ "text with line breaks first, last and twice", "text", "\nRDV\n\n9h\r\n", NULL, OK },
+	{ "text with a lone CR", "text", "Rendez-vous demain\rà 9h", NULL, R(INVALID_FIELD),
+	  "text holds U+000D, a control character, at byte 18 (a text may break lines with LF "
+	  "or CR LF, nothing else)" },
+	{ "text ending with CR", "text", "RDV\r", NULL, R(INVALID_FIELD), "text holds U+000D" },
+	{ "text with CR CR LF", "text", "RDV\r\r\n9h", NULL, R(INVALID_FIELD),
+	  "text holds U+000D, a control character, at byte 3" },
+	{ "text with ESC[31m", "text", "RDV \x1b[31mdemain", NULL, R(INVALID_FIELD),
+	  "text holds U+001B, a control character, at byte 4" },
+	{ "text with U+202E", "text", "RDV \xe2\x80\xae" "9h", NULL, R(INVALID_FIELD),
+	  "text holds U+202E, a bidirectional control, at byte 4" },
+	{ "text with U+2028", "text", "RDV\xe2\x80\xa8" "9h", NULL, R(INVALID_FIELD),
+	  "text holds U+2028, a line or paragraph separator, at byte 3" },
 
 	/* template fields (no text) */
 	{ "no text, patient_name missing", "patient_name", "", NULL, R(MISSING_FIELD),
@@ -388,6 +452,15 @@ static const struct vcase event_cases[] = {
 	  "place is not valid UTF-8 (or give a ready text)" },
 	{ "practitioner_name with an overlong '/'", "practitioner_name", "Dr \xc0\xaf", NULL,
 	  R(INVALID_FIELD), "practitioner_name is not valid UTF-8" },
+	{ "patient_name with ESC[31m", "patient_name", "Camille \x1b[31mMartin", NULL,
+	  R(INVALID_FIELD),
+	  "patient_name holds U+001B, a control character, at byte 8 (or give a ready text)" },
+	{ "place with a line separator", "place", "Nantes\xe2\x80\xa8" "Centre", NULL,
+	  R(INVALID_FIELD), "place holds U+2028, a line or paragraph separator, at byte 6" },
+	{ "booking_id with U+202E", "booking_id", "B-\xe2\x80\xae" "1288", NULL, R(INVALID_FIELD),
+	  "booking_id holds U+202E, a bidirectional control, at byte 2" },
+	{ "booking_id with a LF", "booking_id", "B-1\n", NULL, R(INVALID_FIELD),
+	  "booking_id holds U+000A, a control character, at byte 3" },
 
 	/* expiry */
 	{ "expiry 1 s past", NULL, NULL, expires_past, R(ALREADY_EXPIRED), "expired 1 s ago" },
@@ -409,6 +482,48 @@ static const struct vcase event_cases[] = {
 	{ "no expiry, not_before after the appointment", NULL, NULL,
 	  not_before_after_appointment, R(INVALID_FIELD), "not_before_ms" },
 	{ "not_before in the past", NULL, NULL, not_before_past, OK },
+
+	/* the time window (validate.h: VALIDATE_HORIZON_MS, VALIDATE_CLOCK_SKEW_MS) */
+	{ "appointment INT64_MAX", NULL, NULL, appointment_max, R(INVALID_FIELD),
+	  AHEAD("appointment_at_ms") },
+	{ "appointment 2^62", NULL, NULL, appointment_2_62, R(INVALID_FIELD),
+	  AHEAD("appointment_at_ms") },
+	{ "appointment in the year 3000", NULL, NULL, appointment_year_3000, R(INVALID_FIELD),
+	  AHEAD("appointment_at_ms") },
+	{ "appointment at the horizon", NULL, NULL, appointment_at_horizon, OK },
+	{ "appointment 1 ms past the horizon", NULL, NULL, appointment_past_horizon,
+	  R(INVALID_FIELD), AHEAD("appointment_at_ms") },
+	{ "appointment the horizon ago, a later expiry", NULL, NULL, appointment_horizon_ago, OK },
+	{ "appointment 1 ms before the horizon ago, a later expiry", NULL, NULL,
+	  appointment_before_horizon_ago, R(INVALID_FIELD),
+	  AGO("appointment_at_ms") },
+	{ "appointment at 1 ms after the epoch, a later expiry", NULL, NULL, appointment_1ms,
+	  R(INVALID_FIELD), AGO("appointment_at_ms") },
+	{ "appointment at 1 ms after the epoch, no expiry", NULL, NULL, appointment_1ms_no_expiry,
+	  R(ALREADY_EXPIRED), "expired" },
+	{ "not_before 1 ms before the horizon", NULL, NULL, not_before_at_horizon, OK },
+	{ "not_before 1 ms past the horizon", NULL, NULL, not_before_past_horizon,
+	  R(INVALID_FIELD), AHEAD("not_before_ms") },
+	{ "not_before 1 ms after the epoch (as soon as possible)", NULL, NULL, not_before_1ms, OK },
+	{ "expiry at the horizon", NULL, NULL, expires_at_horizon, OK },
+	{ "expiry 1 ms past the horizon", NULL, NULL, expires_past_horizon, R(INVALID_FIELD),
+	  AHEAD("expires_at_ms") },
+	{ "created 1 day ahead (clock skew)", NULL, NULL, created_at_skew, OK },
+	{ "created 1 day and 1 ms ahead", NULL, NULL, created_past_skew, R(INVALID_FIELD),
+	  SKEWED("created_at_ms") },
+	{ "created the horizon ago", NULL, NULL, created_horizon_ago, OK },
+	{ "created 1 ms before the horizon ago", NULL, NULL, created_before_horizon_ago,
+	  R(INVALID_FIELD), AGO("created_at_ms") },
+	{ "created at 1 ms after the epoch", NULL, NULL, created_1ms, R(INVALID_FIELD),
+	  AGO("created_at_ms") },
+	{ "expiry before created", NULL, NULL, expires_before_created, R(INVALID_FIELD),
+	  "expires_at_ms is not after created_at_ms" },
+	{ "expiry at created", NULL, NULL, expires_at_created, R(INVALID_FIELD),
+	  "expires_at_ms is not after created_at_ms" },
+	{ "expiry 1 ms after created", NULL, NULL, expires_just_after_created, OK },
+	{ "expiry before created, both past: the expiry comes first", NULL, NULL,
+	  expires_before_created_both_past, R(ALREADY_EXPIRED), "expired 7200 s ago" },
+	{ "no created, expiry in 1 ms", NULL, NULL, no_created_expires_soon, OK },
 };
 
 static char **str_field(Smsq__BookingEvent *e, const char *name)
@@ -669,6 +784,166 @@ static void test_text_limit_is_configurable(void **state)
 	validator_destroy(&v);
 }
 
+/* Values that are no time at all, in each optional time field (the
+ * appointment's are rows of event_cases): INVALID_FIELD naming the field,
+ * before any rule that relates the times to each other. */
+static void test_times_that_are_no_time_are_refused(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *name;       /* the field */
+		size_t off;             /* where it is */
+	} fields[] = {
+		{ "created_at_ms", offsetof(Smsq__BookingEvent, created_at_ms) },
+		{ "not_before_ms", offsetof(Smsq__BookingEvent, not_before_ms) },
+		{ "expires_at_ms", offsetof(Smsq__BookingEvent, expires_at_ms) },
+	};
+	static const int64_t garbage[] = { INT64_MAX, TWO_POW_62, YEAR_3000 };
+
+	for (size_t i = 0; i < ARRAY_LEN(fields); i++) {
+		for (size_t j = 0; j < ARRAY_LEN(garbage); j++) {
+			Smsq__Reason got;
+
+			f->used = 0;
+			base_event(f);
+			*(int64_t *)((char *)&f->ev + fields[i].off) = garbage[j];
+			got = check(f);
+			if (got != R(INVALID_FIELD) || strstr(f->detail, fields[i].name) != f->detail ||
+			    strstr(f->detail, "ahead of the pool's clock") == NULL)
+				fail_msg("%s = %lld: %s (%s)", fields[i].name, (long long)garbage[j],
+					 validate_reason_name(got), f->detail);
+		}
+	}
+}
+
+/* ---- characters in the fields that go into a text ------------------------ */
+
+struct ccase {
+	const char *name;   /* shown in a failure */
+	const char *utf8;   /* the character */
+	const char *cp;     /* as the detail writes it */
+};
+
+/* Refused in every field that goes into a text (text: see below). */
+static const struct ccase refused_chars[] = {
+	{ "BEL", "\a", "U+0007" },
+	{ "TAB", "\t", "U+0009" },
+	{ "LF", "\n", "U+000A" },
+	{ "CR", "\r", "U+000D" },
+	{ "ESC", "\x1b", "U+001B" },
+	{ "U+0001 (first C0 after NUL)", "\x01", "U+0001" },
+	{ "U+001F (last C0)", "\x1f", "U+001F" },
+	{ "DEL", "\x7f", "U+007F" },
+	{ "U+0080 (first C1)", "\xc2\x80", "U+0080" },
+	{ "NEL U+0085", "\xc2\x85", "U+0085" },
+	{ "CSI U+009B", "\xc2\x9b", "U+009B" },
+	{ "U+009F (last C1)", "\xc2\x9f", "U+009F" },
+	{ "LINE SEPARATOR U+2028", "\xe2\x80\xa8", "U+2028" },
+	{ "PARAGRAPH SEPARATOR U+2029", "\xe2\x80\xa9", "U+2029" },
+	{ "LRE U+202A", "\xe2\x80\xaa", "U+202A" },
+	{ "RLO U+202E", "\xe2\x80\xae", "U+202E" },
+	{ "LRI U+2066", "\xe2\x81\xa6", "U+2066" },
+	{ "PDI U+2069", "\xe2\x81\xa9", "U+2069" },
+};
+
+/* Their neighbours, and what real names and places hold, pass. */
+static const struct ccase kept_chars[] = {
+	{ "space", " ", NULL },
+	{ "tilde (before DEL)", "~", NULL },
+	{ "NBSP U+00A0 (after C1)", "\xc2\xa0", NULL },
+	{ "e acute", "\xc3\xa9", NULL },
+	{ "U+2027 (before the separators)", "\xe2\x80\xa7", NULL },
+	{ "NNBSP U+202F (after the overrides)", "\xe2\x80\xaf", NULL },
+	{ "U+2065 (before the isolates)", "\xe2\x81\xa5", NULL },
+	{ "U+206A (after the isolates)", "\xe2\x81\xaa", NULL },
+	{ "LRM U+200E (a mark, not an embedding)", "\xe2\x80\x8e", NULL },
+	{ "Arabic letters", "\xd8\xb3\xd9\x84\xd9\x85\xd9\x89", NULL },
+	{ "emoji", "\xf0\x9f\x98\x80", NULL },
+};
+
+static const char *const text_fields[] = {
+	"patient_name", "practitioner_name", "place", "booking_id", "text",
+};
+
+/* base_event() with field set to "Ca" c "mille"; returns the reason. */
+static Smsq__Reason check_with_char(struct fx *f, const char *field, const char *c)
+{
+	char val[32];
+
+	f->used = 0;
+	base_event(f);
+	snprintf(val, sizeof(val), "Ca%smille", c);
+	*str_field(&f->ev, field) = put(f, val);
+	return check(f);
+}
+
+/* Each refused character, in each field that goes into a text, is
+ * INVALID_FIELD with a detail naming the field and the code point (never
+ * the character itself); a ready text keeps LF (the other line-break cases
+ * are rows of event_cases). */
+static void test_control_characters_are_refused(void **state)
+{
+	struct fx *f = *state;
+
+	for (size_t i = 0; i < ARRAY_LEN(text_fields); i++) {
+		for (size_t j = 0; j < ARRAY_LEN(refused_chars); j++) {
+			const struct ccase *c = &refused_chars[j];
+			int kept = strcmp(text_fields[i], "text") == 0 && strcmp(c->name, "LF") == 0;
+			Smsq__Reason got = check_with_char(f, text_fields[i], c->utf8);
+
+			if (kept) {
+				if (got != R(NONE))
+					fail_msg("text with LF: %s (%s)", validate_reason_name(got),
+						 f->detail);
+				continue;
+			}
+			if (got != R(INVALID_FIELD) || strstr(f->detail, text_fields[i]) != f->detail ||
+			    strstr(f->detail, c->cp) == NULL || strstr(f->detail, "at byte 2") == NULL ||
+			    strstr(f->detail, c->utf8) != NULL)
+				fail_msg("%s with %s: %s (%s)", text_fields[i], c->name,
+					 validate_reason_name(got), f->detail);
+		}
+	}
+}
+
+static void test_ordinary_characters_are_kept(void **state)
+{
+	struct fx *f = *state;
+
+	for (size_t i = 0; i < ARRAY_LEN(text_fields); i++) {
+		for (size_t j = 0; j < ARRAY_LEN(kept_chars); j++) {
+			Smsq__Reason got = check_with_char(f, text_fields[i], kept_chars[j].utf8);
+
+			if (got != R(NONE))
+				fail_msg("%s with %s: %s (%s)", text_fields[i], kept_chars[j].name,
+					 validate_reason_name(got), f->detail);
+		}
+	}
+}
+
+/* validate_control_char() is the list above, for the code that prints what
+ * events hold (smsqctl preview): every character of refused_chars, none of
+ * kept_chars. */
+static void test_validate_control_char(void **state)
+{
+	const size_t n_refused = ARRAY_LEN(refused_chars);
+
+	(void)state;
+	assert_string_equal(validate_control_char(0), "a control character");
+	for (size_t i = 0; i < n_refused + ARRAY_LEN(kept_chars); i++) {
+		const struct ccase *c = i < n_refused ? &refused_chars[i] : &kept_chars[i - n_refused];
+		size_t len = strlen(c->utf8), k = 0;
+		uint32_t cp;
+
+		while (k < len) {
+			assert_int_equal(gsm_utf8_next(c->utf8, len, &k, &cp), 0);
+			if ((validate_control_char(cp) != NULL) != (i < n_refused))
+				fail_msg("%s: U+%04X is %s", c->name, (unsigned)cp,
+					 validate_control_char(cp) ? validate_control_char(cp) : "kept");
+		}
+	}
+}
+
 /* ---- an event as it comes off the wire ----------------------------------- */
 
 /* Pack base_event() with the key "k-1Xtail" into buf and put a NUL byte
@@ -907,6 +1182,13 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_text_limit_is_configurable, fx_setup,
 						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_times_that_are_no_time_are_refused, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_control_characters_are_refused, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_ordinary_characters_are_kept, fx_setup,
+						fx_teardown),
+		cmocka_unit_test(test_validate_control_char),
 		cmocka_unit_test_setup_teardown(test_wire_round_trip, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_nul_byte_in_a_string_is_rejected_on_the_wire, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_validate_wire_accepts_a_packed_event_and_refuses_broken_bytes, fx_setup, fx_teardown),

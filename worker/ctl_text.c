@@ -1,4 +1,16 @@
-/* ctl_text: smsqctl preview and templates check (see ctl_text.h). */
+/*
+ * ctl_text: smsqctl preview and templates check (see ctl_text.h).
+ *
+ * Preview prints what events hold to an operator's terminal.  Ingest refuses
+ * control characters in the fields that go into a text, but a ready text may
+ * hold line breaks, and a rejection's detail may quote the input as it came
+ * (an unknown JSON key, a bad kind, bytes that are not UTF-8).  So whatever
+ * preview echoes from the input goes through escape(): the plain output gets
+ * the text and the detail escaped, the JSON output the detail (jansson
+ * escapes only U+0000-U+001F, the quote and the backslash, and refuses a
+ * string that is not UTF-8); the JSON text is the exact value, and what an
+ * event puts into it holds no other control (validate.h).
+ */
 #include "worker/ctl_text.h"
 
 #include <jansson.h>
@@ -12,9 +24,45 @@
 #include "worker/validate.h"
 
 #define PREVIEW_LINE_MAX (1 << 20)
+#define PREVIEW_DETAIL_MAX 512 /* bytes of a rejection's detail */
+#define PREVIEW_ESC_MAX 6      /* longest escape of one input byte: "\u001B" */
 
+/*
+ * Write s[0..n) into out as text that is safe on a terminal: LF, CR and TAB
+ * as \n \r \t, a backslash as \\, any other character of
+ * validate_control_char() as \uXXXX, a byte that is not UTF-8 as \xHH; the
+ * rest as it is.  out holds cap >= PREVIEW_ESC_MAX * n + 1 bytes.  Returns
+ * out, NUL-terminated.
+ */
+static const char *escape(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t i = 0, o = 0;
+
+	while (i < n && o + PREVIEW_ESC_MAX < cap) {
+		size_t at = i;
+		uint32_t cp;
+
+		if (gsm_utf8_next(s, n, &i, &cp) != 0) {
+			o += (size_t)snprintf(out + o, cap - o, "\\x%02X", (unsigned char)s[i++]);
+			continue;
+		}
+		if (cp == '\n' || cp == '\r' || cp == '\t' || cp == '\\') {
+			out[o++] = '\\';
+			out[o++] = cp == '\n' ? 'n' : cp == '\r' ? 'r' : cp == '\t' ? 't' : '\\';
+		} else if (validate_control_char(cp) != NULL) {
+			o += (size_t)snprintf(out + o, cap - o, "\\u%04X", (unsigned)cp);
+		} else {
+			memcpy(out + o, s + at, i - at);
+			o += i - at;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* esc: PREVIEW_ESC_MAX * prepare_text_cap() + 1 bytes for escape(). */
 static void print_ok(const struct store_new *m, const struct prepare_info *info, long line,
-		     int json)
+		     int json, char *esc, size_t esc_cap)
 {
 	const char *enc = gsm_encoding_name(m->encoding == STORE_ENC_GSM7 ? GSM_7BIT : GSM_UCS2);
 
@@ -42,11 +90,15 @@ static void print_ok(const struct store_new *m, const struct prepare_info *info,
 		printf(" (smart encoding replaced %u character%s, saved %u segment%s)",
 		       info->replaced, info->replaced == 1 ? "" : "s", (unsigned)m->segments_saved,
 		       m->segments_saved == 1 ? "" : "s");
-	printf("\n  text      %.*s\n", (int)m->text_len, m->text);
+	printf("\n  text      %s\n", escape(m->text, m->text_len, esc, esc_cap));
 }
 
-static void print_rejected(long line, const char *reason, const char *detail, int json)
+/* esc: PREVIEW_ESC_MAX * PREVIEW_DETAIL_MAX + 1 bytes for escape(). */
+static void print_rejected(long line, const char *reason, const char *raw_detail, int json,
+			   char *esc, size_t esc_cap)
 {
+	const char *detail = escape(raw_detail, strlen(raw_detail), esc, esc_cap);
+
 	if (json) {
 		json_t *o = json_pack("{s:i, s:s, s:s, s:s}", "line", (json_int_t)line, "status",
 				      "rejected", "reason", reason, "detail", detail);
@@ -65,8 +117,8 @@ int ctl_preview(const struct config *cfg, FILE *in, const char *name, int json, 
 	preparer *p = preparer_new(cfg, err, sizeof(err));
 	size_t cap = (size_t)cfg->ingest_max_event_bytes;
 	uint8_t *packed = NULL;
-	char *slot = NULL, *line = NULL;
-	size_t line_cap = 0;
+	char *slot = NULL, *line = NULL, *esc = NULL;
+	size_t line_cap = 0, esc_cap = 0;
 	ssize_t n;
 	long lineno = 0, events = 0, rejected = 0;
 
@@ -76,7 +128,10 @@ int ctl_preview(const struct config *cfg, FILE *in, const char *name, int json, 
 	}
 	packed = malloc(cap);
 	slot = malloc(prepare_text_cap(p));
-	if (packed == NULL || slot == NULL) {
+	esc_cap = PREVIEW_ESC_MAX * (prepare_text_cap(p) > PREVIEW_DETAIL_MAX ? prepare_text_cap(p)
+									 : PREVIEW_DETAIL_MAX) + 1;
+	esc = malloc(esc_cap);
+	if (packed == NULL || slot == NULL || esc == NULL) {
 		fprintf(stderr, "smsqctl: out of memory\n");
 		rejected = -1;
 		goto out;
@@ -85,7 +140,7 @@ int ctl_preview(const struct config *cfg, FILE *in, const char *name, int json, 
 		now_ms = clock_wall_ms();
 	while ((n = getline(&line, &line_cap, in)) != -1) {
 		size_t len;
-		char detail[512];
+		char detail[PREVIEW_DETAIL_MAX];
 		struct store_new m;
 		struct prepare_info info;
 
@@ -98,7 +153,7 @@ int ctl_preview(const struct config *cfg, FILE *in, const char *name, int json, 
 					 sizeof(detail)) != 0) {
 			if ((size_t)n > PREVIEW_LINE_MAX)
 				snprintf(detail, sizeof(detail), "line over %d bytes", PREVIEW_LINE_MAX);
-			print_rejected(lineno, "bad_json", detail, json);
+			print_rejected(lineno, "bad_json", detail, json, esc, esc_cap);
 			rejected++;
 			continue;
 		}
@@ -115,9 +170,10 @@ int ctl_preview(const struct config *cfg, FILE *in, const char *name, int json, 
 		if (why == SMSQ__REASON__REASON_NONE)
 			why = prepare_event(p, ev, now_ms, &m, slot, &info, detail, sizeof(detail));
 		if (why == SMSQ__REASON__REASON_NONE) {
-			print_ok(&m, &info, lineno, json);
+			print_ok(&m, &info, lineno, json, esc, esc_cap);
 		} else {
-			print_rejected(lineno, validate_reason_name(why), detail, json);
+			print_rejected(lineno, validate_reason_name(why), detail, json, esc,
+				       esc_cap);
 			rejected++;
 		}
 		smsq__booking_event__free_unpacked(ev, NULL);
@@ -134,6 +190,7 @@ out:
 	free(line);
 	free(packed);
 	free(slot);
+	free(esc);
 	preparer_destroy(&p);
 	return rejected < 0 ? 2 : rejected > 0 ? 1 : 0;
 }

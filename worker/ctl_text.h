@@ -3,7 +3,11 @@
  *
  *   preview          each JSON event (one per line, smsq-publish's format) as
  *                    the pool would store and send it: number, template,
- *                    text, encoding, segments; or its rejection
+ *                    text, encoding, segments; or its rejection.  What it
+ *                    echoes from the input (a text, a detail) is escaped:
+ *                    control characters as \n \r \t \uXXXX, bytes that
+ *                    are not UTF-8 as \xHH, a backslash as \\ (the JSON
+ *                    text: jansson's escapes only)
  *   templates check  lint every template (render_lint())
  *
  * Both return an exit code: 0 all good, 1 a rejection / a template error,
@@ -19,7 +23,7 @@
 #include "worker/render.h"
 
 /* in: the events; name: for messages; json: one JSON object per event;
- * now_ms: the time to check expiries against (0: now). */
+ * now_ms: the pool's clock for expiries and the time window (0: now). */
 int ctl_preview(const struct config *cfg, FILE *in, const char *name, int json, int64_t now_ms);
 
 int ctl_templates_check(const struct config *cfg, const struct render_lint_opts *o);

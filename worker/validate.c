@@ -3,6 +3,14 @@
  *
  * Order matters only for which reason a doubly-bad event gets: structure
  * (version, required fields) first, then field syntax, then time rules.
+ *
+ * Two rules keep a text meaning what it shows.  Every time lies in a window
+ * around the pool's clock (VALIDATE_HORIZON_MS), so no time can overflow a
+ * date computation or park a message in the store for decades.  Every field
+ * that goes into a text is scanned once, code point by code point, with
+ * gsm.h's decoder: the scan checks the UTF-8 and refuses the characters of
+ * validate_control_char(), which would reach a handset, a log line or an
+ * operator's terminal as commands, line breaks or reordering instead of text.
  */
 #include "worker/validate.h"
 
@@ -76,6 +84,17 @@ void validator_destroy(validator **v)
 		return;
 	free(*v);
 	*v = NULL;
+}
+
+const char *validate_control_char(uint32_t cp)
+{
+	if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+		return "a control character";
+	if (cp == 0x2028 || cp == 0x2029)
+		return "a line or paragraph separator";
+	if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+		return "a bidirectional control";
+	return NULL;
 }
 
 int validate_utf8(const char *str, size_t len)
@@ -255,7 +274,32 @@ static Smsq__Reason check_phone(const validator *v, const Smsq__BookingEvent *ev
 
 #define FAIL(r, ...) do { snprintf(detail, detail_len, __VA_ARGS__); return (r); } while (0)
 
-/* A required, bounded, valid UTF-8 string field. */
+/* val[0..n) is valid UTF-8 and holds no validate_control_char(); a ready
+ * text (breaks) may hold line breaks, LF or CR LF. */
+static Smsq__Reason check_chars(const char *name, const char *val, size_t n, int breaks,
+				char *detail, size_t detail_len)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t at = i;
+		uint32_t cp;
+		const char *what;
+
+		if (gsm_utf8_next(val, n, &i, &cp) != 0)
+			FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "%s is not valid UTF-8", name);
+		if (breaks && (cp == '\n' || (cp == '\r' && i < n && val[i] == '\n')))
+			continue;
+		what = validate_control_char(cp);
+		if (what != NULL)
+			FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "%s holds U+%04X, %s, at byte %zu%s",
+			     name, (unsigned)cp, what, at,
+			     breaks ? " (a text may break lines with LF or CR LF, nothing else)" : "");
+	}
+	return SMSQ__REASON__REASON_NONE;
+}
+
+/* A required, bounded string field that goes into a text. */
 static Smsq__Reason check_str(const char *name, const char *val, size_t max, char *detail,
 			      size_t detail_len)
 {
@@ -266,8 +310,48 @@ static Smsq__Reason check_str(const char *name, const char *val, size_t max, cha
 	if (n > max)
 		FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "%s is %zu bytes, over the limit of %zu",
 		     name, n, max);
-	if (!validate_utf8(val, n))
-		FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "%s is not valid UTF-8", name);
+	return check_chars(name, val, n, 0, detail, detail_len);
+}
+
+/* t > base + by, without overflow. */
+static int later_than(int64_t t, int64_t base, int64_t by)
+{
+	return base <= INT64_MAX - by && t > base + by;
+}
+
+/* The time window of validate.h; 0 (unset) is outside no window.  An
+ * appointment without its own expires_at is its expiry: one far in the past
+ * is left to the expiry check (ALREADY_EXPIRED). */
+static Smsq__Reason check_window(const Smsq__BookingEvent *ev, int64_t now_ms, char *detail,
+				 size_t detail_len)
+{
+	static const char horizon[] = "3 years (1096 days)";
+	const struct {
+		const char *name;        /* the field */
+		int64_t t;               /* its value */
+		int64_t ahead_ms;        /* furthest after now */
+		const char *ahead;       /* that, in words */
+		int past_bound;          /* also at most the horizon before now */
+	} w[] = {
+		{ "appointment_at_ms", ev->appointment_at_ms, VALIDATE_HORIZON_MS, horizon,
+		  ev->expires_at_ms != 0 },
+		{ "created_at_ms", ev->created_at_ms, VALIDATE_CLOCK_SKEW_MS, "1 day", 1 },
+		{ "not_before_ms", ev->not_before_ms, VALIDATE_HORIZON_MS, horizon, 0 },
+		{ "expires_at_ms", ev->expires_at_ms, VALIDATE_HORIZON_MS, horizon, 0 },
+	};
+
+	_Static_assert(VALIDATE_HORIZON_DAYS == 1096 && VALIDATE_CLOCK_SKEW_MS == 86400000LL,
+		       "the details spell out the window");
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		if (w[i].t == 0)
+			continue;
+		if (later_than(w[i].t, now_ms, w[i].ahead_ms))
+			FAIL(SMSQ__REASON__REASON_INVALID_FIELD,
+			     "%s is more than %s ahead of the pool's clock", w[i].name, w[i].ahead);
+		if (w[i].past_bound && later_than(now_ms, w[i].t, VALIDATE_HORIZON_MS))
+			FAIL(SMSQ__REASON__REASON_INVALID_FIELD,
+			     "%s is more than %s ago by the pool's clock", w[i].name, horizon);
+	}
 	return SMSQ__REASON__REASON_NONE;
 }
 
@@ -328,8 +412,9 @@ Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t 
 		if (n > v->lim.max_text_bytes)
 			FAIL(SMSQ__REASON__REASON_TEXT_TOO_LONG,
 			     "text is %zu bytes, over the limit of %zu", n, v->lim.max_text_bytes);
-		if (!validate_utf8(ev->text, n))
-			FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "text is not valid UTF-8");
+		r = check_chars("text", ev->text, n, 1, detail, detail_len);
+		if (r != SMSQ__REASON__REASON_NONE)
+			return r;
 	} else {
 		r = check_str("patient_name", ev->patient_name, VALIDATE_NAME_MAX, detail,
 			      detail_len);
@@ -346,6 +431,9 @@ Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t 
 		}
 	}
 
+	r = check_window(ev, now_ms, detail, detail_len);
+	if (r != SMSQ__REASON__REASON_NONE)
+		return r;
 	int64_t expires = ev->expires_at_ms ? ev->expires_at_ms : ev->appointment_at_ms;
 	if (expires <= now_ms)
 		FAIL(SMSQ__REASON__REASON_ALREADY_EXPIRED,
@@ -354,6 +442,9 @@ Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t 
 	if (ev->not_before_ms != 0 && ev->not_before_ms >= expires)
 		FAIL(SMSQ__REASON__REASON_INVALID_FIELD,
 		     "not_before_ms is not before the expiry: it could never be sent");
+	if (ev->created_at_ms != 0 && ev->expires_at_ms != 0 &&
+	    ev->expires_at_ms <= ev->created_at_ms)
+		FAIL(SMSQ__REASON__REASON_INVALID_FIELD, "expires_at_ms is not after created_at_ms");
 
 	memset(out, 0, sizeof(*out));
 	out->idem_key = ev->idempotency_key;

@@ -20,6 +20,22 @@
 #define VALIDATE_ID_MAX 128        /* booking id: bytes */
 #define VALIDATE_TZ_CACHE 32       /* time zones remembered as valid */
 
+/*
+ * The time window, relative to the pool's clock (now_ms of validate_event()).
+ * appointment_at, not_before and expires_at are at most VALIDATE_HORIZON_MS
+ * after now; created_at at most VALIDATE_CLOCK_SKEW_MS after it (a
+ * producer's clock may be a little ahead of the pool's, or a local time sent
+ * as UTC).  created_at, and appointment_at when expires_at is given, are at
+ * most VALIDATE_HORIZON_MS before now (without expires_at, the appointment
+ * is the expiry: a past one is ALREADY_EXPIRED).
+ * Three years hold any real booking and refuse the values that are no time
+ * at all: INT64_MAX, 2^62, the year 3000, microseconds or seconds sent as
+ * milliseconds.
+ */
+#define VALIDATE_HORIZON_DAYS 1096 /* 3 years, one of them leap */
+#define VALIDATE_HORIZON_MS (VALIDATE_HORIZON_DAYS * 86400000LL)
+#define VALIDATE_CLOCK_SKEW_MS 86400000LL /* 1 day */
+
 struct validate_limits {
 	size_t max_text_bytes;     /* longest ready text */
 	const char *zoneinfo_dir;  /* where IANA zones live (NULL: /usr/share/zoneinfo) */
@@ -43,6 +59,13 @@ void validator_destroy(validator **v);
  * of the event's locale (fr-FR: France), else the default region.  On failure returns the
  * reason and writes a human message naming the field into detail (always
  * NUL-terminated); *out is then unspecified.
+ *
+ * Times outside the window above, and an expires_at not after created_at
+ * (both given), are INVALID_FIELD.  So is a character of
+ * validate_control_char() in a field that goes into a text: booking_id
+ * always, patient_name, practitioner_name and place when there is no ready
+ * text, and the ready text, which may only hold line breaks (LF, CR LF).
+ * The detail names such a character by its code point, never as itself.
  */
 Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t now_ms,
 			    struct store_new *out, char *detail, size_t detail_len);
@@ -58,6 +81,17 @@ Smsq__Reason validate_wire(const void *buf, size_t len, char *detail, size_t det
 
 /* Is s[0..len) well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF)? */
 int validate_utf8(const char *s, size_t len);
+
+/*
+ * NULL when the code point cp may be in a text, else what it is ("a control
+ * character", "a line or paragraph separator", "a bidirectional control";
+ * a static string).  Refused: the C0 controls U+0000-U+001F, DEL U+007F,
+ * the C1 controls U+0080-U+009F (they drive a terminal or break a line),
+ * U+2028 and U+2029 (line breaks), and the bidirectional embeddings,
+ * overrides and isolates U+202A-U+202E and U+2066-U+2069 (they can make a
+ * text read otherwise than it is written).  The marks LRM and RLM are kept.
+ */
+const char *validate_control_char(uint32_t cp);
 
 /* Is p[0..n) a locale tag as events and template files use them: a
  * language of 2-3 lower-case letters, optionally "-" and a region of 2
