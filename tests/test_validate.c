@@ -849,7 +849,8 @@ static const struct rcase reason_cases[] = {
 	{ R(NOT_MOBILE), "not_mobile" },
 	{ R(COUNTRY_NOT_ALLOWED), "country_not_allowed" },
 	{ R(RENDER_FAILED), "render_failed" },
-	{ (Smsq__Reason)16, "unknown" },
+	{ R(TEMPORARY), "temporary" },
+	{ (Smsq__Reason)17, "unknown" },
 	{ (Smsq__Reason)1000, "unknown" },
 	{ (Smsq__Reason)-1, "unknown" },
 };

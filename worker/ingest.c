@@ -5,8 +5,9 @@
  *
  * A batch is an array of requests, each holding the frames it came with
  * (zero-copy zmq_msg_t), its unpacked event and its ack.  Lifecycle:
- *   read frames -> check -> (bad: ack REJECTED with the batch) or (good:
- *   to store) -> store_ingest(all good ones) -> ACCEPTED/DUPLICATE, or
+ *   read frames -> check -> (bad: ack REJECTED with the batch; a check
+ *   that could not be made now: RETRY_LATER, temporary) or (good: to
+ *   store) -> store_ingest(all good ones) -> ACCEPTED/DUPLICATE, or
  *   RETRY_LATER for all of them if the commit failed -> send every ack ->
  *   free the batch.
  * Nothing is acked before store_ingest() returned STORE_OK, which means
@@ -504,6 +505,15 @@ static int read_batch(ingest *in, struct batch *b, int shutting_down)
 		char *slot = b->texts + b->text_used;
 		Smsq__Reason why = prepare_event(in->prep, r->ev, now, m, slot, NULL, r->detail,
 						 sizeof(r->detail));
+		if (why == SMSQ__REASON__REASON_TEMPORARY) {
+			/* No verdict on the event (a check could not be made
+			 * now): the producer resends it after retry_after_ms. */
+			r->status = SMSQ__ACK_STATUS__ACK_RETRY_LATER;
+			r->reason = why;
+			log_warn("%s: status=retry_later reason=%s detail=\"%s\"",
+				 r->ev->idempotency_key, validate_reason_name(why), r->detail);
+			continue;
+		}
 		if (why != SMSQ__REASON__REASON_NONE) {
 			r->status = SMSQ__ACK_STATUS__ACK_REJECTED;
 			r->reason = why;

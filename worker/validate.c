@@ -41,6 +41,7 @@ static const char *const reason_names[] = {
 	[SMSQ__REASON__REASON_NOT_MOBILE] = "not_mobile",
 	[SMSQ__REASON__REASON_COUNTRY_NOT_ALLOWED] = "country_not_allowed",
 	[SMSQ__REASON__REASON_RENDER_FAILED] = "render_failed",
+	[SMSQ__REASON__REASON_TEMPORARY] = "temporary",
 };
 
 const char *validate_reason_name(Smsq__Reason r)
