@@ -42,7 +42,11 @@ void validator_destroy(validator **v);
  * encoding are left to the caller).  The phone number is read in the region
  * of the event's locale (fr-FR: France), else the default region.  On failure returns the
  * reason and writes a human message naming the field into detail (always
- * NUL-terminated); *out is then unspecified.
+ * NUL-terminated); *out is then unspecified.  SMSQ__REASON__REASON_TEMPORARY
+ * is no verdict on the event: a check could not be made now (the zone
+ * directory could not be read: no descriptor, no memory, an I/O error; the
+ * phone library ran out of memory), and the same event may pass later; the
+ * caller answers RETRY_LATER.
  */
 Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t now_ms,
 			    struct store_new *out, char *detail, size_t detail_len);
