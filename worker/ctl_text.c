@@ -68,7 +68,7 @@ int ctl_preview(const struct config *cfg, FILE *in, const char *name, int json, 
 	char *slot = NULL, *line = NULL;
 	size_t line_cap = 0;
 	ssize_t n;
-	long lineno = 0, events = 0, rejected = 0;
+	long lineno = 0, events = 0, rejected = 0, unsure = 0;
 
 	if (p == NULL) {
 		fprintf(stderr, "smsqctl: %s\n", err);
@@ -116,6 +116,11 @@ int ctl_preview(const struct config *cfg, FILE *in, const char *name, int json, 
 			why = prepare_event(p, ev, now_ms, &m, slot, &info, detail, sizeof(detail));
 		if (why == SMSQ__REASON__REASON_NONE) {
 			print_ok(&m, &info, lineno, json);
+		} else if (why == SMSQ__REASON__REASON_TEMPORARY) {
+			/* No verdict: the pool would answer RETRY_LATER. */
+			fprintf(stderr, "smsqctl: preview: event %ld: cannot say now: %s\n", lineno,
+				detail);
+			unsure++;
 		} else {
 			print_rejected(lineno, validate_reason_name(why), detail, json);
 			rejected++;
@@ -135,7 +140,7 @@ out:
 	free(packed);
 	free(slot);
 	preparer_destroy(&p);
-	return rejected < 0 ? 2 : rejected > 0 ? 1 : 0;
+	return rejected < 0 || unsure > 0 ? 2 : rejected > 0 ? 1 : 0;
 }
 
 int ctl_templates_check(const struct config *cfg, const struct render_lint_opts *o)
