@@ -54,6 +54,7 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "worker/broker.h"
+#include "worker/listener.h"
 #include "worker/validate.h"
 
 #define INGEST_LINGER_MS 2000
@@ -89,6 +90,7 @@ struct batch {
 struct ingest {
 	void *ctx;                     /* own ZeroMQ context (one per process) */
 	void *sock;                    /* DEALER connected to the broker, or ROUTER bound */
+	listener_watch *watch;         /* the bound ROUTER's accept failures, or NULL */
 	int intake_stopped;            /* ingest_stop_intake() on a bound socket */
 	store *st;                     /* the committer's handle (store_share()) */
 	preparer *prep;                /* checks, number, text, segments */
@@ -194,9 +196,16 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 	    zmq_setsockopt(in->sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
 	    zmq_setsockopt(in->sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm)) != 0 ||
 	    zmq_setsockopt(in->sock, ZMQ_SNDHWM, &o->hwm, sizeof(o->hwm)) != 0 ||
-	    (o->bind && zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0)) {
+	    (o->bind && zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0) ||
+	    (o->bind && listener_tune(in->sock) != 0)) {
 		snprintf(err, errlen, "ingest socket: %s", zmq_strerror(errno));
 		goto fail;
+	}
+	/* Producers connect here: say when they cannot (listener.h). */
+	if (o->bind) {
+		in->watch = listener_watch_new(in->ctx, in->sock, "ingest", err, errlen);
+		if (in->watch == NULL)
+			goto fail;
 	}
 	if (o->bind ? zmq_bind(in->sock, o->endpoint) != 0
 		    : zmq_connect(in->sock, o->endpoint) != 0) {
@@ -256,6 +265,7 @@ void ingest_destroy(ingest **inp)
 		pthread_mutex_unlock(&in->mu);
 		pthread_join(in->thread, NULL);
 	}
+	listener_watch_destroy(&in->watch); /* before the socket (listener.h) */
 	if (in->sock != NULL)
 		zmq_close(in->sock);
 	if (in->ctx != NULL)
@@ -638,6 +648,7 @@ static int collect(ingest *in, int wait)
 
 int ingest_process(ingest *in, int shutting_down)
 {
+	listener_watch_read(in->watch); /* often: a full monitor queue stalls ZeroMQ */
 	int answered = collect(in, 0);
 	int got = answered < 0 ? 0 : read_batch(in, in->fill, shutting_down);
 	int ret = answered < 0 || got < 0 ? -1 : 0;

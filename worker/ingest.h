@@ -51,8 +51,9 @@ struct ingest_counts {
 
 typedef struct ingest ingest;
 
-/* Connect to the broker (or bind the ingest endpoint) and start the
- * committer thread, which stores through its own handle on st's
+/* Connect to the broker (or bind the ingest endpoint, its idle
+ * connections bounded and its accept failures logged: listener.h) and
+ * start the committer thread, which stores through its own handle on st's
  * environment (store_share()); st may be closed before or after the
  * ingest.  Returns NULL with err set when the
  * socket or the thread cannot be set up. */
@@ -78,7 +79,9 @@ int ingest_idle(const ingest *in);
 /*
  * Send the acks of a batch the committer finished, read and check the
  * requests waiting now (up to batch_max in hand), and hand them to the
- * committer when it is free.  Never blocks.  When shutting down is set,
+ * committer when it is free; on a bound socket, first read what its
+ * monitor reported (listener.h: call this on every turn of the loop, at
+ * least every ~100 ms).  Never blocks.  When shutting down is set,
  * new requests are answered RETRY_LATER (shutting_down) instead of being
  * stored (after ingest_stop_intake() on a bound socket, none is read).
  * Returns the number of requests read or answered (0: nothing happened),
