@@ -154,7 +154,7 @@ static const char *const reason_names[] = {
 	"none", "undecodable", "bad_frames", "oversize", "unsupported_version",
 	"missing_field", "invalid_field", "invalid_phone", "already_expired",
 	"text_too_long", "store_full", "shutting_down", "store_error",
-	"not_mobile", "country_not_allowed", "render_failed",
+	"not_mobile", "country_not_allowed", "render_failed", "temporary",
 };
 
 /* ---------------------------------------------------------------- helpers */

@@ -7,7 +7,8 @@
  *   smsqctl [-c CONF] templates check  lint the text templates
  *
  * Exit codes: 0 ok, 1 the store cannot be read or is inconsistent (preview:
- * an event is rejected; templates check: a template has an error), 2 usage.
+ * an event is rejected; templates check: a template has an error), 2 usage
+ * (preview: also an event that could not be checked now).
  */
 #include <errno.h>
 #include <getopt.h>

@@ -469,6 +469,83 @@ class IngestTest(itlib.PoolTest):
         with open(pool.log_path, "rb") as f:
             self.assertNotIn(b"\xff", f.read())
 
+    def test_issue19_out_of_descriptors_a_check_is_retry_later_not_rejected(self):
+        # The ingesting worker at its descriptor limit (idle TCP connections
+        # that never speak ZeroMQ): a valid event whose zone was never looked
+        # up cannot have it checked (EMFILE): RETRY_LATER, reason temporary,
+        # never REJECTED.  The log says connections cannot be accepted and,
+        # after the handshake interval, that the silent ones were closed;
+        # with descriptors free again the same bytes are ACCEPTED.
+        m = pb2()
+        limit = 64
+        pool = self.pool(workers=1, prefix=["prlimit", "--nofile=%d:%d" % (limit, limit), "--"])
+        self.assertIn("descriptor limit %d per process" % limit, pool.log_text())
+        d = Dealer(pool.endpoint)
+        self.assertEqual(d.call(event("fd-warm"), req_id=b"w").status, m.ACK_ACCEPTED)
+        ev = event("fd-tokyo", time_zone="Asia/Tokyo")
+        idle = self.idle_connections(pool, limit + 40)  # more than the worker can accept
+        try:
+            wait_for(lambda: "ingest: cannot accept a connection: Too many open files "
+                     "(descriptor limit %d" % limit in pool.log_text(), 20, "the accept failure logged")
+            ack = d.call(ev, req_id=b"t0")
+            self.assertEqual((ack.status, ack.reason), (m.ACK_RETRY_LATER, m.REASON_TEMPORARY),
+                             str(ack))
+            self.assertGreater(ack.retry_after_ms, 0)
+            self.assertIn("time_zone could not be checked now: Too many open files", ack.detail)
+            wait_for(lambda: re.search(r"ingest: closed \d+ connections? before the ZeroMQ handshake",
+                                       pool.log_text()), 20, "silent connections closed")
+        finally:
+            for s in idle:
+                s.close()
+        resends = []
+
+        def resend():  # as a producer does: the same bytes after retry_after_ms
+            time.sleep(ack.retry_after_ms / 1000)
+            resends.append(d.call(ev, req_id=b"t%d" % (len(resends) + 1)))
+            return resends[-1].status != m.ACK_RETRY_LATER
+        wait_for(resend, 20, "the resent event answered otherwise than RETRY_LATER")
+        d.close()
+        self.assertEqual(resends[-1].status, m.ACK_ACCEPTED, str(resends[-1]))
+        log = pool.log_text()
+        self.assertIn("fd-tokyo: status=retry_later reason=temporary", log)
+        self.assertNotIn("status=rejected", log)
+        self.assertEqual(self.stats()["total"], 2)
+        self.assertEqual(pool.stop(), 0)
+
+    def test_issue19_broker_out_of_descriptors_says_so_and_serves_connected_producers(self):
+        # With two ingesting workers the broker binds the endpoint: at its
+        # descriptor limit it logs that it cannot accept, and a producer
+        # already connected is still served.
+        m = pb2()
+        limit = 64
+        pool = self.pool(workers=2, args=["-o", "ingest.workers=2"],
+                         prefix=["prlimit", "--nofile=%d:%d" % (limit, limit), "--"])
+        d = Dealer(pool.endpoint)
+        self.assertEqual(d.call(event("bfd-0"), req_id=b"b0").status, m.ACK_ACCEPTED)
+        idle = self.idle_connections(pool, limit + 40)
+        try:
+            wait_for(lambda: "broker: cannot accept a connection: Too many open files "
+                     "(descriptor limit %d" % limit in pool.log_text(), 20, "the broker's accept failure")
+            ack = d.call(event("bfd-1", time_zone="Asia/Tokyo"), req_id=b"b1")
+            self.assertEqual(ack.status, m.ACK_ACCEPTED, str(ack))  # the workers have descriptors
+        finally:
+            for s in idle:
+                s.close()
+        d.close()
+        self.assertEqual(pool.stop(), 0)
+
+    def idle_connections(self, pool, n):
+        """n TCP connections to pool's endpoint that never speak ZeroMQ
+        (non-blocking connects: those the pool does not accept wait in its
+        listen backlog)."""
+        idle = []
+        for _ in range(n):
+            s = socket.socket()
+            idle.append(s)
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", pool.port))
+        return idle
+
 
 if __name__ == "__main__":
     itlib.main()

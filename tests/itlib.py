@@ -59,14 +59,16 @@ def wait_for(pred, timeout_s=60.0, what="condition"):
 
 
 class Pool:
-    """bin/smsq-worker in its own process group."""
+    """bin/smsq-worker in its own process group; prefix: a command that runs
+    it (one that execs it, keeping its pid: ["prlimit", "--nofile=64:64", "--"])."""
 
-    def __init__(self, data_dir, workers=2, args=()):
+    def __init__(self, data_dir, workers=2, args=(), prefix=()):
         self.data_dir = data_dir
         self.port = free_port()
         self.endpoint = "tcp://127.0.0.1:%d" % self.port
         self.workers = workers
         self.args = list(args)
+        self.prefix = list(prefix)
         self.proc = None
         self.log_path = os.path.join(data_dir + ".logs", "pool-%d.log" % time.time_ns())
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
@@ -74,7 +76,7 @@ class Pool:
     def start(self, wait=True):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [os.path.join(BIN, "smsq-worker"), "-d", self.data_dir, "-e", self.endpoint,
+            self.prefix + [os.path.join(BIN, "smsq-worker"), "-d", self.data_dir, "-e", self.endpoint,
              "-w", str(self.workers)] + self.args,
             stdout=self.log, stderr=self.log, start_new_session=True)
         if not wait:
@@ -131,8 +133,8 @@ class PoolTest(unittest.TestCase):
         if sys.exc_info()[0] is None:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def pool(self, workers=2, args=()):
-        p = Pool(self.data_dir, workers, args)
+    def pool(self, workers=2, args=(), prefix=()):
+        p = Pool(self.data_dir, workers, args, prefix)
         self.pools.append(p)
         return p.start()
 

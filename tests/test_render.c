@@ -14,6 +14,11 @@
  *                (locales, daylight saving, southern hemisphere, day change);
  *   load_cases   a broken directory -> renderer_load() says file:line what.
  *
+ * ICU allocates through functions of the test's (u_setMemoryFunctions(), set
+ * before any ICU call): they pass every call to malloc() until a test makes
+ * them fail, to check that ICU out of memory is RENDER_TRANSIENT and never
+ * remembered (issue 19).
+ *
  * The expected dates are ICU 72's (Debian 12's libicu72): a newer CLDR may
  * write some of them differently, and the rows then need updating, not the
  * code.  Instants are UTC milliseconds, named by their RFC 3339 form.
@@ -31,6 +36,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <unicode/uclean.h>
 
 #include "worker/render.h"
 
@@ -68,6 +74,37 @@
 	"rescheduled = %s rescheduled\n"                   \
 	"cancelled = %s cancelled\n"                       \
 	"reminder = %s reminder\n"
+
+/* ---- ICU's allocator: malloc(), or nothing while icu_no_memory is set ---- */
+
+static int icu_no_memory;   /* every ICU allocation fails */
+static int icu_refused;     /* allocations refused so far */
+
+static void *U_CALLCONV icu_alloc(const void *context, size_t size)
+{
+	(void)context;
+	if (icu_no_memory) {
+		icu_refused++;
+		return NULL;
+	}
+	return malloc(size);
+}
+
+static void *U_CALLCONV icu_realloc(const void *context, void *mem, size_t size)
+{
+	(void)context;
+	if (icu_no_memory) {
+		icu_refused++;
+		return NULL;
+	}
+	return realloc(mem, size);
+}
+
+static void U_CALLCONV icu_free(const void *context, void *mem)
+{
+	(void)context;
+	free(mem);
+}
 
 /* ---- the suite's directories --------------------------------------------- */
 
@@ -864,6 +901,41 @@ static void test_bad_zone(void **state)
 	renderer_free(&r);
 }
 
+/* ICU out of memory while it looks up a zone not seen yet: RENDER_TRANSIENT,
+ * not RENDER_BAD_ZONE (ICU folds that failure into "unknown zone": the list
+ * of zones tells the two apart), and nothing is remembered: with memory
+ * back, the same zone renders. */
+static void test_icu_out_of_memory_is_transient_not_remembered(void **state)
+{
+	renderer *r = load(S.probe, "en");
+	char out[1024], detail[256];
+	size_t len;
+	Smsq__BookingEvent ev = event(K(CONFIRMED), "fr", "Asia/Kathmandu", T_2027_03_30_1230Z);
+
+	(void)state;
+	expect_text(r, K(CONFIRMED), "fr", "Europe/Paris", T_2027_03_30_1230Z,
+		    "mardi 30 mars|30/03/2027|mardi|14:30"); /* fr's patterns in hand */
+	for (int i = 0; i < 2; i++) {
+		icu_no_memory = 1;
+		enum render_status rs =
+			render_event(r, &ev, out, sizeof(out), &len, detail, sizeof(detail));
+		icu_no_memory = 0;
+		if (rs != RENDER_TRANSIENT)
+			fail_msg("ICU out of memory: status %d, want RENDER_TRANSIENT (%d); detail "
+				 "\"%s\"", (int)rs, (int)RENDER_TRANSIENT, detail);
+		assert_non_null(strstr(detail, "Asia/Kathmandu"));
+		assert_int_equal(out[0], '\0');
+	}
+	assert_true(icu_refused > 0);
+	expect_text(r, K(CONFIRMED), "fr", "Asia/Kathmandu", T_2027_03_30_1230Z,
+		    "mardi 30 mars|30/03/2027|mardi|18:15"); /* UTC+5:45 */
+	/* a zone ICU does not know is still RENDER_BAD_ZONE */
+	ev = event(K(CONFIRMED), "fr", "Mars/Olympus_Mons", T_2027_03_30_1230Z);
+	assert_int_equal(render_event(r, &ev, out, sizeof(out), &len, detail, sizeof(detail)),
+			 RENDER_BAD_ZONE);
+	renderer_free(&r);
+}
+
 static void test_kind_out_of_range(void **state)
 {
 	renderer *r = load(S.probe, "en");
@@ -1255,6 +1327,7 @@ int main(void)
 		cmocka_unit_test(test_too_long),
 		cmocka_unit_test(test_too_long_detail_names_the_buffer),
 		cmocka_unit_test(test_bad_zone),
+		cmocka_unit_test(test_icu_out_of_memory_is_transient_not_remembered),
 		cmocka_unit_test(test_kind_out_of_range),
 		cmocka_unit_test(test_cache_eviction),
 		cmocka_unit_test(test_date_memo),
@@ -1268,7 +1341,13 @@ int main(void)
 		cmocka_unit_test(test_nul_byte_in_a_line),
 	};
 	int failed = 0;
+	UErrorCode st = U_ZERO_ERROR;
 
+	u_setMemoryFunctions(NULL, icu_alloc, icu_realloc, icu_free, &st);
+	if (U_FAILURE(st)) {
+		fprintf(stderr, "u_setMemoryFunctions: %s\n", u_errorName(st));
+		return 1;
+	}
 	for (size_t i = 0; i < ARRAY_LEN(date_cases); i++)
 		date_tests[i] = (struct CMUnitTest){ date_cases[i].name, run_date_case, NULL, NULL,
 						     (void *)&date_cases[i] };

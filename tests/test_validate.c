@@ -1,3 +1,4 @@
+/* WRAP: stat open phone_normalize */
 /*
  * test_validate: the ingest checks of one BookingEvent (worker/validate.h,
  * rules in proto/PROTOCOL.md section 3).
@@ -16,7 +17,10 @@
  *
  * The remaining tests read like examples of the module's use: what a valid
  * event turns into (struct store_new), the zone directory and its cache, a
- * short detail buffer, an event as it comes off the wire.
+ * short detail buffer, an event as it comes off the wire.  Wrapped stat(),
+ * open() and phone_normalize() make a check fail for want of a resource
+ * (EMFILE, no memory): such an event gets TEMPORARY, never a rejection
+ * (issue 19).
  *
  * Time is a fixed NOW, so every case is reproducible.
  */
@@ -26,6 +30,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +52,74 @@
 #define TEXT_MAX 1600             /* ingest.max_text_bytes default */
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define R(x) SMSQ__REASON__REASON_##x
+
+/* ---- seams: stat(), open() and phone_normalize() that fail on demand ---- */
+
+/* What the wrappers do; all zero: pass every call through. */
+static struct {
+	const char *suffix;        /* stat() and open() of a path ending so fail */
+	int stat_errno;            /* ... stat() with this errno (0: it passes) */
+	int open_errno;            /* ... open() with this errno (0: it passes) */
+	int stat_calls;            /* stat() calls on such a path */
+	int open_calls;            /* open() calls on such a path */
+	int phone_no_memory;       /* phone_normalize() answers PHONE_NO_MEMORY */
+} seam;
+
+__typeof__(stat) __real_stat, __wrap_stat;
+__typeof__(open) __real_open, __wrap_open;
+__typeof__(phone_normalize) __real_phone_normalize, __wrap_phone_normalize;
+
+static int seam_hits(const char *path)
+{
+	size_t n = strlen(path), k = seam.suffix ? strlen(seam.suffix) : 0;
+
+	return k > 0 && n >= k && strcmp(path + n - k, seam.suffix) == 0;
+}
+
+int __wrap_stat(const char *path, struct stat *sb)
+{
+	if (seam_hits(path)) {
+		seam.stat_calls++;
+		if (seam.stat_errno != 0) {
+			errno = seam.stat_errno;
+			return -1;
+		}
+	}
+	return __real_stat(path, sb);
+}
+
+int __wrap_open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	if (flags & O_CREAT) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	if (seam_hits(path)) {
+		seam.open_calls++;
+		if (seam.open_errno != 0) {
+			errno = seam.open_errno;
+			return -1;
+		}
+	}
+	return __real_open(path, flags, mode);
+}
+
+enum phone_status __wrap_phone_normalize(const struct phone_rules *rules, const char *in,
+					 const char *default_region, char e164[PHONE_E164_MAX],
+					 char region[3], char *detail, size_t detail_len)
+{
+	if (seam.phone_no_memory) {
+		snprintf(detail, detail_len, "out of memory in libphonenumber");
+		return PHONE_NO_MEMORY; /* what phone.cc answers to std::bad_alloc */
+	}
+	return __real_phone_normalize(rules, in, default_region, e164, region, detail,
+				      detail_len);
+}
 
 /* ---- fixture: one event, its strings, a validator ---------------------- */
 
@@ -116,6 +190,7 @@ static int fx_setup(void **state)
 	if (f == NULL)
 		return -1;
 	f->c = *state; /* the table row (initial state), or NULL */
+	memset(&seam, 0, sizeof(seam));
 	f->v = validator_new(&lim);
 	base_event(f);
 	*state = f;
@@ -129,6 +204,7 @@ static int fx_teardown(void **state)
 	validator_destroy(&f->v);
 	assert_null(f->v);
 	free(f);
+	memset(&seam, 0, sizeof(seam));
 	return 0;
 }
 
@@ -729,6 +805,105 @@ static void test_own_zoneinfo_dir(void **state)
 	rmdir(dir);
 }
 
+/* ---- a check that cannot be made now is no verdict (issue 19) ----------- */
+
+/* At the descriptor limit, stat() of a zone not cached yet passes and open()
+ * fails (EMFILE): the event gets TEMPORARY, not INVALID_FIELD, and the zone
+ * is not remembered as bad: once open() works again, it passes, and from
+ * then on it is cached (open() is no longer called). */
+static void test_zone_open_emfile_is_temporary_not_cached(void **state)
+{
+	struct fx *f = *state;
+
+	f->ev.time_zone = put(f, "Asia/Tokyo");
+	seam.suffix = "/Asia/Tokyo";
+	seam.open_errno = EMFILE;
+	expect_reason(f, check(f), R(TEMPORARY));
+	expect_detail(f, "time_zone could not be checked now");
+	expect_detail(f, strerror(EMFILE));
+	assert_int_equal(seam.open_calls, 1);
+
+	expect_reason(f, check(f), R(TEMPORARY)); /* still failing: asked again */
+	assert_int_equal(seam.open_calls, 2);
+
+	seam.open_errno = 0;
+	expect_reason(f, check(f), R(NONE));
+	assert_int_equal(seam.open_calls, 3);
+	seam.open_errno = EMFILE;
+	expect_reason(f, check(f), R(NONE)); /* now cached: no open() */
+	assert_int_equal(seam.open_calls, 3);
+}
+
+/* The same when stat() itself fails for want of a resource (EMFILE, as
+ * the issue has it; ENOMEM). */
+static void test_zone_stat_failure_is_temporary_not_cached(void **state)
+{
+	struct fx *f = *state;
+
+	f->ev.time_zone = put(f, "Asia/Tokyo");
+	seam.suffix = "/Asia/Tokyo";
+	seam.stat_errno = EMFILE;
+	expect_reason(f, check(f), R(TEMPORARY));
+	expect_detail(f, strerror(EMFILE));
+	seam.stat_errno = ENOMEM;
+	expect_reason(f, check(f), R(TEMPORARY));
+	expect_detail(f, strerror(ENOMEM));
+	assert_int_equal(seam.open_calls, 0);
+	seam.stat_errno = 0;
+	expect_reason(f, check(f), R(NONE));
+	assert_int_equal(seam.stat_calls, 3);
+}
+
+/* Which errors are a verdict on the name and which are not. */
+static void test_zone_errno_verdicts(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		int err;            /* stat() or open() fails so */
+		Smsq__Reason want;  /* the answer */
+	} cases[] = {
+		{ ENOENT, R(INVALID_FIELD) },       { ENOTDIR, R(INVALID_FIELD) },
+		{ ENAMETOOLONG, R(INVALID_FIELD) }, { ELOOP, R(INVALID_FIELD) },
+		{ EMFILE, R(TEMPORARY) },           { ENFILE, R(TEMPORARY) },
+		{ ENOMEM, R(TEMPORARY) },           { EIO, R(TEMPORARY) },
+		{ EACCES, R(TEMPORARY) },
+	};
+
+	f->ev.time_zone = put(f, "Asia/Tokyo");
+	seam.suffix = "/Asia/Tokyo";
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		for (int on_open = 0; on_open < 2; on_open++) {
+			seam.stat_errno = on_open ? 0 : cases[i].err;
+			seam.open_errno = on_open ? cases[i].err : 0;
+			Smsq__Reason got = check(f);
+
+			if (got != cases[i].want)
+				fail_msg("%s failing with %s: %s, want %s (detail: \"%s\")",
+					 on_open ? "open" : "stat", strerror(cases[i].err),
+					 validate_reason_name(got), validate_reason_name(cases[i].want),
+					 f->detail);
+			if (got == R(INVALID_FIELD))
+				expect_detail(f, "time_zone is not a known IANA zone");
+		}
+	}
+	seam.stat_errno = seam.open_errno = 0;
+	expect_reason(f, check(f), R(NONE)); /* nothing was remembered as bad */
+}
+
+/* libphonenumber out of memory (std::bad_alloc in phone.cc) is TEMPORARY,
+ * not INVALID_PHONE; the next call decides on the number. */
+static void test_phone_out_of_memory_is_temporary(void **state)
+{
+	struct fx *f = *state;
+
+	seam.phone_no_memory = 1;
+	expect_reason(f, check(f), R(TEMPORARY));
+	expect_detail(f, "phone: out of memory");
+	seam.phone_no_memory = 0;
+	expect_reason(f, check(f), R(NONE));
+	assert_string_equal(f->out.to, "+33612345678");
+}
+
 /* The number is stored normalised; the allowed countries and the default
  * region come from validate_limits (ingest.allowed_countries,
  * ingest.default_region). */
@@ -1124,7 +1299,8 @@ static const struct rcase reason_cases[] = {
 	{ R(NOT_MOBILE), "not_mobile" },
 	{ R(COUNTRY_NOT_ALLOWED), "country_not_allowed" },
 	{ R(RENDER_FAILED), "render_failed" },
-	{ (Smsq__Reason)16, "unknown" },
+	{ R(TEMPORARY), "temporary" },
+	{ (Smsq__Reason)17, "unknown" },
 	{ (Smsq__Reason)1000, "unknown" },
 	{ (Smsq__Reason)-1, "unknown" },
 };
@@ -1178,6 +1354,13 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_zone_cache_wraps, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_own_zoneinfo_dir, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_zone_open_emfile_is_temporary_not_cached,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_zone_stat_failure_is_temporary_not_cached,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_zone_errno_verdicts, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_phone_out_of_memory_is_temporary, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_phone_rules_and_default_region, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_text_limit_is_configurable, fx_setup,

@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "common/log.h"
+#include "worker/listener.h"
 
 #define BROKER_POLL_MS 100
 #define BROKER_BURST 4096   /* messages moved per direction per round */
@@ -132,7 +133,9 @@ int broker_run(const struct broker_opts *o, volatile sig_atomic_t *pause_intake,
 {
 	void *ctx;
 	void *front = NULL, *back = NULL;
+	listener_watch *watch = NULL;
 	struct held req = { .has = 0 }, ack = { .has = 0 };
+	char err[256];
 	int ret = -1;
 
 	if (o->hwm <= 0 || o->read_ahead <= 0 || o->worker_queue <= 0) {
@@ -149,8 +152,14 @@ int broker_run(const struct broker_opts *o, volatile sig_atomic_t *pause_intake,
 	front = zmq_socket(ctx, ZMQ_ROUTER);
 	back = zmq_socket(ctx, ZMQ_DEALER);
 	if (front == NULL || back == NULL || set_opts(front, o->hwm, o->read_ahead, 1) != 0 ||
-	    set_opts(back, o->worker_queue, o->hwm, 0) != 0) {
+	    set_opts(back, o->worker_queue, o->hwm, 0) != 0 || listener_tune(front) != 0) {
 		log_error("broker: socket setup: %s", zmq_strerror(errno));
+		goto out;
+	}
+	/* Producers connect to front: say when they cannot (listener.h). */
+	watch = listener_watch_new(ctx, front, "broker", err, sizeof(err));
+	if (watch == NULL) {
+		log_error("%s", err);
 		goto out;
 	}
 	if (zmq_bind(front, o->frontend) != 0) {
@@ -174,6 +183,7 @@ int broker_run(const struct broker_opts *o, volatile sig_atomic_t *pause_intake,
 		};
 		int rc = zmq_poll(items, intake && !req.has ? 2 : 1, BROKER_POLL_MS);
 
+		listener_watch_read(watch); /* every turn: a full monitor queue stalls ZeroMQ */
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
@@ -202,6 +212,7 @@ out:
 		zmq_msg_close(&req.first);
 	if (ack.has)
 		zmq_msg_close(&ack.first);
+	listener_watch_destroy(&watch); /* before front (listener.h) */
 	if (front != NULL)
 		zmq_close(front);
 	if (back != NULL)

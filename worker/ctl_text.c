@@ -120,7 +120,7 @@ int ctl_preview(const struct config *cfg, FILE *in, const char *name, int json, 
 	char *slot = NULL, *line = NULL, *esc = NULL;
 	size_t line_cap = 0, esc_cap = 0;
 	ssize_t n;
-	long lineno = 0, events = 0, rejected = 0;
+	long lineno = 0, events = 0, rejected = 0, unsure = 0;
 
 	if (p == NULL) {
 		fprintf(stderr, "smsqctl: %s\n", err);
@@ -171,6 +171,11 @@ int ctl_preview(const struct config *cfg, FILE *in, const char *name, int json, 
 			why = prepare_event(p, ev, now_ms, &m, slot, &info, detail, sizeof(detail));
 		if (why == SMSQ__REASON__REASON_NONE) {
 			print_ok(&m, &info, lineno, json, esc, esc_cap);
+		} else if (why == SMSQ__REASON__REASON_TEMPORARY) {
+			/* No verdict: the pool would answer RETRY_LATER. */
+			fprintf(stderr, "smsqctl: preview: event %ld: cannot say now: %s\n", lineno,
+				detail);
+			unsure++;
 		} else {
 			print_rejected(lineno, validate_reason_name(why), detail, json, esc,
 				       esc_cap);
@@ -192,7 +197,7 @@ out:
 	free(slot);
 	free(esc);
 	preparer_destroy(&p);
-	return rejected < 0 ? 2 : rejected > 0 ? 1 : 0;
+	return rejected < 0 || unsure > 0 ? 2 : rejected > 0 ? 1 : 0;
 }
 
 int ctl_templates_check(const struct config *cfg, const struct render_lint_opts *o)

@@ -11,7 +11,9 @@
  *   templates check  lint every template (render_lint())
  *
  * Both return an exit code: 0 all good, 1 a rejection / a template error,
- * 2 the configuration or the input cannot be used.
+ * 2 the configuration or the input cannot be used, or (preview) a check
+ * could not be made now ("cannot say now", on stderr: the pool would have
+ * answered RETRY_LATER).
  */
 #ifndef SMSQ_CTL_TEXT_H
 #define SMSQ_CTL_TEXT_H

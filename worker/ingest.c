@@ -5,8 +5,9 @@
  *
  * A batch is an array of requests, each holding the frames it came with
  * (zero-copy zmq_msg_t), its unpacked event and its ack.  Lifecycle:
- *   read frames -> check -> (bad: ack REJECTED with the batch) or (good:
- *   to store) -> store_ingest(all good ones) -> ACCEPTED/DUPLICATE, or
+ *   read frames -> check -> (bad: ack REJECTED with the batch; a check
+ *   that could not be made now: RETRY_LATER, temporary) or (good: to
+ *   store) -> store_ingest(all good ones) -> ACCEPTED/DUPLICATE, or
  *   RETRY_LATER for all of them if the commit failed -> send every ack ->
  *   free the batch.
  * Nothing is acked before store_ingest() returned STORE_OK, which means
@@ -54,6 +55,7 @@
 #include "common/utf8.h"
 #include "common/xalloc.h"
 #include "worker/broker.h"
+#include "worker/listener.h"
 #include "worker/validate.h"
 
 #define INGEST_LINGER_MS 2000
@@ -98,6 +100,7 @@ struct batch {
 struct ingest {
 	void *ctx;                     /* own ZeroMQ context (one per process) */
 	void *sock;                    /* DEALER connected to the broker, or ROUTER bound */
+	listener_watch *watch;         /* the bound ROUTER's accept failures, or NULL */
 	int intake_stopped;            /* ingest_stop_intake() on a bound socket */
 	store *st;                     /* the committer's handle (store_share()) */
 	preparer *prep;                /* checks, number, text, segments */
@@ -210,9 +213,16 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 	    zmq_setsockopt(in->sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
 	    zmq_setsockopt(in->sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm)) != 0 ||
 	    zmq_setsockopt(in->sock, ZMQ_SNDHWM, &o->hwm, sizeof(o->hwm)) != 0 ||
-	    (o->bind && zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0)) {
+	    (o->bind && zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0) ||
+	    (o->bind && listener_tune(in->sock) != 0)) {
 		snprintf(err, errlen, "ingest socket: %s", zmq_strerror(errno));
 		goto fail;
+	}
+	/* Producers connect here: say when they cannot (listener.h). */
+	if (o->bind) {
+		in->watch = listener_watch_new(in->ctx, in->sock, "ingest", err, errlen);
+		if (in->watch == NULL)
+			goto fail;
 	}
 	if (o->bind ? zmq_bind(in->sock, o->endpoint) != 0
 		    : zmq_connect(in->sock, o->endpoint) != 0) {
@@ -273,6 +283,7 @@ void ingest_destroy(ingest **inp)
 		pthread_join(in->thread, NULL);
 	}
 	report_suppressed(in, INT64_MAX); /* the last window's count: it ends here */
+	listener_watch_destroy(&in->watch); /* before the socket (listener.h) */
 	if (in->sock != NULL)
 		zmq_close(in->sock);
 	if (in->ctx != NULL)
@@ -572,6 +583,15 @@ static int read_batch(ingest *in, struct batch *b, int shutting_down)
 		char *slot = b->texts + b->text_used;
 		Smsq__Reason why = prepare_event(in->prep, r->ev, now, m, slot, NULL, r->detail,
 						 sizeof(r->detail));
+		if (why == SMSQ__REASON__REASON_TEMPORARY) {
+			/* No verdict on the event (a check could not be made
+			 * now): the producer resends it after retry_after_ms. */
+			r->status = SMSQ__ACK_STATUS__ACK_RETRY_LATER;
+			r->reason = why;
+			log_warn("%s: status=retry_later reason=%s detail=\"%s\"",
+				 r->ev->idempotency_key, validate_reason_name(why), r->detail);
+			continue;
+		}
 		if (why != SMSQ__REASON__REASON_NONE) {
 			r->status = SMSQ__ACK_STATUS__ACK_REJECTED;
 			r->reason = why;
@@ -696,6 +716,7 @@ static int collect(ingest *in, int wait)
 
 int ingest_process(ingest *in, int shutting_down)
 {
+	listener_watch_read(in->watch); /* often: a full monitor queue stalls ZeroMQ */
 	int answered = collect(in, 0);
 	int got = answered < 0 ? 0 : read_batch(in, in->fill, shutting_down);
 	int ret = answered < 0 || got < 0 ? -1 : 0;

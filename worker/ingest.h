@@ -8,7 +8,8 @@
  * returned are the batch's acks sent: an ACCEPTED ack never leaves before
  * the commit it promises (invariant 1).  While a batch commits, the next
  * one is read and checked.  Bad input gets a REJECTED ack with its reason
- * and changes nothing.
+ * and changes nothing; an event whose checks could not be made now (no
+ * descriptor, no memory: validate.h) gets RETRY_LATER, reason temporary.
  *
  * Frames of a request as the worker sees them (proto/PROTOCOL.md):
  *   [routing id ...][empty][request id 1..64 bytes][BookingEvent]
@@ -50,8 +51,9 @@ struct ingest_counts {
 
 typedef struct ingest ingest;
 
-/* Connect to the broker (or bind the ingest endpoint) and start the
- * committer thread, which stores through its own handle on st's
+/* Connect to the broker (or bind the ingest endpoint, its idle
+ * connections bounded and its accept failures logged: listener.h) and
+ * start the committer thread, which stores through its own handle on st's
  * environment (store_share()); st may be closed before or after the
  * ingest.  Returns NULL with err set when the
  * socket or the thread cannot be set up. */
@@ -77,7 +79,9 @@ int ingest_idle(const ingest *in);
 /*
  * Send the acks of a batch the committer finished, read and check the
  * requests waiting now (up to batch_max in hand), and hand them to the
- * committer when it is free.  Never blocks.  When shutting down is set,
+ * committer when it is free; on a bound socket, first read what its
+ * monitor reported (listener.h: call this on every turn of the loop, at
+ * least every ~100 ms).  Never blocks.  When shutting down is set,
  * new requests are answered RETRY_LATER (shutting_down) instead of being
  * stored (after ingest_stop_intake() on a bound socket, none is read).
  * Returns the number of requests read or answered (0: nothing happened),

@@ -53,7 +53,8 @@
  * INVARIANTS
  *
  * - No C++ exception crosses into C: every entry point catches everything
- *   (std::bad_alloc is the only one expected) and returns an error.
+ *   (std::bad_alloc is the only one expected) and returns an error; in
+ *   phone_normalize() std::bad_alloc is PHONE_NO_MEMORY, never a verdict.
  * - A detail never contains a digit: it reaches logs, and the number is
  *   personal data.  It names region codes and the kind of problem only.
  * - No state of ours but one read-only table of the regions libphonenumber
@@ -849,18 +850,19 @@ static enum phone_status normalize_c(const struct phone_rules *rules, const char
 				       detail_len, false);
 		return st;
 	} catch (const std::bad_alloc &) {
-		/* XXX no status says "try again": an event refused for want of
-		 * memory is refused for good.  The service aborts on OOM elsewhere
-		 * (xmalloc), so this is a corner of a corner. */
-		set_detail(detail, detail_len, "internal error: out of memory in libphonenumber");
+		/* Out of memory says nothing about the number: the caller answers
+		 * "try again" (the service aborts on OOM elsewhere, xmalloc). */
+		set_detail(detail, detail_len, "out of memory in libphonenumber");
+		st = PHONE_NO_MEMORY;
 	} catch (...) {
 		set_detail(detail, detail_len, "internal error in libphonenumber");
+		st = PHONE_NOT_A_NUMBER;
 	}
 	if (e164)
 		e164[0] = '\0';
 	if (region)
 		region[0] = '\0';
-	return PHONE_NOT_A_NUMBER;
+	return st;
 }
 
 extern "C" enum phone_status phone_normalize(const struct phone_rules *rules, const char *in,
@@ -890,6 +892,7 @@ extern "C" const char *phone_status_name(enum phone_status st)
 	case PHONE_INVALID: return "invalid";
 	case PHONE_NOT_MOBILE: return "not_mobile";
 	case PHONE_COUNTRY_NOT_ALLOWED: return "country_not_allowed";
+	case PHONE_NO_MEMORY: return "no_memory";
 	}
 	return "unknown";
 }

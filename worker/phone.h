@@ -35,6 +35,8 @@ enum phone_status {
 	PHONE_INVALID,             /* right length, but not a number of its plan */
 	PHONE_NOT_MOBILE,          /* valid, but cannot receive an SMS */
 	PHONE_COUNTRY_NOT_ALLOWED, /* valid mobile, outside the allowed list */
+	PHONE_NO_MEMORY,           /* libphonenumber ran out of memory: no verdict on
+				      the number, which may pass when asked again */
 };
 
 /* The allowed destination countries (ISO 3166 alpha-2).  count 0: any. */

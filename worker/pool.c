@@ -10,6 +10,12 @@
  * time.  The master never
  * touches ZeroMQ or LMDB after fork (it opens the store once before any
  * fork, to fail fast on a bad directory, and closes it).
+ *
+ * Each producer connection is a descriptor of the process that binds the
+ * ingest endpoint, and ZeroMQ bounds their number by nothing else
+ * (listener.h): the master raises its soft descriptor limit to the hard one
+ * before any fork (as nginx's worker_rlimit_nofile and Redis's maxclients
+ * do), and the children inherit it.
  */
 #include "worker/pool.h"
 
@@ -22,6 +28,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -248,6 +255,34 @@ static int prepare(struct pool *p, char *absdir, size_t len)
 	return 0;
 }
 
+/* Raise the soft descriptor limit to the hard one, and say what it is. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("descriptor limit unknown: getrlimit: %s", strerror(errno));
+		return;
+	}
+	was = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			log_warn("descriptor limit %llu per process: cannot raise it to %llu: %s",
+				 (unsigned long long)was, (unsigned long long)rl.rlim_max,
+				 strerror(errno));
+			return;
+		}
+	}
+	if (was < rl.rlim_cur)
+		log_info("descriptor limit %llu per process (raised from %llu)",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)was);
+	else
+		log_info("descriptor limit %llu per process (the hard limit)",
+			 (unsigned long long)rl.rlim_cur);
+}
+
 static void begin_stop(struct pool *p)
 {
 	p->stopping = 1;
@@ -297,6 +332,7 @@ int pool_run(const struct config *cfg)
 	p.slots = xcalloc((size_t)p.n_workers + 1, sizeof(*p.slots));
 	log_info("pool starting: %d workers, store %s, ingest %s (%s)", p.n_workers, absdir,
 		 cfg->ingest_endpoint, p.has_broker ? "through a broker" : "bound by worker-1");
+	raise_fd_limit();
 	for (int i = !p.has_broker; i <= p.n_workers; i++)
 		spawn(&p, i);
 

@@ -135,6 +135,8 @@ Smsq__Reason prepare_event(preparer *p, const Smsq__BookingEvent *ev, int64_t no
 
 		if (rs == RENDER_TOO_LONG)
 			return SMSQ__REASON__REASON_TEXT_TOO_LONG;
+		if (rs == RENDER_TRANSIENT)
+			return SMSQ__REASON__REASON_TEMPORARY; /* no verdict: try again */
 		if (rs != RENDER_OK)
 			return SMSQ__REASON__REASON_RENDER_FAILED;
 		out->text = slot;

@@ -54,7 +54,9 @@ struct prepare_info {
  * pointers borrow from ev, out->to from out itself; text from slot, which
  * holds prepare_text_cap() bytes, when rendered or smart-encoded).  info may
  * be NULL.  Returns SMSQ__REASON__REASON_NONE, or the reason with a human
- * message in detail.
+ * message in detail.  SMSQ__REASON__REASON_TEMPORARY is no verdict on the
+ * event (a check or the rendering lacked a resource now: validate_event());
+ * the same event may pass when prepared again.
  */
 Smsq__Reason prepare_event(preparer *p, const Smsq__BookingEvent *ev, int64_t now_ms,
 			   struct store_new *out, char *slot, struct prepare_info *info,

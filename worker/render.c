@@ -14,6 +14,12 @@
  *
  * The same parser serves render_lint(), which reports every problem rather
  * than stopping at the first.
+ *
+ * ICU failures come in two kinds: about the event (a zone ICU does not
+ * know: RENDER_BAD_ZONE) and about the process (no memory, a data file that
+ * cannot be read: RENDER_TRANSIENT; the event may render when tried again).
+ * Only the first is remembered in a formatter slot, and only once ICU said
+ * so in a way that cannot be the second (zone_status()).
  */
 #include "worker/render.h"
 
@@ -26,6 +32,7 @@
 #include <unicode/ucal.h>
 #include <unicode/udat.h>
 #include <unicode/udatpg.h>
+#include <unicode/uenum.h>
 #include <unicode/ustring.h>
 
 #include "common/xalloc.h"
@@ -104,7 +111,7 @@ struct fmt_slot {
 	char locale[TAG_MAX];
 	char zone[ZONE_MAX];
 	int used;                    /* key is set */
-	int bad_zone;                /* ICU does not know the zone */
+	int bad_zone;                /* ICU said it does not know the zone */
 	uint32_t gen;                /* changes whenever the slot gets another key */
 	UDateFormat *f[N_DATE];      /* opened on first use */
 };
@@ -436,12 +443,23 @@ renderer *renderer_load(const char *dir, const char *default_locale, char *err, 
 {
 	renderer *r = xcalloc(1, sizeof(*r));
 	struct diag d = { NULL, err, err_len, 0, 0 };
+	UErrorCode st = U_ZERO_ERROR;
 
-	if (parse_dir(r, dir, default_locale, &d) != 0 || d.errors > 0) {
-		renderer_free(&r);
-		return NULL;
+	if (parse_dir(r, dir, default_locale, &d) != 0 || d.errors > 0)
+		goto fail;
+	/* ICU builds its list of zones once per process and keeps a failure
+	 * for good (its init-once): built here, not first on the rare path
+	 * that reads it (zone_status()), where a want of memory would leave
+	 * every zone unknown to ICU "cannot say now" until the process ends. */
+	uenum_close(ucal_openTimeZoneIDEnumeration(UCAL_ZONE_TYPE_ANY, NULL, NULL, &st));
+	if (U_FAILURE(st)) {
+		snprintf(err, err_len, "ICU's list of time zones: %s", u_errorName(st));
+		goto fail;
 	}
 	return r;
+fail:
+	renderer_free(&r);
+	return NULL;
 }
 
 static void fmt_slot_clear(struct fmt_slot *s)
@@ -513,6 +531,14 @@ static uint32_t hash_str(uint32_t h, const char *s)
 	return h;
 }
 
+/* What an ICU failure says: a resource the process lacks now (transient)
+ * or anything else. */
+static enum render_status icu_failure(UErrorCode st)
+{
+	return st == U_MEMORY_ALLOCATION_ERROR || st == U_FILE_ACCESS_ERROR ? RENDER_TRANSIENT
+									    : RENDER_ICU_ERROR;
+}
+
 /* "fr-BE" -> "fr_BE", ICU's locale id. */
 static void icu_locale(const char *tag, char out[TAG_MAX])
 {
@@ -523,8 +549,8 @@ static void icu_locale(const char *tag, char out[TAG_MAX])
 	out[i] = '\0';
 }
 
-static const UChar *patterns(renderer *r, const char *locale, int which, char *detail,
-			     size_t detail_len)
+static const UChar *patterns(renderer *r, const char *locale, int which,
+			     enum render_status *rs, char *detail, size_t detail_len)
 {
 	struct pat_slot *p = &r->pat[hash_str(2166136261u, locale) % PAT_SLOTS];
 	char loc[TAG_MAX];
@@ -546,12 +572,61 @@ static const UChar *patterns(renderer *r, const char *locale, int which, char *d
 		udatpg_close(g);
 	if (U_FAILURE(st)) {
 		p->used = 0;
+		*rs = icu_failure(st);
 		snprintf(detail, detail_len, "ICU date patterns for %s: %s", locale, u_errorName(st));
 		return NULL;
 	}
 	snprintf(p->locale, sizeof(p->locale), "%s", locale);
 	p->used = 1;
 	return p->pat[which];
+}
+
+/*
+ * Does ICU know zone (uzone, zl UChars)?  RENDER_OK, RENDER_BAD_ZONE, or
+ * RENDER_TRANSIENT / RENDER_ICU_ERROR with detail when it could not say.
+ *
+ * ucal_getCanonicalTimeZoneID() answers U_ILLEGAL_ARGUMENT_ERROR for a zone
+ * it does not know, but also when its own lookup ran out of memory (ICU 72
+ * folds the one into the other).  So "unknown" is checked against the list
+ * of ICU's zones, whose enumeration reports its failures as they are: a
+ * zone in it was looked up in vain for want of a resource.  The check runs
+ * only on that rare path (the validator found the zone in the host's zone
+ * directory), once per formatter slot.
+ */
+static enum render_status zone_status(const char *zone, const UChar *uzone, int32_t zl,
+				      char *detail, size_t detail_len)
+{
+	UChar canon[ZONE_MAX];
+	UBool is_system = 0;
+	UErrorCode st = U_ZERO_ERROR;
+	UEnumeration *all;
+	int listed = 0;
+
+	ucal_getCanonicalTimeZoneID(uzone, zl, canon, ZONE_MAX, &is_system, &st);
+	if (U_SUCCESS(st) && is_system)
+		return RENDER_OK;
+	if (U_FAILURE(st) && st != U_ILLEGAL_ARGUMENT_ERROR)
+		goto failed;
+	st = U_ZERO_ERROR;
+	all = ucal_openTimeZoneIDEnumeration(UCAL_ZONE_TYPE_ANY, NULL, NULL, &st);
+	while (U_SUCCESS(st) && !listed) {
+		const char *id = uenum_next(all, NULL, &st);
+
+		if (id == NULL)
+			break;
+		listed = strcmp(id, zone) == 0;
+	}
+	uenum_close(all);
+	if (U_FAILURE(st))
+		goto failed;
+	if (!listed)
+		return RENDER_BAD_ZONE;
+	snprintf(detail, detail_len, "ICU could not look up time_zone %s now (try again)", zone);
+	return RENDER_TRANSIENT;
+failed:
+	snprintf(detail, detail_len, "ICU could not look up time_zone %s: %s", zone,
+		 u_errorName(st));
+	return icu_failure(st);
 }
 
 /* The formatter of field `which` for (locale, zone); *slot_out: its slot. */
@@ -572,19 +647,21 @@ static UDateFormat *formatter(renderer *r, const char *locale, const char *zone,
 	}
 	u_charsToUChars(zone, uzone, zl + 1);
 	if (!(s->used && strcmp(s->locale, locale) == 0 && strcmp(s->zone, zone) == 0)) {
-		UChar canon[ZONE_MAX];
-		UBool is_system = 0;
+		enum render_status zs;
 
 		fmt_slot_clear(s);
+		zs = zone_status(zone, uzone, zl, detail, detail_len);
+		if (zs != RENDER_OK && zs != RENDER_BAD_ZONE) {
+			*rs = zs; /* the slot stays empty: asked again next time */
+			return NULL;
+		}
 		snprintf(s->locale, sizeof(s->locale), "%s", locale);
 		snprintf(s->zone, sizeof(s->zone), "%s", zone);
-		ucal_getCanonicalTimeZoneID(uzone, zl, canon, ZONE_MAX, &is_system, &st);
-		s->bad_zone = U_FAILURE(st) || !is_system;
+		s->bad_zone = zs == RENDER_BAD_ZONE;
 		s->used = 1;
 		if (++r->next_gen == 0) /* 0 marks an empty memo */
 			++r->next_gen;
 		s->gen = r->next_gen;
-		st = U_ZERO_ERROR;
 	}
 	if (s->bad_zone) {
 		*rs = RENDER_BAD_ZONE;
@@ -594,20 +671,18 @@ static UDateFormat *formatter(renderer *r, const char *locale, const char *zone,
 		return NULL;
 	}
 	if (s->f[which] == NULL) {
-		const UChar *pat = patterns(r, locale, which, detail, detail_len);
+		const UChar *pat = patterns(r, locale, which, rs, detail, detail_len);
 		char loc[TAG_MAX];
 
-		if (pat == NULL) {
-			*rs = RENDER_ICU_ERROR;
+		if (pat == NULL)
 			return NULL;
-		}
 		icu_locale(locale, loc);
 		s->f[which] = udat_open(UDAT_PATTERN, UDAT_PATTERN, loc, uzone, zl, pat, -1, &st);
 		if (U_FAILURE(st)) {
 			if (s->f[which] != NULL)
 				udat_close(s->f[which]);
 			s->f[which] = NULL;
-			*rs = RENDER_ICU_ERROR;
+			*rs = icu_failure(st);
 			snprintf(detail, detail_len, "ICU date format for %s: %s", locale,
 				 u_errorName(st));
 			return NULL;
@@ -681,7 +756,7 @@ static int format_date(renderer *r, const char *locale, const char *zone, int wh
 	}
 	n = udat_format(f, (UDate)at_ms, buf, FORMATTED_MAX, NULL, &st);
 	if (U_FAILURE(st) || st == U_STRING_NOT_TERMINATED_WARNING) {
-		*rs = RENDER_ICU_ERROR;
+		*rs = icu_failure(st);
 		snprintf(detail, detail_len, "ICU could not format the date: %s", u_errorName(st));
 		return -1;
 	}

@@ -48,6 +48,9 @@ enum render_status {
 	RENDER_TOO_LONG,   /* the text does not fit the caller's buffer */
 	RENDER_BAD_ZONE,   /* ICU does not know the event's time zone */
 	RENDER_ICU_ERROR,  /* ICU failed otherwise (detail says how) */
+	RENDER_TRANSIENT,  /* ICU lacked a resource now (memory, a data file): no
+			      verdict on the event, which may render when tried
+			      again (detail says what failed) */
 };
 
 typedef struct renderer renderer;
@@ -64,7 +67,9 @@ void renderer_free(renderer **r);
 /*
  * Render ev (kind, locale, fields, appointment time and zone already
  * validated) into out (cap bytes, NUL-terminated).  *len gets the length.
- * On failure writes a human message into detail.
+ * On failure writes a human message into detail.  A zone is remembered as
+ * unknown (RENDER_BAD_ZONE without asking ICU again) only once ICU said so;
+ * after RENDER_TRANSIENT or RENDER_ICU_ERROR nothing failed is remembered.
  */
 enum render_status render_event(renderer *r, const Smsq__BookingEvent *ev, char *out,
 				size_t cap, size_t *len, char *detail, size_t detail_len);

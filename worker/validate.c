@@ -15,10 +15,13 @@
 #include "worker/validate.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/xalloc.h"
 #include "worker/gsm.h"
@@ -49,6 +52,7 @@ static const char *const reason_names[] = {
 	[SMSQ__REASON__REASON_NOT_MOBILE] = "not_mobile",
 	[SMSQ__REASON__REASON_COUNTRY_NOT_ALLOWED] = "country_not_allowed",
 	[SMSQ__REASON__REASON_RENDER_FAILED] = "render_failed",
+	[SMSQ__REASON__REASON_TEMPORARY] = "temporary",
 };
 
 const char *validate_reason_name(Smsq__Reason r)
@@ -200,41 +204,79 @@ int validate_locale_tag(const char *p, size_t n)
 	       r[2] >= '0' && r[2] <= '9';
 }
 
-/* An IANA zone name that exists in the zone directory. */
-static int is_time_zone(validator *v, const char *tz)
+/* Whether a failure of stat(2), open(2) or read(2) on a zone file says the
+ * file is not there (a verdict on the name), as opposed to "could not look
+ * now" (no descriptor, no memory, an I/O error, no permission). */
+static int errno_says_absent(int e)
+{
+	return e == ENOENT || e == ENOTDIR || e == ENAMETOOLONG || e == ELOOP;
+}
+
+/*
+ * Is tz an IANA zone of the zone directory (a TZif file)?  Returns
+ * SMSQ__REASON__REASON_NONE, INVALID_FIELD when it is not, or TEMPORARY
+ * when the directory could not be looked at now (errno says why in
+ * detail).  Only a zone found is remembered: a zone that could not be
+ * looked at is looked at again next time.
+ */
+static Smsq__Reason check_time_zone(validator *v, const char *tz, char *detail,
+				    size_t detail_len)
 {
 	char path[512];
+	char magic[4];
 	struct stat sb;
 	size_t n = strlen(tz);
+	ssize_t got;
+	int fd, e;
 
 	if (n == 0 || n >= sizeof(v->tz_cache[0]) || tz[0] == '/' || strstr(tz, "..") != NULL)
-		return 0;
+		goto not_a_zone;
 	for (const char *p = tz; *p; p++) {
 		char c = *p;
 
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 		      c == '/' || c == '_' || c == '-' || c == '+'))
-			return 0;
+			goto not_a_zone;
 	}
 	for (size_t i = 0; i < VALIDATE_TZ_CACHE; i++)
 		if (strcmp(v->tz_cache[i], tz) == 0)
-			return 1;
+			return SMSQ__REASON__REASON_NONE;
 	snprintf(path, sizeof(path), "%s/%s", v->zoneinfo, tz);
-	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
-		return 0;
+	/* stat() first: a directory, a FIFO or a device is never opened. */
+	if (stat(path, &sb) != 0) {
+		e = errno;
+		goto cannot_look;
+	}
+	if (!S_ISREG(sb.st_mode))
+		goto not_a_zone;
 	/* The zone directory also holds data files (leapseconds, zone.tab...):
 	 * a zone is a TZif file. */
-	char magic[4];
-	FILE *fp = fopen(path, "rb");
-	int is_tzif = fp != NULL && fread(magic, 1, sizeof(magic), fp) == sizeof(magic) &&
-		      memcmp(magic, "TZif", 4) == 0;
-	if (fp != NULL)
-		fclose(fp);
-	if (!is_tzif)
-		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		goto cannot_look;
+	}
+	do
+		got = read(fd, magic, sizeof(magic));
+	while (got < 0 && errno == EINTR);
+	e = errno;
+	close(fd);
+	if (got < 0)
+		goto cannot_look;
+	if (got != (ssize_t)sizeof(magic) || memcmp(magic, "TZif", 4) != 0)
+		goto not_a_zone;
 	memcpy(v->tz_cache[v->tz_next], tz, n + 1);
 	v->tz_next = (v->tz_next + 1) % VALIDATE_TZ_CACHE;
-	return 1;
+	return SMSQ__REASON__REASON_NONE;
+cannot_look:
+	if (errno_says_absent(e))
+		goto not_a_zone;
+	snprintf(detail, detail_len, "time_zone could not be checked now: %s (resend later)",
+		 strerror(e));
+	return SMSQ__REASON__REASON_TEMPORARY;
+not_a_zone:
+	snprintf(detail, detail_len, "time_zone is not a known IANA zone (e.g. Europe/Paris)");
+	return SMSQ__REASON__REASON_INVALID_FIELD;
 }
 
 /* The region of a locale tag ("fr-BE" -> "BE"), else the default. */
@@ -267,6 +309,8 @@ static Smsq__Reason check_phone(const validator *v, const Smsq__BookingEvent *ev
 		return SMSQ__REASON__REASON_NOT_MOBILE;
 	case PHONE_COUNTRY_NOT_ALLOWED:
 		return SMSQ__REASON__REASON_COUNTRY_NOT_ALLOWED;
+	case PHONE_NO_MEMORY:
+		return SMSQ__REASON__REASON_TEMPORARY; /* not a verdict on the number */
 	default:
 		return SMSQ__REASON__REASON_INVALID_PHONE;
 	}
@@ -394,9 +438,9 @@ Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t 
 		return r;
 	if (ev->time_zone[0] == '\0')
 		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "time_zone is required");
-	if (!is_time_zone(v, ev->time_zone))
-		FAIL(SMSQ__REASON__REASON_INVALID_FIELD,
-		     "time_zone is not a known IANA zone (e.g. Europe/Paris)");
+	r = check_time_zone(v, ev->time_zone, detail, detail_len);
+	if (r != SMSQ__REASON__REASON_NONE)
+		return r;
 	if (ev->appointment_at_ms == 0)
 		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "appointment_at_ms is required");
 	if (ev->appointment_at_ms < 0)

@@ -66,6 +66,11 @@ void validator_destroy(validator **v);
  * always, patient_name, practitioner_name and place when there is no ready
  * text, and the ready text, which may only hold line breaks (LF, CR LF).
  * The detail names such a character by its code point, never as itself.
+ *
+ * SMSQ__REASON__REASON_TEMPORARY is no verdict on the event: a check could
+ * not be made now (the zone directory could not be read: no descriptor, no
+ * memory, an I/O error; the phone library ran out of memory), and the same
+ * event may pass later; the caller answers RETRY_LATER.
  */
 Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t now_ms,
 			    struct store_new *out, char *detail, size_t detail_len);
