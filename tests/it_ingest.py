@@ -412,6 +412,7 @@ class IngestTest(itlib.PoolTest):
             self.assertFalse(l.startswith(forged[:25].encode()), l)
             self.assertNotIn(b"\x1b", l)
             self.assertNotEqual(l.strip(), b"FORGED LINE")
+        self.check_store()  # the store is whole after the fault
 
     def test_issue19_a_flood_of_rejections_is_rate_limited(self):
         pool = self.pool(workers=1)
@@ -439,6 +440,7 @@ class IngestTest(itlib.PoolTest):
         lines = [l for l in self.log_lines(pool) if b"status=rejected" in l]
         self.assertTrue(lines)
         self.assertTrue(all(len(l) < 400 for l in lines), max(len(l) for l in lines))
+        self.check_store()  # the store is whole after the fault
 
     def test_issue19_a_key_that_is_not_utf8_gets_an_ack_that_decodes(self):
         pool = self.pool(workers=1)
@@ -468,6 +470,7 @@ class IngestTest(itlib.PoolTest):
         self.assertIn(b"fa-key-\\xff: status=rejected", line)
         with open(pool.log_path, "rb") as f:
             self.assertNotIn(b"\xff", f.read())
+        self.check_store()  # the store is whole after the fault
 
     def test_issue19_out_of_descriptors_a_check_is_retry_later_not_rejected(self):
         # The ingesting worker at its descriptor limit (idle TCP connections
@@ -511,6 +514,7 @@ class IngestTest(itlib.PoolTest):
         self.assertNotIn("status=rejected", log)
         self.assertEqual(self.stats()["total"], 2)
         self.assertEqual(pool.stop(), 0)
+        self.check_store()  # the store is whole after the fault
 
     def test_issue19_broker_out_of_descriptors_says_so_and_serves_connected_producers(self):
         # With two ingesting workers the broker binds the endpoint: at its
@@ -533,6 +537,7 @@ class IngestTest(itlib.PoolTest):
                 s.close()
         d.close()
         self.assertEqual(pool.stop(), 0)
+        self.check_store()  # the store is whole after the fault
 
     def idle_connections(self, pool, n):
         """n TCP connections to pool's endpoint that never speak ZeroMQ

@@ -30,11 +30,11 @@ struct opt {
 
 static const struct opt opts[] = {
 	{ "store.dir", OPT_STR, "./var", 1, 0, F(store_dir),
-	  "data directory of the LMDB store (created if missing)" },
+	  "data directory of the store (created 0700 if missing; refused when others may write it)" },
 	{ "store.map_size_mb", OPT_LONG, "256", 1, 1L << 22, F(store_map_size_mb),
 	  "initial LMDB map size; the map doubles when full" },
 	{ "store.map_max_mb", OPT_LONG, "65536", 1, 1L << 24, F(store_map_max_mb),
-	  "map size ceiling; at it ingest answers RETRY_LATER (store_full)" },
+	  "map size ceiling; ingest stops 1/8 below it (RETRY_LATER store_full), sending uses the rest" },
 	{ "ingest.endpoint", OPT_STR, "tcp://127.0.0.1:5555", 1, 0, F(ingest_endpoint),
 	  "ZeroMQ endpoint the pool binds for producers" },
 	{ "ingest.max_event_bytes", OPT_LONG, "16384", 256, 1 << 20, F(ingest_max_event_bytes),

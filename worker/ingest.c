@@ -69,6 +69,7 @@
 				       values are below; a larger one goes in
 				       the last slot) */
 #define INGEST_LOG_DETAIL_MAX 160   /* an ack's detail as logged, bytes */
+#define INGEST_FAIL_WINDOW_MS 1000  /* a batch the store refused is logged once in this */
 
 struct request {
 	zmq_msg_t frames[INGEST_MAX_FRAMES]; /* as received (only n_frames valid) */
@@ -119,6 +120,8 @@ struct ingest {
 	int done;                      /* the committer finished it */
 	int quit;                      /* the committer should stop */
 	struct log_limit reject_limit; /* rejection lines a second */
+	struct log_limit fail_limit;   /* "not stored" lines (a full disk: every batch) */
+	uint64_t fail_events;          /* events those suppressed lines answered */
 	unsigned long reject_suppressed[INGEST_REASON_SLOTS]; /* held back by
 					  reject_limit, by reason, not yet said */
 };
@@ -197,6 +200,7 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 	in->efd = -1;
 	in->reject_limit = (struct log_limit)LOG_LIMIT_INIT(INGEST_REJECT_LINES_PER_S,
 							   INGEST_REJECT_WINDOW_MS);
+	in->fail_limit = (struct log_limit)LOG_LIMIT_INIT(1, INGEST_FAIL_WINDOW_MS);
 	in->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER; /* no call that can fail */
 	in->cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	/* The socket first: a bind that fails (the port held) is tried again
@@ -607,6 +611,28 @@ static int read_batch(ingest *in, struct batch *b, int shutting_down)
 	return (int)(b->n - before);
 }
 
+/* Say that b was not stored (its events answered RETRY_LATER): the first
+ * such batch of a second with the store's reason, the others of that
+ * second counted in the next line (a full disk refuses every batch). */
+static void log_store_failure(ingest *in, const struct batch *b)
+{
+	int64_t now = clock_mono_ms();
+	unsigned long held = log_limit_ended(&in->fail_limit, now);
+
+	if (!log_limit_take(&in->fail_limit, now)) {
+		in->fail_events += b->n_store;
+		return;
+	}
+	if (held > 0)
+		log_error("ingest: batch of %zu not stored, answered retry_later: %s (and %lu more "
+			  "batches, %llu events, since the last such line)", b->n_store, b->err, held,
+			  (unsigned long long)in->fail_events);
+	else
+		log_error("ingest: batch of %zu not stored, answered retry_later: %s", b->n_store,
+			  b->err);
+	in->fail_events = 0;
+}
+
 /* Answer every request of b (stored by the committer when b->n_store > 0:
  * b->rc says how it went) and empty it.  Returns 0, or -1 when an ack
  * could not be sent. */
@@ -617,8 +643,7 @@ static int answer_batch(ingest *in, struct batch *b)
 	if (b->n_store > 0) {
 		in->counts.commits += b->rc == STORE_OK;
 		if (b->rc != STORE_OK)
-			log_error("ingest: batch of %zu not stored, answered retry_later: %s",
-				  b->n_store, b->err);
+			log_store_failure(in, b);
 	}
 	for (size_t i = 0; i < b->n; i++) {
 		struct request *r = &b->reqs[i];
