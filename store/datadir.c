@@ -6,8 +6,8 @@
  * The pool may run as root, and its data directory is where it creates
  * and writes files by name.  Whoever can write to that directory can put a
  * link there under one of those names and have the pool write through it
- * (a link at <dir>/pacing once made the pool overwrite its target), so
- * the directory must be writable by its owner alone, that owner must be
+ * (over any file the pool's user may write: as root, any file), so the
+ * directory must be writable by its owner alone, that owner must be
  * the user the pool runs as, and every open refuses to follow a link
  * (O_NOFOLLOW) or to use anything but a regular file.  LMDB opens its two
  * files by path itself: they are checked (lstat) just before, and the
@@ -150,12 +150,18 @@ int datadir_open(const char *dir, const char *name, int flags, unsigned mode, ch
 		errno = e;
 		return -1;
 	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+	if (fstat(fd, &sb) != 0) {
 		int e = errno;
 
+		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
 		snprintf(err, errlen, "%s is not a regular file (remove it)", path);
 		close(fd);
-		errno = e ? e : EINVAL;
+		errno = EINVAL;
 		return -1;
 	}
 	return fd;
@@ -190,10 +196,11 @@ int datadir_allocate(int fd, const char *path, uint64_t len, int keep_size, char
 	rc = keep_size ? (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)len) == 0 ? 0 : errno)
 		       : posix_fallocate(fd, 0, (off_t)len);
 	if (rc == EOPNOTSUPP && keep_size && fstat(fd, &sb) == 0) {
-		/* No fallocate() here: allocate what the file holds now (the
-		 * glibc call writes zeros where it must); what a later
-		 * extension adds stays sparse on such a filesystem. */
-		rc = sb.st_size > 0 ? posix_fallocate(fd, 0, sb.st_size) : 0;
+		/* No fallocate() here (the glibc call writes zeros where it
+		 * must): allocate what the file holds now, or, for a file still
+		 * empty, the whole length, size and all (what a later extension
+		 * adds would stay sparse). */
+		rc = posix_fallocate(fd, 0, sb.st_size > 0 ? sb.st_size : (off_t)len);
 	}
 	if (rc == 0)
 		return 0;

@@ -151,6 +151,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "store/datadir.h"
 
 #define STORE_SCHEMA_VERSION 4u
@@ -168,6 +169,7 @@
 #define STORE_STATS_BATCH_BYTES (64 << 10) /* stats: "full" when this much no longer fits */
 #define STORE_DISK_RESERVE_MAX (16ULL << 20) /* blocks kept beyond the data for sending, */
 #define STORE_DISK_RESERVE_DIVISOR 16        /* or 1/16 of the filesystem when smaller */
+#define STORE_DISK_RETRY_MS 1000             /* a full disk is asked again this often */
 #define READY_KEY_LEN 17
 #define DELAYED_KEY_LEN 16
 #define ID_KEY_LEN 8
@@ -180,6 +182,10 @@ struct store_shared {
 	pthread_mutex_t lock;           /* held through every call with a transaction */
 	int refs;                       /* handles open */
 	uint64_t disk_reserve;          /* bytes kept allocated beyond the data (disk_reserve()) */
+	int disk_reserved;              /* disk_reserve() allocated once since open */
+	int64_t disk_retry_ms;          /* after a full disk: no fallocate() before (mono) */
+	int64_t ingest_budget;          /* bytes ingest may still add without reading the
+					   free list again (ingest_room()) */
 	int64_t next_due_ms;            /* store_next_due_ms(): written under lock, read
 					   without (__atomic) */
 };
@@ -574,6 +580,7 @@ static int init_lock(pthread_mutex_t *m)
 }
 
 static void record_ceiling(store *s);
+static uint64_t disk_reserve_bytes(uint64_t total_bytes);
 
 store *store_open(const struct store_opts *opts, char *err, size_t errlen)
 {
@@ -639,11 +646,10 @@ store *store_open(const struct store_opts *opts, char *err, size_t errlen)
 	if (!s->read_only) {
 		uint64_t total = 0;
 
-		record_ceiling(s);
+		if (opts->record_ceiling)
+			record_ceiling(s);
 		if (datadir_disk_full(s->dir, NULL, &total) >= 0)
-			s->sh->disk_reserve = total / STORE_DISK_RESERVE_DIVISOR < STORE_DISK_RESERVE_MAX
-						      ? total / STORE_DISK_RESERVE_DIVISOR
-						      : STORE_DISK_RESERVE_MAX;
+			s->sh->disk_reserve = disk_reserve_bytes(total);
 	}
 	return s;
 fail:
@@ -1401,61 +1407,105 @@ static int disk_room(store *s, uint64_t *room)
 	return 0;
 }
 
-/* Keep data.mdb's disk blocks allocated sh->disk_reserve bytes beyond its
- * pages, plus need, so that dispatch can still commit on a full disk: LMDB
- * extends the file with pwrite(), which uses blocks allocated beyond its
- * end.  Tops up by a quarter of the reserve more than asked, so that a
- * commit rarely pays for a fallocate().  Returns 0; RC_DISK_FULL (said)
- * when the filesystem has no room for them; 0 as well when the room cannot
- * be told or this filesystem cannot allocate ahead (then there is no
- * reserve). */
+/* The blocks kept past data.mdb's pages for sending, on a filesystem of
+ * total_bytes: 1/16 of it, at most STORE_DISK_RESERVE_MAX. */
+static uint64_t disk_reserve_bytes(uint64_t total_bytes)
+{
+	uint64_t r = total_bytes / STORE_DISK_RESERVE_DIVISOR;
+
+	return r < STORE_DISK_RESERVE_MAX ? r : STORE_DISK_RESERVE_MAX;
+}
+
+/* Whether need more bytes fit on the disk with the reserve kept: the
+ * blocks in hand (room) cover need and half the reserve, or the filesystem
+ * has what a top-up to need and the reserve and a quarter takes.  The one
+ * rule of ingest (disk_reserve()) and of store_stats(). */
+static int disk_takes(uint64_t need, uint64_t room, uint64_t avail, uint64_t reserve)
+{
+	uint64_t top = need + reserve + reserve / 4;
+
+	return room >= need + reserve / 2 || (top > room && avail >= top - room);
+}
+
+/* Keep data.mdb's disk blocks allocated past its pages, so that dispatch
+ * can still commit on a full disk: LMDB extends the file with pwrite(),
+ * which uses blocks allocated past its end.  When the blocks in hand no
+ * longer cover need and half the reserve, they are topped up to need, the
+ * reserve and a quarter (so a commit rarely pays for a fallocate()); the
+ * first call after open always allocates (a filesystem may count blocks of
+ * its own past the end, which it takes back when it fills up).  After a
+ * full disk the filesystem is asked again only STORE_DISK_RETRY_MS later.
+ * Returns 0; RC_DISK_FULL (said) when need and the reserve do not fit; 0 as
+ * well when the room cannot be told or this filesystem cannot allocate
+ * ahead (then there is no reserve). */
 static int disk_reserve(store *s, uint64_t need)
 {
 	struct store_shared *sh = s->sh;
 	MDB_envinfo info;
 	MDB_stat st;
 	uint64_t room, hwm, top;
+	int64_t now;
 	int fd;
 
 	if (s->read_only || sh->disk_reserve == 0 || disk_room(s, &room) != 0)
 		return 0;
-	if (room >= need + sh->disk_reserve)
+	if (sh->disk_reserved && room >= need + sh->disk_reserve / 2)
 		return 0;
+	now = clock_mono_ms();
+	if (now < sh->disk_retry_ms)
+		goto full;
 	if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0 ||
 	    mdb_env_get_fd(s->env, &fd) != 0)
 		return 0;
 	hwm = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
 	top = need + sh->disk_reserve + sh->disk_reserve / 4;
-	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)hwm, (off_t)top) == 0)
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)hwm, (off_t)top) == 0) {
+		sh->disk_reserved = 1;
 		return 0;
-	if (errno == ENOSPC || errno == EDQUOT) {
-		uint64_t avail = 0;
-
-		(void)datadir_disk_full(s->dir, &avail, NULL);
-		set_err(s, "disk full: %llu KiB left on the filesystem of %s, and the store keeps "
-			"%llu KiB for sending", (unsigned long long)(avail >> 10), s->dir,
-			(unsigned long long)(sh->disk_reserve >> 10));
-		return RC_DISK_FULL;
 	}
-	sh->disk_reserve = 0; /* EOPNOTSUPP, or unusable: write without */
-	return 0;
+	if (errno == EOPNOTSUPP || errno == ENOSYS) {
+		sh->disk_reserve = 0; /* this filesystem cannot: write without */
+		return 0;
+	}
+	/* A full disk, or a failure that may pass (EINTR, EIO): ask again
+	 * later, and meanwhile go by the blocks in hand. */
+	sh->disk_retry_ms = now + STORE_DISK_RETRY_MS;
+full:
+	if (room >= need + sh->disk_reserve / 2)
+		return 0;
+	uint64_t avail = 0;
+	(void)datadir_disk_full(s->dir, &avail, NULL);
+	set_err(s, "disk full: %llu KiB left on the filesystem of %s, and the store keeps %llu KiB "
+		"for sending", (unsigned long long)(avail >> 10), s->dir,
+		(unsigned long long)(sh->disk_reserve >> 10));
+	return RC_DISK_FULL;
 }
 
 /* Whether need more bytes of pages fit: under the ingest limit, and on the
  * disk with the reserve for sending kept.  The cheap tests first (the
- * file's high-water mark, the blocks already allocated); LMDB's free list
- * is read only when they fail: pages on it are reused before the file
- * grows, so a drained backlog makes room again, on the map as on a full
- * disk.  Returns STORE_OK, STORE_FULL (said) or STORE_ERROR. */
+ * file's high-water mark, the blocks in hand).  Near the limit the pages
+ * in use are the high-water mark less LMDB's free list (pages on it are
+ * reused before the file grows), which is read once and then spent batch
+ * by batch (sh->ingest_budget, a quarter of the room kept for sending at
+ * most) until read again.  On a full disk, what the
+ * free list holds will do while half the reserve is still in hand (LMDB
+ * may extend the file all the same: by one batch at most), so a drained
+ * backlog makes room again, on the map as on a full disk.  Returns
+ * STORE_OK, STORE_FULL (said) or STORE_ERROR. */
 static int ingest_room(store *s, uint64_t need)
 {
+	struct store_shared *sh = s->sh;
 	uint64_t limit = store_ingest_limit(s->map_max_bytes);
-	uint64_t hwm = 0, free_b = 0, in_use;
+	uint64_t hwm = 0, free_b = 0, in_use, room = 0;
 	MDB_txn *txn = NULL;
 	int rc = pages_bytes(s, NULL, &hwm, NULL);
 
-	if (rc == 0 && hwm + need <= limit && disk_reserve(s, need) == 0)
-		return STORE_OK;
+	if (rc == 0 && (hwm + need <= limit || (int64_t)need <= sh->ingest_budget)) {
+		if (hwm + need > limit)
+			sh->ingest_budget -= (int64_t)need;
+		if (disk_reserve(s, need) == 0)
+			return STORE_OK;
+	}
 	if (rc == 0)
 		rc = txn_begin(s, MDB_RDONLY, &txn);
 	if (rc == 0) {
@@ -1468,17 +1518,20 @@ static int ingest_room(store *s, uint64_t need)
 	}
 	in_use = hwm > free_b ? hwm - free_b : 0;
 	if (in_use + need > limit) {
+		sh->ingest_budget = 0;
 		set_err(s, "store is full: %llu MiB in use, and ingest stops at %llu MiB to keep "
 			"the rest of store.map_max_mb (%llu MiB) for sending",
 			(unsigned long long)(in_use >> 20), (unsigned long long)(limit >> 20),
 			(unsigned long long)(s->map_max_bytes >> 20));
 		return STORE_FULL;
 	}
-	/* No room on the disk for the batch: what the free list holds will do,
-	 * as long as the reserve for sending is still whole (LMDB may extend
-	 * the file all the same: by one batch at most, once). */
-	uint64_t room = 0;
-	if (free_b >= need && disk_room(s, &room) == 0 && room >= s->sh->disk_reserve)
+	/* Spent without a look at the free list: a quarter of the room kept
+	 * for sending at most, since other ingesting processes spend theirs
+	 * meanwhile. */
+	sh->ingest_budget = (int64_t)(limit - in_use - need);
+	if (sh->ingest_budget > (int64_t)((s->map_max_bytes - limit) / 4))
+		sh->ingest_budget = (int64_t)((s->map_max_bytes - limit) / 4);
+	if (free_b >= need && disk_room(s, &room) == 0 && room >= sh->disk_reserve / 2)
 		return STORE_OK;
 	return disk_reserve(s, need) == 0 ? STORE_OK : STORE_FULL; /* said there */
 }
@@ -1703,8 +1756,15 @@ int store_stats(store *s, struct store_stats *out)
 	uint64_t in_use = out->used_bytes > out->free_bytes ? out->used_bytes - out->free_bytes : 0;
 	out->ingest_full = out->map_max_bytes != 0 &&
 			   in_use + STORE_STATS_BATCH_BYTES > store_ingest_limit(out->map_max_bytes);
-	out->disk_full = datadir_disk_full(s->dir, &out->disk_avail_bytes,
-					   &out->disk_total_bytes) == 1;
+	if (datadir_disk_full(s->dir, &out->disk_avail_bytes, &out->disk_total_bytes) >= 0) {
+		uint64_t room = 0;
+
+		/* As ingest sees it (ingest_room()): a batch and the reserve
+		 * no longer fit; what the free list holds is said apart. */
+		out->disk_full = disk_room(s, &room) == 0 &&
+				 !disk_takes(STORE_STATS_BATCH_BYTES, room, out->disk_avail_bytes,
+					     disk_reserve_bytes(out->disk_total_bytes));
+	}
 	snprintf(path, sizeof(path), "%s/%s", s->dir, DATADIR_DATA);
 	if (stat(path, &sb) == 0) {
 		/* Blocks past the end are the reserve kept for sending. */

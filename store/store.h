@@ -75,6 +75,8 @@ struct store_opts {
 	uint64_t map_bytes;           /* initial map size (0: default 256 MiB) */
 	uint64_t map_max_bytes;       /* growth ceiling (0: default 64 GiB) */
 	int read_only;                /* 1: open for reading only (smsqctl) */
+	int record_ceiling;           /* 1: write map_max_bytes into the store for
+					 store_stats() (the pool, holding its lock) */
 };
 
 /*

@@ -54,7 +54,8 @@ struct fx {
 static store *open_store(const char *dir, uint64_t map, uint64_t max, int ro)
 {
 	char err[256] = "";
-	struct store_opts o = { .dir = dir, .map_bytes = map, .map_max_bytes = max, .read_only = ro };
+	struct store_opts o = { .dir = dir, .map_bytes = map, .map_max_bytes = max, .read_only = ro,
+				.record_ceiling = !ro };
 	store *s = store_open(&o, err, sizeof(err));
 
 	if (s == NULL)

@@ -208,6 +208,11 @@ static void log_outcome(dispatch *d, const struct pend *p, int64_t now_ms)
 				 "already\"", o->id, p->provider,
 				 o->found_state < STORE_STATE_COUNT ? store_state_name(o->found_state)
 								    : "gone");
+		else if (o->kind == STORE_OUT_RETRY && o->ambiguous)
+			log_warn("%" PRIu64 ": provider=%s status=dropped duplicate_possible=1 "
+				 "reason=\"no answer after the request left, and this worker's lease "
+				 "had run out: the provider may have sent it, and another worker may "
+				 "send it too\"", o->id, p->provider);
 		else
 			log_info("%" PRIu64 ": status=dropped reason=\"lease lost before the "
 				 "outcome; not sent by this worker\"", o->id);

@@ -52,7 +52,10 @@ struct http_xfer {
 	struct http_xfer *next;      /* free list / done list link */
 	struct http_xfer *all_next;  /* every transfer ever made (owner list) */
 	http *h;                     /* its owner (the gate) */
-	int withheld;                /* the gate held it back */
+	int gate_passed;             /* the gate let it go once (libcurl asks again when
+					it retries on a connection that died) */
+	int withheld;                /* the gate held it back: 1 before any try left,
+					2 on a retry, after a try may have */
 };
 
 struct http {
@@ -156,9 +159,11 @@ static int on_prereq(void *clientp, char *primary_ip, char *local_ip, int primar
 	(void)local_ip;
 	(void)primary_port;
 	(void)local_port;
-	if (x->h->gate == NULL || x->h->gate(x->user))
+	if (x->h->gate == NULL || x->h->gate(x->user)) {
+		x->gate_passed = 1;
 		return CURL_PREREQFUNC_OK;
-	x->withheld = 1;
+	}
+	x->withheld = x->gate_passed ? 2 : 1;
 	return CURL_PREREQFUNC_ABORT;
 }
 
@@ -298,6 +303,7 @@ int http_start(http *h, const struct provider_request *req, const struct http_op
 	x->next = NULL;
 	x->user = user;
 	x->h = h;
+	x->gate_passed = 0;
 	x->withheld = 0;
 	x->body_len = 0;
 	x->truncated = 0;
@@ -466,9 +472,14 @@ http_xfer *http_next_done(http *h, void **user, struct provider_response *resp)
 		resp->status = status;
 		return x;
 	}
-	if (x->withheld) {
+	if (x->withheld == 1) {
 		resp->transport = PROVIDER_T_WITHHELD;
 		resp->error = "held back before it left";
+		return x;
+	}
+	if (x->withheld == 2) { /* its first try may have reached the provider */
+		resp->transport = PROVIDER_T_AMBIGUOUS;
+		resp->error = "held back on a retry, after a first try that may have left";
 		return x;
 	}
 	if (x->result == CURLE_OK) { /* body too big to trust */

@@ -63,8 +63,10 @@ int http_start(http *h, const struct provider_request *req, const struct http_op
 /*
  * gate(user) is asked, for every request, just before it is written to its
  * connection (the connection is up; nothing of the request has left): 0
- * holds it back, and it finishes with transport PROVIDER_T_WITHHELD.  NULL
- * (the default): every request leaves.
+ * holds it back, and it finishes with transport PROVIDER_T_WITHHELD; when
+ * libcurl retries a request whose connection died and the gate holds back
+ * the retry, with PROVIDER_T_AMBIGUOUS (the first try may have reached the
+ * provider).  NULL (the default): every request leaves.
  */
 void http_set_gate(http *h, int (*gate)(void *user));
 

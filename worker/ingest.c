@@ -121,6 +121,7 @@ struct ingest {
 	int quit;                      /* the committer should stop */
 	struct log_limit reject_limit; /* rejection lines a second */
 	struct log_limit fail_limit;   /* "not stored" lines (a full disk: every batch) */
+	struct log_limit temp_limit;   /* "retry_later reason=temporary" lines */
 	uint64_t fail_events;          /* events those suppressed lines answered */
 	unsigned long reject_suppressed[INGEST_REASON_SLOTS]; /* held back by
 					  reject_limit, by reason, not yet said */
@@ -201,6 +202,7 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 	in->reject_limit = (struct log_limit)LOG_LIMIT_INIT(INGEST_REJECT_LINES_PER_S,
 							   INGEST_REJECT_WINDOW_MS);
 	in->fail_limit = (struct log_limit)LOG_LIMIT_INIT(1, INGEST_FAIL_WINDOW_MS);
+	in->temp_limit = (struct log_limit)LOG_LIMIT_INIT(1, INGEST_FAIL_WINDOW_MS);
 	in->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER; /* no call that can fail */
 	in->cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	/* The socket first: a bind that fails (the port held) is tried again
@@ -548,6 +550,27 @@ static void log_reject(ingest *in, const struct request *r)
 		 validate_reason_name(r->reason), log_value(detail, sizeof(detail), r->detail));
 }
 
+/* Say that r could not be checked now (RETRY_LATER temporary): at most a
+ * line a second (out of descriptors, every event that needs one is), with
+ * how many were not said since. */
+static void log_temporary(ingest *in, const struct request *r)
+{
+	char key[LOG_VALUE_MAX], detail[INGEST_LOG_DETAIL_MAX];
+	int64_t now = clock_mono_ms();
+	unsigned long held = log_limit_ended(&in->temp_limit, now);
+
+	if (!log_limit_take(&in->temp_limit, now))
+		return;
+	log_value(key, sizeof(key), r->ev->idempotency_key);
+	log_value(detail, sizeof(detail), r->detail);
+	if (held > 0)
+		log_warn("%s: status=retry_later reason=%s detail=\"%s\" unsaid_before=%lu", key,
+			 validate_reason_name(r->reason), detail, held);
+	else
+		log_warn("%s: status=retry_later reason=%s detail=\"%s\"", key,
+			 validate_reason_name(r->reason), detail);
+}
+
 /* Read what waits on the socket into b (up to batch_max), checking and
  * preparing each request.  Returns the number read, or -1 on a socket
  * error (with what was read before it kept in b). */
@@ -592,8 +615,7 @@ static int read_batch(ingest *in, struct batch *b, int shutting_down)
 			 * now): the producer resends it after retry_after_ms. */
 			r->status = SMSQ__ACK_STATUS__ACK_RETRY_LATER;
 			r->reason = why;
-			log_warn("%s: status=retry_later reason=%s detail=\"%s\"",
-				 r->ev->idempotency_key, validate_reason_name(why), r->detail);
+			log_temporary(in, r);
 			continue;
 		}
 		if (why != SMSQ__REASON__REASON_NONE) {

@@ -30,6 +30,7 @@
 	(ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |              \
 	 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
 #define WATCH_EVENT_BYTES 6 /* uint16 event, uint32 value */
+#define WATCH_READ_MAX 2048 /* events read a call at most (the monitor's queue holds ~2,000) */
 
 /* Events of one kind since its last line. */
 struct tally {
@@ -143,7 +144,10 @@ void listener_watch_read(listener_watch *w)
 {
 	if (w == NULL)
 		return;
-	for (;;) {
+	/* At most a queue's worth a call: at the descriptor limit the I/O
+	 * thread refills the queue as fast as this reads it, and reading until
+	 * it is empty could keep the loop here for good. */
+	for (int i = 0; i < WATCH_READ_MAX; i++) {
 		zmq_msg_t ev;
 		uint16_t event;
 		uint32_t value;

@@ -67,7 +67,8 @@ typedef struct listener_watch listener_watch;
 listener_watch *listener_watch_new(void *ctx, void *sock, const char *who, char *err,
 				   size_t errlen);
 
-/* Read every event waiting (never blocks) and log what is due.  NULL-safe. */
+/* Read the events waiting, a queue's worth at most (never blocks), and log
+ * what is due.  NULL-safe. */
 void listener_watch_read(listener_watch *w);
 
 /* Close the watch (see CAVEATS for the order).  NULL-safe; sets *w to NULL. */

@@ -7,9 +7,10 @@
  * time with sigtimedwait(): no handler, no race between a signal and the
  * loop.  Children are in slots (slot 0: the broker, when there is one;
  * 1..N: workers); a slot is running (pid > 0) or waiting for its restart
- * time.  The master never
- * touches ZeroMQ or LMDB after fork (it opens the store once before any
- * fork, to fail fast on a bad directory, and closes it).
+ * time.  The master never touches ZeroMQ or LMDB after fork: before any
+ * fork it opens the store once, to fail fast on a bad directory, and the
+ * pacing file, so that the file and its disk blocks exist before a disk
+ * fills up; it closes both.
  *
  * Each producer connection is a descriptor of the process that binds the
  * ingest endpoint, and ZeroMQ bounds their number by nothing else
@@ -214,44 +215,59 @@ static int lock_dir(const char *dir)
 	return fd;
 }
 
-static int prepare(struct pool *p, char *absdir, size_t len)
+/* The data directory: created and checked (datadir.h), its absolute path
+ * in absdir (PATH_MAX bytes) and the broker's socket in it.  Returns 0 or
+ * -1 (said). */
+static int prepare_dir(struct pool *p, char *absdir)
 {
-	struct store_opts so = {
-		.dir = p->cfg->store_dir,
-		.map_bytes = (uint64_t)p->cfg->store_map_size_mb << 20,
-		.map_max_bytes = (uint64_t)p->cfg->store_map_max_mb << 20,
-	};
 	char err[512];
-	store *st = store_open(&so, err, sizeof(err));
-	pace *pc;
 
-	/* Opened once before any fork to fail fast, and closed at once. */
-	if (st == NULL) {
+	if (datadir_prepare(p->cfg->store_dir, 1, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return -1;
 	}
-	store_close(&st);
-	/* The pacing file too, providers or not: it is created (its blocks
-	 * allocated) while there is room, so that a pool restarted on a full
-	 * disk can still send what it holds; where it cannot be, the pool
-	 * does not start. */
-	pc = pace_open(p->cfg->store_dir, err, sizeof(err));
-	if (pc == NULL) {
-		log_error("%s", err);
-		return -1;
-	}
-	pace_close(&pc);
 	if (realpath(p->cfg->store_dir, absdir) == NULL) {
 		log_error("%s: %s", p->cfg->store_dir, strerror(errno));
 		return -1;
 	}
-	(void)len;
 	if (snprintf(p->backend, sizeof(p->backend), "ipc://%s/ingest.ipc", absdir) >
 	    POOL_BACKEND_MAX) {
 		log_error("data directory path %s is too long for a local socket (max ~%d bytes)",
 			  absdir, POOL_BACKEND_MAX - 20);
 		return -1;
 	}
+	return 0;
+}
+
+/* With the directory locked: the store opened once before any fork, to
+ * fail fast (and to record its map ceiling for smsqctl), and the pacing
+ * file, providers or not: it is created (its blocks allocated) while there
+ * is room, so that a pool restarted on a full disk can still send what it
+ * holds; where it cannot be, the pool does not start.  Both closed at once.
+ * Returns 0 or -1 (said). */
+static int prepare_files(struct pool *p)
+{
+	struct store_opts so = {
+		.dir = p->cfg->store_dir,
+		.map_bytes = (uint64_t)p->cfg->store_map_size_mb << 20,
+		.map_max_bytes = (uint64_t)p->cfg->store_map_max_mb << 20,
+		.record_ceiling = 1,
+	};
+	char err[512];
+	store *st = store_open(&so, err, sizeof(err));
+	pace *pc;
+
+	if (st == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	store_close(&st);
+	pc = pace_open(p->cfg->store_dir, err, sizeof(err));
+	if (pc == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	pace_close(&pc);
 	return 0;
 }
 
@@ -315,11 +331,15 @@ int pool_run(const struct config *cfg)
 	 * two ZeroMQ I/O threads per event: ~3 us of ~25 us in all). */
 	p.has_broker = p.n_workers > 1 &&
 		       (cfg->ingest_workers == 0 || cfg->ingest_workers > 1);
-	if (prepare(&p, absdir, sizeof(absdir)) != 0)
+	if (prepare_dir(&p, absdir) != 0)
 		return 1;
 	lock_fd = lock_dir(absdir);
 	if (lock_fd < 0)
 		return 1;
+	if (prepare_files(&p) != 0) {
+		close(lock_fd);
+		return 1;
+	}
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);

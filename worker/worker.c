@@ -120,6 +120,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int bi
 		.dir = cfg->store_dir,
 		.map_bytes = (uint64_t)cfg->store_map_size_mb << 20,
 		.map_max_bytes = (uint64_t)cfg->store_map_max_mb << 20,
+		.record_ceiling = 1,
 	};
 	struct ingest_opts io = {
 		.endpoint = endpoint,
