@@ -243,7 +243,7 @@ static void test_invalid_utf8(void **state)
 		{"Latin-1 e acute", "caf\xE9", 4},
 	};
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-		struct gsm_info info = {GSM_UCS2, 9, 9, 9};
+		struct gsm_info info = {GSM_UCS2, 9, 9, 9, 9};
 		char out[16] = "junk";
 		unsigned rep = 7;
 
@@ -253,10 +253,45 @@ static void test_invalid_utf8(void **state)
 		}
 		assert_int_equal(info.units, 0);
 		assert_int_equal(info.segments, 0);
+		assert_int_equal(info.utf16, 0);
 		assert_true(gsm_smart(cases[k].bytes, cases[k].len, out, sizeof(out), &rep) ==
 			    GSM_SMART_INVALID);
 		assert_string_equal(out, "");
 		assert_int_equal(rep, 0);
+	}
+}
+
+/* utf16 counts what most provider APIs call characters, in either
+ * encoding: a GSM extension character is 1 (2 septets), an emoji 2. */
+static void test_utf16_units_in_both_encodings(void **state)
+{
+	static const struct {
+		const char *name;   /* the case */
+		const char *text;   /* UTF-8 */
+		int encoding;       /* expected encoding */
+		size_t utf16;       /* expected UTF-16 units */
+		size_t units;       /* expected septets or UTF-16 units */
+	} cases[] = {
+		{"empty", "", GSM_7BIT, 0, 0},
+		{"ASCII", "abc", GSM_7BIT, 3, 3},
+		{"euro: 2 septets, 1 character", EURO, GSM_7BIT, 1, 2},
+		{"accent of the basic table", "\xC3\xA9", GSM_7BIT, 1, 1},
+		{"Cyrillic", ZHE "a", GSM_UCS2, 2, 2},
+		{"emoji: a surrogate pair", GRIN, GSM_UCS2, 2, 2},
+		{"euro beside an emoji", EURO GRIN, GSM_UCS2, 3, 3},
+	};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct gsm_info info;
+
+		assert_int_equal(gsm_analyze(cases[k].text, strlen(cases[k].text), &info), 0);
+		if (info.encoding != cases[k].encoding || info.utf16 != cases[k].utf16 ||
+		    info.units != cases[k].units) {
+			print_error("case \"%s\": %s, %zu UTF-16 units, %zu units\n", cases[k].name,
+				    gsm_encoding_name(info.encoding), info.utf16, info.units);
+			fail();
+		}
 	}
 }
 
@@ -587,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_gsm7_segment_boundaries),
 		cmocka_unit_test(test_ucs2_segment_boundaries),
 		cmocka_unit_test(test_invalid_utf8),
+		cmocka_unit_test(test_utf16_units_in_both_encodings),
 		cmocka_unit_test(test_explicit_length_and_nul),
 		cmocka_unit_test(test_encoding_name),
 		cmocka_unit_test(test_smart_texts),

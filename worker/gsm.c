@@ -209,6 +209,7 @@ int gsm_analyze(const char *utf8, size_t len, struct gsm_info *out)
 		chars++;
 	}
 	out->chars = chars;
+	out->utf16 = units16;
 	if (all_gsm) {
 		out->encoding = GSM_7BIT;
 		out->units = septets;

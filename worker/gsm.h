@@ -44,6 +44,8 @@ struct gsm_info {
 	size_t units;    /* septets (GSM_7BIT) or UTF-16 code units (GSM_UCS2) */
 	size_t segments; /* SMS parts the text needs (>= 1) */
 	size_t chars;    /* Unicode code points in the text */
+	size_t utf16;    /* UTF-16 code units, whatever the encoding: the
+			    "characters" of most provider APIs (an emoji is 2) */
 };
 
 /*
