@@ -258,12 +258,32 @@ class CtlTextTest(unittest.TestCase):
              "invalid_field", "booking_id holds U+202E, a bidirectional control"),
             ("invalid_field: a lone CR in a text", event(text="RDV\rdemain"), [], AT,
              "invalid_field", "text holds U+000D"),
+            # issue 20: nothing visible; over what a configured provider takes
+            ("empty_text: a zero-width space", event(text="\u200b"), [], AT, "empty_text",
+             "text has nothing visible to send"),
+            ("empty_text: spaces and a soft hyphen, smart encoding off",
+             event(text=" \u00ad \n"), ["-o", "ingest.smart_encoding=0"], AT, "empty_text",
+             "text has nothing visible to send"),
+            ("text_too_long: 2000 characters, a Twilio provider configured",
+             event(text="y" * 2000), ["-o", "ingest.max_text_bytes=4096", "-o",
+                                      "ingest.max_segments=20", "-o",
+                                      "provider.primary.type=twilio"], AT, "text_too_long",
+             "text is 2000 characters (UTF-16 units), over the 1600 that provider primary "
+             "(twilio) accepts"),
         ]
         for name, ev, opts, at, reason, frag in cases:
             with self.subTest(name):
                 o = self.rejected(ev, *opts, at=at)
                 self.assertEqual(o["reason"], reason, o)
                 self.assertIn(frag, o["detail"])
+
+    def test_preview_long_text_without_twilio_is_accepted(self):
+        # Infobip and the webhook contract take a whole concatenated SMS.
+        ev = event(text="y" * 2000)
+        o = self.accepted(ev, "-o", "ingest.max_text_bytes=4096", "-o", "ingest.max_segments=20",
+                          "-o", "provider.primary.type=infobip", "-o",
+                          "provider.gw.type=webhook")
+        self.assertEqual(o["segments"], 14)
 
     def test_preview_escapes_what_it_echoes(self):
         # Nothing from the input reaches the terminal raw: a name with an ANSI

@@ -201,6 +201,59 @@ class IngestTest(itlib.PoolTest):
         self.assertEqual(s["segments_saved"], 0)
         self.assertEqual(s["segments_waiting"], 2)
 
+    def test_issue20_a_text_with_nothing_visible_is_rejected_empty_text(self):
+        # A zero-width space is emptied by smart encoding: nothing would be
+        # sent, and a provider would refuse it, so ingest does.
+        pool = self.pool(workers=1)
+        m = pb2()
+        d = Dealer(pool.endpoint)
+        cases = [("zwsp", "\u200b"), ("spaces", " \n \r\n "),
+                 ("joiners", "\u200d\u2060\ufeff\u00ad")]
+        for key, text in cases:
+            with self.subTest(key):
+                ack = d.call(event(key, text=text), req_id=key.encode())
+                self.assertEqual((ack.status, m.Reason.Name(ack.reason)),
+                                 (m.ACK_REJECTED, "REASON_EMPTY_TEXT"), ack.detail)
+                self.assertIn("nothing visible", ack.detail)
+        ok = d.call(event("dot", text="\u200b."), req_id=b"dot")
+        self.assertEqual(ok.status, m.ACK_ACCEPTED, ok.detail)
+        d.close()
+        self.assertEqual(self.stats()["total"], 1)
+        self.assertIn("zwsp: status=rejected reason=empty_text", pool.log_text())
+
+    def test_issue20_a_text_over_what_a_configured_provider_takes_is_rejected(self):
+        # Twilio takes 1,600 characters; Infobip and the webhook contract take
+        # a whole concatenated SMS.  Failover may use any configured provider.
+        m = pb2()
+        closed = "http://127.0.0.1:%d" % itlib.free_port()
+        limits = ["-o", "ingest.max_text_bytes=4096", "-o", "ingest.max_segments=20"]
+
+        def provider(name, type, **extra):
+            opts = dict(type=type, base_url=closed, rate_per_s=10, sender="SMSQTEST",
+                        token="test-token", **extra)
+            return sum((["-o", "provider.%s.%s=%s" % (name, k, v)] for k, v in opts.items()),
+                       [])
+
+        def ack_of(pool, key):
+            d = Dealer(pool.endpoint)
+            ack = d.call(event(key, text="y" * 2000), req_id=key.encode())
+            d.close()
+            return ack
+
+        pool = self.pool(workers=1, args=limits + provider("backup", "infobip") +
+                         provider("gw", "webhook"))
+        ack = ack_of(pool, "long-1")
+        self.assertEqual(ack.status, m.ACK_ACCEPTED, ack.detail)
+        self.assertEqual(pool.stop(), 0)
+        pool = self.pool(workers=1, args=limits + provider("backup", "infobip") +
+                         provider("primary", "twilio", account="AC0123"))
+        ack = ack_of(pool, "long-2")
+        self.assertEqual((ack.status, m.Reason.Name(ack.reason)),
+                         (m.ACK_REJECTED, "REASON_TEXT_TOO_LONG"), ack.detail)
+        self.assertIn("2000 characters", ack.detail)
+        self.assertIn("1600 that provider primary (twilio)", ack.detail)
+        self.assertEqual(self.stats()["total"], 1)
+
     def test_20000_published_pool_killed_after_last_ack_all_there(self):
         pool = self.pool(workers=2)
         path = self.gen(20000, seed=3)

@@ -1017,6 +1017,13 @@ static void test_ops_table(void **state)
 	assert_int_equal(provider_twilio_ops.max_batch, 1);
 	assert_int_equal(provider_infobip_ops.max_batch, 100);
 	assert_int_equal(provider_webhook_ops.max_batch, 100);
+	/* The text limits of PROVIDERS.md (ingest refuses longer texts). */
+	assert_int_equal(provider_twilio_ops.max_text_units, 1600);
+	assert_int_equal(provider_twilio_ops.max_text_segments, 0);
+	assert_int_equal(provider_infobip_ops.max_text_units, 0);
+	assert_int_equal(provider_infobip_ops.max_text_segments, 255);
+	assert_int_equal(provider_webhook_ops.max_text_units, 0);
+	assert_int_equal(provider_webhook_ops.max_text_segments, 255);
 
 	assert_int_equal(provider_kind_parse("twilio", &k), 0);
 	assert_int_equal(k, PROVIDER_TWILIO);

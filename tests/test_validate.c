@@ -1119,6 +1119,36 @@ static void test_validate_control_char(void **state)
 	}
 }
 
+/* What shows nothing on a handset (EMPTY_TEXT at ingest), at the edges of
+ * each range, and its visible neighbours. */
+static void test_validate_invisible_char(void **state)
+{
+	static const uint32_t invisible_cps[] = {
+		0x09, 0x0A, 0x0D, 0x20, 0x85, 0xA0, 0xAD, 0x34F, 0x61C, 0x115F, 0x1160,
+		0x1680, 0x17B4, 0x17B5, 0x180B, 0x180F, 0x2000, 0x200B, 0x200D, 0x200F,
+		0x2028, 0x202F, 0x205F, 0x2060, 0x206F, 0x2800, 0x3000, 0x3164, 0xFE00,
+		0xFE0F, 0xFEFF, 0xFFA0, 0xFFF9, 0xFFFB, 0x1D173, 0x1D17A, 0xE0000, 0xE0001,
+		0xE007F, 0xE0100, 0xE01EF,
+	};
+	static const uint32_t visible_cps[] = {
+		0x08, 0x0E, 0x21, 'a', 0x84, 0xA1, 0xAC, 0xAE, 0x34E, 0x350, 0x1161, 0x17B6,
+		0x1810, 0x2010, 0x2027, 0x2030, 0x205E, 0x2070, 0x2801, 0x3001, 0xFE10, 0xFEFE,
+		0xFFFC, 0x1D172, 0x1D17B, 0x1F600, 0xE0080, 0xE01F0,
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(invisible_cps); i++)
+		if (!validate_invisible_char(invisible_cps[i]))
+			fail_msg("U+%04X should be invisible", (unsigned)invisible_cps[i]);
+	for (size_t i = 0; i < ARRAY_LEN(visible_cps); i++)
+		if (validate_invisible_char(visible_cps[i]))
+			fail_msg("U+%04X should show", (unsigned)visible_cps[i]);
+	assert_true(validate_text_blank("", 0));
+	assert_true(validate_text_blank("\xE2\x80\x8B \r\n\xC2\xAD", 8));
+	assert_false(validate_text_blank("\xE2\x80\x8B.", 4));
+	assert_false(validate_text_blank(" \xFF", 2)); /* not UTF-8: not "blank" */
+}
+
 /* ---- an event as it comes off the wire ----------------------------------- */
 
 /* Pack base_event() with the key "k-1Xtail" into buf and put a NUL byte
@@ -1300,7 +1330,8 @@ static const struct rcase reason_cases[] = {
 	{ R(COUNTRY_NOT_ALLOWED), "country_not_allowed" },
 	{ R(RENDER_FAILED), "render_failed" },
 	{ R(TEMPORARY), "temporary" },
-	{ (Smsq__Reason)17, "unknown" },
+	{ R(EMPTY_TEXT), "empty_text" },
+	{ (Smsq__Reason)18, "unknown" },
 	{ (Smsq__Reason)1000, "unknown" },
 	{ (Smsq__Reason)-1, "unknown" },
 };
@@ -1372,6 +1403,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ordinary_characters_are_kept, fx_setup,
 						fx_teardown),
 		cmocka_unit_test(test_validate_control_char),
+		cmocka_unit_test(test_validate_invisible_char),
 		cmocka_unit_test_setup_teardown(test_wire_round_trip, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_nul_byte_in_a_string_is_rejected_on_the_wire, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_validate_wire_accepts_a_packed_event_and_refuses_broken_bytes, fx_setup, fx_teardown),

@@ -1,4 +1,16 @@
-/* prepare: validate, normalise, render, encode, count (see prepare.h). */
+/*
+ * prepare: validate, normalise, render, encode, count (see prepare.h).
+ *
+ * A text is judged as it would be sent: after rendering and smart
+ * encoding.  So a text of zero-width spaces, which smart encoding empties,
+ * is refused EMPTY_TEXT here rather than by a provider, and the limits are
+ * counted on the characters and segments that leave.
+ *
+ * The providers' limits (provider.h: max_text_units, max_text_segments)
+ * are reduced once, in preparer_new(), to the smallest of each kind among
+ * the configured providers, with the provider it comes from: failover may
+ * send any message through any of them, so a text must fit them all.
+ */
 #include "worker/prepare.h"
 
 #include <stdio.h>
@@ -9,10 +21,18 @@
 #include "common/xalloc.h"
 #include "worker/gsm.h"
 #include "worker/phone.h"
+#include "worker/provider.h"
 #include "worker/render.h"
 #include "worker/validate.h"
 
 #define PREPARE_RENDER_MAX 2048 /* longest rendered text, bytes */
+
+/* The smallest limit of one kind among the configured providers. */
+struct text_limit {
+	size_t max;                        /* 0: no configured provider has one */
+	char provider[PROVIDER_NAME_MAX];  /* the provider it comes from */
+	const char *api;                   /* its type (static) */
+};
 
 struct preparer {
 	validator *val;
@@ -20,7 +40,31 @@ struct preparer {
 	size_t max_segments;
 	int smart_encoding;
 	size_t text_cap;        /* bytes of a text slot */
+	struct text_limit units;    /* in UTF-16 code units (characters) */
+	struct text_limit segments; /* in SMS parts */
 };
+
+/* Keep max (0: none) in *l if it is the first or a smaller limit. */
+static void take_smaller(struct text_limit *l, size_t max, const char *provider,
+			 const char *api)
+{
+	if (max == 0 || (l->max != 0 && l->max <= max))
+		return;
+	l->max = max;
+	snprintf(l->provider, sizeof(l->provider), "%s", provider);
+	l->api = api;
+}
+
+/* Is n (what: its unit) over limit l?  Then detail says so. */
+static int over_limit(const struct text_limit *l, size_t n, const char *what, char *detail,
+		      size_t detail_len)
+{
+	if (l->max == 0 || n <= l->max)
+		return 0;
+	snprintf(detail, detail_len, "text is %zu %s, over the %zu that provider %s (%s) accepts",
+		 n, what, l->max, l->provider, l->api);
+	return 1;
+}
 
 preparer *preparer_new(const struct config *cfg, char *err, size_t err_len)
 {
@@ -46,6 +90,21 @@ preparer *preparer_new(const struct config *cfg, char *err, size_t err_len)
 	if (p->rend == NULL) {
 		snprintf(err, err_len, "templates: %s", why);
 		goto fail;
+	}
+	for (int i = 0; i < cfg->n_providers; i++) {
+		const struct config_provider *c = &cfg->providers[i];
+		const struct provider_ops *ops = NULL;
+		enum provider_kind kind;
+
+		if (provider_kind_parse(c->type, &kind) == 0)
+			ops = provider_ops_for(kind);
+		if (ops == NULL) {
+			snprintf(err, err_len, "provider.%s.type: '%s' is not one of twilio, "
+				 "infobip, webhook", c->conf.name, c->type);
+			goto fail;
+		}
+		take_smaller(&p->units, ops->max_text_units, c->conf.name, ops->api);
+		take_smaller(&p->segments, ops->max_text_segments, c->conf.name, ops->api);
 	}
 	p->val = validator_new(&lim);
 	p->max_segments = (size_t)cfg->ingest_max_segments;
@@ -152,12 +211,22 @@ Smsq__Reason prepare_event(preparer *p, const Smsq__BookingEvent *ev, int64_t no
 	out->segments_saved = 0;
 	if (p->smart_encoding && gi.encoding == GSM_UCS2)
 		info->replaced = smart_encode(out, slot, &gi);
+	if (validate_text_blank(out->text, out->text_len)) {
+		snprintf(detail, detail_len,
+			 "%s has nothing visible to send: it is empty, or only whitespace and "
+			 "invisible characters (such as U+200B), once normalised",
+			 ev->text[0] != '\0' ? "text" : "the rendered text");
+		return SMSQ__REASON__REASON_EMPTY_TEXT;
+	}
 	if (gi.segments > p->max_segments) {
 		snprintf(detail, detail_len,
 			 "text needs %zu SMS segments (%s), over the limit of %zu", gi.segments,
 			 gsm_encoding_name(gi.encoding), p->max_segments);
 		return SMSQ__REASON__REASON_TEXT_TOO_LONG;
 	}
+	if (over_limit(&p->units, gi.utf16, "characters (UTF-16 units)", detail, detail_len) ||
+	    over_limit(&p->segments, gi.segments, "SMS segments", detail, detail_len))
+		return SMSQ__REASON__REASON_TEXT_TOO_LONG;
 	out->encoding = gi.encoding == GSM_7BIT ? STORE_ENC_GSM7 : STORE_ENC_UCS2;
 	out->segments = (uint16_t)gi.segments;
 	info->units = gi.units;

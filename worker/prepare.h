@@ -5,7 +5,9 @@
  *   validate (validate.h: fields, times, the phone number normalised to
  *   E.164)  ->  the text: the event's own, or its template rendered
  *   (render.h)  ->  its encoding and segments (gsm.h), smart encoding when
- *   configured  ->  the segment limit.
+ *   configured  ->  something visible left (validate_text_blank())  ->
+ *   the segment limit  ->  the limits of the configured providers
+ *   (provider.h: the smallest of each, characters and segments).
  *
  * A bad event gets a machine-readable reason and a human detail; nothing
  * else happens to it.
@@ -24,8 +26,10 @@ typedef struct preparer preparer;
 
 /*
  * Build a preparer from the configuration (templates loaded from
- * ingest.templates_dir, the allowed countries parsed).  Returns NULL with
- * err set when the templates or the number rules are bad.
+ * ingest.templates_dir, the allowed countries parsed, the text limits of
+ * the [provider.NAME] sections taken; none configured: no such limit).
+ * Returns NULL with err set when the templates or the number rules are
+ * bad, or a provider's type is unknown.
  */
 preparer *preparer_new(const struct config *cfg, char *err, size_t err_len);
 void preparer_destroy(preparer **p);
@@ -54,7 +58,10 @@ struct prepare_info {
  * pointers borrow from ev, out->to from out itself; text from slot, which
  * holds prepare_text_cap() bytes, when rendered or smart-encoded).  info may
  * be NULL.  Returns SMSQ__REASON__REASON_NONE, or the reason with a human
- * message in detail.  SMSQ__REASON__REASON_TEMPORARY is no verdict on the
+ * message in detail: EMPTY_TEXT when the text to send shows nothing,
+ * TEXT_TOO_LONG when it is over ingest.max_segments or over what a
+ * configured provider accepts (detail names the provider and its limit),
+ * or validate_event()'s.  SMSQ__REASON__REASON_TEMPORARY is no verdict on the
  * event (a check or the rendering lacked a resource now: validate_event());
  * the same event may pass when prepared again.
  */

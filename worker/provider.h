@@ -124,10 +124,18 @@ struct provider_result {
 						 "http 400 code 21211: Invalid 'To' Phone Number" */
 };
 
-/* An adapter. */
+/*
+ * An adapter.  max_text_units and max_text_segments are the largest text
+ * the API takes (worker/PROVIDERS.md gives each number and its source):
+ * ingest refuses a longer text when the provider is configured, since
+ * failover may hand any message to any configured provider.
+ */
 struct provider_ops {
 	const char *api;           /* "twilio", "infobip", "webhook" (config `type`) */
 	size_t max_batch;          /* most messages in one request (1 for Twilio) */
+	size_t max_text_units;     /* longest text in UTF-16 code units, what the API
+				      calls characters (0: no such limit) */
+	size_t max_text_segments;  /* most SMS parts one text may cost (0: no such limit) */
 	/* Build the request for msgs[0..n) (1 <= n <= max_batch).  out is
 	 * overwritten, not freed: clear a previous request first.  Returns 0, or
 	 * -1 with err set (e.g. a text that cannot be encoded); the request is

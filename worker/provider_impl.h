@@ -30,6 +30,11 @@
 #define PROVIDER_INFOBIP_MAX_BATCH 100 /* our choice: see PROVIDERS.md */
 #define PROVIDER_WEBHOOK_MAX_BATCH 100 /* the contract in PROVIDERS.md */
 
+/* Longest texts (PROVIDERS.md has the sources). */
+#define PROVIDER_TWILIO_TEXT_MAX 1600  /* Body: 1,600 characters (UTF-16 units) */
+#define PROVIDER_SMS_PARTS_MAX 255     /* parts of a concatenated SMS: the count is
+					  one octet (3GPP TS 23.040, 9.2.3.24.1) */
+
 /* The adapters (provider_ops_for() hands them out). */
 extern const struct provider_ops provider_twilio_ops;
 extern const struct provider_ops provider_infobip_ops;

@@ -287,6 +287,9 @@ static void infobip_parse(const struct provider_conf *conf, const struct provide
 const struct provider_ops provider_infobip_ops = {
 	.api = "infobip",
 	.max_batch = PROVIDER_INFOBIP_MAX_BATCH,
+	/* No character limit is published: a long text is concatenated, so
+	 * the SMS ceiling applies. */
+	.max_text_segments = PROVIDER_SMS_PARTS_MAX,
 	.build = infobip_build,
 	.parse = infobip_parse,
 };

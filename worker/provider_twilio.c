@@ -285,6 +285,7 @@ static void twilio_parse(const struct provider_conf *conf, const struct provider
 const struct provider_ops provider_twilio_ops = {
 	.api = "twilio",
 	.max_batch = PROVIDER_TWILIO_MAX_BATCH,
+	.max_text_units = PROVIDER_TWILIO_TEXT_MAX,
 	.build = twilio_build,
 	.parse = twilio_parse,
 };

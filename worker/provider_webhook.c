@@ -189,6 +189,7 @@ static void webhook_parse(const struct provider_conf *conf, const struct provide
 const struct provider_ops provider_webhook_ops = {
 	.api = "webhook",
 	.max_batch = PROVIDER_WEBHOOK_MAX_BATCH,
+	.max_text_segments = PROVIDER_SMS_PARTS_MAX, /* the contract in PROVIDERS.md */
 	.build = webhook_build,
 	.parse = webhook_parse,
 };

@@ -53,6 +53,7 @@ static const char *const reason_names[] = {
 	[SMSQ__REASON__REASON_COUNTRY_NOT_ALLOWED] = "country_not_allowed",
 	[SMSQ__REASON__REASON_RENDER_FAILED] = "render_failed",
 	[SMSQ__REASON__REASON_TEMPORARY] = "temporary",
+	[SMSQ__REASON__REASON_EMPTY_TEXT] = "empty_text",
 };
 
 const char *validate_reason_name(Smsq__Reason r)
@@ -99,6 +100,67 @@ const char *validate_control_char(uint32_t cp)
 	if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
 		return "a bidirectional control";
 	return NULL;
+}
+
+/* Ranges of validate_invisible_char(), sorted, not overlapping. */
+static const struct {
+	uint32_t lo, hi; /* first and last code point */
+} invisible[] = {
+	{ 0x0009, 0x000D },   /* TAB, LF, VT, FF, CR */
+	{ 0x0020, 0x0020 },   /* SPACE */
+	{ 0x0085, 0x0085 },   /* NEXT LINE */
+	{ 0x00A0, 0x00A0 },   /* NO-BREAK SPACE */
+	{ 0x00AD, 0x00AD },   /* SOFT HYPHEN */
+	{ 0x034F, 0x034F },   /* COMBINING GRAPHEME JOINER */
+	{ 0x061C, 0x061C },   /* ARABIC LETTER MARK */
+	{ 0x115F, 0x1160 },   /* HANGUL CHOSEONG and JUNGSEONG FILLER */
+	{ 0x1680, 0x1680 },   /* OGHAM SPACE MARK */
+	{ 0x17B4, 0x17B5 },   /* KHMER VOWEL INHERENT AQ, AA */
+	{ 0x180B, 0x180F },   /* MONGOLIAN FREE VARIATION SELECTORS, VOWEL SEPARATOR */
+	{ 0x2000, 0x200F },   /* the spaces, ZERO WIDTH SPACE, ZWNJ, ZWJ, LRM, RLM */
+	{ 0x2028, 0x202F },   /* LINE and PARAGRAPH SEPARATOR, bidi embeddings, NNBSP */
+	{ 0x205F, 0x206F },   /* MEDIUM MATHEMATICAL SPACE, WORD JOINER, invisible
+				 operators, bidi isolates, deprecated format controls */
+	{ 0x2800, 0x2800 },   /* BRAILLE PATTERN BLANK */
+	{ 0x3000, 0x3000 },   /* IDEOGRAPHIC SPACE */
+	{ 0x3164, 0x3164 },   /* HANGUL FILLER */
+	{ 0xFE00, 0xFE0F },   /* VARIATION SELECTORS */
+	{ 0xFEFF, 0xFEFF },   /* ZERO WIDTH NO-BREAK SPACE (BOM) */
+	{ 0xFFA0, 0xFFA0 },   /* HALFWIDTH HANGUL FILLER */
+	{ 0xFFF9, 0xFFFB },   /* INTERLINEAR ANNOTATION controls */
+	{ 0x1D173, 0x1D17A }, /* MUSICAL SYMBOL BEGIN BEAM ... END PHRASE */
+	{ 0xE0000, 0xE007F }, /* TAGS */
+	{ 0xE0100, 0xE01EF }, /* VARIATION SELECTORS SUPPLEMENT */
+};
+
+int validate_invisible_char(uint32_t cp)
+{
+	size_t lo = 0, hi = sizeof(invisible) / sizeof(invisible[0]);
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cp < invisible[mid].lo)
+			hi = mid;
+		else if (cp > invisible[mid].hi)
+			lo = mid + 1;
+		else
+			return 1;
+	}
+	return 0;
+}
+
+int validate_text_blank(const char *text, size_t len)
+{
+	size_t i = 0;
+	uint32_t cp;
+
+	/* Stops at the first character that shows: most texts, at once. */
+	while (i < len) {
+		if (gsm_utf8_next(text, len, &i, &cp) != 0 || !validate_invisible_char(cp))
+			return 0;
+	}
+	return 1;
 }
 
 int validate_utf8(const char *str, size_t len)

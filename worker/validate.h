@@ -98,6 +98,31 @@ int validate_utf8(const char *s, size_t len);
  */
 const char *validate_control_char(uint32_t cp);
 
+/*
+ * 1 if the code point cp shows nothing on a handset, else 0: whitespace
+ * (TAB to CR, the space, NEL, NBSP, U+1680, U+2000-U+200A, U+2028,
+ * U+2029, U+202F, U+205F, U+3000) and the invisible format characters:
+ * soft hyphen U+00AD, combining grapheme joiner U+034F, U+061C, the Hangul
+ * fillers (U+115F, U+1160, U+3164, U+FFA0), U+17B4, U+17B5, the Mongolian
+ * selectors U+180B-U+180F, zero-width space, non-joiner, joiner and the
+ * marks U+200B-U+200F, the bidirectional controls U+202A-U+202E and
+ * U+2066-U+2069, word joiner and invisible operators U+2060-U+2064,
+ * U+206A-U+206F, the blank Braille pattern U+2800, the variation selectors
+ * (U+FE00-U+FE0F, U+E0100-U+E01EF), the BOM U+FEFF, U+FFF9-U+FFFB,
+ * U+1D173-U+1D17A and the tags U+E0000-U+E007F.
+ */
+int validate_invisible_char(uint32_t cp);
+
+/*
+ * 1 if text[0..len) has nothing visible to send: it is empty, or every
+ * character is validate_invisible_char(); 0 when it shows something or is
+ * not valid UTF-8 (validate_utf8() says which).  Ingest refuses such a text
+ * REASON_EMPTY_TEXT, checked on the text as it would be sent (rendered,
+ * smart-encoded: gsm.h removes some of these characters and turns others
+ * into spaces).
+ */
+int validate_text_blank(const char *text, size_t len);
+
 /* Is p[0..n) a locale tag as events and template files use them: a
  * language of 2-3 lower-case letters, optionally "-" and a region of 2
  * upper-case letters or 3 digits ("fr", "fr-FR", "es-419")? */
