@@ -550,6 +550,14 @@ static const struct parse_case parse_cases[] = {
 	  400, TWILIO_ERROR(21408, "Permission to send an SMS has not been enabled for the region "
 			    "indicated by the 'To' number: +33612345678.", 400), -1, 1,
 	  { W_FAILED("~http 400 code 21408: Permission to send an SMS") } },
+	/* A refusal of the message's own text is permanent: never retried. */
+	{ "twilio: 400 code 21602 (empty body) -> failed", PROVIDER_TWILIO, PROVIDER_T_OK, 400,
+	  TWILIO_ERROR(21602, "Message body is required.", 400), -1, 1,
+	  { W_FAILED("http 400 code 21602: Message body is required.") } },
+	{ "twilio: 400 code 21617 (body over 1600 characters) -> failed", PROVIDER_TWILIO,
+	  PROVIDER_T_OK, 400, TWILIO_ERROR(21617, "The concatenated message body exceeds the 1600 "
+					   "character limit.", 400), -1, 1,
+	  { W_FAILED("~http 400 code 21617: The concatenated message body exceeds") } },
 	{ "twilio: 401 code 20003 -> retry (credentials, not the message)", PROVIDER_TWILIO,
 	  PROVIDER_T_OK, 401, TWILIO_ERROR(20003, "Authenticate", 401), -1, 1,
 	  { W_RETRY("http 401 code 20003: Authenticate") } },
@@ -678,6 +686,9 @@ static const struct parse_case parse_cases[] = {
 	  IB_ERROR("BAD_REQUEST", "Bad request"), -1, 2,
 	  { W_FAILED("http 400 BAD_REQUEST: Bad request"),
 	    W_FAILED("http 400 BAD_REQUEST: Bad request") } },
+	{ "infobip: 400 for an empty text -> every message failed", PROVIDER_INFOBIP,
+	  PROVIDER_T_OK, 400, IB_ERROR("BAD_REQUEST", "message text is empty"), -1, 1,
+	  { W_FAILED("http 400 BAD_REQUEST: message text is empty") } },
 	{ "infobip: 401 UNAUTHORIZED -> retry (credentials)", PROVIDER_INFOBIP, PROVIDER_T_OK, 401,
 	  IB_ERROR("UNAUTHORIZED", "Invalid login details"), -1, 1,
 	  { W_RETRY("http 401 UNAUTHORIZED: Invalid login details") } },
@@ -714,6 +725,10 @@ static const struct parse_case parse_cases[] = {
 	  "{\"id\":\"smsq-1\",\"status\":\"accepted\",\"provider_id\":\"gw-0001\"}]}", -1, 4,
 	  { W_SENT("gw-0001"), W_FAILED("webhook rejected: invalid number"),
 	    W_RETRY("webhook retry: route down"), W_THROTTLED(1000, "webhook throttled") } },
+	{ "webhook: a rejected text is failed, never retried", PROVIDER_WEBHOOK, PROVIDER_T_OK, 200,
+	  "{\"results\":[{\"id\":\"smsq-1\",\"status\":\"rejected\","
+	  "\"error\":\"message text is empty\"}]}", -1, 1,
+	  { W_FAILED("webhook rejected: message text is empty") } },
 	{ "webhook: throttled without retry_after_ms uses the header", PROVIDER_WEBHOOK,
 	  PROVIDER_T_OK, 200, "{\"results\":[{\"id\":\"smsq-1\",\"status\":\"throttled\","
 	  "\"error\":\"1 msg/s\"}]}", 4000, 1, { W_THROTTLED(4000, "webhook throttled: 1 msg/s") } },
