@@ -397,6 +397,8 @@ void fake_apis_error(enum fake_api api, int status, const char *detail,
 		break;
 	case FAKE_API_WEBHOOK:
 	case FAKE_API_NONE:
+		if (status == 401 && detail == NULL)
+			text = "unauthorized";
 		ans->body = json_pack("{s:o}", "error", text_value(text));
 		break;
 	}
@@ -760,7 +762,7 @@ static int webhook_parse(fake_apis *a, const struct fake_request *req, struct fa
 	if (a->webhook_token != NULL) {
 		const char *token = auth_credential(req->authorization, "Bearer");
 		if (token == NULL || strcmp(token, a->webhook_token) != 0) {
-			fake_apis_error(FAKE_API_WEBHOOK, 401, "unauthorized", ans);
+			fake_apis_error(FAKE_API_WEBHOOK, 401, NULL, ans);
 			return -1;
 		}
 	}

@@ -145,15 +145,18 @@ int fake_apis_parse(fake_apis *a, const struct fake_request *req, struct fake_ba
 
 /*
  * Write into ans the answer to req once every message of b has its
- * outcome (none FAKE_PENDING or FAKE_ERROR); retry_after_s goes into the
- * throttled answers.
+ * outcome (none FAKE_PENDING, FAKE_ERROR or FAKE_UNAUTHORIZED);
+ * retry_after_s goes into the throttled answers.
  */
 void fake_apis_answer(const struct fake_request *req, const struct fake_batch *b,
 		      int retry_after_s, struct fake_answer *ans);
 
 /* Write into ans a whole-request error in api's shape: status (400, 401,
  * 404, 405, 413, 415, 429, 500, 503...) with detail (may be NULL) as the
- * message where the shape has one. */
+ * message where the shape has one.  A 401 without detail is each API's
+ * answer to bad credentials: Twilio code 20003 "Authenticate" with
+ * WWW-Authenticate, Infobip UNAUTHORIZED "Invalid login details", the
+ * webhook's {"error": "unauthorized"}.  No Retry-After is set. */
 void fake_apis_error(enum fake_api api, int status, const char *detail,
 		     struct fake_answer *ans);
 

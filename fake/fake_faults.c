@@ -17,6 +17,9 @@
 
 #define DRAW_FAULT 1     /* which draw of a request picks the fault */
 #define DRAW_JITTER 2    /* which draw picks the latency jitter */
+#define DRAW_STATUS 3    /* which draw picks the status of an error */
+#define HTTP_UNAVAILABLE 503
+#define HTTP_UNAUTHORIZED 401
 
 struct fake_faults {
 	struct fake_faults_opts o;   /* the options, copied */
@@ -50,6 +53,24 @@ static double draw(const fake_faults *f, uint64_t k, uint64_t d)
 	return (double)(x >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* 1 if since (ms from the start) falls in one of w[0..n). */
+static int in_window(const struct fake_window *w, size_t n, int64_t since)
+{
+	for (size_t i = 0; i < n; i++)
+		if (since >= w[i].start_ms && since < w[i].start_ms + w[i].duration_ms)
+			return 1;
+	return 0;
+}
+
+/* Answer the request with status: fault and, for a 503, Retry-After. */
+static void answer(const fake_faults *f, enum fake_fault fault, int status,
+		   struct fake_decision *out)
+{
+	out->fault = fault;
+	out->status = status;
+	out->retry_after_s = status == HTTP_UNAVAILABLE ? f->o.error_retry_after_s : 0;
+}
+
 void fake_faults_decide(fake_faults *f, int64_t now_mono_ms, struct fake_decision *out)
 {
 	uint64_t k = atomic_fetch_add(&f->next, 1);
@@ -57,17 +78,18 @@ void fake_faults_decide(fake_faults *f, int64_t now_mono_ms, struct fake_decisio
 
 	out->fault = FAKE_FAULT_NONE;
 	out->status = 0;
+	out->retry_after_s = 0;
 	out->delay_ms = f->o.latency_ms;
 	if (f->o.latency_jitter_ms > 0)
 		out->delay_ms += (int64_t)(draw(f, k, DRAW_JITTER) *
 					   (double)(f->o.latency_jitter_ms + 1));
-	for (size_t i = 0; i < f->o.n_outages; i++) {
-		const struct fake_outage *w = &f->o.outages[i];
-		if (since >= w->start_ms && since < w->start_ms + w->duration_ms) {
-			out->fault = FAKE_FAULT_OUTAGE;
-			out->status = 503;
-			return;
-		}
+	if (in_window(f->o.outages, f->o.n_outages, since)) {
+		answer(f, FAKE_FAULT_OUTAGE, HTTP_UNAVAILABLE, out);
+		return;
+	}
+	if (in_window(f->o.auth_fails, f->o.n_auth_fails, since)) {
+		answer(f, FAKE_FAULT_AUTH, HTTP_UNAUTHORIZED, out);
+		return;
 	}
 	double u = draw(f, k, DRAW_FAULT);
 	if (u < f->o.drop_rate) {
@@ -75,8 +97,10 @@ void fake_faults_decide(fake_faults *f, int64_t now_mono_ms, struct fake_decisio
 	} else if (u < f->o.drop_rate + f->o.hang_rate) {
 		out->fault = FAKE_FAULT_HANG;
 	} else if (u < f->o.drop_rate + f->o.hang_rate + f->o.error_rate) {
-		out->fault = FAKE_FAULT_ERROR;
-		out->status = f->o.error_status;
+		/* draw() < 1, so the index is below n. */
+		size_t i = (size_t)(draw(f, k, DRAW_STATUS) * (double)f->o.n_error_statuses);
+
+		answer(f, FAKE_FAULT_ERROR, f->o.error_statuses[i], out);
 	}
 }
 

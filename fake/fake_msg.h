@@ -5,8 +5,8 @@
  * Life of a message inside one request:
  *   fake_apis parses it (key, destination, segments) and may reject it
  *   (reject != FAKE_REJECT_NONE); fake_server applies the --fail-prefix
- *   rejections; fake_record decides accepted / throttled (or error, when a
- *   fault answers the whole request) and counts it; fake_apis writes the
+ *   rejections; fake_record decides accepted / throttled (or error or
+ *   unauthorized, when a fault answers the whole request) and counts it; fake_apis writes the
  *   answer from the outcome; fake_record appends its line to the record file.
  *
  * Every pointer in struct fake_msg is borrowed from the request's batch
@@ -31,6 +31,7 @@ enum fake_outcome {
 	FAKE_REJECTED = 2,  /* permanent rejection (invalid or --fail-prefix) */
 	FAKE_THROTTLED = 3, /* over --rate-limit: retry after Retry-After */
 	FAKE_ERROR = 4,     /* the whole request got a fault (5xx, drop, hang) */
+	FAKE_UNAUTHORIZED = 5, /* the whole request was refused 401 (--auth-fail) */
 };
 
 /* Why a message is rejected (each API maps it to its own code). */

@@ -39,7 +39,8 @@
 enum opt_id {
 	OPT_LISTEN = OPT_BASE, OPT_API, OPT_RECORD, OPT_RATE_LIMIT, OPT_BURST, OPT_COUNT,
 	OPT_RETRY_AFTER, OPT_ERROR_RATE, OPT_ERROR_STATUS, OPT_LATENCY_MS, OPT_JITTER_MS,
-	OPT_HANG_RATE, OPT_HANG_MAX_S, OPT_DROP_RATE, OPT_OUTAGE, OPT_FAIL_PREFIX, OPT_SEED,
+	OPT_HANG_RATE, OPT_HANG_MAX_S, OPT_DROP_RATE, OPT_OUTAGE, OPT_AUTH_FAIL, OPT_FAIL_PREFIX,
+	OPT_SEED, OPT_ERROR_RETRY_AFTER,
 	OPT_THREADS, OPT_MAX_BODY, OPT_INFOBIP_KEY, OPT_WEBHOOK_TOKEN, OPT_LOG_LEVEL,
 	OPT_HELP,
 };
@@ -72,7 +73,12 @@ static const struct opt_def options[] = {
 	  "Retry-After seconds of throttled answers, 1..3600 (default 1)" },
 	{ "error-rate", "F", OPT_ERROR_RATE,
 	  "share of requests answered --error-status, 0..1 (default 0)" },
-	{ "error-status", "S", OPT_ERROR_STATUS, "500 or 503 (default 500)" },
+	{ "error-status", "S[,S]", OPT_ERROR_STATUS,
+	  "500, 503, or 500,503: each error then picks one of the two at random\n"
+	  "(the --seed draws) (default 500)" },
+	{ "error-retry-after", "S", OPT_ERROR_RETRY_AFTER,
+	  "Retry-After seconds of the 503 answers of --error-rate and --outage,\n"
+	  "0..3600; 0 (default): no Retry-After, as providers often answer" },
 	{ "latency-ms", "N", OPT_LATENCY_MS, "delay added to every answer (default 0)" },
 	{ "latency-jitter-ms", "J", OPT_JITTER_MS,
 	  "plus a uniform 0..J ms more (default 0)" },
@@ -86,6 +92,11 @@ static const struct opt_def options[] = {
 	{ "outage", "START_S:DURATION_S", OPT_OUTAGE,
 	  "answer 503 to everything from START_S for DURATION_S seconds after\n"
 	  "start (decimals allowed); repeatable, up to 16" },
+	{ "auth-fail", "START_S:DURATION_S", OPT_AUTH_FAIL,
+	  "answer everything as the API answers bad credentials (a rotated key)\n"
+	  "from START_S for DURATION_S seconds after start: 401 with Twilio's\n"
+	  "code 20003, Infobip's UNAUTHORIZED, the webhook's error (counted as\n"
+	  "'unauthorized' in /_stats and the record file); repeatable, up to 16" },
 	{ "fail-prefix", "P", OPT_FAIL_PREFIX,
 	  "reject destinations starting with P permanently (a leading '+' is\n"
 	  "ignored on both sides); repeatable, up to 16" },
@@ -204,13 +215,14 @@ bad:
 	return -1;
 }
 
-static int parse_outage(const char *s, struct fake_opts *o, char *err, size_t errlen)
+/* --outage or --auth-fail START_S:DURATION_S into w[*n] (max entries). */
+static int parse_window(const char *name, const char *s, struct fake_window *w, size_t *n,
+			size_t max, char *err, size_t errlen)
 {
-	struct fake_faults_opts *f = &o->faults;
 	char *end;
 
-	if (f->n_outages == FAKE_FAULTS_MAX_OUTAGES) {
-		snprintf(err, errlen, "--outage: at most %d windows", FAKE_FAULTS_MAX_OUTAGES);
+	if (*n == max) {
+		snprintf(err, errlen, "--%s: at most %zu windows", name, max);
 		return -1;
 	}
 	errno = 0;
@@ -222,13 +234,37 @@ static int parse_outage(const char *s, struct fake_opts *o, char *err, size_t er
 	if (end == d || *end != '\0' || errno != 0 || !isfinite(start) || !isfinite(dur) ||
 	    start < 0 || dur <= 0 || start > 1e9 || dur > 1e9)
 		goto bad;
-	f->outages[f->n_outages].start_ms = (int64_t)llround(start * MS_PER_S);
-	f->outages[f->n_outages].duration_ms = (int64_t)llround(dur * MS_PER_S);
-	f->n_outages++;
+	w[*n].start_ms = (int64_t)llround(start * MS_PER_S);
+	w[*n].duration_ms = (int64_t)llround(dur * MS_PER_S);
+	(*n)++;
 	return 0;
 bad:
-	snprintf(err, errlen, "--outage: expected START_S:DURATION_S (START_S >= 0, "
-		 "DURATION_S > 0), got '%s'", s);
+	snprintf(err, errlen, "--%s: expected START_S:DURATION_S (START_S >= 0, "
+		 "DURATION_S > 0), got '%s'", name, s);
+	return -1;
+}
+
+/* --error-status: "500", "503", "500,503" or "503,500". */
+static int parse_statuses(const char *s, struct fake_faults_opts *f, char *err, size_t errlen)
+{
+	const char *p = s;
+
+	f->n_error_statuses = 0;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		int st = len == 3 && strncmp(p, "500", 3) == 0 ? 500 :
+			 len == 3 && strncmp(p, "503", 3) == 0 ? 503 : 0;
+
+		if (st == 0 || f->n_error_statuses == FAKE_FAULTS_MAX_STATUSES ||
+		    (f->n_error_statuses == 1 && f->error_statuses[0] == st))
+			goto bad;
+		f->error_statuses[f->n_error_statuses++] = st;
+		if (p[len] == '\0')
+			return 0;
+		p += len + 1;
+	}
+bad:
+	snprintf(err, errlen, "--error-status: expected 500, 503 or 500,503, got '%s'", s);
 	return -1;
 }
 
@@ -276,7 +312,8 @@ static void set_defaults(struct fake_opts *o)
 	(void)parse_listen(DEFAULT_LISTEN, o, unused, sizeof(unused));
 	(void)parse_api("all", o, unused, sizeof(unused));
 	o->retry_after_s = 1;
-	o->faults.error_status = 500;
+	o->faults.error_statuses[0] = 500;
+	o->faults.n_error_statuses = 1;
 	o->faults.seed = DEFAULT_SEED;
 	o->threads = cpus < MIN_THREADS ? MIN_THREADS : cpus > MAX_THREADS ? MAX_THREADS :
 		(unsigned)cpus;
@@ -318,6 +355,11 @@ static int apply(int id, const char *name, const char *arg, struct fake_opts *o,
 			return -1;
 		o->retry_after_s = (int)u;
 		return 0;
+	case OPT_ERROR_RETRY_AFTER:
+		if (parse_uint(name, arg, 0, MAX_RETRY_AFTER_S, &u, err, errlen) != 0)
+			return -1;
+		f->error_retry_after_s = (int)u;
+		return 0;
 	case OPT_ERROR_RATE:
 	case OPT_HANG_RATE:
 	case OPT_DROP_RATE:
@@ -326,13 +368,7 @@ static int apply(int id, const char *name, const char *arg, struct fake_opts *o,
 		*(id == OPT_ERROR_RATE ? &f->error_rate :
 		  id == OPT_HANG_RATE ? &f->hang_rate : &f->drop_rate) = x;
 		return 0;
-	case OPT_ERROR_STATUS:
-		if (strcmp(arg, "500") != 0 && strcmp(arg, "503") != 0) {
-			snprintf(err, errlen, "--error-status: expected 500 or 503, got '%s'", arg);
-			return -1;
-		}
-		f->error_status = atoi(arg);
-		return 0;
+	case OPT_ERROR_STATUS: return parse_statuses(arg, f, err, errlen);
 	case OPT_LATENCY_MS:
 	case OPT_JITTER_MS:
 		if (parse_uint(name, arg, 0, MAX_LATENCY_MS, &u, err, errlen) != 0)
@@ -344,7 +380,12 @@ static int apply(int id, const char *name, const char *arg, struct fake_opts *o,
 			return -1;
 		o->hang_max_ms = (int64_t)u * MS_PER_S;
 		return 0;
-	case OPT_OUTAGE: return parse_outage(arg, o, err, errlen);
+	case OPT_OUTAGE:
+		return parse_window(name, arg, f->outages, &f->n_outages, FAKE_FAULTS_MAX_OUTAGES,
+				    err, errlen);
+	case OPT_AUTH_FAIL:
+		return parse_window(name, arg, f->auth_fails, &f->n_auth_fails,
+				    FAKE_FAULTS_MAX_AUTH_FAILS, err, errlen);
 	case OPT_FAIL_PREFIX: return parse_prefix(arg, o, err, errlen);
 	case OPT_SEED:
 		if (parse_uint(name, arg, 0, UINT64_MAX, &u, err, errlen) != 0)

@@ -41,6 +41,7 @@
 #define RECORD_TEXT_MAX 2048                     /* text bytes written */
 #define RECORD_LINE_MAX (2 * FAKE_KEY_MAX + RECORD_TEXT_MAX + 160) /* one line, fields cut to fit */
 #define RECORD_TO_MAX 64                         /* destination bytes written */
+#define HTTP_UNAUTHORIZED 401                    /* counted apart from errors */
 
 struct slot {
 	uint32_t msgs;            /* messages accepted in this millisecond */
@@ -181,14 +182,18 @@ int64_t fake_record_admit(fake_record *r, struct fake_msg *msgs, size_t n,
 	return t;
 }
 
-int64_t fake_record_fail(fake_record *r, struct fake_msg *msgs, size_t n)
+int64_t fake_record_fail(fake_record *r, struct fake_msg *msgs, size_t n,
+			 enum fake_outcome outcome)
 {
 	for (size_t i = 0; i < n; i++)
-		msgs[i].outcome = FAKE_ERROR;
+		msgs[i].outcome = outcome;
 	pthread_mutex_lock(&r->lock);
 	int64_t t = now_us_locked(r);
 	r->st.messages += n;
-	r->st.error_messages += n;
+	if (outcome == FAKE_UNAUTHORIZED)
+		r->st.unauthorized_messages += n;
+	else
+		r->st.error_messages += n;
 	pthread_mutex_unlock(&r->lock);
 	return t;
 }
@@ -202,10 +207,13 @@ void fake_record_request(fake_record *r)
 
 void fake_record_answered(fake_record *r, int status)
 {
-	if (status < 500)
+	if (status < 500 && status != HTTP_UNAUTHORIZED)
 		return;
 	pthread_mutex_lock(&r->lock);
-	r->st.errors++;
+	if (status == HTTP_UNAUTHORIZED)
+		r->st.unauthorized++;
+	else
+		r->st.errors++;
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -233,6 +241,7 @@ static const char *outcome_name(enum fake_outcome o)
 	case FAKE_REJECTED: return "rejected";
 	case FAKE_THROTTLED: return "throttled";
 	case FAKE_ERROR: return "error";
+	case FAKE_UNAUTHORIZED: return "unauthorized";
 	case FAKE_PENDING: break;
 	}
 	return "pending";

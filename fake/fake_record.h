@@ -29,7 +29,8 @@
  * time_ms: ms since the epoch with three decimals (microseconds); api:
  * twilio|infobip|webhook; http_status: the status answered, 0 when the
  * connection was dropped or hung; outcome: accepted|rejected|throttled|
- * error; text: the SMS text (UTF-8, cut at 2048 bytes).  Tabs, newlines
+ * error|unauthorized (a request refused 401 in an --auth-fail window);
+ * text: the SMS text (UTF-8, cut at 2048 bytes).  Tabs, newlines
  * and other control bytes in the key, destination or text are written as
  * '?'.  Lines are buffered and written by a thread every
  * FAKE_RECORD_FLUSH_MS, and at fake_record_destroy().
@@ -67,7 +68,8 @@ enum fake_admit_mode {
 /* A snapshot of the counters (messages unless said otherwise). */
 struct fake_stats {
 	uint64_t requests;         /* HTTP requests to the API paths */
-	uint64_t messages;         /* messages parsed (accepted + rejected + throttled + error) */
+	uint64_t messages;         /* messages parsed (accepted + rejected + throttled +
+				      error + unauthorized) */
 	uint64_t accepted;         /* messages accepted, duplicates included */
 	uint64_t unique_accepted;  /* distinct keys accepted */
 	uint64_t duplicates;       /* accepted again with a key already accepted */
@@ -75,6 +77,8 @@ struct fake_stats {
 	uint64_t throttled;        /* throttled by the rate limit */
 	uint64_t errors;           /* requests answered 5xx */
 	uint64_t error_messages;   /* messages in requests answered 5xx, dropped or hung */
+	uint64_t unauthorized;     /* requests answered 401 (bad credentials, --auth-fail) */
+	uint64_t unauthorized_messages; /* messages in requests refused 401 by --auth-fail */
 	uint64_t dropped;          /* requests whose connection was closed unanswered */
 	uint64_t hung;             /* requests never answered */
 	uint64_t accepted_segments;        /* segments of the accepted messages */
@@ -108,9 +112,11 @@ void fake_record_destroy(fake_record **r);
 int64_t fake_record_admit(fake_record *r, struct fake_msg *msgs, size_t n,
 			  enum fake_admit_mode mode);
 
-/* The request carrying msgs[0..n) got a fault (5xx, drop, hang): mark each
- * FAKE_ERROR and count them.  Returns the server clock used (us). */
-int64_t fake_record_fail(fake_record *r, struct fake_msg *msgs, size_t n);
+/* The request carrying msgs[0..n) got a fault: mark each with outcome,
+ * FAKE_ERROR (5xx, drop, hang) or FAKE_UNAUTHORIZED (401), and count them.
+ * Returns the server clock used (us). */
+int64_t fake_record_fail(fake_record *r, struct fake_msg *msgs, size_t n,
+			 enum fake_outcome outcome);
 
 /* Append one record line per message (no-op without a record file).
  * api: "twilio", "infobip", "webhook"; status: the HTTP status answered,
@@ -121,7 +127,8 @@ void fake_record_log(fake_record *r, const char *api, const struct fake_msg *msg
 /* Count one request to an API path. */
 void fake_record_request(fake_record *r);
 
-/* Count the answer of an API request: status >= 500 counts an error. */
+/* Count the answer of an API request: status >= 500 counts an error, 401
+ * an unauthorized request. */
 void fake_record_answered(fake_record *r, int status);
 
 /* Count a request whose connection was dropped (hung = 0) or hung (1). */

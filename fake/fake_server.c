@@ -281,7 +281,7 @@ static void stats_answer(fake_server *s, struct fake_answer *ans)
 	ans->status = 200;
 	ans->body = json_pack(
 		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-		" s:o, s:o, s:I, s:I}",
+		" s:I, s:I, s:o, s:o, s:I, s:I}",
 		"requests", (json_int_t)st.requests,
 		"messages", (json_int_t)st.messages,
 		"accepted", (json_int_t)st.accepted,
@@ -291,6 +291,8 @@ static void stats_answer(fake_server *s, struct fake_answer *ans)
 		"throttled", (json_int_t)st.throttled,
 		"errors", (json_int_t)st.errors,
 		"error_messages", (json_int_t)st.error_messages,
+		"unauthorized", (json_int_t)st.unauthorized,
+		"unauthorized_messages", (json_int_t)st.unauthorized_messages,
 		"dropped", (json_int_t)st.dropped,
 		"hung", (json_int_t)st.hung,
 		"accepted_segments", (json_int_t)st.accepted_segments,
@@ -369,10 +371,12 @@ static enum MHD_Result handle_api(fake_server *s, struct req *r)
 
 	if (d.fault != FAKE_FAULT_NONE) {
 		/* A fault answers the whole request; its messages (when they
-		 * parsed) are recorded as errors. */
+		 * parsed) are recorded as errors, or unauthorized for a 401. */
 		fake_answer_clear(&ans);
 		if (parsed)
-			t_us = fake_record_fail(s->o.record, b.msgs, b.n);
+			t_us = fake_record_fail(s->o.record, b.msgs, b.n,
+						d.fault == FAKE_FAULT_AUTH ? FAKE_UNAUTHORIZED
+									   : FAKE_ERROR);
 		if (d.fault == FAKE_FAULT_DROP || d.fault == FAKE_FAULT_HANG) {
 			int hung = d.fault == FAKE_FAULT_HANG;
 			fake_record_log(s->o.record, fake_api_name(r->api), b.msgs, b.n, 0, t_us);
@@ -389,6 +393,7 @@ static enum MHD_Result handle_api(fake_server *s, struct req *r)
 			goto out;
 		}
 		fake_apis_error(r->api, d.status, NULL, &ans);
+		ans.retry_after_s = d.retry_after_s;
 	} else if (r->too_big) {
 		fake_apis_error(r->api, 413, NULL, &ans);
 	} else if (parsed) {

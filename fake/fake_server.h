@@ -15,7 +15,8 @@
  *
  * /_stats keys: requests, messages, accepted, unique_accepted, duplicates,
  * rejected, throttled, errors (requests answered 5xx), error_messages,
- * dropped, hung, accepted_segments, max_accepted_1s,
+ * unauthorized (requests answered 401), unauthorized_messages (in requests
+ * refused by --auth-fail), dropped, hung, accepted_segments, max_accepted_1s,
  * max_accepted_segments_1s, first_accept_ms and last_accept_ms (null
  * before the first acceptance), record_dropped, now_ms (see fake_record.h).
  *

@@ -7,8 +7,8 @@
  *   POST /sms/2/text/advanced                              Infobip ("App" key, JSON)
  *   POST /webhook                                          smsq's generic webhook
  *   GET  /_stats                                           its counters, JSON
- * and misbehaves on demand: rate limits, 5xx, outages, latency, hangs,
- * dropped connections, permanently failing destinations.
+ * and misbehaves on demand: rate limits, 5xx, outages, bad credentials,
+ * latency, hangs, dropped connections, permanently failing destinations.
  *
  * Usage: smsq-fakeprovider [OPTIONS]   (all options have defaults)
  *   --listen HOST:PORT        loopback only; default 127.0.0.1:0 (a free port).
@@ -21,14 +21,16 @@
  *   --burst B                 sliding 1 s window; the rest are throttled
  *   --count messages|segments what the limit counts (segments: approximate)
  *   --retry-after S           Retry-After of throttled answers (default 1)
- *   --error-rate F            share of requests answered --error-status (500|503)
- *   --error-status S
+ *   --error-rate F            share of requests answered --error-status
+ *   --error-status S[,S]      500, 503 or 500,503 (each error picks one)
+ *   --error-retry-after S     Retry-After of the 503s (default 0: none)
  *   --latency-ms N            delay per answer, plus uniform 0..J ms
  *   --latency-jitter-ms J
  *   --hang-rate F             share of requests never answered (--hang-max-s)
  *   --hang-max-s S
  *   --drop-rate F             share of connections closed without an answer
  *   --outage START_S:DURATION_S   503 to everything in that window (repeatable)
+ *   --auth-fail START_S:DURATION_S  401 (bad credentials) in that window (repeatable)
  *   --fail-prefix P           destinations starting with P rejected (repeatable)
  *   --seed N                  same seed, same faults for the same requests
  *   --threads N               HTTP threads (default: CPUs, at least 2)

@@ -435,6 +435,105 @@ class FakeProviderTest(unittest.TestCase):
         s = p.stats()
         self.assertEqual((s["errors"], s["error_messages"], s["accepted"]), (3, 3, 1))
 
+    def test_auth_fail_window_answers_as_bad_credentials(self):
+        # A rotated key for 3 s: every API answers 401 as it does to a wrong
+        # key, whatever the request holds; counted and recorded apart.
+        rec = os.path.join(self.tmp, "auth.tsv")
+        p = self.start("--auth-fail", "0:3", "--auth-fail", "40:5", "--record", rec,
+                       "--infobip-key", "secret-key")
+        st, hdrs, e = p.twilio()
+        self.assertEqual((st, e["code"], e["message"], e["status"]),
+                         (401, 20003, "Authenticate", 401))
+        self.assertIn("www-authenticate", hdrs)
+        st, hdrs2, e = p.infobip({"messages": [{"destinations": [{"to": "41793026727",
+                                                                    "messageId": "a1"}],
+                                                 "text": "a"}]})
+        self.assertEqual((st, e["requestError"]["serviceException"]),
+                         (401, {"messageId": "UNAUTHORIZED", "text": "Invalid login details"}))
+        st, hdrs3, e = p.webhook([{"id": "a2", "to": "+33612345678", "text": "a"},
+                                  {"id": "a3", "to": "+33612345678", "text": "b"}])
+        self.assertEqual((st, e), (401, {"error": "unauthorized"}))
+        for h in (hdrs, hdrs2, hdrs3):
+            self.assertNotIn("retry-after", h)
+        s = p.stats()
+        self.assertEqual((s["unauthorized"], s["unauthorized_messages"], s["errors"],
+                          s["accepted"], s["messages"]), (3, 4, 0, 0, 4))
+        time.sleep(max(0.0, p.started + 3.2 - time.monotonic()))
+        self.assertEqual(p.twilio()[0], 201)
+        # A wrong key outside the window is a 401 too, counted, not recorded.
+        self.assertEqual(p.infobip({"messages": [{"destinations": [{"to": "41793026727"}],
+                                                  "text": "a"}]}, key="wrong")[0], 401)
+        s = p.stats()
+        self.assertEqual((s["unauthorized"], s["unauthorized_messages"], s["accepted"]),
+                         (4, 4, 1))
+        self.assertEqual(p.stop(), 0)
+        with open(rec) as f:
+            lines = [l.split("\t") for l in f.read().splitlines()]
+        self.assertEqual([(l[1], l[2], l[5], l[6]) for l in lines[:4]],
+                         [("twilio", lines[0][2], "401", "unauthorized"),
+                          ("infobip", "a1", "401", "unauthorized"),
+                          ("webhook", "a2", "401", "unauthorized"),
+                          ("webhook", "a3", "401", "unauthorized")])
+        self.assertEqual((lines[4][5], lines[4][6]), ("201", "accepted"))
+        self.assertEqual(len(lines), 5)
+
+    def test_503_carries_retry_after_only_when_asked(self):
+        # Outages and 503 errors come without Retry-After, as real providers
+        # often answer; --error-retry-after adds one to them (not to a 500).
+        plain = self.start("--outage", "0:30", "--error-rate", "1", "--error-status", "503")
+        st, hdrs, _ = plain.twilio()
+        self.assertEqual(st, 503)
+        self.assertNotIn("retry-after", hdrs)
+        errs = self.start("--error-rate", "1", "--error-status", "503")
+        for api_call in (lambda p: p.twilio(),
+                         lambda p: p.webhook([{"id": "r1", "to": "+33612345678", "text": "a"}])):
+            st, hdrs, _ = api_call(errs)
+            self.assertEqual(st, 503)
+            self.assertNotIn("retry-after", hdrs)
+        asked = self.start("--outage", "0:30", "--error-retry-after", "7")
+        st, hdrs, _ = asked.infobip({"messages": [{"destinations": [{"to": "41793026727"}],
+                                                   "text": "a"}]})
+        self.assertEqual((st, hdrs.get("retry-after")), (503, "7"))
+        mixed = self.start("--error-rate", "1", "--error-status", "500,503",
+                           "--error-retry-after", "4")
+        seen = {}
+        for i in range(30):
+            st, hdrs, _ = mixed.twilio(body="r%d" % i)
+            seen.setdefault(st, set()).add(hdrs.get("retry-after"))
+        self.assertEqual(seen, {500: {None}, 503: {"4"}})
+
+    def test_error_status_mix_of_500_and_503(self):
+        # "20 % of requests answered 500 or 503": each error picks one with
+        # the seeded draws, the same on every run with the same seed.
+        def run(seed):
+            p = self.start("--error-rate", "0.2", "--error-status", "500,503",
+                           "--seed", str(seed))
+            c = p.conn()
+            seq = [p.twilio(body="m%d" % i, conn=c)[0] for i in range(200)]
+            c.close()
+            return seq, p.stats()
+
+        a, sa = run(7)
+        b, _ = run(7)
+        self.assertEqual(a, b)
+        self.assertEqual(set(a), {201, 500, 503})
+        errors = a.count(500) + a.count(503)
+        self.assertTrue(20 <= errors <= 60, errors)
+        self.assertTrue(a.count(500) >= 5 and a.count(503) >= 5, (a.count(500), a.count(503)))
+        self.assertEqual((sa["errors"], sa["accepted"]), (errors, a.count(201)))
+        # The same faults as --error-status 500 alone: only the status differs.
+        p = self.start("--error-rate", "0.2", "--seed", "7")
+        c = p.conn()
+        only500 = [p.twilio(body="m%d" % i, conn=c)[0] for i in range(200)]
+        c.close()
+        self.assertEqual(only500, [500 if x == 503 else x for x in a])
+        # Bad lists are refused with the allowed values.
+        for bad in ("500,500", "502", "500,503,500", "503,", ""):
+            out = subprocess.run([BIN, "--error-status", bad], capture_output=True, text=True,
+                                 timeout=10)
+            self.assertEqual(out.returncode, 2, bad)
+            self.assertIn("expected 500, 503 or 500,503", out.stderr)
+
     def test_error_rate_is_reproducible_with_a_seed(self):
         def run(*extra):
             p = self.start("--error-rate", "0.3", "--seed", "42", *extra)
