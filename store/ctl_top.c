@@ -21,6 +21,7 @@
 #define TOP_BAR_WIDTH 40
 #define TOP_MAX_PROVIDERS 8
 #define TOP_SCHEDULED_MS 60000 /* delayed further than this: scheduled, not backlog */
+#define TOP_STATE_MAX 160      /* a provider's state as shown */
 
 static volatile sig_atomic_t top_stop;
 
@@ -52,6 +53,29 @@ static void fmt_duration(char *out, size_t len, double s)
 		snprintf(out, len, "%.1f h", s / 3600);
 }
 
+/* A provider as top shows it: "limit 100/s, provider allows ~20/s
+ * [misconfigured: http 401]".  Returns how many of its parts are out of the
+ * ordinary (a lower rate, a state): 0 for "limit 100/s" alone. */
+static int provider_state(const struct pace_view *v, char *out, size_t len)
+{
+	int odd = 0;
+	size_t n = (size_t)snprintf(out, len, "limit %.0f/s", v->units_per_s);
+
+#define ADD(...) do { if (n < len) n += (size_t)snprintf(out + n, len - n, __VA_ARGS__); \
+		      odd++; } while (0)
+	if (v->effective_per_s < v->units_per_s * 0.995)
+		ADD(", provider allows ~%.*f/s", v->effective_per_s < 10 ? 1 : 0,
+		    v->effective_per_s);
+	if (v->misconfigured)
+		ADD(" [misconfigured: %s]", v->reason);
+	else if (v->circuit_open)
+		ADD(" [circuit open]");
+	if (v->blocked_ms > 0)
+		ADD(" [held %lld ms]", (long long)v->blocked_ms);
+#undef ADD
+	return odd;
+}
+
 static void draw(const struct top_opts *o, const struct store_stats *s, double rate,
 		 const char *eta, const struct pace_view *pv, int npv, int first)
 {
@@ -66,12 +90,20 @@ static void draw(const struct top_opts *o, const struct store_stats *s, double r
 	bar[TOP_BAR_WIDTH] = '\0';
 	if (o->plain) {
 		printf("waiting=%llu inflight=%llu sent=%llu failed=%llu expired=%llu rate=%.0f/s "
-		       "progress=%.1f%% left=%s\n",
+		       "progress=%.1f%% left=%s",
 		       (unsigned long long)s->waiting,
 		       (unsigned long long)s->count[STORE_STATE_INFLIGHT],
 		       (unsigned long long)s->count[STORE_STATE_SENT],
 		       (unsigned long long)s->count[STORE_STATE_FAILED],
 		       (unsigned long long)s->count[STORE_STATE_EXPIRED], rate, frac * 100, eta);
+		/* Only what is out of the ordinary, so a line stays short. */
+		for (int i = 0; i < npv; i++) {
+			char st[TOP_STATE_MAX];
+
+			if (provider_state(&pv[i], st, sizeof(st)) > 0)
+				printf(" %s=%s", pv[i].name, st);
+		}
+		printf("\n");
 		fflush(stdout);
 		return;
 	}
@@ -89,10 +121,12 @@ static void draw(const struct top_opts *o, const struct store_stats *s, double r
 	       (unsigned long long)s->ambiguous);
 	printf("\033[Krate      %.0f msg/s\n", rate);
 	printf("\033[Kproviders ");
-	for (int i = 0; i < npv; i++)
-		printf("%s%s %.0f/s%s%s", i ? ", " : "", pv[i].name, pv[i].units_per_s,
-		       pv[i].circuit_open ? " [circuit open]" : "",
-		       pv[i].blocked_ms > 0 ? " [held: Retry-After]" : "");
+	for (int i = 0; i < npv; i++) {
+		char st[TOP_STATE_MAX];
+
+		(void)provider_state(&pv[i], st, sizeof(st));
+		printf("%s%s %s", i ? ", " : "", pv[i].name, st);
+	}
 	printf("%s\n", npv == 0 ? "-" : "");
 	printf("\033[K[%s] %5.1f%%  %s\n", bar, frac * 100, eta);
 	printf("\033[K\n");
@@ -141,10 +175,11 @@ int top_run(store *st, const struct top_opts *o)
 		if (n > 1 && win[n - 1].t_ms > win[0].t_ms)
 			rate = (double)(win[n - 1].done - win[0].done) * 1000.0 /
 			       (double)(win[n - 1].t_ms - win[0].t_ms);
-		/* The paced rate: the first provider whose circuit is closed. */
+		/* The paced rate: the first provider that takes traffic, at
+		 * the rate it allows. */
 		for (int i = 0; i < npv && limit == 0; i++)
-			if (!pv[i].circuit_open)
-				limit = pv[i].units_per_s;
+			if (!pv[i].circuit_open && !pv[i].misconfigured)
+				limit = pv[i].effective_per_s;
 		if (due == 0) {
 			snprintf(eta, sizeof(eta), s.waiting ? "drained (%llu scheduled for later)" : "drained",
 				 (unsigned long long)s.waiting);
@@ -152,7 +187,7 @@ int top_run(store *st, const struct top_opts *o)
 			snprintf(eta, sizeof(eta), "growing: arriving faster than it drains");
 		} else if (n == TOP_RATE_WINDOW && rate == 0) {
 			snprintf(eta, sizeof(eta), "stalled: nothing sent lately%s",
-				 npv > 0 && limit == 0 ? " (every circuit open)" : "");
+				 npv > 0 && limit == 0 ? " (no provider takes traffic)" : "");
 		} else {
 			char d[32];
 			double r = limit > 0 ? limit : rate;

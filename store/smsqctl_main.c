@@ -22,6 +22,7 @@
 #include "store/ctl_top.h"
 #include "store/store.h"
 #include "worker/config.h"
+#include "worker/pace.h"
 #include "worker/ctl_text.h"
 #include "producer/event_json.h"
 
@@ -73,6 +74,20 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 		printf(" of %.0f MiB at most", (double)s->map_max_bytes / 1048576.0);
 	printf("\n           %.1f MiB left on the filesystem of %.1f MiB\n",
 	       (double)s->disk_avail_bytes / 1048576.0, (double)s->disk_total_bytes / 1048576.0);
+	struct pace_view pv[PACE_MAX_SLOTS];
+	int npv = pace_list(dir, pv, PACE_MAX_SLOTS);
+
+	for (int i = 0; i < npv; i++) {
+		printf("provider   %s: limit %.0f/s, paced at %.1f/s", pv[i].name, pv[i].units_per_s,
+		       pv[i].effective_per_s);
+		if (pv[i].throttles > 0)
+			printf(", throttled %llu time(s)", (unsigned long long)pv[i].throttles);
+		if (pv[i].misconfigured)
+			printf(", MISCONFIGURED: %s", pv[i].reason);
+		else if (pv[i].circuit_open)
+			printf(", circuit open");
+		printf("\n");
+	}
 	if (s->disk_full)
 		printf("FULL       disk full: ingest takes only what fits in the %.1f MiB free for "
 		       "reuse, else answers RETRY_LATER store_full; sending goes on\n",
@@ -80,6 +95,30 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 	else if (s->ingest_full)
 		printf("FULL       store full (near store.map_max_mb): ingest answers RETRY_LATER "
 		       "store_full; sending goes on\n");
+}
+
+/* The providers as the pacing file has them (the pool's own view). */
+static json_t *providers_json(const char *dir)
+{
+	struct pace_view pv[PACE_MAX_SLOTS];
+	int n = pace_list(dir, pv, PACE_MAX_SLOTS);
+	json_t *arr = json_array();
+
+	for (int i = 0; arr != NULL && i < n; i++) {
+		json_t *o = json_pack("{s:s, s:f, s:f, s:f, s:I, s:s, s:I, s:s?}", "name", pv[i].name,
+				      "limit_per_s", pv[i].units_per_s, "allowed_per_s",
+				      pv[i].effective_per_s, "ceiling_per_s", pv[i].ceiling_per_s,
+				      "throttles", (json_int_t)pv[i].throttles, "circuit",
+				      pv[i].circuit_open ? "open" : "closed", "held_ms",
+				      (json_int_t)pv[i].blocked_ms, "misconfigured",
+				      pv[i].misconfigured ? pv[i].reason : NULL);
+
+		if (o == NULL || json_array_append_new(arr, o) != 0) {
+			json_decref(arr);
+			return json_null();
+		}
+	}
+	return arr != NULL ? arr : json_null();
 }
 
 static int print_stats_json(const char *dir, const struct store_stats *s, int64_t now)
@@ -129,6 +168,7 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 	rc |= json_object_set_new(root, "full", s->disk_full     ? json_string("disk")
 						 : s->ingest_full ? json_string("map")
 								  : json_null());
+	rc |= json_object_set_new(root, "providers", providers_json(dir));
 	if (rc == 0)
 		rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(root);

@@ -710,9 +710,9 @@ class DispatchTest(DispatchBase):
             ("backup", self.provider(backup, type="infobip", rate_per_s=300, burst=15)),
         ])
         pool = self.pool(workers=2, args=["-c", cfg])
-        # The outage is 2 s to 6 s after the fake's start; circuit periods
-        # double while probes fail, so the primary may come back up to ~2 s
-        # after it ends: 4000 messages at 300/s leave work for it then.
+        # The outage is 2 s to 6 s after the fake's start; probes go every
+        # open period (1 s), so the primary comes back about a second after
+        # it ends: 4000 messages at 300/s leave work for it then.
         n = 4000
         path, _ = self.events("failover", n)
         self.publish_all(pool, path, n)
@@ -742,9 +742,10 @@ class DispatchTest(DispatchBase):
         lines = [l for l in log.splitlines() if "status=" not in l]
         self.assertTrue("provider primary: circuit open" in log, self.circuit_lines(log))
         # The outage (4 s) outlasts the first open period (1 s): the first
-        # probe fails and opens the circuit again.
+        # probes fail and open the circuit again.
         probes = [i for i, l in enumerate(lines) if "primary: probing after the open period" in l]
-        self.assertTrue(probes and any("primary: circuit open" in l for l in lines[probes[0]:]),
+        self.assertTrue(probes and any("primary: probe failed" in l and "circuit open again" in l
+                                       for l in lines[probes[0]:]),
                         "a failed probe did not open the circuit again" + self.circuit_lines(log))
         self.assertTrue("provider primary: probe answered, circuit closed" in log,
                         self.circuit_lines(log))
@@ -754,11 +755,11 @@ class DispatchTest(DispatchBase):
     def test_worker_killed_while_probing_provider_probed_again(self):
         # The fake answers everything 1.5 s late, and 503 for its first 3 s.
         # The first answers (503, ~2 s in) open the circuit for 1.5 s (longer
-        # than the 1 s hold of a 503, so that the probe is not held back and
-        # cancelled); then one worker sends the probe, and is SIGKILLed while
-        # it waits for the answer.  The probe's answer dies with it; the
-        # circuit must not stay open for good: another probe must go, and
-        # once the outage is over everything is sent.
+        # than the holds of the first 503s, so that the probes are not held
+        # back and cancelled); then a worker sends the probes, and is
+        # SIGKILLed while it waits for their answers.  Their answers die with
+        # it; the circuit must not stay open for good: another round of
+        # probes must go, and once the outage is over everything is sent.
         #
         # Regression (fixed in 54fd98b): the probe was a bare flag in the
         # shared pacing file, cleared only by that probe's answer; with its

@@ -191,6 +191,128 @@ class FaultTest(DispatchBase):
         self.assertTrue("held back before it left" in log, "no request held back")
         self.finish(pool, duplicates=len(dups))
 
+    # ---- providers that behave as real ones do (issue 20) ------------------
+
+    def rate_in(self, recs, start_ms, end_ms):
+        """Messages accepted per second in [start_ms, end_ms) (provider's clock)."""
+        n = sum(1 for r in accepted(recs) if start_ms <= r.t_ms < end_ms)
+        return n * 1000.0 / (end_ms - start_ms)
+
+    def test_a_provider_allowing_less_than_configured_is_used_at_90_percent(self):
+        """The provider enforces 20 messages/s (and 5 more at once), smsq is
+        configured for 100/s: within 30 s the pool settles at 90 % of what
+        the provider allows or more, with at most a few 429s a minute."""
+        fake = self.fake(args=["--api", "infobip", "--rate-limit", "20", "--burst", "5"])
+        cfg = self.config([("primary", self.provider(fake, type="infobip", rate_per_s=100,
+                                                     burst=5, concurrency=8))])
+        pool = self.pool(workers=2, args=["-c", cfg])
+        n = 1500
+        path, _ = self.events("lower", n)
+        self.publish_all(pool, path, n)
+        t0 = time.time() * 1000
+        wait_for(lambda: time.time() * 1000 > t0 + 62000, timeout_s=90, what="a minute")
+        s = self.stats()
+        self.assertEqual(fake.stop(), 0)
+        recs = fake.records()
+        rate = self.rate_in(recs, t0 + 30000, t0 + 60000)
+        throttled = [r for r in recs if r.status == 429 and t0 + 30000 <= r.t_ms < t0 + 60000]
+        self.assertGreaterEqual(rate, 0.9 * 20, "%.1f messages/s in the second half minute" % rate)
+        self.assertLessEqual(len(throttled), 3, "429s in the second half minute")
+        p = [x for x in s["providers"] if x["name"] == "primary"][0]
+        self.assertLess(p["allowed_per_s"], 30, p)
+        self.assertGreater(p["throttles"], 0, p)
+        self.assertIn("provider allows ~", subprocess.run(
+            [os.path.join(itlib.BIN, "smsqctl"), "-d", self.data_dir, "top", "--plain",
+             "--max-seconds", "1", "--interval-ms", "500"], capture_output=True,
+            text=True, timeout=60).stdout)
+        self.assert_each_once(recs, len({r.key for r in accepted(recs)}))
+        self.finish(pool, rate="%.1f/s" % rate, throttled=len(throttled))
+
+    def drain_through(self, name, n, fake_args):
+        """n messages through a fake provider (Infobip API, fake_args) at
+        1,000/s (burst 50) on both sides, until all are sent; the pool and
+        the fake's record."""
+        fake = self.fake(args=["--api", "infobip"] + fake_args)
+        cfg = self.config([("primary", self.provider(fake, type="infobip", rate_per_s=1000,
+                                                     burst=50))])
+        pool = self.pool(workers=2, args=["-c", cfg])
+        path, _ = self.events(name, n)
+        self.publish_all(pool, path, n)
+        self.wait_sent(pool, n, 180, extra=lambda s: s["waiting"] == 0)
+        self.assertEqual(fake.stop(), 0)
+        return pool, fake.records()
+
+    def test_random_5xx_keep_most_of_the_rate(self):
+        """One request in five answered 500 or 503 (without Retry-After),
+        20 ms latency: the goodput stays at 70 % of the limit or more, and
+        the circuit never opens."""
+        n = 10000
+        pool, recs = self.drain_through("random5xx", n, [
+            "--rate-limit", "1000", "--burst", "50", "--error-rate", "0.2",
+            "--error-status", "500,503", "--latency-ms", "20"])
+        first = min(r.t_ms for r in accepted(recs))
+        rate = self.rate_in(recs, first + 1000, first + 6000)
+        self.assertGreaterEqual(rate, 700, "goodput %.0f/s of a limit of 1000/s" % rate)
+        self.assertTrue("circuit open" not in pool.log_text(), "random errors opened the circuit")
+        self.assert_each_once(recs, n)
+        self.finish(pool, goodput="%.0f/s" % rate)
+
+    def test_sending_resumes_within_2_s_of_an_outage_end(self):
+        fake_start = time.time() * 1000
+        n = 12000
+        pool, recs = self.drain_through("outage", n, ["--outage", "5:5", "--latency-ms", "20"])
+        end = fake_start + 10000
+        during = [r for r in accepted(recs) if fake_start + 5100 <= r.t_ms < end - 100]
+        self.assertEqual(during, [], "accepted during the outage")
+        before = [r for r in accepted(recs) if r.t_ms < fake_start + 5000]
+        self.assertTrue(before, "nothing sent before the outage: the test is too slow")
+        after = min(r.t_ms for r in accepted(recs) if r.t_ms >= end - 100)
+        self.assertLessEqual(after - end, 2000, "sending resumed %.0f ms after the outage"
+                             % (after - end))
+        self.assert_each_once(recs, n)
+        self.finish(pool, resumed_ms=round(after - end))
+
+    def test_bad_credentials_park_the_provider_not_the_messages(self):
+        """The provider answers 401 for its first 8 s (a rotated key, fixed
+        8 s later): its traffic stops after a few requests, the messages keep
+        their attempts and their place, ops see it, and sending resumes at
+        the next probe once the key works again."""
+        fake_start = time.time() * 1000
+        fake = self.fake(args=["--api", "infobip", "--auth-fail", "0:8"])
+        cfg = self.config([("primary", self.provider(fake, type="infobip", rate_per_s=500,
+                                                     burst=25))])
+        pool = self.pool(workers=2, args=["-c", cfg])
+        n = 2000
+        path, _ = self.events("key", n)
+        self.publish_all(pool, path, n)
+        p = wait_for(lambda: [x for x in self.stats()["providers"]
+                              if x["name"] == "primary" and x["misconfigured"]],
+                     timeout_s=30, what="the provider parked")[0]
+        self.assertIn("401", p["misconfigured"])
+        top = subprocess.run([os.path.join(itlib.BIN, "smsqctl"), "-d", self.data_dir, "top",
+                              "--plain", "--max-seconds", "1", "--interval-ms", "500"],
+                             capture_output=True, text=True, timeout=60).stdout
+        self.assertIn("misconfigured", top)
+        self.wait_sent(pool, n, 120, extra=lambda s: s["waiting"] == 0)
+        s = self.stats()
+        self.assertEqual(fake.stop(), 0)
+        recs = fake.records()
+        refused = [r for r in recs if r.status == 401]
+        fixed = fake_start + 8000
+        self.assertLessEqual(len({(r.t_ms, r.api) for r in refused}), 40,
+                             "requests answered 401: the traffic did not stop")
+        self.assertEqual(s["states"]["failed"], 0, s)
+        self.assertEqual(s["attempts"], n, "a 401 counted as an attempt: %s" % s)
+        first = min(r.t_ms for r in accepted(recs))
+        self.assertGreaterEqual(first, fixed - 100)
+        # Probes go after 1, 2, 4 s, then every 5 s (PACE_MISCONF_MAX_S).
+        self.assertLessEqual(first - fixed, 6000, "sending resumed %.0f ms after the fix"
+                             % (first - fixed))
+        log = pool.log_text()
+        self.assertTrue("provider primary: misconfigured (http 401" in log, "not said")
+        self.assert_each_once(recs, n)
+        self.finish(pool, refused=len(refused), resumed_ms=round(first - fixed))
+
     # ---- the data directory ---------------------------------------------------
 
     def start_refused(self, *extra):

@@ -90,8 +90,9 @@ static void check_window(struct fx *f, double rate, uint32_t burst, uint32_t uni
 	}
 	if (max > (size_t)rate + burst)
 		fail_msg("busiest window %zu > limit %.0f + burst %u", max, rate, burst);
-	/* With a constant backlog, the average is the limit (within 1%). */
-	double avg = (double)(n - burst) / seconds;
+	/* With a constant backlog, the average is the limit (within 1%), once
+	 * the burst the bucket holds at first is set apart. */
+	double avg = (double)(n - pace_max_units(&lim)) / seconds;
 	if (avg < rate * 0.99 || avg > rate * 1.01)
 		fail_msg("average %.1f/s for a limit of %.0f/s", avg, rate);
 	free(times);
@@ -129,6 +130,30 @@ static void refund_gives_units_back(void **state)
 	assert_true(pace_take(f->a, s, &lim, 5, T0) > 0);
 	pace_refund(f->a, s, &lim, 5);
 	assert_int_equal(pace_take(f->a, s, &lim, 5, T0), 0);
+}
+
+/* A request that leaves late (its worker stalled after taking its tokens)
+ * takes its place in the bucket again when it leaves, past 10 ms late; a
+ * request seconds late pushes it by its own size, not by its lateness. */
+static void a_late_request_takes_its_place_again(void **state)
+{
+	struct fx *f = *state;
+	struct pace_limits lim = { .units_per_s = 100, .burst = 5 };
+	int s = pace_slot(f->a, "late");
+	int64_t ms = SEC / 1000;
+
+	assert_int_equal(pace_take(f->a, s, &lim, 1, T0), 0); /* tat: T0 + 10 ms */
+	/* Written 5 ms late: nothing changes. */
+	pace_late(f->b, s, &lim, 1, T0, T0 + 5 * ms);
+	assert_int_equal(pace_take(f->a, s, &lim, 1, T0 + 200 * ms), 0); /* tat: +210 ms */
+	/* Written 300 ms late, at T0 + 500 ms: it occupies [500, 510) ms. */
+	pace_late(f->b, s, &lim, 1, T0 + 200 * ms, T0 + 500 * ms);
+	struct pace_limits none = lim;
+	none.burst = 0;
+	assert_int_equal(pace_take(f->a, s, &none, 1, T0 + 500 * ms), 10 * ms);
+	/* A 6 s freeze pushes it by the request's size, not by 6 s. */
+	pace_late(f->b, s, &lim, 2, T0, T0 + 6000 * ms);
+	assert_int_equal(pace_take(f->a, s, &none, 1, T0 + 6000 * ms), 20 * ms);
 }
 
 static void a_request_bigger_than_the_bucket_goes_when_it_is_empty(void **state)
@@ -171,46 +196,214 @@ static void request_limit_applies_too(void **state)
 	assert_int_equal(pace_take(f->b, s, &lim, 1, T0 + SEC / 10), 0);
 }
 
-static void circuit_opens_probes_and_closes(void **state)
+/* Report n answers, fails of them failures, at now (process a). */
+static int report(struct fx *f, int s, const struct pace_limits *lim, int n, int fails,
+		  int64_t now)
+{
+	int opened = 0;
+
+	for (int i = 0; i < n; i++)
+		opened |= pace_result(i & 1 ? f->a : f->b, s, lim, i >= fails, 0, now);
+	return opened;
+}
+
+static void circuit_opens_on_a_failure_rate_not_on_random_errors(void **state)
 {
 	struct fx *f = *state;
 	struct pace_limits lim = { .units_per_s = 10, .circuit_failures = 3, .circuit_open_ms = 1000,
 				   .probe_timeout_ms = 5000 };
 	int s = pace_slot(f->a, "c");
 
-	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0), PACE_CLOSED);
-	assert_int_equal(pace_result(f->a, s, &lim, 0, 0, T0), 0);
-	assert_int_equal(pace_result(f->b, s, &lim, 0, 0, T0), 0);
-	assert_int_equal(pace_result(f->a, s, &lim, 0, 0, T0), 1); /* third: opens */
-	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + SEC / 2), PACE_OPEN);
+	/* One request in five failing, for a minute: never open. */
+	for (int sec = 0; sec < 60; sec++)
+		assert_int_equal(report(f, s, &lim, 20, 4, T0 + sec * SEC), 0);
+	assert_int_equal(pace_circuit_state(f->a, s, T0 + 60 * SEC), PACE_CLOSED);
+	/* Five failures in a row among good answers: no outage. */
+	assert_int_equal(report(f, s, &lim, 5, 5, T0 + 60 * SEC + SEC / 2), 0);
+	assert_int_equal(pace_result(f->a, s, &lim, 1, 0, T0 + 60 * SEC + SEC / 2), 0);
+	/* An outage from 61 s: every request fails; after a second of nothing
+	 * but failures, it opens (at 62 s, for the open period, 1 s). */
+	int64_t t = T0 + 61 * SEC;
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(pace_result(f->a, s, &lim, 0, 0, t + i * SEC / 25), 0);
+	t += SEC;
+	assert_int_equal(pace_result(f->b, s, &lim, 0, 0, t), 1);
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, t + SEC / 2), PACE_OPEN);
 	/* Late failures of requests already in flight change nothing. */
-	assert_int_equal(pace_result(f->b, s, &lim, 0, 0, T0 + SEC / 2), 0);
-	/* After the open period one process, and one only, gets the probe. */
-	assert_int_equal(pace_circuit_state(f->b, s, T0 + SEC), PACE_PROBE);
-	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + SEC), PACE_PROBE);
-	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + SEC), PACE_OPEN);
-	assert_int_equal(pace_circuit_state(f->b, s, T0 + SEC), PACE_OPEN);
-	/* A failed probe opens it again for twice as long. */
-	assert_int_equal(pace_result(f->a, s, &lim, 0, 1, T0 + SEC), 1);
-	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + 2 * SEC + SEC / 2), PACE_OPEN);
-	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + 3 * SEC), PACE_PROBE);
+	assert_int_equal(pace_result(f->b, s, &lim, 0, 0, t + SEC / 2), 0);
+	/* After the open period, PACE_PROBES probes go, pool-wide, no more. */
+	t += SEC;
+	assert_int_equal(pace_circuit_state(f->b, s, t), PACE_PROBE);
+	for (int i = 0; i < PACE_PROBES; i++)
+		assert_int_equal(pace_circuit_check(i & 1 ? f->a : f->b, s, &lim, t), PACE_PROBE);
+	assert_int_equal(pace_circuit_check(f->a, s, &lim, t), PACE_OPEN);
+	assert_int_equal(pace_circuit_state(f->b, s, t), PACE_OPEN);
+	/* Failed probes open it again for the open period (the first says so). */
+	assert_int_equal(pace_result(f->a, s, &lim, 0, 1, t), 1);
+	assert_int_equal(pace_result(f->b, s, &lim, 0, 1, t), 0);
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, t + SEC / 2), PACE_OPEN);
+	t += SEC;
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, t), PACE_PROBE);
 	pace_probe_cancel(f->b, s);
-	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + 3 * SEC), PACE_PROBE);
-	/* A good probe closes it. */
-	assert_int_equal(pace_result(f->a, s, &lim, 1, 1, T0 + 3 * SEC), 0);
-	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + 3 * SEC), PACE_CLOSED);
-	/* A probe whose process died is given up at its deadline. */
-	assert_int_equal(pace_result(f->a, s, &lim, 0, 0, T0 + 3 * SEC), 0);
-	assert_int_equal(pace_result(f->a, s, &lim, 0, 0, T0 + 3 * SEC), 0);
-	assert_int_equal(pace_result(f->a, s, &lim, 0, 0, T0 + 3 * SEC), 1);
-	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + 4 * SEC), PACE_PROBE);
+	assert_int_equal(pace_circuit_check(f->a, s, &lim, t), PACE_PROBE);
+	/* A good probe closes it, and the window starts afresh. */
+	assert_int_equal(pace_result(f->a, s, &lim, 1, 1, t), 0);
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, t), PACE_CLOSED);
+	/* Over the window: 6 failures of 6 answers within half a second open
+	 * it (5 are not enough answers to tell a rate). */
+	t += 10 * SEC;
+	assert_int_equal(report(f, s, &lim, 5, 5, t), 0);
+	assert_int_equal(report(f, s, &lim, 1, 1, t), 1);
+	/* A round whose processes died is given up at its deadline. */
+	for (int i = 0; i < PACE_PROBES; i++)
+		assert_int_equal(pace_circuit_check(f->a, s, &lim, t + SEC), PACE_PROBE);
 	/* ...process a is killed here, never reporting... */
-	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + 8 * SEC), PACE_OPEN);
-	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + 9 * SEC), PACE_PROBE);
-	assert_int_equal(pace_result(f->b, s, &lim, 1, 1, T0 + 9 * SEC), 0);
-	/* And the count starts again from zero. */
-	assert_int_equal(pace_result(f->a, s, &lim, 0, 0, T0 + 10 * SEC), 0);
-	assert_int_equal(pace_circuit_state(f->a, s, T0 + 10 * SEC), PACE_CLOSED);
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, t + 5 * SEC), PACE_OPEN);
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, t + 6 * SEC), PACE_PROBE);
+	assert_int_equal(pace_result(f->b, s, &lim, 1, 1, t + 6 * SEC), 0);
+	assert_int_equal(pace_circuit_state(f->a, s, t + 6 * SEC), PACE_CLOSED);
+}
+
+/* A throttle cuts the rate to 4/5, once per episode; with no throttle it
+ * climbs back: quickly to just under the rate it was cut at, then slowly,
+ * never above the configured limit; the ceiling is forgotten in time. */
+static void throttling_cuts_the_rate_and_it_climbs_back(void **state)
+{
+	struct fx *f = *state;
+	struct pace_limits lim = { .units_per_s = 100, .burst = 5 };
+	int s = pace_slot(f->a, "adapt");
+	double rate = 0;
+
+	assert_true(pace_rate(f->a, s, &lim, T0) == 100.0);
+	assert_int_equal(pace_throttled(f->a, s, &lim, T0, &rate), 1);
+	assert_true(rate > 79.9 && rate < 80.1);
+	/* The other answers of that episode: no second cut. */
+	assert_int_equal(pace_throttled(f->b, s, &lim, T0 + SEC / 2, NULL), 0);
+	assert_true(pace_rate(f->b, s, &lim, T0 + SEC / 2) < 80.1);
+	assert_int_equal(pace_throttled(f->b, s, &lim, T0 + 2 * SEC, &rate), 1);
+	assert_true(rate > 63.9 && rate < 64.1);
+	/* The burst shrinks with the rate. */
+	struct pace_limits e = pace_effective(f->a, s, &lim, T0 + 2 * SEC);
+	assert_int_equal(e.burst, 3);
+	/* Back up: under 0.95 x 80 within a few seconds, then slowly. */
+	double r = 0, prev = 64;
+	for (int sec = 3; sec <= 12; sec++) {
+		r = pace_rate(sec & 1 ? f->a : f->b, s, &lim, T0 + sec * SEC);
+		assert_true(r >= prev);
+		prev = r;
+	}
+	assert_true(r > 75 && r <= 76.1);
+	for (int sec = 13; sec <= 200; sec++)
+		r = pace_rate(f->a, s, &lim, T0 + sec * SEC);
+	assert_true(r <= 100.0);
+	assert_true(r > 80); /* above the old ceiling, probing */
+	/* Forgotten after PACE_CEIL_FORGET_S: back to the limit. */
+	for (int sec = 201; sec <= PACE_CEIL_FORGET_S + 30; sec++)
+		r = pace_rate(f->a, s, &lim, T0 + sec * SEC);
+	assert_true(r == 100.0);
+}
+
+/* A provider enforcing 20/s with a bucket of 5 where 100/s is configured,
+ * answering 429 with Retry-After: 1 s (simulated, 1 ms steps): within a
+ * minute the pool sends at 90 % of what the provider allows or more, with
+ * a few 429s a minute at most. */
+static void settles_under_a_lower_provider_limit(void **state)
+{
+	struct fx *f = *state;
+	struct pace_limits lim = { .units_per_s = 100, .burst = 5 };
+	int s = pace_slot(f->a, "lower");
+	double tokens = 5; /* the provider's bucket */
+	int accepted_late = 0, throttled_late = 0;
+
+	for (int64_t ms = 0; ms < 120000; ms++) {
+		int64_t now = T0 + ms * (SEC / 1000);
+
+		tokens += 20.0 / 1000;
+		if (tokens > 5)
+			tokens = 5;
+		if (pace_take(f->a, s, &lim, 1, now) != 0)
+			continue;
+		if (tokens >= 1) {
+			tokens -= 1;
+			accepted_late += ms >= 60000;
+		} else {
+			throttled_late += ms >= 60000;
+			pace_throttled(f->a, s, &lim, now, NULL);
+			pace_block(f->a, s, now + SEC);
+		}
+	}
+	if (accepted_late < 0.9 * 20 * 60)
+		fail_msg("second minute: %d accepted, under 90 %% of 1200", accepted_late);
+	if (throttled_late > 5)
+		fail_msg("second minute: %d answers 429", throttled_late);
+}
+
+/* A 503 without Retry-After holds the provider 25 ms, doubling while they
+ * follow each other, back to 25 ms after a good answer. */
+static void unavailable_holds_grow_and_reset(void **state)
+{
+	struct fx *f = *state;
+	struct pace_limits lim = { .units_per_s = 1000, .burst = 50, .circuit_failures = 1000 };
+	int s = pace_slot(f->a, "u");
+	int64_t t = T0;
+
+	assert_int_equal(pace_unavailable(f->a, s, t), t + 25 * SEC / 1000);
+	/* Answers of the same moment: the same hold. */
+	assert_int_equal(pace_unavailable(f->b, s, t + SEC / 1000), t + 25 * SEC / 1000);
+	assert_true(pace_take(f->b, s, &lim, 1, t + SEC / 1000) > 0);
+	t += SEC / 10;
+	assert_int_equal(pace_unavailable(f->b, s, t), t + 50 * SEC / 1000);
+	t += SEC / 10;
+	assert_int_equal(pace_unavailable(f->a, s, t), t + 100 * SEC / 1000);
+	for (int i = 0; i < 10; i++) {
+		t += 3 * SEC;
+		pace_unavailable(f->a, s, t);
+	}
+	t += 3 * SEC;
+	assert_int_equal(pace_unavailable(f->a, s, t), t + PACE_HOLD_MAX_MS * (SEC / 1000));
+	pace_result(f->b, s, &lim, 1, 0, t + 3 * SEC);
+	t += 4 * SEC;
+	assert_int_equal(pace_unavailable(f->a, s, t), t + 25 * SEC / 1000);
+}
+
+/* Misconfigured: parked; one probe after 1 s, then at growing intervals;
+ * a good answer or a new configuration ends it. */
+static void misconfigured_parks_until_a_probe_is_answered(void **state)
+{
+	struct fx *f = *state;
+	struct pace_limits lim = { .units_per_s = 10, .circuit_failures = 3, .circuit_open_ms = 1000,
+				   .probe_timeout_ms = 5000 };
+	int s = pace_slot(f->a, "m");
+	struct pace_view v[4];
+	char dir[64];
+
+	pace_config(f->a, s, 42);
+	assert_int_equal(pace_misconfigured(f->a, s, "http 401 Authenticate", T0), 1);
+	assert_int_equal(pace_misconfigured(f->b, s, "http 401 again", T0), 0);
+	assert_int_equal(pace_circuit_state(f->b, s, T0 + SEC / 2), PACE_OPEN);
+	snprintf(dir, sizeof(dir), "%s", f->dir);
+	assert_int_equal(pace_list(dir, v, 4), 1);
+	assert_true(v[0].misconfigured);
+	assert_string_equal(v[0].reason, "http 401 Authenticate");
+	/* One probe, pool-wide. */
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + 2 * SEC), PACE_PROBE);
+	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + 2 * SEC), PACE_OPEN);
+	/* It is answered 401 again: the next probe waits longer. */
+	assert_int_equal(pace_misconfigured(f->b, s, "http 401", T0 + 2 * SEC), 0);
+	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + 3 * SEC), PACE_OPEN);
+	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + 6 * SEC), PACE_PROBE);
+	/* Answered otherwise: sending again at once. */
+	assert_int_equal(pace_result(f->a, s, &lim, 1, 1, T0 + 6 * SEC), 0);
+	assert_int_equal(pace_circuit_state(f->b, s, T0 + 6 * SEC), PACE_CLOSED);
+	assert_int_equal(pace_list(dir, v, 4), 1);
+	assert_false(v[0].misconfigured);
+	/* Parked again; the same configuration changes nothing, a new one
+	 * (a rotated key, a process restarted with it) ends it. */
+	assert_int_equal(pace_misconfigured(f->a, s, "http 403", T0 + 7 * SEC), 1);
+	pace_config(f->b, s, 42);
+	assert_int_equal(pace_circuit_state(f->b, s, T0 + 7 * SEC), PACE_OPEN);
+	pace_config(f->b, s, 43);
+	assert_int_equal(pace_circuit_state(f->a, s, T0 + 7 * SEC), PACE_CLOSED);
 }
 
 static void slots_are_per_provider_and_survive_reopen(void **state)
@@ -241,11 +434,19 @@ int main(void)
 		cmocka_unit_test_setup_teardown(window_holds_with_no_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(window_holds_at_10000, setup, teardown),
 		cmocka_unit_test_setup_teardown(refund_gives_units_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_late_request_takes_its_place_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_request_bigger_than_the_bucket_goes_when_it_is_empty,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(retry_after_blocks_every_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(request_limit_applies_too, setup, teardown),
-		cmocka_unit_test_setup_teardown(circuit_opens_probes_and_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(circuit_opens_on_a_failure_rate_not_on_random_errors,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(throttling_cuts_the_rate_and_it_climbs_back, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(settles_under_a_lower_provider_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(unavailable_holds_grow_and_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(misconfigured_parks_until_a_probe_is_answered, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(slots_are_per_provider_and_survive_reopen, setup,
 						teardown),
 	};

@@ -91,7 +91,8 @@ static void assert_result_sane(const struct provider_result *r)
 	size_t i, len;
 
 	assert_true(r->status == PROVIDER_SENT || r->status == PROVIDER_RETRY ||
-		    r->status == PROVIDER_THROTTLED || r->status == PROVIDER_FAILED);
+		    r->status == PROVIDER_THROTTLED || r->status == PROVIDER_FAILED ||
+		    r->status == PROVIDER_UNAVAILABLE || r->status == PROVIDER_MISCONFIGURED);
 	assert_true(r->ambiguous == 0 || r->ambiguous == 1);
 	assert_true(r->retry_after_ms >= -1);
 	len = strnlen(r->reason, sizeof(r->reason));
@@ -188,7 +189,7 @@ static const struct fail_case fail_cases[] = {
 	{ "fail_all: 429 with Retry-After", PROVIDER_T_OK, 429, 2000, NULL, "slow down",
 	  PROVIDER_THROTTLED, 0, 2000, "http 429 slow down" },
 	{ "fail_all: 503 without Retry-After", PROVIDER_T_OK, 503, -1, NULL, NULL,
-	  PROVIDER_THROTTLED, 0, NO_WAIT, "http 503" },
+	  PROVIDER_UNAVAILABLE, 0, NO_WAIT, "http 503" },
 	{ "fail_all: 500 is a retry", PROVIDER_T_OK, 500, -1, NULL, "oops", PROVIDER_RETRY, 0,
 	  NO_WAIT, "http 500 oops" },
 	{ "fail_all: 502 may have been sent", PROVIDER_T_OK, 502, -1, NULL, NULL, PROVIDER_RETRY, 1,
@@ -200,11 +201,13 @@ static const struct fail_case fail_cases[] = {
 	{ "fail_all: 422 is permanent", PROVIDER_T_OK, 422, -1, NULL, "", PROVIDER_FAILED, 0,
 	  NO_WAIT, "http 422" },
 	{ "fail_all: 401 is our credentials, not the message", PROVIDER_T_OK, 401, -1, NULL,
-	  "Authenticate", PROVIDER_RETRY, 0, NO_WAIT, "http 401 Authenticate" },
+	  "Authenticate", PROVIDER_MISCONFIGURED, 0, NO_WAIT, "http 401 Authenticate" },
 	{ "fail_all: 403 is our credentials, not the message", PROVIDER_T_OK, 403, -1, NULL, NULL,
-	  PROVIDER_RETRY, 0, NO_WAIT, "http 403" },
+	  PROVIDER_MISCONFIGURED, 0, NO_WAIT, "http 403" },
 	{ "fail_all: 404 is our URL, not the message", PROVIDER_T_OK, 404, -1, NULL, NULL,
-	  PROVIDER_RETRY, 0, NO_WAIT, "http 404" },
+	  PROVIDER_MISCONFIGURED, 0, NO_WAIT, "http 404" },
+	{ "fail_all: 407 is our proxy's credentials", PROVIDER_T_OK, 407, -1, NULL, NULL,
+	  PROVIDER_MISCONFIGURED, 0, NO_WAIT, "http 407" },
 	{ "fail_all: 408 is a timeout", PROVIDER_T_OK, 408, -1, NULL, NULL, PROVIDER_RETRY, 0,
 	  NO_WAIT, "http 408" },
 	{ "fail_all: a 2xx not understood is ambiguous", PROVIDER_T_OK, 200, -1, NULL,
@@ -476,6 +479,8 @@ struct want {
 #define W_MAYBE(why) { PROVIDER_RETRY, 1, NO_WAIT, "", why }
 #define W_THROTTLED(ms, why) { PROVIDER_THROTTLED, 0, ms, "", why }
 #define W_FAILED(why) { PROVIDER_FAILED, 0, NO_WAIT, "", why }
+#define W_UNAVAILABLE(ms, why) { PROVIDER_UNAVAILABLE, 0, ms, "", why }
+#define W_MISCONF(why) { PROVIDER_MISCONFIGURED, 0, NO_WAIT, "", why }
 
 struct parse_case {
 	const char *name;            /* test name */
@@ -558,12 +563,12 @@ static const struct parse_case parse_cases[] = {
 	  PROVIDER_T_OK, 400, TWILIO_ERROR(21617, "The concatenated message body exceeds the 1600 "
 					   "character limit.", 400), -1, 1,
 	  { W_FAILED("~http 400 code 21617: The concatenated message body exceeds") } },
-	{ "twilio: 401 code 20003 -> retry (credentials, not the message)", PROVIDER_TWILIO,
+	{ "twilio: 401 code 20003 -> misconfigured (credentials, not the message)", PROVIDER_TWILIO,
 	  PROVIDER_T_OK, 401, TWILIO_ERROR(20003, "Authenticate", 401), -1, 1,
-	  { W_RETRY("http 401 code 20003: Authenticate") } },
-	{ "twilio: 404 code 20404 -> retry (account or URL)", PROVIDER_TWILIO, PROVIDER_T_OK, 404,
-	  TWILIO_ERROR(20404, "The requested resource was not found", 404), -1, 1,
-	  { W_RETRY("http 404 code 20404: The requested resource was not found") } },
+	  { W_MISCONF("http 401 code 20003: Authenticate") } },
+	{ "twilio: 404 code 20404 -> misconfigured (account or URL)", PROVIDER_TWILIO, PROVIDER_T_OK,
+	  404, TWILIO_ERROR(20404, "The requested resource was not found", 404), -1, 1,
+	  { W_MISCONF("http 404 code 20404: The requested resource was not found") } },
 	{ "twilio: 429 code 20429 with Retry-After seconds -> throttled", PROVIDER_TWILIO,
 	  PROVIDER_T_OK, 429, TWILIO_ERROR(20429, "Too Many Requests", 429), 3000, 1,
 	  { W_THROTTLED(3000, "http 429 code 20429: Too Many Requests") } },
@@ -573,9 +578,9 @@ static const struct parse_case parse_cases[] = {
 	{ "twilio: code 20429 under another status -> throttled", PROVIDER_TWILIO, PROVIDER_T_OK,
 	  400, TWILIO_ERROR(20429, "Too Many Requests", 400), -1, 1,
 	  { W_THROTTLED(NO_WAIT, "http 400 code 20429: Too Many Requests") } },
-	{ "twilio: 503 -> throttled", PROVIDER_TWILIO, PROVIDER_T_OK, 503,
+	{ "twilio: 503 -> unavailable", PROVIDER_TWILIO, PROVIDER_T_OK, 503,
 	  TWILIO_ERROR(20503, "Service Unavailable", 503), -1, 1,
-	  { W_THROTTLED(NO_WAIT, "http 503 code 20503: Service Unavailable") } },
+	  { W_UNAVAILABLE(NO_WAIT, "http 503 code 20503: Service Unavailable") } },
 	{ "twilio: 500 -> retry", PROVIDER_TWILIO, PROVIDER_T_OK, 500,
 	  TWILIO_ERROR(20500, "Internal Server Error", 500), -1, 1,
 	  { W_RETRY("http 500 code 20500: Internal Server Error") } },
@@ -689,12 +694,12 @@ static const struct parse_case parse_cases[] = {
 	{ "infobip: 400 for an empty text -> every message failed", PROVIDER_INFOBIP,
 	  PROVIDER_T_OK, 400, IB_ERROR("BAD_REQUEST", "message text is empty"), -1, 1,
 	  { W_FAILED("http 400 BAD_REQUEST: message text is empty") } },
-	{ "infobip: 401 UNAUTHORIZED -> retry (credentials)", PROVIDER_INFOBIP, PROVIDER_T_OK, 401,
-	  IB_ERROR("UNAUTHORIZED", "Invalid login details"), -1, 1,
-	  { W_RETRY("http 401 UNAUTHORIZED: Invalid login details") } },
-	{ "infobip: 404 -> retry (URL)", PROVIDER_INFOBIP, PROVIDER_T_OK, 404,
+	{ "infobip: 401 UNAUTHORIZED -> misconfigured (credentials)", PROVIDER_INFOBIP,
+	  PROVIDER_T_OK, 401, IB_ERROR("UNAUTHORIZED", "Invalid login details"), -1, 1,
+	  { W_MISCONF("http 401 UNAUTHORIZED: Invalid login details") } },
+	{ "infobip: 404 -> misconfigured (URL)", PROVIDER_INFOBIP, PROVIDER_T_OK, 404,
 	  IB_ERROR("NOT_FOUND", "Requested URL not found: /sms/2/text/advanced"), -1, 1,
-	  { W_RETRY("http 404 NOT_FOUND: Requested URL not found: /sms/2/text/advanced") } },
+	  { W_MISCONF("http 404 NOT_FOUND: Requested URL not found: /sms/2/text/advanced") } },
 	{ "infobip: 429 E429 with Retry-After -> throttled", PROVIDER_INFOBIP, PROVIDER_T_OK, 429,
 	  "{\"errorCode\":\"E429\",\"description\":\"Too many requests sent.\",\"action\":"
 	  "\"Check request rate limit specified in the API endpoint documentation resource.\","
@@ -707,8 +712,10 @@ static const struct parse_case parse_cases[] = {
 	{ "infobip: 500 GENERAL_ERROR -> retry", PROVIDER_INFOBIP, PROVIDER_T_OK, 500,
 	  IB_ERROR("GENERAL_ERROR", "Something went wrong. Please contact support."), -1, 1,
 	  { W_RETRY("http 500 GENERAL_ERROR: Something went wrong. Please contact support.") } },
-	{ "infobip: 503 empty body -> throttled", PROVIDER_INFOBIP, PROVIDER_T_OK, 503, "", -1, 1,
-	  { W_THROTTLED(NO_WAIT, "http 503") } },
+	{ "infobip: 503 empty body -> unavailable", PROVIDER_INFOBIP, PROVIDER_T_OK, 503, "", -1, 1,
+	  { W_UNAVAILABLE(NO_WAIT, "http 503") } },
+	{ "infobip: 503 with Retry-After -> unavailable for that long", PROVIDER_INFOBIP,
+	  PROVIDER_T_OK, 503, "", 4000, 1, { W_UNAVAILABLE(4000, "http 503") } },
 	{ "infobip: DNS failure -> retry", PROVIDER_INFOBIP, PROVIDER_T_NOT_SENT, 0, NULL, -1, 2,
 	  { W_RETRY("not sent: Could not resolve host"), W_RETRY("not sent: Could not resolve host") } },
 	{ "infobip: reset after sending -> retry, maybe sent", PROVIDER_INFOBIP, PROVIDER_T_AMBIGUOUS,
@@ -753,16 +760,18 @@ static const struct parse_case parse_cases[] = {
 	  "{\"error\":\"messages[0].to is not E.164\"}", -1, 2,
 	  { W_FAILED("http 400 messages[0].to is not E.164"),
 	    W_FAILED("http 400 messages[0].to is not E.164") } },
-	{ "webhook: 401 -> retry (credentials)", PROVIDER_WEBHOOK, PROVIDER_T_OK, 401,
-	  "{\"error\":\"bad token\"}", -1, 1, { W_RETRY("http 401 bad token") } },
+	{ "webhook: 401 -> misconfigured (credentials)", PROVIDER_WEBHOOK, PROVIDER_T_OK, 401,
+	  "{\"error\":\"bad token\"}", -1, 1, { W_MISCONF("http 401 bad token") } },
+	{ "webhook: 408 -> retry (the provider timed out)", PROVIDER_WEBHOOK, PROVIDER_T_OK, 408,
+	  "", -1, 1, { W_RETRY("http 408") } },
 	{ "webhook: 429 with retry_after_ms in the body", PROVIDER_WEBHOOK, PROVIDER_T_OK, 429,
 	  "{\"error\":\"slow down\",\"retry_after_ms\":750}", -1, 2,
 	  { W_THROTTLED(750, "http 429 slow down"), W_THROTTLED(750, "http 429 slow down") } },
 	{ "webhook: 429 Retry-After header wins over the body", PROVIDER_WEBHOOK, PROVIDER_T_OK, 429,
 	  "{\"error\":\"slow down\",\"retry_after_ms\":750}", 5000, 1,
 	  { W_THROTTLED(5000, "http 429 slow down") } },
-	{ "webhook: 503 -> throttled", PROVIDER_WEBHOOK, PROVIDER_T_OK, 503, "busy", -1, 1,
-	  { W_THROTTLED(NO_WAIT, "http 503") } },
+	{ "webhook: 503 -> unavailable", PROVIDER_WEBHOOK, PROVIDER_T_OK, 503, "busy", -1, 1,
+	  { W_UNAVAILABLE(NO_WAIT, "http 503") } },
 	{ "webhook: 500 -> retry", PROVIDER_WEBHOOK, PROVIDER_T_OK, 500, "{\"error\":\"boom\"}", -1, 1,
 	  { W_RETRY("http 500 boom") } },
 	{ "webhook: connection refused -> retry", PROVIDER_WEBHOOK, PROVIDER_T_NOT_SENT, 0, NULL, -1,
@@ -1118,9 +1127,35 @@ static void test_json_str_matches_jansson(void **state)
 	}
 }
 
+/* A transport failure no request causes (DNS, TLS verification, URL) is
+ * our configuration: the messages are parked, not retried; the same
+ * transport failure of a connection (refused, reset) is a retry. */
+static void test_config_failure_parks(void **state)
+{
+	struct provider_response resp = { .transport = PROVIDER_T_NOT_SENT,
+					   .error = "SSL certificate problem: unable to get local "
+						    "issuer certificate",
+					   .retry_after_ms = -1, .config = 1 };
+	struct provider_result r[2];
+
+	(void)state;
+	memset(r, 0, sizeof(r));
+	provider_fail_all(&resp, NULL, 2, r);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(r[i].status, PROVIDER_MISCONFIGURED);
+		assert_int_equal(r[i].ambiguous, 0);
+		assert_non_null(strstr(r[i].reason, "SSL certificate problem"));
+	}
+	resp.config = 0;
+	resp.error = "Failed to connect to 127.0.0.1 port 9: Connection refused";
+	provider_fail_all(&resp, NULL, 1, r);
+	assert_int_equal(r[0].status, PROVIDER_RETRY);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest misc[] = {
+		cmocka_unit_test(test_config_failure_parks),
 		cmocka_unit_test(test_ops_table),
 		cmocka_unit_test(test_json_str_matches_jansson),
 		cmocka_unit_test(test_request_clear),

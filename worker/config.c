@@ -110,9 +110,9 @@ static const struct opt provider_opts[] = {
 	{ "tls_verify", OPT_LONG, "1", 0, 1, P(tls_verify), "1: verify the provider's certificate" },
 	{ "ca_file", OPT_STR, "", 0, 0, P(ca_file), "CA bundle; empty = the system's" },
 	{ "circuit_failures", OPT_LONG, "5", 1, 100000, P(circuit_failures),
-	  "consecutive failed requests that open the circuit" },
-	{ "circuit_open_ms", OPT_LONG, "5000", 100, 3600000, P(circuit_open_ms),
-	  "first pause of an open circuit (doubles per failed probe, up to 16x)" },
+	  "failed requests in 5 s that, at half of its requests or more, open the circuit" },
+	{ "circuit_open_ms", OPT_LONG, "1000", 100, 3600000, P(circuit_open_ms),
+	  "pause of an open circuit before each round of 3 single-message probes" },
 };
 
 #define N_PROVIDER_OPTS (sizeof(provider_opts) / sizeof(provider_opts[0]))

@@ -45,7 +45,6 @@ _Static_assert(DISPATCH_LEASE_TEXTS >= STORE_LEASE_TEXTS_MIN,
 #define MS_NS 1000000LL
 #define BURST_DIVISOR 20          /* default burst: rate_per_s / 20 (50 ms worth) */
 #define RENEW_CHECK_MS 1000       /* how often leases in hand are checked (at most: lease/4) */
-#define DEFAULT_THROTTLE_MS 1000  /* a 429 without Retry-After holds the provider this long */
 #define PACE_SLACK_NS (10 * MS_NS) /* a request leaves this much of the bucket unused */
 #define STORE_FULL_BACKOFF_MS 1000 /* a full store is retried this often */
 #define FLUSH_ERROR_LOG_MS 1000   /* a failing commit is logged at most this often */
@@ -69,6 +68,7 @@ struct req {
 	int provider;                  /* index in d->prov */
 	int probe;                     /* this request is the circuit's probe */
 	uint32_t units;                /* pacing units taken for it */
+	int64_t taken_ns;              /* when (mono) */
 	size_t n;                      /* messages */
 	struct req_msg *msgs;          /* max_batch slots */
 	struct provider_request http;  /* what was sent (body owned) */
@@ -87,6 +87,7 @@ struct prov {
 	uint32_t max_units;            /* units per request (see setup_provider) */
 	size_t concurrency;            /* requests in flight per worker */
 	size_t in_flight;              /* now */
+	int64_t said_hold_ns;          /* the end of the last hold logged (mono) */
 	struct req *free_reqs;         /* this provider's unused request slots */
 };
 
@@ -328,10 +329,45 @@ static int req_may_leave(void *user)
 	for (size_t i = 0; i < r->n; i++)
 		if (!lease_holds(r->d, r->msgs[i].lease_until_ms, now))
 			return 0;
+	/* Leaving late (a stall since its tokens were taken): the requests
+	 * after it keep their spacing at the provider. */
+	struct prov *p = &r->d->prov[r->provider];
+
+	pace_late(r->d->pace, p->slot, &p->lim, r->units, r->taken_ns, pace_now_ns());
 	return 1;
 }
 
 /* ---- set-up --------------------------------------------------------------- */
+
+/* Units per request under lim: GCRA lets a request of n units go (B - n)
+ * intervals before its turn.  n = B would leave no slack, so every
+ * millisecond the loop wakes late would be lost for good; n <= B - slack
+ * keeps the provider busy at exactly its limit despite wake-up jitter. */
+static uint32_t units_cap(const struct pace_limits *lim)
+{
+	int64_t t_ns = (int64_t)(1e9 / lim->units_per_s);
+	uint32_t slack = (uint32_t)((PACE_SLACK_NS + t_ns - 1) / (t_ns > 0 ? t_ns : 1));
+	uint32_t fits = pace_max_units(lim);
+
+	return fits > slack ? fits - slack : 1;
+}
+
+/* A hash of what reaches the provider (type, URL, account, credentials,
+ * sender): a process set up with another one ends a misconfiguration found
+ * with the old (pace_config()). */
+static uint64_t conf_hash(const struct config_provider *c)
+{
+	const char *parts[] = { c->type, c->conf.base_url, c->conf.account, c->conf.token,
+				c->conf.sender };
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		for (const char *q = parts[i]; q != NULL && *q; q++)
+			h = (h ^ (unsigned char)*q) * 1099511628211ULL;
+		h = (h ^ 0xff) * 1099511628211ULL;
+	}
+	return h;
+}
 
 static int setup_provider(dispatch *d, int i, char *err, size_t errlen)
 {
@@ -363,15 +399,7 @@ static int setup_provider(dispatch *d, int i, char *err, size_t errlen)
 	p->max_batch = c->max_batch > 0 && (size_t)c->max_batch < p->ops->max_batch
 			       ? (size_t)c->max_batch
 			       : p->ops->max_batch;
-	/* Units per request: GCRA lets a request of n units go (B - n) intervals
-	 * before its turn.  n = B would leave no slack, so every millisecond the
-	 * loop wakes late would be lost for good; n <= B - slack keeps the
-	 * provider busy at exactly its limit despite wake-up jitter. */
-	int64_t t_ns = (int64_t)(1e9 / p->lim.units_per_s);
-	uint32_t slack = (uint32_t)((PACE_SLACK_NS + t_ns - 1) / (t_ns > 0 ? t_ns : 1));
-	uint32_t fits = pace_max_units(&p->lim);
-
-	p->max_units = fits > slack ? fits - slack : 1;
+	p->max_units = units_cap(&p->lim);
 	if (!p->count_segments && p->max_batch > p->max_units)
 		p->max_batch = p->max_units;
 	p->concurrency = (size_t)c->concurrency;
@@ -381,6 +409,7 @@ static int setup_provider(dispatch *d, int i, char *err, size_t errlen)
 		return -1;
 	}
 	pace_publish_limits(d->pace, p->slot, &p->lim);
+	pace_config(d->pace, p->slot, conf_hash(c));
 	return 0;
 }
 
@@ -507,17 +536,107 @@ static void withheld(dispatch *d, struct req *r)
 	req_done(d, r);
 }
 
+/* How a request's answer speaks of the provider (on_done()). */
+struct verdict {
+	int misconfigured;             /* our configuration: park the provider */
+	int throttled;                 /* a throttling answer: cut the rate */
+	int hold;                      /* throttled or unavailable: hold the provider */
+	int64_t retry_after_ms;        /* the longest Retry-After said (-1: none) */
+	const char *reason;            /* the first such message's reason */
+};
+
+static void judge(const struct provider_result *res, size_t n, struct verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->retry_after_ms = -1;
+	for (size_t i = 0; i < n; i++) {
+		switch (res[i].status) {
+		case PROVIDER_MISCONFIGURED:
+			if (!v->misconfigured)
+				v->reason = res[i].reason;
+			v->misconfigured = 1;
+			break;
+		case PROVIDER_THROTTLED:
+			v->throttled = 1;
+			__attribute__((fallthrough));
+		case PROVIDER_UNAVAILABLE:
+			v->hold = 1;
+			if (res[i].retry_after_ms > v->retry_after_ms)
+				v->retry_after_ms = res[i].retry_after_ms;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* The circuit, the adaptive rate, a misconfiguration and the holds, from
+ * one request's answer.  Returns the end of the hold it starts (mono ns;
+ * 0: none). */
+static int64_t heed(dispatch *d, struct req *r, const struct provider_response *resp,
+		    const struct verdict *v, int64_t now_ns)
+{
+	struct prov *p = &d->prov[r->provider];
+	/* The provider answered like a working service (even a 4xx or a 429):
+	 * that closes its circuit; 5xx and transport failures count against it. */
+	int healthy = resp->transport == PROVIDER_T_OK && resp->status < 500;
+	int64_t hold_until = 0;
+	double rate;
+
+	if (v->misconfigured) {
+		if (pace_misconfigured(d->pace, p->slot, v->reason, now_ns))
+			log_warn("provider %s: misconfigured (%s): only a probe goes now and then until "
+				 "it answers otherwise%s; messages wait, their attempts not counted",
+				 p->conf.name, v->reason,
+				 d->n_prov > 1 ? ", traffic goes to the next provider" : "");
+	} else {
+		int parked = pace_circuit_state(d->pace, p->slot, now_ns) != PACE_CLOSED;
+
+		const char *why = resp->transport != PROVIDER_T_OK
+					  ? (resp->error ? resp->error : "transport")
+					  : "http 5xx";
+
+		int opened = pace_result(d->pace, p->slot, &p->lim, healthy, r->probe, now_ns);
+
+		if (opened && r->probe)
+			log_warn("provider %s: probe failed (%s), circuit open again for %u ms",
+				 p->conf.name, why, p->lim.circuit_open_ms);
+		else if (opened)
+			log_warn("provider %s: circuit open: nothing but failures for a second, or "
+				 "half of its answers lately (%s)", p->conf.name, why);
+		if (r->probe && healthy && parked)
+			log_info("provider %s: probe answered, circuit closed", p->conf.name);
+	}
+	if (v->throttled && pace_throttled(d->pace, p->slot, &p->lim, now_ns, &rate))
+		log_info("provider %s: throttled: pacing it at %.1f/s (limit %.1f/s)", p->conf.name,
+			 rate, p->lim.units_per_s);
+	if (v->hold) {
+		if (v->retry_after_ms >= 0) {
+			hold_until = now_ns + v->retry_after_ms * MS_NS;
+			pace_block(d->pace, p->slot, hold_until);
+		} else {
+			hold_until = pace_unavailable(d->pace, p->slot, now_ns);
+		}
+		/* The answers of requests out together share a hold: said once. */
+		if (hold_until > p->said_hold_ns + MS_NS) {
+			log_info("provider %s: %s, holding for %" PRId64 " ms", p->conf.name,
+				 v->throttled ? "throttled" : "unavailable",
+				 (int64_t)((hold_until - now_ns) / MS_NS));
+			p->said_hold_ns = hold_until;
+		}
+	}
+	return hold_until;
+}
+
 static void on_done(dispatch *d, struct req *r, const struct provider_response *resp)
 {
 	struct prov *p = &d->prov[r->provider];
 	struct provider_msg pm[BATCH_MAX];
 	struct provider_result res[BATCH_MAX];
+	struct verdict v;
 	int64_t now = clock_wall_ms();
 	int64_t now_ns = pace_now_ns();
-	/* The provider answered like a working service (even a 4xx or a 429):
-	 * that closes its circuit; 5xx and transport failures count against it. */
-	int healthy = resp->transport == PROVIDER_T_OK && resp->status < 500;
-	int64_t hold_until_ns = 0;
+	int64_t hold_until;
 
 	if (resp->transport == PROVIDER_T_WITHHELD) {
 		withheld(d, r);
@@ -532,12 +651,8 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 		memset(&res[i], 0, sizeof(res[i]));
 	}
 	p->ops->parse(&p->conf, resp, pm, r->n, res);
-	if (pace_result(d->pace, p->slot, &p->lim, healthy, r->probe, now_ns))
-		log_warn("provider %s: circuit open after repeated failures (%s)", p->conf.name,
-			 resp->transport != PROVIDER_T_OK ? (resp->error ? resp->error : "transport")
-							   : "http 5xx");
-	else if (r->probe && healthy)
-		log_info("provider %s: probe answered, circuit closed", p->conf.name);
+	judge(res, r->n, &v);
+	hold_until = heed(d, r, resp, &v, now_ns);
 
 	for (size_t i = 0; i < r->n; i++) {
 		const struct req_msg *m = &r->msgs[i];
@@ -553,19 +668,23 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 			pend_add(d, m->id, m->lease_until_ms, &m->hdr, STORE_OUT_FAILED, 0, x->reason,
 				 r->provider, m->to, m->created_ms);
 			break;
-		case PROVIDER_THROTTLED: {
-			int64_t wait = x->retry_after_ms >= 0 ? x->retry_after_ms : DEFAULT_THROTTLE_MS;
-
-			d->counts.throttled++;
-			if (now_ns + wait * MS_NS > hold_until_ns)
-				hold_until_ns = now_ns + wait * MS_NS;
-			at = now + wait;
+		case PROVIDER_MISCONFIGURED:
+			/* Not the message's doing: back to ready as it was. */
+			d->counts.parked++;
+			pend_add(d, m->id, m->lease_until_ms, &m->hdr, STORE_OUT_RELEASE, 0, NULL,
+				 r->provider, m->to, m->created_ms);
+			break;
+		case PROVIDER_THROTTLED:
+		case PROVIDER_UNAVAILABLE:
+			/* The provider did not look at it: no attempt, retried when
+			 * the hold ends. */
+			d->counts.throttled += x->status == PROVIDER_THROTTLED;
 			d->counts.retried++;
+			at = now + (hold_until > now_ns ? (hold_until - now_ns + MS_NS - 1) / MS_NS : 0);
 			pend_add(d, m->id, m->lease_until_ms, &m->hdr, STORE_OUT_RETRY, at, x->reason,
 				 r->provider, m->to, m->created_ms);
 			d->pend[d->n_pend - 1].o.not_attempted = 1;
 			break;
-		}
 		default:
 			at = now + backoff_ms(d, m->attempts);
 			d->counts.retried++;
@@ -574,12 +693,6 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 			d->pend[d->n_pend - 1].o.ambiguous = x->ambiguous;
 			break;
 		}
-	}
-	/* A 429 holds the whole provider back, in every process. */
-	if (hold_until_ns > 0) {
-		pace_block(d->pace, p->slot, hold_until_ns);
-		log_info("provider %s: throttled, holding for %" PRId64 " ms", p->conf.name,
-			 (int64_t)((hold_until_ns - now_ns) / MS_NS));
 	}
 	req_done(d, r);
 }
@@ -707,14 +820,19 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 	drop_lost_head(d, now);
 	if (d->q_len == 0)
 		return -1;
-	/* A batch: up to max_batch messages, and (counting segments) no more
-	 * units than the bucket holds, but always at least one message; it
-	 * ends before a message whose lease does not hold (dropped next). */
-	while (n < d->q_len && n < p->max_batch) {
+	/* A batch: up to max_batch messages (one for a probe), and no more
+	 * units than the bucket holds at the effective rate, but always at
+	 * least one message; it ends before a message whose lease does not
+	 * hold (dropped next). */
+	struct pace_limits eff = pace_effective(d->pace, p->slot, &p->lim, now_ns);
+	uint32_t max_units = units_cap(&eff);
+	size_t max_n = probe ? 1 : p->max_batch;
+
+	while (n < d->q_len && n < max_n) {
 		const struct store_leased *l = q_at(d, n);
 		uint32_t u = p->count_segments ? (l->hdr.segments ? l->hdr.segments : 1) : 1;
 
-		if (n > 0 && (units + u > p->max_units || !lease_holds(d, l->lease_until_ms, now)))
+		if (n > 0 && (units + u > max_units || !lease_holds(d, l->lease_until_ms, now)))
 			break;
 		units += u;
 		n++;
@@ -729,6 +847,7 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 	p->free_reqs = r->next_free;
 	r->probe = probe;
 	r->units = units;
+	r->taken_ns = now_ns;
 	r->n = n;
 	for (size_t i = 0; i < n; i++) {
 		const struct store_leased *l = q_at(d, i);

@@ -57,6 +57,7 @@ struct dispatch_counts {
 	uint64_t expired;    /* expired */
 	uint64_t lost;       /* dropped from the queue unsent: their leases ran out */
 	uint64_t withheld;   /* held back by the gate as their request was leaving */
+	uint64_t parked;     /* given back untouched: the provider is misconfigured */
 };
 
 /*

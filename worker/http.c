@@ -490,12 +490,18 @@ http_xfer *http_next_done(http *h, void **user, struct provider_response *resp)
 	switch (x->result) {
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
+		/* No request causes these: the base URL, the CA file, DNS
+		 * or the provider's certificate do. */
+		resp->transport = PROVIDER_T_NOT_SENT;
+		resp->config = 1;
+		break;
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:
 		resp->transport = PROVIDER_T_NOT_SENT;
 		break;
 	default:

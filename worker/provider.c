@@ -17,10 +17,14 @@
  *   transport AMBIGUOUS               -> RETRY, ambiguous     it may have been sent
  *   2xx we could not read             -> RETRY, ambiguous     the provider probably took
  *                                                             it, but we cannot tell
- *   429, 503                          -> THROTTLED            Retry-After when given
- *   401, 403, 404, 407, 408           -> RETRY                nothing is wrong with the
- *                                                             message: credentials, URL
- *                                                             or a timeout (see below)
+ *   transport failure no request can  -> MISCONFIGURED        DNS, TLS verification, URL
+ *   cause (resp->config)
+ *   429                               -> THROTTLED            Retry-After when given
+ *   503                               -> UNAVAILABLE          Retry-After when given
+ *   401, 403, 404, 407                -> MISCONFIGURED        nothing is wrong with the
+ *                                                             message: credentials or URL
+ *                                                             (see below)
+ *   408                               -> RETRY                the provider timed out
  *   other 4xx                         -> FAILED               the provider refused it
  *   502, 504                          -> RETRY, ambiguous     a gateway lost the upstream
  *                                                             answer: it may have sent
@@ -28,11 +32,14 @@
  *   3xx                               -> RETRY                a redirect we do not follow
  *   anything else                     -> RETRY, ambiguous
  *
- * Why 401/403/404/407 are not FAILED: they say our configuration is wrong (a
- * rotated token, a wrong account SID or base URL), not the message.  FAILED
- * is permanent; during a surge a bad token would otherwise fail the whole
- * backlog within minutes, and fixing the token would not bring it back.  As
- * RETRY the messages wait (and expire when pointless) until ops fix it.
+ * Why 401/403/404/407 are not FAILED, nor even RETRY: they say our
+ * configuration is wrong (a rotated token, a wrong account SID or base URL),
+ * not the message.  FAILED is permanent; during a surge a bad token would
+ * fail the whole backlog within minutes, and fixing the token would not
+ * bring it back.  RETRY would count an attempt and push the message back by
+ * its backoff.  MISCONFIGURED parks the provider (dispatch: only probes go)
+ * and gives the messages back untouched: they keep their attempts and their
+ * place, and wait (or go to the next provider) until ops fix it.
  *
  * Reasons are bounded, printable, valid UTF-8 and never contain credentials:
  * adapters only put the HTTP status, the provider's own error code and text,
@@ -254,7 +261,8 @@ static void classify(const struct provider_response *resp, const char *detail,
 		break;
 	case PROVIDER_T_NOT_SENT:
 	case PROVIDER_T_WITHHELD:
-		provider_result_set(r, PROVIDER_RETRY, 0, -1, "not sent: %s%s%s", terr, sep, d);
+		provider_result_set(r, resp->config ? PROVIDER_MISCONFIGURED : PROVIDER_RETRY, 0,
+				    -1, "not sent: %s%s%s", terr, sep, d);
 		return;
 	case PROVIDER_T_AMBIGUOUS:
 		provider_result_set(r, PROVIDER_RETRY, 1, -1, "no answer after sending: %s%s%s",
@@ -271,10 +279,15 @@ static void classify(const struct provider_response *resp, const char *detail,
 		/* The provider took the request but we cannot read what it
 		 * said: it probably sent the messages, we cannot tell. */
 		provider_result_set(r, PROVIDER_RETRY, 1, -1, "http %ld%s%s", st, sep, d);
-	} else if (st == 429 || st == 503) {
+	} else if (st == 429) {
 		provider_result_set(r, PROVIDER_THROTTLED, 0, resp->retry_after_ms,
 				    "http %ld%s%s", st, sep, d);
-	} else if (st == 401 || st == 403 || st == 404 || st == 407 || st == 408) {
+	} else if (st == 503) {
+		provider_result_set(r, PROVIDER_UNAVAILABLE, 0, resp->retry_after_ms,
+				    "http %ld%s%s", st, sep, d);
+	} else if (st == 401 || st == 403 || st == 404 || st == 407) {
+		provider_result_set(r, PROVIDER_MISCONFIGURED, 0, -1, "http %ld%s%s", st, sep, d);
+	} else if (st == 408) {
 		provider_result_set(r, PROVIDER_RETRY, 0, -1, "http %ld%s%s", st, sep, d);
 	} else if (st >= 400 && st <= 499) {
 		provider_result_set(r, PROVIDER_FAILED, 0, -1, "http %ld%s%s", st, sep, d);

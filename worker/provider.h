@@ -97,6 +97,8 @@ struct provider_response {
 	size_t body_len;           /* its length */
 	int64_t retry_after_ms;    /* Retry-After header in ms, -1 if absent */
 	const char *error;         /* transport error text (libcurl's), or NULL */
+	int config;                /* a transport failure no request can cause (DNS, TLS
+				      verification, URL): our configuration, not the message */
 };
 
 enum provider_transport {
@@ -112,12 +114,16 @@ enum provider_status {
 	PROVIDER_RETRY = 1,        /* transient: retry with backoff */
 	PROVIDER_THROTTLED = 2,    /* the provider says slow down: retry after retry_after_ms */
 	PROVIDER_FAILED = 3,       /* permanent: never retry */
+	PROVIDER_UNAVAILABLE = 4,  /* 503: cannot take it now; retry after retry_after_ms
+				      (-1: unknown, a short hold) */
+	PROVIDER_MISCONFIGURED = 5,/* our configuration is wrong (401, 403, 404, 407, DNS,
+				      TLS): not the message's fault, not an attempt */
 };
 
 struct provider_result {
 	enum provider_status status;          /* what happened */
 	int ambiguous;                        /* 1: the provider may have sent it */
-	int64_t retry_after_ms;               /* THROTTLED: wait (-1: unknown, use backoff) */
+	int64_t retry_after_ms;               /* THROTTLED, UNAVAILABLE: wait (-1: not said) */
 	char provider_id[PROVIDER_ID_MAX];    /* SENT: the provider's message id (Twilio
 						 also sets it on FAILED, for its logs) */
 	char reason[PROVIDER_REASON_MAX];     /* RETRY/THROTTLED/FAILED: why, e.g.
