@@ -37,7 +37,8 @@
 #define OPT_BASE 256     /* getopt_long values of long-only options */
 
 enum opt_id {
-	OPT_LISTEN = OPT_BASE, OPT_API, OPT_RECORD, OPT_RATE_LIMIT, OPT_BURST, OPT_COUNT,
+	OPT_LISTEN = OPT_BASE, OPT_API, OPT_RECORD, OPT_RATE_LIMIT, OPT_BURST, OPT_LIMIT_KIND,
+	OPT_COUNT,
 	OPT_RETRY_AFTER, OPT_ERROR_RATE, OPT_ERROR_STATUS, OPT_LATENCY_MS, OPT_JITTER_MS,
 	OPT_HANG_RATE, OPT_HANG_MAX_S, OPT_DROP_RATE, OPT_OUTAGE, OPT_AUTH_FAIL, OPT_FAIL_PREFIX,
 	OPT_SEED, OPT_ERROR_RETRY_AFTER,
@@ -66,6 +67,10 @@ static const struct opt_def options[] = {
 	  "accept at most N (+ burst) messages in any sliding 1 s window, the\n"
 	  "rest are throttled (429 / per-message 'throttled'); 0 = unlimited (default)" },
 	{ "burst", "B", OPT_BURST, "extra messages allowed in the window (default 0)" },
+	{ "limit-kind", "KIND", OPT_LIMIT_KIND,
+	  "window (default): the sliding 1 s window above; bucket: a token bucket\n"
+	  "of B tokens (at least 1) refilled at N a second, as many providers\n"
+	  "enforce their limit" },
 	{ "count", "WHAT", OPT_COUNT,
 	  "what the rate limit counts: messages (default) or segments (GSM-7\n"
 	  "160/153, else UCS-2 70/67 per part: approximate)" },
@@ -341,6 +346,14 @@ static int apply(int id, const char *name, const char *arg, struct fake_opts *o,
 		if (parse_uint(name, arg, 0, MAX_RATE, &u, err, errlen) != 0)
 			return -1;
 		*(id == OPT_RATE_LIMIT ? &o->rate_limit : &o->burst) = (unsigned)u;
+		return 0;
+	case OPT_LIMIT_KIND:
+		if (strcmp(arg, "window") != 0 && strcmp(arg, "bucket") != 0) {
+			snprintf(err, errlen, "--limit-kind: expected window or bucket, got '%s'",
+				 arg);
+			return -1;
+		}
+		o->bucket = strcmp(arg, "bucket") == 0;
 		return 0;
 	case OPT_COUNT:
 		if (strcmp(arg, "messages") != 0 && strcmp(arg, "segments") != 0) {

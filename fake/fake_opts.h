@@ -25,6 +25,7 @@ struct fake_opts {
 	const char *record_path;        /* --record, NULL: none (borrowed from argv) */
 	unsigned rate_limit;            /* --rate-limit, 0: unlimited */
 	unsigned burst;                 /* --burst */
+	int bucket;                     /* --limit-kind bucket */
 	int count_segments;             /* --count segments */
 	int retry_after_s;              /* --retry-after */
 	struct fake_faults_opts faults; /* --error-rate ... --seed */

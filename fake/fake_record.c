@@ -53,6 +53,11 @@ struct fake_record {
 	struct fake_stats st;     /* the counters */
 	fake_keyset *keys;        /* accepted keys */
 	unsigned limit;           /* rate_limit + burst, 0: unlimited */
+	int bucket;               /* a token bucket instead of the window */
+	double rate;              /* bucket: tokens a microsecond */
+	double size;              /* bucket: tokens at most */
+	double tokens;            /* bucket: tokens now */
+	int64_t tokens_us;        /* bucket: when tokens was last refilled */
 	int count_segments;       /* the limit counts segments */
 	int64_t last_us;          /* server clock: latest value handed out */
 	int64_t head_ms;          /* window: the millisecond "now" was last moved to */
@@ -122,6 +127,8 @@ static void accept_one(fake_record *r, struct fake_msg *m, int64_t now_ms)
 	struct slot *s = &r->ring[now_ms % FAKE_RECORD_WINDOW_MS];
 
 	m->outcome = FAKE_ACCEPTED;
+	if (r->bucket)
+		r->tokens -= (double)weight(r, m);
 	s->msgs++;
 	s->segs += m->segments;
 	r->win_msgs++;
@@ -145,7 +152,20 @@ static int fits(const fake_record *r, uint64_t w)
 {
 	uint64_t in_window = r->count_segments ? r->win_segs : r->win_msgs;
 
+	if (r->bucket)
+		return r->limit == 0 || r->tokens >= (double)w;
 	return r->limit == 0 || in_window + w <= r->limit;
+}
+
+/* Bucket: refill up to its size for the time since t_us. */
+static void bucket_refill(fake_record *r, int64_t t_us)
+{
+	if (!r->bucket || r->limit == 0)
+		return;
+	r->tokens += (double)(t_us - r->tokens_us) * r->rate;
+	if (r->tokens > r->size)
+		r->tokens = r->size;
+	r->tokens_us = t_us;
 }
 
 int64_t fake_record_admit(fake_record *r, struct fake_msg *msgs, size_t n,
@@ -157,6 +177,7 @@ int64_t fake_record_admit(fake_record *r, struct fake_msg *msgs, size_t n,
 	int batch_fits = 1;
 
 	window_advance(r, now_ms);
+	bucket_refill(r, t);
 	if (mode == FAKE_ADMIT_ALL) {
 		uint64_t total = 0;
 		for (size_t i = 0; i < n; i++)
@@ -380,6 +401,11 @@ fake_record *fake_record_new(const struct fake_record_opts *opts, char *err, siz
 	pthread_condattr_destroy(&ca);
 	r->keys = fake_keyset_new();
 	r->limit = opts->rate_limit ? opts->rate_limit + opts->burst : 0;
+	r->bucket = opts->bucket;
+	r->rate = (double)opts->rate_limit / 1e6;
+	r->size = opts->burst > 0 ? (double)opts->burst : 1.0;
+	r->tokens = r->size;
+	r->tokens_us = wall_us();
 	r->count_segments = opts->count_segments;
 	r->st.first_accept_ms = -1;
 	r->st.last_accept_ms = -1;

@@ -14,8 +14,11 @@
  * Rate limit.  With rate_limit N > 0 and burst B, a message is throttled
  * when accepting it would put more than N + B accepted messages (or
  * segments, with count_segments) in the 1-second window ending now, that
- * is in the milliseconds now-999 .. now.  In FAKE_ADMIT_ALL mode a batch is
- * accepted or throttled as a whole (a batch heavier than N + B is always
+ * is in the milliseconds now-999 .. now.  With bucket set, the limit is a
+ * token bucket instead: B tokens at most (at least 1), refilled at N a
+ * second, one taken per message (or segment); a message is throttled when
+ * too few are left.  In FAKE_ADMIT_ALL mode a batch is accepted or
+ * throttled as a whole (a batch heavier than the limit is always
  * throttled).
  *
  * Message key.  The client's reference when the API carries one (Infobip
@@ -55,7 +58,8 @@ typedef struct fake_record fake_record;
 struct fake_record_opts {
 	const char *path;          /* record file (appended to), NULL: none */
 	unsigned rate_limit;       /* messages (or segments) per second, 0: unlimited */
-	unsigned burst;            /* extra allowed in the window */
+	unsigned burst;            /* extra allowed in the window (the bucket's size) */
+	int bucket;                /* 1: a token bucket, not the sliding window */
 	int count_segments;        /* 1: the limit counts segments, not messages */
 };
 

@@ -140,6 +140,7 @@ int main(int argc, char **argv)
 
 	struct fake_record_opts ro = {
 		.path = o.record_path, .rate_limit = o.rate_limit, .burst = o.burst,
+		.bucket = o.bucket,
 		.count_segments = o.count_segments,
 	};
 	record = fake_record_new(&ro, err, sizeof(err));

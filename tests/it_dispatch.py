@@ -48,6 +48,9 @@ class Fake:
         self.record_path = os.path.join(tmp, "record-%s.tsv" % name)
         self.log_path = os.path.join(tmp, "fake-%s.log" % name)
         self.log = open(self.log_path, "wb")
+        # The fake's clock for --outage and --auth-fail starts between these
+        # two wall-clock times (ms): before the spawn, after its listening line.
+        self.spawned_ms = time.time() * 1000
         self.proc = subprocess.Popen(
             [FAKE_BIN, "--listen", "127.0.0.1:0", "--record", self.record_path] + list(args),
             stdout=subprocess.PIPE, stderr=self.log, start_new_session=True)
@@ -59,6 +62,7 @@ class Fake:
             raise AssertionError("fake %s: no 'listening' line, got %r; log:\n%s"
                                  % (name, line, self.log_text()))
         self.port = int(m.group(1))
+        self.listening_ms = time.time() * 1000
 
     def log_text(self):
         with open(self.log_path, "rb") as f:

@@ -368,6 +368,26 @@ class FakeProviderTest(unittest.TestCase):
         best = max(sum(1 for t in accepted if a - 999 <= t <= a) for a in accepted)
         self.assertEqual(best, s["max_accepted_1s"])
 
+    def test_rate_limit_as_a_token_bucket(self):
+        # 20 a second, a bucket of 5: 5 at once, then one every 50 ms; the
+        # sliding window would let 25 through at once.
+        p = self.start("--rate-limit", "20", "--burst", "5", "--limit-kind", "bucket")
+        c = p.conn()
+        st, hdrs, r = p.webhook([{"id": "b-%d" % j, "to": "+33612345678", "text": "x"}
+                                 for j in range(10)], conn=c)
+        statuses = [x["status"] for x in r["results"]]
+        self.assertEqual(statuses[:5], ["accepted"] * 5)
+        self.assertEqual(statuses.count("accepted"), 5, statuses)
+        time.sleep(0.3)  # 6 tokens come back, at most 5 kept
+        st, hdrs, r = p.webhook([{"id": "c-%d" % j, "to": "+33612345678", "text": "x"}
+                                 for j in range(10)], conn=c)
+        self.assertEqual([x["status"] for x in r["results"]].count("accepted"), 5)
+        c.close()
+        err = subprocess.run([BIN, "--limit-kind", "leaky"], capture_output=True,
+                             text=True, timeout=30)
+        self.assertEqual(err.returncode, 2)
+        self.assertIn("--limit-kind", err.stderr)
+
     def test_rate_limit_counting_segments_and_api_filter(self):
         p = self.start("--rate-limit", "3", "--count", "segments", "--api", "twilio")
         c = p.conn()

@@ -275,12 +275,15 @@ static void throttling_cuts_the_rate_and_it_climbs_back(void **state)
 	double rate = 0;
 
 	assert_true(pace_rate(f->a, s, &lim, T0) == 100.0);
-	assert_int_equal(pace_throttled(f->a, s, &lim, T0, &rate), 1);
+	assert_int_equal(pace_throttled(f->a, s, &lim, T0, T0, &rate), 1);
 	assert_true(rate > 79.9 && rate < 80.1);
 	/* The other answers of that episode: no second cut. */
-	assert_int_equal(pace_throttled(f->b, s, &lim, T0 + SEC / 2, NULL), 0);
+	assert_int_equal(pace_throttled(f->b, s, &lim, T0 + SEC / 4, T0 + SEC / 2, NULL), 0);
+	/* A request sent before the cut, answered later: the same episode. */
+	assert_int_equal(pace_throttled(f->b, s, &lim, T0 - SEC / 4, T0 + 3 * SEC / 2, NULL), 0);
+	pace_accepted(f->a, s, T0 + 3 * SEC / 2); /* some got through since the cut */
 	assert_true(pace_rate(f->b, s, &lim, T0 + SEC / 2) < 80.1);
-	assert_int_equal(pace_throttled(f->b, s, &lim, T0 + 2 * SEC, &rate), 1);
+	assert_int_equal(pace_throttled(f->b, s, &lim, T0 + 2 * SEC, T0 + 2 * SEC, &rate), 1);
 	assert_true(rate > 63.9 && rate < 64.1);
 	/* The burst shrinks with the rate. */
 	struct pace_limits e = pace_effective(f->a, s, &lim, T0 + 2 * SEC);
@@ -326,9 +329,10 @@ static void settles_under_a_lower_provider_limit(void **state)
 		if (tokens >= 1) {
 			tokens -= 1;
 			accepted_late += ms >= 60000;
+			pace_accepted(f->a, s, now);
 		} else {
 			throttled_late += ms >= 60000;
-			pace_throttled(f->a, s, &lim, now, NULL);
+			pace_throttled(f->a, s, &lim, now, now, NULL);
 			pace_block(f->a, s, now + SEC);
 		}
 	}
@@ -338,8 +342,86 @@ static void settles_under_a_lower_provider_limit(void **state)
 		fail_msg("second minute: %d answers 429", throttled_late);
 }
 
+/* A provider that throttles everything for 30 s (a hiccup) and then takes
+ * 1,000/s again: the cuts of those 30 s, with nothing getting through,
+ * keep the ceiling where the first cut found it, so the rate is back near
+ * it within seconds, not a crawl from the floor. */
+static void a_throttling_hiccup_does_not_lower_the_ceiling(void **state)
+{
+	struct fx *f = *state;
+	struct pace_limits lim = { .units_per_s = 1000, .burst = 50 };
+	int s = pace_slot(f->a, "hiccup");
+	int64_t t = T0;
+
+	pace_accepted(f->a, s, t - SEC);
+	for (int i = 0; i < 30; i++, t += SEC + SEC / 10)
+		pace_throttled(f->a, s, &lim, t, t, NULL);
+	assert_true(pace_rate(f->a, s, &lim, t) < 10);
+	double r = 0;
+	for (int i = 0; i < 15; i++, t += SEC)
+		r = pace_rate(f->a, s, &lim, t);
+	assert_true(r > 900);
+}
+
+/* The window's words hold their second in 22 bits: still right after days
+ * of uptime, across a wrap. */
+static void the_window_outlasts_months_of_uptime(void **state)
+{
+	struct fx *f = *state;
+	struct pace_limits lim = { .units_per_s = 10, .circuit_failures = 3, .circuit_open_ms = 1000,
+				   .probe_timeout_ms = 5000 };
+	int s = pace_slot(f->a, "uptime");
+	const int64_t starts[] = { (1LL << 23) * SEC - 2 * SEC, (1LL << 24) * SEC - 2 * SEC,
+				   (1LL << 22) * SEC - 2 * SEC, 200LL * 86400 * SEC };
+
+	for (size_t k = 0; k < sizeof(starts) / sizeof(starts[0]); k++) {
+		int64_t t = starts[k];
+
+		/* A second of good answers, then six failures among them: half of
+		 * the answers of the window, enough of them: it opens. */
+		assert_int_equal(report(f, s, &lim, 6, 0, t), 0);
+		assert_int_equal(report(f, s, &lim, 5, 5, t + SEC), 0);
+		assert_int_equal(report(f, s, &lim, 1, 1, t + 2 * SEC), 1);
+		assert_int_equal(pace_result(f->a, s, &lim, 1, 1, t + 4 * SEC), 0); /* closes */
+	}
+}
+
+/* A long outage: the first five open periods are circuit_open_ms long,
+ * then they double, up to 32x. */
+static void a_long_outage_costs_few_probes(void **state)
+{
+	struct fx *f = *state;
+	struct pace_limits lim = { .units_per_s = 10, .circuit_failures = 1, .circuit_open_ms = 1000,
+				   .probe_timeout_ms = 5000 };
+	int s = pace_slot(f->a, "long");
+	int64_t t = T0;
+	int64_t periods[10];
+
+	assert_int_equal(report(f, s, &lim, 2, 2, t), 1);
+	for (int i = 0; i < 10; i++) {
+		int64_t opened = t;
+
+		while (pace_circuit_check(f->a, s, &lim, t) != PACE_PROBE)
+			t += SEC / 10;
+		periods[i] = (t - opened + SEC / 20) / (SEC / 10) * 100; /* ms, to 100 ms */
+		assert_int_equal(pace_result(f->a, s, &lim, 0, 1, t), 1);
+	}
+	/* The first period was the opening's; then rounds 2..5 at 1 s, doubling. */
+	const int64_t want[10] = { 1000, 1000, 1000, 1000, 1000, 2000, 4000, 8000, 16000, 32000 };
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(periods[i], want[i]);
+	/* A probe taken and given back, with none left to take: nothing more
+	 * comes back than was taken. */
+	t += 40 * SEC;
+	for (int i = 0; i < PACE_PROBES + 2; i++)
+		(void)pace_circuit_check(f->a, s, &lim, t);
+	pace_probe_cancel(f->a, s);
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, t), PACE_PROBE);
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, t), PACE_OPEN);
+}
+
 /* A 503 without Retry-After holds the provider 25 ms, doubling while they
- * follow each other, back to 25 ms after a good answer. */
+ * follow each other, back to 25 ms after an answer that asked for none. */
 static void unavailable_holds_grow_and_reset(void **state)
 {
 	struct fx *f = *state;
@@ -361,7 +443,7 @@ static void unavailable_holds_grow_and_reset(void **state)
 	}
 	t += 3 * SEC;
 	assert_int_equal(pace_unavailable(f->a, s, t), t + PACE_HOLD_MAX_MS * (SEC / 1000));
-	pace_result(f->b, s, &lim, 1, 0, t + 3 * SEC);
+	pace_hold_end(f->b, s);
 	t += 4 * SEC;
 	assert_int_equal(pace_unavailable(f->a, s, t), t + 25 * SEC / 1000);
 }
@@ -378,32 +460,41 @@ static void misconfigured_parks_until_a_probe_is_answered(void **state)
 	char dir[64];
 
 	pace_config(f->a, s, 42);
-	assert_int_equal(pace_misconfigured(f->a, s, "http 401 Authenticate", T0), 1);
-	assert_int_equal(pace_misconfigured(f->b, s, "http 401 again", T0), 0);
+	assert_int_equal(pace_misconfigured(f->a, s, "http 401 Authenticate", 0, T0), 1);
+	/* The other answers of that moment change nothing, however many. */
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pace_misconfigured(f->b, s, "http 401 again", 0, T0), 0);
 	assert_int_equal(pace_circuit_state(f->b, s, T0 + SEC / 2), PACE_OPEN);
 	snprintf(dir, sizeof(dir), "%s", f->dir);
 	assert_int_equal(pace_list(dir, v, 4), 1);
 	assert_true(v[0].misconfigured);
 	assert_string_equal(v[0].reason, "http 401 Authenticate");
-	/* One probe, pool-wide. */
-	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + 2 * SEC), PACE_PROBE);
+	/* One probe, pool-wide, after 1 s. */
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + SEC), PACE_PROBE);
+	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + SEC), PACE_OPEN);
+	/* It met a 503 instead: still parked, probed again later. */
+	assert_int_equal(pace_result(f->b, s, &lim, 0, 1, T0 + SEC), 0);
+	assert_true(pace_is_misconfigured(f->a, s));
+	/* (every failed probe doubles the wait: 2 s now) */
 	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + 2 * SEC), PACE_OPEN);
-	/* It is answered 401 again: the next probe waits longer. */
-	assert_int_equal(pace_misconfigured(f->b, s, "http 401", T0 + 2 * SEC), 0);
-	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + 3 * SEC), PACE_OPEN);
-	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + 6 * SEC), PACE_PROBE);
+	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + 3 * SEC), PACE_PROBE);
+	assert_int_equal(pace_circuit_check(f->b, s, &lim, T0 + 3 * SEC), PACE_OPEN);
+	/* It is answered 401 again: the next probe waits longer still (4 s). */
+	assert_int_equal(pace_misconfigured(f->b, s, "http 401", 1, T0 + 3 * SEC), 0);
+	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + 6 * SEC), PACE_OPEN);
+	assert_int_equal(pace_circuit_check(f->a, s, &lim, T0 + 7 * SEC), PACE_PROBE);
 	/* Answered otherwise: sending again at once. */
-	assert_int_equal(pace_result(f->a, s, &lim, 1, 1, T0 + 6 * SEC), 0);
-	assert_int_equal(pace_circuit_state(f->b, s, T0 + 6 * SEC), PACE_CLOSED);
+	assert_int_equal(pace_result(f->a, s, &lim, 1, 1, T0 + 7 * SEC), 0);
+	assert_int_equal(pace_circuit_state(f->b, s, T0 + 7 * SEC), PACE_CLOSED);
 	assert_int_equal(pace_list(dir, v, 4), 1);
 	assert_false(v[0].misconfigured);
 	/* Parked again; the same configuration changes nothing, a new one
 	 * (a rotated key, a process restarted with it) ends it. */
-	assert_int_equal(pace_misconfigured(f->a, s, "http 403", T0 + 7 * SEC), 1);
+	assert_int_equal(pace_misconfigured(f->a, s, "http 403", 0, T0 + 8 * SEC), 1);
 	pace_config(f->b, s, 42);
-	assert_int_equal(pace_circuit_state(f->b, s, T0 + 7 * SEC), PACE_OPEN);
+	assert_int_equal(pace_circuit_state(f->b, s, T0 + 8 * SEC), PACE_OPEN);
 	pace_config(f->b, s, 43);
-	assert_int_equal(pace_circuit_state(f->a, s, T0 + 7 * SEC), PACE_CLOSED);
+	assert_int_equal(pace_circuit_state(f->a, s, T0 + 8 * SEC), PACE_CLOSED);
 }
 
 static void slots_are_per_provider_and_survive_reopen(void **state)
@@ -445,6 +536,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(settles_under_a_lower_provider_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(unavailable_holds_grow_and_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_throttling_hiccup_does_not_lower_the_ceiling, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(the_window_outlasts_months_of_uptime, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_long_outage_costs_few_probes, setup, teardown),
 		cmocka_unit_test_setup_teardown(misconfigured_parks_until_a_probe_is_answered, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(slots_are_per_provider_and_survive_reopen, setup,

@@ -49,6 +49,7 @@ _Static_assert(DISPATCH_LEASE_TEXTS >= STORE_LEASE_TEXTS_MIN,
 #define STORE_FULL_BACKOFF_MS 1000 /* a full store is retried this often */
 #define FLUSH_ERROR_LOG_MS 1000   /* a failing commit is logged at most this often */
 #define PROBE_GRACE_MS 2000       /* a probe unanswered this long past its timeout is given up */
+#define PACE_SAY_NS (1000 * MS_NS) /* a provider's holds are logged this often at most */
 #define LEASE_MARGIN_MS 1000      /* a request leaves only with this much of every lease
 				     left (at most a quarter of a lease) */
 
@@ -87,7 +88,8 @@ struct prov {
 	uint32_t max_units;            /* units per request (see setup_provider) */
 	size_t concurrency;            /* requests in flight per worker */
 	size_t in_flight;              /* now */
-	int64_t said_hold_ns;          /* the end of the last hold logged (mono) */
+	int64_t said_hold_ns;          /* when a hold was last logged (mono) */
+	unsigned holds_unsaid;         /* holds since */
 	struct req *free_reqs;         /* this provider's unused request slots */
 };
 
@@ -353,12 +355,15 @@ static uint32_t units_cap(const struct pace_limits *lim)
 }
 
 /* A hash of what reaches the provider (type, URL, account, credentials,
- * sender): a process set up with another one ends a misconfiguration found
- * with the old (pace_config()). */
+ * sender, TLS settings): a process set up with another one ends a
+ * misconfiguration found with the old (pace_config()). */
 static uint64_t conf_hash(const struct config_provider *c)
 {
+	char tls[16];
 	const char *parts[] = { c->type, c->conf.base_url, c->conf.account, c->conf.token,
-				c->conf.sender };
+				c->conf.sender, c->ca_file, tls };
+
+	snprintf(tls, sizeof(tls), "%ld", c->tls_verify);
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
 
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
@@ -538,6 +543,7 @@ static void withheld(dispatch *d, struct req *r)
 
 /* How a request's answer speaks of the provider (on_done()). */
 struct verdict {
+	int sent;                      /* the provider took a message */
 	int misconfigured;             /* our configuration: park the provider */
 	int throttled;                 /* a throttling answer: cut the rate */
 	int hold;                      /* throttled or unavailable: hold the provider */
@@ -551,6 +557,9 @@ static void judge(const struct provider_result *res, size_t n, struct verdict *v
 	v->retry_after_ms = -1;
 	for (size_t i = 0; i < n; i++) {
 		switch (res[i].status) {
+		case PROVIDER_SENT:
+			v->sent = 1;
+			break;
 		case PROVIDER_MISCONFIGURED:
 			if (!v->misconfigured)
 				v->reason = res[i].reason;
@@ -584,30 +593,36 @@ static int64_t heed(dispatch *d, struct req *r, const struct provider_response *
 	double rate;
 
 	if (v->misconfigured) {
-		if (pace_misconfigured(d->pace, p->slot, v->reason, now_ns))
+		if (pace_misconfigured(d->pace, p->slot, v->reason, r->probe, now_ns))
 			log_warn("provider %s: misconfigured (%s): only a probe goes now and then until "
 				 "it answers otherwise%s; messages wait, their attempts not counted",
 				 p->conf.name, v->reason,
 				 d->n_prov > 1 ? ", traffic goes to the next provider" : "");
 	} else {
+		int was_misconf = pace_is_misconfigured(d->pace, p->slot);
 		int parked = pace_circuit_state(d->pace, p->slot, now_ns) != PACE_CLOSED;
-
+		int opened = pace_result(d->pace, p->slot, &p->lim, healthy, r->probe, now_ns);
 		const char *why = resp->transport != PROVIDER_T_OK
 					  ? (resp->error ? resp->error : "transport")
 					  : "http 5xx";
 
-		int opened = pace_result(d->pace, p->slot, &p->lim, healthy, r->probe, now_ns);
-
 		if (opened && r->probe)
-			log_warn("provider %s: probe failed (%s), circuit open again for %u ms",
-				 p->conf.name, why, p->lim.circuit_open_ms);
+			log_warn("provider %s: probe failed (%s), circuit open again", p->conf.name,
+				 why);
 		else if (opened)
 			log_warn("provider %s: circuit open: nothing but failures for a second, or "
 				 "half of its answers lately (%s)", p->conf.name, why);
-		if (r->probe && healthy && parked)
+		if (r->probe && healthy && was_misconf)
+			log_info("provider %s: probe answered otherwise: its configuration works, "
+				 "sending again", p->conf.name);
+		else if (r->probe && healthy && parked)
 			log_info("provider %s: probe answered, circuit closed", p->conf.name);
 	}
-	if (v->throttled && pace_throttled(d->pace, p->slot, &p->lim, now_ns, &rate))
+	if (v->sent)
+		pace_accepted(d->pace, p->slot, now_ns);
+	if (healthy && !v->hold && !v->misconfigured)
+		pace_hold_end(d->pace, p->slot);
+	if (v->throttled && pace_throttled(d->pace, p->slot, &p->lim, r->taken_ns, now_ns, &rate))
 		log_info("provider %s: throttled: pacing it at %.1f/s (limit %.1f/s)", p->conf.name,
 			 rate, p->lim.units_per_s);
 	if (v->hold) {
@@ -617,12 +632,15 @@ static int64_t heed(dispatch *d, struct req *r, const struct provider_response *
 		} else {
 			hold_until = pace_unavailable(d->pace, p->slot, now_ns);
 		}
-		/* The answers of requests out together share a hold: said once. */
-		if (hold_until > p->said_hold_ns + MS_NS) {
-			log_info("provider %s: %s, holding for %" PRId64 " ms", p->conf.name,
-				 v->throttled ? "throttled" : "unavailable",
-				 (int64_t)((hold_until - now_ns) / MS_NS));
-			p->said_hold_ns = hold_until;
+		/* Said at most once a second, with how many holds since. */
+		p->holds_unsaid++;
+		if (now_ns - p->said_hold_ns >= PACE_SAY_NS) {
+			log_info("provider %s: %s, holding for %" PRId64 " ms (%u hold(s) in %" PRId64
+				 " ms)", p->conf.name, v->throttled ? "throttled" : "unavailable",
+				 (int64_t)((hold_until - now_ns) / MS_NS), p->holds_unsaid,
+				 p->said_hold_ns ? (int64_t)((now_ns - p->said_hold_ns) / MS_NS) : 0);
+			p->said_hold_ns = now_ns;
+			p->holds_unsaid = 0;
 		}
 	}
 	return hold_until;
@@ -669,10 +687,20 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 				 r->provider, m->to, m->created_ms);
 			break;
 		case PROVIDER_MISCONFIGURED:
-			/* Not the message's doing: back to ready as it was. */
+			/* Not the message's doing: back to ready as it was (a probe's
+			 * message after the next probe, so that the next probe takes
+			 * another: a message the provider refuses this way for
+			 * itself cannot keep it parked).  No attempt either way. */
 			d->counts.parked++;
-			pend_add(d, m->id, m->lease_until_ms, &m->hdr, STORE_OUT_RELEASE, 0, NULL,
-				 r->provider, m->to, m->created_ms);
+			if (r->probe) {
+				pend_add(d, m->id, m->lease_until_ms, &m->hdr, STORE_OUT_RETRY,
+					 now + (int64_t)PACE_MISCONF_MAX_S * 1000, x->reason, r->provider,
+					 m->to, m->created_ms);
+				d->pend[d->n_pend - 1].o.not_attempted = 1;
+			} else {
+				pend_add(d, m->id, m->lease_until_ms, &m->hdr, STORE_OUT_RELEASE, 0,
+					 NULL, r->provider, m->to, m->created_ms);
+			}
 			break;
 		case PROVIDER_THROTTLED:
 		case PROVIDER_UNAVAILABLE:
@@ -818,8 +846,11 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 	int64_t now = clock_wall_ms();
 
 	drop_lost_head(d, now);
-	if (d->q_len == 0)
+	if (d->q_len == 0) {
+		if (probe)
+			pace_probe_cancel(d->pace, p->slot); /* someone may probe later */
 		return -1;
+	}
 	/* A batch: up to max_batch messages (one for a probe), and no more
 	 * units than the bucket holds at the effective rate, but always at
 	 * least one message; it ends before a message whose lease does not
@@ -896,7 +927,9 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 		p->free_reqs = r;
 	} else {
 		if (probe)
-			log_info("provider %s: probing after the open period", p->conf.name);
+			log_info("provider %s: probing %s", p->conf.name,
+				 pace_is_misconfigured(d->pace, p->slot) ? "its configuration"
+									 : "after the open period");
 		r->busy = 1;
 		p->in_flight++;
 		d->n_reqs++;

@@ -27,16 +27,16 @@
  * effective rate: a process reads it on every take, so a cut applies to the
  * next request of every process.
  *
- * The effective rate is a value with a time: a cut (pace_throttled()) and a
- * step up (pace_rate(), at most once a PACE_STEP_NS, by whichever process
- * asks first) are each one compare-and-swap on the step time, so that
- * processes racing through the same moment move the rate once.  Rates are
- * kept in milli-units per second.
+ * The effective rate is a value with a time: a cut (pace_throttled(): a
+ * compare-and-swap on the cut's time) and a step up (pace_rate(), at most
+ * once a PACE_STEP_NS, by whichever process wins the compare-and-swap on the
+ * step time) each happen once however many processes race through the same
+ * moment, and a step is a compare-and-swap on the rate it read, so a cut
+ * made meanwhile wins.  Rates are kept in milli-units per second.
  *
  * The circuit's window is PACE_WINDOW_S + 1 one-second buckets, each one
- * 64-bit word (its second, good answers, failures), reset by the first
- * report of a new second; a report lost in a race between two processes
- * starting the same second costs one count, never a wrong verdict for long.
+ * 64-bit word (its second, good answers, failures) updated by
+ * compare-and-swap, reset by the first report of a new second.
  */
 #include "worker/pace.h"
 
@@ -52,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/utf8.h"
 #include "store/datadir.h"
 
 #define PACE_MAGIC 0x534d5351504143ULL /* "SMSQPAC" */
@@ -73,6 +74,8 @@
 #define PACE_MISCONF_FIRST_NS S_NS     /* first probe of a misconfigured provider */
 #define PACE_HOLD_MAX_SHIFT 6          /* 25 ms << 6 = 1.6 s, capped at PACE_HOLD_MAX_MS */
 #define PACE_QUIET_NS S_NS             /* no good answer for this long, failures only: down */
+#define PACE_QUICK_ROUNDS 5            /* open periods of circuit_open_ms before they double */
+#define PACE_OPEN_MAX_SHIFT 5          /* up to 32 x circuit_open_ms */
 
 struct pace_slot {
 	char name[PACE_NAME_MAX];          /* owner provider, "" = free */
@@ -84,6 +87,7 @@ struct pace_slot {
 	_Atomic int64_t open_until_ns;     /* circuit open until; 0 = closed */
 	_Atomic int64_t round_ns;          /* probe round: given up at this time (0: none) */
 	_Atomic int64_t round_taken;       /* probes handed out this round */
+	_Atomic int64_t open_rounds;       /* open periods since it last closed */
 	_Atomic int64_t window[PACE_BUCKETS]; /* second << 40 | good << 20 | failures */
 	_Atomic int64_t fails_since_good;  /* failures since the last good answer */
 	_Atomic int64_t bad_since_ns;      /* the first of them (mono) */
@@ -92,6 +96,7 @@ struct pace_slot {
 	_Atomic int64_t ceil_milli;        /* rate of the last cut x 1000 (0: none) */
 	_Atomic int64_t step_ns;           /* last cut or step up (mono) */
 	_Atomic int64_t cut_ns;            /* last cut (mono; 0: none) */
+	_Atomic int64_t accepted_ns;       /* the provider last took a message (mono) */
 	_Atomic int64_t throttles;         /* cuts, ever (observers) */
 	_Atomic int64_t misconf_ns;        /* misconfigured since (0: not) */
 	_Atomic int64_t misconf_probe_ns;  /* its next probe may go then */
@@ -289,7 +294,9 @@ static int64_t eff_now(struct pace_slot *s, const struct pace_limits *lim, int64
 	}
 	if (next > cfg)
 		next = cfg;
-	atomic_store(&s->eff_milli, next);
+	/* A cut since the load wins: the step is dropped. */
+	if (!atomic_compare_exchange_strong(&s->eff_milli, &eff, next))
+		return atomic_load(&s->eff_milli) > 0 ? atomic_load(&s->eff_milli) : cfg;
 	return next;
 }
 
@@ -319,28 +326,47 @@ struct pace_limits pace_effective(pace *p, int slot, const struct pace_limits *l
 	return scaled(lim, eff_now(&p->f->slots[slot], lim, now_ns));
 }
 
-int pace_throttled(pace *p, int slot, const struct pace_limits *lim, int64_t now_ns,
-		   double *rate)
+int pace_throttled(pace *p, int slot, const struct pace_limits *lim, int64_t sent_ns,
+		   int64_t now_ns, double *rate)
 {
 	struct pace_slot *s = &p->f->slots[slot];
 	int64_t cut = atomic_load(&s->cut_ns);
-	int64_t eff, next;
+	int64_t eff, next, ceil;
 
-	if (cut != 0 && now_ns - cut < PACE_EPISODE_NS)
+	/* The same episode: a request that left before the last cut (at the
+	 * old rate), or an answer within PACE_EPISODE_NS of it. */
+	if (cut != 0 && (sent_ns <= cut || now_ns - cut < PACE_EPISODE_NS))
 		return 0;
 	if (!atomic_compare_exchange_strong(&s->cut_ns, &cut, now_ns))
 		return 0; /* another process cut it just now */
-	eff = eff_now(s, lim, now_ns);
-	next = eff * PACE_CUT_NUM / PACE_CUT_DEN;
-	if (next < PACE_MIN_MILLI)
-		next = PACE_MIN_MILLI;
-	atomic_store(&s->ceil_milli, eff);
-	atomic_store(&s->eff_milli, next);
+	(void)eff_now(s, lim, now_ns); /* a step due first */
+	int64_t raw = atomic_load(&s->eff_milli);
+	for (;;) {
+		/* 0 (never cut) or above a lowered limit: the configured one. */
+		eff = raw > 0 && raw <= cfg_milli(lim) ? raw : cfg_milli(lim);
+		next = eff * PACE_CUT_NUM / PACE_CUT_DEN;
+		if (next < PACE_MIN_MILLI)
+			next = PACE_MIN_MILLI;
+		if (atomic_compare_exchange_weak(&s->eff_milli, &raw, next))
+			break;
+	}
+	/* The ceiling: the rate it was throttled at.  When nothing got
+	 * through since the last cut (the provider throttling everything for
+	 * a while, whatever the rate), the cuts only show that, not its
+	 * limit: the ceiling stays where it was. */
+	ceil = atomic_load(&s->ceil_milli);
+	if (ceil == 0 || atomic_load(&s->accepted_ns) > cut || eff > ceil)
+		atomic_store(&s->ceil_milli, eff);
 	atomic_store(&s->step_ns, now_ns);
 	atomic_fetch_add(&s->throttles, 1);
 	if (rate != NULL)
 		*rate = (double)next / 1000.0;
 	return 1;
+}
+
+void pace_accepted(pace *p, int slot, int64_t now_ns)
+{
+	atomic_store(&p->f->slots[slot].accepted_ns, now_ns);
 }
 
 /* ---- taking --------------------------------------------------------------- */
@@ -442,6 +468,11 @@ void pace_block(pace *p, int slot, int64_t until_ns)
 		;
 }
 
+void pace_hold_end(pace *p, int slot)
+{
+	atomic_store(&p->f->slots[slot].hold_shift, 0);
+}
+
 int64_t pace_unavailable(pace *p, int slot, int64_t now_ns)
 {
 	struct pace_slot *s = &p->f->slots[slot];
@@ -465,15 +496,20 @@ int64_t pace_unavailable(pace *p, int slot, int64_t now_ns)
 
 /* ---- the circuit ------------------------------------------------------------ */
 
-#define W_SEC(w) ((w) >> 40)
+/* A bucket word: its second (22 bits: they wrap every 48 days, and the
+ * window only ever compares seconds a few apart), good answers (20 bits),
+ * failures (20 bits); packed unsigned, so bit 63 is never set. */
+#define W_SEC_MASK 0x3FFFFF
+#define W_SEC(w) ((int64_t)((uint64_t)(w) >> 40))
 #define W_GOOD(w) (((w) >> 20) & 0xFFFFF)
 #define W_FAIL(w) ((w) & 0xFFFFF)
-#define W_MAKE(sec, good, fail) (((sec) << 40) | ((good) << 20) | (fail))
+#define W_MAKE(sec, good, fail) \
+	((int64_t)(((uint64_t)(sec) << 40) | ((uint64_t)(good) << 20) | (uint64_t)(fail)))
 
 /* Count one answer in the window bucket of now's second. */
 static void window_add(struct pace_slot *s, int ok, int64_t now_ns)
 {
-	int64_t sec = (now_ns / S_NS) & 0xFFFFFF;
+	int64_t sec = (now_ns / S_NS) & W_SEC_MASK;
 	_Atomic int64_t *b = &s->window[sec % PACE_BUCKETS];
 	int64_t w = atomic_load(b);
 
@@ -493,12 +529,12 @@ static void window_add(struct pace_slot *s, int ok, int64_t now_ns)
 /* Good answers and failures of the last PACE_WINDOW_S seconds and this one. */
 static void window_sum(struct pace_slot *s, int64_t now_ns, int64_t *good, int64_t *fail)
 {
-	int64_t sec = (now_ns / S_NS) & 0xFFFFFF;
+	int64_t sec = (now_ns / S_NS) & W_SEC_MASK;
 
 	*good = *fail = 0;
 	for (int i = 0; i < PACE_BUCKETS; i++) {
 		int64_t w = atomic_load(&s->window[i]);
-		int64_t age = (sec - W_SEC(w)) & 0xFFFFFF;
+		int64_t age = (sec - W_SEC(w)) & W_SEC_MASK;
 
 		if (age <= PACE_WINDOW_S) {
 			*good += W_GOOD(w);
@@ -549,7 +585,14 @@ enum pace_circuit pace_circuit_check(pace *p, int slot, const struct pace_limits
 		if (atomic_compare_exchange_strong(&s->round_ns, &round, deadline))
 			atomic_store(&s->round_taken, 0);
 	}
-	return atomic_fetch_add(&s->round_taken, 1) < probes ? PACE_PROBE : PACE_OPEN;
+	/* Counted only while there is one to take: a cancel gives back what
+	 * was taken, nothing more. */
+	int64_t taken = atomic_load(&s->round_taken);
+
+	while (taken < probes)
+		if (atomic_compare_exchange_weak(&s->round_taken, &taken, taken + 1))
+			return PACE_PROBE;
+	return PACE_OPEN;
 }
 
 void pace_probe_cancel(pace *p, int slot)
@@ -561,11 +604,36 @@ void pace_probe_cancel(pace *p, int slot)
 		;
 }
 
+/* Schedule the next probe of a misconfigured provider: 1 s after it was
+ * parked, then twice as long after each probe that failed, up to
+ * PACE_MISCONF_MAX_S; a round of this one's probe ends here. */
+static void misconf_next(struct pace_slot *s, int64_t now_ns)
+{
+	int64_t shift = atomic_load(&s->misconf_shift);
+	int64_t wait = PACE_MISCONF_FIRST_NS << shift;
+
+	if (wait > (int64_t)PACE_MISCONF_MAX_S * S_NS)
+		wait = (int64_t)PACE_MISCONF_MAX_S * S_NS;
+	else
+		atomic_store(&s->misconf_shift, shift + 1);
+	atomic_store(&s->misconf_probe_ns, now_ns + wait);
+	atomic_store(&s->round_ns, 0);
+	atomic_store(&s->round_taken, 0);
+}
+
 /* Open the circuit (again) for open_ms from now; a new round of probes
  * follows. */
 static void open_for(struct pace_slot *s, const struct pace_limits *lim, int64_t now_ns)
 {
-	atomic_store(&s->open_until_ns, now_ns + (int64_t)lim->circuit_open_ms * MS_NS);
+	/* The first rounds come every open period, so that sending resumes
+	 * soon after a short outage; then the period doubles (up to 32x), so
+	 * that a long outage costs few probes. */
+	int64_t rounds = atomic_fetch_add(&s->open_rounds, 1);
+	int64_t shift = rounds < PACE_QUICK_ROUNDS ? 0 : rounds - PACE_QUICK_ROUNDS + 1;
+
+	if (shift > PACE_OPEN_MAX_SHIFT)
+		shift = PACE_OPEN_MAX_SHIFT;
+	atomic_store(&s->open_until_ns, now_ns + ((int64_t)lim->circuit_open_ms * MS_NS << shift));
 	atomic_store(&s->round_ns, 0);
 	atomic_store(&s->round_taken, 0);
 }
@@ -579,8 +647,8 @@ int pace_result(pace *p, int slot, const struct pace_limits *lim, int ok, int is
 	window_add(s, ok, now_ns);
 	if (ok) {
 		atomic_store(&s->fails_since_good, 0);
-		atomic_store(&s->hold_shift, 0);
 		if (atomic_load(&s->open_until_ns) != 0 || atomic_load(&s->misconf_ns) != 0) {
+			atomic_store(&s->open_rounds, 0);
 			atomic_store(&s->open_until_ns, 0);
 			atomic_store(&s->misconf_ns, 0);
 			atomic_store(&s->misconf_shift, 0);
@@ -588,6 +656,12 @@ int pace_result(pace *p, int slot, const struct pace_limits *lim, int ok, int is
 			atomic_store(&s->round_taken, 0);
 			window_clear(s);
 		}
+		return 0;
+	}
+	if (is_probe && atomic_load(&s->misconf_ns) != 0) {
+		/* A misconfigured provider's probe met another failure: it stays
+		 * parked, probed again on its own schedule. */
+		misconf_next(s, now_ns);
 		return 0;
 	}
 	if (is_probe) {
@@ -617,6 +691,7 @@ int pace_result(pace *p, int slot, const struct pace_limits *lim, int ok, int is
 	/* One process opens it: the one whose CAS wins. */
 	if (atomic_compare_exchange_strong(&s->open_until_ns, &closed,
 					   now_ns + (int64_t)lim->circuit_open_ms * MS_NS)) {
+		atomic_store(&s->open_rounds, 1);
 		atomic_store(&s->round_ns, 0);
 		atomic_store(&s->round_taken, 0);
 		return 1;
@@ -626,25 +701,28 @@ int pace_result(pace *p, int slot, const struct pace_limits *lim, int ok, int is
 
 /* ---- misconfiguration --------------------------------------------------------- */
 
-int pace_misconfigured(pace *p, int slot, const char *reason, int64_t now_ns)
+int pace_misconfigured(pace *p, int slot, const char *reason, int is_probe, int64_t now_ns)
 {
 	struct pace_slot *s = &p->f->slots[slot];
 	int64_t since = 0;
-	int first = atomic_compare_exchange_strong(&s->misconf_ns, &since, now_ns);
-	int64_t shift = first ? 0 : atomic_load(&s->misconf_shift);
-	int64_t wait = PACE_MISCONF_FIRST_NS << shift;
 
-	if (wait > (int64_t)PACE_MISCONF_MAX_S * S_NS)
-		wait = (int64_t)PACE_MISCONF_MAX_S * S_NS;
-	else
-		atomic_store(&s->misconf_shift, shift + 1);
-	if (first)
+	if (atomic_compare_exchange_strong(&s->misconf_ns, &since, now_ns)) {
 		snprintf(s->reason, sizeof(s->reason), "%s", reason ? reason : "");
-	/* The next probe; a probe of this one's round ends here. */
-	atomic_store(&s->misconf_probe_ns, now_ns + wait);
-	atomic_store(&s->round_ns, 0);
-	atomic_store(&s->round_taken, 0);
-	return first;
+		(void)utf8_repair(s->reason); /* observers print it: never half a character */
+		atomic_store(&s->misconf_shift, 0);
+		misconf_next(s, now_ns);
+		return 1;
+	}
+	/* Already parked: the answers of requests that were out with the one
+	 * that parked it change nothing; a probe's moves the next one on. */
+	if (is_probe)
+		misconf_next(s, now_ns);
+	return 0;
+}
+
+int pace_is_misconfigured(pace *p, int slot)
+{
+	return atomic_load(&p->f->slots[slot].misconf_ns) != 0;
 }
 
 void pace_config(pace *p, int slot, uint64_t conf_hash)

@@ -20,8 +20,10 @@
  * slot keeps an effective rate, at most the configured one, that every
  * process paces by: a throttling answer (pace_throttled()) cuts it, once per
  * episode, to 4/5, remembering the rate it was throttled at as the
- * provider's ceiling; while nothing throttles it climbs back, quickly to just
- * under that ceiling, then slowly above it, to find a raised limit (and the
+ * provider's ceiling (unless nothing got through since the last cut: a
+ * provider throttling everything for a while says nothing of its limit);
+ * while nothing throttles it climbs back, quickly to just under that
+ * ceiling, then slowly above it, to find a raised limit (and the
  * ceiling is forgotten after PACE_CEIL_FORGET_S without a throttle).  The
  * burst shrinks with the rate.  So against a provider that allows less than
  * configured, the pool settles just under what it allows, with a throttling
@@ -32,10 +34,11 @@
  * when over a sliding window of PACE_WINDOW_S seconds at least
  * `circuit_failures` failures make half of its answers or more (of at least
  * twice that many answers); failures in a row among good answers, as random
- * errors give, are no outage.  Down, the circuit opens.  Open, the provider is left alone for open_ms, then
- * up to PACE_PROBES single-message probes go (pool-wide); a good answer to
- * any closes the circuit, a round of failed probes opens it for open_ms
- * again.
+ * errors give, are no outage.  Down, the circuit opens: the provider is
+ * left alone for open_ms, then up to PACE_PROBES single-message probes go
+ * (pool-wide); a good answer to any closes the circuit, the first failed
+ * probe of a round opens it for open_ms again (after five rounds the open
+ * period doubles, up to 32x: a long outage costs few probes).
  *
  * Misconfigured: an answer that says our own configuration is wrong (401,
  * 403, 404, 407, a TLS or DNS failure) parks the provider: nothing but one
@@ -110,13 +113,18 @@ struct pace_limits pace_effective(pace *p, int slot, const struct pace_limits *l
 				  int64_t now_ns);
 
 /*
- * The provider throttled (429, or a throttling answer in a body): cut the
- * effective rate, once per episode (answers within a second of a cut, of
- * requests that were out before it, are the same episode).  Returns 1 when
- * this report cut it, with the new rate in *rate (may be NULL).
+ * The provider throttled (429, or a throttling answer in a body) a request
+ * that took its tokens at sent_ns: cut the effective rate, once per episode
+ * (a request sent before the last cut, at the old rate, or an answer within
+ * a second of it, is the same episode).  Returns 1 when this report cut it,
+ * with the new rate in *rate (may be NULL).
  */
-int pace_throttled(pace *p, int slot, const struct pace_limits *lim, int64_t now_ns,
-		   double *rate);
+int pace_throttled(pace *p, int slot, const struct pace_limits *lim, int64_t sent_ns,
+		   int64_t now_ns, double *rate);
+
+/* The provider took a message now: the cuts after a moment when nothing
+ * got through do not lower the remembered ceiling (see pace_throttled()). */
+void pace_accepted(pace *p, int slot, int64_t now_ns);
 
 /* A request of units that took its tokens at taken_ns is leaving only now
  * (now_ns): past PACE_LATE_NS, it takes its place in the bucket again, at
@@ -137,9 +145,12 @@ void pace_block(pace *p, int slot, int64_t until_ns);
 
 /* The provider asked to wait without saying how long (503 or 429 without
  * Retry-After): hold it PACE_HOLD_MIN_MS, doubling for each such answer that
- * follows another up to PACE_HOLD_MAX_MS, until a good answer.  Returns
+ * follows another up to PACE_HOLD_MAX_MS, until pace_hold_end().  Returns
  * the end of the hold (mono ns). */
 int64_t pace_unavailable(pace *p, int slot, int64_t now_ns);
+
+/* An answer that asked for no hold: the next hold is PACE_HOLD_MIN_MS again. */
+void pace_hold_end(pace *p, int slot);
 
 #define PACE_HOLD_MIN_MS 25
 #define PACE_HOLD_MAX_MS 1000
@@ -179,10 +190,15 @@ int pace_result(pace *p, int slot, const struct pace_limits *lim, int ok, int is
 		int64_t now_ns);
 
 /* Our configuration is wrong for this provider (reason: "http 401", a TLS
- * error...; copied, cut to PACE_REASON_MAX - 1 bytes): park it until a probe
- * is answered otherwise (see Misconfigured above).  Returns 1 when this
- * report parked it (it was not already). */
-int pace_misconfigured(pace *p, int slot, const char *reason, int64_t now_ns);
+ * error...; copied, cut on a character boundary to PACE_REASON_MAX - 1
+ * bytes): park it until a probe is answered otherwise (see Misconfigured
+ * above).  The answer of a probe (is_probe) moves its next probe on; the
+ * others of a parked provider (requests that were out with the one that
+ * parked it) change nothing.  Returns 1 when this report parked it. */
+int pace_misconfigured(pace *p, int slot, const char *reason, int is_probe, int64_t now_ns);
+
+/* Whether the provider is parked as misconfigured now. */
+int pace_is_misconfigured(pace *p, int slot);
 
 /* A process set the slot up with configuration conf_hash (a hash of the
  * endpoint and credentials): when it differs from the slot's, the slot
