@@ -39,7 +39,7 @@ endif
 # Default place of the text templates (ingest.templates_dir), like a datadir.
 PATHS := -DSMSQ_TEMPLATES_DIR='"$(CURDIR)/etc/templates"'
 ALL_CFLAGS := -std=gnu11 -g $(OPTFLAGS) $(WARN) -MMD -MP -I. -I$(GEN) $(PATHS) $(CFLAGS)
-# C++ only where a C++ library sits behind a C interface (worker/phone.cc).
+# C++ only where a C++ library sits behind a C interface (text/phone.cc).
 ALL_CXXFLAGS := -std=gnu++17 -g $(OPTFLAGS) $(filter-out -Wstrict-prototypes -Wmissing-prototypes,$(WARN)) \
 	-MMD -MP -I. -I$(GEN) $(CXXFLAGS)
 ALL_LDFLAGS := $(OPTFLAGS) -Wl,--as-needed $(LDFLAGS)
@@ -56,7 +56,7 @@ endif
 
 # Sources: every module .c in these folders goes into one archive; a file
 # named *_main.c holds a program's main() and becomes bin/<program>.
-SRC_DIRS := common store worker producer fake
+SRC_DIRS := common store text provider worker ctl producer fake bench
 LIB_SRC := $(filter-out %_main.c,$(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
 LIB_SRC_CXX := $(wildcard $(addsuffix /*.cc,$(SRC_DIRS)))
 PROTO_SRC := proto/booking.proto
@@ -68,9 +68,9 @@ CORE_A := $(O)/libsmsq-core.a
 PROGRAMS := smsq-worker smsq-publish smsqctl smsq-fakeprovider smsq-bench-publish
 MAIN_smsq-worker := worker/worker_main.c
 MAIN_smsq-publish := producer/publish_main.c
-MAIN_smsqctl := store/smsqctl_main.c
+MAIN_smsqctl := ctl/smsqctl_main.c
 MAIN_smsq-fakeprovider := fake/fakeprovider_main.c
-MAIN_smsq-bench-publish := producer/benchpub_main.c
+MAIN_smsq-bench-publish := bench/benchpub_main.c
 PROGRAMS := $(foreach p,$(PROGRAMS),$(if $(wildcard $(MAIN_$(p))),$(p)))
 PROG_BIN := $(PROGRAMS:%=$(BIN)/%)
 

@@ -8,7 +8,7 @@
  * the answers are read in place: jscan_parse() checks the whole document
  * once (RFC 8259 strictly: grammar, UTF-8, escapes, surrogate pairs, no
  * \u0000, integers that fit 64 bits, at most JSCAN_MAX_DEPTH levels of
- * nesting) and returns its root value; the other calls walk values inside a
+ * nesting) and returns its root value SMSQ_WARN_UNUSED; the other calls walk values inside a
  * checked document and allocate nothing.  Strings are decoded on demand into
  * the caller's buffer.
  *
@@ -29,6 +29,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "common/attrs.h"
 
 #define JSCAN_MAX_DEPTH 64
 
@@ -80,13 +82,13 @@ int jscan_next(struct jscan_val arr, struct jscan_val *it);
  * Returns its length, or -1 (out set to "") if v is not a string or its
  * decoded text does not fit.
  */
-long jscan_str(struct jscan_val v, char *out, size_t cap);
+long jscan_str(struct jscan_val v, char *out, size_t cap) SMSQ_WARN_UNUSED;
 
 /* An integer (no fraction, no exponent): 0 and *out, or -1. */
-int jscan_int(struct jscan_val v, int64_t *out);
+int jscan_int(struct jscan_val v, int64_t *out) SMSQ_WARN_UNUSED;
 
 /* Any number as a double (strtod of its text, so 1e999 is HUGE_VAL): 0 and
  * *out, or -1 if v is not a number or its text is over 63 bytes. */
-int jscan_real(struct jscan_val v, double *out);
+int jscan_real(struct jscan_val v, double *out) SMSQ_WARN_UNUSED;
 
 #endif

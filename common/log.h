@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/attrs.h"
+
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
 	LOG_LEVEL_WARN = 1,
@@ -49,7 +51,7 @@ int log_level_parse(const char *name, enum log_level *out);
 
 /* Write one line (use the macros, which skip formatting when disabled). */
 void log_write(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+	SMSQ_PRINTF(2, 3);
 
 #define log_error(...) log_write(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...) do { if (log_current_level >= LOG_LEVEL_WARN) \
@@ -72,11 +74,11 @@ void log_batch_end(void);
 
 /* Unusable environment: log at error level and exit(1) (Postfix msg_fatal). */
 void log_fatal(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
+	SMSQ_PRINTF(1, 2) SMSQ_NORETURN;
 
 /* Broken invariant (a bug): log and abort() (Postfix msg_panic). */
 void log_panic(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
+	SMSQ_PRINTF(1, 2) SMSQ_NORETURN;
 
 /* Mask a phone number for logs: keeps the country code's first digits and the
  * last two digits ("+3361234567" -> "+33*******67"). Writes at most len bytes,

@@ -66,6 +66,7 @@
 #include <stdint.h>
 
 #include "fake/fake_msg.h"
+#include "common/attrs.h"
 
 #define FAKE_APIS_MAX_BATCH 10000      /* messages per request */
 #define FAKE_APIS_TWILIO_BODY_MAX 1600 /* Twilio's Body limit, characters */
@@ -127,7 +128,7 @@ struct fake_apis_opts {
 };
 
 /* Copy the options (the strings too).  Never NULL.  Caller destroys. */
-fake_apis *fake_apis_new(const struct fake_apis_opts *opts);
+fake_apis *fake_apis_new(const struct fake_apis_opts *opts) SMSQ_WARN_UNUSED;
 
 /* Free and set *a to NULL.  Accepts NULL and *a == NULL. */
 void fake_apis_destroy(fake_apis **a);
@@ -141,7 +142,7 @@ void fake_apis_destroy(fake_apis **a);
  * (the messages borrow from b).
  */
 int fake_apis_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
-		    struct fake_answer *ans) FAKE_WARN_UNUSED;
+		    struct fake_answer *ans) FAKE_WARN_UNUSED SMSQ_WARN_UNUSED;
 
 /*
  * Write into ans the answer to req once every message of b has its

@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/attrs.h"
+
 #define FAKE_FAULTS_MAX_OUTAGES 16   /* --outage given at most this often */
 #define FAKE_FAULTS_MAX_AUTH_FAILS 16 /* --auth-fail given at most this often */
 #define FAKE_FAULTS_MAX_STATUSES 2   /* --error-status: 500, 503 */
@@ -84,7 +86,8 @@ struct fake_decision {
 
 /* Copy opts; start_mono_ms (CLOCK_MONOTONIC ms) is the origin of the
  * outage windows.  Never NULL.  Caller destroys. */
-fake_faults *fake_faults_new(const struct fake_faults_opts *opts, int64_t start_mono_ms);
+fake_faults *fake_faults_new(const struct fake_faults_opts *opts, int64_t start_mono_ms)
+	SMSQ_WARN_UNUSED;
 
 /* Free and set *f to NULL.  Accepts NULL and *f == NULL. */
 void fake_faults_destroy(fake_faults **f);

@@ -14,17 +14,19 @@
 
 #include <stddef.h>
 
+#include "common/attrs.h"
+
 typedef struct fake_keyset fake_keyset;
 
 /* An empty set.  Never NULL (allocation failure aborts).  Caller destroys. */
-fake_keyset *fake_keyset_new(void);
+fake_keyset *fake_keyset_new(void) SMSQ_WARN_UNUSED;
 
 /* Free the set and set *ks to NULL.  Accepts NULL and *ks == NULL. */
 void fake_keyset_destroy(fake_keyset **ks);
 
 /* Add key[0..len) (len <= FAKE_KEY_MAX; longer keys are cut there).
  * Returns 1 if it was not in the set (now it is), 0 if it already was. */
-int fake_keyset_add(fake_keyset *ks, const char *key, size_t len);
+int fake_keyset_add(fake_keyset *ks, const char *key, size_t len) SMSQ_WARN_UNUSED;
 
 /* The number of keys in the set. */
 size_t fake_keyset_count(const fake_keyset *ks);

@@ -17,8 +17,10 @@
 
 #include <stddef.h>
 
+#include "common/attrs.h"
+
 #ifndef FAKE_WARN_UNUSED
-#define FAKE_WARN_UNUSED __attribute__((warn_unused_result))
+#define FAKE_WARN_UNUSED SMSQ_WARN_UNUSED
 #endif
 
 #define FAKE_KEY_MAX 256        /* longest message key kept, bytes (longer: cut) */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fake/fake_apis.h"
+#include "common/num.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:0"
 #define DEFAULT_MAX_BODY (4u << 20)
@@ -151,11 +152,9 @@ void fake_opts_usage(FILE *f)
 static int parse_uint(const char *name, const char *s, unsigned long long min,
 		      unsigned long long max, unsigned long long *out, char *err, size_t errlen)
 {
-	char *end;
+	uint64_t v;
 
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (s[0] == '\0' || s[0] == '-' || *end != '\0' || errno != 0 || v < min || v > max) {
+	if (num_parse_u64(s, min, max, &v) != 0) {
 		snprintf(err, errlen, "--%s: expected an integer in %llu..%llu, got '%s'",
 			 name, min, max, s);
 		return -1;
@@ -168,11 +167,9 @@ static int parse_uint(const char *name, const char *s, unsigned long long min,
 static int parse_double(const char *name, const char *s, double min, double max, double *out,
 			char *err, size_t errlen)
 {
-	char *end;
+	double v;
 
-	errno = 0;
-	double v = strtod(s, &end);
-	if (s[0] == '\0' || *end != '\0' || errno != 0 || !isfinite(v) || v < min || v > max) {
+	if (num_parse_double(s, min, max, &v) != 0) {
 		snprintf(err, errlen, "--%s: expected a number in %g..%g, got '%s'",
 			 name, min, max, s);
 		return -1;
@@ -224,20 +221,20 @@ bad:
 static int parse_window(const char *name, const char *s, struct fake_window *w, size_t *n,
 			size_t max, char *err, size_t errlen)
 {
-	char *end;
-
 	if (*n == max) {
 		snprintf(err, errlen, "--%s: at most %zu windows", name, max);
 		return -1;
 	}
-	errno = 0;
-	double start = strtod(s, &end);
-	if (end == s || *end != ':' || errno != 0)
+	char first[64];
+	const char *colon = strchr(s, ':');
+	double start, dur;
+
+	if (colon == NULL || (size_t)(colon - s) >= sizeof(first))
 		goto bad;
-	const char *d = end + 1;
-	double dur = strtod(d, &end);
-	if (end == d || *end != '\0' || errno != 0 || !isfinite(start) || !isfinite(dur) ||
-	    start < 0 || dur <= 0 || start > 1e9 || dur > 1e9)
+	memcpy(first, s, (size_t)(colon - s));
+	first[colon - s] = '\0';
+	if (num_parse_double(first, 0, 1e9, &start) != 0 ||
+	    num_parse_double(colon + 1, 0, 1e9, &dur) != 0 || !(dur > 0))
 		goto bad;
 	w[*n].start_ms = (int64_t)llround(start * MS_PER_S);
 	w[*n].duration_ms = (int64_t)llround(dur * MS_PER_S);

@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "fake/fake_faults.h"
+#include "common/attrs.h"
 
 #define FAKE_OPTS_HOST_MAX 64
 
@@ -45,7 +46,7 @@ enum fake_opts_rc {
 
 /* Parse argv into *out (defaults first).  Strings in *out borrow argv. */
 enum fake_opts_rc fake_opts_parse(int argc, char **argv, struct fake_opts *out,
-				  char *err, size_t errlen) __attribute__((warn_unused_result));
+				  char *err, size_t errlen) SMSQ_WARN_UNUSED;
 
 /* Print the usage, generated from the option table, to f. */
 void fake_opts_usage(FILE *f);

@@ -48,6 +48,7 @@
 #include <stdint.h>
 
 #include "fake/fake_msg.h"
+#include "common/attrs.h"
 
 #define FAKE_RECORD_FLUSH_MS 100               /* record file write period */
 #define FAKE_RECORD_BUF_MAX (64u << 20)        /* lines held before dropping */
@@ -100,7 +101,7 @@ struct fake_stats {
  * Caller destroys with fake_record_destroy().
  */
 fake_record *fake_record_new(const struct fake_record_opts *opts, char *err, size_t errlen)
-	FAKE_WARN_UNUSED;
+	FAKE_WARN_UNUSED SMSQ_WARN_UNUSED;
 
 /* Stop the writer, write what is buffered, close the file, free; *r = NULL.
  * Accepts NULL and *r == NULL.  Call once no other thread uses it. */

@@ -42,6 +42,8 @@
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "fake/fake_timer.h"
+#include "common/num.h"
+#include "common/attrs.h"
 
 #define TWILIO_PREFIX "/2010-04-01/"
 #define TWILIO_ACCOUNTS "/2010-04-01/Accounts/"
@@ -464,8 +466,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*con_cls = r;
 		route(r, url, method);
 		const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		uint64_t len = 0;
 		if (r->route == ROUTE_API && cl != NULL &&
-		    strtoull(cl, NULL, 10) > s->o.max_body_bytes) {
+		    (num_parse_u64(cl, 0, UINT64_MAX, &len) != 0 || len > s->o.max_body_bytes)) {
 			/* Refuse before reading it (libmicrohttpd then closes). */
 			struct fake_answer ans = { 0 };
 			fake_record_request(s->o.record);
@@ -524,7 +527,7 @@ static void on_wake(void *item, void *cls)
 	atomic_fetch_sub(&s->suspended, 1);
 }
 
-__attribute__((format(printf, 2, 0)))
+SMSQ_PRINTF(2, 0)
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];

@@ -34,6 +34,7 @@
 #include "fake/fake_apis.h"
 #include "fake/fake_faults.h"
 #include "fake/fake_record.h"
+#include "common/attrs.h"
 
 #define FAKE_SERVER_IDLE_TIMEOUT_S 120     /* idle keep-alive connection */
 #define FAKE_SERVER_CONNECTION_LIMIT 20000 /* open connections at most */
@@ -61,7 +62,7 @@ struct fake_server_opts {
 /* Bind and start the threads.  Returns the server, or NULL with err set
  * (address in use, not allowed...).  Caller stops with fake_server_stop(). */
 fake_server *fake_server_start(const struct fake_server_opts *opts, char *err, size_t errlen)
-	FAKE_WARN_UNUSED;
+	FAKE_WARN_UNUSED SMSQ_WARN_UNUSED;
 
 /* The port actually bound (useful with port 0). */
 uint16_t fake_server_port(const fake_server *s);

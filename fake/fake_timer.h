@@ -18,8 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/attrs.h"
+
 #ifndef FAKE_WARN_UNUSED
-#define FAKE_WARN_UNUSED __attribute__((warn_unused_result))
+#define FAKE_WARN_UNUSED SMSQ_WARN_UNUSED
 #endif
 
 #define FAKE_TIMER_HOLD_POLL_MS 100   /* how often held clients are checked */
@@ -32,7 +34,7 @@ typedef void (*fake_timer_wake_fn)(void *item, void *cls);
 /* Start the timer thread.  Returns the timer, or NULL with err set.
  * Caller destroys with fake_timer_destroy(). */
 fake_timer *fake_timer_new(fake_timer_wake_fn wake, void *cls, char *err, size_t errlen)
-	FAKE_WARN_UNUSED;
+	FAKE_WARN_UNUSED SMSQ_WARN_UNUSED;
 
 /* Wake item at due_ms (CLOCK_MONOTONIC milliseconds). */
 void fake_timer_at(fake_timer *t, int64_t due_ms, void *item);

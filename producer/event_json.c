@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "proto/booking.pb-c.h"
+#include "common/err.h"
 
 #define EVENT_JSON_VALUE_SHOWN 40	/* bytes of a bad value quoted in errors */
 #define EVENT_JSON_PRIORITY_MAX 9
@@ -77,20 +78,6 @@ static const struct {
 	{ "cancelled", SMSQ__KIND__KIND_CANCELLED },
 	{ "reminder", SMSQ__KIND__KIND_REMINDER },
 };
-
-static void s_error(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void s_error(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static const char *s_type_name(const json_t *v)
 {
@@ -198,13 +185,13 @@ static int s_set_uint32(const struct field *f, const json_t *v, uint32_t *dst,
 	json_int_t n;
 
 	if (!json_is_integer(v)) {
-		s_error(err, errlen, "\"%s\": expected an integer, got %s", f->fd_name,
+		err_set(err, errlen, "\"%s\": expected an integer, got %s", f->fd_name,
 			s_type_name(v));
 		return -1;
 	}
 	n = json_integer_value(v);
 	if (n < 0 || (unsigned long long)n > f->fd_max) {
-		s_error(err, errlen, "\"%s\": must be 0..%lu, got %lld", f->fd_name,
+		err_set(err, errlen, "\"%s\": must be 0..%lu, got %lld", f->fd_name,
 			(unsigned long)f->fd_max, (long long)n);
 		return -1;
 	}
@@ -216,13 +203,13 @@ static int s_set_string(const struct field *f, const json_t *v, char **dst,
 			char *err, size_t errlen)
 {
 	if (!json_is_string(v)) {
-		s_error(err, errlen, "\"%s\": expected a string, got %s", f->fd_name,
+		err_set(err, errlen, "\"%s\": expected a string, got %s", f->fd_name,
 			s_type_name(v));
 		return -1;
 	}
 	/* protobuf-c strings end at the first NUL: refuse to cut one short. */
 	if (strlen(json_string_value(v)) != json_string_length(v)) {
-		s_error(err, errlen, "\"%s\": contains a NUL character", f->fd_name);
+		err_set(err, errlen, "\"%s\": contains a NUL character", f->fd_name);
 		return -1;
 	}
 	*dst = (char *)json_string_value(v);
@@ -233,7 +220,7 @@ static int s_set_kind(const struct field *f, const json_t *v, Smsq__Kind *dst,
 		      char *err, size_t errlen)
 {
 	if (!json_is_string(v)) {
-		s_error(err, errlen, "\"%s\": expected a string, got %s", f->fd_name,
+		err_set(err, errlen, "\"%s\": expected a string, got %s", f->fd_name,
 			s_type_name(v));
 		return -1;
 	}
@@ -243,7 +230,7 @@ static int s_set_kind(const struct field *f, const json_t *v, Smsq__Kind *dst,
 			return 0;
 		}
 	}
-	s_error(err, errlen,
+	err_set(err, errlen,
 		"\"%s\": unknown kind \"%.*s\" (expected confirmed, rescheduled, "
 		"cancelled or reminder)", f->fd_name, EVENT_JSON_VALUE_SHOWN,
 		json_string_value(v));
@@ -258,13 +245,13 @@ static int s_set_time(const struct field *f, const json_t *v, int64_t *dst,
 		return 0;
 	}
 	if (!json_is_string(v)) {
-		s_error(err, errlen,
+		err_set(err, errlen,
 			"\"%s\": expected an RFC 3339 string or integer milliseconds, got %s",
 			f->fd_name, s_type_name(v));
 		return -1;
 	}
 	if (event_json_parse_time(json_string_value(v), dst) != 0) {
-		s_error(err, errlen,
+		err_set(err, errlen,
 			"\"%s\": \"%.*s\" is not an RFC 3339 date-time with offset "
 			"(like 2026-12-01T08:30:00+01:00)", f->fd_name,
 			EVENT_JSON_VALUE_SHOWN, json_string_value(v));
@@ -296,7 +283,7 @@ static int s_to_event(json_t *obj, Smsq__BookingEvent *ev, char *err, size_t err
 		int rc = -1;
 
 		if (f == NULL) {
-			s_error(err, errlen, "unknown key \"%.*s\"", EVENT_JSON_VALUE_SHOWN,
+			err_set(err, errlen, "unknown key \"%.*s\"", EVENT_JSON_VALUE_SHOWN,
 				key);
 			return -1;
 		}
@@ -335,19 +322,19 @@ int event_json_pack_line(const char *line, size_t len, uint8_t *out, size_t outc
 	/* JSON_ALLOW_NUL: s_set_string() reports a NUL with the key's name. */
 	obj = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 	if (obj == NULL) {
-		s_error(err, errlen, "not valid JSON: %s (column %d)", jerr.text,
+		err_set(err, errlen, "not valid JSON: %s (column %d)", jerr.text,
 			jerr.column);
 		return -1;
 	}
 	if (!json_is_object(obj)) {
-		s_error(err, errlen, "expected a JSON object, got %s", s_type_name(obj));
+		err_set(err, errlen, "expected a JSON object, got %s", s_type_name(obj));
 		goto out;
 	}
 	if (s_to_event(obj, &ev, err, errlen) != 0)
 		goto out;
 	size = smsq__booking_event__get_packed_size(&ev);
 	if (size > outcap) {
-		s_error(err, errlen, "event packs to %zu bytes, over the limit of %zu",
+		err_set(err, errlen, "event packs to %zu bytes, over the limit of %zu",
 			size, outcap);
 		goto out;
 	}

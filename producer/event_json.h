@@ -55,6 +55,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/attrs.h"
+
 /* Convert one NDJSON line into a packed BookingEvent.
  *
  * line, len	the line; need not be NUL-terminated; surrounding white space
@@ -69,13 +71,13 @@
  * Thread-safe (no shared state); allocates only inside the call. */
 int event_json_pack_line(const char *line, size_t len, uint8_t *out, size_t outcap,
 			 size_t *outlen, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+	SMSQ_WARN_UNUSED;
 
 /* Parse an RFC 3339 date-time with a UTC offset (the FORMAT above) into
  * milliseconds since the Unix epoch.  The whole string must match; the
  * date must exist (no 31 November; a leap second ":60" is refused).
  * Returns 0 and sets *ms, or -1. */
 int event_json_parse_time(const char *s, int64_t *ms)
-	__attribute__((warn_unused_result));
+	SMSQ_WARN_UNUSED;
 
 #endif

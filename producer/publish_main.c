@@ -39,6 +39,8 @@
 #include "common/xalloc.h"
 #include "producer/event_json.h"
 #include "producer/smsq_producer.h"
+#include "common/num.h"
+#include "common/attrs.h"
 
 #define PUBLISH_NAME "smsq-publish"
 #define PUBLISH_DEFAULT_ENDPOINT "tcp://127.0.0.1:5555"
@@ -105,20 +107,6 @@ static void usage(FILE *out)
 		SMSQ_WINDOW_MAX, SMSQ_DEFAULT_WINDOW, SMSQ_DEFAULT_ACK_TIMEOUT_MS);
 }
 
-/* Parse a decimal integer in min..max; 0 or -1. */
-static int parse_long(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* Fill args from the command line: 0, 1 (help shown), or -1 (usage error
  * reported). */
 static int parse_args(int argc, char **argv, struct publish_args *args)
@@ -142,7 +130,7 @@ static int parse_args(int argc, char **argv, struct publish_args *args)
 			args->endpoint = optarg;
 			break;
 		case 'w':
-			if (parse_long(optarg, 1, SMSQ_WINDOW_MAX, &v) != 0) {
+			if (num_parse_long(optarg, 1, SMSQ_WINDOW_MAX, &v) != 0) {
 				fprintf(stderr, PUBLISH_NAME ": -w: WINDOW must be 1..%d\n",
 					SMSQ_WINDOW_MAX);
 				return -1;
@@ -150,7 +138,7 @@ static int parse_args(int argc, char **argv, struct publish_args *args)
 			args->opts.window = (size_t)v;
 			break;
 		case 't':
-			if (parse_long(optarg, 1, INT_MAX, &v) != 0) {
+			if (num_parse_long(optarg, 1, INT_MAX, &v) != 0) {
 				fprintf(stderr, PUBLISH_NAME ": -t: ACK_TIMEOUT_MS must be 1..%d\n",
 					INT_MAX);
 				return -1;
@@ -181,7 +169,7 @@ static int parse_args(int argc, char **argv, struct publish_args *args)
 }
 
 static void note(struct publish_notes *n, uint64_t line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	SMSQ_PRINTF(3, 4);
 
 static void note(struct publish_notes *n, uint64_t line, const char *fmt, ...)
 {

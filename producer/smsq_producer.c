@@ -88,6 +88,7 @@
 
 #include "common/clock.h"
 #include "proto/booking.pb-c.h"
+#include "common/err.h"
 
 #define PRODUCER_NONE UINT32_MAX		/* no slot */
 #define PRODUCER_ID_BYTES 8			/* request id: big-endian uint64 */
@@ -159,20 +160,6 @@ static const char *const reason_names[] = {
 };
 
 /* ---------------------------------------------------------------- helpers */
-
-static void s_error(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void s_error(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Copy src (may be NULL) into dst[size], truncated on a UTF-8 boundary. */
 static void s_copy_str(char *dst, size_t size, const char *src)
@@ -799,21 +786,21 @@ static int s_resolve_opts(const struct smsq_producer_opts *in,
 	if (o.max_event_bytes == 0)
 		o.max_event_bytes = SMSQ_DEFAULT_MAX_EVENT_BYTES;
 	if (o.window > SMSQ_WINDOW_MAX) {
-		s_error(err, errlen, "window must be 1..%d, got %zu", SMSQ_WINDOW_MAX,
+		err_set(err, errlen, "window must be 1..%d, got %zu", SMSQ_WINDOW_MAX,
 			o.window);
 		return SMSQ_EINVAL;
 	}
 	if (o.resend_ms < 0) {
-		s_error(err, errlen, "resend_ms must be >= 1, got %d", o.resend_ms);
+		err_set(err, errlen, "resend_ms must be >= 1, got %d", o.resend_ms);
 		return SMSQ_EINVAL;
 	}
 	if (o.ack_timeout_ms < 0) {
-		s_error(err, errlen, "ack_timeout_ms must be >= 1, got %d",
+		err_set(err, errlen, "ack_timeout_ms must be >= 1, got %d",
 			o.ack_timeout_ms);
 		return SMSQ_EINVAL;
 	}
 	if (o.max_event_bytes > SMSQ_MAX_EVENT_BYTES_MAX) {
-		s_error(err, errlen, "max_event_bytes must be 1..%d, got %zu",
+		err_set(err, errlen, "max_event_bytes must be 1..%d, got %zu",
 			SMSQ_MAX_EVENT_BYTES_MAX, o.max_event_bytes);
 		return SMSQ_EINVAL;
 	}
@@ -855,12 +842,12 @@ static int s_open_socket(smsq_producer *p, const char *endpoint, char *err,
 
 	p->pr_ctx = zmq_ctx_new();
 	if (p->pr_ctx == NULL) {
-		s_error(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
+		err_set(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
 		return SMSQ_EZMQ;
 	}
 	p->pr_sock = zmq_socket(p->pr_ctx, ZMQ_DEALER);
 	if (p->pr_sock == NULL) {
-		s_error(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
+		err_set(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
 		return SMSQ_EZMQ;
 	}
 	if (zmq_setsockopt(p->pr_sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
@@ -868,11 +855,11 @@ static int s_open_socket(smsq_producer *p, const char *endpoint, char *err,
 	    zmq_setsockopt(p->pr_sock, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm)) != 0 ||
 	    zmq_setsockopt(p->pr_sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm)) != 0 ||
 	    zmq_setsockopt(p->pr_sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0) {
-		s_error(err, errlen, "zmq_setsockopt: %s", zmq_strerror(errno));
+		err_set(err, errlen, "zmq_setsockopt: %s", zmq_strerror(errno));
 		return SMSQ_EZMQ;
 	}
 	if (zmq_connect(p->pr_sock, endpoint) != 0) {
-		s_error(err, errlen, "cannot connect to \"%s\": %s", endpoint,
+		err_set(err, errlen, "cannot connect to \"%s\": %s", endpoint,
 			zmq_strerror(errno));
 		return SMSQ_EZMQ;
 	}
@@ -888,21 +875,21 @@ smsq_producer *smsq_producer_new(const char *endpoint,
 	int rc;
 
 	if (endpoint == NULL || *endpoint == '\0') {
-		s_error(err, errlen, "no endpoint given");
+		err_set(err, errlen, "no endpoint given");
 		goto fail;
 	}
 	if (s_resolve_opts(opts, &o, err, errlen) != SMSQ_OK)
 		goto fail;
 	p = calloc(1, sizeof(*p));
 	if (p == NULL) {
-		s_error(err, errlen, "%s", smsq_strerror(SMSQ_ENOMEM));
+		err_set(err, errlen, "%s", smsq_strerror(SMSQ_ENOMEM));
 		goto fail;
 	}
 	p->pr_opts = o;
 	p->pr_next_seq = 1;
 	rc = s_alloc_indexes(p);
 	if (rc != SMSQ_OK) {
-		s_error(err, errlen, "%s (window %zu)", smsq_strerror(rc), o.window);
+		err_set(err, errlen, "%s (window %zu)", smsq_strerror(rc), o.window);
 		goto fail;
 	}
 	if (s_open_socket(p, endpoint, err, errlen) != SMSQ_OK)

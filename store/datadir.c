@@ -207,7 +207,8 @@ int datadir_allocate(int fd, const char *path, uint64_t len, int keep_size, char
 	if (rc == ENOSPC || rc == EDQUOT) {
 		uint64_t avail = 0;
 
-		(void)datadir_disk_full(path, &avail, NULL);
+		if (datadir_disk_full(path, &avail, NULL) < 0)
+			avail = 0; /* not told: the message says 0 KiB */
 		snprintf(err, errlen,
 			 "disk full: cannot allocate %llu bytes for %s (%llu KiB left on its "
 			 "filesystem): free some space",

@@ -17,13 +17,15 @@
  *   datadir_allocate() allocates them, or fails with a message that says
  *   the disk is full.
  * - Every call returns 0 or -1 with a human message in err (errlen bytes,
- *   always NUL-terminated) that names the path; errno is set.
+ *   always NUL-terminated) that names the path SMSQ_WARN_UNUSED; errno is set.
  */
 #ifndef SMSQ_DATADIR_H
 #define SMSQ_DATADIR_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "common/attrs.h"
 
 /* The regular files smsq keeps in a data directory. */
 #define DATADIR_DATA "data.mdb"       /* LMDB's data file (store) */
@@ -52,7 +54,8 @@ int datadir_open(const char *dir, const char *name, int flags, unsigned mode, ch
  * files another library opens by path).  Returns 0 (also when it does not
  * exist) or -1 (err).
  */
-int datadir_check_file(const char *dir, const char *name, char *err, size_t errlen);
+int datadir_check_file(const char *dir, const char *name, char *err, size_t errlen)
+	SMSQ_WARN_UNUSED;
 
 /*
  * Make sure bytes [0, len) of fd's file have their disk blocks, extending
@@ -71,7 +74,8 @@ int datadir_allocate(int fd, const char *path, uint64_t len, int keep_size, char
  * *avail_bytes and *total_bytes (either may be NULL).  Returns 1 full,
  * 0 not full, -1 when statvfs() fails.
  */
-int datadir_disk_full(const char *path, uint64_t *avail_bytes, uint64_t *total_bytes);
+int datadir_disk_full(const char *path, uint64_t *avail_bytes, uint64_t *total_bytes)
+	SMSQ_WARN_UNUSED;
 
 #define DATADIR_FULL_BYTES (64ULL << 20) /* under this much room, a disk is full */
 

@@ -14,7 +14,8 @@
  * - Open the store after fork(), never before (LMDB caveat); each process
  *   opens its own handle.  A handle is for one thread.
  *
- * Only store.c includes lmdb.h.
+ * Only the store's own files include lmdb.h (store/store_impl.h: env,
+ * record, queue, read).
  */
 #ifndef SMSQ_STORE_H
 #define SMSQ_STORE_H
@@ -22,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SMSQ_WARN_UNUSED __attribute__((warn_unused_result))
+#include "common/attrs.h"
 
 /* Message states (ARCHITECTURE.md invariant 3).  Values are stored on disk:
  * never renumber. */
@@ -85,7 +86,7 @@ struct store_opts {
  * NUL-terminated) when the directory or the environment cannot be used.
  * Caller closes with store_close().
  */
-store *store_open(const struct store_opts *opts, char *err, size_t errlen);
+store *store_open(const struct store_opts *opts, char *err, size_t errlen) SMSQ_WARN_UNUSED;
 
 /*
  * A second handle on s's environment, for another thread of this process
@@ -95,7 +96,7 @@ store *store_open(const struct store_opts *opts, char *err, size_t errlen);
  * environment closes with the last.  Returns NULL with a message in err on
  * out of memory.
  */
-store *store_share(store *s, char *err, size_t errlen);
+store *store_share(store *s, char *err, size_t errlen) SMSQ_WARN_UNUSED;
 
 /* Close the handle and set *s to NULL.  Accepts NULL and *s == NULL. */
 void store_close(store **s);
@@ -106,7 +107,7 @@ const char *store_errmsg(const store *s);
 
 /* Clear reader slots left by processes that died (LMDB mdb_reader_check).
  * Returns the number cleared, or -1. */
-int store_reader_check(store *s);
+int store_reader_check(store *s) SMSQ_WARN_UNUSED;
 
 /*
  * One new message for store_ingest().  Input pointers are borrowed for the
@@ -260,12 +261,12 @@ int store_find_key(store *s, const char *key, size_t key_len, uint64_t *id) SMSQ
  * transaction.
  */
 long store_walk(store *s, const char *which, size_t max,
-		int (*fn)(uint64_t id, void *arg), void *arg);
+		int (*fn)(uint64_t id, void *arg), void *arg) SMSQ_WARN_UNUSED;
 
 /* Check every index against the messages and the counters against a
  * recount (smsqctl check, tests).  Returns 0 when consistent, otherwise -1
  * with the first inconsistency in store_errmsg(). */
-int store_verify(store *s);
+int store_verify(store *s) SMSQ_WARN_UNUSED;
 
 /* ---- dispatch ----------------------------------------------------------
  *

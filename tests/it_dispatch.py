@@ -496,7 +496,7 @@ class DispatchTest(DispatchBase):
         # Regression (fixed in 1711c77): Twilio's 21211 message echoes the
         # number and the reason was logged as is ('to=+33*******35 ...
         # reason="http 400 code 21211: The 'To' number +33612340035 is not a
-        # valid phone number."'), against worker/PROVIDERS.md ("log them
+        # valid phone number."'), against provider/PROVIDERS.md ("log them
         # masked").
         leaked = [p for p in phones if p in log]
         self.assertEqual(leaked, [], "full phone numbers in the pool's log")

@@ -404,7 +404,7 @@ static void test_load_crlf(void **state)
 	expect_line(f, "log.level = warn");
 }
 
-/* The last of two settings wins, and -o (config_set) after the file wins. */
+/* The last of two settings wins, and -o (config_set_arg) after the file wins. */
 static void test_load_then_override(void **state)
 {
 	struct fx *f = *state;
@@ -413,6 +413,19 @@ static void test_load_then_override(void **state)
 	expect_line(f, "pool.workers = 3");
 	assert_int_equal(config_set(&f->cfg, "pool.workers", "5", f->err, sizeof(f->err)), 0);
 	expect_line(f, "pool.workers = 5");
+	/* -o NAME=VALUE, as smsq-worker and smsqctl take it. */
+	assert_int_equal(config_set_arg(&f->cfg, "pool.workers=6", f->err, sizeof(f->err)), 0);
+	expect_line(f, "pool.workers = 6");
+	assert_int_equal(config_set_arg(&f->cfg, "ingest.templates_dir=/a=b", f->err,
+					sizeof(f->err)), 0);
+	expect_line(f, "ingest.templates_dir = /a=b");
+	assert_int_equal(config_set_arg(&f->cfg, "pool.workers", f->err, sizeof(f->err)), -1);
+	expect_err(f, "-o expects NAME=VALUE, got 'pool.workers'");
+	assert_int_equal(config_set_arg(&f->cfg, "=3", f->err, sizeof(f->err)), -1);
+	expect_err(f, "-o expects NAME=VALUE");
+	assert_int_equal(config_set_arg(&f->cfg, "pool.workers=x", f->err, sizeof(f->err)), -1);
+	expect_err(f, "pool.workers: 'x' is not an integer");
+	expect_line(f, "pool.workers = 6");
 }
 
 static void test_load_unknown_key(void **state)

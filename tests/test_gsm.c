@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/gsm.h"
+#include "text/gsm.h"
 
 #define EURO "\xE2\x82\xAC"           /* U+20AC, GSM extension */
 #define ZHE "\xD0\x96"                /* U+0416 Ж, not GSM: 1 UTF-16 unit */

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "worker/pace.h"
+#include "store/pace.h"
 
 #define SEC 1000000000LL
 #define T0 (1000 * SEC) /* a simulated monotonic "now" */

@@ -1,5 +1,5 @@
 /*
- * test_phone: numbers validated and normalised to E.164 (worker/phone.h),
+ * test_phone: numbers validated and normalised to E.164 (text/phone.h),
  * allowed-country lists, region codes.
  *
  * Most cases are rows of tables: an input, the default region it is read
@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "worker/phone.h"
+#include "text/phone.h"
 
 #define NBSP "\xC2\xA0"  /* U+00A0, a French locale's digit-group separator */
 #define NNBSP "\xE2\x80\xAF" /* U+202F */

@@ -1,6 +1,6 @@
 /*
  * test_prepare: what ingest makes of a text before storing it
- * (worker/prepare.h): a text with nothing visible is refused EMPTY_TEXT,
+ * (text/prepare.h): a text with nothing visible is refused EMPTY_TEXT,
  * and a text over what a configured provider accepts TEXT_TOO_LONG, naming
  * the provider and its limit.
  *
@@ -29,8 +29,8 @@
 #include <unistd.h>
 
 #include "worker/config.h"
-#include "worker/prepare.h"
-#include "worker/validate.h"
+#include "text/prepare.h"
+#include "text/validate.h"
 
 #define NOW 1800000000000LL       /* a fixed "now", ms */
 #define DAY 86400000LL
@@ -136,13 +136,17 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
-/* Prepare f->ev with f->cfg; the reason. */
+/* Prepare f->ev with f->cfg (as the pool does: config_text_opts()); the reason. */
 static Smsq__Reason prepare(struct fx *f)
 {
 	char err[512];
-	preparer *p = preparer_new(&f->cfg, err, sizeof(err));
+	struct prepare_opts o;
+	preparer *p = NULL;
 	Smsq__Reason why;
 
+	if (config_text_opts(&f->cfg, &o, err, sizeof(err)) != 0)
+		fail_msg("config_text_opts: %s", err);
+	p = preparer_new(&o, err, sizeof(err));
 	if (p == NULL)
 		fail_msg("preparer_new: %s", err);
 	assert_true(prepare_text_cap(p) <= sizeof(f->slot));

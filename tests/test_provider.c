@@ -1,6 +1,6 @@
 /*
  * test_provider: the adapters, byte for byte, against the providers'
- * documented requests and answers (worker/PROVIDERS.md cites the pages).
+ * documented requests and answers (provider/PROVIDERS.md cites the pages).
  *
  * Most tests are tables: each row is one named cmocka test, so a failure
  * names the case ("infobip: answer in another order than the request").
@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/provider.h"
-#include "worker/provider_impl.h"
+#include "provider/provider.h"
+#include "provider/provider_impl.h"
 
 /* Wed, 21 Oct 2015 07:28:00 GMT is 1445412480 s: "now" is 30 s before. */
 #define DATE_S 1445412480LL

@@ -1,5 +1,5 @@
 /*
- * test_render: texts from templates (worker/render.h): dates written the
+ * test_render: texts from templates (text/render.h): dates written the
  * locale's way by ICU in the event's time zone, the locale fallback, the
  * template syntax and its errors, buffers, and render_lint().
  *
@@ -38,7 +38,7 @@
 #include <unistd.h>
 #include <unicode/uclean.h>
 
-#include "worker/render.h"
+#include "text/render.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define K(x) SMSQ__KIND__KIND_##x

@@ -1,6 +1,6 @@
 /* WRAP: stat open phone_normalize */
 /*
- * test_validate: the ingest checks of one BookingEvent (worker/validate.h,
+ * test_validate: the ingest checks of one BookingEvent (text/validate.h,
  * rules in proto/PROTOCOL.md section 3).
  *
  * Most of the file is three tables with human-readable case names, each row
@@ -38,8 +38,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "worker/gsm.h"
-#include "worker/validate.h"
+#include "text/gsm.h"
+#include "text/validate.h"
 
 #define NOW 1800000000000LL       /* a fixed "now", ms */
 #define SEC 1000LL

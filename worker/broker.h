@@ -15,6 +15,8 @@
 
 #include <signal.h>
 
+#include "common/attrs.h"
+
 #define BROKER_MAX_FRAME_BYTES (1 << 20) /* ZMQ_MAXMSGSIZE on the frontend */
 
 /*
@@ -49,6 +51,6 @@ struct broker_opts {
  * Returns 0 after a clean stop, -1 when the sockets cannot be set up (logged).
  */
 int broker_run(const struct broker_opts *o, volatile sig_atomic_t *pause_intake,
-	       volatile sig_atomic_t *stop);
+	       volatile sig_atomic_t *stop) SMSQ_WARN_UNUSED;
 
 #endif

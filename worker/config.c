@@ -11,7 +11,8 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "worker/prepare.h"
+#include "common/num.h"
+#include "text/prepare.h"
 
 enum opt_type { OPT_LONG, OPT_STR };
 
@@ -163,10 +164,10 @@ static int set_opt_at(void *base, const struct opt *o, const char *shown, int in
 		memcpy(dst, value, n + 1);
 		return 0;
 	}
-	char *end = NULL;
-	errno = 0;
-	long v = strtol(value, &end, 10);
-	if (errno != 0 || end == value || *end != '\0') {
+	/* A '+' before the digits is taken, as it always was in this file. */
+	const char *digits = value[0] == '+' && value[1] != '-' ? value + 1 : value;
+	long v;
+	if (num_parse_long(digits, LONG_MIN, LONG_MAX, &v) != 0) {
 		snprintf(err, errlen, "%s: '%s' is not an integer", shown, value);
 		return -1;
 	}
@@ -255,6 +256,24 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
 		return -1;
 	}
 	return set_opt(cfg, o, value, err, errlen);
+}
+
+int config_set_arg(struct config *cfg, const char *name_value, char *err, size_t errlen)
+{
+	const char *eq = strchr(name_value, '=');
+	char name[128];
+
+	if (eq == NULL || eq == name_value) {
+		snprintf(err, errlen, "-o expects NAME=VALUE, got '%s'", name_value);
+		return -1;
+	}
+	if ((size_t)(eq - name_value) >= sizeof(name)) {
+		snprintf(err, errlen, "-o: no option has a name that long ('%.40s...')", name_value);
+		return -1;
+	}
+	memcpy(name, name_value, (size_t)(eq - name_value));
+	name[eq - name_value] = '\0';
+	return config_set(cfg, name, eq + 1, err, errlen);
 }
 
 struct load_ctx {
@@ -390,12 +409,52 @@ static int check_provider(const struct config_provider *p, char *err, size_t err
 	return 0;
 }
 
+_Static_assert(CONFIG_MAX_PROVIDERS <= PREPARE_LIMITS_MAX, "every provider's text limits fit");
+
+int config_text_opts(const struct config *cfg, struct prepare_opts *o, char *err, size_t errlen)
+{
+	*o = (struct prepare_opts){
+		.templates_dir = cfg->templates_dir,
+		.default_locale = cfg->default_locale,
+		.allowed_countries = cfg->allowed_countries,
+		.default_region = cfg->default_region,
+		.max_text_bytes = (size_t)cfg->ingest_max_text_bytes,
+		.max_segments = (size_t)cfg->ingest_max_segments,
+		.smart_encoding = cfg->ingest_smart_encoding != 0,
+	};
+	for (int i = 0; i < cfg->n_providers; i++) {
+		const struct config_provider *c = &cfg->providers[i];
+		const struct provider_ops *ops = NULL;
+		enum provider_kind kind;
+
+		if (provider_kind_parse(c->type, &kind) == 0)
+			ops = provider_ops_for(kind);
+		if (ops == NULL) {
+			snprintf(err, errlen, "provider.%s.type: '%s' is not one of twilio, "
+				 "infobip, webhook", c->conf.name, c->type);
+			return -1;
+		}
+		o->limits[o->n_limits++] = (struct prepare_text_limit){
+			.provider = c->conf.name,
+			.api = ops->api,
+			.max_units = ops->max_text_units,
+			.max_segments = ops->max_text_segments,
+		};
+	}
+	return 0;
+}
+
 /* The number rules and the templates, built as ingest builds them: a pool
  * must not start with texts it cannot render (every event would be
  * rejected). */
 static int check_texts(const struct config *cfg, char *err, size_t errlen)
 {
-	preparer *p = preparer_new(cfg, err, errlen);
+	struct prepare_opts o;
+	preparer *p;
+
+	if (config_text_opts(cfg, &o, err, errlen) != 0)
+		return -1;
+	p = preparer_new(&o, err, errlen);
 
 	if (p == NULL)
 		return -1;

@@ -15,7 +15,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "worker/provider.h"
+#include "common/attrs.h"
+#include "provider/provider.h"
 
 #define CONFIG_STR_MAX 512
 #define CONFIG_MAX_PROVIDERS 4
@@ -69,6 +70,17 @@ struct config {
 	int n_providers;                      /* sections seen */
 };
 
+struct prepare_opts;
+
+/*
+ * The text pipeline's settings (text/prepare.h) from cfg: its ingest.*
+ * options and the text limits of each [provider.NAME] section's API; o
+ * borrows strings from cfg.  Returns 0, or -1 with err set when a
+ * provider's type is unknown.
+ */
+int config_text_opts(const struct config *cfg, struct prepare_opts *o, char *err,
+		     size_t errlen) SMSQ_WARN_UNUSED;
+
 /* Fill cfg with the defaults. */
 void config_defaults(struct config *cfg);
 
@@ -77,7 +89,14 @@ void config_defaults(struct config *cfg);
  * Returns 0, or -1 with a message in err naming the option and the rule.
  */
 int config_set(struct config *cfg, const char *name, const char *value, char *err,
-	       size_t errlen) __attribute__((warn_unused_result));
+	       size_t errlen) SMSQ_WARN_UNUSED;
+
+/*
+ * Set one option from "NAME=VALUE" (the -o of smsq-worker and smsqctl).
+ * Returns 0, or -1 with err saying what is wrong.
+ */
+int config_set_arg(struct config *cfg, const char *name_value, char *err, size_t errlen)
+	SMSQ_WARN_UNUSED;
 
 /*
  * Read a config file: "[section]" lines, "name = value" lines (indentation
@@ -86,12 +105,12 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
  * Returns 0, or -1 with err naming the file, the line and the problem.
  */
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+	SMSQ_WARN_UNUSED;
 
 /* Cross-option checks after everything is set (log level name, paths).
  * Returns 0 or -1 with err. */
 int config_check(const struct config *cfg, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+	SMSQ_WARN_UNUSED;
 
 /* Print the option table (name, type, default, range, help) to f. */
 void config_print_table(FILE *f);

@@ -36,8 +36,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
-#include "worker/pace.h"
-#include "worker/provider.h"
+#include "store/pace.h"
+#include "provider/provider.h"
 
 _Static_assert(DISPATCH_LEASE_TEXTS >= STORE_LEASE_TEXTS_MIN,
 	       "a lease must have room for the longest text");
@@ -335,7 +335,7 @@ static int req_may_leave(void *user)
 	 * after it keep their spacing at the provider. */
 	struct prov *p = &r->d->prov[r->provider];
 
-	pace_late(r->d->pace, p->slot, &p->lim, r->units, r->taken_ns, pace_now_ns());
+	pace_late(r->d->pace, p->slot, &p->lim, r->units, r->taken_ns, clock_mono_ns());
 	return 1;
 }
 
@@ -653,7 +653,7 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 	struct provider_result res[BATCH_MAX];
 	struct verdict v;
 	int64_t now = clock_wall_ms();
-	int64_t now_ns = pace_now_ns();
+	int64_t now_ns = clock_mono_ns();
 	int64_t hold_until;
 
 	if (resp->transport == PROVIDER_T_WITHHELD) {
@@ -976,7 +976,7 @@ static int refill(dispatch *d, int64_t now_mono)
 	if (room < d->q_cap / 2 || now_mono < d->idle_until_ms)
 		return 0;
 	/* Every circuit open: leasing now would only give the messages back. */
-	if (!any_provider_usable(d, pace_now_ns())) {
+	if (!any_provider_usable(d, clock_mono_ns())) {
 		d->idle_until_ms = now_mono + DISPATCH_IDLE_POLL_MS;
 		return 0;
 	}
@@ -1178,7 +1178,7 @@ long dispatch_step(dispatch *d, int stopping)
 		if (refill(d, now_mono) != 0)
 			return -1;
 		expire_queued(d, clock_wall_ms());
-		now_ns = pace_now_ns();
+		now_ns = clock_mono_ns();
 		while (d->q_len > 0) {
 			int pi = pick_provider(d, now_ns, &probe, &usable);
 			int64_t wait;

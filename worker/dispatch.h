@@ -35,7 +35,8 @@
 
 #include "store/store.h"
 #include "worker/config.h"
-#include "worker/http.h"
+#include "provider/http.h"
+#include "common/attrs.h"
 
 #define DISPATCH_MAX_SLEEP_MS 100     /* longest the loop sleeps with work about */
 #define DISPATCH_IDLE_POLL_MS 50      /* look for new messages this often when idle
@@ -65,7 +66,8 @@ struct dispatch_counts {
  * dispatch does nothing and messages wait).  st is borrowed.  The pacing
  * state lives in cfg->store_dir.  Returns NULL with err set on failure.
  */
-dispatch *dispatch_new(const struct config *cfg, store *st, char *err, size_t errlen);
+dispatch *dispatch_new(const struct config *cfg, store *st, char *err, size_t errlen)
+	SMSQ_WARN_UNUSED;
 
 /* Free everything; requests still in flight are abandoned (their leases run
  * out and the messages come back).  NULL-safe. */

@@ -56,7 +56,7 @@
 #include "common/xalloc.h"
 #include "worker/broker.h"
 #include "worker/listener.h"
-#include "worker/validate.h"
+#include "text/validate.h"
 
 #define INGEST_LINGER_MS 2000
 #define ACK_BUF_MAX 1024
@@ -236,10 +236,10 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 			 zmq_strerror(errno));
 		goto fail;
 	}
-	in->prep = preparer_new(o->cfg, err, errlen);
+	in->prep = preparer_new(o->text, err, errlen);
 	if (in->prep == NULL)
 		goto fail;
-	prepare_warm(in->prep, o->cfg->default_locale); /* ~20 ms: not on the first batch */
+	prepare_warm(in->prep, o->text->default_locale); /* ~20 ms: not on the first batch */
 	in->text_slot = prepare_text_cap(in->prep);
 	for (size_t i = 0; i < 2; i++) {
 		in->b[i].reqs = xcalloc(o->batch_max, sizeof(*in->b[i].reqs));

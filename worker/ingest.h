@@ -8,7 +8,7 @@
  * returned are the batch's acks sent: an ACCEPTED ack never leaves before
  * the commit it promises (invariant 1).  While a batch commits, the next
  * one is read and checked.  Bad input gets a REJECTED ack with its reason
- * and changes nothing; an event whose checks could not be made now (no
+ * and changes nothing SMSQ_WARN_UNUSED; an event whose checks could not be made now (no
  * descriptor, no memory: validate.h) gets RETRY_LATER, reason temporary.
  *
  * Frames of a request as the worker sees them (proto/PROTOCOL.md):
@@ -22,8 +22,8 @@
 #include <stdint.h>
 
 #include "store/store.h"
-#include "worker/config.h"
-#include "worker/prepare.h"
+#include "text/prepare.h"
+#include "common/attrs.h"
 
 #define INGEST_REQ_ID_MAX 64      /* longest request id, bytes */
 #define INGEST_MAX_FRAMES 8       /* frames kept of one request; more = bad */
@@ -37,7 +37,7 @@ struct ingest_opts {
 	size_t batch_max;             /* most requests per group commit */
 	size_t max_event_bytes;       /* event frame limit */
 	int hwm;                      /* high-water mark of the acks (requests: ingest_new) */
-	const struct config *cfg;     /* the rest (prepare.h), borrowed for ingest_new() */
+	const struct prepare_opts *text; /* the checks and the texts, borrowed for ingest_new() */
 };
 
 /* Counters since start, for logs and tests. */
@@ -57,7 +57,8 @@ typedef struct ingest ingest;
  * environment (store_share()); st may be closed before or after the
  * ingest.  Returns NULL with err set when the
  * socket or the thread cannot be set up. */
-ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t errlen);
+ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t errlen)
+	SMSQ_WARN_UNUSED;
 
 /* Answer what is in hand (ingest_flush()), stop the committer, close the
  * socket (acks already sent get ZMQ_LINGER to leave).  NULL-safe. */

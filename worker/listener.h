@@ -45,6 +45,8 @@
 
 #include <stddef.h>
 
+#include "common/attrs.h"
+
 #define LISTENER_HANDSHAKE_MS 5000     /* ZeroMQ handshake must finish within */
 #define LISTENER_KEEPALIVE_IDLE_S 60   /* TCP keepalive: first probe after this silence */
 #define LISTENER_KEEPALIVE_INTVL_S 10  /* then one probe this often */
@@ -54,7 +56,7 @@
 /* Set the bounds above on sock, before zmq_bind() (ZeroMQ copies a
  * socket's options into each listener when it binds).  Returns 0, or -1
  * with errno set (zmq_strerror()). */
-int listener_tune(void *sock) __attribute__((warn_unused_result));
+int listener_tune(void *sock) SMSQ_WARN_UNUSED;
 
 typedef struct listener_watch listener_watch;
 
@@ -65,7 +67,7 @@ typedef struct listener_watch listener_watch;
  * cannot be started.
  */
 listener_watch *listener_watch_new(void *ctx, void *sock, const char *who, char *err,
-				   size_t errlen);
+				   size_t errlen) SMSQ_WARN_UNUSED;
 
 /* Read the events waiting, a queue's worth at most (never blocks), and log
  * what is due.  NULL-safe. */

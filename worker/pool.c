@@ -40,7 +40,7 @@
 #include "store/datadir.h"
 #include "store/store.h"
 #include "worker/broker.h"
-#include "worker/pace.h"
+#include "store/pace.h"
 #include "worker/worker.h"
 
 #define POOL_TICK_MS 100

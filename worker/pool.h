@@ -24,8 +24,9 @@
 #define SMSQ_POOL_H
 
 #include "worker/config.h"
+#include "common/attrs.h"
 
 /* Run the pool until it is stopped.  Returns the process exit code. */
-int pool_run(const struct config *cfg);
+int pool_run(const struct config *cfg) SMSQ_WARN_UNUSED;
 
 #endif

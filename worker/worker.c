@@ -128,8 +128,8 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int bi
 		.batch_max = (size_t)cfg->ingest_batch_max,
 		.max_event_bytes = (size_t)cfg->ingest_max_event_bytes,
 		.hwm = (int)cfg->ingest_hwm,
-		.cfg = cfg,
 	};
+	struct prepare_opts text;
 	struct sigaction sa;
 	char err[512];
 	char role[32];
@@ -148,6 +148,11 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int bi
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 
+	if (config_text_opts(cfg, &text, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	io.text = &text;
 	st = store_open(&so, err, sizeof(err));
 	if (st == NULL) {
 		log_error("%s", err);

@@ -14,6 +14,7 @@
 #define SMSQ_WORKER_H
 
 #include "worker/config.h"
+#include "common/attrs.h"
 
 #define WORKER_READER_CHECK_MS 10000
 #define WORKER_DRAIN_QUIET_MS 200   /* drain ends after this long without input */
@@ -23,6 +24,7 @@
  * binds endpoint when bind is set (the pool's only ingesting worker, no
  * broker), else connects to the broker's backend there.
  * Returns the process exit code. */
-int worker_run(const struct config *cfg, int index, const char *endpoint, int bind);
+int worker_run(const struct config *cfg, int index, const char *endpoint, int bind)
+	SMSQ_WARN_UNUSED;
 
 #endif

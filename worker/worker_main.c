@@ -60,7 +60,6 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	}
 	while ((c = getopt_long(argc, argv, "c:d:e:w:l:o:h", longopts, NULL)) != -1) {
 		const char *name = NULL;
-		char buf[CONFIG_STR_MAX + 64];
 		const char *val = optarg;
 
 		switch (c) {
@@ -70,19 +69,12 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 		case 'e': name = "ingest.endpoint"; break;
 		case 'w': name = "pool.workers"; break;
 		case 'l': name = "log.level"; break;
-		case 'o': {
-			const char *eq = strchr(optarg, '=');
-
-			if (eq == NULL || (size_t)(eq - optarg) >= sizeof(buf)) {
-				fprintf(stderr, "smsq-worker: -o expects NAME=VALUE, got '%s'\n", optarg);
+		case 'o':
+			if (config_set_arg(cfg, optarg, err, sizeof(err)) != 0) {
+				fprintf(stderr, "smsq-worker: %s\n", err);
 				return 2;
 			}
-			memcpy(buf, optarg, (size_t)(eq - optarg));
-			buf[eq - optarg] = '\0';
-			name = buf;
-			val = eq + 1;
-			break;
-		}
+			continue;
 		case 'P': print = 1; continue;
 		case 'H': config_print_table(stdout); return 0;
 		case 'h': usage(stdout); return 0;

@@ -1,0 +1,366 @@
+/*
+ * smsqctl: look at a store while the pool runs (read-only).
+ *
+ *   smsqctl [-d DIR] stats [--json]    counts per state, backlog, oldest, size
+ *   smsqctl [-d DIR] check             verify indexes and counters
+ *   smsqctl [-c CONF] preview [FILE]   events (JSON) as the pool would send them
+ *   smsqctl [-c CONF] templates check  lint the text templates
+ *
+ * Exit codes: 0 ok, 1 the store cannot be read or is inconsistent (preview:
+ * an event is rejected; templates check: a template has an error), 2 usage
+ * (preview: also an event that could not be checked now).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "ctl/ctl_top.h"
+#include "store/store.h"
+#include "worker/config.h"
+#include "store/pace.h"
+#include "ctl/ctl_text.h"
+#include "producer/event_json.h"
+#include "common/num.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: smsqctl [-d DIR] COMMAND\n"
+		"  -d, --dir DIR   data directory of the store (default ./var)\n"
+		"commands:\n"
+		"  stats [--json]  messages per state, backlog, oldest waiting, store size\n"
+		"  top             live view of the drain: rate, progress, time left\n"
+		"                  [--interval-ms N] [--until-drained] [--max-seconds N] [--plain]\n"
+		"  check           verify every index and counter against the messages\n"
+		"  preview [FILE]  render events (JSON, one per line; default stdin) as the pool\n"
+		"                  would: number, template, text, encoding, segments  [--json]\n"
+		"                  [--at RFC3339 time to check expiries against]\n"
+		"  templates check lint the templates: placeholders, UCS-2 characters, worst-case\n"
+		"                  segments [--name-len N (40)] [--place-len N (60)]\n"
+		"options of preview and templates (the pool's configuration):\n"
+		"  -c, --config FILE        smsq-worker's configuration file\n"
+		"  -o, --set NAME=VALUE     one option, as smsq-worker -o (ingest.templates_dir=...)\n");
+}
+
+static void print_stats_text(const char *dir, const struct store_stats *s, int64_t now)
+{
+	printf("store      %s\n", dir);
+	printf("waiting    %llu\n", (unsigned long long)s->waiting);
+	for (int i = 0; i < STORE_STATE_COUNT; i++)
+		printf("  %-9s %llu\n", store_state_name((enum store_state)i),
+		       (unsigned long long)s->count[i]);
+	printf("total      %llu\n", (unsigned long long)s->total);
+	printf("segments   %llu waiting, %llu saved by smart encoding\n",
+	       (unsigned long long)s->segments_waiting, (unsigned long long)s->segments_saved);
+	printf("attempts   %llu, retries %llu (ambiguous %llu), leases run out %llu\n",
+	       (unsigned long long)s->attempts, (unsigned long long)s->retries,
+	       (unsigned long long)s->ambiguous, (unsigned long long)s->lease_expired);
+	if (s->oldest_waiting_id != 0)
+		printf("oldest     id %llu, waiting %.1f s\n",
+		       (unsigned long long)s->oldest_waiting_id,
+		       (double)(now - s->oldest_waiting_created_ms) / 1000.0);
+	else
+		printf("oldest     -\n");
+	printf("disk       %.1f MiB used (%.1f MiB free for reuse), %.1f MiB file "
+	       "(+%.1f MiB kept for sending), map %.0f MiB",
+	       (double)s->used_bytes / 1048576.0, (double)s->free_bytes / 1048576.0,
+	       (double)s->file_bytes / 1048576.0, (double)s->reserve_bytes / 1048576.0,
+	       (double)s->map_bytes / 1048576.0);
+	if (s->map_max_bytes != 0)
+		printf(" of %.0f MiB at most", (double)s->map_max_bytes / 1048576.0);
+	printf("\n           %.1f MiB left on the filesystem of %.1f MiB\n",
+	       (double)s->disk_avail_bytes / 1048576.0, (double)s->disk_total_bytes / 1048576.0);
+	struct pace_view pv[PACE_MAX_SLOTS];
+	int npv = pace_list(dir, pv, PACE_MAX_SLOTS);
+
+	for (int i = 0; i < npv; i++) {
+		printf("provider   %s: limit %.0f/s, paced at %.1f/s", pv[i].name, pv[i].units_per_s,
+		       pv[i].effective_per_s);
+		if (pv[i].throttles > 0)
+			printf(", throttled %llu time(s)", (unsigned long long)pv[i].throttles);
+		if (pv[i].misconfigured)
+			printf(", MISCONFIGURED: %s", pv[i].reason);
+		else if (pv[i].circuit_open)
+			printf(", circuit open");
+		printf("\n");
+	}
+	if (s->disk_full)
+		printf("FULL       disk full: ingest takes only what fits in the %.1f MiB free for "
+		       "reuse, else answers RETRY_LATER store_full; sending goes on\n",
+		       (double)s->free_bytes / 1048576.0);
+	else if (s->ingest_full)
+		printf("FULL       store full (near store.map_max_mb): ingest answers RETRY_LATER "
+		       "store_full; sending goes on\n");
+}
+
+/* The providers as the pacing file has them (the pool's own view). */
+static json_t *providers_json(const char *dir)
+{
+	struct pace_view pv[PACE_MAX_SLOTS];
+	int n = pace_list(dir, pv, PACE_MAX_SLOTS);
+	json_t *arr = json_array();
+
+	for (int i = 0; arr != NULL && i < n; i++) {
+		json_t *o = json_pack("{s:s, s:f, s:f, s:f, s:I, s:s, s:I, s:s?}", "name", pv[i].name,
+				      "limit_per_s", pv[i].units_per_s, "allowed_per_s",
+				      pv[i].effective_per_s, "ceiling_per_s", pv[i].ceiling_per_s,
+				      "throttles", (json_int_t)pv[i].throttles, "circuit",
+				      pv[i].circuit_open ? "open" : "closed", "held_ms",
+				      (json_int_t)pv[i].blocked_ms, "misconfigured",
+				      pv[i].misconfigured ? pv[i].reason : NULL);
+
+		if (o == NULL || json_array_append_new(arr, o) != 0) {
+			json_decref(arr);
+			return json_null();
+		}
+	}
+	return arr != NULL ? arr : json_null();
+}
+
+static int print_stats_json(const char *dir, const struct store_stats *s, int64_t now)
+{
+	json_t *root = json_object();
+	json_t *states = json_object();
+	json_t *bytes = json_object();
+	json_t *disk = json_object();
+	int rc = 0;
+
+	for (int i = 0; i < STORE_STATE_COUNT; i++)
+		rc |= json_object_set_new(states, store_state_name((enum store_state)i),
+					  json_integer((json_int_t)s->count[i]));
+	rc |= json_object_set_new(root, "store", json_string(dir));
+	rc |= json_object_set_new(root, "now_ms", json_integer(now));
+	rc |= json_object_set_new(root, "waiting", json_integer((json_int_t)s->waiting));
+	rc |= json_object_set_new(root, "total", json_integer((json_int_t)s->total));
+	rc |= json_object_set_new(root, "states", states);
+	rc |= json_object_set_new(root, "segments_waiting", json_integer((json_int_t)s->segments_waiting));
+	rc |= json_object_set_new(root, "segments_saved", json_integer((json_int_t)s->segments_saved));
+	rc |= json_object_set_new(root, "attempts", json_integer((json_int_t)s->attempts));
+	rc |= json_object_set_new(root, "retries", json_integer((json_int_t)s->retries));
+	rc |= json_object_set_new(root, "ambiguous_retries", json_integer((json_int_t)s->ambiguous));
+	rc |= json_object_set_new(root, "lease_expired", json_integer((json_int_t)s->lease_expired));
+	if (s->oldest_waiting_id != 0) {
+		rc |= json_object_set_new(root, "oldest_waiting_id",
+					  json_integer((json_int_t)s->oldest_waiting_id));
+		rc |= json_object_set_new(root, "oldest_waiting_age_s",
+					  json_real((double)(now - s->oldest_waiting_created_ms) / 1000.0));
+	} else {
+		rc |= json_object_set_new(root, "oldest_waiting_id", json_null());
+		rc |= json_object_set_new(root, "oldest_waiting_age_s", json_null());
+	}
+	rc |= json_object_set_new(bytes, "used", json_integer((json_int_t)s->used_bytes));
+	rc |= json_object_set_new(bytes, "file", json_integer((json_int_t)s->file_bytes));
+	rc |= json_object_set_new(bytes, "map", json_integer((json_int_t)s->map_bytes));
+	rc |= json_object_set_new(bytes, "free", json_integer((json_int_t)s->free_bytes));
+	rc |= json_object_set_new(bytes, "reserve", json_integer((json_int_t)s->reserve_bytes));
+	rc |= json_object_set_new(bytes, "map_max", s->map_max_bytes != 0
+							    ? json_integer((json_int_t)s->map_max_bytes)
+							    : json_null());
+	rc |= json_object_set_new(root, "store_bytes", bytes);
+	rc |= json_object_set_new(disk, "free", json_integer((json_int_t)s->disk_avail_bytes));
+	rc |= json_object_set_new(disk, "total", json_integer((json_int_t)s->disk_total_bytes));
+	rc |= json_object_set_new(disk, "full", json_boolean(s->disk_full));
+	rc |= json_object_set_new(root, "disk", disk);
+	rc |= json_object_set_new(root, "full", s->disk_full     ? json_string("disk")
+						 : s->ingest_full ? json_string("map")
+								  : json_null());
+	rc |= json_object_set_new(root, "providers", providers_json(dir));
+	if (rc == 0)
+		rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (rc == 0)
+		printf("\n");
+	return rc;
+}
+
+static int cmd_stats(store *st, const char *dir, int json)
+{
+	struct store_stats s;
+	int64_t now = clock_wall_ms();
+
+	if (store_stats(st, &s) != STORE_OK) {
+		fprintf(stderr, "smsqctl: stats: %s\n", store_errmsg(st));
+		return 1;
+	}
+	if (json) {
+		if (print_stats_json(dir, &s, now) != 0) {
+			fprintf(stderr, "smsqctl: cannot write JSON\n");
+			return 1;
+		}
+	} else {
+		print_stats_text(dir, &s, now);
+	}
+	return 0;
+}
+
+/* A field length for templates check: 1 to 255, digits only. */
+static int parse_len(const char *s, size_t *out)
+{
+	uint64_t v;
+
+	if (num_parse_u64(s, 1, 255, &v) != 0) {
+		fprintf(stderr, "smsqctl: --name-len and --place-len must be 1 to 255\n");
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* preview [FILE] | templates check: the pool's configuration, no store. */
+static int text_command(const struct config *cfg, int argc, char **argv, int json,
+			int64_t at_ms, struct render_lint_opts *lint)
+{
+	if (strcmp(argv[0], "templates") == 0) {
+		if (argc != 2 || strcmp(argv[1], "check") != 0) {
+			fprintf(stderr, "smsqctl: usage: smsqctl [-c CONF] templates check\n");
+			return 2;
+		}
+		lint->max_segments = (size_t)cfg->ingest_max_segments;
+		lint->smart_encoding = cfg->ingest_smart_encoding != 0;
+		return ctl_templates_check(cfg, lint);
+	}
+	if (argc > 2) {
+		fprintf(stderr, "smsqctl: usage: smsqctl [-c CONF] preview [FILE]\n");
+		return 2;
+	}
+	if (argc == 1 || strcmp(argv[1], "-") == 0)
+		return ctl_preview(cfg, stdin, "stdin", json, at_ms);
+	FILE *fp = fopen(argv[1], "r");
+	if (fp == NULL) {
+		fprintf(stderr, "smsqctl: %s: %s\n", argv[1], strerror(errno));
+		return 2;
+	}
+	int code = ctl_preview(cfg, fp, argv[1], json, at_ms);
+	fclose(fp);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "interval-ms", required_argument, NULL, 'i' },
+		{ "until-drained", no_argument, NULL, 'u' },
+		{ "max-seconds", required_argument, NULL, 'm' },
+		{ "plain", no_argument, NULL, 'p' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 'o' },
+		{ "at", required_argument, NULL, 'a' },
+		{ "name-len", required_argument, NULL, 'N' },
+		{ "place-len", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dir = "./var";
+	int json = 0;
+	struct top_opts top = { .interval_ms = 1000, .plain = !isatty(STDOUT_FILENO) };
+	int c;
+	char err[512];
+	store *st;
+	int code;
+	struct config cfg;
+	int64_t at_ms = 0;
+	struct render_lint_opts lint = { .patient_len = 40, .practitioner_len = 40,
+					 .place_len = 60, .booking_id_len = 20 };
+
+	config_defaults(&cfg);
+
+	/* GNU getopt permutes: options may come before or after the command. */
+	while ((c = getopt_long(argc, argv, "d:c:o:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'c':
+			if (config_load_file(&cfg, optarg, err, sizeof(err)) != 0) {
+				fprintf(stderr, "smsqctl: %s\n", err);
+				return 2;
+			}
+			break;
+		case 'o':
+			if (config_set_arg(&cfg, optarg, err, sizeof(err)) != 0) {
+				fprintf(stderr, "smsqctl: %s\n", err);
+				return 2;
+			}
+			break;
+		case 'a':
+			if (event_json_parse_time(optarg, &at_ms) != 0) {
+				fprintf(stderr, "smsqctl: --at wants an RFC 3339 time "
+						"(2027-03-30T12:00:00Z)\n");
+				return 2;
+			}
+			break;
+		case 'N':
+			if (parse_len(optarg, &lint.patient_len) != 0)
+				return 2;
+			lint.practitioner_len = lint.patient_len;
+			break;
+		case 'L':
+			if (parse_len(optarg, &lint.place_len) != 0)
+				return 2;
+			break;
+		case 'j': json = 1; break;
+		case 'i':
+			if (num_parse_long(optarg, 50, 60000, &top.interval_ms) != 0) {
+				fprintf(stderr, "smsqctl: --interval-ms must be 50 to 60000\n");
+				return 2;
+			}
+			break;
+		case 'u': top.until_drained = 1; break;
+		case 'm':
+			if (num_parse_long(optarg, 0, LONG_MAX / 1000, &top.max_seconds) != 0) {
+				fprintf(stderr, "smsqctl: --max-seconds must be a number of seconds\n");
+				return 2;
+			}
+			break;
+		case 'p': top.plain = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (top.interval_ms < 50 || top.interval_ms > 60000) {
+		fprintf(stderr, "smsqctl: --interval-ms must be 50 to 60000\n");
+		return 2;
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[optind];
+	if (strcmp(cmd, "preview") == 0 || strcmp(cmd, "templates") == 0)
+		return text_command(&cfg, argc - optind, argv + optind, json, at_ms, &lint);
+	if (optind + 1 != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(cmd, "stats") != 0 && strcmp(cmd, "check") != 0 && strcmp(cmd, "top") != 0) {
+		fprintf(stderr, "smsqctl: unknown command '%s'\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+	struct store_opts so = { .dir = dir, .read_only = 1 };
+	st = store_open(&so, err, sizeof(err));
+	if (st == NULL) {
+		fprintf(stderr, "smsqctl: %s\n", err);
+		return 1;
+	}
+	if (strcmp(cmd, "stats") == 0) {
+		code = cmd_stats(st, dir, json);
+	} else if (strcmp(cmd, "top") == 0) {
+		top.dir = dir;
+		code = top_run(st, &top);
+	} else {
+		code = store_verify(st) == 0 ? 0 : 1;
+		if (code == 0)
+			printf("store %s: consistent\n", dir);
+		else
+			fprintf(stderr, "smsqctl: check: %s\n", store_errmsg(st));
+	}
+	store_close(&st);
+	return code;
+}

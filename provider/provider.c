@@ -1,0 +1,810 @@
+/*
+ * provider: the adapter table, the shared outcome rules and the helpers the
+ * adapters share (see provider.h for the contract, provider_impl.h for the
+ * helpers, PROVIDERS.md for each provider's wire format).
+ *
+ * DESIGN
+ *
+ * Adapters are pure: build() fills a struct provider_request from the batch,
+ * parse() fills one struct provider_result per message from what came back.
+ * They never do I/O, never log, and keep no state between calls, so the same
+ * const adapter serves every process and every batch.
+ *
+ * The shared rules for an answer that does not speak about each message
+ * (provider_fail_all()):
+ *
+ *   transport NOT_SENT, WITHHELD      -> RETRY                the request never left
+ *   transport AMBIGUOUS               -> RETRY, ambiguous     it may have been sent
+ *   2xx we could not read             -> RETRY, ambiguous     the provider probably took
+ *                                                             it, but we cannot tell
+ *   transport failure no request can  -> MISCONFIGURED        DNS, TLS verification, URL
+ *   cause (resp->config)
+ *   429                               -> THROTTLED            Retry-After when given
+ *   503                               -> UNAVAILABLE          Retry-After when given
+ *   401, 403, 404, 407                -> MISCONFIGURED        nothing is wrong with the
+ *                                                             message: credentials or URL
+ *                                                             (see below)
+ *   408                               -> RETRY                the provider timed out
+ *   other 4xx                         -> FAILED               the provider refused it
+ *   502, 504                          -> RETRY, ambiguous     a gateway lost the upstream
+ *                                                             answer: it may have sent
+ *   other 5xx                         -> RETRY
+ *   3xx                               -> RETRY                a redirect we do not follow
+ *   anything else                     -> RETRY, ambiguous
+ *
+ * Why 401/403/404/407 are not FAILED, nor even RETRY: they say our
+ * configuration is wrong (a rotated token, a wrong account SID or base URL),
+ * not the message.  FAILED is permanent; during a surge a bad token would
+ * fail the whole backlog within minutes, and fixing the token would not
+ * bring it back.  RETRY would count an attempt and push the message back by
+ * its backoff.  MISCONFIGURED parks the provider (dispatch: only probes go)
+ * and gives the messages back untouched: they keep their attempts and their
+ * place, and wait (or go to the next provider) until ops fix it.
+ *
+ * Reasons are bounded, printable, valid UTF-8 and never contain credentials:
+ * adapters only put the HTTP status, the provider's own error code and text,
+ * and libcurl's transport error text into them.
+ */
+#define _GNU_SOURCE /* strptime(), timegm() */
+
+#include "provider/provider.h"
+#include "provider/provider_impl.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/xalloc.h"
+
+#define HTTP_DATE_MAX 64          /* longest HTTP-date we look at, bytes */
+#define MS_PER_S 1000
+
+/* ---- the adapter table -------------------------------------------------- */
+
+static const struct provider_ops *const adapters[] = {
+	[PROVIDER_TWILIO] = &provider_twilio_ops,
+	[PROVIDER_INFOBIP] = &provider_infobip_ops,
+	[PROVIDER_WEBHOOK] = &provider_webhook_ops,
+};
+
+#define N_ADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
+
+const struct provider_ops *provider_ops_for(enum provider_kind kind)
+{
+	if ((unsigned)kind >= N_ADAPTERS)
+		return NULL;
+	return adapters[kind];
+}
+
+int provider_kind_parse(const char *name, enum provider_kind *out)
+{
+	size_t i;
+
+	if (name == NULL || out == NULL)
+		return -1;
+	for (i = 0; i < N_ADAPTERS; i++) {
+		if (adapters[i] != NULL && strcmp(adapters[i]->api, name) == 0) {
+			*out = (enum provider_kind)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void provider_request_clear(struct provider_request *req)
+{
+	if (req == NULL)
+		return;
+	free(req->body);
+	/* Also wipes the Basic credentials copied from the config. */
+	memset(req, 0, sizeof(*req));
+}
+
+/* ---- UTF-8 -------------------------------------------------------------- */
+
+/*
+ * Length of the well-formed UTF-8 sequence at s[0..avail) (RFC 3629, table 3
+ * of Unicode's chapter 3: no overlongs, no surrogates, nothing above
+ * U+10FFFF), or 0 if it is not one.  *need gets the length the lead byte
+ * announces (0 for a byte that cannot start a sequence), so that a caller can
+ * tell a sequence cut by the end of the buffer from a bad one.
+ */
+static size_t utf8_seq(const unsigned char *s, size_t avail, size_t *need)
+{
+	unsigned char c = s[0];
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (c < 0x80) {
+		*need = 1;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		if (c == 0xe0)
+			lo = 0xa0;          /* overlong */
+		else if (c == 0xed)
+			hi = 0x9f;          /* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		if (c == 0xf0)
+			lo = 0x90;          /* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f;          /* above U+10FFFF */
+	} else {
+		*need = 0;
+		return 0;
+	}
+	*need = n;
+	if (avail < n)
+		return 0;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+int provider_utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, need;
+
+	while (i < len) {
+		size_t k = utf8_seq(s + i, len - i, &need);
+
+		if (k == 0)
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+/*
+ * Make buf (NUL-terminated, at most cap bytes with the NUL) printable, valid
+ * UTF-8: control characters become spaces, bytes that start no valid
+ * sequence become '?', and a sequence cut by the end (vsnprintf truncation)
+ * is dropped.  In place: never grows.
+ */
+/* 1 if s[0..len) are all UTF-8 continuation bytes. */
+static int only_continuations(const unsigned char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return 1;
+}
+
+static void sanitize_text(char *buf)
+{
+	unsigned char *s = (unsigned char *)buf;
+	size_t len = strlen(buf), i = 0, need;
+
+	while (i < len) {
+		size_t k = utf8_seq(s + i, len - i, &need);
+
+		if (k == 0) {
+			if (need > 1 && i + need > len && only_continuations(s + i + 1, len - i - 1)) {
+				s[i] = '\0';   /* a character cut by truncation */
+				return;
+			}
+			s[i++] = '?';
+			continue;
+		}
+		if (k == 1 && (s[i] < 0x20 || s[i] == 0x7f))
+			s[i] = ' ';
+		i += k;
+	}
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+void provider_result_set(struct provider_result *r, enum provider_status status,
+			 int ambiguous, int64_t retry_after_ms, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->status = status;
+	r->ambiguous = ambiguous ? 1 : 0;
+	r->retry_after_ms = retry_after_ms >= 0 ? retry_after_ms : -1;
+	r->provider_id[0] = '\0';
+	va_start(ap, fmt);
+	if (vsnprintf(r->reason, sizeof(r->reason), fmt, ap) < 0)
+		r->reason[0] = '\0';
+	va_end(ap);
+	sanitize_text(r->reason);
+}
+
+void provider_result_sent(struct provider_result *r, const char *id)
+{
+	r->status = PROVIDER_SENT;
+	r->ambiguous = 0;
+	r->retry_after_ms = -1;
+	r->reason[0] = '\0';
+	provider_result_set_id(r, id);
+}
+
+void provider_result_set_id(struct provider_result *r, const char *id)
+{
+	size_t n = id != NULL ? strnlen(id, sizeof(r->provider_id) - 1) : 0;
+
+	memcpy(r->provider_id, id != NULL ? id : "", n); /* cut as snprintf would */
+	r->provider_id[n] = '\0';
+	sanitize_text(r->provider_id);
+}
+
+/* ---- the shared outcome rules -------------------------------------------- */
+
+/* The outcome of a whole-request answer, into *r (see the table above). */
+static void classify(const struct provider_response *resp, const char *detail,
+		     struct provider_result *r)
+{
+	const char *sep = detail != NULL && detail[0] != '\0' ? " " : "";
+	const char *d = detail != NULL ? detail : "";
+	const char *terr;
+	long st;
+
+	if (resp == NULL) {
+		provider_result_set(r, PROVIDER_RETRY, 1, -1, "no response%s%s", sep, d);
+		return;
+	}
+	terr = resp->error != NULL && resp->error[0] != '\0' ? resp->error : "transport error";
+	switch (resp->transport) {
+	case PROVIDER_T_OK:
+		break;
+	case PROVIDER_T_NOT_SENT:
+	case PROVIDER_T_WITHHELD:
+		provider_result_set(r, resp->config ? PROVIDER_MISCONFIGURED : PROVIDER_RETRY, 0,
+				    -1, "not sent: %s%s%s", terr, sep, d);
+		return;
+	case PROVIDER_T_AMBIGUOUS:
+		provider_result_set(r, PROVIDER_RETRY, 1, -1, "no answer after sending: %s%s%s",
+				    terr, sep, d);
+		return;
+	default:
+		provider_result_set(r, PROVIDER_RETRY, 1, -1, "unknown transport result %d%s%s",
+				    resp->transport, sep, d);
+		return;
+	}
+
+	st = resp->status;
+	if (st >= 200 && st <= 299) {
+		/* The provider took the request but we cannot read what it
+		 * said: it probably sent the messages, we cannot tell. */
+		provider_result_set(r, PROVIDER_RETRY, 1, -1, "http %ld%s%s", st, sep, d);
+	} else if (st == 429) {
+		provider_result_set(r, PROVIDER_THROTTLED, 0, resp->retry_after_ms,
+				    "http %ld%s%s", st, sep, d);
+	} else if (st == 503) {
+		provider_result_set(r, PROVIDER_UNAVAILABLE, 0, resp->retry_after_ms,
+				    "http %ld%s%s", st, sep, d);
+	} else if (st == 401 || st == 403 || st == 404 || st == 407) {
+		provider_result_set(r, PROVIDER_MISCONFIGURED, 0, -1, "http %ld%s%s", st, sep, d);
+	} else if (st == 408) {
+		provider_result_set(r, PROVIDER_RETRY, 0, -1, "http %ld%s%s", st, sep, d);
+	} else if (st >= 400 && st <= 499) {
+		provider_result_set(r, PROVIDER_FAILED, 0, -1, "http %ld%s%s", st, sep, d);
+	} else if (st == 502 || st == 504) {
+		provider_result_set(r, PROVIDER_RETRY, 1, -1, "http %ld%s%s", st, sep, d);
+	} else if (st >= 500 && st <= 599) {
+		provider_result_set(r, PROVIDER_RETRY, 0, -1, "http %ld%s%s", st, sep, d);
+	} else if (st >= 300 && st <= 399) {
+		provider_result_set(r, PROVIDER_RETRY, 0, -1, "http %ld (redirect not followed)%s%s",
+				    st, sep, d);
+	} else {
+		provider_result_set(r, PROVIDER_RETRY, 1, -1, "unexpected http status %ld%s%s",
+				    st, sep, d);
+	}
+}
+
+void provider_fail_all(const struct provider_response *resp, const char *detail,
+		       size_t n, struct provider_result *out)
+{
+	struct provider_result r;
+	size_t i;
+
+	if (n == 0 || out == NULL)
+		return;
+	classify(resp, detail, &r);
+	for (i = 0; i < n; i++)
+		out[i] = r;
+}
+
+/* ---- Retry-After ---------------------------------------------------------- */
+
+/* delta-seconds = 1*DIGIT (RFC 9110 10.2.3), in ms; -1 if not, or too big. */
+static int64_t delta_seconds_ms(const char *s, size_t len)
+{
+	int64_t v = 0;
+	size_t i;
+
+	if (len == 0)
+		return -1;
+	for (i = 0; i < len; i++) {
+		int d = s[i] - '0';
+
+		if (d < 0 || d > 9)
+			return -1;
+		if (v > (INT64_MAX / MS_PER_S - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	return v * MS_PER_S;
+}
+
+/*
+ * HTTP-date (RFC 9110 5.6.7) as seconds since the epoch, or -1.  The
+ * preferred IMF-fixdate, and the two obsolete forms recipients must still
+ * accept.  strptime() must consume the whole value.  Month and day names
+ * are read in the C locale's English: the worker never calls setlocale().
+ */
+static int http_date(const char *s, time_t *out)
+{
+	static const char *const forms[] = {
+		"%a, %d %b %Y %H:%M:%S GMT",   /* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
+		"%A, %d-%b-%y %H:%M:%S GMT",   /* RFC 850:     Sunday, 06-Nov-94 08:49:37 GMT */
+		"%a %b %e %H:%M:%S %Y",        /* asctime():   Sun Nov  6 08:49:37 1994 */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		struct tm tm;
+		const char *end;
+		time_t t;
+
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, forms[i], &tm);
+		if (end == NULL || *end != '\0')
+			continue;
+		t = timegm(&tm);
+		if (t == (time_t)-1)
+			continue;
+		*out = t;
+		return 0;
+	}
+	return -1;
+}
+
+static int64_t parse_retry_after(const char *value, int64_t now_ms)
+{
+	char date[HTTP_DATE_MAX];
+	size_t len;
+	int64_t ms;
+	time_t t;
+
+	if (value == NULL)
+		return -1;
+	/* Field values may carry optional whitespace around them. */
+	while (*value == ' ' || *value == '\t')
+		value++;
+	len = strlen(value);
+	while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+		len--;
+	if (len == 0)
+		return -1;
+	if (value[0] >= '0' && value[0] <= '9')
+		return delta_seconds_ms(value, len);
+
+	if (len >= sizeof(date))
+		return -1;
+	memcpy(date, value, len);
+	date[len] = '\0';
+	if (http_date(date, &t) != 0)
+		return -1;
+	if ((int64_t)t > INT64_MAX / MS_PER_S || (int64_t)t < INT64_MIN / MS_PER_S)
+		return -1;
+	ms = (int64_t)t * MS_PER_S;
+	if (now_ms >= ms)
+		return 0;               /* already past: go now */
+	if (now_ms < 0 && ms > INT64_MAX + now_ms)
+		return -1;
+	return ms - now_ms;
+}
+
+int64_t provider_parse_retry_after(const char *value, int64_t now_ms)
+{
+	int64_t ms = parse_retry_after(value, now_ms);
+
+	/* A provider's "come back next year" must not hold it for a year: the
+	 * hold lives in the pacing file and outlives restarts. */
+	return ms > PROVIDER_RETRY_AFTER_MAX_MS ? PROVIDER_RETRY_AFTER_MAX_MS : ms;
+}
+
+/* ---- request helpers ------------------------------------------------------- */
+
+void provider_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	if (vsnprintf(err, errlen, fmt, ap) < 0)
+		err[0] = '\0';
+	va_end(ap);
+}
+
+int provider_token_safe(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+int provider_request_url(struct provider_request *req, const struct provider_conf *conf,
+			 char *err, size_t errlen, const char *fmt, ...)
+{
+	char path[sizeof(req->url)];
+	size_t blen = strnlen(conf->base_url, sizeof(conf->base_url));
+	va_list ap;
+	int k;
+
+	if (blen == 0 || blen == sizeof(conf->base_url)) {
+		provider_errf(err, errlen, "provider %s: base_url is empty or too long", conf->name);
+		return -1;
+	}
+	if (!provider_token_safe(conf->base_url)) {
+		provider_errf(err, errlen, "provider %s: base_url has spaces or control characters",
+			      conf->name);
+		return -1;
+	}
+	while (blen > 0 && conf->base_url[blen - 1] == '/')
+		blen--;
+	va_start(ap, fmt);
+	k = vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (k < 0 || (size_t)k >= sizeof(path)) {
+		provider_errf(err, errlen, "provider %s: URL too long", conf->name);
+		return -1;
+	}
+	k = snprintf(req->url, sizeof(req->url), "%.*s%s", (int)blen, conf->base_url, path);
+	if (k < 0 || (size_t)k >= sizeof(req->url)) {
+		req->url[0] = '\0';
+		provider_errf(err, errlen, "provider %s: URL too long", conf->name);
+		return -1;
+	}
+	return 0;
+}
+
+int provider_request_header(struct provider_request *req, const char *fmt, ...)
+{
+	char *h;
+	va_list ap;
+	int k;
+
+	if (req->n_headers >= PROVIDER_HEADERS_MAX)
+		return -1;
+	h = req->headers[req->n_headers];
+	va_start(ap, fmt);
+	k = vsnprintf(h, PROVIDER_HEADER_MAX, fmt, ap);
+	va_end(ap);
+	if (k < 0 || k >= PROVIDER_HEADER_MAX) {
+		h[0] = '\0';
+		return -1;
+	}
+	for (; *h != '\0'; h++) {
+		if ((unsigned char)*h < 0x20 || *h == 0x7f) {
+			req->headers[req->n_headers][0] = '\0';
+			return -1;
+		}
+	}
+	req->n_headers++;
+	return 0;
+}
+
+int provider_request_body_json(struct provider_request *req, const json_t *root,
+			       char *err, size_t errlen)
+{
+	const size_t flags = JSON_COMPACT;
+	size_t need, got;
+	char *buf;
+
+	need = json_dumpb(root, NULL, 0, flags);
+	if (need == 0) {
+		provider_errf(err, errlen, "cannot serialise the JSON body");
+		return -1;
+	}
+	buf = xmalloc(need + 1);
+	got = json_dumpb(root, buf, need, flags);
+	if (got != need) {
+		free(buf);
+		provider_errf(err, errlen, "cannot serialise the JSON body");
+		return -1;
+	}
+	buf[need] = '\0';
+	free(req->body);
+	req->body = buf;
+	req->body_len = need;
+	return 0;
+}
+
+void provider_match_entries(const struct provider_response *resp, const struct provider_msg *msgs,
+			    size_t n, struct provider_result *out, const char *list_key,
+			    const char *const *keys, size_t n_keys, const char *missing,
+			    provider_entry_fn *fn)
+{
+	char why[PROVIDER_REASON_MAX], ref[PROVIDER_JSON_STR_MAX];
+	struct jscan_val root, list, entry = { NULL, 0 }, m[PROVIDER_ENTRY_KEYS_MAX];
+	unsigned char *seen;
+	size_t i;
+
+	if (n_keys == 0 || n_keys > PROVIDER_ENTRY_KEYS_MAX) {
+		provider_fail_all(resp, "internal error: entry keys", n, out);
+		return;
+	}
+	if (provider_json_load(resp, &root, why, sizeof(why)) != 0) {
+		provider_fail_all(resp, why, n, out);
+		return;
+	}
+	list = jscan_get(root, list_key);
+	if (jscan_type(list) != JSCAN_ARRAY) {
+		snprintf(why, sizeof(why), "answer without a %s array", list_key);
+		provider_fail_all(resp, why, n, out);
+		return;
+	}
+	seen = xcalloc(n, 1);
+	for (size_t at = 0; jscan_next(list, &entry); at++) {
+		const char *id;
+		long k;
+
+		jscan_members(entry, keys, m, n_keys);
+		/* A longer id than the buffer is cut, and cannot equal one of our
+		 * refs (PROVIDER_REF_MAX is far shorter). */
+		id = provider_json_strv(m[0], ref, sizeof(ref));
+		k = provider_find_ref(msgs, n, id, at);
+		if (k < 0 || seen[k])
+			continue; /* not ours, or a repeat: the first one counts */
+		seen[k] = 1;
+		fn(resp, m, id, &out[k]);
+	}
+	for (i = 0; i < n; i++)
+		if (!seen[i])
+			provider_result_set(&out[i], PROVIDER_RETRY, 1, -1, "%s", missing);
+	free(seen);
+}
+
+static void buf_reserve(struct provider_buf *b, size_t more)
+{
+	size_t need = b->len + more + 1;
+
+	if (need <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap *= 2;
+	b->p = xrealloc(b->p, cap);
+	b->cap = cap;
+}
+
+void provider_buf_raw(struct provider_buf *b, const char *s, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void provider_buf_json_str(struct provider_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s);
+	char *o;
+
+	buf_reserve(b, n * 6 + 2); /* worst case: every byte as \u00XX */
+	o = b->p + b->len;
+	*o++ = '"';
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		unsigned char c = *p;
+
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			*o++ = (char)c;
+			continue;
+		}
+		*o++ = '\\';
+		switch (c) {
+		case '"': *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '\b': *o++ = 'b'; break;
+		case '\f': *o++ = 'f'; break;
+		case '\n': *o++ = 'n'; break;
+		case '\r': *o++ = 'r'; break;
+		case '\t': *o++ = 't'; break;
+		default:
+			*o++ = 'u';
+			*o++ = '0';
+			*o++ = '0';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 0xf];
+		}
+	}
+	*o++ = '"';
+	*o = '\0';
+	b->len = (size_t)(o - b->p);
+}
+
+void provider_request_take_body(struct provider_request *req, struct provider_buf *b)
+{
+	free(req->body);
+	req->body = b->p;
+	req->body_len = b->len;
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+int provider_request_messages_json(struct provider_request *req,
+				   const struct provider_conf *conf,
+				   const struct provider_msg *msgs, size_t n,
+				   provider_msg_json_fn *one, char *err, size_t errlen)
+{
+	json_t *root = json_object();
+	json_t *list = json_array();
+	int rc = -1;
+
+	if (root == NULL || list == NULL || json_object_set(root, "messages", list) != 0) {
+		provider_errf(err, errlen, "out of memory building the JSON body");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *m = one(conf, &msgs[i]);
+
+		if (m == NULL || json_array_append_new(list, m) != 0) {
+			provider_errf(err, errlen, "message %" PRIu64 ": cannot encode it as JSON",
+				      msgs[i].id);
+			goto out;
+		}
+	}
+	rc = provider_request_body_json(req, root, err, errlen);
+out:
+	json_decref(list);
+	json_decref(root);
+	return rc;
+}
+
+int provider_check_batch(const struct provider_msg *msgs, size_t n, size_t max,
+			 int need_refs, char *err, size_t errlen)
+{
+	size_t i, j;
+
+	if (msgs == NULL || n == 0 || n > max) {
+		provider_errf(err, errlen, "batch of %zu messages (1 to %zu allowed)", n, max);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		const struct provider_msg *m = &msgs[i];
+
+		if (m->to == NULL || m->to[0] == '\0') {
+			provider_errf(err, errlen, "message %" PRIu64 ": no destination", m->id);
+			return -1;
+		}
+		if (m->text == NULL || !provider_utf8_valid(m->text, strlen(m->text))) {
+			provider_errf(err, errlen, "message %" PRIu64 ": text missing or not UTF-8",
+				      m->id);
+			return -1;
+		}
+		if (!need_refs)
+			continue;
+		if (m->ref == NULL || m->ref[0] == '\0' ||
+		    strnlen(m->ref, PROVIDER_REF_MAX) >= PROVIDER_REF_MAX) {
+			provider_errf(err, errlen, "message %" PRIu64 ": reference missing or too long",
+				      m->id);
+			return -1;
+		}
+		for (j = 0; j < i; j++) {
+			if (strcmp(msgs[j].ref, m->ref) == 0) {
+				provider_errf(err, errlen,
+					      "message %" PRIu64 ": reference %s twice in the batch",
+					      m->id, m->ref);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- answer helpers ------------------------------------------------------ */
+
+int provider_http_2xx(const struct provider_response *resp)
+{
+	return resp != NULL && resp->transport == PROVIDER_T_OK &&
+	       resp->status >= 200 && resp->status <= 299;
+}
+
+int provider_json_load(const struct provider_response *resp, struct jscan_val *root, char *why,
+		       size_t whylen)
+{
+	char jerr[96];
+	enum jscan_type t;
+
+	root->p = NULL;
+	root->len = 0;
+	if (resp->body == NULL || resp->body_len == 0) {
+		provider_errf(why, whylen, "empty body");
+		return -1;
+	}
+	if (resp->body_len > PROVIDER_BODY_MAX) {
+		provider_errf(why, whylen, "body too large (%zu bytes)", resp->body_len);
+		return -1;
+	}
+	/* The body needs no NUL: jscan reads exactly body_len bytes. */
+	if (jscan_parse(resp->body, resp->body_len, root, jerr, sizeof(jerr)) != 0) {
+		provider_errf(why, whylen, "unparseable body: %s", jerr);
+		return -1;
+	}
+	t = jscan_type(*root);
+	if (t != JSCAN_OBJECT && t != JSCAN_ARRAY) {
+		root->p = NULL;
+		root->len = 0;
+		provider_errf(why, whylen, "unparseable body: not an object or an array");
+		return -1;
+	}
+	return 0;
+}
+
+const char *provider_json_str(struct jscan_val obj, const char *key, char *buf, size_t cap)
+{
+	return provider_json_strv(jscan_get(obj, key), buf, cap);
+}
+
+const char *provider_json_strv(struct jscan_val v, char *buf, size_t cap)
+{
+	char *whole;
+	size_t cut;
+
+	if (jscan_type(v) != JSCAN_STRING || cap == 0)
+		return NULL;
+	if (jscan_str(v, buf, cap) >= 0)
+		return buf;
+	/* Longer than buf: decode it whole (never longer than its text), keep
+	 * what fits without splitting a UTF-8 sequence. */
+	whole = xmalloc(v.len);
+	if (jscan_str(v, whole, v.len) < 0) { /* cannot happen: checked text */
+		free(whole);
+		return NULL;
+	}
+	cut = cap - 1;
+	while (cut > 0 && ((unsigned char)whole[cut] & 0xC0) == 0x80)
+		cut--;
+	memcpy(buf, whole, cut);
+	buf[cut] = '\0';
+	free(whole);
+	return buf;
+}
+
+long provider_find_ref(const struct provider_msg *msgs, size_t n, const char *ref, size_t hint)
+{
+	size_t i;
+
+	if (ref == NULL)
+		return -1;
+	if (hint < n && msgs[hint].ref != NULL && strcmp(msgs[hint].ref, ref) == 0)
+		return (long)hint;
+	for (i = 0; i < n; i++)
+		if (msgs[i].ref != NULL && strcmp(msgs[i].ref, ref) == 0)
+			return (long)i;
+	return -1;
+}
+
+int provider_conf_check(const struct provider_conf *conf, char *err, size_t errlen)
+{
+	const struct provider_ops *ops = provider_ops_for(conf->kind);
+	struct provider_msg m = { 1, "smsq-1", "+33612345678", "configuration check", 1 };
+	struct provider_request req;
+	int rc;
+
+	if (ops == NULL) {
+		snprintf(err, errlen, "unknown provider kind %d", (int)conf->kind);
+		return -1;
+	}
+	memset(&req, 0, sizeof(req));
+	rc = ops->build(conf, &m, 1, &req, err, errlen);
+	provider_request_clear(&req);
+	return rc;
+}

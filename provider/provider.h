@@ -1,0 +1,190 @@
+/*
+ * provider: the adapter interface between dispatch and an SMS provider's
+ * HTTP API.
+ *
+ * An adapter is two pure functions and a limit: build() turns a batch of
+ * messages into ONE HTTP request (URL, headers, body); parse() turns the
+ * answer (or the transport failure) into ONE outcome per message.  Adapters
+ * do no I/O and never see libcurl: the http module sends what build() made
+ * and hands back what came.  So every adapter is unit-tested with byte-exact
+ * requests and the providers' documented answers.
+ *
+ * Outcome rules every adapter follows (issue 3, "Outcomes"):
+ *   2xx with the message accepted   -> PROVIDER_SENT, provider's message id kept
+ *   a per-message error in a 2xx    -> that message's own outcome (batch APIs,
+ *                                      and errors reported in a 200 body)
+ *   429, 503, throttling in a body  -> PROVIDER_THROTTLED: retry after
+ *                                      Retry-After, and the whole provider
+ *                                      slows down (pacing honours it)
+ *   other 5xx, connection errors    -> PROVIDER_RETRY (backoff with jitter)
+ *   timeout after the request left  -> PROVIDER_RETRY with ambiguous = 1 (the
+ *                                      provider may have sent it)
+ *   401/403/404/407/408             -> PROVIDER_RETRY: our configuration (a
+ *                                      rotated token, a wrong account), not
+ *                                      the message; failing the backlog for it
+ *                                      would be worse
+ *   other 4xx, invalid number...    -> PROVIDER_FAILED, the provider's reason
+ *   502/504, a 2xx that cannot be   -> PROVIDER_RETRY with ambiguous = 1
+ *   read
+ *
+ * Credentials live in struct provider_conf and are never logged; error texts
+ * written by adapters never include them.
+ */
+#ifndef SMSQ_PROVIDER_H
+#define SMSQ_PROVIDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/attrs.h"
+
+#define PROVIDER_NAME_MAX 32
+#define PROVIDER_SENDER_MAX 64    /* number, alphanumeric sender or Twilio Messaging Service SID */
+#define PROVIDER_URL_MAX 512
+#define PROVIDER_SECRET_MAX 256
+#define PROVIDER_HEADERS_MAX 8
+#define PROVIDER_HEADER_MAX 512
+#define PROVIDER_ID_MAX 96        /* provider's message id, bytes incl. NUL */
+#define PROVIDER_REASON_MAX 160   /* reason text, bytes incl. NUL */
+#define PROVIDER_REF_MAX 48       /* our reference for a message */
+#define PROVIDER_RETRY_AFTER_MAX_MS 3600000 /* longest Retry-After honoured: 1 hour */
+
+/* Which API an adapter speaks. */
+enum provider_kind {
+	PROVIDER_TWILIO = 0,   /* Twilio Programmable Messaging, one message per request */
+	PROVIDER_INFOBIP = 1,  /* Infobip SMS API, /sms/2/text/advanced, many per request */
+	PROVIDER_WEBHOOK = 2,  /* generic JSON webhook for in-house gateways (README) */
+};
+
+/* A provider's identity and credentials, from the config file. */
+struct provider_conf {
+	char name[PROVIDER_NAME_MAX];         /* config section name, e.g. "primary" */
+	enum provider_kind kind;              /* which adapter */
+	char base_url[PROVIDER_URL_MAX];      /* e.g. https://api.twilio.com, no trailing / */
+	char account[PROVIDER_SECRET_MAX];    /* Twilio account SID (unused by others) */
+	char token[PROVIDER_SECRET_MAX];      /* Twilio auth token / Infobip API key /
+						 webhook bearer token (may be empty) */
+	char sender[PROVIDER_SENDER_MAX];     /* "From": number, alphanumeric sender, or a
+						 Twilio Messaging Service SID ("MG...") */
+};
+
+/* One message of a batch (all borrowed from the caller). */
+struct provider_msg {
+	uint64_t id;               /* smsq message id */
+	const char *ref;           /* our reference, stable across retries ("smsq-<id>"):
+				      sent where the API takes a client message id, so
+				      a repeat after an ambiguous timeout is recognisable */
+	const char *to;            /* E.164 destination, "+33612345678" */
+	const char *text;          /* UTF-8 text */
+	unsigned segments;         /* parts this text costs */
+};
+
+/* The HTTP request build() makes.  Owned by the caller, who releases the body
+ * with provider_request_clear(). */
+struct provider_request {
+	char url[PROVIDER_URL_MAX + 256];                       /* full URL */
+	char headers[PROVIDER_HEADERS_MAX][PROVIDER_HEADER_MAX]; /* "Name: value" */
+	size_t n_headers;                                       /* headers used */
+	char basic_user[PROVIDER_SECRET_MAX];                   /* HTTP Basic user, or "" */
+	char basic_pass[PROVIDER_SECRET_MAX];                   /* HTTP Basic password */
+	char *body;                                             /* malloc'ed body */
+	size_t body_len;                                        /* its length */
+};
+
+/* What came back (borrowed by parse()). */
+struct provider_response {
+	int transport;             /* enum provider_transport */
+	long status;               /* HTTP status when transport == PROVIDER_T_OK */
+	const char *body;          /* response body (not NUL-terminated), may be NULL */
+	size_t body_len;           /* its length */
+	int64_t retry_after_ms;    /* Retry-After header in ms, -1 if absent */
+	const char *error;         /* transport error text (libcurl's), or NULL */
+	int config;                /* a transport failure no request can cause (DNS, TLS
+				      verification, URL): our configuration, not the message */
+};
+
+enum provider_transport {
+	PROVIDER_T_OK = 0,         /* an HTTP answer arrived */
+	PROVIDER_T_NOT_SENT = 1,   /* connect/DNS/TLS failure: the request never left */
+	PROVIDER_T_AMBIGUOUS = 2,  /* timeout or reset after the request was sent */
+	PROVIDER_T_WITHHELD = 3,   /* held back by the caller before it left (http_set_gate) */
+};
+
+/* The outcome of one message. */
+enum provider_status {
+	PROVIDER_SENT = 0,         /* accepted by the provider */
+	PROVIDER_RETRY = 1,        /* transient: retry with backoff */
+	PROVIDER_THROTTLED = 2,    /* the provider says slow down: retry after retry_after_ms */
+	PROVIDER_FAILED = 3,       /* permanent: never retry */
+	PROVIDER_UNAVAILABLE = 4,  /* 503: cannot take it now; retry after retry_after_ms
+				      (-1: unknown, a short hold) */
+	PROVIDER_MISCONFIGURED = 5,/* our configuration is wrong (401, 403, 404, 407, DNS,
+				      TLS): not the message's fault, not an attempt */
+};
+
+struct provider_result {
+	enum provider_status status;          /* what happened */
+	int ambiguous;                        /* 1: the provider may have sent it */
+	int64_t retry_after_ms;               /* THROTTLED, UNAVAILABLE: wait (-1: not said) */
+	char provider_id[PROVIDER_ID_MAX];    /* SENT: the provider's message id (Twilio
+						 also sets it on FAILED, for its logs) */
+	char reason[PROVIDER_REASON_MAX];     /* RETRY/THROTTLED/FAILED: why, e.g.
+						 "http 400 code 21211: Invalid 'To' Phone Number" */
+};
+
+/*
+ * An adapter.  max_text_units and max_text_segments are the largest text
+ * the API takes (provider/PROVIDERS.md gives each number and its source):
+ * ingest refuses a longer text when the provider is configured, since
+ * failover may hand any message to any configured provider.
+ */
+struct provider_ops {
+	const char *api;           /* "twilio", "infobip", "webhook" (config `type`) */
+	size_t max_batch;          /* most messages in one request (1 for Twilio) */
+	size_t max_text_units;     /* longest text in UTF-16 code units, what the API
+				      calls characters (0: no such limit) */
+	size_t max_text_segments;  /* most SMS parts one text may cost (0: no such limit) */
+	/* Build the request for msgs[0..n) (1 <= n <= max_batch).  out is
+	 * overwritten, not freed: clear a previous request first.  Returns 0, or
+	 * -1 with err set (e.g. a text that cannot be encoded); the request is
+	 * then empty. */
+	int (*build)(const struct provider_conf *conf, const struct provider_msg *msgs,
+		     size_t n, struct provider_request *out, char *err, size_t errlen);
+	/* Fill out[0..n) for the answer to the request built for msgs[0..n). */
+	void (*parse)(const struct provider_conf *conf, const struct provider_response *resp,
+		      const struct provider_msg *msgs, size_t n, struct provider_result *out);
+};
+
+/* The adapter for kind, or NULL.  Static data: never freed. */
+const struct provider_ops *provider_ops_for(enum provider_kind kind);
+
+/* Parse a config `type` value ("twilio", "infobip", "webhook").  0 or -1. */
+int provider_kind_parse(const char *name, enum provider_kind *out) SMSQ_WARN_UNUSED;
+
+/* Check a provider's configuration by building a request for one sample
+ * message: the errors build() would give for every message (an empty token
+ * or sender, an unusable base URL) are found at start-up instead.
+ * Returns 0, or -1 with err set. */
+int provider_conf_check(const struct provider_conf *conf, char *err, size_t errlen)
+	SMSQ_WARN_UNUSED;
+
+/* Release out->body and reset the request.  NULL-safe. */
+void provider_request_clear(struct provider_request *req);
+
+/*
+ * The shared rules for a whole-request answer that is not a success: sets
+ * every out[i] from the transport result or the HTTP status (429/503 ->
+ * THROTTLED with Retry-After, other 5xx -> RETRY, other 4xx -> FAILED with
+ * reason, ambiguous transport -> RETRY ambiguous).  detail (may be NULL) is
+ * appended to the reason (e.g. the provider's error message).  Adapters call
+ * it for answers they do not parse per message.
+ */
+void provider_fail_all(const struct provider_response *resp, const char *detail,
+		       size_t n, struct provider_result *out);
+
+/* Parse a Retry-After header value (delta-seconds or an HTTP-date) relative
+ * to now_ms (wall clock).  Returns ms in [0, PROVIDER_RETRY_AFTER_MAX_MS], or
+ * -1 if unparseable. */
+int64_t provider_parse_retry_after(const char *value, int64_t now_ms);
+
+#endif

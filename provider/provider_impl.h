@@ -1,0 +1,189 @@
+/*
+ * provider_impl: what the adapters share.  Internal to provider/provider*.c
+ * and tests/test_provider.c; dispatch includes provider/provider.h only.
+ *
+ * Everything here is pure (no I/O, no logging, no mutable globals), as the
+ * adapters are.  Texts that reach a provider_result (reasons, ids) go through
+ * provider_result_set()/provider_result_set_id(), which bound them, replace
+ * control characters and invalid UTF-8, and never cut a UTF-8 character in
+ * half: whatever a provider answers, a reason is a short, printable, valid
+ * UTF-8 string that can go into a log line or a JSON document as it is.
+ */
+#ifndef SMSQ_PROVIDER_IMPL_H
+#define SMSQ_PROVIDER_IMPL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/jscan.h"
+#include "provider/provider.h"
+#include "common/attrs.h"
+
+/* The largest answer body an adapter parses, bytes.  A batch answer is about
+ * 250 bytes a message (Infobip, 100 messages: ~25 KB); anything this big is
+ * not an answer to our request. */
+#define PROVIDER_BODY_MAX (1024 * 1024)
+
+#define PROVIDER_TWILIO_MAX_BATCH 1    /* the Messages resource takes one */
+#define PROVIDER_INFOBIP_MAX_BATCH 100 /* our choice: see PROVIDERS.md */
+#define PROVIDER_WEBHOOK_MAX_BATCH 100 /* the contract in PROVIDERS.md */
+
+/* Longest texts (PROVIDERS.md has the sources). */
+#define PROVIDER_TWILIO_TEXT_MAX 1600  /* Body: 1,600 characters (UTF-16 units) */
+#define PROVIDER_SMS_PARTS_MAX 255     /* parts of a concatenated SMS: the count is
+					  one octet (3GPP TS 23.040, 9.2.3.24.1) */
+
+/* The adapters (provider_ops_for() hands them out). */
+extern const struct provider_ops provider_twilio_ops;
+extern const struct provider_ops provider_infobip_ops;
+extern const struct provider_ops provider_webhook_ops;
+
+/* ---- results ------------------------------------------------------------ */
+
+/* Set *r: status, ambiguous flag, retry_after_ms (-1: none) and a reason
+ * from fmt (bounded to PROVIDER_REASON_MAX, sanitised as said above).
+ * provider_id is emptied. */
+void provider_result_set(struct provider_result *r, enum provider_status status,
+			 int ambiguous, int64_t retry_after_ms, const char *fmt, ...)
+	SMSQ_PRINTF(5, 6);
+
+/* Copy id (may be NULL: "") into r->provider_id, bounded and sanitised. */
+void provider_result_set_id(struct provider_result *r, const char *id);
+
+/* ---- requests ----------------------------------------------------------- */
+
+/* Write a message into err (NULL-safe, always NUL-terminated when errlen>0). */
+void provider_errf(char *err, size_t errlen, const char *fmt, ...)
+	SMSQ_PRINTF(3, 4);
+
+/* Set req->url to conf->base_url (trailing '/' dropped) followed by the
+ * formatted path.  Returns 0, or -1 with err (empty or unsafe base URL, URL
+ * longer than req->url). */
+int provider_request_url(struct provider_request *req, const struct provider_conf *conf,
+			 char *err, size_t errlen, const char *fmt, ...)
+	SMSQ_PRINTF(5, 6) SMSQ_WARN_UNUSED;
+
+/* Append one "Name: value" header.  Returns 0, or -1 (no room, too long, or
+ * a CR/LF/control character in the result: header injection). */
+int provider_request_header(struct provider_request *req, const char *fmt, ...)
+	SMSQ_PRINTF(2, 3) SMSQ_WARN_UNUSED;
+
+/* Serialise root (compact, keys in insertion order, UTF-8 as is) into a
+ * malloc'ed, NUL-terminated req->body.  Returns 0, or -1 with err. */
+int provider_request_body_json(struct provider_request *req, const json_t *root,
+			       char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
+/* One message of a batch body, as an adapter writes it (NULL on failure). */
+typedef json_t *provider_msg_json_fn(const struct provider_conf *conf,
+				     const struct provider_msg *m);
+
+/* Set req->body to {"messages": [one(msgs[0]), ..., one(msgs[n-1])]}, the
+ * shape Infobip's API and the webhook contract share.  Returns 0, or -1 with
+ * err. */
+int provider_request_messages_json(struct provider_request *req,
+				   const struct provider_conf *conf,
+				   const struct provider_msg *msgs, size_t n,
+				   provider_msg_json_fn *one, char *err, size_t errlen)
+	SMSQ_WARN_UNUSED;
+
+/* Check msgs[0..n) before building: 1 <= n <= max, every to/text present and
+ * text valid UTF-8; with need_refs, every ref present, shorter than
+ * PROVIDER_REF_MAX and unique in the batch (answers are matched by it).
+ * Returns 0, or -1 with err naming the message. */
+int provider_check_batch(const struct provider_msg *msgs, size_t n, size_t max,
+			 int need_refs, char *err, size_t errlen)
+	SMSQ_WARN_UNUSED;
+
+/* 1 if s is printable ASCII without spaces (safe inside a header or a URL
+ * path segment), else 0.  "" is safe. */
+int provider_token_safe(const char *s);
+
+/*
+ * A growing, always NUL-terminated byte buffer for request bodies written by
+ * hand.  Why by hand when jansson is here: building Infobip's request with
+ * jansson (a json_t per field, hashing, a dump) was 9.5 us per message,
+ * ~13% of a dispatching worker (perf); the writer below is ~0.5 us.  Parsing
+ * answers is in place (common/jscan.h).  Memory: xrealloc (aborts when
+ * exhausted).
+ */
+struct provider_buf {
+	char *p;            /* the bytes, NUL-terminated (NULL until the first append) */
+	size_t len;         /* bytes used, without the NUL */
+	size_t cap;         /* bytes allocated */
+};
+
+/* Append n bytes of s. */
+void provider_buf_raw(struct provider_buf *b, const char *s, size_t n);
+
+/* Append s (NUL-terminated, valid UTF-8) as a JSON string, quoted and escaped
+ * exactly as jansson's compact dump does: '"' and '\' and control characters
+ * escaped (\b \f \n \r \t, else \u00XX), everything else as is. */
+void provider_buf_json_str(struct provider_buf *b, const char *s);
+
+/* Move b's bytes into req->body (b is left empty). */
+void provider_request_take_body(struct provider_request *req, struct provider_buf *b);
+
+/* 1 if s[0..len) is valid UTF-8 (RFC 3629: no overlongs, no surrogates). */
+int provider_utf8_valid(const char *s, size_t len);
+
+/* ---- answers ------------------------------------------------------------ */
+
+/* 1 if resp is an HTTP answer with a 2xx status. */
+int provider_http_2xx(const struct provider_response *resp);
+
+/*
+ * Read the answer body as a JSON object or array, in place (common/jscan.h:
+ * checked whole, no tree built; *root points into resp->body).  0, or -1
+ * with why set ("empty body", "body too large (N bytes)", "unparseable
+ * body: <reason> at byte N").
+ */
+int provider_json_load(const struct provider_response *resp, struct jscan_val *root, char *why,
+		       size_t whylen);
+
+/* Room for a string read from an answer: more than any id or reason kept. */
+#define PROVIDER_JSON_STR_MAX 512
+
+/* obj[key] if it is a JSON string, decoded into buf (cap bytes; a longer
+ * text is cut at a character boundary), else NULL (obj may be absent or
+ * not an object). */
+const char *provider_json_str(struct jscan_val obj, const char *key, char *buf, size_t cap);
+
+/* The same for a value found already (jscan_members): v decoded into buf if
+ * it is a string, else NULL. */
+const char *provider_json_strv(struct jscan_val v, char *buf, size_t cap);
+
+/* The index of the message whose ref equals ref, or -1.  msgs[hint] is
+ * tried first (answers list entries in the order of the request's). */
+long provider_find_ref(const struct provider_msg *msgs, size_t n, const char *ref, size_t hint);
+
+/* Members of an answer entry provider_match_entries reads for an adapter. */
+#define PROVIDER_ENTRY_KEYS_MAX 8
+
+/* The outcome of one answer entry matched to our message by its reference
+ * ref: m[i] is the entry's member keys[i] (absent if it has none), m[0] the
+ * reference's. */
+typedef void provider_entry_fn(const struct provider_response *resp, const struct jscan_val *m,
+			       const char *ref, struct provider_result *r);
+
+/*
+ * A 2xx batch answer {"<list_key>": [{"<keys[0]>": ref, ...}, ...]}: each
+ * entry is matched to our message by ref (never by position; the first entry
+ * for a ref counts, entries not ours are ignored) and given to fn with its
+ * members keys[0..n_keys) (at most PROVIDER_ENTRY_KEYS_MAX), read in one
+ * walk.  A message the answer does not speak of is RETRY ambiguous (the
+ * provider took the request and may send it) with reason `missing`; an
+ * unreadable body or no list fails every message through provider_fail_all().
+ */
+void provider_match_entries(const struct provider_response *resp, const struct provider_msg *msgs,
+			    size_t n, struct provider_result *out, const char *list_key,
+			    const char *const *keys, size_t n_keys, const char *missing,
+			    provider_entry_fn *fn);
+
+/* SENT, with no reason, and the provider's id (sanitized; NULL: none): what
+ * provider_result_set and provider_result_set_id give, without formatting. */
+void provider_result_sent(struct provider_result *r, const char *id);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * provider_webhook: a generic JSON webhook, the contract an in-house SMS
+ * gateway implements to be driven by smsq (provider/PROVIDERS.md is that
+ * contract for the gateway's authors).
+ *
+ *   POST {base_url}
+ *   Content-Type: application/json
+ *   Authorization: Bearer <token>            (only when a token is set)
+ *   {"messages":[{"id":"smsq-1","to":"+33612345678","from":"Clinic",
+ *                 "text":"...","segments":1}, ...]}   ("from" only when set)
+ *
+ *   200 {"results":[{"id":"smsq-1","status":"accepted","provider_id":"gw-1"},
+ *                   {"id":"smsq-2","status":"rejected","error":"invalid number"},
+ *                   {"id":"smsq-3","status":"retry","error":"route down"},
+ *                   {"id":"smsq-4","status":"throttled","retry_after_ms":1000}]}
+ *
+ * Results are matched by id, never by position.  A per-message refusal
+ * travels inside the 200 (as Vonage reports "Throttled" inside a 200 body):
+ * "throttled" there slows the whole provider like a 429 does.  Anything that
+ * is not a 2xx is about the whole request and follows provider_fail_all(),
+ * with {"error": "...", "retry_after_ms": N} as an optional body.
+ */
+#include "provider/provider.h"
+#include "provider/provider_impl.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+
+/* Largest retry_after_ms taken from a body (ms fit in int64 with room). */
+#define WEBHOOK_RETRY_AFTER_MAX_MS ((double)INT64_MAX / 4)
+
+/* ---- build ---------------------------------------------------------------- */
+
+/* obj[key] = string val; -1 if val is not UTF-8 or on allocation failure. */
+static int set_str(json_t *obj, const char *key, const char *val)
+{
+	json_t *s = json_string(val);
+
+	return s == NULL ? -1 : json_object_set_new(obj, key, s);
+}
+
+/* One element of "messages" for m, or NULL. */
+static json_t *message_json(const struct provider_conf *conf, const struct provider_msg *m)
+{
+	json_t *msg = json_object(), *seg;
+
+	if (msg == NULL)
+		return NULL;
+	if (set_str(msg, "id", m->ref) != 0 || set_str(msg, "to", m->to) != 0)
+		goto fail;
+	if (conf->sender[0] != '\0' && set_str(msg, "from", conf->sender) != 0)
+		goto fail;
+	if (set_str(msg, "text", m->text) != 0)
+		goto fail;
+	seg = json_integer((json_int_t)m->segments);
+	if (seg == NULL || json_object_set_new(msg, "segments", seg) != 0)
+		goto fail;
+	return msg;
+fail:
+	json_decref(msg);
+	return NULL;
+}
+
+static int webhook_build(const struct provider_conf *conf, const struct provider_msg *msgs,
+			 size_t n, struct provider_request *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	if (provider_check_batch(msgs, n, PROVIDER_WEBHOOK_MAX_BATCH, 1, err, errlen) != 0)
+		goto fail;
+	if (!provider_token_safe(conf->token)) {
+		provider_errf(err, errlen, "provider %s: token has spaces or control characters",
+			      conf->name);
+		goto fail;
+	}
+	if (provider_request_url(out, conf, err, errlen, "%s", "") != 0)
+		goto fail;
+	if (provider_request_header(out, "Content-Type: application/json") != 0 ||
+	    provider_request_header(out, "Accept: application/json") != 0 ||
+	    (conf->token[0] != '\0' &&
+	     provider_request_header(out, "Authorization: Bearer %s", conf->token) != 0)) {
+		provider_errf(err, errlen, "provider %s: cannot add headers", conf->name);
+		goto fail;
+	}
+
+	if (provider_request_messages_json(out, conf, msgs, n, message_json, err, errlen) != 0)
+		goto fail;
+	return 0;
+fail:
+	provider_request_clear(out);
+	return -1;
+}
+
+/* ---- parse ---------------------------------------------------------------- */
+
+/* A retry_after_ms member's value as a wait in ms, or -1 if absent,
+ * negative or absurd. */
+static int64_t body_retry_after(struct jscan_val v)
+{
+	int64_t i;
+	double d;
+
+	if (jscan_int(v, &i) == 0)
+		return i >= 0 ? i : -1;
+	if (jscan_real(v, &d) != 0)
+		return -1;
+	if (!isfinite(d) || d < 0 || d > WEBHOOK_RETRY_AFTER_MAX_MS)
+		return -1;
+	return (int64_t)d;
+}
+
+/* The members of a result entry entry_outcome reads, in one walk. */
+enum { EN_ID, EN_STATUS, EN_ERROR, EN_PROVIDER_ID, EN_RETRY_AFTER, EN_KEYS };
+static const char *const entry_keys[EN_KEYS] = {
+	[EN_ID] = "id", [EN_STATUS] = "status", [EN_ERROR] = "error",
+	[EN_PROVIDER_ID] = "provider_id", [EN_RETRY_AFTER] = "retry_after_ms",
+};
+
+/* The outcome of one result entry into *r. */
+static void entry_outcome(const struct provider_response *resp, const struct jscan_val *e,
+			  const char *ref, struct provider_result *r)
+{
+	(void)ref;
+	char statusb[PROVIDER_JSON_STR_MAX], errorb[PROVIDER_JSON_STR_MAX];
+	char idb[PROVIDER_JSON_STR_MAX];
+	const char *status = provider_json_strv(e[EN_STATUS], statusb, sizeof(statusb));
+	const char *error = provider_json_strv(e[EN_ERROR], errorb, sizeof(errorb));
+	const char *sep = error != NULL ? ": " : "";
+	int64_t wait;
+
+	if (error == NULL)
+		error = "";
+	if (status == NULL) {
+		provider_result_set(r, PROVIDER_RETRY, 1, -1, "webhook result without a status");
+	} else if (strcmp(status, "accepted") == 0) {
+		provider_result_sent(r, provider_json_strv(e[EN_PROVIDER_ID], idb, sizeof(idb)));
+	} else if (strcmp(status, "rejected") == 0) {
+		provider_result_set(r, PROVIDER_FAILED, 0, -1, "webhook rejected%s%s", sep, error);
+	} else if (strcmp(status, "retry") == 0) {
+		provider_result_set(r, PROVIDER_RETRY, 0, -1, "webhook retry%s%s", sep, error);
+	} else if (strcmp(status, "throttled") == 0) {
+		wait = body_retry_after(e[EN_RETRY_AFTER]);
+		if (wait < 0)
+			wait = resp->retry_after_ms;
+		provider_result_set(r, PROVIDER_THROTTLED, 0, wait, "webhook throttled%s%s", sep,
+				    error);
+	} else {
+		provider_result_set(r, PROVIDER_RETRY, 1, -1, "webhook unknown status \"%.32s\"",
+				    status);
+	}
+}
+
+static void webhook_parse(const struct provider_conf *conf, const struct provider_response *resp,
+			  const struct provider_msg *msgs, size_t n, struct provider_result *out)
+{
+	char why[PROVIDER_REASON_MAX], errorb[PROVIDER_JSON_STR_MAX];
+	struct jscan_val root;
+	const char *error;
+	int64_t wait;
+	size_t i;
+
+	(void)conf;
+	if (n == 0 || out == NULL)
+		return;
+	if (resp == NULL || resp->transport != PROVIDER_T_OK) {
+		provider_fail_all(resp, NULL, n, out);
+		return;
+	}
+	if (provider_http_2xx(resp)) {
+		provider_match_entries(resp, msgs, n, out, "results", entry_keys, EN_KEYS,
+				       "webhook answer has no result for this message", entry_outcome);
+		return;
+	}
+	/* An unreadable error body leaves root absent: no detail. */
+	(void)provider_json_load(resp, &root, why, sizeof(why));
+	error = provider_json_str(root, "error", errorb, sizeof(errorb));
+	provider_fail_all(resp, error, n, out);
+	/* A Retry-After header wins; the body's retry_after_ms fills in. */
+	wait = body_retry_after(jscan_get(root, "retry_after_ms"));
+	for (i = 0; i < n && wait >= 0; i++)
+		if (out[i].status == PROVIDER_THROTTLED && out[i].retry_after_ms < 0)
+			out[i].retry_after_ms = wait;
+}
+
+const struct provider_ops provider_webhook_ops = {
+	.api = "webhook",
+	.max_batch = PROVIDER_WEBHOOK_MAX_BATCH,
+	.max_text_segments = PROVIDER_SMS_PARTS_MAX, /* the contract in PROVIDERS.md */
+	.build = webhook_build,
+	.parse = webhook_parse,
+};

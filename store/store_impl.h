@@ -1,0 +1,319 @@
+/*
+ * store_impl: what the store's four files share; not the contract (that
+ * is store.h).
+ *
+ *   store_env.c     the environment: open, close, handles, transactions,
+ *                   map growth, room on the map and on the disk
+ *   store_record.c  the schema: keys, records, state values, index
+ *                   entries, schema versions
+ *   store_queue.c   the queue's moves: ingest, lease, finish
+ *   store_read.c    reading: get, find by key, stats, walk, verify
+ *
+ * The one part of the tree that includes lmdb.h.
+ */
+#ifndef SMSQ_STORE_IMPL_H
+#define SMSQ_STORE_IMPL_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "common/attrs.h"
+
+#define STORE_SCHEMA_VERSION 4u
+#define STORE_REC_V2 0x52u          /* type byte of a schema 2 record (no urgency_ms) */
+#define STORE_REC_V3 0x54u          /* type byte of struct rec_hdr (schema 3) */
+#define STORE_ST_V2 0x53u           /* type byte of struct st (schema 2) */
+#define STORE_ST_V4 0x56u           /* struct st, then a sending copy (schema 4) */
+#define STORE_COPY_MAX 512          /* largest ready value with a sending copy, bytes */
+#define STORE_MAX_DBS 8
+#define STORE_ERRMSG_MAX 256
+#define STORE_MAX_GROW_RETRIES 16
+#define STORE_LOCK_ALLOC_BYTES (64 << 10) /* blocks for a new lock.mdb (LMDB's: 8 KiB) */
+#define STORE_RESERVE_DIVISOR 8          /* ingest leaves 1/8 of the map ceiling to sending */
+#define STORE_RESERVE_MAX (256ULL << 20) /* and never more than this */
+#define STORE_STATS_BATCH_BYTES (64 << 10) /* stats: "full" when this much no longer fits */
+#define STORE_DISK_RESERVE_MAX (16ULL << 20) /* blocks kept beyond the data for sending, */
+#define STORE_DISK_RESERVE_DIVISOR 16        /* or 1/16 of the filesystem when smaller */
+#define STORE_DISK_RETRY_MS 1000             /* a full disk is asked again this often */
+#define READY_KEY_LEN 17
+#define DELAYED_KEY_LEN 16
+#define ID_KEY_LEN 8
+#define RC_SAID (MDB_KEYEXIST - 1) /* not an LMDB code: a failure already in s->errmsg */
+#define RC_DISK_FULL (RC_SAID - 1) /* not an LMDB code: a commit found no room on the disk
+				      (said in s->errmsg) */
+
+/* What the handles on one environment share (store_share()). */
+struct store_shared {
+	pthread_mutex_t lock;           /* held through every call with a transaction */
+	int refs;                       /* handles open */
+	uint64_t disk_reserve;          /* bytes kept allocated beyond the data (disk_reserve()) */
+	int disk_reserved;              /* disk_reserve() allocated once since open */
+	int64_t disk_retry_ms;          /* after a full disk: no fallocate() before (mono) */
+	int64_t ingest_budget;          /* bytes ingest may still add without reading the
+					   free list again (ingest_room()) */
+	int64_t next_due_ms;            /* store_next_due_ms(): written under lock, read
+					   without (__atomic) */
+};
+
+struct store {
+	struct store_shared *sh;        /* shared with store_share()'s handles */
+	MDB_env *env;                   /* the environment */
+	MDB_dbi db_msg;                 /* id -> record */
+	MDB_dbi db_idem;                /* key -> id */
+	MDB_dbi db_ready;               /* urgency index */
+	MDB_dbi db_delayed;             /* time index */
+	MDB_dbi db_done;                /* final states */
+	MDB_dbi db_meta;                /* counters, next id, version */
+	uint64_t map_max_bytes;         /* growth ceiling */
+	int read_only;                  /* opened MDB_RDONLY */
+	size_t txn_moves;               /* entries moved by the write transaction */
+	int64_t txn_due;                /* earliest due time it gave a delayed entry */
+	char dir[4096];                 /* data directory */
+	char errmsg[STORE_ERRMSG_MAX];  /* last failure */
+};
+
+/* Fixed header of a stored record; sections follow in this order:
+ * idempotency key, packed event, destination, text.  Written once, at
+ * ingest.  Native byte order: a store is local to one node.  Copied with
+ * memcpy, never accessed in place (LMDB data may be unaligned).  A schema 2
+ * record (STORE_REC_V2) is this header without its last field: its entries
+ * are keyed by the exact appointment. */
+struct rec_hdr {
+	uint8_t type;            /* STORE_REC_V3 (or STORE_REC_V2) */
+	uint8_t priority;        /* 0..9 */
+	uint16_t segments;       /* SMS parts */
+	uint16_t encoding;       /* enum store_encoding */
+	uint16_t idem_len;       /* section 1 length */
+	uint32_t event_len;      /* section 2 length */
+	uint16_t to_len;         /* section 3 length */
+	uint16_t text_len;       /* section 4 length */
+	int64_t created_ms;      /* booking time */
+	int64_t not_before_ms;   /* scheduled send */
+	int64_t expires_ms;      /* expiry */
+	int64_t appointment_ms;  /* appointment */
+	int64_t urgency_ms;      /* ready and done key (store_urgency_ms()) */
+};
+
+/* Bytes of a schema 2 record's header. */
+#define REC_HDR_V2_SIZE offsetof(struct rec_hdr, urgency_ms)
+
+/* A record decoded: the header and pointers to its sections (into LMDB
+ * memory: valid until the transaction's next write). */
+struct rec {
+	struct rec_hdr h;        /* header copy */
+	const char *idem;        /* idempotency key */
+	const void *event;       /* packed event */
+	const char *to;          /* destination */
+	const char *text;        /* text */
+};
+
+/* A message's mutable state: the value of its index entry, followed by
+ * note_len bytes of note (sent: the provider's id; retry, failed: the
+ * reason). */
+struct st {
+	uint8_t type;            /* STORE_ST_V2, or STORE_ST_V4 with a copy */
+	uint8_t state;           /* enum store_state */
+	uint8_t provider;        /* provider index of the last attempt */
+	uint8_t reserved0;       /* 0 */
+	uint16_t attempts;       /* send attempts (leases) */
+	uint16_t ambiguous;      /* retries after an ambiguous timeout */
+	uint16_t note_len;       /* note bytes after the struct */
+	uint16_t reserved1;      /* 0 */
+	uint32_t reserved2;      /* 0 */
+	int64_t due_ms;          /* delayed: due time; inflight: lease end */
+	int64_t updated_ms;      /* last state change */
+};
+
+/* What sending needs of a record, after the note of a ready entry whose
+ * type is STORE_ST_V4, then to_len + text_len bytes: destination, text
+ * (schema 4: see the design comment). */
+struct copy_hdr {
+	int64_t created_ms;      /* booking time */
+	int64_t expires_ms;      /* expiry */
+	uint16_t segments;       /* SMS parts */
+	uint16_t to_len;         /* destination length */
+	uint16_t text_len;       /* text length */
+	uint16_t reserved;       /* 0 */
+};
+
+/* One index entry in hand: the state, its note, and where it is. */
+struct entry {
+	struct st st;                        /* the value's header */
+	char note[STORE_NOTE_MAX + 1];       /* the note, NUL-terminated */
+	int has_copy;                        /* st_parse(): a sending copy was there */
+	struct rec copy;                     /* st_parse(): that copy as a header-only
+						record (priority and urgency from the
+						key), sections in LMDB memory */
+	MDB_dbi dbi;                         /* ready, delayed or done */
+	unsigned char key[READY_KEY_LEN];    /* its key there */
+	size_t klen;                         /* key length */
+	MDB_cursor *cur;                     /* a cursor on dbi at this entry, or NULL:
+						deleting it there spares a search */
+};
+
+/* The counters, one value in meta. */
+struct counters {
+	uint64_t count[STORE_STATE_COUNT]; /* per state */
+	uint64_t total;                    /* ever stored */
+	uint64_t segments_waiting;         /* SMS parts of waiting messages */
+	uint64_t attempts;                 /* leases */
+	uint64_t retries;                  /* retry outcomes */
+	uint64_t ambiguous;                /* of which ambiguous */
+	uint64_t lease_expired;            /* leases that ran out */
+	uint64_t segments_saved;           /* SMS parts saved by smart encoding */
+};
+
+static inline struct store_shared *lock_shared(const store *s)
+{
+	int rc = pthread_mutex_lock(&s->sh->lock);
+
+	(void)rc; /* a recursive mutex: only EAGAIN past its depth limit */
+	return s->sh;
+}
+
+static inline void unlock_shared(struct store_shared **sh)
+{
+	pthread_mutex_unlock(&(*sh)->lock);
+}
+
+/* Hold the handles' mutex until the calling function returns (a recursive
+ * mutex: store_walk()'s callback may call the store). */
+#define STORE_LOCKED(s) \
+	struct store_shared *locked_ __attribute__((cleanup(unlock_shared), unused)) = lock_shared(s)
+
+/* ---- store_env.c ---------------------------------------------------------- */
+
+SMSQ_PRINTF(2, 3)
+void set_err(store *s, const char *fmt, ...);
+
+/* Begin a transaction, adopting a map grown by another process. */
+int txn_begin(store *s, unsigned flags, MDB_txn **txn) SMSQ_WARN_UNUSED;
+
+/* Double the map after MDB_MAP_FULL.  Returns 0, or STORE_FULL at the
+ * ceiling, or STORE_ERROR. */
+int grow_map(store *s) SMSQ_WARN_UNUSED;
+
+/* A commit failed with rc.  No room on the disk (ENOSPC, EDQUOT, or EIO
+ * while the filesystem is full: LMDB reports a short write as EIO) is
+ * RC_DISK_FULL, said as "disk full"; anything else is rc, said as it is.
+ * Either way the transaction changed nothing. */
+int commit_failed(store *s, const char *what, int rc);
+
+/* The bytes of the file's pages (its high-water mark) and of those on
+ * LMDB's free list, as txn sees them.  Returns an LMDB code. */
+int pages_bytes(store *s, MDB_txn *txn, uint64_t *hwm, uint64_t *free_bytes) SMSQ_WARN_UNUSED;
+
+/* Bytes of disk blocks data.mdb holds beyond its pages (allocated ahead,
+ * or written by a transaction that did not commit): room the file can grow
+ * into without the filesystem.  Returns 0, or -1 when it cannot be told. */
+int disk_room(store *s, uint64_t *room) SMSQ_WARN_UNUSED;
+
+/* The blocks kept past data.mdb's pages for sending, on a filesystem of
+ * total_bytes: 1/16 of it, at most STORE_DISK_RESERVE_MAX. */
+uint64_t disk_reserve_bytes(uint64_t total_bytes);
+
+/* Whether need more bytes fit on the disk with the reserve kept: the
+ * blocks in hand (room) cover need and half the reserve, or the filesystem
+ * has what a top-up to need and the reserve and a quarter takes.  The one
+ * rule of ingest (disk_reserve()) and of store_stats(). */
+int disk_takes(uint64_t need, uint64_t room, uint64_t avail, uint64_t reserve) SMSQ_WARN_UNUSED;
+
+/* Keep data.mdb's disk blocks allocated past its pages, so that dispatch
+ * can still commit on a full disk: LMDB extends the file with pwrite(),
+ * which uses blocks allocated past its end.  When the blocks in hand no
+ * longer cover need and half the reserve, they are topped up to need, the
+ * reserve and a quarter (so a commit rarely pays for a fallocate()); the
+ * first call after open always allocates (a filesystem may count blocks of
+ * its own past the end, which it takes back when it fills up).  After a
+ * full disk the filesystem is asked again only STORE_DISK_RETRY_MS later.
+ * Returns 0; RC_DISK_FULL (said) when need and the reserve do not fit; 0 as
+ * well when the room cannot be told or this filesystem cannot allocate
+ * ahead (then there is no reserve). */
+int disk_reserve(store *s, uint64_t need);
+
+/* ---- store_record.c ------------------------------------------------------- */
+
+/* The u64 of meta under name (0 when there is none), or put it.  Return
+ * LMDB codes (MDB_CORRUPTED: a value of another size). */
+int get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *out) SMSQ_WARN_UNUSED;
+int put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t val) SMSQ_WARN_UNUSED;
+
+/* The counters of meta (all zero when there are none yet), or put them.
+ * Return LMDB codes (MDB_CORRUPTED: a value of another size). */
+int get_counters(MDB_txn *txn, MDB_dbi dbi, struct counters *c) SMSQ_WARN_UNUSED;
+int put_counters(MDB_txn *txn, MDB_dbi dbi, const struct counters *c) SMSQ_WARN_UNUSED;
+
+void put_be64(unsigned char *p, uint64_t v);
+
+uint64_t get_be64(const unsigned char *p);
+
+/* The time at p in a key (bias()ed, big-endian). */
+int64_t key_time(const void *p);
+
+/* Check the schema version in meta; read-write, set it on a new store and
+ * move a schema 2 or 3 store to this one. */
+int check_version(store *s, MDB_txn *txn, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
+size_t rec_size(const struct rec_hdr *h);
+
+/* Decode v into r (pointers into v).  Returns 0, or -1 if corrupt. */
+int rec_parse(const MDB_val *v, struct rec *r) SMSQ_WARN_UNUSED;
+
+/* Read message id's record (pointers into LMDB memory: copy what is needed
+ * before the next write).  Returns 0, MDB_NOTFOUND, an LMDB code, or
+ * MDB_CORRUPTED. */
+int rec_read(store *s, MDB_txn *txn, uint64_t id, struct rec *r) SMSQ_WARN_UNUSED;
+
+/* Decode a state value into e->st, e->note and (a ready entry of schema 4)
+ * e->copy.  Returns 0, or -1. */
+int st_parse(const MDB_val *v, struct entry *e) SMSQ_WARN_UNUSED;
+
+int is_waiting(unsigned state);
+
+/* Where the entry of a message in state st->state lives: database and key. */
+void entry_place(store *s, const struct rec_hdr *h, uint64_t id, struct entry *e);
+
+/* entry_get() through cur (a cursor on e->dbi), left at the entry so that
+ * entry_del_move() deletes it without searching again. */
+int entry_seek(MDB_cursor *cur, struct entry *e) SMSQ_WARN_UNUSED;
+
+/*
+ * Move a message whose entry e was just deleted from its place (or is being
+ * created: e->st.state is then `to` and counted by the caller) to state `to`
+ * with index time due_ms: counters kept exact, new entry written.  note (may
+ * be NULL) replaces the note.  r is the message's record; when it has its
+ * destination and text, a ready entry gets a sending copy (they are read
+ * after the old entry is deleted: not from LMDB memory, see rec_hold()).
+ */
+int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
+		      struct entry *e, enum store_state to, int64_t due_ms, const char *note,
+		      int64_t now_ms, struct counters *c) SMSQ_WARN_UNUSED;
+
+/* Delete e at its place, then entry_move(). */
+int entry_del_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
+			  struct entry *e, enum store_state to, int64_t due_ms, const char *note,
+			  int64_t now_ms, struct counters *c);
+
+/* Extract the id from an index key. */
+uint64_t index_key_id(const MDB_val *k);
+
+/*
+ * Find message id's entry (its record header in h) wherever it is: done and
+ * ready by key, delayed by a scan (the record does not know the due time).
+ * Returns 0 with e filled, MDB_NOTFOUND (in no index: corrupt), or an error.
+ */
+int entry_find(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
+		      struct entry *e) SMSQ_WARN_UNUSED;
+
+/* The first id >= from that is not final (0: none below next_id), checking
+ * at most max ids (0: no limit); *stop is the id where the walk stopped. */
+int first_waiting(store *s, MDB_txn *txn, uint64_t from, uint64_t next_id, size_t max,
+			 uint64_t *found, uint64_t *stop) SMSQ_WARN_UNUSED;
+
+/* Move meta "low_id" past final ids, checking at most max of them. */
+int advance_low(store *s, MDB_txn *txn, size_t max) SMSQ_WARN_UNUSED;
+
+#endif

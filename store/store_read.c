@@ -1,0 +1,471 @@
+/*
+ * store_read: reading the store (see store.h for the contract, store_impl.h
+ * for the four files of the store): a message by id or by idempotency key,
+ * the stats (the counters, O(1), and the room left), walks of an index for
+ * smsqctl, and verify, which checks every invariant of the schema
+ * (store_record.c) over the whole store: each message in exactly one
+ * index, its entry where its state says, the counters equal to the counts.
+ * Each is one read transaction: a consistent snapshot, never blocking a
+ * writer.
+ */
+#include "store/store_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/datadir.h"
+
+int store_get(store *s, uint64_t id, struct store_msg *out)
+{
+	STORE_LOCKED(s);
+	MDB_txn *txn = NULL;
+	struct rec r;
+	struct entry e;
+	int ret = STORE_ERROR;
+	int rc = txn_begin(s, MDB_RDONLY, &txn);
+
+	if (rc != 0)
+		return STORE_ERROR;
+	memset(out, 0, sizeof(*out));
+	rc = rec_read(s, txn, id, &r);
+	if (rc == MDB_NOTFOUND) {
+		ret = STORE_NOTFOUND;
+		goto out;
+	}
+	if (rc == 0)
+		rc = entry_find(s, txn, id, &r.h, &e);
+	if (rc != 0) {
+		set_err(s, "message %llu: %s", (unsigned long long)id,
+			rc == MDB_NOTFOUND	 ? "in no index (store damaged: run smsqctl check)"
+			: rc == MDB_CORRUPTED ? "unknown or corrupt record"
+					      : mdb_strerror(rc));
+		goto out;
+	}
+	out->id = id;
+	out->state = (enum store_state)e.st.state;
+	out->priority = r.h.priority;
+	out->attempts = e.st.attempts;
+	out->created_ms = r.h.created_ms;
+	out->not_before_ms = r.h.not_before_ms;
+	out->expires_ms = r.h.expires_ms;
+	out->appointment_ms = r.h.appointment_ms;
+	out->urgency_ms = r.h.urgency_ms;
+	out->due_ms = e.st.due_ms;
+	out->updated_ms = e.st.updated_ms;
+	out->segments = r.h.segments;
+	out->encoding = (enum store_encoding)r.h.encoding;
+	out->ambiguous = e.st.ambiguous;
+	out->provider = e.st.provider;
+	memcpy(out->idem_key, r.idem, r.h.idem_len);
+	memcpy(out->to, r.to, r.h.to_len);
+	memcpy(out->note, e.note, (size_t)e.st.note_len + 1);
+	out->event_len = r.h.event_len;
+	out->event = malloc(r.h.event_len ? r.h.event_len : 1);
+	out->text = malloc((size_t)r.h.text_len + 1);
+	if (out->event == NULL || out->text == NULL) {
+		free(out->event);
+		free(out->text);
+		out->event = NULL;
+		out->text = NULL;
+		set_err(s, "out of memory");
+		goto out;
+	}
+	memcpy(out->event, r.event, r.h.event_len);
+	memcpy(out->text, r.text, r.h.text_len);
+	out->text[r.h.text_len] = '\0';
+	ret = STORE_OK;
+out:
+	mdb_txn_abort(txn);
+	return ret;
+}
+
+int store_find_key(store *s, const char *key, size_t key_len, uint64_t *id)
+{
+	STORE_LOCKED(s);
+	MDB_txn *txn = NULL;
+	MDB_val k = { key_len, (void *)key };
+	MDB_val v;
+	int ret = STORE_OK;
+	int rc;
+
+	if (key_len == 0 || key_len > STORE_IDEM_MAX)
+		return STORE_NOTFOUND;
+	rc = txn_begin(s, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return STORE_ERROR;
+	rc = mdb_get(txn, s->db_idem, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		ret = STORE_NOTFOUND;
+	} else if (rc != 0 || v.mv_size != ID_KEY_LEN) {
+		set_err(s, "find key: %s", rc ? mdb_strerror(rc) : "bad index value");
+		ret = STORE_ERROR;
+	} else {
+		*id = get_be64(v.mv_data);
+	}
+	mdb_txn_abort(txn);
+	return ret;
+}
+
+int store_stats(store *s, struct store_stats *out)
+{
+	STORE_LOCKED(s);
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_envinfo info;
+	MDB_stat st;
+	struct counters c;
+	MDB_val k, v;
+	uint64_t low = 0, next_id = 0, oldest = 0, stop;
+	char path[4200];
+	struct stat sb;
+	int ret = STORE_ERROR;
+	int rc = txn_begin(s, MDB_RDONLY, &txn);
+
+	memset(out, 0, sizeof(*out));
+	if (rc != 0)
+		return STORE_ERROR;
+	rc = get_counters(txn, s->db_meta, &c);
+	if (rc != 0) {
+		set_err(s, "stats: counters: %s", mdb_strerror(rc));
+		goto out;
+	}
+	memcpy(out->count, c.count, sizeof(out->count));
+	out->total = c.total;
+	out->segments_waiting = c.segments_waiting;
+	out->attempts = c.attempts;
+	out->retries = c.retries;
+	out->ambiguous = c.ambiguous;
+	out->lease_expired = c.lease_expired;
+	out->segments_saved = c.segments_saved;
+	out->waiting = c.count[STORE_STATE_DELAYED] + c.count[STORE_STATE_READY] +
+		       c.count[STORE_STATE_INFLIGHT];
+
+	/* The oldest waiting message: at the low mark or a few ids after. */
+	rc = get_u64(txn, s->db_meta, "low_id", &low);
+	if (rc == 0)
+		rc = get_u64(txn, s->db_meta, "next_id", &next_id);
+	if (rc == 0 && out->waiting > 0)
+		rc = first_waiting(s, txn, low, next_id, 0, &oldest, &stop);
+	if (rc == 0 && oldest != 0) {
+		struct rec r;
+
+		rc = rec_read(s, txn, oldest, &r);
+		if (rc == 0) {
+			out->oldest_waiting_id = oldest;
+			out->oldest_waiting_created_ms = r.h.created_ms;
+		}
+	}
+	if (rc != 0) {
+		set_err(s, "stats: oldest: %s", mdb_strerror(rc));
+		goto out;
+	}
+	rc = mdb_cursor_open(txn, s->db_delayed, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	if (rc == 0 && k.mv_size == DELAYED_KEY_LEN)
+		out->next_due_ms = key_time(k.mv_data);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		set_err(s, "stats: next due: %s", mdb_strerror(rc));
+		goto out;
+	}
+	rc = mdb_env_info(s->env, &info);
+	if (rc == 0)
+		rc = mdb_env_stat(s->env, &st);
+	if (rc != 0) {
+		set_err(s, "stats: env: %s", mdb_strerror(rc));
+		goto out;
+	}
+	out->map_bytes = info.me_mapsize;
+	rc = pages_bytes(s, txn, &out->used_bytes, &out->free_bytes);
+	if (rc == 0)
+		rc = get_u64(txn, s->db_meta, "map_max", &out->map_max_bytes);
+	if (rc != 0) {
+		set_err(s, "stats: pages: %s", mdb_strerror(rc));
+		goto out;
+	}
+	uint64_t in_use = out->used_bytes > out->free_bytes ? out->used_bytes - out->free_bytes : 0;
+	out->ingest_full = out->map_max_bytes != 0 &&
+			   in_use + STORE_STATS_BATCH_BYTES > store_ingest_limit(out->map_max_bytes);
+	if (datadir_disk_full(s->dir, &out->disk_avail_bytes, &out->disk_total_bytes) >= 0) {
+		uint64_t room = 0;
+
+		/* As ingest sees it (ingest_room()): a batch and the reserve
+		 * no longer fit; what the free list holds is said apart. */
+		out->disk_full = disk_room(s, &room) == 0 &&
+				 !disk_takes(STORE_STATS_BATCH_BYTES, room, out->disk_avail_bytes,
+					     disk_reserve_bytes(out->disk_total_bytes));
+	}
+	snprintf(path, sizeof(path), "%s/%s", s->dir, DATADIR_DATA);
+	if (stat(path, &sb) == 0) {
+		/* Blocks past the end are the reserve kept for sending. */
+		uint64_t blocks = (uint64_t)sb.st_blocks * 512;
+		uint64_t size = ((uint64_t)sb.st_size + 4095) & ~(uint64_t)4095;
+
+		out->file_bytes = blocks < size ? blocks : size;
+		out->reserve_bytes = blocks - out->file_bytes;
+	}
+	ret = STORE_OK;
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return ret;
+}
+
+/* "pending": waiting ids in arrival order, from the low mark. */
+static long walk_pending(store *s, MDB_txn *txn, size_t max, int (*fn)(uint64_t id, void *arg),
+			 void *arg)
+{
+	uint64_t low, next_id, id, stop;
+	long n = 0;
+	int rc = get_u64(txn, s->db_meta, "low_id", &low);
+
+	if (rc == 0)
+		rc = get_u64(txn, s->db_meta, "next_id", &next_id);
+	for (id = low; rc == 0 && (max == 0 || (size_t)n < max); id = stop + 1) {
+		uint64_t found;
+
+		rc = first_waiting(s, txn, id, next_id, 0, &found, &stop);
+		if (rc != 0 || found == 0)
+			break;
+		n++;
+		if (fn(found, arg) != 0)
+			break;
+	}
+	if (rc != 0) {
+		set_err(s, "walk pending: %s", mdb_strerror(rc));
+		return -1;
+	}
+	return n;
+}
+
+long store_walk(store *s, const char *which, size_t max, int (*fn)(uint64_t id, void *arg),
+		void *arg)
+{
+	STORE_LOCKED(s);
+	MDB_dbi dbi = 0;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	long n = 0;
+	int rc;
+
+	if (strcmp(which, "ready") == 0)
+		dbi = s->db_ready;
+	else if (strcmp(which, "delayed") == 0)
+		dbi = s->db_delayed;
+	else if (strcmp(which, "pending") != 0) {
+		set_err(s, "walk: unknown index %s", which);
+		return -1;
+	}
+	if (txn_begin(s, MDB_RDONLY, &txn) != 0)
+		return -1;
+	if (strcmp(which, "pending") == 0) {
+		n = walk_pending(s, txn, max, fn, arg);
+		mdb_txn_abort(txn);
+		return n;
+	}
+	rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0 && (max == 0 || (size_t)n < max)) {
+		n++;
+		if (fn(index_key_id(&k), arg) != 0)
+			break;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		set_err(s, "walk %s: %s", which, mdb_strerror(rc));
+		n = -1;
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return n;
+}
+
+struct verify_ctx {
+	store *s;
+	MDB_txn *txn;
+	uint8_t *seen;           /* per id: 0 unseen, else state + 1 */
+	uint64_t next_id;        /* ids are below */
+	struct counters recount; /* what the indexes say */
+};
+
+/* Check every entry of one index: state value, record, key, once only. */
+static int verify_index(struct verify_ctx *v, MDB_dbi dbi, const char *name)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, val;
+	int ok = -1;
+	int rc = mdb_cursor_open(v->txn, dbi, &cur);
+
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &val, MDB_FIRST);
+	while (rc == 0) {
+		uint64_t id = index_key_id(&k);
+		struct entry e, want;
+		struct rec r;
+
+		if (id == 0 || id >= v->next_id) {
+			set_err(v->s, "%s index: entry for id %llu, past the last id",
+				name, (unsigned long long)id);
+			goto out;
+		}
+		if (st_parse(&val, &e) != 0) {
+			set_err(v->s, "message %llu: unknown or corrupt state in %s",
+				(unsigned long long)id, name);
+			goto out;
+		}
+		rc = rec_read(v->s, v->txn, id, &r);
+		if (rc != 0) {
+			set_err(v->s, "message %llu: in %s but %s", (unsigned long long)id, name,
+				rc == MDB_NOTFOUND ? "not stored" : "its record is corrupt");
+			goto out;
+		}
+		if (e.has_copy && (e.copy.h.created_ms != r.h.created_ms ||
+				   e.copy.h.expires_ms != r.h.expires_ms ||
+				   e.copy.h.segments != r.h.segments || e.copy.h.to_len != r.h.to_len ||
+				   e.copy.h.text_len != r.h.text_len ||
+				   memcmp(e.copy.to, r.to, r.h.to_len) != 0 ||
+				   memcmp(e.copy.text, r.text, r.h.text_len) != 0)) {
+			set_err(v->s, "message %llu: its sending copy in %s differs from its record",
+				(unsigned long long)id, name);
+			goto out;
+		}
+		want = e;
+		entry_place(v->s, &r.h, id, &want);
+		if (want.dbi != dbi || want.klen != k.mv_size ||
+		    memcmp(want.key, k.mv_data, k.mv_size) != 0) {
+			set_err(v->s, "message %llu: %s but in the %s index or under a wrong key",
+				(unsigned long long)id, store_state_name(e.st.state), name);
+			goto out;
+		}
+		if (v->seen[id] != 0) {
+			set_err(v->s, "message %llu: in two indexes", (unsigned long long)id);
+			goto out;
+		}
+		v->seen[id] = (uint8_t)(e.st.state + 1);
+		v->recount.count[e.st.state]++;
+		if (is_waiting(e.st.state))
+			v->recount.segments_waiting += r.h.segments;
+		rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
+	}
+	if (rc != MDB_NOTFOUND) {
+		set_err(v->s, "verify %s: %s", name, mdb_strerror(rc));
+		goto out;
+	}
+	ok = 0;
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	return ok;
+}
+
+/* Every record: valid, in one index, its key in idem; nothing waits below
+ * the low mark. */
+static int verify_records(struct verify_ctx *v, uint64_t low)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, val;
+	int ok = -1;
+	int rc = mdb_cursor_open(v->txn, v->s->db_msg, &cur);
+
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &val, MDB_FIRST);
+	while (rc == 0) {
+		uint64_t id = k.mv_size == ID_KEY_LEN ? get_be64(k.mv_data) : 0;
+		struct rec r;
+		MDB_val ik, iv;
+
+		if (id == 0 || id >= v->next_id || rec_parse(&val, &r) != 0) {
+			set_err(v->s, "message %llu: unknown or corrupt record", (unsigned long long)id);
+			goto out;
+		}
+		v->recount.total++;
+		if (v->seen[id] == 0) {
+			set_err(v->s, "message %llu: in no index", (unsigned long long)id);
+			goto out;
+		}
+		if (id < low && is_waiting(v->seen[id] - 1u)) {
+			set_err(v->s, "message %llu: waiting below the low mark %llu",
+				(unsigned long long)id, (unsigned long long)low);
+			goto out;
+		}
+		ik.mv_size = r.h.idem_len;
+		ik.mv_data = (void *)r.idem;
+		rc = mdb_get(v->txn, v->s->db_idem, &ik, &iv);
+		if (rc != 0 || iv.mv_size != ID_KEY_LEN || get_be64(iv.mv_data) != id) {
+			set_err(v->s, "message %llu: idempotency key not indexed", (unsigned long long)id);
+			goto out;
+		}
+		rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
+	}
+	if (rc != MDB_NOTFOUND) {
+		set_err(v->s, "verify: %s", mdb_strerror(rc));
+		goto out;
+	}
+	ok = 0;
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	return ok;
+}
+
+int store_verify(store *s)
+{
+	STORE_LOCKED(s);
+	struct verify_ctx v;
+	struct counters c;
+	MDB_stat st;
+	uint64_t low = 0;
+	int ret = -1;
+	int rc;
+
+	memset(&v, 0, sizeof(v));
+	v.s = s;
+	if (txn_begin(s, MDB_RDONLY, &v.txn) != 0)
+		return -1;
+	rc = get_counters(v.txn, s->db_meta, &c);
+	if (rc == 0)
+		rc = get_u64(v.txn, s->db_meta, "next_id", &v.next_id);
+	if (rc == 0)
+		rc = get_u64(v.txn, s->db_meta, "low_id", &low);
+	if (rc != 0) {
+		set_err(s, "verify: meta: %s", mdb_strerror(rc));
+		goto out;
+	}
+	if (v.next_id == 0)
+		v.next_id = 1;
+	v.seen = calloc((size_t)v.next_id, 1);
+	if (v.seen == NULL) {
+		set_err(s, "verify: out of memory for %llu ids", (unsigned long long)v.next_id);
+		goto out;
+	}
+	if (verify_index(&v, s->db_ready, "ready") != 0 ||
+	    verify_index(&v, s->db_delayed, "delayed") != 0 ||
+	    verify_index(&v, s->db_done, "done") != 0 || verify_records(&v, low) != 0)
+		goto out;
+	rc = mdb_stat(v.txn, s->db_idem, &st);
+	if (rc != 0) {
+		set_err(s, "verify: %s", mdb_strerror(rc));
+		goto out;
+	}
+	if (st.ms_entries != v.recount.total) {
+		set_err(s, "idempotency index has %llu keys for %llu messages",
+			(unsigned long long)st.ms_entries, (unsigned long long)v.recount.total);
+		goto out;
+	}
+	if (memcmp(c.count, v.recount.count, sizeof(c.count)) != 0 || c.total != v.recount.total ||
+	    c.segments_waiting != v.recount.segments_waiting) {
+		set_err(s, "counters differ from a recount");
+		goto out;
+	}
+	ret = 0;
+out:
+	free(v.seen);
+	mdb_txn_abort(v.txn);
+	return ret;
+}

@@ -1,0 +1,100 @@
+/* WRAP: mdb_txn_commit */
+/*
+ * test_store_read: reading (store/store_read.c): verify finds broken indexes,
+ * lost and doubled states.
+ */
+#include "tests/store_fx.h"
+
+static void verify_detects_a_broken_index(void **state)
+{
+	struct fx *f = *state;
+	struct store_new a[2] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0) };
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 2, (void *)"k1" };
+
+	assert_int_equal(store_ingest(f->st, a, 2, NOW), STORE_OK);
+	assert_int_equal(store_verify(f->st), 0);
+	/* Remove one idempotency entry behind the store's back (one environment
+	 * per process at a time: LMDB's locks are per process). */
+	store_close(&f->st);
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_open(env, f->dir, 0, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "idem", 0, &dbi), 0);
+	assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(store_verify(f->st), -1);
+	assert_non_null(strstr(store_errmsg(f->st), "idempotency"));
+}
+
+static void drop_first_ready_and_done(MDB_txn *txn)
+{
+	const char *names[2] = { "ready", "done" };
+
+	for (int i = 0; i < 2; i++) {
+		MDB_dbi dbi;
+		MDB_cursor *cur;
+		MDB_val k, v;
+
+		assert_int_equal(mdb_dbi_open(txn, names[i], 0, &dbi), 0);
+		assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+		assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+		assert_int_equal(mdb_cursor_del(cur, 0), 0);
+		mdb_cursor_close(cur);
+	}
+}
+
+static void copy_first_ready_to_done(MDB_txn *txn)
+{
+	MDB_dbi ready, done;
+	MDB_val k, v;
+	MDB_cursor *cur;
+
+	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
+	assert_int_equal(mdb_dbi_open(txn, "done", 0, &done), 0);
+	assert_int_equal(mdb_cursor_open(txn, ready, &cur), 0);
+	assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
+	assert_int_equal(mdb_put(txn, done, &k, &v, 0), 0);
+	mdb_cursor_close(cur);
+}
+
+static void verify_detects_a_lost_or_doubled_state(void **state)
+{
+	struct fx *f = *state;
+	struct store_new a[2] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0) };
+	struct store_msg m;
+
+	assert_int_equal(store_ingest(f->st, a, 2, NOW), STORE_OK);
+	tamper(f, copy_first_ready_to_done);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(store_verify(f->st), -1);
+	assert_non_null(strstr(store_errmsg(f->st), "done index"));
+	tamper(f, drop_first_ready_and_done);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	assert_int_equal(store_verify(f->st), -1);
+	assert_non_null(strstr(store_errmsg(f->st), "in no index"));
+	/* Reading it says so; its neighbour reads fine. */
+	assert_int_equal(store_get(f->st, a[0].id, &m), STORE_ERROR);
+	assert_non_null(strstr(store_errmsg(f->st), "in no index"));
+	assert_int_equal(store_get(f->st, a[1].id, &m), STORE_OK);
+	free(m.event);
+	free(m.text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(verify_detects_a_broken_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(verify_detects_a_lost_or_doubled_state, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
