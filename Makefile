@@ -1,7 +1,7 @@
 # smsq: one non-recursive Makefile.
 #
 #   make            build bin/ (optimised)           make test   build with ASan+UBSan, run all tests
-#   make demo       the main job (scripts/demo)      make bench  benchmarks (scripts/bench)
+#   make demo       the main job (scripts/demo)      make bench  benchmarks (bench/run)
 #   make clean      remove build/ and bin/           make V=1    show full commands
 #   make SANITIZE=address,undefined   sanitized build into build/san/bin
 #   make DEVOPTS=no-error             drop -Werror (unknown compiler)
@@ -150,8 +150,7 @@ demo: all
 	$(Q)scripts/demo
 
 bench: all
-	$(Q)if [ -x scripts/bench ]; then scripts/bench; else \
-		echo "make bench: the benchmarks are not written yet (issue 5)" >&2; exit 1; fi
+	$(Q)bench/run
 
 # Every header compiles on its own.
 hdr-check: $(PROTO_H)

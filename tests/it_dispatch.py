@@ -23,81 +23,25 @@ import datetime
 import json
 import os
 import re
-import select
 import signal
 import subprocess
 import time
-import urllib.request
 
+import harness
 import itlib
 from itlib import wait_for
 
-FAKE_BIN = os.path.join(itlib.BIN, "smsq-fakeprovider")
 WORKER_BIN = os.path.join(itlib.BIN, "smsq-worker")
 SID = "AC" + "0123456789abcdef" * 2
-
-# One line of the fake's record file (fake/fake_record.h).
-Rec = collections.namedtuple("Rec", "t_ms api key dest segments status outcome text")
+Rec = harness.Rec
 
 
-class Fake:
-    """One smsq-fakeprovider process with a record file."""
+class Fake(harness.Fake):
+    """One smsq-fakeprovider with a record file, started at once."""
 
     def __init__(self, tmp, name, args=()):
-        self.name = name
-        self.record_path = os.path.join(tmp, "record-%s.tsv" % name)
-        self.log_path = os.path.join(tmp, "fake-%s.log" % name)
-        self.log = open(self.log_path, "wb")
-        # The fake's clock for --outage and --auth-fail starts between these
-        # two wall-clock times (ms): before the spawn, after its listening line.
-        self.spawned_ms = time.time() * 1000
-        self.proc = subprocess.Popen(
-            [FAKE_BIN, "--listen", "127.0.0.1:0", "--record", self.record_path] + list(args),
-            stdout=subprocess.PIPE, stderr=self.log, start_new_session=True)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        m = re.fullmatch(r"listening 127\.0\.0\.1:(\d+)\n", line)
-        if not m:
-            self.stop()
-            raise AssertionError("fake %s: no 'listening' line, got %r; log:\n%s"
-                                 % (name, line, self.log_text()))
-        self.port = int(m.group(1))
-        self.listening_ms = time.time() * 1000
-
-    def log_text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def stats(self):
-        with urllib.request.urlopen("http://127.0.0.1:%d/_stats" % self.port, timeout=30) as r:
-            return json.loads(r.read())
-
-    def stop(self, timeout=30):
-        """SIGTERM by pid (the record file is flushed); returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if not self.log.closed:
-            self.log.close()
-        if self.proc.stdout is not None and not self.proc.stdout.closed:
-            self.proc.stdout.close()
-        return self.proc.returncode
-
-    def records(self):
-        """Every line of the record file (read it after stop())."""
-        out = []
-        if not os.path.exists(self.record_path):
-            return out
-        with open(self.record_path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                p = line.rstrip("\n").split("\t")
-                out.append(Rec(float(p[0]), p[1], p[2], p[3], int(p[4]), int(p[5]), p[6],
-                               p[7] if len(p) > 7 else ""))
-        return out
+        super().__init__(tmp, name, args, record=True)
+        self.start()
 
 
 def accepted(recs):

@@ -10,8 +10,6 @@ import base64
 import http.client
 import json
 import os
-import re
-import select
 import signal
 import socket
 import subprocess
@@ -21,6 +19,7 @@ import time
 import unittest
 import urllib.parse
 
+import harness
 import itlib
 
 BIN = os.path.join(itlib.ROOT, os.environ.get("SMSQ_BIN", "bin"), "smsq-fakeprovider")
@@ -41,27 +40,13 @@ def basic(user, password="token"):
     return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
 
 
-class Provider:
-    """One smsq-fakeprovider process."""
+class Provider(harness.Fake):
+    """One smsq-fakeprovider process, started at once, and requests to it."""
 
     def __init__(self, args, tmp):
-        self.log_path = os.path.join(tmp, "fake-%d.log" % time.time_ns())
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([BIN, "--listen", "127.0.0.1:0"] + list(args),
-                                     stdout=subprocess.PIPE, stderr=self.log,
-                                     start_new_session=True)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        m = re.fullmatch(r"listening 127\.0\.0\.1:(\d+)\n", line)
-        if not m:
-            self.stop()
-            raise AssertionError("no 'listening' line, got %r; log:\n%s" % (line, self.log_text()))
-        self.port = int(m.group(1))
+        super().__init__(tmp, str(time.time_ns()), args)
+        self.start()
         self.started = time.monotonic()
-
-    def log_text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
 
     def conn(self, timeout=10):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -111,19 +96,11 @@ class Provider:
         return s
 
     def stop(self, timeout=20):
-        """SIGTERM by pid; returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                self.log.close()
-                raise AssertionError("no exit within %ss of SIGTERM" % timeout)
-        self.proc.stdout.close()
-        self.log.close()
-        return self.proc.returncode
+        """SIGTERM by pid; returns the exit code (it must exit by itself)."""
+        rc = super().stop(timeout_s=timeout)
+        if rc == -signal.SIGKILL:
+            raise AssertionError("no exit within %ss of SIGTERM" % timeout)
+        return rc
 
 
 class FakeProviderTest(unittest.TestCase):

@@ -1,10 +1,11 @@
 """itlib: what the integration tests share.
 
-Real processes, really started: a pool (bin/smsq-worker) on a free loopback
-port with its own data directory, the real smsq-publish and smsqctl, and the
-protobuf schema compiled for Python with protoc at run time (generated code is
-never committed).  Every process a test starts is stopped by its process id
-(the pool by its process group) when the test ends, pass or fail.
+Real processes, really started (tests/harness.py): a pool (bin/smsq-worker)
+on a free loopback port with its own data directory, the real smsq-publish
+and smsqctl, and the protobuf schema compiled for Python with protoc at run
+time (generated code is never committed).  Every process a test starts is
+stopped by its process id (the pool by its process group) when the test
+ends, pass or fail.
 
 Run a test file directly: /usr/bin/python3 tests/it_ingest.py; it ends with
 the line "it: N passed, M failed" that tests/run counts.
@@ -14,16 +15,16 @@ import importlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, os.environ.get("SMSQ_BIN", "bin"))
+import harness
+
+ROOT = harness.ROOT
+BIN = harness.BIN
 _pb2 = None
 
 
@@ -39,84 +40,27 @@ def pb2():
     return _pb2
 
 
-def free_port():
-    """A loopback TCP port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = harness.free_port
+wait_for = harness.wait_for
 
 
-def wait_for(pred, timeout_s=60.0, what="condition"):
-    """Poll pred() until true; fail the test after timeout_s (generous: tests
-    must pass on a slow, busy machine)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
-
-
-class Pool:
-    """bin/smsq-worker in its own process group; prefix: a command that runs
-    it (one that execs it, keeping its pid: ["prlimit", "--nofile=64:64", "--"])."""
+class Pool(harness.Pool):
+    """A pool of the tests: its log beside the data directory, its leftover
+    processes killed when it stops (a test must not leak one)."""
 
     def __init__(self, data_dir, workers=2, args=(), prefix=()):
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.endpoint = "tcp://127.0.0.1:%d" % self.port
-        self.workers = workers
-        self.args = list(args)
-        self.prefix = list(prefix)
-        self.proc = None
-        self.log_path = os.path.join(data_dir + ".logs", "pool-%d.log" % time.time_ns())
-        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        super().__init__(data_dir, os.path.join(data_dir + ".logs", "pool-%d.log" % time.time_ns()),
+                         workers, args, prefix)
 
     def start(self, wait=True):
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            self.prefix + [os.path.join(BIN, "smsq-worker"), "-d", self.data_dir, "-e", self.endpoint,
-             "-w", str(self.workers)] + self.args,
-            stdout=self.log, stderr=self.log, start_new_session=True)
-        if not wait:
-            return self
-        wait_for(lambda: self.log_text().count("started: store") >= self.workers
-                 and "ingest endpoint" in self.log_text() or self.proc.poll() is not None,
-                 what="pool start")
-        if self.proc.poll() is not None:
-            raise AssertionError("pool exited at start:\n" + self.log_text())
-        return self
-
-    def log_text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def pids(self):
-        """Pids of the pool's children (broker and workers)."""
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
-        return [int(x) for x in out.stdout.split()]
+        return super().start(wait, timeout_s=60)
 
     def stop(self, timeout_s=60):
         """SIGTERM, as an operator would; returns the master's exit code."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout_s)
+            return super().stop(timeout_s=timeout_s)
         finally:
             self.kill9()
-
-    def kill9(self):
-        """SIGKILL the whole pool (master, broker, workers) at once."""
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
-        self.log.close()
 
 
 class PoolTest(unittest.TestCase):

@@ -1,0 +1,337 @@
+"""harness: smsq's processes for the integration tests, the benchmarks and
+the demo.
+
+Each process is really started, in its own session, on a free loopback
+port, and stopped by its process id: SIGTERM as an operator would, then
+SIGKILL to its process group when it does not exit in time.  Nothing here
+stops a process it did not start.  Every process started is remembered in
+LIVE until it is stopped, so that a caller can stop what is left (stop_all())
+on any exit.
+
+    Fake    smsq-fakeprovider: its port from its "listening" line, /_stats,
+            the record file of what it answered
+    Pool    smsq-worker (master, broker, workers): ready once every worker
+            said "started" and the ingest endpoint is bound
+    run()   a program run to its end (smsq-publish, smsqctl, the load
+            generator), its output checked
+
+Programs come from $SMSQ_BIN (a folder, relative to the repository), bin/ by
+default.  Failures raise HarnessError, an AssertionError: a test fails with
+the message, a script prints it.
+"""
+
+import collections
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, os.environ.get("SMSQ_BIN", "bin"))
+LIVE = []  # the Procs started and not yet stopped
+
+# A record line of the fake provider (fake/fake_record.h).
+Rec = collections.namedtuple("Rec", "t_ms api key dest segments status outcome text")
+
+
+class HarnessError(AssertionError):
+    pass
+
+
+def read_records(path):
+    """A record file of the fake provider: a Rec per line."""
+    out = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            p = line.rstrip("\n").split("\t")
+            if len(p) < 7:
+                continue  # a line cut short by a kill
+            out.append(Rec(float(p[0]), p[1], p[2], p[3], int(p[4]), int(p[5]), p[6],
+                           p[7] if len(p) > 7 else ""))
+    return out
+
+
+def free_port():
+    """A loopback TCP port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout_s=60.0, what="condition", interval=0.05):
+    """Poll pred() until it returns something true, and return that; raise
+    HarnessError after timeout_s (generous: callers run on slow, busy
+    machines)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise HarnessError("timed out after %ss waiting for %s" % (timeout_s, what))
+        time.sleep(interval)
+
+
+def run(cmd, timeout=600, check=True, **kw):
+    """Run cmd to its end; its CompletedProcess (text).  check: a non-zero
+    exit raises HarnessError with the end of its stderr."""
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and out.returncode != 0:
+        raise HarnessError("%s exited %d: %s" % (" ".join(cmd), out.returncode,
+                                                 out.stderr[-2000:]))
+    return out
+
+
+def store_stats(data_dir, timeout=120):
+    """`smsqctl stats --json` of the store in data_dir."""
+    out = run([os.path.join(BIN, "smsqctl"), "-d", data_dir, "stats", "--json"], timeout)
+    return json.loads(out.stdout)
+
+
+def stop_all(timeout_s=20):
+    """Stop every process started here and not stopped yet."""
+    for p in list(LIVE):
+        p.send(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for p in list(LIVE):
+        p.stop(timeout_s=max(0.1, deadline - time.monotonic()))
+
+
+class Proc:
+    """One program in its own session; its stderr (and stdout, unless read)
+    in log_path.  on_spawn(cmd), when given, is told every command line
+    (the benchmarks print them)."""
+
+    on_spawn = None
+
+    def __init__(self, log_path):
+        self.log_path = log_path
+        self.proc = None
+
+    def spawn(self, cmd, read_stdout=False, stdout_path=None):
+        """Start cmd; its stdout to a pipe (read_stdout), to stdout_path, or
+        to the log."""
+        os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)
+        if Proc.on_spawn is not None:
+            Proc.on_spawn(self, cmd)
+        with open(self.log_path, "ab") as log:
+            out = open(stdout_path, "wb") if stdout_path else None
+            try:
+                self.proc = subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE if read_stdout else (out or log), stderr=log,
+                    start_new_session=True)
+            finally:
+                if out is not None:
+                    out.close()
+        LIVE.append(self)
+        return self.proc
+
+    def wait(self, timeout_s):
+        """Until it exits by itself; stopped (and HarnessError) after
+        timeout_s.  Its exit code."""
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise HarnessError("%s did not finish within %ss" % (self.log_path, timeout_s))
+        self._done()
+        return self.proc.returncode
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def send(self, sig):
+        """sig to the process, if it still runs."""
+        if self.alive():
+            try:
+                self.proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, sig=signal.SIGTERM, timeout_s=60):
+        """sig to the pid, then SIGKILL to its process group if it has not
+        exited within timeout_s; the exit code (None if never started)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.send(sig)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+        self._done()
+        return self.proc.returncode
+
+    def kill9(self):
+        """SIGKILL to the whole process group at once (a crash)."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self._done()
+
+    def _done(self):
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
+            self.proc.stdout.close()
+        if self in LIVE:
+            LIVE.remove(self)
+
+
+class Fake(Proc):
+    """smsq-fakeprovider on a free loopback port.  args: its options (--api,
+    --rate-limit...); record: keep a record file of every message.  Its clock
+    for --outage and --auth-fail starts between spawned_ms and listening_ms
+    (wall clock, ms)."""
+
+    def __init__(self, run_dir, name="fake", args=(), record=False):
+        super().__init__(os.path.join(run_dir, "fake-%s.log" % name if name != "fake"
+                                      else "fake.log"))
+        self.name = name
+        self.args = [str(a) for a in args]
+        self.record_path = os.path.join(run_dir, "record-%s.tsv" % name) if record else None
+        self.port = None
+
+    def start(self, timeout_s=30):
+        cmd = [os.path.join(BIN, "smsq-fakeprovider"), "--listen", "127.0.0.1:0"] + self.args
+        if self.record_path:
+            cmd += ["--record", self.record_path]
+        self.spawned_ms = time.time() * 1000
+        self.spawn(cmd, read_stdout=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+        line = self.proc.stdout.readline().decode() if ready else ""
+        m = re.fullmatch(r"listening 127\.0\.0\.1:(\d+)\n", line)
+        if not m:
+            self.stop()
+            raise HarnessError("fake %s: no 'listening' line, got %r; log:\n%s"
+                               % (self.name, line, self.log_text()[-3000:]))
+        self.listening_ms = time.time() * 1000
+        self.port = int(m.group(1))
+        self.url = "http://127.0.0.1:%d" % self.port
+        return self
+
+    def stats(self, timeout=30):
+        with urllib.request.urlopen(self.url + "/_stats", timeout=timeout) as r:
+            return json.loads(r.read())
+
+    def records(self):
+        """Every line of the record file (read it after stop(): SIGTERM
+        flushes it)."""
+        if not self.record_path or not os.path.exists(self.record_path):
+            return []
+        return read_records(self.record_path)
+
+    def provider(self, api, rate_per_s, **over):
+        """Options of a [provider.NAME] section of type api pointing here."""
+        p = collections.OrderedDict(type=api, base_url=self.url, rate_per_s=rate_per_s)
+        if api == "twilio":
+            p.update(account="AC" + "0123456789abcdef" * 2, token="test-token",
+                     sender="+33644630000")
+        else:
+            p.update(token="test-key", sender="SMSQTEST")
+        p.update(over)
+        return p
+
+
+def write_config(path, options=None, providers=(), header="; generated"):
+    """A configuration file: options {"section.name": value} and providers
+    [(name, {option: value})] in failover order.  Returns its text."""
+    sections = collections.OrderedDict()
+    for key, value in (options or {}).items():
+        sec, opt = key.split(".", 1)
+        sections.setdefault(sec, collections.OrderedDict())[opt] = value
+    lines = [header]
+    for sec, opts in sections.items():
+        lines.append("[%s]" % sec)
+        lines += ["%s = %s" % (k, v) for k, v in opts.items()]
+    for name, opts in providers:
+        lines.append("[provider.%s]" % name)
+        lines += ["%s = %s" % (k, v) for k, v in opts.items()]
+    text = "\n".join(lines) + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+    return text
+
+
+class Pool(Proc):
+    """smsq-worker on a free loopback port, with data_dir as its store.
+    workers: -w (None: the configuration's); args: more options (-c FILE,
+    -o NAME=VALUE); prefix: a command that execs it, keeping its pid
+    (["prlimit", "--nofile=64:64", "--"])."""
+
+    def __init__(self, data_dir, log_path, workers=2, args=(), prefix=()):
+        super().__init__(log_path)
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.endpoint = "tcp://127.0.0.1:%d" % self.port
+        self.workers = workers
+        self.args = list(args)
+        self.prefix = list(prefix)
+
+    def command(self):
+        cmd = self.prefix + [os.path.join(BIN, "smsq-worker")] + self.args + [
+            "-d", self.data_dir, "-e", self.endpoint]
+        if self.workers is not None:
+            cmd += ["-w", str(self.workers)]
+        return cmd
+
+    def start(self, wait=True, timeout_s=300):
+        self.t_start_ms = time.time() * 1000
+        self.spawn(self.command())
+        if wait:
+            self.wait_ready(timeout_s)
+        return self
+
+    def wait_ready(self, timeout_s=300):
+        """Until every worker said "started" and the endpoint is bound."""
+        def ready():
+            if self.proc.poll() is not None:
+                raise HarnessError("pool exited at start (%s):\n%s"
+                                   % (self.proc.returncode, self.log_text()[-3000:]))
+            text = self.log_text()
+            m = re.search(r"pool starting: (\d+) workers", text)
+            return (m is not None and "ingest endpoint" in text
+                    and text.count("started: store") >= int(m.group(1)))
+        wait_for(ready, timeout_s, "the pool to start (%s)" % self.log_path)
+        self.workers = int(re.search(r"pool starting: (\d+) workers", self.log_text()).group(1))
+
+    def roles(self):
+        """{role: pid} of the live master, broker and workers."""
+        if not self.alive():
+            return {}
+        roles = {"master": self.proc.pid}
+        alive = set(self.pids())
+        for role, pid in re.findall(r"started (broker|worker-\d+) pid=(\d+)", self.log_text()):
+            if int(pid) in alive:
+                roles[role] = int(pid)
+        return roles
+
+    def pids(self):
+        """Pids of the master's children (broker and workers)."""
+        if not self.alive():
+            return []
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
+                             text=True)
+        return [int(x) for x in out.stdout.split()]
+
+    def stats(self):
+        return store_stats(self.data_dir)
