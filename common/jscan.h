@@ -3,12 +3,13 @@
  *
  * The workers read every provider answer (one per request: thousands a
  * second) for a handful of members: a message id, a status, an error code.
- * Building jansson's tree of the whole answer to read them cost 20-30% of a
- * worker's CPU (one hash table per object, one allocation per string), so
+ * Building jansson's tree of the whole answer to read them (one hash table
+ * per object, one allocation per string) would be a large share of a
+ * worker's CPU at one message per request, so
  * the answers are read in place: jscan_parse() checks the whole document
  * once (RFC 8259 strictly: grammar, UTF-8, escapes, surrogate pairs, no
  * \u0000, integers that fit 64 bits, at most JSCAN_MAX_DEPTH levels of
- * nesting) and returns its root value SMSQ_WARN_UNUSED; the other calls walk values inside a
+ * nesting) and returns its root value; the other calls walk values inside a
  * checked document and allocate nothing.  Strings are decoded on demand into
  * the caller's buffer.
  *

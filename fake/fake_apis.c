@@ -13,7 +13,8 @@
  * JSON documents are built and encoded with jansson, but for the two
  * answers sent at every request of a benchmark (Twilio's Message resource,
  * Infobip's answer to a batch), which are written as text by hand: jansson's
- * tree and dump were 30% of the fake provider's CPU per Twilio request.  The
+ * tree and dump would be most of the fake provider's work per request, and
+ * it shares the machine with the pool it measures.  The
  * hand-written text is byte for byte what jansson's compact dump of the
  * same object gives (same member order, same escapes).  Strings that come
  * from a form (Twilio) may be invalid UTF-8, which jansson refuses: they are

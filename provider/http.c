@@ -11,8 +11,7 @@
  * the same setup only sets its body, which spares the reset, the header
  * list and the ~25 options of a full setup on every request (libcurl still
  * parses the URL at each transfer); any other request resets the handle and
- * configures it afresh.  With the connection cache below: 5% of the pool's
- * CPU at one message per request.  libcurl tells us which sockets to
+ * configures it afresh.  libcurl tells us which sockets to
  * watch through CURLMOPT_SOCKETFUNCTION and when to call back through
  * CURLMOPT_TIMERFUNCTION; we keep both in plain arrays.
  *

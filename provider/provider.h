@@ -9,20 +9,24 @@
  * and hands back what came.  So every adapter is unit-tested with byte-exact
  * requests and the providers' documented answers.
  *
- * Outcome rules every adapter follows (issue 3, "Outcomes"):
+ * Outcome rules every adapter follows (provider.c has the full table,
+ * PROVIDERS.md each API's):
  *   2xx with the message accepted   -> PROVIDER_SENT, provider's message id kept
  *   a per-message error in a 2xx    -> that message's own outcome (batch APIs,
  *                                      and errors reported in a 200 body)
- *   429, 503, throttling in a body  -> PROVIDER_THROTTLED: retry after
+ *   429, throttling in a body       -> PROVIDER_THROTTLED: retry after
  *                                      Retry-After, and the whole provider
  *                                      slows down (pacing honours it)
- *   other 5xx, connection errors    -> PROVIDER_RETRY (backoff with jitter)
+ *   503                             -> PROVIDER_UNAVAILABLE: retry after
+ *                                      Retry-After, without the slow-down
+ *   other 5xx, 408, connection      -> PROVIDER_RETRY (backoff with jitter)
+ *   errors
  *   timeout after the request left  -> PROVIDER_RETRY with ambiguous = 1 (the
  *                                      provider may have sent it)
- *   401/403/404/407/408             -> PROVIDER_RETRY: our configuration (a
- *                                      rotated token, a wrong account), not
- *                                      the message; failing the backlog for it
- *                                      would be worse
+ *   401/403/404/407, DNS, TLS       -> PROVIDER_MISCONFIGURED: our
+ *   verification                       configuration (a rotated token, a wrong
+ *                                      account), not the message; failing the
+ *                                      backlog for it would be worse
  *   other 4xx, invalid number...    -> PROVIDER_FAILED, the provider's reason
  *   502/504, a 2xx that cannot be   -> PROVIDER_RETRY with ambiguous = 1
  *   read
@@ -53,7 +57,7 @@
 enum provider_kind {
 	PROVIDER_TWILIO = 0,   /* Twilio Programmable Messaging, one message per request */
 	PROVIDER_INFOBIP = 1,  /* Infobip SMS API, /sms/2/text/advanced, many per request */
-	PROVIDER_WEBHOOK = 2,  /* generic JSON webhook for in-house gateways (README) */
+	PROVIDER_WEBHOOK = 2,  /* JSON webhook of an in-house gateway (PROVIDERS.md) */
 };
 
 /* A provider's identity and credentials, from the config file. */

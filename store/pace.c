@@ -15,12 +15,13 @@
  * then tat = max(tat, t) + n*T.  tau = B*T allows B+1 units at once; we use
  * tau = (B-1)*T for B >= 1 so that a sliding 1-second window holds at most
  * L + B units, and tau = 0 for B = 0; then 25 ms of it are held back for
- * the jitter between leaving and arriving (tolerance()): on the 2-core test
- * machine a request reached the fake provider a median 0.8 ms after its
- * tokens were taken (p99 4.4 ms, p99.9 10 ms, at most 38 ms in 10,000),
- * most of it the receiver waiting for a core; a 429 there takes a request
- * ~80 ms late, and the default burst (50 ms) leaves little more to hold
- * back.  A request that leaves more than PACE_LATE_NS after its tokens were
+ * the jitter between leaving and arriving (tolerance()): the provider
+ * counts arrivals, and a request reaches it some time after its tokens
+ * were taken (mostly the sender or the receiver waiting for a core, more
+ * on a loaded machine), so requests taken evenly may arrive bunched.  25 ms
+ * covers that spread but for rare stalls, and is half of the default burst
+ * (50 ms), which leaves little more to hold back.  A request that leaves
+ * more than PACE_LATE_NS after its tokens were
  * taken (a worker stalled between the two) takes its place in the bucket
  * again when it leaves (pace_late()), so that the requests after it keep
  * their spacing at the provider.  T and B follow the

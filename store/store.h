@@ -25,7 +25,7 @@
 
 #include "common/attrs.h"
 
-/* Message states (ARCHITECTURE.md invariant 3).  Values are stored on disk:
+/* Message states (docs/DESIGN.md, invariant 3).  Values are stored on disk:
  * never renumber. */
 enum store_state {
 	STORE_STATE_DELAYED = 0,   /* waiting for its not-before or retry time */
@@ -148,10 +148,8 @@ struct store_new {
  * soonest appointments come first, to the millisecond where it matters, and
  * messages whose appointments share a step keep their arrival (id) order: a
  * batch of new messages lands in a few places of the index, not one page
- * per message (issue 5, 1,000,000 events from 4 producers: exact -> 1/16:
- * ingest 30,000 -> 60,000 events/s, 4.7 -> 1.6 KiB written per event;
- * 1/16 -> 1/4: 89,000-91,000 -> 106,000-132,000 events/s, 1.4 -> 1.0 KiB).
- * Never after the appointment.
+ * per message, so a commit copies and writes a few pages whatever the size
+ * of its batch.  Never after the appointment.
  */
 int64_t store_urgency_ms(int64_t appointment_ms, int64_t now_ms);
 

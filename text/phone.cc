@@ -15,9 +15,8 @@
  *      extension from the E.164 form and read "06 12 AB CD EF" as a vanity
  *      number.  The scan copies the digits (and the '+') into a small
  *      buffer, so Parse() gets "0612345678", not the spaced original:
- *      its regexps have less to read (about half the time of Parse() for
- *      "06 12 34 56 78") and the string fits in std::string's small
- *      buffer (no allocation) for most numbers.  The result is the same:
+ *      its regexps have less to read and the string fits in std::string's
+ *      small buffer (no allocation) for most numbers.  The result is the same:
  *      every separator kept out is one Parse() would have skipped.
  *   2. Parse() in the default region ("ZZ" when there is none) -- or, for
  *      the plain forms of the countries in fast_plans[], the PhoneNumber
@@ -28,15 +27,14 @@
  *      valid number.  IsValidNumber()
  *      is exactly GetRegionCodeForNumber() + "type != UNKNOWN" (see
  *      libphonenumber's IsValidNumberForRegion()), so calling both would
- *      run the same regular expressions twice; with ICU regexps that is
- *      about a quarter of the time of a call.
+ *      run the same regular expressions twice.
  *   5. GetRegionCodeForNumber(), the non-geographic "001" refusal, the
  *      allowed list, Format(E164).
  *
- * Fast path.  Parse() costs about 20 us of the 23 us of a call (its
- * regular expressions, an ICU RegexMatcher allocated for each: the
- * extension, the viability and the national-prefix patterns), 5 to 10
- * times what the type check after it costs.  For the countries of
+ * Fast path.  Parse() is most of the cost of a call (its regular
+ * expressions, an ICU RegexMatcher allocated for each: the extension, the
+ * viability and the national-prefix patterns), several times what the type
+ * check after it costs.  For the countries of
  * fast_plans[], whose national prefix is a plain "0" (or who have none) and
  * whose numbers never start with 0, the common forms are unambiguous:
  * "+" country code, then the national significant number (NSN) not
@@ -425,9 +423,9 @@ bool fast_parse(const scanned &sc, const char *defreg, PhoneNumber *num)
 }
 
 /*
- * Type check (step 4) with RE2.  GetNumberType() is about two thirds of
- * the cost of a call (callgrind: 43,000 of 66,000 instructions per event
- * prepared): for each of up to 11 number types it runs the type's pattern
+ * Type check (step 4) with RE2.  GetNumberType() would be most of the
+ * cost of preparing an event: for each of up to 11 number types it runs
+ * the type's pattern
  * through ICU, with an ICU RegexMatcher and a UnicodeString built for each
  * match, and, in the libphonenumber of Debian 12, a second prefix match
  * whose result it then ignores.  type_of() gives the same answer from the

@@ -726,13 +726,13 @@ static struct date_memo *memo_find(renderer *r, size_t slot, int which, int64_t 
 /*
  * Format the appointment time into out as UTF-8; returns bytes or -1.
  *
- * udat_format() was 10% of an ingesting worker's CPU (perf), and bookings
- * share appointment slots (six weeks of quarter hours are 4,032 instants),
- * so what it gave is remembered in a table keyed by formatter slot, its
- * generation (a slot reused for another locale and zone gets a new one),
- * field and time.  The table is 4-way set-associative: direct-mapped, the
- * 8,064 keys of one zone's six weeks (date and time) missed a third of the
- * time in 8,192 slots (perf: udat_format 7.6% of the worker's CPU).
+ * udat_format() is among the costliest steps of preparing an event, and
+ * bookings share appointment slots (six weeks of quarter hours are 4,032
+ * instants), so what it gave is remembered in a table keyed by formatter
+ * slot, its generation (a slot reused for another locale and zone gets a
+ * new one), field and time.  The table is 4-way set-associative: direct-
+ * mapped, the 8,064 keys of one zone's six weeks (date and time) would
+ * often collide and evict each other.
  */
 static int format_date(renderer *r, const char *locale, const char *zone, int which,
 		       int64_t at_ms, char *out, size_t cap, enum render_status *rs, char *detail,

@@ -71,10 +71,9 @@ struct held {
  * Move one message from src to dst without ever blocking in a send: its
  * first frame goes with ZMQ_DONTWAIT; refused (dst full), it stays in *h for
  * the next try.  A refusal costs nothing up front, where asking the socket
- * for room (ZMQ_EVENTS) before each message made libzmq check its command
- * mailbox each time: a poll() and a getpid() per request (perf, at 60,000
- * requests/s: the broker's share of the machine 12.5 % -> 4.7 % without
- * them).  Returns 1 moved, 0 nothing
+ * for room (ZMQ_EVENTS) before each message would make libzmq check its
+ * command mailbox each time: a poll() and a getpid() per request, most of
+ * what the broker itself costs.  Returns 1 moved, 0 nothing
  * waiting or dst full (then h->has), -1 error (the message is dropped).
  */
 static int move_one(void *src, void *dst, struct held *h)

@@ -24,16 +24,11 @@
  * socket producers connect to, the broker's or a bound worker's).  The
  * rest waits on the producer's side (its send queue, TCP).  It is per
  * connection, so what a pool holds for producers grows with how many are
- * connected (0.5-1.2 KiB per request held, measured).  With windows of
- * 4,096, 32 producers took the ingesting worker's RssAnon to 55 MiB with
- * 2048 (ingest.batch_max; 86 MiB for the broker with ingest.workers = 2),
- * 24 MiB with 128 (21 MiB), 26 MiB with 256; 4 producers 22 -> 18 MiB.  By
- * extrapolation (~0.2 MiB per producer), the ~70 producers PROTOCOL.md
- * allows at the defaults stay near 32 MiB with 128.  Rate (1,000,000
- * events, paired runs): 1 producer the same (medians 106,000 / 108,500
- * events/s, 6 pairs), 4 producers ~5 % less (102,000 / 97,000, 9 pairs),
- * within this machine's spread: the worker reads on while ZeroMQ refills
- * the queue.  The value is never above ingest.hwm.
+ * connected, not with their windows.  A held request takes about a
+ * kilobyte: at 128, the ~70 producers PROTOCOL.md allows at the defaults
+ * hold about 9 MiB; at batch_max (2048) per connection they could hold
+ * 140 MiB.  It does not hold the rate back: the worker reads on while
+ * ZeroMQ refills the queue.  The value is never above ingest.hwm.
  */
 #define INGEST_READ_AHEAD 128
 

@@ -13,15 +13,17 @@
  *                 the same reference ("smsq-<id>")
  *   throttled  -> delayed until Retry-After, and the whole provider is held
  *                 back until then (pace_block), in every process
+ *   misconfigured -> back to ready untouched (no attempt counted), and the
+ *                 provider parked: only probes go to it (pace.h)
  *   expired    -> a message past its expiry is never sent
  * Retries stop at the expiry and at retry.max_attempts.
  *
  * Failover: providers are tried in config order.  A provider whose circuit
- * is open (too many failed requests in a row) is skipped, so traffic goes to
- * the next one; after the open period one probe request goes to it, and its
- * success brings the traffic back.
+ * is open (it is down, or misconfigured: pace.h) is skipped, so traffic goes
+ * to the next one; after the open period single-message probes go to it, and
+ * a good answer brings the traffic back.
  *
- * The window for a duplicate SMS (ARCHITECTURE.md invariant 2): a worker that
+ * The window for a duplicate SMS (docs/DESIGN.md, invariant 2): a worker that
  * dies after a provider accepted a request and before the outcome commit
  * (at most dispatch.flush_ms later) leaves those messages leased; when the
  * lease runs out they are sent again.  At most the requests that worker had

@@ -16,10 +16,8 @@
  * Pipeline: two batches.  A committer thread runs store_ingest() on one
  * (on its own handle, store_share()) while this thread reads and prepares
  * the next, so the commit's writes and sync overlap the next batch's
- * decoding, checks and rendering instead of following them.  Measured on
- * 2 cores before the thread, per event: read and prepare 4.0 us, store
- * 7.5 us (of which the commit 5.5 us: page writes and the sync), acks
- * 1.3 us.  The thread only runs the store call: the socket, the preparer
+ * decoding, checks and rendering instead of following them.  The thread
+ * only runs the store call: the socket, the preparer
  * and the acks stay on this thread.  It says "done" through an eventfd this
  * thread polls (ingest_fd()).  Batches commit in the order they were read,
  * so a duplicate in the next batch of a key in this one is still seen.
@@ -28,14 +26,9 @@
  * INGEST_READ_AHEAD requests per producer connection (ZMQ_RCVHWM; the rest
  * waits on the producer's side; broker.h says why 128); behind the broker,
  * up to batch_max from the broker (which holds the rest the same way).
- * Bound with ingest.hwm (50,000), 4 producers with windows of 4,096 took
- * the worker's RssAnon to 29-35 MiB; with batch_max (2048), 22 MiB
- * (1,000,000 events), at the same rate, but 55 MiB with 32 producers;
- * with 128, 18 and 24 MiB.  Rendered
- * texts are packed in their batch's buffer, so only the bytes they take
- * are touched: in fixed slots of 2 KiB, 2 * 2048 of them were 8 MiB resident,
- * and the ingesting worker's largest RssAnon with 5,000,000 stored went from
- * 30.5 to 22.8 MiB.
+ * Rendered texts are packed in their batch's buffer, so only the bytes
+ * they take are touched, not a fixed slot of 2 KiB each (2 * 2048 such
+ * slots would keep 8 MiB resident).
  */
 #include "worker/ingest.h"
 

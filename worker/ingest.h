@@ -8,7 +8,7 @@
  * returned are the batch's acks sent: an ACCEPTED ack never leaves before
  * the commit it promises (invariant 1).  While a batch commits, the next
  * one is read and checked.  Bad input gets a REJECTED ack with its reason
- * and changes nothing SMSQ_WARN_UNUSED; an event whose checks could not be made now (no
+ * and changes nothing; an event whose checks could not be made now (no
  * descriptor, no memory: validate.h) gets RETRY_LATER, reason temporary.
  *
  * Frames of a request as the worker sees them (proto/PROTOCOL.md):

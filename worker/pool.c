@@ -328,7 +328,7 @@ int pool_run(const struct config *cfg)
 	}
 	/* A broker only when several workers take events: the only one
 	 * binds the ingest endpoint itself, which saves a hop (a process and
-	 * two ZeroMQ I/O threads per event: ~3 us of ~25 us in all). */
+	 * two ZeroMQ I/O threads per event). */
 	p.has_broker = p.n_workers > 1 &&
 		       (cfg->ingest_workers == 0 || cfg->ingest_workers > 1);
 	if (prepare_dir(&p, absdir) != 0)

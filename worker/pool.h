@@ -7,7 +7,8 @@
  *   - the broker (broker.h): the one ingest endpoint, spreading requests,
  *     when more than one worker takes events (ingest.workers); else the
  *     ingesting worker binds the endpoint itself;
- *   - N workers (worker.h): ingest now, dispatch with issue 3.
+ *   - N workers (worker.h): each sends (dispatch.h); the first
+ *     ingest.workers also take events (ingest.h).
  * It restarts any child that dies (after pool.restart_delay_ms), and stops
  * the pool in order on SIGTERM or SIGINT:
  *   1. the broker stops reading new requests (SIGUSR1), workers get SIGTERM

@@ -160,7 +160,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int bi
 	}
 	/* Workers 1 .. ingest.workers take events: with LMDB's one writer at
 	 * a time, more ingesting workers mostly wait on each other's commits
-	 * (README, ingest.workers). */
+	 * (etc/smsq.conf, ingest.workers). */
 	int takes_events = cfg->ingest_workers == 0 || index <= cfg->ingest_workers;
 	int64_t ingest_retry_at = -1; /* when to try ingest_new() again, or -1 */
 
