@@ -2,7 +2,8 @@
  * store_fx: what the store's unit tests share (test_store_*.c, one per
  * file of store/): the commit seam, a fresh store per test, messages,
  * leases and outcomes.  Included once by each of them, which wrap
- * mdb_txn_commit (first line: WRAP).
+ * mdb_txn_commit (first line: WRAP); test_dispatch.c takes its store and
+ * messages from here too.
  *
  * mdb_txn_commit is wrapped so that a test can make the next commit fail,
  * as a full disk or an I/O error would.  Each test gets a fresh store in a
