@@ -410,6 +410,16 @@ static long step(struct dfx *f)
 	return sleep_ms;
 }
 
+/* Store n messages due now (keys k0..: ids in id), start dispatch and take
+ * a step: what it sent is in fake.reqs. */
+static void start_with(struct dfx *f, uint64_t *id, int n)
+{
+	for (int i = 0; i < n; i++)
+		id[i] = add(f, i, 0, 60);
+	start(f);
+	step(f);
+}
+
 static struct dispatch_counts counts(struct dfx *f)
 {
 	struct dispatch_counts c;
@@ -429,6 +439,23 @@ static struct store_msg get(struct dfx *f, uint64_t id)
 	m.text = NULL;
 	m.event = NULL;
 	return m;
+}
+
+/* Another worker (its own handle) leases what it can now, up to 4, for
+ * lease_ms: how many it got. */
+static size_t other_worker_leases(struct dfx *f, int64_t lease_ms)
+{
+	char err[256];
+	struct store_leased got[4];
+	char texts[4 * STORE_LEASE_TEXTS_MIN];
+	size_t n = 0;
+	store *worker2 = store_share(f->s->st, err, sizeof(err));
+
+	assert_non_null(worker2);
+	assert_int_equal(store_lease(worker2, now_ms(), lease_ms, 4, 0, got, texts, sizeof(texts),
+				     &n, NULL), STORE_OK);
+	store_close(&worker2);
+	return n;
 }
 
 /* Step every `every` ms for ms, no request started meanwhile. */
@@ -476,10 +503,7 @@ static void test_2xx_marks_them_sent_and_counts_them(void **state)
 	struct dfx *f = *state;
 	uint64_t id[3];
 
-	for (int i = 0; i < 3; i++)
-		id[i] = add(f, i, 0, 60);
-	start(f);
-	step(f);
+	start_with(f, id, 3);
 	assert_int_equal(fake.n, 1);
 	assert_int_equal(fake.reqs[0].n, 3);
 	answer_ok(0, 0);
@@ -506,10 +530,7 @@ static void test_per_message_rejection_fails_only_that_one(void **state)
 	struct dfx *f = *state;
 	uint64_t id[3];
 
-	for (int i = 0; i < 3; i++)
-		id[i] = add(f, i, 0, 60);
-	start(f);
-	step(f);
+	start_with(f, id, 3);
 	assert_int_equal(fake.reqs[0].n, 3);
 	answer_ok(0, id[1]);
 	step(f);
@@ -535,10 +556,7 @@ static void test_5xx_retries_after_a_backoff_and_counts_the_attempt(void **state
 	int later = 0;
 
 	set(f, "retry.base_ms", "2000");
-	for (int i = 0; i < N; i++)
-		id[i] = add(f, i, 0, 60);
-	start(f);
-	step(f);
+	start_with(f, id, N);
 	assert_int_equal(fake.n, 1);
 	answer(0, 500, "{\"error\":\"gateway broke\"}", -1);
 	answered_at = now_ms();
@@ -589,10 +607,7 @@ static void test_429_holds_the_provider_without_counting_an_attempt(void **state
 
 	set(f, "provider.p.max_batch", "1");
 	set(f, "provider.p.concurrency", "1");
-	for (int i = 0; i < 3; i++)
-		id[i] = add(f, i, 0, 60);
-	start(f);
-	step(f);
+	start_with(f, id, 3);
 	assert_int_equal(fake.n, 1);
 	answer(0, 429, "{\"error\":\"slow down\"}", 2000);
 	hold_end = now_ms() + 2000;
@@ -626,10 +641,7 @@ static void test_401_parks_the_provider_and_only_a_probe_goes(void **state)
 
 	set(f, "provider.p.max_batch", "2");
 	set(f, "provider.p.concurrency", "1");
-	for (int i = 0; i < 4; i++)
-		id[i] = add(f, i, 0, 60);
-	start(f);
-	step(f);
+	start_with(f, id, 4);
 	assert_int_equal(fake.n, 1);
 	assert_int_equal(fake.reqs[0].n, 2);
 	answer(0, 401, "{\"error\":\"bad token\"}", -1);
@@ -716,17 +728,11 @@ static void test_pacing_keeps_every_second_within_rate_and_burst(void **state)
 static void test_lease_of_an_outstanding_request_is_renewed(void **state)
 {
 	struct dfx *f = *state;
-	char err[256];
-	struct store_leased other[4];
-	char texts[4 * STORE_LEASE_TEXTS_MIN];
-	size_t got = 9;
 	uint64_t id;
 	int64_t first_end;
 
 	set(f, "dispatch.lease_ms", "4000");
-	id = add(f, 1, 0, 60);
-	start(f);
-	step(f);
+	start_with(f, &id, 1);
 	assert_int_equal(fake.n, 1);
 	first_end = get(f, id).due_ms;
 	assert_int_equal(first_end, now_ms() + 4000);
@@ -738,12 +744,7 @@ static void test_lease_of_an_outstanding_request_is_renewed(void **state)
 	/* Another worker, after the first lease's end, finds nothing to take. */
 	advance(2000);
 	assert_true(now_ms() > first_end);
-	store *worker2 = store_share(f->s->st, err, sizeof(err));
-	assert_non_null(worker2);
-	assert_int_equal(store_lease(worker2, now_ms(), 4000, 4, 0, other, texts, sizeof(texts),
-				     &got, NULL), STORE_OK);
-	store_close(&worker2);
-	assert_int_equal(got, 0);
+	assert_int_equal(other_worker_leases(f, 4000), 0);
 	answer_ok(0, 0);
 	step(f);
 	assert_int_equal(get(f, id).state, STORE_STATE_SENT);
@@ -759,10 +760,7 @@ static void test_leases_beyond_one_transaction_are_all_renewed(void **state)
 	enum { N = DISPATCH_FLUSH_MAX + 904 };
 	static struct store_new m[N];
 	static char keys[N][24];
-	char err[256];
-	struct store_leased other[4];
-	char texts[4 * STORE_LEASE_TEXTS_MIN];
-	size_t got = 9, in_requests = 0;
+	size_t in_requests = 0;
 	int64_t first_end;
 
 	set(f, "dispatch.lease_ms", "4000");
@@ -785,13 +783,8 @@ static void test_leases_beyond_one_transaction_are_all_renewed(void **state)
 	advance(2000); /* half a lease left: due for renewal */
 	step(f);
 	advance(2500);
-	store *worker2 = store_share(f->s->st, err, sizeof(err));
-	assert_non_null(worker2);
 	assert_true(now_ms() > first_end);
-	assert_int_equal(store_lease(worker2, now_ms(), 4000, 4, 0, other, texts, sizeof(texts),
-				     &got, NULL), STORE_OK);
-	store_close(&worker2);
-	assert_int_equal(got, 0);
+	assert_int_equal(other_worker_leases(f, 4000), 0);
 	assert_true(stats(f->s->st).next_due_ms > first_end);
 }
 
@@ -802,15 +795,13 @@ static void test_queued_messages_whose_lease_ran_out_are_dropped_not_sent(void *
 {
 	struct dfx *f = *state;
 	enum { N = 30 };
+	uint64_t id[N];
 
 	set(f, "dispatch.lease_ms", "4000");
 	set(f, "provider.p.rate_per_s", "100"); /* a queue of 50: no refill below 25 free */
 	set(f, "provider.p.max_batch", "1");
 	set(f, "provider.p.concurrency", "1");
-	for (int i = 0; i < N; i++)
-		add(f, i, 0, 60);
-	start(f);
-	step(f);
+	start_with(f, id, N);
 	assert_int_equal(fake.n, 1);
 	advance(4500);
 	answer_ok(0, 0);
@@ -829,27 +820,15 @@ static void test_queued_messages_whose_lease_ran_out_are_dropped_not_sent(void *
 static void test_request_whose_lease_was_lost_is_held_back_by_the_gate(void **state)
 {
 	struct dfx *f = *state;
-	char err[256];
-	struct store_leased other[4];
-	char texts[4 * STORE_LEASE_TEXTS_MIN];
-	size_t got = 0;
 	uint64_t id[2];
 
 	set(f, "dispatch.lease_ms", "4000");
-	for (int i = 0; i < 2; i++)
-		id[i] = add(f, i, 0, 60);
-	start(f);
 	fake.hold_writes = 1;
-	step(f);
+	start_with(f, id, 2);
 	assert_int_equal(fake.n, 1);
 	assert_false(fake.reqs[0].written);
 	advance(4500);
-	store *worker2 = store_share(f->s->st, err, sizeof(err));
-	assert_non_null(worker2);
-	assert_int_equal(store_lease(worker2, now_ms(), 30000, 4, 0, other, texts, sizeof(texts),
-				     &got, NULL), STORE_OK);
-	store_close(&worker2);
-	assert_int_equal(got, 2);
+	assert_int_equal(other_worker_leases(f, 30000), 2);
 	fake.hold_writes = 0;
 	step(f);
 	assert_true(fake.reqs[0].withheld);
