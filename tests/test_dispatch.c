@@ -410,12 +410,12 @@ static long step(struct dfx *f)
 	return sleep_ms;
 }
 
-/* Store n messages due now (keys k0..: ids in id), start dispatch and take
- * a step: what it sent is in fake.reqs. */
+/* Store n messages due now, for an appointment in a day (keys k0..: ids in
+ * id), start dispatch and take a step: what it sent is in fake.reqs. */
 static void start_with(struct dfx *f, uint64_t *id, int n)
 {
 	for (int i = 0; i < n; i++)
-		id[i] = add(f, i, 0, 60);
+		id[i] = add(f, i, 0, 24 * 60);
 	start(f);
 	step(f);
 }
@@ -627,6 +627,34 @@ static void test_429_holds_the_provider_without_counting_an_attempt(void **state
 	step(f);
 	assert_int_equal(fake.n, 2);
 	assert_int_equal(fake.reqs[1].ids[0], id[1]);
+	assert_int_equal(fake.reqs[1].started_ms, hold_end);
+}
+
+/* A throttling answer asking for longer than any Retry-After is honoured
+ * (a webhook's retry_after_ms in the body, up to 2^63 ms): the provider is
+ * held PROVIDER_RETRY_AFTER_MAX_MS, as for a Retry-After header, and the
+ * message waits as long, no more. */
+static void test_a_retry_after_beyond_an_hour_holds_an_hour(void **state)
+{
+	struct dfx *f = *state;
+	uint64_t id[2];
+	char body[256];
+
+	set(f, "provider.p.max_batch", "1");
+	set(f, "provider.p.concurrency", "1");
+	start_with(f, id, 2);
+	snprintf(body, sizeof(body),
+		 "{\"results\":[{\"id\":\"smsq-%" PRIu64 "\",\"status\":\"throttled\","
+		 "\"retry_after_ms\":2000000000000000000}]}", id[0]);
+	answer(0, 200, body, -1);
+	int64_t hold_end = now_ms() + PROVIDER_RETRY_AFTER_MAX_MS;
+	step(f);
+	assert_int_equal(get(f, id[0]).due_ms, hold_end);
+	quiet_for(f, PROVIDER_RETRY_AFTER_MAX_MS, 10000); /* within half a lease */
+	while (now_ms() < hold_end)
+		advance(1);
+	step(f);
+	assert_int_equal(fake.n, 2);
 	assert_int_equal(fake.reqs[1].started_ms, hold_end);
 }
 
@@ -857,6 +885,7 @@ int main(void)
 		T(test_per_message_rejection_fails_only_that_one),
 		T(test_5xx_retries_after_a_backoff_and_counts_the_attempt),
 		T(test_429_holds_the_provider_without_counting_an_attempt),
+		T(test_a_retry_after_beyond_an_hour_holds_an_hour),
 		T(test_401_parks_the_provider_and_only_a_probe_goes),
 		T(test_pacing_keeps_every_second_within_rate_and_burst),
 		T(test_lease_of_an_outstanding_request_is_renewed),
