@@ -349,13 +349,20 @@ static void test_wrong_frames_are_rejected_and_nothing_stored(void **state)
 	frame("r-4", 3, 1);
 	frame(ev, len, 1);
 	frame(ev, len, 0);
-	run_until_acks(f, 4);
+	/* more frames than are kept (INGEST_MAX_FRAMES): the rest read, dropped */
+	frame("p-5", 3, 1);
+	frame("", 0, 1);
+	frame("r-5", 3, 1);
+	for (int i = 0; i < INGEST_MAX_FRAMES; i++)
+		frame(ev, len, i + 1 < INGEST_MAX_FRAMES);
+	run_until_acks(f, 5);
 
-	static const char *const want[4] = { "3 frames after the routing id",
+	static const char *const want[5] = { "3 frames after the routing id",
 					     "request id must be 1 to 64 bytes",
 					     "request id must be 1 to 64 bytes",
+					     "3 frames after the routing id",
 					     "3 frames after the routing id" };
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < 5; i++) {
 		const struct ack *a = &fake.acks[i];
 		char peer[8];
 
@@ -368,9 +375,11 @@ static void test_wrong_frames_are_rejected_and_nothing_stored(void **state)
 	}
 	assert_int_equal(strlen(fake.acks[1].req_id), INGEST_REQ_ID_MAX); /* cut, echoed */
 	assert_string_equal(fake.acks[3].req_id, "r-4");
+	assert_string_equal(fake.acks[4].req_id, "r-5");
+	assert_int_equal(fake.in_head, fake.in_n); /* every frame read */
 	assert_int_equal(atomic_load(&fake.n_commits), 0);
 	assert_int_equal(stats(f->s->st).total, 0);
-	assert_int_equal(counts(f).rejected, 4);
+	assert_int_equal(counts(f).rejected, 5);
 	assert_int_equal(counts(f).accepted, 0);
 }
 
