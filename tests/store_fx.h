@@ -2,7 +2,8 @@
  * store_fx: what the store's unit tests share (test_store_*.c, one per
  * file of store/): the commit seam, a fresh store per test, messages,
  * leases and outcomes.  Included once by each of them, which wrap
- * mdb_txn_commit (first line: WRAP).
+ * mdb_txn_commit (first line: WRAP); test_dispatch.c and test_ingest.c
+ * take their store from here too.
  *
  * mdb_txn_commit is wrapped so that a test can make the next commit fail,
  * as a full disk or an I/O error would.  Each test gets a fresh store in a
@@ -33,17 +34,24 @@
 int __real_mdb_txn_commit(MDB_txn *txn);
 int __wrap_mdb_txn_commit(MDB_txn *txn);
 static __attribute__((unused)) int fail_next_commit; /* an LMDB error code to return once, or 0 */
+/* Told what each commit returned, in the committing thread, once it
+ * returned (NULL: nothing told). */
+static __attribute__((unused)) void (*on_commit)(int rc);
 
 int __wrap_mdb_txn_commit(MDB_txn *txn)
 {
-	if (fail_next_commit != 0) {
-		int rc = fail_next_commit;
+	int rc;
 
+	if (fail_next_commit != 0) {
+		rc = fail_next_commit;
 		fail_next_commit = 0;
 		mdb_txn_abort(txn); /* as a failed commit does */
-		return rc;
+	} else {
+		rc = __real_mdb_txn_commit(txn);
 	}
-	return __real_mdb_txn_commit(txn);
+	if (on_commit != NULL)
+		on_commit(rc);
+	return rc;
 }
 
 struct fx {

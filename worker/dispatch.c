@@ -577,6 +577,10 @@ static void judge(const struct provider_result *res, size_t n, struct verdict *v
 			break;
 		}
 	}
+	/* As long as a Retry-After header is honoured, however long an
+	 * adapter passed on (a webhook body's retry_after_ms may say 2^62 ms). */
+	if (v->retry_after_ms > PROVIDER_RETRY_AFTER_MAX_MS)
+		v->retry_after_ms = PROVIDER_RETRY_AFTER_MAX_MS;
 }
 
 /* The circuit, the adaptive rate, a misconfiguration and the holds, from
