@@ -1,5 +1,5 @@
 /*
- * smsq-bench-publish: the load generator of the benchmarks (scripts/bench).
+ * smsq-bench-publish: the load generator of the benchmarks (bench/run).
  *
  *	smsq-bench-publish [-e ENDPOINT] [-n EVENTS] [-P PRODUCERS] [--threads]
  *			   [-w WINDOW] [-r RATE | --schedule FILE] [options]

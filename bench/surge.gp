@@ -1,11 +1,11 @@
-# The surge-night chart of BENCHMARKS.md, drawn by scripts/bench:
+# The surge-night chart of the benchmarks, drawn by bench/run (bench_surge.py):
 #   gnuplot -e "datafile='...'; outfile='...'; subtitle='...'" bench/surge.gp
 # datafile columns (whitespace separated, '#' comments):
 #   1 seconds since the first booking   2 messages waiting (smsqctl stats)
 #   3 bookings accepted per second      4 confirmations sent per second
 #   5 the provider's limit (per second)
 if (!exists("datafile")) datafile = 'build/bench/surge/surge.dat'
-if (!exists("outfile")) outfile = 'bench/surge.svg'
+if (!exists("outfile")) outfile = 'build/bench/surge/surge.svg'
 if (!exists("subtitle")) subtitle = ''
 
 set terminal svg size 960,540 dynamic font "sans,12" background rgb "white"
