@@ -57,6 +57,7 @@
 #include <time.h>
 
 #include "common/xalloc.h"
+#include "common/err.h"
 
 #define HTTP_DATE_MAX 64          /* longest HTTP-date we look at, bytes */
 #define MS_PER_S 1000
@@ -419,18 +420,6 @@ int64_t provider_parse_retry_after(const char *value, int64_t now_ms)
 
 /* ---- request helpers ------------------------------------------------------- */
 
-void provider_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	if (vsnprintf(err, errlen, fmt, ap) < 0)
-		err[0] = '\0';
-	va_end(ap);
-}
-
 int provider_token_safe(const char *s)
 {
 	for (; *s != '\0'; s++)
@@ -448,12 +437,12 @@ int provider_request_url(struct provider_request *req, const struct provider_con
 	int k;
 
 	if (blen == 0 || blen == sizeof(conf->base_url)) {
-		provider_errf(err, errlen, "provider %s: base_url is empty or too long", conf->name);
+		err_set(err, errlen, "provider %s: base_url is empty or too long", conf->name);
 		return -1;
 	}
 	if (!provider_token_safe(conf->base_url)) {
-		provider_errf(err, errlen, "provider %s: base_url has spaces or control characters",
-			      conf->name);
+		err_set(err, errlen, "provider %s: base_url has spaces or control characters",
+			conf->name);
 		return -1;
 	}
 	while (blen > 0 && conf->base_url[blen - 1] == '/')
@@ -462,13 +451,13 @@ int provider_request_url(struct provider_request *req, const struct provider_con
 	k = vsnprintf(path, sizeof(path), fmt, ap);
 	va_end(ap);
 	if (k < 0 || (size_t)k >= sizeof(path)) {
-		provider_errf(err, errlen, "provider %s: URL too long", conf->name);
+		err_set(err, errlen, "provider %s: URL too long", conf->name);
 		return -1;
 	}
 	k = snprintf(req->url, sizeof(req->url), "%.*s%s", (int)blen, conf->base_url, path);
 	if (k < 0 || (size_t)k >= sizeof(req->url)) {
 		req->url[0] = '\0';
-		provider_errf(err, errlen, "provider %s: URL too long", conf->name);
+		err_set(err, errlen, "provider %s: URL too long", conf->name);
 		return -1;
 	}
 	return 0;
@@ -509,14 +498,14 @@ int provider_request_body_json(struct provider_request *req, const json_t *root,
 
 	need = json_dumpb(root, NULL, 0, flags);
 	if (need == 0) {
-		provider_errf(err, errlen, "cannot serialise the JSON body");
+		err_set(err, errlen, "cannot serialise the JSON body");
 		return -1;
 	}
 	buf = xmalloc(need + 1);
 	got = json_dumpb(root, buf, need, flags);
 	if (got != need) {
 		free(buf);
-		provider_errf(err, errlen, "cannot serialise the JSON body");
+		err_set(err, errlen, "cannot serialise the JSON body");
 		return -1;
 	}
 	buf[need] = '\0';
@@ -569,6 +558,33 @@ void provider_match_entries(const struct provider_response *resp, const struct p
 		if (!seen[i])
 			provider_result_set(&out[i], PROVIDER_RETRY, 1, -1, "%s", missing);
 	free(seen);
+}
+
+void provider_batch_parse(const struct provider_batch_answer *a,
+			  const struct provider_response *resp, const struct provider_msg *msgs,
+			  size_t n, struct provider_result *out)
+{
+	char why[PROVIDER_REASON_MAX], detail[PROVIDER_REASON_MAX] = "";
+	struct jscan_val root = { 0 };
+
+	if (n == 0 || out == NULL)
+		return;
+	if (resp == NULL || resp->transport != PROVIDER_T_OK) {
+		provider_fail_all(resp, NULL, n, out);
+		return;
+	}
+	if (provider_http_2xx(resp)) {
+		provider_match_entries(resp, msgs, n, out, a->list, a->keys, a->n_keys, a->missing,
+				       a->entry);
+		return;
+	}
+	if (provider_json_load(resp, &root, why, sizeof(why)) != 0)
+		root = (struct jscan_val){ 0 }; /* unreadable: no detail */
+	if (a->error_detail != NULL)
+		a->error_detail(root, detail, sizeof(detail));
+	provider_fail_all(resp, detail[0] != '\0' ? detail : NULL, n, out);
+	if (a->after_error != NULL)
+		a->after_error(root, n, out);
 }
 
 static void buf_reserve(struct provider_buf *b, size_t more)
@@ -649,15 +665,15 @@ int provider_request_messages_json(struct provider_request *req,
 	int rc = -1;
 
 	if (root == NULL || list == NULL || json_object_set(root, "messages", list) != 0) {
-		provider_errf(err, errlen, "out of memory building the JSON body");
+		err_set(err, errlen, "out of memory building the JSON body");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_t *m = one(conf, &msgs[i]);
 
 		if (m == NULL || json_array_append_new(list, m) != 0) {
-			provider_errf(err, errlen, "message %" PRIu64 ": cannot encode it as JSON",
-				      msgs[i].id);
+			err_set(err, errlen, "message %" PRIu64 ": cannot encode it as JSON",
+				msgs[i].id);
 			goto out;
 		}
 	}
@@ -674,34 +690,34 @@ int provider_check_batch(const struct provider_msg *msgs, size_t n, size_t max,
 	size_t i, j;
 
 	if (msgs == NULL || n == 0 || n > max) {
-		provider_errf(err, errlen, "batch of %zu messages (1 to %zu allowed)", n, max);
+		err_set(err, errlen, "batch of %zu messages (1 to %zu allowed)", n, max);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		const struct provider_msg *m = &msgs[i];
 
 		if (m->to == NULL || m->to[0] == '\0') {
-			provider_errf(err, errlen, "message %" PRIu64 ": no destination", m->id);
+			err_set(err, errlen, "message %" PRIu64 ": no destination", m->id);
 			return -1;
 		}
 		if (m->text == NULL || !provider_utf8_valid(m->text, strlen(m->text))) {
-			provider_errf(err, errlen, "message %" PRIu64 ": text missing or not UTF-8",
-				      m->id);
+			err_set(err, errlen, "message %" PRIu64 ": text missing or not UTF-8",
+				m->id);
 			return -1;
 		}
 		if (!need_refs)
 			continue;
 		if (m->ref == NULL || m->ref[0] == '\0' ||
 		    strnlen(m->ref, PROVIDER_REF_MAX) >= PROVIDER_REF_MAX) {
-			provider_errf(err, errlen, "message %" PRIu64 ": reference missing or too long",
-				      m->id);
+			err_set(err, errlen, "message %" PRIu64 ": reference missing or too long",
+				m->id);
 			return -1;
 		}
 		for (j = 0; j < i; j++) {
 			if (strcmp(msgs[j].ref, m->ref) == 0) {
-				provider_errf(err, errlen,
-					      "message %" PRIu64 ": reference %s twice in the batch",
-					      m->id, m->ref);
+				err_set(err, errlen,
+					"message %" PRIu64 ": reference %s twice in the batch",
+					m->id, m->ref);
 				return -1;
 			}
 		}
@@ -726,23 +742,23 @@ int provider_json_load(const struct provider_response *resp, struct jscan_val *r
 	root->p = NULL;
 	root->len = 0;
 	if (resp->body == NULL || resp->body_len == 0) {
-		provider_errf(why, whylen, "empty body");
+		err_set(why, whylen, "empty body");
 		return -1;
 	}
 	if (resp->body_len > PROVIDER_BODY_MAX) {
-		provider_errf(why, whylen, "body too large (%zu bytes)", resp->body_len);
+		err_set(why, whylen, "body too large (%zu bytes)", resp->body_len);
 		return -1;
 	}
 	/* The body needs no NUL: jscan reads exactly body_len bytes. */
 	if (jscan_parse(resp->body, resp->body_len, root, jerr, sizeof(jerr)) != 0) {
-		provider_errf(why, whylen, "unparseable body: %s", jerr);
+		err_set(why, whylen, "unparseable body: %s", jerr);
 		return -1;
 	}
 	t = jscan_type(*root);
 	if (t != JSCAN_OBJECT && t != JSCAN_ARRAY) {
 		root->p = NULL;
 		root->len = 0;
-		provider_errf(why, whylen, "unparseable body: not an object or an array");
+		err_set(why, whylen, "unparseable body: not an object or an array");
 		return -1;
 	}
 	return 0;

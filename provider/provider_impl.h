@@ -55,10 +55,6 @@ void provider_result_set_id(struct provider_result *r, const char *id);
 
 /* ---- requests ----------------------------------------------------------- */
 
-/* Write a message into err (NULL-safe, always NUL-terminated when errlen>0). */
-void provider_errf(char *err, size_t errlen, const char *fmt, ...)
-	SMSQ_PRINTF(3, 4);
-
 /* Set req->url to conf->base_url (trailing '/' dropped) followed by the
  * formatted path.  Returns 0, or -1 with err (empty or unsafe base URL, URL
  * longer than req->url). */
@@ -181,6 +177,34 @@ void provider_match_entries(const struct provider_response *resp, const struct p
 			    size_t n, struct provider_result *out, const char *list_key,
 			    const char *const *keys, size_t n_keys, const char *missing,
 			    provider_entry_fn *fn);
+
+/*
+ * The answer of a batch API (Infobip's, the webhook contract), as
+ * provider_batch_parse() reads it for an adapter: a 2xx body lists one
+ * entry per message under `list` (provider_match_entries() with keys,
+ * missing, entry); any other status is an error of the whole request,
+ * whose body (root: absent when unreadable) gives the detail every message
+ * is failed with (error_detail, may be NULL: none), after which
+ * after_error (may be NULL) may amend the results (a retry hint of the
+ * body).
+ */
+struct provider_batch_answer {
+	const char *list;
+	const char *const *keys;
+	size_t n_keys;
+	const char *missing;
+	provider_entry_fn *entry;
+	void (*error_detail)(struct jscan_val root, char *detail, size_t len);
+	void (*after_error)(struct jscan_val root, size_t n, struct provider_result *out);
+};
+
+/* The outcome of every message of a batch request from its answer, the
+ * one frame of the batch adapters' parse(): a transport failure or an
+ * error status fails them all (provider_fail_all()), a 2xx answer is read
+ * entry by entry. */
+void provider_batch_parse(const struct provider_batch_answer *a,
+			  const struct provider_response *resp, const struct provider_msg *msgs,
+			  size_t n, struct provider_result *out);
 
 /* SENT, with no reason, and the provider's id (sanitized; NULL: none): what
  * provider_result_set and provider_result_set_id give, without formatting. */

@@ -51,6 +51,7 @@
 #include <string.h>
 
 #include "common/xalloc.h"
+#include "common/err.h"
 
 /* Status groups (Infobip "Response status and error codes"). */
 enum infobip_group {
@@ -119,8 +120,8 @@ static int infobip_build(const struct provider_conf *conf, const struct provider
 	if (provider_check_batch(msgs, n, PROVIDER_INFOBIP_MAX_BATCH, 1, err, errlen) != 0)
 		goto fail;
 	if (conf->token[0] == '\0' || !provider_token_safe(conf->token)) {
-		provider_errf(err, errlen, "provider %s: token (Infobip API key) is empty or has "
-			      "spaces or control characters", conf->name);
+		err_set(err, errlen, "provider %s: token (Infobip API key) is empty or has "
+			"spaces or control characters", conf->name);
 		goto fail;
 	}
 	if (provider_request_url(out, conf, err, errlen, "/sms/2/text/advanced") != 0)
@@ -128,21 +129,21 @@ static int infobip_build(const struct provider_conf *conf, const struct provider
 	if (provider_request_header(out, "Authorization: App %s", conf->token) != 0 ||
 	    provider_request_header(out, "Content-Type: application/json") != 0 ||
 	    provider_request_header(out, "Accept: application/json") != 0) {
-		provider_errf(err, errlen, "provider %s: cannot add headers", conf->name);
+		err_set(err, errlen, "provider %s: cannot add headers", conf->name);
 		goto fail;
 	}
 
 	/* What jansson refused before the hand-written body: no invalid UTF-8
 	 * goes into the JSON (check_batch did the texts). */
 	if (!provider_utf8_valid(conf->sender, strlen(conf->sender))) {
-		provider_errf(err, errlen, "provider %s: sender is not UTF-8", conf->name);
+		err_set(err, errlen, "provider %s: sender is not UTF-8", conf->name);
 		goto fail;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!provider_utf8_valid(msgs[i].to, strlen(msgs[i].to)) ||
 		    !provider_utf8_valid(msgs[i].ref, strlen(msgs[i].ref))) {
-			provider_errf(err, errlen, "message %" PRIu64 ": destination or reference "
-				      "not UTF-8", msgs[i].id);
+			err_set(err, errlen, "message %" PRIu64 ": destination or reference "
+				"not UTF-8", msgs[i].id);
 			goto fail;
 		}
 	}
@@ -259,29 +260,22 @@ static void error_detail(struct jscan_val root, char *detail, size_t len)
 		 id != NULL && text != NULL ? ": " : "", text != NULL ? text : "");
 }
 
+/* One entry per destination, matched by messageId; an error status's body
+ * says why in one of two formats (error_detail()). */
+static const struct provider_batch_answer infobip_answer = {
+	.list = "messages",
+	.keys = entry_keys,
+	.n_keys = EN_KEYS,
+	.missing = "infobip answer has no entry for this message",
+	.entry = entry_outcome,
+	.error_detail = error_detail,
+};
+
 static void infobip_parse(const struct provider_conf *conf, const struct provider_response *resp,
 			  const struct provider_msg *msgs, size_t n, struct provider_result *out)
 {
-	char why[PROVIDER_REASON_MAX], detail[PROVIDER_REASON_MAX];
-	struct jscan_val root;
-
 	(void)conf;
-	if (n == 0 || out == NULL)
-		return;
-	if (resp == NULL || resp->transport != PROVIDER_T_OK) {
-		provider_fail_all(resp, NULL, n, out);
-		return;
-	}
-	if (provider_http_2xx(resp)) {
-		/* One entry per destination, matched by messageId. */
-		provider_match_entries(resp, msgs, n, out, "messages", entry_keys, EN_KEYS,
-				       "infobip answer has no entry for this message", entry_outcome);
-		return;
-	}
-	/* An unreadable error body leaves root absent: no detail. */
-	(void)provider_json_load(resp, &root, why, sizeof(why));
-	error_detail(root, detail, sizeof(detail));
-	provider_fail_all(resp, detail, n, out);
+	provider_batch_parse(&infobip_answer, resp, msgs, n, out);
 }
 
 const struct provider_ops provider_infobip_ops = {

@@ -28,6 +28,7 @@
 
 #include "common/xalloc.h"
 #include "common/num.h"
+#include "common/err.h"
 
 #define TWILIO_SID_HEX 32                 /* hex digits after the 2-letter prefix */
 #define TWILIO_CODE_TOO_MANY_REQUESTS 20429
@@ -111,17 +112,17 @@ static int twilio_build(const struct provider_conf *conf, const struct provider_
 	if (provider_check_batch(msgs, n, PROVIDER_TWILIO_MAX_BATCH, 0, err, errlen) != 0)
 		goto fail;
 	if (!is_alnum(conf->account)) {
-		provider_errf(err, errlen, "provider %s: account must be the Twilio account SID "
-			      "(letters and digits)", conf->name);
+		err_set(err, errlen, "provider %s: account must be the Twilio account SID "
+			"(letters and digits)", conf->name);
 		goto fail;
 	}
 	if (conf->token[0] == '\0') {
-		provider_errf(err, errlen, "provider %s: token (Twilio auth token) is empty",
-			      conf->name);
+		err_set(err, errlen, "provider %s: token (Twilio auth token) is empty",
+			conf->name);
 		goto fail;
 	}
 	if (conf->sender[0] == '\0') {
-		provider_errf(err, errlen, "provider %s: sender is empty", conf->name);
+		err_set(err, errlen, "provider %s: sender is empty", conf->name);
 		goto fail;
 	}
 	if (provider_request_url(out, conf, err, errlen, "/2010-04-01/Accounts/%s/Messages.json",
@@ -129,7 +130,7 @@ static int twilio_build(const struct provider_conf *conf, const struct provider_
 		goto fail;
 	if (provider_request_header(out, "Content-Type: application/x-www-form-urlencoded") != 0 ||
 	    provider_request_header(out, "Accept: application/json") != 0) {
-		provider_errf(err, errlen, "provider %s: cannot add headers", conf->name);
+		err_set(err, errlen, "provider %s: cannot add headers", conf->name);
 		goto fail;
 	}
 	/* Both fit: same sizes as the config fields they come from. */

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "common/xalloc.h"
+#include "common/err.h"
 
 /* Largest retry_after_ms taken from a body (ms fit in int64 with room). */
 #define WEBHOOK_RETRY_AFTER_MAX_MS ((double)INT64_MAX / 4)
@@ -73,8 +74,8 @@ static int webhook_build(const struct provider_conf *conf, const struct provider
 	if (provider_check_batch(msgs, n, PROVIDER_WEBHOOK_MAX_BATCH, 1, err, errlen) != 0)
 		goto fail;
 	if (!provider_token_safe(conf->token)) {
-		provider_errf(err, errlen, "provider %s: token has spaces or control characters",
-			      conf->name);
+		err_set(err, errlen, "provider %s: token has spaces or control characters",
+			conf->name);
 		goto fail;
 	}
 	if (provider_request_url(out, conf, err, errlen, "%s", "") != 0)
@@ -83,7 +84,7 @@ static int webhook_build(const struct provider_conf *conf, const struct provider
 	    provider_request_header(out, "Accept: application/json") != 0 ||
 	    (conf->token[0] != '\0' &&
 	     provider_request_header(out, "Authorization: Bearer %s", conf->token) != 0)) {
-		provider_errf(err, errlen, "provider %s: cannot add headers", conf->name);
+		err_set(err, errlen, "provider %s: cannot add headers", conf->name);
 		goto fail;
 	}
 
@@ -154,36 +155,41 @@ static void entry_outcome(const struct provider_response *resp, const struct jsc
 	}
 }
 
+/* An error status's body: {"error": "text", "retry_after_ms": N}. */
+static void error_detail(struct jscan_val root, char *detail, size_t len)
+{
+	char errorb[PROVIDER_JSON_STR_MAX];
+	const char *error = provider_json_str(root, "error", errorb, sizeof(errorb));
+
+	snprintf(detail, len, "%s", error != NULL ? error : "");
+}
+
+/* A Retry-After header wins; the body's retry_after_ms fills in. */
+static void error_retry_after(struct jscan_val root, size_t n, struct provider_result *out)
+{
+	int64_t wait = body_retry_after(jscan_get(root, "retry_after_ms"));
+
+	for (size_t i = 0; i < n && wait >= 0; i++)
+		if (out[i].status == PROVIDER_THROTTLED && out[i].retry_after_ms < 0)
+			out[i].retry_after_ms = wait;
+}
+
+/* One result per message, matched by our reference. */
+static const struct provider_batch_answer webhook_answer = {
+	.list = "results",
+	.keys = entry_keys,
+	.n_keys = EN_KEYS,
+	.missing = "webhook answer has no result for this message",
+	.entry = entry_outcome,
+	.error_detail = error_detail,
+	.after_error = error_retry_after,
+};
+
 static void webhook_parse(const struct provider_conf *conf, const struct provider_response *resp,
 			  const struct provider_msg *msgs, size_t n, struct provider_result *out)
 {
-	char why[PROVIDER_REASON_MAX], errorb[PROVIDER_JSON_STR_MAX];
-	struct jscan_val root;
-	const char *error;
-	int64_t wait;
-	size_t i;
-
 	(void)conf;
-	if (n == 0 || out == NULL)
-		return;
-	if (resp == NULL || resp->transport != PROVIDER_T_OK) {
-		provider_fail_all(resp, NULL, n, out);
-		return;
-	}
-	if (provider_http_2xx(resp)) {
-		provider_match_entries(resp, msgs, n, out, "results", entry_keys, EN_KEYS,
-				       "webhook answer has no result for this message", entry_outcome);
-		return;
-	}
-	/* An unreadable error body leaves root absent: no detail. */
-	(void)provider_json_load(resp, &root, why, sizeof(why));
-	error = provider_json_str(root, "error", errorb, sizeof(errorb));
-	provider_fail_all(resp, error, n, out);
-	/* A Retry-After header wins; the body's retry_after_ms fills in. */
-	wait = body_retry_after(jscan_get(root, "retry_after_ms"));
-	for (i = 0; i < n && wait >= 0; i++)
-		if (out[i].status == PROVIDER_THROTTLED && out[i].retry_after_ms < 0)
-			out[i].retry_after_ms = wait;
+	provider_batch_parse(&webhook_answer, resp, msgs, n, out);
 }
 
 const struct provider_ops provider_webhook_ops = {
