@@ -111,9 +111,11 @@ static const struct opt provider_opts[] = {
 	{ "tls_verify", OPT_LONG, "1", 0, 1, P(tls_verify), "1: verify the provider's certificate" },
 	{ "ca_file", OPT_STR, "", 0, 0, P(ca_file), "CA bundle; empty = the system's" },
 	{ "circuit_failures", OPT_LONG, "5", 1, 100000, P(circuit_failures),
-	  "failed requests in 5 s that, at half of its requests or more, open the circuit" },
+	  "failed requests that open the circuit: nothing but failures for 1 s, or half of "
+	  "its answers or more over 5 s" },
 	{ "circuit_open_ms", OPT_LONG, "1000", 100, 3600000, P(circuit_open_ms),
-	  "pause of an open circuit before each round of 3 single-message probes" },
+	  "pause of an open circuit before each round of 3 single-message probes (doubling "
+	  "after five rounds, up to 32 times)" },
 };
 
 #define N_PROVIDER_OPTS (sizeof(provider_opts) / sizeof(provider_opts[0]))
