@@ -592,6 +592,42 @@ class IngestTest(itlib.PoolTest):
         self.assertEqual(pool.stop(), 0)
         self.check_store()  # the store is whole after the fault
 
+    def test_a_worker_restarted_while_the_broker_is_out_of_descriptors(self):
+        # The broker at its descriptor limit (a flood of idle connections)
+        # while a worker dies and the master starts it again: the broker
+        # reaches the new worker without accepting anything (an accept on
+        # the workers' side at that limit used to abort it inside libzmq),
+        # and the pool serves producers again once the flood ends.
+        m = pb2()
+        limit = 64
+        pool = self.pool(workers=2, args=["-o", "ingest.workers=2"],
+                         prefix=["prlimit", "--nofile=%d:%d" % (limit, limit), "--"])
+        d = Dealer(pool.endpoint)
+        self.assertEqual(d.call(event("wr-0"), req_id=b"w0").status, m.ACK_ACCEPTED)
+        idle = self.idle_connections(pool, limit + 40)
+        try:
+            wait_for(lambda: "broker: cannot accept a connection" in pool.log_text(), 20,
+                     "the broker's accept failure")
+            victim = int(re.search(r"started worker-1 pid=(\d+)", pool.log_text()).group(1))
+            os.kill(victim, signal.SIGKILL)
+            wait_for(lambda: len(re.findall(r"started worker-1 pid=", pool.log_text())) >= 2
+                     and pool.log_text().count("started: store") >= 3, 30,
+                     "worker-1 started again")
+            time.sleep(1)  # the broker meets the new worker's endpoint meanwhile
+        finally:
+            for s in idle:
+                s.close()
+        log = pool.log_text()
+        self.assertTrue("broker pid=" not in log.split("started worker-2")[1],
+                        "the broker died:\n" + "\n".join(
+                            ln for ln in log.splitlines() if "accept a connection" not in ln))
+        for i in range(4):  # both workers take events again
+            ack = d.call(event("wr-%d" % (i + 1)), req_id=b"w%d" % (i + 1))
+            self.assertEqual(ack.status, m.ACK_ACCEPTED, str(ack))
+        d.close()
+        self.assertEqual(pool.stop(), 0)
+        self.assertEqual(self.stats()["total"], 5)
+
     def idle_connections(self, pool, n):
         """n TCP connections to pool's endpoint that never speak ZeroMQ
         (non-blocking connects: those the pool does not accept wait in its

@@ -1,7 +1,8 @@
 /*
  * test_broker: the pool's ROUTER <-> DEALER loop, run in a thread between a
  * producer and a worker socket of the test's own (ipc endpoints in a temp
- * directory).
+ * directory: the producer connects to the broker, the broker to the
+ * worker).
  *
  * What matters: every request reaches a worker exactly once, whole and in
  * order, even when the workers have no room for a while or none is there
@@ -30,6 +31,7 @@
 struct fx {
 	char dir[64];
 	char front[128], back[128];
+	const char *backs[1];     /* the broker's backends: back */
 	struct broker_opts o;
 	volatile sig_atomic_t pause, stop;
 	pthread_t th;
@@ -45,6 +47,8 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* A socket of the test's own on ep: the worker's binds (the broker
+ * connects to it), the producer's connects. */
 static void *sock(struct fx *f, int type, const char *ep, int hwm)
 {
 	void *s = zmq_socket(f->ctx, type);
@@ -55,7 +59,10 @@ static void *sock(struct fx *f, int type, const char *ep, int hwm)
 	assert_int_equal(zmq_setsockopt(s, ZMQ_RCVTIMEO, &tmo, sizeof(tmo)), 0);
 	assert_int_equal(zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm)), 0);
 	assert_int_equal(zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm)), 0);
-	assert_int_equal(zmq_connect(s, ep), 0);
+	if (type == ZMQ_DEALER && strcmp(ep, f->back) == 0)
+		assert_int_equal(zmq_bind(s, ep), 0);
+	else
+		assert_int_equal(zmq_connect(s, ep), 0);
 	return s;
 }
 
@@ -71,7 +78,9 @@ static int setup(void **state)
 	snprintf(f->front, sizeof(f->front), "ipc://%s/front", f->dir);
 	snprintf(f->back, sizeof(f->back), "ipc://%s/back", f->dir);
 	f->o.frontend = f->front;
-	f->o.backend = f->back;
+	f->backs[0] = f->back;
+	f->o.backends = f->backs;
+	f->o.n_backends = 1;
 	f->o.hwm = HWM;
 	f->o.read_ahead = HWM;
 	f->o.worker_queue = HWM;
@@ -257,7 +266,9 @@ static void a_paused_intake_holds_requests_and_passes_acks(void **state)
 static void a_high_water_mark_that_is_not_positive_is_refused(void **state)
 {
 	char dir[64], front[128], back[128], cmd[128];
-	struct broker_opts o = { .hwm = HWM, .read_ahead = HWM, .worker_queue = HWM };
+	const char *backs[1] = { back };
+	struct broker_opts o = { .hwm = HWM, .read_ahead = HWM, .worker_queue = HWM,
+				 .backends = backs, .n_backends = 1 };
 	volatile sig_atomic_t pause = 0, stop = 1;
 
 	(void)state;
@@ -266,7 +277,6 @@ static void a_high_water_mark_that_is_not_positive_is_refused(void **state)
 	snprintf(front, sizeof(front), "ipc://%s/front", dir);
 	snprintf(back, sizeof(back), "ipc://%s/back", dir);
 	o.frontend = front;
-	o.backend = back;
 	assert_int_equal(broker_run(&o, &pause, &stop), 0);
 	o.read_ahead = 0;
 	assert_int_equal(broker_run(&o, &pause, &stop), -1);

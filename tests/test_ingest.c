@@ -10,8 +10,8 @@
  *                                numbered in one sequence with the commits
  *   mdb_txn_commit               the commit (store_fx.h): made to fail, and
  *                                numbered when it returned (on_commit)
- * The socket itself is a real DEALER, connected to an inproc endpoint no
- * one binds: nothing goes through it.  How ingest runs with real producers
+ * The socket itself is a real DEALER, bound to an inproc endpoint no one
+ * connects to: nothing goes through it.  How ingest runs with real producers
  * and the broker: tests/it_ingest.py.
  */
 #include "tests/store_fx.h"
@@ -216,7 +216,7 @@ static int isetup(void **state)
 	config_defaults(&f->cfg);
 	if (config_text_opts(&f->cfg, &f->text, err, sizeof(err)) != 0)
 		return -1;
-	f->o = (struct ingest_opts){ .endpoint = "inproc://test-ingest-nobody", .bind = 0,
+	f->o = (struct ingest_opts){ .endpoint = "inproc://test-ingest-backend", .router = 0,
 				     .batch_max = 16, .max_event_bytes = FRAME_MAX, .hwm = 1000,
 				     .text = &f->text };
 	f->now = clock_wall_ms();

@@ -122,8 +122,15 @@ static int set_opts(void *sock, int sndhwm, int rcvhwm, int is_frontend)
 	 * producer connection, worker_queue per worker; acks: hwm. */
 	rc |= zmq_setsockopt(sock, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm));
 	rc |= zmq_setsockopt(sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
-	if (is_frontend)
+	if (is_frontend) {
 		rc |= zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	} else {
+		/* Requests go only to workers that are connected: none waits in
+		 * the pipe of a worker that is down or not started yet. */
+		int immediate = 1;
+
+		rc |= zmq_setsockopt(sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate));
+	}
 	return rc;
 }
 
@@ -166,10 +173,12 @@ int broker_run(const struct broker_opts *o, volatile sig_atomic_t *pause_intake,
 			  zmq_strerror(errno));
 		goto out;
 	}
-	if (zmq_bind(back, o->backend) != 0) {
-		log_error("broker: cannot bind backend %s: %s", o->backend, zmq_strerror(errno));
-		goto out;
-	}
+	for (int i = 0; i < o->n_backends; i++)
+		if (zmq_connect(back, o->backends[i]) != 0) {
+			log_error("broker: cannot connect to worker endpoint %s: %s", o->backends[i],
+				  zmq_strerror(errno));
+			goto out;
+		}
 	log_info("broker: ingest endpoint %s", o->frontend);
 
 	while (!*stop) {

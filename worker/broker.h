@@ -2,13 +2,21 @@
  * broker: the pool's single ingest endpoint.
  *
  * One process of the pool binds a ROUTER socket on the ingest endpoint (the
- * stable side binds; every producer connects to it) and a DEALER socket on a
- * private backend endpoint that the worker processes connect to.  Requests
- * are spread round-robin over the workers that have room (ZeroMQ's DEALER
- * fair-queues and skips a worker at its high-water mark); acks find their way
- * back by the routing id ROUTER put in front of each request.  The broker
- * neither decodes nor stores anything: ZeroMQ is the transport, LMDB the
- * queue.
+ * stable side binds; every producer connects to it), and its DEALER socket
+ * connects to each ingesting worker, which binds an endpoint of its own
+ * (ipc:// in the data directory).  Requests are spread round-robin over the
+ * workers that are connected and have room (ZeroMQ's DEALER fair-queues and
+ * skips a worker at its high-water mark; ZMQ_IMMEDIATE: nothing is queued
+ * for a worker that is not there); acks find their way back by the routing
+ * id ROUTER put in front of each request.  The broker neither decodes nor
+ * stores anything: ZeroMQ is the transport, LMDB the queue.
+ *
+ * Why the broker connects and the workers bind: a flood of producer
+ * connections can take every descriptor the broker has, and a worker
+ * restarted then must still be reached.  libzmq retries a connect that
+ * finds no descriptor (ZeroMQ's reconnect interval), but its ipc:// listener
+ * aborts the process on an accept that finds none (EMFILE is not among the
+ * errors it expects).
  */
 #ifndef SMSQ_BROKER_H
 #define SMSQ_BROKER_H
@@ -34,7 +42,8 @@
 
 struct broker_opts {
 	const char *frontend;   /* producers connect here (ingest.endpoint) */
-	const char *backend;    /* workers connect here (ipc:// in the data dir) */
+	const char *const *backends; /* the ingesting workers' endpoints, connected to */
+	int n_backends;
 	int hwm;                /* high-water marks of the acks' way back, messages */
 	int read_ahead;         /* requests held per producer connection */
 	int worker_queue;       /* requests queued per worker (backend send) */

@@ -186,7 +186,7 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 	 * sent ahead.  Bound: INGEST_READ_AHEAD per producer connection; beyond,
 	 * requests wait on the producer's side (its send queue, TCP).  Behind
 	 * the broker: a batch's worth (the broker holds the rest). */
-	size_t ahead = o->bind && INGEST_READ_AHEAD < o->batch_max ? INGEST_READ_AHEAD : o->batch_max;
+	size_t ahead = o->router && INGEST_READ_AHEAD < o->batch_max ? INGEST_READ_AHEAD : o->batch_max;
 	int rcvhwm = ahead < (size_t)o->hwm ? (int)ahead : o->hwm;
 	int rc;
 
@@ -207,26 +207,24 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 	}
 	/* Bound, a ROUTER puts the producer's routing id in front of each
 	 * request, as the broker's does: the same frames either way. */
-	in->sock = zmq_socket(in->ctx, o->bind ? ZMQ_ROUTER : ZMQ_DEALER);
+	in->sock = zmq_socket(in->ctx, o->router ? ZMQ_ROUTER : ZMQ_DEALER);
 	if (in->sock == NULL ||
 	    zmq_setsockopt(in->sock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
 	    zmq_setsockopt(in->sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm)) != 0 ||
 	    zmq_setsockopt(in->sock, ZMQ_SNDHWM, &o->hwm, sizeof(o->hwm)) != 0 ||
-	    (o->bind && zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0) ||
-	    (o->bind && listener_tune(in->sock) != 0)) {
+	    (o->router && zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0) ||
+	    (o->router && listener_tune(in->sock) != 0)) {
 		snprintf(err, errlen, "ingest socket: %s", zmq_strerror(errno));
 		goto fail;
 	}
 	/* Producers connect here: say when they cannot (listener.h). */
-	if (o->bind) {
+	if (o->router) {
 		in->watch = listener_watch_new(in->ctx, in->sock, "ingest", err, errlen);
 		if (in->watch == NULL)
 			goto fail;
 	}
-	if (o->bind ? zmq_bind(in->sock, o->endpoint) != 0
-		    : zmq_connect(in->sock, o->endpoint) != 0) {
-		snprintf(err, errlen, "%s %s: %s", o->bind ? "cannot bind" : "connect", o->endpoint,
-			 zmq_strerror(errno));
+	if (zmq_bind(in->sock, o->endpoint) != 0) {
+		snprintf(err, errlen, "cannot bind %s: %s", o->endpoint, zmq_strerror(errno));
 		goto fail;
 	}
 	in->prep = preparer_new(o->text, err, errlen);
@@ -254,7 +252,7 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 		snprintf(err, errlen, "start the committer thread: %s", strerror(rc));
 		goto fail;
 	}
-	if (o->bind)
+	if (o->router)
 		log_info("ingest endpoint %s (bound here: the pool's only ingesting worker)",
 			 o->endpoint);
 	return in;
@@ -319,7 +317,7 @@ int ingest_wants_input(const ingest *in)
 
 void ingest_stop_intake(ingest *in)
 {
-	in->intake_stopped = in->o.bind;
+	in->intake_stopped = in->o.router;
 }
 
 int ingest_idle(const ingest *in)

@@ -30,10 +30,11 @@
 #define INGEST_RETRY_AFTER_MS 1000 /* advised wait for RETRY_LATER */
 
 struct ingest_opts {
-	const char *endpoint;         /* the broker's backend, or the ingest endpoint */
-	int bind;                     /* 1: bind a ROUTER on endpoint (this is the pool's
-					 only ingesting worker, no broker); 0: connect a
-					 DEALER to the broker */
+	const char *endpoint;         /* bound here: the ingest endpoint, or this
+					 worker's own for the broker */
+	int router;                   /* 1: a ROUTER, producers connect (this is the
+					 pool's only ingesting worker, no broker); 0: a
+					 DEALER, the broker connects */
 	size_t batch_max;             /* most requests per group commit */
 	size_t max_event_bytes;       /* event frame limit */
 	int hwm;                      /* high-water mark of the acks (requests: ingest_new) */
@@ -51,8 +52,9 @@ struct ingest_counts {
 
 typedef struct ingest ingest;
 
-/* Connect to the broker (or bind the ingest endpoint, its idle
- * connections bounded and its accept failures logged: listener.h) and
+/* Bind the endpoint (the ingest endpoint, its idle connections bounded
+ * and its accept failures logged: listener.h; or this worker's own, which
+ * the broker connects to: broker.h says why that way round) and
  * start the committer thread, which stores through its own handle on st's
  * environment (store_share()); st may be closed before or after the
  * ingest.  Returns NULL with err set when the

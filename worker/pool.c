@@ -56,7 +56,9 @@ struct slot {
 
 struct pool {
 	const struct config *cfg;   /* borrowed */
-	char backend[PATH_MAX + 8]; /* ipc endpoint of the broker's backend */
+	char **backends;            /* [i - 1]: ingesting worker i's ipc endpoint, which
+				       the broker connects to (with a broker) */
+	int n_backends;             /* ingesting workers (with a broker) */
 	struct slot *slots;         /* [0] broker, [1..n] workers */
 	int n_workers;              /* workers */
 	int has_broker;             /* more than one worker takes events */
@@ -79,7 +81,8 @@ static int run_broker(struct pool *p)
 {
 	struct broker_opts bo = {
 		.frontend = p->cfg->ingest_endpoint,
-		.backend = p->backend,
+		.backends = (const char *const *)p->backends,
+		.n_backends = p->n_backends,
 		.hwm = (int)p->cfg->ingest_hwm,
 		.read_ahead = INGEST_READ_AHEAD < p->cfg->ingest_hwm ? INGEST_READ_AHEAD
 								  : (int)p->cfg->ingest_hwm,
@@ -121,7 +124,8 @@ static void spawn(struct pool *p, int i)
 			_exit(1);
 		_exit(i == 0 ? run_broker(p)
 			     : worker_run(p->cfg, i,
-					  p->has_broker ? p->backend : p->cfg->ingest_endpoint,
+					  p->has_broker && i <= p->n_backends ? p->backends[i - 1]
+									       : p->cfg->ingest_endpoint,
 					  !p->has_broker));
 	}
 	p->slots[i].pid = pid;
@@ -230,13 +234,30 @@ static int prepare_dir(struct pool *p, char *absdir)
 		log_error("%s: %s", p->cfg->store_dir, strerror(errno));
 		return -1;
 	}
-	if (snprintf(p->backend, sizeof(p->backend), "ipc://%s/ingest.ipc", absdir) >
-	    POOL_BACKEND_MAX) {
-		log_error("data directory path %s is too long for a local socket (max ~%d bytes)",
-			  absdir, POOL_BACKEND_MAX - 20);
-		return -1;
+	/* Each worker that takes events binds an endpoint of its own, which the
+	 * broker connects to (broker.h says why). */
+	p->n_backends = !p->has_broker ? 0
+			: p->cfg->ingest_workers == 0 || p->cfg->ingest_workers > p->n_workers
+			? p->n_workers : (int)p->cfg->ingest_workers;
+	p->backends = xcalloc((size_t)p->n_backends + 1, sizeof(*p->backends));
+	for (int i = 0; i < p->n_backends; i++) {
+		p->backends[i] = xmalloc(POOL_BACKEND_MAX + 1);
+		if (snprintf(p->backends[i], POOL_BACKEND_MAX + 1, "ipc://%s/ingest-%d.ipc", absdir,
+			     i + 1) > POOL_BACKEND_MAX) {
+			log_error("data directory path %s is too long for a local socket (max ~%d "
+				  "bytes)", absdir, POOL_BACKEND_MAX - 24);
+			return -1;
+		}
 	}
 	return 0;
+}
+
+static void backends_free(struct pool *p)
+{
+	for (int i = 0; p->backends != NULL && i < p->n_backends; i++)
+		free(p->backends[i]);
+	free(p->backends);
+	p->backends = NULL;
 }
 
 /* With the directory locked: the store opened once before any fork, to
@@ -331,13 +352,18 @@ int pool_run(const struct config *cfg)
 	 * two ZeroMQ I/O threads per event). */
 	p.has_broker = p.n_workers > 1 &&
 		       (cfg->ingest_workers == 0 || cfg->ingest_workers > 1);
-	if (prepare_dir(&p, absdir) != 0)
+	if (prepare_dir(&p, absdir) != 0) {
+		backends_free(&p);
 		return 1;
+	}
 	lock_fd = lock_dir(absdir);
-	if (lock_fd < 0)
+	if (lock_fd < 0) {
+		backends_free(&p);
 		return 1;
+	}
 	if (prepare_files(&p) != 0) {
 		close(lock_fd);
+		backends_free(&p);
 		return 1;
 	}
 
@@ -406,6 +432,7 @@ int pool_run(const struct config *cfg)
 	}
 	log_info("pool stopped");
 	free(p.slots);
+	backends_free(&p);
 	close(lock_fd);
 	return code;
 }

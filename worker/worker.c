@@ -114,7 +114,7 @@ static int start_ingest(const struct ingest_opts *io, store *st, ingest **in, in
 	return -1;
 }
 
-int worker_run(const struct config *cfg, int index, const char *endpoint, int bind)
+int worker_run(const struct config *cfg, int index, const char *endpoint, int router)
 {
 	struct store_opts so = {
 		.dir = cfg->store_dir,
@@ -124,7 +124,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int bi
 	};
 	struct ingest_opts io = {
 		.endpoint = endpoint,
-		.bind = bind,
+		.router = router,
 		.batch_max = (size_t)cfg->ingest_batch_max,
 		.max_event_bytes = (size_t)cfg->ingest_max_event_bytes,
 		.hwm = (int)cfg->ingest_hwm,

@@ -21,10 +21,10 @@
 #define WORKER_INGEST_RETRY_MS 1000 /* ingest that could not start is tried again */
 
 /* Run worker number index (1-based).  Its ingest (if it takes events)
- * binds endpoint when bind is set (the pool's only ingesting worker, no
- * broker), else connects to the broker's backend there.
+ * binds endpoint: a ROUTER for producers when router is set (the pool's
+ * only ingesting worker, no broker), else a DEALER the broker connects to.
  * Returns the process exit code. */
-int worker_run(const struct config *cfg, int index, const char *endpoint, int bind)
+int worker_run(const struct config *cfg, int index, const char *endpoint, int router)
 	SMSQ_WARN_UNUSED;
 
 #endif
