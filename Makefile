@@ -3,6 +3,7 @@
 #   make            build bin/ (optimised)           make test   build with ASan+UBSan, run all tests
 #   make demo       the main job (scripts/demo)      make bench  benchmarks (scripts/bench)
 #   make clean      remove build/ and bin/           make V=1    show full commands
+#   make lib        the producer library in build/rel/lib/
 #   make SANITIZE=address,undefined   sanitized build into build/san/bin
 #   make DEVOPTS=no-error             drop -Werror (unknown compiler)
 #
@@ -79,7 +80,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(O)/tests/%)
 
 DEPS_STAMP := build/.deps-installed
 
-.PHONY: all test check demo bench clean deps hdr-check test-build
+.PHONY: all test check demo bench clean deps hdr-check test-build lib
 .DEFAULT_GOAL := all
 
 all: $(PROG_BIN)
@@ -157,6 +158,50 @@ bench: all
 hdr-check: $(PROTO_H)
 	$(Q)for h in $$(git ls-files '*.h'); do \
 		echo "#include \"$$h\"" | $(CC) $(ALL_CFLAGS) -MF /dev/null -x c -fsyntax-only - || exit 1; done
+
+# The producer library: producer/smsq_producer.c and what it uses (the error
+# formatter, the protobuf-c code of booking.proto), as libsmsq-producer.a and
+# libsmsq-producer.so.1, from -fPIC objects of their own.  Only the API of
+# producer/smsq_producer.h is exported: its version script lists it, the
+# shared library exports nothing else, and the archive holds one object
+# whose other symbols are local, so that a program linking it statically may
+# define err_set() or compile booking.proto itself without a clash.
+LIBP_SOVERSION := 1
+LIBP_VERSION := $(LIBP_SOVERSION).0.0
+LIBP_SONAME := libsmsq-producer.so.$(LIBP_SOVERSION)
+LIBP_MAP := producer/smsq_producer.map
+LIBP_OBJ := $(O)/pic/producer/smsq_producer.o $(O)/pic/common/err.o \
+	$(O)/pic/gen/proto/booking.pb-c.o
+LIBP_A := $(O)/lib/libsmsq-producer.a
+LIBP_SO := $(O)/lib/libsmsq-producer.so.$(LIBP_VERSION)
+LIBP_LIBS := -lzmq -lprotobuf-c
+OBJCOPY ?= objcopy
+
+$(O)/pic/gen/%.o: $(GEN)/%.c $(FLAGS_FILE)
+	$(QP) CC $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -Wno-missing-prototypes -c -o $@ $<
+
+$(O)/pic/%.o: %.c $(FLAGS_FILE) | $(PROTO_H)
+	$(QP) CC $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -c -o $@ $<
+
+$(LIBP_SO): $(LIBP_OBJ) $(LIBP_MAP)
+	$(QP) LINK $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -shared -Wl,-soname,$(LIBP_SONAME) -Wl,--version-script=$(LIBP_MAP) \
+		$(if $(SANITIZE),,-Wl,--no-undefined) $(ALL_LDFLAGS) -o $@ $(LIBP_OBJ) $(LIBP_LIBS)
+
+$(LIBP_A): $(LIBP_OBJ) $(LIBP_MAP)
+	$(QP) AR $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(LD) -r -o $(@:.a=.o) $(LIBP_OBJ)
+	$(Q)sed -n 's/^[[:space:]]*\(smsq_[a-z_]*\);$$/\1/p' $(LIBP_MAP) >$(@:.a=.syms)
+	$(Q)$(OBJCOPY) --keep-global-symbols=$(@:.a=.syms) $(@:.a=.o)
+	$(Q)rm -f $@ && ar rcs $@ $(@:.a=.o)
+
+lib: $(LIBP_A) $(LIBP_SO)
 
 clean:
 	rm -rf $(B) bin
