@@ -3,7 +3,7 @@
 #   make            build bin/ (optimised)           make test   build with ASan+UBSan, run all tests
 #   make demo       the main job (scripts/demo)      make bench  benchmarks (scripts/bench)
 #   make clean      remove build/ and bin/           make V=1    show full commands
-#   make lib        the producer library in build/rel/lib/
+#   make lib        the producer library in build/rel/lib/   make man  the man pages
 #   make SANITIZE=address,undefined   sanitized build into build/san/bin
 #   make DEVOPTS=no-error             drop -Werror (unknown compiler)
 #
@@ -12,6 +12,9 @@
 # `make test` and `make demo` are the only commands a user types.
 
 SHELL := /bin/bash
+# smsq's version: smsq-producer.pc's and the man pages'.  The library's ABI
+# has its own (LIBP_SOVERSION below).
+VERSION := 0.1.0
 CC ?= cc
 CXX ?= c++
 SANITIZE ?=
@@ -80,7 +83,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(O)/tests/%)
 
 DEPS_STAMP := build/.deps-installed
 
-.PHONY: all test check demo bench clean deps hdr-check test-build lib
+.PHONY: all test check demo bench clean deps hdr-check test-build lib man
 .DEFAULT_GOAL := all
 
 all: $(PROG_BIN)
@@ -202,6 +205,65 @@ $(LIBP_A): $(LIBP_OBJ) $(LIBP_MAP)
 	$(Q)rm -f $@ && ar rcs $@ $(@:.a=.o)
 
 lib: $(LIBP_A) $(LIBP_SO)
+
+# Installation directories.  PREFIX=/usr is a distribution's: configuration
+# in /etc, units where systemd's pkg-config file says.  Any of them can be
+# set on the command line (make install libdir=/usr/lib/x86_64-linux-gnu).
+PREFIX = /usr/local
+bindir = $(PREFIX)/bin
+sbindir = $(PREFIX)/sbin
+libdir = $(PREFIX)/lib
+includedir = $(PREFIX)/include
+datadir = $(PREFIX)/share
+mandir = $(datadir)/man
+docdir = $(datadir)/doc/smsq
+templatesdir = $(datadir)/smsq/templates
+sysconfdir = $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+systemd_var = $(if $(filter /usr,$(PREFIX)),$(shell pkg-config --variable=$(1) systemd 2>/dev/null))
+systemdunitdir = $(or $(call systemd_var,systemdsystemunitdir),$(PREFIX)/lib/systemd/system)
+sysusersdir = $(or $(call systemd_var,sysusersdir),$(PREFIX)/lib/sysusers.d)
+INSTALL_DIRS = PREFIX bindir sbindir libdir includedir datadir mandir docdir templatesdir \
+	sysconfdir systemdunitdir sysusersdir
+
+# Files made from a .in template get the paths above (@sbindir@...); they
+# are remade when a path changes (git's GIT-PREFIX).
+PATHS_FILE := $(O)/.paths
+PATHS_NOW = $(VERSION) $(foreach d,$(INSTALL_DIRS),$(d)=$($(d)))
+SUBST = sed $(foreach d,VERSION $(INSTALL_DIRS),-e 's|@$(d)@|$($(d))|g')
+$(PATHS_FILE): FORCE
+	@mkdir -p $(@D)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(PATHS_NOW)' ]; then echo '$(PATHS_NOW)' >$@; fi
+
+$(O)/%: %.in $(PATHS_FILE)
+	$(QP) GEN $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(SUBST) $< >$@.tmp
+	$(Q)if grep -n '@[A-Za-z_]*@' $@.tmp; then echo "$<: unknown @name@ above" >&2; exit 1; fi
+	$(Q)mv $@.tmp $@
+
+# Man pages, written in scdoc.  smsq.conf(5) takes its option list from the
+# configuration table itself (smsq-worker --help-config, scripts/man-options)
+# at the place of its @OPTIONS@ line, so that it cannot drift from the code.
+MAN_SRC := $(wildcard docs/man/*.scd)
+MAN := $(MAN_SRC:docs/man/%.scd=$(O)/man/%)
+
+$(O)/man/%: docs/man/%.scd $(PATHS_FILE) | $(DEPS_STAMP)
+	$(QP) SCDOC $@
+	$(Q)mkdir -p $(@D)
+	$(Q)set -o pipefail; $(SUBST) $< | scdoc >$@.tmp
+	$(Q)mv $@.tmp $@
+
+$(O)/man/smsq.conf.5: docs/man/smsq.conf.5.scd scripts/man-options $(BIN)/smsq-worker $(PATHS_FILE)
+	$(QP) SCDOC $@
+	$(Q)mkdir -p $(@D)
+	$(Q)set -o pipefail; $(BIN)/smsq-worker --help-config | scripts/man-options >$@.options
+	$(Q)if [ "$$(grep -c '^@OPTIONS@$$' $<)" != 1 ]; then \
+		echo "$<: needs one @OPTIONS@ line" >&2; exit 1; fi
+	$(Q)set -o pipefail; $(SUBST) $< | sed -e '/^@OPTIONS@$$/{r $@.options' -e 'd;}' \
+		| scdoc >$@.tmp
+	$(Q)mv $@.tmp $@
+
+man: $(MAN)
 
 clean:
 	rm -rf $(B) bin
