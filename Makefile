@@ -3,6 +3,7 @@
 #   make            build bin/ (optimised)           make test   build with ASan+UBSan, run all tests
 #   make demo       the main job (scripts/demo)      make bench  benchmarks (scripts/bench)
 #   make clean      remove build/ and bin/           make V=1    show full commands
+#   make install    programs, library, man pages, config, units (PREFIX=/usr/local DESTDIR=)
 #   make lib        the producer library in build/rel/lib/   make man  the man pages
 #   make SANITIZE=address,undefined   sanitized build into build/san/bin
 #   make DEVOPTS=no-error             drop -Werror (unknown compiler)
@@ -40,8 +41,11 @@ ifneq ($(DEVOPTS),no-error)
 WARN += -Werror
 endif
 
-# Default place of the text templates (ingest.templates_dir), like a datadir.
-PATHS := -DSMSQ_TEMPLATES_DIR='"$(CURDIR)/etc/templates"'
+# Default place of the text templates (ingest.templates_dir), like a datadir:
+# the checkout's for the programs of bin/ (tests and the demo use them);
+# make install builds in a tree of its own with the installed path instead.
+TEMPLATES_DIR = $(CURDIR)/etc/templates
+PATHS := -DSMSQ_TEMPLATES_DIR='"$(TEMPLATES_DIR)"'
 ALL_CFLAGS := -std=gnu11 -g $(OPTFLAGS) $(WARN) -MMD -MP -I. -I$(GEN) $(PATHS) $(CFLAGS)
 # C++ only where a C++ library sits behind a C interface (text/phone.cc).
 ALL_CXXFLAGS := -std=gnu++17 -g $(OPTFLAGS) $(filter-out -Wstrict-prototypes -Wmissing-prototypes,$(WARN)) \
@@ -83,7 +87,8 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(O)/tests/%)
 
 DEPS_STAMP := build/.deps-installed
 
-.PHONY: all test check demo bench clean deps hdr-check test-build lib man
+.PHONY: all test check demo bench clean deps hdr-check test-build lib man \
+	install install-build installable install-here
 .DEFAULT_GOAL := all
 
 all: $(PROG_BIN)
@@ -264,6 +269,62 @@ $(O)/man/smsq.conf.5: docs/man/smsq.conf.5.scd scripts/man-options $(BIN)/smsq-w
 	$(Q)mv $@.tmp $@
 
 man: $(MAN)
+
+# make install: the programs get the installed paths at build time, so they
+# are built in a tree of their own, $(B)/install (the programs of bin/ keep
+# the checkout's); then copied under $(DESTDIR).  make install-build only
+# builds that tree (debian/rules builds, then installs into its staging
+# directory).
+INSTALL_MAKE = $(MAKE) --no-print-directory B=$(B)/install SANITIZE= \
+	TEMPLATES_DIR='$(templatesdir)'
+INSTALL_SBIN := smsq-worker smsqctl
+INSTALL_BIN := smsq-publish
+
+CHECK_DIRS = for d in $(foreach d,$(INSTALL_DIRS),'$(d)=$($(d))'); do \
+		case "$${d\#*=}" in /*) ;; *) echo "make $@: $${d%%=*} must be an" \
+			"absolute path, not '$${d\#*=}'" >&2; exit 2;; esac; \
+	done
+
+install-build: $(DEPS_STAMP)
+	$(Q)$(CHECK_DIRS)
+	+$(Q)$(INSTALL_MAKE) installable
+install: $(DEPS_STAMP)
+	$(Q)$(CHECK_DIRS)
+	+$(Q)$(INSTALL_MAKE) install-here
+
+# (installable and install-here run in that tree, through INSTALL_MAKE.)
+installable: $(addprefix $(BIN)/,$(INSTALL_SBIN) $(INSTALL_BIN)) lib man \
+	$(O)/systemd/smsq.service $(O)/producer/smsq-producer.pc
+
+install-here: installable
+	$(QP) INSTALL '$(DESTDIR)$(PREFIX)'
+	$(Q)set -e; D='$(DESTDIR)'; \
+	install -d "$$D$(bindir)" "$$D$(sbindir)" "$$D$(libdir)/pkgconfig" "$$D$(includedir)" \
+		"$$D$(datadir)/smsq" "$$D$(templatesdir)" "$$D$(sysconfdir)/smsq" "$$D$(docdir)" \
+		"$$D$(systemdunitdir)" "$$D$(sysusersdir)"; \
+	install -m 0755 $(addprefix $(BIN)/,$(INSTALL_BIN)) "$$D$(bindir)"; \
+	install -m 0755 $(addprefix $(BIN)/,$(INSTALL_SBIN)) "$$D$(sbindir)"; \
+	install -m 0644 $(LIBP_A) $(LIBP_SO) "$$D$(libdir)"; \
+	ln -sf $(notdir $(LIBP_SO)) "$$D$(libdir)/$(LIBP_SONAME)"; \
+	ln -sf $(LIBP_SONAME) "$$D$(libdir)/libsmsq-producer.so"; \
+	install -m 0644 producer/smsq_producer.h "$$D$(includedir)"; \
+	install -m 0644 $(O)/producer/smsq-producer.pc "$$D$(libdir)/pkgconfig"; \
+	install -m 0644 proto/booking.proto "$$D$(datadir)/smsq"; \
+	for m in $(MAN); do \
+		install -d "$$D$(mandir)/man$${m##*.}"; \
+		install -m 0644 "$$m" "$$D$(mandir)/man$${m##*.}"; \
+	done; \
+	install -m 0644 etc/templates/*.tmpl "$$D$(templatesdir)"; \
+	conf="$$D$(sysconfdir)/smsq/smsq.conf"; \
+	if [ -e "$$conf" ] && ! cmp -s etc/smsq.conf "$$conf"; then \
+		echo "make install: kept $$conf (edited); the new sample is $$conf.sample" >&2; \
+		conf="$$conf.sample"; \
+	fi; \
+	install -m 0644 etc/smsq.conf "$$conf"; \
+	install -m 0644 $(O)/systemd/smsq.service "$$D$(systemdunitdir)"; \
+	install -m 0644 systemd/smsq.sysusers "$$D$(sysusersdir)/smsq.conf"; \
+	install -m 0644 README.md docs/INSTALL.md proto/PROTOCOL.md provider/PROVIDERS.md \
+		"$$D$(docdir)"
 
 clean:
 	rm -rf $(B) bin
