@@ -4,6 +4,7 @@
 #   make demo       the main job (scripts/demo)      make bench  benchmarks (scripts/bench)
 #   make clean      remove build/ and bin/           make V=1    show full commands
 #   make install    programs, library, man pages, config, units (PREFIX=/usr/local DESTDIR=)
+#   make deb        Debian packages in build/deb/, checked by lintian (docs/INSTALL.md)
 #   make lib        the producer library in build/rel/lib/   make man  the man pages
 #   make SANITIZE=address,undefined   sanitized build into build/san/bin
 #   make DEVOPTS=no-error             drop -Werror (unknown compiler)
@@ -13,8 +14,9 @@
 # `make test` and `make demo` are the only commands a user types.
 
 SHELL := /bin/bash
-# smsq's version: smsq-producer.pc's and the man pages'.  The library's ABI
-# has its own (LIBP_SOVERSION below).
+# smsq's version: the packages', smsq-producer.pc's, the man pages' (make deb
+# checks that debian/changelog says the same).  The library's ABI has its
+# own (LIBP_SOVERSION below).
 VERSION := 0.1.0
 CC ?= cc
 CXX ?= c++
@@ -46,10 +48,10 @@ endif
 # make install builds in a tree of its own with the installed path instead.
 TEMPLATES_DIR = $(CURDIR)/etc/templates
 PATHS := -DSMSQ_TEMPLATES_DIR='"$(TEMPLATES_DIR)"'
-ALL_CFLAGS := -std=gnu11 -g $(OPTFLAGS) $(WARN) -MMD -MP -I. -I$(GEN) $(PATHS) $(CFLAGS)
+ALL_CFLAGS := -std=gnu11 -g $(OPTFLAGS) $(WARN) -MMD -MP -I. -I$(GEN) $(PATHS) $(CPPFLAGS) $(CFLAGS)
 # C++ only where a C++ library sits behind a C interface (text/phone.cc).
 ALL_CXXFLAGS := -std=gnu++17 -g $(OPTFLAGS) $(filter-out -Wstrict-prototypes -Wmissing-prototypes,$(WARN)) \
-	-MMD -MP -I. -I$(GEN) $(CXXFLAGS)
+	-MMD -MP -I. -I$(GEN) $(CPPFLAGS) $(CXXFLAGS)
 ALL_LDFLAGS := $(OPTFLAGS) -Wl,--as-needed $(LDFLAGS)
 LIBS := -lzmq -lcurl -llmdb -lprotobuf-c -ljansson -linih -lmicrohttpd \
 	-lphonenumber -lprotobuf -lre2 -licui18n -licuuc -lstdc++ -lm
@@ -88,14 +90,16 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(O)/tests/%)
 DEPS_STAMP := build/.deps-installed
 
 .PHONY: all test check demo bench clean deps hdr-check test-build lib man \
-	install install-build installable install-here
+	install install-build installable install-here deb
 .DEFAULT_GOAL := all
 
 all: $(PROG_BIN)
 
 deps: $(DEPS_STAMP)
+# INSTALL_DEPS=: skips it (a Debian package build has its Build-Depends).
+INSTALL_DEPS = scripts/install-deps
 $(DEPS_STAMP): scripts/install-deps
-	$(Q)scripts/install-deps
+	$(Q)$(INSTALL_DEPS)
 	$(Q)mkdir -p $(@D) && touch $@
 
 # Rebuild everything when the flags change (git's GIT-CFLAGS).
@@ -325,6 +329,11 @@ install-here: installable
 	install -m 0644 systemd/smsq.sysusers "$$D$(sysusersdir)/smsq.conf"; \
 	install -m 0644 README.md docs/INSTALL.md proto/PROTOCOL.md provider/PROVIDERS.md \
 		"$$D$(docdir)"
+
+# Debian packages (debian/), built from a copy of the checkout in
+# $(B)/deb/ and checked by lintian; see scripts/deb.
+deb: $(DEPS_STAMP)
+	$(Q)scripts/deb $(B)/deb $(VERSION)
 
 clean:
 	rm -rf $(B) bin
