@@ -3,6 +3,9 @@
 #   make            build bin/ (optimised)           make test   build with ASan+UBSan, run all tests
 #   make demo       the main job (scripts/demo)      make bench  benchmarks (bench/run)
 #   make clean      remove build/ and bin/           make V=1    show full commands
+#   make install    programs, library, man pages, config, units (PREFIX=/usr/local DESTDIR=)
+#   make deb        Debian packages in build/deb/, checked by lintian (docs/INSTALL.md)
+#   make lib        the producer library in build/rel/lib/   make man  the man pages
 #   make SANITIZE=address,undefined   sanitized build into build/san/bin
 #   make DEVOPTS=no-error             drop -Werror (unknown compiler)
 #
@@ -11,6 +14,10 @@
 # `make test` and `make demo` are the only commands a user types.
 
 SHELL := /bin/bash
+# smsq's version: the packages', smsq-producer.pc's, the man pages' (make deb
+# checks that debian/changelog says the same).  The library's ABI has its
+# own (LIBP_SOVERSION below).
+VERSION := 0.1.0
 CC ?= cc
 CXX ?= c++
 SANITIZE ?=
@@ -36,12 +43,15 @@ ifneq ($(DEVOPTS),no-error)
 WARN += -Werror
 endif
 
-# Default place of the text templates (ingest.templates_dir), like a datadir.
-PATHS := -DSMSQ_TEMPLATES_DIR='"$(CURDIR)/etc/templates"'
-ALL_CFLAGS := -std=gnu11 -g $(OPTFLAGS) $(WARN) -MMD -MP -I. -I$(GEN) $(PATHS) $(CFLAGS)
+# Default place of the text templates (ingest.templates_dir), like a datadir:
+# the checkout's for the programs of bin/ (tests and the demo use them);
+# make install builds in a tree of its own with the installed path instead.
+TEMPLATES_DIR = $(CURDIR)/etc/templates
+PATHS := -DSMSQ_TEMPLATES_DIR='"$(TEMPLATES_DIR)"'
+ALL_CFLAGS := -std=gnu11 -g $(OPTFLAGS) $(WARN) -MMD -MP -I. -I$(GEN) $(PATHS) $(CPPFLAGS) $(CFLAGS)
 # C++ only where a C++ library sits behind a C interface (text/phone.cc).
 ALL_CXXFLAGS := -std=gnu++17 -g $(OPTFLAGS) $(filter-out -Wstrict-prototypes -Wmissing-prototypes,$(WARN)) \
-	-MMD -MP -I. -I$(GEN) $(CXXFLAGS)
+	-MMD -MP -I. -I$(GEN) $(CPPFLAGS) $(CXXFLAGS)
 ALL_LDFLAGS := $(OPTFLAGS) -Wl,--as-needed $(LDFLAGS)
 LIBS := -lzmq -lcurl -llmdb -lprotobuf-c -ljansson -linih -lmicrohttpd \
 	-lphonenumber -lprotobuf -lre2 -licui18n -licuuc -lstdc++ -lm
@@ -79,14 +89,17 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(O)/tests/%)
 
 DEPS_STAMP := build/.deps-installed
 
-.PHONY: all test check demo bench clean deps hdr-check test-build
+.PHONY: all test check demo bench clean deps hdr-check test-build lib man \
+	install install-build installable install-here deb
 .DEFAULT_GOAL := all
 
 all: $(PROG_BIN)
 
 deps: $(DEPS_STAMP)
+# INSTALL_DEPS=: skips it (a Debian package build has its Build-Depends).
+INSTALL_DEPS = scripts/install-deps
 $(DEPS_STAMP): scripts/install-deps
-	$(Q)scripts/install-deps
+	$(Q)$(INSTALL_DEPS)
 	$(Q)mkdir -p $(@D) && touch $@
 
 # Rebuild everything when the flags change (git's GIT-CFLAGS).
@@ -156,6 +169,170 @@ bench: all
 hdr-check: $(PROTO_H)
 	$(Q)for h in $$(git ls-files '*.h'); do \
 		echo "#include \"$$h\"" | $(CC) $(ALL_CFLAGS) -MF /dev/null -x c -fsyntax-only - || exit 1; done
+
+# The producer library: producer/smsq_producer.c and what it uses (the error
+# formatter, the protobuf-c code of booking.proto), as libsmsq-producer.a and
+# libsmsq-producer.so.1, from -fPIC objects of their own.  Only the API of
+# producer/smsq_producer.h is exported: its version script lists it, the
+# shared library exports nothing else, and the archive holds one object
+# whose other symbols are local, so that a program linking it statically may
+# define err_set() or compile booking.proto itself without a clash.
+LIBP_SOVERSION := 1
+LIBP_VERSION := $(LIBP_SOVERSION).0.0
+LIBP_SONAME := libsmsq-producer.so.$(LIBP_SOVERSION)
+LIBP_MAP := producer/smsq_producer.map
+LIBP_OBJ := $(O)/pic/producer/smsq_producer.o $(O)/pic/common/err.o \
+	$(O)/pic/gen/proto/booking.pb-c.o
+LIBP_A := $(O)/lib/libsmsq-producer.a
+LIBP_SO := $(O)/lib/libsmsq-producer.so.$(LIBP_VERSION)
+LIBP_LIBS := -lzmq -lprotobuf-c
+OBJCOPY ?= objcopy
+
+$(O)/pic/gen/%.o: $(GEN)/%.c $(FLAGS_FILE)
+	$(QP) CC $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -Wno-missing-prototypes -c -o $@ $<
+
+$(O)/pic/%.o: %.c $(FLAGS_FILE) | $(PROTO_H)
+	$(QP) CC $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -c -o $@ $<
+
+$(LIBP_SO): $(LIBP_OBJ) $(LIBP_MAP)
+	$(QP) LINK $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -shared -Wl,-soname,$(LIBP_SONAME) -Wl,--version-script=$(LIBP_MAP) \
+		$(if $(SANITIZE),,-Wl,--no-undefined) $(ALL_LDFLAGS) -o $@ $(LIBP_OBJ) $(LIBP_LIBS)
+
+$(LIBP_A): $(LIBP_OBJ) $(LIBP_MAP)
+	$(QP) AR $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(LD) -r -o $(@:.a=.o) $(LIBP_OBJ)
+	$(Q)sed -n 's/^[[:space:]]*\(smsq_[a-z_]*\);$$/\1/p' $(LIBP_MAP) >$(@:.a=.syms)
+	$(Q)$(OBJCOPY) --keep-global-symbols=$(@:.a=.syms) $(@:.a=.o)
+	$(Q)rm -f $@ && ar rcs $@ $(@:.a=.o)
+
+lib: $(LIBP_A) $(LIBP_SO)
+
+# Installation directories.  PREFIX=/usr is a distribution's: configuration
+# in /etc, units where systemd's pkg-config file says.  Any of them can be
+# set on the command line (make install libdir=/usr/lib/x86_64-linux-gnu).
+PREFIX = /usr/local
+bindir = $(PREFIX)/bin
+sbindir = $(PREFIX)/sbin
+libdir = $(PREFIX)/lib
+includedir = $(PREFIX)/include
+datadir = $(PREFIX)/share
+mandir = $(datadir)/man
+docdir = $(datadir)/doc/smsq
+templatesdir = $(datadir)/smsq/templates
+sysconfdir = $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+systemd_var = $(if $(filter /usr,$(PREFIX)),$(shell pkg-config --variable=$(1) systemd 2>/dev/null))
+systemdunitdir = $(or $(call systemd_var,systemdsystemunitdir),$(PREFIX)/lib/systemd/system)
+sysusersdir = $(or $(call systemd_var,sysusersdir),$(PREFIX)/lib/sysusers.d)
+INSTALL_DIRS = PREFIX bindir sbindir libdir includedir datadir mandir docdir templatesdir \
+	sysconfdir systemdunitdir sysusersdir
+
+# Files made from a .in template get the paths above (@sbindir@...); they
+# are remade when a path changes (git's GIT-PREFIX).
+PATHS_FILE := $(O)/.paths
+PATHS_NOW = $(VERSION) $(foreach d,$(INSTALL_DIRS),$(d)=$($(d)))
+SUBST = sed $(foreach d,VERSION $(INSTALL_DIRS),-e 's|@$(d)@|$($(d))|g')
+$(PATHS_FILE): FORCE
+	@mkdir -p $(@D)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(PATHS_NOW)' ]; then echo '$(PATHS_NOW)' >$@; fi
+
+$(O)/%: %.in $(PATHS_FILE)
+	$(QP) GEN $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(SUBST) $< >$@.tmp
+	$(Q)if grep -n '@[A-Za-z_]*@' $@.tmp; then echo "$<: unknown @name@ above" >&2; exit 1; fi
+	$(Q)mv $@.tmp $@
+
+# Man pages, written in scdoc.  smsq.conf(5) takes its option list from the
+# configuration table itself (smsq-worker --help-config, scripts/man-options)
+# at the place of its @OPTIONS@ line, so that it cannot drift from the code.
+MAN_SRC := $(wildcard docs/man/*.scd)
+MAN := $(MAN_SRC:docs/man/%.scd=$(O)/man/%)
+
+$(O)/man/%: docs/man/%.scd $(PATHS_FILE) | $(DEPS_STAMP)
+	$(QP) SCDOC $@
+	$(Q)mkdir -p $(@D)
+	$(Q)set -o pipefail; $(SUBST) $< | scdoc >$@.tmp
+	$(Q)mv $@.tmp $@
+
+$(O)/man/smsq.conf.5: docs/man/smsq.conf.5.scd scripts/man-options $(BIN)/smsq-worker $(PATHS_FILE)
+	$(QP) SCDOC $@
+	$(Q)mkdir -p $(@D)
+	$(Q)set -o pipefail; $(BIN)/smsq-worker --help-config | scripts/man-options >$@.options
+	$(Q)if [ "$$(grep -c '^@OPTIONS@$$' $<)" != 1 ]; then \
+		echo "$<: needs one @OPTIONS@ line" >&2; exit 1; fi
+	$(Q)set -o pipefail; $(SUBST) $< | sed -e '/^@OPTIONS@$$/{r $@.options' -e 'd;}' \
+		| scdoc >$@.tmp
+	$(Q)mv $@.tmp $@
+
+man: $(MAN)
+
+# make install: the programs get the installed paths at build time, so they
+# are built in a tree of their own, $(B)/install (the programs of bin/ keep
+# the checkout's); then copied under $(DESTDIR).  make install-build only
+# builds that tree (debian/rules builds, then installs into its staging
+# directory).
+INSTALL_MAKE = $(MAKE) --no-print-directory B=$(B)/install SANITIZE= \
+	TEMPLATES_DIR='$(templatesdir)'
+INSTALL_SBIN := smsq-worker smsqctl
+INSTALL_BIN := smsq-publish
+
+CHECK_DIRS = for d in $(foreach d,$(INSTALL_DIRS),'$(d)=$($(d))'); do \
+		case "$${d\#*=}" in /*) ;; *) echo "make $@: $${d%%=*} must be an" \
+			"absolute path, not '$${d\#*=}'" >&2; exit 2;; esac; \
+	done
+
+install-build: $(DEPS_STAMP)
+	$(Q)$(CHECK_DIRS)
+	+$(Q)$(INSTALL_MAKE) installable
+install: $(DEPS_STAMP)
+	$(Q)$(CHECK_DIRS)
+	+$(Q)$(INSTALL_MAKE) install-here
+
+# (installable and install-here run in that tree, through INSTALL_MAKE.)
+installable: $(addprefix $(BIN)/,$(INSTALL_SBIN) $(INSTALL_BIN)) lib man \
+	$(O)/systemd/smsq.service $(O)/producer/smsq-producer.pc
+
+install-here: installable
+	$(QP) INSTALL '$(DESTDIR)$(PREFIX)'
+	$(Q)set -e; D='$(DESTDIR)'; \
+	install -d "$$D$(bindir)" "$$D$(sbindir)" "$$D$(libdir)/pkgconfig" "$$D$(includedir)" \
+		"$$D$(datadir)/smsq" "$$D$(templatesdir)" "$$D$(sysconfdir)/smsq" "$$D$(docdir)" \
+		"$$D$(systemdunitdir)" "$$D$(sysusersdir)"; \
+	install -m 0755 $(addprefix $(BIN)/,$(INSTALL_BIN)) "$$D$(bindir)"; \
+	install -m 0755 $(addprefix $(BIN)/,$(INSTALL_SBIN)) "$$D$(sbindir)"; \
+	install -m 0644 $(LIBP_A) $(LIBP_SO) "$$D$(libdir)"; \
+	ln -sf $(notdir $(LIBP_SO)) "$$D$(libdir)/$(LIBP_SONAME)"; \
+	ln -sf $(LIBP_SONAME) "$$D$(libdir)/libsmsq-producer.so"; \
+	install -m 0644 producer/smsq_producer.h "$$D$(includedir)"; \
+	install -m 0644 $(O)/producer/smsq-producer.pc "$$D$(libdir)/pkgconfig"; \
+	install -m 0644 proto/booking.proto "$$D$(datadir)/smsq"; \
+	for m in $(MAN); do \
+		install -d "$$D$(mandir)/man$${m##*.}"; \
+		install -m 0644 "$$m" "$$D$(mandir)/man$${m##*.}"; \
+	done; \
+	install -m 0644 etc/templates/*.tmpl "$$D$(templatesdir)"; \
+	conf="$$D$(sysconfdir)/smsq/smsq.conf"; \
+	if [ -e "$$conf" ] && ! cmp -s etc/smsq.conf "$$conf"; then \
+		echo "make install: kept $$conf (edited); the new sample is $$conf.sample" >&2; \
+		conf="$$conf.sample"; \
+	fi; \
+	install -m 0644 etc/smsq.conf "$$conf"; \
+	install -m 0644 $(O)/systemd/smsq.service "$$D$(systemdunitdir)"; \
+	install -m 0644 systemd/smsq.sysusers "$$D$(sysusersdir)/smsq.conf"; \
+	install -m 0644 README.md docs/INSTALL.md proto/PROTOCOL.md provider/PROVIDERS.md \
+		"$$D$(docdir)"
+
+# Debian packages (debian/), built from a copy of the checkout in
+# $(B)/deb/ and checked by lintian; see scripts/deb.
+deb: $(DEPS_STAMP)
+	$(Q)scripts/deb $(B)/deb $(VERSION)
 
 clean:
 	rm -rf $(B) bin
