@@ -297,7 +297,7 @@ install: $(DEPS_STAMP)
 
 # (installable and install-here run in that tree, through INSTALL_MAKE.)
 installable: $(addprefix $(BIN)/,$(INSTALL_SBIN) $(INSTALL_BIN)) lib man \
-	$(O)/systemd/smsq.service $(O)/producer/smsq-producer.pc
+	$(O)/etc/systemd/smsq.service $(O)/producer/smsq-producer.pc
 
 install-here: installable
 	$(QP) INSTALL '$(DESTDIR)$(PREFIX)'
@@ -324,8 +324,8 @@ install-here: installable
 		conf="$$conf.sample"; \
 	fi; \
 	install -m 0644 etc/smsq.conf "$$conf"; \
-	install -m 0644 $(O)/systemd/smsq.service "$$D$(systemdunitdir)"; \
-	install -m 0644 systemd/smsq.sysusers "$$D$(sysusersdir)/smsq.conf"; \
+	install -m 0644 $(O)/etc/systemd/smsq.service "$$D$(systemdunitdir)"; \
+	install -m 0644 etc/systemd/smsq.sysusers "$$D$(sysusersdir)/smsq.conf"; \
 	install -m 0644 README.md docs/INSTALL.md proto/PROTOCOL.md provider/PROVIDERS.md \
 		"$$D$(docdir)"
 
