@@ -9,12 +9,21 @@ import os
 from collections import OrderedDict
 
 from benchlib import (
-    BAR, CHUNK, Fake, P, Pool, REF, RUNS, SAMPLE_S, Sampler, WARMUP_TAKE, accept_rate,
+    BAR, CHUNK, Fake, P, Pool, REF, RUNS, SAMPLE_S, Sampler, WARMUP_TAKE,
     build_backlog, commands_block, copy_store, du_bytes, fmt_num, fresh_dir, log, md_table,
-    median, mib, rmtree, spread, store_stats, verdict, wait_count)
+    median, mib, read_record, rmtree, spread, store_stats, verdict, wait_count)
 
 
 SCALE_FIRST_INDEX = 100_000_000   # scale's own events: keys apart from the reference store's
+
+
+def accepted_times(record):
+    """{key: the time the provider first accepted it} from its record."""
+    first = {}
+    for t, key, _dst, outcome in read_record(record):
+        if outcome == "accepted" and key not in first:
+            first[key] = t
+    return first
 
 
 def section_scale(R):
@@ -70,7 +79,8 @@ def section_scale(R):
             log("scale: %s waiting, taking %s for sending, run %d/%d"
                 % (fmt_num(row["waiting"]), fmt_num(take), run + 1, RUNS))
             with sampler:
-                fake = Fake(run_dir, "infobip", label="fake provider (infobip, no limit)").start()
+                fake = Fake(run_dir, "infobip", record=True,
+                            label="fake provider (infobip, no limit, record)").start()
                 sampler.watch(fake.roles)
                 pool = Pool(run_dir, data, [fake.provider("bench", 1_000_000)],
                             label="pool with the infobip provider, no limit")
@@ -80,29 +90,28 @@ def section_scale(R):
                     # The rate is taken once the pool is warm: its first
                     # messages pay for a fresh process (page tables of the
                     # map, connections, the first leases), shown apart.
+                    # Both from the provider's record (its own clock): a
+                    # poll of a fast pool would see the warm-up too late.
                     warm = wait_count(fake, WARMUP_TAKE, 900, "%d messages taken" % WARMUP_TAKE)
                     wb0, rb0, mf0 = pool.written(), pool.read(), pool.minflt()
-                    # A fixed target, not warm + take: a poll that comes late
-                    # (a busy machine, a fast pool) must not ask for more
-                    # than the level holds.
                     stf = wait_count(fake, WARMUP_TAKE + take, 900,
                                      "%d messages taken" % (WARMUP_TAKE + take))
                     wb1, rb1, mf1 = pool.written(), pool.read(), pool.minflt()
                 finally:
                     pool.stop()
-                    fake.stop()
-                row["warmup"].append(accept_rate(warm))
-                n_taken = stf["unique_accepted"] - warm["unique_accepted"]
-                span = (stf["last_accept_ms"] - warm["last_accept_ms"]) / 1000.0
-                if n_taken < take // 2 or span <= 0:
-                    log("scale: the warm-up was seen only at %s messages: no rate this run"
-                        % fmt_num(warm["unique_accepted"]))
-                    row["rates"].append(None)
-                else:
-                    row["rates"].append(n_taken / span)
-                    row.setdefault("written", []).append((wb1 - wb0) / n_taken)
-                    row.setdefault("read", []).append((rb1 - rb0) / n_taken)
-                    row.setdefault("minflt", []).append((mf1 - mf0) / n_taken)
+                    fake.stop()  # flushes the record
+                firsts = sorted(accepted_times(fake.record).values())
+                t_first, t_warm = firsts[0], firsts[WARMUP_TAKE - 1]
+                t_end = firsts[WARMUP_TAKE + take - 1]
+                row["warmup"].append(WARMUP_TAKE / ((t_warm - t_first) / 1000.0)
+                                     if t_warm > t_first else None)
+                row["rates"].append(take / ((t_end - t_warm) / 1000.0) if t_end > t_warm else None)
+                # The disk and faults between the two polls, per message then.
+                n_polled = stf["unique_accepted"] - warm["unique_accepted"]
+                if n_polled >= take // 2:
+                    row.setdefault("written", []).append((wb1 - wb0) / n_polled)
+                    row.setdefault("read", []).append((rb1 - rb0) / n_polled)
+                    row.setdefault("minflt", []).append((mf1 - mf0) / n_polled)
                 refill = row["waiting"] - store_stats(data)["waiting"]
                 if refill > 0:
                     build_backlog(run_dir, data, refill, first_index=next_index, sampler=sampler,
