@@ -199,7 +199,8 @@ class Proc:
 
 class Fake(Proc):
     """smsq-fakeprovider on a free loopback port.  args: its options (--api,
-    --rate-limit...); record: keep a record file of every message.  Its clock
+    --rate-limit...); record: keep a record file of every message (of the
+    last start: a start removes the one before).  Its clock
     for --outage and --auth-fail starts between spawned_ms and listening_ms
     (wall clock, ms)."""
 
@@ -214,6 +215,9 @@ class Fake(Proc):
     def start(self, timeout_s=30):
         cmd = [os.path.join(BIN, "smsq-fakeprovider"), "--listen", "127.0.0.1:0"] + self.args
         if self.record_path:
+            # The fake appends: a record of this start only.
+            if os.path.exists(self.record_path):
+                os.unlink(self.record_path)
             cmd += ["--record", self.record_path]
         self.spawned_ms = time.time() * 1000
         self.spawn(cmd, read_stdout=True)
