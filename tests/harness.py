@@ -94,12 +94,14 @@ def store_stats(data_dir, timeout=120):
 
 
 def stop_all(timeout_s=20):
-    """Stop every process started here and not stopped yet."""
+    """Stop every process started here and not stopped yet: one SIGTERM
+    each (a pool's master takes a second one for "kill everything now"),
+    then SIGKILL to the process groups still there after timeout_s."""
     for p in list(LIVE):
         p.send(signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     for p in list(LIVE):
-        p.stop(timeout_s=max(0.1, deadline - time.monotonic()))
+        Proc.reap(p, max(0.1, deadline - time.monotonic()))
 
 
 class Proc:
@@ -170,8 +172,15 @@ class Proc:
         exited within timeout_s; the exit code (None if never started)."""
         if self.proc is None:
             return None
+        self.send(sig)
+        return Proc.reap(self, timeout_s)
+
+    def reap(self, timeout_s):
+        """Wait for an exit already asked for; SIGKILL to the process group
+        after timeout_s.  The exit code (None if never started)."""
+        if self.proc is None:
+            return None
         if self.proc.poll() is None:
-            self.send(sig)
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
@@ -292,11 +301,11 @@ class Pool(Proc):
         self.prefix = list(prefix)
 
     def command(self):
-        cmd = self.prefix + [os.path.join(BIN, "smsq-worker")] + self.args + [
-            "-d", self.data_dir, "-e", self.endpoint]
+        cmd = self.prefix + [os.path.join(BIN, "smsq-worker"), "-d", self.data_dir,
+                             "-e", self.endpoint]
         if self.workers is not None:
             cmd += ["-w", str(self.workers)]
-        return cmd
+        return cmd + self.args  # last: an -o of the caller's wins
 
     def start(self, wait=True, timeout_s=300):
         self.t_start_ms = time.time() * 1000

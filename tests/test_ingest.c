@@ -63,6 +63,8 @@ static struct {
 	size_t out_n;
 	struct ack acks[MAX_ACKS];   /* acks sent */
 	size_t n_acks;
+	int send_eagain;             /* the next sends fail EAGAIN (no broker took them) */
+	int send_calls;              /* sends tried */
 	long commit_seq[8];          /* when each commit returned */
 	int commit_rc[8];            /* and what */
 	atomic_int n_commits;
@@ -160,11 +162,25 @@ static void sent(const void *buf, size_t len, int flags)
 	fake.out_n = 0;
 }
 
+/* A send the test makes fail as a DEALER with no broker does after its
+ * ZMQ_SNDTIMEO: nothing sent, EAGAIN. */
+static int send_refused(void)
+{
+	fake.send_calls++;
+	if (fake.send_eagain <= 0)
+		return 0;
+	fake.send_eagain--;
+	errno = EAGAIN;
+	return 1;
+}
+
 int __wrap_zmq_msg_send(zmq_msg_t *msg, void *s, int flags)
 {
 	int len = (int)zmq_msg_size(msg);
 
 	(void)s;
+	if (send_refused())
+		return -1;
 	sent(zmq_msg_data(msg), zmq_msg_size(msg), flags);
 	zmq_msg_close(msg); /* a sent message is the socket's */
 	return len;
@@ -173,6 +189,8 @@ int __wrap_zmq_msg_send(zmq_msg_t *msg, void *s, int flags)
 int __wrap_zmq_send(void *s, const void *buf, size_t len, int flags)
 {
 	(void)s;
+	if (send_refused())
+		return -1;
 	sent(buf, len, flags);
 	return (int)len;
 }
@@ -491,6 +509,41 @@ static void test_a_failed_commit_answers_retry_later_and_stores_nothing(void **s
 	assert_int_equal(stats(f->s->st).total, 2);
 }
 
+/* Behind the broker, an ack that nothing takes (the broker died: the
+ * worker's bound DEALER has no peer and its send times out) is dropped with
+ * the rest of its batch, without trying each: the worker goes on (sending
+ * SMS too) instead of blocking or exiting; what was stored stays stored,
+ * and the next batch is acked once a broker takes acks again. */
+static void test_acks_nobody_takes_are_dropped_and_ingest_goes_on(void **state)
+{
+	struct ifx *f = *state;
+
+	start(f);
+	fake.send_eagain = 1;
+	request(f, "r-1", "k-drop-1");
+	request(f, "r-2", "k-drop-2");
+	request(f, "r-3", "k-drop-3");
+	for (int i = 0; i < 100 && atomic_load(&fake.n_commits) < 1; i++) {
+		struct pollfd p = { .fd = ingest_fd(f->in), .events = POLLIN };
+
+		assert_true(ingest_process(f->in, 0) >= 0);
+		(void)poll(&p, 1, 100);
+	}
+	assert_true(ingest_process(f->in, 0) >= 0); /* the batch answered */
+	assert_int_equal(fake.n_acks, 0);
+	assert_int_equal(fake.send_calls, 1); /* one try for the batch, not one each */
+	assert_int_equal(counts(f).acks_dropped, 3);
+	assert_int_equal(counts(f).accepted, 3);
+	assert_int_equal(stats(f->s->st).total, 3);
+	/* A broker again: the resent events are answered DUPLICATE. */
+	request(f, "r-4", "k-drop-1");
+	request(f, "r-5", "k-drop-4");
+	run_until_acks(f, 2);
+	assert_int_equal(ack_of("r-4")->status, A(DUPLICATE));
+	assert_int_equal(ack_of("r-5")->status, A(ACCEPTED));
+	assert_int_equal(counts(f).acks_dropped, 3);
+}
+
 /* An event frame over max_event_bytes: REJECTED, OVERSIZE, saying the
  * limit; one of exactly the limit is stored. */
 static void test_an_oversize_event_is_rejected(void **state)
@@ -527,6 +580,7 @@ int main(void)
 		T(test_a_duplicate_key_is_answered_duplicate),
 		T(test_a_failed_commit_answers_retry_later_and_stores_nothing),
 		T(test_an_oversize_event_is_rejected),
+		T(test_acks_nobody_takes_are_dropped_and_ingest_goes_on),
 	};
 
 	log_init("test_ingest", LOG_LEVEL_WARN);

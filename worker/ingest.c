@@ -115,6 +115,7 @@ struct ingest {
 	struct log_limit reject_limit; /* rejection lines a second */
 	struct log_limit fail_limit;   /* "not stored" lines (a full disk: every batch) */
 	struct log_limit temp_limit;   /* "retry_later reason=temporary" lines */
+	struct log_limit ack_limit;    /* "acks dropped" lines */
 	uint64_t fail_events;          /* events those suppressed lines answered */
 	unsigned long reject_suppressed[INGEST_REASON_SLOTS]; /* held back by
 					  reject_limit, by reason, not yet said */
@@ -181,6 +182,7 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 {
 	ingest *in = xcalloc(1, sizeof(*in));
 	int linger = INGEST_LINGER_MS;
+	int ack_wait = INGEST_ACK_WAIT_MS;
 	int64_t maxmsg = BROKER_MAX_FRAME_BYTES;
 	/* The socket's receive queue is the pool's memory for what producers
 	 * sent ahead.  Bound: INGEST_READ_AHEAD per producer connection; beyond,
@@ -196,6 +198,7 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 							   INGEST_REJECT_WINDOW_MS);
 	in->fail_limit = (struct log_limit)LOG_LIMIT_INIT(1, INGEST_FAIL_WINDOW_MS);
 	in->temp_limit = (struct log_limit)LOG_LIMIT_INIT(1, INGEST_FAIL_WINDOW_MS);
+	in->ack_limit = (struct log_limit)LOG_LIMIT_INIT(1, INGEST_FAIL_WINDOW_MS);
 	in->mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER; /* no call that can fail */
 	in->cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
 	/* The socket first: a bind that fails (the port held) is tried again
@@ -213,6 +216,9 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 	    zmq_setsockopt(in->sock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm)) != 0 ||
 	    zmq_setsockopt(in->sock, ZMQ_SNDHWM, &o->hwm, sizeof(o->hwm)) != 0 ||
 	    (o->router && zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) != 0) ||
+	    /* A ROUTER drops what it cannot route; a DEALER with no broker
+	     * connected (it died, it restarts) would block for good. */
+	    (!o->router && zmq_setsockopt(in->sock, ZMQ_SNDTIMEO, &ack_wait, sizeof(ack_wait)) != 0) ||
 	    (o->router && listener_tune(in->sock) != 0)) {
 		snprintf(err, errlen, "ingest socket: %s", zmq_strerror(errno));
 		goto fail;
@@ -464,7 +470,10 @@ static int send_ack(ingest *in, struct request *r)
 		if (zmq_msg_init(&copy) != 0 || zmq_msg_copy(&copy, &r->frames[i]) != 0)
 			return -1;
 		if (zmq_msg_send(&copy, in->sock, ZMQ_SNDMORE) < 0) {
+			int e = errno;
+
 			zmq_msg_close(&copy);
+			errno = e; /* the caller tells EAGAIN from the rest */
 			rc = -1;
 		}
 	}
@@ -652,6 +661,7 @@ static void log_store_failure(ingest *in, const struct batch *b)
 static int answer_batch(ingest *in, struct batch *b)
 {
 	int ret = 0;
+	int stuck = 0; /* an ack found no taker: the rest of the batch is dropped */
 
 	if (b->n_store > 0) {
 		in->counts.commits += b->rc == STORE_OK;
@@ -693,12 +703,26 @@ static int answer_batch(ingest *in, struct batch *b)
 			in->counts.retry++;
 			break;
 		}
-		if (send_ack(in, r) != 0 && ret == 0) {
-			log_error("ingest: send ack: %s", zmq_strerror(errno));
-			ret = -1;
+		if (stuck) {
+			in->counts.acks_dropped++;
+		} else if (send_ack(in, r) != 0) {
+			if (errno == EAGAIN) {
+				/* Nothing took it within INGEST_ACK_WAIT_MS: the rest
+				 * of the batch would wait as long each.  Dropped, as
+				 * acks to a dead broker are; producers resend. */
+				stuck = 1;
+				in->counts.acks_dropped++;
+			} else if (ret == 0) {
+				log_error("ingest: send ack: %s", zmq_strerror(errno));
+				ret = -1;
+			}
 		}
 		free_request(r);
 	}
+	if (stuck && log_limit_take(&in->ack_limit, clock_mono_ms()))
+		log_warn("ingest: acks dropped: no broker took them within %d ms (%llu so far; "
+			 "producers resend, and get DUPLICATE for what was stored)",
+			 INGEST_ACK_WAIT_MS, (unsigned long long)in->counts.acks_dropped);
 	batch_clear(b);
 	return ret;
 }

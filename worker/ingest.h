@@ -28,6 +28,9 @@
 #define INGEST_REQ_ID_MAX 64      /* longest request id, bytes */
 #define INGEST_MAX_FRAMES 8       /* frames kept of one request; more = bad */
 #define INGEST_RETRY_AFTER_MS 1000 /* advised wait for RETRY_LATER */
+#define INGEST_ACK_WAIT_MS 100    /* behind the broker: an ack waits this long for room
+				     (the broker gone or far behind), then the acks of
+				     its batch are dropped; producers resend (DUPLICATE) */
 
 struct ingest_opts {
 	const char *endpoint;         /* bound here: the ingest endpoint, or this
@@ -48,6 +51,7 @@ struct ingest_counts {
 	uint64_t rejected;   /* bad input */
 	uint64_t retry;      /* RETRY_LATER answered */
 	uint64_t commits;    /* write transactions */
+	uint64_t acks_dropped; /* acks no broker took (INGEST_ACK_WAIT_MS) */
 };
 
 typedef struct ingest ingest;

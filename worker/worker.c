@@ -224,10 +224,11 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 	struct ingest_counts c = { 0 };
 	if (in)
 		ingest_get_counts(in, &c);
-	log_info("stopped: accepted=%llu duplicate=%llu rejected=%llu retry_later=%llu commits=%llu",
+	log_info("stopped: accepted=%llu duplicate=%llu rejected=%llu retry_later=%llu commits=%llu "
+		 "acks_dropped=%llu",
 		 (unsigned long long)c.accepted, (unsigned long long)c.duplicate,
 		 (unsigned long long)c.rejected, (unsigned long long)c.retry,
-		 (unsigned long long)c.commits);
+		 (unsigned long long)c.commits, (unsigned long long)c.acks_dropped);
 	code = 0;
 out:
 	dispatch_destroy(&d);
