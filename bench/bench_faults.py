@@ -120,7 +120,7 @@ def section_faults(R):
 
 def report_faults(F, summary):
     o = ["## 7. Providers that behave as real ones do\n"]
-    o.append("Four situations of issue 20, each against the fake provider (Infobip API) with a "
+    o.append("Four situations, each against the fake provider (Infobip API) with a "
              "pool of one worker per core. *Lower limit*: the provider accepts %d messages/s "
              "from a token bucket of 5 (`--limit-kind bucket`; its sliding window would let "
              "%d through in any second) where the "
@@ -188,7 +188,7 @@ def report_faults(F, summary):
                         "%s attempts for %s messages" % (fmt_num(key[0]["attempts"]),
                                                          fmt_num(key[0]["n"])), verdict(ok)])
     o.append(md_table(["situation", "ideal", "measured", "of ideal", "", ""], rows) + "\n")
-    o.append("Bars (issue 20): at least 90 % of a lower provider limit within a minute with a "
+    o.append("Bars: at least 90 % of a lower provider limit within a minute with a "
              "few 429s a minute at most; goodput at least 70 % of the limit with 20 % random "
              "5xx; sending again within 2 s of an outage's end; bad credentials count no "
              "attempt and fail no message.\n")

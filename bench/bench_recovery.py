@@ -177,7 +177,7 @@ def report_recovery(Rc):
                             spread([r["ready_ms"] for r in runs], 0, " ms"),
                             spread([r["first_ms"] for r in runs], 0, " ms"),
                             fmt_num(Rc.get("pool_duplicates"))]]) + "\n")
-    o.append("No bar in issue 5 for recovery: figures as measured. Duplicates are messages the "
+    o.append("No bar for recovery: figures as measured. Duplicates are messages the "
              "provider accepted twice: the documented window (a worker killed between a "
              "provider's answer and the commit of the outcome).\n")
     o.append(commands_block("recovery"))

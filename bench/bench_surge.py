@@ -269,7 +269,7 @@ def report_surge(S, summary):
     o.append("*Ideal given the arrivals*: the earliest any sender could finish with these "
              "bookings arriving when they did, never above the limit (at the start of the ramp "
              "bookings arrive slower than the limit, and no one can send what has not arrived); "
-             "the bar compares with total / limit, as issue 5 says. *Messages in them*: the "
+             "the bar compares with total / limit. *Messages in them*: the "
              "messages of the requests answered HTTP 500, sent again later. The pool's pacer counts "
              "them against the limit (it cannot know whether the provider did; this fake "
              "provider does not), so once the backlog is there that is time lost to the others. "

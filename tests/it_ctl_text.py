@@ -258,7 +258,7 @@ class CtlTextTest(unittest.TestCase):
              "invalid_field", "booking_id holds U+202E, a bidirectional control"),
             ("invalid_field: a lone CR in a text", event(text="RDV\rdemain"), [], AT,
              "invalid_field", "text holds U+000D"),
-            # issue 20: nothing visible; over what a configured provider takes
+            # nothing visible; over what a configured provider takes
             ("empty_text: a zero-width space", event(text="\u200b"), [], AT, "empty_text",
              "text has nothing visible to send"),
             ("empty_text: spaces and a soft hyphen, smart encoding off",

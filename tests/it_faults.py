@@ -191,7 +191,7 @@ class FaultTest(DispatchBase):
         self.assertTrue("held back before it left" in log, "no request held back")
         self.finish(pool, duplicates=len(dups))
 
-    # ---- providers that behave as real ones do (issue 20) ------------------
+    # ---- providers that behave as real ones do ------------------------------
 
     def rate_in(self, recs, start_ms, end_ms):
         """Messages accepted per second in [start_ms, end_ms) (provider's clock)."""

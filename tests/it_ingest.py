@@ -441,15 +441,15 @@ class IngestTest(itlib.PoolTest):
         self.assertIn("ingest.batch_max", out.stderr)
         self.assertIn("out of range", out.stderr)
 
-    # Issue 19, items 6 and 7: what a producer sends can neither forge a
-    # line nor flood the pool's log, and every ack decodes.
+    # What a producer sends can neither forge a line nor flood the pool's
+    # log, and every ack decodes.
 
     def log_lines(self, pool):
         """The pool's log as lines of bytes (split on newlines only)."""
         with open(pool.log_path, "rb") as f:
             return f.read().split(b"\n")
 
-    def test_issue19_a_key_cannot_forge_a_log_line(self):
+    def test_a_key_cannot_forge_a_log_line(self):
         pool = self.pool(workers=1)
         m = pb2()
         forged = "2026-12-07T00:00:00.000Z worker-9[1] error: FORGED LINE"
@@ -467,7 +467,7 @@ class IngestTest(itlib.PoolTest):
             self.assertNotEqual(l.strip(), b"FORGED LINE")
         self.check_store()  # the store is whole after the fault
 
-    def test_issue19_a_flood_of_rejections_is_rate_limited(self):
+    def test_a_flood_of_rejections_is_rate_limited(self):
         pool = self.pool(workers=1)
         m = pb2()
         big = event("f" * 16000, booking_id="B-flood").SerializeToString()
@@ -495,7 +495,7 @@ class IngestTest(itlib.PoolTest):
         self.assertTrue(all(len(l) < 400 for l in lines), max(len(l) for l in lines))
         self.check_store()  # the store is whole after the fault
 
-    def test_issue19_a_key_that_is_not_utf8_gets_an_ack_that_decodes(self):
+    def test_a_key_that_is_not_utf8_gets_an_ack_that_decodes(self):
         pool = self.pool(workers=1)
         m = pb2()
         raw = event("fa-key-X").SerializeToString()
@@ -525,7 +525,7 @@ class IngestTest(itlib.PoolTest):
             self.assertNotIn(b"\xff", f.read())
         self.check_store()  # the store is whole after the fault
 
-    def test_issue19_out_of_descriptors_a_check_is_retry_later_not_rejected(self):
+    def test_out_of_descriptors_a_check_is_retry_later_not_rejected(self):
         # The ingesting worker at its descriptor limit (idle TCP connections
         # that never speak ZeroMQ): a valid event whose zone was never looked
         # up cannot have it checked (EMFILE): RETRY_LATER, reason temporary,
@@ -569,7 +569,7 @@ class IngestTest(itlib.PoolTest):
         self.assertEqual(pool.stop(), 0)
         self.check_store()  # the store is whole after the fault
 
-    def test_issue19_broker_out_of_descriptors_says_so_and_serves_connected_producers(self):
+    def test_broker_out_of_descriptors_says_so_and_serves_connected_producers(self):
         # With two ingesting workers the broker binds the endpoint: at its
         # descriptor limit it logs that it cannot accept, and a producer
         # already connected is still served.

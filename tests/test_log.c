@@ -3,7 +3,7 @@
  * by a forked child (the pid is cached by log_init() and refreshed by a
  * fork handler: a child that logs without calling log_init() again must
  * still show its own pid).  stderr is pointed at a pipe and read back.
- * Then what a value from outside cannot do to the log (issue 19): start a
+ * Then what a value from outside cannot do to the log: start a
  * line, carry a control or invalid byte, take more than a few dozen bytes,
  * or be repeated without limit.  Last, utf8_repair() of common/utf8.h (the
  * decoder the escaping uses), which keeps an ack's detail UTF-8.

@@ -17,7 +17,7 @@
  * ICU allocates through functions of the test's (u_setMemoryFunctions(), set
  * before any ICU call): they pass every call to malloc() until a test makes
  * them fail, to check that ICU out of memory is RENDER_TRANSIENT and never
- * remembered (issue 19).
+ * remembered (a transient lack is never a verdict on the template).
  *
  * The expected dates are ICU 72's (Debian 12's libicu72): a newer CLDR may
  * write some of them differently, and the rows then need updating, not the

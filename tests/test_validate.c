@@ -19,8 +19,7 @@
  * event turns into (struct store_new), the zone directory and its cache, a
  * short detail buffer, an event as it comes off the wire.  Wrapped stat(),
  * open() and phone_normalize() make a check fail for want of a resource
- * (EMFILE, no memory): such an event gets TEMPORARY, never a rejection
- * (issue 19).
+ * (EMFILE, no memory): such an event gets TEMPORARY, never a rejection.
  *
  * Time is a fixed NOW, so every case is reproducible.
  */
@@ -805,7 +804,7 @@ static void test_own_zoneinfo_dir(void **state)
 	rmdir(dir);
 }
 
-/* ---- a check that cannot be made now is no verdict (issue 19) ----------- */
+/* ---- a check that cannot be made now is no verdict ----------------------- */
 
 /* At the descriptor limit, stat() of a zone not cached yet passes and open()
  * fails (EMFILE): the event gets TEMPORARY, not INVALID_FIELD, and the zone
