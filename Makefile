@@ -47,7 +47,7 @@ endif
 # the checkout's for the programs of bin/ (tests and the demo use them);
 # make install builds in a tree of its own with the installed path instead.
 TEMPLATES_DIR = $(CURDIR)/etc/templates
-PATHS := -DSMSQ_TEMPLATES_DIR='"$(TEMPLATES_DIR)"'
+PATHS := -DSMSQ_TEMPLATES_DIR='"$(TEMPLATES_DIR)"' -DSMSQ_VERSION='"$(VERSION)"'
 ALL_CFLAGS := -std=gnu11 -g $(OPTFLAGS) $(WARN) -MMD -MP -I. -I$(GEN) $(PATHS) $(CPPFLAGS) $(CFLAGS)
 # C++ only where a C++ library sits behind a C interface (text/phone.cc).
 ALL_CXXFLAGS := -std=gnu++17 -g $(OPTFLAGS) $(filter-out -Wstrict-prototypes -Wmissing-prototypes,$(WARN)) \
@@ -66,13 +66,16 @@ endif
 
 # Sources: every module .c in these folders goes into one archive; a file
 # named *_main.c holds a program's main() and becomes bin/<program>.
-SRC_DIRS := common store text provider worker ctl producer fake bench
+SRC_DIRS := common store text provider worker watch ctl producer fake bench
 LIB_SRC := $(filter-out %_main.c,$(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
 LIB_SRC_CXX := $(wildcard $(addsuffix /*.cc,$(SRC_DIRS)))
+# Assembly only to build a file into a program (.incbin: watch/status_page.S).
+LIB_SRC_S := $(wildcard $(addsuffix /*.S,$(SRC_DIRS)))
 PROTO_SRC := proto/booking.proto
 PROTO_C := $(GEN)/proto/booking.pb-c.c
 PROTO_H := $(GEN)/proto/booking.pb-c.h
-LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(LIB_SRC_CXX:%.cc=$(O)/%.o) $(PROTO_C:$(GEN)/%.c=$(O)/gen/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(LIB_SRC_CXX:%.cc=$(O)/%.o) $(LIB_SRC_S:%.S=$(O)/%.o) \
+	$(PROTO_C:$(GEN)/%.c=$(O)/gen/%.o)
 CORE_A := $(O)/libsmsq-core.a
 
 PROGRAMS := smsq-worker smsq-publish smsqctl smsq-fakeprovider smsq-bench-publish
@@ -125,6 +128,12 @@ $(O)/%.o: %.c $(FLAGS_FILE) | $(PROTO_H)
 	$(QP) CC $<
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(O)/%.o: %.S $(FLAGS_FILE)
+	$(QP) AS $<
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -c -MMD -MP -o $@ $<
+$(O)/watch/status_page.o: watch/status.html
 
 $(O)/%.o: %.cc $(FLAGS_FILE) | $(PROTO_H)
 	$(QP) CXX $<

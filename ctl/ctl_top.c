@@ -1,10 +1,9 @@
 /*
  * ctl_top: the live drain view (see ctl_top.h).
  *
- * The rate is measured over a sliding window of the last TOP_RATE_WINDOW
- * samples of "done" (sent + delivered + failed + expired); "growing" means
- * the backlog rose over that window; "stalled" means it is not empty and
- * nothing was done over it.
+ * The rate, the state and the time left are watch/drain's, over a window of
+ * the last TOP_RATE_WINDOW samples: the figures the pool's status page and
+ * metrics show.
  */
 #include "ctl/ctl_top.h"
 
@@ -16,11 +15,11 @@
 
 #include "common/clock.h"
 #include "store/pace.h"
+#include "watch/drain.h"
 
 #define TOP_RATE_WINDOW 8      /* samples in the rate window */
 #define TOP_BAR_WIDTH 40
 #define TOP_MAX_PROVIDERS 8
-#define TOP_SCHEDULED_MS 60000 /* delayed further than this: scheduled, not backlog */
 #define TOP_STATE_MAX 160      /* a provider's state as shown */
 
 static volatile sig_atomic_t top_stop;
@@ -29,18 +28,6 @@ static void on_int(int sig)
 {
 	(void)sig;
 	top_stop = 1;
-}
-
-struct sample {
-	int64_t t_ms;      /* when (mono) */
-	uint64_t done;     /* final states */
-	uint64_t waiting;  /* backlog */
-};
-
-static uint64_t done_of(const struct store_stats *s)
-{
-	return s->count[STORE_STATE_SENT] + s->count[STORE_STATE_DELIVERED] +
-	       s->count[STORE_STATE_FAILED] + s->count[STORE_STATE_EXPIRED];
 }
 
 static void fmt_duration(char *out, size_t len, double s)
@@ -79,7 +66,7 @@ static int provider_state(const struct pace_view *v, char *out, size_t len)
 static void draw(const struct top_opts *o, const struct store_stats *s, double rate,
 		 const char *eta, const struct pace_view *pv, int npv, int first)
 {
-	uint64_t done = done_of(s);
+	uint64_t done = drain_done_of(s);
 	uint64_t all = done + s->waiting;
 	double frac = all ? (double)done / (double)all : 1.0;
 	int fill = (int)(frac * TOP_BAR_WIDTH + 0.5);
@@ -135,12 +122,12 @@ static void draw(const struct top_opts *o, const struct store_stats *s, double r
 
 int top_run(store *st, const struct top_opts *o)
 {
-	struct sample win[TOP_RATE_WINDOW];
-	size_t n = 0;
+	struct drain dr;
 	int first = 1, seen_work = 0;
 	int64_t start = clock_mono_ms();
 	struct sigaction sa;
 
+	drain_init(&dr, TOP_RATE_WINDOW);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_int;
 	sigaction(SIGINT, &sa, NULL);
@@ -148,10 +135,10 @@ int top_run(store *st, const struct top_opts *o)
 	while (!top_stop) {
 		struct store_stats s;
 		struct pace_view pv[TOP_MAX_PROVIDERS];
+		struct drain_eval ev;
 		int npv = pace_list(o->dir, pv, TOP_MAX_PROVIDERS);
 		int64_t now = clock_mono_ms();
-		double rate = 0, limit = 0;
-		char eta[64];
+		char eta[64], d[32];
 
 		if (store_stats(st, &s) != STORE_OK) {
 			fprintf(stderr, "smsqctl top: %s\n", store_errmsg(st));
@@ -159,51 +146,32 @@ int top_run(store *st, const struct top_opts *o)
 		}
 		if (npv < 0)
 			npv = 0;
-		if (n == TOP_RATE_WINDOW) {
-			memmove(win, win + 1, sizeof(win[0]) * (TOP_RATE_WINDOW - 1));
-			n--;
-		}
-		/* The backlog that can drain now: ready and in flight, plus delayed
-		 * messages due soon (retries); messages scheduled for later (a
-		 * reminder's not-before) are not a backlog. */
-		int64_t wall = clock_wall_ms();
-		int scheduled_only = s.count[STORE_STATE_DELAYED] > 0 &&
-				     s.next_due_ms > wall + TOP_SCHEDULED_MS;
-		uint64_t due = s.count[STORE_STATE_READY] + s.count[STORE_STATE_INFLIGHT] +
-			       (scheduled_only ? 0 : s.count[STORE_STATE_DELAYED]);
-		win[n++] = (struct sample){ now, done_of(&s), due };
-		if (n > 1 && win[n - 1].t_ms > win[0].t_ms)
-			rate = (double)(win[n - 1].done - win[0].done) * 1000.0 /
-			       (double)(win[n - 1].t_ms - win[0].t_ms);
-		/* The paced rate: the first provider that takes traffic, at
-		 * the rate it allows. */
-		for (int i = 0; i < npv && limit == 0; i++)
-			if (!pv[i].circuit_open && !pv[i].misconfigured)
-				limit = pv[i].effective_per_s;
-		if (due == 0) {
+		drain_add(&dr, &s, now, clock_wall_ms(), pv, npv, &ev);
+		switch (ev.state) {
+		case DRAIN_DRAINED:
 			snprintf(eta, sizeof(eta), s.waiting ? "drained (%llu scheduled for later)" : "drained",
 				 (unsigned long long)s.waiting);
-		} else if (n > 2 && win[n - 1].waiting > win[0].waiting) {
+			break;
+		case DRAIN_GROWING:
 			snprintf(eta, sizeof(eta), "growing: arriving faster than it drains");
-		} else if (n == TOP_RATE_WINDOW && rate == 0) {
+			break;
+		case DRAIN_STALLED:
 			snprintf(eta, sizeof(eta), "stalled: nothing sent lately%s",
-				 npv > 0 && limit == 0 ? " (no provider takes traffic)" : "");
-		} else {
-			char d[32];
-			double r = limit > 0 ? limit : rate;
-
-			if (r > 0) {
-				fmt_duration(d, sizeof(d), (double)s.segments_waiting / r);
-				snprintf(eta, sizeof(eta), "time left %s", d);
-			} else {
-				snprintf(eta, sizeof(eta), "time left: measuring");
-			}
+				 ev.no_provider ? " (no provider takes traffic)" : "");
+			break;
+		case DRAIN_DRAINING:
+			fmt_duration(d, sizeof(d), ev.time_left_s);
+			snprintf(eta, sizeof(eta), "time left %s", d);
+			break;
+		default:
+			snprintf(eta, sizeof(eta), "time left: measuring");
+			break;
 		}
-		draw(o, &s, rate, eta, pv, npv, first);
+		draw(o, &s, ev.rate, eta, pv, npv, first);
 		first = 0;
-		if (due > 0)
+		if (ev.due > 0)
 			seen_work = 1;
-		if (o->until_drained && seen_work && due == 0)
+		if (o->until_drained && seen_work && ev.due == 0)
 			return 0;
 		if (o->max_seconds > 0 && now - start > o->max_seconds * 1000)
 			return 3;

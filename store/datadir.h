@@ -3,7 +3,8 @@
  *
  * Contract
  * - The data directory holds the store (data.mdb, lock.mdb), the shared
- *   pacing file, the pool's lock and the broker's socket.  A process that
+ *   pacing file, the counters file, the pool's lock and the workers' ingest
+ *   sockets.  A process that
  *   writes there (the pool) first calls datadir_prepare(): the directory
  *   is created 0700 whatever the umask, and refused when it is not owned
  *   by the effective user or is writable by its group or by others (who
@@ -32,6 +33,8 @@
 #define DATADIR_LOCK "lock.mdb"       /* LMDB's lock file, mapped shared (store) */
 #define DATADIR_PACING "pacing"       /* the shared pacing state, mapped shared (pace) */
 #define DATADIR_POOL_LOCK "pool.lock" /* one pool per directory (pool) */
+#define DATADIR_COUNTERS "counters"   /* the processes' counters, mapped shared (counters) */
+#define DATADIR_MONITOR_URL "monitor.url" /* where the monitor listens, while it does */
 
 /*
  * Create dir when create is set (parents 0750, dir itself 0700), then

@@ -58,7 +58,7 @@
 #include "store/datadir.h"
 
 #define PACE_MAGIC 0x534d5351504143ULL /* "SMSQPAC" */
-#define PACE_VERSION 2
+#define PACE_VERSION 3
 #define PACE_NAME_MAX 32
 #define PACE_JITTER_NS 25000000LL      /* burst held back for arrival jitter: 25 ms */
 #define MS_NS 1000000LL
@@ -100,6 +100,8 @@ struct pace_slot {
 	_Atomic int64_t cut_ns;            /* last cut (mono; 0: none) */
 	_Atomic int64_t accepted_ns;       /* the provider last took a message (mono) */
 	_Atomic int64_t throttles;         /* cuts, ever (observers) */
+	_Atomic int64_t held_ns;           /* time held by Retry-After and 503 holds, ever
+					      (observers: each extension counted once) */
 	_Atomic int64_t misconf_ns;        /* misconfigured since (0: not) */
 	_Atomic int64_t misconf_probe_ns;  /* its next probe may go then */
 	_Atomic int64_t misconf_shift;     /* probes that failed: the wait doubles */
@@ -457,9 +459,14 @@ void pace_block(pace *p, int slot, int64_t until_ns)
 {
 	struct pace_slot *s = &p->f->slots[slot];
 	int64_t cur = atomic_load(&s->blocked_until_ns);
+	int64_t now = clock_mono_ns();
 
 	while (cur < until_ns && !atomic_compare_exchange_weak(&s->blocked_until_ns, &cur, until_ns))
 		;
+	/* The winner of the swap adds what it extended: holds that overlap
+	 * (every worker reading the same Retry-After) count once. */
+	if (cur < until_ns)
+		atomic_fetch_add(&s->held_ns, until_ns - (cur > now ? cur : now));
 }
 
 void pace_hold_end(pace *p, int slot)
@@ -768,6 +775,8 @@ int pace_list(const char *dir, struct pace_view *out, int max)
 				continue;
 			memset(&out[n], 0, sizeof(out[n]));
 			snprintf(out[n].name, sizeof(out[n].name), "%s", s->name);
+			out[n].slot = i;
+			out[n].held_s = (double)atomic_load(&s->held_ns) / 1e9;
 			int64_t eff = atomic_load(&s->eff_milli);
 			int64_t cfg = atomic_load(&s->milli_units_per_s);
 

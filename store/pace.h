@@ -143,7 +143,8 @@ void pace_late(pace *p, int slot, const struct pace_limits *lim, uint32_t units,
 void pace_refund(pace *p, int slot, const struct pace_limits *lim, uint32_t units);
 
 /* The provider said "slow down" until then (Retry-After): nothing goes out
- * before until_ns (the later of this and any earlier block wins). */
+ * before until_ns (the later of this and any earlier block wins).  The
+ * time it adds to the hold in force is counted (pace_view.held_s). */
 void pace_block(pace *p, int slot, int64_t until_ns);
 
 /* The provider asked to wait without saying how long (503 or 429 without
@@ -216,12 +217,14 @@ void pace_publish_limits(pace *p, int slot, const struct pace_limits *lim);
 /* What an observer sees of one provider. */
 struct pace_view {
 	char name[32];             /* provider name */
+	int slot;                  /* its slot (what counters.h numbers providers by) */
 	double units_per_s;        /* its configured limit as last published */
 	double effective_per_s;    /* the rate the pool paces it at now (adaptive) */
 	double ceiling_per_s;      /* the rate it was last throttled at (0: none known) */
 	uint64_t throttles;        /* throttling episodes (rate cuts) since the file began */
 	int circuit_open;          /* circuit open now */
 	int64_t blocked_ms;        /* hold left (Retry-After, 503), ms (0: none) */
+	double held_s;             /* time held by such holds since the file began, s */
 	int misconfigured;         /* parked: our configuration is wrong */
 	char reason[PACE_REASON_MAX]; /* why, when misconfigured */
 };

@@ -211,6 +211,28 @@ struct store_stats {
  * (counters, two cursor reads): fine to call many times a second. */
 int store_stats(store *s, struct store_stats *out) SMSQ_WARN_UNUSED;
 
+/* Waiting messages set against a time (store_due_before()). */
+struct store_due {
+	uint64_t due;            /* waiting and due by then: ready, in flight, and
+				    delayed whose time comes by then */
+	uint64_t before;         /* of which with an appointment before then */
+	int complete;            /* 0: the walk stopped at its limit (both are
+				    then lower bounds) */
+};
+
+/*
+ * How many waiting messages are due by end_ms and how many of them have
+ * an appointment before end_ms: what a drain that ends then leaves late.
+ * Reads the ready index one priority at a time, only as far as its
+ * urgency (never after the appointment) is before end_ms, and the delayed
+ * index as far as end_ms, each candidate's record for its appointment:
+ * the cost is the number of candidates, not the backlog, and at most
+ * max_walk entries are read (out->complete says whether that was all).
+ * One read transaction.  Returns STORE_OK or STORE_ERROR.
+ */
+int store_due_before(store *s, int64_t end_ms, uint64_t max_walk, struct store_due *out)
+	SMSQ_WARN_UNUSED;
+
 /* A stored message, as read back (for smsqctl and tests). */
 struct store_msg {
 	uint64_t id;                 /* message id */

@@ -469,3 +469,80 @@ out:
 	mdb_txn_abort(v.txn);
 	return ret;
 }
+
+/* Count the candidates of one index (store_due_before()): from key `from`
+ * (len bytes; NULL: the first) while in_range() says the key may still
+ * hold one. */
+static int due_walk(store *s, MDB_txn *txn, MDB_dbi dbi, const unsigned char *from, size_t len,
+		    int (*in_range)(const MDB_val *k, int64_t end_ms, const unsigned char *from),
+		    int64_t end_ms, uint64_t *left, struct store_due *out)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k = { len, (void *)from }, v;
+	int rc = mdb_cursor_open(txn, dbi, &cur);
+
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, from != NULL ? MDB_SET_RANGE : MDB_FIRST);
+	while (rc == 0 && in_range(&k, end_ms, from)) {
+		struct rec r;
+
+		if (*left == 0) {
+			out->complete = 0;
+			break;
+		}
+		(*left)--;
+		out->due++;
+		/* A record that cannot be read (damage: smsqctl check says
+		 * more) is counted as due, not as before. */
+		rc = rec_read(s, txn, index_key_id(&k), &r);
+		if (rc == 0 && r.h.appointment_ms < end_ms)
+			out->before++;
+		if (rc == 0 || rc == MDB_NOTFOUND || rc == MDB_CORRUPTED)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int ready_in_range(const MDB_val *k, int64_t end_ms, const unsigned char *from)
+{
+	const unsigned char *p = k->mv_data;
+
+	return k->mv_size == READY_KEY_LEN && p[0] == from[0] && key_time(p + 1) < end_ms;
+}
+
+static int delayed_in_range(const MDB_val *k, int64_t end_ms, const unsigned char *from)
+{
+	(void)from;
+	return k->mv_size == DELAYED_KEY_LEN && key_time(k->mv_data) <= end_ms;
+}
+
+int store_due_before(store *s, int64_t end_ms, uint64_t max_walk, struct store_due *out)
+{
+	STORE_LOCKED(s);
+	MDB_txn *txn = NULL;
+	uint64_t left = max_walk;
+	int rc = txn_begin(s, MDB_RDONLY, &txn);
+
+	memset(out, 0, sizeof(*out));
+	out->complete = 1;
+	if (rc != 0)
+		return STORE_ERROR;
+	/* Ready: each priority from its start, as far as urgency < end (a
+	 * message's urgency is never after its appointment). */
+	for (int p = 0; rc == 0 && p <= STORE_PRIORITY_MAX && out->complete; p++) {
+		unsigned char from[READY_KEY_LEN];
+
+		memset(from, 0, sizeof(from));
+		from[0] = (unsigned char)p;
+		rc = due_walk(s, txn, s->db_ready, from, 1, ready_in_range, end_ms, &left, out);
+	}
+	/* Delayed and in flight: by due time (a lease's end), up to end. */
+	if (rc == 0 && out->complete)
+		rc = due_walk(s, txn, s->db_delayed, NULL, 0, delayed_in_range, end_ms, &left, out);
+	if (rc != 0)
+		set_err(s, "due before: %s", mdb_strerror(rc));
+	mdb_txn_abort(txn);
+	return rc == 0 ? STORE_OK : STORE_ERROR;
+}

@@ -301,8 +301,10 @@ class Pool(Proc):
         self.prefix = list(prefix)
 
     def command(self):
+        # The monitor on a port of its own (written to <dir>/monitor.url):
+        # pools of several tests, the demo and a bench may run at once.
         cmd = self.prefix + [os.path.join(BIN, "smsq-worker"), "-d", self.data_dir,
-                             "-e", self.endpoint]
+                             "-e", self.endpoint, "-o", "metrics.listen=127.0.0.1:0"]
         if self.workers is not None:
             cmd += ["-w", str(self.workers)]
         return cmd + self.args  # last: an -o of the caller's wins
@@ -348,3 +350,11 @@ class Pool(Proc):
 
     def stats(self):
         return store_stats(self.data_dir)
+
+    def monitor_url(self, timeout_s=60):
+        """The monitor's address ("http://127.0.0.1:PORT/"), once it listens."""
+        path = os.path.join(self.data_dir, "monitor.url")
+        wait_for(lambda: os.path.exists(path) and open(path).read().endswith("\n"),
+                 timeout_s, "the monitor to listen (%s)" % path)
+        with open(path) as f:
+            return f.read().strip()

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/addr.h"
 #include "common/num.h"
 #include "text/prepare.h"
 
@@ -69,6 +70,9 @@ static const struct opt opts[] = {
 	{ "pool.shutdown_timeout_ms", OPT_LONG, "20000", 100, 600000, F(pool_shutdown_timeout_ms),
 	  "graceful stop budget; then the rest is killed" },
 	{ "log.level", OPT_STR, "info", 1, 0, F(log_level), "error, warn, info or debug" },
+	{ "metrics.listen", OPT_STR, "127.0.0.1:9477", 0, 0, F(metrics_listen),
+	  "address:port of /metrics and the status page (port 0: any free one, written to "
+	  "<store.dir>/monitor.url); empty = off" },
 	{ "dispatch.lease_ms", OPT_LONG, "30000", 1000, 3600000, F(dispatch_lease_ms),
 	  "a leased message is invisible to other workers this long (renewed while sending)" },
 	{ "dispatch.queue_max", OPT_LONG, "2048", 1, 4096, F(dispatch_queue_max),
@@ -488,6 +492,16 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 			return -1;
 	if (check_texts(cfg, err, errlen) != 0)
 		return -1;
+	if (cfg->metrics_listen[0] != '\0') {
+		struct sockaddr_storage addr;
+		socklen_t alen;
+		char why[256];
+
+		if (addr_parse_listen(cfg->metrics_listen, &addr, &alen, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "metrics.listen: %s", why);
+			return -1;
+		}
+	}
 	if (strncmp(cfg->ingest_endpoint, "tcp://", 6) != 0 &&
 	    strncmp(cfg->ingest_endpoint, "ipc://", 6) != 0) {
 		snprintf(err, errlen, "ingest.endpoint: '%s' must start with tcp:// or ipc://",

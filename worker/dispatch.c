@@ -36,6 +36,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "store/counters.h"
 #include "store/pace.h"
 #include "provider/provider.h"
 
@@ -127,6 +128,7 @@ struct dispatch {
 	int64_t lease_margin_ms;       /* LEASE_MARGIN_MS, at most a quarter of a lease */
 	uint64_t rng;                  /* xorshift state for jitter */
 	struct dispatch_counts counts; /* since start */
+	struct counters_data *ctr;     /* this process's shard of the shared counters, or NULL */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -198,6 +200,42 @@ static void pend_add(dispatch *d, uint64_t id, int64_t lease_until,
 	d->n_pend++;
 }
 
+/* The shared counters of a committed outcome that the store applied. */
+static void count_outcome(dispatch *d, const struct store_outcome *o)
+{
+	struct counters_prov *cp;
+
+	if (d->ctr == NULL)
+		return;
+	if (o->final_state == STORE_STATE_EXPIRED) {
+		counters_add(&d->ctr->expired, 1);
+		return;
+	}
+	if (o->provider >= d->n_prov)
+		return;
+	cp = &d->ctr->prov[d->prov[o->provider].slot];
+	switch (o->final_state) {
+	case STORE_STATE_SENT:
+		counters_add(&cp->sent, 1);
+		counters_add(&cp->sent_units,
+			     d->prov[o->provider].count_segments && o->hdr.segments > 0
+				     ? o->hdr.segments : 1);
+		break;
+	case STORE_STATE_FAILED:
+		counters_add(&cp->failed[o->kind == STORE_OUT_FAILED ? COUNTERS_FAIL_REFUSED
+								       : COUNTERS_FAIL_ATTEMPTS], 1);
+		break;
+	case STORE_STATE_DELAYED:
+		if (o->kind == STORE_OUT_RETRY && !o->not_attempted) {
+			counters_add(&cp->retries, 1);
+			counters_add(&cp->ambiguous, o->ambiguous != 0);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
 static void log_outcome(dispatch *d, const struct pend *p, int64_t now_ms)
 {
 	char masked[STORE_TO_MAX + 1];
@@ -229,6 +267,7 @@ static void log_outcome(dispatch *d, const struct pend *p, int64_t now_ms)
 	/* Reasons come from providers, which echo numbers back: mask them (a
 	 * sent message's note is the provider's id: kept as is). */
 	log_mask_numbers(o->note ? o->note : "", note, sizeof(note));
+	count_outcome(d, o);
 	switch (o->final_state) {
 	case STORE_STATE_SENT:
 		d->counts.sent++;
@@ -301,10 +340,13 @@ static int flush(dispatch *d)
 
 		for (size_t i = 0; i < n; i++)
 			o[i] = d->pend[done + i].o;
+		int64_t t0 = clock_mono_ns();
+
 		if (store_finish(d->st, o, n, now) != STORE_OK) {
 			pend_drop(d, done, 0);
 			return 1;
 		}
+		counters_observe(d->ctr ? &d->ctr->commit_outcome : NULL, clock_mono_ns() - t0);
 		pend_committed(d, done, o, n, now);
 		done += n;
 	}
@@ -650,6 +692,41 @@ static int64_t heed(dispatch *d, struct req *r, const struct provider_response *
 	return hold_until;
 }
 
+/* The shared counters of an answered request: its class, its time, and
+ * what it said of each message before any commit (throttled, unavailable,
+ * misconfigured: the store records these as retries, or not at all). */
+static void count_request(dispatch *d, const struct req *r, const struct provider_response *resp,
+			  const struct provider_result *res, int64_t now_ns)
+{
+	struct counters_prov *cp;
+	enum counters_http cls;
+
+	if (d->ctr == NULL)
+		return;
+	cp = &d->ctr->prov[d->prov[r->provider].slot];
+	if (resp->transport == PROVIDER_T_NOT_SENT)
+		cls = COUNTERS_HTTP_ERROR;
+	else if (resp->transport != PROVIDER_T_OK)
+		cls = COUNTERS_HTTP_TIMEOUT;
+	else if (resp->status == 429)
+		cls = COUNTERS_HTTP_429;
+	else if (resp->status >= 500)
+		cls = COUNTERS_HTTP_5XX;
+	else if (resp->status >= 400)
+		cls = COUNTERS_HTTP_4XX;
+	else if (resp->status >= 300)
+		cls = COUNTERS_HTTP_3XX;
+	else
+		cls = COUNTERS_HTTP_2XX;
+	counters_add(&cp->requests[cls], 1);
+	counters_observe(&cp->response, now_ns - r->taken_ns);
+	for (size_t i = 0; i < r->n; i++) {
+		counters_add(&cp->throttled, res[i].status == PROVIDER_THROTTLED);
+		counters_add(&cp->unavailable, res[i].status == PROVIDER_UNAVAILABLE);
+		counters_add(&cp->misconfigured, res[i].status == PROVIDER_MISCONFIGURED);
+	}
+}
+
 static void on_done(dispatch *d, struct req *r, const struct provider_response *resp)
 {
 	struct prov *p = &d->prov[r->provider];
@@ -673,6 +750,7 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 		memset(&res[i], 0, sizeof(res[i]));
 	}
 	p->ops->parse(&p->conf, resp, pm, r->n, res);
+	count_request(d, r, resp, res, now_ns);
 	judge(res, r->n, &v);
 	hold_until = heed(d, r, resp, &v, now_ns);
 
@@ -1004,8 +1082,12 @@ static int refill(dispatch *d, int64_t now_mono)
 	tmp = &d->queue[tail];
 	for (size_t i = 0; i < n_out; i++)
 		o[i] = d->pend[i].o;
+	int64_t t0 = clock_mono_ns();
+
 	rc = store_finish_lease(d->st, o, n_out, now, d->cfg->dispatch_lease_ms, contiguous, 0,
 				tmp, d->lease_texts, DISPATCH_LEASE_TEXTS, &got, &expired);
+	if (rc == STORE_OK)
+		counters_observe(d->ctr ? &d->ctr->commit_outcome : NULL, clock_mono_ns() - t0);
 	if (rc == STORE_OK) {
 		pend_committed(d, 0, o, n_out, now);
 		pend_drop(d, n_out, 1);
@@ -1032,6 +1114,7 @@ static int refill(dispatch *d, int64_t now_mono)
 	}
 	if (expired > 0) {
 		d->counts.expired += expired;
+		counters_add(d->ctr ? &d->ctr->expired : NULL, expired);
 		log_info("dispatch: %zu message(s) expired before they could be sent", expired);
 	}
 	/* The texts go from the lease buffer to one allocation each, freed
@@ -1082,11 +1165,14 @@ static void renew_commit(dispatch *d, struct renewal *rn)
 {
 	if (rn->n == 0 || rn->failed)
 		return;
+	int64_t t0 = clock_mono_ns();
+
 	if (store_finish(d->st, d->out, rn->n, rn->now) != STORE_OK) {
 		log_error("dispatch: renewing %zu leases: %s", rn->n, store_errmsg(d->st));
 		rn->failed = 1;
 		return;
 	}
+	counters_observe(d->ctr ? &d->ctr->commit_outcome : NULL, clock_mono_ns() - t0);
 	for (size_t i = 0; i < rn->n; i++) {
 		if (d->out[i].applied) {
 			*d->out_lease[i] = rn->until;
@@ -1263,6 +1349,11 @@ void dispatch_on_fd(dispatch *d, int fd, int readable, int writable)
 int dispatch_idle(const dispatch *d)
 {
 	return d->n_reqs == 0 && d->q_len == 0 && d->n_pend == 0;
+}
+
+void dispatch_set_counters(dispatch *d, struct counters_data *ctr)
+{
+	d->ctr = ctr;
 }
 
 void dispatch_get_counts(const dispatch *d, struct dispatch_counts *out)

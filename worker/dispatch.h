@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/counters.h"
 #include "store/store.h"
 #include "worker/config.h"
 #include "provider/http.h"
@@ -92,6 +93,10 @@ void dispatch_on_fd(dispatch *d, int fd, int readable, int writable);
 int dispatch_idle(const dispatch *d);
 
 void dispatch_get_counts(const dispatch *d, struct dispatch_counts *out);
+
+/* Count into ctr (this process's shard of the pool's shared counters,
+ * store/counters.h; NULL: count nothing there) from now on. */
+void dispatch_set_counters(dispatch *d, struct counters_data *ctr);
 
 /*
  * How many messages a worker's queue holds: dispatch.queue_max, but never

@@ -75,6 +75,7 @@ struct request {
 	char detail[256];                     /* its human message */
 	uint64_t message_id;                  /* store id for accepted/duplicate */
 	size_t store_idx;                     /* index in the store batch */
+	int64_t recv_ns;                      /* when its first frame was read (mono) */
 };
 
 struct batch {
@@ -87,6 +88,7 @@ struct batch {
 	size_t n;                      /* requests read */
 	size_t n_store;                /* of them to store (items used) */
 	int64_t now_ms;                /* wall clock when its first request was read */
+	int64_t commit_ns;             /* how long store_ingest() took */
 	int rc;                        /* store_ingest()'s answer; STORE_ERROR until then */
 	char err[256];                 /* its message when not STORE_OK */
 };
@@ -148,7 +150,10 @@ static void *committer(void *arg)
 			break;
 		struct batch *b = in->committing;
 		pthread_mutex_unlock(&in->mu);
+		int64_t t0 = clock_mono_ns();
+
 		b->rc = store_ingest(in->st, b->items, b->n_store, b->now_ms);
+		b->commit_ns = clock_mono_ns() - t0;
 		if (b->rc != STORE_OK)
 			snprintf(b->err, sizeof(b->err), "%s", store_errmsg(in->st));
 		pthread_mutex_lock(&in->mu);
@@ -375,6 +380,8 @@ static int read_request(ingest *in, struct request *r)
 			errno = e;
 			goto fail;
 		}
+		if (first)
+			r->recv_ns = clock_mono_ns();
 		more = zmq_msg_more(dst);
 		if (keep) {
 			r->n_frames++;
@@ -655,6 +662,29 @@ static void log_store_failure(ingest *in, const struct batch *b)
 	in->fail_events = 0;
 }
 
+/* The shared counters of a request about to be answered. */
+static void count_request(struct counters_data *ctr, const struct request *r)
+{
+	size_t why = (size_t)r->reason < COUNTERS_REASONS ? (size_t)r->reason : COUNTERS_REASONS - 1;
+
+	if (ctr == NULL)
+		return;
+	switch (r->status) {
+	case SMSQ__ACK_STATUS__ACK_ACCEPTED:
+		counters_add(&ctr->accepted, 1);
+		break;
+	case SMSQ__ACK_STATUS__ACK_DUPLICATE:
+		counters_add(&ctr->duplicate, 1);
+		break;
+	case SMSQ__ACK_STATUS__ACK_REJECTED:
+		counters_add(&ctr->rejected[why], 1);
+		break;
+	default:
+		counters_add(&ctr->retry_later[why], 1);
+		break;
+	}
+}
+
 /* Answer every request of b (stored by the committer when b->n_store > 0:
  * b->rc says how it went) and empty it.  Returns 0, or -1 when an ack
  * could not be sent. */
@@ -663,8 +693,12 @@ static int answer_batch(ingest *in, struct batch *b)
 	int ret = 0;
 	int stuck = 0; /* an ack found no taker: the rest of the batch is dropped */
 
+	struct counters_data *ctr = in->o.counters;
+
 	if (b->n_store > 0) {
 		in->counts.commits += b->rc == STORE_OK;
+		if (b->rc == STORE_OK)
+			counters_observe(ctr ? &ctr->commit_ingest : NULL, b->commit_ns);
 		if (b->rc != STORE_OK)
 			log_store_failure(in, b);
 	}
@@ -686,6 +720,7 @@ static int answer_batch(ingest *in, struct batch *b)
 				snprintf(r->detail, sizeof(r->detail), "%s", b->err);
 			}
 		}
+		count_request(ctr, r);
 		switch (r->status) {
 		case SMSQ__ACK_STATUS__ACK_ACCEPTED:
 			in->counts.accepted++;
@@ -705,6 +740,7 @@ static int answer_batch(ingest *in, struct batch *b)
 		}
 		if (stuck) {
 			in->counts.acks_dropped++;
+			counters_add(ctr ? &ctr->acks_dropped : NULL, 1);
 		} else if (send_ack(in, r) != 0) {
 			if (errno == EAGAIN) {
 				/* Nothing took it within INGEST_ACK_WAIT_MS: the rest
@@ -712,10 +748,13 @@ static int answer_batch(ingest *in, struct batch *b)
 				 * acks to a dead broker are; producers resend. */
 				stuck = 1;
 				in->counts.acks_dropped++;
+				counters_add(ctr ? &ctr->acks_dropped : NULL, 1);
 			} else if (ret == 0) {
 				log_error("ingest: send ack: %s", zmq_strerror(errno));
 				ret = -1;
 			}
+		} else if (ctr != NULL && r->recv_ns != 0) {
+			counters_observe(&ctr->ack, clock_mono_ns() - r->recv_ns);
 		}
 		free_request(r);
 	}

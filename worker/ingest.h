@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/counters.h"
 #include "store/store.h"
 #include "text/prepare.h"
 #include "common/attrs.h"
@@ -42,6 +43,8 @@ struct ingest_opts {
 	size_t max_event_bytes;       /* event frame limit */
 	int hwm;                      /* high-water mark of the acks (requests: ingest_new) */
 	const struct prepare_opts *text; /* the checks and the texts, borrowed for ingest_new() */
+	struct counters_data *counters; /* this process's shard of the pool's shared counters
+					   (store/counters.h), or NULL: count nothing there */
 };
 
 /* Counters since start, for logs and tests. */

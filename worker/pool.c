@@ -37,10 +37,12 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "store/counters.h"
 #include "store/datadir.h"
 #include "store/store.h"
 #include "worker/broker.h"
 #include "store/pace.h"
+#include "watch/monitor.h"
 #include "worker/worker.h"
 
 #define POOL_TICK_MS 100
@@ -59,8 +61,11 @@ struct pool {
 	char **backends;            /* [i - 1]: ingesting worker i's ipc endpoint, which
 				       the broker connects to (with a broker) */
 	int n_backends;             /* ingesting workers (with a broker) */
-	struct slot *slots;         /* [0] broker, [1..n] workers */
+	struct slot *slots;         /* [0] broker, [1..n] workers, [n + 1] the monitor */
 	int n_workers;              /* workers */
+	int last_slot;              /* n_workers, or n_workers + 1 with a monitor */
+	counters *ctr;              /* the shared counters, mapped before any fork (children
+				       inherit the mapping and count into their own shard) */
 	int has_broker;             /* more than one worker takes events */
 	int stopping;               /* graceful stop under way */
 	int64_t stop_deadline_ms;   /* then SIGKILL */
@@ -122,21 +127,30 @@ static void spawn(struct pool *p, int i)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != master)
 			_exit(1);
+		counters_set_shard(p->ctr, i);
 		_exit(i == 0 ? run_broker(p)
-			     : worker_run(p->cfg, i,
-					  p->has_broker && i <= p->n_backends ? p->backends[i - 1]
-									       : p->cfg->ingest_endpoint,
-					  !p->has_broker));
+		      : i > p->n_workers ? monitor_run(p->cfg)
+		      : worker_run(p->cfg, i,
+				   p->has_broker && i <= p->n_backends ? p->backends[i - 1]
+									: p->cfg->ingest_endpoint,
+				   !p->has_broker, counters_mine(p->ctr)));
 	}
+	if (p->slots[i].started_ms != 0)
+		counters_add(&counters_mine(p->ctr)->worker_restarts, 1);
 	p->slots[i].pid = pid;
 	p->slots[i].started_ms = clock_mono_ms();
-	log_info("started %s%.0d pid=%ld", i == 0 ? "broker" : "worker-", i, (long)pid);
+	if (i > p->n_workers)
+		log_info("started monitor pid=%ld", (long)pid);
+	else
+		log_info("started %s%.0d pid=%ld", i == 0 ? "broker" : "worker-", i, (long)pid);
 }
 
-static const char *slot_name(int i, char *buf, size_t len)
+static const char *slot_name(const struct pool *p, int i, char *buf, size_t len)
 {
 	if (i == 0)
 		snprintf(buf, len, "broker");
+	else if (i > p->n_workers)
+		snprintf(buf, len, "monitor");
 	else
 		snprintf(buf, len, "worker-%d", i);
 	return buf;
@@ -148,13 +162,13 @@ static void reap(struct pool *p)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (int i = 0; i <= p->n_workers; i++) {
+		for (int i = 0; i <= p->last_slot; i++) {
 			char name[32];
 
 			if (p->slots[i].pid != pid)
 				continue;
 			p->slots[i].pid = 0;
-			slot_name(i, name, sizeof(name));
+			slot_name(p, i, name, sizeof(name));
 			if (WIFSIGNALED(status))
 				log_warn("%s pid=%ld killed by signal %d", name, (long)pid,
 					 WTERMSIG(status));
@@ -173,7 +187,7 @@ static void reap(struct pool *p)
 
 static void signal_all(struct pool *p, int from, int sig)
 {
-	for (int i = from; i <= p->n_workers; i++)
+	for (int i = from; i <= p->last_slot; i++)
 		if (p->slots[i].pid > 0)
 			kill(p->slots[i].pid, sig);
 }
@@ -182,7 +196,7 @@ static int running(const struct pool *p, int from)
 {
 	int n = 0;
 
-	for (int i = from; i <= p->n_workers; i++)
+	for (int i = from; i <= p->last_slot; i++)
 		n += p->slots[i].pid > 0;
 	return n;
 }
@@ -289,6 +303,13 @@ static int prepare_files(struct pool *p)
 		return -1;
 	}
 	pace_close(&pc);
+	/* The counters stay mapped in the master: each child counts through
+	 * the mapping it inherits. */
+	p->ctr = counters_open(p->cfg->store_dir, 0, err, sizeof(err));
+	if (p->ctr == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
 	return 0;
 }
 
@@ -375,12 +396,14 @@ int pool_run(const struct config *cfg)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	p.slots = xcalloc((size_t)p.n_workers + 1, sizeof(*p.slots));
+	p.last_slot = p.n_workers + (cfg->metrics_listen[0] != '\0');
+	p.slots = xcalloc((size_t)p.last_slot + 1, sizeof(*p.slots));
 	log_info("pool starting: %d workers, store %s, ingest %s (%s)", p.n_workers, absdir,
 		 cfg->ingest_endpoint, p.has_broker ? "through a broker" : "bound by worker-1");
 	raise_fd_limit();
-	for (int i = !p.has_broker; i <= p.n_workers; i++)
+	for (int i = !p.has_broker; i <= p.last_slot; i++)
 		spawn(&p, i);
+	counters_set(&counters_mine(p.ctr)->workers_running, (uint64_t)running(&p, 0));
 
 	for (;;) {
 		struct timespec ts = { 0, POOL_TICK_MS * 1000000L };
@@ -400,9 +423,10 @@ int pool_run(const struct config *cfg)
 		}
 		reap(&p);
 		if (!p.stopping) {
-			for (int i = !p.has_broker; i <= p.n_workers; i++)
+			for (int i = !p.has_broker; i <= p.last_slot; i++)
 				if (p.slots[i].pid == 0 && now >= p.slots[i].restart_at_ms)
 					spawn(&p, i);
+			counters_set(&counters_mine(p.ctr)->workers_running, (uint64_t)running(&p, 0));
 			continue;
 		}
 		if (running(&p, 1) == 0 && !p.broker_told_stop) {
@@ -426,10 +450,12 @@ int pool_run(const struct config *cfg)
 
 		if (pid < 0)
 			break;
-		for (int i = 0; i <= p.n_workers; i++)
+		for (int i = 0; i <= p.last_slot; i++)
 			if (p.slots[i].pid == pid)
 				p.slots[i].pid = 0;
 	}
+	counters_set(&counters_mine(p.ctr)->workers_running, 0);
+	counters_close(&p.ctr);
 	log_info("pool stopped");
 	free(p.slots);
 	backends_free(&p);

@@ -114,7 +114,8 @@ static int start_ingest(const struct ingest_opts *io, store *st, ingest **in, in
 	return -1;
 }
 
-int worker_run(const struct config *cfg, int index, const char *endpoint, int router)
+int worker_run(const struct config *cfg, int index, const char *endpoint, int router,
+	       struct counters_data *ctr)
 {
 	struct store_opts so = {
 		.dir = cfg->store_dir,
@@ -128,6 +129,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 		.batch_max = (size_t)cfg->ingest_batch_max,
 		.max_event_bytes = (size_t)cfg->ingest_max_event_bytes,
 		.hwm = (int)cfg->ingest_hwm,
+		.counters = ctr,
 	};
 	struct prepare_opts text;
 	struct sigaction sa;
@@ -169,6 +171,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 		log_error("dispatch: %s", err);
 		goto out;
 	}
+	dispatch_set_counters(d, ctr);
 	/* Ingest that cannot start (the endpoint's port held by another
 	 * program) does not stop sending: it is tried again meanwhile. */
 	if (takes_events && start_ingest(&io, st, &in, &ingest_retry_at) != 0)

@@ -13,6 +13,7 @@
 #ifndef SMSQ_WORKER_H
 #define SMSQ_WORKER_H
 
+#include "store/counters.h"
 #include "worker/config.h"
 #include "common/attrs.h"
 
@@ -23,8 +24,10 @@
 /* Run worker number index (1-based).  Its ingest (if it takes events)
  * binds endpoint: a ROUTER for producers when router is set (the pool's
  * only ingesting worker, no broker), else a DEALER the broker connects to.
- * Returns the process exit code. */
-int worker_run(const struct config *cfg, int index, const char *endpoint, int router)
+ * Ingest and dispatch count into ctr (its shard of the pool's shared
+ * counters; may be NULL).  Returns the process exit code. */
+int worker_run(const struct config *cfg, int index, const char *endpoint, int router,
+	       struct counters_data *ctr)
 	SMSQ_WARN_UNUSED;
 
 #endif

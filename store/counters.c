@@ -1,0 +1,184 @@
+/*
+ * counters: the shared counters file (see counters.h).
+ *
+ * DESIGN
+ *
+ * The file is a header and COUNTERS_SHARDS shards, each a struct
+ * counters_data of plain 64-bit words, aligned to 64 bytes so that no two
+ * shards share a cache line.  Writers change words only with
+ * __atomic_fetch_add / __atomic_store_n (relaxed: a counter orders
+ * nothing); a reader loads each word of each shard with __atomic_load_n and
+ * adds them up, which needs the struct to be words and nothing else (a
+ * static assertion says so).  The header is written once, under an flock,
+ * by the first process to open the file; a header of another magic, version
+ * or size is the file of another layout, started afresh.
+ */
+#include "store/counters.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/datadir.h"
+
+#define COUNTERS_MAGIC 0x534d5351435452ULL /* "SMSQCTR" */
+#define COUNTERS_VERSION 1
+
+_Static_assert(sizeof(struct counters_data) % sizeof(uint64_t) == 0,
+	       "counters_data must be 64-bit words only");
+
+const double counters_bounds_s[COUNTERS_BOUNDS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+	0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+};
+
+struct shard {
+	struct counters_data d;
+} __attribute__((aligned(64)));
+
+struct counters_file {
+	uint64_t magic;                    /* COUNTERS_MAGIC */
+	uint32_t version;                  /* COUNTERS_VERSION */
+	uint32_t shards;                   /* COUNTERS_SHARDS */
+	uint64_t shard_bytes;              /* sizeof(struct shard) */
+	uint64_t reserved[5];              /* zero */
+	struct shard shard[COUNTERS_SHARDS];
+};
+
+struct counters {
+	struct counters_file *f;           /* the mapping */
+	struct counters_data *mine;        /* the shard this handle adds to */
+};
+
+static int header_ok(const struct counters_file *f)
+{
+	return f->magic == COUNTERS_MAGIC && f->version == COUNTERS_VERSION &&
+	       f->shards == COUNTERS_SHARDS && f->shard_bytes == sizeof(struct shard);
+}
+
+counters *counters_open(const char *dir, int shard, char *err, size_t errlen)
+{
+	char path[4200];
+	counters *c = NULL;
+	void *map = MAP_FAILED;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, DATADIR_COUNTERS);
+	fd = datadir_open(dir, DATADIR_COUNTERS, O_RDWR | O_CREAT, 0640, err, errlen);
+	if (fd < 0)
+		return NULL;
+	if (flock(fd, LOCK_EX) != 0) {
+		snprintf(err, errlen, "counters: lock %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (datadir_allocate(fd, path, sizeof(struct counters_file), 0, err, errlen) != 0)
+		goto out;
+	map = mmap(NULL, sizeof(struct counters_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		snprintf(err, errlen, "counters: mmap %s: %s", path, strerror(errno));
+		goto out;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		snprintf(err, errlen, "counters: out of memory");
+		munmap(map, sizeof(struct counters_file));
+		goto out;
+	}
+	c->f = map;
+	if (!header_ok(c->f)) {
+		memset(c->f, 0, sizeof(*c->f));
+		c->f->shards = COUNTERS_SHARDS;
+		c->f->shard_bytes = sizeof(struct shard);
+		c->f->version = COUNTERS_VERSION;
+		c->f->magic = COUNTERS_MAGIC;
+	}
+	counters_set_shard(c, shard);
+out:
+	/* The mapping holds the open file, and with it the lock, after
+	 * close(): unlocked explicitly. */
+	(void)flock(fd, LOCK_UN);
+	close(fd);
+	return c;
+}
+
+void counters_close(counters **c)
+{
+	if (c == NULL || *c == NULL)
+		return;
+	munmap((*c)->f, sizeof(struct counters_file));
+	free(*c);
+	*c = NULL;
+}
+
+void counters_set_shard(counters *c, int shard)
+{
+	if (c == NULL)
+		return;
+	if (shard < 0)
+		shard = 0;
+	c->mine = &c->f->shard[shard % COUNTERS_SHARDS].d;
+}
+
+struct counters_data *counters_mine(counters *c)
+{
+	return c != NULL ? c->mine : NULL;
+}
+
+void counters_observe(struct counters_hist *h, int64_t ns)
+{
+	double s;
+	size_t i = 0;
+
+	if (h == NULL)
+		return;
+	if (ns < 0)
+		ns = 0;
+	s = (double)ns / 1e9;
+	while (i < COUNTERS_BOUNDS && s > counters_bounds_s[i])
+		i++;
+	__atomic_fetch_add(&h->bucket[i], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->sum_us, (uint64_t)(ns / 1000), __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->count, 1, __ATOMIC_RELAXED);
+}
+
+int counters_read(const char *dir, struct counters_data *out)
+{
+	char why[512];
+	struct stat sb;
+	struct counters_file *f;
+	uint64_t *sum = (uint64_t *)out;
+	const size_t words = sizeof(*out) / sizeof(uint64_t);
+	int fd, rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	fd = datadir_open(dir, DATADIR_COUNTERS, O_RDONLY, 0, why, sizeof(why));
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	/* A file shorter than the mapping (being created) would fault past
+	 * its end. */
+	if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size < sizeof(*f)) {
+		close(fd);
+		return 0;
+	}
+	f = mmap(NULL, sizeof(*f), PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (f == MAP_FAILED)
+		return -1;
+	if (header_ok(f)) {
+		for (size_t s = 0; s < COUNTERS_SHARDS; s++) {
+			const uint64_t *w = (const uint64_t *)&f->shard[s].d;
+
+			for (size_t i = 0; i < words; i++)
+				sum[i] += __atomic_load_n(&w[i], __ATOMIC_RELAXED);
+		}
+		rc = 1;
+	}
+	munmap(f, sizeof(*f));
+	return rc;
+}
