@@ -523,12 +523,15 @@ int store_due_before(store *s, int64_t end_ms, uint64_t max_walk, struct store_d
 	STORE_LOCKED(s);
 	MDB_txn *txn = NULL;
 	uint64_t left = max_walk;
+	struct counters c;
+	uint64_t walked;
 	int rc = txn_begin(s, MDB_RDONLY, &txn);
 
 	memset(out, 0, sizeof(*out));
 	out->complete = 1;
 	if (rc != 0)
 		return STORE_ERROR;
+	rc = get_counters(txn, s->db_meta, &c);
 	/* Ready: each priority from its start, as far as urgency < end (a
 	 * message's urgency is never after its appointment). */
 	for (int p = 0; rc == 0 && p <= STORE_PRIORITY_MAX && out->complete; p++) {
@@ -538,6 +541,9 @@ int store_due_before(store *s, int64_t end_ms, uint64_t max_walk, struct store_d
 		from[0] = (unsigned char)p;
 		rc = due_walk(s, txn, s->db_ready, from, 1, ready_in_range, end_ms, &left, out);
 	}
+	/* Every ready message is due; only those walked can be before. */
+	walked = out->due;
+	out->due = c.count[STORE_STATE_READY] > walked ? c.count[STORE_STATE_READY] : walked;
 	/* Delayed and in flight: by due time (a lease's end), up to end. */
 	if (rc == 0 && out->complete)
 		rc = due_walk(s, txn, s->db_delayed, NULL, 0, delayed_in_range, end_ms, &left, out);

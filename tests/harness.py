@@ -354,7 +354,12 @@ class Pool(Proc):
     def monitor_url(self, timeout_s=60):
         """The monitor's address ("http://127.0.0.1:PORT/"), once it listens."""
         path = os.path.join(self.data_dir, "monitor.url")
-        wait_for(lambda: os.path.exists(path) and open(path).read().endswith("\n"),
-                 timeout_s, "the monitor to listen (%s)" % path)
-        with open(path) as f:
-            return f.read().strip()
+
+        def url():
+            try:
+                with open(path) as f:
+                    text = f.read()
+            except FileNotFoundError:
+                return None
+            return text.strip() if text.endswith("\n") else None
+        return wait_for(url, timeout_s, "the monitor to listen (%s)" % path)

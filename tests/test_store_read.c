@@ -89,11 +89,63 @@ static void verify_detects_a_lost_or_doubled_state(void **state)
 	free(m.text);
 }
 
+#define HOUR (3600LL * 1000)
+
+/* store_due_before(): what a drain ending at a time leaves late, exact
+ * whatever the index's rounding of far appointments. */
+static void due_before_counts_what_a_drain_leaves_late(void **state)
+{
+	struct fx *f = *state;
+	struct store_new e = msg(f, 1, 0, NOW + 90 * 60000, 0);  /* leased below: in flight */
+	struct store_new m[6] = {
+		msg(f, 2, 0, NOW + HOUR, 0),                  /* ready, before the end */
+		msg(f, 3, 9, NOW + 3 * HOUR, 0),              /* ready, after */
+		msg(f, 4, 0, NOW + 30 * 60000, NOW + HOUR),   /* delayed, due by then, before */
+		msg(f, 5, 0, NOW + DAY, NOW + DAY - HOUR),    /* delayed past the end: not due */
+		msg(f, 6, 5, NOW + 3 * DAY, 0),               /* ready, far */
+		/* ready; indexed at NOW + 5 h (an hour's grid that far ahead), its
+		 * appointment 15 min past an end at NOW + 5 h 15 */
+		msg(f, 7, 5, NOW + 5 * HOUR + 30 * 60000, 0),
+	};
+	struct store_due d;
+	size_t expired = 0;
+
+	assert_int_equal(store_ingest(f->st, &e, 1, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 1, 0, &expired), 1);
+	assert_int_equal(store_ingest(f->st, m, 6, NOW), STORE_OK);
+	assert_int_equal(stats(f->st).waiting, 7);
+
+	assert_int_equal(store_due_before(f->st, NOW + 2 * HOUR, 1000, &d), STORE_OK);
+	assert_int_equal(d.complete, 1);
+	assert_int_equal(d.due, 4 + 1 + 1);   /* 4 ready, 1 delayed, 1 in flight */
+	assert_int_equal(d.before, 3);        /* k2, k4, the leased k1 */
+
+	assert_int_equal(store_due_before(f->st, NOW + 5 * HOUR + 15 * 60000, 1000, &d),
+			 STORE_OK);
+	assert_int_equal(d.before, 4);        /* and k3, not k7 */
+
+	assert_int_equal(store_due_before(f->st, NOW + 10 * DAY, 1000, &d), STORE_OK);
+	assert_int_equal(d.due, 7);
+	assert_int_equal(d.before, 7);
+
+	/* A limit on the walk: lower bounds, said. */
+	assert_int_equal(store_due_before(f->st, NOW + 10 * DAY, 2, &d), STORE_OK);
+	assert_int_equal(d.complete, 0);
+	assert_true(d.before <= 2);
+
+	/* Nothing waiting before the first message's time. */
+	assert_int_equal(store_due_before(f->st, NOW - HOUR, 1000, &d), STORE_OK);
+	assert_int_equal(d.before, 0);
+	assert_int_equal(d.due, 4);           /* the ready ones are due whenever */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(verify_detects_a_broken_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(verify_detects_a_lost_or_doubled_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(due_before_counts_what_a_drain_leaves_late, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
