@@ -330,12 +330,13 @@ class Pool(Proc):
         self.workers = int(re.search(r"pool starting: (\d+) workers", self.log_text()).group(1))
 
     def roles(self):
-        """{role: pid} of the live master, broker and workers."""
+        """{role: pid} of the live master, broker, workers and monitor."""
         if not self.alive():
             return {}
         roles = {"master": self.proc.pid}
         alive = set(self.pids())
-        for role, pid in re.findall(r"started (broker|worker-\d+) pid=(\d+)", self.log_text()):
+        for role, pid in re.findall(r"started (broker|worker-\d+|monitor) pid=(\d+)",
+                                    self.log_text()):
             if int(pid) in alive:
                 roles[role] = int(pid)
         return roles

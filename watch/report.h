@@ -26,7 +26,7 @@
 #include "watch/drain.h"
 #include "common/attrs.h"
 
-#define REPORT_DUE_WALK_MAX 200000 /* entries store_due_before() may read per view */
+#define REPORT_DUE_WALK_MAX 100000 /* entries store_due_before() may read per view */
 
 struct watch_view {
 	int64_t wall_ms;                       /* when it was read (wall clock) */
