@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "store/pace.h"
 #include "watch/drain.h"
+#include "watch/report.h"
 
 #define TOP_RATE_WINDOW 8      /* samples in the rate window */
 #define TOP_BAR_WIDTH 40
@@ -138,7 +139,7 @@ int top_run(store *st, const struct top_opts *o)
 		struct drain_eval ev;
 		int npv = pace_list(o->dir, pv, TOP_MAX_PROVIDERS);
 		int64_t now = clock_mono_ms();
-		char eta[64], d[32];
+		char eta[96], d[32];
 
 		if (store_stats(st, &s) != STORE_OK) {
 			fprintf(stderr, "smsqctl top: %s\n", store_errmsg(st));
@@ -159,10 +160,20 @@ int top_run(store *st, const struct top_opts *o)
 			snprintf(eta, sizeof(eta), "stalled: nothing sent lately%s",
 				 ev.no_provider ? " (no provider takes traffic)" : "");
 			break;
-		case DRAIN_DRAINING:
+		case DRAIN_DRAINING: {
+			struct store_due due;
+			int64_t end = clock_wall_ms() + (int64_t)(ev.time_left_s * 1000);
+
 			fmt_duration(d, sizeof(d), ev.time_left_s);
-			snprintf(eta, sizeof(eta), "time left %s", d);
+			/* The appointments it holds that come before its end. */
+			if (store_due_before(st, end, REPORT_DUE_WALK_MAX, &due) == STORE_OK &&
+			    due.before > 0)
+				snprintf(eta, sizeof(eta), "time left %s, %s%llu appointments before then", d,
+					 due.complete ? "" : ">= ", (unsigned long long)due.before);
+			else
+				snprintf(eta, sizeof(eta), "time left %s", d);
 			break;
+		}
 		default:
 			snprintf(eta, sizeof(eta), "time left: measuring");
 			break;

@@ -5,7 +5,9 @@
  * the pacing file (the providers' limits, circuits, Retry-After holds) once
  * per interval and shows: waiting (ready, delayed, in flight), sent, failed,
  * expired, the send rate, a progress bar and the time left (waiting segments
- * over the paced rate), or "growing" / "stalled" when it will not drain.
+ * over the paced rate) with how many waiting appointments come before it
+ * ends (store_due_before()), or "growing" / "stalled" when it will not
+ * drain.
  */
 #ifndef SMSQ_CTL_TOP_H
 #define SMSQ_CTL_TOP_H

@@ -334,20 +334,25 @@ class Pool(Proc):
         if not self.alive():
             return {}
         roles = {"master": self.proc.pid}
-        alive = set(self.pids())
+        alive = set(self.children())
         for role, pid in re.findall(r"started (broker|worker-\d+|monitor) pid=(\d+)",
                                     self.log_text()):
             if int(pid) in alive:
                 roles[role] = int(pid)
         return roles
 
-    def pids(self):
-        """Pids of the master's children (broker and workers)."""
+    def children(self):
+        """Pids of the master's children (broker, workers, monitor)."""
         if not self.alive():
             return []
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
                              text=True)
         return [int(x) for x in out.stdout.split()]
+
+    def pids(self):
+        """Pids of the master's broker and workers (not its monitor)."""
+        monitors = {int(p) for p in re.findall(r"started monitor pid=(\d+)", self.log_text())}
+        return [p for p in self.children() if p not in monitors]
 
     def stats(self):
         return store_stats(self.data_dir)
