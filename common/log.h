@@ -1,14 +1,15 @@
 /*
  * log: one line per event on stderr, with a level check before any argument
- * is formatted.
+ * is formatted.  Two formats, chosen once at start-up (log_set_format()):
+ * text lines for people, JSON lines for machines.
  *
- * Line format:
+ * Text line:
  *   2026-11-27T21:40:00.123Z smsq-worker[1234] info: <message>
  * Message events start with the message id, then key=value pairs
  * ("42: status=sent delay_ms=1200"); never a whole phone number or a text.
  *
- * Every line is escaped as it is written, whatever the caller passes, so
- * that a value from outside (an idempotency key, a provider's text) can
+ * Every text line is escaped as it is written, whatever the caller passes,
+ * so that a value from outside (an idempotency key, a provider's text) can
  * neither start a line of its own nor send a terminal its control
  * sequences.  A byte below 0x20, 0x7F, a byte that is not part of valid
  * UTF-8 (strict, common/utf8.h), and each byte of a C1 control (U+0080 to
@@ -19,10 +20,53 @@
  * with its newline, once escaped; what is past that is cut, never in the
  * middle of an escape or a character.
  *
- * Process-wide state (the role name and the level) is set once at start-up
- * by main(), before any thread starts.  After that, log_write() only reads
- * that state and makes one write(2) per line, so threads may log (the fake
- * provider's server threads do); log_init() itself is not thread-safe.
+ * JSON line (LOG_FORMAT_JSON): one object per line, its keys in this order:
+ *   {"ts":"2026-11-27T21:40:00.123Z","level":"info","proc":"worker-1",
+ *    "pid":1234,"id":42,"msg":"42: to=+33*******78 status=sent delay_ms=1200",
+ *    "to":"+33*******78","status":"sent","delay_ms":"1200"}
+ *   ts         string, UTC, milliseconds, as on a text line
+ *   level      string: "error", "warn", "info" or "debug"
+ *   proc       string: the role of log_init() ("smsq-worker", "broker",
+ *              "worker-1")
+ *   pid        number
+ *   id         number, only when the message starts with a message id:
+ *              decimal digits without a leading zero, then ": "; at most
+ *              2^53 - 1, which every JSON reader holds exactly (a larger
+ *              one is in msg only)
+ *   msg        string: the whole message, the same text as on a text line
+ *              before its escaping
+ *   <key>      string: one per key=value pair of the message (below)
+ *   truncated  true, only when msg was cut to fit the line
+ * These keys are a contract: a key is never renamed nor its type changed.
+ *
+ * The pairs: after the id and its ": " (or from the start), a word that
+ * starts the message or follows a space, is a letter then at most 31
+ * letters, digits and '_', and is followed by '=', is a key; its value is
+ * what follows up to the next space or the end, or, when it starts with a
+ * double quote, what is between it and the next double quote that a space
+ * or the end follows (quotes left out; with no such quote, no pair).
+ * Values are strings, as written ("1200").  A key that is one of the fixed
+ * keys above gets the prefix "kv_" ("started worker-1 pid=1234" gives
+ * "kv_pid"); a key seen twice keeps its first value; at most 32 pairs, and
+ * they take at most 1,024 bytes of the line: a pair past that is in msg
+ * only.  The pairs are a convenience: msg holds the whole event.
+ *
+ * JSON strings are escaped as RFC 8259 wants, and more: a double quote and
+ * a backslash get a backslash before them, a byte below 0x20 and 0x7F become
+ * \u00XX, a C1 control and U+2028 / U+2029 \uXXXX (lowercase hex), so that
+ * a line is one line to every reader; other valid UTF-8 goes as it is.  A
+ * byte that is not part of valid UTF-8 becomes \ufffd (U+FFFD, the
+ * replacement character), one per byte: a JSON string holds only valid
+ * Unicode, so the byte's value is lost (the text format keeps it).  A JSON
+ * line is at most 2,047 bytes with its newline: what does not fit is cut
+ * from the end of msg, never in the middle of an escape or a character, and
+ * the line gets "truncated":true; it is always a whole, valid JSON object.
+ *
+ * Process-wide state (the role name, the level and the format) is set once
+ * at start-up by main(), before any thread starts.  After that, log_write()
+ * only reads that state and makes one write(2) per line, so threads may
+ * log (the fake provider's server threads do); log_init() and
+ * log_set_format() themselves are not thread-safe.
  */
 #ifndef SMSQ_LOG_H
 #define SMSQ_LOG_H
@@ -48,6 +92,19 @@ void log_init(const char *role, enum log_level level);
 
 /* Parse "error", "warn", "info", "debug". Returns 0 and sets *out, or -1. */
 int log_level_parse(const char *name, enum log_level *out);
+
+enum log_format {
+	LOG_FORMAT_TEXT = 0, /* the text line (the default) */
+	LOG_FORMAT_JSON = 1, /* one JSON object per line */
+};
+
+/* Set the format of the lines written from now on (LOG_FORMAT_TEXT until
+ * called).  Like log_init(), once at start-up, before any thread starts;
+ * log_init() leaves it as it is. */
+void log_set_format(enum log_format format);
+
+/* Parse "text", "json". Returns 0 and sets *out, or -1. */
+int log_format_parse(const char *name, enum log_format *out);
 
 /* Write one line (use the macros, which skip formatting when disabled). */
 void log_write(enum log_level level, const char *fmt, ...)

@@ -643,6 +643,21 @@ static void test_check_log_levels(void **state)
 	expect_err(f, "log.level: 'INFO'");
 }
 
+static void test_check_log_formats(void **state)
+{
+	struct fx *f = *state;
+
+	assert_string_equal(f->cfg.log_format, "text");
+	assert_int_equal(config_set(&f->cfg, "log.format", "json", f->err, sizeof(f->err)), 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), 0);
+	expect_line(f, "log.format = json");
+	assert_int_equal(config_set(&f->cfg, "log.format", "JSON", f->err, sizeof(f->err)), 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), -1);
+	assert_string_equal(f->err, "log.format: 'JSON' is not one of text, json");
+	assert_int_equal(config_set(&f->cfg, "log.format", "", f->err, sizeof(f->err)), -1);
+	expect_err(f, "log.format: must be 1 to 15 characters");
+}
+
 static void test_check_map_size_above_max(void **state)
 {
 	struct fx *f = *state;
@@ -717,6 +732,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_indented_lines, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_long_line_is_an_error_on_its_line, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_log_levels, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_log_formats, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_map_size_above_max, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_endpoints, fx_setup, fx_teardown),

@@ -394,11 +394,14 @@ int monitor_run(const struct config *cfg)
 	struct sigaction sa;
 	char err[512];
 	enum log_level lvl = LOG_LEVEL_INFO;
+	enum log_format fmt = LOG_FORMAT_TEXT;
 	int said_bind = 0, code = 1;
 	int64_t next_bind = 0, fail_said = -SAMPLE_LOG_MS;
 
 	(void)log_level_parse(cfg->log_level, &lvl);
+	(void)log_format_parse(cfg->log_format, &fmt);
 	log_init("monitor", lvl);
+	log_set_format(fmt);
 	memset(&m, 0, sizeof(m));
 	m.cfg = cfg;
 	pthread_mutex_init(&m.mu, NULL);

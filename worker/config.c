@@ -70,6 +70,8 @@ static const struct opt opts[] = {
 	{ "pool.shutdown_timeout_ms", OPT_LONG, "20000", 100, 600000, F(pool_shutdown_timeout_ms),
 	  "graceful stop budget; then the rest is killed" },
 	{ "log.level", OPT_STR, "info", 1, 0, F(log_level), "error, warn, info or debug" },
+	{ "log.format", OPT_STR, "text", 1, 0, F(log_format),
+	  "text (a line per event) or json (an object per line; docs/OPERATIONS.md)" },
 	{ "metrics.listen", OPT_STR, "127.0.0.1:9477", 0, 0, F(metrics_listen),
 	  "address:port of /metrics and the status page (port 0: any free one, written to "
 	  "<store.dir>/monitor.url); empty = off" },
@@ -138,8 +140,9 @@ static const struct opt *find_opt(const char *name)
 static size_t str_cap(const struct opt *o, int in_provider)
 {
 	if (!in_provider)
-		return strcmp(o->name, "log.level") == 0 ? sizeof(((struct config *)0)->log_level)
-							 : CONFIG_STR_MAX;
+		return strcmp(o->name, "log.level") == 0    ? sizeof(((struct config *)0)->log_level)
+		       : strcmp(o->name, "log.format") == 0 ? sizeof(((struct config *)0)->log_format)
+							    : CONFIG_STR_MAX;
 	if (o->offset == P(type) || o->offset == P(count))
 		return sizeof(((struct config_provider *)0)->type);
 	if (o->offset == PC(sender))
@@ -471,10 +474,15 @@ static int check_texts(const struct config *cfg, char *err, size_t errlen)
 int config_check(const struct config *cfg, char *err, size_t errlen)
 {
 	enum log_level lvl;
+	enum log_format fmt;
 
 	if (log_level_parse(cfg->log_level, &lvl) != 0) {
 		snprintf(err, errlen, "log.level: '%s' is not one of error, warn, info, debug",
 			 cfg->log_level);
+		return -1;
+	}
+	if (log_format_parse(cfg->log_format, &fmt) != 0) {
+		snprintf(err, errlen, "log.format: '%s' is not one of text, json", cfg->log_format);
 		return -1;
 	}
 	if (cfg->store_map_size_mb > cfg->store_map_max_mb) {

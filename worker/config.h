@@ -60,6 +60,7 @@ struct config {
 	long pool_restart_delay_ms;           /* pool.restart_delay_ms: between restarts */
 	long pool_shutdown_timeout_ms;        /* pool.shutdown_timeout_ms: then SIGKILL */
 	char log_level[16];                   /* log.level: error|warn|info|debug */
+	char log_format[16];                  /* log.format: text|json */
 	char metrics_listen[CONFIG_STR_MAX];  /* metrics.listen: the monitor's address ("" off) */
 	long dispatch_lease_ms;               /* dispatch.lease_ms: visibility timeout */
 	long dispatch_queue_max;              /* dispatch.queue_max: leased, not yet sent */

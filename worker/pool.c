@@ -96,9 +96,12 @@ static int run_broker(struct pool *p)
 	};
 	struct sigaction sa;
 	enum log_level lvl = LOG_LEVEL_INFO;
+	enum log_format fmt = LOG_FORMAT_TEXT;
 
 	(void)log_level_parse(p->cfg->log_level, &lvl);
+	(void)log_format_parse(p->cfg->log_format, &fmt);
 	log_init("broker", lvl);
+	log_set_format(fmt);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_broker_signal;
 	sigemptyset(&sa.sa_mask);

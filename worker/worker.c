@@ -136,6 +136,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 	char err[512];
 	char role[32];
 	enum log_level lvl = LOG_LEVEL_INFO;
+	enum log_format fmt = LOG_FORMAT_TEXT;
 	store *st = NULL;
 	ingest *in = NULL;
 	dispatch *d = NULL;
@@ -143,7 +144,9 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 
 	snprintf(role, sizeof(role), "worker-%d", index);
 	(void)log_level_parse(cfg->log_level, &lvl);
+	(void)log_format_parse(cfg->log_format, &fmt);
 	log_init(role, lvl);
+	log_set_format(fmt);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigemptyset(&sa.sa_mask);

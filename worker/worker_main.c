@@ -104,6 +104,7 @@ int main(int argc, char **argv)
 {
 	struct config cfg;
 	enum log_level lvl;
+	enum log_format fmt;
 	int rc;
 
 	config_defaults(&cfg);
@@ -112,6 +113,9 @@ int main(int argc, char **argv)
 		return rc;
 	if (log_level_parse(cfg.log_level, &lvl) != 0)
 		lvl = LOG_LEVEL_INFO;
+	if (log_format_parse(cfg.log_format, &fmt) != 0)
+		fmt = LOG_FORMAT_TEXT;
 	log_init("smsq-worker", lvl);
+	log_set_format(fmt);
 	return pool_run(&cfg);
 }
