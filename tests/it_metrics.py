@@ -24,8 +24,10 @@ the file and stopped by their process ids.  The tests:
     (a histogram's _bucket, _sum and _count are its own); the check is
     itself checked on a made-up name;
   - the dashboard is well-formed (its data source a variable, panels inside
-    the grid), and each of its queries, with Grafana's variables filled in,
-    runs in Prometheus and returns series.
+    the grid), its pool variable finds the pool, and each of its queries,
+    with Grafana's variables filled in, runs in Prometheus and returns
+    series whose values, where a panel names them (the drain's state, the
+    circuits), have a name.
 
 Missing prometheus or promtool fails the file with a message, never skips.
 SMSQ_KEEP_TMP=1 keeps the directory (pool log, Prometheus' log and config).
@@ -100,13 +102,14 @@ def operations_section():
 
 
 def dashboard_exprs(dash):
-    """Every query of the dashboard's panels (rows' panels included)."""
+    """(panel, query) of every query of the dashboard (rows' panels
+    included)."""
     out = []
 
     def walk(panels):
         for p in panels:
             for t in p.get("targets", []):
-                out.append((p.get("title", ""), t["expr"]))
+                out.append((p, t["expr"]))
             walk(p.get("panels", []))
     walk(dash["panels"])
     return out
@@ -395,15 +398,22 @@ class MetricsTest(unittest.TestCase):
         instance = urllib.parse.urlparse(self.monitor).netloc
         self.assertIn(instance, found)
         # Each query with Grafana's variables filled in: valid, and (those
-        # without a filter such as "> 0") with series.
-        for title, expr in dashboard_exprs(dash):
+        # without a filter such as "> 0") with series; where a panel maps
+        # values to names (the drain's state, the circuits), each value has
+        # a name other than the "-" of no state at all.
+        for p, expr in dashboard_exprs(dash):
             q = (expr.replace("$__rate_interval", "10s")
                  .replace("$instance", instance))
-            with self.subTest(title=title, expr=expr):
+            with self.subTest(title=p["title"], expr=expr):
                 self.assertNotIn("$", q, "a variable the test does not know")
                 got = self.prom.query(q)
                 if not re.search(r"\)\s*[<>]=?\s*[0-9]", expr):
                     self.assertTrue(got, "no series")
+                for m in p.get("fieldConfig", {}).get("defaults", {}).get("mappings", []):
+                    names = {k: o["text"] for k, o in m["options"].items()}
+                    for labels, v in got:
+                        self.assertNotEqual(names.get("%g" % v, "-"), "-",
+                                            "%s: %g has no name" % (labels, v))
 
 
 if __name__ == "__main__":
