@@ -94,6 +94,11 @@ class InstallTest(unittest.TestCase):
             self.assertEqual(a.read(), b.read(), "the sample configuration, as is")
         shipped = sorted(os.listdir(os.path.join(ROOT, "etc/templates")))
         self.assertEqual(sorted(os.listdir(self.path("share/smsq/templates"))), shipped)
+        self.assertTrue(os.path.isfile(self.path("share/doc/smsq/OPERATIONS.md")))
+        for d in ("prometheus", "grafana"):
+            shipped = sorted(os.listdir(os.path.join(ROOT, "etc", d)))
+            self.assertEqual(sorted(os.listdir(self.path("share/doc/smsq/examples/" + d))),
+                             shipped, "etc/%s: the monitoring examples, as they are" % d)
 
     def test_programs_carry_the_installed_paths(self):
         out = run([self.path("sbin/smsq-worker"), "--help-config"]).stdout
