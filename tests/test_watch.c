@@ -195,6 +195,11 @@ static void drain_says_draining_growing_stalled_drained(void **state)
 	assert_int_equal(e.state, DRAIN_GROWING);
 	assert_true(e.time_left_s < 0);
 	assert_string_equal(drain_state_name(e.state), "growing");
+	/* The burst over, its backlog draining: no longer growing, though the
+	 * window's start had less. */
+	s = backlog(1005, 105);
+	drain_add(&d, &s, 3000, 3000, pv, 1, &e);
+	assert_int_equal(e.state, DRAIN_DRAINING);
 	/* Stalled: a full window without anything done, the provider parked. */
 	pv[0].circuit_open = 1;
 	drain_init(&d, 3);

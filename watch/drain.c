@@ -6,7 +6,9 @@
  * window drops the oldest (memmove of at most DRAIN_WINDOW_MAX small
  * structs).  The rate compares the newest with the oldest; "growing"
  * compares their due backlogs, so a backlog that rises and falls within
- * the window says nothing.  The time left divides SMS parts by units per
+ * the window says nothing, and asks that it still rose over the last
+ * quarter of the window: a burst that ended a few seconds ago, its backlog
+ * now draining, is not "growing" for the rest of the window.  The time left divides SMS parts by units per
  * second, the unit most providers count (a provider counting messages is
  * paced by messages, and the two differ only for long texts).
  */
@@ -71,7 +73,8 @@ void drain_add(struct drain *d, const struct store_stats *s, int64_t now_ms, int
 	if (due == 0) {
 		out->state = DRAIN_DRAINED;
 		out->time_left_s = 0;
-	} else if (d->n > 2 && last->due > first->due) {
+	} else if (d->n > 2 && last->due > first->due &&
+		   last->due > d->win[d->n - 1 - (d->n / 4 > 1 ? d->n / 4 : 1)].due) {
 		out->state = DRAIN_GROWING;
 	} else if (d->n == d->window && out->rate == 0) {
 		out->state = DRAIN_STALLED;

@@ -9,8 +9,9 @@
  * not-before) are not a backlog.  A state says which of these holds:
  *
  *   drained     nothing due
- *   growing     the due backlog rose over the window: it arrives faster
- *               than it drains (no time left can be promised)
+ *   growing     the due backlog rose over the window and still rises over
+ *               its last quarter: it arrives faster than it drains (no time
+ *               left can be promised)
  *   stalled     a full window with nothing done while work is due
  *   draining    time left = SMS parts waiting / the rate the pace allows
  *               (the first provider that takes traffic, at its effective

@@ -51,6 +51,11 @@ int watch_view_read(store *st, const char *dir, struct drain *d, const struct wa
 	n = pace_list(dir, v->prov, PACE_MAX_SLOTS);
 	v->n_prov = n < 0 ? 0 : n;
 	drain_add(d, &v->st, v->mono_ms, v->wall_ms, v->prov, v->n_prov, &v->drain);
+	v->arrival_per_s = -1;
+	if (prev != NULL && v->mono_ms > prev->mono_ms && v->has_counters && prev->has_counters &&
+	    v->c.accepted >= prev->c.accepted)
+		v->arrival_per_s = (double)(v->c.accepted - prev->c.accepted) * 1000.0 /
+				   (double)(v->mono_ms - prev->mono_ms);
 	for (int i = 0; i < v->n_prov; i++) {
 		int s = v->prov[i].slot;
 		double dt = prev != NULL ? (double)(v->mono_ms - prev->mono_ms) / 1000.0 : 0;
@@ -402,6 +407,10 @@ static void metrics_providers(const struct watch_view *v, FILE *f)
 	head(f, "smsq_provider_unavailable_total", "counter",
 	     "Messages the provider answered \"not now\" (503).");
 	EACH prov_u64(f, "smsq_provider_unavailable_total", NAME(i), P(i)->unavailable);
+	head(f, "smsq_provider_misconfigured_total", "counter",
+	     "Messages answered in a way that says our configuration is wrong (401, 403, 404, "
+	     "a TLS or DNS failure): not the message's doing, kept as they were.");
+	EACH prov_u64(f, "smsq_provider_misconfigured_total", NAME(i), P(i)->misconfigured);
 	head(f, "smsq_provider_response_seconds", "histogram",
 	     "From a request's pacing tokens to its answer, by provider.");
 	EACH hist(f, "smsq_provider_response_seconds", prov_labels(lab, sizeof(lab), NAME(i)),
@@ -519,15 +528,17 @@ void *report_status_json(const struct watch_view *v, const struct counters_data 
 		goto fail;
 	root = json_pack(
 		"{s:I, s:I, s:I, s:o, s:I, s:o,"
-		" s:{s:s, s:f, s:o, s:o, s:o, s:I, s:I, s:o, s:o, s:b},"
+		" s:{s:s, s:f, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:o, s:b},"
 		" s:o, s:o, s:I,"
-		" s:{s:I, s:I, s:I, s:I, s:o}, s:s?}",
+		" s:{s:I, s:I, s:I, s:I, s:o, s:o}, s:s?, s:{s:I, s:I},"
+		" s:{s:I, s:I}}",
 		"now_ms", (json_int_t)v->wall_ms, "waiting", (json_int_t)s->waiting, "total",
 		(json_int_t)s->total, "states", states, "segments_waiting",
 		(json_int_t)s->segments_waiting, "oldest_waiting_age_s",
 		num_or_null(s->oldest_waiting_id != 0,
 			    (double)(v->wall_ms - s->oldest_waiting_created_ms) / 1000.0),
-		"drain", "state", drain_state_name(e->state), "rate_per_s", e->rate, "pace_per_s",
+		"drain", "state", drain_state_name(e->state), "rate_per_s", e->rate,
+		"arrival_per_s", num_or_null(v->arrival_per_s >= 0, v->arrival_per_s), "pace_per_s",
 		num_or_null(e->pace_per_s > 0, e->pace_per_s), "time_left_s",
 		num_or_null(e->time_left_s >= 0, e->time_left_s), "ends_ms",
 		e->time_left_s >= 0 ? json_integer((json_int_t)(v->wall_ms +
@@ -542,8 +553,15 @@ void *report_status_json(const struct watch_view *v, const struct counters_data 
 		"failures_since_ms", (json_int_t)(recent != NULL ? recent_ms : v->wall_ms),
 		"store_bytes", "used", (json_int_t)s->used_bytes, "free", (json_int_t)s->free_bytes,
 		"file", (json_int_t)s->file_bytes, "map", (json_int_t)s->map_bytes, "map_max",
-		s->map_max_bytes ? json_integer((json_int_t)s->map_max_bytes) : json_null(), "full",
-		s->disk_full ? "disk" : s->ingest_full ? "map" : NULL);
+		s->map_max_bytes ? json_integer((json_int_t)s->map_max_bytes) : json_null(),
+		"ingest_limit",
+		s->map_max_bytes ? json_integer((json_int_t)store_ingest_limit(s->map_max_bytes))
+				 : json_null(),
+		"full", s->disk_full ? "disk" : s->ingest_full ? "map" : NULL,
+		"disk", "free", (json_int_t)s->disk_avail_bytes, "total",
+		(json_int_t)s->disk_total_bytes,
+		"processes", "running", (json_int_t)v->c.workers_running, "restarts",
+		(json_int_t)v->c.worker_restarts);
 	return root;
 fail:
 	json_decref(states);

@@ -38,6 +38,8 @@ struct watch_view {
 	int n_prov;
 	double used_per_s[PACE_MAX_SLOTS];     /* units sent per second, by prov[] index,
 						  over the drain window (-1: unknown yet) */
+	double arrival_per_s;                  /* events accepted per second over the window
+						  (-1: unknown yet) */
 	struct drain_eval drain;               /* rate, state, time left */
 	struct store_due due;                  /* set against the drain's end, when known */
 	int has_due;                           /* due is set (draining, or drained) */
