@@ -67,7 +67,7 @@ struct point {
 };
 
 struct monitor {
-	const struct config *cfg;
+	const struct monitor_opts *o;  /* borrowed */
 	store *st;
 	struct drain dr;
 	pthread_mutex_t mu;                  /* guards what the server thread reads */
@@ -274,7 +274,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 static void write_url(struct monitor *m)
 {
 	char err[512];
-	int fd = datadir_open(m->cfg->store_dir, DATADIR_MONITOR_URL,
+	int fd = datadir_open(m->o->dir, DATADIR_MONITOR_URL,
 			      O_WRONLY | O_CREAT | O_TRUNC, 0644, err, sizeof(err));
 	size_t n = strlen(m->url);
 
@@ -283,7 +283,7 @@ static void write_url(struct monitor *m)
 		return;
 	}
 	if (write(fd, m->url, n) != (ssize_t)n || write(fd, "\n", 1) != 1)
-		log_warn("monitor: write %s/%s: %s", m->cfg->store_dir, DATADIR_MONITOR_URL,
+		log_warn("monitor: write %s/%s: %s", m->o->dir, DATADIR_MONITOR_URL,
 			 strerror(errno));
 	close(fd);
 }
@@ -298,7 +298,7 @@ static int start_server(struct monitor *m, int *said)
 	const union MHD_DaemonInfo *di;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY;
 
-	if (addr_parse_listen(m->cfg->metrics_listen, &addr, &alen, err, sizeof(err)) != 0) {
+	if (addr_parse_listen(m->o->listen, &addr, &alen, err, sizeof(err)) != 0) {
 		log_error("monitor: metrics.listen: %s", err);
 		return -1;
 	}
@@ -314,7 +314,7 @@ static int start_server(struct monitor *m, int *said)
 		if (!*said)
 			log_warn("monitor: cannot listen on %s (address in use?): metrics and the "
 				 "status page are off; trying again every %d s, sending goes on",
-				 m->cfg->metrics_listen, MONITOR_RETRY_BIND_MS / 1000);
+				 m->o->listen, MONITOR_RETRY_BIND_MS / 1000);
 		*said = 1;
 		return -1;
 	}
@@ -347,7 +347,7 @@ static void sample(struct monitor *m, int64_t *fail_said_ms)
 	if (m->ring_n > 0)
 		prev = &m->ring[(m->ring_next + MONITOR_WINDOW + 1 - m->ring_n) % (MONITOR_WINDOW + 1)];
 	pthread_mutex_unlock(&m->mu);
-	if (watch_view_read(m->st, m->cfg->store_dir, &m->dr, prev, v, err, sizeof(err)) != 0) {
+	if (watch_view_read(m->st, m->o->dir, &m->dr, prev, v, err, sizeof(err)) != 0) {
 		if (clock_mono_ms() - *fail_said_ms >= SAMPLE_LOG_MS) {
 			log_warn("monitor: cannot read the store: %s", err);
 			*fail_said_ms = clock_mono_ms();
@@ -387,23 +387,19 @@ static void sample(struct monitor *m, int64_t *fail_said_ms)
 	free(v);
 }
 
-int monitor_run(const struct config *cfg)
+int monitor_run(const struct monitor_opts *o)
 {
-	struct store_opts so = { .dir = cfg->store_dir, .read_only = 1 };
+	struct store_opts so = { .dir = o->dir, .read_only = 1 };
 	struct monitor m;
 	struct sigaction sa;
 	char err[512];
-	enum log_level lvl = LOG_LEVEL_INFO;
-	enum log_format fmt = LOG_FORMAT_TEXT;
 	int said_bind = 0, code = 1;
 	int64_t next_bind = 0, fail_said = -SAMPLE_LOG_MS;
 
-	(void)log_level_parse(cfg->log_level, &lvl);
-	(void)log_format_parse(cfg->log_format, &fmt);
-	log_init("monitor", lvl);
-	log_set_format(fmt);
+	log_init("monitor", o->log_level);
+	log_set_format(o->log_format);
 	memset(&m, 0, sizeof(m));
-	m.cfg = cfg;
+	m.o = o;
 	pthread_mutex_init(&m.mu, NULL);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
@@ -438,7 +434,7 @@ out:
 		char path[4200];
 
 		MHD_stop_daemon(m.daemon);
-		snprintf(path, sizeof(path), "%s/%s", cfg->store_dir, DATADIR_MONITOR_URL);
+		snprintf(path, sizeof(path), "%s/%s", o->dir, DATADIR_MONITOR_URL);
 		(void)unlink(path);
 	}
 	store_close(&m.st);

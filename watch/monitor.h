@@ -23,7 +23,7 @@
 #ifndef SMSQ_MONITOR_H
 #define SMSQ_MONITOR_H
 
-#include "worker/config.h"
+#include "common/log.h"
 #include "common/attrs.h"
 
 #define MONITOR_SAMPLE_MS 1000      /* a view of the pool this often */
@@ -32,8 +32,15 @@
 #define MONITOR_HISTORY_STEP_S 5    /* a point of history.json every 5 s */
 #define MONITOR_RETRY_BIND_MS 5000  /* an address that could not be bound is tried again */
 
-/* Run the monitor of cfg's pool until SIGTERM or SIGINT.  Returns the
- * process exit code. */
-int monitor_run(const struct config *cfg) SMSQ_WARN_UNUSED;
+struct monitor_opts {
+	const char *dir;              /* the pool's data directory */
+	const char *listen;           /* metrics.listen: "IPv4:port" or "[IPv6]:port" */
+	enum log_level log_level;     /* its log lines' */
+	enum log_format log_format;
+};
+
+/* Run the monitor of the pool in o->dir until SIGTERM or SIGINT.  Returns
+ * the process exit code. */
+int monitor_run(const struct monitor_opts *o) SMSQ_WARN_UNUSED;
 
 #endif

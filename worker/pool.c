@@ -113,6 +113,20 @@ static int run_broker(struct pool *p)
 	return broker_run(&bo, &broker_pause, &broker_stop) == 0 ? 0 : 1;
 }
 
+static int run_monitor(struct pool *p)
+{
+	struct monitor_opts mo = {
+		.dir = p->cfg->store_dir,
+		.listen = p->cfg->metrics_listen,
+		.log_level = LOG_LEVEL_INFO,
+		.log_format = LOG_FORMAT_TEXT,
+	};
+
+	(void)log_level_parse(p->cfg->log_level, &mo.log_level);
+	(void)log_format_parse(p->cfg->log_format, &mo.log_format);
+	return monitor_run(&mo);
+}
+
 static void spawn(struct pool *p, int i)
 {
 	pid_t master = getpid();
@@ -132,7 +146,7 @@ static void spawn(struct pool *p, int i)
 			_exit(1);
 		counters_set_shard(p->ctr, i);
 		_exit(i == 0 ? run_broker(p)
-		      : i > p->n_workers ? monitor_run(p->cfg)
+		      : i > p->n_workers ? run_monitor(p)
 		      : worker_run(p->cfg, i,
 				   p->has_broker && i <= p->n_backends ? p->backends[i - 1]
 									: p->cfg->ingest_endpoint,
