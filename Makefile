@@ -335,8 +335,8 @@ install-here: installable
 	install -m 0644 etc/smsq.conf "$$conf"; \
 	install -m 0644 $(O)/etc/systemd/smsq.service "$$D$(systemdunitdir)"; \
 	install -m 0644 etc/systemd/smsq.sysusers "$$D$(sysusersdir)/smsq.conf"; \
-	install -m 0644 README.md docs/INSTALL.md docs/OPERATIONS.md proto/PROTOCOL.md \
-		provider/PROVIDERS.md "$$D$(docdir)"; \
+	install -m 0644 README.md docs/INSTALL.md docs/OPERATIONS.md docs/METRICS.md \
+		proto/PROTOCOL.md provider/PROVIDERS.md "$$D$(docdir)"; \
 	install -d "$$D$(docdir)/examples/prometheus" "$$D$(docdir)/examples/grafana"; \
 	install -m 0644 etc/prometheus/*.yml "$$D$(docdir)/examples/prometheus"; \
 	install -m 0644 etc/grafana/*.json "$$D$(docdir)/examples/grafana"

@@ -95,6 +95,7 @@ class InstallTest(unittest.TestCase):
         shipped = sorted(os.listdir(os.path.join(ROOT, "etc/templates")))
         self.assertEqual(sorted(os.listdir(self.path("share/smsq/templates"))), shipped)
         self.assertTrue(os.path.isfile(self.path("share/doc/smsq/OPERATIONS.md")))
+        self.assertTrue(os.path.isfile(self.path("share/doc/smsq/METRICS.md")))
         for d in ("prometheus", "grafana"):
             shipped = sorted(os.listdir(os.path.join(ROOT, "etc", d)))
             self.assertEqual(sorted(os.listdir(self.path("share/doc/smsq/examples/" + d))),
