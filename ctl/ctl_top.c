@@ -54,6 +54,8 @@ static int provider_state(const struct pace_view *v, char *out, size_t len)
 	if (v->effective_per_s < v->units_per_s * 0.995)
 		ADD(", provider allows ~%.*f/s", v->effective_per_s < 10 ? 1 : 0,
 		    v->effective_per_s);
+	if (v->paused)
+		ADD(" [paused]");
 	if (v->misconfigured)
 		ADD(" [misconfigured: %s]", v->reason);
 	else if (v->circuit_open)
@@ -158,7 +160,9 @@ int top_run(store *st, const struct top_opts *o)
 			break;
 		case DRAIN_STALLED:
 			snprintf(eta, sizeof(eta), "stalled: nothing sent lately%s",
-				 ev.no_provider ? " (no provider takes traffic)" : "");
+				 !ev.no_provider ? ""
+				 : npv > 0 && pv[0].paused ? " (paused: smsqctl resume)"
+				 : " (no provider takes traffic)");
 			break;
 		case DRAIN_DRAINING: {
 			struct store_due due;

@@ -3,6 +3,8 @@
  *
  *   smsqctl [-d DIR] stats [--json]    counts per state, backlog, oldest, size
  *   smsqctl [-d DIR] check             verify indexes and counters
+ *   smsqctl [-d DIR] pause [PROVIDER]  pause sending (through PROVIDER, or all)
+ *   smsqctl [-d DIR] resume [PROVIDER] send again
  *   smsqctl [-c CONF] preview [FILE]   events (JSON) as the pool would send them
  *   smsqctl [-c CONF] templates check  lint the text templates
  *
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "ctl/ctl_act.h"
 #include "ctl/ctl_top.h"
 #include "store/store.h"
 #include "worker/config.h"
@@ -38,6 +41,9 @@ static void usage(FILE *f)
 		"  top             live view of the drain: rate, progress, time left\n"
 		"                  [--interval-ms N] [--until-drained] [--max-seconds N] [--plain]\n"
 		"  check           verify every index and counter against the messages\n"
+		"  pause [PROVIDER]   stop sending through PROVIDER, or all sending; lasts across\n"
+		"                  restarts until resume\n"
+		"  resume [PROVIDER]  send again\n"
 		"  preview [FILE]  render events (JSON, one per line; default stdin) as the pool\n"
 		"                  would: number, template, text, encoding, segments  [--json]\n"
 		"                  [--at RFC3339 time to check expiries against]\n"
@@ -48,7 +54,14 @@ static void usage(FILE *f)
 		"  -o, --set NAME=VALUE     one option, as smsq-worker -o (ingest.templates_dir=...)\n");
 }
 
-static void print_stats_text(const char *dir, const struct store_stats *s, int64_t now)
+/* What an operator paused (store_pause()). */
+struct paused {
+	struct store_pause p[STORE_PAUSE_MAX];
+	int n;
+};
+
+static void print_stats_text(const char *dir, const struct store_stats *s, int64_t now,
+			     const struct paused *pa)
 {
 	printf("store      %s\n", dir);
 	printf("waiting    %llu\n", (unsigned long long)s->waiting);
@@ -88,8 +101,16 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 			printf(", MISCONFIGURED: %s", pv[i].reason);
 		else if (pv[i].circuit_open)
 			printf(", circuit open");
+		if (pv[i].paused)
+			printf(", PAUSED");
 		printf("\n");
 	}
+	for (int i = 0; i < pa->n; i++)
+		printf("PAUSED     %s, for %.0f s (smsqctl resume%s%s)\n",
+		       strcmp(pa->p[i].name, STORE_PAUSE_ALL) == 0 ? "all sending" : pa->p[i].name,
+		       (double)(now - pa->p[i].since_ms) / 1000.0,
+		       strcmp(pa->p[i].name, STORE_PAUSE_ALL) == 0 ? "" : " ",
+		       strcmp(pa->p[i].name, STORE_PAUSE_ALL) == 0 ? "" : pa->p[i].name);
 	if (s->disk_full)
 		printf("FULL       disk full: ingest takes only what fits in the %.1f MiB free for "
 		       "reuse, else answers RETRY_LATER store_full; sending goes on\n",
@@ -107,13 +128,15 @@ static json_t *providers_json(const char *dir)
 	json_t *arr = json_array();
 
 	for (int i = 0; arr != NULL && i < n; i++) {
-		json_t *o = json_pack("{s:s, s:f, s:f, s:f, s:I, s:s, s:I, s:s?}", "name", pv[i].name,
+		json_t *o = json_pack("{s:s, s:f, s:f, s:f, s:I, s:s, s:I, s:s?, s:b}", "name",
+				      pv[i].name,
 				      "limit_per_s", pv[i].units_per_s, "allowed_per_s",
 				      pv[i].effective_per_s, "ceiling_per_s", pv[i].ceiling_per_s,
 				      "throttles", (json_int_t)pv[i].throttles, "circuit",
 				      pv[i].circuit_open ? "open" : "closed", "held_ms",
 				      (json_int_t)pv[i].blocked_ms, "misconfigured",
-				      pv[i].misconfigured ? pv[i].reason : NULL);
+				      pv[i].misconfigured ? pv[i].reason : NULL, "paused",
+				      pv[i].paused);
 
 		if (o == NULL || json_array_append_new(arr, o) != 0) {
 			json_decref(arr);
@@ -123,8 +146,10 @@ static json_t *providers_json(const char *dir)
 	return arr != NULL ? arr : json_null();
 }
 
-static int print_stats_json(const char *dir, const struct store_stats *s, int64_t now)
+static int print_stats_json(const char *dir, const struct store_stats *s, int64_t now,
+			    const struct paused *pa)
 {
+	json_t *paused = json_array();
 	json_t *root = json_object();
 	json_t *states = json_object();
 	json_t *bytes = json_object();
@@ -171,6 +196,11 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 						 : s->ingest_full ? json_string("map")
 								  : json_null());
 	rc |= json_object_set_new(root, "providers", providers_json(dir));
+	for (int i = 0; paused != NULL && i < pa->n; i++)
+		rc |= json_array_append_new(paused, json_pack("{s:s, s:I}", "name", pa->p[i].name,
+							      "since_ms",
+							      (json_int_t)pa->p[i].since_ms));
+	rc |= json_object_set_new(root, "paused", paused != NULL ? paused : json_null());
 	if (rc == 0)
 		rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(root);
@@ -182,19 +212,21 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 static int cmd_stats(store *st, const char *dir, int json)
 {
 	struct store_stats s;
+	struct paused pa;
 	int64_t now = clock_wall_ms();
 
-	if (store_stats(st, &s) != STORE_OK) {
+	if (store_stats(st, &s) != STORE_OK ||
+	    (pa.n = store_paused(st, pa.p, STORE_PAUSE_MAX)) < 0) {
 		fprintf(stderr, "smsqctl: stats: %s\n", store_errmsg(st));
 		return 1;
 	}
 	if (json) {
-		if (print_stats_json(dir, &s, now) != 0) {
+		if (print_stats_json(dir, &s, now, &pa) != 0) {
 			fprintf(stderr, "smsqctl: cannot write JSON\n");
 			return 1;
 		}
 	} else {
-		print_stats_text(dir, &s, now);
+		print_stats_text(dir, &s, now, &pa);
 	}
 	return 0;
 }
@@ -334,6 +366,14 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	if (strcmp(cmd, "preview") == 0 || strcmp(cmd, "templates") == 0)
 		return text_command(&cfg, argc - optind, argv + optind, json, at_ms, &lint);
+	if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
+		if (argc - optind > 2) {
+			usage(stderr);
+			return 2;
+		}
+		return ctl_pause(dir, argc - optind == 2 ? argv[optind + 1] : NULL,
+				 strcmp(cmd, "pause") == 0);
+	}
 	if (optind + 1 != argc) {
 		usage(stderr);
 		return 2;

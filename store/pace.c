@@ -58,7 +58,7 @@
 #include "store/datadir.h"
 
 #define PACE_MAGIC 0x534d5351504143ULL /* "SMSQPAC" */
-#define PACE_VERSION 3
+#define PACE_VERSION 4
 #define PACE_NAME_MAX 32
 #define PACE_JITTER_NS 25000000LL      /* burst held back for arrival jitter: 25 ms */
 #define MS_NS 1000000LL
@@ -102,6 +102,7 @@ struct pace_slot {
 	_Atomic int64_t throttles;         /* cuts, ever (observers) */
 	_Atomic int64_t held_ns;           /* time held by Retry-After and 503 holds, ever
 					      (observers: each extension counted once) */
+	_Atomic int64_t paused;            /* 1: an operator paused sending through it */
 	_Atomic int64_t misconf_ns;        /* misconfigured since (0: not) */
 	_Atomic int64_t misconf_probe_ns;  /* its next probe may go then */
 	_Atomic int64_t misconf_shift;     /* probes that failed: the wait doubles */
@@ -115,6 +116,7 @@ struct pace_file {
 	uint32_t version;                  /* PACE_VERSION */
 	uint32_t reserved;                 /* zero */
 	char boot_id[48];                  /* kernel boot id at creation */
+	_Atomic int64_t paused_all;        /* 1: an operator paused all sending */
 	struct pace_slot slots[PACE_MAX_SLOTS];
 };
 
@@ -776,6 +778,8 @@ int pace_list(const char *dir, struct pace_view *out, int max)
 			memset(&out[n], 0, sizeof(out[n]));
 			snprintf(out[n].name, sizeof(out[n].name), "%s", s->name);
 			out[n].slot = i;
+			out[n].paused = atomic_load(&s->paused) != 0 ||
+					atomic_load(&f->paused_all) != 0;
 			out[n].held_s = (double)atomic_load(&s->held_ns) / 1e9;
 			int64_t eff = atomic_load(&s->eff_milli);
 			int64_t cfg = atomic_load(&s->milli_units_per_s);
@@ -796,4 +800,20 @@ int pace_list(const char *dir, struct pace_view *out, int max)
 	}
 	munmap(f, sizeof(*f));
 	return n;
+}
+
+/* ---- pausing ------------------------------------------------------------------ */
+
+void pace_set_paused(pace *p, int slot, int paused)
+{
+	if (slot < 0)
+		atomic_store(&p->f->paused_all, paused != 0);
+	else if (slot < PACE_MAX_SLOTS)
+		atomic_store(&p->f->slots[slot].paused, paused != 0);
+}
+
+int pace_paused(pace *p, int slot)
+{
+	return atomic_load(&p->f->paused_all) != 0 ||
+	       (slot >= 0 && slot < PACE_MAX_SLOTS && atomic_load(&p->f->slots[slot].paused) != 0);
 }

@@ -211,6 +211,15 @@ void pace_config(pace *p, int slot, uint64_t conf_hash);
 
 #define PACE_REASON_MAX 64
 
+/* An operator paused (1) or resumed (0) sending through slot, or all
+ * sending (slot -1): the workers look at every request (pace_paused()).
+ * The store keeps the operator's word (store_pause()); this carries it to
+ * the running processes. */
+void pace_set_paused(pace *p, int slot, int paused);
+
+/* Whether sending through slot is paused now (it, or all sending). */
+int pace_paused(pace *p, int slot);
+
 /* Record the slot's limit for observers (smsqctl top). */
 void pace_publish_limits(pace *p, int slot, const struct pace_limits *lim);
 
@@ -225,6 +234,7 @@ struct pace_view {
 	int circuit_open;          /* circuit open now */
 	int64_t blocked_ms;        /* hold left (Retry-After, 503), ms (0: none) */
 	double held_s;             /* time held by such holds since the file began, s */
+	int paused;                /* an operator paused it, or all sending */
 	int misconfigured;         /* parked: our configuration is wrong */
 	char reason[PACE_REASON_MAX]; /* why, when misconfigured */
 };

@@ -233,6 +233,37 @@ struct store_due {
 int store_due_before(store *s, int64_t end_ms, uint64_t max_walk, struct store_due *out)
 	SMSQ_WARN_UNUSED;
 
+/* ---- pausing ------------------------------------------------------------
+ *
+ * An operator may pause sending through one provider, or all sending, for as
+ * long as an incident lasts: the store keeps it (it outlives restarts and
+ * reboots), and the pacing file carries it to the running workers at once
+ * (pace_set_paused(): smsqctl writes both, the pool's master copies the
+ * store's into the pacing file at start).  Messages wait as they are;
+ * requests already out finish.
+ */
+
+#define STORE_PAUSE_ALL "*"   /* the name that pauses all sending */
+#define STORE_PAUSE_NAME_MAX 31
+#define STORE_PAUSE_MAX 17    /* every provider slot and "*" */
+
+struct store_pause {
+	char name[STORE_PAUSE_NAME_MAX + 1]; /* a provider's name, or STORE_PAUSE_ALL */
+	int64_t since_ms;                    /* when it was paused (wall clock) */
+};
+
+/* Pause (paused = 1) or resume (0) name: a provider's name (1 to
+ * STORE_PAUSE_NAME_MAX bytes) or STORE_PAUSE_ALL.  One write transaction.
+ * Pausing what is paused keeps its first time.  Returns STORE_OK (done, or
+ * already so: *changed says which, may be NULL), STORE_FULL (the disk), or
+ * STORE_ERROR. */
+int store_pause(store *s, const char *name, int paused, int64_t now_ms, int *changed)
+	SMSQ_WARN_UNUSED;
+
+/* What is paused, in name order ("*" first), at most max.  Returns how many
+ * were written to out, or -1 (store_errmsg()). */
+int store_paused(store *s, struct store_pause *out, int max) SMSQ_WARN_UNUSED;
+
 /* A stored message, as read back (for smsqctl and tests). */
 struct store_msg {
 	uint64_t id;                 /* message id */

@@ -38,6 +38,7 @@
 #define STORE_DISK_RESERVE_MAX (16ULL << 20) /* blocks kept beyond the data for sending, */
 #define STORE_DISK_RESERVE_DIVISOR 16        /* or 1/16 of the filesystem when smaller */
 #define STORE_DISK_RETRY_MS 1000             /* a full disk is asked again this often */
+#define STORE_PAUSE_KEY "pause:"    /* meta: "pause:<name>" -> when (ms), while paused */
 #define READY_KEY_LEN 17
 #define DELAYED_KEY_LEN 16
 #define ID_KEY_LEN 8

@@ -736,3 +736,47 @@ int store_finish_lease(store *s, struct store_outcome *o, size_t n, int64_t now_
 	WITH_GROWTH(cycle_attempt(s, "finish and lease", o, n, now_ms, lease_ms, max,
 				  budget_segments, out, texts, texts_cap, n_out, n_expired));
 }
+
+/* ---- pausing ------------------------------------------------------------------ */
+
+int store_pause(store *s, const char *name, int paused, int64_t now_ms, int *changed)
+{
+	STORE_LOCKED(s);
+	char key[sizeof(STORE_PAUSE_KEY) + STORE_PAUSE_NAME_MAX];
+	size_t len = strlen(name);
+	MDB_txn *txn = NULL;
+	MDB_val k, v = { sizeof(now_ms), &now_ms };
+	int rc;
+
+	if (changed != NULL)
+		*changed = 0;
+	if (s->read_only) {
+		set_err(s, "pause: store opened read-only");
+		return STORE_ERROR;
+	}
+	if (len == 0 || len > STORE_PAUSE_NAME_MAX) {
+		set_err(s, "pause: a provider's name is 1 to %d bytes", STORE_PAUSE_NAME_MAX);
+		return STORE_ERROR;
+	}
+	snprintf(key, sizeof(key), "%s%s", STORE_PAUSE_KEY, name);
+	k = (MDB_val){ strlen(key), key };
+	if (txn_begin(s, 0, &txn) != 0)
+		return STORE_ERROR;
+	rc = paused ? mdb_put(txn, s->db_meta, &k, &v, MDB_NOOVERWRITE)
+		    : mdb_del(txn, s->db_meta, &k, NULL);
+	if (rc == MDB_KEYEXIST || rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn); /* already so */
+		return STORE_OK;
+	}
+	if (rc != 0) {
+		set_err(s, "pause: %s", mdb_strerror(rc));
+		mdb_txn_abort(txn);
+		return rc == MDB_MAP_FULL ? STORE_FULL : STORE_ERROR;
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc != 0)
+		return commit_failed(s, "pause", rc) == RC_DISK_FULL ? STORE_FULL : STORE_ERROR;
+	if (changed != NULL)
+		*changed = 1;
+	return STORE_OK;
+}

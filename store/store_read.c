@@ -552,3 +552,37 @@ int store_due_before(store *s, int64_t end_ms, uint64_t max_walk, struct store_d
 	mdb_txn_abort(txn);
 	return rc == 0 ? STORE_OK : STORE_ERROR;
 }
+
+int store_paused(store *s, struct store_pause *out, int max)
+{
+	STORE_LOCKED(s);
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k = { sizeof(STORE_PAUSE_KEY) - 1, (void *)STORE_PAUSE_KEY }, v;
+	const size_t plen = sizeof(STORE_PAUSE_KEY) - 1;
+	int n = 0;
+	int rc = txn_begin(s, MDB_RDONLY, &txn);
+
+	if (rc != 0)
+		return -1;
+	rc = mdb_cursor_open(txn, s->db_meta, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && n < max && k.mv_size > plen && k.mv_size - plen <= STORE_PAUSE_NAME_MAX &&
+	       memcmp(k.mv_data, STORE_PAUSE_KEY, plen) == 0) {
+		memset(&out[n], 0, sizeof(out[n]));
+		memcpy(out[n].name, (const char *)k.mv_data + plen, k.mv_size - plen);
+		if (v.mv_size == sizeof(out[n].since_ms))
+			memcpy(&out[n].since_ms, v.mv_data, sizeof(out[n].since_ms));
+		n++;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		set_err(s, "paused: %s", mdb_strerror(rc));
+		return -1;
+	}
+	return n;
+}

@@ -139,6 +139,54 @@ static void due_before_counts_what_a_drain_leaves_late(void **state)
 	assert_int_equal(d.due, 4);           /* the ready ones are due whenever */
 }
 
+/* Pauses: kept in the store, listed in name order ("*" first), the first
+ * time kept, names checked, a read-only handle refused. */
+static void pauses_are_kept_and_listed(void **state)
+{
+	struct fx *f = *state;
+	struct store_pause p[STORE_PAUSE_MAX];
+	char long_name[STORE_PAUSE_NAME_MAX + 2];
+	int changed = -1;
+	store *ro;
+
+	assert_int_equal(store_paused(f->st, p, STORE_PAUSE_MAX), 0);
+	assert_int_equal(store_pause(f->st, "twilio", 1, NOW, &changed), STORE_OK);
+	assert_int_equal(changed, 1);
+	assert_int_equal(store_pause(f->st, "twilio", 1, NOW + 5000, &changed), STORE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(store_pause(f->st, STORE_PAUSE_ALL, 1, NOW + 1, NULL), STORE_OK);
+	assert_int_equal(store_pause(f->st, "infobip", 1, NOW + 2, NULL), STORE_OK);
+	assert_int_equal(store_paused(f->st, p, STORE_PAUSE_MAX), 3);
+	assert_string_equal(p[0].name, "*");
+	assert_string_equal(p[1].name, "infobip");
+	assert_string_equal(p[2].name, "twilio");
+	assert_int_equal(p[2].since_ms, NOW); /* the first time */
+	assert_int_equal(store_paused(f->st, p, 1), 1);
+	/* The store's other keys are not pauses, and pauses are no messages. */
+	assert_int_equal(stats(f->st).total, 0);
+	assert_int_equal(store_verify(f->st), 0);
+
+	assert_int_equal(store_pause(f->st, "twilio", 0, NOW, &changed), STORE_OK);
+	assert_int_equal(changed, 1);
+	assert_int_equal(store_pause(f->st, "twilio", 0, NOW, &changed), STORE_OK);
+	assert_int_equal(changed, 0);
+	assert_int_equal(store_paused(f->st, p, STORE_PAUSE_MAX), 2);
+
+	memset(long_name, 'x', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	assert_int_equal(store_pause(f->st, long_name, 1, NOW, NULL), STORE_ERROR);
+	assert_int_equal(store_pause(f->st, "", 1, NOW, NULL), STORE_ERROR);
+	/* Kept across a reopen; a reader sees them and cannot change them. */
+	store_close(&f->st);
+	f->st = open_store(f->dir, 0, 0, 0);
+	ro = open_store(f->dir, 0, 0, 1);
+	assert_non_null(ro);
+	assert_int_equal(store_paused(ro, p, STORE_PAUSE_MAX), 2);
+	assert_int_equal(store_pause(ro, "x", 1, NOW, NULL), STORE_ERROR);
+	assert_non_null(strstr(store_errmsg(ro), "read-only"));
+	store_close(&ro);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -146,6 +194,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(verify_detects_a_lost_or_doubled_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(due_before_counts_what_a_drain_leaves_late, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(pauses_are_kept_and_listed, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

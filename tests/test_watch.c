@@ -397,7 +397,7 @@ static void listen_addresses_numeric_with_port(void **state)
 	}
 }
 
-static void holds_count_once_however_many_report_them(void **state)
+static void holds_count_once_and_pauses_are_seen(void **state)
 {
 	char err[256];
 	pace *p;
@@ -418,6 +418,21 @@ static void holds_count_once_however_many_report_them(void **state)
 	assert_int_equal(pace_list(dir, v, 2), 1);
 	assert_int_equal(v[0].slot, slot);
 	assert_true(v[0].held_s > 2.99 && v[0].held_s < 3.01);
+	/* Paused: the slot, or all sending; observers see it on the slot. */
+	assert_int_equal(pace_paused(p, slot), 0);
+	pace_set_paused(p, slot, 1);
+	assert_int_equal(pace_paused(p, slot), 1);
+	assert_int_equal(pace_paused(p, slot + 1), 0);
+	pace_set_paused(p, -1, 1);
+	assert_int_equal(pace_paused(p, slot + 1), 1);
+	pace_set_paused(p, slot, 0);
+	assert_int_equal(pace_paused(p, slot), 1); /* all sending still paused */
+	assert_int_equal(pace_list(dir, v, 2), 1);
+	assert_int_equal(v[0].paused, 1);
+	pace_set_paused(p, -1, 0);
+	assert_int_equal(pace_paused(p, slot), 0);
+	assert_int_equal(pace_list(dir, v, 2), 1);
+	assert_int_equal(v[0].paused, 0);
 	pace_close(&p);
 }
 
@@ -432,7 +447,7 @@ int main(void)
 		cmocka_unit_test(metrics_text_says_the_view),
 		cmocka_unit_test(status_json_says_the_view),
 		cmocka_unit_test(listen_addresses_numeric_with_port),
-		cmocka_unit_test_setup_teardown(holds_count_once_however_many_report_them, setup,
+		cmocka_unit_test_setup_teardown(holds_count_once_and_pauses_are_seen, setup,
 						teardown),
 	};
 

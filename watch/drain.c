@@ -68,7 +68,7 @@ void drain_add(struct drain *d, const struct store_stats *s, int64_t now_ms, int
 		out->rate = (double)(last->done - first->done) * 1000.0 /
 			    (double)(last->t_ms - first->t_ms);
 	for (int i = 0; i < npv && out->pace_per_s == 0; i++)
-		if (!pv[i].circuit_open && !pv[i].misconfigured)
+		if (!pv[i].circuit_open && !pv[i].misconfigured && !pv[i].paused)
 			out->pace_per_s = pv[i].effective_per_s;
 	if (due == 0) {
 		out->state = DRAIN_DRAINED;

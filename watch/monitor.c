@@ -334,6 +334,37 @@ static int start_server(struct monitor *m, int *said)
 
 /* ---- sampling ---------------------------------------------------------------------- */
 
+/* Say in the log what an operator paused or resumed since the last view
+ * (the monitor is the one process that sees every change). */
+static void say_pauses(struct monitor *m, const struct watch_view *v)
+{
+	const struct watch_view *last;
+
+	if (m->ring_n == 0)
+		return;
+	last = &m->ring[(m->ring_next + MONITOR_WINDOW) % (MONITOR_WINDOW + 1)];
+	for (int i = 0; i < v->n_paused; i++) {
+		int was = 0;
+
+		for (int j = 0; j < last->n_paused; j++)
+			was |= strcmp(last->paused[j].name, v->paused[i].name) == 0;
+		if (!was)
+			log_warn("monitor: %s paused by an operator (smsqctl pause)",
+				 strcmp(v->paused[i].name, STORE_PAUSE_ALL) == 0 ? "all sending"
+										   : v->paused[i].name);
+	}
+	for (int j = 0; j < last->n_paused; j++) {
+		int is = 0;
+
+		for (int i = 0; i < v->n_paused; i++)
+			is |= strcmp(last->paused[j].name, v->paused[i].name) == 0;
+		if (!is)
+			log_info("monitor: %s resumed", strcmp(last->paused[j].name,
+							       STORE_PAUSE_ALL) == 0
+								? "all sending" : last->paused[j].name);
+	}
+}
+
 static void sample(struct monitor *m, int64_t *fail_said_ms)
 {
 	struct watch_view *v = xmalloc(sizeof(*v));
@@ -355,6 +386,7 @@ static void sample(struct monitor *m, int64_t *fail_said_ms)
 		free(v);
 		return;
 	}
+	say_pauses(m, v);
 	pthread_mutex_lock(&m->mu);
 	/* The ring holds MONITOR_WINDOW + 1 views: the newest overwrites the
 	 * oldest once the window is full. */

@@ -47,6 +47,11 @@ int watch_view_read(store *st, const char *dir, struct drain *d, const struct wa
 		snprintf(err, errlen, "%s", store_errmsg(st));
 		return -1;
 	}
+	v->n_paused = store_paused(st, v->paused, STORE_PAUSE_MAX);
+	if (v->n_paused < 0) {
+		snprintf(err, errlen, "%s", store_errmsg(st));
+		return -1;
+	}
 	v->has_counters = counters_read(dir, &v->c) == 1;
 	n = pace_list(dir, v->prov, PACE_MAX_SLOTS);
 	v->n_prov = n < 0 ? 0 : n;
@@ -330,6 +335,15 @@ static void metrics_events(const struct watch_view *v, FILE *f)
 	fprintf(f, "smsq_workers_running %" PRIu64 "\n", c->workers_running);
 }
 
+/* Whether an operator paused name (STORE_PAUSE_ALL: all sending). */
+static int is_paused(const struct watch_view *v, const char *name)
+{
+	for (int i = 0; i < v->n_paused; i++)
+		if (strcmp(v->paused[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
 static const char *circuit_of(const struct pace_view *p)
 {
 	return p->misconfigured ? "misconfigured" : p->circuit_open ? "open" : "closed";
@@ -346,6 +360,12 @@ static void metrics_providers(const struct watch_view *v, FILE *f)
 	head(f, "smsq_provider_limit_per_second", "gauge",
 	     "The provider's configured limit, units (messages or SMS parts) per second.");
 	EACH prov_double(f, "smsq_provider_limit_per_second", NAME(i), v->prov[i].units_per_s);
+	head(f, "smsq_sending_paused", "gauge",
+	     "1 while an operator paused all sending (smsqctl pause).");
+	fprintf(f, "smsq_sending_paused %d\n", is_paused(v, STORE_PAUSE_ALL));
+	head(f, "smsq_provider_paused", "gauge",
+	     "1 while an operator paused sending through the provider (smsqctl pause NAME).");
+	EACH prov_u64(f, "smsq_provider_paused", NAME(i), (uint64_t)is_paused(v, NAME(i)));
 	head(f, "smsq_provider_pace_rate_per_second", "gauge",
 	     "The rate the pool paces the provider at now (below the limit after throttling).");
 	EACH prov_double(f, "smsq_provider_pace_rate_per_second", NAME(i),
@@ -494,7 +514,7 @@ static json_t *providers_json(const struct watch_view *v)
 		const struct pace_view *p = &v->prov[i];
 		const struct counters_prov *c = &v->c.prov[p->slot];
 		json_t *o = json_pack(
-			"{s:s, s:f, s:f, s:o, s:o, s:s, s:s?, s:I, s:f, s:I, s:I, s:I, s:I}", "name",
+			"{s:s, s:f, s:f, s:o, s:o, s:s, s:s?, s:I, s:f, s:I, s:I, s:I, s:I, s:b}", "name",
 			p->name, "limit_per_s", p->units_per_s, "pace_per_s", p->effective_per_s,
 			"used_per_s", num_or_null(v->used_per_s[i] >= 0, v->used_per_s[i]),
 			"ceiling_per_s", num_or_null(p->ceiling_per_s > 0, p->ceiling_per_s),
@@ -503,7 +523,8 @@ static json_t *providers_json(const struct watch_view *v)
 			(json_int_t)p->throttles, "sent", (json_int_t)c->sent, "failed",
 			(json_int_t)(c->failed[0] + c->failed[1]), "requests",
 			(json_int_t)(c->requests[0] + c->requests[1] + c->requests[2] + c->requests[3] +
-				     c->requests[4] + c->requests[5] + c->requests[6]));
+				     c->requests[4] + c->requests[5] + c->requests[6]),
+			"paused", is_paused(v, p->name));
 
 		if (o == NULL || json_array_append_new(arr, o) != 0) {
 			json_decref(arr);
@@ -562,6 +583,18 @@ void *report_status_json(const struct watch_view *v, const struct counters_data 
 		(json_int_t)s->disk_total_bytes,
 		"processes", "running", (json_int_t)v->c.workers_running, "restarts",
 		(json_int_t)v->c.worker_restarts);
+	if (root != NULL) {
+		json_t *paused = json_array();
+
+		for (int i = 0; paused != NULL && i < v->n_paused; i++)
+			json_array_append_new(paused, json_pack("{s:s, s:I}", "name", v->paused[i].name,
+								"since_ms",
+								(json_int_t)v->paused[i].since_ms));
+		if (paused == NULL || json_object_set_new(root, "paused", paused) != 0) {
+			json_decref(root);
+			return NULL;
+		}
+	}
 	return root;
 fail:
 	json_decref(states);

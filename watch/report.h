@@ -40,6 +40,8 @@ struct watch_view {
 						  over the drain window (-1: unknown yet) */
 	double arrival_per_s;                  /* events accepted per second over the window
 						  (-1: unknown yet) */
+	struct store_pause paused[STORE_PAUSE_MAX]; /* what an operator paused */
+	int n_paused;
 	struct drain_eval drain;               /* rate, state, time left */
 	struct store_due due;                  /* set against the drain's end, when known */
 	int has_due;                           /* due is set (draining, or drained) */

@@ -830,7 +830,7 @@ static int pick_provider(dispatch *d, int64_t now_ns, int *probe, int *any_usabl
 		struct prov *p = &d->prov[i];
 		enum pace_circuit c = pace_circuit_state(d->pace, p->slot, now_ns);
 
-		if (c == PACE_OPEN)
+		if (c == PACE_OPEN || pace_paused(d->pace, p->slot))
 			continue;
 		*any_usable = 1;
 		if (p->in_flight >= p->concurrency)
@@ -1027,7 +1027,8 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 static int any_provider_usable(dispatch *d, int64_t now_ns)
 {
 	for (int i = 0; i < d->n_prov; i++)
-		if (pace_circuit_state(d->pace, d->prov[i].slot, now_ns) != PACE_OPEN)
+		if (pace_circuit_state(d->pace, d->prov[i].slot, now_ns) != PACE_OPEN &&
+		    !pace_paused(d->pace, d->prov[i].slot))
 			return 1;
 	return 0;
 }
@@ -1300,8 +1301,8 @@ long dispatch_step(dispatch *d, int stopping)
 		if (started > 0)
 			http_on_timeout(d->http); /* the same, before flush() below */
 		if (!usable && d->q_len > 0 && d->n_reqs == 0) {
-			log_warn("dispatch: no provider available (circuits open): %zu message(s) given back",
-				 d->q_len);
+			log_warn("dispatch: no provider available (circuits open, or paused): %zu "
+				 "message(s) given back", d->q_len);
 			release_queue(d);
 		}
 	} else {

@@ -291,6 +291,28 @@ static void backends_free(struct pool *p)
 	p->backends = NULL;
 }
 
+/* The store's pauses into the pacing file, which may have lost them (a
+ * reboot starts it afresh) or kept one the store no longer has. */
+static void apply_pauses(pace *pc, const struct store_pause *paused, int n)
+{
+	for (int slot = -1; slot < PACE_MAX_SLOTS; slot++)
+		pace_set_paused(pc, slot, 0);
+	for (int i = 0; i < n; i++) {
+		int all = strcmp(paused[i].name, STORE_PAUSE_ALL) == 0;
+		int slot = all ? -1 : pace_slot(pc, paused[i].name);
+
+		if (!all && slot < 0) {
+			log_error("no pacing slot left for %s: its pause cannot be kept",
+				  paused[i].name);
+			continue;
+		}
+		pace_set_paused(pc, slot, 1);
+		log_warn("%s is paused (since %lld ms ago): smsqctl resume%s%s", all ? "all sending"
+			 : paused[i].name, (long long)(clock_wall_ms() - paused[i].since_ms),
+			 all ? "" : " ", all ? "" : paused[i].name);
+	}
+}
+
 /* With the directory locked: the store opened once before any fork, to
  * fail fast (and to record its map ceiling for smsqctl), and the pacing
  * file, providers or not: it is created (its blocks allocated) while there
@@ -307,10 +329,18 @@ static int prepare_files(struct pool *p)
 	};
 	char err[512];
 	store *st = store_open(&so, err, sizeof(err));
+	struct store_pause paused[STORE_PAUSE_MAX];
+	int n_paused;
 	pace *pc;
 
 	if (st == NULL) {
 		log_error("%s", err);
+		return -1;
+	}
+	n_paused = store_paused(st, paused, STORE_PAUSE_MAX);
+	if (n_paused < 0) {
+		log_error("%s", store_errmsg(st));
+		store_close(&st);
 		return -1;
 	}
 	store_close(&st);
@@ -319,6 +349,7 @@ static int prepare_files(struct pool *p)
 		log_error("%s", err);
 		return -1;
 	}
+	apply_pauses(pc, paused, n_paused);
 	pace_close(&pc);
 	/* The counters stay mapped in the master: each child counts through
 	 * the mapping it inherits. */

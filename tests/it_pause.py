@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""it_pause: smsqctl pause / resume against a running pool.
+
+A paused provider takes no new request from the next one on (what was out
+finishes), its traffic goes to the next provider in failover order, or waits
+when there is none; resume sends again; the pause outlives a restart of the
+pool; stats, top and the metrics say so; a name no provider has is refused.
+Each test ends with the pool stopped cleanly and `smsqctl check` clean.
+"""
+
+import json
+import os
+import subprocess
+import time
+
+import itlib
+from it_dispatch import DispatchBase, accepted
+from it_monitor import get, parse, total
+from itlib import wait_for
+
+
+def ctl(data_dir, *args):
+    return subprocess.run([os.path.join(itlib.BIN, "smsqctl"), "-d", data_dir] + list(args),
+                          capture_output=True, text=True, timeout=60)
+
+
+class PauseTest(DispatchBase):
+
+    def steady(self, fake, quiet_s=1.5, timeout_s=30):
+        """Wait until fake has received nothing for quiet_s; its count then."""
+        last = [len(fake.records()), time.monotonic()]
+
+        def quiet():
+            n = len(fake.records())
+            if n != last[0]:
+                last[:] = [n, time.monotonic()]
+                return False
+            return time.monotonic() - last[1] >= quiet_s
+        wait_for(quiet, timeout_s, "the provider to receive nothing more")
+        return last[0]
+
+    def test_pause_and_resume_one_provider_mid_drain(self):
+        fake = self.fake(args=["--rate-limit", "300", "--burst", "15"])
+        cfg = self.config([("primary", self.provider(fake, rate_per_s=300, burst=15))])
+        pool = self.pool(workers=2, args=["-c", cfg])
+        n = 3000
+        path, _ = self.events("a", n)
+        self.publish_all(pool, path, n)
+        self.wait_sent(pool, 300, 60)
+        out = ctl(self.data_dir, "pause", "primary")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, "primary paused\n")
+        held = self.steady(fake)
+        self.assertLess(held, n, "everything was sent before the pause took")
+        time.sleep(2)
+        self.assertEqual(len(fake.records()), held, "a request left through a paused provider")
+        st = self.stats()
+        self.assertEqual([p["name"] for p in st["paused"]], ["primary"])
+        self.assertTrue(st["providers"][0]["paused"])
+        text = ctl(self.data_dir, "stats").stdout
+        self.assertIn("PAUSED     primary", text)
+        top = ctl(self.data_dir, "top", "--plain", "--max-seconds", "1", "--interval-ms", "200")
+        self.assertIn("[paused]", top.stdout)
+        m = parse(get(pool.monitor_url() + "metrics")[2])
+        wait_for(lambda: total(parse(get(pool.monitor_url() + "metrics")[2]),
+                               "smsq_provider_paused", provider="primary") == 1, 10,
+                 "the metric to say paused")
+        m = parse(get(pool.monitor_url() + "metrics")[2])
+        self.assertEqual(total(m, "smsq_sending_paused"), 0)
+        again = ctl(self.data_dir, "pause", "primary")
+        self.assertEqual(again.stdout, "primary paused (it was already)\n")
+        out = ctl(self.data_dir, "resume", "primary")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, "primary resumed\n")
+        self.wait_sent(pool, n, 60)
+        self.assert_each_once(fake.records(), n)
+        self.assertEqual(self.stats()["paused"], [])
+        wait_for(lambda: "monitor: primary resumed" in pool.log_text(), 10, "the monitor's line")
+        self.assertIn("monitor: primary paused by an operator", pool.log_text())
+        self.finish(pool)
+
+    def test_a_paused_primary_hands_its_traffic_to_the_next(self):
+        a = self.fake("a")
+        b = self.fake("b")
+        cfg = self.config([("a", self.provider(a, rate_per_s=500, burst=25)),
+                           ("b", self.provider(b, rate_per_s=500, burst=25))])
+        pool = self.pool(workers=1, args=["-c", cfg])
+        path, _ = self.events("f", 200)
+        self.publish_all(pool, path, 200)
+        self.wait_sent(pool, 200, 60)
+        wait_for(lambda: len(accepted(a.records())) == 200, 10, "a's record of 200")
+        self.assertEqual(ctl(self.data_dir, "pause", "a").returncode, 0)
+        time.sleep(0.5)
+        path, _ = self.events("g", 300)
+        self.publish_all(pool, path, 300)
+        self.wait_sent(pool, 500, 60)
+        # (a fake's record file is written behind its answers)
+        wait_for(lambda: len(accepted(b.records())) == 300, 10, "b's record of 300")
+        self.assertEqual(len(accepted(a.records())), 200)
+        self.finish(pool)
+
+    def test_pause_all_outlives_a_restart(self):
+        fake = self.fake()
+        cfg = self.config([("primary", self.provider(fake))])
+        pool = self.pool(workers=2, args=["-c", cfg])
+        path, _ = self.events("w", 10)
+        self.publish_all(pool, path, 10)
+        self.wait_sent(pool, 10, 60)
+        out = ctl(self.data_dir, "pause")
+        self.assertEqual((out.returncode, out.stdout), (0, "all sending paused\n"), out.stderr)
+        self.assertEqual(pool.stop(), 0)
+        # The pacing file forgets (as after a reboot); the store does not.
+        os.unlink(os.path.join(self.data_dir, "pacing"))
+        pool = self.pool(workers=2, args=["-c", cfg])
+        self.assertIn("all sending is paused", pool.log_text())
+        path, _ = self.events("x", 100)
+        self.publish_all(pool, path, 100)  # ingest takes events while paused
+        time.sleep(3)
+        self.assertEqual(len(fake.records()), 10)
+        st = self.stats()
+        self.assertEqual(st["waiting"], 100)
+        self.assertEqual([p["name"] for p in st["paused"]], ["*"])
+        m = parse(get(pool.monitor_url() + "metrics")[2])
+        self.assertEqual(total(m, "smsq_sending_paused"), 1)
+        self.assertEqual(total(m, "smsq_provider_paused", provider="primary"), 0)
+        wait_for(lambda: total(parse(get(pool.monitor_url() + "metrics")[2]),
+                               "smsq_drain_state", state="stalled") == 1, 20, "stalled")
+        out = ctl(self.data_dir, "resume")
+        self.assertEqual(out.stdout, "all sending resumed\n")
+        self.wait_sent(pool, 110, 60)
+        self.finish(pool)
+
+    def test_unknown_names_and_usage(self):
+        fake = self.fake()
+        cfg = self.config([("primary", self.provider(fake))])
+        pool = self.pool(workers=1, args=["-c", cfg])
+        path, _ = self.events("u", 5)
+        self.publish_all(pool, path, 5)
+        self.wait_sent(pool, 5, 60)
+        out = ctl(self.data_dir, "pause", "primry")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("no provider named 'primry'", out.stderr)
+        self.assertIn("known: primary", out.stderr)
+        self.assertEqual(self.stats()["paused"], [])
+        out = ctl(self.data_dir, "pause", "a", "b")
+        self.assertEqual(out.returncode, 2)
+        out = ctl(self.data_dir, "resume", "primary")
+        self.assertEqual((out.returncode, out.stdout), (0, "primary resumed (it was already)\n"))
+        out = ctl(self.data_dir, "pause", "x" * 40)
+        self.assertEqual(out.returncode, 2)
+        self.finish(pool)
+
+
+if __name__ == "__main__":
+    itlib.main()
