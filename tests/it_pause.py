@@ -73,6 +73,8 @@ class PauseTest(DispatchBase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(out.stdout, "primary resumed\n")
         self.wait_sent(pool, n, 60)
+        # (the fake's record file is written behind its answers)
+        wait_for(lambda: len(accepted(fake.records())) >= n, 10, "the record of every message")
         self.assert_each_once(fake.records(), n)
         self.assertEqual(self.stats()["paused"], [])
         wait_for(lambda: "monitor: primary resumed" in pool.log_text(), 10, "the monitor's line")
