@@ -3,6 +3,7 @@
  *
  *   smsqctl [-d DIR] stats [--json]    counts per state, backlog, oldest, size
  *   smsqctl [-d DIR] check             verify indexes and counters
+ *   smsqctl [-d DIR] inspect ID|--key K  one message: state, attempts, times, note
  *   smsqctl [-d DIR] pause [PROVIDER]  pause sending (through PROVIDER, or all)
  *   smsqctl [-d DIR] resume [PROVIDER] send again
  *   smsqctl [-c CONF] preview [FILE]   events (JSON) as the pool would send them
@@ -23,6 +24,7 @@
 
 #include "common/clock.h"
 #include "ctl/ctl_act.h"
+#include "ctl/ctl_inspect.h"
 #include "ctl/ctl_top.h"
 #include "store/store.h"
 #include "worker/config.h"
@@ -41,6 +43,8 @@ static void usage(FILE *f)
 		"  top             live view of the drain: rate, progress, time left\n"
 		"                  [--interval-ms N] [--until-drained] [--max-seconds N] [--plain]\n"
 		"  check           verify every index and counter against the messages\n"
+		"  inspect ID | --key KEY   one message: state, attempts, times, booking, the\n"
+		"                  provider's id or the last reason [--json] [--show-number]\n"
 		"  pause [PROVIDER]   stop sending through PROVIDER, or all sending; lasts across\n"
 		"                  restarts until resume\n"
 		"  resume [PROVIDER]  send again\n"
@@ -287,6 +291,8 @@ int main(int argc, char **argv)
 		{ "at", required_argument, NULL, 'a' },
 		{ "name-len", required_argument, NULL, 'N' },
 		{ "place-len", required_argument, NULL, 'L' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "show-number", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -299,6 +305,8 @@ int main(int argc, char **argv)
 	int code;
 	struct config cfg;
 	int64_t at_ms = 0;
+	const char *key = NULL;
+	int show_number = 0;
 	struct render_lint_opts lint = { .patient_len = 40, .practitioner_len = 40,
 					 .place_len = 60, .booking_id_len = 20 };
 
@@ -351,6 +359,8 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'p': top.plain = 1; break;
+		case 'k': key = optarg; break;
+		case 'n': show_number = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -366,6 +376,14 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	if (strcmp(cmd, "preview") == 0 || strcmp(cmd, "templates") == 0)
 		return text_command(&cfg, argc - optind, argv + optind, json, at_ms, &lint);
+	if (strcmp(cmd, "inspect") == 0) {
+		if ((key == NULL) != (argc - optind == 2) || argc - optind > 2) {
+			fprintf(stderr, "smsqctl: inspect wants a message id or --key KEY\n");
+			return 2;
+		}
+		return ctl_inspect(dir, key == NULL ? argv[optind + 1] : NULL, key, json,
+				   show_number);
+	}
 	if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
 		if (argc - optind > 2) {
 			usage(stderr);

@@ -1,6 +1,10 @@
 #!/usr/bin/python3
-"""it_pause: smsqctl pause / resume against a running pool.
+"""it_operate: smsqctl acting on, and looking into, a running pool.
 
+Inspect: a message by id or idempotency key while the pool sends it, its
+number masked unless asked, its note the provider's id or the last reason.
+
+Pause / resume:
 A paused provider takes no new request from the next one on (what was out
 finishes), its traffic goes to the next provider in failover order, or waits
 when there is none; resume sends again; the pause outlives a restart of the
@@ -150,6 +154,69 @@ class PauseTest(DispatchBase):
         self.assertEqual((out.returncode, out.stdout), (0, "primary resumed (it was already)\n"))
         out = ctl(self.data_dir, "pause", "x" * 40)
         self.assertEqual(out.returncode, 2)
+        self.finish(pool)
+
+
+class InspectTest(DispatchBase):
+
+    def test_inspect_by_id_and_key(self):
+        fake = self.fake(args=["--fail-prefix", "+33655000001"])
+        cfg = self.config([("primary", self.provider(fake))])
+        pool = self.pool(workers=1, args=["-c", cfg])
+        path, phones = self.events("i", 3)
+        self.publish_all(pool, path, 3)
+        self.wait_states(pool, lambda s: s["waiting"] == 0, 60, "drained")
+        wait_for(lambda: len(fake.records()) == 3, 10, "the fake's record")
+        key, dest = "i-0", phones[0]
+        # by key: sent, the provider's id as its note, the number masked
+        out = ctl(self.data_dir, "inspect", "--key", key, "--json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        j = json.loads(out.stdout)
+        self.assertEqual((j["key"], j["state"], j["attempts"]), (key, "sent", 1))
+        self.assertEqual(j["booking_id"], "B-" + key)
+        self.assertEqual(j["kind"], "confirmed")
+        self.assertEqual(j["locale"], "fr-FR")
+        self.assertTrue(j["note"].startswith("fake-"), j)  # the provider's message id
+        self.assertNotIn(dest.lstrip("+")[-8:-2], j["to"])
+        self.assertTrue(j["to"].endswith(dest[-2:]))
+        self.assertIsNone(j["due"])
+        # by id, with the number asked for; text never shown
+        out = ctl(self.data_dir, "inspect", str(j["id"]), "--show-number")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("state       sent", out.stdout)
+        self.assertIn(dest, out.stdout)
+        self.assertNotIn("Camille", out.stdout)
+        # the refused one: failed, its reason, numbers in it masked
+        out = ctl(self.data_dir, "inspect", "--key", "i-1", "--json")
+        j = json.loads(out.stdout)
+        self.assertEqual(j["state"], "failed")
+        self.assertIsNotNone(j["note"])
+        self.assertNotIn("655000001", out.stdout)
+        # unknown, bad input
+        self.assertEqual(ctl(self.data_dir, "inspect", "--key", "nope").returncode, 3)
+        self.assertEqual(ctl(self.data_dir, "inspect", "999999").returncode, 3)
+        bad = ctl(self.data_dir, "inspect", "12x")
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("is not a message id", bad.stderr)
+        self.assertEqual(ctl(self.data_dir, "inspect").returncode, 2)
+        self.assertEqual(ctl(self.data_dir, "inspect", "1", "--key", "i-1").returncode, 2)
+        self.finish(pool)
+
+    def test_inspect_a_message_in_flight(self):
+        """While the provider holds its request: in flight, with its lease."""
+        fake = self.fake(args=["--latency-ms", "3000"])
+        cfg = self.config([("primary", self.provider(fake, timeout_ms=10000))])
+        pool = self.pool(workers=1, args=["-c", cfg])
+        path, _ = self.events("f", 1)
+        self.publish_all(pool, path, 1)
+
+        def in_flight():
+            out = ctl(self.data_dir, "inspect", "--key", "f-0", "--json")
+            return out.returncode == 0 and json.loads(out.stdout)["state"] == "inflight" and out
+        out = wait_for(in_flight, 10, "the message in flight")
+        j = json.loads(out.stdout)
+        self.assertIsNotNone(j["due"])  # the lease's end
+        self.wait_sent(pool, 1, 30)
         self.finish(pool)
 
 

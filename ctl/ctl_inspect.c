@@ -1,0 +1,159 @@
+/*
+ * ctl_inspect: one message (see ctl_inspect.h).
+ *
+ * DESIGN
+ * A read-only handle and store_get(): the one read transaction gives a
+ * consistent message while the pool moves others.  The packed event is
+ * decoded only for its booking fields; what is personal in it (the number,
+ * the names, the text) is not printed, but for the number when asked.
+ */
+#include "ctl/ctl_inspect.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/num.h"
+#include "proto/booking.pb-c.h"
+#include "store/store.h"
+
+static const char *const kinds[] = { "unspecified", "confirmed", "rescheduled", "cancelled",
+				     "reminder" };
+
+/* "2026-12-07T14:05:00.123Z", or "-" for 0. */
+static const char *iso(int64_t ms, char *buf, size_t len)
+{
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0 || gmtime_r(&s, &tm) == NULL) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	return buf;
+}
+
+static json_t *time_or_null(int64_t ms)
+{
+	char buf[80];
+
+	return ms > 0 ? json_string(iso(ms, buf, sizeof(buf))) : json_null();
+}
+
+static int print(const struct store_msg *m, const Smsq__BookingEvent *ev, int json,
+		 int show_number)
+{
+	char to[STORE_TO_MAX + 1], note[STORE_NOTE_MAX + 1];
+	char t1[80], t2[80], t3[80], t4[80], t5[80], t6[80];
+	const char *kind = ev != NULL && (unsigned)ev->kind < sizeof(kinds) / sizeof(kinds[0])
+				   ? kinds[ev->kind] : "-";
+	int waiting = m->state == STORE_STATE_DELAYED || m->state == STORE_STATE_INFLIGHT;
+
+	if (show_number)
+		snprintf(to, sizeof(to), "%s", m->to);
+	else
+		log_mask_phone(m->to, to, sizeof(to));
+	/* A sent message's note is the provider's id; a reason may echo a
+	 * number back. */
+	if (m->state == STORE_STATE_SENT || m->state == STORE_STATE_DELIVERED)
+		snprintf(note, sizeof(note), "%s", m->note);
+	else
+		log_mask_numbers(m->note, note, sizeof(note));
+	if (json) {
+		json_t *o = json_pack(
+			"{s:I, s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o,"
+			" s:i, s:s, s:i, s:s?, s:s?}",
+			"id", (json_int_t)m->id, "key", m->idem_key, "state", store_state_name(m->state),
+			"priority", m->priority, "attempts", m->attempts, "ambiguous_retries",
+			m->ambiguous, "booking_id", ev != NULL ? ev->booking_id : "", "kind", kind,
+			"locale", ev != NULL ? ev->locale : "", "created", time_or_null(m->created_ms),
+			"not_before", time_or_null(m->not_before_ms), "appointment",
+			time_or_null(m->appointment_ms), "expires", time_or_null(m->expires_ms),
+			"updated", time_or_null(m->updated_ms), "due",
+			waiting ? time_or_null(m->due_ms) : json_null(), "segments", m->segments,
+			"encoding", m->encoding == STORE_ENC_UCS2 ? "ucs2" : m->encoding == STORE_ENC_GSM7
+										? "gsm7" : "unknown",
+			"provider_index", m->provider, "to", to, "note", note[0] ? note : NULL);
+
+		if (o == NULL || json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
+			json_decref(o);
+			return 1;
+		}
+		json_decref(o);
+		printf("\n");
+		return 0;
+	}
+	printf("id          %" PRIu64 "\n", m->id);
+	printf("key         %s\n", m->idem_key);
+	printf("booking     %s (%s, %s)\n", ev != NULL ? ev->booking_id : "-", kind,
+	       ev != NULL && ev->locale[0] ? ev->locale : "-");
+	printf("state       %s", store_state_name(m->state));
+	if (m->state == STORE_STATE_DELAYED)
+		printf(", next try %s", iso(m->due_ms, t1, sizeof(t1)));
+	else if (m->state == STORE_STATE_INFLIGHT)
+		printf(", leased until %s", iso(m->due_ms, t1, sizeof(t1)));
+	printf("\n");
+	printf("attempts    %u (after an ambiguous timeout: %u); last provider #%u\n", m->attempts,
+	       m->ambiguous, m->provider);
+	printf("note        %s\n", note[0] ? note : "-");
+	printf("to          %s\n", to);
+	printf("text        %u SMS part(s), %s\n", m->segments,
+	       m->encoding == STORE_ENC_UCS2 ? "UCS-2" : m->encoding == STORE_ENC_GSM7 ? "GSM-7"
+										  : "encoding unknown");
+	printf("priority    %u\n", m->priority);
+	printf("times       booked %s, not before %s, appointment %s, expires %s, changed %s\n",
+	       iso(m->created_ms, t2, sizeof(t2)), iso(m->not_before_ms, t3, sizeof(t3)),
+	       iso(m->appointment_ms, t4, sizeof(t4)), iso(m->expires_ms, t5, sizeof(t5)),
+	       iso(m->updated_ms, t6, sizeof(t6)));
+	return ferror(stdout) ? 1 : 0;
+}
+
+int ctl_inspect(const char *dir, const char *id_text, const char *key, int json, int show_number)
+{
+	struct store_opts so = { .dir = dir, .read_only = 1 };
+	struct store_msg m;
+	Smsq__BookingEvent *ev = NULL;
+	char err[512];
+	uint64_t id = 0;
+	store *st;
+	int rc, code = 1;
+
+	if (id_text != NULL && num_parse_u64(id_text, 1, UINT64_MAX, &id) != 0) {
+		fprintf(stderr, "smsqctl: inspect: '%s' is not a message id (a number; "
+				"--key KEY for an idempotency key)\n", id_text);
+		return 2;
+	}
+	st = store_open(&so, err, sizeof(err));
+	if (st == NULL) {
+		fprintf(stderr, "smsqctl: %s\n", err);
+		return 1;
+	}
+	rc = key != NULL ? store_find_key(st, key, strlen(key), &id) : STORE_OK;
+	if (rc == STORE_OK)
+		rc = store_get(st, id, &m);
+	if (rc == STORE_NOTFOUND) {
+		fprintf(stderr, "smsqctl: inspect: no message %s %s\n", key != NULL ? "with key" : "",
+			key != NULL ? key : id_text);
+		code = 3;
+		goto out;
+	}
+	if (rc != STORE_OK) {
+		fprintf(stderr, "smsqctl: inspect: %s\n", store_errmsg(st));
+		goto out;
+	}
+	ev = smsq__booking_event__unpack(NULL, m.event_len, m.event);
+	code = print(&m, ev, json, show_number);
+	if (ev != NULL)
+		smsq__booking_event__free_unpacked(ev, NULL);
+	free(m.event);
+	free(m.text);
+out:
+	store_close(&st);
+	return code;
+}
