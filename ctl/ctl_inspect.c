@@ -1,5 +1,5 @@
 /*
- * ctl_inspect: one message (see ctl_inspect.h).
+ * ctl_inspect: one message, a list of them (see ctl_inspect.h).
  *
  * DESIGN
  * A read-only handle and store_get(): the one read transaction gives a
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/num.h"
 #include "proto/booking.pb-c.h"
@@ -154,6 +155,90 @@ int ctl_inspect(const char *dir, const char *id_text, const char *key, int json,
 	free(m.event);
 	free(m.text);
 out:
+	store_close(&st);
+	return code;
+}
+
+#define LIST_SCAN 100000 /* index entries a page may read (store_list()) */
+
+int ctl_list(const char *dir, const struct store_query *q, const char *after, size_t limit,
+	     int json)
+{
+	struct store_opts so = { .dir = dir, .read_only = 1 };
+	struct store_brief *b = NULL;
+	char err[512], next[STORE_LIST_CURSOR_MAX], note[STORE_NOTE_MAX + 1];
+	int64_t now = clock_wall_ms();
+	json_t *arr = NULL;
+	store *st;
+	long n;
+	int code = 1;
+
+	st = store_open(&so, err, sizeof(err));
+	if (st == NULL) {
+		fprintf(stderr, "smsqctl: %s\n", err);
+		return 1;
+	}
+	b = calloc(limit, sizeof(*b));
+	if (b == NULL) {
+		fprintf(stderr, "smsqctl: list: out of memory\n");
+		goto out;
+	}
+	n = store_list(st, q, after, LIST_SCAN, b, limit, next);
+	if (n < 0) {
+		fprintf(stderr, "smsqctl: %s\n", store_errmsg(st));
+		code = after != NULL ? 2 : 1;
+		goto out;
+	}
+	if (json)
+		arr = json_array();
+	if (!json)
+		printf("%-10s %-9s %8s  %-32s %10s  %s\n", "id", "state", "attempts", "key", "age",
+		       "note");
+	for (long i = 0; i < n; i++) {
+		const struct store_brief *m = &b[i];
+		char t[80];
+
+		if (m->state == STORE_STATE_SENT || m->state == STORE_STATE_DELIVERED)
+			snprintf(note, sizeof(note), "%s", m->note);
+		else
+			log_mask_numbers(m->note, note, sizeof(note));
+		if (json) {
+			json_t *o = json_pack("{s:I, s:s, s:s, s:i, s:i, s:i, s:o, s:o, s:o, s:o, s:s?}",
+					      "id", (json_int_t)m->id, "key", m->idem_key, "state",
+					      store_state_name(m->state), "priority", m->priority,
+					      "attempts", m->attempts, "provider_index", m->provider,
+					      "created", time_or_null(m->created_ms), "appointment",
+					      time_or_null(m->appointment_ms), "due",
+					      time_or_null(m->due_ms), "updated",
+					      time_or_null(m->updated_ms), "note", note[0] ? note : NULL);
+
+			if (o == NULL || json_array_append_new(arr, o) != 0)
+				goto out;
+			continue;
+		}
+		snprintf(t, sizeof(t), "%.0f s", (double)(now - m->created_ms) / 1000.0);
+		printf("%-10" PRIu64 " %-9s %8u  %-32.64s %10s  %s\n", m->id,
+		       store_state_name(m->state), m->attempts, m->idem_key, t,
+		       note[0] ? note : "-");
+	}
+	if (json) {
+		json_t *root = json_pack("{s:o, s:o}", "messages", arr, "next",
+					 next[0] ? json_string(next) : json_null());
+
+		arr = NULL;
+		if (root == NULL || json_dumpf(root, stdout, JSON_INDENT(2)) != 0) {
+			json_decref(root);
+			goto out;
+		}
+		json_decref(root);
+		printf("\n");
+	} else if (next[0] != '\0') {
+		printf("(more: the same command with --after %s)\n", next);
+	}
+	code = ferror(stdout) ? 1 : 0;
+out:
+	json_decref(arr);
+	free(b);
 	store_close(&st);
 	return code;
 }

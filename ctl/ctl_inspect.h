@@ -1,7 +1,11 @@
 /*
- * ctl_inspect: `smsqctl inspect`, one message as the store holds it.
+ * ctl_inspect: `smsqctl inspect` and `smsqctl list`, messages as the store
+ * holds them.
  *
  *   smsqctl [-d DIR] inspect ID | --key KEY [--json] [--show-number]
+ *   smsqctl [-d DIR] list [--state S] [--provider-index N] [--reason TEXT]
+ *                         [--older-than SECONDS] [--limit N] [--after CURSOR]
+ *                         [--json]
  *
  * By message id (what acks and log lines give) or idempotency key: its
  * state, priority, attempts and ambiguous retries, its times (booked,
@@ -13,16 +17,29 @@
  * destination is masked ("+33*******78") unless --show-number; the text is
  * never shown (smsqctl preview renders an event's).
  *
- * Exit codes: 0 found, 1 the store cannot be read, 2 usage, 3 no such
- * message.
+ * list: the messages that match, a line each (id, state, attempts, key,
+ * age, note; no destination, no text), a page at a time (--limit, 50 by
+ * default), in the order of their index (store_list()); a page that is not
+ * the last ends with the command that gives the next (--after CURSOR).
+ *
+ * Exit codes: 0 found (list: also none), 1 the store cannot be read, 2
+ * usage, 3 no such message.
  */
 #ifndef SMSQ_CTL_INSPECT_H
 #define SMSQ_CTL_INSPECT_H
 
+#include <stddef.h>
+
 #include "common/attrs.h"
+#include "store/store.h"
 
 /* id: a message id in decimal, or NULL with key set. */
 int ctl_inspect(const char *dir, const char *id, const char *key, int json, int show_number)
 	SMSQ_WARN_UNUSED;
+
+/* q: the filter; after: a cursor of a previous page (NULL: the first);
+ * limit: messages a page (1..1000). */
+int ctl_list(const char *dir, const struct store_query *q, const char *after, size_t limit,
+	     int json) SMSQ_WARN_UNUSED;
 
 #endif

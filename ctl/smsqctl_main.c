@@ -4,6 +4,7 @@
  *   smsqctl [-d DIR] stats [--json]    counts per state, backlog, oldest, size
  *   smsqctl [-d DIR] check             verify indexes and counters
  *   smsqctl [-d DIR] inspect ID|--key K  one message: state, attempts, times, note
+ *   smsqctl [-d DIR] list [filters]    messages by state, provider, reason, age
  *   smsqctl [-d DIR] pause [PROVIDER]  pause sending (through PROVIDER, or all)
  *   smsqctl [-d DIR] resume [PROVIDER] send again
  *   smsqctl [-c CONF] preview [FILE]   events (JSON) as the pool would send them
@@ -45,6 +46,9 @@ static void usage(FILE *f)
 		"  check           verify every index and counter against the messages\n"
 		"  inspect ID | --key KEY   one message: state, attempts, times, booking, the\n"
 		"                  provider's id or the last reason [--json] [--show-number]\n"
+		"  list            messages, a page at a time: [--state S] [--provider-index N]\n"
+		"                  [--reason TEXT] [--older-than SECONDS] [--limit N (50)]\n"
+		"                  [--after CURSOR] [--json]\n"
 		"  pause [PROVIDER]   stop sending through PROVIDER, or all sending; lasts across\n"
 		"                  restarts until resume\n"
 		"  resume [PROVIDER]  send again\n"
@@ -293,6 +297,12 @@ int main(int argc, char **argv)
 		{ "place-len", required_argument, NULL, 'L' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "show-number", no_argument, NULL, 'n' },
+		{ "state", required_argument, NULL, 'S' },
+		{ "provider-index", required_argument, NULL, 'P' },
+		{ "reason", required_argument, NULL, 'R' },
+		{ "older-than", required_argument, NULL, 'O' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "after", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -305,8 +315,11 @@ int main(int argc, char **argv)
 	int code;
 	struct config cfg;
 	int64_t at_ms = 0;
-	const char *key = NULL;
+	const char *key = NULL, *after = NULL;
 	int show_number = 0;
+	struct store_query q = { .state = -1, .provider = -1 };
+	uint64_t limit = 50;
+	long v;
 	struct render_lint_opts lint = { .patient_len = 40, .practitioner_len = 40,
 					 .place_len = 60, .booking_id_len = 20 };
 
@@ -361,6 +374,39 @@ int main(int argc, char **argv)
 		case 'p': top.plain = 1; break;
 		case 'k': key = optarg; break;
 		case 'n': show_number = 1; break;
+		case 'S':
+			for (int i = 0; i < STORE_STATE_COUNT; i++)
+				if (strcmp(optarg, store_state_name((enum store_state)i)) == 0)
+					q.state = i;
+			if (q.state < 0) {
+				fprintf(stderr, "smsqctl: --state: one of delayed, ready, inflight, sent, "
+						"delivered, failed, expired\n");
+				return 2;
+			}
+			break;
+		case 'P':
+			if (num_parse_long(optarg, 0, 255, &v) != 0) {
+				fprintf(stderr, "smsqctl: --provider-index: 0 (the first [provider.NAME] "
+						"section) to 255\n");
+				return 2;
+			}
+			q.provider = (int)v;
+			break;
+		case 'R': q.reason = optarg; break;
+		case 'O':
+			if (num_parse_long(optarg, 0, 100L * 365 * 86400, &v) != 0) {
+				fprintf(stderr, "smsqctl: --older-than: a number of seconds\n");
+				return 2;
+			}
+			q.created_before_ms = clock_wall_ms() - (int64_t)v * 1000;
+			break;
+		case 'l':
+			if (num_parse_u64(optarg, 1, 1000, &limit) != 0) {
+				fprintf(stderr, "smsqctl: --limit: 1 to 1000\n");
+				return 2;
+			}
+			break;
+		case 'A': after = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -376,6 +422,13 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	if (strcmp(cmd, "preview") == 0 || strcmp(cmd, "templates") == 0)
 		return text_command(&cfg, argc - optind, argv + optind, json, at_ms, &lint);
+	if (strcmp(cmd, "list") == 0) {
+		if (argc - optind != 1) {
+			usage(stderr);
+			return 2;
+		}
+		return ctl_list(dir, &q, after, (size_t)limit, json);
+	}
 	if (strcmp(cmd, "inspect") == 0) {
 		if ((key == NULL) != (argc - optind == 2) || argc - optind > 2) {
 			fprintf(stderr, "smsqctl: inspect wants a message id or --key KEY\n");

@@ -314,6 +314,47 @@ int store_find_key(store *s, const char *key, size_t key_len, uint64_t *id) SMSQ
 long store_walk(store *s, const char *which, size_t max,
 		int (*fn)(uint64_t id, void *arg), void *arg) SMSQ_WARN_UNUSED;
 
+/* One message as store_list() reports it (no destination, no text). */
+struct store_brief {
+	uint64_t id;                       /* message id */
+	enum store_state state;            /* its state */
+	uint8_t priority;                  /* 0..9 */
+	uint8_t provider;                  /* provider index of the last attempt */
+	uint16_t attempts;                 /* send attempts */
+	uint16_t segments;                 /* SMS parts */
+	int64_t created_ms;                /* booking time */
+	int64_t appointment_ms;            /* appointment */
+	int64_t due_ms;                    /* delayed: next try; in flight: lease end; else 0 */
+	int64_t updated_ms;                /* last state change */
+	char idem_key[STORE_IDEM_MAX + 1]; /* idempotency key */
+	char note[STORE_NOTE_MAX + 1];     /* provider's id, or the last reason */
+};
+
+/* Which messages store_list() reports. */
+struct store_query {
+	int state;                 /* an enum store_state, or -1: any */
+	int provider;              /* provider index of the last attempt, or -1: any */
+	const char *reason;        /* the note contains this (NULL: any) */
+	int64_t created_before_ms; /* booked before this (0: any) */
+};
+
+#define STORE_LIST_CURSOR_MAX 48 /* a resume cursor, NUL included */
+
+/*
+ * The messages that match q, in the order of their index (ready: most
+ * urgent first; delayed and in flight: soonest due first; sent, delivered,
+ * failed, expired: by priority and appointment), the indexes in that order
+ * when q->state is -1.  Starts after cursor `from` (what a previous call
+ * wrote to next; NULL or "": from the start); writes at most max into out,
+ * and in next the cursor to go on from ("" when nothing is left).  Reads at
+ * most max_scan index entries (0: no limit), so that a filter that matches
+ * little cannot hold a read transaction for long: fewer than max may come
+ * back with a cursor to go on from.  One read transaction.  Returns the
+ * number written, or -1 (a bad cursor, or the store: store_errmsg()).
+ */
+long store_list(store *s, const struct store_query *q, const char *from, size_t max_scan,
+		struct store_brief *out, size_t max, char *next) SMSQ_WARN_UNUSED;
+
 /* Check every index against the messages and the counters against a
  * recount (smsqctl check, tests).  Returns 0 when consistent, otherwise -1
  * with the first inconsistency in store_errmsg(). */

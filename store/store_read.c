@@ -10,6 +10,7 @@
  */
 #include "store/store_impl.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -585,4 +586,167 @@ int store_paused(store *s, struct store_pause *out, int max)
 		return -1;
 	}
 	return n;
+}
+
+/* ---- listing ------------------------------------------------------------------ */
+
+/* The indexes store_list() reads, in order: its cursor names one by letter. */
+static const char list_letters[3] = { 'r', 'd', 'f' };
+
+static MDB_dbi list_dbi(store *s, int i)
+{
+	return i == 0 ? s->db_ready : i == 1 ? s->db_delayed : s->db_done;
+}
+
+/* Which indexes hold messages in state st (-1: all). */
+static int list_wants(int st, int i)
+{
+	if (st < 0)
+		return 1;
+	if (st == STORE_STATE_READY)
+		return i == 0;
+	if (st == STORE_STATE_DELAYED || st == STORE_STATE_INFLIGHT)
+		return i == 1;
+	return i == 2;
+}
+
+static void hex(char *out, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+/* Parse "<letter>:<hex key>" (no key: the index's start) into the index
+ * number and key.  0 or -1. */
+static int list_cursor(const char *from, int *idx, unsigned char *key, size_t *klen)
+{
+	size_t n = strlen(from);
+
+	*idx = -1;
+	for (int i = 0; i < 3; i++)
+		if (from[0] == list_letters[i])
+			*idx = i;
+	if (*idx < 0 || n < 2 || from[1] != ':' || (n - 2) % 2 != 0 ||
+	    (n - 2) / 2 > READY_KEY_LEN)
+		return -1;
+	*klen = (n - 2) / 2;
+	for (size_t i = 0; i < *klen; i++) {
+		unsigned v;
+
+		if (sscanf(from + 2 + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)from[2 + 2 * i]) ||
+		    !isxdigit((unsigned char)from[3 + 2 * i]))
+			return -1;
+		key[i] = (unsigned char)v;
+	}
+	return 0;
+}
+
+/* Whether the entry at k, v (of index i) matches q; fills b when it does.
+ * Returns 1, 0, or an LMDB code (negative values are not LMDB's: -1). */
+static int list_match(store *s, MDB_txn *txn, const struct store_query *q, int i,
+		      const MDB_val *k, const MDB_val *v, struct store_brief *b)
+{
+	struct entry e;
+	struct rec r;
+	uint64_t id = index_key_id(k);
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	if (st_parse(v, &e) != 0)
+		return MDB_CORRUPTED;
+	if ((q->state >= 0 && e.st.state != q->state) ||
+	    (q->provider >= 0 && e.st.provider != q->provider) ||
+	    (q->reason != NULL && strstr(e.note, q->reason) == NULL))
+		return 0;
+	rc = rec_read(s, txn, id, &r);
+	if (rc != 0)
+		return rc;
+	if (q->created_before_ms > 0 && r.h.created_ms >= q->created_before_ms)
+		return 0;
+	memset(b, 0, sizeof(*b));
+	b->id = id;
+	b->state = (enum store_state)e.st.state;
+	b->priority = r.h.priority;
+	b->provider = e.st.provider;
+	b->attempts = e.st.attempts;
+	b->segments = r.h.segments;
+	b->created_ms = r.h.created_ms;
+	b->appointment_ms = r.h.appointment_ms;
+	b->due_ms = i == 1 ? e.st.due_ms : 0;
+	b->updated_ms = e.st.updated_ms;
+	snprintf(b->idem_key, sizeof(b->idem_key), "%.*s", (int)r.h.idem_len, r.idem);
+	snprintf(b->note, sizeof(b->note), "%s", e.note);
+	return 1;
+}
+
+long store_list(store *s, const struct store_query *q, const char *from, size_t max_scan,
+		struct store_brief *out, size_t max, char *next)
+{
+	STORE_LOCKED(s);
+	MDB_txn *txn = NULL;
+	unsigned char key[READY_KEY_LEN];
+	size_t klen = 0, scanned = 0, n = 0;
+	int start = 0, rc = 0;
+
+	next[0] = '\0';
+	if (from != NULL && from[0] != '\0' && list_cursor(from, &start, key, &klen) != 0) {
+		set_err(s, "list: '%s' is not a cursor this store gave", from);
+		return -1;
+	}
+	if (txn_begin(s, MDB_RDONLY, &txn) != 0)
+		return -1;
+	for (int i = start; rc == 0 && i < 3 && next[0] == '\0'; i++) {
+		MDB_cursor *cur = NULL;
+		MDB_val k, v;
+		int resume = from != NULL && from[0] != '\0' && i == start && klen > 0;
+
+		if (!list_wants(q->state, i))
+			continue;
+		rc = mdb_cursor_open(txn, list_dbi(s, i), &cur);
+		if (rc == 0 && resume) {
+			k = (MDB_val){ klen, key };
+			rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+			/* After the cursor's key: skip it when it is still there. */
+			if (rc == 0 && k.mv_size == klen && memcmp(k.mv_data, key, klen) == 0)
+				rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		} else if (rc == 0) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		}
+		while (rc == 0) {
+			if (n == max || (max_scan > 0 && scanned == max_scan)) {
+				/* Stop before this entry: the cursor names the one
+				 * before, or this index's start ("r:"). */
+				if (next[0] == '\0') {
+					next[0] = list_letters[i];
+					next[1] = ':';
+					next[2] = '\0';
+				}
+				break;
+			}
+			int m = list_match(s, txn, q, i, &k, &v, &out[n]);
+
+			if (m < 0 || m > 1) {
+				rc = m < 0 ? MDB_CORRUPTED : m;
+				break;
+			}
+			scanned++;
+			n += (size_t)m;
+			next[0] = list_letters[i];
+			next[1] = ':';
+			hex(next + 2, k.mv_data, k.mv_size < READY_KEY_LEN ? k.mv_size : READY_KEY_LEN);
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		}
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			next[0] = '\0'; /* this index is done */
+		}
+		if (cur != NULL)
+			mdb_cursor_close(cur);
+	}
+	mdb_txn_abort(txn);
+	if (rc != 0) {
+		set_err(s, "list: %s", mdb_strerror(rc));
+		return -1;
+	}
+	return (long)n;
 }

@@ -192,6 +192,31 @@ class InspectTest(DispatchBase):
         self.assertEqual(j["state"], "failed")
         self.assertIsNotNone(j["note"])
         self.assertNotIn("655000001", out.stdout)
+        # list: by state, page by page, by reason; no destination in it
+        out = ctl(self.data_dir, "list", "--state", "failed", "--json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        j = json.loads(out.stdout)
+        self.assertEqual([m["key"] for m in j["messages"]], ["i-1"])
+        self.assertIsNone(j["next"])
+        keys, after = [], None
+        for _ in range(10):
+            out = ctl(self.data_dir, "list", "--limit", "1", "--json",
+                      *(["--after", after] if after else []))
+            self.assertEqual(out.returncode, 0, out.stderr)
+            page = json.loads(out.stdout)
+            keys += [m["key"] for m in page["messages"]]
+            after = page["next"]
+            if after is None:
+                break
+        self.assertEqual(sorted(keys), ["i-0", "i-1", "i-2"])
+        text = ctl(self.data_dir, "list", "--limit", "2").stdout
+        self.assertIn("(more: the same command with --after ", text)
+        for p in phones:
+            self.assertNotIn(p[1:], text)
+        out = ctl(self.data_dir, "list", "--reason", "no such reason", "--json")
+        self.assertEqual(json.loads(out.stdout)["messages"], [])
+        self.assertEqual(ctl(self.data_dir, "list", "--after", "zz").returncode, 2)
+        self.assertEqual(ctl(self.data_dir, "list", "--state", "lost").returncode, 2)
         # unknown, bad input
         self.assertEqual(ctl(self.data_dir, "inspect", "--key", "nope").returncode, 3)
         self.assertEqual(ctl(self.data_dir, "inspect", "999999").returncode, 3)

@@ -187,6 +187,108 @@ static void pauses_are_kept_and_listed(void **state)
 	store_close(&ro);
 }
 
+/* Page through what matches, from cursor to cursor. */
+static size_t list_all(store *st, const struct store_query *q, size_t page, size_t scan,
+		       uint64_t *ids, size_t cap)
+{
+	struct store_brief b[8];
+	char cur[STORE_LIST_CURSOR_MAX] = "", next[STORE_LIST_CURSOR_MAX];
+	size_t n = 0;
+	int rounds = 0;
+
+	do {
+		long got = store_list(st, q, cur, scan, b, page, next);
+
+		if (got < 0)
+			print_error("store_list: %s\n", store_errmsg(st));
+		assert_true(got >= 0);
+		for (long i = 0; i < got && n < cap; i++)
+			ids[n++] = b[i].id;
+		snprintf(cur, sizeof(cur), "%s", next);
+		assert_true(++rounds < 100);
+	} while (cur[0] != '\0');
+	return n;
+}
+
+/* store_list(): every index, filters, pages that meet every message once
+ * (however small), a scan limit, and cursors checked. */
+static void list_pages_through_every_index(void **state)
+{
+	struct fx *f = *state;
+	struct store_new m[6] = {
+		msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 5, NOW + DAY, 0), msg(f, 3, 0, NOW + 2 * DAY, 0),
+		msg(f, 4, 0, NOW + 3 * DAY, 0), msg(f, 5, 0, NOW + 4 * DAY, 0),
+		msg(f, 6, 0, NOW + 5 * DAY, NOW + DAY), /* delayed */
+	};
+	struct store_outcome o[3];
+	struct store_query any = { .state = -1, .provider = -1 };
+	struct store_query q;
+	struct store_brief b[8];
+	char next[STORE_LIST_CURSOR_MAX];
+	uint64_t ids[16];
+	size_t expired = 0, n;
+
+	assert_int_equal(store_ingest(f->st, m, 6, NOW), STORE_OK);
+	/* The three most urgent leased: one sent, one failed, one in flight. */
+	assert_int_equal(lease(f, NOW, 3, 0, &expired), 3);
+	o[0] = outcome(&leased[0], STORE_OUT_SENT, 0, "SM-provider-id");
+	o[1] = outcome(&leased[1], STORE_OUT_FAILED, 0, "21211 invalid number");
+	o[1].provider = 1;
+	assert_int_equal(store_finish(f->st, o, 2, NOW + 1), STORE_OK);
+
+	/* Everything, by pages of 1, 2 and 7, once each. */
+	for (size_t page = 1; page <= 7; page += page < 2 ? 1 : 5) {
+		int seen[7] = { 0 };
+
+		n = list_all(f->st, &any, page, 0, ids, 16);
+		assert_int_equal(n, 6);
+		for (size_t i = 0; i < n; i++)
+			seen[ids[i]]++;
+		for (int id = 1; id <= 6; id++)
+			assert_int_equal(seen[id], 1);
+	}
+	/* A scan limit: the same, a few entries a call. */
+	assert_int_equal(list_all(f->st, &any, 8, 2, ids, 16), 6);
+
+	/* By state, with what a brief says. */
+	q = any;
+	q.state = STORE_STATE_FAILED;
+	assert_int_equal(store_list(f->st, &q, NULL, 0, b, 8, next), 1);
+	assert_int_equal(b[0].id, leased[1].id);
+	assert_string_equal(b[0].note, "21211 invalid number");
+	assert_string_equal(b[0].idem_key, "k1");
+	assert_int_equal(b[0].attempts, 1);
+	assert_int_equal(b[0].provider, 1);
+	assert_string_equal(next, "");
+	q.state = STORE_STATE_INFLIGHT;
+	assert_int_equal(store_list(f->st, &q, NULL, 0, b, 8, next), 1);
+	assert_true(b[0].due_ms > NOW); /* its lease */
+	q.state = STORE_STATE_DELAYED;
+	assert_int_equal(store_list(f->st, &q, NULL, 0, b, 8, next), 1);
+	assert_int_equal(b[0].id, 6);
+	assert_int_equal(b[0].due_ms, NOW + DAY);
+	q.state = STORE_STATE_READY;
+	assert_int_equal(list_all(f->st, &q, 1, 0, ids, 16), 2);
+	/* By reason, provider, age. */
+	q = any;
+	q.reason = "invalid";
+	assert_int_equal(store_list(f->st, &q, NULL, 0, b, 8, next), 1);
+	q = any;
+	q.provider = 1;
+	assert_int_equal(store_list(f->st, &q, NULL, 0, b, 8, next), 1);
+	q = any;
+	q.created_before_ms = NOW - 1000 + 3; /* k1, k2 (created NOW - 1000 + n) */
+	assert_int_equal(list_all(f->st, &q, 8, 0, ids, 16), 2);
+
+	/* Cursors: only what the store gave. */
+	const char *bad[] = { "x:00", "r", "r:0", "r:zz", "f:001122334455667788990011223344556677" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(store_list(f->st, &any, bad[i], 0, b, 8, next), -1);
+		assert_non_null(strstr(store_errmsg(f->st), "not a cursor"));
+	}
+	assert_int_equal(store_list(f->st, &any, "d:", 0, b, 8, next), 4); /* delayed on */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +297,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(due_before_counts_what_a_drain_leaves_late, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(pauses_are_kept_and_listed, setup, teardown),
+		cmocka_unit_test_setup_teardown(list_pages_through_every_index, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
