@@ -39,6 +39,18 @@ static int known(const char *dir, store *st, const char *name, char *names, size
 	return 0;
 }
 
+/* Whether all sending is paused. */
+static int all_paused(store *st)
+{
+	struct store_pause sp[STORE_PAUSE_MAX];
+	int n = store_paused(st, sp, STORE_PAUSE_MAX);
+
+	for (int i = 0; i < n; i++)
+		if (strcmp(sp[i].name, STORE_PAUSE_ALL) == 0)
+			return 1;
+	return 0;
+}
+
 int ctl_pause(const char *dir, const char *name, int paused)
 {
 	struct store_opts so = { .dir = dir };
@@ -76,6 +88,8 @@ int ctl_pause(const char *dir, const char *name, int paused)
 	pace_set_paused(pc, slot, paused);
 	printf("%s %s%s\n", name != NULL ? name : "all sending", paused ? "paused" : "resumed",
 	       changed ? "" : " (it was already)");
+	if (name != NULL && !paused && all_paused(st))
+		printf("all sending is still paused: smsqctl resume (no name) lifts that\n");
 	code = 0;
 out:
 	pace_close(&pc);

@@ -139,8 +139,10 @@ int ctl_inspect(const char *dir, const char *id_text, const char *key, int json,
 	if (rc == STORE_OK)
 		rc = store_get(st, id, &m);
 	if (rc == STORE_NOTFOUND) {
-		fprintf(stderr, "smsqctl: inspect: no message %s %s\n", key != NULL ? "with key" : "",
-			key != NULL ? key : id_text);
+		if (key != NULL)
+			fprintf(stderr, "smsqctl: inspect: no message with key %s\n", key);
+		else
+			fprintf(stderr, "smsqctl: inspect: no message %s\n", id_text);
 		code = 3;
 		goto out;
 	}

@@ -131,6 +131,11 @@ class PauseTest(DispatchBase):
         self.assertEqual(total(m, "smsq_provider_paused", provider="primary"), 0)
         wait_for(lambda: total(parse(get(pool.monitor_url() + "metrics")[2]),
                                "smsq_drain_state", state="stalled") == 1, 20, "stalled")
+        out = ctl(self.data_dir, "resume", "primary")
+        self.assertEqual(out.stdout, "primary resumed (it was already)\nall sending is still "
+                         "paused: smsqctl resume (no name) lifts that\n")
+        time.sleep(1)
+        self.assertEqual(len(fake.records()), 10)
         out = ctl(self.data_dir, "resume")
         self.assertEqual(out.stdout, "all sending resumed\n")
         self.wait_sent(pool, 110, 60)
