@@ -1,5 +1,5 @@
 /*
- * ctl_act: pause and resume (see ctl_act.h).
+ * ctl_act: pause, resume and requeue (see ctl_act.h).
  *
  * DESIGN
  * The store first, then the pacing file: the store's word is the one that
@@ -11,6 +11,7 @@
 #include "ctl/ctl_act.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/clock.h"
@@ -93,6 +94,99 @@ int ctl_pause(const char *dir, const char *name, int paused)
 	code = 0;
 out:
 	pace_close(&pc);
+	store_close(&st);
+	return code;
+}
+
+/* Counts of what store_requeue() did. */
+struct requeued {
+	size_t n[4]; /* by enum store_requeue_result */
+};
+
+static int requeue_batch(store *st, const uint64_t *ids, size_t n, int force, struct requeued *r)
+{
+	enum store_requeue_result res[STORE_REQUEUE_MAX];
+	int rc = store_requeue(st, ids, n, clock_wall_ms(), force, res);
+
+	if (rc != STORE_OK) {
+		fprintf(stderr, "smsqctl: requeue: %s%s\n", store_errmsg(st),
+			r->n[STORE_REQUEUED] ? " (what was said requeued before this is)" : "");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		r->n[res[i]]++;
+	return 0;
+}
+
+int ctl_requeue(const char *dir, const uint64_t *ids, size_t n, const char *key,
+		const struct store_query *q, int force)
+{
+	struct store_opts so = { .dir = dir };
+	struct store_brief *b = NULL;
+	struct requeued r = { { 0 } };
+	char err[512], cur[STORE_LIST_CURSOR_MAX] = "", next[STORE_LIST_CURSOR_MAX];
+	uint64_t one;
+	store *st;
+	int code = 1;
+
+	st = store_open(&so, err, sizeof(err));
+	if (st == NULL) {
+		fprintf(stderr, "smsqctl: %s\n", err);
+		return 1;
+	}
+	if (key != NULL) {
+		int rc = store_find_key(st, key, strlen(key), &one);
+
+		if (rc == STORE_NOTFOUND) {
+			fprintf(stderr, "smsqctl: requeue: no message with key %s\n", key);
+			code = 3;
+			goto out;
+		}
+		if (rc != STORE_OK) {
+			fprintf(stderr, "smsqctl: requeue: %s\n", store_errmsg(st));
+			goto out;
+		}
+		ids = &one;
+		n = 1;
+	}
+	for (size_t i = 0; q == NULL && i < n; i += STORE_REQUEUE_MAX)
+		if (requeue_batch(st, ids + i, n - i < STORE_REQUEUE_MAX ? n - i : STORE_REQUEUE_MAX,
+				  force, &r) != 0)
+			goto out;
+	if (q != NULL) {
+		uint64_t page[STORE_REQUEUE_MAX];
+
+		b = calloc(STORE_REQUEUE_MAX, sizeof(*b));
+		if (b == NULL) {
+			fprintf(stderr, "smsqctl: requeue: out of memory\n");
+			goto out;
+		}
+		do {
+			long got = store_list(st, q, cur, 100000, b, STORE_REQUEUE_MAX, next);
+
+			if (got < 0) {
+				fprintf(stderr, "smsqctl: requeue: %s\n", store_errmsg(st));
+				goto out;
+			}
+			for (long i = 0; i < got; i++)
+				page[i] = b[i].id;
+			if (got > 0 && requeue_batch(st, page, (size_t)got, force, &r) != 0)
+				goto out;
+			snprintf(cur, sizeof(cur), "%s", next);
+		} while (cur[0] != '\0');
+	}
+	printf("requeued %zu", r.n[STORE_REQUEUED]);
+	if (r.n[STORE_REQUEUE_PASSED])
+		printf("; %zu past their appointment or expiry, left (--force sends them anyway)",
+		       r.n[STORE_REQUEUE_PASSED]);
+	if (r.n[STORE_REQUEUE_NOT_FINAL])
+		printf("; %zu not failed or expired, left as they are", r.n[STORE_REQUEUE_NOT_FINAL]);
+	if (r.n[STORE_REQUEUE_NOT_FOUND])
+		printf("; %zu not found", r.n[STORE_REQUEUE_NOT_FOUND]);
+	printf("\n");
+	code = q == NULL && r.n[STORE_REQUEUE_NOT_FOUND] == n ? 3 : 0;
+out:
+	free(b);
 	store_close(&st);
 	return code;
 }

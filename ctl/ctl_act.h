@@ -4,6 +4,8 @@
  *   pause [PROVIDER]   stop sending through PROVIDER (a provider's name, as
  *                      in its [provider.NAME] section), or all sending
  *   resume [PROVIDER]  send again
+ *   requeue ID... | --key KEY | --state failed|expired [filters] [--force]
+ *                      failed or expired messages back in the queue
  *
  * The store keeps the word (store_pause(): it outlives restarts and
  * reboots), the pacing file carries it to the running workers at once
@@ -13,15 +15,30 @@
  * provider of the pool has used is refused (a typo must not look like a
  * pause), unless it is paused already (it may be resumed).
  *
+ * requeue: by id, by key, or every message a filter finds (store_list()'s,
+ * its state failed or expired), STORE_REQUEUE_MAX a transaction, so that
+ * the pool's writers never wait long; what store_requeue() did is counted
+ * and said.  A message past its appointment or expiry is requeued only with
+ * --force.
+ *
  * Exit codes: 0 done (or already so), 1 the store or the pacing file cannot
- * be written, 2 usage or an unknown provider.
+ * be written, 2 usage or an unknown provider, 3 (requeue) no such message.
  */
 #ifndef SMSQ_CTL_ACT_H
 #define SMSQ_CTL_ACT_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "common/attrs.h"
+#include "store/store.h"
 
 /* name: a provider's name, or NULL for all sending. */
 int ctl_pause(const char *dir, const char *name, int paused) SMSQ_WARN_UNUSED;
+
+/* Requeue ids[0..n) (key: one message by its idempotency key instead; q:
+ * every message it finds instead, q->state failed or expired). */
+int ctl_requeue(const char *dir, const uint64_t *ids, size_t n, const char *key,
+		const struct store_query *q, int force) SMSQ_WARN_UNUSED;
 
 #endif

@@ -7,6 +7,7 @@
  *   smsqctl [-d DIR] list [filters]    messages by state, provider, reason, age
  *   smsqctl [-d DIR] pause [PROVIDER]  pause sending (through PROVIDER, or all)
  *   smsqctl [-d DIR] resume [PROVIDER] send again
+ *   smsqctl [-d DIR] requeue ID...|--key K|--state S [filters] [--force]
  *   smsqctl [-c CONF] preview [FILE]   events (JSON) as the pool would send them
  *   smsqctl [-c CONF] templates check  lint the text templates
  *
@@ -52,6 +53,9 @@ static void usage(FILE *f)
 		"  pause [PROVIDER]   stop sending through PROVIDER, or all sending; lasts across\n"
 		"                  restarts until resume\n"
 		"  resume [PROVIDER]  send again\n"
+		"  requeue ID... | --key KEY | --state failed|expired [--reason TEXT]\n"
+		"                  [--provider-index N] [--older-than SECONDS]   back in the queue;\n"
+		"                  past their appointment or expiry only with --force\n"
 		"  preview [FILE]  render events (JSON, one per line; default stdin) as the pool\n"
 		"                  would: number, template, text, encoding, segments  [--json]\n"
 		"                  [--at RFC3339 time to check expiries against]\n"
@@ -281,6 +285,44 @@ static int text_command(const struct config *cfg, int argc, char **argv, int jso
 	return code;
 }
 
+/* requeue: ids, or --key, or a filter with --state failed|expired. */
+static int requeue_command(const char *dir, int argc, char **argv, const char *key,
+			   const struct store_query *q, int force)
+{
+	int filtered = q->state >= 0 || q->provider >= 0 || q->reason != NULL ||
+		       q->created_before_ms > 0;
+	uint64_t *ids;
+	int code;
+
+	if ((argc > 0) + (key != NULL) + filtered != 1) {
+		fprintf(stderr, "smsqctl: requeue wants message ids, or --key KEY, or --state failed "
+				"or expired with filters\n");
+		return 2;
+	}
+	if (filtered) {
+		if (q->state != STORE_STATE_FAILED && q->state != STORE_STATE_EXPIRED) {
+			fprintf(stderr, "smsqctl: requeue: --state failed or --state expired\n");
+			return 2;
+		}
+		return ctl_requeue(dir, NULL, 0, NULL, q, force);
+	}
+	ids = calloc((size_t)argc + 1, sizeof(*ids));
+	if (ids == NULL) {
+		fprintf(stderr, "smsqctl: out of memory\n");
+		return 1;
+	}
+	for (int i = 0; i < argc; i++) {
+		if (num_parse_u64(argv[i], 1, UINT64_MAX, &ids[i]) != 0) {
+			fprintf(stderr, "smsqctl: requeue: '%s' is not a message id\n", argv[i]);
+			free(ids);
+			return 2;
+		}
+	}
+	code = ctl_requeue(dir, ids, (size_t)argc, key, NULL, force);
+	free(ids);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -303,6 +345,7 @@ int main(int argc, char **argv)
 		{ "older-than", required_argument, NULL, 'O' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "after", required_argument, NULL, 'A' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -316,7 +359,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	int64_t at_ms = 0;
 	const char *key = NULL, *after = NULL;
-	int show_number = 0;
+	int show_number = 0, force = 0;
 	struct store_query q = { .state = -1, .provider = -1 };
 	uint64_t limit = 50;
 	long v;
@@ -407,6 +450,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'A': after = optarg; break;
+		case 'F': force = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -422,6 +466,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	if (strcmp(cmd, "preview") == 0 || strcmp(cmd, "templates") == 0)
 		return text_command(&cfg, argc - optind, argv + optind, json, at_ms, &lint);
+	if (strcmp(cmd, "requeue") == 0)
+		return requeue_command(dir, argc - optind - 1, argv + optind + 1, key, &q, force);
 	if (strcmp(cmd, "list") == 0) {
 		if (argc - optind != 1) {
 			usage(stderr);

@@ -233,6 +233,34 @@ struct store_due {
 int store_due_before(store *s, int64_t end_ms, uint64_t max_walk, struct store_due *out)
 	SMSQ_WARN_UNUSED;
 
+/* ---- requeueing -------------------------------------------------------- */
+
+/* What store_requeue() did with one message. */
+enum store_requeue_result {
+	STORE_REQUEUED = 0,          /* back in the queue: due now, attempts from 0 */
+	STORE_REQUEUE_NOT_FINAL = 1, /* not failed or expired: left as it is */
+	STORE_REQUEUE_PASSED = 2,    /* its appointment or expiry has passed, and not forced */
+	STORE_REQUEUE_NOT_FOUND = 3, /* no such message */
+};
+
+#define STORE_REQUEUE_MAX 1000         /* ids one call takes (one transaction) */
+#define STORE_REQUEUE_GRACE_MS 3600000 /* a forced message past its appointment may
+					  still go within this long */
+
+/*
+ * Put failed or expired messages back in the queue, due now, their
+ * attempts counted from 0 again and their note "requeued by an operator":
+ * they are sent as if new (the provider may refuse one the same way
+ * again).  One whose appointment or expiry has passed is requeued only
+ * when force is set; its expiry then becomes its appointment when that is
+ * still ahead, else now + STORE_REQUEUE_GRACE_MS (the record's expiry is
+ * rewritten).  At most STORE_REQUEUE_MAX ids, in one write transaction;
+ * results[i] says what became of ids[i].  Returns STORE_OK (committed and
+ * synced), STORE_FULL (the disk) or STORE_ERROR (nothing changed).
+ */
+int store_requeue(store *s, const uint64_t *ids, size_t n, int64_t now_ms, int force,
+		  enum store_requeue_result *results) SMSQ_WARN_UNUSED;
+
 /* ---- pausing ------------------------------------------------------------
  *
  * An operator may pause sending through one provider, or all sending, for as

@@ -20,6 +20,7 @@
  */
 #include "store/store_impl.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -779,4 +780,142 @@ int store_pause(store *s, const char *name, int paused, int64_t now_ms, int *cha
 	if (changed != NULL)
 		*changed = 1;
 	return STORE_OK;
+}
+
+/* ---- requeueing ----------------------------------------------------------------- */
+
+/* Rewrite the expiry of message id's record to expires_ms.  Returns an LMDB
+ * code. */
+static int rec_set_expiry(store *s, MDB_txn *txn, uint64_t id, int64_t expires_ms)
+{
+	unsigned char idkey[ID_KEY_LEN];
+	MDB_val k = { ID_KEY_LEN, idkey }, v;
+	char *copy;
+	int rc;
+
+	put_be64(idkey, id);
+	rc = mdb_get(txn, s->db_msg, &k, &v);
+	if (rc != 0)
+		return rc;
+	if (v.mv_size < offsetof(struct rec_hdr, expires_ms) + sizeof(expires_ms))
+		return MDB_CORRUPTED;
+	copy = malloc(v.mv_size);
+	if (copy == NULL)
+		return ENOMEM;
+	memcpy(copy, v.mv_data, v.mv_size);
+	memcpy(copy + offsetof(struct rec_hdr, expires_ms), &expires_ms, sizeof(expires_ms));
+	v.mv_data = copy;
+	rc = mdb_put(txn, s->db_msg, &k, &v, 0);
+	free(copy);
+	return rc;
+}
+
+/* One message of store_requeue().  Returns an LMDB code. */
+static int requeue_one(store *s, MDB_txn *txn, uint64_t id, int64_t now_ms, int force,
+		       struct counters *c, uint64_t *low, enum store_requeue_result *res)
+{
+	struct entry e;
+	struct rec r;
+	int rc = rec_read(s, txn, id, &r);
+
+	*res = STORE_REQUEUE_NOT_FOUND;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc == 0) {
+		memset(&e, 0, sizeof(e));
+		rc = entry_find(s, txn, id, &r.h, &e);
+	}
+	if (rc != 0)
+		return rc;
+	*res = STORE_REQUEUE_NOT_FINAL;
+	if (e.st.state != STORE_STATE_FAILED && e.st.state != STORE_STATE_EXPIRED)
+		return 0;
+	*res = STORE_REQUEUE_PASSED;
+	if (!force && (r.h.appointment_ms <= now_ms || r.h.expires_ms <= now_ms))
+		return 0;
+	if (r.h.expires_ms <= now_ms) {
+		int64_t until = r.h.appointment_ms > now_ms ? r.h.appointment_ms
+							    : now_ms + STORE_REQUEUE_GRACE_MS;
+
+		rc = rec_set_expiry(s, txn, id, until);
+		if (rc != 0)
+			return rc;
+		r.h.expires_ms = until;
+	}
+	/* Due now in the delayed index: the next lease makes it ready, with
+	 * its sending copy, as any retry that comes due. */
+	e.st.attempts = 0;
+	e.st.ambiguous = 0;
+	rc = entry_del_move(s, txn, id, &r, &e, STORE_STATE_DELAYED, now_ms,
+			    "requeued by an operator", now_ms, c);
+	if (rc != 0)
+		return rc;
+	if (id < *low)
+		*low = id;
+	*res = STORE_REQUEUED;
+	return 0;
+}
+
+static int requeue_attempt(store *s, const uint64_t *ids, size_t n, int64_t now_ms, int force,
+			   enum store_requeue_result *results)
+{
+	MDB_txn *txn = NULL;
+	struct counters c;
+	uint64_t low = 0, low0;
+	int rc = txn_begin(s, 0, &txn);
+
+	if (rc != 0)
+		return rc;
+	s->txn_moves = 0;
+	s->txn_due = INT64_MAX;
+	rc = get_counters(txn, s->db_meta, &c);
+	if (rc == 0)
+		rc = get_u64(txn, s->db_meta, "low_id", &low);
+	low0 = low;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = requeue_one(s, txn, ids[i], now_ms, force, &c, &low, &results[i]);
+	if (rc == 0 && low < low0)
+		rc = put_u64(txn, s->db_meta, "low_id", low);
+	if (rc == 0)
+		rc = put_counters(txn, s->db_meta, &c);
+	if (rc != 0) {
+		set_err(s, "requeue: %s", rc == ENOMEM ? "out of memory" : mdb_strerror(rc));
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	rc = s->txn_moves == 0 ? (mdb_txn_abort(txn), 0) : mdb_txn_commit(txn);
+	if (rc != 0)
+		return commit_failed(s, "requeue", rc);
+	if (s->txn_due < s->sh->next_due_ms)
+		__atomic_store_n(&s->sh->next_due_ms, s->txn_due, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int store_requeue(store *s, const uint64_t *ids, size_t n, int64_t now_ms, int force,
+		  enum store_requeue_result *results)
+{
+	STORE_LOCKED(s);
+	if (s->read_only) {
+		set_err(s, "requeue: store opened read-only");
+		return STORE_ERROR;
+	}
+	if (n > STORE_REQUEUE_MAX) {
+		set_err(s, "requeue: at most %d messages a call", STORE_REQUEUE_MAX);
+		return STORE_ERROR;
+	}
+	for (int tries = 0; tries < STORE_MAX_GROW_RETRIES; tries++) {
+		int rc = requeue_attempt(s, ids, n, now_ms, force, results);
+
+		if (rc == 0)
+			return STORE_OK;
+		if (rc == RC_DISK_FULL)
+			return STORE_FULL;
+		if (rc != MDB_MAP_FULL)
+			return STORE_ERROR;
+		rc = grow_map(s);
+		if (rc != 0)
+			return rc;
+	}
+	set_err(s, "requeue: does not fit after growing the map");
+	return STORE_FULL;
 }

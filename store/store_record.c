@@ -510,6 +510,8 @@ int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
 		s->txn_due = due_ms;
 	if (is_waiting(from) && !is_waiting(to))
 		c->segments_waiting -= h->segments;
+	else if (!is_waiting(from) && is_waiting(to))
+		c->segments_waiting += h->segments; /* requeued */
 	c->count[from]--;
 	c->count[to]++;
 	e->st.state = (uint8_t)to;

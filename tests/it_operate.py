@@ -17,6 +17,7 @@ import os
 import subprocess
 import time
 
+import harness
 import itlib
 from it_dispatch import DispatchBase, accepted
 from it_monitor import get, parse, total
@@ -159,6 +160,53 @@ class PauseTest(DispatchBase):
         self.assertEqual((out.returncode, out.stdout), (0, "primary resumed (it was already)\n"))
         out = ctl(self.data_dir, "pause", "x" * 40)
         self.assertEqual(out.returncode, 2)
+        self.finish(pool)
+
+
+class RequeueTest(DispatchBase):
+
+    def test_requeue_what_a_provider_refused(self):
+        """A provider refuses a range of numbers (a sender not yet allowed
+        there, say); once it takes them, `requeue --state failed` sends each
+        of them once, and nothing else."""
+        bad = self.fake("bad", args=["--fail-prefix", "+336550002"])
+        cfg = self.config([("primary", self.provider(bad))])
+        pool = self.pool(workers=2, args=["-c", cfg])
+        n = 300
+        path, phones = self.events("r", n)
+        self.publish_all(pool, path, n)
+        refused = [i for i, p in enumerate(phones) if p.startswith("+336550002")]
+        self.assertEqual(len(refused), 100)
+        self.wait_states(pool, lambda s: s["waiting"] == 0, 60, "drained")
+        self.assertEqual(self.stats()["states"]["failed"], 100)
+        # Another provider answers on the same address, refusing nothing.
+        port = bad.port
+        bad.stop()
+        good = harness.Fake(self.tmp, "good", ["--listen", "127.0.0.1:%d" % port], record=True)
+        good.start()
+        self.fakes.append(good)
+        self.assertEqual(good.port, port)
+        out = ctl(self.data_dir, "requeue", "--state", "sent")
+        self.assertEqual(out.returncode, 2)
+        out = ctl(self.data_dir, "requeue", "--state", "failed", "--reason", "no such reason")
+        self.assertEqual((out.returncode, out.stdout), (0, "requeued 0\n"), out.stderr)
+        out = ctl(self.data_dir, "requeue", "--state", "failed")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout, "requeued 100\n")
+        self.wait_states(pool, lambda s: s["waiting"] == 0 and s["states"]["failed"] == 0, 60,
+                         "the requeued sent")
+        wait_for(lambda: len(accepted(good.records())) >= 100, 10, "the record")
+        keys = sorted(r.key for r in accepted(good.records()))
+        self.assertEqual(len(keys), 100)
+        self.assertEqual(len(set(keys)), 100)
+        # by id: a sent message is left as it is; an unknown id is not found
+        j = json.loads(ctl(self.data_dir, "inspect", "--key", "r-0", "--json").stdout)
+        out = ctl(self.data_dir, "requeue", str(j["id"]))
+        self.assertEqual((out.returncode, out.stdout),
+                         (0, "requeued 0; 1 not failed or expired, left as they are\n"))
+        self.assertEqual(ctl(self.data_dir, "requeue", "987654321").returncode, 3)
+        self.assertEqual(ctl(self.data_dir, "requeue").returncode, 2)
+        self.assertEqual(ctl(self.data_dir, "requeue", "1", "--key", "r-1").returncode, 2)
         self.finish(pool)
 
 

@@ -740,9 +740,100 @@ static void a_lease_that_moves_nothing_commits_nothing(void **state)
 	assert_non_null(f->st);
 }
 
+/* store_requeue(): failed and expired messages back in the queue, the
+ * others left alone, a passed appointment only when forced (its expiry
+ * rewritten), counters and the low mark kept exact. */
+static void requeue_puts_failed_and_expired_back(void **state)
+{
+	struct fx *f = *state;
+	struct store_new b[4] = {
+		msg(f, 1, 0, NOW + DAY, 0),      /* failed below */
+		msg(f, 2, 0, NOW + DAY, 0),      /* sent below */
+		msg(f, 3, 0, NOW + 1000, 0),     /* expires at its appointment, NOW + 1 s */
+		msg(f, 4, 0, NOW + 2 * DAY, 0),  /* stays ready */
+	};
+	struct store_outcome o[2];
+	enum store_requeue_result res[5];
+	uint64_t ids[5];
+	size_t expired = 0;
+	struct store_stats st;
+	struct store_msg m;
+
+	for (int i = 0; i < 4; i++)
+		with_text(&b[i], "+33612345678", "hello");
+	b[0].segments = 2;
+	assert_int_equal(store_ingest(f->st, b, 4, NOW), STORE_OK);
+	/* At NOW + 5 s: k3 expires at the lease; k1 and k2 leased. */
+	assert_int_equal(lease(f, NOW + 5000, 2, 0, &expired), 2);
+	assert_int_equal(expired, 1);
+	o[0] = outcome(&leased[0], STORE_OUT_FAILED, 0, "21211 invalid");
+	o[1] = outcome(&leased[1], STORE_OUT_SENT, 0, "SM1");
+	assert_int_equal(leased[0].id, b[0].id);
+	assert_int_equal(store_finish(f->st, o, 2, NOW + 6000), STORE_OK);
+	st = stats(f->st);
+	assert_int_equal(st.waiting, 1);
+	assert_int_equal(st.segments_waiting, 0); /* k4 has no segments set: 0 */
+
+	ids[0] = b[0].id; ids[1] = b[1].id; ids[2] = b[2].id; ids[3] = b[3].id; ids[4] = 999;
+	assert_int_equal(store_requeue(f->st, ids, 5, NOW + 7000, 0, res), STORE_OK);
+	assert_int_equal(res[0], STORE_REQUEUED);
+	assert_int_equal(res[1], STORE_REQUEUE_NOT_FINAL);   /* sent */
+	assert_int_equal(res[2], STORE_REQUEUE_PASSED);      /* its appointment passed */
+	assert_int_equal(res[3], STORE_REQUEUE_NOT_FINAL);   /* ready */
+	assert_int_equal(res[4], STORE_REQUEUE_NOT_FOUND);
+	st = stats(f->st);
+	assert_int_equal(st.count[STORE_STATE_FAILED], 0);
+	assert_int_equal(st.count[STORE_STATE_DELAYED], 1);
+	assert_int_equal(st.count[STORE_STATE_EXPIRED], 1);
+	assert_int_equal(st.waiting, 2);
+	assert_int_equal(st.segments_waiting, 2);
+	assert_int_equal(st.oldest_waiting_id, b[0].id); /* the low mark came back */
+	assert_int_equal(store_verify(f->st), 0);
+	assert_int_equal(store_get(f->st, b[0].id, &m), STORE_OK);
+	assert_int_equal(m.state, STORE_STATE_DELAYED);
+	assert_int_equal(m.attempts, 0);
+	assert_string_equal(m.note, "requeued by an operator");
+	free(m.event);
+	free(m.text);
+
+	/* Forced: the expired one too, its expiry now + the grace. */
+	assert_int_equal(store_requeue(f->st, &ids[2], 1, NOW + 8000, 1, res), STORE_OK);
+	assert_int_equal(res[0], STORE_REQUEUED);
+	assert_int_equal(store_get(f->st, b[2].id, &m), STORE_OK);
+	assert_int_equal(m.expires_ms, NOW + 8000 + STORE_REQUEUE_GRACE_MS);
+	free(m.event);
+	free(m.text);
+	assert_int_equal(store_verify(f->st), 0);
+
+	/* Both are leased again, most urgent first, with their texts, as new. */
+	assert_int_equal(lease(f, NOW + 9000, 4, 0, &expired), 3);
+	assert_int_equal(expired, 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(leased[i].attempts, 1);
+		assert_string_equal(leased[i].to, "+33612345678");
+	}
+	assert_int_equal(store_verify(f->st), 0);
+
+	/* Too many, or a commit that fails: refused, nothing changed. */
+	assert_int_equal(store_requeue(f->st, ids, STORE_REQUEUE_MAX + 1, NOW, 0, res), STORE_ERROR);
+	fail_next_commit = EIO;
+	o[0] = outcome(&leased[1], STORE_OUT_FAILED, 0, "x"); /* k1: its appointment ahead */
+	assert_int_equal(leased[1].id, b[0].id);
+	assert_int_equal(store_finish(f->st, o, 1, NOW + 9500), STORE_ERROR);
+	assert_int_equal(store_finish(f->st, o, 1, NOW + 9500), STORE_OK);
+	fail_next_commit = EIO;
+	assert_int_equal(store_requeue(f->st, &o[0].id, 1, NOW + 9600, 0, res), STORE_ERROR);
+	fail_next_commit = 0;
+	assert_int_equal(stats(f->st).count[STORE_STATE_FAILED], 1);
+	assert_int_equal(store_requeue(f->st, &o[0].id, 1, NOW + 9600, 0, res), STORE_OK);
+	assert_int_equal(res[0], STORE_REQUEUED);
+	assert_int_equal(store_verify(f->st), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(requeue_puts_failed_and_expired_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(ingest_assigns_ids_and_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(duplicates_across_and_within_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(ready_index_is_most_urgent_first, setup, teardown),
