@@ -77,8 +77,8 @@ struct store {
 };
 
 /* Fixed header of a stored record; sections follow in this order:
- * idempotency key, packed event, destination, text.  Written once, at
- * ingest.  Native byte order: a store is local to one node.  Copied with
+ * idempotency key, packed event, destination, text.  Written at ingest;
+ * only its expiry changes after (store_requeue() --force).  Native byte order: a store is local to one node.  Copied with
  * memcpy, never accessed in place (LMDB data may be unaligned).  A schema 2
  * record (STORE_REC_V2) is this header without its last field: its entries
  * are keyed by the exact appointment. */
