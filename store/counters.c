@@ -15,15 +15,10 @@
  */
 #include "store/counters.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "store/datadir.h"
 
@@ -62,48 +57,37 @@ static int header_ok(const struct counters_file *f)
 	       f->shards == COUNTERS_SHARDS && f->shard_bytes == sizeof(struct shard);
 }
 
+/* Under the file's lock (datadir_map()): a new file, or one of another
+ * layout, starts afresh. */
+static void counters_init(void *map, void *arg)
+{
+	struct counters_file *f = map;
+
+	(void)arg;
+	if (!header_ok(f)) {
+		memset(f, 0, sizeof(*f));
+		f->shards = COUNTERS_SHARDS;
+		f->shard_bytes = sizeof(struct shard);
+		f->version = COUNTERS_VERSION;
+		f->magic = COUNTERS_MAGIC;
+	}
+}
+
 counters *counters_open(const char *dir, int shard, char *err, size_t errlen)
 {
-	char path[4200];
-	counters *c = NULL;
-	void *map = MAP_FAILED;
-	int fd;
+	counters *c = calloc(1, sizeof(*c));
 
-	snprintf(path, sizeof(path), "%s/%s", dir, DATADIR_COUNTERS);
-	fd = datadir_open(dir, DATADIR_COUNTERS, O_RDWR | O_CREAT, 0640, err, errlen);
-	if (fd < 0)
-		return NULL;
-	if (flock(fd, LOCK_EX) != 0) {
-		snprintf(err, errlen, "counters: lock %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (datadir_allocate(fd, path, sizeof(struct counters_file), 0, err, errlen) != 0)
-		goto out;
-	map = mmap(NULL, sizeof(struct counters_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED) {
-		snprintf(err, errlen, "counters: mmap %s: %s", path, strerror(errno));
-		goto out;
-	}
-	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		snprintf(err, errlen, "counters: out of memory");
-		munmap(map, sizeof(struct counters_file));
-		goto out;
+		return NULL;
 	}
-	c->f = map;
-	if (!header_ok(c->f)) {
-		memset(c->f, 0, sizeof(*c->f));
-		c->f->shards = COUNTERS_SHARDS;
-		c->f->shard_bytes = sizeof(struct shard);
-		c->f->version = COUNTERS_VERSION;
-		c->f->magic = COUNTERS_MAGIC;
+	c->f = datadir_map(dir, DATADIR_COUNTERS, sizeof(struct counters_file), counters_init, NULL,
+			   err, errlen);
+	if (c->f == NULL) {
+		free(c);
+		return NULL;
 	}
 	counters_set_shard(c, shard);
-out:
-	/* The mapping holds the open file, and with it the lock, after
-	 * close(): unlocked explicitly. */
-	(void)flock(fd, LOCK_UN);
-	close(fd);
 	return c;
 }
 
@@ -149,27 +133,18 @@ void counters_observe(struct counters_hist *h, int64_t ns)
 
 int counters_read(const char *dir, struct counters_data *out)
 {
-	char why[512];
-	struct stat sb;
 	struct counters_file *f;
 	uint64_t *sum = (uint64_t *)out;
 	const size_t words = sizeof(*out) / sizeof(uint64_t);
-	int fd, rc = 0;
+	void *map;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	fd = datadir_open(dir, DATADIR_COUNTERS, O_RDONLY, 0, why, sizeof(why));
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	/* A file shorter than the mapping (being created) would fault past
-	 * its end. */
-	if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size < sizeof(*f)) {
-		close(fd);
-		return 0;
-	}
-	f = mmap(NULL, sizeof(*f), PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (f == MAP_FAILED)
-		return -1;
+	rc = datadir_map_read(dir, DATADIR_COUNTERS, sizeof(*f), &map);
+	if (rc <= 0)
+		return rc;
+	f = map;
+	rc = 0;
 	if (header_ok(f)) {
 		for (size_t s = 0; s < COUNTERS_SHARDS; s++) {
 			const uint64_t *w = (const uint64_t *)&f->shard[s].d;

@@ -16,8 +16,9 @@
  * Mapped files: a page of a sparse file gets its disk block when it is
  * first written through the mapping, and on a full filesystem that write
  * is a SIGBUS, not an error code.  So the files smsq maps for writing (the
- * pacing file, LMDB's lock file) get their blocks with fallocate() first,
- * where a full disk is an ENOSPC the caller can report.
+ * pacing file, the counters file, LMDB's lock file) get their blocks with
+ * fallocate() first, where a full disk is an ENOSPC the caller can report
+ * (datadir_map() for smsq's own).
  */
 #define _GNU_SOURCE /* fallocate(), FALLOC_FL_KEEP_SIZE */
 #include "store/datadir.h"
@@ -26,6 +27,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -220,4 +223,57 @@ int datadir_allocate(int fd, const char *path, uint64_t len, int keep_size, char
 	}
 	errno = rc;
 	return -1;
+}
+
+void *datadir_map(const char *dir, const char *name, size_t len, void (*init)(void *map, void *arg),
+		  void *arg, char *err, size_t errlen)
+{
+	char path[DATADIR_PATH_MAX];
+	void *map = MAP_FAILED;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = datadir_open(dir, name, O_RDWR | O_CREAT, 0640, err, errlen);
+	if (fd < 0)
+		return NULL;
+	if (flock(fd, LOCK_EX) != 0) {
+		snprintf(err, errlen, "lock %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (datadir_allocate(fd, path, len, 0, err, errlen) != 0)
+		goto out;
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		snprintf(err, errlen, "mmap %s: %s", path, strerror(errno));
+		goto out;
+	}
+	init(map, arg);
+out:
+	/* Unlocked explicitly: the mapping holds the open file, and with it
+	 * the lock, after close(). */
+	(void)flock(fd, LOCK_UN); /* cannot fail on a descriptor this call locked */
+	close(fd);
+	return map == MAP_FAILED ? NULL : map;
+}
+
+int datadir_map_read(const char *dir, const char *name, size_t len, void **map)
+{
+	char why[512];
+	struct stat sb;
+	int fd = datadir_open(dir, name, O_RDONLY, 0, why, sizeof(why));
+
+	*map = NULL;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size < len) {
+		close(fd);
+		return 0;
+	}
+	*map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (*map == MAP_FAILED) {
+		*map = NULL;
+		return -1;
+	}
+	return 1;
 }

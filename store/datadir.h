@@ -71,6 +71,26 @@ int datadir_allocate(int fd, const char *path, uint64_t len, int keep_size, char
 		     size_t errlen);
 
 /*
+ * Map dir/name shared for reading and writing, len bytes: created when
+ * missing (0640, never through a link), its disk blocks allocated first (a
+ * first write to a page without one is a SIGBUS on a full disk), and
+ * init(map, arg) run under an exclusive flock on the file, so that one
+ * process at a time checks or writes its header.  Returns the mapping
+ * (munmap(map, len) ends it), or NULL with err ("disk full: ..." when the
+ * filesystem has no room).
+ */
+void *datadir_map(const char *dir, const char *name, size_t len, void (*init)(void *map, void *arg),
+		  void *arg, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
+/*
+ * Map dir/name read-only, len bytes, without creating or changing it, for
+ * an observer.  Returns 1 with *map set (munmap(*map, len) ends it), 0 when
+ * the file does not exist or is shorter than len (being created: a page
+ * past its end would fault), -1 on error (errno set).
+ */
+int datadir_map_read(const char *dir, const char *name, size_t len, void **map) SMSQ_WARN_UNUSED;
+
+/*
  * Whether the filesystem of path is full for our purposes: less room left
  * to this user than DATADIR_FULL_BYTES or 1 % of its size, whichever is
  * smaller (a commit of a few MiB no longer fits).  Sets

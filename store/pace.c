@@ -41,17 +41,12 @@
  */
 #include "store/pace.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/utf8.h"
@@ -136,54 +131,38 @@ static void read_boot_id(char *out, size_t len)
 	fclose(fp);
 }
 
+/* Under the file's lock (datadir_map()): a new file, another format, or
+ * monotonic times from before a reboot start afresh. */
+static void pace_init(void *map, void *arg)
+{
+	struct pace_file *f = map;
+	char boot[48];
+
+	(void)arg;
+	read_boot_id(boot, sizeof(boot));
+	if (f->magic != PACE_MAGIC || f->version != PACE_VERSION ||
+	    memcmp(f->boot_id, boot, sizeof(boot)) != 0) {
+		memset(f, 0, sizeof(*f));
+		memcpy(f->boot_id, boot, sizeof(boot));
+		f->version = PACE_VERSION;
+		f->magic = PACE_MAGIC;
+	}
+}
+
 pace *pace_open(const char *dir, char *err, size_t errlen)
 {
-	char path[4200];
-	char boot[48];
-	pace *p = NULL;
-	void *map = MAP_FAILED;
-	int fd;
+	pace *p = calloc(1, sizeof(*p));
 
-	snprintf(path, sizeof(path), "%s/%s", dir, DATADIR_PACING);
-	fd = datadir_open(dir, DATADIR_PACING, O_RDWR | O_CREAT, 0640, err, errlen);
-	if (fd < 0)
-		return NULL;
-	/* One process at a time initialises the file.  Its blocks are
-	 * allocated before it is mapped: a first write to a page without one
-	 * would be a SIGBUS on a full disk, where this is a clear error. */
-	if (flock(fd, LOCK_EX) != 0) {
-		snprintf(err, errlen, "pace: lock %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (datadir_allocate(fd, path, sizeof(struct pace_file), 0, err, errlen) != 0)
-		goto out;
-	map = mmap(NULL, sizeof(struct pace_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED) {
-		snprintf(err, errlen, "pace: mmap %s: %s", path, strerror(errno));
-		goto out;
-	}
-	p = calloc(1, sizeof(*p));
 	if (p == NULL) {
 		snprintf(err, errlen, "pace: out of memory");
-		munmap(map, sizeof(struct pace_file));
-		goto out;
+		return NULL;
 	}
-	p->f = map;
-	read_boot_id(boot, sizeof(boot));
-	/* New file, another format, or monotonic times from before a reboot:
-	 * start afresh. */
-	if (p->f->magic != PACE_MAGIC || p->f->version != PACE_VERSION ||
-	    memcmp(p->f->boot_id, boot, sizeof(boot)) != 0) {
-		memset(p->f, 0, sizeof(*p->f));
-		memcpy(p->f->boot_id, boot, sizeof(boot));
-		p->f->version = PACE_VERSION;
-		p->f->magic = PACE_MAGIC;
+	p->f = datadir_map(dir, DATADIR_PACING, sizeof(struct pace_file), pace_init, NULL, err,
+			   errlen);
+	if (p->f == NULL) {
+		free(p);
+		return NULL;
 	}
-out:
-	/* Unlocked explicitly: the mapping holds the open file, and with it
-	 * the lock, after close(). */
-	(void)flock(fd, LOCK_UN); /* cannot fail on a descriptor this call locked */
-	close(fd);
 	return p;
 }
 
@@ -748,25 +727,15 @@ void pace_publish_limits(pace *p, int slot, const struct pace_limits *lim)
 
 int pace_list(const char *dir, struct pace_view *out, int max)
 {
-	char why[512];
-	struct stat sb;
+	void *map;
 	struct pace_file *f;
-	int fd, n = 0;
+	int n = 0;
 	int64_t now = clock_mono_ns();
+	int rc = datadir_map_read(dir, DATADIR_PACING, sizeof(*f), &map);
 
-	fd = datadir_open(dir, DATADIR_PACING, O_RDONLY, 0, why, sizeof(why));
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -1;
-	/* A file shorter than the mapping (being created) would fault past
-	 * its end. */
-	if (fstat(fd, &sb) != 0 || (uint64_t)sb.st_size < sizeof(*f)) {
-		close(fd);
-		return 0;
-	}
-	f = mmap(NULL, sizeof(*f), PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (f == MAP_FAILED)
-		return -1;
+	if (rc <= 0)
+		return rc;
+	f = map;
 	if (f->magic == PACE_MAGIC && f->version == PACE_VERSION) {
 		for (int i = 0; i < PACE_MAX_SLOTS && n < max; i++) {
 			struct pace_slot *s = &f->slots[i];

@@ -903,19 +903,5 @@ int store_requeue(store *s, const uint64_t *ids, size_t n, int64_t now_ms, int f
 		set_err(s, "requeue: at most %d messages a call", STORE_REQUEUE_MAX);
 		return STORE_ERROR;
 	}
-	for (int tries = 0; tries < STORE_MAX_GROW_RETRIES; tries++) {
-		int rc = requeue_attempt(s, ids, n, now_ms, force, results);
-
-		if (rc == 0)
-			return STORE_OK;
-		if (rc == RC_DISK_FULL)
-			return STORE_FULL;
-		if (rc != MDB_MAP_FULL)
-			return STORE_ERROR;
-		rc = grow_map(s);
-		if (rc != 0)
-			return rc;
-	}
-	set_err(s, "requeue: does not fit after growing the map");
-	return STORE_FULL;
+	WITH_GROWTH(requeue_attempt(s, ids, n, now_ms, force, results));
 }

@@ -136,6 +136,21 @@ static void prov_double(FILE *f, const char *name, const char *prov, double x)
 
 /* A histogram's series; labels: "" or `provider="x",` style prefix (with
  * its trailing comma). */
+/* A metric of one series, without labels: HELP, TYPE and the value. */
+static void one_u64(FILE *f, const char *name, const char *type, const char *help, uint64_t x)
+{
+	head(f, name, type, help);
+	fprintf(f, "%s %" PRIu64 "\n", name, x);
+}
+
+static void one_double(FILE *f, const char *name, const char *help, double x)
+{
+	head(f, name, "gauge", help);
+	fprintf(f, "%s ", name);
+	put_double(f, x);
+	fputc('\n', f);
+}
+
 static void hist(FILE *f, const char *name, const char *labels, const struct counters_hist *h)
 {
 	uint64_t cum = 0;
@@ -188,60 +203,57 @@ static void metrics_store(const struct watch_view *v, FILE *f)
 	for (size_t i = 0; i < sizeof(waiting) / sizeof(waiting[0]); i++)
 		fprintf(f, "smsq_backlog_messages{state=\"%s\"} %" PRIu64 "\n",
 			store_state_name(waiting[i]), s->count[waiting[i]]);
-	head(f, "smsq_backlog_segments", "gauge", "SMS parts of the waiting messages.");
-	fprintf(f, "smsq_backlog_segments %" PRIu64 "\n", s->segments_waiting);
-	head(f, "smsq_backlog_due_messages", "gauge",
-	     "Waiting messages that can be sent now or soon (not scheduled for later).");
-	fprintf(f, "smsq_backlog_due_messages %" PRIu64 "\n", v->drain.due);
-	head(f, "smsq_backlog_scheduled_messages", "gauge",
-	     "Waiting messages scheduled for later (a not-before more than a minute ahead).");
-	fprintf(f, "smsq_backlog_scheduled_messages %" PRIu64 "\n", v->drain.scheduled);
-	head(f, "smsq_oldest_waiting_age_seconds", "gauge",
-	     "Age of the oldest waiting message (since its booking); 0 when none waits.");
-	fprintf(f, "smsq_oldest_waiting_age_seconds ");
-	put_double(f, s->oldest_waiting_id != 0 && v->wall_ms > s->oldest_waiting_created_ms
-			      ? (double)(v->wall_ms - s->oldest_waiting_created_ms) / 1000.0 : 0);
-	fputc('\n', f);
-	head(f, "smsq_messages_stored_total", "counter", "Messages ever stored.");
-	fprintf(f, "smsq_messages_stored_total %" PRIu64 "\n", s->total);
-	head(f, "smsq_attempts_total", "counter", "Send attempts (leases) ever.");
-	fprintf(f, "smsq_attempts_total %" PRIu64 "\n", s->attempts);
-	head(f, "smsq_retries_total", "counter", "Outcomes \"try again later\" ever.");
-	fprintf(f, "smsq_retries_total %" PRIu64 "\n", s->retries);
-	head(f, "smsq_ambiguous_retries_total", "counter",
-	     "Retries after a request that left got no answer (the provider may have sent it).");
-	fprintf(f, "smsq_ambiguous_retries_total %" PRIu64 "\n", s->ambiguous);
-	head(f, "smsq_lease_expirations_total", "counter",
-	     "Leases that ran out (a worker died or stalled holding messages).");
-	fprintf(f, "smsq_lease_expirations_total %" PRIu64 "\n", s->lease_expired);
-	head(f, "smsq_segments_saved_total", "counter", "SMS parts saved by smart encoding.");
-	fprintf(f, "smsq_segments_saved_total %" PRIu64 "\n", s->segments_saved);
+	one_u64(f, "smsq_backlog_segments", "gauge", "SMS parts of the waiting messages.",
+		s->segments_waiting);
+	one_u64(f, "smsq_backlog_due_messages", "gauge",
+		"Waiting messages that can be sent now or soon (not scheduled for later).",
+		v->drain.due);
+	one_u64(f, "smsq_backlog_scheduled_messages", "gauge",
+		"Waiting messages scheduled for later (a not-before more than a minute ahead).",
+		v->drain.scheduled);
+	one_double(f, "smsq_oldest_waiting_age_seconds",
+		"Age of the oldest waiting message (since its booking); 0 when none waits.",
+		s->oldest_waiting_id != 0 && v->wall_ms > s->oldest_waiting_created_ms
+			? (double)(v->wall_ms - s->oldest_waiting_created_ms) / 1000.0 : 0);
+	one_u64(f, "smsq_messages_stored_total", "counter", "Messages ever stored.",
+		s->total);
+	one_u64(f, "smsq_attempts_total", "counter", "Send attempts (leases) ever.",
+		s->attempts);
+	one_u64(f, "smsq_retries_total", "counter", "Outcomes \"try again later\" ever.",
+		s->retries);
+	one_u64(f, "smsq_ambiguous_retries_total", "counter",
+		"Retries after a request that left got no answer (the provider may have sent it).",
+		s->ambiguous);
+	one_u64(f, "smsq_lease_expirations_total", "counter",
+		"Leases that ran out (a worker died or stalled holding messages).",
+		s->lease_expired);
+	one_u64(f, "smsq_segments_saved_total", "counter", "SMS parts saved by smart encoding.",
+		s->segments_saved);
 
-	head(f, "smsq_store_used_bytes", "gauge",
-	     "The store file's pages in use or on its free list (its high-water mark).");
-	fprintf(f, "smsq_store_used_bytes %" PRIu64 "\n", s->used_bytes);
-	head(f, "smsq_store_free_bytes", "gauge", "Of which on LMDB's free list (reused by writes).");
-	fprintf(f, "smsq_store_free_bytes %" PRIu64 "\n", s->free_bytes);
-	head(f, "smsq_store_file_bytes", "gauge", "data.mdb on disk.");
-	fprintf(f, "smsq_store_file_bytes %" PRIu64 "\n", s->file_bytes);
-	head(f, "smsq_store_map_bytes", "gauge", "The store's current map size.");
-	fprintf(f, "smsq_store_map_bytes %" PRIu64 "\n", s->map_bytes);
-	head(f, "smsq_store_map_max_bytes", "gauge",
-	     "The map's ceiling (store.map_max_mb); ingest stops an eighth below it.");
-	fprintf(f, "smsq_store_map_max_bytes %" PRIu64 "\n", s->map_max_bytes);
-	head(f, "smsq_store_ingest_limit_bytes", "gauge",
-	     "Pages in use past which ingest answers RETRY_LATER store_full.");
-	fprintf(f, "smsq_store_ingest_limit_bytes %" PRIu64 "\n",
+	one_u64(f, "smsq_store_used_bytes", "gauge",
+		"The store file's pages in use or on its free list (its high-water mark).",
+		s->used_bytes);
+	one_u64(f, "smsq_store_free_bytes", "gauge", "Of which on LMDB's free list (reused by writes).",
+		s->free_bytes);
+	one_u64(f, "smsq_store_file_bytes", "gauge", "data.mdb on disk.",
+		s->file_bytes);
+	one_u64(f, "smsq_store_map_bytes", "gauge", "The store's current map size.",
+		s->map_bytes);
+	one_u64(f, "smsq_store_map_max_bytes", "gauge",
+		"The map's ceiling (store.map_max_mb); ingest stops an eighth below it.",
+		s->map_max_bytes);
+	one_u64(f, "smsq_store_ingest_limit_bytes", "gauge",
+		"Pages in use past which ingest answers RETRY_LATER store_full.",
 		s->map_max_bytes ? store_ingest_limit(s->map_max_bytes) : 0);
 	head(f, "smsq_store_full", "gauge",
 	     "1 when ingest refuses new events (reason=\"map\": the map's ceiling, "
 	     "\"disk\": the disk).");
 	fprintf(f, "smsq_store_full{reason=\"map\"} %d\n", s->ingest_full != 0);
 	fprintf(f, "smsq_store_full{reason=\"disk\"} %d\n", s->disk_full != 0);
-	head(f, "smsq_disk_free_bytes", "gauge", "Room left on the data directory's filesystem.");
-	fprintf(f, "smsq_disk_free_bytes %" PRIu64 "\n", s->disk_avail_bytes);
-	head(f, "smsq_disk_size_bytes", "gauge", "Size of the data directory's filesystem.");
-	fprintf(f, "smsq_disk_size_bytes %" PRIu64 "\n", s->disk_total_bytes);
+	one_u64(f, "smsq_disk_free_bytes", "gauge", "Room left on the data directory's filesystem.",
+		s->disk_avail_bytes);
+	one_u64(f, "smsq_disk_size_bytes", "gauge", "Size of the data directory's filesystem.",
+		s->disk_total_bytes);
 }
 
 static void metrics_drain(const struct watch_view *v, FILE *f)
@@ -255,30 +267,22 @@ static void metrics_drain(const struct watch_view *v, FILE *f)
 	for (size_t i = 0; i < sizeof(drain_states) / sizeof(drain_states[0]); i++)
 		fprintf(f, "smsq_drain_state{state=\"%s\"} %d\n", drain_state_name(drain_states[i]),
 			e->state == drain_states[i]);
-	head(f, "smsq_drain_time_left_seconds", "gauge",
-	     "Time to send the due backlog at the rate the pace allows; NaN while it grows, "
-	     "stalls or is being measured, 0 when drained.");
-	fputs("smsq_drain_time_left_seconds ", f);
-	put_double(f, e->time_left_s >= 0 ? e->time_left_s : NAN);
-	fputc('\n', f);
-	head(f, "smsq_drain_rate_messages_per_second", "gauge",
-	     "Messages done (sent, failed, expired) per second over the last few seconds.");
-	fputs("smsq_drain_rate_messages_per_second ", f);
-	put_double(f, e->rate);
-	fputc('\n', f);
-	head(f, "smsq_drain_due_before_end_messages", "gauge",
-	     "Waiting messages due by the drain's end whose appointment comes before it "
-	     "(NaN when the end is not known).");
-	fputs("smsq_drain_due_before_end_messages ", f);
-	put_double(f, v->has_due ? (double)v->due.before : NAN);
-	fputc('\n', f);
-	head(f, "smsq_drain_appointments_before_end_ratio", "gauge",
-	     "Share of the waiting messages whose appointment comes before the drain's end "
-	     "(NaN when the end is not known).");
-	fputs("smsq_drain_appointments_before_end_ratio ", f);
-	put_double(f, !v->has_due ? NAN : v->st.waiting == 0 ? 0
+	one_double(f, "smsq_drain_time_left_seconds",
+		"Time to send the due backlog at the rate the pace allows; NaN while it grows, "
+		"stalls or is being measured, 0 when drained.",
+		e->time_left_s >= 0 ? e->time_left_s : NAN);
+	one_double(f, "smsq_drain_rate_messages_per_second",
+		"Messages done (sent, failed, expired) per second over the last few seconds.",
+		e->rate);
+	one_double(f, "smsq_drain_due_before_end_messages",
+		"Waiting messages due by the drain's end whose appointment comes before it "
+		"(NaN when the end is not known).",
+		v->has_due ? (double)v->due.before : NAN);
+	one_double(f, "smsq_drain_appointments_before_end_ratio",
+		"Share of the waiting messages whose appointment comes before the drain's end "
+		"(NaN when the end is not known).",
+		!v->has_due ? NAN : v->st.waiting == 0 ? 0
 			: (double)v->due.before / (double)v->st.waiting);
-	fputc('\n', f);
 }
 
 /* The reasons of RETRY_LATER answers (proto/booking.proto); the others are
@@ -313,9 +317,9 @@ static void metrics_events(const struct watch_view *v, FILE *f)
 			fprintf(f, "smsq_events_total{result=\"retry_later\",reason=\"%s\"} %" PRIu64
 				"\n", name, c->retry_later[r]);
 	}
-	head(f, "smsq_ingest_acks_dropped_total", "counter",
-	     "Acks no broker took in time (producers resend and get DUPLICATE).");
-	fprintf(f, "smsq_ingest_acks_dropped_total %" PRIu64 "\n", c->acks_dropped);
+	one_u64(f, "smsq_ingest_acks_dropped_total", "counter",
+		"Acks no broker took in time (producers resend and get DUPLICATE).",
+		c->acks_dropped);
 	head(f, "smsq_ingest_ack_latency_seconds", "histogram",
 	     "From an event's arrival at its worker to its ack leaving (the commit's sync "
 	     "included).");
@@ -325,14 +329,14 @@ static void metrics_events(const struct watch_view *v, FILE *f)
 	     "events; dispatch: outcomes and leases).");
 	hist(f, "smsq_store_commit_duration_seconds", "op=\"ingest\",", &c->commit_ingest);
 	hist(f, "smsq_store_commit_duration_seconds", "op=\"dispatch\",", &c->commit_outcome);
-	head(f, "smsq_messages_expired_total", "counter",
-	     "Messages past their expiry before they could be sent (never sent).");
-	fprintf(f, "smsq_messages_expired_total %" PRIu64 "\n", c->expired);
-	head(f, "smsq_worker_restarts_total", "counter",
-	     "Processes of the pool restarted after they died.");
-	fprintf(f, "smsq_worker_restarts_total %" PRIu64 "\n", c->worker_restarts);
-	head(f, "smsq_workers_running", "gauge", "Processes of the pool running now.");
-	fprintf(f, "smsq_workers_running %" PRIu64 "\n", c->workers_running);
+	one_u64(f, "smsq_messages_expired_total", "counter",
+		"Messages past their expiry before they could be sent (never sent).",
+		c->expired);
+	one_u64(f, "smsq_worker_restarts_total", "counter",
+		"Processes of the pool restarted after they died.",
+		c->worker_restarts);
+	one_u64(f, "smsq_workers_running", "gauge", "Processes of the pool running now.",
+		c->workers_running);
 }
 
 /* Whether an operator paused name (STORE_PAUSE_ALL: all sending). */

@@ -10,7 +10,7 @@
  * no longer.  TCP keepalives (LISTENER_KEEPALIVE_*) find peers that vanished
  * without closing (a host powered off, a NAT that forgot the connection).
  * ZeroMQ has no option to bound how many connections a socket accepts, and
- * no way to close one from the application (libzmq issue 2877): the bound is
+ * its API gives the application no way to close one connection: the bound is
  * the process's descriptor limit, which the pool raises to its hard limit at
  * start; a firewall's per-source connection limit is the tool for more.
  *
