@@ -24,7 +24,7 @@ import harness  # noqa: E402  (tests/harness.py: the processes, shared with the 
 os.chdir(ROOT)
 
 
-SECTIONS = ["ingest", "dispatch", "pacing", "scale", "recovery", "surge", "faults"]
+SECTIONS = ["ingest", "dispatch", "pacing", "scale", "recovery", "surge", "rebook", "faults"]
 
 
 def env_flag(name):

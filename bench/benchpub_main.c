@@ -40,11 +40,15 @@
  * Three ways to pace:
  *	closed loop (default)  as fast as the window allows;
  *	-r RATE                open loop, event i due at i / RATE s;
- *	--schedule FILE        event i due at the i-th line's offset.
+ *	--schedule FILE        event i due at the i-th line's offset; a line
+ *	                       may make it a reschedule or a cancellation of
+ *	                       an earlier line's booking (same booking id,
+ *	                       number and names, a later created-at).
  * An event that is due while its producer's window is full is sent late;
  * the largest lateness is reported (late_max_ms).
  *
- * The events are what a French booking backend would send: kind confirmed,
+ * The events are what a French booking backend would send: kind confirmed
+ * (unless the schedule says otherwise), created at their due time,
  * locale fr-FR, zone Europe/Paris, patient, practitioner and place set,
  * a mobile number in a range that libphonenumber knows as French mobile
  * (+33 6[0-24-8] and +33 7[3-9], then 7 digits: 06 39, 06 9x and 07 0x to
@@ -141,6 +145,8 @@ struct bp_schedule {
 	size_t n;			/* lines */
 	double *offset_ms;		/* due, from the start */
 	double *delay_ms;		/* appointment after its due time, or < 0 */
+	char *kind;			/* 'c' confirmed, 'r' rescheduled, 'x' cancelled */
+	size_t *of;			/* 'r', 'x': the line of the booking's first event */
 };
 
 /* One event's fields, a pure function of (args, index, start). */
@@ -314,9 +320,10 @@ static void usage(FILE *out)
 		"      --threads         producers are threads of this process instead\n"
 		"  -w WINDOW             unacknowledged events per producer (default %d)\n"
 		"  -r RATE               open loop: RATE events/s in all (default: closed loop)\n"
-		"      --schedule FILE   open loop: line i is 'OFFSET_MS [DELAY_MS]', event i is\n"
-		"                        due OFFSET_MS after the start, its appointment DELAY_MS\n"
-		"                        after that; -n is the number of lines\n"
+		"      --schedule FILE   open loop: line i is 'OFFSET_MS [DELAY_MS [r|x LINE]]',\n"
+		"                        event i is due OFFSET_MS after the start, its appointment\n"
+		"                        DELAY_MS after that; r or x: it reschedules or cancels\n"
+		"                        the booking of line LINE; -n is the number of lines\n"
 		"      --appointment-ms D  appointments D ms after the start (default: random\n"
 		"                        quarter-hour slots 1 day to 6 weeks ahead)\n"
 		"      --not-before-ms D not_before D ms after the start (default: none)\n"
@@ -478,11 +485,14 @@ static void schedule_free(struct bp_schedule *s)
 {
 	free(s->offset_ms);
 	free(s->delay_ms);
+	free(s->kind);
+	free(s->of);
 	memset(s, 0, sizeof(*s));
 }
 
-/* Read "OFFSET_MS [DELAY_MS]" lines (blank lines and '#' comments skipped).
- * 0, or -1 with a message printed. */
+/* Read "OFFSET_MS [DELAY_MS [KIND LINE]]" lines (blank lines and '#'
+ * comments skipped; KIND r or x, LINE the 0-based line of an earlier
+ * confirmation).  0, or -1 with a message printed. */
 static int schedule_read(const char *path, struct bp_schedule *s)
 {
 	FILE *fp = fopen(path, "r");
@@ -497,24 +507,31 @@ static int schedule_read(const char *path, struct bp_schedule *s)
 	}
 	while (getline(&line, &cap, fp) >= 0) {
 		double off, delay = -1;
+		char kind = 'c';
+		size_t of = 0;
 		int got;
 
 		lineno++;
 		if (line[strspn(line, " \t\r\n")] == '\0' || line[0] == '#')
 			continue;
-		got = sscanf(line, "%lf %lf", &off, &delay);
-		if (got < 1 || !(off >= 0) || (got == 2 && !(delay > 0))) {
-			fprintf(stderr, BP_NAME ": %s:%zu: expected 'OFFSET_MS [DELAY_MS]'\n",
-				path, lineno);
+		got = sscanf(line, "%lf %lf %c %zu", &off, &delay, &kind, &of);
+		if (got < 1 || got == 3 || !(off >= 0) || (got >= 2 && !(delay > 0)) ||
+		    (got == 4 && ((kind != 'r' && kind != 'x') || of >= s->n || s->kind[of] != 'c'))) {
+			fprintf(stderr, BP_NAME ": %s:%zu: expected 'OFFSET_MS [DELAY_MS [r|x LINE]]' "
+				"(LINE: an earlier confirmation)\n", path, lineno);
 			goto out;
 		}
 		if (s->n == alloc) {
 			alloc = alloc ? alloc * 2 : 4096;
 			s->offset_ms = xrealloc(s->offset_ms, alloc * sizeof(double));
 			s->delay_ms = xrealloc(s->delay_ms, alloc * sizeof(double));
+			s->kind = xrealloc(s->kind, alloc);
+			s->of = xrealloc(s->of, alloc * sizeof(size_t));
 		}
 		s->offset_ms[s->n] = off;
-		s->delay_ms[s->n] = got == 2 ? delay : -1;
+		s->delay_ms[s->n] = got >= 2 ? delay : -1;
+		s->kind[s->n] = got == 4 ? kind : 'c';
+		s->of[s->n] = got == 4 ? of : s->n;
 		s->n++;
 	}
 	if (s->n == 0) {
@@ -536,12 +553,15 @@ out:
 static void event_fields(const struct bp_args *a, const struct bp_schedule *sched,
 			 int64_t start_ms, uint64_t i, struct bp_fields *f)
 {
-	uint64_t gi = a->first_index + i;	/* global index: keys, numbers */
+	/* A reschedule or a cancellation is of its booking's first event:
+	 * the same booking, number and names (its own key). */
+	uint64_t bi = sched != NULL && i < sched->n ? sched->of[i] : i;
+	uint64_t gi = a->first_index + bi;	/* global index: booking, numbers */
 	uint64_t x = (gi * PHONE_MULT + a->seed % PHONE_SPACE) % PHONE_SPACE;
 	uint64_t r_first = draw(a, gi, 1), r_last = draw(a, gi, 2);
 	uint64_t r_doc = draw(a, gi, 3), r_place = draw(a, gi, 4), r_appt = draw(a, gi, 5);
 
-	snprintf(f->key, sizeof(f->key), "%s-%" PRIu64, a->key_prefix, gi);
+	snprintf(f->key, sizeof(f->key), "%s-%" PRIu64, a->key_prefix, a->first_index + i);
 	snprintf(f->booking, sizeof(f->booking), "B%" PRIu64 "-%08" PRIu64, a->seed, gi);
 	snprintf(f->phone, sizeof(f->phone), "+33%s%07" PRIu64,
 		 phone_prefix[x / PHONE_LINE_DIGITS], (uint64_t)(x % PHONE_LINE_DIGITS));
@@ -556,7 +576,12 @@ static void event_fields(const struct bp_args *a, const struct bp_schedule *sche
 	} else if (a->rate > 0) {
 		f->due_ms = (double)i * 1000.0 / a->rate;
 	}
-	if (sched != NULL && sched->delay_ms[i] > 0) {
+	if (sched != NULL && sched->kind[i] == 'x') {
+		uint64_t of = sched->of[i];	/* the appointment cancelled */
+
+		f->appointment_ms = start_ms + (int64_t)(sched->offset_ms[of] +
+							 (sched->delay_ms[of] > 0 ? sched->delay_ms[of] : 0));
+	} else if (sched != NULL && sched->delay_ms[i] > 0) {
 		f->appointment_ms = start_ms + (int64_t)(f->due_ms + sched->delay_ms[i]);
 	} else if (a->appointment_ms > 0) {
 		f->appointment_ms = start_ms + a->appointment_ms;
@@ -583,7 +608,9 @@ static size_t event_pack(const struct bp_args *a, const struct bp_schedule *sche
 	ev.version = 1;
 	ev.idempotency_key = f.key;
 	ev.booking_id = f.booking;
-	ev.kind = SMSQ__KIND__KIND_CONFIRMED;
+	ev.kind = sched == NULL || sched->kind[i] == 'c' ? SMSQ__KIND__KIND_CONFIRMED
+		  : sched->kind[i] == 'r'		 ? SMSQ__KIND__KIND_RESCHEDULED
+							 : SMSQ__KIND__KIND_CANCELLED;
 	ev.phone = f.phone;
 	ev.locale = (char *)"fr-FR";
 	ev.patient_name = f.patient;
@@ -591,7 +618,7 @@ static size_t event_pack(const struct bp_args *a, const struct bp_schedule *sche
 	ev.place = (char *)f.place;
 	ev.appointment_at_ms = f.appointment_ms;
 	ev.time_zone = (char *)"Europe/Paris";
-	ev.created_at_ms = start_ms;
+	ev.created_at_ms = start_ms + (f.due_ms > 0 ? (int64_t)f.due_ms : 0);
 	ev.not_before_ms = f.not_before_ms;
 	ev.expires_at_ms = f.expires_ms;
 	ev.priority = a->priority;

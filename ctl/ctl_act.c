@@ -1,5 +1,5 @@
 /*
- * ctl_act: pause, resume and requeue (see ctl_act.h).
+ * ctl_act: pause, resume, requeue and cancel (see ctl_act.h).
  *
  * DESIGN
  * The store first, then the pacing file: the store's word is the one that
@@ -98,6 +98,22 @@ out:
 	return code;
 }
 
+/* The message of key, in *id.  Returns 0, or an exit code (said). */
+static int find_key(store *st, const char *what, const char *key, uint64_t *id)
+{
+	int rc = store_find_key(st, key, strlen(key), id);
+
+	if (rc == STORE_NOTFOUND) {
+		fprintf(stderr, "smsqctl: %s: no message with key %s\n", what, key);
+		return 3;
+	}
+	if (rc != STORE_OK) {
+		fprintf(stderr, "smsqctl: %s: %s\n", what, store_errmsg(st));
+		return 1;
+	}
+	return 0;
+}
+
 /* Counts of what store_requeue() did. */
 struct requeued {
 	size_t n[4]; /* by enum store_requeue_result */
@@ -135,17 +151,10 @@ int ctl_requeue(const char *dir, const uint64_t *ids, size_t n, const char *key,
 		return 1;
 	}
 	if (key != NULL) {
-		int rc = store_find_key(st, key, strlen(key), &one);
-
-		if (rc == STORE_NOTFOUND) {
-			fprintf(stderr, "smsqctl: requeue: no message with key %s\n", key);
-			code = 3;
+		code = find_key(st, "requeue", key, &one);
+		if (code != 0)
 			goto out;
-		}
-		if (rc != STORE_OK) {
-			fprintf(stderr, "smsqctl: requeue: %s\n", store_errmsg(st));
-			goto out;
-		}
+		code = 1;
 		ids = &one;
 		n = 1;
 	}
@@ -187,6 +196,84 @@ int ctl_requeue(const char *dir, const uint64_t *ids, size_t n, const char *key,
 	code = q == NULL && r.n[STORE_REQUEUE_NOT_FOUND] == n ? 3 : 0;
 out:
 	free(b);
+	store_close(&st);
+	return code;
+}
+
+int ctl_cancel(const char *dir, const uint64_t *ids, size_t n, const char *key,
+	       const char *booking)
+{
+	struct store_opts so = { .dir = dir };
+	enum store_cancel_result res[STORE_CANCEL_MAX];
+	size_t count[4] = { 0 };
+	uint64_t *all = NULL, one;
+	char err[512];
+	store *st;
+	int code = 1;
+
+	st = store_open(&so, err, sizeof(err));
+	if (st == NULL) {
+		fprintf(stderr, "smsqctl: %s\n", err);
+		return 1;
+	}
+	if (key != NULL) {
+		code = find_key(st, "cancel", key, &one);
+		if (code != 0)
+			goto out;
+		code = 1;
+		ids = &one;
+		n = 1;
+	} else if (booking != NULL) {
+		long got = store_booking(st, booking, strlen(booking), NULL, 0);
+
+		if (got > 0 && (all = calloc((size_t)got, sizeof(*all))) == NULL) {
+			fprintf(stderr, "smsqctl: cancel: out of memory\n");
+			goto out;
+		}
+		if (got > 0) {
+			long had = got;
+
+			got = store_booking(st, booking, strlen(booking), all, (size_t)had);
+			if (got > had)
+				got = had; /* stored in between: not cancelled */
+		}
+		if (got < 0) {
+			fprintf(stderr, "smsqctl: cancel: %s\n", store_errmsg(st));
+			code = 2; /* a booking id the store cannot hold */
+			goto out;
+		}
+		if (got == 0) {
+			fprintf(stderr, "smsqctl: cancel: no message of booking %s\n", booking);
+			code = 3;
+			goto out;
+		}
+		ids = all;
+		n = (size_t)got;
+	}
+	for (size_t i = 0; i < n; i += STORE_CANCEL_MAX) {
+		size_t k = n - i < STORE_CANCEL_MAX ? n - i : STORE_CANCEL_MAX;
+
+		if (store_cancel(st, ids + i, k, clock_wall_ms(), res) != STORE_OK) {
+			fprintf(stderr, "smsqctl: cancel: %s%s\n", store_errmsg(st),
+				count[STORE_CANCELLED] ? " (what was said cancelled before this is)"
+						       : "");
+			goto out;
+		}
+		for (size_t j = 0; j < k; j++)
+			count[res[j]]++;
+	}
+	printf("cancelled %zu", count[STORE_CANCELLED]);
+	if (count[STORE_CANCEL_IN_FLIGHT])
+		printf("; %zu in flight, not recalled (it may be sent)",
+		       count[STORE_CANCEL_IN_FLIGHT]);
+	if (count[STORE_CANCEL_FINAL])
+		printf("; %zu already final, left as they are", count[STORE_CANCEL_FINAL]);
+	if (count[STORE_CANCEL_NOT_FOUND])
+		printf("; %zu not found", count[STORE_CANCEL_NOT_FOUND]);
+	printf("\n");
+	code = count[STORE_CANCEL_NOT_FOUND] == n ? 3 : 0;
+out:
+	free(all);
 	store_close(&st);
 	return code;
 }

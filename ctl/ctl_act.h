@@ -6,6 +6,8 @@
  *   resume [PROVIDER]  send again
  *   requeue ID... | --key KEY | --state failed|expired [filters] [--force]
  *                      failed or expired messages back in the queue
+ *   cancel ID... | --key KEY | --booking ID
+ *                      withdraw waiting messages for good
  *
  * The store keeps the word (store_pause(): it outlives restarts and
  * reboots), the pacing file carries it to the running workers at once
@@ -21,8 +23,13 @@
  * and said.  A message past its appointment or expiry is requeued only with
  * --force.
  *
+ * cancel: by id, by key, or every message of a booking (store_booking());
+ * a waiting message becomes cancelled and is never sent, one in flight is
+ * not recalled (said), a final one is left as it is.
+ *
  * Exit codes: 0 done (or already so), 1 the store or the pacing file cannot
- * be written, 2 usage or an unknown provider, 3 (requeue) no such message.
+ * be written, 2 usage or an unknown provider, 3 (requeue, cancel) no such
+ * message.
  */
 #ifndef SMSQ_CTL_ACT_H
 #define SMSQ_CTL_ACT_H
@@ -40,5 +47,10 @@ int ctl_pause(const char *dir, const char *name, int paused) SMSQ_WARN_UNUSED;
  * every message it finds instead, q->state failed or expired). */
 int ctl_requeue(const char *dir, const uint64_t *ids, size_t n, const char *key,
 		const struct store_query *q, int force) SMSQ_WARN_UNUSED;
+
+/* Cancel ids[0..n) (key: one message by its idempotency key instead;
+ * booking: every message of that booking instead). */
+int ctl_cancel(const char *dir, const uint64_t *ids, size_t n, const char *key,
+	       const char *booking) SMSQ_WARN_UNUSED;
 
 #endif

@@ -22,8 +22,16 @@
 #include "proto/booking.pb-c.h"
 #include "store/store.h"
 
-static const char *const kinds[] = { "unspecified", "confirmed", "rescheduled", "cancelled",
-				     "reminder" };
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* Whether a note in state st is ours or the provider's id (shown as it is),
+ * or a reason that may echo a number back (masked). */
+static int note_is_plain(enum store_state st)
+{
+	return st == STORE_STATE_SENT || st == STORE_STATE_DELIVERED ||
+	       st == STORE_STATE_SUPERSEDED || st == STORE_STATE_CANCELLED;
+}
 
 /* "2026-12-07T14:05:00.123Z", or "-" for 0. */
 static const char *iso(int64_t ms, char *buf, size_t len)
@@ -52,17 +60,18 @@ static int print(const struct store_msg *m, const Smsq__BookingEvent *ev, int js
 {
 	char to[STORE_TO_MAX + 1], note[STORE_NOTE_MAX + 1];
 	char t1[80], t2[80], t3[80], t4[80], t5[80], t6[80];
-	const char *kind = ev != NULL && (unsigned)ev->kind < sizeof(kinds) / sizeof(kinds[0])
-				   ? kinds[ev->kind] : "-";
+	const char *kind = m->kind != STORE_KIND_NONE ? store_kind_name((enum store_kind)m->kind)
+			   : ev != NULL && ev->kind >= SMSQ__KIND__KIND_CONFIRMED &&
+					   ev->kind <= SMSQ__KIND__KIND_REMINDER
+				   ? store_kind_name((enum store_kind)ev->kind)
+				   : "-";
 	int waiting = m->state == STORE_STATE_DELAYED || m->state == STORE_STATE_INFLIGHT;
 
 	if (show_number)
 		snprintf(to, sizeof(to), "%s", m->to);
 	else
 		log_mask_phone(m->to, to, sizeof(to));
-	/* A sent message's note is the provider's id; a reason may echo a
-	 * number back. */
-	if (m->state == STORE_STATE_SENT || m->state == STORE_STATE_DELIVERED)
+	if (note_is_plain(m->state))
 		snprintf(note, sizeof(note), "%s", m->note);
 	else
 		log_mask_numbers(m->note, note, sizeof(note));
@@ -115,11 +124,64 @@ static int print(const struct store_msg *m, const Smsq__BookingEvent *ev, int js
 	return ferror(stdout) ? 1 : 0;
 }
 
-int ctl_inspect(const char *dir, const char *id_text, const char *key, int json, int show_number)
+/* Read message id and print it.  Returns an exit code (3: not found). */
+static int inspect_one(store *st, uint64_t id, int json, int show_number)
+{
+	struct store_msg m;
+	Smsq__BookingEvent *ev;
+	int code, rc = store_get(st, id, &m);
+
+	if (rc == STORE_NOTFOUND)
+		return 3;
+	if (rc != STORE_OK) {
+		fprintf(stderr, "smsqctl: inspect: %s\n", store_errmsg(st));
+		return 1;
+	}
+	ev = smsq__booking_event__unpack(NULL, m.event_len, m.event);
+	code = print(&m, ev, json, show_number);
+	if (ev != NULL)
+		smsq__booking_event__free_unpacked(ev, NULL);
+	free(m.event);
+	free(m.text);
+	return code;
+}
+
+/* Every message of booking b, oldest event first. */
+static int inspect_booking(store *st, const char *b, int json, int show_number)
+{
+	uint64_t ids[CTL_BOOKING_MAX];
+	long n = store_booking(st, b, strlen(b), ids, CTL_BOOKING_MAX);
+	int code = 0;
+
+	if (n < 0) {
+		fprintf(stderr, "smsqctl: inspect: %s\n", store_errmsg(st));
+		return strlen(b) == 0 ? 2 : 1;
+	}
+	if (n == 0) {
+		fprintf(stderr, "smsqctl: inspect: no message of booking %s\n", b);
+		return 3;
+	}
+	if (json)
+		printf("[\n");
+	else
+		printf("booking %s: %ld message%s, oldest event first%s\n", b, n, n == 1 ? "" : "s",
+		       n > CTL_BOOKING_MAX ? " (the first " STR(CTL_BOOKING_MAX) " shown)" : "");
+	for (long i = 0; i < n && i < CTL_BOOKING_MAX && code == 0; i++) {
+		if (i > 0)
+			printf(json ? ",\n" : "\n");
+		code = inspect_one(st, ids[i], json, show_number);
+		if (code == 3)
+			code = 0; /* gone between the two reads */
+	}
+	if (json)
+		printf("]\n");
+	return code;
+}
+
+int ctl_inspect(const char *dir, const char *id_text, const char *key, const char *booking,
+		int json, int show_number)
 {
 	struct store_opts so = { .dir = dir, .read_only = 1 };
-	struct store_msg m;
-	Smsq__BookingEvent *ev = NULL;
 	char err[512];
 	uint64_t id = 0;
 	store *st;
@@ -135,27 +197,22 @@ int ctl_inspect(const char *dir, const char *id_text, const char *key, int json,
 		fprintf(stderr, "smsqctl: %s\n", err);
 		return 1;
 	}
+	if (booking != NULL) {
+		code = inspect_booking(st, booking, json, show_number);
+		goto out;
+	}
 	rc = key != NULL ? store_find_key(st, key, strlen(key), &id) : STORE_OK;
-	if (rc == STORE_OK)
-		rc = store_get(st, id, &m);
-	if (rc == STORE_NOTFOUND) {
+	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+		fprintf(stderr, "smsqctl: inspect: %s\n", store_errmsg(st));
+		goto out;
+	}
+	code = rc == STORE_OK ? inspect_one(st, id, json, show_number) : 3;
+	if (code == 3) {
 		if (key != NULL)
 			fprintf(stderr, "smsqctl: inspect: no message with key %s\n", key);
 		else
 			fprintf(stderr, "smsqctl: inspect: no message %s\n", id_text);
-		code = 3;
-		goto out;
 	}
-	if (rc != STORE_OK) {
-		fprintf(stderr, "smsqctl: inspect: %s\n", store_errmsg(st));
-		goto out;
-	}
-	ev = smsq__booking_event__unpack(NULL, m.event_len, m.event);
-	code = print(&m, ev, json, show_number);
-	if (ev != NULL)
-		smsq__booking_event__free_unpacked(ev, NULL);
-	free(m.event);
-	free(m.text);
 out:
 	store_close(&st);
 	return code;
@@ -200,7 +257,7 @@ int ctl_list(const char *dir, const struct store_query *q, const char *after, si
 		const struct store_brief *m = &b[i];
 		char t[80];
 
-		if (m->state == STORE_STATE_SENT || m->state == STORE_STATE_DELIVERED)
+		if (note_is_plain(m->state))
 			snprintf(note, sizeof(note), "%s", m->note);
 		else
 			log_mask_numbers(m->note, note, sizeof(note));

@@ -2,12 +2,14 @@
  * ctl_inspect: `smsqctl inspect` and `smsqctl list`, messages as the store
  * holds them.
  *
- *   smsqctl [-d DIR] inspect ID | --key KEY [--json] [--show-number]
+ *   smsqctl [-d DIR] inspect ID | --key KEY | --booking ID [--json] [--show-number]
  *   smsqctl [-d DIR] list [--state S] [--provider-index N] [--reason TEXT]
  *                         [--older-than SECONDS] [--limit N] [--after CURSOR]
  *                         [--json]
  *
- * By message id (what acks and log lines give) or idempotency key: its
+ * By message id (what acks and log lines give), idempotency key, or
+ * booking id (each of its messages, oldest event first: what superseded
+ * what shows in their states and notes): its
  * state, priority, attempts and ambiguous retries, its times (booked,
  * not before, appointment, expiry, last change, and when it is due: a
  * delayed message's next try, an in-flight one's lease end), its SMS
@@ -33,9 +35,12 @@
 #include "common/attrs.h"
 #include "store/store.h"
 
-/* id: a message id in decimal, or NULL with key set. */
-int ctl_inspect(const char *dir, const char *id, const char *key, int json, int show_number)
-	SMSQ_WARN_UNUSED;
+#define CTL_BOOKING_MAX 1000 /* messages of one booking shown */
+
+/* id: a message id in decimal, or NULL with key or booking set (booking:
+ * every message of that booking id, oldest event first). */
+int ctl_inspect(const char *dir, const char *id, const char *key, const char *booking, int json,
+		int show_number) SMSQ_WARN_UNUSED;
 
 /* q: the filter; after: a cursor of a previous page (NULL: the first);
  * limit: messages a page (1..1000). */

@@ -3,11 +3,12 @@
  *
  *   smsqctl [-d DIR] stats [--json]    counts per state, backlog, oldest, size
  *   smsqctl [-d DIR] check             verify indexes and counters
- *   smsqctl [-d DIR] inspect ID|--key K  one message: state, attempts, times, note
+ *   smsqctl [-d DIR] inspect ID|--key K|--booking B  messages: state, attempts, times
  *   smsqctl [-d DIR] list [filters]    messages by state, provider, reason, age
  *   smsqctl [-d DIR] pause [PROVIDER]  pause sending (through PROVIDER, or all)
  *   smsqctl [-d DIR] resume [PROVIDER] send again
  *   smsqctl [-d DIR] requeue ID...|--key K|--state S [filters] [--force]
+ *   smsqctl [-d DIR] cancel ID...|--key K|--booking B  withdraw waiting messages
  *   smsqctl [-c CONF] preview [FILE]   events (JSON) as the pool would send them
  *   smsqctl [-c CONF] templates check  lint the text templates
  *
@@ -45,8 +46,9 @@ static void usage(FILE *f)
 		"  top             live view of the drain: rate, progress, time left\n"
 		"                  [--interval-ms N] [--until-drained] [--max-seconds N] [--plain]\n"
 		"  check           verify every index and counter against the messages\n"
-		"  inspect ID | --key KEY   one message: state, attempts, times, booking, the\n"
-		"                  provider's id or the last reason [--json] [--show-number]\n"
+		"  inspect ID | --key KEY | --booking ID   one message (or each of a booking):\n"
+		"                  state, attempts, times, booking, the provider's id or the\n"
+		"                  last reason [--json] [--show-number]\n"
 		"  list            messages, a page at a time: [--state S] [--provider-index N]\n"
 		"                  [--reason TEXT] [--older-than SECONDS] [--limit N (50)]\n"
 		"                  [--after CURSOR] [--json]\n"
@@ -56,6 +58,8 @@ static void usage(FILE *f)
 		"  requeue ID... | --key KEY | --state failed|expired [--reason TEXT]\n"
 		"                  [--provider-index N] [--older-than SECONDS]   back in the queue;\n"
 		"                  past their appointment or expiry only with --force\n"
+		"  cancel ID... | --key KEY | --booking ID   withdraw waiting messages: never\n"
+		"                  sent (one in flight is not recalled)\n"
 		"  preview [FILE]  render events (JSON, one per line; default stdin) as the pool\n"
 		"                  would: number, template, text, encoding, segments  [--json]\n"
 		"                  [--at RFC3339 time to check expiries against]\n"
@@ -81,8 +85,12 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 		printf("  %-9s %llu\n", store_state_name((enum store_state)i),
 		       (unsigned long long)s->count[i]);
 	printf("total      %llu\n", (unsigned long long)s->total);
-	printf("segments   %llu waiting, %llu saved by smart encoding\n",
-	       (unsigned long long)s->segments_waiting, (unsigned long long)s->segments_saved);
+	printf("segments   %llu waiting, %llu saved by smart encoding, %llu withdrawn\n",
+	       (unsigned long long)s->segments_waiting, (unsigned long long)s->segments_saved,
+	       (unsigned long long)s->segments_withdrawn);
+	printf("withdrawn  %llu superseded, %llu cancelled by an operator; %llu requeued\n",
+	       (unsigned long long)s->superseded_ever, (unsigned long long)s->cancelled_ever,
+	       (unsigned long long)s->requeued_ever);
 	printf("attempts   %llu, retries %llu (ambiguous %llu), leases run out %llu\n",
 	       (unsigned long long)s->attempts, (unsigned long long)s->retries,
 	       (unsigned long long)s->ambiguous, (unsigned long long)s->lease_expired);
@@ -178,6 +186,13 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 	rc |= json_object_set_new(root, "states", states);
 	rc |= json_object_set_new(root, "segments_waiting", json_integer((json_int_t)s->segments_waiting));
 	rc |= json_object_set_new(root, "segments_saved", json_integer((json_int_t)s->segments_saved));
+	rc |= json_object_set_new(root, "segments_withdrawn",
+				  json_integer((json_int_t)s->segments_withdrawn));
+	rc |= json_object_set_new(root, "superseded_total", json_integer((json_int_t)s->superseded_ever));
+	rc |= json_object_set_new(root, "operator_cancelled_total",
+				  json_integer((json_int_t)s->cancelled_ever));
+	rc |= json_object_set_new(root, "operator_requeued_total",
+				  json_integer((json_int_t)s->requeued_ever));
 	rc |= json_object_set_new(root, "attempts", json_integer((json_int_t)s->attempts));
 	rc |= json_object_set_new(root, "retries", json_integer((json_int_t)s->retries));
 	rc |= json_object_set_new(root, "ambiguous_retries", json_integer((json_int_t)s->ambiguous));
@@ -285,6 +300,25 @@ static int text_command(const struct config *cfg, int argc, char **argv, int jso
 	return code;
 }
 
+/* The message ids of argv[0..argc), or NULL (said). */
+static uint64_t *parse_ids(const char *what, int argc, char **argv)
+{
+	uint64_t *ids = calloc((size_t)argc + 1, sizeof(*ids));
+
+	if (ids == NULL) {
+		fprintf(stderr, "smsqctl: out of memory\n");
+		return NULL;
+	}
+	for (int i = 0; i < argc; i++) {
+		if (num_parse_u64(argv[i], 1, UINT64_MAX, &ids[i]) != 0) {
+			fprintf(stderr, "smsqctl: %s: '%s' is not a message id\n", what, argv[i]);
+			free(ids);
+			return NULL;
+		}
+	}
+	return ids;
+}
+
 /* requeue: ids, or --key, or a filter with --state failed|expired. */
 static int requeue_command(const char *dir, int argc, char **argv, const char *key,
 			   const struct store_query *q, int force)
@@ -306,19 +340,31 @@ static int requeue_command(const char *dir, int argc, char **argv, const char *k
 		}
 		return ctl_requeue(dir, NULL, 0, NULL, q, force);
 	}
-	ids = calloc((size_t)argc + 1, sizeof(*ids));
-	if (ids == NULL) {
-		fprintf(stderr, "smsqctl: out of memory\n");
-		return 1;
-	}
-	for (int i = 0; i < argc; i++) {
-		if (num_parse_u64(argv[i], 1, UINT64_MAX, &ids[i]) != 0) {
-			fprintf(stderr, "smsqctl: requeue: '%s' is not a message id\n", argv[i]);
-			free(ids);
-			return 2;
-		}
-	}
+	ids = parse_ids("requeue", argc, argv);
+	if (ids == NULL)
+		return 2;
 	code = ctl_requeue(dir, ids, (size_t)argc, key, NULL, force);
+	free(ids);
+	return code;
+}
+
+/* cancel: ids, or --key, or --booking. */
+static int cancel_command(const char *dir, int argc, char **argv, const char *key,
+			  const char *booking)
+{
+	uint64_t *ids;
+	int code;
+
+	if ((argc > 0) + (key != NULL) + (booking != NULL) != 1) {
+		fprintf(stderr, "smsqctl: cancel wants message ids, or --key KEY, or --booking ID\n");
+		return 2;
+	}
+	if (argc == 0)
+		return ctl_cancel(dir, NULL, 0, key, booking);
+	ids = parse_ids("cancel", argc, argv);
+	if (ids == NULL)
+		return 2;
+	code = ctl_cancel(dir, ids, (size_t)argc, NULL, NULL);
 	free(ids);
 	return code;
 }
@@ -346,6 +392,7 @@ int main(int argc, char **argv)
 		{ "limit", required_argument, NULL, 'l' },
 		{ "after", required_argument, NULL, 'A' },
 		{ "force", no_argument, NULL, 'F' },
+		{ "booking", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -358,7 +405,7 @@ int main(int argc, char **argv)
 	int code;
 	struct config cfg;
 	int64_t at_ms = 0;
-	const char *key = NULL, *after = NULL;
+	const char *key = NULL, *after = NULL, *booking = NULL;
 	int show_number = 0, force = 0;
 	struct store_query q = { .state = -1, .provider = -1 };
 	uint64_t limit = 50;
@@ -423,7 +470,7 @@ int main(int argc, char **argv)
 					q.state = i;
 			if (q.state < 0) {
 				fprintf(stderr, "smsqctl: --state: one of delayed, ready, inflight, sent, "
-						"delivered, failed, expired\n");
+						"delivered, failed, expired, superseded, cancelled\n");
 				return 2;
 			}
 			break;
@@ -451,6 +498,7 @@ int main(int argc, char **argv)
 			break;
 		case 'A': after = optarg; break;
 		case 'F': force = 1; break;
+		case 'B': booking = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -476,13 +524,17 @@ int main(int argc, char **argv)
 		return ctl_list(dir, &q, after, (size_t)limit, json);
 	}
 	if (strcmp(cmd, "inspect") == 0) {
-		if ((key == NULL) != (argc - optind == 2) || argc - optind > 2) {
-			fprintf(stderr, "smsqctl: inspect wants a message id or --key KEY\n");
+		if ((argc - optind == 2) + (key != NULL) + (booking != NULL) != 1 ||
+		    argc - optind > 2) {
+			fprintf(stderr, "smsqctl: inspect wants a message id, --key KEY or "
+					"--booking ID\n");
 			return 2;
 		}
-		return ctl_inspect(dir, key == NULL ? argv[optind + 1] : NULL, key, json,
-				   show_number);
+		return ctl_inspect(dir, argc - optind == 2 ? argv[optind + 1] : NULL, key, booking,
+				   json, show_number);
 	}
+	if (strcmp(cmd, "cancel") == 0)
+		return cancel_command(dir, argc - optind - 1, argv + optind + 1, key, booking);
 	if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
 		if (argc - optind > 2) {
 			usage(stderr);

@@ -35,7 +35,27 @@ enum store_state {
 	STORE_STATE_DELIVERED = 4, /* delivery report received */
 	STORE_STATE_FAILED = 5,    /* permanent failure, with its reason */
 	STORE_STATE_EXPIRED = 6,   /* past its expiry: never sent */
-	STORE_STATE_COUNT = 7,
+	STORE_STATE_SUPERSEDED = 7, /* withdrawn by a newer event of its booking: never sent */
+	STORE_STATE_CANCELLED = 8, /* withdrawn by an operator (smsqctl cancel): never sent */
+	STORE_STATE_COUNT = 9,
+};
+
+/* What a booking event says (the protocol's Kind; stored: never renumber). */
+enum store_kind {
+	STORE_KIND_NONE = 0,        /* not known (a message stored before schema 5) */
+	STORE_KIND_CONFIRMED = 1,
+	STORE_KIND_RESCHEDULED = 2,
+	STORE_KIND_CANCELLED = 3,
+	STORE_KIND_REMINDER = 4,
+	STORE_KIND_COUNT = 5,
+};
+
+/* Whether a cancellation is sent when the patient was told nothing of the
+ * booking (store_ingest(), "the latest truth per booking" below). */
+enum store_cancel_notice {
+	STORE_NOTICE_IF_TOLD = 0, /* withdrawn when every earlier message of its
+				     booking was withdrawn before it was sent */
+	STORE_NOTICE_ALWAYS = 1,  /* always sent */
 };
 
 /* How a text is encoded on the air (stored: never renumber). */
@@ -65,6 +85,7 @@ enum store_ingest_result {
 #define STORE_TO_MAX 23             /* longest destination (E.164 is 16), bytes */
 #define STORE_TEXT_MAX 4096         /* longest text to send, bytes */
 #define STORE_NOTE_MAX 160          /* provider id or reason kept, bytes */
+#define STORE_BOOKING_MAX 128       /* longest booking id, bytes */
 #define STORE_PRIORITY_MAX 9        /* priorities are 0..9, 9 most urgent */
 #define STORE_DEFAULT_MAP_BYTES (256ULL << 20)
 #define STORE_DEFAULT_MAP_MAX_BYTES (64ULL << 30)
@@ -132,9 +153,17 @@ struct store_new {
 	int64_t appointment_ms;  /* ordering within a priority: soonest first (to
 				    store_urgency_ms()'s precision) */
 	uint8_t priority;        /* 0..STORE_PRIORITY_MAX */
+	const char *booking;     /* booking id (0..STORE_BOOKING_MAX bytes, no NUL; none:
+				    the message takes no part in superseding) */
+	size_t booking_len;      /* its length */
+	uint8_t kind;            /* enum store_kind */
+	uint8_t cancel_notice;   /* enum store_cancel_notice (a cancellation) */
 	/* Out, set when store_ingest() returns STORE_OK: */
 	enum store_ingest_result result; /* accepted or duplicate */
 	uint64_t id;             /* the message id (new, or the existing one) */
+	uint8_t state;           /* accepted: its state (delayed, ready, or superseded
+				    on arrival) */
+	uint32_t withdrew;       /* accepted: older messages of its booking it withdrew */
 };
 
 /*
@@ -164,11 +193,37 @@ int64_t store_urgency_ms(int64_t appointment_ms, int64_t now_ms);
 uint64_t store_ingest_limit(uint64_t map_max_bytes);
 
 /*
+ * The latest truth per booking.  Messages with a booking id are indexed by
+ * it, with their event's created-at.  An event is newer than another of its
+ * booking when its created-at is later (not when it arrived later; equal
+ * times are neither newer nor older).  A newer event supersedes an older
+ * one still waiting, which then goes to state superseded (never sent):
+ * any newer event supersedes any older one, except that a reminder
+ * supersedes only older reminders (it does not take back a confirmation).
+ * - At ingest, a new message withdraws the older messages of its booking it
+ *   supersedes that are ready or delayed to their not-before; one that
+ *   arrives when a newer event that supersedes it is stored is itself
+ *   superseded on arrival (stored, acknowledged as accepted, never sent).
+ * - A message in flight is not recalled.  One that comes back to the queue
+ *   (a retry or a lease that ran out, when it is due again; a release) is
+ *   superseded then, if a newer event says so.
+ * - A cancellation with STORE_NOTICE_IF_TOLD is itself superseded when the
+ *   store knows earlier messages of its booking and none of them was sent,
+ *   is in flight, or may have gone out (a retry after an ambiguous
+ *   timeout): the patient never heard of the booking.  Judged when the
+ *   cancellation arrives, and again when an older message of its booking
+ *   arrives after it while it still waits.
+ * Idempotency keys come first: a duplicate key changes nothing.
+ */
+
+/*
  * Store a batch of new messages in one write transaction (group commit):
  * each gets an id, a state (delayed if its not-before is after now_ms, else
- * ready), its index entries, and the counters move with it.  A key already
- * stored, or repeated earlier in the same batch, is a duplicate: nothing is
- * stored for it and its existing id is reported.
+ * ready; superseded when a newer event of its booking is stored), its index
+ * entries, and the counters move with it; older messages of its booking go
+ * to superseded as said above.  A key already stored, or repeated earlier
+ * in the same batch, is a duplicate: nothing is stored for it and its
+ * existing id is reported.
  *
  * Returns STORE_OK once the transaction is committed and synced (every
  * msgs[i].result and .id then set); STORE_FULL when the batch would pass
@@ -188,6 +243,11 @@ struct store_stats {
 	uint64_t ambiguous;                /* of which after an ambiguous timeout */
 	uint64_t lease_expired;            /* leases that ran out (a worker died) */
 	uint64_t segments_saved;           /* SMS parts saved by smart encoding, ever */
+	uint64_t segments_withdrawn;       /* SMS parts of messages superseded or cancelled
+					      before they were sent, ever */
+	uint64_t superseded_ever;          /* messages superseded, ever */
+	uint64_t cancelled_ever;           /* messages cancelled by an operator, ever */
+	uint64_t requeued_ever;            /* messages requeued by an operator, ever */
 	int64_t next_due_ms;               /* earliest delayed/lease time, 0: none */
 	uint64_t waiting;                  /* delayed + ready + in flight */
 	uint64_t oldest_waiting_id;        /* 0 when nothing waits */
@@ -261,6 +321,36 @@ enum store_requeue_result {
 int store_requeue(store *s, const uint64_t *ids, size_t n, int64_t now_ms, int force,
 		  enum store_requeue_result *results) SMSQ_WARN_UNUSED;
 
+/* ---- cancelling and bookings --------------------------------------------- */
+
+/* What store_cancel() did with one message. */
+enum store_cancel_result {
+	STORE_CANCELLED = 0,          /* withdrawn: state cancelled, never sent */
+	STORE_CANCEL_FINAL = 1,       /* already final (sent, failed, ...): left as it is */
+	STORE_CANCEL_IN_FLIGHT = 2,   /* being sent now: not recalled */
+	STORE_CANCEL_NOT_FOUND = 3,   /* no such message */
+};
+
+#define STORE_CANCEL_MAX 1000 /* ids one call takes (one transaction) */
+
+/*
+ * Withdraw waiting messages (delayed or ready) for good: state cancelled,
+ * note "cancelled by an operator", never sent.  A message in flight is not
+ * recalled.  At most STORE_CANCEL_MAX ids, in one write transaction;
+ * results[i] says what became of ids[i].  Returns STORE_OK (committed and
+ * synced), STORE_FULL (the disk) or STORE_ERROR (nothing changed).
+ */
+int store_cancel(store *s, const uint64_t *ids, size_t n, int64_t now_ms,
+		 enum store_cancel_result *results) SMSQ_WARN_UNUSED;
+
+/* The ids of booking's messages, oldest event first (then by id), at most
+ * max into ids.  Returns how many there are (may be more than max), or -1
+ * (store_errmsg()). */
+long store_booking(store *s, const char *booking, size_t booking_len, uint64_t *ids, size_t max)
+	SMSQ_WARN_UNUSED;
+
+const char *store_kind_name(enum store_kind kind);
+
 /* ---- pausing ------------------------------------------------------------
  *
  * An operator may pause sending through one provider, or all sending, for as
@@ -310,7 +400,9 @@ struct store_msg {
 	enum store_encoding encoding; /* GSM-7 or UCS-2 */
 	uint16_t ambiguous;          /* retries after an ambiguous timeout */
 	uint8_t provider;            /* index of the provider of the last attempt */
+	uint8_t kind;                /* enum store_kind */
 	char idem_key[STORE_IDEM_MAX + 1]; /* NUL-terminated copy */
+	char booking[STORE_BOOKING_MAX + 1]; /* booking id ("": none) */
 	char to[STORE_TO_MAX + 1];   /* destination */
 	char note[STORE_NOTE_MAX + 1]; /* sent: provider's id; failed/retry: last reason */
 	char *text;                  /* text, malloc'ed, NUL-terminated: caller frees */

@@ -139,9 +139,13 @@ static int open_dbs(store *s, char *err, size_t errlen)
 		{ "meta", &s->db_meta },       { "msg", &s->db_msg },
 		{ "idem", &s->db_idem },       { "ready", &s->db_ready },
 		{ "delayed", &s->db_delayed }, { "done", &s->db_done },
+		{ "booking", &s->db_booking },
 	};
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
+		if (rc == MDB_NOTFOUND && dbs[i].dbi == &s->db_booking && s->read_only)
+			continue; /* an older schema, read as it is: no booking index */
+		s->has_booking |= dbs[i].dbi == &s->db_booking;
 		if (rc != 0) {
 			snprintf(err, errlen, "store: open database %s in %s: %s%s", dbs[i].name,
 				 s->dir, mdb_strerror(rc),

@@ -1,5 +1,5 @@
 /*
- * store_impl: what the store's four files share; not the contract (that
+ * store_impl: what the store's five files share; not the contract (that
  * is store.h).
  *
  *   store_env.c     the environment: open, close, handles, transactions,
@@ -7,6 +7,7 @@
  *   store_record.c  the schema: keys, records, state values, index
  *                   entries, schema versions
  *   store_queue.c   the queue's moves: ingest, lease, finish
+ *   store_booking.c the booking index: superseding, cancelling
  *   store_read.c    reading: get, find by key, stats, walk, verify
  *
  * The one part of the tree that includes lmdb.h.
@@ -22,9 +23,10 @@
 #include "store/store.h"
 #include "common/attrs.h"
 
-#define STORE_SCHEMA_VERSION 4u
+#define STORE_SCHEMA_VERSION 5u
 #define STORE_REC_V2 0x52u          /* type byte of a schema 2 record (no urgency_ms) */
-#define STORE_REC_V3 0x54u          /* type byte of struct rec_hdr (schema 3) */
+#define STORE_REC_V3 0x54u          /* type byte of a schema 3 record (no kind, booking) */
+#define STORE_REC_V5 0x57u          /* type byte of struct rec_hdr (schema 5) */
 #define STORE_ST_V2 0x53u           /* type byte of struct st (schema 2) */
 #define STORE_ST_V4 0x56u           /* struct st, then a sending copy (schema 4) */
 #define STORE_COPY_MAX 512          /* largest ready value with a sending copy, bytes */
@@ -68,6 +70,9 @@ struct store {
 	MDB_dbi db_delayed;             /* time index */
 	MDB_dbi db_done;                /* final states */
 	MDB_dbi db_meta;                /* counters, next id, version */
+	MDB_dbi db_booking;             /* booking id, created-at, id -> kind */
+	int has_booking;                /* db_booking is open (a store of schema 4 or
+					   older opened read-only has none) */
 	uint64_t map_max_bytes;         /* growth ceiling */
 	int read_only;                  /* opened MDB_RDONLY */
 	size_t txn_moves;               /* entries moved by the write transaction */
@@ -77,13 +82,14 @@ struct store {
 };
 
 /* Fixed header of a stored record; sections follow in this order:
- * idempotency key, packed event, destination, text.  Written at ingest;
- * only its expiry changes after (store_requeue() --force).  Native byte order: a store is local to one node.  Copied with
- * memcpy, never accessed in place (LMDB data may be unaligned).  A schema 2
- * record (STORE_REC_V2) is this header without its last field: its entries
- * are keyed by the exact appointment. */
+ * idempotency key, packed event, destination, text, booking id.  Written
+ * at ingest; only its expiry changes after (store_requeue() --force).
+ * Native byte order: a store is local to one node.  Copied with memcpy,
+ * never accessed in place (LMDB data may be unaligned).  Older records
+ * have a shorter header (REC_HDR_V2_SIZE, REC_HDR_V3_SIZE): a schema 2
+ * record's entries are keyed by its exact appointment. */
 struct rec_hdr {
-	uint8_t type;            /* STORE_REC_V3 (or STORE_REC_V2) */
+	uint8_t type;            /* STORE_REC_V5 (or STORE_REC_V3, STORE_REC_V2) */
 	uint8_t priority;        /* 0..9 */
 	uint16_t segments;       /* SMS parts */
 	uint16_t encoding;       /* enum store_encoding */
@@ -96,10 +102,17 @@ struct rec_hdr {
 	int64_t expires_ms;      /* expiry */
 	int64_t appointment_ms;  /* appointment */
 	int64_t urgency_ms;      /* ready and done key (store_urgency_ms()) */
+	uint8_t kind;            /* enum store_kind */
+	uint8_t reserved0;       /* 0 */
+	uint16_t booking_len;    /* section 5 length */
+	uint32_t reserved1;      /* 0 */
 };
 
-/* Bytes of a schema 2 record's header. */
+/* Bytes of a schema 2 and a schema 3 record's header: a schema 3 record
+ * (STORE_REC_V3) is this header without its last four fields (kind 0, no
+ * booking id). */
 #define REC_HDR_V2_SIZE offsetof(struct rec_hdr, urgency_ms)
+#define REC_HDR_V3_SIZE offsetof(struct rec_hdr, kind)
 
 /* A record decoded: the header and pointers to its sections (into LMDB
  * memory: valid until the transaction's next write). */
@@ -109,6 +122,7 @@ struct rec {
 	const void *event;       /* packed event */
 	const char *to;          /* destination */
 	const char *text;        /* text */
+	const char *booking;     /* booking id */
 };
 
 /* A message's mutable state: the value of its index entry, followed by
@@ -165,7 +179,15 @@ struct counters {
 	uint64_t ambiguous;                /* of which ambiguous */
 	uint64_t lease_expired;            /* leases that ran out */
 	uint64_t segments_saved;           /* SMS parts saved by smart encoding */
+	uint64_t segments_withdrawn;       /* SMS parts superseded or cancelled */
+	uint64_t superseded;               /* messages superseded, ever */
+	uint64_t cancelled;                /* messages cancelled by an operator, ever */
+	uint64_t requeued;                 /* messages requeued by an operator, ever */
 };
+
+/* Bytes of schema 4's counters: seven states, no segments_withdrawn (read
+ * as they are by get_counters(); the next put writes this schema's). */
+#define COUNTERS_V4_SIZE ((7 + 7) * sizeof(uint64_t))
 
 static inline struct store_shared *lock_shared(const store *s)
 {
@@ -184,6 +206,33 @@ static inline void unlock_shared(struct store_shared **sh)
  * mutex: store_walk()'s callback may call the store). */
 #define STORE_LOCKED(s) \
 	struct store_shared *locked_ __attribute__((cleanup(unlock_shared), unused)) = lock_shared(s)
+
+/* Low-mark steps per write transaction that made messages final: 2 per such
+ * message keeps up with them; the fixed part catches up, within a few hundred
+ * transactions, after a long-waiting oldest message (a reminder scheduled for
+ * next week) is finally sent with millions of final ids after it. */
+#define STORE_LOW_STEPS 1024
+
+/* Return from a store_*() call: run an attempt (a call returning an LMDB
+ * code, which changed nothing when it failed) again after growing the map
+ * when it reports MDB_MAP_FULL; map the rest to STORE_OK, STORE_FULL or
+ * STORE_ERROR. */
+#define WITH_GROWTH(call)                                                  \
+	do {                                                               \
+		for (int tries_ = 0; tries_ < STORE_MAX_GROW_RETRIES; tries_++) { \
+			int rc_ = (call);                                  \
+			if (rc_ == 0)                                      \
+				return STORE_OK;                           \
+			if (rc_ == RC_DISK_FULL)                           \
+				return STORE_FULL;                         \
+			if (rc_ != MDB_MAP_FULL)                           \
+				return STORE_ERROR;                        \
+			rc_ = grow_map(s);                                 \
+			if (rc_ != 0)                                      \
+				return rc_;                                \
+		}                                                          \
+		return STORE_FULL;                                         \
+	} while (0)
 
 /* ---- store_env.c ---------------------------------------------------------- */
 
@@ -309,6 +358,15 @@ uint64_t index_key_id(const MDB_val *k);
 int entry_find(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
 		      struct entry *e) SMSQ_WARN_UNUSED;
 
+/*
+ * entry_find() without the scan: only where the record says the entry is
+ * (done, ready, or delayed to its not-before).  MDB_NOTFOUND means in
+ * flight, or delayed to a time the record does not know (a retry, a
+ * requeue): not found cheaply.
+ */
+int entry_find_keyed(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
+		     struct entry *e) SMSQ_WARN_UNUSED;
+
 /* The first id >= from that is not final (0: none below next_id), checking
  * at most max ids (0: no limit); *stop is the id where the walk stopped. */
 int first_waiting(store *s, MDB_txn *txn, uint64_t from, uint64_t next_id, size_t max,
@@ -316,5 +374,34 @@ int first_waiting(store *s, MDB_txn *txn, uint64_t from, uint64_t next_id, size_
 
 /* Move meta "low_id" past final ids, checking at most max of them. */
 int advance_low(store *s, MDB_txn *txn, size_t max) SMSQ_WARN_UNUSED;
+
+/* ---- store_booking.c ------------------------------------------------------ */
+
+/*
+ * Message id was just stored with record r (schema 5, its entry written in
+ * state st: ready, delayed, or superseded when booking_newer() found a
+ * newer event): index it by booking, then withdraw the older messages of
+ * its booking it supersedes, and judge the cancellations its arrival
+ * concerns (store.h, "the latest truth per booking").  *withdrew counts the
+ * messages withdrawn (this one included).  Returns an LMDB code.
+ */
+int booking_ingest(store *s, MDB_txn *txn, uint64_t id, const struct rec *r, unsigned st,
+		   unsigned notice, int64_t now_ms, struct counters *c, uint32_t *withdrew)
+	SMSQ_WARN_UNUSED;
+
+/* The id of a stored event of r's booking, newer than r (created later),
+ * that supersedes it, in *by (0: none).  Returns an LMDB code. */
+int booking_newer(store *s, MDB_txn *txn, const struct rec *r, uint64_t *by) SMSQ_WARN_UNUSED;
+
+/* Whether message id (record r) has its entry in the booking index, with
+ * its kind: 0, MDB_NOTFOUND (missing), MDB_CORRUPTED (another value), or
+ * an LMDB code. */
+int booking_check(store *s, MDB_txn *txn, uint64_t id, const struct rec *r) SMSQ_WARN_UNUSED;
+
+/* Move waiting message id (entry e, record header h) to superseded or
+ * cancelled (to) with note, counting its parts as withdrawn. */
+int withdraw(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h, struct entry *e,
+	     enum store_state to, const char *note, int64_t now_ms, struct counters *c)
+	SMSQ_WARN_UNUSED;
 
 #endif

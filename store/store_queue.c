@@ -37,9 +37,12 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	struct rec_hdr h;
 	struct rec r;
 	struct entry e;
+	char note[64];
+	uint64_t by;
 	char *p;
 	int rc;
 
+	m->withdrew = 0;
 	put_be64(idbuf, id);
 	k.mv_size = m->idem_len;
 	k.mv_data = (void *)m->idem_key;
@@ -54,7 +57,7 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 		return rc;
 
 	memset(&h, 0, sizeof(h));
-	h.type = STORE_REC_V3;
+	h.type = STORE_REC_V5;
 	h.priority = m->priority;
 	h.segments = m->segments;
 	h.encoding = m->encoding;
@@ -67,6 +70,8 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	h.expires_ms = m->expires_ms;
 	h.appointment_ms = m->appointment_ms;
 	h.urgency_ms = store_urgency_ms(m->appointment_ms, now_ms);
+	h.kind = m->kind;
+	h.booking_len = (uint16_t)m->booking_len;
 	/* Ids only grow: MDB_APPEND skips the search.  An id that is not past
 	 * the last one means a broken id counter: it must fail the batch, not
 	 * pass for a duplicate key. */
@@ -92,23 +97,40 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	p += h.to_len;
 	if (h.text_len > 0)
 		memcpy(p, m->text, h.text_len);
+	p += h.text_len;
+	if (h.booking_len > 0)
+		memcpy(p, m->booking, h.booking_len);
 
 	/* The entry, created by entry_move() (from its state to itself); a
-	 * ready one copies the destination and text from m. */
+	 * ready one copies the destination and text from m.  Superseded on
+	 * arrival when a newer event of its booking is stored. */
 	r = (struct rec){ .h = h, .idem = m->idem_key, .to = m->to ? m->to : "",
-			  .text = m->text ? m->text : "" };
-	memset(&e, 0, sizeof(e));
-	e.st.state = m->not_before_ms > now_ms ? STORE_STATE_DELAYED : STORE_STATE_READY;
-	rc = entry_move(s, txn, id, &r, &e, (enum store_state)e.st.state, m->not_before_ms, NULL,
-			now_ms, c);
+			  .text = m->text ? m->text : "", .booking = m->booking };
+	rc = booking_newer(s, txn, &r, &by);
 	if (rc != 0)
 		return rc;
-	c->segments_waiting += h.segments;
+	memset(&e, 0, sizeof(e));
+	e.st.state = by != 0			  ? STORE_STATE_SUPERSEDED
+		     : m->not_before_ms > now_ms ? STORE_STATE_DELAYED
+						 : STORE_STATE_READY;
+	if (by != 0)
+		snprintf(note, sizeof(note), "superseded on arrival by message %llu",
+			 (unsigned long long)by);
+	rc = entry_move(s, txn, id, &r, &e, (enum store_state)e.st.state, m->not_before_ms,
+			by != 0 ? note : NULL, now_ms, c);
+	if (rc != 0)
+		return rc;
+	if (by != 0) {
+		c->segments_withdrawn += h.segments;
+		c->superseded++;
+	} else
+		c->segments_waiting += h.segments;
 	c->segments_saved += m->segments_saved;
 	c->count[e.st.state]++;
 	c->total++;
 	m->id = id;
-	return 0;
+	m->state = e.st.state;
+	return booking_ingest(s, txn, id, &r, e.st.state, m->cancel_notice, now_ms, c, &m->withdrew);
 }
 
 /* One attempt at the whole batch.  Returns an LMDB code. */
@@ -117,6 +139,7 @@ static int ingest_attempt(store *s, struct store_new *msgs, size_t n, int64_t no
 	MDB_txn *txn = NULL;
 	struct counters c;
 	uint64_t next_id;
+	size_t withdrawn = 0;
 	int rc = txn_begin(s, 0, &txn);
 
 	if (rc != 0)
@@ -138,9 +161,12 @@ static int ingest_attempt(store *s, struct store_new *msgs, size_t n, int64_t no
 		if (rc != 0)
 			goto fail;
 		msgs[i].result = STORE_INGEST_ACCEPTED;
+		withdrawn += msgs[i].withdrew;
 		next_id++;
 	}
 	rc = put_u64(txn, s->db_meta, "next_id", next_id);
+	if (rc == 0 && withdrawn > 0)
+		rc = advance_low(s, txn, STORE_LOW_STEPS + 2 * withdrawn);
 	if (rc == 0)
 		rc = put_counters(txn, s->db_meta, &c);
 	if (rc != 0)
@@ -154,7 +180,8 @@ static int ingest_attempt(store *s, struct store_new *msgs, size_t n, int64_t no
 		__atomic_store_n(&s->sh->next_due_ms, s->txn_due, __ATOMIC_RELAXED);
 	return rc;
 fail:
-	set_err(s, "ingest: %s", mdb_strerror(rc));
+	if (rc != RC_SAID)
+		set_err(s, "ingest: %s", mdb_strerror(rc));
 	mdb_txn_abort(txn);
 	return rc;
 }
@@ -220,7 +247,7 @@ static uint64_t ingest_need(const struct store_new *m)
 {
 	return 2 * (sizeof(struct rec_hdr) + 2 * m->idem_len + m->event_len +
 		    2 * (m->to_len + m->text_len) + sizeof(struct st) + sizeof(struct copy_hdr) +
-		    2 * READY_KEY_LEN + 64);
+		    2 * READY_KEY_LEN + 2 * m->booking_len + 2 * ID_KEY_LEN + 64);
 }
 
 int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms)
@@ -260,12 +287,6 @@ int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms)
 	set_err(s, "ingest: batch does not fit after growing the map");
 	return STORE_FULL;
 }
-
-/* Low-mark steps per write transaction that made messages final: 2 per such
- * message keeps up with them; the fixed part catches up, within a few hundred
- * transactions, after a long-waiting oldest message (a reminder scheduled for
- * next week) is finally sent with millions of final ids after it. */
-#define STORE_LOW_STEPS 1024
 
 /* Read the first entry of cur's database (its key and state into e, its id
  * into *id), leaving it in place and cur on it: entry_del_move() moves it.
@@ -344,6 +365,7 @@ static void rec_hold(struct rec *r, char *held, size_t cap)
 
 	r->idem = NULL;
 	r->event = NULL;
+	r->booking = NULL;
 	if (n > cap) {
 		r->to = r->text = NULL;
 		return;
@@ -367,7 +389,7 @@ static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct co
 	for (size_t done = 0; rc == 0 && done < max; done++) {
 		struct entry e;
 		struct rec r;
-		uint64_t id;
+		uint64_t id, by = 0;
 
 		rc = first_entry(s, cur, &now_ms, &e, &id, next_due);
 		if (rc == MDB_NOTFOUND) {
@@ -380,10 +402,21 @@ static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct co
 			break;
 		if (e.st.state == STORE_STATE_INFLIGHT)
 			c->lease_expired++;
+		if (r.h.expires_ms > now_ms && r.h.booking_len > 0)
+			rc = booking_newer(s, txn, &r, &by);
+		if (rc != 0)
+			break;
 		if (r.h.expires_ms <= now_ms) {
 			rc = entry_del_move(s, txn, id, &r, &e, STORE_STATE_EXPIRED, 0,
 					    "expired before it could be sent", now_ms, c);
 			(*n_expired)++;
+			(*n_final)++;
+		} else if (by != 0) {
+			char note[64];
+
+			snprintf(note, sizeof(note), "superseded by message %llu",
+				 (unsigned long long)by);
+			rc = withdraw(s, txn, id, &r.h, &e, STORE_STATE_SUPERSEDED, note, now_ms, c);
 			(*n_final)++;
 		} else {
 			char held[STORE_COPY_MAX];
@@ -474,24 +507,6 @@ static int cycle_attempt(store *s, const char *what, struct store_outcome *o, si
 			 struct store_leased *out, char *texts, size_t texts_cap, size_t *n_out,
 			 size_t *n_expired);
 
-/* Run attempt() again after growing the map when it reports MDB_MAP_FULL. */
-#define WITH_GROWTH(call)                                                  \
-	do {                                                               \
-		for (int tries_ = 0; tries_ < STORE_MAX_GROW_RETRIES; tries_++) { \
-			int rc_ = (call);                                  \
-			if (rc_ == 0)                                      \
-				return STORE_OK;                           \
-			if (rc_ == RC_DISK_FULL)                           \
-				return STORE_FULL;                         \
-			if (rc_ != MDB_MAP_FULL)                           \
-				return STORE_ERROR;                        \
-			rc_ = grow_map(s);                                 \
-			if (rc_ != 0)                                      \
-				return rc_;                                \
-		}                                                          \
-		return STORE_FULL;                                         \
-	} while (0)
-
 int store_lease(store *s, int64_t now_ms, int64_t lease_ms, size_t max, uint32_t budget_segments,
 		struct store_leased *out, char *texts, size_t texts_cap, size_t *n_out,
 		size_t *n_expired)
@@ -514,6 +529,19 @@ int store_lease(store *s, int64_t now_ms, int64_t lease_ms, size_t max, uint32_t
 				  texts, texts_cap, n_out, n_expired));
 }
 
+/* A newer event that supersedes message id, which is being released back
+ * to the queue, in *by (0: none).  Returns an LMDB code. */
+static int released_to(store *s, MDB_txn *txn, uint64_t id, uint64_t *by)
+{
+	struct rec r;
+	int rc = rec_read(s, txn, id, &r);
+
+	*by = 0;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	return rc != 0 ? rc : booking_newer(s, txn, &r, by);
+}
+
 /* Apply one outcome (dcur: a cursor on the delayed index, where leases
  * are).  Returns an LMDB code (0 also when not applicable). */
 static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_outcome *o,
@@ -523,6 +551,7 @@ static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_out
 						  released to ready reads its record) */
 	struct rec_hdr *h = &hdr.h;
 	struct entry e;
+	uint64_t by;
 	int rc;
 
 	o->applied = 0;
@@ -608,7 +637,17 @@ static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_out
 		if (e.st.attempts > 0)
 			e.st.attempts--;
 		c->attempts--;
-		rc = entry_del_move(s, txn, o->id, &hdr, &e, STORE_STATE_READY, 0, NULL, now_ms, c);
+		rc = released_to(s, txn, o->id, &by);
+		if (rc == 0 && by != 0) {
+			char note[64];
+
+			snprintf(note, sizeof(note), "superseded by message %llu",
+				 (unsigned long long)by);
+			rc = withdraw(s, txn, o->id, h, &e, STORE_STATE_SUPERSEDED, note, now_ms, c);
+		} else if (rc == 0) {
+			rc = entry_del_move(s, txn, o->id, &hdr, &e, STORE_STATE_READY, 0, NULL,
+					    now_ms, c);
+		}
 		break;
 	case STORE_OUT_RENEW:
 		rc = entry_del_move(s, txn, o->id, &hdr, &e, STORE_STATE_INFLIGHT, o->at_ms, NULL,
@@ -850,6 +889,7 @@ static int requeue_one(store *s, MDB_txn *txn, uint64_t id, int64_t now_ms, int 
 			    "requeued by an operator", now_ms, c);
 	if (rc != 0)
 		return rc;
+	c->requeued++;
 	if (id < *low)
 		*low = id;
 	*res = STORE_REQUEUED;

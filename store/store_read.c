@@ -59,7 +59,9 @@ int store_get(store *s, uint64_t id, struct store_msg *out)
 	out->encoding = (enum store_encoding)r.h.encoding;
 	out->ambiguous = e.st.ambiguous;
 	out->provider = e.st.provider;
+	out->kind = r.h.kind;
 	memcpy(out->idem_key, r.idem, r.h.idem_len);
+	memcpy(out->booking, r.booking, r.h.booking_len);
 	memcpy(out->to, r.to, r.h.to_len);
 	memcpy(out->note, e.note, (size_t)e.st.note_len + 1);
 	out->event_len = r.h.event_len;
@@ -140,6 +142,10 @@ int store_stats(store *s, struct store_stats *out)
 	out->ambiguous = c.ambiguous;
 	out->lease_expired = c.lease_expired;
 	out->segments_saved = c.segments_saved;
+	out->segments_withdrawn = c.segments_withdrawn;
+	out->superseded_ever = c.superseded;
+	out->cancelled_ever = c.cancelled;
+	out->requeued_ever = c.requeued;
 	out->waiting = c.count[STORE_STATE_DELAYED] + c.count[STORE_STATE_READY] +
 		       c.count[STORE_STATE_INFLIGHT];
 
@@ -293,6 +299,7 @@ struct verify_ctx {
 	uint8_t *seen;           /* per id: 0 unseen, else state + 1 */
 	uint64_t next_id;        /* ids are below */
 	struct counters recount; /* what the indexes say */
+	uint64_t bookings;       /* records with a booking id */
 };
 
 /* Check every entry of one index: state value, record, key, once only. */
@@ -402,6 +409,16 @@ static int verify_records(struct verify_ctx *v, uint64_t low)
 			set_err(v->s, "message %llu: idempotency key not indexed", (unsigned long long)id);
 			goto out;
 		}
+		if (r.h.booking_len > 0) {
+			rc = booking_check(v->s, v->txn, id, &r);
+			if (rc != 0) {
+				set_err(v->s, "message %llu: %s in the booking index",
+					(unsigned long long)id,
+					rc == MDB_NOTFOUND ? "missing" : "another kind");
+				goto out;
+			}
+			v->bookings++;
+		}
 		rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
 	}
 	if (rc != MDB_NOTFOUND) {
@@ -457,6 +474,17 @@ int store_verify(store *s)
 	if (st.ms_entries != v.recount.total) {
 		set_err(s, "idempotency index has %llu keys for %llu messages",
 			(unsigned long long)st.ms_entries, (unsigned long long)v.recount.total);
+		goto out;
+	}
+	memset(&st, 0, sizeof(st));
+	rc = s->has_booking ? mdb_stat(v.txn, s->db_booking, &st) : 0;
+	if (rc != 0) {
+		set_err(s, "verify: %s", mdb_strerror(rc));
+		goto out;
+	}
+	if (st.ms_entries != v.bookings) {
+		set_err(s, "booking index has %llu entries for %llu messages with a booking id",
+			(unsigned long long)st.ms_entries, (unsigned long long)v.bookings);
 		goto out;
 	}
 	if (memcmp(c.count, v.recount.count, sizeof(c.count)) != 0 || c.total != v.recount.total ||

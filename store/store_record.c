@@ -1,20 +1,23 @@
 /*
  * store_record: the schema (see store.h for the contract, store_impl.h for
- * the four files of the store).
+ * the five files of the store).
  *
- * DESIGN (schema 4)
+ * DESIGN (schema 5)
  *
- * One LMDB environment (data.mdb + lock.mdb in the data directory) holds six
- * named databases:
+ * One LMDB environment (data.mdb + lock.mdb in the data directory) holds
+ * seven named databases:
  *
  *   msg      id (8 bytes, big-endian)  -> record: what was stored at ingest,
  *                                         never rewritten (struct rec_hdr +
- *                                         key, event, destination, text)
+ *                                         key, event, destination, text,
+ *                                         booking id)
  *   idem     idempotency key           -> id (8 bytes)
  *   ready    prio'(1) urg(8) id(8)     -> state + sending copy   due, most
  *                                         urgent first
  *   delayed  due(8) id(8)              -> state   not-before, retry, lease end
- *   done     prio'(1) urg(8) id(8)     -> state   final (sent, failed, expired)
+ *   done     prio'(1) urg(8) id(8)     -> state   final (sent, failed, expired,
+ *                                                 superseded, cancelled)
+ *   booking  booking, 0, created, id   -> kind    (store_booking.c)
  *   meta     "next_id", "low_id" -> u64, "counters", "version" -> u32
  *
  * Keys are big-endian so that LMDB's byte order is numeric order; signed
@@ -84,7 +87,8 @@
 #include <string.h>
 
 static const char *const state_names[STORE_STATE_COUNT] = {
-	"delayed", "ready", "inflight", "sent", "delivered", "failed", "expired",
+	"delayed", "ready", "inflight", "sent", "delivered", "failed", "expired", "superseded",
+	"cancelled",
 };
 
 const char *store_state_name(enum store_state st)
@@ -199,11 +203,20 @@ int get_counters(MDB_txn *txn, MDB_dbi dbi, struct counters *c)
 	memset(c, 0, sizeof(*c));
 	if (rc == MDB_NOTFOUND)
 		return 0;
-	if (rc == 0 && v.mv_size != sizeof(*c))
+	if (rc != 0)
+		return rc;
+	if (v.mv_size == COUNTERS_V4_SIZE) {
+		/* schema 4's: the seven states it had, then the same fields */
+		const char *old = v.mv_data;
+
+		memcpy(c->count, old, 7 * sizeof(uint64_t));
+		memcpy(&c->total, old + 7 * sizeof(uint64_t), 7 * sizeof(uint64_t));
+		return 0;
+	}
+	if (v.mv_size != sizeof(*c))
 		return MDB_CORRUPTED;
-	if (rc == 0)
-		memcpy(c, v.mv_data, sizeof(*c));
-	return rc;
+	memcpy(c, v.mv_data, sizeof(*c));
+	return 0;
 }
 
 int put_counters(MDB_txn *txn, MDB_dbi dbi, const struct counters *c)
@@ -266,39 +279,54 @@ int check_version(store *s, MDB_txn *txn, char *err, size_t errlen)
 	/* Schema 3 only adds a record type: schema 2 records stay as they are
 	 * (keyed by their exact appointment), new ones are schema 3.  Schema 4
 	 * only adds a ready value type: entries without a sending copy are
-	 * sent from their records.  Marking the store 4 keeps an older smsq
-	 * (which would call a copy corrupt) out. */
+	 * sent from their records.  Schema 5 adds two states, a record type
+	 * (kind and booking id), the booking index (opened, or created, with
+	 * the others: empty for older messages, which take no part in
+	 * superseding) and a field of the counters, read in their schema 4
+	 * size by get_counters() until the next write.  Marking the store
+	 * keeps an older smsq (which would call all that corrupt) out. */
 	if (have != STORE_SCHEMA_VERSION && !s->read_only)
 		return write_version(s, txn, err, errlen);
 	return 0;
 }
 
+/* Bytes of the header of a record of type `type` (0: not a record). */
+static size_t rec_hdr_size(unsigned type)
+{
+	switch (type) {
+	case STORE_REC_V2:
+		return REC_HDR_V2_SIZE;
+	case STORE_REC_V3:
+		return REC_HDR_V3_SIZE;
+	case STORE_REC_V5:
+		return sizeof(struct rec_hdr);
+	default:
+		return 0;
+	}
+}
+
 size_t rec_size(const struct rec_hdr *h)
 {
-	size_t hsize = h->type == STORE_REC_V2 ? REC_HDR_V2_SIZE : sizeof(*h);
-
-	return hsize + (size_t)h->idem_len + h->event_len + h->to_len + h->text_len;
+	return rec_hdr_size(h->type) + (size_t)h->idem_len + h->event_len + h->to_len +
+	       h->text_len + h->booking_len;
 }
 
 /* Decode v into r (pointers into v).  Returns 0, or -1 if corrupt. */
 int rec_parse(const MDB_val *v, struct rec *r)
 {
 	const char *p = v->mv_data;
-	size_t hsize = sizeof(r->h);
+	size_t hsize = v->mv_size > 0 ? rec_hdr_size((unsigned char)p[0]) : 0;
 
-	if (v->mv_size > 0 && p[0] == STORE_REC_V2)
-		hsize = REC_HDR_V2_SIZE;
-	if (v->mv_size < hsize)
+	if (hsize == 0 || v->mv_size < hsize)
 		return -1;
 	memset(&r->h, 0, sizeof(r->h));
 	memcpy(&r->h, p, hsize);
 	if (r->h.type == STORE_REC_V2)
 		r->h.urgency_ms = r->h.appointment_ms; /* how schema 2 keyed it */
-	else if (r->h.type != STORE_REC_V3)
-		return -1;
 	if (rec_size(&r->h) != v->mv_size ||
 	    r->h.priority > STORE_PRIORITY_MAX || r->h.idem_len > STORE_IDEM_MAX ||
-	    r->h.to_len > STORE_TO_MAX || r->h.text_len > STORE_TEXT_MAX)
+	    r->h.to_len > STORE_TO_MAX || r->h.text_len > STORE_TEXT_MAX ||
+	    r->h.booking_len > STORE_BOOKING_MAX || r->h.kind >= STORE_KIND_COUNT)
 		return -1;
 	p += hsize;
 	r->idem = p;
@@ -308,6 +336,8 @@ int rec_parse(const MDB_val *v, struct rec *r)
 	r->to = p;
 	p += r->h.to_len;
 	r->text = p;
+	p += r->h.text_len;
+	r->booking = p;
 	return 0;
 }
 
@@ -352,6 +382,7 @@ static int copy_parse(const char *p, size_t n, struct entry *e)
 	r->event = NULL;
 	r->to = p + sizeof(c);
 	r->text = r->to + c.to_len;
+	r->booking = NULL;
 	return 0;
 }
 
@@ -549,6 +580,23 @@ uint64_t index_key_id(const MDB_val *k)
  * ready by key, delayed by a scan (the record does not know the due time).
  * Returns 0 with e filled, MDB_NOTFOUND (in no index: corrupt), or an error.
  */
+int entry_find_keyed(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
+		     struct entry *e)
+{
+	int rc = MDB_NOTFOUND;
+
+	for (int i = 0; i < 3 && rc == MDB_NOTFOUND; i++) {
+		e->st.state = i == 0 ? STORE_STATE_SENT : i == 1 ? STORE_STATE_READY
+								: STORE_STATE_DELAYED;
+		e->st.due_ms = h->not_before_ms;
+		entry_place(s, h, id, e);
+		rc = entry_get(txn, e);
+		if (rc == 0 && i == 2 && e->st.state != STORE_STATE_DELAYED)
+			rc = MDB_NOTFOUND; /* a lease that ends at its not-before */
+	}
+	return rc;
+}
+
 int entry_find(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
 		      struct entry *e)
 {

@@ -658,6 +658,20 @@ static void test_check_log_formats(void **state)
 	expect_err(f, "log.format: must be 1 to 15 characters");
 }
 
+static void test_check_cancel_notice(void **state)
+{
+	struct fx *f = *state;
+
+	assert_string_equal(f->cfg.ingest_cancel_notice, "if_told");
+	assert_int_equal(config_set(&f->cfg, "ingest.cancel_notice", "always", f->err,
+				    sizeof(f->err)), 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), 0);
+	assert_int_equal(config_set(&f->cfg, "ingest.cancel_notice", "never", f->err,
+				    sizeof(f->err)), 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), -1);
+	assert_string_equal(f->err, "ingest.cancel_notice: 'never' is not one of if_told, always");
+}
+
 static void test_check_map_size_above_max(void **state)
 {
 	struct fx *f = *state;
@@ -733,6 +747,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_line_is_an_error_on_its_line, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_log_levels, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_log_formats, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_cancel_notice, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_map_size_above_max, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_endpoints, fx_setup, fx_teardown),

@@ -122,6 +122,35 @@ static void ready_index_orders_far_appointments_by_arrival_within_a_step(void **
 	assert_int_equal(store_verify(f->st), 0);
 }
 
+/* Rewrite every record as schema 3 and 4 wrote it (a 56-byte header:
+ * schema 5's without kind and booking_len, type 0x54; these records have
+ * no booking id), and drop the booking index they did not have. */
+static void make_records_3(MDB_txn *txn)
+{
+	MDB_dbi msgdb, booking;
+	MDB_cursor *cur;
+	MDB_val k, v;
+
+	assert_int_equal(mdb_dbi_open(txn, "msg", 0, &msgdb), 0);
+	assert_int_equal(mdb_cursor_open(txn, msgdb, &cur), 0);
+	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+		unsigned char rec[1024], key[8];
+
+		assert_true(k.mv_size == 8 && v.mv_size > 64 && v.mv_size <= sizeof(rec));
+		memcpy(rec, v.mv_data, v.mv_size);
+		memcpy(key, k.mv_data, 8);
+		assert_int_equal(rec[0], 0x57);
+		assert_int_equal(rec[58] | rec[59] << 8, 0); /* no booking id */
+		rec[0] = 0x54;
+		memmove(rec + 56, rec + 64, v.mv_size - 64);
+		MDB_val kv = { 8, key }, rv = { v.mv_size - 8, rec };
+		assert_int_equal(mdb_cursor_put(cur, &kv, &rv, MDB_CURRENT), 0);
+	}
+	mdb_cursor_close(cur);
+	assert_int_equal(mdb_dbi_open(txn, "booking", 0, &booking), 0);
+	assert_int_equal(mdb_drop(txn, booking, 1), 0);
+}
+
 /* Rewrite every record as schema 2 wrote it (a 48-byte header: schema 3's
  * without urgency_ms, type 0x52), move its ready entry where schema 2 put it
  * (under the exact appointment), and mark the store schema 2.  Offsets are
@@ -144,6 +173,7 @@ static void make_schema_2(MDB_txn *txn)
 	MDB_val k, v;
 	size_t n = 0;
 
+	make_records_3(txn);
 	set_version(txn, 2);
 	assert_int_equal(mdb_dbi_open(txn, "msg", 0, &msgdb), 0);
 	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
@@ -195,6 +225,7 @@ static void make_schema_3(MDB_txn *txn)
 	MDB_val k, v;
 	int n = 0;
 
+	make_records_3(txn);
 	set_version(txn, 3);
 	assert_int_equal(mdb_dbi_open(txn, "ready", 0, &ready), 0);
 	assert_int_equal(mdb_cursor_open(txn, ready, &cur), 0);
@@ -216,7 +247,7 @@ static void make_schema_3(MDB_txn *txn)
 	assert_true(n > 0);
 }
 
-static void expect_schema_4(MDB_txn *txn)
+static void expect_schema_5(MDB_txn *txn)
 {
 	MDB_dbi meta;
 	uint32_t ver = 0;
@@ -226,7 +257,84 @@ static void expect_schema_4(MDB_txn *txn)
 	assert_int_equal(mdb_get(txn, meta, &k, &v), 0);
 	assert_int_equal(v.mv_size, sizeof(ver));
 	memcpy(&ver, v.mv_data, sizeof(ver));
-	assert_int_equal(ver, 4);
+	assert_int_equal(ver, 5);
+}
+
+/* What schema 4 wrote: schema 3 records, counters of seven states and
+ * seven fields, no booking index, version 4. */
+static void make_schema_4(MDB_txn *txn)
+{
+	MDB_dbi meta;
+	MDB_val k = { 8, (void *)"counters" }, v;
+	uint64_t c[64], old[14];
+
+	make_records_3(txn);
+	set_version(txn, 4);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	assert_int_equal(mdb_get(txn, meta, &k, &v), 0);
+	assert_true(v.mv_size >= (9 + 7) * 8 && v.mv_size <= sizeof(c));
+	memcpy(c, v.mv_data, v.mv_size);
+	for (int i = 7; i < 9; i++)
+		assert_int_equal(c[i], 0); /* no superseded, no cancelled */
+	memcpy(old, c, 7 * 8);
+	memcpy(old + 7, c + 9, 7 * 8);
+	v.mv_size = sizeof(old);
+	v.mv_data = old;
+	assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+}
+
+/* A schema 4 store is read as it is (smsqctl), then made schema 5 by the
+ * pool: its counters kept, a booking index added for new messages. */
+static void a_schema_4_store_is_upgraded_in_place(void **state)
+{
+	struct fx *f = *state;
+	struct store_new a[3] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0),
+				  msg(f, 3, 0, NOW + DAY, 0) };
+	struct store_new b[2] = { msg(f, 4, 0, NOW + DAY, 0), msg(f, 5, 0, NOW + DAY, 0) };
+	struct store_opts ro = { .dir = f->dir, .read_only = 1 };
+	struct store_outcome o;
+	struct store_stats st;
+	uint64_t ids[4];
+	char err[256];
+	store *r;
+
+	assert_int_equal(store_ingest(f->st, a, 3, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 1, 0, NULL), 1);
+	o = outcome(&leased[0], STORE_OUT_SENT, 0, "SM1");
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 10), STORE_OK);
+	tamper(f, make_schema_4);
+	r = store_open(&ro, err, sizeof(err));
+	assert_non_null(r);
+	assert_int_equal(store_stats(r, &st), STORE_OK);
+	assert_int_equal(st.count[STORE_STATE_SENT], 1);
+	assert_int_equal(st.count[STORE_STATE_READY], 2);
+	assert_int_equal(st.total, 3);
+	assert_int_equal(st.attempts, 1);
+	assert_int_equal(store_booking(r, "B1", 2, ids, 4), 0);
+	assert_int_equal(store_verify(r), 0);
+	store_close(&r);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	st = stats(f->st);
+	assert_int_equal(st.count[STORE_STATE_SENT], 1);
+	assert_int_equal(st.total, 3);
+	assert_int_equal(st.segments_withdrawn, 0);
+	for (int i = 0; i < 2; i++) {
+		b[i].booking = "B1";
+		b[i].booking_len = 2;
+		b[i].kind = (uint8_t)(i == 0 ? STORE_KIND_CONFIRMED : STORE_KIND_RESCHEDULED);
+		b[i].created_ms = NOW - 100 + i;
+	}
+	assert_int_equal(store_ingest(f->st, b, 2, NOW), STORE_OK);
+	st = stats(f->st);
+	assert_int_equal(st.count[STORE_STATE_SUPERSEDED], 1);
+	assert_int_equal(st.count[STORE_STATE_READY], 3);
+	assert_int_equal(st.total, 5);
+	assert_int_equal(store_verify(f->st), 0);
+	store_close(&f->st);
+	tamper(f, expect_schema_5);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
 }
 
 /* A schema 2 store opens: its messages are read, ordered and sent where
@@ -280,9 +388,9 @@ static void a_schema_2_store_is_read_and_upgraded_in_place(void **state)
 		assert_int_equal(o[i].applied, 1);
 	assert_int_equal(stats(f->st).count[STORE_STATE_SENT], 3);
 	assert_int_equal(store_verify(f->st), 0);
-	/* the store says schema 4 now (an smsq that reads only 2 is kept out) */
+	/* the store says schema 5 now (an smsq that reads only 2 is kept out) */
 	store_close(&f->st);
-	tamper(f, expect_schema_4);
+	tamper(f, expect_schema_5);
 	f->st = open_store(f->dir, 0, 0, 0);
 	assert_non_null(f->st);
 }
@@ -550,7 +658,7 @@ static void a_schema_3_store_is_sent_from_its_records(void **state)
 	assert_string_equal(leased[1].text, "Rendez-vous annulé");
 	assert_int_equal(store_verify(f->st), 0);
 	store_close(&f->st);
-	tamper(f, expect_schema_4);
+	tamper(f, expect_schema_5);
 	f->st = open_store(f->dir, 0, 0, 0);
 	assert_non_null(f->st);
 }
@@ -561,6 +669,10 @@ static void state_names(void **state)
 	assert_string_equal(store_state_name(STORE_STATE_DELAYED), "delayed");
 	assert_string_equal(store_state_name(STORE_STATE_INFLIGHT), "inflight");
 	assert_string_equal(store_state_name(STORE_STATE_EXPIRED), "expired");
+	assert_string_equal(store_state_name(STORE_STATE_SUPERSEDED), "superseded");
+	assert_string_equal(store_state_name(STORE_STATE_CANCELLED), "cancelled");
+	assert_string_equal(store_kind_name(STORE_KIND_RESCHEDULED), "rescheduled");
+	assert_string_equal(store_kind_name((enum store_kind)9), "unknown");
 	assert_string_equal(store_state_name((enum store_state)99), "unknown");
 }
 
@@ -583,6 +695,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_schema_2_store_is_read_and_upgraded_in_place, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(a_schema_3_store_is_sent_from_its_records, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(a_schema_4_store_is_upgraded_in_place, setup,
 						teardown),
 		cmocka_unit_test(state_names),
 	};

@@ -461,6 +461,13 @@ static Smsq__Reason check_window(const Smsq__BookingEvent *ev, int64_t now_ms, c
 	return SMSQ__REASON__REASON_NONE;
 }
 
+_Static_assert((int)STORE_KIND_CONFIRMED == SMSQ__KIND__KIND_CONFIRMED &&
+		       (int)STORE_KIND_RESCHEDULED == SMSQ__KIND__KIND_RESCHEDULED &&
+		       (int)STORE_KIND_CANCELLED == SMSQ__KIND__KIND_CANCELLED &&
+		       (int)STORE_KIND_REMINDER == SMSQ__KIND__KIND_REMINDER,
+	       "a stored kind is the protocol's");
+_Static_assert(VALIDATE_ID_MAX <= STORE_BOOKING_MAX, "a valid booking id fits the store");
+
 Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t now_ms,
 			    struct store_new *out, char *detail, size_t detail_len)
 {
@@ -560,6 +567,9 @@ Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t 
 	out->expires_ms = expires;
 	out->appointment_ms = ev->appointment_at_ms;
 	out->priority = (uint8_t)ev->priority;
+	out->booking = ev->booking_id;
+	out->booking_len = strlen(ev->booking_id);
+	out->kind = (uint8_t)ev->kind; /* checked above; the same values (below) */
 	out->to_len = strlen(e164);
 	memcpy(out->to_buf, e164, out->to_len + 1);
 	out->to = out->to_buf;

@@ -25,7 +25,8 @@ void drain_init(struct drain *d, size_t window)
 uint64_t drain_done_of(const struct store_stats *s)
 {
 	return s->count[STORE_STATE_SENT] + s->count[STORE_STATE_DELIVERED] +
-	       s->count[STORE_STATE_FAILED] + s->count[STORE_STATE_EXPIRED];
+	       s->count[STORE_STATE_FAILED] + s->count[STORE_STATE_EXPIRED] +
+	       s->count[STORE_STATE_SUPERSEDED] + s->count[STORE_STATE_CANCELLED];
 }
 
 const char *drain_state_name(enum drain_state s)

@@ -229,6 +229,16 @@ static void metrics_store(const struct watch_view *v, FILE *f)
 		s->lease_expired);
 	one_u64(f, "smsq_segments_saved_total", "counter", "SMS parts saved by smart encoding.",
 		s->segments_saved);
+	one_u64(f, "smsq_segments_withdrawn_total", "counter",
+		"SMS parts of messages superseded or cancelled before they were sent.",
+		s->segments_withdrawn);
+	one_u64(f, "smsq_superseded_total", "counter",
+		"Messages superseded by a newer event of their booking (never sent).",
+		s->superseded_ever);
+	one_u64(f, "smsq_operator_cancelled_total", "counter",
+		"Messages cancelled by an operator (smsqctl cancel).", s->cancelled_ever);
+	one_u64(f, "smsq_operator_requeued_total", "counter",
+		"Messages requeued by an operator (smsqctl requeue).", s->requeued_ever);
 
 	one_u64(f, "smsq_store_used_bytes", "gauge",
 		"The store file's pages in use or on its free list (its high-water mark).",

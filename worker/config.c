@@ -63,6 +63,9 @@ static const struct opt opts[] = {
 	  "it)" },
 	{ "ingest.workers", OPT_LONG, "1", 0, 256, F(ingest_workers),
 	  "how many of the workers take events (the others only send); 0 = all" },
+	{ "ingest.cancel_notice", OPT_STR, "if_told", 1, 0, F(ingest_cancel_notice),
+	  "if_told: a cancellation is not sent when every earlier message of its booking was "
+	  "withdrawn unsent (the patient heard nothing); always: it is sent" },
 	{ "pool.workers", OPT_LONG, "0", 0, 256, F(pool_workers),
 	  "worker processes; 0 = one per core" },
 	{ "pool.restart_delay_ms", OPT_LONG, "500", 0, 60000, F(pool_restart_delay_ms),
@@ -483,6 +486,12 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 	}
 	if (log_format_parse(cfg->log_format, &fmt) != 0) {
 		snprintf(err, errlen, "log.format: '%s' is not one of text, json", cfg->log_format);
+		return -1;
+	}
+	if (strcmp(cfg->ingest_cancel_notice, "if_told") != 0 &&
+	    strcmp(cfg->ingest_cancel_notice, "always") != 0) {
+		snprintf(err, errlen, "ingest.cancel_notice: '%s' is not one of if_told, always",
+			 cfg->ingest_cancel_notice);
 		return -1;
 	}
 	if (cfg->store_map_size_mb > cfg->store_map_max_mb) {

@@ -56,6 +56,7 @@ struct config {
 	long ingest_batch_max;                /* ingest.batch_max: events per group commit */
 	long ingest_hwm;                      /* ingest.hwm: ZeroMQ high-water mark of the acks */
 	long ingest_workers;                  /* ingest.workers: workers taking events, 0 all */
+	char ingest_cancel_notice[CONFIG_STR_MAX]; /* ingest.cancel_notice: if_told|always */
 	long pool_workers;                    /* pool.workers: processes (0: cores) */
 	long pool_restart_delay_ms;           /* pool.restart_delay_ms: between restarts */
 	long pool_shutdown_timeout_ms;        /* pool.shutdown_timeout_ms: then SIGKILL */

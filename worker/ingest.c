@@ -632,6 +632,7 @@ static int read_batch(ingest *in, struct batch *b, int shutting_down)
 		}
 		m->event = zmq_msg_data(evf);
 		m->event_len = zmq_msg_size(evf);
+		m->cancel_notice = (uint8_t)in->o.cancel_notice;
 		/* (A ready text is not in the slot: it stays in the event.) */
 		if ((uintptr_t)m->text - (uintptr_t)slot < in->text_slot)
 			b->text_used += (uintptr_t)m->text - (uintptr_t)slot + m->text_len + 1;

@@ -45,6 +45,8 @@ struct ingest_opts {
 	const struct prepare_opts *text; /* the checks and the texts, borrowed for ingest_new() */
 	struct counters_data *counters; /* this process's shard of the pool's shared counters
 					   (store/counters.h), or NULL: count nothing there */
+	int cancel_notice;            /* enum store_cancel_notice: is a cancellation sent
+					 when the patient was told nothing of the booking */
 };
 
 /* Counters since start, for logs and tests. */

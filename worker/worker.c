@@ -130,6 +130,9 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 		.max_event_bytes = (size_t)cfg->ingest_max_event_bytes,
 		.hwm = (int)cfg->ingest_hwm,
 		.counters = ctr,
+		.cancel_notice = strcmp(cfg->ingest_cancel_notice, "always") == 0
+					 ? STORE_NOTICE_ALWAYS
+					 : STORE_NOTICE_IF_TOLD,
 	};
 	struct prepare_opts text;
 	struct sigaction sa;
