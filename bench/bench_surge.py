@@ -12,7 +12,7 @@ import threading
 import time
 
 from benchlib import (
-    BAR, EVENING_BOOKINGS, EVENING_S, Fake, P, Pool, ROOT, RUNS, WORK,
+    BAR, BenchError, EVENING_BOOKINGS, EVENING_S, Fake, P, Pool, ROOT, RUNS, WORK,
     commands_block, fmt_num, fresh_dir, log, md_table, median, note_cmd, now_ms, publish,
     read_record, rel, rmtree, store_stats, verdict, wait_for)
 
@@ -391,13 +391,15 @@ def section_rebook(R):
             per_dest.setdefault(dst, set()).add(key)
     sent_times = sorted(t for t, key, dst, outcome in rows if outcome == "accepted")
     st = final["states"]
+    if any(len(keys) > 2 for keys in per_dest.values()) or len(sent_times) != st["sent"]:
+        raise BenchError("rebook: a number got more than 2 SMS, or the provider's count (%d) "
+                         "is not the store's (%d)" % (len(sent_times), st["sent"]))
     R["rebook"] = dict(
         events=events, bookings=bookings, resched=resched, cancels=cancels, limit=limit,
         seconds=seconds, scale=scale, sent=st["sent"], superseded=st["superseded"],
         expired=st["expired"], failed=st["failed"], withdrawn_parts=final["segments_withdrawn"],
         accepted=len(sent_times),
         two=sum(1 for keys in per_dest.values() if len(keys) == 2),
-        three=sum(1 for keys in per_dest.values() if len(keys) > 2),
         none=bookings - len(per_dest),
         drain_s=(sent_times[-1] - sent_times[0]) / 1000.0 if sent_times else 0.0,
         publish=pub)

@@ -24,7 +24,8 @@ import harness  # noqa: E402  (tests/harness.py: the processes, shared with the 
 os.chdir(ROOT)
 
 
-SECTIONS = ["ingest", "dispatch", "pacing", "scale", "recovery", "surge", "rebook", "faults"]
+SECTIONS = ["ingest", "dispatch", "pacing", "scale", "recovery", "surge", "rebook", "faults",
+            "steady"]
 
 
 def env_flag(name):
@@ -52,7 +53,8 @@ if QUICK:
              recovery_leases=(2000,), recovery_rate=5000, recovery_tail_s=5,
              pool_kill_backlog=100_000,
              surge_events=8_000, surge_seconds=20,
-             faults_lower_s=60, faults_events=5_000, faults_key_events=1_000, faults_key_s=10)
+             faults_lower_s=60, faults_events=5_000, faults_key_events=1_000, faults_key_s=10,
+             steady_events=200_000, steady_rate=20_000)
 else:
     P = dict(ingest_events=1_000_000, paced_seconds=10, paced_warmup_s=1, ref_events=1_000_000,
              dispatch_events={"infobip": 200_000, "twilio": 50_000}, scrape_events=1_000_000,
@@ -61,7 +63,8 @@ else:
              recovery_leases=(2000, 5000), recovery_rate=5000, recovery_tail_s=5,
              pool_kill_backlog=1_000_000,
              surge_events=40_000, surge_seconds=30,
-             faults_lower_s=90, faults_events=10_000, faults_key_events=2_000, faults_key_s=30)
+             faults_lower_s=90, faults_events=10_000, faults_key_events=2_000, faults_key_s=30,
+             steady_events=1_500_000, steady_rate=40_000)
 
 
 CHUNK = 1_000_000          # events per publisher run when building a backlog

@@ -84,7 +84,9 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 	for (int i = 0; i < STORE_STATE_COUNT; i++)
 		printf("  %-9s %llu\n", store_state_name((enum store_state)i),
 		       (unsigned long long)s->count[i]);
-	printf("total      %llu\n", (unsigned long long)s->total);
+	printf("total      %llu ever stored, %llu purged since (their keys: %llu kept)\n",
+	       (unsigned long long)s->total, (unsigned long long)s->purged_ever,
+	       (unsigned long long)s->keys_kept);
 	printf("segments   %llu waiting, %llu saved by smart encoding, %llu withdrawn\n",
 	       (unsigned long long)s->segments_waiting, (unsigned long long)s->segments_saved,
 	       (unsigned long long)s->segments_withdrawn);
@@ -193,6 +195,8 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 				  json_integer((json_int_t)s->cancelled_ever));
 	rc |= json_object_set_new(root, "operator_requeued_total",
 				  json_integer((json_int_t)s->requeued_ever));
+	rc |= json_object_set_new(root, "purged_total", json_integer((json_int_t)s->purged_ever));
+	rc |= json_object_set_new(root, "keys_kept", json_integer((json_int_t)s->keys_kept));
 	rc |= json_object_set_new(root, "attempts", json_integer((json_int_t)s->attempts));
 	rc |= json_object_set_new(root, "retries", json_integer((json_int_t)s->retries));
 	rc |= json_object_set_new(root, "ambiguous_retries", json_integer((json_int_t)s->ambiguous));

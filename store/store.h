@@ -99,6 +99,10 @@ struct store_opts {
 	int read_only;                /* 1: open for reading only (smsqctl) */
 	int record_ceiling;           /* 1: write map_max_bytes into the store for
 					 store_stats() (the pool, holding its lock) */
+	int64_t retention_ms;         /* final messages are purged this long after they
+					 became final (0: STORE_DEFAULT_RETENTION_MS) */
+	int64_t keys_ms;              /* their idempotency keys are kept this long after
+					 (0: as long as the message; never less) */
 };
 
 /*
@@ -248,6 +252,9 @@ struct store_stats {
 	uint64_t superseded_ever;          /* messages superseded, ever */
 	uint64_t cancelled_ever;           /* messages cancelled by an operator, ever */
 	uint64_t requeued_ever;            /* messages requeued by an operator, ever */
+	uint64_t purged_ever;              /* final messages purged, ever (total less these
+					      is what the store holds) */
+	uint64_t keys_kept;                /* keys of purged messages still kept */
 	int64_t next_due_ms;               /* earliest delayed/lease time, 0: none */
 	uint64_t waiting;                  /* delayed + ready + in flight */
 	uint64_t oldest_waiting_id;        /* 0 when nothing waits */
@@ -320,6 +327,46 @@ enum store_requeue_result {
  */
 int store_requeue(store *s, const uint64_t *ids, size_t n, int64_t now_ms, int force,
 		  enum store_requeue_result *results) SMSQ_WARN_UNUSED;
+
+/* ---- retention ----------------------------------------------------------
+ *
+ * A final message (sent, delivered, failed, expired, superseded, cancelled)
+ * is kept retention_ms after it became final, for smsqctl and the stats;
+ * then it is purged: its record, its index entries and its booking entry
+ * go.  Its idempotency key stays keys_ms after it became final (a resend is
+ * still a duplicate meanwhile: the record is then a tombstone of the key
+ * alone), then goes too.  A purged message is not found (STORE_NOTFOUND)
+ * and no longer counted in its state; store_stats() counts the purged ones
+ * and the keys kept.
+ *
+ * store_purge() does a bounded part of that work: a sweep of the messages
+ * in id order, continued where the previous call stopped and starting over
+ * at the end.  A store that ingest finds full purges by itself before it
+ * refuses events (store_ingest()): final messages older than
+ * STORE_PURGE_FLOOR_MS then go even before their retention (their keys are
+ * kept as for any purged message).
+ */
+
+#define STORE_DEFAULT_RETENTION_MS (7LL * 86400000)
+#define STORE_PURGE_FLOOR_MS 3600000LL  /* a full store purges what is final this long */
+#define STORE_PURGE_VISIT 1024          /* messages one store_purge() call looks at */
+
+/* What one store_purge() call did. */
+struct store_purged {
+	size_t visited;          /* messages looked at */
+	size_t purged;           /* final messages purged (their keys perhaps kept) */
+	size_t keys_dropped;     /* keys forgotten (their messages purged before) */
+	int wrapped;             /* the sweep reached the last message and starts over */
+};
+
+/*
+ * Purge what the retention allows among the next max_visit messages of the
+ * sweep (at most STORE_PURGE_VISIT), in one write transaction (none when
+ * there is nothing to purge).  Returns STORE_OK (out filled), STORE_FULL
+ * (the disk) or STORE_ERROR.
+ */
+int store_purge(store *s, int64_t now_ms, size_t max_visit, struct store_purged *out)
+	SMSQ_WARN_UNUSED;
 
 /* ---- cancelling and bookings --------------------------------------------- */
 

@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define BOOKING_KEY_MAX (STORE_BOOKING_MAX + 1 + 8 + ID_KEY_LEN)
 #define BOOKING_CHUNK 32
 
 /* The value of an entry. */
@@ -67,8 +66,7 @@ static int supersedes(unsigned newer, unsigned older)
 	return newer != STORE_KIND_REMINDER || older == STORE_KIND_REMINDER;
 }
 
-static size_t booking_key(unsigned char *k, const char *b, size_t blen, int64_t created_ms,
-			  uint64_t id)
+size_t booking_key(unsigned char *k, const char *b, size_t blen, int64_t created_ms, uint64_t id)
 {
 	memcpy(k, b, blen);
 	k[blen] = 0;

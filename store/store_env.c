@@ -207,6 +207,8 @@ store *store_open(const struct store_opts *opts, char *err, size_t errlen)
 		return NULL;
 	}
 	s->read_only = opts->read_only;
+	s->retention_ms = opts->retention_ms > 0 ? opts->retention_ms : STORE_DEFAULT_RETENTION_MS;
+	s->keys_ms = opts->keys_ms > s->retention_ms ? opts->keys_ms : s->retention_ms;
 	s->map_max_bytes = opts->map_max_bytes ? opts->map_max_bytes : STORE_DEFAULT_MAP_MAX_BYTES;
 	if (map > s->map_max_bytes)
 		map = s->map_max_bytes;

@@ -1,5 +1,5 @@
 /*
- * store_impl: what the store's five files share; not the contract (that
+ * store_impl: what the store's six files share; not the contract (that
  * is store.h).
  *
  *   store_env.c     the environment: open, close, handles, transactions,
@@ -8,6 +8,7 @@
  *                   entries, schema versions
  *   store_queue.c   the queue's moves: ingest, lease, finish
  *   store_booking.c the booking index: superseding, cancelling
+ *   store_purge.c   retention: purging final messages, forgetting keys
  *   store_read.c    reading: get, find by key, stats, walk, verify
  *
  * The one part of the tree that includes lmdb.h.
@@ -27,6 +28,7 @@
 #define STORE_REC_V2 0x52u          /* type byte of a schema 2 record (no urgency_ms) */
 #define STORE_REC_V3 0x54u          /* type byte of a schema 3 record (no kind, booking) */
 #define STORE_REC_V5 0x57u          /* type byte of struct rec_hdr (schema 5) */
+#define STORE_REC_TOMB 0x58u        /* type byte of struct tomb_hdr (schema 5) */
 #define STORE_ST_V2 0x53u           /* type byte of struct st (schema 2) */
 #define STORE_ST_V4 0x56u           /* struct st, then a sending copy (schema 4) */
 #define STORE_COPY_MAX 512          /* largest ready value with a sending copy, bytes */
@@ -40,6 +42,8 @@
 #define STORE_DISK_RESERVE_MAX (16ULL << 20) /* blocks kept beyond the data for sending, */
 #define STORE_DISK_RESERVE_DIVISOR 16        /* or 1/16 of the filesystem when smaller */
 #define STORE_DISK_RETRY_MS 1000             /* a full disk is asked again this often */
+#define STORE_PURGE_FULL_EVERY_MS 1000 /* a full store purges at most this often */
+#define STORE_PURGE_FULL_STEPS 16       /* of STORE_PURGE_VISIT messages, then */
 #define STORE_PAUSE_KEY "pause:"    /* meta: "pause:<name>" -> when (ms), while paused */
 #define READY_KEY_LEN 17
 #define DELAYED_KEY_LEN 16
@@ -59,6 +63,9 @@ struct store_shared {
 					   free list again (ingest_room()) */
 	int64_t next_due_ms;            /* store_next_due_ms(): written under lock, read
 					   without (__atomic) */
+	uint64_t sweep_at;              /* store_purge(): the next id it looks at */
+	int64_t purge_full_at;          /* a full store purges again from then (mono), */
+	uint64_t purge_full_finals;     /* or once more messages than this were made final */
 };
 
 struct store {
@@ -74,6 +81,8 @@ struct store {
 	int has_booking;                /* db_booking is open (a store of schema 4 or
 					   older opened read-only has none) */
 	uint64_t map_max_bytes;         /* growth ceiling */
+	int64_t retention_ms;           /* final messages kept (store_opts) */
+	int64_t keys_ms;                /* their keys kept, at least retention_ms */
 	int read_only;                  /* opened MDB_RDONLY */
 	size_t txn_moves;               /* entries moved by the write transaction */
 	int64_t txn_due;                /* earliest due time it gave a delayed entry */
@@ -106,11 +115,22 @@ struct rec_hdr {
 	uint8_t reserved0;       /* 0 */
 	uint16_t booking_len;    /* section 5 length */
 	uint32_t reserved1;      /* 0 */
+	int64_t stored_ms;       /* when ingest stored it (wall clock) */
+};
+
+/* A purged message whose key is kept: its record is this header and the
+ * key (store_purge()); rec_read() reports it as not found. */
+struct tomb_hdr {
+	uint8_t type;            /* STORE_REC_TOMB */
+	uint8_t state;           /* the final state it had */
+	uint16_t idem_len;       /* the key's length */
+	uint32_t reserved;       /* 0 */
+	int64_t final_ms;        /* when it became final */
 };
 
 /* Bytes of a schema 2 and a schema 3 record's header: a schema 3 record
- * (STORE_REC_V3) is this header without its last four fields (kind 0, no
- * booking id). */
+ * (STORE_REC_V3) is this header without its last five fields (kind 0, no
+ * booking id, stored at an unknown time: 0). */
 #define REC_HDR_V2_SIZE offsetof(struct rec_hdr, urgency_ms)
 #define REC_HDR_V3_SIZE offsetof(struct rec_hdr, kind)
 
@@ -183,6 +203,8 @@ struct counters {
 	uint64_t superseded;               /* messages superseded, ever */
 	uint64_t cancelled;                /* messages cancelled by an operator, ever */
 	uint64_t requeued;                 /* messages requeued by an operator, ever */
+	uint64_t purged;                   /* final messages purged, ever */
+	uint64_t keys_kept;                /* tombstones: keys of purged messages */
 };
 
 /* Bytes of schema 4's counters: seven states, no segments_withdrawn (read
@@ -374,6 +396,23 @@ int first_waiting(store *s, MDB_txn *txn, uint64_t from, uint64_t next_id, size_
 
 /* Move meta "low_id" past final ids, checking at most max of them. */
 int advance_low(store *s, MDB_txn *txn, size_t max) SMSQ_WARN_UNUSED;
+
+/* ---- store_purge.c -------------------------------------------------------- */
+
+/* One step of the sweep as store_purge() takes it, purging what has been
+ * final retention_ms (at most max_visit looked at), in one write
+ * transaction (committed when it purged something).  Returns an LMDB
+ * code (RC_DISK_FULL: the commit found no room). */
+int purge_step(store *s, int64_t now_ms, int64_t retention_ms, size_t max_visit,
+	       struct store_purged *out) SMSQ_WARN_UNUSED;
+
+/* Parse a tombstone.  Returns 0, or -1. */
+int tomb_parse(const MDB_val *v, struct tomb_hdr *t, const char **key) SMSQ_WARN_UNUSED;
+
+/* The key of message id in the booking index (k: room for
+ * BOOKING_KEY_MAX bytes); its length. */
+#define BOOKING_KEY_MAX (STORE_BOOKING_MAX + 1 + 8 + ID_KEY_LEN)
+size_t booking_key(unsigned char *k, const char *b, size_t blen, int64_t created_ms, uint64_t id);
 
 /* ---- store_booking.c ------------------------------------------------------ */
 

@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
+
 
 /* Write one new message and its index entry; counters in *c.  Returns an
  * LMDB code; MDB_KEYEXIST means a duplicate (msg->id set to the existing
@@ -72,6 +74,7 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	h.urgency_ms = store_urgency_ms(m->appointment_ms, now_ms);
 	h.kind = m->kind;
 	h.booking_len = (uint16_t)m->booking_len;
+	h.stored_ms = now_ms;
 	/* Ids only grow: MDB_APPEND skips the search.  An id that is not past
 	 * the last one means a broken id counter: it must fail the batch, not
 	 * pass for a duplicate key. */
@@ -241,6 +244,59 @@ static int ingest_room(store *s, uint64_t need)
 	return disk_reserve(s, need) == 0 ? STORE_OK : STORE_FULL; /* said there */
 }
 
+/* Messages ever made final (the counters: final states and purged). */
+static uint64_t finals(store *s)
+{
+	MDB_txn *txn = NULL;
+	struct counters c;
+	uint64_t n = 0;
+
+	if (txn_begin(s, MDB_RDONLY, &txn) != 0)
+		return 0;
+	if (get_counters(txn, s->db_meta, &c) == 0) {
+		n = c.purged;
+		for (int i = 0; i < STORE_STATE_COUNT; i++)
+			n += is_waiting((unsigned)i) ? 0 : c.count[i];
+	}
+	mdb_txn_abort(txn);
+	return n;
+}
+
+/* A full store (ingest_room()): purge final messages that have been final
+ * STORE_PURGE_FLOOR_MS (or the retention, when shorter), a bounded part of
+ * a round of the sweep.  After a sweep that purged nothing, not again
+ * within STORE_PURGE_FULL_EVERY_MS unless messages were made final since.
+ * Returns how many were purged (their pages reusable once no reader holds
+ * them), or 0. */
+static size_t purge_for_room(store *s, int64_t now_ms)
+{
+	int64_t retention = s->retention_ms < STORE_PURGE_FLOOR_MS ? s->retention_ms
+								   : STORE_PURGE_FLOOR_MS;
+	int64_t mono = clock_mono_ms();
+	uint64_t made_final = finals(s);
+	size_t purged = 0;
+	char keep[STORE_ERRMSG_MAX];
+
+	if (mono < s->sh->purge_full_at && made_final == s->sh->purge_full_finals)
+		return 0;
+	memcpy(keep, s->errmsg, sizeof(keep)); /* "store is full ...", if nothing comes of it */
+	for (int i = 0; i < STORE_PURGE_FULL_STEPS; i++) {
+		struct store_purged out;
+
+		if (purge_step(s, now_ms, retention, STORE_PURGE_VISIT, &out) != 0)
+			break;
+		purged += out.purged;
+		if (out.wrapped)
+			break;
+	}
+	memcpy(s->errmsg, keep, sizeof(keep));
+	if (purged > 0)
+		s->sh->ingest_budget = 0; /* read the free list again */
+	s->sh->purge_full_at = mono + STORE_PURGE_FULL_EVERY_MS;
+	s->sh->purge_full_finals = made_final;
+	return purged;
+}
+
 /* What storing m may take in pages, generously: its record, its indexes'
  * entries with the sending copy, and half-full B-tree pages. */
 static uint64_t ingest_need(const struct store_new *m)
@@ -269,6 +325,8 @@ int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms)
 		need += ingest_need(&msgs[i]);
 	}
 	int room = ingest_room(s, need);
+	if (room == STORE_FULL && purge_for_room(s, now_ms) > 0)
+		room = ingest_room(s, need);
 	if (room != STORE_OK)
 		return room;
 	for (int tries = 0; tries < STORE_MAX_GROW_RETRIES; tries++) {

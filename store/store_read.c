@@ -146,6 +146,8 @@ int store_stats(store *s, struct store_stats *out)
 	out->superseded_ever = c.superseded;
 	out->cancelled_ever = c.cancelled;
 	out->requeued_ever = c.requeued;
+	out->purged_ever = c.purged;
+	out->keys_kept = c.keys_kept;
 	out->waiting = c.count[STORE_STATE_DELAYED] + c.count[STORE_STATE_READY] +
 		       c.count[STORE_STATE_INFLIGHT];
 
@@ -300,6 +302,7 @@ struct verify_ctx {
 	uint64_t next_id;        /* ids are below */
 	struct counters recount; /* what the indexes say */
 	uint64_t bookings;       /* records with a booking id */
+	uint64_t tombs;          /* purged messages whose key is kept */
 };
 
 /* Check every entry of one index: state value, record, key, once only. */
@@ -386,8 +389,30 @@ static int verify_records(struct verify_ctx *v, uint64_t low)
 	while (rc == 0) {
 		uint64_t id = k.mv_size == ID_KEY_LEN ? get_be64(k.mv_data) : 0;
 		struct rec r;
+		struct tomb_hdr t;
+		const char *tkey;
 		MDB_val ik, iv;
 
+		if (id != 0 && id < v->next_id && val.mv_size > 0 &&
+		    *(const unsigned char *)val.mv_data == STORE_REC_TOMB) {
+			/* purged, its key kept: in no index, its key still its */
+			if (tomb_parse(&val, &t, &tkey) != 0 || v->seen[id] != 0) {
+				set_err(v->s, "message %llu: a damaged tombstone%s",
+					(unsigned long long)id, v->seen[id] ? ", yet indexed" : "");
+				goto out;
+			}
+			ik.mv_size = t.idem_len;
+			ik.mv_data = (void *)tkey;
+			rc = mdb_get(v->txn, v->s->db_idem, &ik, &iv);
+			if (rc != 0 || iv.mv_size != ID_KEY_LEN || get_be64(iv.mv_data) != id) {
+				set_err(v->s, "message %llu (purged): its key is not indexed",
+					(unsigned long long)id);
+				goto out;
+			}
+			v->tombs++;
+			rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT);
+			continue;
+		}
 		if (id == 0 || id >= v->next_id || rec_parse(&val, &r) != 0) {
 			set_err(v->s, "message %llu: unknown or corrupt record", (unsigned long long)id);
 			goto out;
@@ -471,9 +496,10 @@ int store_verify(store *s)
 		set_err(s, "verify: %s", mdb_strerror(rc));
 		goto out;
 	}
-	if (st.ms_entries != v.recount.total) {
-		set_err(s, "idempotency index has %llu keys for %llu messages",
-			(unsigned long long)st.ms_entries, (unsigned long long)v.recount.total);
+	if (st.ms_entries != v.recount.total + v.tombs) {
+		set_err(s, "idempotency index has %llu keys for %llu messages and %llu kept keys",
+			(unsigned long long)st.ms_entries, (unsigned long long)v.recount.total,
+			(unsigned long long)v.tombs);
 		goto out;
 	}
 	memset(&st, 0, sizeof(st));
@@ -487,7 +513,8 @@ int store_verify(store *s)
 			(unsigned long long)st.ms_entries, (unsigned long long)v.bookings);
 		goto out;
 	}
-	if (memcmp(c.count, v.recount.count, sizeof(c.count)) != 0 || c.total != v.recount.total ||
+	if (memcmp(c.count, v.recount.count, sizeof(c.count)) != 0 ||
+	    c.total != v.recount.total + c.purged || c.keys_kept != v.tombs ||
 	    c.segments_waiting != v.recount.segments_waiting) {
 		set_err(s, "counters differ from a recount");
 		goto out;

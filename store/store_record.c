@@ -355,6 +355,8 @@ int rec_read(store *s, MDB_txn *txn, uint64_t id, struct rec *r)
 	rc = mdb_get(txn, s->db_msg, &k, &v);
 	if (rc != 0)
 		return rc;
+	if (v.mv_size > 0 && *(const unsigned char *)v.mv_data == STORE_REC_TOMB)
+		return MDB_NOTFOUND; /* purged, its key kept */
 	return rec_parse(&v, r) == 0 ? 0 : MDB_CORRUPTED;
 }
 

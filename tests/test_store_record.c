@@ -123,8 +123,9 @@ static void ready_index_orders_far_appointments_by_arrival_within_a_step(void **
 }
 
 /* Rewrite every record as schema 3 and 4 wrote it (a 56-byte header:
- * schema 5's without kind and booking_len, type 0x54; these records have
- * no booking id), and drop the booking index they did not have. */
+ * schema 5's 72 without kind, booking_len and stored_ms, type 0x54; these
+ * records have no booking id), and drop the booking index they did not
+ * have. */
 static void make_records_3(MDB_txn *txn)
 {
 	MDB_dbi msgdb, booking;
@@ -136,14 +137,14 @@ static void make_records_3(MDB_txn *txn)
 	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
 		unsigned char rec[1024], key[8];
 
-		assert_true(k.mv_size == 8 && v.mv_size > 64 && v.mv_size <= sizeof(rec));
+		assert_true(k.mv_size == 8 && v.mv_size > 72 && v.mv_size <= sizeof(rec));
 		memcpy(rec, v.mv_data, v.mv_size);
 		memcpy(key, k.mv_data, 8);
 		assert_int_equal(rec[0], 0x57);
 		assert_int_equal(rec[58] | rec[59] << 8, 0); /* no booking id */
 		rec[0] = 0x54;
-		memmove(rec + 56, rec + 64, v.mv_size - 64);
-		MDB_val kv = { 8, key }, rv = { v.mv_size - 8, rec };
+		memmove(rec + 56, rec + 72, v.mv_size - 72);
+		MDB_val kv = { 8, key }, rv = { v.mv_size - 16, rec };
 		assert_int_equal(mdb_cursor_put(cur, &kv, &rv, MDB_CURRENT), 0);
 	}
 	mdb_cursor_close(cur);

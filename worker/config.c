@@ -37,6 +37,12 @@ static const struct opt opts[] = {
 	  "initial LMDB map size; the map doubles when full" },
 	{ "store.map_max_mb", OPT_LONG, "65536", 1, 1L << 24, F(store_map_max_mb),
 	  "map size ceiling; ingest stops 1/8 below it (RETRY_LATER store_full), sending uses the rest" },
+	{ "store.retention_s", OPT_LONG, "604800", 1, 315360000L, F(store_retention_s),
+	  "a final message (sent, failed, expired, superseded, cancelled) is purged this many "
+	  "seconds after it became final (default 7 days)" },
+	{ "store.keys_s", OPT_LONG, "0", 0, 315360000L, F(store_keys_s),
+	  "its idempotency key is kept this many seconds after it became final (a resend is a "
+	  "duplicate until then); 0 or less than store.retention_s = as long as the message" },
 	{ "ingest.endpoint", OPT_STR, "tcp://127.0.0.1:5555", 1, 0, F(ingest_endpoint),
 	  "ZeroMQ endpoint the pool binds for producers" },
 	{ "ingest.max_event_bytes", OPT_LONG, "16384", 256, 1 << 20, F(ingest_max_event_bytes),

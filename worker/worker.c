@@ -97,6 +97,26 @@ static int drain(ingest *in, dispatch *d, int64_t budget_ms)
 	}
 }
 
+/* Purge what the retention allows (store.h, "retention"), in steps, for
+ * at most WORKER_PURGE_BUDGET_MS: until a round of the sweep ends.  A
+ * failure is said at most once a minute (*said_at); the next tick tries
+ * again. */
+static void purge(store *st, int64_t *said_at)
+{
+	int64_t start = clock_mono_ms();
+	struct store_purged p;
+
+	do {
+		if (store_purge(st, clock_wall_ms(), STORE_PURGE_VISIT, &p) != STORE_OK) {
+			if (clock_mono_ms() - *said_at >= 60000) {
+				log_warn("purge: %s (tried again)", store_errmsg(st));
+				*said_at = clock_mono_ms();
+			}
+			return;
+		}
+	} while (!p.wrapped && clock_mono_ms() - start < WORKER_PURGE_BUDGET_MS);
+}
+
 /* Start ingest into *in; when it cannot start, log why and set *retry_at
  * (else -1).  Returns 0 started, -1 not. */
 static int start_ingest(const struct ingest_opts *io, store *st, ingest **in, int64_t *retry_at)
@@ -122,6 +142,8 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 		.map_bytes = (uint64_t)cfg->store_map_size_mb << 20,
 		.map_max_bytes = (uint64_t)cfg->store_map_max_mb << 20,
 		.record_ceiling = 1,
+		.retention_ms = (int64_t)cfg->store_retention_s * 1000,
+		.keys_ms = (int64_t)cfg->store_keys_s * 1000,
 	};
 	struct ingest_opts io = {
 		.endpoint = endpoint,
@@ -188,6 +210,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 			 cfg->n_providers, in ? "taking events" : "sending only (ingest.workers)");
 
 	int64_t next_check = clock_mono_ms() + WORKER_READER_CHECK_MS;
+	int64_t next_purge = index == 1 ? clock_mono_ms() : INT64_MAX, purge_said = INT64_MIN / 2;
 	long timeout = 0;
 	while (!worker_stop) {
 		int handled = 0;
@@ -214,6 +237,12 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 			if (dead > 0)
 				log_info("cleared %d stale reader slot(s)", dead);
 			next_check = clock_mono_ms() + WORKER_READER_CHECK_MS;
+		}
+		if (clock_mono_ms() >= next_purge) {
+			purge(st, &purge_said);
+			next_purge = clock_mono_ms() + WORKER_PURGE_EVERY_MS;
+			if (timeout > WORKER_PURGE_EVERY_MS)
+				timeout = WORKER_PURGE_EVERY_MS;
 		}
 	}
 	if (drain(in, d, cfg->pool_shutdown_timeout_ms * 3 / 4) != 0)
