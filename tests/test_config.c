@@ -702,6 +702,65 @@ static void test_check_endpoints(void **state)
 
 /* ---- main ------------------------------------------------------------------------ */
 
+/* ---- config_build: a start and a reload read the same way ----------------- */
+
+static void test_build_files_then_settings(void **state)
+{
+	struct fx *f = *state;
+	struct config_source src = { 0 };
+	struct config cfg;
+
+	config_source_add_file(&src, write_conf(f, "[pool]\nworkers = 3\n[ingest]\n"
+					     "max_segments = 4\n[provider.p]\ntype = webhook\n"
+					     "base_url = http://127.0.0.1:1/webhook\nrate_per_s = 10\n"));
+	/* Given before the file on a command line, applied after it all the same. */
+	config_source_add_arg(&src, "pool.workers", "5");
+	config_source_add_arg(&src, NULL, "provider.p.rate_per_s=20");
+	assert_int_equal(config_build(&cfg, &src, f->err, sizeof(f->err)), 0);
+	assert_int_equal(cfg.pool_workers, 5);
+	assert_int_equal(cfg.ingest_max_segments, 4);
+	assert_int_equal(cfg.n_providers, 1);
+	assert_int_equal(cfg.providers[0].rate_per_s, 20);
+	/* Built twice, the same configuration. */
+	struct config again;
+	assert_int_equal(config_build(&again, &src, f->err, sizeof(f->err)), 0);
+	assert_int_equal(memcmp(&cfg, &again, sizeof(cfg)), 0);
+	config_source_free(&src);
+	assert_null(src.files);
+	assert_int_equal(src.n_args, 0);
+	config_source_free(NULL);
+}
+
+static void test_build_errors_name_what_failed(void **state)
+{
+	struct fx *f = *state;
+	struct config_source src = { 0 };
+	struct config cfg;
+
+	config_source_add_file(&src, write_conf(f, "[pool]\nworkers = many\n"));
+	assert_int_equal(config_build(&cfg, &src, f->err, sizeof(f->err)), -1);
+	expect_err(f, "line 2: pool.workers: 'many' is not an integer");
+	config_source_free(&src);
+
+	config_source_add_arg(&src, NULL, "ingest.nope=1");
+	assert_int_equal(config_build(&cfg, &src, f->err, sizeof(f->err)), -1);
+	expect_err(f, "unknown option 'ingest.nope'");
+	config_source_free(&src);
+
+	/* The cross-option checks run too. */
+	config_source_add_arg(&src, "store.map_size_mb", "512");
+	config_source_add_arg(&src, "store.map_max_mb", "256");
+	assert_int_equal(config_build(&cfg, &src, f->err, sizeof(f->err)), -1);
+	expect_err(f, "store.map_size_mb (512) is above store.map_max_mb (256)");
+	config_source_free(&src);
+
+	/* And the templates are loaded: a directory without them fails. */
+	config_source_add_arg(&src, "ingest.templates_dir", "/nonexistent-smsq-templates");
+	assert_int_equal(config_build(&cfg, &src, f->err, sizeof(f->err)), -1);
+	expect_err(f, "/nonexistent-smsq-templates");
+	config_source_free(&src);
+}
+
 int main(void)
 {
 	static struct CMUnitTest set_tests[ARRAY_LEN(set_cases)];
@@ -736,6 +795,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_map_size_above_max, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_endpoints, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_build_files_then_settings, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_build_errors_name_what_failed, fx_setup,
+						fx_teardown),
 	};
 	int failed = 0;
 

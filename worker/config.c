@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/addr.h"
 #include "common/num.h"
+#include "common/xalloc.h"
 #include "text/prepare.h"
 
 enum opt_type { OPT_LONG, OPT_STR };
@@ -571,3 +572,41 @@ void config_print(const struct config *cfg, FILE *f)
 	}
 }
 
+/* ---- sources and reloads ------------------------------------------------- */
+
+void config_source_add_file(struct config_source *src, const char *path)
+{
+	src->files = xrealloc(src->files, (src->n_files + 1) * sizeof(*src->files));
+	src->files[src->n_files++] = path;
+}
+
+void config_source_add_arg(struct config_source *src, const char *name, const char *value)
+{
+	src->args = xrealloc(src->args, (src->n_args + 1) * sizeof(*src->args));
+	src->args[src->n_args++] = (struct config_arg){ name, value };
+}
+
+void config_source_free(struct config_source *src)
+{
+	if (src == NULL)
+		return;
+	free(src->files);
+	free(src->args);
+	memset(src, 0, sizeof(*src));
+}
+
+int config_build(struct config *cfg, const struct config_source *src, char *err, size_t errlen)
+{
+	config_defaults(cfg);
+	for (size_t i = 0; i < src->n_files; i++)
+		if (config_load_file(cfg, src->files[i], err, errlen) != 0)
+			return -1;
+	for (size_t i = 0; i < src->n_args; i++) {
+		const struct config_arg *a = &src->args[i];
+
+		if ((a->name != NULL ? config_set(cfg, a->name, a->value, err, errlen)
+				     : config_set_arg(cfg, a->value, err, errlen)) != 0)
+			return -1;
+	}
+	return config_check(cfg, err, errlen);
+}

@@ -114,6 +114,43 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
 int config_check(const struct config *cfg, char *err, size_t errlen)
 	SMSQ_WARN_UNUSED;
 
+/*
+ * Where a configuration comes from, so that it can be read again the same
+ * way (smsq-worker reads it at start and again at each SIGHUP): the files
+ * (-c) in order, then the settings (-o NAME=VALUE, and the flags -d, -e,
+ * -w, -l as the options they set) in order.  The strings are borrowed (from
+ * argv: they outlive the process's use of the source); the arrays are the
+ * source's own, freed by config_source_free().
+ */
+struct config_arg {
+	const char *name;                /* option name, or NULL: value is "NAME=VALUE" */
+	const char *value;               /* its value as given */
+};
+
+struct config_source {
+	const char **files;              /* config files, read in this order */
+	size_t n_files;                  /* how many */
+	struct config_arg *args;         /* settings, applied in this order after the files */
+	size_t n_args;                   /* how many */
+};
+
+/* Add a file, or a setting (name NULL: value is "NAME=VALUE"), to src. */
+void config_source_add_file(struct config_source *src, const char *path);
+void config_source_add_arg(struct config_source *src, const char *name, const char *value);
+
+/* Free src's arrays (not the strings); src is then empty.  NULL-safe. */
+void config_source_free(struct config_source *src);
+
+/*
+ * The configuration src makes: the defaults, then each file, then each
+ * setting, then config_check().  The same call serves a start and a
+ * reload, so both see the same configuration from the same files and
+ * flags.  Returns 0, or -1 with err naming the file, line, option or check
+ * that failed (cfg is then partly set: do not use it).
+ */
+int config_build(struct config *cfg, const struct config_source *src, char *err,
+		 size_t errlen) SMSQ_WARN_UNUSED;
+
 /* Print the option table (name, type, default, range, help) to f. */
 void config_print_table(FILE *f);
 

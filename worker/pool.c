@@ -58,6 +58,7 @@ struct slot {
 
 struct pool {
 	const struct config *cfg;   /* borrowed */
+	const struct config_source *src; /* where cfg came from (borrowed) */
 	char **backends;            /* [i - 1]: ingesting worker i's ipc endpoint, which
 				       the broker connects to (with a broker) */
 	int n_backends;             /* ingesting workers (with a broker) */
@@ -400,7 +401,7 @@ static void begin_stop(struct pool *p)
 	signal_all(p, 1, SIGTERM);
 }
 
-int pool_run(const struct config *cfg)
+int pool_run(const struct config *cfg, const struct config_source *src)
 {
 	struct pool p;
 	char absdir[PATH_MAX];
@@ -410,6 +411,7 @@ int pool_run(const struct config *cfg)
 
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
+	p.src = src;
 	p.n_workers = (int)cfg->pool_workers;
 	if (p.n_workers == 0) {
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -27,7 +27,8 @@
 #include "worker/config.h"
 #include "common/attrs.h"
 
-/* Run the pool until it is stopped.  Returns the process exit code. */
-int pool_run(const struct config *cfg) SMSQ_WARN_UNUSED;
+/* Run the pool with cfg, built from src (config_build()), until it is
+ * stopped.  Both borrowed.  Returns the process exit code. */
+int pool_run(const struct config *cfg, const struct config_source *src) SMSQ_WARN_UNUSED;
 
 #endif
