@@ -151,6 +151,39 @@ void config_source_free(struct config_source *src);
 int config_build(struct config *cfg, const struct config_source *src, char *err,
 		 size_t errlen) SMSQ_WARN_UNUSED;
 
+/*
+ * What a reload compares.  config_diff() calls fn once per difference
+ * between cur (in force) and next, in table order:
+ *   - an option whose value differs: name "ingest.max_segments" or
+ *     "provider.NAME.rate_per_s", was and now its two values as text
+ *     (NULL for a token, never shown), restart 1 when only a restart of the
+ *     pool applies it (config_restart_only());
+ *   - the providers, when their names or failover order differ: name
+ *     "providers", was and now the names in order, comma-separated ("" for
+ *     none); the options of a provider added or removed are not listed.
+ * fn may be NULL: then the differences are only counted.  Returns their
+ * number.
+ */
+typedef void config_change_fn(void *user, const char *name, const char *was, const char *now,
+			      int restart);
+
+int config_diff(const struct config *cur, const struct config *next, config_change_fn *fn,
+		void *user);
+
+/*
+ * Whether option name ("store.dir") only takes effect when the pool
+ * starts: the data directory and the store's map, the ingest endpoint and
+ * the processes that bind it (ingest.endpoint, ingest.hwm,
+ * ingest.batch_max, ingest.workers, which the broker uses), pool.workers
+ * and metrics.listen (the monitor's socket).  Every other option,
+ * [provider.NAME] ones included, is applied by a reload.
+ */
+int config_restart_only(const char *name);
+
+/* Copy into next the values cur has for every restart-only option: what a
+ * reload keeps until the pool restarts.  Returns how many differed. */
+int config_keep_restart_only(struct config *next, const struct config *cur);
+
 /* Print the option table (name, type, default, range, help) to f. */
 void config_print_table(FILE *f);
 
