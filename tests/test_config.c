@@ -885,7 +885,7 @@ static void test_restart_only_options(void **state)
 		"ingest.hwm", "ingest.batch_max", "ingest.workers", "pool.workers",
 		"metrics.listen",
 	};
-	const char *note = "(a change takes effect at the next start, not on reload)";
+	const char *note = "; a change takes effect at the next start, not on reload";
 	char *out = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&out, &len);

@@ -535,7 +535,7 @@ static void print_table(FILE *f, const struct opt *t, size_t n, const char *pref
 	for (size_t i = 0; i < n; i++) {
 		const struct opt *o = &t[i];
 		const char *when = prefix[0] == '\0' && config_restart_only(o->name)
-					   ? " (a change takes effect at the next start, not on reload)"
+					   ? "; a change takes effect at the next start, not on reload"
 					   : "";
 
 		if (o->type == OPT_LONG)
