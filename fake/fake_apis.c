@@ -47,9 +47,16 @@
 #define MS_PER_S 1000
 #define RFC2822_MAX 40
 
+/* Credentials taken, each with the requests it authenticated. */
+struct key_set {
+	char *v[FAKE_APIS_MAX_KEYS];                /* copies */
+	atomic_uint_fast64_t used[FAKE_APIS_MAX_KEYS]; /* requests authenticated by each */
+	size_t n;                                   /* how many */
+};
+
 struct fake_apis {
-	char *infobip_key;          /* required Infobip key, NULL: any */
-	char *webhook_token;        /* required bearer token, NULL: none */
+	struct key_set infobip;     /* Infobip keys taken (none: any) */
+	struct key_set webhook;     /* webhook bearer tokens taken (none: no auth) */
 	uint64_t seed;              /* mixes into ids */
 	atomic_uint_fast64_t ids;   /* ids handed out */
 };
@@ -65,12 +72,46 @@ const char *fake_api_name(enum fake_api api)
 	return "none";
 }
 
+static void keys_copy(struct key_set *k, const struct fake_keys *from)
+{
+	k->n = from->n < FAKE_APIS_MAX_KEYS ? from->n : FAKE_APIS_MAX_KEYS;
+	for (size_t i = 0; i < k->n; i++) {
+		k->v[i] = xstrdup(from->v[i]);
+		atomic_init(&k->used[i], 0);
+	}
+}
+
+static void keys_free(struct key_set *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		free(k->v[i]);
+	k->n = 0;
+}
+
+/* Whether given (may be NULL) is one of k's, counted if so. */
+static int key_taken(struct key_set *k, const char *given)
+{
+	for (size_t i = 0; given != NULL && i < k->n; i++) {
+		if (strcmp(given, k->v[i]) == 0) {
+			atomic_fetch_add(&k->used[i], 1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void keys_json(struct key_set *k, json_t *obj)
+{
+	for (size_t i = 0; i < k->n; i++)
+		json_object_set_new(obj, k->v[i], json_integer((json_int_t)atomic_load(&k->used[i])));
+}
+
 fake_apis *fake_apis_new(const struct fake_apis_opts *opts)
 {
 	fake_apis *a = xcalloc(1, sizeof(*a));
 
-	a->infobip_key = opts->infobip_key ? xstrdup(opts->infobip_key) : NULL;
-	a->webhook_token = opts->webhook_token ? xstrdup(opts->webhook_token) : NULL;
+	keys_copy(&a->infobip, &opts->infobip_keys);
+	keys_copy(&a->webhook, &opts->webhook_tokens);
 	a->seed = opts->seed;
 	atomic_init(&a->ids, 0);
 	return a;
@@ -80,10 +121,19 @@ void fake_apis_destroy(fake_apis **a)
 {
 	if (a == NULL || *a == NULL)
 		return;
-	free((*a)->infobip_key);
-	free((*a)->webhook_token);
+	keys_free(&(*a)->infobip);
+	keys_free(&(*a)->webhook);
 	free(*a);
 	*a = NULL;
+}
+
+json_t *fake_apis_credentials(fake_apis *a)
+{
+	json_t *obj = json_object();
+
+	keys_json(&a->infobip, obj);
+	keys_json(&a->webhook, obj);
+	return obj;
 }
 
 void fake_batch_clear(struct fake_batch *b)
@@ -621,7 +671,7 @@ static int infobip_parse(fake_apis *a, const struct fake_request *req, struct fa
 	json_t *ms, *msg, *dests, *dest;
 	size_t i, j;
 
-	if (key == NULL || (a->infobip_key != NULL && strcmp(key, a->infobip_key) != 0)) {
+	if (key == NULL || (a->infobip.n > 0 && !key_taken(&a->infobip, key))) {
 		fake_apis_error(FAKE_API_INFOBIP, 401, NULL, ans);
 		return -1;
 	}
@@ -760,12 +810,10 @@ static int webhook_parse(fake_apis *a, const struct fake_request *req, struct fa
 	json_t *ms, *item;
 	size_t i;
 
-	if (a->webhook_token != NULL) {
-		const char *token = auth_credential(req->authorization, "Bearer");
-		if (token == NULL || strcmp(token, a->webhook_token) != 0) {
-			fake_apis_error(FAKE_API_WEBHOOK, 401, NULL, ans);
-			return -1;
-		}
+	if (a->webhook.n > 0 &&
+	    !key_taken(&a->webhook, auth_credential(req->authorization, "Bearer"))) {
+		fake_apis_error(FAKE_API_WEBHOOK, 401, NULL, ans);
+		return -1;
 	}
 	b->root = load_object(FAKE_API_WEBHOOK, req, ans);
 	if (b->root == NULL)

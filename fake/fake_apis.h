@@ -22,8 +22,8 @@
  *        documented Twilio code: the fake answers 20413 and 20415.
  *
  * Infobip (SMS API v2, /sms/2/text/advanced)
- *   POST with "Authorization: App <key>" (any key, or the one given to
- *   fake_apis_new()), Content-Type application/json,
+ *   POST with "Authorization: App <key>" (any key, or one of those given
+ *   to fake_apis_new()), Content-Type application/json,
  *   {"bulkId"?, "messages": [{"destinations": [{"to", "messageId"?}], "from",
  *   "text"}]}.
  *   200  {"bulkId"?, "messages": [{"to", "messageId", "status": {...}}]}, one
@@ -41,7 +41,7 @@
  *
  * Generic webhook (smsq's own contract)
  *   POST /webhook, Content-Type application/json, "Authorization: Bearer
- *   <token>" required only when a token is configured,
+ *   <token>" required only when tokens are configured (then any of them),
  *   {"messages": [{"id", "to" (E.164 with '+'), "text", "segments"?}]}.
  *   200  {"results": [{"id", "status": "accepted", "provider_id"} |
  *        {"id", "status": "rejected", "error"} |
@@ -121,9 +121,17 @@ struct fake_batch {
 
 typedef struct fake_apis fake_apis;
 
+#define FAKE_APIS_MAX_KEYS 4           /* credentials taken at once (a rotation) */
+
+/* The credentials an API takes: any of them (none: see each API). */
+struct fake_keys {
+	const char *v[FAKE_APIS_MAX_KEYS]; /* the keys or tokens */
+	size_t n;                          /* how many */
+};
+
 struct fake_apis_opts {
-	const char *infobip_key;       /* required Infobip API key, NULL: any */
-	const char *webhook_token;     /* required webhook bearer token, NULL: none */
+	struct fake_keys infobip_keys; /* Infobip API keys taken (none: any key) */
+	struct fake_keys webhook_tokens; /* webhook bearer tokens taken (none: no auth) */
 	uint64_t seed;                 /* mixes into the generated ids */
 };
 
@@ -132,6 +140,11 @@ fake_apis *fake_apis_new(const struct fake_apis_opts *opts) SMSQ_WARN_UNUSED;
 
 /* Free and set *a to NULL.  Accepts NULL and *a == NULL. */
 void fake_apis_destroy(fake_apis **a);
+
+/* Requests authenticated with each configured key or token, as a JSON
+ * object {"<key>": requests} (new reference; {} without any): which
+ * credentials a client used, and when it moved to another. */
+json_t *fake_apis_credentials(fake_apis *a) SMSQ_WARN_UNUSED;
 
 /*
  * Authenticate and parse req into b (which the caller zeroed).

@@ -114,9 +114,11 @@ static const struct opt_def options[] = {
 	{ "max-body-bytes", "N", OPT_MAX_BODY,
 	  "larger request bodies are answered 413 (default 4194304)" },
 	{ "infobip-key", "KEY", OPT_INFOBIP_KEY,
-	  "require 'Authorization: App KEY' (default: any App key)" },
+	  "require 'Authorization: App KEY' (default: any App key); repeatable,\n"
+	  "up to 4: any of them is taken (a key rotation), /_stats counts each" },
 	{ "webhook-token", "TOKEN", OPT_WEBHOOK_TOKEN,
-	  "require 'Authorization: Bearer TOKEN' on /webhook (default: none)" },
+	  "require 'Authorization: Bearer TOKEN' on /webhook (default: none);\n"
+	  "repeatable, up to 4, as --infobip-key" },
 	{ "log-level", "LEVEL", OPT_LOG_LEVEL, "error, warn, info (default), debug" },
 	{ "help", NULL, OPT_HELP, "this text" },
 };
@@ -413,13 +415,20 @@ static int apply(int id, const char *name, const char *arg, struct fake_opts *o,
 		o->max_body_bytes = (size_t)u;
 		return 0;
 	case OPT_INFOBIP_KEY:
-	case OPT_WEBHOOK_TOKEN:
+	case OPT_WEBHOOK_TOKEN: {
+		struct fake_keys *k = id == OPT_INFOBIP_KEY ? &o->infobip_keys : &o->webhook_tokens;
+
 		if (arg[0] == '\0') {
 			snprintf(err, errlen, "--%s: must not be empty", name);
 			return -1;
 		}
-		*(id == OPT_INFOBIP_KEY ? &o->infobip_key : &o->webhook_token) = arg;
+		if (k->n == FAKE_APIS_MAX_KEYS) {
+			snprintf(err, errlen, "--%s: at most %d", name, FAKE_APIS_MAX_KEYS);
+			return -1;
+		}
+		k->v[k->n++] = arg;
 		return 0;
+	}
 	case OPT_LOG_LEVEL:
 		if (log_level_parse(arg, &o->log_level) != 0) {
 			snprintf(err, errlen, "--log-level: expected error, warn, info or debug, "

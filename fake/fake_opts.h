@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "fake/fake_apis.h"
 #include "fake/fake_faults.h"
 #include "common/attrs.h"
 
@@ -33,8 +34,8 @@ struct fake_opts {
 	unsigned threads;               /* --threads */
 	size_t max_body_bytes;          /* --max-body-bytes */
 	int64_t hang_max_ms;            /* --hang-max-s, in ms */
-	const char *infobip_key;        /* --infobip-key, NULL: any key */
-	const char *webhook_token;      /* --webhook-token, NULL: no auth */
+	struct fake_keys infobip_keys;  /* --infobip-key (repeatable), none: any key */
+	struct fake_keys webhook_tokens; /* --webhook-token (repeatable), none: no auth */
 	enum log_level log_level;       /* --log-level */
 };
 

@@ -306,6 +306,7 @@ static void stats_answer(fake_server *s, struct fake_answer *ans)
 		json_integer(st.last_accept_ms),
 		"record_dropped", (json_int_t)st.record_dropped,
 		"now_ms", (json_int_t)clock_wall_ms());
+	json_object_set_new(ans->body, "credentials", fake_apis_credentials(s->o.apis));
 }
 
 /* Reject the messages whose destination matches a --fail-prefix. */

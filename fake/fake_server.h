@@ -18,7 +18,9 @@
  * unauthorized (requests answered 401), unauthorized_messages (in requests
  * refused by --auth-fail), dropped, hung, accepted_segments, max_accepted_1s,
  * max_accepted_segments_1s, first_accept_ms and last_accept_ms (null
- * before the first acceptance), record_dropped, now_ms (see fake_record.h).
+ * before the first acceptance), record_dropped, now_ms (see fake_record.h),
+ * credentials (requests authenticated by each --infobip-key and
+ * --webhook-token: fake_apis_credentials()).
  *
  * Delays and hangs never block a thread: the connection is suspended and
  * fake_timer resumes it.  Keep-alive connections are kept; an idle one is

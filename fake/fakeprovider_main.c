@@ -150,7 +150,7 @@ int main(int argc, char **argv)
 	}
 	faults = fake_faults_new(&o.faults, clock_mono_ms());
 	struct fake_apis_opts ao = {
-		.infobip_key = o.infobip_key, .webhook_token = o.webhook_token,
+		.infobip_keys = o.infobip_keys, .webhook_tokens = o.webhook_tokens,
 		.seed = o.faults.seed,
 	};
 	apis = fake_apis_new(&ao);

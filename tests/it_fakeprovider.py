@@ -296,6 +296,20 @@ class FakeProviderTest(unittest.TestCase):
         st, _, e = p.request("POST", "/webhook", {"messages": []}, auth)
         self.assertEqual(st, 400)
 
+    def test_credentials_rotation(self):
+        """Several keys or tokens are taken at once (a rotation), and /_stats
+        counts the requests each authenticated."""
+        p = self.start("--webhook-token", "old", "--webhook-token", "new",
+                       "--infobip-key", "k1", "--infobip-key", "k2")
+        msg = [{"id": "smsq-1", "to": "+33612345678", "text": "a"}]
+        for tok in ("old", "new", "new"):
+            self.assertEqual(p.webhook(msg, {"Authorization": "Bearer " + tok})[0], 200)
+        self.assertEqual(p.webhook(msg, {"Authorization": "Bearer other"})[0], 401)
+        ok = {"messages": [{"destinations": [{"to": "41793026727"}], "text": "a"}]}
+        self.assertEqual(p.infobip(ok, key="k2")[0], 200)
+        self.assertEqual(p.infobip(ok, key="k3")[0], 401)
+        self.assertEqual(p.stats()["credentials"], {"k1": 0, "k2": 1, "old": 1, "new": 2})
+
     # ---------------------------------------------------------------- rate limit
 
     def test_rate_limit_throttles_and_counts_the_window(self):

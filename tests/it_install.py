@@ -202,7 +202,8 @@ class InstallTest(unittest.TestCase):
                       % (PREFIX, PREFIX), text)
         for line in ["User=smsq", "StateDirectory=smsq", "KillSignal=SIGTERM", "KillMode=mixed",
                      "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
-                     "ProtectHome=yes", "LimitNOFILE=65536"]:
+                     "ProtectHome=yes", "LimitNOFILE=65536",
+                     "ExecReload=/bin/kill -HUP $MAINPID"]:
             self.assertIn("\n" + line + "\n", text)
         stop_s = int(re.search(r"^TimeoutStopSec=(\d+)s$", text, re.M).group(1))
         self.assertGreater(stop_s * 1000, 20000 + 3000,
@@ -216,6 +217,9 @@ class InstallTest(unittest.TestCase):
         shutil.copytree(os.path.realpath("/lib/systemd/system"),
                         os.path.join(vroot, "lib/systemd/system"), symlinks=True,
                         dirs_exist_ok=True)
+        # ...and the system's kill, which ExecReload runs.
+        os.makedirs(os.path.join(vroot, "bin"), exist_ok=True)
+        shutil.copy2(os.path.realpath("/bin/kill"), os.path.join(vroot, "bin", "kill"))
         out = run(["systemd-analyze", "verify", "--root=" + vroot, "smsq.service"],
                   env=clean_env(MANPATH=self.path("share/man")))
         self.assertNotIn("smsq", out.stdout + out.stderr)

@@ -716,6 +716,213 @@ static void test_check_endpoints(void **state)
 
 /* ---- main ------------------------------------------------------------------------ */
 
+/* ---- config_build: a start and a reload read the same way ----------------- */
+
+static void test_build_files_then_settings(void **state)
+{
+	struct fx *f = *state;
+	struct config_source src = { 0 };
+	struct config cfg;
+
+	config_source_add_file(&src, write_conf(f, "[pool]\nworkers = 3\n[ingest]\n"
+					     "max_segments = 4\n[provider.p]\ntype = webhook\n"
+					     "base_url = http://127.0.0.1:1/webhook\nrate_per_s = 10\n"));
+	/* Given before the file on a command line, applied after it all the same. */
+	config_source_add_arg(&src, "pool.workers", "5");
+	config_source_add_arg(&src, NULL, "provider.p.rate_per_s=20");
+	assert_int_equal(config_build(&cfg, &src, f->err, sizeof(f->err)), 0);
+	assert_int_equal(cfg.pool_workers, 5);
+	assert_int_equal(cfg.ingest_max_segments, 4);
+	assert_int_equal(cfg.n_providers, 1);
+	assert_int_equal(cfg.providers[0].rate_per_s, 20);
+	/* Built twice, the same configuration (what a reload compares). */
+	struct config again;
+	assert_int_equal(config_build(&again, &src, f->err, sizeof(f->err)), 0);
+	assert_int_equal(config_diff(&cfg, &again, NULL, NULL), 0);
+	config_source_free(&src);
+	assert_null(src.files);
+	assert_int_equal(src.n_args, 0);
+	config_source_free(NULL);
+}
+
+static void test_build_errors_name_what_failed(void **state)
+{
+	struct fx *f = *state;
+	struct config_source src = { 0 };
+	struct config cfg;
+
+	config_source_add_file(&src, write_conf(f, "[pool]\nworkers = many\n"));
+	assert_int_equal(config_build(&cfg, &src, f->err, sizeof(f->err)), -1);
+	expect_err(f, "line 2: pool.workers: 'many' is not an integer");
+	config_source_free(&src);
+
+	config_source_add_arg(&src, NULL, "ingest.nope=1");
+	assert_int_equal(config_build(&cfg, &src, f->err, sizeof(f->err)), -1);
+	expect_err(f, "unknown option 'ingest.nope'");
+	config_source_free(&src);
+
+	/* The cross-option checks run too. */
+	config_source_add_arg(&src, "store.map_size_mb", "512");
+	config_source_add_arg(&src, "store.map_max_mb", "256");
+	assert_int_equal(config_build(&cfg, &src, f->err, sizeof(f->err)), -1);
+	expect_err(f, "store.map_size_mb (512) is above store.map_max_mb (256)");
+	config_source_free(&src);
+
+	/* And the templates are loaded: a directory without them fails. */
+	config_source_add_arg(&src, "ingest.templates_dir", "/nonexistent-smsq-templates");
+	assert_int_equal(config_build(&cfg, &src, f->err, sizeof(f->err)), -1);
+	expect_err(f, "/nonexistent-smsq-templates");
+	config_source_free(&src);
+}
+
+/* ---- what a reload compares and keeps ---------------------------------------- */
+
+struct changes {
+	char text[2048];     /* one "name: was -> now [restart]" line per change */
+};
+
+static void collect(void *user, const char *name, const char *was, const char *now,
+		    int restart)
+{
+	struct changes *c = user;
+	size_t n = strlen(c->text);
+
+	snprintf(c->text + n, sizeof(c->text) - n, "%s: %s -> %s%s\n", name,
+		 was ? was : "(secret)", now ? now : "(secret)", restart ? " [restart]" : "");
+}
+
+static void set(struct config *cfg, const char *name, const char *value)
+{
+	char err[256];
+
+	if (config_set(cfg, name, value, err, sizeof(err)) != 0)
+		fail_msg("%s=%s: %s", name, value, err);
+}
+
+static void add_provider(struct config *cfg, const char *name)
+{
+	char opt[64];
+
+	snprintf(opt, sizeof(opt), "provider.%s.type", name);
+	set(cfg, opt, "webhook");
+	snprintf(opt, sizeof(opt), "provider.%s.base_url", name);
+	set(cfg, opt, "http://127.0.0.1:1/webhook");
+	snprintf(opt, sizeof(opt), "provider.%s.rate_per_s", name);
+	set(cfg, opt, "100");
+}
+
+static void test_diff_names_each_change(void **state)
+{
+	struct fx *f = *state;
+	struct config next;
+	struct changes c = { "" };
+
+	add_provider(&f->cfg, "p");
+	set(&f->cfg, "provider.p.token", "old-secret");
+	next = f->cfg;
+	set(&next, "store.dir", "/srv/smsq");
+	set(&next, "ingest.max_segments", "4");
+	set(&next, "metrics.listen", "");
+	set(&next, "provider.p.token", "new-secret");
+	set(&next, "provider.p.rate_per_s", "250");
+	assert_int_equal(config_diff(&f->cfg, &next, collect, &c), 5);
+	assert_string_equal(c.text,
+			    "store.dir: ./var -> /srv/smsq [restart]\n"
+			    "ingest.max_segments: 10 -> 4\n"
+			    "metrics.listen: 127.0.0.1:9477 ->  [restart]\n"
+			    "provider.p.token: (secret) -> (secret)\n"
+			    "provider.p.rate_per_s: 100 -> 250\n");
+	assert_null(strstr(c.text, "old-secret"));
+	assert_null(strstr(c.text, "new-secret"));
+	/* Nothing changed, nothing said. */
+	assert_int_equal(config_diff(&next, &next, collect, &c), 0);
+}
+
+static void test_diff_providers_added_removed_reordered(void **state)
+{
+	struct fx *f = *state;
+	struct config next;
+	struct changes c = { "" };
+
+	add_provider(&f->cfg, "a");
+	add_provider(&f->cfg, "b");
+	config_defaults(&next);
+	add_provider(&next, "b");
+	add_provider(&next, "c");
+	set(&next, "provider.c.rate_per_s", "5"); /* a new provider's options are not listed */
+	set(&next, "provider.b.burst", "7");
+	assert_int_equal(config_diff(&f->cfg, &next, collect, &c), 2);
+	assert_string_equal(c.text, "providers: a,b -> b,c\nprovider.b.burst: -1 -> 7\n");
+
+	c.text[0] = '\0';
+	config_defaults(&next);
+	add_provider(&next, "b");
+	add_provider(&next, "a");
+	assert_int_equal(config_diff(&f->cfg, &next, collect, &c), 1);
+	assert_string_equal(c.text, "providers: a,b -> b,a\n");
+
+	c.text[0] = '\0';
+	config_defaults(&next);
+	assert_int_equal(config_diff(&f->cfg, &next, collect, &c), 1);
+	assert_string_equal(c.text, "providers: a,b -> \n");
+}
+
+static void test_keep_restart_only(void **state)
+{
+	struct fx *f = *state;
+	struct config next = f->cfg;
+
+	set(&next, "store.dir", "/srv/smsq");
+	set(&next, "store.map_max_mb", "1024");
+	set(&next, "ingest.endpoint", "tcp://127.0.0.1:6000");
+	set(&next, "pool.workers", "7");
+	set(&next, "log.level", "debug");
+	set(&next, "ingest.max_segments", "3");
+	add_provider(&next, "p");
+	assert_int_equal(config_keep_restart_only(&next, &f->cfg), 4);
+	/* The restart-only options keep the values in force... */
+	assert_string_equal(next.store_dir, "./var");
+	assert_int_equal(next.store_map_max_mb, 65536);
+	assert_string_equal(next.ingest_endpoint, "tcp://127.0.0.1:5555");
+	assert_int_equal(next.pool_workers, 0);
+	/* ...the others take the new ones. */
+	assert_string_equal(next.log_level, "debug");
+	assert_int_equal(next.ingest_max_segments, 3);
+	assert_int_equal(next.n_providers, 1);
+	assert_int_equal(config_keep_restart_only(&next, &f->cfg), 0);
+}
+
+static void test_restart_only_options(void **state)
+{
+	static const char *const restart[] = {
+		"store.dir", "store.map_size_mb", "store.map_max_mb", "ingest.endpoint",
+		"ingest.hwm", "ingest.batch_max", "ingest.workers", "pool.workers",
+		"metrics.listen",
+	};
+	const char *note = "; a change takes effect at the next start, not on reload";
+	char *out = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&out, &len);
+	int notes = 0;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(restart); i++)
+		assert_true(config_restart_only(restart[i]));
+	assert_false(config_restart_only("ingest.templates_dir"));
+	assert_false(config_restart_only("log.level"));
+	assert_false(config_restart_only("dispatch.lease_ms"));
+	assert_false(config_restart_only("provider.p.rate_per_s"));
+	/* --help-config says it of each, and of no other: every name above is
+	 * an option of the table. */
+	assert_non_null(m);
+	config_print_table(m);
+	assert_int_equal(fclose(m), 0);
+	for (const char *p = strstr(out, note); p != NULL; p = strstr(p + 1, note))
+		notes++;
+	assert_int_equal(notes, (int)ARRAY_LEN(restart));
+	free(out);
+}
+
 int main(void)
 {
 	static struct CMUnitTest set_tests[ARRAY_LEN(set_cases)];
@@ -751,6 +958,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_map_size_above_max, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_endpoints, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_build_files_then_settings, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_build_errors_name_what_failed, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_diff_names_each_change, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_diff_providers_added_removed_reordered,
+						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_keep_restart_only, fx_setup, fx_teardown),
+		cmocka_unit_test(test_restart_only_options),
 	};
 	int failed = 0;
 

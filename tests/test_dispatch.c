@@ -26,6 +26,7 @@
 
 #include "common/log.h"
 #include "worker/config.h"
+#include "store/pace.h"
 #include "worker/dispatch.h"
 
 #define LEASE_MS 30000 /* dispatch.lease_ms's default */
@@ -871,6 +872,41 @@ static void test_request_whose_lease_was_lost_is_held_back_by_the_gate(void **st
 	}
 }
 
+/* dispatch_check(): what a reload's master checks before workers start with
+ * a configuration, without the store, changing nothing. */
+static void test_check_sets_up_nothing_and_needs_a_pacing_slot(void **state)
+{
+	struct dfx *f = *state;
+	char path[128], err[256] = "";
+	pace *pc;
+
+	snprintf(path, sizeof(path), "%s/pacing", f->s->dir);
+	assert_int_equal(dispatch_check(&f->cfg, err, sizeof(err)), 0);
+	assert_int_equal(access(path, F_OK), -1); /* read only: no pacing file made */
+	/* Every slot taken by other names: a provider new to the file has none. */
+	pc = pace_open(f->s->dir, err, sizeof(err));
+	assert_non_null(pc);
+	for (int i = 0; i < PACE_MAX_SLOTS; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "s%d", i);
+		assert_int_equal(pace_slot(pc, name), i);
+	}
+	pace_close(&pc);
+	assert_int_equal(dispatch_check(&f->cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "provider p: no pacing slot left"));
+	/* One that had a slot keeps it. */
+	config_defaults(&f->cfg);
+	set(f, "store.dir", f->s->dir);
+	set(f, "provider.s3.type", "webhook");
+	set(f, "provider.s3.base_url", "http://gateway.invalid/sms");
+	set(f, "provider.s3.rate_per_s", "10");
+	assert_int_equal(dispatch_check(&f->cfg, err, sizeof(err)), 0);
+	/* No provider: nothing to check. */
+	config_defaults(&f->cfg);
+	assert_int_equal(dispatch_check(&f->cfg, err, sizeof(err)), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, dsetup, dteardown)
 
 int main(void)
@@ -892,6 +928,7 @@ int main(void)
 		T(test_leases_beyond_one_transaction_are_all_renewed),
 		T(test_queued_messages_whose_lease_ran_out_are_dropped_not_sent),
 		T(test_request_whose_lease_was_lost_is_held_back_by_the_gate),
+		T(test_check_sets_up_nothing_and_needs_a_pacing_slot),
 	};
 
 	log_init("test_dispatch", LOG_LEVEL_WARN);

@@ -190,12 +190,15 @@ int broker_run(const struct broker_opts *o, volatile sig_atomic_t *pause_intake,
 			{ front, 0, ZMQ_POLLIN, 0 },
 		};
 		int rc = zmq_poll(items, intake && !req.has ? 2 : 1, BROKER_POLL_MS);
+		int poll_errno = errno; /* the watch's reads below set errno */
 
 		listener_watch_read(watch); /* every turn: a full monitor queue stalls ZeroMQ */
 		if (rc < 0) {
-			if (errno == EINTR)
+			/* A signal (pause, resume, stop) ends the wait: the loop
+			 * reads the flags again. */
+			if (poll_errno == EINTR)
 				continue;
-			log_error("broker: poll: %s", zmq_strerror(errno));
+			log_error("broker: poll: %s", zmq_strerror(poll_errno));
 			goto out;
 		}
 		for (int i = 0; i < BROKER_BURST; i++) {

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/addr.h"
 #include "common/num.h"
+#include "common/xalloc.h"
 #include "text/prepare.h"
 
 enum opt_type { OPT_LONG, OPT_STR };
@@ -134,6 +135,16 @@ static const struct opt provider_opts[] = {
 };
 
 #define N_PROVIDER_OPTS (sizeof(provider_opts) / sizeof(provider_opts[0]))
+
+/* Options only a start applies (config_restart_only()): the store the
+ * master locked and opened, the sockets and processes it set up (the
+ * ingest endpoint, and what the broker was started with), the number of
+ * workers, the monitor's socket.  An option not listed here is applied by
+ * a reload, which restarts every worker with it. */
+static const char *const restart_only[] = {
+	"store.dir", "store.map_size_mb", "store.map_max_mb", "ingest.endpoint", "ingest.hwm",
+	"ingest.batch_max", "ingest.workers", "pool.workers", "metrics.listen",
+};
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -538,13 +549,16 @@ static void print_table(FILE *f, const struct opt *t, size_t n, const char *pref
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct opt *o = &t[i];
+		const char *when = prefix[0] == '\0' && config_restart_only(o->name)
+					   ? "; a change takes effect at the next start, not on reload"
+					   : "";
 
 		if (o->type == OPT_LONG)
-			fprintf(f, "%s%-26s integer [%ld..%ld] default %s\n    %s\n", prefix, o->name,
-				o->min, o->max, o->def, o->help);
+			fprintf(f, "%s%-26s integer [%ld..%ld] default %s\n    %s%s\n", prefix, o->name,
+				o->min, o->max, o->def, o->help, when);
 		else
-			fprintf(f, "%s%-26s string default '%s'\n    %s\n", prefix, o->name, o->def,
-				o->help);
+			fprintf(f, "%s%-26s string default '%s'\n    %s%s\n", prefix, o->name, o->def,
+				o->help, when);
 	}
 }
 
@@ -556,22 +570,44 @@ void config_print_table(FILE *f)
 }
 
 
+/* The value of option o in base (a struct config, or a struct
+ * config_provider for a provider option) as text: the string itself, or
+ * the number written in buf (len bytes). */
+static const char *opt_text(const void *base, const struct opt *o, char *buf, size_t len)
+{
+	const char *p = (const char *)base + o->offset;
+	long v;
+
+	if (o->type == OPT_STR)
+		return p;
+	memcpy(&v, p, sizeof(v));
+	snprintf(buf, len, "%ld", v);
+	return buf;
+}
+
+/* A value never logged nor printed. */
+static int opt_secret(const struct opt *o)
+{
+	return strcmp(o->name, "token") == 0;
+}
+
+static int opt_equal(const void *a, const void *b, const struct opt *o)
+{
+	char x[32], y[32];
+
+	return strcmp(opt_text(a, o, x, sizeof(x)), opt_text(b, o, y, sizeof(y))) == 0;
+}
+
 static void print_values(FILE *f, const void *base, const struct opt *t, size_t n,
 			 const char *prefix)
 {
 	for (size_t i = 0; i < n; i++) {
-		const char *p = (const char *)base + t[i].offset;
+		char num[32];
+		const char *v = opt_text(base, &t[i], num, sizeof(num));
 
-		if (t[i].type == OPT_LONG) {
-			long v;
-
-			memcpy(&v, p, sizeof(v));
-			fprintf(f, "%s%s = %ld\n", prefix, t[i].name, v);
-		} else if (strcmp(t[i].name, "token") == 0 && p[0] != '\0') {
-			fprintf(f, "%s%s = (set, not shown)\n", prefix, t[i].name);
-		} else {
-			fprintf(f, "%s%s = %s\n", prefix, t[i].name, p);
-		}
+		if (opt_secret(&t[i]) && v[0] != '\0')
+			v = "(set, not shown)";
+		fprintf(f, "%s%s = %s\n", prefix, t[i].name, v);
 	}
 }
 
@@ -586,3 +622,137 @@ void config_print(const struct config *cfg, FILE *f)
 	}
 }
 
+
+/* ---- sources and reloads ------------------------------------------------- */
+
+void config_source_add_file(struct config_source *src, const char *path)
+{
+	src->files = xrealloc(src->files, (src->n_files + 1) * sizeof(*src->files));
+	src->files[src->n_files++] = path;
+}
+
+void config_source_add_arg(struct config_source *src, const char *name, const char *value)
+{
+	src->args = xrealloc(src->args, (src->n_args + 1) * sizeof(*src->args));
+	src->args[src->n_args++] = (struct config_arg){ name, value };
+}
+
+void config_source_free(struct config_source *src)
+{
+	if (src == NULL)
+		return;
+	free(src->files);
+	free(src->args);
+	memset(src, 0, sizeof(*src));
+}
+
+int config_build(struct config *cfg, const struct config_source *src, char *err, size_t errlen)
+{
+	config_defaults(cfg);
+	for (size_t i = 0; i < src->n_files; i++)
+		if (config_load_file(cfg, src->files[i], err, errlen) != 0)
+			return -1;
+	for (size_t i = 0; i < src->n_args; i++) {
+		const struct config_arg *a = &src->args[i];
+
+		if ((a->name != NULL ? config_set(cfg, a->name, a->value, err, errlen)
+				     : config_set_arg(cfg, a->value, err, errlen)) != 0)
+			return -1;
+	}
+	return config_check(cfg, err, errlen);
+}
+
+int config_restart_only(const char *name)
+{
+	for (size_t i = 0; i < sizeof(restart_only) / sizeof(restart_only[0]); i++)
+		if (strcmp(restart_only[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The providers' names in failover order, comma-separated, into buf. */
+static const char *provider_names(const struct config *cfg, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < cfg->n_providers && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", i > 0 ? "," : "",
+					 cfg->providers[i].conf.name);
+	return buf;
+}
+
+static const struct config_provider *provider_named(const struct config *cfg, const char *name)
+{
+	for (int i = 0; i < cfg->n_providers; i++)
+		if (strcmp(cfg->providers[i].conf.name, name) == 0)
+			return &cfg->providers[i];
+	return NULL;
+}
+
+/* fn for each option of table t (n rows) whose value differs between a
+ * and b; prefix goes before the names.  Returns the number of calls. */
+static int diff_table(const void *a, const void *b, const struct opt *t, size_t n,
+		      const char *prefix, config_change_fn *fn, void *user)
+{
+	int calls = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char name[128], x[32], y[32];
+		int secret = opt_secret(&t[i]);
+
+		if (opt_equal(a, b, &t[i]))
+			continue;
+		calls++;
+		if (fn == NULL)
+			continue;
+		snprintf(name, sizeof(name), "%s%s", prefix, t[i].name);
+		fn(user, name, secret ? NULL : opt_text(a, &t[i], x, sizeof(x)),
+		   secret ? NULL : opt_text(b, &t[i], y, sizeof(y)),
+		   prefix[0] == '\0' && config_restart_only(t[i].name));
+	}
+	return calls;
+}
+
+int config_diff(const struct config *cur, const struct config *next, config_change_fn *fn,
+		void *user)
+{
+	char was[CONFIG_MAX_PROVIDERS * PROVIDER_NAME_MAX + 1];
+	char now[CONFIG_MAX_PROVIDERS * PROVIDER_NAME_MAX + 1];
+	int calls = diff_table(cur, next, opts, N_OPTS, "", fn, user);
+
+	provider_names(cur, was, sizeof(was));
+	provider_names(next, now, sizeof(now));
+	if (strcmp(was, now) != 0) {
+		if (fn != NULL)
+			fn(user, "providers", was, now, 0);
+		calls++;
+	}
+	for (int i = 0; i < next->n_providers; i++) {
+		const struct config_provider *p = &next->providers[i];
+		const struct config_provider *old = provider_named(cur, p->conf.name);
+		char prefix[PROVIDER_NAME_MAX + 16];
+
+		if (old == NULL)
+			continue;
+		snprintf(prefix, sizeof(prefix), "provider.%s.", p->conf.name);
+		calls += diff_table(old, p, provider_opts, N_PROVIDER_OPTS, prefix, fn, user);
+	}
+	return calls;
+}
+
+int config_keep_restart_only(struct config *next, const struct config *cur)
+{
+	int kept = 0;
+
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct opt *o = &opts[i];
+
+		if (!config_restart_only(o->name) || opt_equal(cur, next, o))
+			continue;
+		memcpy((char *)next + o->offset, (const char *)cur + o->offset,
+		       o->type == OPT_LONG ? sizeof(long) : str_cap(o, 0));
+		kept++;
+	}
+	return kept;
+}

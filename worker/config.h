@@ -117,6 +117,76 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
 int config_check(const struct config *cfg, char *err, size_t errlen)
 	SMSQ_WARN_UNUSED;
 
+/*
+ * Where a configuration comes from, so that it can be read again the same
+ * way (smsq-worker reads it at start and again at each SIGHUP): the files
+ * (-c) in order, then the settings (-o NAME=VALUE, and the flags -d, -e,
+ * -w, -l as the options they set) in order.  The strings are borrowed (from
+ * argv: they outlive the process's use of the source); the arrays are the
+ * source's own, freed by config_source_free().
+ */
+struct config_arg {
+	const char *name;                /* option name, or NULL: value is "NAME=VALUE" */
+	const char *value;               /* its value as given */
+};
+
+struct config_source {
+	const char **files;              /* config files, read in this order */
+	size_t n_files;                  /* how many */
+	struct config_arg *args;         /* settings, applied in this order after the files */
+	size_t n_args;                   /* how many */
+};
+
+/* Add a file, or a setting (name NULL: value is "NAME=VALUE"), to src. */
+void config_source_add_file(struct config_source *src, const char *path);
+void config_source_add_arg(struct config_source *src, const char *name, const char *value);
+
+/* Free src's arrays (not the strings); src is then empty.  NULL-safe. */
+void config_source_free(struct config_source *src);
+
+/*
+ * The configuration src makes: the defaults, then each file, then each
+ * setting, then config_check().  The same call serves a start and a
+ * reload, so both see the same configuration from the same files and
+ * flags.  Returns 0, or -1 with err naming the file, line, option or check
+ * that failed (cfg is then partly set: do not use it).
+ */
+int config_build(struct config *cfg, const struct config_source *src, char *err,
+		 size_t errlen) SMSQ_WARN_UNUSED;
+
+/*
+ * What a reload compares.  config_diff() calls fn once per difference
+ * between cur (in force) and next, in table order:
+ *   - an option whose value differs: name "ingest.max_segments" or
+ *     "provider.NAME.rate_per_s", was and now its two values as text
+ *     (NULL for a token, never shown), restart 1 when only a restart of the
+ *     pool applies it (config_restart_only());
+ *   - the providers, when their names or failover order differ: name
+ *     "providers", was and now the names in order, comma-separated ("" for
+ *     none); the options of a provider added or removed are not listed.
+ * fn may be NULL: then the differences are only counted.  Returns their
+ * number.
+ */
+typedef void config_change_fn(void *user, const char *name, const char *was, const char *now,
+			      int restart);
+
+int config_diff(const struct config *cur, const struct config *next, config_change_fn *fn,
+		void *user);
+
+/*
+ * Whether option name ("store.dir") only takes effect when the pool
+ * starts: the data directory and the store's map, the ingest endpoint and
+ * the processes that bind it (ingest.endpoint, ingest.hwm,
+ * ingest.batch_max, ingest.workers, which the broker uses), pool.workers
+ * and metrics.listen (the monitor's socket).  Every other option,
+ * [provider.NAME] ones included, is applied by a reload.
+ */
+int config_restart_only(const char *name);
+
+/* Copy into next the values cur has for every restart-only option: what a
+ * reload keeps until the pool restarts.  Returns how many differed. */
+int config_keep_restart_only(struct config *next, const struct config *cur);
+
 /* Print the option table (name, type, default, range, help) to f. */
 void config_print_table(FILE *f);
 

@@ -416,10 +416,12 @@ static uint64_t conf_hash(const struct config_provider *c)
 	return h;
 }
 
-static int setup_provider(dispatch *d, int i, char *err, size_t errlen)
+/* What provider c of the configuration is to dispatch (p: its adapter,
+ * limits, HTTP options, batch and concurrency), without its pacing slot.
+ * Returns 0, or -1 with err set. */
+static int build_provider(const struct config_provider *c, struct prov *p, char *err,
+			  size_t errlen)
 {
-	const struct config_provider *c = &d->cfg->providers[i];
-	struct prov *p = &d->prov[i];
 	enum provider_kind kind;
 
 	if (provider_kind_parse(c->type, &kind) != 0) {
@@ -450,6 +452,16 @@ static int setup_provider(dispatch *d, int i, char *err, size_t errlen)
 	if (!p->count_segments && p->max_batch > p->max_units)
 		p->max_batch = p->max_units;
 	p->concurrency = (size_t)c->concurrency;
+	return 0;
+}
+
+static int setup_provider(dispatch *d, int i, char *err, size_t errlen)
+{
+	const struct config_provider *c = &d->cfg->providers[i];
+	struct prov *p = &d->prov[i];
+
+	if (build_provider(c, p, err, errlen) != 0)
+		return -1;
 	p->slot = pace_slot(d->pace, p->conf.name);
 	if (p->slot < 0) {
 		snprintf(err, errlen, "provider %s: no pacing slot left", c->conf.name);
@@ -457,6 +469,49 @@ static int setup_provider(dispatch *d, int i, char *err, size_t errlen)
 	}
 	pace_publish_limits(d->pace, p->slot, &p->lim);
 	pace_config(d->pace, p->slot, conf_hash(c));
+	return 0;
+}
+
+/* Whether name has a slot in the pacing file (views: its n named slots). */
+static int has_slot(const struct pace_view *views, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(views[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+int dispatch_check(const struct config *cfg, char *err, size_t errlen)
+{
+	struct pace_view views[PACE_MAX_SLOTS];
+	int named;
+
+	if (cfg->n_providers == 0)
+		return 0;
+	for (int i = 0; i < cfg->n_providers; i++) {
+		struct prov p;
+
+		memset(&p, 0, sizeof(p));
+		if (build_provider(&cfg->providers[i], &p, err, errlen) != 0)
+			return -1;
+	}
+	/* A provider new to the pacing file needs a free slot. */
+	named = pace_list(cfg->store_dir, views, PACE_MAX_SLOTS);
+	if (named < 0) {
+		snprintf(err, errlen, "%s/pacing: cannot be read", cfg->store_dir);
+		return -1;
+	}
+	for (int i = 0, free_slots = PACE_MAX_SLOTS - named; i < cfg->n_providers; i++) {
+		const char *name = cfg->providers[i].conf.name;
+
+		if (has_slot(views, named, name))
+			continue;
+		if (free_slots-- == 0) {
+			snprintf(err, errlen, "provider %s: no pacing slot left (%d providers "
+				 "have been paced in %s)", name, PACE_MAX_SLOTS, cfg->store_dir);
+			return -1;
+		}
+	}
 	return 0;
 }
 

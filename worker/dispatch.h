@@ -72,6 +72,16 @@ struct dispatch_counts {
 dispatch *dispatch_new(const struct config *cfg, store *st, char *err, size_t errlen)
 	SMSQ_WARN_UNUSED;
 
+/*
+ * Check that dispatch_new() would set up cfg's providers, without a store
+ * and changing nothing: each provider's adapter, limits, batches and HTTP
+ * options, and a pacing slot for each (in cfg->store_dir's pacing file,
+ * read only).  For a master that validates a configuration before its
+ * workers start with it; no HTTP client is made (libcurl is set up in the
+ * processes that send, after the fork).  Returns 0, or -1 with err set.
+ */
+int dispatch_check(const struct config *cfg, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
 /* Free everything; requests still in flight are abandoned (their leases run
  * out and the messages come back).  NULL-safe. */
 void dispatch_destroy(dispatch **d);

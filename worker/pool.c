@@ -17,6 +17,54 @@
  * (listener.h): the master raises its soft descriptor limit to the hard one
  * before any fork (as nginx's worker_rlimit_nofile and Redis's maxclients
  * do), and the children inherit it.
+ *
+ * Reload (SIGHUP).  The master builds the configuration again from the
+ * same files and flags (config_build(): defaults, files, flags, every
+ * check, the templates loaded), then checks what the workers would build
+ * of it (dispatch_check(): each provider, a pacing slot for it).  If
+ * anything fails, the error is logged and nothing changes: the pool goes
+ * on with the configuration in force.  An option only a
+ * start applies (config_restart_only(): the store, the ingest endpoint and
+ * what the broker was started with, the number of workers, the monitor's
+ * socket) keeps its value in force, with a warning that names it, and the
+ * rest applies: a reload is refused for an error, never for a change.
+ * Then the store's pauses are read again into the pacing file, the new
+ * configuration becomes the one in force (a new generation), and the
+ * workers are replaced one at a time: SIGTERM, the worker's graceful stop
+ * (its intake stops, it commits and acks what it took, its requests in
+ * flight finish and their outcomes are committed, its queue goes back to
+ * ready), its exit, and at once a new worker with the new configuration;
+ * the next one is stopped once the new one has run POOL_RELOAD_SETTLE_MS.
+ * nginx replaces all its workers at once; here a worker's slot (its ipc
+ * endpoint, its counter shard) belongs to one process at a time, and one
+ * at a time keeps the others sending.  A graceful stop leaves no lease
+ * behind, so nothing in flight is lost or sent twice; with one worker,
+ * sending pauses while it restarts.  A new worker that cannot start stops
+ * the roll there (the master restarts it as any child that dies), and the
+ * workers not yet replaced keep sending with the configuration they have.
+ * A SIGHUP during a roll reads the configuration again: if it is good, the
+ * roll goes on to the newest, replacing again workers started with an
+ * older one.
+ *
+ * Intake during a roll: the worker that binds the ingest endpoint (no
+ * broker) stops reading it and closes it as it exits; until the new one
+ * binds it, producers' sends wait and they resend what got no ack, as for
+ * any restart of that worker.  Behind a broker, the broker's intake is
+ * paused (SIGUSR1) while an ingesting worker drains, or its drain would
+ * not end while requests keep coming, and resumed (SIGUSR2) once it has
+ * exited; producers' requests wait in their queues meanwhile.  The broker
+ * and the monitor are not restarted: their settings are restart-only but
+ * the log level and format, which a reload changes for the master and the
+ * workers.
+ *
+ * Pacing: each process gives the limits to every pace_take(); the slot's
+ * state (bucket, holds, circuit, adaptive rate) is shared and stays.  Each
+ * new worker publishes its provider's new limit into the slot
+ * (pace_publish_limits(): what smsqctl and the metrics show) and, with a
+ * new endpoint or credentials, ends a misconfiguration found with the old
+ * ones (pace_config()).  During a roll, replaced workers pace at the new
+ * limit and the others at the old: a lowered limit holds for the whole
+ * pool once the roll is done, seconds later.
  */
 #include "worker/pool.h"
 
@@ -43,21 +91,33 @@
 #include "worker/broker.h"
 #include "store/pace.h"
 #include "watch/monitor.h"
+#include "worker/dispatch.h"
 #include "worker/worker.h"
 
 #define POOL_TICK_MS 100
 #define POOL_LOCK_WAIT_MS 5000 /* wait for a dying pool's lock */
 #define POOL_BROKER_STOP_MS 3000
 #define POOL_BACKEND_MAX 100  /* ipc path limit (sun_path) with margin */
+#define POOL_RELOAD_SETTLE_MS 500 /* a reload stops the next worker once the new one
+				     has run this long */
 
 struct slot {
 	pid_t pid;             /* running child, or 0 */
 	int64_t restart_at_ms; /* when to restart (mono), if pid == 0 */
 	int64_t started_ms;    /* when it was started (mono) */
+	unsigned gen;          /* the configuration generation it was started with */
+	int reloading;         /* stopped by a reload: restarted at once, not counted */
+	int64_t kill_at_ms;    /* reloading: SIGKILL if it still runs then (mono) */
+	long stop_budget_ms;   /* pool.shutdown_timeout_ms it was started with (its
+				  own stop takes up to 3/4 of it) */
 };
 
 struct pool {
-	const struct config *cfg;   /* borrowed */
+	struct config *cfg;         /* in force (ours; replaced by a reload) */
+	const struct config_source *src; /* where cfg came from (borrowed) */
+	unsigned gen;               /* cfg's generation: each accepted reload adds one */
+	int rolling;                /* the worker a reload is replacing, or 0 */
+	int roll_pending;           /* workers to replace since a reload (say when done) */
 	char **backends;            /* [i - 1]: ingesting worker i's ipc endpoint, which
 				       the broker connects to (with a broker) */
 	int n_backends;             /* ingesting workers (with a broker) */
@@ -72,6 +132,18 @@ struct pool {
 	int broker_told_stop;       /* SIGTERM sent to the broker */
 };
 
+/* This process logs as role, with cfg's level and format. */
+static void set_log(const struct config *cfg, const char *role)
+{
+	enum log_level lvl = LOG_LEVEL_INFO;
+	enum log_format fmt = LOG_FORMAT_TEXT;
+
+	(void)log_level_parse(cfg->log_level, &lvl);
+	(void)log_format_parse(cfg->log_format, &fmt);
+	log_init(role, lvl);
+	log_set_format(fmt);
+}
+
 static volatile sig_atomic_t broker_pause, broker_stop;
 
 static void on_broker_signal(int sig)
@@ -79,7 +151,7 @@ static void on_broker_signal(int sig)
 	if (sig == SIGTERM)
 		broker_stop = 1;
 	else
-		broker_pause = 1;
+		broker_pause = sig != SIGUSR2; /* SIGUSR2: a reload resumes intake */
 }
 
 static int run_broker(struct pool *p)
@@ -95,13 +167,8 @@ static int run_broker(struct pool *p)
 					? (int)p->cfg->ingest_batch_max : (int)p->cfg->ingest_hwm,
 	};
 	struct sigaction sa;
-	enum log_level lvl = LOG_LEVEL_INFO;
-	enum log_format fmt = LOG_FORMAT_TEXT;
 
-	(void)log_level_parse(p->cfg->log_level, &lvl);
-	(void)log_format_parse(p->cfg->log_format, &fmt);
-	log_init("broker", lvl);
-	log_set_format(fmt);
+	set_log(p->cfg, "broker");
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_broker_signal;
 	sigemptyset(&sa.sa_mask);
@@ -110,6 +177,7 @@ static int run_broker(struct pool *p)
 	 * pauses, the master decides when it stops. */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	return broker_run(&bo, &broker_pause, &broker_stop) == 0 ? 0 : 1;
 }
 
@@ -140,6 +208,13 @@ static void spawn(struct pool *p, int i)
 	if (pid == 0) {
 		sigset_t none;
 
+		/* The master's signals are the master's: a SIGHUP to the whole
+		 * group (a terminal's) must not end a child.  The broker's
+		 * SIGUSR1 and SIGUSR2, blocked since the fork, are ignored until
+		 * it sets its handlers. */
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGUSR1, SIG_IGN);
+		signal(SIGUSR2, SIG_IGN);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != master)
@@ -152,10 +227,13 @@ static void spawn(struct pool *p, int i)
 									: p->cfg->ingest_endpoint,
 				   !p->has_broker, counters_mine(p->ctr)));
 	}
-	if (p->slots[i].started_ms != 0)
+	if (p->slots[i].started_ms != 0 && !p->slots[i].reloading)
 		counters_add(&counters_mine(p->ctr)->worker_restarts, 1);
 	p->slots[i].pid = pid;
 	p->slots[i].started_ms = clock_mono_ms();
+	p->slots[i].gen = p->gen;
+	p->slots[i].reloading = 0;
+	p->slots[i].stop_budget_ms = p->cfg->pool_shutdown_timeout_ms;
 	if (i > p->n_workers)
 		log_info("started monitor pid=%ld", (long)pid);
 	else
@@ -173,6 +251,30 @@ static const char *slot_name(const struct pool *p, int i, char *buf, size_t len)
 	return buf;
 }
 
+/* Whether worker i takes events through the broker (its intake goes
+ * through the broker's). */
+static int behind_broker(const struct pool *p, int i)
+{
+	return p->has_broker && i >= 1 && i <= p->n_backends;
+}
+
+/* Worker i, stopped by a reload, exited: restart it now (the main loop
+ * does), and resume the broker's intake if it was paused for it. */
+static void reaped_for_reload(struct pool *p, int i, const char *name, pid_t pid, int status)
+{
+	if (WIFSIGNALED(status))
+		log_warn("%s pid=%ld killed by signal %d during its reload stop", name, (long)pid,
+			 WTERMSIG(status));
+	else if (WEXITSTATUS(status) != 0)
+		log_warn("%s pid=%ld exited with status %d during its reload stop", name,
+			 (long)pid, WEXITSTATUS(status));
+	else
+		log_info("reload: %s pid=%ld stopped", name, (long)pid);
+	p->slots[i].restart_at_ms = 0;
+	if (behind_broker(p, i) && p->slots[0].pid > 0)
+		kill(p->slots[0].pid, SIGUSR2);
+}
+
 static void reap(struct pool *p)
 {
 	int status;
@@ -186,6 +288,10 @@ static void reap(struct pool *p)
 				continue;
 			p->slots[i].pid = 0;
 			slot_name(p, i, name, sizeof(name));
+			if (p->slots[i].reloading && !p->stopping) {
+				reaped_for_reload(p, i, name, pid, status);
+				continue;
+			}
 			if (WIFSIGNALED(status))
 				log_warn("%s pid=%ld killed by signal %d", name, (long)pid,
 					 WTERMSIG(status));
@@ -292,11 +398,13 @@ static void backends_free(struct pool *p)
 }
 
 /* The store's pauses into the pacing file, which may have lost them (a
- * reboot starts it afresh) or kept one the store no longer has. */
+ * reboot starts it afresh) or kept one the store no longer has.  Each flag
+ * is written once, to what it must be: at a reload, workers read them
+ * meanwhile, and a paused provider must never look resumed for a moment. */
 static void apply_pauses(pace *pc, const struct store_pause *paused, int n)
 {
-	for (int slot = -1; slot < PACE_MAX_SLOTS; slot++)
-		pace_set_paused(pc, slot, 0);
+	int want[PACE_MAX_SLOTS + 1] = { 0 }; /* [0] all sending, [1 + slot] a provider */
+
 	for (int i = 0; i < n; i++) {
 		int all = strcmp(paused[i].name, STORE_PAUSE_ALL) == 0;
 		int slot = all ? -1 : pace_slot(pc, paused[i].name);
@@ -306,11 +414,43 @@ static void apply_pauses(pace *pc, const struct store_pause *paused, int n)
 				  paused[i].name);
 			continue;
 		}
-		pace_set_paused(pc, slot, 1);
+		want[slot + 1] = 1;
 		log_warn("%s is paused (since %lld ms ago): smsqctl resume%s%s", all ? "all sending"
 			 : paused[i].name, (long long)(clock_wall_ms() - paused[i].since_ms),
 			 all ? "" : " ", all ? "" : paused[i].name);
 	}
+	for (int slot = -1; slot < PACE_MAX_SLOTS; slot++)
+		pace_set_paused(pc, slot, want[slot + 1]);
+}
+
+/* Read the store's pauses (the store opened as so says, and closed at
+ * once) and apply them to cfg's pacing file.  Returns 0 or -1 (said). */
+static int sync_pauses(const struct config *cfg, const struct store_opts *so)
+{
+	struct store_pause paused[STORE_PAUSE_MAX];
+	char err[512];
+	store *st = store_open(so, err, sizeof(err));
+	int n_paused;
+	pace *pc;
+
+	if (st == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	n_paused = store_paused(st, paused, STORE_PAUSE_MAX);
+	if (n_paused < 0)
+		log_error("%s", store_errmsg(st));
+	store_close(&st);
+	if (n_paused < 0)
+		return -1;
+	pc = pace_open(cfg->store_dir, err, sizeof(err));
+	if (pc == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	apply_pauses(pc, paused, n_paused);
+	pace_close(&pc);
+	return 0;
 }
 
 /* With the directory locked: the store opened once before any fork, to
@@ -328,29 +468,9 @@ static int prepare_files(struct pool *p)
 		.record_ceiling = 1,
 	};
 	char err[512];
-	store *st = store_open(&so, err, sizeof(err));
-	struct store_pause paused[STORE_PAUSE_MAX];
-	int n_paused;
-	pace *pc;
 
-	if (st == NULL) {
-		log_error("%s", err);
+	if (sync_pauses(p->cfg, &so) != 0)
 		return -1;
-	}
-	n_paused = store_paused(st, paused, STORE_PAUSE_MAX);
-	if (n_paused < 0) {
-		log_error("%s", store_errmsg(st));
-		store_close(&st);
-		return -1;
-	}
-	store_close(&st);
-	pc = pace_open(p->cfg->store_dir, err, sizeof(err));
-	if (pc == NULL) {
-		log_error("%s", err);
-		return -1;
-	}
-	apply_pauses(pc, paused, n_paused);
-	pace_close(&pc);
 	/* The counters stay mapped in the master: each child counts through
 	 * the mapping it inherits. */
 	p->ctr = counters_open(p->cfg->store_dir, 0, err, sizeof(err));
@@ -389,6 +509,113 @@ static void raise_fd_limit(void)
 			 (unsigned long long)rl.rlim_cur);
 }
 
+/* config_diff()'s report of one change, into the log. */
+static void log_change(void *user, const char *name, const char *was, const char *now,
+		       int restart)
+{
+	(void)user;
+	if (restart)
+		log_warn("reload: %s: %s -> %s needs a restart of the pool; %s stays in force "
+			 "until then", name, was, now, was);
+	else if (was == NULL)
+		log_info("reload: %s: changed (not shown)", name);
+	else
+		log_info("reload: %s: %s -> %s", name, was[0] ? was : "(none)",
+			 now[0] ? now : "(none)");
+}
+
+/* SIGHUP: read the configuration again from the same files and flags,
+ * check it whole, and only then make it the one in force and start
+ * replacing the workers (roll()).  See DESIGN above. */
+static void reload(struct pool *p)
+{
+	struct config *next = xmalloc(sizeof(*next));
+	struct config *applied = xmalloc(sizeof(*applied));
+	struct store_opts so = { .dir = p->cfg->store_dir, .read_only = 1 };
+	char err[640];
+	int changes, kept;
+
+	log_info("SIGHUP: reading the configuration again");
+	if (config_build(next, p->src, err, sizeof(err)) != 0)
+		goto refused;
+	*applied = *next;
+	kept = config_keep_restart_only(applied, p->cfg);
+	if (dispatch_check(applied, err, sizeof(err)) != 0)
+		goto refused;
+	changes = config_diff(p->cfg, next, log_change, NULL);
+	/* Pauses the pacing file lost are the store's again; a store that
+	 * cannot be read now leaves the file's as they are. */
+	if (sync_pauses(applied, &so) != 0)
+		log_warn("reload: the pauses were not read again (above); the pacing file "
+			 "keeps its own");
+	free(p->cfg);
+	p->cfg = applied;
+	applied = NULL;
+	set_log(p->cfg, "smsq-worker");
+	p->gen++;
+	p->roll_pending = 1;
+	log_info("reload: configuration accepted (%d change(s), %d kept until a restart); "
+		 "replacing the workers one at a time", changes - kept, kept);
+	goto out;
+refused:
+	log_error("reload refused, the configuration in force stays: %s", err);
+out:
+	free(applied);
+	free(next);
+}
+
+/* One step of a reload's roll, each turn of the master's loop: wait for
+ * the worker being replaced to exit (SIGKILL past the stop budget) and for
+ * its successor to have run POOL_RELOAD_SETTLE_MS, then stop the next
+ * worker of an older generation. */
+static void roll(struct pool *p, int64_t now)
+{
+	if (p->rolling > 0) {
+		struct slot *s = &p->slots[p->rolling];
+
+		if (s->reloading) {
+			if (s->pid > 0 && now >= s->kill_at_ms) {
+				log_warn("reload: worker-%d pid=%ld did not stop within %ld ms: killing "
+					 "it", p->rolling, (long)s->pid, s->stop_budget_ms);
+				kill(s->pid, SIGKILL);
+				s->kill_at_ms = INT64_MAX;
+			}
+			return;
+		}
+		if (s->pid == 0 || now - s->started_ms < POOL_RELOAD_SETTLE_MS)
+			return;
+		p->rolling = 0;
+	}
+	for (int i = 1; i <= p->n_workers; i++) {
+		struct slot *s = &p->slots[i];
+
+		/* One that is down starts with the configuration in force. */
+		if (s->gen == p->gen || s->pid == 0)
+			continue;
+		/* Its broker must be there to hold its requests. */
+		if (behind_broker(p, i) &&
+		    (p->slots[0].pid == 0 || now - p->slots[0].started_ms < POOL_RELOAD_SETTLE_MS))
+			return;
+		s->reloading = 1;
+		s->kill_at_ms = now + s->stop_budget_ms;
+		p->rolling = i;
+		if (behind_broker(p, i))
+			kill(p->slots[0].pid, SIGUSR1);
+		log_info("reload: stopping worker-%d pid=%ld gracefully, to start it again with "
+			 "the new configuration%s", i, (long)s->pid,
+			 behind_broker(p, i) ? " (the broker holds new requests meanwhile)"
+			 : !p->has_broker && i == 1 ? " (the ingest endpoint is closed until it is "
+						     "back: producers resend what gets no ack)"
+			 : "");
+		kill(s->pid, SIGTERM);
+		return;
+	}
+	if (p->roll_pending) {
+		p->roll_pending = 0;
+		log_info("reload: done: every worker runs the new configuration");
+	}
+}
+
 static void begin_stop(struct pool *p)
 {
 	p->stopping = 1;
@@ -400,16 +627,18 @@ static void begin_stop(struct pool *p)
 	signal_all(p, 1, SIGTERM);
 }
 
-int pool_run(const struct config *cfg)
+int pool_run(const struct config *cfg, const struct config_source *src)
 {
 	struct pool p;
 	char absdir[PATH_MAX];
-	sigset_t set;
+	sigset_t set, blocked;
 	int lock_fd;
 	int code = 0;
 
 	memset(&p, 0, sizeof(p));
-	p.cfg = cfg;
+	p.cfg = xmalloc(sizeof(*p.cfg));
+	*p.cfg = *cfg;
+	p.src = src;
 	p.n_workers = (int)cfg->pool_workers;
 	if (p.n_workers == 0) {
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -422,18 +651,18 @@ int pool_run(const struct config *cfg)
 	p.has_broker = p.n_workers > 1 &&
 		       (cfg->ingest_workers == 0 || cfg->ingest_workers > 1);
 	if (prepare_dir(&p, absdir) != 0) {
-		backends_free(&p);
-		return 1;
+		code = 1;
+		goto out;
 	}
 	lock_fd = lock_dir(absdir);
 	if (lock_fd < 0) {
-		backends_free(&p);
-		return 1;
+		code = 1;
+		goto out;
 	}
 	if (prepare_files(&p) != 0) {
 		close(lock_fd);
-		backends_free(&p);
-		return 1;
+		code = 1;
+		goto out;
 	}
 
 	sigemptyset(&set);
@@ -441,7 +670,12 @@ int pool_run(const struct config *cfg)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	/* SIGUSR1 and SIGUSR2 are the broker's, blocked here so that a child
+	 * is born with them blocked (spawn()); the master never takes them. */
+	blocked = set;
+	sigaddset(&blocked, SIGUSR1);
+	sigaddset(&blocked, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &blocked, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	p.last_slot = p.n_workers + (cfg->metrics_listen[0] != '\0');
@@ -466,14 +700,17 @@ int pool_run(const struct config *cfg)
 				break;
 			}
 			begin_stop(&p);
+		} else if (sig == SIGHUP && p.stopping) {
+			log_info("SIGHUP: the pool is stopping: nothing reloaded");
 		} else if (sig == SIGHUP) {
-			log_info("SIGHUP: nothing to reload (logs go to stderr)");
+			reload(&p);
 		}
 		reap(&p);
 		if (!p.stopping) {
 			for (int i = !p.has_broker; i <= p.last_slot; i++)
 				if (p.slots[i].pid == 0 && now >= p.slots[i].restart_at_ms)
 					spawn(&p, i);
+			roll(&p, now);
 			counters_set(&counters_mine(p.ctr)->workers_running, (uint64_t)running(&p, 0));
 			continue;
 		}
@@ -506,7 +743,9 @@ int pool_run(const struct config *cfg)
 	counters_close(&p.ctr);
 	log_info("pool stopped");
 	free(p.slots);
-	backends_free(&p);
 	close(lock_fd);
+out:
+	backends_free(&p);
+	free(p.cfg);
 	return code;
 }

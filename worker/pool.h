@@ -20,6 +20,14 @@
  * A second SIGTERM/SIGINT, or pool.shutdown_timeout_ms passing, kills what
  * is left (SIGKILL) and the master exits 1.  Children get SIGTERM if the
  * master dies (PR_SET_PDEATHSIG).
+ *
+ * SIGHUP reloads: the master reads the configuration again from the same
+ * files and flags, checks it as a start would (templates and providers
+ * included), and only then makes it the one in force and restarts the
+ * workers with it, one at a time, each stopped gracefully as above.  A
+ * configuration that fails the checks is logged and changes nothing; an
+ * option only a start applies (config_restart_only()) keeps its value
+ * until the pool restarts.  pool.c says how and why.
  */
 #ifndef SMSQ_POOL_H
 #define SMSQ_POOL_H
@@ -27,7 +35,9 @@
 #include "worker/config.h"
 #include "common/attrs.h"
 
-/* Run the pool until it is stopped.  Returns the process exit code. */
-int pool_run(const struct config *cfg) SMSQ_WARN_UNUSED;
+/* Run the pool with cfg, built from src (config_build()), until it is
+ * stopped; src is read again on each SIGHUP.  Both borrowed.  Returns the
+ * process exit code. */
+int pool_run(const struct config *cfg, const struct config_source *src) SMSQ_WARN_UNUSED;
 
 #endif

@@ -5,7 +5,8 @@
  *               [-o section.name=value ...] [--print-config] [--help-config]
  *
  * Settings: built-in defaults, then the config file, then the flags, in that
- * order; all validated before anything starts.
+ * order; all validated before anything starts.  The pool keeps where they
+ * came from (config_source) to read them again the same way on SIGHUP.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -30,8 +31,9 @@ static void usage(FILE *f)
 		"  -h, --help            this text\n");
 }
 
-/* Apply argv to cfg.  Returns -1 to continue, else an exit code. */
-static int parse_args(int argc, char **argv, struct config *cfg)
+/* Read argv into src (the files and settings, borrowed from argv) and
+ * build cfg from it.  Returns -1 to continue, else an exit code. */
+static int parse_args(int argc, char **argv, struct config_source *src, struct config *cfg)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -49,47 +51,30 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 	int print = 0;
 	int c;
 
-	/* The config file first, so that flags override it wherever they are. */
-	for (int i = 1; i + 1 < argc; i++) {
-		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
-			if (config_load_file(cfg, argv[i + 1], err, sizeof(err)) != 0) {
-				fprintf(stderr, "smsq-worker: %s\n", err);
-				return 2;
-			}
-		}
-	}
+	/* The config files are read first (config_build()), so that flags
+	 * override them wherever they are. */
 	while ((c = getopt_long(argc, argv, "c:d:e:w:l:o:h", longopts, NULL)) != -1) {
 		const char *name = NULL;
-		const char *val = optarg;
 
 		switch (c) {
-		case 'c':
-			continue;
+		case 'c': config_source_add_file(src, optarg); continue;
 		case 'd': name = "store.dir"; break;
 		case 'e': name = "ingest.endpoint"; break;
 		case 'w': name = "pool.workers"; break;
 		case 'l': name = "log.level"; break;
-		case 'o':
-			if (config_set_arg(cfg, optarg, err, sizeof(err)) != 0) {
-				fprintf(stderr, "smsq-worker: %s\n", err);
-				return 2;
-			}
-			continue;
+		case 'o': break;
 		case 'P': print = 1; continue;
 		case 'H': config_print_table(stdout); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
-		if (config_set(cfg, name, val, err, sizeof(err)) != 0) {
-			fprintf(stderr, "smsq-worker: %s\n", err);
-			return 2;
-		}
+		config_source_add_arg(src, name, optarg);
 	}
 	if (optind < argc) {
 		fprintf(stderr, "smsq-worker: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (config_check(cfg, err, sizeof(err)) != 0) {
+	if (config_build(cfg, src, err, sizeof(err)) != 0) {
 		fprintf(stderr, "smsq-worker: %s\n", err);
 		return 2;
 	}
@@ -102,20 +87,22 @@ static int parse_args(int argc, char **argv, struct config *cfg)
 
 int main(int argc, char **argv)
 {
+	struct config_source src = { 0 };
 	struct config cfg;
 	enum log_level lvl;
 	enum log_format fmt;
 	int rc;
 
-	config_defaults(&cfg);
-	rc = parse_args(argc, argv, &cfg);
-	if (rc >= 0)
-		return rc;
-	if (log_level_parse(cfg.log_level, &lvl) != 0)
-		lvl = LOG_LEVEL_INFO;
-	if (log_format_parse(cfg.log_format, &fmt) != 0)
-		fmt = LOG_FORMAT_TEXT;
-	log_init("smsq-worker", lvl);
-	log_set_format(fmt);
-	return pool_run(&cfg);
+	rc = parse_args(argc, argv, &src, &cfg);
+	if (rc < 0) {
+		if (log_level_parse(cfg.log_level, &lvl) != 0)
+			lvl = LOG_LEVEL_INFO;
+		if (log_format_parse(cfg.log_format, &fmt) != 0)
+			fmt = LOG_FORMAT_TEXT;
+		log_init("smsq-worker", lvl);
+		log_set_format(fmt);
+		rc = pool_run(&cfg, &src);
+	}
+	config_source_free(&src);
+	return rc;
 }
