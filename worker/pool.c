@@ -225,7 +225,7 @@ static void spawn(struct pool *p, int i)
 		      : worker_run(p->cfg, i,
 				   p->has_broker && i <= p->n_backends ? p->backends[i - 1]
 									: p->cfg->ingest_endpoint,
-				   !p->has_broker, counters_mine(p->ctr)));
+				   !p->has_broker, i == p->n_workers, counters_mine(p->ctr)));
 	}
 	if (p->slots[i].started_ms != 0 && !p->slots[i].reloading)
 		counters_add(&counters_mine(p->ctr)->worker_restarts, 1);

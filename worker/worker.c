@@ -98,10 +98,12 @@ static int drain(ingest *in, dispatch *d, int64_t budget_ms)
 }
 
 /* Purge what the retention allows (store.h, "retention"), in steps, for
- * at most WORKER_PURGE_BUDGET_MS: until a round of the sweep ends.  A
- * failure is said at most once a minute (*said_at); the next tick tries
- * again. */
-static void purge(store *st, int64_t *said_at)
+ * at most WORKER_PURGE_BUDGET_MS: until a round of the sweep ends.
+ * Returns 1 when it did (caught up: the next tick can wait), 0 when the
+ * budget ran out first (more to do: the next turn of the loop goes on).  A
+ * failure is said at most once a minute (*said_at) and counts as caught
+ * up: the next tick tries again. */
+static int purge(store *st, int64_t *said_at)
 {
 	int64_t start = clock_mono_ms();
 	struct store_purged p;
@@ -112,9 +114,10 @@ static void purge(store *st, int64_t *said_at)
 				log_warn("purge: %s (tried again)", store_errmsg(st));
 				*said_at = clock_mono_ms();
 			}
-			return;
+			return 1;
 		}
 	} while (!p.wrapped && clock_mono_ms() - start < WORKER_PURGE_BUDGET_MS);
+	return p.wrapped;
 }
 
 /* Start ingest into *in; when it cannot start, log why and set *retry_at
@@ -134,7 +137,7 @@ static int start_ingest(const struct ingest_opts *io, store *st, ingest **in, in
 	return -1;
 }
 
-int worker_run(const struct config *cfg, int index, const char *endpoint, int router,
+int worker_run(const struct config *cfg, int index, const char *endpoint, int router, int purges,
 	       struct counters_data *ctr)
 {
 	struct store_opts so = {
@@ -210,7 +213,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 			 cfg->n_providers, in ? "taking events" : "sending only (ingest.workers)");
 
 	int64_t next_check = clock_mono_ms() + WORKER_READER_CHECK_MS;
-	int64_t next_purge = index == 1 ? clock_mono_ms() : INT64_MAX, purge_said = INT64_MIN / 2;
+	int64_t next_purge = purges ? clock_mono_ms() : INT64_MAX, purge_said = INT64_MIN / 2;
 	long timeout = 0;
 	while (!worker_stop) {
 		int handled = 0;
@@ -239,10 +242,12 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 			next_check = clock_mono_ms() + WORKER_READER_CHECK_MS;
 		}
 		if (clock_mono_ms() >= next_purge) {
-			purge(st, &purge_said);
-			next_purge = clock_mono_ms() + WORKER_PURGE_EVERY_MS;
-			if (timeout > WORKER_PURGE_EVERY_MS)
-				timeout = WORKER_PURGE_EVERY_MS;
+			/* Behind, it goes on after the next turn; caught up, it
+			 * waits a tick. */
+			next_purge = purge(st, &purge_said) ? clock_mono_ms() + WORKER_PURGE_EVERY_MS
+							     : clock_mono_ms();
+			if (timeout > next_purge - clock_mono_ms())
+				timeout = (long)(next_purge - clock_mono_ms());
 		}
 	}
 	if (drain(in, d, cfg->pool_shutdown_timeout_ms * 3 / 4) != 0)

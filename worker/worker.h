@@ -20,15 +20,17 @@
 #define WORKER_READER_CHECK_MS 10000
 #define WORKER_DRAIN_QUIET_MS 200   /* drain ends after this long without input */
 #define WORKER_INGEST_RETRY_MS 1000 /* ingest that could not start is tried again */
-#define WORKER_PURGE_EVERY_MS 50    /* worker-1 purges what the retention allows */
+#define WORKER_PURGE_EVERY_MS 50    /* the last worker purges what the retention allows */
 #define WORKER_PURGE_BUDGET_MS 20   /* for at most this long at a time */
 
 /* Run worker number index (1-based).  Its ingest (if it takes events)
  * binds endpoint: a ROUTER for producers when router is set (the pool's
  * only ingesting worker, no broker), else a DEALER the broker connects to.
+ * With purges set (the pool's last worker: with several, one that takes
+ * no events by default) it also purges what the retention allows.
  * Ingest and dispatch count into ctr (its shard of the pool's shared
  * counters; may be NULL).  Returns the process exit code. */
-int worker_run(const struct config *cfg, int index, const char *endpoint, int router,
+int worker_run(const struct config *cfg, int index, const char *endpoint, int router, int purges,
 	       struct counters_data *ctr)
 	SMSQ_WARN_UNUSED;
 
