@@ -24,9 +24,9 @@ void drain_init(struct drain *d, size_t window)
 
 uint64_t drain_done_of(const struct store_stats *s)
 {
-	return s->count[STORE_STATE_SENT] + s->count[STORE_STATE_DELIVERED] +
-	       s->count[STORE_STATE_FAILED] + s->count[STORE_STATE_EXPIRED] +
-	       s->count[STORE_STATE_SUPERSEDED] + s->count[STORE_STATE_CANCELLED];
+	/* Every message stored and no longer waiting: purged ones too (the
+	 * per-state counts drop when the retention purges). */
+	return s->total > s->waiting ? s->total - s->waiting : 0;
 }
 
 const char *drain_state_name(enum drain_state s)

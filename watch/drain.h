@@ -73,7 +73,8 @@ void drain_add(struct drain *d, const struct store_stats *s, int64_t now_ms, int
 /* "draining", "growing"... */
 const char *drain_state_name(enum drain_state s);
 
-/* Sent + delivered + failed + expired. */
+/* Messages stored that no longer wait: final ones and purged ones (total
+ * less waiting), so that it never goes down when the retention purges. */
 uint64_t drain_done_of(const struct store_stats *s);
 
 #endif

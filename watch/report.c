@@ -287,7 +287,7 @@ static void metrics_drain(const struct watch_view *v, FILE *f)
 		"stalls or is being measured, 0 when drained.",
 		e->time_left_s >= 0 ? e->time_left_s : NAN);
 	one_double(f, "smsq_drain_rate_messages_per_second",
-		"Messages done (sent, failed, expired) per second over the last few seconds.",
+		"Messages done (made final) per second over the last few seconds.",
 		e->rate);
 	one_double(f, "smsq_drain_due_before_end_messages",
 		"Waiting messages due by the drain's end whose appointment comes before it "
