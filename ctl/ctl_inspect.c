@@ -30,7 +30,8 @@
 static int note_is_plain(enum store_state st)
 {
 	return st == STORE_STATE_SENT || st == STORE_STATE_DELIVERED ||
-	       st == STORE_STATE_SUPERSEDED || st == STORE_STATE_CANCELLED;
+	       st == STORE_STATE_UNDELIVERED || st == STORE_STATE_SUPERSEDED ||
+	       st == STORE_STATE_CANCELLED;
 }
 
 /* "2026-12-07T14:05:00.123Z", or "-" for 0. */

@@ -197,6 +197,8 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 				  json_integer((json_int_t)s->requeued_ever));
 	rc |= json_object_set_new(root, "purged_total", json_integer((json_int_t)s->purged_ever));
 	rc |= json_object_set_new(root, "keys_kept", json_integer((json_int_t)s->keys_kept));
+	rc |= json_object_set_new(root, "receipts_held",
+				  json_integer((json_int_t)s->receipts_held));
 	rc |= json_object_set_new(root, "attempts", json_integer((json_int_t)s->attempts));
 	rc |= json_object_set_new(root, "retries", json_integer((json_int_t)s->retries));
 	rc |= json_object_set_new(root, "ambiguous_retries", json_integer((json_int_t)s->ambiguous));
@@ -474,7 +476,8 @@ int main(int argc, char **argv)
 					q.state = i;
 			if (q.state < 0) {
 				fprintf(stderr, "smsqctl: --state: one of delayed, ready, inflight, sent, "
-						"delivered, failed, expired, superseded, cancelled\n");
+						"delivered, failed, expired, superseded, cancelled, "
+						"undelivered\n");
 				return 2;
 			}
 			break;

@@ -37,7 +37,9 @@ enum store_state {
 	STORE_STATE_EXPIRED = 6,   /* past its expiry: never sent */
 	STORE_STATE_SUPERSEDED = 7, /* withdrawn by a newer event of its booking: never sent */
 	STORE_STATE_CANCELLED = 8, /* withdrawn by an operator (smsqctl cancel): never sent */
-	STORE_STATE_COUNT = 9,
+	STORE_STATE_UNDELIVERED = 9, /* sent, and its delivery report says it was not delivered */
+	STORE_STATE_COUNT = 10,
+	STORE_STATE_SLOTS = 16,    /* room for states to come in the stored counters */
 };
 
 /* What a booking event says (the protocol's Kind; stored: never renumber). */
@@ -255,6 +257,9 @@ struct store_stats {
 	uint64_t purged_ever;              /* final messages purged, ever (total less these
 					      is what the store holds) */
 	uint64_t keys_kept;                /* keys of purged messages still kept */
+	uint64_t receipts_held;            /* receipts waiting for their send's outcome */
+	uint64_t outbox;                   /* outcomes waiting to be handed to the backend */
+	uint64_t outbox_dropped;           /* outcomes dropped from a full outbox, ever */
 	int64_t next_due_ms;               /* earliest delayed/lease time, 0: none */
 	uint64_t waiting;                  /* delayed + ready + in flight */
 	uint64_t oldest_waiting_id;        /* 0 when nothing waits */
@@ -366,6 +371,53 @@ struct store_purged {
  * (the disk) or STORE_ERROR.
  */
 int store_purge(store *s, int64_t now_ms, size_t max_visit, struct store_purged *out)
+	SMSQ_WARN_UNUSED;
+
+/* ---- delivery receipts -------------------------------------------------
+ *
+ * A provider reports later whether a message it took reached the handset.
+ * store_receipts() records such reports: the message goes to delivered or
+ * undelivered (final), its note the provider's id and what the report said,
+ * and the report's own time decides between two reports of one message (a
+ * "delivered" after an "undelivered" is the truth only if it is newer).  A
+ * report for a message whose send is not recorded yet (in flight, or delayed
+ * for a retry after an ambiguous timeout) is held and applied when it is: a
+ * retry that comes due with a report held is not sent again.  A report for a
+ * message waiting to be sent (a retry after an ambiguous timeout that did go
+ * out) is applied at once: it is not sent again either.
+ */
+
+#define STORE_RECEIPT_STATUS_MAX 32 /* the provider's status word, bytes incl. NUL */
+#define STORE_RECEIPT_ERROR_MAX 32  /* the provider's error code, bytes incl. NUL */
+#define STORE_RECEIPTS_MAX 1024     /* receipts one call takes (one transaction) */
+
+/* What store_receipts() did with one receipt. */
+enum store_receipt_result {
+	STORE_RECEIPT_RECORDED = 0, /* the message is now delivered or undelivered */
+	STORE_RECEIPT_REPEATED = 1, /* the same report again: nothing changed */
+	STORE_RECEIPT_OLDER = 2,    /* older than the one recorded: kept the newer */
+	STORE_RECEIPT_HELD = 3,     /* its send is not recorded yet: held until it is */
+	STORE_RECEIPT_UNKNOWN = 4,  /* no such message (purged, or never ours) */
+	STORE_RECEIPT_RESULTS = 5,
+};
+
+/* One delivery report, as the receipt endpoint read it. */
+struct store_receipt {
+	uint64_t id;                 /* the message (from our reference) */
+	int delivered;               /* 1 delivered, 0 not (expired in the network,
+					rejected by the operator, ...) */
+	int64_t at_ms;               /* the report's own time (the provider's), wall clock */
+	char provider_id[96];        /* the provider's id of the message ("": unknown) */
+	char status[STORE_RECEIPT_STATUS_MAX]; /* the provider's status ("DELIVRD", ...) */
+	char error[STORE_RECEIPT_ERROR_MAX];   /* its error code ("": none) */
+	enum store_receipt_result result;      /* out */
+};
+
+/* Record n receipts (at most STORE_RECEIPTS_MAX) in one write transaction;
+ * r[i].result says what came of each.  Returns STORE_OK (committed and
+ * synced: the caller may answer the provider 2xx), STORE_FULL (the disk)
+ * or STORE_ERROR (nothing recorded: the provider must send them again). */
+int store_receipts(store *s, struct store_receipt *r, size_t n, int64_t now_ms)
 	SMSQ_WARN_UNUSED;
 
 /* ---- cancelling and bookings --------------------------------------------- */

@@ -442,35 +442,24 @@ static int cancel_one(store *s, MDB_txn *txn, uint64_t id, int64_t now_ms, struc
 	return rc;
 }
 
-static int cancel_attempt(store *s, const uint64_t *ids, size_t n, int64_t now_ms,
-			  enum store_cancel_result *results)
-{
-	MDB_txn *txn = NULL;
-	struct counters c;
-	size_t cancelled = 0;
-	int rc = txn_begin(s, 0, &txn);
+struct cancel_args {
+	const uint64_t *ids;
+	size_t n;
+	int64_t now_ms;
+	enum store_cancel_result *results;
+};
 
-	if (rc != 0)
-		return rc;
-	s->txn_moves = 0;
-	s->txn_due = INT64_MAX;
-	rc = get_counters(txn, s->db_meta, &c);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		rc = cancel_one(s, txn, ids[i], now_ms, &c, &results[i]);
-		cancelled += rc == 0 && results[i] == STORE_CANCELLED;
+/* The body of store_cancel()'s transaction (write_txn()). */
+static int cancel_in(store *s, MDB_txn *txn, struct counters *c, void *arg, size_t *finals)
+{
+	struct cancel_args *a = arg;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < a->n; i++) {
+		rc = cancel_one(s, txn, a->ids[i], a->now_ms, c, &a->results[i]);
+		*finals += rc == 0 && a->results[i] == STORE_CANCELLED;
 	}
-	if (rc == 0 && cancelled > 0)
-		rc = advance_low(s, txn, STORE_LOW_STEPS + 2 * cancelled);
-	if (rc == 0)
-		rc = put_counters(txn, s->db_meta, &c);
-	if (rc != 0) {
-		if (rc != RC_SAID)
-			set_err(s, "cancel: %s", mdb_strerror(rc));
-		mdb_txn_abort(txn);
-		return rc;
-	}
-	rc = s->txn_moves == 0 ? (mdb_txn_abort(txn), 0) : mdb_txn_commit(txn);
-	return rc != 0 ? commit_failed(s, "cancel", rc) : 0;
+	return rc;
 }
 
 int store_cancel(store *s, const uint64_t *ids, size_t n, int64_t now_ms,
@@ -485,7 +474,9 @@ int store_cancel(store *s, const uint64_t *ids, size_t n, int64_t now_ms,
 		set_err(s, "cancel: at most %d messages a call", STORE_CANCEL_MAX);
 		return STORE_ERROR;
 	}
-	WITH_GROWTH(cancel_attempt(s, ids, n, now_ms, results));
+	struct cancel_args a = { ids, n, now_ms, results };
+
+	WITH_GROWTH(write_txn(s, "cancel", cancel_in, &a));
 }
 
 struct list_ctx {

@@ -139,13 +139,15 @@ static int open_dbs(store *s, char *err, size_t errlen)
 		{ "meta", &s->db_meta },       { "msg", &s->db_msg },
 		{ "idem", &s->db_idem },       { "ready", &s->db_ready },
 		{ "delayed", &s->db_delayed }, { "done", &s->db_done },
-		{ "booking", &s->db_booking },
+		{ "booking", &s->db_booking }, { "held", &s->db_held },
 	};
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
-		if (rc == MDB_NOTFOUND && dbs[i].dbi == &s->db_booking && s->read_only)
-			continue; /* an older schema, read as it is: no booking index */
-		s->has_booking |= dbs[i].dbi == &s->db_booking;
+		if (rc == MDB_NOTFOUND && s->read_only &&
+		    (dbs[i].dbi == &s->db_booking || dbs[i].dbi == &s->db_held))
+			continue; /* an older store, read as it is: none yet */
+		s->has_booking |= rc == 0 && dbs[i].dbi == &s->db_booking;
+		s->has_held |= rc == 0 && dbs[i].dbi == &s->db_held;
 		if (rc != 0) {
 			snprintf(err, errlen, "store: open database %s in %s: %s%s", dbs[i].name,
 				 s->dir, mdb_strerror(rc),
@@ -323,6 +325,38 @@ int txn_begin(store *s, unsigned flags, MDB_txn **txn)
 	if (rc != 0)
 		set_err(s, "begin transaction: %s", mdb_strerror(rc));
 	return rc;
+}
+
+int write_txn(store *s, const char *what, write_fn fn, void *arg)
+{
+	MDB_txn *txn = NULL;
+	struct counters c;
+	size_t finals = 0;
+	int rc = txn_begin(s, 0, &txn);
+
+	if (rc != 0)
+		return rc;
+	s->txn_moves = 0;
+	s->txn_due = INT64_MAX;
+	rc = get_counters(txn, s->db_meta, &c);
+	if (rc == 0)
+		rc = fn(s, txn, &c, arg, &finals);
+	if (rc == 0 && finals > 0)
+		rc = advance_low(s, txn, STORE_LOW_STEPS + 2 * finals);
+	if (rc == 0 && s->txn_moves > 0)
+		rc = put_counters(txn, s->db_meta, &c);
+	if (rc != 0) {
+		if (rc != RC_SAID)
+			set_err(s, "%s: %s", what, rc == ENOMEM ? "out of memory" : mdb_strerror(rc));
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	rc = s->txn_moves == 0 ? (mdb_txn_abort(txn), 0) : mdb_txn_commit(txn);
+	if (rc != 0)
+		return commit_failed(s, what, rc);
+	if (s->txn_due < s->sh->next_due_ms)
+		__atomic_store_n(&s->sh->next_due_ms, s->txn_due, __ATOMIC_RELAXED);
+	return 0;
 }
 
 /* Double the map after MDB_MAP_FULL.  Returns 0, or STORE_FULL at the

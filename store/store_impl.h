@@ -1,5 +1,5 @@
 /*
- * store_impl: what the store's six files share; not the contract (that
+ * store_impl: what the store's seven files share; not the contract (that
  * is store.h).
  *
  *   store_env.c     the environment: open, close, handles, transactions,
@@ -9,6 +9,7 @@
  *   store_queue.c   the queue's moves: ingest, lease, finish
  *   store_booking.c the booking index: superseding, cancelling
  *   store_purge.c   retention: purging final messages, forgetting keys
+ *   store_receipt.c delivery receipts
  *   store_read.c    reading: get, find by key, stats, walk, verify
  *
  * The one part of the tree that includes lmdb.h.
@@ -32,7 +33,7 @@
 #define STORE_ST_V2 0x53u           /* type byte of struct st (schema 2) */
 #define STORE_ST_V4 0x56u           /* struct st, then a sending copy (schema 4) */
 #define STORE_COPY_MAX 512          /* largest ready value with a sending copy, bytes */
-#define STORE_MAX_DBS 8
+#define STORE_MAX_DBS 12
 #define STORE_ERRMSG_MAX 256
 #define STORE_MAX_GROW_RETRIES 16
 #define STORE_LOCK_ALLOC_BYTES (64 << 10) /* blocks for a new lock.mdb (LMDB's: 8 KiB) */
@@ -78,8 +79,10 @@ struct store {
 	MDB_dbi db_done;                /* final states */
 	MDB_dbi db_meta;                /* counters, next id, version */
 	MDB_dbi db_booking;             /* booking id, created-at, id -> kind */
+	MDB_dbi db_held;                /* id -> a receipt held for its send's outcome */
 	int has_booking;                /* db_booking is open (a store of schema 4 or
 					   older opened read-only has none) */
+	int has_held;                   /* db_held is open (likewise) */
 	uint64_t map_max_bytes;         /* growth ceiling */
 	int64_t retention_ms;           /* final messages kept (store_opts) */
 	int64_t keys_ms;                /* their keys kept, at least retention_ms */
@@ -191,7 +194,7 @@ struct entry {
 
 /* The counters, one value in meta. */
 struct counters {
-	uint64_t count[STORE_STATE_COUNT]; /* per state */
+	uint64_t count[STORE_STATE_SLOTS]; /* per state (slots past STORE_STATE_COUNT: 0) */
 	uint64_t total;                    /* ever stored */
 	uint64_t segments_waiting;         /* SMS parts of waiting messages */
 	uint64_t attempts;                 /* leases */
@@ -205,11 +208,21 @@ struct counters {
 	uint64_t requeued;                 /* messages requeued by an operator, ever */
 	uint64_t purged;                   /* final messages purged, ever */
 	uint64_t keys_kept;                /* tombstones: keys of purged messages */
+	uint64_t receipts_held;            /* receipts waiting for their send's outcome */
+	uint64_t outbox;                   /* outcomes in the outbox */
+	uint64_t outbox_dropped;           /* outcomes dropped from a full outbox, ever */
+	uint64_t reserved[13];             /* 0: room for fields to come (get_counters()
+					      reads a shorter value with zeros here) */
 };
 
-/* Bytes of schema 4's counters: seven states, no segments_withdrawn (read
- * as they are by get_counters(); the next put writes this schema's). */
+/* Bytes of older counters, read by get_counters() (the next put writes
+ * this layout): schema 4's seven states and seven fields; schema 5's first
+ * nine states and thirteen fields. */
 #define COUNTERS_V4_SIZE ((7 + 7) * sizeof(uint64_t))
+#define COUNTERS_V5A_SIZE ((9 + 13) * sizeof(uint64_t))
+/* The shortest value of this layout: the state slots and the fields up to
+ * keys_kept. */
+#define COUNTERS_MIN_SIZE offsetof(struct counters, receipts_held)
 
 static inline struct store_shared *lock_shared(const store *s)
 {
@@ -263,6 +276,22 @@ void set_err(store *s, const char *fmt, ...);
 
 /* Begin a transaction, adopting a map grown by another process. */
 int txn_begin(store *s, unsigned flags, MDB_txn **txn) SMSQ_WARN_UNUSED;
+
+/* The body of a write transaction (write_txn()): its moves, with the
+ * counters c read before and written after; *finals adds the messages it
+ * made final (the low mark is moved past them).  Returns an LMDB code
+ * (RC_SAID: said in s->errmsg). */
+typedef int (*write_fn)(store *s, MDB_txn *txn, struct counters *c, void *arg, size_t *finals);
+
+/*
+ * One attempt at a write transaction around fn: begun, the counters read,
+ * fn, the low mark moved, the counters written, committed and synced when
+ * fn moved anything (s->txn_moves), else abandoned; the shared next-due hint
+ * lowered to what fn made due.  what names it in errors.  Returns an LMDB
+ * code (RC_DISK_FULL: no room on the disk); on any error nothing changed.
+ * For WITH_GROWTH().
+ */
+int write_txn(store *s, const char *what, write_fn fn, void *arg) SMSQ_WARN_UNUSED;
 
 /* Double the map after MDB_MAP_FULL.  Returns 0, or STORE_FULL at the
  * ceiling, or STORE_ERROR. */
@@ -396,6 +425,16 @@ int first_waiting(store *s, MDB_txn *txn, uint64_t from, uint64_t next_id, size_
 
 /* Move meta "low_id" past final ids, checking at most max of them. */
 int advance_low(store *s, MDB_txn *txn, size_t max) SMSQ_WARN_UNUSED;
+
+/* ---- store_receipt.c ------------------------------------------------------ */
+
+/* Apply the receipt held for message id, if any, now that its send is
+ * recorded (e: its entry, just moved to sent, or a retry's being made
+ * ready: then it goes to delivered or undelivered instead).  *applied set
+ * when one was.  Returns an LMDB code. */
+int receipt_held_apply(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
+		       struct entry *e, int64_t now_ms, struct counters *c, int *applied)
+	SMSQ_WARN_UNUSED;
 
 /* ---- store_purge.c -------------------------------------------------------- */
 

@@ -246,36 +246,34 @@ static int purge_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t retention_ms
 	return rc;
 }
 
+struct purge_args {
+	int64_t now_ms;
+	int64_t retention_ms;
+	size_t max_visit;
+	struct store_purged *out;
+};
+
+/* purge_in() as the body of a write_txn(). */
+static int purge_fn(store *s, MDB_txn *txn, struct counters *c, void *arg, size_t *finals)
+{
+	struct purge_args *a = arg;
+
+	(void)finals; /* final already */
+	return purge_in(s, txn, a->now_ms, a->retention_ms, a->max_visit, c, a->out);
+}
+
 int purge_step(store *s, int64_t now_ms, int64_t retention_ms, size_t max_visit,
 	       struct store_purged *out)
 {
-	MDB_txn *txn = NULL;
-	struct counters c;
+	struct purge_args a = { now_ms, retention_ms, max_visit, out };
 	uint64_t at = s->sh->sweep_at;
-	int rc = txn_begin(s, 0, &txn);
+	int rc = write_txn(s, "purge", purge_fn, &a);
 
-	if (rc != 0)
-		return rc;
-	s->txn_moves = 0;
-	rc = get_counters(txn, s->db_meta, &c);
-	if (rc == 0)
-		rc = purge_in(s, txn, now_ms, retention_ms, max_visit, &c, out);
-	if (rc == 0 && s->txn_moves > 0)
-		rc = put_counters(txn, s->db_meta, &c);
 	if (rc != 0) {
-		if (rc != RC_SAID)
-			set_err(s, "purge: %s", rc == ENOMEM ? "out of memory" : mdb_strerror(rc));
-		mdb_txn_abort(txn);
-		s->sh->sweep_at = at;
-		return rc;
-	}
-	rc = s->txn_moves == 0 ? (mdb_txn_abort(txn), 0) : mdb_txn_commit(txn);
-	if (rc != 0) {
-		s->sh->sweep_at = at;
+		s->sh->sweep_at = at; /* nothing of the step happened */
 		memset(out, 0, sizeof(*out));
-		return commit_failed(s, "purge", rc);
 	}
-	return 0;
+	return rc;
 }
 
 int store_purge(store *s, int64_t now_ms, size_t max_visit, struct store_purged *out)

@@ -448,6 +448,7 @@ static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct co
 		struct entry e;
 		struct rec r;
 		uint64_t id, by = 0;
+		int receipt = 0;
 
 		rc = first_entry(s, cur, &now_ms, &e, &id, next_due);
 		if (rc == MDB_NOTFOUND) {
@@ -476,7 +477,11 @@ static int promote(store *s, MDB_txn *txn, int64_t now_ms, size_t max, struct co
 				 (unsigned long long)by);
 			rc = withdraw(s, txn, id, &r.h, &e, STORE_STATE_SUPERSEDED, note, now_ms, c);
 			(*n_final)++;
-		} else {
+		} else if (c->receipts_held > 0 &&
+			   (rc = receipt_held_apply(s, txn, id, &r.h, &e, now_ms, c, &receipt)) == 0 &&
+			   receipt) {
+			(*n_final)++; /* an earlier attempt went out: its receipt came */
+		} else if (rc == 0) {
 			char held[STORE_COPY_MAX];
 
 			rec_hold(&r, held, sizeof(held));
@@ -659,6 +664,13 @@ static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_out
 	case STORE_OUT_SENT:
 		rc = entry_del_move(s, txn, o->id, &hdr, &e, STORE_STATE_SENT, 0,
 				    o->note ? o->note : "", now_ms, c);
+		if (rc == 0) {
+			int applied; /* a receipt that came before this outcome */
+
+			o->applied = 1;
+			o->final_state = STORE_STATE_SENT;
+			return receipt_held_apply(s, txn, o->id, h, &e, now_ms, c, &applied);
+		}
 		break;
 	case STORE_OUT_FAILED:
 		rc = entry_del_move(s, txn, o->id, &hdr, &e, STORE_STATE_FAILED, 0,
@@ -954,39 +966,28 @@ static int requeue_one(store *s, MDB_txn *txn, uint64_t id, int64_t now_ms, int 
 	return 0;
 }
 
-static int requeue_attempt(store *s, const uint64_t *ids, size_t n, int64_t now_ms, int force,
-			   enum store_requeue_result *results)
-{
-	MDB_txn *txn = NULL;
-	struct counters c;
-	uint64_t low = 0, low0;
-	int rc = txn_begin(s, 0, &txn);
+struct requeue_args {
+	const uint64_t *ids;
+	size_t n;
+	int64_t now_ms;
+	int force;
+	enum store_requeue_result *results;
+};
 
-	if (rc != 0)
-		return rc;
-	s->txn_moves = 0;
-	s->txn_due = INT64_MAX;
-	rc = get_counters(txn, s->db_meta, &c);
-	if (rc == 0)
-		rc = get_u64(txn, s->db_meta, "low_id", &low);
+/* The body of store_requeue()'s transaction (write_txn()). */
+static int requeue_in(store *s, MDB_txn *txn, struct counters *c, void *arg, size_t *finals)
+{
+	struct requeue_args *a = arg;
+	uint64_t low = 0, low0;
+	int rc = get_u64(txn, s->db_meta, "low_id", &low);
+
+	(void)finals;
 	low0 = low;
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = requeue_one(s, txn, ids[i], now_ms, force, &c, &low, &results[i]);
+	for (size_t i = 0; rc == 0 && i < a->n; i++)
+		rc = requeue_one(s, txn, a->ids[i], a->now_ms, a->force, c, &low, &a->results[i]);
 	if (rc == 0 && low < low0)
 		rc = put_u64(txn, s->db_meta, "low_id", low);
-	if (rc == 0)
-		rc = put_counters(txn, s->db_meta, &c);
-	if (rc != 0) {
-		set_err(s, "requeue: %s", rc == ENOMEM ? "out of memory" : mdb_strerror(rc));
-		mdb_txn_abort(txn);
-		return rc;
-	}
-	rc = s->txn_moves == 0 ? (mdb_txn_abort(txn), 0) : mdb_txn_commit(txn);
-	if (rc != 0)
-		return commit_failed(s, "requeue", rc);
-	if (s->txn_due < s->sh->next_due_ms)
-		__atomic_store_n(&s->sh->next_due_ms, s->txn_due, __ATOMIC_RELAXED);
-	return 0;
+	return rc;
 }
 
 int store_requeue(store *s, const uint64_t *ids, size_t n, int64_t now_ms, int force,
@@ -1001,5 +1002,7 @@ int store_requeue(store *s, const uint64_t *ids, size_t n, int64_t now_ms, int f
 		set_err(s, "requeue: at most %d messages a call", STORE_REQUEUE_MAX);
 		return STORE_ERROR;
 	}
-	WITH_GROWTH(requeue_attempt(s, ids, n, now_ms, force, results));
+	struct requeue_args a = { ids, n, now_ms, force, results };
+
+	WITH_GROWTH(write_txn(s, "requeue", requeue_in, &a));
 }

@@ -148,6 +148,9 @@ int store_stats(store *s, struct store_stats *out)
 	out->requeued_ever = c.requeued;
 	out->purged_ever = c.purged;
 	out->keys_kept = c.keys_kept;
+	out->receipts_held = c.receipts_held;
+	out->outbox = c.outbox;
+	out->outbox_dropped = c.outbox_dropped;
 	out->waiting = c.count[STORE_STATE_DELAYED] + c.count[STORE_STATE_READY] +
 		       c.count[STORE_STATE_INFLIGHT];
 
@@ -511,6 +514,13 @@ int store_verify(store *s)
 	if (st.ms_entries != v.bookings) {
 		set_err(s, "booking index has %llu entries for %llu messages with a booking id",
 			(unsigned long long)st.ms_entries, (unsigned long long)v.bookings);
+		goto out;
+	}
+	memset(&st, 0, sizeof(st));
+	rc = s->has_held ? mdb_stat(v.txn, s->db_held, &st) : 0;
+	if (rc != 0 || st.ms_entries != c.receipts_held) {
+		set_err(s, "%llu receipts held, the counters say %llu",
+			(unsigned long long)st.ms_entries, (unsigned long long)c.receipts_held);
 		goto out;
 	}
 	if (memcmp(c.count, v.recount.count, sizeof(c.count)) != 0 ||

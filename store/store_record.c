@@ -88,7 +88,7 @@
 
 static const char *const state_names[STORE_STATE_COUNT] = {
 	"delayed", "ready", "inflight", "sent", "delivered", "failed", "expired", "superseded",
-	"cancelled",
+	"cancelled", "undelivered",
 };
 
 const char *store_state_name(enum store_state st)
@@ -205,17 +205,20 @@ int get_counters(MDB_txn *txn, MDB_dbi dbi, struct counters *c)
 		return 0;
 	if (rc != 0)
 		return rc;
-	if (v.mv_size == COUNTERS_V4_SIZE) {
-		/* schema 4's: the seven states it had, then the same fields */
+	if (v.mv_size == COUNTERS_V4_SIZE || v.mv_size == COUNTERS_V5A_SIZE) {
+		/* the states they had, then the same fields as far as they go */
 		const char *old = v.mv_data;
+		size_t states = v.mv_size == COUNTERS_V4_SIZE ? 7 : 9;
 
-		memcpy(c->count, old, 7 * sizeof(uint64_t));
-		memcpy(&c->total, old + 7 * sizeof(uint64_t), 7 * sizeof(uint64_t));
+		memcpy(c->count, old, states * sizeof(uint64_t));
+		memcpy(&c->total, old + states * sizeof(uint64_t),
+		       v.mv_size - states * sizeof(uint64_t));
 		return 0;
 	}
-	if (v.mv_size != sizeof(*c))
+	if (v.mv_size < COUNTERS_MIN_SIZE || v.mv_size > sizeof(*c) ||
+	    v.mv_size % sizeof(uint64_t) != 0)
 		return MDB_CORRUPTED;
-	memcpy(c, v.mv_data, sizeof(*c));
+	memcpy(c, v.mv_data, v.mv_size); /* fields added since: 0 */
 	return 0;
 }
 
@@ -548,7 +551,11 @@ int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
 	c->count[from]--;
 	c->count[to]++;
 	e->st.state = (uint8_t)to;
-	e->st.due_ms = is_waiting(to) && to != STORE_STATE_READY ? due_ms : 0;
+	/* delayed, in flight: when due; delivered, undelivered: the report's time */
+	e->st.due_ms = (is_waiting(to) && to != STORE_STATE_READY) || to == STORE_STATE_DELIVERED ||
+				       to == STORE_STATE_UNDELIVERED
+			       ? due_ms
+			       : 0;
 	e->st.updated_ms = now_ms;
 	if (note != NULL)
 		entry_set_note(e, note);

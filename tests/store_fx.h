@@ -149,6 +149,27 @@ static __attribute__((unused)) struct store_stats stats(store *s)
 	return st;
 }
 
+/* Message id's state (its note into note, cap bytes, when note is set). */
+static __attribute__((unused)) enum store_state state_of(struct fx *f, uint64_t id, char *note,
+							 size_t cap)
+{
+	struct store_msg m;
+
+	assert_int_equal(store_get(f->st, id, &m), STORE_OK);
+	free(m.event);
+	free(m.text);
+	if (note != NULL)
+		snprintf(note, cap, "%s", m.note);
+	return m.state;
+}
+
+/* smsqctl check passes. */
+static __attribute__((unused)) void verified(struct fx *f)
+{
+	if (store_verify(f->st) != 0)
+		fail_msg("verify: %s", store_errmsg(f->st));
+}
+
 struct idlist {
 	uint64_t ids[64]; /* visited ids in order */
 	size_t n;         /* how many */

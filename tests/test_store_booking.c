@@ -31,23 +31,7 @@ static uint64_t put1(struct fx *f, struct store_new *m)
 	return m->id;
 }
 
-static enum store_state state_of(struct fx *f, uint64_t id, char *note, size_t cap)
-{
-	struct store_msg m;
 
-	assert_int_equal(store_get(f->st, id, &m), STORE_OK);
-	free(m.event);
-	free(m.text);
-	if (note != NULL)
-		snprintf(note, cap, "%s", m.note);
-	return m.state;
-}
-
-static void verified(struct fx *f)
-{
-	if (store_verify(f->st) != 0)
-		fail_msg("verify: %s", store_errmsg(f->st));
-}
 
 static void rescheduled_supersedes_a_waiting_confirmation(void **state)
 {

@@ -35,11 +35,6 @@ static int setup_purge(void **state)
 	return rc;
 }
 
-static void verified(struct fx *f)
-{
-	if (store_verify(f->st) != 0)
-		fail_msg("verify: %s", store_errmsg(f->st));
-}
 
 /* Store n messages (keys k<first>...), send the first `sent` of them at t. */
 static void stored_and_sent(struct fx *f, int first, int n, int sent, int64_t t)

@@ -273,15 +273,56 @@ static void make_schema_4(MDB_txn *txn)
 	set_version(txn, 4);
 	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
 	assert_int_equal(mdb_get(txn, meta, &k, &v), 0);
-	assert_true(v.mv_size >= (9 + 7) * 8 && v.mv_size <= sizeof(c));
+	assert_true(v.mv_size >= (16 + 7) * 8 && v.mv_size <= sizeof(c));
 	memcpy(c, v.mv_data, v.mv_size);
-	for (int i = 7; i < 9; i++)
-		assert_int_equal(c[i], 0); /* no superseded, no cancelled */
+	for (int i = 7; i < 16; i++)
+		assert_int_equal(c[i], 0); /* no superseded, cancelled, undelivered... */
 	memcpy(old, c, 7 * 8);
-	memcpy(old + 7, c + 9, 7 * 8);
+	memcpy(old + 7, c + 16, 7 * 8); /* the state slots, then the fields */
 	v.mv_size = sizeof(old);
 	v.mv_data = old;
 	assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+}
+
+/* The counters as schema 5 first wrote them: nine states, thirteen fields. */
+static void make_counters_5a(MDB_txn *txn)
+{
+	MDB_dbi meta;
+	MDB_val k = { 8, (void *)"counters" }, v;
+	uint64_t c[64], old[22];
+
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+	assert_int_equal(mdb_get(txn, meta, &k, &v), 0);
+	memcpy(c, v.mv_data, v.mv_size);
+	memcpy(old, c, 9 * 8);
+	memcpy(old + 9, c + 16, 13 * 8);
+	v.mv_size = sizeof(old);
+	v.mv_data = old;
+	assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+}
+
+static void counters_of_the_first_schema_5_are_read(void **state)
+{
+	struct fx *f = *state;
+	struct store_new a[2] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0) };
+	struct store_outcome o;
+	struct store_stats st;
+
+	assert_int_equal(store_ingest(f->st, a, 2, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 1, 0, NULL), 1);
+	o = outcome(&leased[0], STORE_OUT_SENT, 0, "SM1");
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 10), STORE_OK);
+	tamper(f, make_counters_5a);
+	f->st = open_store(f->dir, 0, 0, 0);
+	assert_non_null(f->st);
+	st = stats(f->st);
+	assert_int_equal(st.count[STORE_STATE_SENT], 1);
+	assert_int_equal(st.count[STORE_STATE_READY], 1);
+	assert_int_equal(st.total, 2);
+	assert_int_equal(st.attempts, 1);
+	assert_int_equal(store_verify(f->st), 0);
+	assert_int_equal(lease(f, NOW, 1, 0, NULL), 1); /* and written anew */
+	assert_int_equal(store_verify(f->st), 0);
 }
 
 /* A schema 4 store is read as it is (smsqctl), then made schema 5 by the
@@ -672,6 +713,7 @@ static void state_names(void **state)
 	assert_string_equal(store_state_name(STORE_STATE_EXPIRED), "expired");
 	assert_string_equal(store_state_name(STORE_STATE_SUPERSEDED), "superseded");
 	assert_string_equal(store_state_name(STORE_STATE_CANCELLED), "cancelled");
+	assert_string_equal(store_state_name(STORE_STATE_UNDELIVERED), "undelivered");
 	assert_string_equal(store_kind_name(STORE_KIND_RESCHEDULED), "rescheduled");
 	assert_string_equal(store_kind_name((enum store_kind)9), "unknown");
 	assert_string_equal(store_state_name((enum store_state)99), "unknown");
@@ -698,6 +740,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_schema_3_store_is_sent_from_its_records, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(a_schema_4_store_is_upgraded_in_place, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(counters_of_the_first_schema_5_are_read, setup,
 						teardown),
 		cmocka_unit_test(state_names),
 	};

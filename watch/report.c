@@ -240,10 +240,13 @@ static void metrics_store(const struct watch_view *v, FILE *f)
 	one_u64(f, "smsq_operator_requeued_total", "counter",
 		"Messages requeued by an operator (smsqctl requeue).", s->requeued_ever);
 	one_u64(f, "smsq_purged_total", "counter",
-		"Final messages purged after their retention (store.retention_hours).",
+		"Final messages purged after their retention (store.retention_s).",
 		s->purged_ever);
 	one_u64(f, "smsq_store_kept_keys", "gauge",
-		"Idempotency keys of purged messages still kept (store.keys_hours).", s->keys_kept);
+		"Idempotency keys of purged messages still kept (store.keys_s).", s->keys_kept);
+	one_u64(f, "smsq_receipts_held", "gauge",
+		"Delivery reports waiting for their send's outcome to be recorded.",
+		s->receipts_held);
 
 	one_u64(f, "smsq_store_used_bytes", "gauge",
 		"The store file's pages in use or on its free list (its high-water mark).",

@@ -1,0 +1,171 @@
+/* WRAP: mdb_txn_commit */
+/*
+ * test_store_receipt: delivery receipts (store/store_receipt.c): sent to
+ * delivered or undelivered, repeats and older reports kept apart, a report
+ * before its send's outcome held and applied with it, a report for a retry
+ * stopping it, unknown messages; smsqctl check clean throughout.
+ */
+#include "tests/store_fx.h"
+
+
+static struct store_receipt receipt(uint64_t id, int delivered, int64_t at, const char *status)
+{
+	struct store_receipt r;
+
+	memset(&r, 0, sizeof(r));
+	r.id = id;
+	r.delivered = delivered;
+	r.at_ms = at;
+	snprintf(r.status, sizeof(r.status), "%s", status);
+	return r;
+}
+
+
+/* n messages, leased; the first `sent` of them recorded sent. */
+static void leased_and_sent(struct fx *f, int n, int sent)
+{
+	struct store_outcome o[16];
+
+	for (int i = 0; i < n; i++) {
+		struct store_new m = msg(f, i, 0, NOW + DAY, 0);
+
+		with_text(&m, "+33612345678", "text");
+		assert_int_equal(store_ingest(f->st, &m, 1, NOW), STORE_OK);
+	}
+	assert_int_equal(lease(f, NOW, (size_t)n, 0, NULL), (size_t)n);
+	for (int i = 0; i < sent; i++)
+		o[i] = outcome(&leased[i], STORE_OUT_SENT, 0, "SM-provider-1");
+	if (sent > 0)
+		assert_int_equal(store_finish(f->st, o, (size_t)sent, NOW + 10), STORE_OK);
+}
+
+static void sent_becomes_delivered_then_the_newer_report_wins(void **state)
+{
+	struct fx *f = *state;
+	struct store_receipt r[3];
+	char note[STORE_NOTE_MAX + 1];
+	struct store_stats st;
+
+	leased_and_sent(f, 1, 1);
+	r[0] = receipt(1, 1, NOW + 1000, "DELIVRD");
+	assert_int_equal(store_receipts(f->st, r, 1, NOW + 1000), STORE_OK);
+	assert_int_equal(r[0].result, STORE_RECEIPT_RECORDED);
+	assert_int_equal(state_of(f, 1, note, sizeof(note)), STORE_STATE_DELIVERED);
+	assert_string_equal(note, "SM-provider-1 delivered DELIVRD");
+	/* the same again; an older "undelivered"; a newer one */
+	r[0] = receipt(1, 1, NOW + 1000, "DELIVRD");
+	r[1] = receipt(1, 0, NOW + 500, "EXPIRED");
+	r[2] = receipt(1, 0, NOW + 2000, "UNDELIV");
+	snprintf(r[2].error, sizeof(r[2].error), "30003");
+	assert_int_equal(store_receipts(f->st, r, 3, NOW + 2000), STORE_OK);
+	assert_int_equal(r[0].result, STORE_RECEIPT_REPEATED);
+	assert_int_equal(r[1].result, STORE_RECEIPT_OLDER);
+	assert_int_equal(r[2].result, STORE_RECEIPT_RECORDED);
+	assert_int_equal(state_of(f, 1, note, sizeof(note)), STORE_STATE_UNDELIVERED);
+	assert_string_equal(note, "SM-provider-1 undelivered UNDELIV error 30003");
+	st = stats(f->st);
+	assert_int_equal(st.count[STORE_STATE_UNDELIVERED], 1);
+	assert_int_equal(st.count[STORE_STATE_SENT], 0);
+	verified(f);
+}
+
+static void an_unknown_message_changes_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct store_receipt r = receipt(77, 1, NOW, "DELIVRD");
+
+	assert_int_equal(store_receipts(f->st, &r, 1, NOW), STORE_OK);
+	assert_int_equal(r.result, STORE_RECEIPT_UNKNOWN);
+	verified(f);
+}
+
+static void a_report_before_its_send_is_recorded_waits_for_it(void **state)
+{
+	struct fx *f = *state;
+	struct store_receipt r = receipt(1, 1, NOW + 5, "DELIVRD");
+	struct store_outcome o;
+
+	leased_and_sent(f, 1, 0); /* in flight */
+	snprintf(r.provider_id, sizeof(r.provider_id), "SM-early");
+	assert_int_equal(store_receipts(f->st, &r, 1, NOW + 5), STORE_OK);
+	assert_int_equal(r.result, STORE_RECEIPT_HELD);
+	assert_int_equal(stats(f->st).receipts_held, 1);
+	verified(f);
+	o = outcome(&leased[0], STORE_OUT_SENT, 0, "SM-early");
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 10), STORE_OK);
+	assert_int_equal(o.final_state, STORE_STATE_SENT); /* what dispatch did */
+	assert_int_equal(state_of(f, 1, NULL, 0), STORE_STATE_DELIVERED);
+	assert_int_equal(stats(f->st).receipts_held, 0);
+	verified(f);
+}
+
+static void a_report_for_a_retry_stops_it(void **state)
+{
+	struct fx *f = *state;
+	struct store_receipt r = receipt(1, 1, NOW + 5, "DELIVRD");
+	struct store_outcome o;
+	char note[STORE_NOTE_MAX + 1];
+
+	leased_and_sent(f, 1, 0);
+	o = outcome(&leased[0], STORE_OUT_RETRY, NOW + 1000, "timeout");
+	o.ambiguous = 1; /* it may have gone out: it did */
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 10), STORE_OK);
+	snprintf(r.provider_id, sizeof(r.provider_id), "SM-1");
+	assert_int_equal(store_receipts(f->st, &r, 1, NOW + 20), STORE_OK);
+	assert_int_equal(r.result, STORE_RECEIPT_HELD);
+	/* due again: not leased, delivered */
+	assert_int_equal(lease(f, NOW + 2000, 4, 0, NULL), 0);
+	assert_int_equal(state_of(f, 1, note, sizeof(note)), STORE_STATE_DELIVERED);
+	assert_string_equal(note, "SM-1 delivered DELIVRD");
+	assert_int_equal(stats(f->st).receipts_held, 0);
+	assert_int_equal(stats(f->st).waiting, 0);
+	verified(f);
+}
+
+static void a_report_for_a_failed_message_records_the_truth(void **state)
+{
+	struct fx *f = *state;
+	struct store_receipt r;
+	struct store_outcome o;
+	uint64_t id = 1;
+	enum store_requeue_result rr;
+
+	/* failed (the provider said so), then requeued; yet the first attempt
+	 * reached the handset */
+	leased_and_sent(f, 1, 0);
+	o = outcome(&leased[0], STORE_OUT_FAILED, 0, "refused");
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 10), STORE_OK);
+	r = receipt(1, 1, NOW + 20, "DELIVRD");
+	assert_int_equal(store_receipts(f->st, &r, 1, NOW + 20), STORE_OK);
+	assert_int_equal(r.result, STORE_RECEIPT_RECORDED);
+	assert_int_equal(state_of(f, 1, NULL, 0), STORE_STATE_DELIVERED);
+	assert_int_equal(store_requeue(f->st, &id, 1, NOW + 30, 0, &rr), STORE_OK);
+	assert_int_equal(rr, STORE_REQUEUE_NOT_FINAL); /* delivered: nothing to requeue */
+	verified(f);
+}
+
+static void too_many_at_once_are_refused(void **state)
+{
+	struct fx *f = *state;
+	static struct store_receipt r[STORE_RECEIPTS_MAX + 1];
+
+	assert_int_equal(store_receipts(f->st, r, STORE_RECEIPTS_MAX + 1, NOW), STORE_ERROR);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(sent_becomes_delivered_then_the_newer_report_wins,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(an_unknown_message_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_report_before_its_send_is_recorded_waits_for_it,
+						setup, teardown),
+		READING(a_report_before_its_send_is_recorded_waits_for_it),
+		cmocka_unit_test_setup_teardown(a_report_for_a_retry_stops_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_report_for_a_failed_message_records_the_truth, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(too_many_at_once_are_refused, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
