@@ -105,6 +105,9 @@ struct store_opts {
 					 became final (0: STORE_DEFAULT_RETENTION_MS) */
 	int64_t keys_ms;              /* their idempotency keys are kept this long after
 					 (0: as long as the message; never less) */
+	uint64_t outbox_max;          /* with record_ceiling: outcomes kept for the
+					 backend, at most (0: no outbox); recorded in the
+					 store, which every handle then follows */
 };
 
 /*
@@ -419,6 +422,47 @@ struct store_receipt {
  * or STORE_ERROR (nothing recorded: the provider must send them again). */
 int store_receipts(store *s, struct store_receipt *r, size_t n, int64_t now_ms)
 	SMSQ_WARN_UNUSED;
+
+/* ---- the outbox ---------------------------------------------------------
+ *
+ * When the store has an outbox (store_opts.outbox_max, recorded by the
+ * pool), every move of a message into a final state (sent, delivered,
+ * undelivered, failed, expired, superseded, cancelled) writes an outcome
+ * into it, in the same transaction: what the booking backend is told,
+ * exactly as reliably as the events came in.  Outcomes are numbered in the
+ * order they were written; the pusher reads them in that order
+ * (store_outbox_read()) and removes those the backend took
+ * (store_outbox_done()).  A full outbox drops its oldest outcome for each
+ * new one (counted: outbox_dropped), so that sending never waits for the
+ * backend.
+ */
+
+#define STORE_OUTBOX_DONE_MAX 4096 /* outcomes one store_outbox_done() removes */
+
+/* One outcome, as store_outbox_read() gives it. */
+struct store_outbox_entry {
+	uint64_t seq;                        /* its number in the outbox (1, 2, ...) */
+	char uid[24];                        /* this store's id: with seq, the outcome's
+						unique id ("<uid>-<seq>") */
+	uint64_t id;                         /* the message */
+	enum store_state state;              /* what became of it */
+	uint8_t kind;                        /* enum store_kind of its event */
+	int64_t at_ms;                       /* when (wall clock) */
+	char idem_key[STORE_IDEM_MAX + 1];   /* its event's idempotency key */
+	char booking[STORE_BOOKING_MAX + 1]; /* its event's booking id ("": none) */
+	char note[STORE_NOTE_MAX + 1];       /* the provider's id, the reason, or what
+						superseded it */
+};
+
+/* The outcomes after seq `after` (0: from the first), in order, at most max
+ * into out.  One read transaction.  Returns how many, or -1 (store_errmsg()). */
+long store_outbox_read(store *s, uint64_t after, struct store_outbox_entry *out, size_t max)
+	SMSQ_WARN_UNUSED;
+
+/* Remove the outcomes up to seq upto (at most STORE_OUTBOX_DONE_MAX of them:
+ * call again while *more).  One write transaction.  Returns STORE_OK,
+ * STORE_FULL (the disk) or STORE_ERROR. */
+int store_outbox_done(store *s, uint64_t upto, int *more) SMSQ_WARN_UNUSED;
 
 /* ---- cancelling and bookings --------------------------------------------- */
 

@@ -51,8 +51,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -60,7 +62,8 @@
 #include "store/datadir.h"
 #include "common/attrs.h"
 
-static void record_ceiling(store *s);
+static void record_ceiling(store *s, uint64_t outbox_max);
+static uint64_t read_outbox_max(store *s);
 
 SMSQ_PRINTF(2, 3)
 void set_err(store *s, const char *fmt, ...)
@@ -140,14 +143,17 @@ static int open_dbs(store *s, char *err, size_t errlen)
 		{ "idem", &s->db_idem },       { "ready", &s->db_ready },
 		{ "delayed", &s->db_delayed }, { "done", &s->db_done },
 		{ "booking", &s->db_booking }, { "held", &s->db_held },
+		{ "outbox", &s->db_outbox },
 	};
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
 		if (rc == MDB_NOTFOUND && s->read_only &&
-		    (dbs[i].dbi == &s->db_booking || dbs[i].dbi == &s->db_held))
+		    (dbs[i].dbi == &s->db_booking || dbs[i].dbi == &s->db_held ||
+		     dbs[i].dbi == &s->db_outbox))
 			continue; /* an older store, read as it is: none yet */
 		s->has_booking |= rc == 0 && dbs[i].dbi == &s->db_booking;
 		s->has_held |= rc == 0 && dbs[i].dbi == &s->db_held;
+		s->has_outbox |= rc == 0 && dbs[i].dbi == &s->db_outbox;
 		if (rc != 0) {
 			snprintf(err, errlen, "store: open database %s in %s: %s%s", dbs[i].name,
 				 s->dir, mdb_strerror(rc),
@@ -252,10 +258,11 @@ store *store_open(const struct store_opts *opts, char *err, size_t errlen)
 		uint64_t total = 0;
 
 		if (opts->record_ceiling)
-			record_ceiling(s);
+			record_ceiling(s, opts->outbox_max);
 		if (datadir_disk_full(s->dir, NULL, &total) >= 0)
 			s->sh->disk_reserve = disk_reserve_bytes(total);
 	}
+	s->outbox_max = read_outbox_max(s);
 	return s;
 fail:
 	store_close(&s);
@@ -408,23 +415,51 @@ int commit_failed(store *s, const char *what, int rc)
  * store_stats() of a reader (smsqctl) can tell whether ingest has room.
  * Best effort: a store that cannot take this write (a full disk) opens
  * all the same, and its stats say the ceiling is unknown. */
-static void record_ceiling(store *s)
+static void record_ceiling(store *s, uint64_t outbox_max)
 {
 	MDB_txn *txn = NULL;
-	uint64_t have = 0;
+	uint64_t have = 0, had = 0, uid = 0;
 	int rc = txn_begin(s, 0, &txn);
 
 	if (rc != 0)
 		return;
 	rc = get_u64(txn, s->db_meta, "map_max", &have);
-	if (rc == 0 && have != s->map_max_bytes) {
+	if (rc == 0)
+		rc = get_u64(txn, s->db_meta, "outbox_max", &had);
+	if (rc == 0 && have != s->map_max_bytes)
 		rc = put_u64(txn, s->db_meta, "map_max", s->map_max_bytes);
-		if (rc == 0) {
-			(void)mdb_txn_commit(txn); /* best effort, said above */
-			return;
-		}
+	if (rc == 0 && had != outbox_max)
+		rc = put_u64(txn, s->db_meta, "outbox_max", outbox_max);
+	if (rc == 0)
+		rc = get_u64(txn, s->db_meta, "uid", &uid);
+	if (rc == 0 && uid == 0) {
+		/* this store's id, in its outcomes' ids: another store (a new
+		 * data directory) numbers its outcomes from 1 again */
+		if (getrandom(&uid, sizeof(uid), 0) != (ssize_t)sizeof(uid))
+			uid = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+		uid |= 1;
+		rc = put_u64(txn, s->db_meta, "uid", uid);
+		have = ~s->map_max_bytes; /* to commit */
+	}
+	if (rc == 0 && (have != s->map_max_bytes || had != outbox_max)) {
+		(void)mdb_txn_commit(txn); /* best effort, said above */
+		return;
 	}
 	mdb_txn_abort(txn);
+}
+
+/* The outbox bound the pool recorded (0: none, or it cannot be read). */
+static uint64_t read_outbox_max(store *s)
+{
+	MDB_txn *txn = NULL;
+	uint64_t max = 0;
+
+	if (!s->has_outbox || txn_begin(s, MDB_RDONLY, &txn) != 0)
+		return 0;
+	if (get_u64(txn, s->db_meta, "outbox_max", &max) != 0)
+		max = 0;
+	mdb_txn_abort(txn);
+	return max;
 }
 
 uint64_t store_ingest_limit(uint64_t map_max_bytes)

@@ -9,7 +9,7 @@
  *   store_queue.c   the queue's moves: ingest, lease, finish
  *   store_booking.c the booking index: superseding, cancelling
  *   store_purge.c   retention: purging final messages, forgetting keys
- *   store_receipt.c delivery receipts
+ *   store_receipt.c delivery receipts, and the outbox of outcomes
  *   store_read.c    reading: get, find by key, stats, walk, verify
  *
  * The one part of the tree that includes lmdb.h.
@@ -80,9 +80,12 @@ struct store {
 	MDB_dbi db_meta;                /* counters, next id, version */
 	MDB_dbi db_booking;             /* booking id, created-at, id -> kind */
 	MDB_dbi db_held;                /* id -> a receipt held for its send's outcome */
+	MDB_dbi db_outbox;              /* seq -> an outcome for the backend */
+	uint64_t outbox_max;            /* the store's outbox bound (meta), 0: none */
 	int has_booking;                /* db_booking is open (a store of schema 4 or
 					   older opened read-only has none) */
 	int has_held;                   /* db_held is open (likewise) */
+	int has_outbox;                 /* db_outbox is open (likewise) */
 	uint64_t map_max_bytes;         /* growth ceiling */
 	int64_t retention_ms;           /* final messages kept (store_opts) */
 	int64_t keys_ms;                /* their keys kept, at least retention_ms */
@@ -435,6 +438,11 @@ int advance_low(store *s, MDB_txn *txn, size_t max) SMSQ_WARN_UNUSED;
 int receipt_held_apply(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
 		       struct entry *e, int64_t now_ms, struct counters *c, int *applied)
 	SMSQ_WARN_UNUSED;
+
+/* Write the outcome of message id, just moved to final state `state` with
+ * note, into the outbox when the store has one.  Returns an LMDB code. */
+int outbox_put(store *s, MDB_txn *txn, uint64_t id, unsigned state, const char *note,
+	       int64_t now_ms, struct counters *c) SMSQ_WARN_UNUSED;
 
 /* ---- store_purge.c -------------------------------------------------------- */
 

@@ -126,6 +126,9 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	if (by != 0) {
 		c->segments_withdrawn += h.segments;
 		c->superseded++;
+		rc = outbox_put(s, txn, id, STORE_STATE_SUPERSEDED, note, now_ms, c);
+		if (rc != 0)
+			return rc;
 	} else
 		c->segments_waiting += h.segments;
 	c->segments_saved += m->segments_saved;

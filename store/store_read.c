@@ -517,6 +517,13 @@ int store_verify(store *s)
 		goto out;
 	}
 	memset(&st, 0, sizeof(st));
+	rc = s->has_outbox ? mdb_stat(v.txn, s->db_outbox, &st) : 0;
+	if (rc != 0 || st.ms_entries != c.outbox) {
+		set_err(s, "%llu outcomes in the outbox, the counters say %llu",
+			(unsigned long long)st.ms_entries, (unsigned long long)c.outbox);
+		goto out;
+	}
+	memset(&st, 0, sizeof(st));
 	rc = s->has_held ? mdb_stat(v.txn, s->db_held, &st) : 0;
 	if (rc != 0 || st.ms_entries != c.receipts_held) {
 		set_err(s, "%llu receipts held, the counters say %llu",

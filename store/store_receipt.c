@@ -208,3 +208,218 @@ int store_receipts(store *s, struct store_receipt *r, size_t n, int64_t now_ms)
 
 	WITH_GROWTH(write_txn(s, "receipts", receipts_in, &a));
 }
+
+/* ---- the outbox -------------------------------------------------------------
+ *
+ *   outbox   seq(8) -> struct obx, key, booking id, note
+ *
+ * meta "outbox_seq" is the last number given.  outbox_put() runs in the
+ * transaction that made the message final (entry_move()), after its new
+ * entry is written; it reads the record for the key and the booking id
+ * (copied out before its own write).  A full outbox (outbox_max outcomes)
+ * drops its first outcome for the new one.
+ */
+
+#define OBX_TYPE 0x60u
+
+/* The fixed part of an outcome. */
+struct obx {
+	uint8_t type;            /* OBX_TYPE */
+	uint8_t state;           /* enum store_state */
+	uint8_t kind;            /* enum store_kind */
+	uint8_t reserved0;       /* 0 */
+	uint16_t idem_len;       /* key bytes after the struct */
+	uint16_t booking_len;    /* then booking id bytes */
+	uint16_t note_len;       /* then note bytes */
+	uint16_t reserved1;      /* 0 */
+	uint32_t reserved2;      /* 0 */
+	uint64_t id;             /* the message */
+	int64_t at_ms;           /* when */
+};
+
+int outbox_put(store *s, MDB_txn *txn, uint64_t id, unsigned state, const char *note,
+	       int64_t now_ms, struct counters *c)
+{
+	char buf[sizeof(struct obx) + STORE_IDEM_MAX + STORE_BOOKING_MAX + STORE_NOTE_MAX];
+	struct obx o;
+	struct rec r;
+	unsigned char k8[ID_KEY_LEN];
+	MDB_val k = { ID_KEY_LEN, k8 }, v;
+	uint64_t seq;
+	size_t n;
+	int rc;
+
+	if (s->outbox_max == 0 || !s->has_outbox)
+		return 0;
+	rc = rec_read(s, txn, id, &r);
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc; /* just moved: it is there */
+	memset(&o, 0, sizeof(o));
+	o.type = OBX_TYPE;
+	o.state = (uint8_t)state;
+	o.kind = r.h.kind;
+	o.idem_len = r.h.idem_len;
+	o.booking_len = r.h.booking_len;
+	o.note_len = (uint16_t)strnlen(note != NULL ? note : "", STORE_NOTE_MAX);
+	o.id = id;
+	o.at_ms = now_ms;
+	n = sizeof(o);
+	memcpy(buf, &o, sizeof(o));
+	memcpy(buf + n, r.idem, o.idem_len); /* out of LMDB's pages before the writes */
+	n += o.idem_len;
+	if (o.booking_len > 0)
+		memcpy(buf + n, r.booking, o.booking_len);
+	n += o.booking_len;
+	memcpy(buf + n, note != NULL ? note : "", o.note_len);
+	n += o.note_len;
+	if (c->outbox >= s->outbox_max) {
+		MDB_cursor *cur = NULL;
+		MDB_val fk, fv;
+
+		rc = mdb_cursor_open(txn, s->db_outbox, &cur);
+		if (rc == 0)
+			rc = mdb_cursor_get(cur, &fk, &fv, MDB_FIRST);
+		if (rc == 0)
+			rc = mdb_cursor_del(cur, 0);
+		if (cur != NULL)
+			mdb_cursor_close(cur);
+		if (rc != 0)
+			return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+		c->outbox--;
+		c->outbox_dropped++;
+	}
+	rc = get_u64(txn, s->db_meta, "outbox_seq", &seq);
+	if (rc == 0)
+		rc = put_u64(txn, s->db_meta, "outbox_seq", ++seq);
+	if (rc != 0)
+		return rc;
+	put_be64(k8, seq);
+	v.mv_size = n;
+	v.mv_data = buf;
+	rc = mdb_put(txn, s->db_outbox, &k, &v, MDB_APPEND);
+	if (rc == 0)
+		c->outbox++;
+	return rc == MDB_KEYEXIST ? MDB_CORRUPTED : rc;
+}
+
+/* Decode an outcome into e.  0, or -1. */
+static int obx_parse(const MDB_val *k, const MDB_val *v, struct store_outbox_entry *e)
+{
+	struct obx o;
+	const char *p;
+
+	if (k->mv_size != ID_KEY_LEN || v->mv_size < sizeof(o))
+		return -1;
+	memcpy(&o, v->mv_data, sizeof(o));
+	if (o.type != OBX_TYPE || o.state >= STORE_STATE_COUNT || o.idem_len > STORE_IDEM_MAX ||
+	    o.booking_len > STORE_BOOKING_MAX || o.note_len > STORE_NOTE_MAX ||
+	    v->mv_size != sizeof(o) + (size_t)o.idem_len + o.booking_len + o.note_len)
+		return -1;
+	p = (const char *)v->mv_data + sizeof(o);
+	e->seq = get_be64(k->mv_data);
+	e->id = o.id;
+	e->state = (enum store_state)o.state;
+	e->kind = o.kind;
+	e->at_ms = o.at_ms;
+	memcpy(e->idem_key, p, o.idem_len);
+	e->idem_key[o.idem_len] = '\0';
+	p += o.idem_len;
+	memcpy(e->booking, p, o.booking_len);
+	e->booking[o.booking_len] = '\0';
+	p += o.booking_len;
+	memcpy(e->note, p, o.note_len);
+	e->note[o.note_len] = '\0';
+	return 0;
+}
+
+long store_outbox_read(store *s, uint64_t after, struct store_outbox_entry *out, size_t max)
+{
+	STORE_LOCKED(s);
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	unsigned char k8[ID_KEY_LEN];
+	MDB_val k = { ID_KEY_LEN, k8 }, v;
+	uint64_t uid = 0;
+	long n = 0;
+	int rc;
+
+	if (!s->has_outbox || max == 0)
+		return 0;
+	rc = txn_begin(s, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return -1;
+	rc = get_u64(txn, s->db_meta, "uid", &uid);
+	put_be64(k8, after + 1);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, s->db_outbox, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && (size_t)n < max) {
+		if (obx_parse(&k, &v, &out[n]) != 0) {
+			set_err(s, "outbox: an unreadable outcome (store damaged: run smsqctl check)");
+			rc = RC_SAID;
+			break;
+		}
+		snprintf(out[n].uid, sizeof(out[n].uid), "%016llx", (unsigned long long)uid);
+		n++;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		if (rc != RC_SAID)
+			set_err(s, "outbox: %s", mdb_strerror(rc));
+		return -1;
+	}
+	return n;
+}
+
+struct done_args {
+	uint64_t upto;
+	int *more;
+};
+
+/* The body of store_outbox_done()'s transaction (write_txn()). */
+static int done_in(store *s, MDB_txn *txn, struct counters *c, void *arg, size_t *finals)
+{
+	struct done_args *a = arg;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	size_t n = 0;
+	int rc = mdb_cursor_open(txn, s->db_outbox, &cur);
+
+	(void)finals;
+	*a->more = 0;
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0 && k.mv_size == ID_KEY_LEN && get_be64(k.mv_data) <= a->upto) {
+		if (n == STORE_OUTBOX_DONE_MAX) {
+			*a->more = 1;
+			break;
+		}
+		rc = mdb_cursor_del(cur, 0);
+		if (rc != 0)
+			break;
+		n++;
+		s->txn_moves++;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	c->outbox -= n < c->outbox ? n : c->outbox;
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int store_outbox_done(store *s, uint64_t upto, int *more)
+{
+	struct done_args a = { upto, more };
+
+	STORE_LOCKED(s);
+	*more = 0;
+	if (s->read_only || !s->has_outbox) {
+		set_err(s, "outbox: store opened read-only, or without an outbox");
+		return STORE_ERROR;
+	}
+	WITH_GROWTH(write_txn(s, "outbox", done_in, &a));
+}

@@ -540,6 +540,7 @@ int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
 {
 	const struct rec_hdr *h = &r->h;
 	unsigned from = e->st.state;
+	int outcome, rc;
 
 	s->txn_moves++;
 	if (to == STORE_STATE_DELAYED && due_ms < s->txn_due)
@@ -550,6 +551,7 @@ int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
 		c->segments_waiting += h->segments; /* requeued */
 	c->count[from]--;
 	c->count[to]++;
+	outcome = from != to && !is_waiting(to);
 	e->st.state = (uint8_t)to;
 	/* delayed, in flight: when due; delivered, undelivered: the report's time */
 	e->st.due_ms = (is_waiting(to) && to != STORE_STATE_READY) || to == STORE_STATE_DELIVERED ||
@@ -560,7 +562,10 @@ int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
 	if (note != NULL)
 		entry_set_note(e, note);
 	entry_place(s, h, id, e);
-	return entry_put(txn, e, r);
+	rc = entry_put(txn, e, r);
+	if (rc == 0 && outcome)
+		rc = outbox_put(s, txn, id, to, e->note, now_ms, c);
+	return rc;
 }
 
 /* Delete e at its place, then entry_move(). */

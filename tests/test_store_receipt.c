@@ -3,7 +3,9 @@
  * test_store_receipt: delivery receipts (store/store_receipt.c): sent to
  * delivered or undelivered, repeats and older reports kept apart, a report
  * before its send's outcome held and applied with it, a report for a retry
- * stopping it, unknown messages; smsqctl check clean throughout.
+ * stopping it, unknown messages; the outbox: an outcome for every final
+ * move, in the same transaction, read in order, removed once taken, the
+ * oldest dropped when full; smsqctl check clean throughout.
  */
 #include "tests/store_fx.h"
 
@@ -152,6 +154,119 @@ static void too_many_at_once_are_refused(void **state)
 	assert_int_equal(store_receipts(f->st, r, STORE_RECEIPTS_MAX + 1, NOW), STORE_ERROR);
 }
 
+/* ---- the outbox ---- */
+
+static void with_outbox(struct fx *f, uint64_t max)
+{
+	char err[256] = "";
+	struct store_opts o = { .dir = f->dir, .record_ceiling = 1, .outbox_max = max };
+
+	store_close(&f->st);
+	f->st = store_open(&o, err, sizeof(err));
+	if (f->st == NULL)
+		fail_msg("store_open: %s", err);
+}
+
+static void no_outbox_no_outcomes(void **state)
+{
+	struct fx *f = *state;
+	struct store_outbox_entry e[4];
+
+	leased_and_sent(f, 2, 2);
+	assert_int_equal(store_outbox_read(f->st, 0, e, 4), 0);
+	assert_int_equal(stats(f->st).outbox, 0);
+}
+
+static void every_final_move_writes_its_outcome(void **state)
+{
+	struct fx *f = *state;
+	struct store_outbox_entry e[8];
+	struct store_new m[2];
+	struct store_outcome o[2];
+	struct store_receipt r;
+	enum store_cancel_result cr;
+	uint64_t id = 4;
+	int more;
+
+	with_outbox(f, 100);
+	leased_and_sent(f, 2, 0);                      /* 1, 2 in flight */
+	for (int i = 0; i < 2; i++) {                  /* 3 superseded on arrival by 4 */
+		m[i] = msg(f, 10 + i, 0, NOW + DAY, 0);
+		m[i].booking = "B7";
+		m[i].booking_len = 2;
+		m[i].kind = (uint8_t)(i ? STORE_KIND_CONFIRMED : STORE_KIND_RESCHEDULED);
+		m[i].created_ms = NOW - (i ? 5000 : 1000);
+	}
+	assert_int_equal(store_ingest(f->st, m, 2, NOW), STORE_OK);
+	assert_int_equal(m[1].state, STORE_STATE_SUPERSEDED);
+	o[0] = outcome(&leased[0], STORE_OUT_SENT, 0, "SM-1");
+	o[1] = outcome(&leased[1], STORE_OUT_FAILED, 0, "invalid number");
+	assert_int_equal(store_finish(f->st, o, 2, NOW + 10), STORE_OK);
+	r = receipt(1, 1, NOW + 20, "DELIVRD");
+	assert_int_equal(store_receipts(f->st, &r, 1, NOW + 20), STORE_OK);
+	id = m[0].id;
+	assert_int_equal(store_cancel(f->st, &id, 1, NOW + 30, &cr), STORE_OK);
+	assert_int_equal(store_outbox_read(f->st, 0, e, 8), 5);
+	assert_int_equal(e[0].state, STORE_STATE_SUPERSEDED);
+	assert_int_equal(e[0].id, m[1].id);
+	assert_string_equal(e[0].booking, "B7");
+	assert_string_equal(e[0].idem_key, "k11");
+	assert_int_equal(e[0].kind, STORE_KIND_CONFIRMED);
+	assert_int_equal(e[1].state, STORE_STATE_SENT);
+	assert_string_equal(e[1].note, "SM-1");
+	assert_int_equal(e[2].state, STORE_STATE_FAILED);
+	assert_string_equal(e[2].note, "invalid number");
+	assert_int_equal(e[3].state, STORE_STATE_DELIVERED);
+	assert_int_equal(e[3].at_ms, NOW + 20);
+	assert_int_equal(e[4].state, STORE_STATE_CANCELLED);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(e[i].seq, (uint64_t)i + 1);
+		assert_int_equal(strlen(e[i].uid), 16);
+		assert_string_equal(e[i].uid, e[0].uid);
+	}
+	assert_int_equal(stats(f->st).outbox, 5);
+	verified(f);
+	/* taken by the backend up to 3 */
+	assert_int_equal(store_outbox_done(f->st, 3, &more), STORE_OK);
+	assert_false(more);
+	assert_int_equal(store_outbox_read(f->st, 0, e, 8), 2);
+	assert_int_equal(e[0].seq, 4);
+	assert_int_equal(store_outbox_read(f->st, 4, e, 8), 1);
+	assert_int_equal(stats(f->st).outbox, 2);
+	verified(f);
+}
+
+static void a_full_outbox_drops_its_oldest(void **state)
+{
+	struct fx *f = *state;
+	struct store_outbox_entry e[4];
+
+	with_outbox(f, 2);
+	leased_and_sent(f, 3, 3);
+	assert_int_equal(store_outbox_read(f->st, 0, e, 4), 2);
+	assert_int_equal(e[0].seq, 2);
+	assert_int_equal(e[1].seq, 3);
+	assert_int_equal(stats(f->st).outbox_dropped, 1);
+	verified(f);
+}
+
+static void a_failed_commit_writes_no_outcome(void **state)
+{
+	struct fx *f = *state;
+	struct store_outbox_entry e[4];
+	struct store_outcome o;
+
+	with_outbox(f, 10);
+	leased_and_sent(f, 1, 0);
+	o = outcome(&leased[0], STORE_OUT_SENT, 0, "SM-1");
+	fail_next_commit = EIO;
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 10), STORE_ERROR);
+	assert_int_equal(store_outbox_read(f->st, 0, e, 4), 0);
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 10), STORE_OK);
+	assert_int_equal(store_outbox_read(f->st, 0, e, 4), 1);
+	verified(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -165,6 +280,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_report_for_a_failed_message_records_the_truth, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(too_many_at_once_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(no_outbox_no_outcomes, setup, teardown),
+		cmocka_unit_test_setup_teardown(every_final_move_writes_its_outcome, setup, teardown),
+		READING(every_final_move_writes_its_outcome),
+		cmocka_unit_test_setup_teardown(a_full_outbox_drops_its_oldest, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_failed_commit_writes_no_outcome, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
