@@ -75,6 +75,13 @@ size_t booking_key(unsigned char *k, const char *b, size_t blen, int64_t created
 	return blen + 1 + 8 + ID_KEY_LEN;
 }
 
+/* Whether index key k is one of booking b's. */
+static int of_booking(const MDB_val *k, const char *b, size_t blen)
+{
+	return k->mv_size == blen + 1 + 8 + ID_KEY_LEN && memcmp(k->mv_data, b, blen) == 0 &&
+	       ((const unsigned char *)k->mv_data)[blen] == 0;
+}
+
 /*
  * Read booking b's entries from (created_ms, id) on, up to max, into out.
  * Returns an LMDB code; *got entries read (fewer than max: no more).
@@ -98,8 +105,7 @@ static int booking_read(store *s, MDB_txn *txn, const char *b, size_t blen, int6
 	while (rc == 0 && *got < max) {
 		const unsigned char *p = k.mv_data;
 
-		if (k.mv_size != blen + 1 + 8 + ID_KEY_LEN || memcmp(p, b, blen) != 0 ||
-		    p[blen] != 0)
+		if (!of_booking(&k, b, blen))
 			break; /* past the booking */
 		if (v.mv_size != sizeof(struct bval)) {
 			set_err(s, "booking index: a value of %zu bytes (store damaged: run smsqctl "
@@ -356,24 +362,59 @@ static int rejudge_fn(store *s, MDB_txn *txn, const struct bref *b, void *arg, i
 	return rc;
 }
 
-int booking_ingest(store *s, MDB_txn *txn, uint64_t id, const struct rec *r, unsigned st,
-		   unsigned notice, int64_t now_ms, struct counters *c, uint32_t *withdrew)
+int booking_put(store *s, MDB_txn *txn, uint64_t id, const struct rec *r, int *alone)
 {
 	unsigned char kbuf[BOOKING_KEY_MAX];
 	struct bval bv = { .kind = r->h.kind, .gone = 0 };
-	MDB_val k = { 0, kbuf }, v = { sizeof(bv), &bv };
+	MDB_val k = { 0, kbuf }, v = { sizeof(bv), &bv }, ck, cv;
+	MDB_cursor *cur = NULL;
+	const char *b = r->booking;
+	size_t blen = r->h.booking_len;
+	int rc;
+
+	*alone = 1;
+	k.mv_size = booking_key(kbuf, b, blen, r->h.created_ms, id);
+	rc = mdb_cursor_open(txn, s->db_booking, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_put(cur, &k, &v, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST)
+		rc = MDB_CORRUPTED; /* ids are new: the index is damaged */
+	if (rc != 0)
+		goto out;
+	/* The cursor is at the new entry: its neighbours are the booking's
+	 * closest older and newer events, if it has any. */
+	rc = mdb_cursor_get(cur, &ck, &cv, MDB_PREV);
+	if (rc == 0 && of_booking(&ck, b, blen)) {
+		*alone = 0;
+		goto out;
+	}
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &ck, &cv, MDB_NEXT); /* back to it */
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(cur, &ck, &cv, MDB_GET_CURRENT); /* it is the first */
+	if (rc == 0 && (ck.mv_size != k.mv_size || memcmp(ck.mv_data, kbuf, k.mv_size) != 0))
+		*alone = 0; /* not where it was left: ask the long way */
+	else if (rc == 0)
+		rc = mdb_cursor_get(cur, &ck, &cv, MDB_NEXT);
+	if (rc == 0 && of_booking(&ck, b, blen))
+		*alone = 0;
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	return rc;
+}
+
+int booking_ingest(store *s, MDB_txn *txn, uint64_t id, const struct rec *r, unsigned st,
+		   unsigned notice, int64_t now_ms, struct counters *c, uint32_t *withdrew)
+{
 	char note[64];
 	int rc;
 
 	*withdrew = st == STORE_STATE_SUPERSEDED;
 	if (r->h.booking_len == 0)
 		return 0;
-	k.mv_size = booking_key(kbuf, r->booking, r->h.booking_len, r->h.created_ms, id);
-	rc = mdb_put(txn, s->db_booking, &k, &v, MDB_NOOVERWRITE);
-	if (rc == MDB_KEYEXIST)
-		return MDB_CORRUPTED; /* ids are new: the index is damaged */
-	if (rc != 0)
-		return rc;
 	if (st == STORE_STATE_SUPERSEDED) {
 		/* Stale on arrival: a newer event did the withdrawing; the
 		 * cancellations newer than it are judged again (a "confirmed"

@@ -463,13 +463,20 @@ size_t booking_key(unsigned char *k, const char *b, size_t blen, int64_t created
 
 /* ---- store_booking.c ------------------------------------------------------ */
 
+/* Index message id (record r, with a booking id) by its booking; *alone
+ * says whether its booking has no other entry (then there is nothing to
+ * supersede either way: booking_newer() and booking_ingest() need not
+ * run).  One descent of the index.  Returns an LMDB code. */
+int booking_put(store *s, MDB_txn *txn, uint64_t id, const struct rec *r, int *alone)
+	SMSQ_WARN_UNUSED;
+
 /*
- * Message id was just stored with record r (schema 5, its entry written in
- * state st: ready, delayed, or superseded when booking_newer() found a
- * newer event): index it by booking, then withdraw the older messages of
- * its booking it supersedes, and judge the cancellations its arrival
- * concerns (store.h, "the latest truth per booking").  *withdrew counts the
- * messages withdrawn (this one included).  Returns an LMDB code.
+ * Message id was just stored with record r (schema 5, indexed by
+ * booking_put(), its entry written in state st: ready, delayed, or
+ * superseded when booking_newer() found a newer event): withdraw the older
+ * messages of its booking it supersedes, and judge the cancellations its
+ * arrival concerns (store.h, "the latest truth per booking").  *withdrew
+ * counts the messages withdrawn (this one included).  Returns an LMDB code.
  */
 int booking_ingest(store *s, MDB_txn *txn, uint64_t id, const struct rec *r, unsigned st,
 		   unsigned notice, int64_t now_ms, struct counters *c, uint32_t *withdrew)

@@ -42,6 +42,7 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	char note[64];
 	uint64_t by;
 	char *p;
+	int alone = 1;
 	int rc;
 
 	m->withdrew = 0;
@@ -109,7 +110,11 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	 * arrival when a newer event of its booking is stored. */
 	r = (struct rec){ .h = h, .idem = m->idem_key, .to = m->to ? m->to : "",
 			  .text = m->text ? m->text : "", .booking = m->booking };
-	rc = booking_newer(s, txn, &r, &by);
+	by = 0;
+	if (h.booking_len > 0)
+		rc = booking_put(s, txn, id, &r, &alone);
+	if (rc == 0 && !alone)
+		rc = booking_newer(s, txn, &r, &by);
 	if (rc != 0)
 		return rc;
 	memset(&e, 0, sizeof(e));
@@ -136,6 +141,8 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	c->total++;
 	m->id = id;
 	m->state = e.st.state;
+	if (alone)
+		return 0; /* nothing else of its booking to judge */
 	return booking_ingest(s, txn, id, &r, e.st.state, m->cancel_notice, now_ms, c, &m->withdrew);
 }
 
