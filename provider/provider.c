@@ -58,6 +58,7 @@
 
 #include "common/xalloc.h"
 #include "common/err.h"
+#include "common/num.h"
 
 #define HTTP_DATE_MAX 64          /* longest HTTP-date we look at, bytes */
 #define MS_PER_S 1000
@@ -428,6 +429,16 @@ int provider_token_safe(const char *s)
 	return 1;
 }
 
+int provider_alnum(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+			return 0;
+	return 1;
+}
+
 int provider_request_url(struct provider_request *req, const struct provider_conf *conf,
 			 char *err, size_t errlen, const char *fmt, ...)
 {
@@ -646,6 +657,33 @@ void provider_buf_json_str(struct provider_buf *b, const char *s)
 	b->len = (size_t)(o - b->p);
 }
 
+void provider_buf_form(struct provider_buf *b, const char *key, const char *value)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t klen = strlen(key);
+	char *o;
+
+	buf_reserve(b, 1 + klen + 1 + 3 * strlen(value)); /* worst case: all %XX */
+	o = b->p + b->len;
+	if (b->len > 0)
+		*o++ = '&';
+	memcpy(o, key, klen);
+	o += klen;
+	*o++ = '=';
+	for (const unsigned char *v = (const unsigned char *)value; *v != '\0'; v++) {
+		if ((*v >= 'A' && *v <= 'Z') || (*v >= 'a' && *v <= 'z') ||
+		    (*v >= '0' && *v <= '9') || *v == '-' || *v == '.' || *v == '_' || *v == '~') {
+			*o++ = (char)*v;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*v >> 4];
+			*o++ = hex[*v & 0x0f];
+		}
+	}
+	*o = '\0';
+	b->len = (size_t)(o - b->p);
+}
+
 void provider_request_take_body(struct provider_request *req, struct provider_buf *b)
 {
 	free(req->body);
@@ -792,6 +830,36 @@ const char *provider_json_strv(struct jscan_val v, char *buf, size_t cap)
 	buf[cut] = '\0';
 	free(whole);
 	return buf;
+}
+
+int provider_json_code(struct jscan_val v, int64_t *out)
+{
+	char text[32];
+
+	if (jscan_int(v, out) == 0)
+		return 0;
+	if (jscan_str(v, text, sizeof(text)) >= 0 &&
+	    num_parse_i64(text, INT64_MIN, INT64_MAX, out) == 0)
+		return 0;
+	return -1;
+}
+
+void provider_single_parse(const struct provider_response *resp, const struct provider_msg *msgs,
+			   size_t n, struct provider_result *out, provider_single_fn *ok,
+			   provider_single_fn *error, const char *api)
+{
+	if (n == 0 || out == NULL)
+		return;
+	if (resp == NULL || resp->transport != PROVIDER_T_OK)
+		provider_fail_all(resp, NULL, 1, out);
+	else if (provider_http_2xx(resp))
+		ok(resp, &msgs[0], out);
+	else
+		error(resp, &msgs[0], out);
+	/* build() never makes a request for more than one message. */
+	for (size_t i = 1; i < n; i++)
+		provider_result_set(&out[i], PROVIDER_RETRY, 1, -1,
+				    "not part of the %s request (one message per request)", api);
 }
 
 long provider_find_ref(const struct provider_msg *msgs, size_t n, const char *ref, size_t hint)

@@ -97,6 +97,10 @@ int provider_check_batch(const struct provider_msg *msgs, size_t n, size_t max,
  * path segment), else 0.  "" is safe. */
 int provider_token_safe(const char *s);
 
+/* 1 if s is non-empty and only ASCII letters and digits (an account id
+ * that goes into a URL path), else 0. */
+int provider_alnum(const char *s);
+
 /*
  * A growing, always NUL-terminated byte buffer for request bodies written by
  * hand.  Why by hand when jansson is here: building Infobip's request with
@@ -118,6 +122,13 @@ void provider_buf_raw(struct provider_buf *b, const char *s, size_t n);
  * exactly as jansson's compact dump does: '"' and '\' and control characters
  * escaped (\b \f \n \r \t, else \u00XX), everything else as is. */
 void provider_buf_json_str(struct provider_buf *b, const char *s);
+
+/* Append one application/x-www-form-urlencoded field "key=value" ('&'
+ * before it unless b is empty), value percent-encoded: every byte but RFC
+ * 3986's unreserved ALPHA / DIGIT / "-" / "." / "_" / "~" becomes %XX (so
+ * '+' is %2B, '&' %26, '=' %3D, and a space %20, which every form parser
+ * decodes as it decodes '+').  key is written as is (the caller's literal). */
+void provider_buf_form(struct provider_buf *b, const char *key, const char *value);
 
 /* Move b's bytes into req->body (b is left empty). */
 void provider_request_take_body(struct provider_request *req, struct provider_buf *b);
@@ -150,6 +161,10 @@ const char *provider_json_str(struct jscan_val obj, const char *key, char *buf, 
 /* The same for a value found already (jscan_members): v decoded into buf if
  * it is a string, else NULL. */
 const char *provider_json_strv(struct jscan_val v, char *buf, size_t cap);
+
+/* A code an API writes as a JSON integer or as a string of digits (Twilio's
+ * error codes, Vonage's statuses) into *out: 0, or -1 if v is neither. */
+int provider_json_code(struct jscan_val v, int64_t *out);
 
 /* The index of the message whose ref equals ref, or -1.  msgs[hint] is
  * tried first (answers list entries in the order of the request's). */
@@ -205,6 +220,20 @@ struct provider_batch_answer {
 void provider_batch_parse(const struct provider_batch_answer *a,
 			  const struct provider_response *resp, const struct provider_msg *msgs,
 			  size_t n, struct provider_result *out);
+
+/* The outcome of the one message of a request to an API that takes one
+ * (Twilio, Vonage), from an HTTP answer: 2xx or not (fn's own reading). */
+typedef void provider_single_fn(const struct provider_response *resp, const struct provider_msg *m,
+				struct provider_result *r);
+
+/* parse() of an API that takes one message per request: out[0] from a
+ * transport failure (provider_fail_all()), or from the answer through ok
+ * (a 2xx) or error (any other status); out[1..n), which build() never puts
+ * in a request, RETRY ambiguous ("not part of the <api> request").  n == 0
+ * or out == NULL: nothing. */
+void provider_single_parse(const struct provider_response *resp, const struct provider_msg *msgs,
+			   size_t n, struct provider_result *out, provider_single_fn *ok,
+			   provider_single_fn *error, const char *api);
 
 /* SENT, with no reason, and the provider's id (sanitized; NULL: none): what
  * provider_result_set and provider_result_set_id give, without formatting. */
