@@ -284,6 +284,7 @@ const struct provider_ops provider_infobip_ops = {
 	/* No character limit is published: a long text is concatenated, so
 	 * the SMS ceiling applies. */
 	.max_text_segments = PROVIDER_SMS_PARTS_MAX,
+	.count_segments = 1, /* billed per SMS part: PROVIDERS.md */
 	.build = infobip_build,
 	.parse = infobip_parse,
 };

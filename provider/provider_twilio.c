@@ -216,6 +216,7 @@ const struct provider_ops provider_twilio_ops = {
 	.api = "twilio",
 	.max_batch = PROVIDER_TWILIO_MAX_BATCH,
 	.max_text_units = PROVIDER_TWILIO_TEXT_MAX,
+	.count_segments = 1, /* billed per SMS part: PROVIDERS.md */
 	.build = twilio_build,
 	.parse = twilio_parse,
 };

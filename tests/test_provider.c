@@ -55,14 +55,32 @@ static const struct provider_conf webhook_conf = {
 	.sender = "",
 };
 
+static const struct provider_conf sinch_conf = {
+	.name = "bulk",
+	.kind = PROVIDER_SINCH,
+	.base_url = "https://eu.sms.api.sinch.com",
+	.account = "jd63jf88477ll123ab4567cd89012ef3",
+	.token = "sinch-api-token",
+	.sender = "Clinique",
+};
+
+static const struct provider_conf vonage_conf = {
+	.name = "vonage",
+	.kind = PROVIDER_VONAGE,
+	.base_url = "https://rest.nexmo.com",
+	.account = "abcd1234",
+	.token = "vonage-api-secret",
+	.sender = "Clinique",
+};
+
 /* Accents, an emoji, and the characters form encoding must escape. */
 #define TEXT_UTF8 "Caf\xc3\xa9 \xf0\x9f\x98\x80 & co + 1=1 ok"
 
 static const struct provider_msg batch[] = {
-	{ 1, "smsq-1", "+33612345678", TEXT_UTF8, 1 },
-	{ 2, "smsq-2", "+447700900123", "RDV \"demain\" 9h\nDr Zo\xc3\xa9", 1 },
-	{ 3, "smsq-3", "+33699887766", "Three", 1 },
-	{ 4, "smsq-4", "+33611223344", "Four", 2 },
+	{ 1, "smsq-1", "+33612345678", TEXT_UTF8, 1, 1 },
+	{ 2, "smsq-2", "+447700900123", "RDV \"demain\" 9h\nDr Zo\xc3\xa9", 1, 0 },
+	{ 3, "smsq-3", "+33699887766", "Three", 1, 0 },
+	{ 4, "smsq-4", "+33611223344", "Four", 2, 0 },
 };
 
 static const struct provider_conf *conf_for(enum provider_kind kind)
@@ -74,6 +92,10 @@ static const struct provider_conf *conf_for(enum provider_kind kind)
 		return &infobip_conf;
 	case PROVIDER_WEBHOOK:
 		return &webhook_conf;
+	case PROVIDER_SINCH:
+		return &sinch_conf;
+	case PROVIDER_VONAGE:
+		return &vonage_conf;
 	}
 	return NULL;
 }
@@ -92,7 +114,8 @@ static void assert_result_sane(const struct provider_result *r)
 
 	assert_true(r->status == PROVIDER_SENT || r->status == PROVIDER_RETRY ||
 		    r->status == PROVIDER_THROTTLED || r->status == PROVIDER_FAILED ||
-		    r->status == PROVIDER_UNAVAILABLE || r->status == PROVIDER_MISCONFIGURED);
+		    r->status == PROVIDER_UNAVAILABLE || r->status == PROVIDER_MISCONFIGURED ||
+		    r->status == PROVIDER_SPLIT);
 	assert_true(r->ambiguous == 0 || r->ambiguous == 1);
 	assert_true(r->retry_after_ms >= -1);
 	len = strnlen(r->reason, sizeof(r->reason));
@@ -357,27 +380,27 @@ struct build_error_case {
 };
 
 static const struct provider_msg bad_utf8[] = {
-	{ 9, "smsq-9", "+33612345678", "caf\xe9", 1 },
+	{ 9, "smsq-9", "+33612345678", "caf\xe9", 1, 0 },
 };
 static const struct provider_msg surrogate[] = {
-	{ 9, "smsq-9", "+33612345678", "x\xed\xa0\x80y", 1 },
+	{ 9, "smsq-9", "+33612345678", "x\xed\xa0\x80y", 1, 0 },
 };
 static const struct provider_msg dup_refs[] = {
-	{ 1, "smsq-1", "+33612345678", "a", 1 },
-	{ 2, "smsq-1", "+33612345679", "b", 1 },
+	{ 1, "smsq-1", "+33612345678", "a", 1, 0 },
+	{ 2, "smsq-1", "+33612345679", "b", 1, 0 },
 };
 static const struct provider_msg no_ref[] = {
-	{ 5, NULL, "+33612345678", "a", 1 },
+	{ 5, NULL, "+33612345678", "a", 1, 0 },
 };
 static const struct provider_msg no_to[] = {
-	{ 6, "smsq-6", "", "a", 1 },
+	{ 6, "smsq-6", "", "a", 1, 0 },
 };
 static const struct provider_msg no_text[] = {
-	{ 7, "smsq-7", "+33612345678", NULL, 1 },
+	{ 7, "smsq-7", "+33612345678", NULL, 1, 0 },
 };
 static const struct provider_msg long_ref[] = {
 	{ 8, "smsq-0123456789012345678901234567890123456789012345678901234567890123456789",
-	  "+33612345678", "a", 1 },
+	  "+33612345678", "a", 1, 0 },
 };
 
 static const struct build_error_case build_error_cases[] = {
@@ -1026,6 +1049,37 @@ static void test_parse_odd_calls(void **state)
 	provider_fail_all(NULL, NULL, 0, NULL);
 }
 
+/* ---- batches of a number once ------------------------------------------------ */
+
+/* What a batch of an API taking a number once per request may carry: the
+ * run before the first repeat, found in one pass whatever the size. */
+static void test_distinct_prefix(void **state)
+{
+	enum { N = 1200 };
+	static struct provider_msg m[N];
+	static char to[N][16];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(provider_distinct_prefix(batch, 0), 0);
+	assert_int_equal(provider_distinct_prefix(batch, N_OF(batch)), N_OF(batch));
+	for (i = 0; i < N; i++) {
+		snprintf(to[i], sizeof(to[i]), "+3361%07zu", i);
+		m[i] = (struct provider_msg){ i, "smsq-x", to[i], "t", 1, 0 };
+	}
+	assert_int_equal(provider_distinct_prefix(m, N), N);
+	m[1000].to = to[3];
+	assert_int_equal(provider_distinct_prefix(m, N), 1000);
+	m[5].to = to[4];
+	assert_int_equal(provider_distinct_prefix(m, N), 5);
+	m[1].to = to[0];
+	assert_int_equal(provider_distinct_prefix(m, N), 1);
+	/* The same digits with and without '+' are two strings: the API
+	 * compares what it is sent, and smsq always sends E.164 with '+'. */
+	m[1].to = "3361000000";
+	assert_int_equal(provider_distinct_prefix(m, 2), 2);
+}
+
 /* ---- the adapter table ----------------------------------------------------- */
 
 static void test_ops_table(void **state)
@@ -1157,6 +1211,7 @@ int main(void)
 	static const struct CMUnitTest misc[] = {
 		cmocka_unit_test(test_config_failure_parks),
 		cmocka_unit_test(test_ops_table),
+		cmocka_unit_test(test_distinct_prefix),
 		cmocka_unit_test(test_json_str_matches_jansson),
 		cmocka_unit_test(test_request_clear),
 		cmocka_unit_test(test_parse_truncations),
