@@ -69,6 +69,7 @@ static const struct provider_ops *const adapters[] = {
 	[PROVIDER_TWILIO] = &provider_twilio_ops,
 	[PROVIDER_INFOBIP] = &provider_infobip_ops,
 	[PROVIDER_WEBHOOK] = &provider_webhook_ops,
+	[PROVIDER_SINCH] = &provider_sinch_ops,
 };
 
 #define N_ADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
@@ -584,6 +585,13 @@ void provider_batch_parse(const struct provider_batch_answer *a,
 		provider_fail_all(resp, NULL, n, out);
 		return;
 	}
+	if (provider_http_2xx(resp) && a->list == NULL) {
+		if (provider_json_load(resp, &root, why, sizeof(why)) != 0)
+			provider_fail_all(resp, why, n, out);
+		else
+			a->whole(root, resp, n, out);
+		return;
+	}
 	if (provider_http_2xx(resp)) {
 		provider_match_entries(resp, msgs, n, out, a->list, a->keys, a->n_keys, a->missing,
 				       a->entry);
@@ -596,6 +604,27 @@ void provider_batch_parse(const struct provider_batch_answer *a,
 	provider_fail_all(resp, detail[0] != '\0' ? detail : NULL, n, out);
 	if (a->after_error != NULL)
 		a->after_error(root, n, out);
+}
+
+int provider_json_request(struct provider_request *req, const struct provider_conf *conf,
+			  const char *scheme, const char *what, const struct provider_msg *msgs,
+			  size_t n, char *err, size_t errlen)
+{
+	if (conf->token[0] == '\0' || !provider_token_safe(conf->token))
+		return err_set(err, errlen, "provider %s: token (%s) is empty or has spaces or "
+			       "control characters", conf->name, what);
+	if (provider_request_header(req, "Authorization: %s %s", scheme, conf->token) != 0 ||
+	    provider_request_header(req, "Content-Type: application/json") != 0 ||
+	    provider_request_header(req, "Accept: application/json") != 0)
+		return err_set(err, errlen, "provider %s: cannot add headers", conf->name);
+	if (!provider_utf8_valid(conf->sender, strlen(conf->sender)))
+		return err_set(err, errlen, "provider %s: sender is not UTF-8", conf->name);
+	for (size_t i = 0; i < n; i++)
+		if (!provider_utf8_valid(msgs[i].to, strlen(msgs[i].to)) ||
+		    !provider_utf8_valid(msgs[i].ref, strlen(msgs[i].ref)))
+			return err_set(err, errlen, "message %" PRIu64 ": destination or reference "
+				       "not UTF-8", msgs[i].id);
+	return 0;
 }
 
 static void buf_reserve(struct provider_buf *b, size_t more)

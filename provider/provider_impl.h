@@ -30,9 +30,11 @@
 #define PROVIDER_TWILIO_MAX_BATCH 1    /* the Messages resource takes one */
 #define PROVIDER_INFOBIP_MAX_BATCH 100 /* our choice: see PROVIDERS.md */
 #define PROVIDER_WEBHOOK_MAX_BATCH 100 /* the contract in PROVIDERS.md */
+#define PROVIDER_SINCH_MAX_BATCH 1000  /* "to": 1 to 1,000 recipients a batch */
 
 /* Longest texts (PROVIDERS.md has the sources). */
 #define PROVIDER_TWILIO_TEXT_MAX 1600  /* Body: 1,600 characters (UTF-16 units) */
+#define PROVIDER_SINCH_TEXT_MAX 1600   /* body: "Max 1600 chars for mt_text" */
 #define PROVIDER_SMS_PARTS_MAX 255     /* parts of a concatenated SMS: the count is
 					  one octet (3GPP TS 23.040, 9.2.3.24.1) */
 
@@ -40,6 +42,7 @@
 extern const struct provider_ops provider_twilio_ops;
 extern const struct provider_ops provider_infobip_ops;
 extern const struct provider_ops provider_webhook_ops;
+extern const struct provider_ops provider_sinch_ops;
 
 /* ---- results ------------------------------------------------------------ */
 
@@ -194,14 +197,16 @@ void provider_match_entries(const struct provider_response *resp, const struct p
 			    provider_entry_fn *fn);
 
 /*
- * The answer of a batch API (Infobip's, the webhook contract), as
- * provider_batch_parse() reads it for an adapter: a 2xx body lists one
- * entry per message under `list` (provider_match_entries() with keys,
- * missing, entry); any other status is an error of the whole request,
- * whose body (root: absent when unreadable) gives the detail every message
- * is failed with (error_detail, may be NULL: none), after which
- * after_error (may be NULL) may amend the results (a retry hint of the
- * body).
+ * The answer of a batch API (Infobip's, the webhook contract, Sinch's), as
+ * provider_batch_parse() reads it for an adapter: a 2xx body either lists
+ * one entry per message under `list` (provider_match_entries() with keys,
+ * missing, entry), or, list NULL, speaks of the batch as a whole: whole
+ * sets every out[i] from its root (an unreadable body fails them all
+ * through provider_fail_all()).  Any other status is an error of the
+ * whole request, whose body (root: absent when unreadable) gives the
+ * detail every message is failed with (error_detail, may be NULL: none),
+ * after which after_error (may be NULL) may amend the results (a retry
+ * hint of the body, a split).
  */
 struct provider_batch_answer {
 	const char *list;
@@ -209,6 +214,8 @@ struct provider_batch_answer {
 	size_t n_keys;
 	const char *missing;
 	provider_entry_fn *entry;
+	void (*whole)(struct jscan_val root, const struct provider_response *resp, size_t n,
+		      struct provider_result *out);
 	void (*error_detail)(struct jscan_val root, char *detail, size_t len);
 	void (*after_error)(struct jscan_val root, size_t n, struct provider_result *out);
 };
@@ -216,10 +223,24 @@ struct provider_batch_answer {
 /* The outcome of every message of a batch request from its answer, the
  * one frame of the batch adapters' parse(): a transport failure or an
  * error status fails them all (provider_fail_all()), a 2xx answer is read
- * entry by entry. */
+ * entry by entry, or as a whole. */
 void provider_batch_parse(const struct provider_batch_answer *a,
 			  const struct provider_response *resp, const struct provider_msg *msgs,
 			  size_t n, struct provider_result *out);
+
+/*
+ * The part of a JSON request an adapter writes by hand (provider_buf) that
+ * Infobip's and Sinch's share: the token (conf->token, what names it in
+ * errors: "Infobip API key") non-empty and safe in a header; the headers
+ * "Authorization: <scheme> <token>", Content-Type and Accept
+ * application/json; and what jansson would refuse in the body, checked
+ * (the sender, each destination and reference valid UTF-8: the texts are
+ * provider_check_batch()'s).  Returns 0, or -1 with err naming the field
+ * and never the token.
+ */
+int provider_json_request(struct provider_request *req, const struct provider_conf *conf,
+			  const char *scheme, const char *what, const struct provider_msg *msgs,
+			  size_t n, char *err, size_t errlen) SMSQ_WARN_UNUSED;
 
 /* The outcome of the one message of a request to an API that takes one
  * (Twilio, Vonage), from an HTTP answer: 2xx or not (fn's own reading). */

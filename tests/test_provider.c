@@ -27,6 +27,7 @@
 #define HUGE_BODY (2 * 1024 * 1024)
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+#define LAST_KIND PROVIDER_SINCH /* the adapters, PROVIDER_TWILIO..LAST_KIND */
 
 /* ---- fixtures ------------------------------------------------------------ */
 
@@ -330,6 +331,23 @@ static const struct build_case build_cases[] = {
 	  { "Content-Type: application/json", "Accept: application/json" }, "", "",
 	  "{\"messages\":[{\"id\":\"smsq-1\",\"to\":\"+33612345678\",\"from\":\"Clinic\","
 	  "\"text\":\"" TEXT_UTF8 "\",\"segments\":1}]}" },
+	{ "sinch: one batch, a text per recipient through its parameter, Bearer token",
+	  PROVIDER_SINCH, NULL, NULL, NULL, 3,
+	  "https://eu.sms.api.sinch.com/xms/v1/jd63jf88477ll123ab4567cd89012ef3/batches",
+	  { "Authorization: Bearer sinch-api-token", "Content-Type: application/json",
+	    "Accept: application/json" }, "", "",
+	  "{\"from\":\"Clinique\",\"to\":[\"+33612345678\",\"+447700900123\",\"+33699887766\"],"
+	  "\"body\":\"${text}\",\"parameters\":{\"text\":{"
+	  "\"+33612345678\":\"" TEXT_UTF8 "\","
+	  "\"+447700900123\":\"RDV \\\"demain\\\" 9h\\nDr Zo\xc3\xa9\","
+	  "\"+33699887766\":\"Three\"}},\"client_reference\":\"smsq-1\"}" },
+	{ "sinch: no sender means no from (the plan's default originator)", PROVIDER_SINCH, NULL,
+	  "", NULL, 1,
+	  "https://eu.sms.api.sinch.com/xms/v1/jd63jf88477ll123ab4567cd89012ef3/batches",
+	  { "Authorization: Bearer sinch-api-token", "Content-Type: application/json",
+	    "Accept: application/json" }, "", "",
+	  "{\"to\":[\"+33612345678\"],\"body\":\"${text}\",\"parameters\":{\"text\":{"
+	  "\"+33612345678\":\"" TEXT_UTF8 "\"}},\"client_reference\":\"smsq-1\"}" },
 };
 
 static void test_build_case(void **state)
@@ -398,6 +416,11 @@ static const struct provider_msg no_to[] = {
 static const struct provider_msg no_text[] = {
 	{ 7, "smsq-7", "+33612345678", NULL, 1, 0 },
 };
+static const struct provider_msg same_to[] = {
+	{ 1, "smsq-1", "+33612345678", "a", 1, 0 },
+	{ 2, "smsq-2", "+447700900123", "b", 1, 0 },
+	{ 3, "smsq-3", "+33612345678", "c", 1, 0 },
+};
 static const struct provider_msg long_ref[] = {
 	{ 8, "smsq-0123456789012345678901234567890123456789012345678901234567890123456789",
 	  "+33612345678", "a", 1, 0 },
@@ -433,6 +456,20 @@ static const struct build_error_case build_error_cases[] = {
 	{ "webhook: token with a space", PROVIDER_WEBHOOK, "token", "a b", NULL, 1, "token" },
 	{ "webhook: the same ref twice", PROVIDER_WEBHOOK, NULL, NULL, dup_refs, 2, "twice" },
 	{ "webhook: text not UTF-8", PROVIDER_WEBHOOK, NULL, NULL, bad_utf8, 1, "not UTF-8" },
+	{ "sinch: 1001 recipients", PROVIDER_SINCH, NULL, NULL, NULL, 1001, "1 to 1000 allowed" },
+	{ "sinch: a number twice in one batch", PROVIDER_SINCH, NULL, NULL, same_to, 3,
+	  "message 3: its destination is in the batch already" },
+	{ "sinch: empty service plan id", PROVIDER_SINCH, "account", "", NULL, 1,
+	  "service plan id" },
+	{ "sinch: service plan id with a slash", PROVIDER_SINCH, "account", "plan/../x", NULL, 1,
+	  "service plan id" },
+	{ "sinch: empty API token", PROVIDER_SINCH, "token", "", NULL, 1, "Sinch API token" },
+	{ "sinch: API token with a newline (header injection)", PROVIDER_SINCH, "token",
+	  "tok\r\nX-Evil: 1", NULL, 1, "Sinch API token" },
+	{ "sinch: text not UTF-8", PROVIDER_SINCH, NULL, NULL, bad_utf8, 1, "not UTF-8" },
+	{ "sinch: the same ref twice", PROVIDER_SINCH, NULL, NULL, dup_refs, 2, "twice" },
+	{ "sinch: sender not UTF-8", PROVIDER_SINCH, "sender", "Cl\xe9nique", NULL, 1,
+	  "sender is not UTF-8" },
 };
 
 static void set_conf_field(struct provider_conf *conf, const char *field, const char *value)
@@ -461,7 +498,7 @@ static void test_build_error_case(void **state)
 	const struct build_error_case *c = *state;
 	const struct provider_ops *ops = provider_ops_for(c->kind);
 	struct provider_conf conf = *conf_for(c->kind);
-	struct provider_msg many[PROVIDER_INFOBIP_MAX_BATCH + 1];
+	static struct provider_msg many[PROVIDER_SINCH_MAX_BATCH + 1];
 	const struct provider_msg *msgs = c->msgs;
 	struct provider_request req;
 	char err[256] = "";
@@ -504,6 +541,7 @@ struct want {
 #define W_FAILED(why) { PROVIDER_FAILED, 0, NO_WAIT, "", why }
 #define W_UNAVAILABLE(ms, why) { PROVIDER_UNAVAILABLE, 0, ms, "", why }
 #define W_MISCONF(why) { PROVIDER_MISCONFIGURED, 0, NO_WAIT, "", why }
+#define W_SPLIT(why) { PROVIDER_SPLIT, 0, NO_WAIT, "", why }
 
 struct parse_case {
 	const char *name;            /* test name */
@@ -544,6 +582,18 @@ struct parse_case {
 	",\"groupName\":\"" gname "\",\"id\":" #id ",\"name\":\"" name "\"},\"to\":\"" to "\"}"
 #define IB_PENDING(mid, to)                                                                  \
 	IB_ENTRY(mid, to, 1, "PENDING", 26, "PENDING_ACCEPTED", "Message sent to next instance")
+/* Sinch's answer to a send: the batch (the sample of the API reference). */
+#define SINCH_BATCH_ID "01FC66621XXXXX119Z8PMV1QPQ"
+#define SINCH_BATCH                                                                        \
+	"{\"id\":\"" SINCH_BATCH_ID "\",\"to\":[\"+33612345678\",\"+447700900123\","      \
+	"\"+33699887766\"],\"from\":\"Clinique\",\"canceled\":false,\"parameters\":"       \
+	"{\"text\":{\"+33612345678\":\"a\",\"+447700900123\":\"b\",\"+33699887766\":\"c\"}}," \
+	"\"body\":\"${text}\",\"type\":\"mt_text\",\"created_at\":\"2019-08-24T14:15:22Z\","  \
+	"\"modified_at\":\"2019-08-24T14:15:22Z\",\"delivery_report\":\"none\","          \
+	"\"expire_at\":\"2019-08-27T14:15:22Z\",\"flash_message\":false,"                 \
+	"\"client_reference\":\"smsq-1\"}"
+#define SINCH_ERROR(code, text) "{\"code\":\"" code "\",\"text\":\"" text "\"}"
+
 #define IB_ERROR(id, text) "{\"requestError\":{\"serviceException\":{\"messageId\":\"" id "\"," \
 	"\"text\":\"" text "\"}}}"
 
@@ -801,6 +851,73 @@ static const struct parse_case parse_cases[] = {
 	  1, { W_RETRY("not sent: Connection refused") } },
 	{ "webhook: timeout after sending -> retry, maybe sent", PROVIDER_WEBHOOK,
 	  PROVIDER_T_AMBIGUOUS, 0, NULL, -1, 1, { W_MAYBE("no answer after sending: timeout") } },
+	/* -- Sinch -- */
+	{ "sinch: 201 the batch -> every message sent with the batch id", PROVIDER_SINCH,
+	  PROVIDER_T_OK, 201, SINCH_BATCH, -1, 3,
+	  { W_SENT(SINCH_BATCH_ID), W_SENT(SINCH_BATCH_ID), W_SENT(SINCH_BATCH_ID) } },
+	{ "sinch: 200 is a 2xx like 201", PROVIDER_SINCH, PROVIDER_T_OK, 200,
+	  "{\"id\":\"" SINCH_BATCH_ID "\"}", -1, 1, { W_SENT(SINCH_BATCH_ID) } },
+	{ "sinch: 201 without an id -> retry, maybe sent", PROVIDER_SINCH, PROVIDER_T_OK, 201,
+	  "{\"to\":[\"+33612345678\"],\"canceled\":false}", -1, 2,
+	  { W_MAYBE("http 201 answer without a batch id"),
+	    W_MAYBE("http 201 answer without a batch id") } },
+	{ "sinch: 201 with a numeric id -> retry, maybe sent", PROVIDER_SINCH, PROVIDER_T_OK, 201,
+	  "{\"id\":42}", -1, 1, { W_MAYBE("http 201 answer without a batch id") } },
+	{ "sinch: 201 truncated -> retry, maybe sent", PROVIDER_SINCH, PROVIDER_T_OK, 201,
+	  "{\"id\":\"01FC66621XXXXX119Z8P", -1, 2,
+	  { W_MAYBE("~http 201 unparseable body: "), W_MAYBE("~http 201 unparseable body: ") } },
+	{ "sinch: 400 about a number, several messages -> each goes again alone", PROVIDER_SINCH,
+	  PROVIDER_T_OK, 400,
+	  SINCH_ERROR("syntax_invalid_parameter_format", "Invalid MSISDN: +3361234"), -1, 3,
+	  { W_SPLIT("http 400 syntax_invalid_parameter_format: Invalid MSISDN: +3361234"),
+	    W_SPLIT("http 400 syntax_invalid_parameter_format: Invalid MSISDN: +3361234"),
+	    W_SPLIT("http 400 syntax_invalid_parameter_format: Invalid MSISDN: +3361234") } },
+	{ "sinch: 400 to one message -> failed, its own", PROVIDER_SINCH, PROVIDER_T_OK, 400,
+	  SINCH_ERROR("syntax_invalid_parameter_format", "Invalid MSISDN: +3361234"), -1, 1,
+	  { W_FAILED("http 400 syntax_invalid_parameter_format: Invalid MSISDN: +3361234") } },
+	{ "sinch: 400 syntax_constraint_violation, several -> split", PROVIDER_SINCH, PROVIDER_T_OK,
+	  400, SINCH_ERROR("syntax_constraint_violation", "body: size must be between 1 and 2000"),
+	  -1, 2,
+	  { W_SPLIT("~http 400 syntax_constraint_violation: body"),
+	    W_SPLIT("~http 400 syntax_constraint_violation: body") } },
+	{ "sinch: 400 with a numeric code -> split", PROVIDER_SINCH, PROVIDER_T_OK, 400,
+	  "{\"code\":400,\"text\":\"Bad Request\"}", -1, 2,
+	  { W_SPLIT("http 400 400: Bad Request"), W_SPLIT("http 400 400: Bad Request") } },
+	{ "sinch: 400 not JSON, one message -> failed", PROVIDER_SINCH, PROVIDER_T_OK, 400,
+	  "Bad Request", -1, 1, { W_FAILED("http 400") } },
+	{ "sinch: 403 illegal_number_type, several -> split", PROVIDER_SINCH, PROVIDER_T_OK, 403,
+	  SINCH_ERROR("illegal_number_type", "Illegal number type"), -1, 2,
+	  { W_SPLIT("http 403 illegal_number_type: Illegal number type"),
+	    W_SPLIT("http 403 illegal_number_type: Illegal number type") } },
+	{ "sinch: 403 illegal_number_type alone -> failed, not our account", PROVIDER_SINCH,
+	  PROVIDER_T_OK, 403, SINCH_ERROR("illegal_number_type", "Illegal number type"), -1, 1,
+	  { W_FAILED("http 403 illegal_number_type: Illegal number type") } },
+	{ "sinch: 403 blocked_account -> misconfigured (the account)", PROVIDER_SINCH,
+	  PROVIDER_T_OK, 403, SINCH_ERROR("blocked_account", "Account blocked"), -1, 2,
+	  { W_MISCONF("http 403 blocked_account: Account blocked"),
+	    W_MISCONF("http 403 blocked_account: Account blocked") } },
+	{ "sinch: 401 -> misconfigured (the token)", PROVIDER_SINCH, PROVIDER_T_OK, 401,
+	  SINCH_ERROR("unauthorized", "Unauthorized"), -1, 2,
+	  { W_MISCONF("http 401 unauthorized: Unauthorized"),
+	    W_MISCONF("http 401 unauthorized: Unauthorized") } },
+	{ "sinch: 401 empty body -> misconfigured", PROVIDER_SINCH, PROVIDER_T_OK, 401, "", -1, 1,
+	  { W_MISCONF("http 401") } },
+	{ "sinch: 404 -> misconfigured (service plan id or region)", PROVIDER_SINCH, PROVIDER_T_OK,
+	  404, "", -1, 1, { W_MISCONF("http 404") } },
+	{ "sinch: 429 with Retry-After -> throttled, every message", PROVIDER_SINCH, PROVIDER_T_OK,
+	  429, SINCH_ERROR("too_many_requests", "Too many requests"), 2000, 2,
+	  { W_THROTTLED(2000, "http 429 too_many_requests: Too many requests"),
+	    W_THROTTLED(2000, "http 429 too_many_requests: Too many requests") } },
+	{ "sinch: 503 -> unavailable", PROVIDER_SINCH, PROVIDER_T_OK, 503, "", -1, 1,
+	  { W_UNAVAILABLE(NO_WAIT, "http 503") } },
+	{ "sinch: 500 -> retry, not split", PROVIDER_SINCH, PROVIDER_T_OK, 500,
+	  SINCH_ERROR("internal_error", "Internal error"), -1, 2,
+	  { W_RETRY("http 500 internal_error: Internal error"),
+	    W_RETRY("http 500 internal_error: Internal error") } },
+	{ "sinch: connection refused -> retry", PROVIDER_SINCH, PROVIDER_T_NOT_SENT, 0, NULL, -1, 2,
+	  { W_RETRY("not sent: Connection refused"), W_RETRY("not sent: Connection refused") } },
+	{ "sinch: timeout after sending -> retry, maybe sent", PROVIDER_SINCH, PROVIDER_T_AMBIGUOUS,
+	  0, NULL, -1, 1, { W_MAYBE("no answer after sending: timeout") } },
 };
 
 /* The transport error text a case's transport would come with. */
@@ -906,7 +1023,8 @@ static void test_parse_random_bytes(void **state)
 	for (round = 0; round < 3000; round++) {
 		char body[256];
 		size_t len, k;
-		enum provider_kind kind = (enum provider_kind)(round % 3);
+		enum provider_kind kind = (enum provider_kind)(round % (LAST_KIND + 1));
+		size_t n = provider_ops_for(kind)->max_batch == 1 ? 1 : N_OF(batch);
 		struct provider_response resp = { .transport = PROVIDER_T_OK, .retry_after_ms = -1 };
 		struct provider_result out[N_OF(batch)];
 
@@ -919,9 +1037,8 @@ static void test_parse_random_bytes(void **state)
 		resp.body = body;
 		resp.body_len = len;
 		resp.status = (round / 3) % 2 == 0 ? 200 : 400 + round % 200;
-		provider_ops_for(kind)->parse(conf_for(kind), &resp, batch,
-					      kind == PROVIDER_TWILIO ? 1 : N_OF(batch), out);
-		for (i = 0; i < (kind == PROVIDER_TWILIO ? 1 : N_OF(batch)); i++)
+		provider_ops_for(kind)->parse(conf_for(kind), &resp, batch, n, out);
+		for (i = 0; i < n; i++)
 			assert_result_sane(&out[i]);
 	}
 }
@@ -943,7 +1060,7 @@ static void test_parse_huge_and_deep(void **state)
 	memset(body, ' ', HUGE_BODY);
 	body[0] = '[';
 	body[HUGE_BODY - 1] = ']';
-	for (kind = PROVIDER_TWILIO; kind <= PROVIDER_WEBHOOK; kind++) {
+	for (kind = PROVIDER_TWILIO; kind <= LAST_KIND; kind++) {
 		resp.body_len = HUGE_BODY;
 		provider_ops_for(kind)->parse(conf_for(kind), &resp, batch, 1, out);
 		check_want(&out[0], &(struct want)W_MAYBE("http 200 body too large (2097152 bytes)"), 0);
@@ -1038,7 +1155,7 @@ static void test_parse_odd_calls(void **state)
 	enum provider_kind kind;
 
 	(void)state;
-	for (kind = PROVIDER_TWILIO; kind <= PROVIDER_WEBHOOK; kind++) {
+	for (kind = PROVIDER_TWILIO; kind <= LAST_KIND; kind++) {
 		provider_ops_for(kind)->parse(conf_for(kind), NULL, batch, 1, out);
 		check_want(&out[0], &(struct want)W_MAYBE("no response"), 0);
 		provider_ops_for(kind)->parse(conf_for(kind), NULL, batch, 0, out);
@@ -1047,6 +1164,61 @@ static void test_parse_odd_calls(void **state)
 	check_want(&out[0], &(struct want)W_SENT(TWILIO_SID), 0);
 	check_want(&out[1], &(struct want)W_MAYBE("~not part of the Twilio request"), 1);
 	provider_fail_all(NULL, NULL, 0, NULL);
+}
+
+/* ---- no credential in an error ------------------------------------------------- */
+
+/* Whatever build() refuses, its error (which goes to the log and to
+ * smsq-worker's start-up message) never quotes the token: not when the
+ * token itself is what is wrong, not when anything else is. */
+static void test_no_credential_in_errors(void **state)
+{
+	static const char secret[] = "S3CRET-t0ken";
+	static struct provider_msg many[PROVIDER_SINCH_MAX_BATCH + 1];
+	static const char *const tokens[] = { secret, "S3CRET-t0ken with spaces",
+					      "S3CRET-t0ken\r\nX-Evil: 1" };
+	enum provider_kind kind;
+
+	(void)state;
+	for (size_t i = 0; i < N_OF(many); i++)
+		many[i] = batch[i % N_OF(batch)];
+	for (kind = PROVIDER_TWILIO; kind <= LAST_KIND; kind++) {
+		const struct provider_ops *ops = provider_ops_for(kind);
+
+		for (size_t t = 0; t < N_OF(tokens); t++) {
+			for (int bad = 0; bad < 6; bad++) {
+				struct provider_conf conf = *conf_for(kind);
+				const struct provider_msg *msgs = batch;
+				struct provider_request req;
+				size_t n = 1;
+				char err[256] = "";
+
+				snprintf(conf.token, sizeof(conf.token), "%s", tokens[t]);
+				if (bad == 1)
+					n = ops->max_batch + 1, msgs = many;
+				else if (bad == 2)
+					msgs = bad_utf8;
+				else if (bad == 3)
+					conf.base_url[0] = '\0';
+				else if (bad == 4)
+					snprintf(conf.account, sizeof(conf.account), "a/b");
+				else if (bad == 5)
+					snprintf(conf.sender, sizeof(conf.sender), "\xff");
+				if (ops->build(&conf, msgs, n, &req, err, sizeof(err)) == 0) {
+					provider_request_clear(&req);
+					continue;
+				}
+				if (strstr(err, "S3CRET") != NULL)
+					fail_msg("%s, token %zu, refusal %d: \"%s\"", ops->api, t, bad,
+						 err);
+				assert_string_equal(req.basic_pass, "");
+				err[0] = '\0';
+				if (provider_conf_check(&conf, err, sizeof(err)) != 0 &&
+				    strstr(err, "S3CRET") != NULL)
+					fail_msg("%s: conf_check: \"%s\"", ops->api, err);
+			}
+		}
+	}
 }
 
 /* ---- batches of a number once ------------------------------------------------ */
@@ -1090,11 +1262,13 @@ static void test_ops_table(void **state)
 	assert_ptr_equal(provider_ops_for(PROVIDER_TWILIO), &provider_twilio_ops);
 	assert_ptr_equal(provider_ops_for(PROVIDER_INFOBIP), &provider_infobip_ops);
 	assert_ptr_equal(provider_ops_for(PROVIDER_WEBHOOK), &provider_webhook_ops);
-	assert_null(provider_ops_for((enum provider_kind)3));
+	assert_ptr_equal(provider_ops_for(PROVIDER_SINCH), &provider_sinch_ops);
+	assert_null(provider_ops_for((enum provider_kind)(LAST_KIND + 1)));
 	assert_null(provider_ops_for((enum provider_kind)-1));
 	assert_int_equal(provider_twilio_ops.max_batch, 1);
 	assert_int_equal(provider_infobip_ops.max_batch, 100);
 	assert_int_equal(provider_webhook_ops.max_batch, 100);
+	assert_int_equal(provider_sinch_ops.max_batch, 1000);
 	/* The text limits of PROVIDERS.md (ingest refuses longer texts). */
 	assert_int_equal(provider_twilio_ops.max_text_units, 1600);
 	assert_int_equal(provider_twilio_ops.max_text_segments, 0);
@@ -1102,6 +1276,15 @@ static void test_ops_table(void **state)
 	assert_int_equal(provider_infobip_ops.max_text_segments, 255);
 	assert_int_equal(provider_webhook_ops.max_text_units, 0);
 	assert_int_equal(provider_webhook_ops.max_text_segments, 255);
+	assert_int_equal(provider_sinch_ops.max_text_units, 1600);
+	assert_int_equal(provider_sinch_ops.max_text_segments, 0);
+	/* What each limit counts by default (count = auto), and who needs what. */
+	assert_int_equal(provider_twilio_ops.count_segments, 1);
+	assert_int_equal(provider_infobip_ops.count_segments, 1);
+	assert_int_equal(provider_webhook_ops.count_segments, 1);
+	assert_int_equal(provider_sinch_ops.count_segments, 0);
+	assert_int_equal(provider_sinch_ops.distinct_to, 1);
+	assert_int_equal(provider_infobip_ops.distinct_to, 0);
 
 	assert_int_equal(provider_kind_parse("twilio", &k), 0);
 	assert_int_equal(k, PROVIDER_TWILIO);
@@ -1109,7 +1292,9 @@ static void test_ops_table(void **state)
 	assert_int_equal(k, PROVIDER_INFOBIP);
 	assert_int_equal(provider_kind_parse("webhook", &k), 0);
 	assert_int_equal(k, PROVIDER_WEBHOOK);
-	assert_int_equal(provider_kind_parse("vonage", &k), -1);
+	assert_int_equal(provider_kind_parse("sinch", &k), 0);
+	assert_int_equal(k, PROVIDER_SINCH);
+	assert_int_equal(provider_kind_parse("nexmo", &k), -1);
 	assert_int_equal(provider_kind_parse("", &k), -1);
 	assert_int_equal(provider_kind_parse("Twilio ", &k), -1);
 	assert_int_equal(provider_kind_parse(NULL, &k), -1);
@@ -1212,6 +1397,7 @@ int main(void)
 		cmocka_unit_test(test_config_failure_parks),
 		cmocka_unit_test(test_ops_table),
 		cmocka_unit_test(test_distinct_prefix),
+		cmocka_unit_test(test_no_credential_in_errors),
 		cmocka_unit_test(test_json_str_matches_jansson),
 		cmocka_unit_test(test_request_clear),
 		cmocka_unit_test(test_parse_truncations),

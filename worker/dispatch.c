@@ -1169,6 +1169,7 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 	int built = p->ops->build(&p->conf, pm, n, &r->http, err, sizeof(err)) == 0;
 	if (!built || http_start(d->http, &r->http, &p->hopts, r, err, sizeof(err)) != 0) {
 		log_error("provider %s: request not sent: %s", p->conf.name, err);
+		d->counts.not_built++;
 		/* Nothing left: give the tokens and the slot back.  A message the
 		 * API cannot carry (found by building it alone) fails for good;
 		 * the others go back to ready, not attempted. */

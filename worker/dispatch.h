@@ -66,6 +66,8 @@ struct dispatch_counts {
 	uint64_t parked;     /* given back untouched: the provider is misconfigured */
 	uint64_t split;      /* given back untouched, to go alone: their request was
 				refused as a whole (PROVIDER_SPLIT) */
+	uint64_t not_built;  /* requests the adapter could not build or libcurl not
+				start (their messages failed or given back) */
 };
 
 /*
