@@ -70,6 +70,7 @@ static const struct provider_ops *const adapters[] = {
 	[PROVIDER_INFOBIP] = &provider_infobip_ops,
 	[PROVIDER_WEBHOOK] = &provider_webhook_ops,
 	[PROVIDER_SINCH] = &provider_sinch_ops,
+	[PROVIDER_VONAGE] = &provider_vonage_ops,
 };
 
 #define N_ADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
@@ -624,6 +625,27 @@ int provider_json_request(struct provider_request *req, const struct provider_co
 		    !provider_utf8_valid(msgs[i].ref, strlen(msgs[i].ref)))
 			return err_set(err, errlen, "message %" PRIu64 ": destination or reference "
 				       "not UTF-8", msgs[i].id);
+	return 0;
+}
+
+int provider_form_request(struct provider_request *req, const struct provider_conf *conf,
+			  const char *what_account, const char *what_token, char *err,
+			  size_t errlen)
+{
+	if (!provider_alnum(conf->account))
+		return err_set(err, errlen, "provider %s: account must be the %s (letters and "
+			       "digits)", conf->name, what_account);
+	if (conf->token[0] == '\0')
+		return err_set(err, errlen, "provider %s: token (%s) is empty", conf->name,
+			       what_token);
+	if (conf->sender[0] == '\0')
+		return err_set(err, errlen, "provider %s: sender is empty", conf->name);
+	if (provider_request_header(req, "Content-Type: application/x-www-form-urlencoded") != 0 ||
+	    provider_request_header(req, "Accept: application/json") != 0)
+		return err_set(err, errlen, "provider %s: cannot add headers", conf->name);
+	/* Both fit: same sizes as the config fields they come from. */
+	snprintf(req->basic_user, sizeof(req->basic_user), "%s", conf->account);
+	snprintf(req->basic_pass, sizeof(req->basic_pass), "%s", conf->token);
 	return 0;
 }
 

@@ -31,6 +31,7 @@
 #define PROVIDER_INFOBIP_MAX_BATCH 100 /* our choice: see PROVIDERS.md */
 #define PROVIDER_WEBHOOK_MAX_BATCH 100 /* the contract in PROVIDERS.md */
 #define PROVIDER_SINCH_MAX_BATCH 1000  /* "to": 1 to 1,000 recipients a batch */
+#define PROVIDER_VONAGE_MAX_BATCH 1    /* the SMS API takes one "to" */
 
 /* Longest texts (PROVIDERS.md has the sources). */
 #define PROVIDER_TWILIO_TEXT_MAX 1600  /* Body: 1,600 characters (UTF-16 units) */
@@ -43,6 +44,7 @@ extern const struct provider_ops provider_twilio_ops;
 extern const struct provider_ops provider_infobip_ops;
 extern const struct provider_ops provider_webhook_ops;
 extern const struct provider_ops provider_sinch_ops;
+extern const struct provider_ops provider_vonage_ops;
 
 /* ---- results ------------------------------------------------------------ */
 
@@ -255,6 +257,19 @@ typedef void provider_single_fn(const struct provider_response *resp, const stru
 void provider_single_parse(const struct provider_response *resp, const struct provider_msg *msgs,
 			   size_t n, struct provider_result *out, provider_single_fn *ok,
 			   provider_single_fn *error, const char *api);
+
+/*
+ * The part of a form-encoded request with HTTP Basic auth that Twilio's and
+ * Vonage's share: the account letters and digits (what_account names it in
+ * errors: "Twilio account SID"), the token (what_token: "Twilio auth
+ * token") and the sender not empty; the headers Content-Type
+ * application/x-www-form-urlencoded and Accept application/json; the Basic
+ * credentials account and token (libcurl builds the header from them).
+ * Returns 0, or -1 with err naming the field and never the token.
+ */
+int provider_form_request(struct provider_request *req, const struct provider_conf *conf,
+			  const char *what_account, const char *what_token, char *err,
+			  size_t errlen) SMSQ_WARN_UNUSED;
 
 /* SENT, with no reason, and the provider's id (sanitized; NULL: none): what
  * provider_result_set and provider_result_set_id give, without formatting. */

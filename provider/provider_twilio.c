@@ -59,31 +59,11 @@ static int twilio_build(const struct provider_conf *conf, const struct provider_
 	memset(out, 0, sizeof(*out));
 	if (provider_check_batch(msgs, n, PROVIDER_TWILIO_MAX_BATCH, 0, err, errlen) != 0)
 		goto fail;
-	if (!provider_alnum(conf->account)) {
-		err_set(err, errlen, "provider %s: account must be the Twilio account SID "
-			"(letters and digits)", conf->name);
-		goto fail;
-	}
-	if (conf->token[0] == '\0') {
-		err_set(err, errlen, "provider %s: token (Twilio auth token) is empty",
-			conf->name);
-		goto fail;
-	}
-	if (conf->sender[0] == '\0') {
-		err_set(err, errlen, "provider %s: sender is empty", conf->name);
-		goto fail;
-	}
-	if (provider_request_url(out, conf, err, errlen, "/2010-04-01/Accounts/%s/Messages.json",
+	if (provider_form_request(out, conf, "Twilio account SID", "Twilio auth token", err,
+				  errlen) != 0 ||
+	    provider_request_url(out, conf, err, errlen, "/2010-04-01/Accounts/%s/Messages.json",
 				 conf->account) != 0)
 		goto fail;
-	if (provider_request_header(out, "Content-Type: application/x-www-form-urlencoded") != 0 ||
-	    provider_request_header(out, "Accept: application/json") != 0) {
-		err_set(err, errlen, "provider %s: cannot add headers", conf->name);
-		goto fail;
-	}
-	/* Both fit: same sizes as the config fields they come from. */
-	snprintf(out->basic_user, sizeof(out->basic_user), "%s", conf->account);
-	snprintf(out->basic_pass, sizeof(out->basic_pass), "%s", conf->token);
 
 	from_key = is_service_sid(conf->sender) ? "MessagingServiceSid" : "From";
 	provider_buf_form(&b, "To", msgs[0].to);

@@ -126,6 +126,7 @@ struct fake_req {
 	int64_t started_ms;           /* wall clock at http_start() */
 	size_t n;                     /* messages in its body */
 	uint64_t ids[FAKE_MSGS];      /* their ids, from "smsq-<id>" */
+	char type[16];                /* a Vonage form's "type" */
 	int written;                  /* the gate let it go: it reached the provider */
 	int withheld;                 /* the gate held it back */
 	int answered;                 /* an answer is ready for http_next_done() */
@@ -201,10 +202,19 @@ static size_t sinch_ids(json_t *root, uint64_t *ids, size_t max)
 static size_t body_ids(const struct provider_request *req, uint64_t *ids, size_t max)
 {
 	json_error_t jerr;
-	json_t *root = json_loadb(req->body, req->body_len, 0, &jerr);
-	json_t *msgs = json_object_get(root, "messages"), *m;
+	json_t *root, *msgs, *m;
 	size_t i, n = 0;
 
+	if (strncmp(req->body, "from=", 5) == 0) {
+		/* A Vonage form: one message, its id in client-ref. */
+		const char *ref = strstr(req->body, "client-ref=smsq-");
+
+		assert_non_null(ref);
+		assert_int_equal(sscanf(ref, "client-ref=smsq-%" SCNu64, &ids[0]), 1);
+		return 1;
+	}
+	root = json_loadb(req->body, req->body_len, 0, &jerr);
+	msgs = json_object_get(root, "messages");
 	if (root == NULL)
 		fail_msg("request body is not JSON: %s", jerr.text);
 	if (msgs == NULL) {
@@ -238,6 +248,8 @@ int __wrap_http_start(http *h, const struct provider_request *req, const struct 
 	r->user = user;
 	r->started_ms = now_ms();
 	r->n = body_ids(req, r->ids, FAKE_MSGS);
+	if (strstr(req->body, "&type=") != NULL)
+		assert_int_equal(sscanf(strstr(req->body, "&type="), "&type=%15[a-z]", r->type), 1);
 	fake.n++;
 	return 0;
 }
@@ -854,6 +866,47 @@ static void test_a_batch_refused_as_a_whole_goes_again_alone(void **state)
 	assert_int_equal(fake.n, 4);
 }
 
+/* Vonage is told a text's encoding: dispatch finds it as ingest did (a
+ * character outside GSM-7 makes it UCS-2), and the limit counts messages
+ * (one a request: Vonage counts requests), whatever the parts. */
+static void test_vonage_told_the_encoding_paced_per_message(void **state)
+{
+	struct dfx *f = *state;
+	static const char *const texts[3] = { "Caf\xc3\xa9 \xc3\xa0 9h", "Caf\xc3\xa9 \xf0\x9f\x98\x80",
+					      "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82" };
+	uint64_t id[3];
+
+	set(f, "provider.p.type", "vonage");
+	set(f, "provider.p.base_url", "https://rest.nexmo.invalid");
+	set(f, "provider.p.account", "abcd1234");
+	set(f, "provider.p.sender", "Clinique");
+	set(f, "provider.p.count", "auto");
+	set(f, "provider.p.rate_per_s", "10");
+	set(f, "provider.p.burst", "0");
+	for (int i = 0; i < 3; i++) {
+		struct store_new m = msg(f->s, i, 0, now_ms() + 24 * 3600000LL, 0);
+
+		with_text(&m, "+33612345678", texts[i]);
+		m.segments = 3;
+		assert_int_equal(store_ingest(f->s->st, &m, 1, now_ms()), STORE_OK);
+		id[i] = m.id;
+	}
+	start(f);
+	for (int t = 0; t < 2000 && fake.n < 3; t += 5) {
+		step(f);
+		advance(5);
+	}
+	assert_int_equal(fake.n, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(fake.reqs[i].ids[0], id[i]);
+	assert_string_equal(fake.reqs[0].type, "text");
+	assert_string_equal(fake.reqs[1].type, "unicode");
+	assert_string_equal(fake.reqs[2].type, "unicode");
+	/* count = auto: at 10 a second, three messages take 0.2 s, not the
+	 * 0.6 s their nine parts would. */
+	assert_true(fake.reqs[2].started_ms - fake.reqs[0].started_ms <= 250);
+}
+
 /* ---- pacing ----------------------------------------------------------------- */
 
 /* rate_per_s L, burst B: with a backlog, no 1-second window holds more than
@@ -1074,6 +1127,7 @@ int main(void)
 		T(test_401_parks_the_provider_and_only_a_probe_goes),
 		T(test_a_number_goes_once_per_request),
 		T(test_a_batch_refused_as_a_whole_goes_again_alone),
+		T(test_vonage_told_the_encoding_paced_per_message),
 		T(test_pacing_keeps_every_second_within_rate_and_burst),
 		T(test_lease_of_an_outstanding_request_is_renewed),
 		T(test_leases_beyond_one_transaction_are_all_renewed),

@@ -27,7 +27,7 @@
 #define HUGE_BODY (2 * 1024 * 1024)
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-#define LAST_KIND PROVIDER_SINCH /* the adapters, PROVIDER_TWILIO..LAST_KIND */
+#define LAST_KIND PROVIDER_VONAGE /* the adapters, PROVIDER_TWILIO..LAST_KIND */
 
 /* ---- fixtures ------------------------------------------------------------ */
 
@@ -348,6 +348,20 @@ static const struct build_case build_cases[] = {
 	    "Accept: application/json" }, "", "",
 	  "{\"to\":[\"+33612345678\"],\"body\":\"${text}\",\"parameters\":{\"text\":{"
 	  "\"+33612345678\":\"" TEXT_UTF8 "\"}},\"client_reference\":\"smsq-1\"}" },
+	{ "vonage: one message, form-encoded, Basic auth, '+' dropped, unicode for an emoji",
+	  PROVIDER_VONAGE, NULL, NULL, NULL, 1, "https://rest.nexmo.com/sms/json",
+	  { "Content-Type: application/x-www-form-urlencoded", "Accept: application/json" },
+	  "abcd1234", "vonage-api-secret",
+	  "from=Clinique&to=33612345678"
+	  "&text=Caf%C3%A9%20%F0%9F%98%80%20%26%20co%20%2B%201%3D1%20ok&type=unicode"
+	  "&client-ref=smsq-1" },
+	{ "vonage: a number as sender goes without its '+'", PROVIDER_VONAGE, NULL, "+447700900000",
+	  NULL, 1, "https://rest.nexmo.com/sms/json",
+	  { "Content-Type: application/x-www-form-urlencoded", "Accept: application/json" },
+	  "abcd1234", "vonage-api-secret",
+	  "from=447700900000&to=33612345678"
+	  "&text=Caf%C3%A9%20%F0%9F%98%80%20%26%20co%20%2B%201%3D1%20ok&type=unicode"
+	  "&client-ref=smsq-1" },
 };
 
 static void test_build_case(void **state)
@@ -470,6 +484,15 @@ static const struct build_error_case build_error_cases[] = {
 	{ "sinch: the same ref twice", PROVIDER_SINCH, NULL, NULL, dup_refs, 2, "twice" },
 	{ "sinch: sender not UTF-8", PROVIDER_SINCH, "sender", "Cl\xe9nique", NULL, 1,
 	  "sender is not UTF-8" },
+	{ "vonage: two messages in one request", PROVIDER_VONAGE, NULL, NULL, NULL, 2,
+	  "1 to 1 allowed" },
+	{ "vonage: empty API key", PROVIDER_VONAGE, "account", "", NULL, 1, "Vonage API key" },
+	{ "vonage: API key with a colon", PROVIDER_VONAGE, "account", "key:x", NULL, 1,
+	  "Vonage API key" },
+	{ "vonage: empty API secret", PROVIDER_VONAGE, "token", "", NULL, 1, "Vonage API secret" },
+	{ "vonage: empty sender", PROVIDER_VONAGE, "sender", "", NULL, 1, "sender is empty" },
+	{ "vonage: text not UTF-8", PROVIDER_VONAGE, NULL, NULL, bad_utf8, 1, "not UTF-8" },
+	{ "vonage: no destination", PROVIDER_VONAGE, NULL, NULL, no_to, 1, "no destination" },
 };
 
 static void set_conf_field(struct provider_conf *conf, const char *field, const char *value)
@@ -593,6 +616,16 @@ struct parse_case {
 	"\"expire_at\":\"2019-08-27T14:15:22Z\",\"flash_message\":false,"                 \
 	"\"client_reference\":\"smsq-1\"}"
 #define SINCH_ERROR(code, text) "{\"code\":\"" code "\",\"text\":\"" text "\"}"
+
+/* A Vonage answer's part, accepted (the fields of the docs' sample). */
+#define VG_OK(id)                                                                        \
+	"{\"to\":\"33612345678\",\"message-id\":\"" id "\",\"status\":\"0\","              \
+	"\"remaining-balance\":\"3.14159265\",\"message-price\":\"0.03330000\","          \
+	"\"network\":\"20801\",\"client-ref\":\"smsq-1\"}"
+/* A Vonage answer refusing the message (in a 200). */
+#define VG_ERR(status, text)                                                             \
+	"{\"message-count\":\"1\",\"messages\":[{\"status\":\"" status "\","              \
+	"\"error-text\":\"" text "\"}]}"
 
 #define IB_ERROR(id, text) "{\"requestError\":{\"serviceException\":{\"messageId\":\"" id "\"," \
 	"\"text\":\"" text "\"}}}"
@@ -918,6 +951,133 @@ static const struct parse_case parse_cases[] = {
 	  { W_RETRY("not sent: Connection refused"), W_RETRY("not sent: Connection refused") } },
 	{ "sinch: timeout after sending -> retry, maybe sent", PROVIDER_SINCH, PROVIDER_T_AMBIGUOUS,
 	  0, NULL, -1, 1, { W_MAYBE("no answer after sending: timeout") } },
+	/* -- Vonage -- */
+	{ "vonage: 200 status 0 -> sent with the message-id", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "{\"message-count\":\"1\",\"messages\":[" VG_OK("0A0000000123ABCD1") "]}", -1, 1,
+	  { W_SENT("0A0000000123ABCD1") } },
+	{ "vonage: a message in two parts, both accepted -> sent, the first part's id",
+	  PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "{\"message-count\":\"2\",\"messages\":[" VG_OK("62dfdf68-6c7c-479a-a190-5c52f798a787")
+	  "," VG_OK("72ff9536-62d6-455a-9f0b-65f3c265b423") "]}", -1, 1,
+	  { W_SENT("62dfdf68-6c7c-479a-a190-5c52f798a787") } },
+	{ "vonage: status and count as numbers", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "{\"message-count\":1,\"messages\":[{\"message-id\":\"X1\",\"status\":0}]}", -1, 1,
+	  { W_SENT("X1") } },
+	{ "vonage: status 1 Throttled inside a 200 -> throttled, Retry-After", PROVIDER_VONAGE,
+	  PROVIDER_T_OK, 200, VG_ERR("1", "Throttled"), 1000, 1,
+	  { W_THROTTLED(1000, "vonage status 1 (Throttled): Throttled") } },
+	{ "vonage: status 1 without Retry-After -> throttled, a short hold", PROVIDER_VONAGE,
+	  PROVIDER_T_OK, 200, VG_ERR("1", "You are sending SMS faster than the account limit."),
+	  -1, 1, { W_THROTTLED(NO_WAIT, "vonage status 1 (Throttled): You are sending SMS faster "
+			       "than the account limit.") } },
+	{ "vonage: status 2 -> failed", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("2", "Missing to param"), -1, 1,
+	  { W_FAILED("vonage status 2 (Missing Parameters): Missing to param") } },
+	{ "vonage: status 3 (an invalid number) -> failed", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("3", "Invalid to address"), -1, 1,
+	  { W_FAILED("vonage status 3 (Invalid Parameters): Invalid to address") } },
+	{ "vonage: status 4 (bad credentials) -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("4", "Bad Credentials"), -1, 1,
+	  { W_MISCONF("vonage status 4 (Invalid Credentials): Bad Credentials") } },
+	{ "vonage: status 5 -> retry", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("5", "Internal Error"), -1, 1,
+	  { W_RETRY("vonage status 5 (Internal Error): Internal Error") } },
+	{ "vonage: status 6 (unroutable) -> failed", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("6", "Unroutable message - rejected"), -1, 1,
+	  { W_FAILED("vonage status 6 (Invalid Message): Unroutable message - rejected") } },
+	{ "vonage: status 7 -> failed", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("7", "Number barred."), -1, 1,
+	  { W_FAILED("vonage status 7 (Number Barred): Number barred.") } },
+	{ "vonage: status 8 (account suspended) -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK,
+	  200, VG_ERR("8", "Account suspended"), -1, 1,
+	  { W_MISCONF("vonage status 8 (Partner Account Barred): Account suspended") } },
+	{ "vonage: status 9 (out of credit) -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("9", "Quota Exceeded - rejected"), -1, 1,
+	  { W_MISCONF("vonage status 9 (Partner Quota Violation): Quota Exceeded - rejected") } },
+	{ "vonage: status 10 -> throttled", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("10", "Too many existing binds"), 2000, 1,
+	  { W_THROTTLED(2000, "vonage status 10 (Too Many Existing Binds): Too many existing "
+			      "binds") } },
+	{ "vonage: status 11 -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("11", "Account not enabled for REST"), -1, 1,
+	  { W_MISCONF("vonage status 11 (Account Not Enabled For HTTP): Account not enabled for "
+		      "REST") } },
+	{ "vonage: status 12 -> failed", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("12", "Message too long"), -1, 1,
+	  { W_FAILED("vonage status 12 (Message Too Long): Message too long") } },
+	{ "vonage: status 14 -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("14", "Invalid Signature"), -1, 1,
+	  { W_MISCONF("vonage status 14 (Invalid Signature): Invalid Signature") } },
+	{ "vonage: status 15 (our sender refused) -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK,
+	  200, VG_ERR("15", "Illegal Sender Address - rejected"), -1, 1,
+	  { W_MISCONF("vonage status 15 (Invalid Sender Address): Illegal Sender Address - "
+		      "rejected") } },
+	{ "vonage: status 22 -> failed", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("22", "Invalid network code"), -1, 1,
+	  { W_FAILED("vonage status 22 (Invalid Network Code): Invalid network code") } },
+	{ "vonage: status 23 -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("23", "Invalid callback url"), -1, 1,
+	  { W_MISCONF("vonage status 23 (Invalid Callback URL): Invalid callback url") } },
+	{ "vonage: status 29 (demo account) -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("29", "Non White-listed Destination - rejected"), -1, 1,
+	  { W_MISCONF("vonage status 29 (Non-Whitelisted Destination): Non White-listed "
+		      "Destination - rejected") } },
+	{ "vonage: status 32 -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("32", "Signature and api secret disallowed"), -1, 1,
+	  { W_MISCONF("~vonage status 32 (Signature And API Secret Disallowed)") } },
+	{ "vonage: status 33 -> failed", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("33", "Number de-activated"), -1, 1,
+	  { W_FAILED("vonage status 33 (Number De-activated): Number de-activated") } },
+	{ "vonage: an unknown status -> retry", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("99", "Something new"), -1, 1,
+	  { W_RETRY("vonage status 99 (unknown status): Something new") } },
+	{ "vonage: a refusal without error-text", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "{\"message-count\":\"1\",\"messages\":[{\"status\":\"6\"}]}", -1, 1,
+	  { W_FAILED("vonage status 6 (Invalid Message)") } },
+	{ "vonage: part 2 throttled after part 1 went -> throttled, the part that went named",
+	  PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "{\"message-count\":\"2\",\"messages\":[" VG_OK("3295d748-4e14-4681-af78-166dca3c5aab")
+	  ",{\"status\":\"1\",\"error-text\":\"Throttled\"}]}", 1000, 1,
+	  { { PROVIDER_THROTTLED, 0, 1000, "3295d748-4e14-4681-af78-166dca3c5aab",
+	      "vonage status 1 (Throttled): Throttled (part 2 of 2; 1 accepted, a resend repeats "
+	      "them)" } } },
+	{ "vonage: part 2 of 3 failing inside -> retry, maybe sent in part", PROVIDER_VONAGE,
+	  PROVIDER_T_OK, 200,
+	  "{\"message-count\":\"3\",\"messages\":[" VG_OK("P1") ",{\"status\":\"5\"}," VG_OK("P3")
+	  "]}", -1, 1,
+	  { { PROVIDER_RETRY, 1, NO_WAIT, "P1",
+	      "vonage status 5 (Internal Error) (part 2 of 3; 2 accepted, a resend repeats them)" } } },
+	{ "vonage: fewer parts listed than counted -> retry, maybe sent", PROVIDER_VONAGE,
+	  PROVIDER_T_OK, 200, "{\"message-count\":\"3\",\"messages\":[" VG_OK("P1") "," VG_OK("P2")
+	  "]}", -1, 1, { W_MAYBE("vonage answer lists 2 of 3 parts") } },
+	{ "vonage: a part without a status -> retry, maybe sent", PROVIDER_VONAGE, PROVIDER_T_OK,
+	  200, "{\"message-count\":\"1\",\"messages\":[{\"message-id\":\"P1\"}]}", -1, 1,
+	  { W_MAYBE("vonage answer part 1 without a status") } },
+	{ "vonage: no part at all -> retry, maybe sent", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "{\"message-count\":\"0\",\"messages\":[]}", -1, 1,
+	  { W_MAYBE("http 200 answer without any message part") } },
+	{ "vonage: 200 without messages -> retry, maybe sent", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "{\"message-count\":\"1\"}", -1, 1,
+	  { W_MAYBE("http 200 answer without a messages array") } },
+	{ "vonage: 200 HTML -> retry, maybe sent", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "<html>maintenance</html>", -1, 1, { W_MAYBE("~http 200 unparseable body: ") } },
+	{ "vonage: 401 problem document -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 401,
+	  "{\"type\":\"https://developer.nexmo.com/api-errors#unauthorized\",\"title\":"
+	  "\"Unauthorized\",\"detail\":\"You did not provide correct credentials.\"}", -1, 1,
+	  { W_MISCONF("http 401 Unauthorized: You did not provide correct credentials.") } },
+	{ "vonage: 429 -> throttled", PROVIDER_VONAGE, PROVIDER_T_OK, 429, "", 3000, 1,
+	  { W_THROTTLED(3000, "http 429") } },
+	{ "vonage: 500 with error-text -> retry", PROVIDER_VONAGE, PROVIDER_T_OK, 500,
+	  "{\"error-text\":\"Internal Error\"}", -1, 1, { W_RETRY("http 500 Internal Error") } },
+	{ "vonage: 503 -> unavailable", PROVIDER_VONAGE, PROVIDER_T_OK, 503, "", -1, 1,
+	  { W_UNAVAILABLE(NO_WAIT, "http 503") } },
+	{ "vonage: connection refused -> retry", PROVIDER_VONAGE, PROVIDER_T_NOT_SENT, 0, NULL, -1,
+	  1, { W_RETRY("not sent: Connection refused") } },
+	{ "vonage: timeout after sending -> retry, maybe sent", PROVIDER_VONAGE,
+	  PROVIDER_T_AMBIGUOUS, 0, NULL, -1, 1, { W_MAYBE("no answer after sending: timeout") } },
+	{ "vonage: asked about two -> the second was never in the request", PROVIDER_VONAGE,
+	  PROVIDER_T_OK, 200, "{\"message-count\":\"1\",\"messages\":[" VG_OK("X") "]}", -1, 2,
+	  { W_SENT("X"), W_MAYBE("not part of the Vonage request (one message per request)") } },
 };
 
 /* The transport error text a case's transport would come with. */
@@ -1166,6 +1326,33 @@ static void test_parse_odd_calls(void **state)
 	provider_fail_all(NULL, NULL, 0, NULL);
 }
 
+/* ---- Vonage's type ------------------------------------------------------------ */
+
+/* Vonage is told the encoding: "text" for a GSM-7 text (accents of the GSM
+ * table included), "unicode" for one that goes as UCS-2; the client-ref is
+ * left out without a reference. */
+static void test_vonage_type_follows_the_encoding(void **state)
+{
+	static const struct provider_msg gsm = { 2, "smsq-2", "+447700900123",
+						 "RDV \"demain\" 9h\nDr Zo\xc3\xa9", 1, 0 };
+	static const struct provider_msg cyrillic = { 3, NULL, "+33699887766",
+						      "\xd0\x9f\xd1\x80\xd0\xb8", 1, 1 };
+	struct provider_request req;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(provider_vonage_ops.build(&vonage_conf, &gsm, 1, &req, err, sizeof(err)),
+			 0);
+	assert_string_equal(req.body, "from=Clinique&to=447700900123"
+			    "&text=RDV%20%22demain%22%209h%0ADr%20Zo%C3%A9&type=text&client-ref=smsq-2");
+	provider_request_clear(&req);
+	assert_int_equal(provider_vonage_ops.build(&vonage_conf, &cyrillic, 1, &req, err,
+						   sizeof(err)), 0);
+	assert_string_equal(req.body, "from=Clinique&to=33699887766"
+			    "&text=%D0%9F%D1%80%D0%B8&type=unicode");
+	provider_request_clear(&req);
+}
+
 /* ---- no credential in an error ------------------------------------------------- */
 
 /* Whatever build() refuses, its error (which goes to the log and to
@@ -1263,12 +1450,14 @@ static void test_ops_table(void **state)
 	assert_ptr_equal(provider_ops_for(PROVIDER_INFOBIP), &provider_infobip_ops);
 	assert_ptr_equal(provider_ops_for(PROVIDER_WEBHOOK), &provider_webhook_ops);
 	assert_ptr_equal(provider_ops_for(PROVIDER_SINCH), &provider_sinch_ops);
+	assert_ptr_equal(provider_ops_for(PROVIDER_VONAGE), &provider_vonage_ops);
 	assert_null(provider_ops_for((enum provider_kind)(LAST_KIND + 1)));
 	assert_null(provider_ops_for((enum provider_kind)-1));
 	assert_int_equal(provider_twilio_ops.max_batch, 1);
 	assert_int_equal(provider_infobip_ops.max_batch, 100);
 	assert_int_equal(provider_webhook_ops.max_batch, 100);
 	assert_int_equal(provider_sinch_ops.max_batch, 1000);
+	assert_int_equal(provider_vonage_ops.max_batch, 1);
 	/* The text limits of PROVIDERS.md (ingest refuses longer texts). */
 	assert_int_equal(provider_twilio_ops.max_text_units, 1600);
 	assert_int_equal(provider_twilio_ops.max_text_segments, 0);
@@ -1283,6 +1472,10 @@ static void test_ops_table(void **state)
 	assert_int_equal(provider_infobip_ops.count_segments, 1);
 	assert_int_equal(provider_webhook_ops.count_segments, 1);
 	assert_int_equal(provider_sinch_ops.count_segments, 0);
+	assert_int_equal(provider_vonage_ops.count_segments, 0);
+	assert_int_equal(provider_vonage_ops.max_text_segments, 255);
+	assert_int_equal(provider_vonage_ops.needs_encoding, 1);
+	assert_int_equal(provider_sinch_ops.needs_encoding, 0);
 	assert_int_equal(provider_sinch_ops.distinct_to, 1);
 	assert_int_equal(provider_infobip_ops.distinct_to, 0);
 
@@ -1294,6 +1487,8 @@ static void test_ops_table(void **state)
 	assert_int_equal(k, PROVIDER_WEBHOOK);
 	assert_int_equal(provider_kind_parse("sinch", &k), 0);
 	assert_int_equal(k, PROVIDER_SINCH);
+	assert_int_equal(provider_kind_parse("vonage", &k), 0);
+	assert_int_equal(k, PROVIDER_VONAGE);
 	assert_int_equal(provider_kind_parse("nexmo", &k), -1);
 	assert_int_equal(provider_kind_parse("", &k), -1);
 	assert_int_equal(provider_kind_parse("Twilio ", &k), -1);
@@ -1398,6 +1593,7 @@ int main(void)
 		cmocka_unit_test(test_ops_table),
 		cmocka_unit_test(test_distinct_prefix),
 		cmocka_unit_test(test_no_credential_in_errors),
+		cmocka_unit_test(test_vonage_type_follows_the_encoding),
 		cmocka_unit_test(test_json_str_matches_jansson),
 		cmocka_unit_test(test_request_clear),
 		cmocka_unit_test(test_parse_truncations),
