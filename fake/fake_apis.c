@@ -1,6 +1,7 @@
 /*
- * fake_apis: request parsing and answers of the Twilio, Infobip and
- * webhook APIs for the fake provider (see fake_apis.h for the shapes).
+ * fake_apis: request parsing and answers of the Twilio, Infobip, webhook,
+ * Sinch and Vonage APIs for the fake provider (see fake_apis.h for the
+ * shapes).
  *
  * DESIGN
  * A request goes through two pure steps around the ledger's decision:
@@ -21,8 +22,15 @@
  * answered with every byte above 0x7F replaced by '?'.
  *
  * Generated ids (Twilio sid, Infobip messageId and bulkId, webhook
- * provider_id) come from one atomic counter through a bijective mixer, so
- * they never repeat within a run, and look random.
+ * provider_id, Sinch batch id, Vonage message-id) come from one atomic
+ * counter through a bijective mixer, so they never repeat within a run, and
+ * look random.  A Vonage message's parts have consecutive ids from its
+ * first one.
+ *
+ * Sinch and Vonage messages borrow strings the request does not hold as
+ * such (a recipient's text made from the body and its parameters, a text
+ * recorded as the handset would show it, a key): the batch owns them
+ * (fake_batch.own), freed with it.
  */
 #include "fake/fake_apis.h"
 
@@ -46,6 +54,13 @@
 #define INFOBIP_REJECTED_DESTINATION 52
 #define MS_PER_S 1000
 #define RFC2822_MAX 40
+#define ISO8601_MAX 32
+#define SINCH_EXPIRY_S (3 * 86400)     /* expire_at: 3 days after send_at by default */
+#define SINCH_ID_CHARS 26              /* a batch id: 26 base-32 characters (a ULID) */
+#define VONAGE_ID_HEX 16               /* a message-id: 16 hex digits ("0A0000000123ABCD") */
+#define VONAGE_PRICE "0.03330000"      /* the docs' sample values */
+#define VONAGE_BALANCE "3.14159265"
+#define VONAGE_NETWORK "20801"
 
 /* Credentials taken, each with the requests it authenticated. */
 struct key_set {
@@ -57,6 +72,8 @@ struct key_set {
 struct fake_apis {
 	struct key_set infobip;     /* Infobip keys taken (none: any) */
 	struct key_set webhook;     /* webhook bearer tokens taken (none: no auth) */
+	struct key_set sinch;       /* Sinch API tokens taken (none: any) */
+	struct key_set vonage;      /* Vonage API secrets taken (none: any) */
 	uint64_t seed;              /* mixes into ids */
 	atomic_uint_fast64_t ids;   /* ids handed out */
 };
@@ -67,9 +84,23 @@ const char *fake_api_name(enum fake_api api)
 	case FAKE_API_TWILIO: return "twilio";
 	case FAKE_API_INFOBIP: return "infobip";
 	case FAKE_API_WEBHOOK: return "webhook";
+	case FAKE_API_SINCH: return "sinch";
+	case FAKE_API_VONAGE: return "vonage";
 	case FAKE_API_NONE: break;
 	}
 	return "none";
+}
+
+/* Twilio's form fields (TW_*) and Vonage's (VG_*), in fake_request.form[]. */
+enum { TW_TO, TW_FROM, TW_SERVICE, TW_BODY };
+static const char *const twilio_form[] = { "To", "From", "MessagingServiceSid", "Body", NULL };
+enum { VG_FROM, VG_TO, VG_TEXT, VG_TYPE, VG_REF, VG_KEY, VG_SECRET };
+static const char *const vonage_form[] = { "from", "to", "text", "type", "client-ref",
+					    "api_key", "api_secret", NULL };
+
+const char *const *fake_apis_form_fields(enum fake_api api)
+{
+	return api == FAKE_API_TWILIO ? twilio_form : api == FAKE_API_VONAGE ? vonage_form : NULL;
 }
 
 static void keys_copy(struct key_set *k, const struct fake_keys *from)
@@ -112,6 +143,8 @@ fake_apis *fake_apis_new(const struct fake_apis_opts *opts)
 
 	keys_copy(&a->infobip, &opts->infobip_keys);
 	keys_copy(&a->webhook, &opts->webhook_tokens);
+	keys_copy(&a->sinch, &opts->sinch_tokens);
+	keys_copy(&a->vonage, &opts->vonage_secrets);
 	a->seed = opts->seed;
 	atomic_init(&a->ids, 0);
 	return a;
@@ -123,6 +156,8 @@ void fake_apis_destroy(fake_apis **a)
 		return;
 	keys_free(&(*a)->infobip);
 	keys_free(&(*a)->webhook);
+	keys_free(&(*a)->sinch);
+	keys_free(&(*a)->vonage);
 	free(*a);
 	*a = NULL;
 }
@@ -133,6 +168,8 @@ json_t *fake_apis_credentials(fake_apis *a)
 
 	keys_json(&a->infobip, obj);
 	keys_json(&a->webhook, obj);
+	keys_json(&a->sinch, obj);
+	keys_json(&a->vonage, obj);
 	return obj;
 }
 
@@ -142,6 +179,9 @@ void fake_batch_clear(struct fake_batch *b)
 		return;
 	json_decref(b->root);
 	free(b->msgs);
+	for (size_t i = 0; i < b->n_own; i++)
+		free(b->own[i]);
+	free(b->own);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -427,6 +467,42 @@ static const char *infobip_error_id(int status)
 	return "BAD_REQUEST";
 }
 
+/* Sinch's error code for a status (those of 400 and 403 are documented;
+ * the others are the fake's). */
+static const char *sinch_error_code(int status)
+{
+	switch (status) {
+	case 400: return "syntax_invalid_json";
+	case 401: return "unauthorized";
+	case 403: return "forbidden";
+	case 404: return "not_found";
+	case 405: return "method_not_allowed";
+	case 413: return "request_too_large";
+	case 415: return "unsupported_media_type";
+	case 429: return "too_many_requests";
+	case 503: return "service_unavailable";
+	default: return status >= 500 ? "internal_error" : "bad_request";
+	}
+}
+
+/* ans: Sinch's error {"code", "text"}. */
+static void sinch_error(struct fake_answer *ans, int status, const char *code, const char *text)
+{
+	fake_answer_clear(ans);
+	ans->status = status;
+	ans->unauthorized = status == 401;
+	ans->body = json_pack("{s:s, s:o}", "code", code, "text", text_value(text));
+}
+
+/* ans: Vonage's answer refusing the message, in a 200. */
+static void vonage_refusal(struct fake_answer *ans, const char *status, const char *text)
+{
+	fake_answer_clear(ans);
+	ans->status = 200;
+	ans->body = json_pack("{s:s, s:[{s:s, s:s}]}", "message-count", "1", "messages",
+			      "status", status, "error-text", text);
+}
+
 void fake_apis_error(enum fake_api api, int status, const char *detail,
 		     struct fake_answer *ans)
 {
@@ -434,6 +510,7 @@ void fake_apis_error(enum fake_api api, int status, const char *detail,
 
 	fake_answer_clear(ans);
 	ans->status = status;
+	ans->unauthorized = status == 401;
 	switch (api) {
 	case FAKE_API_TWILIO:
 		ans->body = twilio_error_body(twilio_error_code(status), text, status);
@@ -445,6 +522,20 @@ void fake_apis_error(enum fake_api api, int status, const char *detail,
 		else if (status >= 500 && detail == NULL)
 			text = "Something went wrong. Please contact support.";
 		ans->body = infobip_error_body(infobip_error_id(status), text);
+		break;
+	case FAKE_API_SINCH:
+		sinch_error(ans, status, sinch_error_code(status),
+			    status == 401 && detail == NULL ? "Unauthorized" : text);
+		break;
+	case FAKE_API_VONAGE:
+		if (status == 401) {
+			vonage_refusal(ans, "4", "Bad Credentials");
+			ans->unauthorized = 1;
+			break;
+		}
+		ans->body = json_pack("{s:s, s:s, s:o}", "type",
+				      "https://developer.nexmo.com/api-errors", "title",
+				      status_text(status), "detail", text_value(text));
 		break;
 	case FAKE_API_WEBHOOK:
 	case FAKE_API_NONE:
@@ -460,13 +551,13 @@ void fake_apis_error(enum fake_api api, int status, const char *detail,
 static int twilio_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
 			struct fake_answer *ans)
 {
-	const char *to = req->form_to != NULL ? req->form_to : "";
-	const char *body = req->form_body;
-	int has_from = req->form_from != NULL && req->form_from[0] != '\0';
-	int has_service = req->form_service != NULL && req->form_service[0] != '\0';
+	const char *to = req->form[TW_TO] != NULL ? req->form[TW_TO] : "";
+	const char *body = req->form[TW_BODY];
+	int has_from = req->form[TW_FROM] != NULL && req->form[TW_FROM][0] != '\0';
+	int has_service = req->form[TW_SERVICE] != NULL && req->form[TW_SERVICE][0] != '\0';
 
-	if (req->basic_user == NULL || req->account_sid == NULL ||
-	    strcmp(req->basic_user, req->account_sid) != 0) {
+	if (req->basic_user == NULL || req->path_account == NULL ||
+	    strcmp(req->basic_user, req->path_account) != 0) {
 		fake_apis_error(FAKE_API_TWILIO, 401, NULL, ans);
 		return -1;
 	}
@@ -520,24 +611,24 @@ static void twilio_resource(const struct fake_request *req, const struct fake_ms
 			    struct fake_answer *ans)
 {
 	char date[RFC2822_MAX], uri[512], media[560], segs[16];
-	int has_from = req->form_from != NULL && req->form_from[0] != '\0';
+	int has_from = req->form[TW_FROM] != NULL && req->form[TW_FROM][0] != '\0';
 	int via_service = !has_from;
 	struct jtext t = { NULL, 0, 0 };
 
 	rfc2822_now(date, sizeof(date));
 	snprintf(uri, sizeof(uri), "/%s/Accounts/%s/Messages/%s.json", TWILIO_API_VERSION,
-		 req->account_sid, m->provider_id);
+		 req->path_account, m->provider_id);
 	snprintf(media, sizeof(media), "/%s/Accounts/%s/Messages/%s/Media.json",
-		 TWILIO_API_VERSION, req->account_sid, m->provider_id);
+		 TWILIO_API_VERSION, req->path_account, m->provider_id);
 	/* Through a Messaging Service, Twilio has not picked a sender yet. */
 	snprintf(segs, sizeof(segs), "%u", via_service ? 0 : m->segments);
 	jt_lit(&t, "{");
 	jt_key(&t, "account_sid", 1);
-	jt_str(&t, req->account_sid);
+	jt_str(&t, req->path_account);
 	jt_key(&t, "api_version", 0);
 	jt_str(&t, TWILIO_API_VERSION);
 	jt_key(&t, "body", 0);
-	jt_str(&t, req->form_body);
+	jt_str(&t, req->form[TW_BODY]);
 	jt_key(&t, "date_created", 0);
 	jt_str(&t, date);
 	jt_key(&t, "date_sent", 0);
@@ -551,9 +642,9 @@ static void twilio_resource(const struct fake_request *req, const struct fake_ms
 	jt_key(&t, "error_message", 0);
 	jt_lit(&t, "null");
 	jt_key(&t, "from", 0);
-	jt_str(&t, has_from ? req->form_from : NULL);
+	jt_str(&t, has_from ? req->form[TW_FROM] : NULL);
 	jt_key(&t, "messaging_service_sid", 0);
-	jt_str(&t, req->form_service);
+	jt_str(&t, req->form[TW_SERVICE]);
 	jt_key(&t, "num_media", 0);
 	jt_str(&t, "0");
 	jt_key(&t, "num_segments", 0);
@@ -908,6 +999,347 @@ static void webhook_answer(const struct fake_batch *b, int retry_after_s,
 	json_object_set_new(ans->body, "results", list);
 }
 
+/* ---------------------------------------------------------------- Sinch */
+
+/* A batch id: 26 characters of Crockford's base 32, as Sinch's (ULIDs). */
+static void sinch_id(fake_apis *a, char *out)
+{
+	static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	uint64_t hi, lo;
+
+	next_id(a, &hi, &lo);
+	for (int i = 0; i < SINCH_ID_CHARS; i++) {
+		out[i] = b32[(i < 13 ? hi : lo) & 31];
+		if (i < 13)
+			hi >>= 5;
+		else
+			lo >>= 5;
+	}
+	out[SINCH_ID_CHARS] = '\0';
+}
+
+/* 1 if c may be in a parameter key ("Letters A-Z and a-z, digits 0-9 and
+ * .-_ allowed"). */
+static int sinch_key_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '-' || c == '_';
+}
+
+/* The text recipient to gets: body with each ${key} replaced by the key's
+ * value for to, else its "default" (a placeholder with neither stays as it
+ * is and *missing points at it, for the detail; NULL: none missing).  The
+ * values are not read for placeholders again.  Appends it and its NUL to t. */
+static void sinch_text(struct jtext *t, const char *body, json_t *params, const char *to,
+		       const char **missing)
+{
+	const char *p = body;
+
+	*missing = NULL;
+	while (*p != '\0') {
+		const char *end = p[0] == '$' && p[1] == '{' ? p + 2 : NULL;
+		char key[64];
+
+		while (end != NULL && sinch_key_char(*end))
+			end++;
+		if (end == NULL || *end != '}' || end == p + 2 || (size_t)(end - p - 2) >= sizeof(key)) {
+			jt_raw(t, p++, 1);
+			continue;
+		}
+		memcpy(key, p + 2, (size_t)(end - p - 2));
+		key[end - p - 2] = '\0';
+		json_t *values = json_object_get(params, key);
+		const char *v = string_or(values, to, string_or(values, "default", NULL));
+		if (v != NULL) {
+			jt_lit(t, v);
+		} else {
+			jt_raw(t, p, (size_t)(end - p + 1));
+			if (*missing == NULL)
+				*missing = p;
+		}
+		p = end + 1;
+	}
+	jt_raw(t, "", 1);
+}
+
+/* msgs[i]'s own strings: its text (t's), then its key to ":" hash(text),
+ * in one allocation kept by b. */
+static void own_text_and_key(struct fake_batch *b, struct fake_msg *m, struct jtext *t)
+{
+	char key[FAKE_KEY_MAX];
+	size_t tlen = strlen(t->p);
+	int n = snprintf(key, sizeof(key), "%.*s:%016llx", (int)(FAKE_KEY_MAX - 18), m->to,
+			 (unsigned long long)fake_sms_fnv1a64(t->p, tlen));
+
+	t->len = tlen + 1; /* a text rewritten shorter in place (Vonage's '?') */
+	jt_raw(t, key, strlen(key) + 1);
+	b->own[b->n_own++] = t->p;
+	m->text = t->p;
+	m->key = t->p + tlen + 1;
+	m->key_len = (size_t)n < FAKE_KEY_MAX ? (size_t)n : FAKE_KEY_MAX - 1;
+	memset(t, 0, sizeof(*t));
+}
+
+static int sinch_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
+		       struct fake_answer *ans)
+{
+	const char *token = auth_credential(req->authorization, "Bearer");
+	json_t *to, *body, *params, *item;
+	size_t i;
+
+	if (token == NULL || (a->sinch.n > 0 && !key_taken(&a->sinch, token))) {
+		fake_apis_error(FAKE_API_SINCH, 401, NULL, ans);
+		return -1;
+	}
+	b->root = load_object(FAKE_API_SINCH, req, ans);
+	if (b->root == NULL)
+		return -1;
+	to = json_object_get(b->root, "to");
+	body = json_object_get(b->root, "body");
+	params = json_object_get(b->root, "parameters");
+	if (!json_is_array(to) || json_array_size(to) == 0 ||
+	    json_array_size(to) > FAKE_APIS_SINCH_MAX_TO) {
+		sinch_error(ans, 400, "syntax_constraint_violation",
+			    "to: size must be between 1 and 1000");
+		return -1;
+	}
+	if (!json_is_string(body) || utf8_chars(json_string_value(body)) > FAKE_APIS_SINCH_BODY_MAX) {
+		sinch_error(ans, 400, "syntax_constraint_violation",
+			    "body: must be a string of 0 to 2000 characters");
+		return -1;
+	}
+	if (params != NULL && !json_is_object(params)) {
+		sinch_error(ans, 400, "syntax_invalid_json", "parameters: must be an object");
+		return -1;
+	}
+	json_array_foreach(to, i, item) {
+		if (!json_is_string(item)) {
+			sinch_error(ans, 400, "syntax_invalid_json", "to: must be strings");
+			return -1;
+		}
+	}
+	b->n = json_array_size(to);
+	b->msgs = xcalloc(b->n, sizeof(struct fake_msg));
+	b->own = xcalloc(b->n, sizeof(*b->own));
+	sinch_id(a, b->bulk_id_own);
+	b->bulk_id = b->bulk_id_own;
+	json_array_foreach(to, i, item) {
+		struct fake_msg *m = &b->msgs[i];
+		struct jtext t = { NULL, 0, 0 };
+		const char *missing;
+
+		m->to = json_string_value(item);
+		sinch_text(&t, json_string_value(body), params, m->to, &missing);
+		own_text_and_key(b, m, &t);
+		m->segments = fake_sms_segments(m->text, strlen(m->text));
+		snprintf(m->provider_id, sizeof(m->provider_id), "%s", b->bulk_id);
+		if (!fake_sms_valid_number(m->to, 0)) {
+			m->reject = FAKE_REJECT_INVALID_TO;
+			m->detail = "not an MSISDN";
+		} else if (missing != NULL) {
+			m->reject = FAKE_REJECT_MISSING;
+			m->detail = "no value for a parameter of the body";
+		}
+		for (size_t k = 0; k < i && m->reject == FAKE_REJECT_NONE; k++) {
+			if (strcmp(b->msgs[k].to, m->to) == 0) {
+				m->reject = FAKE_REJECT_REPEATED_TO;
+				m->detail = "recipient twice in the batch";
+			}
+		}
+	}
+	return 0;
+}
+
+/* Whether a rejection refuses Sinch's whole batch (the number itself). */
+static int sinch_refuses(enum fake_reject why)
+{
+	return why == FAKE_REJECT_INVALID_TO || why == FAKE_REJECT_REPEATED_TO ||
+	       why == FAKE_REJECT_PREFIX;
+}
+
+void fake_apis_settle(struct fake_batch *b)
+{
+	if (b->api != FAKE_API_SINCH)
+		return;
+	for (size_t i = 0; i < b->n && b->refused_by == NULL; i++)
+		if (sinch_refuses(b->msgs[i].reject))
+			b->refused_by = &b->msgs[i];
+	for (size_t i = 0; i < b->n && b->refused_by != NULL; i++) {
+		if (b->msgs[i].reject == FAKE_REJECT_NONE) {
+			b->msgs[i].reject = FAKE_REJECT_WITH_BATCH;
+			b->msgs[i].detail = "refused with its batch";
+		}
+	}
+}
+
+static void iso8601(time_t t, char *out, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+}
+
+/* The batch Sinch answers a send with (201). */
+static json_t *sinch_batch(const struct fake_batch *b)
+{
+	char now[ISO8601_MAX], expire[ISO8601_MAX];
+	json_t *o = json_object();
+	json_t *params = json_object_get(b->root, "parameters");
+	json_t *from = json_object_get(b->root, "from");
+	json_t *ref = json_object_get(b->root, "client_reference");
+
+	iso8601(time(NULL), now, sizeof(now));
+	iso8601(time(NULL) + SINCH_EXPIRY_S, expire, sizeof(expire));
+	json_object_set_new(o, "id", json_string(b->bulk_id));
+	json_object_set(o, "to", json_object_get(b->root, "to"));
+	if (json_is_string(from))
+		json_object_set(o, "from", from);
+	json_object_set_new(o, "canceled", json_false());
+	json_object_set_new(o, "parameters", params != NULL ? json_incref(params) : json_object());
+	json_object_set(o, "body", json_object_get(b->root, "body"));
+	json_object_set_new(o, "type", json_string("mt_text"));
+	json_object_set_new(o, "created_at", json_string(now));
+	json_object_set_new(o, "modified_at", json_string(now));
+	json_object_set_new(o, "delivery_report", json_string("none"));
+	json_object_set_new(o, "expire_at", json_string(expire));
+	json_object_set_new(o, "flash_message", json_false());
+	if (json_is_string(ref))
+		json_object_set(o, "client_reference", ref);
+	return o;
+}
+
+static void sinch_answer(const struct fake_batch *b, int retry_after_s, struct fake_answer *ans)
+{
+	char text[160];
+	const struct fake_msg *r = b->refused_by;
+
+	if (r != NULL && r->reject == FAKE_REJECT_PREFIX) {
+		snprintf(text, sizeof(text), "Illegal number type for recipient '%.64s'", r->to);
+		sinch_error(ans, 403, "illegal_number_type", text);
+		return;
+	}
+	if (r != NULL && r->reject == FAKE_REJECT_REPEATED_TO) {
+		snprintf(text, sizeof(text), "to: recipient '%.64s' appears more than once", r->to);
+		sinch_error(ans, 400, "syntax_constraint_violation", text);
+		return;
+	}
+	if (r != NULL) {
+		snprintf(text, sizeof(text), "Invalid recipient '%.64s': not an MSISDN", r->to);
+		sinch_error(ans, 400, "syntax_invalid_parameter_format", text);
+		return;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->msgs[i].outcome == FAKE_THROTTLED) {
+			sinch_error(ans, 429, "too_many_requests", "Too many requests");
+			ans->retry_after_s = retry_after_s;
+			return;
+		}
+	}
+	ans->status = 201;
+	ans->body = sinch_batch(b);
+}
+
+/* ---------------------------------------------------------------- Vonage */
+
+static int vonage_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
+			struct fake_answer *ans)
+{
+	const char *const *f = req->form;
+	const char *key = req->basic_user != NULL ? req->basic_user : f[VG_KEY];
+	const char *secret = req->basic_user != NULL ? req->basic_pass : f[VG_SECRET];
+	const char *text = f[VG_TEXT] != NULL ? f[VG_TEXT] : "";
+	int ucs2 = f[VG_TYPE] != NULL && strcmp(f[VG_TYPE], "unicode") == 0;
+	struct jtext t = { NULL, 0, 0 };
+	struct fake_msg *m;
+	uint64_t hi, lo;
+
+	if (key == NULL || key[0] == '\0' || secret == NULL || secret[0] == '\0') {
+		vonage_refusal(ans, "2", key == NULL || key[0] == '\0' ? "Missing api_key"
+								  : "Missing api_secret");
+		ans->unauthorized = 1;
+		return -1;
+	}
+	if (a->vonage.n > 0 && !key_taken(&a->vonage, secret)) {
+		vonage_refusal(ans, "4", "Bad Credentials");
+		ans->unauthorized = 1;
+		return -1;
+	}
+	b->n = 1;
+	b->msgs = xcalloc(1, sizeof(struct fake_msg));
+	b->own = xcalloc(1, sizeof(*b->own));
+	m = &b->msgs[0];
+	m->to = f[VG_TO] != NULL ? f[VG_TO] : "";
+	m->ref = f[VG_REF] != NULL && f[VG_REF][0] != '\0' ? f[VG_REF] : NULL;
+	/* Sent as "text", what is not GSM-7 arrives as '?': recorded so. */
+	jt_raw(&t, text, strlen(text) + 1);
+	if (!ucs2)
+		(void)fake_sms_gsm7_shown(text, t.p);
+	m->segments = fake_sms_parts(text, strlen(text), ucs2);
+	own_text_and_key(b, m, &t);
+	if (m->ref != NULL)
+		set_key(m, m->ref);
+	next_id(a, &hi, &lo);
+	snprintf(m->provider_id, sizeof(m->provider_id), "%016llX", (unsigned long long)(lo >> 8));
+	if (m->to[0] == '\0') {
+		m->reject = FAKE_REJECT_MISSING_TO;
+		m->detail = "Missing to param";
+	} else if (f[VG_FROM] == NULL || f[VG_FROM][0] == '\0') {
+		m->reject = FAKE_REJECT_MISSING;
+		m->detail = "Missing from param";
+	} else if (text[0] == '\0') {
+		m->reject = FAKE_REJECT_MISSING;
+		m->detail = "Missing text param";
+	} else if (!fake_sms_valid_number(m->to, 0)) {
+		m->reject = FAKE_REJECT_INVALID_TO;
+		m->detail = "Invalid to address";
+	}
+	return 0;
+}
+
+/* One part of an accepted message: its id is the message's first plus k. */
+static json_t *vonage_part(const struct fake_msg *m, unsigned k)
+{
+	char id[VONAGE_ID_HEX + 1];
+	json_t *e;
+
+	snprintf(id, sizeof(id), "%016llX",
+		 (unsigned long long)(strtoull(m->provider_id, NULL, 16) + k));
+	e = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "to", text_value(m->to), "message-id", id,
+		      "status", "0", "remaining-balance", VONAGE_BALANCE, "message-price",
+		      VONAGE_PRICE, "network", VONAGE_NETWORK);
+	if (m->ref != NULL)
+		json_object_set_new(e, "client-ref", text_value(m->ref));
+	return e;
+}
+
+static void vonage_answer(const struct fake_batch *b, struct fake_answer *ans)
+{
+	const struct fake_msg *m = &b->msgs[0];
+	char count[16];
+	json_t *parts;
+
+	switch (m->outcome) {
+	case FAKE_ACCEPTED:
+		parts = json_array();
+		for (unsigned k = 0; k < m->segments; k++)
+			json_array_append_new(parts, vonage_part(m, k));
+		snprintf(count, sizeof(count), "%u", m->segments);
+		ans->status = 200;
+		ans->body = json_pack("{s:s, s:o}", "message-count", count, "messages", parts);
+		return;
+	case FAKE_THROTTLED:
+		vonage_refusal(ans, "1", "Throttled");
+		return;
+	default:
+		vonage_refusal(ans, m->reject == FAKE_REJECT_PREFIX ? "6" :
+			       m->reject == FAKE_REJECT_INVALID_TO ? "3" : "2",
+			       m->reject == FAKE_REJECT_PREFIX ? "Unroutable message - rejected" :
+			       m->detail != NULL ? m->detail : "Invalid Parameters");
+		return;
+	}
+}
+
 /* ---------------------------------------------------------------- entry points */
 
 int fake_apis_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
@@ -918,6 +1350,8 @@ int fake_apis_parse(fake_apis *a, const struct fake_request *req, struct fake_ba
 	case FAKE_API_TWILIO: return twilio_parse(a, req, b, ans);
 	case FAKE_API_INFOBIP: return infobip_parse(a, req, b, ans);
 	case FAKE_API_WEBHOOK: return webhook_parse(a, req, b, ans);
+	case FAKE_API_SINCH: return sinch_parse(a, req, b, ans);
+	case FAKE_API_VONAGE: return vonage_parse(a, req, b, ans);
 	case FAKE_API_NONE: break;
 	}
 	fake_apis_error(FAKE_API_NONE, 404, "not found", ans);
@@ -937,6 +1371,12 @@ void fake_apis_answer(const struct fake_request *req, const struct fake_batch *b
 		return;
 	case FAKE_API_WEBHOOK:
 		webhook_answer(b, retry_after_s, ans);
+		return;
+	case FAKE_API_SINCH:
+		sinch_answer(b, retry_after_s, ans);
+		return;
+	case FAKE_API_VONAGE:
+		vonage_answer(b, ans);
 		return;
 	case FAKE_API_NONE:
 		break;

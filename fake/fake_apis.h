@@ -1,9 +1,10 @@
 /*
- * fake_apis: the three SMS APIs the fake provider speaks: how a request is
+ * fake_apis: the five SMS APIs the fake provider speaks: how a request is
  * authenticated and parsed into messages, and how the answer is written,
  * each in the provider's own documented shapes.  No I/O and no HTTP
- * library here: fake_server hands in what it read (headers, body, Twilio's
- * decoded form fields) and sends what comes out (status, JSON, headers).
+ * library here: fake_server hands in what it read (headers, body, the
+ * decoded form fields of Twilio and Vonage) and sends what comes out
+ * (status, JSON, headers).
  *
  * Twilio (Programmable Messaging, Messages resource)
  *   POST /2010-04-01/Accounts/{AccountSid}/Messages.json, form-encoded To,
@@ -52,8 +53,52 @@
  *        batch is throttled, with Retry-After.
  *   Errors {"error": "..."}: 400, 401, 404, 405, 413, 415, 5xx.
  *
+ * Sinch (SMS REST API, "XMS": batches)
+ *   POST /xms/v1/{service_plan_id}/batches with "Authorization: Bearer
+ *   <token>" (any token, or one of those given to fake_apis_new()),
+ *   Content-Type application/json, {"from"?, "to": [1..1000 numbers],
+ *   "body", "parameters"?: {key: {number: value, "default"?: value}},
+ *   "client_reference"?}.  Each recipient's text is the body with every
+ *   ${key} replaced by its value for that number, else the key's default;
+ *   a recipient left without a value fails alone (rejected, "no value for
+ *   parameter <key>": Sinch fails "that MSISDN but not the other
+ *   recipients"), the batch is still accepted.
+ *   201  the batch: {"id" (26 characters, shared by every message), "to",
+ *        "from", "canceled": false, "parameters", "body", "type":
+ *        "mt_text", "created_at", "modified_at", "delivery_report": "none",
+ *        "expire_at", "flash_message": false, "client_reference"?}.
+ *   The batch is refused as a whole for one recipient (its messages all
+ *   rejected, the others with FAKE_REJECT_WITH_BATCH): 400
+ *   syntax_invalid_parameter_format for a number that is not an MSISDN,
+ *   400 syntax_constraint_violation for a number twice in the batch (the
+ *   fake's answer: Sinch documents no answer for it), 403
+ *   illegal_number_type for a --fail-prefix number.  Errors {"code",
+ *   "text"}: 401 unauthorized, 400 syntax_invalid_json,
+ *   syntax_constraint_violation (to, body), 413, 415, 404, 405, 429
+ *   too_many_requests (the whole batch: Sinch counts recipients), 5xx;
+ *   the codes of 401, 404, 405, 413, 415, 429 and 5xx are the fake's own
+ *   (Sinch documents those of 400 and 403 only).
+ *
+ * Vonage (SMS API, /sms/json)
+ *   POST /sms/json, form-encoded from, to, text, type (text, unicode),
+ *   client-ref?, with HTTP Basic auth (API key : secret) or api_key and
+ *   api_secret fields (any secret, or one of those given).  Every answer
+ *   to a request it reads is 200 {"message-count", "messages": [...]}:
+ *   one entry per SMS part when accepted (status "0", "message-id" each,
+ *   "to", "remaining-balance", "message-price", "network", "client-ref"),
+ *   else one entry {"status", "error-text"}: 1 Throttled (over the rate
+ *   limit), 2 a missing parameter, 3 an invalid "to", 6 "Unroutable
+ *   message - rejected" (a --fail-prefix number), 4 "Bad Credentials" (no
+ *   or a wrong secret, and --auth-fail).  A text sent as "text" whose
+ *   characters are not all GSM-7 is recorded with '?' for each of those
+ *   (what the handset would show); parts are counted in the encoding
+ *   asked for.  The key is the client-ref, else to ":" hash(text).
+ *   Errors the API answers outside the 200 (404, 405, 413, 415, 5xx):
+ *   {"type", "title", "detail"}.
+ *
  * Limits: at most FAKE_APIS_MAX_BATCH messages (Infobip: destinations) per
- * request, otherwise 400.
+ * request, otherwise 400; Sinch: FAKE_APIS_SINCH_MAX_TO recipients, a body
+ * of FAKE_APIS_SINCH_BODY_MAX characters.
  *
  * Threads: fake_apis functions may run concurrently (the id counter is
  * atomic); a batch or an answer belongs to one request.
@@ -70,31 +115,42 @@
 
 #define FAKE_APIS_MAX_BATCH 10000      /* messages per request */
 #define FAKE_APIS_TWILIO_BODY_MAX 1600 /* Twilio's Body limit, characters */
+#define FAKE_APIS_SINCH_MAX_TO 1000    /* Sinch's "to": 1 to 1,000 */
+#define FAKE_APIS_SINCH_BODY_MAX 2000  /* Sinch's body: 0 to 2,000 characters */
+#define FAKE_APIS_FORM_MAX 8           /* form fields an API reads */
 
 enum fake_api {
 	FAKE_API_TWILIO = 0,
 	FAKE_API_INFOBIP = 1,
 	FAKE_API_WEBHOOK = 2,
-	FAKE_API_NONE = 3,             /* not an API path: generic JSON errors */
+	FAKE_API_SINCH = 3,
+	FAKE_API_VONAGE = 4,
+	FAKE_API_NONE = 5,             /* not an API path: generic JSON errors */
 };
 
-/* "twilio", "infobip", "webhook" ("none" for FAKE_API_NONE). */
+/* "twilio", "infobip", "webhook", "sinch", "vonage" ("none" for
+ * FAKE_API_NONE). */
 const char *fake_api_name(enum fake_api api);
+
+/* The form fields a form-encoded API reads (Twilio, Vonage), in the order
+ * of fake_request.form[], NULL-terminated (at most FAKE_APIS_FORM_MAX); NULL
+ * for a JSON API. */
+const char *const *fake_apis_form_fields(enum fake_api api);
 
 /* What fake_server read from one request; all borrowed, NUL-terminated,
  * NULL when absent. */
 struct fake_request {
 	enum fake_api api;             /* which API the path selected */
-	const char *account_sid;       /* Twilio: the {AccountSid} of the path */
-	const char *basic_user;        /* Twilio: the HTTP Basic user */
+	const char *path_account;      /* the account in the path: Twilio's
+					  {AccountSid}, Sinch's {service_plan_id} */
+	const char *basic_user;        /* the HTTP Basic user (Twilio, Vonage) */
+	const char *basic_pass;        /* its password */
 	const char *authorization;     /* the Authorization header */
 	const char *content_type;      /* the Content-Type header */
 	const char *body;              /* the body (JSON APIs), body_len bytes */
 	size_t body_len;               /* its length */
-	const char *form_to;           /* Twilio form fields, decoded */
-	const char *form_from;
-	const char *form_service;      /* MessagingServiceSid */
-	const char *form_body;
+	const char *form[FAKE_APIS_FORM_MAX]; /* the API's form fields, decoded, in
+						 fake_apis_form_fields() order */
 };
 
 /* An answer for fake_server to send. */
@@ -105,6 +161,8 @@ struct fake_answer {
 	size_t text_len;               /* its length */
 	int retry_after_s;             /* > 0: send Retry-After: this */
 	int www_authenticate;          /* 1: send WWW-Authenticate (Twilio 401) */
+	int unauthorized;              /* 1: it refuses the credentials (a 401, or
+					  Vonage's status 4 in a 200) */
 };
 
 /* The messages of one request, and what keeps their strings alive. */
@@ -117,6 +175,11 @@ struct fake_batch {
 	char bulk_id_own[FAKE_PROVIDER_ID_MAX]; /* a generated bulkId */
 	int twilio_code;               /* Twilio: error code for a rejected message */
 	char twilio_key[FAKE_KEY_MAX]; /* Twilio: To ":" hash(Body) */
+	char **own;                    /* Sinch, Vonage: strings the messages borrow
+					  (their texts, keys), each malloc'd */
+	size_t n_own;                  /* how many */
+	const struct fake_msg *refused_by; /* Sinch: the recipient the batch is
+					      refused for (fake_apis_settle()), or NULL */
 };
 
 typedef struct fake_apis fake_apis;
@@ -132,6 +195,8 @@ struct fake_keys {
 struct fake_apis_opts {
 	struct fake_keys infobip_keys; /* Infobip API keys taken (none: any key) */
 	struct fake_keys webhook_tokens; /* webhook bearer tokens taken (none: no auth) */
+	struct fake_keys sinch_tokens; /* Sinch API tokens taken (none: any) */
+	struct fake_keys vonage_secrets; /* Vonage API secrets taken (none: any) */
 	uint64_t seed;                 /* mixes into the generated ids */
 };
 
@@ -158,6 +223,15 @@ int fake_apis_parse(fake_apis *a, const struct fake_request *req, struct fake_ba
 		    struct fake_answer *ans) FAKE_WARN_UNUSED SMSQ_WARN_UNUSED;
 
 /*
+ * The rejections that follow from the others (after fake_apis_parse() and
+ * the --fail-prefix ones): Sinch refuses a batch as a whole for a number it
+ * cannot take (not an MSISDN, twice in the batch, a --fail-prefix one):
+ * b->refused_by is set and every other message of b rejected
+ * (FAKE_REJECT_WITH_BATCH).  Nothing for the other APIs.
+ */
+void fake_apis_settle(struct fake_batch *b);
+
+/*
  * Write into ans the answer to req once every message of b has its
  * outcome (none FAKE_PENDING, FAKE_ERROR or FAKE_UNAUTHORIZED);
  * retry_after_s goes into the throttled answers.
@@ -170,7 +244,9 @@ void fake_apis_answer(const struct fake_request *req, const struct fake_batch *b
  * message where the shape has one.  A 401 without detail is each API's
  * answer to bad credentials: Twilio code 20003 "Authenticate" with
  * WWW-Authenticate, Infobip UNAUTHORIZED "Invalid login details", the
- * webhook's {"error": "unauthorized"}.  No Retry-After is set. */
+ * webhook's {"error": "unauthorized"}, Sinch's {"code": "unauthorized"},
+ * Vonage's 200 with status 4 "Bad Credentials" (ans->unauthorized is set
+ * for every one).  No Retry-After is set. */
 void fake_apis_error(enum fake_api api, int status, const char *detail,
 		     struct fake_answer *ans);
 

@@ -44,6 +44,9 @@ enum fake_reject {
 	FAKE_REJECT_PREFIX = 3,     /* destination matches a --fail-prefix */
 	FAKE_REJECT_MISSING = 4,    /* another required field is missing (text, id...) */
 	FAKE_REJECT_TOO_LONG = 5,   /* text over the API's limit */
+	FAKE_REJECT_REPEATED_TO = 6, /* destination twice in one request (Sinch) */
+	FAKE_REJECT_WITH_BATCH = 7, /* fine, but its request was refused as a whole for
+				       another message (Sinch answers for the batch) */
 };
 
 struct fake_msg {

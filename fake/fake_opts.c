@@ -43,7 +43,8 @@ enum opt_id {
 	OPT_RETRY_AFTER, OPT_ERROR_RATE, OPT_ERROR_STATUS, OPT_LATENCY_MS, OPT_JITTER_MS,
 	OPT_HANG_RATE, OPT_HANG_MAX_S, OPT_DROP_RATE, OPT_OUTAGE, OPT_AUTH_FAIL, OPT_FAIL_PREFIX,
 	OPT_SEED, OPT_ERROR_RETRY_AFTER,
-	OPT_THREADS, OPT_MAX_BODY, OPT_INFOBIP_KEY, OPT_WEBHOOK_TOKEN, OPT_LOG_LEVEL,
+	OPT_THREADS, OPT_MAX_BODY, OPT_INFOBIP_KEY, OPT_WEBHOOK_TOKEN, OPT_SINCH_TOKEN,
+	OPT_VONAGE_SECRET, OPT_LOG_LEVEL,
 	OPT_HELP,
 };
 
@@ -60,13 +61,14 @@ static const struct opt_def options[] = {
 	  "port 0 picks a free port. Default " DEFAULT_LISTEN ". Prints one line\n"
 	  "'listening HOST:PORT' on stdout once ready" },
 	{ "api", "NAME", OPT_API,
-	  "twilio, infobip, webhook or all (default all: route by path)" },
+	  "twilio, infobip, webhook, sinch, vonage or all (default all: route by path)" },
 	{ "record", "FILE", OPT_RECORD,
 	  "append one tab-separated line per message received: time_ms api key\n"
 	  "destination segments http_status outcome (default: no file)" },
 	{ "rate-limit", "N", OPT_RATE_LIMIT,
 	  "accept at most N (+ burst) messages in any sliding 1 s window, the\n"
-	  "rest are throttled (429 / per-message 'throttled'); 0 = unlimited (default)" },
+	  "rest are throttled (429, a per-message 'throttled', Vonage's status 1);\n"
+	  "0 = unlimited (default)" },
 	{ "burst", "B", OPT_BURST, "extra messages allowed in the window (default 0)" },
 	{ "limit-kind", "KIND", OPT_LIMIT_KIND,
 	  "window (default): the sliding 1 s window above; bucket: a token bucket\n"
@@ -101,8 +103,9 @@ static const struct opt_def options[] = {
 	{ "auth-fail", "START_S:DURATION_S", OPT_AUTH_FAIL,
 	  "answer everything as the API answers bad credentials (a rotated key)\n"
 	  "from START_S for DURATION_S seconds after start: 401 with Twilio's\n"
-	  "code 20003, Infobip's UNAUTHORIZED, the webhook's error (counted as\n"
-	  "'unauthorized' in /_stats and the record file); repeatable, up to 16" },
+	  "code 20003, Infobip's UNAUTHORIZED, the webhook's error, Sinch's\n"
+	  "unauthorized; a 200 with Vonage's status 4 (counted as 'unauthorized'\n"
+	  "in /_stats and the record file); repeatable, up to 16" },
 	{ "fail-prefix", "P", OPT_FAIL_PREFIX,
 	  "reject destinations starting with P permanently (a leading '+' is\n"
 	  "ignored on both sides); repeatable, up to 16" },
@@ -119,6 +122,12 @@ static const struct opt_def options[] = {
 	{ "webhook-token", "TOKEN", OPT_WEBHOOK_TOKEN,
 	  "require 'Authorization: Bearer TOKEN' on /webhook (default: none);\n"
 	  "repeatable, up to 4, as --infobip-key" },
+	{ "sinch-token", "TOKEN", OPT_SINCH_TOKEN,
+	  "require 'Authorization: Bearer TOKEN' on Sinch's batches (default: any\n"
+	  "bearer token); repeatable, up to 4, as --infobip-key" },
+	{ "vonage-secret", "SECRET", OPT_VONAGE_SECRET,
+	  "require this API secret (HTTP Basic password, or api_secret) on\n"
+	  "Vonage's /sms/json (default: any); repeatable, up to 4, as --infobip-key" },
 	{ "log-level", "LEVEL", OPT_LOG_LEVEL, "error, warn, info (default), debug" },
 	{ "help", NULL, OPT_HELP, "this text" },
 };
@@ -130,8 +139,9 @@ void fake_opts_usage(FILE *f)
 	fprintf(f,
 		"usage: smsq-fakeprovider [OPTIONS]\n"
 		"A fake SMS provider for tests, the demo and benchmarks: answers the\n"
-		"Twilio, Infobip and smsq webhook APIs on a loopback address, with\n"
-		"rate limits and faults on demand.  GET /_stats gives its counters.\n"
+		"Twilio, Infobip, Sinch, Vonage and smsq webhook APIs on a loopback\n"
+		"address, with rate limits and faults on demand.  GET /_stats gives\n"
+		"its counters.\n"
 		"SIGTERM or SIGINT stops it cleanly (record file flushed, exit 0).\n\n"
 		"options:\n");
 	for (size_t i = 0; i < N_OPTIONS; i++) {
@@ -293,17 +303,17 @@ static int parse_prefix(const char *s, struct fake_opts *o, char *err, size_t er
 static int parse_api(const char *s, struct fake_opts *o, char *err, size_t errlen)
 {
 	if (strcmp(s, "all") == 0) {
-		o->api_mask = (1u << FAKE_API_TWILIO) | (1u << FAKE_API_INFOBIP) |
-			(1u << FAKE_API_WEBHOOK);
+		o->api_mask = (1u << FAKE_API_NONE) - 1;
 		return 0;
 	}
-	for (int api = FAKE_API_TWILIO; api <= FAKE_API_WEBHOOK; api++) {
+	for (int api = FAKE_API_TWILIO; api < FAKE_API_NONE; api++) {
 		if (strcmp(s, fake_api_name((enum fake_api)api)) == 0) {
 			o->api_mask = 1u << api;
 			return 0;
 		}
 	}
-	snprintf(err, errlen, "--api: expected twilio, infobip, webhook or all, got '%s'", s);
+	snprintf(err, errlen, "--api: expected twilio, infobip, webhook, sinch, vonage or all, "
+		 "got '%s'", s);
 	return -1;
 }
 
@@ -415,8 +425,12 @@ static int apply(int id, const char *name, const char *arg, struct fake_opts *o,
 		o->max_body_bytes = (size_t)u;
 		return 0;
 	case OPT_INFOBIP_KEY:
-	case OPT_WEBHOOK_TOKEN: {
-		struct fake_keys *k = id == OPT_INFOBIP_KEY ? &o->infobip_keys : &o->webhook_tokens;
+	case OPT_WEBHOOK_TOKEN:
+	case OPT_SINCH_TOKEN:
+	case OPT_VONAGE_SECRET: {
+		struct fake_keys *k = id == OPT_INFOBIP_KEY ? &o->infobip_keys :
+				      id == OPT_WEBHOOK_TOKEN ? &o->webhook_tokens :
+				      id == OPT_SINCH_TOKEN ? &o->sinch_tokens : &o->vonage_secrets;
 
 		if (arg[0] == '\0') {
 			snprintf(err, errlen, "--%s: must not be empty", name);

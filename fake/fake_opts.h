@@ -36,6 +36,8 @@ struct fake_opts {
 	int64_t hang_max_ms;            /* --hang-max-s, in ms */
 	struct fake_keys infobip_keys;  /* --infobip-key (repeatable), none: any key */
 	struct fake_keys webhook_tokens; /* --webhook-token (repeatable), none: no auth */
+	struct fake_keys sinch_tokens;  /* --sinch-token (repeatable), none: any token */
+	struct fake_keys vonage_secrets; /* --vonage-secret (repeatable), none: any secret */
 	enum log_level log_level;       /* --log-level */
 };
 

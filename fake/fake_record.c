@@ -41,7 +41,6 @@
 #define RECORD_TEXT_MAX 2048                     /* text bytes written */
 #define RECORD_LINE_MAX (2 * FAKE_KEY_MAX + RECORD_TEXT_MAX + 160) /* one line, fields cut to fit */
 #define RECORD_TO_MAX 64                         /* destination bytes written */
-#define HTTP_UNAUTHORIZED 401                    /* counted apart from errors */
 
 struct slot {
 	uint32_t msgs;            /* messages accepted in this millisecond */
@@ -226,12 +225,12 @@ void fake_record_request(fake_record *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
-void fake_record_answered(fake_record *r, int status)
+void fake_record_answered(fake_record *r, int status, int unauthorized)
 {
-	if (status < 500 && status != HTTP_UNAUTHORIZED)
+	if (status < 500 && !unauthorized)
 		return;
 	pthread_mutex_lock(&r->lock);
-	if (status == HTTP_UNAUTHORIZED)
+	if (unauthorized)
 		r->st.unauthorized++;
 	else
 		r->st.errors++;

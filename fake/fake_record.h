@@ -21,16 +21,18 @@
  * throttled as a whole (a batch heavier than the limit is always
  * throttled).
  *
- * Message key.  The client's reference when the API carries one (Infobip
- * messageId, webhook id; a generated Infobip messageId when the client gave
- * none, which never repeats); for Twilio, To ":" 16 hex digits of the
- * FNV-1a 64 hash of Body.  Accepting a key already accepted counts a
+ * Message key.  The client's reference when the API carries one per message
+ * (Infobip messageId, webhook id, Vonage client-ref; a generated Infobip
+ * messageId when the client gave none, which never repeats); for Twilio,
+ * Sinch (whose client_reference names a batch) and Vonage without a
+ * client-ref, the destination ":" 16 hex digits of the FNV-1a 64 hash of
+ * the text.  Accepting a key already accepted counts a
  * duplicate.
  *
  * Record file: one line per message, fields separated by a tab:
  *   time_ms  api  key  destination  segments  http_status  outcome  text
  * time_ms: ms since the epoch with three decimals (microseconds); api:
- * twilio|infobip|webhook; http_status: the status answered, 0 when the
+ * twilio|infobip|webhook|sinch|vonage; http_status: the status answered, 0 when the
  * connection was dropped or hung; outcome: accepted|rejected|throttled|
  * error|unauthorized (a request refused 401 in an --auth-fail window);
  * text: the SMS text (UTF-8, cut at 2048 bytes).  Tabs, newlines
@@ -124,7 +126,7 @@ int64_t fake_record_fail(fake_record *r, struct fake_msg *msgs, size_t n,
 			 enum fake_outcome outcome);
 
 /* Append one record line per message (no-op without a record file).
- * api: "twilio", "infobip", "webhook"; status: the HTTP status answered,
+ * api: fake_api_name()'s; status: the HTTP status answered,
  * 0 for none; t_us: what admit/fail returned. */
 void fake_record_log(fake_record *r, const char *api, const struct fake_msg *msgs,
 		     size_t n, int status, int64_t t_us);
@@ -132,9 +134,10 @@ void fake_record_log(fake_record *r, const char *api, const struct fake_msg *msg
 /* Count one request to an API path. */
 void fake_record_request(fake_record *r);
 
-/* Count the answer of an API request: status >= 500 counts an error, 401
- * an unauthorized request. */
-void fake_record_answered(fake_record *r, int status);
+/* Count the answer of an API request: status >= 500 counts an error, an
+ * answer refusing the credentials (unauthorized: a 401, or Vonage's
+ * status 4 inside a 200) an unauthorized request. */
+void fake_record_answered(fake_record *r, int status, int unauthorized);
 
 /* Count a request whose connection was dropped (hung = 0) or hung (1). */
 void fake_record_unanswered(fake_record *r, int hung);

@@ -50,6 +50,9 @@
 #define TWILIO_MESSAGES "/Messages.json"
 #define INFOBIP_PATH "/sms/2/text/advanced"
 #define WEBHOOK_PATH "/webhook"
+#define SINCH_PREFIX "/xms/v1/"
+#define SINCH_BATCHES "/batches"
+#define VONAGE_PATH "/sms/json"
 #define STATS_PATH "/_stats"
 #define FORM_FIELD_MAX (64u << 10)   /* a decoded Twilio form field, bytes */
 #define POST_BUFFER_BYTES 1024       /* libmicrohttpd post processor buffer */
@@ -71,9 +74,6 @@ enum req_state {
 	REQ_ANSWERED = 3,     /* answered before its body was read */
 };
 
-/* The Twilio form fields we read. */
-enum form_field { FORM_TO = 0, FORM_FROM = 1, FORM_SERVICE = 2, FORM_BODY = 3, FORM_N = 4 };
-static const char *const form_names[FORM_N] = { "To", "From", "MessagingServiceSid", "Body" };
 
 struct field {
 	char *data;           /* decoded value, NUL-terminated (NULL: absent) */
@@ -86,7 +86,8 @@ struct req {
 	enum route route;                 /* what the path selected */
 	enum fake_api api;                /* ROUTE_API: which; else the error shape */
 	const char *allow;                /* ROUTE_METHOD: the Allow header */
-	char *account_sid;                /* Twilio: from the path (owned) */
+	char *path_account;               /* Twilio's AccountSid, Sinch's service plan id,
+					     from the path (owned) */
 	char *body;                       /* the body so far (owned) */
 	size_t len;                       /* bytes in body */
 	size_t cap;                       /* allocated */
@@ -94,7 +95,8 @@ struct req {
 	enum req_state state;             /* see DESIGN */
 	struct MHD_Response *resp;        /* DELAYED: the answer to send */
 	unsigned status;                  /* DELAYED: its status */
-	struct field form[FORM_N];        /* Twilio: decoded form fields */
+	struct field form[FAKE_APIS_FORM_MAX]; /* form fields, decoded (Twilio, Vonage:
+						  fake_apis_form_fields()) */
 };
 
 struct fake_server {
@@ -114,9 +116,9 @@ static void req_free(struct req *r)
 		return;
 	if (r->resp != NULL)
 		MHD_destroy_response(r->resp);
-	for (int i = 0; i < FORM_N; i++)
+	for (int i = 0; i < FAKE_APIS_FORM_MAX; i++)
 		free(r->form[i].data);
-	free(r->account_sid);
+	free(r->path_account);
 	free(r->body);
 	free(r);
 }
@@ -168,6 +170,16 @@ static enum MHD_Result send_now(struct MHD_Connection *c, const struct fake_answ
 
 /* ---------------------------------------------------------------- routing */
 
+/* A copy of url[from, to) (path_account). */
+static char *segment(const char *from, const char *to)
+{
+	char *seg = xmalloc((size_t)(to - from) + 1);
+
+	memcpy(seg, from, (size_t)(to - from));
+	seg[to - from] = '\0';
+	return seg;
+}
+
 /* Route url/method into r (first call of a request). */
 static void route(struct req *r, const char *url, const char *method)
 {
@@ -190,13 +202,22 @@ static void route(struct req *r, const char *url, const char *method)
 			strchr(sid, '/') : NULL;
 		if (slash == NULL || slash == sid || strcmp(slash, TWILIO_MESSAGES) != 0)
 			return;
-		r->account_sid = xmalloc((size_t)(slash - sid) + 1);
-		memcpy(r->account_sid, sid, (size_t)(slash - sid));
-		r->account_sid[slash - sid] = '\0';
+		r->path_account = segment(sid, slash);
 	} else if (strcmp(url, INFOBIP_PATH) == 0 && (mask & (1u << FAKE_API_INFOBIP))) {
 		r->api = FAKE_API_INFOBIP;
 	} else if (strcmp(url, WEBHOOK_PATH) == 0 && (mask & (1u << FAKE_API_WEBHOOK))) {
 		r->api = FAKE_API_WEBHOOK;
+	} else if (strncmp(url, SINCH_PREFIX, strlen(SINCH_PREFIX)) == 0 &&
+		   (mask & (1u << FAKE_API_SINCH))) {
+		const char *plan = url + strlen(SINCH_PREFIX);
+		const char *slash = strchr(plan, '/');
+
+		r->api = FAKE_API_SINCH;
+		if (slash == NULL || slash == plan || strcmp(slash, SINCH_BATCHES) != 0)
+			return;
+		r->path_account = segment(plan, slash);
+	} else if (strcmp(url, VONAGE_PATH) == 0 && (mask & (1u << FAKE_API_VONAGE))) {
+		r->api = FAKE_API_VONAGE;
 	} else {
 		return;
 	}
@@ -238,14 +259,15 @@ static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char 
 				 size_t size)
 {
 	struct req *r = cls;
+	const char *const *names = fake_apis_form_fields(r->api);
 
 	(void)kind;
 	(void)filename;
 	(void)content_type;
 	(void)transfer_encoding;
-	for (int i = 0; i < FORM_N; i++) {
+	for (int i = 0; names != NULL && names[i] != NULL && i < FAKE_APIS_FORM_MAX; i++) {
 		struct field *f = &r->form[i];
-		if (strcmp(key, form_names[i]) != 0)
+		if (strcmp(key, names[i]) != 0)
 			continue;
 		if (off == 0)
 			f->len = 0;   /* a repeated field: the last one wins */
@@ -259,8 +281,8 @@ static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char 
 	return MHD_YES;
 }
 
-/* Decode a form-encoded body with libmicrohttpd's post processor.  A body
- * that is not form-encoded leaves every field absent. */
+/* Decode a form-encoded body with libmicrohttpd's post processor into the
+ * API's fields.  A body that is not form-encoded leaves every field absent. */
 static void decode_form(struct req *r)
 {
 	struct MHD_PostProcessor *pp =
@@ -269,7 +291,7 @@ static void decode_form(struct req *r)
 	if (pp == NULL)
 		return;
 	if (r->len > 0 && MHD_post_process(pp, r->body, r->len) != MHD_YES)
-		log_debug("twilio: form body did not decode completely");
+		log_debug("%s: form body did not decode completely", fake_api_name(r->api));
 	MHD_destroy_post_processor(pp);
 }
 
@@ -328,26 +350,25 @@ static void suspend(struct req *r, enum req_state state)
 	MHD_suspend_connection(r->conn);
 }
 
-/* Fill q from the request; *user and *pass get the Twilio Basic auth
- * credentials (caller frees them with MHD_free()). */
+/* Fill q from the request; *user and *pass get the HTTP Basic credentials
+ * of a form API (caller frees them with MHD_free()). */
 static void read_request(struct req *r, struct fake_request *q, char **user, char **pass)
 {
 	q->api = r->api;
-	q->account_sid = r->account_sid;
+	q->path_account = r->path_account;
 	q->authorization = header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
 	q->content_type = header(r->conn, MHD_HTTP_HEADER_CONTENT_TYPE);
 	q->body = r->body;
 	q->body_len = r->len;
-	if (r->api != FAKE_API_TWILIO)
+	if (fake_apis_form_fields(r->api) == NULL)
 		return;
 	*user = MHD_basic_auth_get_username_password(r->conn, pass);
 	q->basic_user = *user;
+	q->basic_pass = *pass;
 	if (!r->too_big)
 		decode_form(r);
-	q->form_to = r->form[FORM_TO].data;
-	q->form_from = r->form[FORM_FROM].data;
-	q->form_service = r->form[FORM_SERVICE].data;
-	q->form_body = r->form[FORM_BODY].data;
+	for (int i = 0; i < FAKE_APIS_FORM_MAX; i++)
+		q->form[i] = r->form[i].data;
 }
 
 /* The body is complete: decide, count, record, answer (now or later). */
@@ -401,13 +422,16 @@ static enum MHD_Result handle_api(fake_server *s, struct req *r)
 		fake_apis_error(r->api, 413, NULL, &ans);
 	} else if (parsed) {
 		apply_fail_prefix(s, &b);
+		fake_apis_settle(&b);
+		/* Infobip and Sinch throttle a batch as a whole. */
 		t_us = fake_record_admit(s->o.record, b.msgs, b.n,
-					 r->api == FAKE_API_INFOBIP ? FAKE_ADMIT_ALL : FAKE_ADMIT_EACH);
+					 r->api == FAKE_API_INFOBIP || r->api == FAKE_API_SINCH
+						 ? FAKE_ADMIT_ALL : FAKE_ADMIT_EACH);
 		fake_apis_answer(&q, &b, s->o.retry_after_s, &ans);
 	}
 	if (parsed)
 		fake_record_log(s->o.record, fake_api_name(r->api), b.msgs, b.n, ans.status, t_us);
-	fake_record_answered(s->o.record, ans.status);
+	fake_record_answered(s->o.record, ans.status, ans.unauthorized);
 
 	if (d.delay_ms > 0 && !atomic_load(&s->stopping)) {
 		r->resp = make_response(&ans, NULL);
@@ -474,7 +498,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			struct fake_answer ans = { 0 };
 			fake_record_request(s->o.record);
 			fake_apis_error(r->api, 413, NULL, &ans);
-			fake_record_answered(s->o.record, 413);
+			fake_record_answered(s->o.record, 413, 0);
 			r->state = REQ_ANSWERED;
 			enum MHD_Result rc = send_now(c, &ans, NULL);
 			fake_answer_clear(&ans);

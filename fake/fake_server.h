@@ -7,6 +7,8 @@
  *   POST /2010-04-01/Accounts/{AccountSid}/Messages.json   Twilio
  *   POST /sms/2/text/advanced                              Infobip
  *   POST /webhook                                          generic webhook
+ *   POST /xms/v1/{service_plan_id}/batches                 Sinch
+ *   POST /sms/json                                         Vonage
  *   GET  /_stats                                           counters (JSON)
  * An API path answers only when its API is enabled (api_mask).  Anything
  * else: 404 JSON (Twilio's error shape under /2010-04-01/), a known path
@@ -19,8 +21,9 @@
  * refused by --auth-fail), dropped, hung, accepted_segments, max_accepted_1s,
  * max_accepted_segments_1s, first_accept_ms and last_accept_ms (null
  * before the first acceptance), record_dropped, now_ms (see fake_record.h),
- * credentials (requests authenticated by each --infobip-key and
- * --webhook-token: fake_apis_credentials()).
+ * credentials (requests authenticated by each --infobip-key,
+ * --webhook-token, --sinch-token and --vonage-secret:
+ * fake_apis_credentials()).
  *
  * Delays and hangs never block a thread: the connection is suspended and
  * fake_timer resumes it.  Keep-alive connections are kept; an idle one is

@@ -112,26 +112,73 @@ static unsigned parts(size_t units, size_t single, size_t multi)
 	return (unsigned)((units + multi - 1) / multi);
 }
 
-unsigned fake_sms_segments(const char *text, size_t len)
+/* One pass over text[0..len): its GSM-7 septets (a character outside GSM-7
+ * counted as 1, the '?' it would become), its UTF-16 units, and whether
+ * every character is GSM-7. */
+static void measure(const char *text, size_t len, size_t *septets, size_t *units, int *gsm)
 {
 	const unsigned char *s = (const unsigned char *)text;
-	size_t septets = 0, units = 0, i = 0;
-	int gsm = 1;
+	size_t i = 0;
 
+	*septets = *units = 0;
+	*gsm = 1;
 	while (i < len) {
 		uint32_t cp;
 		size_t step = utf8_next(s + i, len - i, &cp);
 		unsigned sep = gsm_septets(cp);
 
-		if (sep == 0)
-			gsm = 0;
-		septets += sep;
-		units += cp >= 0x10000 ? 2 : 1;
+		if (sep == 0) {
+			*gsm = 0;
+			sep = 1;
+		}
+		*septets += sep;
+		*units += cp >= 0x10000 ? 2 : 1;
 		i += step;
 	}
+}
+
+unsigned fake_sms_segments(const char *text, size_t len)
+{
+	size_t septets, units;
+	int gsm;
+
+	measure(text, len, &septets, &units, &gsm);
 	if (gsm)
 		return parts(septets, FAKE_SMS_GSM_SINGLE, FAKE_SMS_GSM_MULTI);
 	return parts(units, FAKE_SMS_UCS2_SINGLE, FAKE_SMS_UCS2_MULTI);
+}
+
+unsigned fake_sms_parts(const char *text, size_t len, int ucs2)
+{
+	size_t septets, units;
+	int gsm;
+
+	measure(text, len, &septets, &units, &gsm);
+	if (ucs2)
+		return parts(units, FAKE_SMS_UCS2_SINGLE, FAKE_SMS_UCS2_MULTI);
+	return parts(septets, FAKE_SMS_GSM_SINGLE, FAKE_SMS_GSM_MULTI);
+}
+
+size_t fake_sms_gsm7_shown(const char *text, char *out)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t len = strlen(text), i = 0, o = 0, replaced = 0;
+
+	while (i < len) {
+		uint32_t cp;
+		size_t step = utf8_next(s + i, len - i, &cp);
+
+		if (gsm_septets(cp) == 0) {
+			out[o++] = '?';
+			replaced++;
+		} else {
+			memcpy(out + o, text + i, step);
+			o += step;
+		}
+		i += step;
+	}
+	out[o] = '\0';
+	return replaced;
 }
 
 int fake_sms_valid_number(const char *number, int need_plus)

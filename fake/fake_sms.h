@@ -37,6 +37,21 @@ uint64_t fake_sms_mix64(uint64_t x);
 unsigned fake_sms_segments(const char *text, size_t len);
 
 /*
+ * The SMS parts a UTF-8 text of len bytes costs in the encoding a client
+ * asked for (Vonage's type): as UCS-2 when ucs2, else as GSM-7, where a
+ * character outside GSM-7 counts one septet (it is sent as '?':
+ * fake_sms_gsm7_shown()).  The same approximation as fake_sms_segments().
+ */
+unsigned fake_sms_parts(const char *text, size_t len, int ucs2);
+
+/*
+ * Write into out (at least strlen(text) + 1 bytes) text as a handset shows
+ * it when it was sent as GSM-7: every character outside GSM-7 (and every
+ * invalid byte) becomes '?'.  Returns the number of characters replaced.
+ */
+size_t fake_sms_gsm7_shown(const char *text, char *out);
+
+/*
  * 1 if number looks like an international number: an optional '+' (required
  * when need_plus), then FAKE_SMS_DIGITS_MIN..FAKE_SMS_DIGITS_MAX digits, the
  * first not 0; 0 otherwise.  number is NUL-terminated.

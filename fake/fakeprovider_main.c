@@ -1,11 +1,13 @@
 /*
  * smsq-fakeprovider: a fake SMS provider for tests, the demo and benchmarks.
  *
- * It answers three APIs on a loopback address exactly in the shapes the
+ * It answers five APIs on a loopback address exactly in the shapes the
  * real ones use (fake/fake_apis.h has them in full):
  *   POST /2010-04-01/Accounts/{AccountSid}/Messages.json   Twilio (form, Basic auth)
  *   POST /sms/2/text/advanced                              Infobip ("App" key, JSON)
  *   POST /webhook                                          smsq's generic webhook
+ *   POST /xms/v1/{service_plan_id}/batches                 Sinch (Bearer token, JSON)
+ *   POST /sms/json                                         Vonage (form, Basic auth)
  *   GET  /_stats                                           its counters, JSON
  * and misbehaves on demand: rate limits, 5xx, outages, bad credentials,
  * latency, hangs, dropped connections, permanently failing destinations.
@@ -14,7 +16,8 @@
  *   --listen HOST:PORT        loopback only; default 127.0.0.1:0 (a free port).
  *                             Once ready it prints exactly one line on stdout,
  *                             "listening 127.0.0.1:PORT", for scripts to read.
- *   --api NAME                twilio | infobip | webhook | all (default all)
+ *   --api NAME                twilio | infobip | webhook | sinch | vonage | all
+ *                             (default all)
  *   --record FILE             one tab-separated line per message: time_ms api
  *                             key destination segments http_status outcome
  *   --rate-limit N            at most N (+ --burst B) accepted messages in any
@@ -30,13 +33,15 @@
  *   --hang-max-s S
  *   --drop-rate F             share of connections closed without an answer
  *   --outage START_S:DURATION_S   503 to everything in that window (repeatable)
- *   --auth-fail START_S:DURATION_S  401 (bad credentials) in that window (repeatable)
+ *   --auth-fail START_S:DURATION_S  bad credentials in that window (repeatable)
  *   --fail-prefix P           destinations starting with P rejected (repeatable)
  *   --seed N                  same seed, same faults for the same requests
  *   --threads N               HTTP threads (default: CPUs, at least 2)
  *   --max-body-bytes N        larger bodies get 413 (default 4 MiB)
  *   --infobip-key KEY         require this Infobip key (default: any)
  *   --webhook-token TOKEN     require this bearer token on /webhook
+ *   --sinch-token TOKEN       require this bearer token on Sinch's batches
+ *   --vonage-secret SECRET    require this Vonage API secret
  *   --log-level LEVEL         error | warn | info | debug
  *   --help                    the full text, generated from fake/fake_opts.c
  *
@@ -151,6 +156,7 @@ int main(int argc, char **argv)
 	faults = fake_faults_new(&o.faults, clock_mono_ms());
 	struct fake_apis_opts ao = {
 		.infobip_keys = o.infobip_keys, .webhook_tokens = o.webhook_tokens,
+		.sinch_tokens = o.sinch_tokens, .vonage_secrets = o.vonage_secrets,
 		.seed = o.faults.seed,
 	};
 	apis = fake_apis_new(&ao);

@@ -58,6 +58,7 @@
 
 #include "common/xalloc.h"
 #include "common/err.h"
+#include "common/num.h"
 
 #define HTTP_DATE_MAX 64          /* longest HTTP-date we look at, bytes */
 #define MS_PER_S 1000
@@ -68,6 +69,8 @@ static const struct provider_ops *const adapters[] = {
 	[PROVIDER_TWILIO] = &provider_twilio_ops,
 	[PROVIDER_INFOBIP] = &provider_infobip_ops,
 	[PROVIDER_WEBHOOK] = &provider_webhook_ops,
+	[PROVIDER_SINCH] = &provider_sinch_ops,
+	[PROVIDER_VONAGE] = &provider_vonage_ops,
 };
 
 #define N_ADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
@@ -428,6 +431,16 @@ int provider_token_safe(const char *s)
 	return 1;
 }
 
+int provider_alnum(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+			return 0;
+	return 1;
+}
+
 int provider_request_url(struct provider_request *req, const struct provider_conf *conf,
 			 char *err, size_t errlen, const char *fmt, ...)
 {
@@ -573,6 +586,13 @@ void provider_batch_parse(const struct provider_batch_answer *a,
 		provider_fail_all(resp, NULL, n, out);
 		return;
 	}
+	if (provider_http_2xx(resp) && a->list == NULL) {
+		if (provider_json_load(resp, &root, why, sizeof(why)) != 0)
+			provider_fail_all(resp, why, n, out);
+		else
+			a->whole(root, resp, n, out);
+		return;
+	}
 	if (provider_http_2xx(resp)) {
 		provider_match_entries(resp, msgs, n, out, a->list, a->keys, a->n_keys, a->missing,
 				       a->entry);
@@ -585,6 +605,48 @@ void provider_batch_parse(const struct provider_batch_answer *a,
 	provider_fail_all(resp, detail[0] != '\0' ? detail : NULL, n, out);
 	if (a->after_error != NULL)
 		a->after_error(root, n, out);
+}
+
+int provider_json_request(struct provider_request *req, const struct provider_conf *conf,
+			  const char *scheme, const char *what, const struct provider_msg *msgs,
+			  size_t n, char *err, size_t errlen)
+{
+	if (conf->token[0] == '\0' || !provider_token_safe(conf->token))
+		return err_set(err, errlen, "provider %s: token (%s) is empty or has spaces or "
+			       "control characters", conf->name, what);
+	if (provider_request_header(req, "Authorization: %s %s", scheme, conf->token) != 0 ||
+	    provider_request_header(req, "Content-Type: application/json") != 0 ||
+	    provider_request_header(req, "Accept: application/json") != 0)
+		return err_set(err, errlen, "provider %s: cannot add headers", conf->name);
+	if (!provider_utf8_valid(conf->sender, strlen(conf->sender)))
+		return err_set(err, errlen, "provider %s: sender is not UTF-8", conf->name);
+	for (size_t i = 0; i < n; i++)
+		if (!provider_utf8_valid(msgs[i].to, strlen(msgs[i].to)) ||
+		    !provider_utf8_valid(msgs[i].ref, strlen(msgs[i].ref)))
+			return err_set(err, errlen, "message %" PRIu64 ": destination or reference "
+				       "not UTF-8", msgs[i].id);
+	return 0;
+}
+
+int provider_form_request(struct provider_request *req, const struct provider_conf *conf,
+			  const char *what_account, const char *what_token, char *err,
+			  size_t errlen)
+{
+	if (!provider_alnum(conf->account))
+		return err_set(err, errlen, "provider %s: account must be the %s (letters and "
+			       "digits)", conf->name, what_account);
+	if (conf->token[0] == '\0')
+		return err_set(err, errlen, "provider %s: token (%s) is empty", conf->name,
+			       what_token);
+	if (conf->sender[0] == '\0')
+		return err_set(err, errlen, "provider %s: sender is empty", conf->name);
+	if (provider_request_header(req, "Content-Type: application/x-www-form-urlencoded") != 0 ||
+	    provider_request_header(req, "Accept: application/json") != 0)
+		return err_set(err, errlen, "provider %s: cannot add headers", conf->name);
+	/* Both fit: same sizes as the config fields they come from. */
+	snprintf(req->basic_user, sizeof(req->basic_user), "%s", conf->account);
+	snprintf(req->basic_pass, sizeof(req->basic_pass), "%s", conf->token);
+	return 0;
 }
 
 static void buf_reserve(struct provider_buf *b, size_t more)
@@ -642,6 +704,33 @@ void provider_buf_json_str(struct provider_buf *b, const char *s)
 		}
 	}
 	*o++ = '"';
+	*o = '\0';
+	b->len = (size_t)(o - b->p);
+}
+
+void provider_buf_form(struct provider_buf *b, const char *key, const char *value)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t klen = strlen(key);
+	char *o;
+
+	buf_reserve(b, 1 + klen + 1 + 3 * strlen(value)); /* worst case: all %XX */
+	o = b->p + b->len;
+	if (b->len > 0)
+		*o++ = '&';
+	memcpy(o, key, klen);
+	o += klen;
+	*o++ = '=';
+	for (const unsigned char *v = (const unsigned char *)value; *v != '\0'; v++) {
+		if ((*v >= 'A' && *v <= 'Z') || (*v >= 'a' && *v <= 'z') ||
+		    (*v >= '0' && *v <= '9') || *v == '-' || *v == '.' || *v == '_' || *v == '~') {
+			*o++ = (char)*v;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*v >> 4];
+			*o++ = hex[*v & 0x0f];
+		}
+	}
 	*o = '\0';
 	b->len = (size_t)(o - b->p);
 }
@@ -794,6 +883,36 @@ const char *provider_json_strv(struct jscan_val v, char *buf, size_t cap)
 	return buf;
 }
 
+int provider_json_code(struct jscan_val v, int64_t *out)
+{
+	char text[32];
+
+	if (jscan_int(v, out) == 0)
+		return 0;
+	if (jscan_str(v, text, sizeof(text)) >= 0 &&
+	    num_parse_i64(text, INT64_MIN, INT64_MAX, out) == 0)
+		return 0;
+	return -1;
+}
+
+void provider_single_parse(const struct provider_response *resp, const struct provider_msg *msgs,
+			   size_t n, struct provider_result *out, provider_single_fn *ok,
+			   provider_single_fn *error, const char *api)
+{
+	if (n == 0 || out == NULL)
+		return;
+	if (resp == NULL || resp->transport != PROVIDER_T_OK)
+		provider_fail_all(resp, NULL, 1, out);
+	else if (provider_http_2xx(resp))
+		ok(resp, &msgs[0], out);
+	else
+		error(resp, &msgs[0], out);
+	/* build() never makes a request for more than one message. */
+	for (size_t i = 1; i < n; i++)
+		provider_result_set(&out[i], PROVIDER_RETRY, 1, -1,
+				    "not part of the %s request (one message per request)", api);
+}
+
 long provider_find_ref(const struct provider_msg *msgs, size_t n, const char *ref, size_t hint)
 {
 	size_t i;
@@ -808,10 +927,37 @@ long provider_find_ref(const struct provider_msg *msgs, size_t n, const char *re
 	return -1;
 }
 
+size_t provider_distinct_prefix(const struct provider_msg *msgs, size_t n)
+{
+	size_t cap = 16, i;
+	uint32_t *slot;
+
+	/* Open addressing over at least twice n slots, each a message's index
+	 * + 1 (0: empty), hashed by FNV-1a of the number: a batch of 1,000
+	 * is read once, not compared pairwise. */
+	while (cap < 2 * n)
+		cap *= 2;
+	slot = xcalloc(cap, sizeof(*slot));
+	for (i = 0; i < n; i++) {
+		uint64_t h = 1469598103934665603ULL;
+		size_t k;
+
+		for (const unsigned char *p = (const unsigned char *)msgs[i].to; *p != '\0'; p++)
+			h = (h ^ *p) * 1099511628211ULL;
+		for (k = h & (cap - 1); slot[k] != 0; k = (k + 1) & (cap - 1))
+			if (strcmp(msgs[slot[k] - 1].to, msgs[i].to) == 0)
+				goto out;
+		slot[k] = (uint32_t)i + 1;
+	}
+out:
+	free(slot);
+	return i;
+}
+
 int provider_conf_check(const struct provider_conf *conf, char *err, size_t errlen)
 {
 	const struct provider_ops *ops = provider_ops_for(conf->kind);
-	struct provider_msg m = { 1, "smsq-1", "+33612345678", "configuration check", 1 };
+	struct provider_msg m = { 1, "smsq-1", "+33612345678", "configuration check", 1, 0 };
 	struct provider_request req;
 	int rc;
 

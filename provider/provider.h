@@ -28,6 +28,10 @@
  *                                      account), not the message; failing the
  *                                      backlog for it would be worse
  *   other 4xx, invalid number...    -> PROVIDER_FAILED, the provider's reason
+ *   a batch refused as a whole for  -> PROVIDER_SPLIT: each message goes again
+ *   what may be one message's own      in a request of its own, no attempt
+ *   (an API that answers for the       counted, so that one bad number does
+ *   batch only: Sinch's 400)           not fail the others (one message: FAILED)
  *   502/504, a 2xx that cannot be   -> PROVIDER_RETRY with ambiguous = 1
  *   read
  *
@@ -58,16 +62,23 @@ enum provider_kind {
 	PROVIDER_TWILIO = 0,   /* Twilio Programmable Messaging, one message per request */
 	PROVIDER_INFOBIP = 1,  /* Infobip SMS API, /sms/2/text/advanced, many per request */
 	PROVIDER_WEBHOOK = 2,  /* JSON webhook of an in-house gateway (PROVIDERS.md) */
+	PROVIDER_SINCH = 3,    /* Sinch SMS REST API (XMS) batches, many per request */
+	PROVIDER_VONAGE = 4,   /* Vonage SMS API, /sms/json, one message per request */
 };
+
+/* The config `type` values, for messages naming them. */
+#define PROVIDER_TYPES "twilio, infobip, webhook, sinch, vonage"
 
 /* A provider's identity and credentials, from the config file. */
 struct provider_conf {
 	char name[PROVIDER_NAME_MAX];         /* config section name, e.g. "primary" */
 	enum provider_kind kind;              /* which adapter */
 	char base_url[PROVIDER_URL_MAX];      /* e.g. https://api.twilio.com, no trailing / */
-	char account[PROVIDER_SECRET_MAX];    /* Twilio account SID (unused by others) */
+	char account[PROVIDER_SECRET_MAX];    /* Twilio account SID / Sinch service plan
+						 id / Vonage API key (unused by others) */
 	char token[PROVIDER_SECRET_MAX];      /* Twilio auth token / Infobip API key /
-						 webhook bearer token (may be empty) */
+						 webhook bearer token (may be empty) /
+						 Sinch API token / Vonage API secret */
 	char sender[PROVIDER_SENDER_MAX];     /* "From": number, alphanumeric sender, or a
 						 Twilio Messaging Service SID ("MG...") */
 };
@@ -81,6 +92,9 @@ struct provider_msg {
 	const char *to;            /* E.164 destination, "+33612345678" */
 	const char *text;          /* UTF-8 text */
 	unsigned segments;         /* parts this text costs */
+	int ucs2;                  /* 1: the text goes as UCS-2 (a character outside
+				      GSM-7, text/gsm.h); filled only for an adapter
+				      whose needs_encoding is set */
 };
 
 /* The HTTP request build() makes.  Owned by the caller, who releases the body
@@ -124,6 +138,10 @@ enum provider_status {
 				      (-1: unknown, a short hold) */
 	PROVIDER_MISCONFIGURED = 5,/* our configuration is wrong (401, 403, 404, 407, DNS,
 				      TLS): not the message's fault, not an attempt */
+	PROVIDER_SPLIT = 6,        /* the request was refused as a whole for what may be
+				      another message's fault: send it again in a request
+				      of its own; not an attempt (never for a request of
+				      one message) */
 };
 
 struct provider_result {
@@ -143,11 +161,18 @@ struct provider_result {
  * failover may hand any message to any configured provider.
  */
 struct provider_ops {
-	const char *api;           /* "twilio", "infobip", "webhook" (config `type`) */
+	const char *api;           /* "twilio", "infobip", "webhook", "sinch", "vonage"
+				      (config `type`) */
 	size_t max_batch;          /* most messages in one request (1 for Twilio) */
 	size_t max_text_units;     /* longest text in UTF-16 code units, what the API
 				      calls characters (0: no such limit) */
 	size_t max_text_segments;  /* most SMS parts one text may cost (0: no such limit) */
+	int distinct_to;           /* 1: a destination at most once per request (Sinch:
+				      texts are keyed by number); build() refuses a
+				      repeat, provider_distinct_prefix() cuts a batch */
+	int count_segments;        /* what the provider's limit counts by default
+				      (config `count = auto`): 1 SMS parts, 0 messages */
+	int needs_encoding;        /* 1: build() reads provider_msg.ucs2 */
 	/* Build the request for msgs[0..n) (1 <= n <= max_batch).  out is
 	 * overwritten, not freed: clear a previous request first.  Returns 0, or
 	 * -1 with err set (e.g. a text that cannot be encoded); the request is
@@ -162,8 +187,13 @@ struct provider_ops {
 /* The adapter for kind, or NULL.  Static data: never freed. */
 const struct provider_ops *provider_ops_for(enum provider_kind kind);
 
-/* Parse a config `type` value ("twilio", "infobip", "webhook").  0 or -1. */
+/* Parse a config `type` value (one of PROVIDER_TYPES).  0 or -1. */
 int provider_kind_parse(const char *name, enum provider_kind *out) SMSQ_WARN_UNUSED;
+
+/* How many of msgs[0..n), from the first, can go in one request without a
+ * destination twice: n, or the index of the first repeat.  For an adapter
+ * whose distinct_to is set; 0 when n is 0. */
+size_t provider_distinct_prefix(const struct provider_msg *msgs, size_t n);
 
 /* Check a provider's configuration by building a request for one sample
  * message: the errors build() would give for every message (an empty token

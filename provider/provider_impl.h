@@ -30,9 +30,12 @@
 #define PROVIDER_TWILIO_MAX_BATCH 1    /* the Messages resource takes one */
 #define PROVIDER_INFOBIP_MAX_BATCH 100 /* our choice: see PROVIDERS.md */
 #define PROVIDER_WEBHOOK_MAX_BATCH 100 /* the contract in PROVIDERS.md */
+#define PROVIDER_SINCH_MAX_BATCH 1000  /* "to": 1 to 1,000 recipients a batch */
+#define PROVIDER_VONAGE_MAX_BATCH 1    /* the SMS API takes one "to" */
 
 /* Longest texts (PROVIDERS.md has the sources). */
 #define PROVIDER_TWILIO_TEXT_MAX 1600  /* Body: 1,600 characters (UTF-16 units) */
+#define PROVIDER_SINCH_TEXT_MAX 1600   /* body: "Max 1600 chars for mt_text" */
 #define PROVIDER_SMS_PARTS_MAX 255     /* parts of a concatenated SMS: the count is
 					  one octet (3GPP TS 23.040, 9.2.3.24.1) */
 
@@ -40,6 +43,8 @@
 extern const struct provider_ops provider_twilio_ops;
 extern const struct provider_ops provider_infobip_ops;
 extern const struct provider_ops provider_webhook_ops;
+extern const struct provider_ops provider_sinch_ops;
+extern const struct provider_ops provider_vonage_ops;
 
 /* ---- results ------------------------------------------------------------ */
 
@@ -97,6 +102,10 @@ int provider_check_batch(const struct provider_msg *msgs, size_t n, size_t max,
  * path segment), else 0.  "" is safe. */
 int provider_token_safe(const char *s);
 
+/* 1 if s is non-empty and only ASCII letters and digits (an account id
+ * that goes into a URL path), else 0. */
+int provider_alnum(const char *s);
+
 /*
  * A growing, always NUL-terminated byte buffer for request bodies written by
  * hand.  Why by hand when jansson is here: building Infobip's request with
@@ -118,6 +127,13 @@ void provider_buf_raw(struct provider_buf *b, const char *s, size_t n);
  * exactly as jansson's compact dump does: '"' and '\' and control characters
  * escaped (\b \f \n \r \t, else \u00XX), everything else as is. */
 void provider_buf_json_str(struct provider_buf *b, const char *s);
+
+/* Append one application/x-www-form-urlencoded field "key=value" ('&'
+ * before it unless b is empty), value percent-encoded: every byte but RFC
+ * 3986's unreserved ALPHA / DIGIT / "-" / "." / "_" / "~" becomes %XX (so
+ * '+' is %2B, '&' %26, '=' %3D, and a space %20, which every form parser
+ * decodes as it decodes '+').  key is written as is (the caller's literal). */
+void provider_buf_form(struct provider_buf *b, const char *key, const char *value);
 
 /* Move b's bytes into req->body (b is left empty). */
 void provider_request_take_body(struct provider_request *req, struct provider_buf *b);
@@ -151,6 +167,10 @@ const char *provider_json_str(struct jscan_val obj, const char *key, char *buf, 
  * it is a string, else NULL. */
 const char *provider_json_strv(struct jscan_val v, char *buf, size_t cap);
 
+/* A code an API writes as a JSON integer or as a string of digits (Twilio's
+ * error codes, Vonage's statuses) into *out: 0, or -1 if v is neither. */
+int provider_json_code(struct jscan_val v, int64_t *out);
+
 /* The index of the message whose ref equals ref, or -1.  msgs[hint] is
  * tried first (answers list entries in the order of the request's). */
 long provider_find_ref(const struct provider_msg *msgs, size_t n, const char *ref, size_t hint);
@@ -179,14 +199,16 @@ void provider_match_entries(const struct provider_response *resp, const struct p
 			    provider_entry_fn *fn);
 
 /*
- * The answer of a batch API (Infobip's, the webhook contract), as
- * provider_batch_parse() reads it for an adapter: a 2xx body lists one
- * entry per message under `list` (provider_match_entries() with keys,
- * missing, entry); any other status is an error of the whole request,
- * whose body (root: absent when unreadable) gives the detail every message
- * is failed with (error_detail, may be NULL: none), after which
- * after_error (may be NULL) may amend the results (a retry hint of the
- * body).
+ * The answer of a batch API (Infobip's, the webhook contract, Sinch's), as
+ * provider_batch_parse() reads it for an adapter: a 2xx body either lists
+ * one entry per message under `list` (provider_match_entries() with keys,
+ * missing, entry), or, list NULL, speaks of the batch as a whole: whole
+ * sets every out[i] from its root (an unreadable body fails them all
+ * through provider_fail_all()).  Any other status is an error of the
+ * whole request, whose body (root: absent when unreadable) gives the
+ * detail every message is failed with (error_detail, may be NULL: none),
+ * after which after_error (may be NULL) may amend the results (a retry
+ * hint of the body, a split).
  */
 struct provider_batch_answer {
 	const char *list;
@@ -194,6 +216,8 @@ struct provider_batch_answer {
 	size_t n_keys;
 	const char *missing;
 	provider_entry_fn *entry;
+	void (*whole)(struct jscan_val root, const struct provider_response *resp, size_t n,
+		      struct provider_result *out);
 	void (*error_detail)(struct jscan_val root, char *detail, size_t len);
 	void (*after_error)(struct jscan_val root, size_t n, struct provider_result *out);
 };
@@ -201,10 +225,51 @@ struct provider_batch_answer {
 /* The outcome of every message of a batch request from its answer, the
  * one frame of the batch adapters' parse(): a transport failure or an
  * error status fails them all (provider_fail_all()), a 2xx answer is read
- * entry by entry. */
+ * entry by entry, or as a whole. */
 void provider_batch_parse(const struct provider_batch_answer *a,
 			  const struct provider_response *resp, const struct provider_msg *msgs,
 			  size_t n, struct provider_result *out);
+
+/*
+ * The part of a JSON request an adapter writes by hand (provider_buf) that
+ * Infobip's and Sinch's share: the token (conf->token, what names it in
+ * errors: "Infobip API key") non-empty and safe in a header; the headers
+ * "Authorization: <scheme> <token>", Content-Type and Accept
+ * application/json; and what jansson would refuse in the body, checked
+ * (the sender, each destination and reference valid UTF-8: the texts are
+ * provider_check_batch()'s).  Returns 0, or -1 with err naming the field
+ * and never the token.
+ */
+int provider_json_request(struct provider_request *req, const struct provider_conf *conf,
+			  const char *scheme, const char *what, const struct provider_msg *msgs,
+			  size_t n, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
+/* The outcome of the one message of a request to an API that takes one
+ * (Twilio, Vonage), from an HTTP answer: 2xx or not (fn's own reading). */
+typedef void provider_single_fn(const struct provider_response *resp, const struct provider_msg *m,
+				struct provider_result *r);
+
+/* parse() of an API that takes one message per request: out[0] from a
+ * transport failure (provider_fail_all()), or from the answer through ok
+ * (a 2xx) or error (any other status); out[1..n), which build() never puts
+ * in a request, RETRY ambiguous ("not part of the <api> request").  n == 0
+ * or out == NULL: nothing. */
+void provider_single_parse(const struct provider_response *resp, const struct provider_msg *msgs,
+			   size_t n, struct provider_result *out, provider_single_fn *ok,
+			   provider_single_fn *error, const char *api);
+
+/*
+ * The part of a form-encoded request with HTTP Basic auth that Twilio's and
+ * Vonage's share: the account letters and digits (what_account names it in
+ * errors: "Twilio account SID"), the token (what_token: "Twilio auth
+ * token") and the sender not empty; the headers Content-Type
+ * application/x-www-form-urlencoded and Accept application/json; the Basic
+ * credentials account and token (libcurl builds the header from them).
+ * Returns 0, or -1 with err naming the field and never the token.
+ */
+int provider_form_request(struct provider_request *req, const struct provider_conf *conf,
+			  const char *what_account, const char *what_token, char *err,
+			  size_t errlen) SMSQ_WARN_UNUSED;
 
 /* SENT, with no reason, and the provider's id (sanitized; NULL: none): what
  * provider_result_set and provider_result_set_id give, without formatting. */

@@ -119,34 +119,9 @@ static int infobip_build(const struct provider_conf *conf, const struct provider
 	memset(out, 0, sizeof(*out));
 	if (provider_check_batch(msgs, n, PROVIDER_INFOBIP_MAX_BATCH, 1, err, errlen) != 0)
 		goto fail;
-	if (conf->token[0] == '\0' || !provider_token_safe(conf->token)) {
-		err_set(err, errlen, "provider %s: token (Infobip API key) is empty or has "
-			"spaces or control characters", conf->name);
+	if (provider_request_url(out, conf, err, errlen, "/sms/2/text/advanced") != 0 ||
+	    provider_json_request(out, conf, "App", "Infobip API key", msgs, n, err, errlen) != 0)
 		goto fail;
-	}
-	if (provider_request_url(out, conf, err, errlen, "/sms/2/text/advanced") != 0)
-		goto fail;
-	if (provider_request_header(out, "Authorization: App %s", conf->token) != 0 ||
-	    provider_request_header(out, "Content-Type: application/json") != 0 ||
-	    provider_request_header(out, "Accept: application/json") != 0) {
-		err_set(err, errlen, "provider %s: cannot add headers", conf->name);
-		goto fail;
-	}
-
-	/* What jansson refused before the hand-written body: no invalid UTF-8
-	 * goes into the JSON (check_batch did the texts). */
-	if (!provider_utf8_valid(conf->sender, strlen(conf->sender))) {
-		err_set(err, errlen, "provider %s: sender is not UTF-8", conf->name);
-		goto fail;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!provider_utf8_valid(msgs[i].to, strlen(msgs[i].to)) ||
-		    !provider_utf8_valid(msgs[i].ref, strlen(msgs[i].ref))) {
-			err_set(err, errlen, "message %" PRIu64 ": destination or reference "
-				"not UTF-8", msgs[i].id);
-			goto fail;
-		}
-	}
 	messages_body(out, conf, msgs, n);
 	return 0;
 fail:
@@ -284,6 +259,7 @@ const struct provider_ops provider_infobip_ops = {
 	/* No character limit is published: a long text is concatenated, so
 	 * the SMS ceiling applies. */
 	.max_text_segments = PROVIDER_SMS_PARTS_MAX,
+	.count_segments = 1, /* billed per SMS part: PROVIDERS.md */
 	.build = infobip_build,
 	.parse = infobip_parse,
 };

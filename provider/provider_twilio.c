@@ -26,8 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/xalloc.h"
-#include "common/num.h"
 #include "common/err.h"
 
 #define TWILIO_SID_HEX 32                 /* hex digits after the 2-letter prefix */
@@ -52,101 +50,26 @@ static int is_service_sid(const char *s)
 	return s[i] == '\0';
 }
 
-/* 1 if s is non-empty and only letters and digits (a safe path segment). */
-static int is_alnum(const char *s)
-{
-	if (*s == '\0')
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-			return 0;
-	return 1;
-}
-
-/*
- * Append "key=value" to buf at *pos, value percent-encoded: every byte but
- * RFC 3986's unreserved ALPHA / DIGIT / "-" / "." / "_" / "~" becomes %XX
- * (so '+' is %2B, '&' %26, '=' %3D, and a space %20, which every
- * application/x-www-form-urlencoded parser decodes the same way as '+').
- * The caller sized buf for the worst case (3 bytes per value byte).
- */
-static void form_append(char *buf, size_t *pos, const char *key, const char *value)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *v = (const unsigned char *)value;
-	size_t p = *pos;
-
-	if (p > 0)
-		buf[p++] = '&';
-	memcpy(buf + p, key, strlen(key));
-	p += strlen(key);
-	buf[p++] = '=';
-	for (; *v != '\0'; v++) {
-		if ((*v >= 'A' && *v <= 'Z') || (*v >= 'a' && *v <= 'z') ||
-		    (*v >= '0' && *v <= '9') || *v == '-' || *v == '.' || *v == '_' || *v == '~') {
-			buf[p++] = (char)*v;
-		} else {
-			buf[p++] = '%';
-			buf[p++] = hex[*v >> 4];
-			buf[p++] = hex[*v & 0x0f];
-		}
-	}
-	buf[p] = '\0';
-	*pos = p;
-}
-
-/* Room for "&key=" plus the value fully percent-encoded. */
-static size_t form_room(const char *key, const char *value)
-{
-	return 1 + strlen(key) + 1 + 3 * strlen(value);
-}
-
 static int twilio_build(const struct provider_conf *conf, const struct provider_msg *msgs,
 			size_t n, struct provider_request *out, char *err, size_t errlen)
 {
+	struct provider_buf b = { NULL, 0, 0 };
 	const char *from_key;
-	size_t room, pos = 0;
-	char *body;
 
 	memset(out, 0, sizeof(*out));
 	if (provider_check_batch(msgs, n, PROVIDER_TWILIO_MAX_BATCH, 0, err, errlen) != 0)
 		goto fail;
-	if (!is_alnum(conf->account)) {
-		err_set(err, errlen, "provider %s: account must be the Twilio account SID "
-			"(letters and digits)", conf->name);
-		goto fail;
-	}
-	if (conf->token[0] == '\0') {
-		err_set(err, errlen, "provider %s: token (Twilio auth token) is empty",
-			conf->name);
-		goto fail;
-	}
-	if (conf->sender[0] == '\0') {
-		err_set(err, errlen, "provider %s: sender is empty", conf->name);
-		goto fail;
-	}
-	if (provider_request_url(out, conf, err, errlen, "/2010-04-01/Accounts/%s/Messages.json",
+	if (provider_form_request(out, conf, "Twilio account SID", "Twilio auth token", err,
+				  errlen) != 0 ||
+	    provider_request_url(out, conf, err, errlen, "/2010-04-01/Accounts/%s/Messages.json",
 				 conf->account) != 0)
 		goto fail;
-	if (provider_request_header(out, "Content-Type: application/x-www-form-urlencoded") != 0 ||
-	    provider_request_header(out, "Accept: application/json") != 0) {
-		err_set(err, errlen, "provider %s: cannot add headers", conf->name);
-		goto fail;
-	}
-	/* Both fit: same sizes as the config fields they come from. */
-	snprintf(out->basic_user, sizeof(out->basic_user), "%s", conf->account);
-	snprintf(out->basic_pass, sizeof(out->basic_pass), "%s", conf->token);
 
 	from_key = is_service_sid(conf->sender) ? "MessagingServiceSid" : "From";
-	room = form_room("To", msgs[0].to) + form_room(from_key, conf->sender) +
-	       form_room("Body", msgs[0].text) + 1;
-	body = xmalloc(room);
-	body[0] = '\0';
-	form_append(body, &pos, "To", msgs[0].to);
-	form_append(body, &pos, from_key, conf->sender);
-	form_append(body, &pos, "Body", msgs[0].text);
-	out->body = body;
-	out->body_len = pos;
+	provider_buf_form(&b, "To", msgs[0].to);
+	provider_buf_form(&b, from_key, conf->sender);
+	provider_buf_form(&b, "Body", msgs[0].text);
+	provider_request_take_body(out, &b);
 	return 0;
 fail:
 	provider_request_clear(out);
@@ -160,18 +83,12 @@ static int is_throttle_code(int64_t code)
 	return code == TWILIO_CODE_TOO_MANY_REQUESTS || code == TWILIO_CODE_RATE_LIMIT;
 }
 
-/* A JSON integer, or a string of digits, as a code; 0 if neither. */
+/* A code member's value (a JSON integer or a string of digits), 0 if neither. */
 static int64_t json_code(struct jscan_val v)
 {
-	char text[32];
 	int64_t code;
 
-	if (jscan_int(v, &code) == 0)
-		return code;
-	if (jscan_str(v, text, sizeof(text)) >= 0 &&
-	    num_parse_i64(text, INT64_MIN, INT64_MAX, &code) == 0)
-		return code;
-	return 0;
+	return provider_json_code(v, &code) == 0 ? code : 0;
 }
 
 /* "twilio <status>[ code N][: message]" as the outcome of a created message. */
@@ -196,29 +113,31 @@ static const char *const resource_keys[MR_KEYS] = {
 };
 
 /* A 2xx: the Message resource that was created. */
-static void parse_created(const struct provider_response *resp, struct provider_result *r)
+static void parse_created(const struct provider_response *resp, const struct provider_msg *m,
+			  struct provider_result *r)
 {
 	char why[PROVIDER_REASON_MAX], sidb[PROVIDER_JSON_STR_MAX], statusb[PROVIDER_JSON_STR_MAX];
 	char emsgb[PROVIDER_JSON_STR_MAX];
 	const char *sid, *status, *emsg;
-	struct jscan_val root, m[MR_KEYS], ecode;
+	struct jscan_val root, mr[MR_KEYS], ecode;
 	int64_t code;
 	int has_code;
 
+	(void)m;
 	if (provider_json_load(resp, &root, why, sizeof(why)) != 0) {
 		provider_fail_all(resp, why, 1, r);
 		return;
 	}
-	jscan_members(root, resource_keys, m, MR_KEYS);
-	sid = provider_json_strv(m[MR_SID], sidb, sizeof(sidb));
+	jscan_members(root, resource_keys, mr, MR_KEYS);
+	sid = provider_json_strv(mr[MR_SID], sidb, sizeof(sidb));
 	if (sid == NULL || sid[0] == '\0') {
 		provider_fail_all(resp, jscan_type(root) == JSCAN_OBJECT ?
 				  "answer without a message sid" : "answer is not a JSON object", 1, r);
 		return;
 	}
-	status = provider_json_strv(m[MR_STATUS], statusb, sizeof(statusb));
-	ecode = m[MR_ECODE];
-	emsg = provider_json_strv(m[MR_EMSG], emsgb, sizeof(emsgb));
+	status = provider_json_strv(mr[MR_STATUS], statusb, sizeof(statusb));
+	ecode = mr[MR_ECODE];
+	emsg = provider_json_strv(mr[MR_EMSG], emsgb, sizeof(emsgb));
 	code = json_code(ecode);
 
 	has_code = jscan_type(ecode) != JSCAN_ABSENT && jscan_type(ecode) != JSCAN_NULL;
@@ -237,13 +156,15 @@ static void parse_created(const struct provider_response *resp, struct provider_
 }
 
 /* Not a 2xx: Twilio's error document, when there is one. */
-static void parse_error(const struct provider_response *resp, struct provider_result *r)
+static void parse_error(const struct provider_response *resp, const struct provider_msg *m,
+			struct provider_result *r)
 {
 	char why[PROVIDER_REASON_MAX], detail[PROVIDER_REASON_MAX], msgb[PROVIDER_JSON_STR_MAX];
 	const char *msg = NULL;
 	struct jscan_val root;
 	int64_t code = 0;
 
+	(void)m;
 	if (provider_json_load(resp, &root, why, sizeof(why)) == 0 &&
 	    jscan_type(root) == JSCAN_OBJECT) {
 		code = json_code(jscan_get(root, "code"));
@@ -267,28 +188,15 @@ static void parse_error(const struct provider_response *resp, struct provider_re
 static void twilio_parse(const struct provider_conf *conf, const struct provider_response *resp,
 			 const struct provider_msg *msgs, size_t n, struct provider_result *out)
 {
-	size_t i;
-
 	(void)conf;
-	(void)msgs;
-	if (n == 0 || out == NULL)
-		return;
-	if (resp == NULL || resp->transport != PROVIDER_T_OK)
-		provider_fail_all(resp, NULL, 1, out);
-	else if (provider_http_2xx(resp))
-		parse_created(resp, out);
-	else
-		parse_error(resp, out);
-	/* build() never makes a request for more than one message. */
-	for (i = 1; i < n; i++)
-		provider_result_set(&out[i], PROVIDER_RETRY, 1, -1,
-				    "not part of the Twilio request (one message per request)");
+	provider_single_parse(resp, msgs, n, out, parse_created, parse_error, "Twilio");
 }
 
 const struct provider_ops provider_twilio_ops = {
 	.api = "twilio",
 	.max_batch = PROVIDER_TWILIO_MAX_BATCH,
 	.max_text_units = PROVIDER_TWILIO_TEXT_MAX,
+	.count_segments = 1, /* billed per SMS part: PROVIDERS.md */
 	.build = twilio_build,
 	.parse = twilio_parse,
 };

@@ -196,6 +196,7 @@ const struct provider_ops provider_webhook_ops = {
 	.api = "webhook",
 	.max_batch = PROVIDER_WEBHOOK_MAX_BATCH,
 	.max_text_segments = PROVIDER_SMS_PARTS_MAX, /* the contract in PROVIDERS.md */
+	.count_segments = 1, /* billed per SMS part: PROVIDERS.md */
 	.build = webhook_build,
 	.parse = webhook_parse,
 };

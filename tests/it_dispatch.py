@@ -113,6 +113,10 @@ class DispatchBase(itlib.PoolTest):
             opts.update(token="test-key", sender="SMSQTEST")
         if type == "twilio":
             opts.update(account=SID, token="test-token", sender="+33644630000")
+        if type == "sinch":
+            opts.update(account="plan1", token="test-token", sender="SMSQTEST")
+        if type == "vonage":
+            opts.update(account="abcd1234", token="test-secret", sender="SMSQTEST")
         opts.update(rate_per_s=2000, burst=100, count="messages", concurrency=64, timeout_ms=2000)
         opts.update(over)
         return opts
@@ -229,6 +233,71 @@ class DispatchBase(itlib.PoolTest):
                 self.assertNotIn(bad, p.log_text())
         self.check_store()
 
+    def assert_held_after_throttles(self, recs, hold_ms):
+        """After each throttled answer in recs, nothing accepted for hold_ms
+        (the provider's Retry-After, less a margin: the hold runs from when
+        the pool read the answer).  Messages of the same request carry the
+        same timestamp, hence the strict '>'.  Returns (the throttled
+        answers' times, the gaps after them)."""
+        acc = sorted(r.t_ms for r in accepted(recs))
+        thr = sorted({r.t_ms for r in recs if r.outcome == "throttled"})
+        bad = []
+        j = 0
+        for t in thr:
+            while j < len(acc) and acc[j] <= t:
+                j += 1
+            if j < len(acc) and acc[j] < t + hold_ms:
+                bad.append((t, acc[j]))
+        self.assertEqual(bad, [], "accepted within %d ms after a throttled answer "
+                         "(throttle time, accept time), %d throttles" % (hold_ms, len(thr)))
+        gaps = [acc[bisect.bisect_right(acc, t)] - t for t in thr
+                if bisect.bisect_right(acc, t) < len(acc)]
+        return thr, gaps
+
+    def check_bad_credentials_park(self, type, unauthorized_status, max_refused=40):
+        """The provider (of API type) refuses our credentials for its first
+        8 s (a rotated key, fixed 8 s later): its traffic stops after a few
+        requests, the messages keep their attempts and their place, ops see
+        it, and sending resumes at the next probe once the key works again.
+        unauthorized_status: the HTTP status of its refusal (Vonage's is a
+        200); max_refused: requests refused at most (those out when the first
+        refusal came, and the probes).  Returns (the provider's entry in
+        smsqctl stats, the pool's log)."""
+        fake = self.fake(args=["--api", type, "--auth-fail", "0:8"])
+        cfg = self.config([("primary", self.provider(fake, type=type, rate_per_s=500,
+                                                     burst=25))])
+        pool = self.pool(workers=2, args=["-c", cfg])
+        n = 2000
+        path, _ = self.events("key", n)
+        self.publish_all(pool, path, n)
+        p = wait_for(lambda: [x for x in self.stats()["providers"]
+                              if x["name"] == "primary" and x["misconfigured"]],
+                     timeout_s=30, what="the provider parked")[0]
+        top = subprocess.run([os.path.join(itlib.BIN, "smsqctl"), "-d", self.data_dir, "top",
+                              "--plain", "--max-seconds", "1", "--interval-ms", "500"],
+                             capture_output=True, text=True, timeout=60).stdout
+        self.assertIn("misconfigured", top)
+        self.wait_sent(pool, n, 120, extra=lambda s: s["waiting"] == 0)
+        s = self.stats()
+        self.assertEqual(fake.stop(), 0)
+        recs = fake.records()
+        refused = [r for r in recs if r.outcome == "unauthorized"]
+        self.assertTrue(refused, "nothing refused: the window was missed")
+        self.assertTrue(all(r.status == unauthorized_status for r in refused), refused[:3])
+        fixed = fake.spawned_ms + 8000  # at the earliest: the delay below is at most
+        self.assertLessEqual(len({(r.t_ms, r.api) for r in refused}), max_refused,
+                             "requests refused: the traffic did not stop")
+        self.assertEqual(s["states"]["failed"], 0, s)
+        self.assertEqual(s["attempts"], n, "a refusal counted as an attempt: %s" % s)
+        first = min(r.t_ms for r in accepted(recs))
+        self.assertGreaterEqual(first, fixed - 100)
+        # Probes go after 1, 2, 4 s, then every 5 s (PACE_MISCONF_MAX_S).
+        self.assertLessEqual(first - fixed, 6000, "sending resumed %.0f ms after the fix"
+                             % (first - fixed))
+        self.assert_each_once(recs, n)
+        self.finish(pool, refused=len(refused), resumed_ms=round(first - fixed))
+        return p, pool.log_text()
+
     def assert_each_once(self, recs, n):
         """n distinct keys accepted, each exactly once."""
         keys = collections.Counter(r.key for r in accepted(recs))
@@ -236,6 +305,47 @@ class DispatchBase(itlib.PoolTest):
         self.assertEqual(dups, {}, "keys accepted more than once")
         self.assertEqual(len(keys), n)
 
+    def drain_with_bad_numbers(self, type, n, bad_every, fake_args=(), timeout_s=120, **over):
+        """A fake of API type refusing the numbers starting with +3361234
+        for good, a pool sending it n events, one in bad_every to such a
+        number, until all are sent or failed.  Returns (fake, pool, the
+        phones, the bad ones)."""
+        fake = self.fake(args=["--fail-prefix", "+3361234"] + list(fake_args))
+        cfg = self.config([("primary", self.provider(fake, type=type, **over))])
+        path, phones = self.events(
+            type, n,
+            phone=lambda i: ("+33612340%03d" if i % bad_every == 0 else "+33655%06d") % i)
+        bad = {p for p in phones if p.startswith("+3361234")}
+        pool = self.pool(workers=2, args=["-c", cfg])
+        self.publish_all(pool, path, n)
+        self.wait_states(pool, lambda s: s["states"]["sent"] == n - len(bad)
+                         and s["states"]["failed"] == len(bad), timeout_s, "sent and failed")
+        return fake, pool, phones, bad
+
+    def check_throttling_holds(self, type, fake_args=()):
+        """The fake of API type allows 200/s, smsq is told 1000/s: it gets
+        throttled, and each throttled answer (Retry-After: 1) must hold it
+        back 1 s; each message is sent once."""
+        fake = self.fake(args=["--rate-limit", "200", "--retry-after", "1"] + list(fake_args))
+        cfg = self.config([("primary", self.provider(fake, type=type, rate_per_s=1000,
+                                                     burst=50))])
+        pool = self.pool(workers=2, args=["-c", cfg])
+        n = 600
+        path, _ = self.events("ra", n)
+        self.publish_all(pool, path, n)
+        self.wait_sent(pool, n, 120)
+        time.sleep(0.5)
+        fs = fake.stats()
+        self.assertEqual(fake.stop(), 0)
+        recs = fake.records()
+        self.assertGreater(fs["throttled"], 0, fs)
+        self.assertEqual(fs["duplicates"], 0, fs)
+        self.assert_each_once(recs, n)
+        self.assertEqual(self.stats()["states"]["sent"], n)
+        self.assertIn("throttled, holding for", pool.log_text())
+        thr, gaps = self.assert_held_after_throttles(recs, 900)
+        self.finish(pool, throttled=fs["throttled"], throttle_answers=len(thr),
+                    shortest_gap_ms=int(min(gaps)) if gaps else None)
 
 
 class DispatchTest(DispatchBase):
@@ -339,42 +449,7 @@ class DispatchTest(DispatchBase):
         self.finish(pool, due=due, busiest_1s=busiest, limit=rate + burst)
 
     def test_retry_after_holds_the_provider(self):
-        # The fake allows 200/s, smsq is told 1000/s: it gets throttled, and
-        # each throttled answer (Retry-After: 1) must hold it back 1 s.
-        fake = self.fake(args=["--rate-limit", "200", "--retry-after", "1"])
-        cfg = self.config([("primary", self.provider(fake, rate_per_s=1000, burst=50))])
-        pool = self.pool(workers=2, args=["-c", cfg])
-        n = 600
-        path, _ = self.events("ra", n)
-        self.publish_all(pool, path, n)
-        self.wait_sent(pool, n, 120)
-        time.sleep(0.5)
-        fs = fake.stats()
-        self.assertEqual(fake.stop(), 0)
-        recs = fake.records()
-        self.assertGreater(fs["throttled"], 0, fs)
-        self.assertEqual(fs["duplicates"], 0, fs)
-        self.assert_each_once(recs, n)
-        self.assertEqual(self.stats()["states"]["sent"], n)
-        self.assertIn("throttled, holding for", pool.log_text())
-        acc = sorted(r.t_ms for r in accepted(recs))
-        thr = sorted({r.t_ms for r in recs if r.outcome == "throttled"})
-        # After each throttled answer, nothing accepted for 0.9 s (the hold
-        # is 1 s from when the pool read the answer).  Messages of the same
-        # request carry the same timestamp, hence the strict '>'.
-        bad = []
-        j = 0
-        for t in thr:
-            while j < len(acc) and acc[j] <= t:
-                j += 1
-            if j < len(acc) and acc[j] < t + 900:
-                bad.append((t, acc[j]))
-        self.assertEqual(bad, [], "accepted within 0.9 s after a throttled answer "
-                         "(throttle time, accept time), %d throttles" % len(thr))
-        gaps = [acc[bisect.bisect_right(acc, t)] - t for t in thr
-                if bisect.bisect_right(acc, t) < len(acc)]
-        self.finish(pool, throttled=fs["throttled"], throttle_answers=len(thr),
-                    shortest_gap_ms=int(min(gaps)) if gaps else None)
+        self.check_throttling_holds("webhook")
 
     # ---- failures ----------------------------------------------------------
 
@@ -446,16 +521,8 @@ class DispatchTest(DispatchBase):
         self.assertEqual(leaked, [], "full phone numbers in the pool's log")
 
     def check_failures_inside_batches(self, type):
-        fake = self.fake(args=["--fail-prefix", "+3361234"])
-        cfg = self.config([("primary", self.provider(fake, type=type))])
         n = 300
-        path, phones = self.events(
-            "mixed", n, phone=lambda i: ("+33612340%03d" if i % 4 == 0 else "+33655%06d") % i)
-        bad = {p for p in phones if p.startswith("+3361234")}
-        pool = self.pool(workers=2, args=["-c", cfg])
-        self.publish_all(pool, path, n)
-        self.wait_states(pool, lambda s: s["states"]["sent"] == n - len(bad)
-                         and s["states"]["failed"] == len(bad), 120, "sent and failed")
+        fake, pool, phones, bad = self.drain_with_bad_numbers(type, n, 4)
         time.sleep(1.0)
         s = self.stats()
         self.assertEqual(s["retries"], 0, s)

@@ -26,6 +26,7 @@ BIN = os.path.join(itlib.ROOT, os.environ.get("SMSQ_BIN", "bin"), "smsq-fakeprov
 SID = "AC" + "0123456789abcdef" * 2
 TWILIO_PATH = "/2010-04-01/Accounts/%s/Messages.json" % SID
 INFOBIP_PATH = "/sms/2/text/advanced"
+SINCH_PATH = "/xms/v1/plan1/batches"
 
 
 def fnv1a64(data):
@@ -89,6 +90,21 @@ class Provider(harness.Fake):
 
     def webhook(self, messages, headers=None, conn=None):
         return self.request("POST", "/webhook", {"messages": messages}, headers, conn=conn)
+
+    def sinch(self, payload, token="tok", conn=None):
+        headers = {"Authorization": "Bearer " + token} if token else {}
+        return self.request("POST", SINCH_PATH, payload, headers, conn=conn)
+
+    def vonage(self, to="33655500001", text="Votre RDV est confirmé", type="text",
+               ref="smsq-1", key="abcd1234", secret="s3cret", conn=None):
+        form = {"from": "Clinique", "to": to, "text": text, "type": type}
+        if ref is not None:
+            form["client-ref"] = ref
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if key is not None:
+            headers["Authorization"] = basic(key, secret)
+        return self.request("POST", "/sms/json", urllib.parse.urlencode(form).encode(),
+                            headers, conn=conn)
 
     def stats(self):
         status, _, s = self.request("GET", "/_stats")
@@ -264,6 +280,105 @@ class FakeProviderTest(unittest.TestCase):
         check(p.infobip({"messages": [{"destinations": "41793026727"}]}), 400, "BAD_REQUEST")
         check(p.infobip([1, 2]), 400, "BAD_REQUEST")
         self.assertEqual(p.infobip(ok)[0], 200)
+
+    # ---------------------------------------------------------------- Sinch
+
+    def test_sinch_batch_with_a_text_per_recipient(self):
+        rec = os.path.join(self.tmp, "sinch.tsv")
+        p = self.start("--sinch-token", "tok", "--record", rec)
+        payload = {"from": "Clinique", "to": ["+33611111111", "+33622222222", "+33633333333"],
+                   "body": "${text}", "client_reference": "smsq-1",
+                   "parameters": {"text": {"+33611111111": "RDV confirmé",
+                                           "+33622222222": "Hi ${text} \U0001F600"}}}
+        status, _, b = p.sinch(payload)
+        self.assertEqual(status, 201, b)
+        self.assertRegex(b["id"], r"^[0-9A-Z]{26}$")
+        for k in ("to", "from", "body", "parameters", "client_reference"):
+            self.assertEqual(b[k], payload[k])
+        self.assertEqual((b["type"], b["canceled"], b["delivery_report"]),
+                         ("mt_text", False, "none"))
+        st, _, e = p.sinch(payload, token="nope")
+        self.assertEqual((st, e["code"]), (401, "unauthorized"))
+        s = p.stats()
+        # The third has no value and no default: it fails alone.
+        self.assertEqual((s["accepted"], s["rejected"]), (2, 1))
+        self.assertEqual(p.stop(), 0)
+        recs = harness.read_records(rec)
+        self.assertEqual([(r.api, r.dest, r.status, r.outcome, r.text) for r in recs],
+                         [("sinch", "+33611111111", 201, "accepted", "RDV confirmé"),
+                          ("sinch", "+33622222222", 201, "accepted",
+                           "Hi ${text} \U0001F600"),
+                          ("sinch", "+33633333333", 201, "rejected", "${text}")])
+
+    def test_sinch_refuses_a_batch_as_a_whole(self):
+        p = self.start("--fail-prefix", "+3361234")
+
+        def batch(*to):
+            return {"to": list(to), "body": "b"}
+
+        for payload, status, code in [
+                (batch("+33611111111", "+33612340000"), 403, "illegal_number_type"),
+                (batch("+33611111111", "12"), 400, "syntax_invalid_parameter_format"),
+                (batch("+33611111111", "+33611111111"), 400, "syntax_constraint_violation"),
+                (batch(), 400, "syntax_constraint_violation"),
+                (batch(*["+336%08d" % i for i in range(1001)]), 400,
+                 "syntax_constraint_violation"),
+                ({"to": ["+33611111111"]}, 400, "syntax_constraint_violation")]:
+            st, _, e = p.sinch(payload)
+            self.assertEqual((st, e["code"]), (status, code), e)
+            self.assertIsInstance(e["text"], str)
+        st, _, e = p.request("POST", SINCH_PATH, b"{", {"Authorization": "Bearer t",
+                                                         "Content-Type": "application/json"})
+        self.assertEqual((st, e["code"]), (400, "syntax_invalid_json"))
+        s = p.stats()
+        # Every recipient of a refused batch is rejected with it.
+        self.assertEqual((s["accepted"], s["rejected"]), (0, 6))
+
+    # ---------------------------------------------------------------- Vonage
+
+    def test_vonage_parts_and_statuses_in_200s(self):
+        rec = os.path.join(self.tmp, "vonage.tsv")
+        p = self.start("--vonage-secret", "s3cret", "--fail-prefix", "3361234", "--record", rec)
+        st, _, r = p.vonage(text="é" * 200)
+        self.assertEqual((st, r["message-count"], len(r["messages"])), (200, "2", 2), r)
+        ids = [m["message-id"] for m in r["messages"]]
+        self.assertEqual(len(set(ids)), 2)
+        for m in r["messages"]:
+            self.assertEqual((m["status"], m["to"], m["client-ref"]),
+                             ("0", "33655500001", "smsq-1"))
+            for k in ("remaining-balance", "message-price", "network"):
+                self.assertIn(k, m)
+        # The same text as UCS-2 costs 3 parts.
+        self.assertEqual(p.vonage(text="é" * 200, type="unicode", ref="smsq-2")[2]
+                         ["message-count"], "3")
+        for kw, status in [({"to": "33612340001", "ref": "smsq-3"}, "6"),
+                           ({"to": "12", "ref": "smsq-4"}, "3"),
+                           ({"to": "", "ref": "smsq-5"}, "2"),
+                           ({"secret": "wrong"}, "4"),
+                           ({"key": None}, "2")]:
+            st, _, r = p.vonage(**kw)
+            self.assertEqual((st, r["message-count"], r["messages"][0]["status"]),
+                             (200, "1", status), (kw, r))
+            self.assertIsInstance(r["messages"][0]["error-text"], str)
+        # Sent as "text", Cyrillic arrives as '?': recorded as shown.
+        p.vonage(text="Привет", ref="smsq-6")
+        s = p.stats()
+        self.assertEqual((s["accepted"], s["rejected"], s["unauthorized"]), (3, 3, 2))
+        self.assertEqual(p.stop(), 0)
+        recs = {r.key: r for r in harness.read_records(rec)}
+        self.assertEqual((recs["smsq-1"].segments, recs["smsq-2"].segments), (2, 3))
+        self.assertEqual(recs["smsq-6"].text, "??????")
+        self.assertEqual(recs["smsq-3"].outcome, "rejected")
+
+    def test_vonage_throttled_inside_a_200(self):
+        p = self.start("--rate-limit", "1", "--api", "vonage")
+        self.assertEqual(p.vonage()[2]["messages"][0]["status"], "0")
+        st, hdrs, r = p.vonage(ref="smsq-2")
+        self.assertEqual((st, r["messages"][0]),
+                         (200, {"status": "1", "error-text": "Throttled"}))
+        self.assertEqual(p.request("POST", SINCH_PATH, {"to": ["+33611111111"], "body": "b"},
+                                   {"Authorization": "Bearer t"})[0], 404)
+        self.assertEqual(p.stats()["throttled"], 1)
 
     # ---------------------------------------------------------------- webhook
 

@@ -567,6 +567,32 @@ static void test_providers_in_file_order(void **state)
 	/* The token is never printed. */
 	expect_line(f, "provider.primary.token = (set, not shown)");
 	expect_line(f, "provider.backup.count = messages");
+	expect_line(f, "provider.primary.count = auto");
+}
+
+/* Sinch and Vonage: the account and the token are theirs (the service plan
+ * id and API token, the API key and secret); Sinch may go without a sender
+ * (the plan's default originator); the secrets are never printed. */
+static void test_sinch_and_vonage_sections(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(load(f, "[provider.bulk]\ntype = sinch\n"
+				 "base_url = https://eu.sms.api.sinch.com\n"
+				 "account = jd63jf88477ll123ab4567cd89012ef3\ntoken = sinch-t0ken\n"
+				 "rate_per_s = 500\n"
+				 "[provider.vonage]\ntype = vonage\nbase_url = https://rest.nexmo.com\n"
+				 "account = abcd1234\ntoken = vonage-s3cret\nsender = Clinique\n"
+				 "rate_per_s = 30\n"),
+			 0);
+	if (config_check(&f->cfg, f->err, sizeof(f->err)) != 0)
+		fail_msg("config_check: %s", f->err);
+	assert_string_equal(f->cfg.providers[0].type, "sinch");
+	assert_string_equal(f->cfg.providers[0].conf.account, "jd63jf88477ll123ab4567cd89012ef3");
+	assert_string_equal(f->cfg.providers[1].conf.account, "abcd1234");
+	expect_line(f, "provider.bulk.token = (set, not shown)");
+	expect_line(f, "provider.vonage.token = (set, not shown)");
+	expect_line(f, "provider.vonage.account = abcd1234");
 }
 
 struct pcase {
@@ -577,7 +603,7 @@ struct pcase {
 
 static const struct pcase pcases[] = {
 	{ "unknown type", "type = carrier-pigeon\nbase_url = http://x\nrate_per_s = 1\n",
-	  "provider.p.type: 'carrier-pigeon'" },
+	  "provider.p.type: 'carrier-pigeon' is not one of twilio, infobip, webhook, sinch, vonage" },
 	{ "no rate", "type = webhook\nbase_url = http://x\n", "provider.p.rate_per_s: required" },
 	{ "bad url", "type = webhook\nbase_url = ftp://x\nrate_per_s = 1\n",
 	  "provider.p.base_url" },
@@ -587,7 +613,22 @@ static const struct pcase pcases[] = {
 	{ "infobip without sender", "type = infobip\nbase_url = http://x\ntoken = k\nrate_per_s = 1\n",
 	  "sender is required" },
 	{ "bad count", "type = webhook\nbase_url = http://x\nrate_per_s = 1\ncount = words\n",
-	  "provider.p.count" },
+	  "provider.p.count: 'words' is not segments, messages or auto" },
+	{ "sinch without service plan id",
+	  "type = sinch\nbase_url = https://us.sms.api.sinch.com\ntoken = t\nrate_per_s = 1\n",
+	  "sinch needs account (the service plan id) and token" },
+	{ "sinch without token",
+	  "type = sinch\nbase_url = https://us.sms.api.sinch.com\naccount = plan1\nrate_per_s = 1\n",
+	  "sinch needs account (the service plan id) and token" },
+	{ "sinch plan id not alphanumeric",
+	  "type = sinch\nbase_url = https://us.sms.api.sinch.com\naccount = a/b\ntoken = t\n"
+	  "rate_per_s = 1\n", "service plan id" },
+	{ "vonage without secret",
+	  "type = vonage\nbase_url = https://rest.nexmo.com\naccount = k\nsender = S\n"
+	  "rate_per_s = 1\n", "vonage needs account (the API key) and token (the API secret)" },
+	{ "vonage without sender",
+	  "type = vonage\nbase_url = https://rest.nexmo.com\naccount = k\ntoken = s\n"
+	  "rate_per_s = 1\n", "sender is required" },
 	{ "unknown key", "type = webhook\ncolour = blue\n", "provider.p.colour" },
 	{ "tls_verify 2", "tls_verify = 2\n", "provider.p.tls_verify: 2 is out of range [0, 1]" },
 };
@@ -934,6 +975,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_short_error_buffer, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_load_full_file, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_providers_in_file_order, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sinch_and_vonage_sections, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_provider_errors, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_at_most_four_providers, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_load_empty_file, fx_setup, fx_teardown),

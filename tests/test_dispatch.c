@@ -5,7 +5,8 @@
  *
  * Seams, all at link time (first line: WRAP):
  *   http_*          the HTTP layer (provider/http.h): requests are recorded
- *                   (their messages read back from the webhook body) and
+ *                   (their messages read back from the webhook body, or a
+ *                   Sinch body's per-recipient texts "sms <n>") and
  *                   answered when the test says, with the status, body and
  *                   Retry-After it chooses; the gate dispatch sets
  *                   (http_set_gate) is asked when a request "is written",
@@ -114,12 +115,18 @@ static void advance(int64_t ms)
 
 #define FAKE_REQS 512
 #define FAKE_MSGS 100 /* the webhook's max batch */
+#define KEYS_MAX 64   /* messages a test stores (store_fx.h's keys) */
+
+/* The id of message n (key "k<n>") once stored by add_to(): how a Sinch
+ * body, which carries no id, is read back. */
+static uint64_t id_of_n[KEYS_MAX];
 
 struct fake_req {
 	void *user;                   /* dispatch's request */
 	int64_t started_ms;           /* wall clock at http_start() */
 	size_t n;                     /* messages in its body */
 	uint64_t ids[FAKE_MSGS];      /* their ids, from "smsq-<id>" */
+	char type[16];                /* a Vonage form's "type" */
 	int written;                  /* the gate let it go: it reached the provider */
 	int withheld;                 /* the gate held it back */
 	int answered;                 /* an answer is ready for http_next_done() */
@@ -170,16 +177,51 @@ void __wrap_http_destroy(http **h)
 	*h = NULL;
 }
 
-/* Read the ids of a webhook body ({"messages":[{"id":"smsq-<id>",...}]}). */
+/* Read the ids of a Sinch body: each recipient's text, "sms <n>", under
+ * {"to":[...],"parameters":{"text":{"<to>":"sms <n>"}}}, in "to" order. */
+static size_t sinch_ids(json_t *root, uint64_t *ids, size_t max)
+{
+	json_t *texts = json_object_get(json_object_get(root, "parameters"), "text"), *to;
+	size_t i, n = 0;
+	int k;
+
+	json_array_foreach(json_object_get(root, "to"), i, to) {
+		const char *text = json_string_value(json_object_get(texts, json_string_value(to)));
+
+		assert_non_null(text);
+		assert_true(n < max);
+		assert_int_equal(sscanf(text, "sms %d", &k), 1);
+		assert_true(k >= 0 && k < KEYS_MAX);
+		ids[n++] = id_of_n[k];
+	}
+	return n;
+}
+
+/* Read the ids of a webhook body ({"messages":[{"id":"smsq-<id>",...}]}),
+ * or a Sinch body's (sinch_ids()). */
 static size_t body_ids(const struct provider_request *req, uint64_t *ids, size_t max)
 {
 	json_error_t jerr;
-	json_t *root = json_loadb(req->body, req->body_len, 0, &jerr);
-	json_t *msgs = json_object_get(root, "messages"), *m;
+	json_t *root, *msgs, *m;
 	size_t i, n = 0;
 
+	if (strncmp(req->body, "from=", 5) == 0) {
+		/* A Vonage form: one message, its id in client-ref. */
+		const char *ref = strstr(req->body, "client-ref=smsq-");
+
+		assert_non_null(ref);
+		assert_int_equal(sscanf(ref, "client-ref=smsq-%" SCNu64, &ids[0]), 1);
+		return 1;
+	}
+	root = json_loadb(req->body, req->body_len, 0, &jerr);
+	msgs = json_object_get(root, "messages");
 	if (root == NULL)
 		fail_msg("request body is not JSON: %s", jerr.text);
+	if (msgs == NULL) {
+		n = sinch_ids(root, ids, max);
+		json_decref(root);
+		return n;
+	}
 	json_array_foreach(msgs, i, m) {
 		const char *ref = json_string_value(json_object_get(m, "id"));
 
@@ -206,6 +248,8 @@ int __wrap_http_start(http *h, const struct provider_request *req, const struct 
 	r->user = user;
 	r->started_ms = now_ms();
 	r->n = body_ids(req, r->ids, FAKE_MSGS);
+	if (strstr(req->body, "&type=") != NULL)
+		assert_int_equal(sscanf(strstr(req->body, "&type="), "&type=%15[a-z]", r->type), 1);
 	fake.n++;
 	return 0;
 }
@@ -401,6 +445,33 @@ static uint64_t add(struct dfx *f, int n, uint8_t prio, int appt_min)
 	m.created_ms = now_ms() - 1000;
 	assert_int_equal(store_ingest(f->s->st, &m, 1, now_ms()), STORE_OK);
 	return m.id;
+}
+
+/* Store message n due now for an appointment in a day, to number to,
+ * with the text "sms <n>" (a Sinch body is read back by it).  Returns its
+ * id. */
+static uint64_t add_to(struct dfx *f, int n, const char *to)
+{
+	struct store_new m = msg(f->s, n, 0, now_ms() + 24 * 3600000LL, 0);
+	char text[32];
+
+	assert_true(n >= 0 && n < KEYS_MAX);
+	snprintf(text, sizeof(text), "sms %d", n);
+	with_text(&m, to, text);
+	m.segments = 1;
+	m.created_ms = now_ms() - 1000;
+	assert_int_equal(store_ingest(f->s->st, &m, 1, now_ms()), STORE_OK);
+	id_of_n[n] = m.id;
+	return m.id;
+}
+
+/* The provider "p" speaks Sinch's API instead. */
+static void sinch_provider(struct dfx *f)
+{
+	set(f, "provider.p.type", "sinch");
+	set(f, "provider.p.base_url", "https://eu.sms.api.sinch.invalid");
+	set(f, "provider.p.account", "plan1");
+	set(f, "provider.p.sender", "Clinique");
 }
 
 static long step(struct dfx *f)
@@ -705,6 +776,137 @@ static void test_401_parks_the_provider_and_only_a_probe_goes(void **state)
 	assert_int_equal(stats(f->s->st).count[STORE_STATE_SENT], 4);
 }
 
+/* ---- batches answered as a whole (Sinch) ------------------------------------- */
+
+/* Sinch keys the texts of a batch by number: a batch ends before a number
+ * it holds already, which heads the next one; the order is kept. */
+static void test_a_number_goes_once_per_request(void **state)
+{
+	struct dfx *f = *state;
+	static const char *const to[6] = { "+33611111111", "+33622222222", "+33611111111",
+					   "+33633333333", "+33644444444", "+33622222222" };
+	uint64_t id[6];
+
+	sinch_provider(f);
+	for (int i = 0; i < 6; i++)
+		id[i] = add_to(f, i, to[i]);
+	start(f);
+	step(f);
+	assert_int_equal(fake.n, 2);
+	assert_int_equal(fake.reqs[0].n, 2);
+	assert_int_equal(fake.reqs[0].ids[0], id[0]);
+	assert_int_equal(fake.reqs[0].ids[1], id[1]);
+	assert_int_equal(fake.reqs[1].n, 4);
+	for (int k = 0; k < 4; k++)
+		assert_int_equal(fake.reqs[1].ids[k], id[2 + k]);
+	answer(0, 201, "{\"id\":\"01BATCHA\"}", -1);
+	answer(1, 201, "{\"id\":\"01BATCHB\"}", -1);
+	step(f);
+	assert_int_equal(counts(f).sent, 6);
+	assert_string_equal(get(f, id[0]).note, "01BATCHA");
+	assert_string_equal(get(f, id[5]).note, "01BATCHB");
+	/* Cut by dispatch, never refused by the adapter's build(). */
+	assert_int_equal(counts(f).not_built, 0);
+}
+
+/* A batch refused as a whole (a 400 that may be one number's): nothing was
+ * sent, so its messages go back to ready untouched, no attempt counted,
+ * and each goes again alone: the bad one fails by itself, the others are
+ * sent. */
+static void test_a_batch_refused_as_a_whole_goes_again_alone(void **state)
+{
+	struct dfx *f = *state;
+	uint64_t id[3];
+
+	sinch_provider(f);
+	id[0] = add_to(f, 0, "+33611111111");
+	id[1] = add_to(f, 1, "+33622222222");
+	id[2] = add_to(f, 2, "+33633333333");
+	start(f);
+	step(f);
+	assert_int_equal(fake.n, 1);
+	assert_int_equal(fake.reqs[0].n, 3);
+	answer(0, 400, "{\"code\":\"syntax_invalid_parameter_format\",\"text\":\"bad number\"}",
+	       -1);
+	step(f);
+	for (int i = 0; i < 3; i++) {
+		struct store_msg s = get(f, id[i]);
+
+		assert_true(s.state == STORE_STATE_READY || s.state == STORE_STATE_INFLIGHT);
+		assert_int_equal(s.attempts, s.state == STORE_STATE_INFLIGHT);
+	}
+	assert_int_equal(counts(f).split, 3);
+	assert_int_equal(counts(f).failed + counts(f).retried, 0);
+	while (fake.n < 4) {
+		size_t before = fake.n;
+
+		advance(DISPATCH_IDLE_MIN_MS);
+		step(f);
+		assert_true(fake.n > before || now_ms() < NOW + 1000);
+	}
+	for (size_t r = 1; r < 4; r++) {
+		assert_int_equal(fake.reqs[r].n, 1);
+		assert_int_equal(fake.reqs[r].ids[0], id[r - 1]);
+	}
+	answer(1, 201, "{\"id\":\"01A\"}", -1);
+	answer(2, 400, "{\"code\":\"syntax_invalid_parameter_format\",\"text\":\"bad number\"}",
+	       -1);
+	answer(3, 201, "{\"id\":\"01C\"}", -1);
+	step(f);
+	assert_int_equal(get(f, id[0]).state, STORE_STATE_SENT);
+	struct store_msg bad = get(f, id[1]);
+	assert_int_equal(bad.state, STORE_STATE_FAILED);
+	assert_non_null(strstr(bad.note, "syntax_invalid_parameter_format"));
+	assert_int_equal(bad.attempts, 1);
+	assert_int_equal(get(f, id[2]).state, STORE_STATE_SENT);
+	assert_int_equal(get(f, id[2]).attempts, 1);
+	assert_int_equal(stats(f->s->st).attempts, 3);
+	assert_int_equal(counts(f).failed, 1);
+	assert_int_equal(counts(f).sent, 2);
+	assert_int_equal(fake.n, 4);
+}
+
+/* Vonage is told a text's encoding: dispatch finds it as ingest did (a
+ * character outside GSM-7 makes it UCS-2), and the limit counts messages
+ * (one a request: Vonage counts requests), whatever the parts. */
+static void test_vonage_told_the_encoding_paced_per_message(void **state)
+{
+	struct dfx *f = *state;
+	static const char *const texts[3] = { "Caf\xc3\xa9 \xc3\xa0 9h", "Caf\xc3\xa9 \xf0\x9f\x98\x80",
+					      "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82" };
+	uint64_t id[3];
+
+	set(f, "provider.p.type", "vonage");
+	set(f, "provider.p.base_url", "https://rest.nexmo.invalid");
+	set(f, "provider.p.account", "abcd1234");
+	set(f, "provider.p.sender", "Clinique");
+	set(f, "provider.p.count", "auto");
+	set(f, "provider.p.rate_per_s", "10");
+	set(f, "provider.p.burst", "0");
+	for (int i = 0; i < 3; i++) {
+		struct store_new m = msg(f->s, i, 0, now_ms() + 24 * 3600000LL, 0);
+
+		with_text(&m, "+33612345678", texts[i]);
+		m.segments = 3;
+		assert_int_equal(store_ingest(f->s->st, &m, 1, now_ms()), STORE_OK);
+		id[i] = m.id;
+	}
+	start(f);
+	for (int t = 0; t < 2000 && fake.n < 3; t += 5) {
+		step(f);
+		advance(5);
+	}
+	assert_int_equal(fake.n, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(fake.reqs[i].ids[0], id[i]);
+	assert_string_equal(fake.reqs[0].type, "text");
+	assert_string_equal(fake.reqs[1].type, "unicode");
+	assert_string_equal(fake.reqs[2].type, "unicode");
+	/* count = auto: at 10 a second, three messages take 0.2 s, not the
+	 * 0.6 s their nine parts would. */
+	assert_true(fake.reqs[2].started_ms - fake.reqs[0].started_ms <= 250);
+}
+
 /* ---- pacing ----------------------------------------------------------------- */
 
 /* rate_per_s L, burst B: with a backlog, no 1-second window holds more than
@@ -923,6 +1125,9 @@ int main(void)
 		T(test_429_holds_the_provider_without_counting_an_attempt),
 		T(test_a_retry_after_beyond_an_hour_holds_an_hour),
 		T(test_401_parks_the_provider_and_only_a_probe_goes),
+		T(test_a_number_goes_once_per_request),
+		T(test_a_batch_refused_as_a_whole_goes_again_alone),
+		T(test_vonage_told_the_encoding_paced_per_message),
 		T(test_pacing_keeps_every_second_within_rate_and_burst),
 		T(test_lease_of_an_outstanding_request_is_renewed),
 		T(test_leases_beyond_one_transaction_are_all_renewed),

@@ -27,6 +27,7 @@
 #define HUGE_BODY (2 * 1024 * 1024)
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+#define LAST_KIND PROVIDER_VONAGE /* the adapters, PROVIDER_TWILIO..LAST_KIND */
 
 /* ---- fixtures ------------------------------------------------------------ */
 
@@ -55,14 +56,32 @@ static const struct provider_conf webhook_conf = {
 	.sender = "",
 };
 
+static const struct provider_conf sinch_conf = {
+	.name = "bulk",
+	.kind = PROVIDER_SINCH,
+	.base_url = "https://eu.sms.api.sinch.com",
+	.account = "jd63jf88477ll123ab4567cd89012ef3",
+	.token = "sinch-api-token",
+	.sender = "Clinique",
+};
+
+static const struct provider_conf vonage_conf = {
+	.name = "vonage",
+	.kind = PROVIDER_VONAGE,
+	.base_url = "https://rest.nexmo.com",
+	.account = "abcd1234",
+	.token = "vonage-api-secret",
+	.sender = "Clinique",
+};
+
 /* Accents, an emoji, and the characters form encoding must escape. */
 #define TEXT_UTF8 "Caf\xc3\xa9 \xf0\x9f\x98\x80 & co + 1=1 ok"
 
 static const struct provider_msg batch[] = {
-	{ 1, "smsq-1", "+33612345678", TEXT_UTF8, 1 },
-	{ 2, "smsq-2", "+447700900123", "RDV \"demain\" 9h\nDr Zo\xc3\xa9", 1 },
-	{ 3, "smsq-3", "+33699887766", "Three", 1 },
-	{ 4, "smsq-4", "+33611223344", "Four", 2 },
+	{ 1, "smsq-1", "+33612345678", TEXT_UTF8, 1, 1 },
+	{ 2, "smsq-2", "+447700900123", "RDV \"demain\" 9h\nDr Zo\xc3\xa9", 1, 0 },
+	{ 3, "smsq-3", "+33699887766", "Three", 1, 0 },
+	{ 4, "smsq-4", "+33611223344", "Four", 2, 0 },
 };
 
 static const struct provider_conf *conf_for(enum provider_kind kind)
@@ -74,6 +93,10 @@ static const struct provider_conf *conf_for(enum provider_kind kind)
 		return &infobip_conf;
 	case PROVIDER_WEBHOOK:
 		return &webhook_conf;
+	case PROVIDER_SINCH:
+		return &sinch_conf;
+	case PROVIDER_VONAGE:
+		return &vonage_conf;
 	}
 	return NULL;
 }
@@ -92,7 +115,8 @@ static void assert_result_sane(const struct provider_result *r)
 
 	assert_true(r->status == PROVIDER_SENT || r->status == PROVIDER_RETRY ||
 		    r->status == PROVIDER_THROTTLED || r->status == PROVIDER_FAILED ||
-		    r->status == PROVIDER_UNAVAILABLE || r->status == PROVIDER_MISCONFIGURED);
+		    r->status == PROVIDER_UNAVAILABLE || r->status == PROVIDER_MISCONFIGURED ||
+		    r->status == PROVIDER_SPLIT);
 	assert_true(r->ambiguous == 0 || r->ambiguous == 1);
 	assert_true(r->retry_after_ms >= -1);
 	len = strnlen(r->reason, sizeof(r->reason));
@@ -307,6 +331,37 @@ static const struct build_case build_cases[] = {
 	  { "Content-Type: application/json", "Accept: application/json" }, "", "",
 	  "{\"messages\":[{\"id\":\"smsq-1\",\"to\":\"+33612345678\",\"from\":\"Clinic\","
 	  "\"text\":\"" TEXT_UTF8 "\",\"segments\":1}]}" },
+	{ "sinch: one batch, a text per recipient through its parameter, Bearer token",
+	  PROVIDER_SINCH, NULL, NULL, NULL, 3,
+	  "https://eu.sms.api.sinch.com/xms/v1/jd63jf88477ll123ab4567cd89012ef3/batches",
+	  { "Authorization: Bearer sinch-api-token", "Content-Type: application/json",
+	    "Accept: application/json" }, "", "",
+	  "{\"from\":\"Clinique\",\"to\":[\"+33612345678\",\"+447700900123\",\"+33699887766\"],"
+	  "\"body\":\"${text}\",\"parameters\":{\"text\":{"
+	  "\"+33612345678\":\"" TEXT_UTF8 "\","
+	  "\"+447700900123\":\"RDV \\\"demain\\\" 9h\\nDr Zo\xc3\xa9\","
+	  "\"+33699887766\":\"Three\"}},\"client_reference\":\"smsq-1\"}" },
+	{ "sinch: no sender means no from (the plan's default originator)", PROVIDER_SINCH, NULL,
+	  "", NULL, 1,
+	  "https://eu.sms.api.sinch.com/xms/v1/jd63jf88477ll123ab4567cd89012ef3/batches",
+	  { "Authorization: Bearer sinch-api-token", "Content-Type: application/json",
+	    "Accept: application/json" }, "", "",
+	  "{\"to\":[\"+33612345678\"],\"body\":\"${text}\",\"parameters\":{\"text\":{"
+	  "\"+33612345678\":\"" TEXT_UTF8 "\"}},\"client_reference\":\"smsq-1\"}" },
+	{ "vonage: one message, form-encoded, Basic auth, '+' dropped, unicode for an emoji",
+	  PROVIDER_VONAGE, NULL, NULL, NULL, 1, "https://rest.nexmo.com/sms/json",
+	  { "Content-Type: application/x-www-form-urlencoded", "Accept: application/json" },
+	  "abcd1234", "vonage-api-secret",
+	  "from=Clinique&to=33612345678"
+	  "&text=Caf%C3%A9%20%F0%9F%98%80%20%26%20co%20%2B%201%3D1%20ok&type=unicode"
+	  "&client-ref=smsq-1" },
+	{ "vonage: a number as sender goes without its '+'", PROVIDER_VONAGE, NULL, "+447700900000",
+	  NULL, 1, "https://rest.nexmo.com/sms/json",
+	  { "Content-Type: application/x-www-form-urlencoded", "Accept: application/json" },
+	  "abcd1234", "vonage-api-secret",
+	  "from=447700900000&to=33612345678"
+	  "&text=Caf%C3%A9%20%F0%9F%98%80%20%26%20co%20%2B%201%3D1%20ok&type=unicode"
+	  "&client-ref=smsq-1" },
 };
 
 static void test_build_case(void **state)
@@ -357,27 +412,32 @@ struct build_error_case {
 };
 
 static const struct provider_msg bad_utf8[] = {
-	{ 9, "smsq-9", "+33612345678", "caf\xe9", 1 },
+	{ 9, "smsq-9", "+33612345678", "caf\xe9", 1, 0 },
 };
 static const struct provider_msg surrogate[] = {
-	{ 9, "smsq-9", "+33612345678", "x\xed\xa0\x80y", 1 },
+	{ 9, "smsq-9", "+33612345678", "x\xed\xa0\x80y", 1, 0 },
 };
 static const struct provider_msg dup_refs[] = {
-	{ 1, "smsq-1", "+33612345678", "a", 1 },
-	{ 2, "smsq-1", "+33612345679", "b", 1 },
+	{ 1, "smsq-1", "+33612345678", "a", 1, 0 },
+	{ 2, "smsq-1", "+33612345679", "b", 1, 0 },
 };
 static const struct provider_msg no_ref[] = {
-	{ 5, NULL, "+33612345678", "a", 1 },
+	{ 5, NULL, "+33612345678", "a", 1, 0 },
 };
 static const struct provider_msg no_to[] = {
-	{ 6, "smsq-6", "", "a", 1 },
+	{ 6, "smsq-6", "", "a", 1, 0 },
 };
 static const struct provider_msg no_text[] = {
-	{ 7, "smsq-7", "+33612345678", NULL, 1 },
+	{ 7, "smsq-7", "+33612345678", NULL, 1, 0 },
+};
+static const struct provider_msg same_to[] = {
+	{ 1, "smsq-1", "+33612345678", "a", 1, 0 },
+	{ 2, "smsq-2", "+447700900123", "b", 1, 0 },
+	{ 3, "smsq-3", "+33612345678", "c", 1, 0 },
 };
 static const struct provider_msg long_ref[] = {
 	{ 8, "smsq-0123456789012345678901234567890123456789012345678901234567890123456789",
-	  "+33612345678", "a", 1 },
+	  "+33612345678", "a", 1, 0 },
 };
 
 static const struct build_error_case build_error_cases[] = {
@@ -410,6 +470,29 @@ static const struct build_error_case build_error_cases[] = {
 	{ "webhook: token with a space", PROVIDER_WEBHOOK, "token", "a b", NULL, 1, "token" },
 	{ "webhook: the same ref twice", PROVIDER_WEBHOOK, NULL, NULL, dup_refs, 2, "twice" },
 	{ "webhook: text not UTF-8", PROVIDER_WEBHOOK, NULL, NULL, bad_utf8, 1, "not UTF-8" },
+	{ "sinch: 1001 recipients", PROVIDER_SINCH, NULL, NULL, NULL, 1001, "1 to 1000 allowed" },
+	{ "sinch: a number twice in one batch", PROVIDER_SINCH, NULL, NULL, same_to, 3,
+	  "message 3: its destination is in the batch already" },
+	{ "sinch: empty service plan id", PROVIDER_SINCH, "account", "", NULL, 1,
+	  "service plan id" },
+	{ "sinch: service plan id with a slash", PROVIDER_SINCH, "account", "plan/../x", NULL, 1,
+	  "service plan id" },
+	{ "sinch: empty API token", PROVIDER_SINCH, "token", "", NULL, 1, "Sinch API token" },
+	{ "sinch: API token with a newline (header injection)", PROVIDER_SINCH, "token",
+	  "tok\r\nX-Evil: 1", NULL, 1, "Sinch API token" },
+	{ "sinch: text not UTF-8", PROVIDER_SINCH, NULL, NULL, bad_utf8, 1, "not UTF-8" },
+	{ "sinch: the same ref twice", PROVIDER_SINCH, NULL, NULL, dup_refs, 2, "twice" },
+	{ "sinch: sender not UTF-8", PROVIDER_SINCH, "sender", "Cl\xe9nique", NULL, 1,
+	  "sender is not UTF-8" },
+	{ "vonage: two messages in one request", PROVIDER_VONAGE, NULL, NULL, NULL, 2,
+	  "1 to 1 allowed" },
+	{ "vonage: empty API key", PROVIDER_VONAGE, "account", "", NULL, 1, "Vonage API key" },
+	{ "vonage: API key with a colon", PROVIDER_VONAGE, "account", "key:x", NULL, 1,
+	  "Vonage API key" },
+	{ "vonage: empty API secret", PROVIDER_VONAGE, "token", "", NULL, 1, "Vonage API secret" },
+	{ "vonage: empty sender", PROVIDER_VONAGE, "sender", "", NULL, 1, "sender is empty" },
+	{ "vonage: text not UTF-8", PROVIDER_VONAGE, NULL, NULL, bad_utf8, 1, "not UTF-8" },
+	{ "vonage: no destination", PROVIDER_VONAGE, NULL, NULL, no_to, 1, "no destination" },
 };
 
 static void set_conf_field(struct provider_conf *conf, const char *field, const char *value)
@@ -438,7 +521,7 @@ static void test_build_error_case(void **state)
 	const struct build_error_case *c = *state;
 	const struct provider_ops *ops = provider_ops_for(c->kind);
 	struct provider_conf conf = *conf_for(c->kind);
-	struct provider_msg many[PROVIDER_INFOBIP_MAX_BATCH + 1];
+	static struct provider_msg many[PROVIDER_SINCH_MAX_BATCH + 1];
 	const struct provider_msg *msgs = c->msgs;
 	struct provider_request req;
 	char err[256] = "";
@@ -481,6 +564,7 @@ struct want {
 #define W_FAILED(why) { PROVIDER_FAILED, 0, NO_WAIT, "", why }
 #define W_UNAVAILABLE(ms, why) { PROVIDER_UNAVAILABLE, 0, ms, "", why }
 #define W_MISCONF(why) { PROVIDER_MISCONFIGURED, 0, NO_WAIT, "", why }
+#define W_SPLIT(why) { PROVIDER_SPLIT, 0, NO_WAIT, "", why }
 
 struct parse_case {
 	const char *name;            /* test name */
@@ -521,6 +605,28 @@ struct parse_case {
 	",\"groupName\":\"" gname "\",\"id\":" #id ",\"name\":\"" name "\"},\"to\":\"" to "\"}"
 #define IB_PENDING(mid, to)                                                                  \
 	IB_ENTRY(mid, to, 1, "PENDING", 26, "PENDING_ACCEPTED", "Message sent to next instance")
+/* Sinch's answer to a send: the batch (the sample of the API reference). */
+#define SINCH_BATCH_ID "01FC66621XXXXX119Z8PMV1QPQ"
+#define SINCH_BATCH                                                                        \
+	"{\"id\":\"" SINCH_BATCH_ID "\",\"to\":[\"+33612345678\",\"+447700900123\","      \
+	"\"+33699887766\"],\"from\":\"Clinique\",\"canceled\":false,\"parameters\":"       \
+	"{\"text\":{\"+33612345678\":\"a\",\"+447700900123\":\"b\",\"+33699887766\":\"c\"}}," \
+	"\"body\":\"${text}\",\"type\":\"mt_text\",\"created_at\":\"2019-08-24T14:15:22Z\","  \
+	"\"modified_at\":\"2019-08-24T14:15:22Z\",\"delivery_report\":\"none\","          \
+	"\"expire_at\":\"2019-08-27T14:15:22Z\",\"flash_message\":false,"                 \
+	"\"client_reference\":\"smsq-1\"}"
+#define SINCH_ERROR(code, text) "{\"code\":\"" code "\",\"text\":\"" text "\"}"
+
+/* A Vonage answer's part, accepted (the fields of the docs' sample). */
+#define VG_OK(id)                                                                        \
+	"{\"to\":\"33612345678\",\"message-id\":\"" id "\",\"status\":\"0\","              \
+	"\"remaining-balance\":\"3.14159265\",\"message-price\":\"0.03330000\","          \
+	"\"network\":\"20801\",\"client-ref\":\"smsq-1\"}"
+/* A Vonage answer refusing the message (in a 200). */
+#define VG_ERR(status, text)                                                             \
+	"{\"message-count\":\"1\",\"messages\":[{\"status\":\"" status "\","              \
+	"\"error-text\":\"" text "\"}]}"
+
 #define IB_ERROR(id, text) "{\"requestError\":{\"serviceException\":{\"messageId\":\"" id "\"," \
 	"\"text\":\"" text "\"}}}"
 
@@ -778,6 +884,200 @@ static const struct parse_case parse_cases[] = {
 	  1, { W_RETRY("not sent: Connection refused") } },
 	{ "webhook: timeout after sending -> retry, maybe sent", PROVIDER_WEBHOOK,
 	  PROVIDER_T_AMBIGUOUS, 0, NULL, -1, 1, { W_MAYBE("no answer after sending: timeout") } },
+	/* -- Sinch -- */
+	{ "sinch: 201 the batch -> every message sent with the batch id", PROVIDER_SINCH,
+	  PROVIDER_T_OK, 201, SINCH_BATCH, -1, 3,
+	  { W_SENT(SINCH_BATCH_ID), W_SENT(SINCH_BATCH_ID), W_SENT(SINCH_BATCH_ID) } },
+	{ "sinch: 200 is a 2xx like 201", PROVIDER_SINCH, PROVIDER_T_OK, 200,
+	  "{\"id\":\"" SINCH_BATCH_ID "\"}", -1, 1, { W_SENT(SINCH_BATCH_ID) } },
+	{ "sinch: 201 without an id -> retry, maybe sent", PROVIDER_SINCH, PROVIDER_T_OK, 201,
+	  "{\"to\":[\"+33612345678\"],\"canceled\":false}", -1, 2,
+	  { W_MAYBE("http 201 answer without a batch id"),
+	    W_MAYBE("http 201 answer without a batch id") } },
+	{ "sinch: 201 with a numeric id -> retry, maybe sent", PROVIDER_SINCH, PROVIDER_T_OK, 201,
+	  "{\"id\":42}", -1, 1, { W_MAYBE("http 201 answer without a batch id") } },
+	{ "sinch: 201 truncated -> retry, maybe sent", PROVIDER_SINCH, PROVIDER_T_OK, 201,
+	  "{\"id\":\"01FC66621XXXXX119Z8P", -1, 2,
+	  { W_MAYBE("~http 201 unparseable body: "), W_MAYBE("~http 201 unparseable body: ") } },
+	{ "sinch: 400 about a number, several messages -> each goes again alone", PROVIDER_SINCH,
+	  PROVIDER_T_OK, 400,
+	  SINCH_ERROR("syntax_invalid_parameter_format", "Invalid MSISDN: +3361234"), -1, 3,
+	  { W_SPLIT("http 400 syntax_invalid_parameter_format: Invalid MSISDN: +3361234"),
+	    W_SPLIT("http 400 syntax_invalid_parameter_format: Invalid MSISDN: +3361234"),
+	    W_SPLIT("http 400 syntax_invalid_parameter_format: Invalid MSISDN: +3361234") } },
+	{ "sinch: 400 to one message -> failed, its own", PROVIDER_SINCH, PROVIDER_T_OK, 400,
+	  SINCH_ERROR("syntax_invalid_parameter_format", "Invalid MSISDN: +3361234"), -1, 1,
+	  { W_FAILED("http 400 syntax_invalid_parameter_format: Invalid MSISDN: +3361234") } },
+	{ "sinch: 400 syntax_constraint_violation, several -> split", PROVIDER_SINCH, PROVIDER_T_OK,
+	  400, SINCH_ERROR("syntax_constraint_violation", "body: size must be between 1 and 2000"),
+	  -1, 2,
+	  { W_SPLIT("~http 400 syntax_constraint_violation: body"),
+	    W_SPLIT("~http 400 syntax_constraint_violation: body") } },
+	{ "sinch: 400 with a numeric code -> split", PROVIDER_SINCH, PROVIDER_T_OK, 400,
+	  "{\"code\":400,\"text\":\"Bad Request\"}", -1, 2,
+	  { W_SPLIT("http 400 400: Bad Request"), W_SPLIT("http 400 400: Bad Request") } },
+	{ "sinch: 400 not JSON, one message -> failed", PROVIDER_SINCH, PROVIDER_T_OK, 400,
+	  "Bad Request", -1, 1, { W_FAILED("http 400") } },
+	{ "sinch: 403 illegal_number_type, several -> split", PROVIDER_SINCH, PROVIDER_T_OK, 403,
+	  SINCH_ERROR("illegal_number_type", "Illegal number type"), -1, 2,
+	  { W_SPLIT("http 403 illegal_number_type: Illegal number type"),
+	    W_SPLIT("http 403 illegal_number_type: Illegal number type") } },
+	{ "sinch: 403 illegal_number_type alone -> failed, not our account", PROVIDER_SINCH,
+	  PROVIDER_T_OK, 403, SINCH_ERROR("illegal_number_type", "Illegal number type"), -1, 1,
+	  { W_FAILED("http 403 illegal_number_type: Illegal number type") } },
+	{ "sinch: 403 blocked_account -> misconfigured (the account)", PROVIDER_SINCH,
+	  PROVIDER_T_OK, 403, SINCH_ERROR("blocked_account", "Account blocked"), -1, 2,
+	  { W_MISCONF("http 403 blocked_account: Account blocked"),
+	    W_MISCONF("http 403 blocked_account: Account blocked") } },
+	{ "sinch: 401 -> misconfigured (the token)", PROVIDER_SINCH, PROVIDER_T_OK, 401,
+	  SINCH_ERROR("unauthorized", "Unauthorized"), -1, 2,
+	  { W_MISCONF("http 401 unauthorized: Unauthorized"),
+	    W_MISCONF("http 401 unauthorized: Unauthorized") } },
+	{ "sinch: 401 empty body -> misconfigured", PROVIDER_SINCH, PROVIDER_T_OK, 401, "", -1, 1,
+	  { W_MISCONF("http 401") } },
+	{ "sinch: 404 -> misconfigured (service plan id or region)", PROVIDER_SINCH, PROVIDER_T_OK,
+	  404, "", -1, 1, { W_MISCONF("http 404") } },
+	{ "sinch: 429 with Retry-After -> throttled, every message", PROVIDER_SINCH, PROVIDER_T_OK,
+	  429, SINCH_ERROR("too_many_requests", "Too many requests"), 2000, 2,
+	  { W_THROTTLED(2000, "http 429 too_many_requests: Too many requests"),
+	    W_THROTTLED(2000, "http 429 too_many_requests: Too many requests") } },
+	{ "sinch: 503 -> unavailable", PROVIDER_SINCH, PROVIDER_T_OK, 503, "", -1, 1,
+	  { W_UNAVAILABLE(NO_WAIT, "http 503") } },
+	{ "sinch: 500 -> retry, not split", PROVIDER_SINCH, PROVIDER_T_OK, 500,
+	  SINCH_ERROR("internal_error", "Internal error"), -1, 2,
+	  { W_RETRY("http 500 internal_error: Internal error"),
+	    W_RETRY("http 500 internal_error: Internal error") } },
+	{ "sinch: connection refused -> retry", PROVIDER_SINCH, PROVIDER_T_NOT_SENT, 0, NULL, -1, 2,
+	  { W_RETRY("not sent: Connection refused"), W_RETRY("not sent: Connection refused") } },
+	{ "sinch: timeout after sending -> retry, maybe sent", PROVIDER_SINCH, PROVIDER_T_AMBIGUOUS,
+	  0, NULL, -1, 1, { W_MAYBE("no answer after sending: timeout") } },
+	/* -- Vonage -- */
+	{ "vonage: 200 status 0 -> sent with the message-id", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "{\"message-count\":\"1\",\"messages\":[" VG_OK("0A0000000123ABCD1") "]}", -1, 1,
+	  { W_SENT("0A0000000123ABCD1") } },
+	{ "vonage: a message in two parts, both accepted -> sent, the first part's id",
+	  PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "{\"message-count\":\"2\",\"messages\":[" VG_OK("62dfdf68-6c7c-479a-a190-5c52f798a787")
+	  "," VG_OK("72ff9536-62d6-455a-9f0b-65f3c265b423") "]}", -1, 1,
+	  { W_SENT("62dfdf68-6c7c-479a-a190-5c52f798a787") } },
+	{ "vonage: status and count as numbers", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "{\"message-count\":1,\"messages\":[{\"message-id\":\"X1\",\"status\":0}]}", -1, 1,
+	  { W_SENT("X1") } },
+	{ "vonage: status 1 Throttled inside a 200 -> throttled, Retry-After", PROVIDER_VONAGE,
+	  PROVIDER_T_OK, 200, VG_ERR("1", "Throttled"), 1000, 1,
+	  { W_THROTTLED(1000, "vonage status 1 (Throttled): Throttled") } },
+	{ "vonage: status 1 without Retry-After -> throttled, a short hold", PROVIDER_VONAGE,
+	  PROVIDER_T_OK, 200, VG_ERR("1", "You are sending SMS faster than the account limit."),
+	  -1, 1, { W_THROTTLED(NO_WAIT, "vonage status 1 (Throttled): You are sending SMS faster "
+			       "than the account limit.") } },
+	{ "vonage: status 2 -> failed", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("2", "Missing to param"), -1, 1,
+	  { W_FAILED("vonage status 2 (Missing Parameters): Missing to param") } },
+	{ "vonage: status 3 (an invalid number) -> failed", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("3", "Invalid to address"), -1, 1,
+	  { W_FAILED("vonage status 3 (Invalid Parameters): Invalid to address") } },
+	{ "vonage: status 4 (bad credentials) -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("4", "Bad Credentials"), -1, 1,
+	  { W_MISCONF("vonage status 4 (Invalid Credentials): Bad Credentials") } },
+	{ "vonage: status 5 -> retry", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("5", "Internal Error"), -1, 1,
+	  { W_RETRY("vonage status 5 (Internal Error): Internal Error") } },
+	{ "vonage: status 6 (unroutable) -> failed", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("6", "Unroutable message - rejected"), -1, 1,
+	  { W_FAILED("vonage status 6 (Invalid Message): Unroutable message - rejected") } },
+	{ "vonage: status 7 -> failed", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("7", "Number barred."), -1, 1,
+	  { W_FAILED("vonage status 7 (Number Barred): Number barred.") } },
+	{ "vonage: status 8 (account suspended) -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK,
+	  200, VG_ERR("8", "Account suspended"), -1, 1,
+	  { W_MISCONF("vonage status 8 (Partner Account Barred): Account suspended") } },
+	{ "vonage: status 9 (out of credit) -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("9", "Quota Exceeded - rejected"), -1, 1,
+	  { W_MISCONF("vonage status 9 (Partner Quota Violation): Quota Exceeded - rejected") } },
+	{ "vonage: status 10 -> throttled", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("10", "Too many existing binds"), 2000, 1,
+	  { W_THROTTLED(2000, "vonage status 10 (Too Many Existing Binds): Too many existing "
+			      "binds") } },
+	{ "vonage: status 11 -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("11", "Account not enabled for REST"), -1, 1,
+	  { W_MISCONF("vonage status 11 (Account Not Enabled For HTTP): Account not enabled for "
+		      "REST") } },
+	{ "vonage: status 12 -> failed", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("12", "Message too long"), -1, 1,
+	  { W_FAILED("vonage status 12 (Message Too Long): Message too long") } },
+	{ "vonage: status 14 -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("14", "Invalid Signature"), -1, 1,
+	  { W_MISCONF("vonage status 14 (Invalid Signature): Invalid Signature") } },
+	{ "vonage: status 15 (our sender refused) -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK,
+	  200, VG_ERR("15", "Illegal Sender Address - rejected"), -1, 1,
+	  { W_MISCONF("vonage status 15 (Invalid Sender Address): Illegal Sender Address - "
+		      "rejected") } },
+	{ "vonage: status 22 -> failed", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("22", "Invalid network code"), -1, 1,
+	  { W_FAILED("vonage status 22 (Invalid Network Code): Invalid network code") } },
+	{ "vonage: status 23 -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("23", "Invalid callback url"), -1, 1,
+	  { W_MISCONF("vonage status 23 (Invalid Callback URL): Invalid callback url") } },
+	{ "vonage: status 29 (demo account) -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("29", "Non White-listed Destination - rejected"), -1, 1,
+	  { W_MISCONF("vonage status 29 (Non-Whitelisted Destination): Non White-listed "
+		      "Destination - rejected") } },
+	{ "vonage: status 32 -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("32", "Signature and api secret disallowed"), -1, 1,
+	  { W_MISCONF("~vonage status 32 (Signature And API Secret Disallowed)") } },
+	{ "vonage: status 33 -> failed", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("33", "Number de-activated"), -1, 1,
+	  { W_FAILED("vonage status 33 (Number De-activated): Number de-activated") } },
+	{ "vonage: an unknown status -> retry", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  VG_ERR("99", "Something new"), -1, 1,
+	  { W_RETRY("vonage status 99 (unknown status): Something new") } },
+	{ "vonage: a refusal without error-text", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "{\"message-count\":\"1\",\"messages\":[{\"status\":\"6\"}]}", -1, 1,
+	  { W_FAILED("vonage status 6 (Invalid Message)") } },
+	{ "vonage: part 2 throttled after part 1 went -> throttled, the part that went named",
+	  PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "{\"message-count\":\"2\",\"messages\":[" VG_OK("3295d748-4e14-4681-af78-166dca3c5aab")
+	  ",{\"status\":\"1\",\"error-text\":\"Throttled\"}]}", 1000, 1,
+	  { { PROVIDER_THROTTLED, 0, 1000, "3295d748-4e14-4681-af78-166dca3c5aab",
+	      "vonage status 1 (Throttled): Throttled (part 2 of 2; 1 accepted, a resend repeats "
+	      "them)" } } },
+	{ "vonage: part 2 of 3 failing inside -> retry, maybe sent in part", PROVIDER_VONAGE,
+	  PROVIDER_T_OK, 200,
+	  "{\"message-count\":\"3\",\"messages\":[" VG_OK("P1") ",{\"status\":\"5\"}," VG_OK("P3")
+	  "]}", -1, 1,
+	  { { PROVIDER_RETRY, 1, NO_WAIT, "P1",
+	      "vonage status 5 (Internal Error) (part 2 of 3; 2 accepted, a resend repeats them)" } } },
+	{ "vonage: fewer parts listed than counted -> retry, maybe sent", PROVIDER_VONAGE,
+	  PROVIDER_T_OK, 200, "{\"message-count\":\"3\",\"messages\":[" VG_OK("P1") "," VG_OK("P2")
+	  "]}", -1, 1, { W_MAYBE("vonage answer lists 2 of 3 parts") } },
+	{ "vonage: a part without a status -> retry, maybe sent", PROVIDER_VONAGE, PROVIDER_T_OK,
+	  200, "{\"message-count\":\"1\",\"messages\":[{\"message-id\":\"P1\"}]}", -1, 1,
+	  { W_MAYBE("vonage answer part 1 without a status") } },
+	{ "vonage: no part at all -> retry, maybe sent", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "{\"message-count\":\"0\",\"messages\":[]}", -1, 1,
+	  { W_MAYBE("http 200 answer without any message part") } },
+	{ "vonage: 200 without messages -> retry, maybe sent", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "{\"message-count\":\"1\"}", -1, 1,
+	  { W_MAYBE("http 200 answer without a messages array") } },
+	{ "vonage: 200 HTML -> retry, maybe sent", PROVIDER_VONAGE, PROVIDER_T_OK, 200,
+	  "<html>maintenance</html>", -1, 1, { W_MAYBE("~http 200 unparseable body: ") } },
+	{ "vonage: 401 problem document -> misconfigured", PROVIDER_VONAGE, PROVIDER_T_OK, 401,
+	  "{\"type\":\"https://developer.nexmo.com/api-errors#unauthorized\",\"title\":"
+	  "\"Unauthorized\",\"detail\":\"You did not provide correct credentials.\"}", -1, 1,
+	  { W_MISCONF("http 401 Unauthorized: You did not provide correct credentials.") } },
+	{ "vonage: 429 -> throttled", PROVIDER_VONAGE, PROVIDER_T_OK, 429, "", 3000, 1,
+	  { W_THROTTLED(3000, "http 429") } },
+	{ "vonage: 500 with error-text -> retry", PROVIDER_VONAGE, PROVIDER_T_OK, 500,
+	  "{\"error-text\":\"Internal Error\"}", -1, 1, { W_RETRY("http 500 Internal Error") } },
+	{ "vonage: 503 -> unavailable", PROVIDER_VONAGE, PROVIDER_T_OK, 503, "", -1, 1,
+	  { W_UNAVAILABLE(NO_WAIT, "http 503") } },
+	{ "vonage: connection refused -> retry", PROVIDER_VONAGE, PROVIDER_T_NOT_SENT, 0, NULL, -1,
+	  1, { W_RETRY("not sent: Connection refused") } },
+	{ "vonage: timeout after sending -> retry, maybe sent", PROVIDER_VONAGE,
+	  PROVIDER_T_AMBIGUOUS, 0, NULL, -1, 1, { W_MAYBE("no answer after sending: timeout") } },
+	{ "vonage: asked about two -> the second was never in the request", PROVIDER_VONAGE,
+	  PROVIDER_T_OK, 200, "{\"message-count\":\"1\",\"messages\":[" VG_OK("X") "]}", -1, 2,
+	  { W_SENT("X"), W_MAYBE("not part of the Vonage request (one message per request)") } },
 };
 
 /* The transport error text a case's transport would come with. */
@@ -883,7 +1183,8 @@ static void test_parse_random_bytes(void **state)
 	for (round = 0; round < 3000; round++) {
 		char body[256];
 		size_t len, k;
-		enum provider_kind kind = (enum provider_kind)(round % 3);
+		enum provider_kind kind = (enum provider_kind)(round % (LAST_KIND + 1));
+		size_t n = provider_ops_for(kind)->max_batch == 1 ? 1 : N_OF(batch);
 		struct provider_response resp = { .transport = PROVIDER_T_OK, .retry_after_ms = -1 };
 		struct provider_result out[N_OF(batch)];
 
@@ -896,9 +1197,8 @@ static void test_parse_random_bytes(void **state)
 		resp.body = body;
 		resp.body_len = len;
 		resp.status = (round / 3) % 2 == 0 ? 200 : 400 + round % 200;
-		provider_ops_for(kind)->parse(conf_for(kind), &resp, batch,
-					      kind == PROVIDER_TWILIO ? 1 : N_OF(batch), out);
-		for (i = 0; i < (kind == PROVIDER_TWILIO ? 1 : N_OF(batch)); i++)
+		provider_ops_for(kind)->parse(conf_for(kind), &resp, batch, n, out);
+		for (i = 0; i < n; i++)
 			assert_result_sane(&out[i]);
 	}
 }
@@ -920,7 +1220,7 @@ static void test_parse_huge_and_deep(void **state)
 	memset(body, ' ', HUGE_BODY);
 	body[0] = '[';
 	body[HUGE_BODY - 1] = ']';
-	for (kind = PROVIDER_TWILIO; kind <= PROVIDER_WEBHOOK; kind++) {
+	for (kind = PROVIDER_TWILIO; kind <= LAST_KIND; kind++) {
 		resp.body_len = HUGE_BODY;
 		provider_ops_for(kind)->parse(conf_for(kind), &resp, batch, 1, out);
 		check_want(&out[0], &(struct want)W_MAYBE("http 200 body too large (2097152 bytes)"), 0);
@@ -1015,7 +1315,7 @@ static void test_parse_odd_calls(void **state)
 	enum provider_kind kind;
 
 	(void)state;
-	for (kind = PROVIDER_TWILIO; kind <= PROVIDER_WEBHOOK; kind++) {
+	for (kind = PROVIDER_TWILIO; kind <= LAST_KIND; kind++) {
 		provider_ops_for(kind)->parse(conf_for(kind), NULL, batch, 1, out);
 		check_want(&out[0], &(struct want)W_MAYBE("no response"), 0);
 		provider_ops_for(kind)->parse(conf_for(kind), NULL, batch, 0, out);
@@ -1024,6 +1324,119 @@ static void test_parse_odd_calls(void **state)
 	check_want(&out[0], &(struct want)W_SENT(TWILIO_SID), 0);
 	check_want(&out[1], &(struct want)W_MAYBE("~not part of the Twilio request"), 1);
 	provider_fail_all(NULL, NULL, 0, NULL);
+}
+
+/* ---- Vonage's type ------------------------------------------------------------ */
+
+/* Vonage is told the encoding: "text" for a GSM-7 text (accents of the GSM
+ * table included), "unicode" for one that goes as UCS-2; the client-ref is
+ * left out without a reference. */
+static void test_vonage_type_follows_the_encoding(void **state)
+{
+	static const struct provider_msg gsm = { 2, "smsq-2", "+447700900123",
+						 "RDV \"demain\" 9h\nDr Zo\xc3\xa9", 1, 0 };
+	static const struct provider_msg cyrillic = { 3, NULL, "+33699887766",
+						      "\xd0\x9f\xd1\x80\xd0\xb8", 1, 1 };
+	struct provider_request req;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(provider_vonage_ops.build(&vonage_conf, &gsm, 1, &req, err, sizeof(err)),
+			 0);
+	assert_string_equal(req.body, "from=Clinique&to=447700900123"
+			    "&text=RDV%20%22demain%22%209h%0ADr%20Zo%C3%A9&type=text&client-ref=smsq-2");
+	provider_request_clear(&req);
+	assert_int_equal(provider_vonage_ops.build(&vonage_conf, &cyrillic, 1, &req, err,
+						   sizeof(err)), 0);
+	assert_string_equal(req.body, "from=Clinique&to=33699887766"
+			    "&text=%D0%9F%D1%80%D0%B8&type=unicode");
+	provider_request_clear(&req);
+}
+
+/* ---- no credential in an error ------------------------------------------------- */
+
+/* Whatever build() refuses, its error (which goes to the log and to
+ * smsq-worker's start-up message) never quotes the token: not when the
+ * token itself is what is wrong, not when anything else is. */
+static void test_no_credential_in_errors(void **state)
+{
+	static const char secret[] = "S3CRET-t0ken";
+	static struct provider_msg many[PROVIDER_SINCH_MAX_BATCH + 1];
+	static const char *const tokens[] = { secret, "S3CRET-t0ken with spaces",
+					      "S3CRET-t0ken\r\nX-Evil: 1" };
+	enum provider_kind kind;
+
+	(void)state;
+	for (size_t i = 0; i < N_OF(many); i++)
+		many[i] = batch[i % N_OF(batch)];
+	for (kind = PROVIDER_TWILIO; kind <= LAST_KIND; kind++) {
+		const struct provider_ops *ops = provider_ops_for(kind);
+
+		for (size_t t = 0; t < N_OF(tokens); t++) {
+			for (int bad = 0; bad < 6; bad++) {
+				struct provider_conf conf = *conf_for(kind);
+				const struct provider_msg *msgs = batch;
+				struct provider_request req;
+				size_t n = 1;
+				char err[256] = "";
+
+				snprintf(conf.token, sizeof(conf.token), "%s", tokens[t]);
+				if (bad == 1)
+					n = ops->max_batch + 1, msgs = many;
+				else if (bad == 2)
+					msgs = bad_utf8;
+				else if (bad == 3)
+					conf.base_url[0] = '\0';
+				else if (bad == 4)
+					snprintf(conf.account, sizeof(conf.account), "a/b");
+				else if (bad == 5)
+					snprintf(conf.sender, sizeof(conf.sender), "\xff");
+				if (ops->build(&conf, msgs, n, &req, err, sizeof(err)) == 0) {
+					provider_request_clear(&req);
+					continue;
+				}
+				if (strstr(err, "S3CRET") != NULL)
+					fail_msg("%s, token %zu, refusal %d: \"%s\"", ops->api, t, bad,
+						 err);
+				assert_string_equal(req.basic_pass, "");
+				err[0] = '\0';
+				if (provider_conf_check(&conf, err, sizeof(err)) != 0 &&
+				    strstr(err, "S3CRET") != NULL)
+					fail_msg("%s: conf_check: \"%s\"", ops->api, err);
+			}
+		}
+	}
+}
+
+/* ---- batches of a number once ------------------------------------------------ */
+
+/* What a batch of an API taking a number once per request may carry: the
+ * run before the first repeat, found in one pass whatever the size. */
+static void test_distinct_prefix(void **state)
+{
+	enum { N = 1200 };
+	static struct provider_msg m[N];
+	static char to[N][16];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(provider_distinct_prefix(batch, 0), 0);
+	assert_int_equal(provider_distinct_prefix(batch, N_OF(batch)), N_OF(batch));
+	for (i = 0; i < N; i++) {
+		snprintf(to[i], sizeof(to[i]), "+3361%07zu", i);
+		m[i] = (struct provider_msg){ i, "smsq-x", to[i], "t", 1, 0 };
+	}
+	assert_int_equal(provider_distinct_prefix(m, N), N);
+	m[1000].to = to[3];
+	assert_int_equal(provider_distinct_prefix(m, N), 1000);
+	m[5].to = to[4];
+	assert_int_equal(provider_distinct_prefix(m, N), 5);
+	m[1].to = to[0];
+	assert_int_equal(provider_distinct_prefix(m, N), 1);
+	/* The same digits with and without '+' are two strings: the API
+	 * compares what it is sent, and smsq always sends E.164 with '+'. */
+	m[1].to = "3361000000";
+	assert_int_equal(provider_distinct_prefix(m, 2), 2);
 }
 
 /* ---- the adapter table ----------------------------------------------------- */
@@ -1036,11 +1449,15 @@ static void test_ops_table(void **state)
 	assert_ptr_equal(provider_ops_for(PROVIDER_TWILIO), &provider_twilio_ops);
 	assert_ptr_equal(provider_ops_for(PROVIDER_INFOBIP), &provider_infobip_ops);
 	assert_ptr_equal(provider_ops_for(PROVIDER_WEBHOOK), &provider_webhook_ops);
-	assert_null(provider_ops_for((enum provider_kind)3));
+	assert_ptr_equal(provider_ops_for(PROVIDER_SINCH), &provider_sinch_ops);
+	assert_ptr_equal(provider_ops_for(PROVIDER_VONAGE), &provider_vonage_ops);
+	assert_null(provider_ops_for((enum provider_kind)(LAST_KIND + 1)));
 	assert_null(provider_ops_for((enum provider_kind)-1));
 	assert_int_equal(provider_twilio_ops.max_batch, 1);
 	assert_int_equal(provider_infobip_ops.max_batch, 100);
 	assert_int_equal(provider_webhook_ops.max_batch, 100);
+	assert_int_equal(provider_sinch_ops.max_batch, 1000);
+	assert_int_equal(provider_vonage_ops.max_batch, 1);
 	/* The text limits of PROVIDERS.md (ingest refuses longer texts). */
 	assert_int_equal(provider_twilio_ops.max_text_units, 1600);
 	assert_int_equal(provider_twilio_ops.max_text_segments, 0);
@@ -1048,6 +1465,19 @@ static void test_ops_table(void **state)
 	assert_int_equal(provider_infobip_ops.max_text_segments, 255);
 	assert_int_equal(provider_webhook_ops.max_text_units, 0);
 	assert_int_equal(provider_webhook_ops.max_text_segments, 255);
+	assert_int_equal(provider_sinch_ops.max_text_units, 1600);
+	assert_int_equal(provider_sinch_ops.max_text_segments, 0);
+	/* What each limit counts by default (count = auto), and who needs what. */
+	assert_int_equal(provider_twilio_ops.count_segments, 1);
+	assert_int_equal(provider_infobip_ops.count_segments, 1);
+	assert_int_equal(provider_webhook_ops.count_segments, 1);
+	assert_int_equal(provider_sinch_ops.count_segments, 0);
+	assert_int_equal(provider_vonage_ops.count_segments, 0);
+	assert_int_equal(provider_vonage_ops.max_text_segments, 255);
+	assert_int_equal(provider_vonage_ops.needs_encoding, 1);
+	assert_int_equal(provider_sinch_ops.needs_encoding, 0);
+	assert_int_equal(provider_sinch_ops.distinct_to, 1);
+	assert_int_equal(provider_infobip_ops.distinct_to, 0);
 
 	assert_int_equal(provider_kind_parse("twilio", &k), 0);
 	assert_int_equal(k, PROVIDER_TWILIO);
@@ -1055,7 +1485,11 @@ static void test_ops_table(void **state)
 	assert_int_equal(k, PROVIDER_INFOBIP);
 	assert_int_equal(provider_kind_parse("webhook", &k), 0);
 	assert_int_equal(k, PROVIDER_WEBHOOK);
-	assert_int_equal(provider_kind_parse("vonage", &k), -1);
+	assert_int_equal(provider_kind_parse("sinch", &k), 0);
+	assert_int_equal(k, PROVIDER_SINCH);
+	assert_int_equal(provider_kind_parse("vonage", &k), 0);
+	assert_int_equal(k, PROVIDER_VONAGE);
+	assert_int_equal(provider_kind_parse("nexmo", &k), -1);
 	assert_int_equal(provider_kind_parse("", &k), -1);
 	assert_int_equal(provider_kind_parse("Twilio ", &k), -1);
 	assert_int_equal(provider_kind_parse(NULL, &k), -1);
@@ -1157,6 +1591,9 @@ int main(void)
 	static const struct CMUnitTest misc[] = {
 		cmocka_unit_test(test_config_failure_parks),
 		cmocka_unit_test(test_ops_table),
+		cmocka_unit_test(test_distinct_prefix),
+		cmocka_unit_test(test_no_credential_in_errors),
+		cmocka_unit_test(test_vonage_type_follows_the_encoding),
 		cmocka_unit_test(test_json_str_matches_jansson),
 		cmocka_unit_test(test_request_clear),
 		cmocka_unit_test(test_parse_truncations),

@@ -104,17 +104,21 @@ static const struct opt opts[] = {
 
 /* Options of a [provider.NAME] section (names are "provider.NAME.<key>"). */
 static const struct opt provider_opts[] = {
-	{ "type", OPT_STR, "", 0, 0, P(type), "twilio, infobip or webhook" },
+	{ "type", OPT_STR, "", 0, 0, P(type), "twilio, infobip, webhook, sinch or vonage" },
 	{ "base_url", OPT_STR, "", 0, 0, PC(base_url), "API base URL (http:// or https://)" },
-	{ "account", OPT_STR, "", 0, 0, PC(account), "Twilio account SID" },
+	{ "account", OPT_STR, "", 0, 0, PC(account),
+	  "Twilio account SID, Sinch service plan id or Vonage API key" },
 	{ "token", OPT_STR, "", 0, 0, PC(token),
-	  "Twilio auth token, Infobip API key or webhook bearer token (never logged)" },
+	  "Twilio auth token, Infobip API key, webhook bearer token, Sinch API token or "
+	  "Vonage API secret (never logged)" },
 	{ "sender", OPT_STR, "", 0, 0, PC(sender), "sender number or name (From)" },
 	{ "rate_per_s", OPT_LONG, "0", 0, 1000000, P(rate_per_s),
 	  "the provider's limit, in units (count) per second, pool-wide (required)" },
 	{ "burst", OPT_LONG, "-1", -1, 1000000, P(burst),
 	  "extra units allowed at once; -1 = rate_per_s / 20" },
-	{ "count", OPT_STR, "segments", 0, 0, P(count), "segments or messages: what the limit counts" },
+	{ "count", OPT_STR, "auto", 0, 0, P(count),
+	  "segments, messages or auto: what the limit counts; auto = what the API counts "
+	  "(messages for sinch and vonage, segments for the others)" },
 	{ "requests_per_s", OPT_LONG, "0", 0, 1000000, P(requests_per_s),
 	  "a second limit on requests per second; 0 = none" },
 	{ "concurrency", OPT_LONG, "64", 1, 1024, P(concurrency),
@@ -396,7 +400,7 @@ static int check_provider(const struct config_provider *p, char *err, size_t err
 	enum provider_kind kind;
 
 	if (p->type[0] == '\0' || provider_kind_parse(p->type, &kind) != 0) {
-		snprintf(err, errlen, "provider.%s.type: '%s' is not one of twilio, infobip, webhook",
+		snprintf(err, errlen, "provider.%s.type: '%s' is not one of " PROVIDER_TYPES,
 			 n, p->type);
 		return -1;
 	}
@@ -410,8 +414,9 @@ static int check_provider(const struct config_provider *p, char *err, size_t err
 			 n);
 		return -1;
 	}
-	if (strcmp(p->count, "segments") != 0 && strcmp(p->count, "messages") != 0) {
-		snprintf(err, errlen, "provider.%s.count: '%s' is not segments or messages", n,
+	if (strcmp(p->count, "segments") != 0 && strcmp(p->count, "messages") != 0 &&
+	    strcmp(p->count, "auto") != 0) {
+		snprintf(err, errlen, "provider.%s.count: '%s' is not segments, messages or auto", n,
 			 p->count);
 		return -1;
 	}
@@ -423,7 +428,19 @@ static int check_provider(const struct config_provider *p, char *err, size_t err
 		snprintf(err, errlen, "provider.%s: infobip needs token (the API key)", n);
 		return -1;
 	}
-	if (kind != PROVIDER_WEBHOOK && p->conf.sender[0] == '\0') {
+	if (kind == PROVIDER_SINCH && (p->conf.account[0] == '\0' || p->conf.token[0] == '\0')) {
+		snprintf(err, errlen, "provider.%s: sinch needs account (the service plan id) and "
+			 "token (the API token)", n);
+		return -1;
+	}
+	if (kind == PROVIDER_VONAGE && (p->conf.account[0] == '\0' || p->conf.token[0] == '\0')) {
+		snprintf(err, errlen, "provider.%s: vonage needs account (the API key) and token "
+			 "(the API secret)", n);
+		return -1;
+	}
+	/* Sinch sends without "from" when the service plan has a default
+	 * originator; the webhook's contract makes it optional. */
+	if (kind != PROVIDER_WEBHOOK && kind != PROVIDER_SINCH && p->conf.sender[0] == '\0') {
 		snprintf(err, errlen, "provider.%s: sender is required", n);
 		return -1;
 	}
@@ -459,8 +476,8 @@ int config_text_opts(const struct config *cfg, struct prepare_opts *o, char *err
 		if (provider_kind_parse(c->type, &kind) == 0)
 			ops = provider_ops_for(kind);
 		if (ops == NULL) {
-			snprintf(err, errlen, "provider.%s.type: '%s' is not one of twilio, "
-				 "infobip, webhook", c->conf.name, c->type);
+			snprintf(err, errlen, "provider.%s.type: '%s' is not one of " PROVIDER_TYPES,
+				 c->conf.name, c->type);
 			return -1;
 		}
 		o->limits[o->n_limits++] = (struct prepare_text_limit){

@@ -25,8 +25,8 @@
  * primary; the next ones take over, in order, while it is failing. */
 struct config_provider {
 	struct provider_conf conf;       /* name (from the section), type, url, credentials */
-	char type[16];                   /* type: twilio | infobip | webhook */
-	char count[16];                  /* count: segments | messages */
+	char type[16];                   /* type: twilio | infobip | webhook | sinch | vonage */
+	char count[16];                  /* count: segments | messages | auto (the API's) */
 	long rate_per_s;                 /* rate_per_s: the provider's limit (units/s) */
 	long burst;                      /* burst: extra units at once (-1: rate/20) */
 	long requests_per_s;             /* requests_per_s: 0 = no request limit */

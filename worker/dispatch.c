@@ -24,6 +24,16 @@
  * Pacing tokens are taken per request, just before it starts, for its units
  * (messages or segments); a provider that has no tokens makes the loop sleep
  * exactly until it will.  Every step is non-blocking.
+ *
+ * A batch is a run of the queue's head.  It ends before a destination it
+ * already holds where the API takes a number once per request (Sinch: the
+ * texts are keyed by number), and before a message a provider refused
+ * with others (PROVIDER_SPLIT: a batch API answering for the whole batch,
+ * when one message may be at fault).  Such a message goes back to ready
+ * untouched and is remembered here, for a lease, to go in a request of its
+ * own when it comes back: the bad one then fails alone, the others go.
+ * Another worker that leases it first batches it again and learns the
+ * same; each round costs no attempt.
  */
 #include "worker/dispatch.h"
 
@@ -39,6 +49,7 @@
 #include "store/counters.h"
 #include "store/pace.h"
 #include "provider/provider.h"
+#include "text/gsm.h"
 
 _Static_assert(DISPATCH_LEASE_TEXTS >= STORE_LEASE_TEXTS_MIN,
 	       "a lease must have room for the longest text");
@@ -53,6 +64,7 @@ _Static_assert(DISPATCH_LEASE_TEXTS >= STORE_LEASE_TEXTS_MIN,
 #define PACE_SAY_NS (1000 * MS_NS) /* a provider's holds are logged this often at most */
 #define LEASE_MARGIN_MS 1000      /* a request leaves only with this much of every lease
 				     left (at most a quarter of a lease) */
+#define ALONE_MAX 2048            /* messages remembered to go alone (two full batches) */
 
 /* What a request remembers of one message. */
 struct req_msg {
@@ -94,6 +106,14 @@ struct prov {
 	struct req *free_reqs;         /* this provider's unused request slots */
 };
 
+/* A message refused with the others of its request (PROVIDER_SPLIT): it goes
+ * alone when it comes back, unless a lease passed first (another worker
+ * took it). */
+struct alone {
+	uint64_t id;                   /* message id */
+	int64_t until_ms;              /* forgotten after this (wall clock) */
+};
+
 struct pend {
 	struct store_outcome o;        /* the outcome */
 	char note[STORE_NOTE_MAX + 1]; /* its note (o.note points here) */
@@ -126,6 +146,8 @@ struct dispatch {
 	int64_t last_step_ms;          /* when dispatch_step() last ran (mono) */
 	size_t lost_unsaid;            /* dropped by drop_lost_head(), not logged yet */
 	int64_t lease_margin_ms;       /* LEASE_MARGIN_MS, at most a quarter of a lease */
+	struct alone *alone;           /* ALONE_MAX: messages to send alone (unordered) */
+	size_t n_alone;                /* how many */
 	uint64_t rng;                  /* xorshift state for jitter */
 	struct dispatch_counts counts; /* since start */
 	struct counters_data *ctr;     /* this process's shard of the shared counters, or NULL */
@@ -154,6 +176,51 @@ static int64_t backoff_ms(dispatch *d, unsigned attempts)
 	if (ceil_ms > d->cfg->retry_cap_ms)
 		ceil_ms = d->cfg->retry_cap_ms;
 	return (int64_t)(rnd(d) % (uint64_t)(ceil_ms + 1));
+}
+
+/* Remember message id to go alone until a lease from now (over an entry
+ * forgotten already, or its own); with ALONE_MAX live ones, it is not:
+ * batched again, it may be split again, at no attempt. */
+static void alone_add(dispatch *d, uint64_t id, int64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_alone; i++)
+		if (d->alone[i].id == id || d->alone[i].until_ms <= now)
+			break;
+	if (i == d->n_alone) {
+		if (d->n_alone == ALONE_MAX)
+			return;
+		d->n_alone++;
+	}
+	d->alone[i] = (struct alone){ id, now + d->cfg->dispatch_lease_ms };
+}
+
+/* Whether message id is to go alone; with take, it is forgotten (it goes
+ * now).  An entry found past its time is forgotten and says no. */
+static int alone_has(dispatch *d, uint64_t id, int64_t now, int take)
+{
+	for (size_t i = 0; i < d->n_alone; i++) {
+		int live;
+
+		if (d->alone[i].id != id)
+			continue;
+		live = d->alone[i].until_ms > now;
+		if (take || !live)
+			d->alone[i] = d->alone[--d->n_alone];
+		return live;
+	}
+	return 0;
+}
+
+/* Forget the entries past their time (so that an empty set costs nothing). */
+static void alone_expire(dispatch *d, int64_t now)
+{
+	for (size_t i = 0; i < d->n_alone;)
+		if (d->alone[i].until_ms <= now)
+			d->alone[i] = d->alone[--d->n_alone];
+		else
+			i++;
 }
 
 static struct store_leased *q_at(dispatch *d, size_t i)
@@ -431,7 +498,8 @@ static int build_provider(const struct config_provider *c, struct prov *p, char 
 	p->conf = c->conf;
 	p->conf.kind = kind;
 	p->ops = provider_ops_for(kind);
-	p->count_segments = strcmp(c->count, "segments") == 0;
+	p->count_segments = strcmp(c->count, "auto") == 0 ? p->ops->count_segments
+							 : strcmp(c->count, "segments") == 0;
 	p->lim.units_per_s = (double)c->rate_per_s;
 	p->lim.burst = c->burst >= 0 ? (uint32_t)c->burst
 				     : (uint32_t)(c->rate_per_s / BURST_DIVISOR > 0
@@ -550,6 +618,7 @@ dispatch *dispatch_new(const struct config *cfg, store *st, char *err, size_t er
 		d->pend_cap += d->prov[i].concurrency * d->prov[i].max_batch;
 	d->pend = xcalloc(d->pend_cap, sizeof(*d->pend));
 	d->reqs_mem = xcalloc(total_reqs, sizeof(*d->reqs_mem));
+	d->alone = xcalloc(ALONE_MAX, sizeof(*d->alone));
 	d->lease_margin_ms = cfg->dispatch_lease_ms / 4 < LEASE_MARGIN_MS
 				     ? cfg->dispatch_lease_ms / 4
 				     : LEASE_MARGIN_MS;
@@ -594,6 +663,7 @@ void dispatch_destroy(dispatch **dp)
 	free(d->out);
 	free(d->out_lease);
 	free(d->pend);
+	free(d->alone);
 	pace_close(&d->pace);
 	free(d);
 	*dp = NULL;
@@ -802,12 +872,20 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 		pm[i].ref = r->msgs[i].ref;
 		pm[i].to = r->msgs[i].to;
 		pm[i].text = "";
+		pm[i].segments = r->msgs[i].hdr.segments;
 		memset(&res[i], 0, sizeof(res[i]));
 	}
 	p->ops->parse(&p->conf, resp, pm, r->n, res);
 	count_request(d, r, resp, res, now_ns);
 	judge(res, r->n, &v);
 	hold_until = heed(d, r, resp, &v, now_ns);
+	if (r->n > 1 && res[0].status == PROVIDER_SPLIT) {
+		char reason[PROVIDER_REASON_MAX];
+
+		log_info("provider %s: a request of %zu messages refused as a whole (%s): each goes "
+			 "again in a request of its own", p->conf.name, r->n,
+			 log_mask_numbers(res[0].reason, reason, sizeof(reason)));
+	}
 
 	for (size_t i = 0; i < r->n; i++) {
 		const struct req_msg *m = &r->msgs[i];
@@ -838,6 +916,22 @@ static void on_done(dispatch *d, struct req *r, const struct provider_response *
 				pend_add(d, m->id, m->lease_until_ms, &m->hdr, STORE_OUT_RELEASE, 0,
 					 NULL, r->provider, m->to, m->created_ms);
 			}
+			break;
+		case PROVIDER_SPLIT:
+			if (r->n > 1) {
+				/* Refused with the others, maybe for one of theirs:
+				 * nothing was sent.  Back to ready untouched, to go
+				 * alone when it comes back. */
+				d->counts.split++;
+				alone_add(d, m->id, now);
+				pend_add(d, m->id, m->lease_until_ms, &m->hdr, STORE_OUT_RELEASE, 0,
+					 NULL, r->provider, m->to, m->created_ms);
+				break;
+			}
+			/* Alone, the refusal is its own (an adapter never splits a
+			 * request of one message). */
+			pend_add(d, m->id, m->lease_until_ms, &m->hdr, STORE_OUT_FAILED, 0, x->reason,
+				 r->provider, m->to, m->created_ms);
 			break;
 		case PROVIDER_THROTTLED:
 		case PROVIDER_UNAVAILABLE:
@@ -967,6 +1061,20 @@ static void drop_lost_head(dispatch *d, int64_t now)
 	}
 }
 
+/* Pacing units of queued message l at provider p: its SMS parts, or 1. */
+static uint32_t units_of(const struct prov *p, const struct store_leased *l)
+{
+	return p->count_segments && l->hdr.segments > 0 ? l->hdr.segments : 1;
+}
+
+/* Whether text[0..len) goes as UCS-2 (what ingest found: text/gsm.h). */
+static int is_ucs2(const char *text, size_t len)
+{
+	struct gsm_info gi;
+
+	return gsm_analyze(text, len, &gi) == 0 && gi.encoding == GSM_UCS2;
+}
+
 /* Start one request to provider pi from the head of the queue.  Returns 0
  * started, >0 ns to wait for pacing tokens, -1 nothing to send. */
 static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
@@ -991,19 +1099,38 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 	/* A batch: up to max_batch messages (one for a probe), and no more
 	 * units than the bucket holds at the effective rate, but always at
 	 * least one message; it ends before a message whose lease does not
-	 * hold (dropped next). */
+	 * hold (dropped next), and before one to go alone (which goes alone
+	 * when it heads the queue). */
 	struct pace_limits eff = pace_effective(d->pace, p->slot, &p->lim, now_ns);
 	uint32_t max_units = units_cap(&eff);
 	size_t max_n = probe ? 1 : p->max_batch;
+	int solo = 0;
 
+	if (d->n_alone > 0)
+		alone_expire(d, now);
 	while (n < d->q_len && n < max_n) {
 		const struct store_leased *l = q_at(d, n);
-		uint32_t u = p->count_segments ? (l->hdr.segments ? l->hdr.segments : 1) : 1;
+		uint32_t u = units_of(p, l);
 
 		if (n > 0 && (units + u > max_units || !lease_holds(d, l->lease_until_ms, now)))
 			break;
+		if (d->n_alone > 0 && alone_has(d, l->id, now, 0)) {
+			if (n == 0) {
+				units = u;
+				n = solo = 1;
+			}
+			break;
+		}
 		units += u;
 		n++;
+	}
+	if (p->ops->distinct_to && n > 1) {
+		/* A destination once per request: the batch ends before a
+		 * repeat, which heads the next one. */
+		for (size_t i = 0; i < n; i++)
+			pm[i].to = q_at(d, i)->to;
+		for (size_t keep = provider_distinct_prefix(pm, n); n > keep; n--)
+			units -= units_of(p, q_at(d, n - 1));
 	}
 	wait = pace_take(d->pace, p->slot, &p->lim, units, now_ns);
 	if (wait > 0) {
@@ -1011,6 +1138,8 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 			pace_probe_cancel(d->pace, p->slot); /* someone may probe later */
 		return wait;
 	}
+	if (solo)
+		(void)alone_has(d, q_at(d, 0)->id, now, 1); /* going now: forgotten */
 	r = p->free_reqs;
 	p->free_reqs = r->next_free;
 	r->probe = probe;
@@ -1034,11 +1163,13 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 		pm[i].to = l->to;
 		pm[i].text = l->text;
 		pm[i].segments = l->hdr.segments;
+		pm[i].ucs2 = p->ops->needs_encoding && is_ucs2(l->text, l->text_len);
 	}
 	memset(&r->http, 0, sizeof(r->http));
 	int built = p->ops->build(&p->conf, pm, n, &r->http, err, sizeof(err)) == 0;
 	if (!built || http_start(d->http, &r->http, &p->hopts, r, err, sizeof(err)) != 0) {
 		log_error("provider %s: request not sent: %s", p->conf.name, err);
+		d->counts.not_built++;
 		/* Nothing left: give the tokens and the slot back.  A message the
 		 * API cannot carry (found by building it alone) fails for good;
 		 * the others go back to ready, not attempted. */

@@ -15,6 +15,8 @@
  *                 back until then (pace_block), in every process
  *   misconfigured -> back to ready untouched (no attempt counted), and the
  *                 provider parked: only probes go to it (pace.h)
+ *   split      -> back to ready untouched (no attempt counted), to go in a
+ *                 request of its own when this worker leases it again
  *   expired    -> a message past its expiry is never sent
  * Retries stop at the expiry and at retry.max_attempts.
  *
@@ -62,6 +64,10 @@ struct dispatch_counts {
 	uint64_t lost;       /* dropped from the queue unsent: their leases ran out */
 	uint64_t withheld;   /* held back by the gate as their request was leaving */
 	uint64_t parked;     /* given back untouched: the provider is misconfigured */
+	uint64_t split;      /* given back untouched, to go alone: their request was
+				refused as a whole (PROVIDER_SPLIT) */
+	uint64_t not_built;  /* requests the adapter could not build or libcurl not
+				start (their messages failed or given back) */
 };
 
 /*
