@@ -53,7 +53,7 @@ ALL_CFLAGS := -std=gnu11 -g $(OPTFLAGS) $(WARN) -MMD -MP -I. -I$(GEN) $(PATHS) $
 ALL_CXXFLAGS := -std=gnu++17 -g $(OPTFLAGS) $(filter-out -Wstrict-prototypes -Wmissing-prototypes,$(WARN)) \
 	-MMD -MP -I. -I$(GEN) $(CPPFLAGS) $(CXXFLAGS)
 ALL_LDFLAGS := $(OPTFLAGS) -Wl,--as-needed $(LDFLAGS)
-LIBS := -lzmq -lcurl -llmdb -lprotobuf-c -ljansson -linih -lmicrohttpd \
+LIBS := -lzmq -lcurl -llmdb -lprotobuf-c -ljansson -linih -lmicrohttpd -lcrypto \
 	-lphonenumber -lprotobuf -lre2 -licui18n -licuuc -lstdc++ -lm
 
 ifeq ($(V),1)
@@ -66,7 +66,7 @@ endif
 
 # Sources: every module .c in these folders goes into one archive; a file
 # named *_main.c holds a program's main() and becomes bin/<program>.
-SRC_DIRS := common store text provider worker watch ctl producer fake bench
+SRC_DIRS := common store text provider worker watch outcome ctl producer fake bench
 LIB_SRC := $(filter-out %_main.c,$(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
 LIB_SRC_CXX := $(wildcard $(addsuffix /*.cc,$(SRC_DIRS)))
 # Assembly only to build a file into a program (.incbin: watch/status_page.S).

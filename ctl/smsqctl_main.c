@@ -90,6 +90,9 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 	printf("segments   %llu waiting, %llu saved by smart encoding, %llu withdrawn\n",
 	       (unsigned long long)s->segments_waiting, (unsigned long long)s->segments_saved,
 	       (unsigned long long)s->segments_withdrawn);
+	if (s->outbox > 0 || s->outbox_dropped > 0)
+		printf("outcomes   %llu waiting for the backend, %llu dropped (outbox full)\n",
+		       (unsigned long long)s->outbox, (unsigned long long)s->outbox_dropped);
 	printf("withdrawn  %llu superseded, %llu cancelled by an operator; %llu requeued\n",
 	       (unsigned long long)s->superseded_ever, (unsigned long long)s->cancelled_ever,
 	       (unsigned long long)s->requeued_ever);
@@ -199,6 +202,9 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 	rc |= json_object_set_new(root, "keys_kept", json_integer((json_int_t)s->keys_kept));
 	rc |= json_object_set_new(root, "receipts_held",
 				  json_integer((json_int_t)s->receipts_held));
+	rc |= json_object_set_new(root, "outbox", json_integer((json_int_t)s->outbox));
+	rc |= json_object_set_new(root, "outbox_dropped",
+				  json_integer((json_int_t)s->outbox_dropped));
 	rc |= json_object_set_new(root, "attempts", json_integer((json_int_t)s->attempts));
 	rc |= json_object_set_new(root, "retries", json_integer((json_int_t)s->retries));
 	rc |= json_object_set_new(root, "ambiguous_retries", json_integer((json_int_t)s->ambiguous));

@@ -403,7 +403,7 @@ static int done_in(store *s, MDB_txn *txn, struct counters *c, void *arg, size_t
 			break;
 		n++;
 		s->txn_moves++;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); /* the outbox's front again */
 	}
 	if (cur != NULL)
 		mdb_cursor_close(cur);

@@ -713,6 +713,25 @@ static void test_check_cancel_notice(void **state)
 	assert_string_equal(f->err, "ingest.cancel_notice: 'never' is not one of if_told, always");
 }
 
+static void test_check_outcomes(void **state)
+{
+	struct fx *f = *state;
+
+	assert_string_equal(f->cfg.outcomes_url, "");
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), 0);
+	assert_int_equal(config_set(&f->cfg, "outcomes.url", "ftp://backend", f->err,
+				    sizeof(f->err)), 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), -1);
+	assert_string_equal(f->err, "outcomes.url: an http:// or https:// URL");
+	assert_int_equal(config_set(&f->cfg, "outcomes.url", "https://backend/outcomes", f->err,
+				    sizeof(f->err)), 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), -1);
+	assert_string_equal(f->err, "outcomes.secret: 16 to 256 bytes, required with outcomes.url");
+	assert_int_equal(config_set(&f->cfg, "outcomes.secret", "0123456789abcdef", f->err,
+				    sizeof(f->err)), 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), 0);
+}
+
 static void test_check_map_size_above_max(void **state)
 {
 	struct fx *f = *state;
@@ -938,7 +957,8 @@ static void test_restart_only_options(void **state)
 	static const char *const restart[] = {
 		"store.dir", "store.map_size_mb", "store.map_max_mb", "ingest.endpoint",
 		"ingest.hwm", "ingest.batch_max", "ingest.workers", "pool.workers",
-		"metrics.listen",
+		"metrics.listen", "outcomes.url", "outcomes.secret", "outcomes.max",
+		"outcomes.batch", "outcomes.timeout_ms",
 	};
 	const char *note = "; a change takes effect at the next start, not on reload";
 	char *out = NULL;
@@ -997,6 +1017,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_log_levels, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_log_formats, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_cancel_notice, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_outcomes, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_map_size_above_max, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_endpoints, fx_setup, fx_teardown),

@@ -226,6 +226,8 @@ static void every_final_move_writes_its_outcome(void **state)
 	}
 	assert_int_equal(stats(f->st).outbox, 5);
 	verified(f);
+	/* a batch bigger than a page of the index goes whole */
+	assert_int_equal(store_outbox_done(f->st, 0, &more), STORE_OK);
 	/* taken by the backend up to 3 */
 	assert_int_equal(store_outbox_done(f->st, 3, &more), STORE_OK);
 	assert_false(more);
@@ -233,6 +235,41 @@ static void every_final_move_writes_its_outcome(void **state)
 	assert_int_equal(e[0].seq, 4);
 	assert_int_equal(store_outbox_read(f->st, 4, e, 8), 1);
 	assert_int_equal(stats(f->st).outbox, 2);
+	verified(f);
+}
+
+static void taking_many_removes_them_all(void **state)
+{
+	struct fx *f = *state;
+	static struct store_outbox_entry e[600];
+	int more;
+
+	with_outbox(f, 100000);
+	for (int round = 0; round < 64; round++) {
+		struct store_outcome o[16];
+
+		for (int i = 0; i < 16; i++) {
+			struct store_new m = msg(f, round * 16 + i, 0, NOW + DAY, 0);
+			char key[32];
+
+			snprintf(key, sizeof(key), "key-%d", round * 16 + i);
+			m.idem_key = key;
+			m.idem_len = strlen(key);
+
+			with_text(&m, "+33612345678", "text");
+			assert_int_equal(store_ingest(f->st, &m, 1, NOW), STORE_OK);
+		}
+		assert_int_equal(lease(f, NOW, 16, 0, NULL), 16);
+		for (int i = 0; i < 16; i++)
+			o[i] = outcome(&leased[i], STORE_OUT_SENT, 0, "SM-a-longer-provider-id-0123456789");
+		assert_int_equal(store_finish(f->st, o, 16, NOW + 10), STORE_OK);
+	}
+	assert_int_equal(store_outbox_read(f->st, 0, e, 600), 600);
+	assert_int_equal(store_outbox_done(f->st, 1000, &more), STORE_OK);
+	assert_false(more);
+	assert_int_equal(store_outbox_read(f->st, 0, e, 600), 24);
+	assert_int_equal(e[0].seq, 1001);
+	assert_int_equal(stats(f->st).outbox, 24);
 	verified(f);
 }
 
@@ -283,6 +320,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(no_outbox_no_outcomes, setup, teardown),
 		cmocka_unit_test_setup_teardown(every_final_move_writes_its_outcome, setup, teardown),
 		READING(every_final_move_writes_its_outcome),
+		cmocka_unit_test_setup_teardown(taking_many_removes_them_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_full_outbox_drops_its_oldest, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_failed_commit_writes_no_outcome, setup, teardown),
 	};

@@ -244,6 +244,11 @@ static void metrics_store(const struct watch_view *v, FILE *f)
 		s->purged_ever);
 	one_u64(f, "smsq_store_kept_keys", "gauge",
 		"Idempotency keys of purged messages still kept (store.keys_s).", s->keys_kept);
+	one_u64(f, "smsq_outcomes_waiting", "gauge",
+		"Outcomes in the outbox, not yet taken by the booking backend.", s->outbox);
+	one_u64(f, "smsq_outcomes_dropped_total", "counter",
+		"Outcomes dropped from a full outbox (outcomes.max) before the backend took them.",
+		s->outbox_dropped);
 	one_u64(f, "smsq_receipts_held", "gauge",
 		"Delivery reports waiting for their send's outcome to be recorded.",
 		s->receipts_held);
@@ -355,6 +360,13 @@ static void metrics_events(const struct watch_view *v, FILE *f)
 		c->worker_restarts);
 	one_u64(f, "smsq_workers_running", "gauge", "Processes of the pool running now.",
 		c->workers_running);
+	one_u64(f, "smsq_outcomes_taken_total", "counter",
+		"Outcomes the booking backend answered 2xx for.", c->outcomes_taken);
+	one_u64(f, "smsq_outcome_posts_total", "counter",
+		"POSTs of outcomes to the booking backend.", c->outcomes_posts);
+	one_u64(f, "smsq_outcome_posts_failed_total", "counter",
+		"POSTs of outcomes not answered 2xx in time (their outcomes sent again later).",
+		c->outcomes_posts_failed);
 }
 
 /* Whether an operator paused name (STORE_PAUSE_ALL: all sending). */

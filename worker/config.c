@@ -85,6 +85,17 @@ static const struct opt opts[] = {
 	{ "metrics.listen", OPT_STR, "127.0.0.1:9477", 0, 0, F(metrics_listen),
 	  "address:port of /metrics and the status page (port 0: any free one, written to "
 	  "<store.dir>/monitor.url); empty = off" },
+	{ "outcomes.url", OPT_STR, "", 0, 0, F(outcomes_url),
+	  "the booking backend's URL: what became of each event is POSTed there (proto/"
+	  "OUTCOMES.md); empty = off" },
+	{ "outcomes.secret", OPT_STR, "", 0, 0, F(outcomes_secret),
+	  "the secret each POST is signed with (HMAC-SHA256), 16 to 256 bytes (never logged)" },
+	{ "outcomes.max", OPT_LONG, "1000000", 1, 1000000000L, F(outcomes_max),
+	  "outcomes kept while the backend does not take them; then the oldest is dropped" },
+	{ "outcomes.batch", OPT_LONG, "500", 1, 5000, F(outcomes_batch),
+	  "outcomes per POST" },
+	{ "outcomes.timeout_ms", OPT_LONG, "10000", 100, 600000, F(outcomes_timeout_ms),
+	  "a POST without a whole answer this long has failed (sent again later)" },
 	{ "dispatch.lease_ms", OPT_LONG, "30000", 1000, 3600000, F(dispatch_lease_ms),
 	  "a leased message is invisible to other workers this long (renewed while sending)" },
 	{ "dispatch.queue_max", OPT_LONG, "2048", 1, 4096, F(dispatch_queue_max),
@@ -147,7 +158,8 @@ static const struct opt provider_opts[] = {
  * a reload, which restarts every worker with it. */
 static const char *const restart_only[] = {
 	"store.dir", "store.map_size_mb", "store.map_max_mb", "ingest.endpoint", "ingest.hwm",
-	"ingest.batch_max", "ingest.workers", "pool.workers", "metrics.listen",
+	"ingest.batch_max", "ingest.workers", "pool.workers", "metrics.listen", "outcomes.url",
+	"outcomes.secret", "outcomes.max", "outcomes.batch", "outcomes.timeout_ms",
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -528,6 +540,16 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 			 cfg->ingest_cancel_notice);
 		return -1;
 	}
+	if (cfg->outcomes_url[0] != '\0' && strncmp(cfg->outcomes_url, "http://", 7) != 0 &&
+	    strncmp(cfg->outcomes_url, "https://", 8) != 0) {
+		snprintf(err, errlen, "outcomes.url: an http:// or https:// URL");
+		return -1;
+	}
+	if (cfg->outcomes_url[0] != '\0' &&
+	    (strlen(cfg->outcomes_secret) < 16 || strlen(cfg->outcomes_secret) > 256)) {
+		snprintf(err, errlen, "outcomes.secret: 16 to 256 bytes, required with outcomes.url");
+		return -1;
+	}
 	if (cfg->store_map_size_mb > cfg->store_map_max_mb) {
 		snprintf(err, errlen, "store.map_size_mb (%ld) is above store.map_max_mb (%ld)",
 			 cfg->store_map_size_mb, cfg->store_map_max_mb);
@@ -605,7 +627,7 @@ static const char *opt_text(const void *base, const struct opt *o, char *buf, si
 /* A value never logged nor printed. */
 static int opt_secret(const struct opt *o)
 {
-	return strcmp(o->name, "token") == 0;
+	return strcmp(o->name, "token") == 0 || strcmp(o->name, "outcomes.secret") == 0;
 }
 
 static int opt_equal(const void *a, const void *b, const struct opt *o)

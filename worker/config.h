@@ -65,6 +65,11 @@ struct config {
 	char log_level[16];                   /* log.level: error|warn|info|debug */
 	char log_format[16];                  /* log.format: text|json */
 	char metrics_listen[CONFIG_STR_MAX];  /* metrics.listen: the monitor's address ("" off) */
+	char outcomes_url[CONFIG_STR_MAX];    /* outcomes.url: the backend's ("" off) */
+	char outcomes_secret[CONFIG_STR_MAX]; /* outcomes.secret: signs each POST */
+	long outcomes_max;                    /* outcomes.max: the outbox's bound */
+	long outcomes_batch;                  /* outcomes.batch: outcomes per POST */
+	long outcomes_timeout_ms;             /* outcomes.timeout_ms: a POST's budget */
 	long dispatch_lease_ms;               /* dispatch.lease_ms: visibility timeout */
 	long dispatch_queue_max;              /* dispatch.queue_max: leased, not yet sent */
 	long dispatch_flush_ms;               /* dispatch.flush_ms: outcome group commit */

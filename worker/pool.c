@@ -91,6 +91,7 @@
 #include "worker/broker.h"
 #include "store/pace.h"
 #include "watch/monitor.h"
+#include "outcome/push.h"
 #include "worker/dispatch.h"
 #include "worker/worker.h"
 
@@ -123,7 +124,10 @@ struct pool {
 	int n_backends;             /* ingesting workers (with a broker) */
 	struct slot *slots;         /* [0] broker, [1..n] workers, [n + 1] the monitor */
 	int n_workers;              /* workers */
-	int last_slot;              /* n_workers, or n_workers + 1 with a monitor */
+	int last_slot;              /* the last slot: workers, then the monitor, then the
+				       outcome pusher, each when there is one */
+	int monitor_slot;           /* the monitor's slot, or 0: none */
+	int pusher_slot;            /* the outcome pusher's slot, or 0: none */
 	counters *ctr;              /* the shared counters, mapped before any fork (children
 				       inherit the mapping and count into their own shard) */
 	int has_broker;             /* more than one worker takes events */
@@ -195,6 +199,24 @@ static int run_monitor(struct pool *p)
 	return monitor_run(&mo);
 }
 
+static int run_pusher(struct pool *p, struct counters_data *ctr)
+{
+	struct push_opts po = {
+		.dir = p->cfg->store_dir,
+		.url = p->cfg->outcomes_url,
+		.secret = p->cfg->outcomes_secret,
+		.batch = (size_t)p->cfg->outcomes_batch,
+		.timeout_ms = p->cfg->outcomes_timeout_ms,
+		.counters = ctr,
+		.log_level = LOG_LEVEL_INFO,
+		.log_format = LOG_FORMAT_TEXT,
+	};
+
+	(void)log_level_parse(p->cfg->log_level, &po.log_level);
+	(void)log_format_parse(p->cfg->log_format, &po.log_format);
+	return push_run(&po);
+}
+
 static void spawn(struct pool *p, int i)
 {
 	pid_t master = getpid();
@@ -221,7 +243,8 @@ static void spawn(struct pool *p, int i)
 			_exit(1);
 		counters_set_shard(p->ctr, i);
 		_exit(i == 0 ? run_broker(p)
-		      : i > p->n_workers ? run_monitor(p)
+		      : i == p->monitor_slot ? run_monitor(p)
+		      : i == p->pusher_slot ? run_pusher(p, counters_mine(p->ctr))
 		      : worker_run(p->cfg, i,
 				   p->has_broker && i <= p->n_backends ? p->backends[i - 1]
 									: p->cfg->ingest_endpoint,
@@ -235,7 +258,8 @@ static void spawn(struct pool *p, int i)
 	p->slots[i].reloading = 0;
 	p->slots[i].stop_budget_ms = p->cfg->pool_shutdown_timeout_ms;
 	if (i > p->n_workers)
-		log_info("started monitor pid=%ld", (long)pid);
+		log_info("started %s pid=%ld", i == p->monitor_slot ? "monitor" : "outcome pusher",
+			 (long)pid);
 	else
 		log_info("started %s%.0d pid=%ld", i == 0 ? "broker" : "worker-", i, (long)pid);
 }
@@ -244,8 +268,10 @@ static const char *slot_name(const struct pool *p, int i, char *buf, size_t len)
 {
 	if (i == 0)
 		snprintf(buf, len, "broker");
-	else if (i > p->n_workers)
+	else if (i == p->monitor_slot)
 		snprintf(buf, len, "monitor");
+	else if (i == p->pusher_slot)
+		snprintf(buf, len, "outcome pusher");
 	else
 		snprintf(buf, len, "worker-%d", i);
 	return buf;
@@ -678,7 +704,11 @@ int pool_run(const struct config *cfg, const struct config_source *src)
 	sigprocmask(SIG_BLOCK, &blocked, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	p.last_slot = p.n_workers + (cfg->metrics_listen[0] != '\0');
+	p.last_slot = p.n_workers;
+	if (cfg->metrics_listen[0] != '\0')
+		p.monitor_slot = ++p.last_slot;
+	if (cfg->outcomes_url[0] != '\0')
+		p.pusher_slot = ++p.last_slot;
 	p.slots = xcalloc((size_t)p.last_slot + 1, sizeof(*p.slots));
 	log_info("pool starting: %d workers, store %s, ingest %s (%s)", p.n_workers, absdir,
 		 cfg->ingest_endpoint, p.has_broker ? "through a broker" : "bound by worker-1");

@@ -147,6 +147,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 		.record_ceiling = 1,
 		.retention_ms = (int64_t)cfg->store_retention_s * 1000,
 		.keys_ms = (int64_t)cfg->store_keys_s * 1000,
+		.outbox_max = cfg->outcomes_url[0] != '\0' ? (uint64_t)cfg->outcomes_max : 0,
 	};
 	struct ingest_opts io = {
 		.endpoint = endpoint,
