@@ -336,10 +336,11 @@ install-here: installable
 	install -m 0644 $(O)/etc/systemd/smsq.service "$$D$(systemdunitdir)"; \
 	install -m 0644 etc/systemd/smsq.sysusers "$$D$(sysusersdir)/smsq.conf"; \
 	install -m 0644 README.md docs/INSTALL.md docs/OPERATIONS.md docs/METRICS.md \
-		proto/PROTOCOL.md provider/PROVIDERS.md "$$D$(docdir)"; \
+		proto/PROTOCOL.md proto/OUTCOMES.md provider/PROVIDERS.md "$$D$(docdir)"; \
 	install -d "$$D$(docdir)/examples/prometheus" "$$D$(docdir)/examples/grafana"; \
 	install -m 0644 etc/prometheus/*.yml "$$D$(docdir)/examples/prometheus"; \
-	install -m 0644 etc/grafana/*.json "$$D$(docdir)/examples/grafana"
+	install -m 0644 etc/grafana/*.json "$$D$(docdir)/examples/grafana"; \
+	install -m 0644 examples/outcomes_receiver.py "$$D$(docdir)/examples"
 
 # Debian packages (debian/), built from a copy of the checkout in
 # $(B)/deb/ and checked by lintian; see scripts/deb.

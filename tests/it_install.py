@@ -84,7 +84,8 @@ class InstallTest(unittest.TestCase):
                     "include/smsq_producer.h", "lib/pkgconfig/smsq-producer.pc",
                     "share/smsq/booking.proto", "etc/smsq/smsq.conf",
                     "lib/systemd/system/smsq.service", "lib/sysusers.d/smsq.conf",
-                    "share/doc/smsq/INSTALL.md", "share/doc/smsq/PROTOCOL.md"]:
+                    "share/doc/smsq/INSTALL.md", "share/doc/smsq/PROTOCOL.md",
+                    "share/doc/smsq/OUTCOMES.md"]:
             self.assertTrue(os.path.isfile(self.path(rel)), rel)
         self.assertEqual(os.readlink(self.path("lib/libsmsq-producer.so.1")),
                          "libsmsq-producer.so.1.0.0")
