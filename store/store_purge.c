@@ -166,6 +166,15 @@ static int apply(store *s, MDB_txn *txn, const struct act *a, struct counters *c
 			return rc;
 		c->count[a->state]--;
 		c->purged++;
+		if (c->receipts_held > 0 && s->has_held) {
+			/* a receipt held for a send that ended otherwise (failed,
+			 * expired while retrying): it goes with its message */
+			rc = mdb_del(txn, s->db_held, &k, NULL);
+			if (rc == 0)
+				c->receipts_held--;
+			else if (rc != MDB_NOTFOUND)
+				return rc;
+		}
 	}
 	if (a->tomb) {
 		struct tomb_hdr t = { .type = STORE_REC_TOMB, .state = a->state,

@@ -219,6 +219,30 @@ static void a_round_ends_at_the_first_message_stored_within_the_retention(void *
 	verified(f);
 }
 
+static void a_receipt_held_for_a_send_that_ended_otherwise_goes_with_it(void **state)
+{
+	struct fx *f = *state;
+	struct store_receipt r;
+	struct store_outcome o;
+	struct store_new m = msg(f, 0, 0, NOW + 30 * DAY, 0);
+
+	with_text(&m, "+33612345678", "text");
+	assert_int_equal(store_ingest(f->st, &m, 1, NOW), STORE_OK);
+	assert_int_equal(lease(f, NOW, 1, 0, NULL), 1);
+	memset(&r, 0, sizeof(r));
+	r.id = m.id;
+	r.delivered = 1;
+	r.at_ms = NOW + 5;
+	assert_int_equal(store_receipts(f->st, &r, 1, NOW + 5), STORE_OK);
+	assert_int_equal(r.result, STORE_RECEIPT_HELD);
+	o = outcome(&leased[0], STORE_OUT_FAILED, 0, "refused");
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 10), STORE_OK);
+	assert_int_equal(stats(f->st).receipts_held, 1);
+	assert_int_equal(sweep(f, NOW + 10 + RETENTION).purged, 1);
+	assert_int_equal(stats(f->st).receipts_held, 0);
+	verified(f);
+}
+
 static void a_failed_commit_changes_nothing(void **state)
 {
 	struct fx *f = *state;
@@ -311,6 +335,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(
 			a_round_ends_at_the_first_message_stored_within_the_retention, setup_purge,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			a_receipt_held_for_a_send_that_ended_otherwise_goes_with_it, setup_purge,
 			teardown),
 		cmocka_unit_test_setup_teardown(a_failed_commit_changes_nothing, setup_purge, teardown),
 		cmocka_unit_test_setup_teardown(
