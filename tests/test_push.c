@@ -69,11 +69,42 @@ static void the_signature_is_hmac_sha256_of_time_and_body(void **state)
 					strlen(body), sig, 20), -1); /* too small */
 }
 
+/* proto/OUTCOMES.md's worked example, body and signature, as the pool
+ * makes them. */
+static void the_worked_example_of_the_contract(void **state)
+{
+	struct store_outbox_entry e;
+	char sig[128];
+	size_t len = 0;
+	char *body;
+
+	(void)state;
+	memset(&e, 0, sizeof(e));
+	e.seq = 42;
+	snprintf(e.uid, sizeof(e.uid), "3f2a9c0d11b7e6a5");
+	e.id = 42;
+	e.state = STORE_STATE_SENT;
+	e.kind = STORE_KIND_CONFIRMED;
+	e.at_ms = 1800000000123LL;
+	snprintf(e.idem_key, sizeof(e.idem_key), "k-1");
+	snprintf(e.booking, sizeof(e.booking), "B-1");
+	snprintf(e.note, sizeof(e.note), "SM123");
+	body = push_body(&e, 1, &len);
+	assert_non_null(body);
+	assert_int_equal(len, 175);
+	assert_int_equal(push_signature("example-secret-do-not-use-0123456789", 1800000000LL, body,
+					len, sig, sizeof(sig)), 0);
+	assert_string_equal(sig, "t=1800000000,v1=f4aa0d240d8676a2383f3f87230145e1fdac6c985055f00"
+				 "47c222a5e57f6b630");
+	free(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(the_body_is_the_contract),
 		cmocka_unit_test(the_signature_is_hmac_sha256_of_time_and_body),
+		cmocka_unit_test(the_worked_example_of_the_contract),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
