@@ -15,7 +15,7 @@
  *   opens its own handle.  A handle is for one thread.
  *
  * Only the store's own files include lmdb.h (store/store_impl.h: env,
- * record, queue, read).
+ * record, queue, booking, purge, receipt, read).
  */
 #ifndef SMSQ_STORE_H
 #define SMSQ_STORE_H

@@ -1,6 +1,6 @@
 /*
  * store_booking: the booking index, the latest truth per booking (see
- * store.h for the contract, store_impl.h for the store's five files).
+ * store.h for the contract, store_impl.h for the store's files).
  *
  * DESIGN
  *

@@ -1,6 +1,6 @@
 /*
  * store_env: the environment (see store.h for the contract, store_impl.h
- * for the four files of the store): open and close, the handles of one
+ * for the files of the store): open and close, the handles of one
  * process, transactions, map growth, and room on the map and the disk.
  *
  * Durability: the environment is opened with default sync flags, so

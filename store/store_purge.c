@@ -1,6 +1,6 @@
 /*
  * store_purge: retention, purging final messages and forgetting their keys
- * (see store.h for the contract, store_impl.h for the store's six files).
+ * (see store.h for the contract, store_impl.h for the store's files).
  *
  * DESIGN
  *

@@ -1,6 +1,6 @@
 /*
  * store_queue: the queue's moves (see store.h for the contract,
- * store_impl.h for the four files of the store, store_record.c for the
+ * store_impl.h for the files of the store, store_record.c for the
  * schema they move entries in).
  *
  * Ingest (store_ingest()): a batch of new messages in one write

@@ -1,6 +1,6 @@
 /*
  * store_read: reading the store (see store.h for the contract, store_impl.h
- * for the four files of the store): a message by id or by idempotency key,
+ * for the files of the store): a message by id or by idempotency key,
  * the stats (the counters, O(1), and the room left), walks of an index for
  * smsqctl, and verify, which checks every invariant of the schema
  * (store_record.c) over the whole store: each message in exactly one

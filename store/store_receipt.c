@@ -1,6 +1,6 @@
 /*
  * store_receipt: delivery receipts (see store.h for the contract,
- * store_impl.h for the store's seven files).
+ * store_impl.h for the store's files).
  *
  * DESIGN
  *

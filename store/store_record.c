@@ -1,6 +1,6 @@
 /*
  * store_record: the schema (see store.h for the contract, store_impl.h for
- * the five files of the store).
+ * the files of the store).
  *
  * DESIGN (schema 5)
  *
