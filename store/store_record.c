@@ -5,7 +5,7 @@
  * DESIGN (schema 5)
  *
  * One LMDB environment (data.mdb + lock.mdb in the data directory) holds
- * seven named databases:
+ * nine named databases:
  *
  *   msg      id (8 bytes, big-endian)  -> record: what was stored at ingest,
  *                                         never rewritten (struct rec_hdr +
@@ -15,10 +15,14 @@
  *   ready    prio'(1) urg(8) id(8)     -> state + sending copy   due, most
  *                                         urgent first
  *   delayed  due(8) id(8)              -> state   not-before, retry, lease end
- *   done     prio'(1) urg(8) id(8)     -> state   final (sent, failed, expired,
+ *   done     prio'(1) urg(8) id(8)     -> state   final (sent, delivered,
+ *                                                 undelivered, failed, expired,
  *                                                 superseded, cancelled)
  *   booking  booking, 0, created, id   -> kind    (store_booking.c)
- *   meta     "next_id", "low_id" -> u64, "counters", "version" -> u32
+ *   held     id(8)                     -> a receipt before its send's outcome
+ *   outbox   seq(8)                    -> an outcome   (store_receipt.c)
+ *   meta     "next_id", "low_id", "outbox_seq", "uid", "map_max", "outbox_max"
+ *            -> u64, "counters", "version" -> u32, "pause:<name>" -> time
  *
  * Keys are big-endian so that LMDB's byte order is numeric order; signed
  * times are biased (sign bit flipped) first.  prio' is 9 - priority, so that
