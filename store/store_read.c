@@ -460,6 +460,28 @@ out:
 	return ok;
 }
 
+/* Whether dbi (none: 0 entries when the store has not got it) holds want
+ * entries; else said, what naming them. */
+static int entries_are(store *s, MDB_txn *txn, int has, MDB_dbi dbi, uint64_t want,
+		       const char *what)
+{
+	MDB_stat st;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	rc = has ? mdb_stat(txn, dbi, &st) : 0;
+	if (rc != 0) {
+		set_err(s, "verify: %s", mdb_strerror(rc));
+		return 0;
+	}
+	if (st.ms_entries != want) {
+		set_err(s, "%s: %llu stored, %llu expected", what, (unsigned long long)st.ms_entries,
+			(unsigned long long)want);
+		return 0;
+	}
+	return 1;
+}
+
 int store_verify(store *s)
 {
 	STORE_LOCKED(s);
@@ -505,31 +527,13 @@ int store_verify(store *s)
 			(unsigned long long)v.tombs);
 		goto out;
 	}
-	memset(&st, 0, sizeof(st));
-	rc = s->has_booking ? mdb_stat(v.txn, s->db_booking, &st) : 0;
-	if (rc != 0) {
-		set_err(s, "verify: %s", mdb_strerror(rc));
+	if (!entries_are(s, v.txn, s->has_booking, s->db_booking, v.bookings,
+			 "messages with a booking id in the booking index") ||
+	    !entries_are(s, v.txn, s->has_outbox, s->db_outbox, c.outbox,
+			 "outcomes in the outbox (the counters')") ||
+	    !entries_are(s, v.txn, s->has_held, s->db_held, c.receipts_held,
+			 "receipts held (the counters')"))
 		goto out;
-	}
-	if (st.ms_entries != v.bookings) {
-		set_err(s, "booking index has %llu entries for %llu messages with a booking id",
-			(unsigned long long)st.ms_entries, (unsigned long long)v.bookings);
-		goto out;
-	}
-	memset(&st, 0, sizeof(st));
-	rc = s->has_outbox ? mdb_stat(v.txn, s->db_outbox, &st) : 0;
-	if (rc != 0 || st.ms_entries != c.outbox) {
-		set_err(s, "%llu outcomes in the outbox, the counters say %llu",
-			(unsigned long long)st.ms_entries, (unsigned long long)c.outbox);
-		goto out;
-	}
-	memset(&st, 0, sizeof(st));
-	rc = s->has_held ? mdb_stat(v.txn, s->db_held, &st) : 0;
-	if (rc != 0 || st.ms_entries != c.receipts_held) {
-		set_err(s, "%llu receipts held, the counters say %llu",
-			(unsigned long long)st.ms_entries, (unsigned long long)c.receipts_held);
-		goto out;
-	}
 	if (memcmp(c.count, v.recount.count, sizeof(c.count)) != 0 ||
 	    c.total != v.recount.total + c.purged || c.keys_kept != v.tombs ||
 	    c.segments_waiting != v.recount.segments_waiting) {
