@@ -97,6 +97,16 @@ int provider_kind_parse(const char *name, enum provider_kind *out)
 	return -1;
 }
 
+int provider_ref_id(const char *ref, uint64_t *id)
+{
+	size_t pl = sizeof(PROVIDER_REF_PREFIX) - 1;
+
+	if (ref == NULL || strncmp(ref, PROVIDER_REF_PREFIX, pl) != 0 || ref[pl] < '1' ||
+	    ref[pl] > '9')
+		return -1;
+	return num_parse_u64(ref + pl, 1, UINT64_MAX, id);
+}
+
 void provider_request_clear(struct provider_request *req)
 {
 	if (req == NULL)

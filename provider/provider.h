@@ -56,6 +56,10 @@
 #define PROVIDER_REASON_MAX 160   /* reason text, bytes incl. NUL */
 #define PROVIDER_REF_MAX 48       /* our reference for a message */
 #define PROVIDER_RETRY_AFTER_MAX_MS 3600000 /* longest Retry-After honoured: 1 hour */
+#define PROVIDER_REF_PREFIX "smsq-" /* our reference is this and the message id */
+#define PROVIDER_TO_MAX 24        /* a recipient in a report, bytes incl. NUL */
+#define PROVIDER_STATUS_MAX 32    /* a report's status word, bytes incl. NUL */
+#define PROVIDER_ERROR_MAX 32     /* a report's error code, bytes incl. NUL */
 
 /* Which API an adapter speaks. */
 enum provider_kind {
@@ -81,6 +85,10 @@ struct provider_conf {
 						 Sinch API token / Vonage API secret */
 	char sender[PROVIDER_SENDER_MAX];     /* "From": number, alphanumeric sender, or a
 						 Twilio Messaging Service SID ("MG...") */
+	char receipt_url[PROVIDER_URL_MAX];   /* where the provider calls back with delivery
+						 reports: receipts.url + "/receipts/<name>/
+						 <receipts.token>" ("": none asked for); it
+						 holds a secret: never logged */
 };
 
 /* One message of a batch (all borrowed from the caller). */
@@ -154,6 +162,59 @@ struct provider_result {
 						 "http 400 code 21211: Invalid 'To' Phone Number" */
 };
 
+/* ---- delivery reports -------------------------------------------------------
+ *
+ * A provider that took a message reports later, by calling the receipt
+ * endpoint (outcome/receive.h), whether it reached the handset.  build()
+ * asks for those reports when conf->receipt_url is set, in the API's own
+ * way (PROVIDERS.md, "Delivery reports"); receipts() reads one callback.
+ */
+
+/* A request made to the receipt endpoint, as receipts() reads it.  Strings
+ * are borrowed for the call. */
+struct provider_callback {
+	const char *method;        /* "POST", "GET" */
+	const char *content_type;  /* its Content-Type, parameters included ("": none) */
+	const char *body;          /* the body (not NUL-terminated), may be NULL */
+	size_t body_len;           /* its length */
+	/* A query argument (URL-decoded) or a request header (case-insensitive
+	 * name), or NULL when absent. */
+	const char *(*arg)(void *ctx, const char *name);
+	const char *(*header)(void *ctx, const char *name);
+	void *ctx;                 /* for arg() and header() */
+	int64_t now_ms;            /* wall clock: the time of a report that says none */
+};
+
+/* What receipts() made of a callback. */
+enum provider_receipt_rc {
+	PROVIDER_RECEIPT_OK = 0,         /* read: out[0..*n) */
+	PROVIDER_RECEIPT_MALFORMED = -1, /* not a report of this API, or too many (the
+					    endpoint answers 400) */
+	PROVIDER_RECEIPT_FORGED = -2,    /* a signature or an account that is not ours
+					    (403) */
+};
+
+/* One delivery report. */
+struct provider_receipt {
+	int final;                         /* 1: the message's last word (delivered or
+					      not); 0: an interim status (queued,
+					      handed to the carrier...): nothing to record */
+	int delivered;                     /* final: 1 delivered, 0 not (failed,
+					      expired, rejected in the network) */
+	uint64_t id;                       /* the message, from our reference; 0 when the
+					      report names it by provider_id and to only
+					      (receipts_by_to) */
+	char provider_id[PROVIDER_ID_MAX]; /* the provider's id of the message ("": not said) */
+	char to[PROVIDER_TO_MAX];          /* the recipient, as the report writes it ("") */
+	int64_t at_ms;                     /* the report's own time, wall clock (the
+					      callback's now_ms when it says none) */
+	char status[PROVIDER_STATUS_MAX];  /* the provider's status word ("DELIVERED") */
+	char error[PROVIDER_ERROR_MAX];    /* its error code ("": none) */
+};
+
+/* The message id of our reference ("smsq-42" -> 42).  0 or -1 (not ours). */
+int provider_ref_id(const char *ref, uint64_t *id) SMSQ_WARN_UNUSED;
+
 /*
  * An adapter.  max_text_units and max_text_segments are the largest text
  * the API takes (provider/PROVIDERS.md gives each number and its source):
@@ -173,6 +234,9 @@ struct provider_ops {
 	int count_segments;        /* what the provider's limit counts by default
 				      (config `count = auto`): 1 SMS parts, 0 messages */
 	int needs_encoding;        /* 1: build() reads provider_msg.ucs2 */
+	int receipts_by_to;        /* 1: a report names its message by the provider's id
+				      and the recipient only (Sinch: the batch id):
+				      dispatch indexes each send by both */
 	/* Build the request for msgs[0..n) (1 <= n <= max_batch).  out is
 	 * overwritten, not freed: clear a previous request first.  Returns 0, or
 	 * -1 with err set (e.g. a text that cannot be encoded); the request is
@@ -182,6 +246,13 @@ struct provider_ops {
 	/* Fill out[0..n) for the answer to the request built for msgs[0..n). */
 	void (*parse)(const struct provider_conf *conf, const struct provider_response *resp,
 		      const struct provider_msg *msgs, size_t n, struct provider_result *out);
+	/* Read the delivery reports of one callback into out[0..cap), *n of them,
+	 * checking what the API lets us check (a signature, our account).
+	 * Returns enum provider_receipt_rc; on an error err says why (never a
+	 * secret) and *n is 0.  More than cap reports is MALFORMED. */
+	int (*receipts)(const struct provider_conf *conf, const struct provider_callback *cb,
+			struct provider_receipt *out, size_t cap, size_t *n, char *err,
+			size_t errlen);
 };
 
 /* The adapter for kind, or NULL.  Static data: never freed. */

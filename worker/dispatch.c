@@ -1150,7 +1150,7 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 		const struct store_leased *l = q_at(d, i);
 		struct req_msg *m = &r->msgs[i];
 
-		snprintf(refs[i], sizeof(refs[i]), "smsq-%" PRIu64, l->id);
+		snprintf(refs[i], sizeof(refs[i]), PROVIDER_REF_PREFIX "%" PRIu64, l->id);
 		m->id = l->id;
 		m->lease_until_ms = l->lease_until_ms;
 		m->hdr = l->hdr;
