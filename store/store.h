@@ -388,6 +388,12 @@ int store_purge(store *s, int64_t now_ms, size_t max_visit, struct store_purged 
  * retry that comes due with a report held is not sent again.  A report for a
  * message waiting to be sent (a retry after an ambiguous timeout that did go
  * out) is applied at once: it is not sent again either.
+ *
+ * A report may name its message by the provider's id and the recipient
+ * only (Sinch: a batch id names many messages): a send recorded with
+ * store_outcome.receipt_to is indexed so, until the message is purged.  Such
+ * a report that comes before its send is recorded is held by that name
+ * until it is (or, for a send never recorded, for the retention).
  */
 
 #define STORE_RECEIPT_STATUS_MAX 32 /* the provider's status word, bytes incl. NUL */
@@ -406,13 +412,16 @@ enum store_receipt_result {
 
 /* One delivery report, as the receipt endpoint read it. */
 struct store_receipt {
-	uint64_t id;                 /* the message (from our reference) */
+	uint64_t id;                 /* the message (from our reference); 0: the one
+					whose send was recorded with this provider_id
+					and to (store_outcome.receipt_to) */
 	int delivered;               /* 1 delivered, 0 not (expired in the network,
 					rejected by the operator, ...) */
 	int64_t at_ms;               /* the report's own time (the provider's), wall clock */
 	char provider_id[96];        /* the provider's id of the message ("": unknown) */
 	char status[STORE_RECEIPT_STATUS_MAX]; /* the provider's status ("DELIVRD", ...) */
 	char error[STORE_RECEIPT_ERROR_MAX];   /* its error code ("": none) */
+	char to[STORE_TO_MAX + 1];   /* with id 0: the recipient ("+" optional) */
 	enum store_receipt_result result;      /* out */
 };
 
@@ -707,6 +716,9 @@ struct store_outcome {
 				      not counted as an attempt */
 	uint8_t provider;          /* provider index used */
 	const char *note;          /* SENT: provider's id; RETRY/FAILED: reason (may be NULL) */
+	const char *receipt_to;    /* SENT: index the send by the provider's id (note) and
+				      this recipient, for reports that name it so
+				      (provider_ops.receipts_by_to); NULL: not indexed */
 	struct store_msg_hdr hdr;  /* store_leased.hdr of this lease, or all zero */
 	/* Out: */
 	int applied;               /* 1: recorded.  0: the lease was lost (it ran

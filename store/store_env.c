@@ -143,17 +143,18 @@ static int open_dbs(store *s, char *err, size_t errlen)
 		{ "idem", &s->db_idem },       { "ready", &s->db_ready },
 		{ "delayed", &s->db_delayed }, { "done", &s->db_done },
 		{ "booking", &s->db_booking }, { "held", &s->db_held },
-		{ "outbox", &s->db_outbox },
+		{ "outbox", &s->db_outbox },   { "sentby", &s->db_sentby },
 	};
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
 		if (rc == MDB_NOTFOUND && s->read_only &&
 		    (dbs[i].dbi == &s->db_booking || dbs[i].dbi == &s->db_held ||
-		     dbs[i].dbi == &s->db_outbox))
+		     dbs[i].dbi == &s->db_outbox || dbs[i].dbi == &s->db_sentby))
 			continue; /* an older store, read as it is: none yet */
 		s->has_booking |= rc == 0 && dbs[i].dbi == &s->db_booking;
 		s->has_held |= rc == 0 && dbs[i].dbi == &s->db_held;
 		s->has_outbox |= rc == 0 && dbs[i].dbi == &s->db_outbox;
+		s->has_sentby |= rc == 0 && dbs[i].dbi == &s->db_sentby;
 		if (rc != 0) {
 			snprintf(err, errlen, "store: open database %s in %s: %s%s", dbs[i].name,
 				 s->dir, mdb_strerror(rc),

@@ -81,11 +81,13 @@ struct store {
 	MDB_dbi db_booking;             /* booking id, created-at, id -> kind */
 	MDB_dbi db_held;                /* id -> a receipt held for its send's outcome */
 	MDB_dbi db_outbox;              /* seq -> an outcome for the backend */
+	MDB_dbi db_sentby;              /* provider id, recipient -> id (receipt_to) */
 	uint64_t outbox_max;            /* the store's outbox bound (meta), 0: none */
 	int has_booking;                /* db_booking is open (a store of schema 4 or
 					   older opened read-only has none) */
 	int has_held;                   /* db_held is open (likewise) */
 	int has_outbox;                 /* db_outbox is open (likewise) */
+	int has_sentby;                 /* db_sentby is open (likewise) */
 	uint64_t map_max_bytes;         /* growth ceiling */
 	int64_t retention_ms;           /* final messages kept (store_opts) */
 	int64_t keys_ms;                /* their keys kept, at least retention_ms */
@@ -437,6 +439,26 @@ int advance_low(store *s, MDB_txn *txn, size_t max) SMSQ_WARN_UNUSED;
  * when one was.  Returns an LMDB code. */
 int receipt_held_apply(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
 		       struct entry *e, int64_t now_ms, struct counters *c, int *applied)
+	SMSQ_WARN_UNUSED;
+
+/* Index message id, just recorded as sent with provider id pid, by pid and
+ * its recipient to; then apply a receipt held under that name, if any
+ * (as receipt_held_apply(): e its entry, *applied).  Returns an LMDB code. */
+int receipt_sent_by(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
+		    struct entry *e, const char *pid, const char *to, int64_t now_ms,
+		    struct counters *c, int *applied) SMSQ_WARN_UNUSED;
+
+/* The key of the sentby index for provider id pid and recipient to (its
+ * leading '+' left out) into k (room for SENTBY_KEY_MAX bytes); its length,
+ * or 0 when pid is empty. */
+#define SENTBY_KEY_MAX (STORE_NOTE_MAX + 1 + STORE_TO_MAX)
+size_t sentby_key(unsigned char *k, const char *pid, size_t pid_len, const char *to,
+		  size_t to_len);
+
+/* Forget receipts held by name (a provider id and recipient) whose report
+ * is older than before_ms: their sends were never recorded.  Returns an
+ * LMDB code. */
+int receipt_held_expire(store *s, MDB_txn *txn, int64_t before_ms, struct counters *c)
 	SMSQ_WARN_UNUSED;
 
 /* Write the outcome of message id, just moved to final state `state` with

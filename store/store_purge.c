@@ -48,6 +48,8 @@ struct act {
 	uint16_t booking_len;
 	int64_t created_ms;                   /* its booking entry's time */
 	char booking[STORE_BOOKING_MAX];      /* its booking */
+	size_t sentby_len;                    /* its name in sentby, or 0 */
+	unsigned char sentby[SENTBY_KEY_MAX];
 };
 
 int tomb_parse(const MDB_val *v, struct tomb_hdr *t, const char **key)
@@ -129,6 +131,10 @@ static int plan(store *s, MDB_txn *txn, uint64_t id, const MDB_val *v, int64_t n
 	a->booking_len = r.h.booking_len;
 	a->created_ms = r.h.created_ms;
 	memcpy(a->booking, r.booking, r.h.booking_len);
+	if (s->has_sentby && (e.st.state == STORE_STATE_SENT || e.st.state == STORE_STATE_DELIVERED ||
+			      e.st.state == STORE_STATE_UNDELIVERED))
+		/* the provider's id is the note's first word */
+		a->sentby_len = sentby_key(a->sentby, e.note, strcspn(e.note, " "), r.to, r.h.to_len);
 	return 1;
 }
 
@@ -162,6 +168,13 @@ static int apply(store *s, MDB_txn *txn, const struct act *a, struct counters *c
 			rc = del_entry(s, txn, s->db_booking, bk,
 				       booking_key(bk, a->booking, a->booking_len, a->created_ms, a->id),
 				       "booking", a->id);
+		if (rc == 0 && a->sentby_len > 0) {
+			/* indexed only when its provider's reports name it so */
+			MDB_val sk = { a->sentby_len, (void *)a->sentby };
+
+			rc = mdb_del(txn, s->db_sentby, &sk, NULL);
+			rc = rc == MDB_NOTFOUND ? 0 : rc;
+		}
 		if (rc != 0)
 			return rc;
 		c->count[a->state]--;
@@ -240,7 +253,7 @@ static int purge_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t retention_ms
 	if (rc == MDB_NOTFOUND) {
 		out->wrapped = 1;
 		next = 0;
-		rc = 0;
+		rc = receipt_held_expire(s, txn, now_ms - retention_ms, c);
 	}
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		rc = apply(s, txn, &acts[i], c);

@@ -679,7 +679,11 @@ static int finish_one(store *s, MDB_txn *txn, MDB_cursor *dcur, struct store_out
 
 			o->applied = 1;
 			o->final_state = STORE_STATE_SENT;
-			return receipt_held_apply(s, txn, o->id, h, &e, now_ms, c, &applied);
+			rc = receipt_held_apply(s, txn, o->id, h, &e, now_ms, c, &applied);
+			if (rc == 0 && o->receipt_to != NULL && o->note != NULL)
+				rc = receipt_sent_by(s, txn, o->id, h, &e, o->note, o->receipt_to,
+						     now_ms, c, &applied);
+			return rc;
 		}
 		break;
 	case STORE_OUT_FAILED:

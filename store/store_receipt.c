@@ -5,6 +5,8 @@
  * DESIGN
  *
  *   held     id(8) -> struct held (a receipt whose send is not recorded yet)
+ *            0xFF, sentby key -> struct held (the same, named so)
+ *   sentby   provider id, 0x00, recipient without '+' -> id(8)
  *
  * A receipt moves its message to delivered or undelivered, final states in
  * the done index like sent; the entry's due_ms, unused by other final
@@ -18,6 +20,13 @@
  * waiting (ready, or delayed to its not-before after a requeue... or a
  * retry whose entry happens to be there) means an earlier attempt did go
  * out: the message is moved to its reported state and not sent again.
+ *
+ * A report named by the provider's id and the recipient (id 0) finds its
+ * message in sentby, written with the send (receipt_sent_by()).  Not there,
+ * its send may not be recorded yet: it is held under its name, and the
+ * send that writes that name applies it.  A name no send ever writes (a
+ * report for another account's batch...) is forgotten after the retention
+ * (receipt_held_expire(), from the purge).
  */
 #include "store/store_impl.h"
 
@@ -80,18 +89,38 @@ static int record(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
 	return entry_del_move(s, txn, id, &hr, e, to, at_ms, note, now_ms, c);
 }
 
-/* Hold r for message id: kept when newer than one held already. */
-static int hold(store *s, MDB_txn *txn, uint64_t id, const struct store_receipt *r,
+#define HELD_BY_NAME 0xFFu /* first byte of a held key that is a name, not an id */
+
+size_t sentby_key(unsigned char *k, const char *pid, size_t pid_len, const char *to,
+		  size_t to_len)
+{
+	if (pid_len == 0)
+		return 0;
+	if (pid_len > STORE_NOTE_MAX)
+		pid_len = STORE_NOTE_MAX;
+	if (to_len > 0 && to[0] == '+') {
+		to++;
+		to_len--;
+	}
+	if (to_len > STORE_TO_MAX)
+		to_len = STORE_TO_MAX;
+	memcpy(k, pid, pid_len);
+	k[pid_len] = 0x00;
+	memcpy(k + pid_len + 1, to, to_len);
+	return pid_len + 1 + to_len;
+}
+
+/* Hold r under key k (an id, or HELD_BY_NAME and a name): kept when newer
+ * than one held already. */
+static int hold(store *s, MDB_txn *txn, MDB_val k, const struct store_receipt *r,
 		struct counters *c)
 {
-	unsigned char k8[ID_KEY_LEN];
-	MDB_val k = { ID_KEY_LEN, k8 }, v;
+	MDB_val v;
 	struct held hd;
 	int rc;
 
 	if (!s->has_held)
 		return MDB_NOTFOUND;
-	put_be64(k8, id);
 	rc = mdb_get(txn, s->db_held, &k, &v);
 	if (rc == 0 && v.mv_size == sizeof(hd)) {
 		memcpy(&hd, v.mv_data, sizeof(hd));
@@ -114,19 +143,18 @@ static int hold(store *s, MDB_txn *txn, uint64_t id, const struct store_receipt 
 	return mdb_put(txn, s->db_held, &k, &v, 0);
 }
 
-int receipt_held_apply(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
-		       struct entry *e, int64_t now_ms, struct counters *c, int *applied)
+/* Apply the receipt held under k to message id (as receipt_held_apply()). */
+static int held_apply(store *s, MDB_txn *txn, MDB_val k, uint64_t id, const struct rec_hdr *h,
+		      struct entry *e, int64_t now_ms, struct counters *c, int *applied)
 {
-	unsigned char k8[ID_KEY_LEN];
-	MDB_val k = { ID_KEY_LEN, k8 }, v;
 	enum store_receipt_result res;
+	MDB_val v;
 	struct held hd;
 	int rc;
 
 	*applied = 0;
 	if (c->receipts_held == 0 || !s->has_held)
 		return 0;
-	put_be64(k8, id);
 	rc = mdb_get(txn, s->db_held, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return 0;
@@ -147,16 +175,101 @@ int receipt_held_apply(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr
 	return 0;
 }
 
+int receipt_held_apply(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
+		       struct entry *e, int64_t now_ms, struct counters *c, int *applied)
+{
+	unsigned char k8[ID_KEY_LEN];
+
+	put_be64(k8, id);
+	return held_apply(s, txn, (MDB_val){ ID_KEY_LEN, k8 }, id, h, e, now_ms, c, applied);
+}
+
+int receipt_sent_by(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
+		    struct entry *e, const char *pid, const char *to, int64_t now_ms,
+		    struct counters *c, int *applied)
+{
+	unsigned char k[1 + SENTBY_KEY_MAX], v8[ID_KEY_LEN];
+	size_t kl = sentby_key(k + 1, pid, strnlen(pid, STORE_NOTE_MAX), to,
+			       strnlen(to, STORE_TO_MAX));
+	MDB_val key = { kl, k + 1 }, val = { ID_KEY_LEN, v8 };
+	int rc, was = *applied;
+
+	if (kl == 0 || !s->has_sentby)
+		return 0;
+	put_be64(v8, id);
+	rc = mdb_put(txn, s->db_sentby, &key, &val, 0);
+	if (rc != 0 || was)
+		return rc;
+	k[0] = HELD_BY_NAME;
+	return held_apply(s, txn, (MDB_val){ kl + 1, k }, id, h, e, now_ms, c, applied);
+}
+
+int receipt_held_expire(store *s, MDB_txn *txn, int64_t before_ms, struct counters *c)
+{
+	unsigned char first = HELD_BY_NAME;
+	MDB_val k = { 1, &first }, v;
+	MDB_cursor *cur = NULL;
+	int rc;
+
+	if (c->receipts_held == 0 || !s->has_held)
+		return 0;
+	rc = mdb_cursor_open(txn, s->db_held, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); /* names sort after ids */
+	while (rc == 0) {
+		struct held hd;
+
+		if (v.mv_size != sizeof(hd)) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		memcpy(&hd, v.mv_data, sizeof(hd));
+		if (hd.at_ms < before_ms) {
+			rc = mdb_cursor_del(cur, 0);
+			if (rc != 0)
+				break;
+			c->receipts_held--;
+			s->txn_moves++;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* One receipt.  Returns an LMDB code. */
 static int receipt_one(store *s, MDB_txn *txn, struct store_receipt *r, int64_t now_ms,
 		       struct counters *c)
 {
+	unsigned char k8[ID_KEY_LEN], name[1 + SENTBY_KEY_MAX];
 	struct entry e;
 	struct rec rec;
 	struct rec_hdr h;
-	int rc = rec_read(s, txn, r->id, &rec);
+	int rc;
 
 	r->result = STORE_RECEIPT_UNKNOWN;
+	if (r->id == 0) {
+		size_t kl = sentby_key(name + 1, r->provider_id, strnlen(r->provider_id, 95), r->to,
+				       strnlen(r->to, STORE_TO_MAX));
+		MDB_val k = { kl, name + 1 }, v;
+
+		if (kl == 0 || !s->has_sentby)
+			return 0;
+		rc = mdb_get(txn, s->db_sentby, &k, &v);
+		if (rc == MDB_NOTFOUND) {
+			/* its send is not recorded yet, or never will be */
+			name[0] = HELD_BY_NAME;
+			r->result = STORE_RECEIPT_HELD;
+			return hold(s, txn, (MDB_val){ kl + 1, name }, r, c);
+		}
+		if (rc != 0)
+			return rc;
+		if (v.mv_size != ID_KEY_LEN)
+			return MDB_CORRUPTED;
+		r->id = get_be64(v.mv_data);
+	}
+	rc = rec_read(s, txn, r->id, &rec);
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0)
@@ -166,7 +279,8 @@ static int receipt_one(store *s, MDB_txn *txn, struct store_receipt *r, int64_t 
 	rc = entry_find_keyed(s, txn, r->id, &h, &e);
 	if (rc == MDB_NOTFOUND) {
 		r->result = STORE_RECEIPT_HELD; /* in flight, or delayed for a retry */
-		return hold(s, txn, r->id, r, c);
+		put_be64(k8, r->id);
+		return hold(s, txn, (MDB_val){ ID_KEY_LEN, k8 }, r, c);
 	}
 	if (rc != 0)
 		return rc;

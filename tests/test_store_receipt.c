@@ -146,6 +146,96 @@ static void a_report_for_a_failed_message_records_the_truth(void **state)
 	verified(f);
 }
 
+/* A report named by batch id and recipient (id 0), as Sinch's. */
+static struct store_receipt named(const char *batch, const char *to, int delivered, int64_t at)
+{
+	struct store_receipt r = receipt(0, delivered, at, delivered ? "Delivered" : "Failed");
+
+	snprintf(r.provider_id, sizeof(r.provider_id), "%s", batch);
+	snprintf(r.to, sizeof(r.to), "%s", to);
+	return r;
+}
+
+static void a_report_named_by_batch_and_recipient_finds_its_message(void **state)
+{
+	struct fx *f = *state;
+	struct store_outcome o[2];
+	struct store_receipt r[3];
+	struct store_purged p;
+	char note[STORE_NOTE_MAX + 1];
+
+	for (int i = 0; i < 2; i++) {
+		struct store_new m = msg(f, i, 0, NOW + DAY, 0);
+
+		with_text(&m, i ? "+33600000002" : "+33600000001", "text");
+		assert_int_equal(store_ingest(f->st, &m, 1, NOW), STORE_OK);
+	}
+	assert_int_equal(lease(f, NOW, 2, 0, NULL), 2);
+	for (int i = 0; i < 2; i++) {
+		o[i] = outcome(&leased[i], STORE_OUT_SENT, 0, "BATCH1");
+		o[i].receipt_to = i ? "+33600000002" : "+33600000001";
+	}
+	assert_int_equal(store_finish(f->st, o, 2, NOW + 10), STORE_OK);
+	/* the number with or without its "+"; one not in the batch */
+	r[0] = named("BATCH1", "33600000002", 1, NOW + 100);
+	r[1] = named("BATCH1", "+33600000001", 0, NOW + 100);
+	r[2] = named("BATCH2", "33600000001", 1, NOW + 100);
+	assert_int_equal(store_receipts(f->st, r, 3, NOW + 100), STORE_OK);
+	assert_int_equal(r[0].result, STORE_RECEIPT_RECORDED);
+	assert_int_equal(r[0].id, 2);
+	assert_int_equal(r[1].result, STORE_RECEIPT_RECORDED);
+	assert_int_equal(r[1].id, 1);
+	assert_int_equal(r[2].result, STORE_RECEIPT_HELD); /* its send may be on its way */
+	assert_int_equal(state_of(f, 2, note, sizeof(note)), STORE_STATE_DELIVERED);
+	assert_string_equal(note, "BATCH1 delivered Delivered");
+	assert_int_equal(state_of(f, 1, NULL, 0), STORE_STATE_UNDELIVERED);
+	assert_int_equal(stats(f->st).receipts_held, 1);
+	verified(f);
+	/* the retention purges the messages, their names, and the report
+	 * whose send never came */
+	store_close(&f->st);
+	{
+		char err[256] = "";
+		struct store_opts so = { .dir = f->dir, .record_ceiling = 1, .retention_ms = 1000 };
+
+		f->st = store_open(&so, err, sizeof(err));
+		if (f->st == NULL)
+			fail_msg("store_open: %s", err);
+	}
+	assert_int_equal(store_purge(f->st, NOW + 5000, 100, &p), STORE_OK);
+	assert_int_equal(p.purged, 2);
+	assert_int_equal(stats(f->st).receipts_held, 0);
+	r[0] = named("BATCH1", "33600000002", 1, NOW + 6000);
+	assert_int_equal(store_receipts(f->st, r, 1, NOW + 6000), STORE_OK);
+	assert_int_equal(r[0].result, STORE_RECEIPT_HELD); /* its name went with it */
+	verified(f);
+}
+
+static void a_named_report_before_its_send_waits_for_it(void **state)
+{
+	struct fx *f = *state;
+	struct store_receipt r = named("B9", "33612345678", 1, NOW + 5);
+	struct store_outcome o;
+	char note[STORE_NOTE_MAX + 1];
+
+	leased_and_sent(f, 1, 0); /* in flight, to +33612345678 */
+	assert_int_equal(store_receipts(f->st, &r, 1, NOW + 5), STORE_OK);
+	assert_int_equal(r.result, STORE_RECEIPT_HELD);
+	assert_int_equal(stats(f->st).receipts_held, 1);
+	verified(f);
+	o = outcome(&leased[0], STORE_OUT_SENT, 0, "B9");
+	o.receipt_to = "+33612345678";
+	assert_int_equal(store_finish(f->st, &o, 1, NOW + 10), STORE_OK);
+	assert_int_equal(state_of(f, 1, note, sizeof(note)), STORE_STATE_DELIVERED);
+	assert_string_equal(note, "B9 delivered Delivered");
+	assert_int_equal(stats(f->st).receipts_held, 0);
+	/* and a repeat of it is a repeat */
+	r = named("B9", "33612345678", 1, NOW + 5);
+	assert_int_equal(store_receipts(f->st, &r, 1, NOW + 20), STORE_OK);
+	assert_int_equal(r.result, STORE_RECEIPT_REPEATED);
+	verified(f);
+}
+
 static void too_many_at_once_are_refused(void **state)
 {
 	struct fx *f = *state;
@@ -315,6 +405,10 @@ int main(void)
 		READING(a_report_before_its_send_is_recorded_waits_for_it),
 		cmocka_unit_test_setup_teardown(a_report_for_a_retry_stops_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_report_for_a_failed_message_records_the_truth, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			a_report_named_by_batch_and_recipient_finds_its_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_named_report_before_its_send_waits_for_it, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(too_many_at_once_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_outbox_no_outcomes, setup, teardown),

@@ -4,6 +4,7 @@
  */
 #include "worker/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -96,6 +97,17 @@ static const struct opt opts[] = {
 	  "outcomes per POST" },
 	{ "outcomes.timeout_ms", OPT_LONG, "10000", 100, 600000, F(outcomes_timeout_ms),
 	  "a POST without a whole answer this long has failed (sent again later)" },
+	{ "receipts.listen", OPT_STR, "", 0, 0, F(receipts_listen),
+	  "address:port where providers call back with delivery reports (behind the "
+	  "operator's TLS proxy); empty = no reports asked for" },
+	{ "receipts.url", OPT_STR, "", 0, 0, F(receipts_url),
+	  "the public URL that reaches receipts.listen, as providers call it (e.g. "
+	  "https://smsq.example.com); empty = http://<receipts.listen>" },
+	{ "receipts.token", OPT_STR, "", 0, 0, F(receipts_token),
+	  "the secret in the callback paths (/receipts/<provider>/<token>), 16 to 128 of "
+	  "A-Z a-z 0-9 - _ (never logged)" },
+	{ "receipts.max_bytes", OPT_LONG, "1048576", 1024, 67108864, F(receipts_max_bytes),
+	  "a callback's largest body; a larger one is refused (413)" },
 	{ "dispatch.lease_ms", OPT_LONG, "30000", 1000, 3600000, F(dispatch_lease_ms),
 	  "a leased message is invisible to other workers this long (renewed while sending)" },
 	{ "dispatch.queue_max", OPT_LONG, "2048", 1, 4096, F(dispatch_queue_max),
@@ -160,6 +172,7 @@ static const char *const restart_only[] = {
 	"store.dir", "store.map_size_mb", "store.map_max_mb", "ingest.endpoint", "ingest.hwm",
 	"ingest.batch_max", "ingest.workers", "pool.workers", "metrics.listen", "outcomes.url",
 	"outcomes.secret", "outcomes.max", "outcomes.batch", "outcomes.timeout_ms",
+	"receipts.listen", "receipts.url", "receipts.token", "receipts.max_bytes",
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -520,6 +533,87 @@ static int check_texts(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* 1 if s is 1.. characters of A-Z a-z 0-9 - _ (safe in a URL path as it is). */
+static int path_safe(const char *s)
+{
+	if (s[0] == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
+			return 0;
+	return 1;
+}
+
+/* The receipt endpoint's options: an address, a token, a URL providers can
+ * call, provider names that go in a path as they are. */
+static int check_receipts(const struct config *cfg, char *err, size_t errlen)
+{
+	struct sockaddr_storage addr;
+	socklen_t alen;
+	char why[256];
+	size_t tl = strlen(cfg->receipts_token);
+	const char *port;
+
+	if (cfg->receipts_listen[0] == '\0')
+		return 0;
+	if (addr_parse_listen(cfg->receipts_listen, &addr, &alen, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "receipts.listen: %s", why);
+		return -1;
+	}
+	if (tl < 16 || tl > 128 || !path_safe(cfg->receipts_token)) {
+		snprintf(err, errlen, "receipts.token: 16 to 128 of A-Z a-z 0-9 - _, required with "
+			 "receipts.listen");
+		return -1;
+	}
+	port = strrchr(cfg->receipts_listen, ':');
+	if (cfg->receipts_url[0] == '\0' && port != NULL && strcmp(port, ":0") == 0) {
+		snprintf(err, errlen, "receipts.url: required when receipts.listen has port 0 "
+			 "(providers must be told where to call)");
+		return -1;
+	}
+	if (strlen(cfg->receipts_url) > 300) {
+		snprintf(err, errlen, "receipts.url: at most 300 characters");
+		return -1;
+	}
+	if (cfg->receipts_url[0] != '\0' && strncmp(cfg->receipts_url, "http://", 7) != 0 &&
+	    strncmp(cfg->receipts_url, "https://", 8) != 0) {
+		snprintf(err, errlen, "receipts.url: an http:// or https:// URL");
+		return -1;
+	}
+	for (int i = 0; i < cfg->n_providers; i++)
+		if (!path_safe(cfg->providers[i].conf.name)) {
+			snprintf(err, errlen, "provider %s: with receipts.listen, a provider's name "
+				 "is A-Z a-z 0-9 - _ (it goes in the callback's path)",
+				 cfg->providers[i].conf.name);
+			return -1;
+		}
+	return 0;
+}
+
+void config_receipt_urls(struct config *cfg)
+{
+	char base[CONFIG_STR_MAX];
+	size_t bl;
+
+	if (cfg->receipts_url[0] != '\0')
+		snprintf(base, sizeof(base), "%.300s", cfg->receipts_url);
+	else
+		snprintf(base, sizeof(base), "http://%.300s", cfg->receipts_listen);
+	bl = strlen(base);
+	while (bl > 0 && base[bl - 1] == '/')
+		base[--bl] = '\0';
+	for (int i = 0; i < cfg->n_providers; i++) {
+		struct provider_conf *c = &cfg->providers[i].conf;
+		char url[sizeof(c->receipt_url)];
+
+		if (cfg->receipts_listen[0] == '\0' ||
+		    (size_t)snprintf(url, sizeof(url), "%s/receipts/%s/%s", base, c->name,
+				     cfg->receipts_token) >= sizeof(url))
+			url[0] = '\0'; /* off, or too long: config_check() refused it */
+		memcpy(c->receipt_url, url, sizeof(url));
+	}
+}
+
 int config_check(const struct config *cfg, char *err, size_t errlen)
 {
 	enum log_level lvl;
@@ -575,6 +669,8 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (check_receipts(cfg, err, errlen) != 0)
+		return -1;
 	if (strncmp(cfg->ingest_endpoint, "tcp://", 6) != 0 &&
 	    strncmp(cfg->ingest_endpoint, "ipc://", 6) != 0) {
 		snprintf(err, errlen, "ingest.endpoint: '%s' must start with tcp:// or ipc://",
@@ -627,7 +723,8 @@ static const char *opt_text(const void *base, const struct opt *o, char *buf, si
 /* A value never logged nor printed. */
 static int opt_secret(const struct opt *o)
 {
-	return strcmp(o->name, "token") == 0 || strcmp(o->name, "outcomes.secret") == 0;
+	return strcmp(o->name, "token") == 0 || strcmp(o->name, "outcomes.secret") == 0 ||
+	       strcmp(o->name, "receipts.token") == 0;
 }
 
 static int opt_equal(const void *a, const void *b, const struct opt *o)
@@ -698,7 +795,10 @@ int config_build(struct config *cfg, const struct config_source *src, char *err,
 				     : config_set_arg(cfg, a->value, err, errlen)) != 0)
 			return -1;
 	}
-	return config_check(cfg, err, errlen);
+	if (config_check(cfg, err, errlen) != 0)
+		return -1;
+	config_receipt_urls(cfg);
+	return 0;
 }
 
 int config_restart_only(const char *name)

@@ -70,6 +70,10 @@ struct config {
 	long outcomes_max;                    /* outcomes.max: the outbox's bound */
 	long outcomes_batch;                  /* outcomes.batch: outcomes per POST */
 	long outcomes_timeout_ms;             /* outcomes.timeout_ms: a POST's budget */
+	char receipts_listen[CONFIG_STR_MAX]; /* receipts.listen: the receipt endpoint ("" off) */
+	char receipts_url[CONFIG_STR_MAX];    /* receipts.url: its public base URL */
+	char receipts_token[CONFIG_STR_MAX];  /* receipts.token: the secret in its paths */
+	long receipts_max_bytes;              /* receipts.max_bytes: a callback's largest body */
 	long dispatch_lease_ms;               /* dispatch.lease_ms: visibility timeout */
 	long dispatch_queue_max;              /* dispatch.queue_max: leased, not yet sent */
 	long dispatch_flush_ms;               /* dispatch.flush_ms: outcome group commit */
@@ -116,6 +120,11 @@ int config_set_arg(struct config *cfg, const char *name_value, char *err, size_t
  */
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
 	SMSQ_WARN_UNUSED;
+
+/* Set each provider's receipt_url from the receipts.* options (none when
+ * receipts.listen is empty); after config_check() accepted them.
+ * config_build() does it. */
+void config_receipt_urls(struct config *cfg);
 
 /* Cross-option checks after everything is set (log level name, paths).
  * Returns 0 or -1 with err. */
