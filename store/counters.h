@@ -63,6 +63,20 @@ enum counters_fail {
 	COUNTERS_FAIL_COUNT = 2,
 };
 
+/* What became of a delivery report taken by the receipt endpoint. */
+enum counters_receipt {
+	COUNTERS_RECEIPT_DELIVERED = 0,   /* recorded: the message is delivered */
+	COUNTERS_RECEIPT_UNDELIVERED = 1, /* recorded: the message is undelivered */
+	COUNTERS_RECEIPT_REPEATED = 2,    /* the same report again */
+	COUNTERS_RECEIPT_OLDER = 3,       /* older than the one recorded */
+	COUNTERS_RECEIPT_HELD = 4,        /* before its send was recorded: held */
+	COUNTERS_RECEIPT_UNKNOWN = 5,     /* no such message (purged, or not ours) */
+	COUNTERS_RECEIPT_INTERIM = 6,     /* an interim status: nothing recorded */
+	COUNTERS_RECEIPT_FORGED = 7,      /* refused 403: a signature or account not ours */
+	COUNTERS_RECEIPT_MALFORMED = 8,   /* refused 400 or 413: unreadable */
+	COUNTERS_RECEIPT_COUNT = 9,
+};
+
 /* A histogram: counts per bucket (not cumulative: the reader adds them
  * up), the sum of the observations in microseconds, and their number. */
 struct counters_hist {
@@ -82,6 +96,7 @@ struct counters_prov {
 	uint64_t throttled;                     /* messages answered "slow down" (429...) */
 	uint64_t unavailable;                   /* messages answered "not now" (503...) */
 	uint64_t misconfigured;                 /* messages answered "your configuration" */
+	uint64_t receipts[COUNTERS_RECEIPT_COUNT]; /* delivery reports taken, by result */
 	struct counters_hist response;          /* request answer times */
 };
 
@@ -101,6 +116,10 @@ struct counters_data {
 	struct counters_hist ack;               /* event read -> its ack sent */
 	struct counters_hist commit_ingest;     /* store_ingest() of a batch */
 	struct counters_hist commit_outcome;    /* a dispatch commit (outcomes, leases) */
+	struct counters_hist commit_receipts;   /* the receipt endpoint's commits */
+	uint64_t receipt_callbacks_refused;     /* callbacks answered 404 (no such provider
+						   or token) */
+	uint64_t receipt_store_errors;          /* callbacks answered 503 (not recorded) */
 	struct counters_prov prov[PACE_MAX_SLOTS];
 };
 

@@ -31,6 +31,11 @@ static const char *const fail_reason[COUNTERS_FAIL_COUNT] = {
 	"refused", "attempts",
 };
 
+static const char *const receipt_result[COUNTERS_RECEIPT_COUNT] = {
+	"delivered", "undelivered", "repeated", "older", "held", "unknown", "interim", "forged",
+	"malformed",
+};
+
 static const enum drain_state drain_states[] = {
 	DRAIN_DRAINED, DRAIN_DRAINING, DRAIN_GROWING, DRAIN_STALLED, DRAIN_MEASURING,
 };
@@ -349,9 +354,16 @@ static void metrics_events(const struct watch_view *v, FILE *f)
 	hist(f, "smsq_ingest_ack_latency_seconds", "", &c->ack);
 	head(f, "smsq_store_commit_duration_seconds", "histogram",
 	     "Write transactions, commit and sync, by what they hold (ingest: a batch of "
-	     "events; dispatch: outcomes and leases).");
+	     "events; dispatch: outcomes and leases; receipts: delivery reports).");
 	hist(f, "smsq_store_commit_duration_seconds", "op=\"ingest\",", &c->commit_ingest);
 	hist(f, "smsq_store_commit_duration_seconds", "op=\"dispatch\",", &c->commit_outcome);
+	hist(f, "smsq_store_commit_duration_seconds", "op=\"receipts\",", &c->commit_receipts);
+	one_u64(f, "smsq_receipt_callbacks_unknown_total", "counter",
+		"Calls to the receipt endpoint naming no configured provider or not the token "
+		"(answered 404).", c->receipt_callbacks_refused);
+	one_u64(f, "smsq_receipt_callbacks_unrecorded_total", "counter",
+		"Calls to the receipt endpoint whose reports could not be recorded (answered 503: "
+		"the provider sends them again).", c->receipt_store_errors);
 	one_u64(f, "smsq_messages_expired_total", "counter",
 		"Messages past their expiry before they could be sent (never sent).",
 		c->expired);
@@ -465,6 +477,15 @@ static void metrics_providers(const struct watch_view *v, FILE *f)
 	     "Messages answered in a way that says our configuration is wrong (401, 403, 404, "
 	     "a TLS or DNS failure): not the message's doing, kept as they were.");
 	EACH prov_u64(f, "smsq_provider_misconfigured_total", NAME(i), P(i)->misconfigured);
+	head(f, "smsq_receipts_total", "counter",
+	     "Delivery reports taken, by provider and result (delivered, undelivered: recorded; "
+	     "repeated, older: nothing changed; held: before its send was recorded; unknown: no "
+	     "such message; interim: not final; forged, malformed: callbacks refused).");
+	EACH for (int k = 0; k < COUNTERS_RECEIPT_COUNT; k++) {
+		fprintf(f, "smsq_receipts_total{provider=\"");
+		put_label(f, NAME(i));
+		fprintf(f, "\",result=\"%s\"} %" PRIu64 "\n", receipt_result[k], P(i)->receipts[k]);
+	}
 	head(f, "smsq_provider_response_seconds", "histogram",
 	     "From a request's pacing tokens to its answer, by provider.");
 	EACH hist(f, "smsq_provider_response_seconds", prov_labels(lab, sizeof(lab), NAME(i)),

@@ -260,6 +260,9 @@ static void pend_add(dispatch *d, uint64_t id, int64_t lease_until,
 		p->o.note = p->note;
 	}
 	snprintf(p->to, sizeof(p->to), "%s", to ? to : "");
+	if (kind == STORE_OUT_SENT && provider >= 0 && d->prov[provider].ops->receipts_by_to &&
+	    d->prov[provider].conf.receipt_url[0] != '\0')
+		p->o.receipt_to = p->to; /* its reports name it by the provider's id and number */
 	p->created_ms = created_ms;
 	p->provider = provider >= 0 ? d->prov[provider].conf.name : "-";
 	if (d->n_pend == 0)

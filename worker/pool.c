@@ -92,6 +92,7 @@
 #include "store/pace.h"
 #include "watch/monitor.h"
 #include "outcome/push.h"
+#include "outcome/receive.h"
 #include "worker/dispatch.h"
 #include "worker/worker.h"
 
@@ -128,6 +129,7 @@ struct pool {
 				       outcome pusher, each when there is one */
 	int monitor_slot;           /* the monitor's slot, or 0: none */
 	int pusher_slot;            /* the outcome pusher's slot, or 0: none */
+	int receiver_slot;          /* the receipt endpoint's slot, or 0: none */
 	counters *ctr;              /* the shared counters, mapped before any fork (children
 				       inherit the mapping and count into their own shard) */
 	int has_broker;             /* more than one worker takes events */
@@ -217,6 +219,28 @@ static int run_pusher(struct pool *p, struct counters_data *ctr)
 	return push_run(&po);
 }
 
+static int run_receiver(struct pool *p, struct counters_data *ctr)
+{
+	struct provider_conf confs[CONFIG_MAX_PROVIDERS];
+	struct receive_opts ro = {
+		.dir = p->cfg->store_dir,
+		.listen = p->cfg->receipts_listen,
+		.token = p->cfg->receipts_token,
+		.providers = confs,
+		.n_providers = p->cfg->n_providers,
+		.max_bytes = (size_t)p->cfg->receipts_max_bytes,
+		.counters = ctr,
+		.log_level = LOG_LEVEL_INFO,
+		.log_format = LOG_FORMAT_TEXT,
+	};
+
+	for (int i = 0; i < p->cfg->n_providers; i++)
+		confs[i] = p->cfg->providers[i].conf;
+	(void)log_level_parse(p->cfg->log_level, &ro.log_level);
+	(void)log_format_parse(p->cfg->log_format, &ro.log_format);
+	return receive_run(&ro);
+}
+
 static void spawn(struct pool *p, int i)
 {
 	pid_t master = getpid();
@@ -245,6 +269,7 @@ static void spawn(struct pool *p, int i)
 		_exit(i == 0 ? run_broker(p)
 		      : i == p->monitor_slot ? run_monitor(p)
 		      : i == p->pusher_slot ? run_pusher(p, counters_mine(p->ctr))
+		      : i == p->receiver_slot ? run_receiver(p, counters_mine(p->ctr))
 		      : worker_run(p->cfg, i,
 				   p->has_broker && i <= p->n_backends ? p->backends[i - 1]
 									: p->cfg->ingest_endpoint,
@@ -258,7 +283,9 @@ static void spawn(struct pool *p, int i)
 	p->slots[i].reloading = 0;
 	p->slots[i].stop_budget_ms = p->cfg->pool_shutdown_timeout_ms;
 	if (i > p->n_workers)
-		log_info("started %s pid=%ld", i == p->monitor_slot ? "monitor" : "outcome pusher",
+		log_info("started %s pid=%ld",
+			 i == p->monitor_slot ? "monitor"
+			 : i == p->pusher_slot ? "outcome pusher" : "receipt endpoint",
 			 (long)pid);
 	else
 		log_info("started %s%.0d pid=%ld", i == 0 ? "broker" : "worker-", i, (long)pid);
@@ -272,6 +299,8 @@ static const char *slot_name(const struct pool *p, int i, char *buf, size_t len)
 		snprintf(buf, len, "monitor");
 	else if (i == p->pusher_slot)
 		snprintf(buf, len, "outcome pusher");
+	else if (i == p->receiver_slot)
+		snprintf(buf, len, "receipt endpoint");
 	else
 		snprintf(buf, len, "worker-%d", i);
 	return buf;
@@ -601,8 +630,11 @@ static void roll(struct pool *p, int64_t now)
 
 		if (s->reloading) {
 			if (s->pid > 0 && now >= s->kill_at_ms) {
-				log_warn("reload: worker-%d pid=%ld did not stop within %ld ms: killing "
-					 "it", p->rolling, (long)s->pid, s->stop_budget_ms);
+				char name[32];
+
+				log_warn("reload: %s pid=%ld did not stop within %ld ms: killing it",
+					 slot_name(p, p->rolling, name, sizeof(name)), (long)s->pid,
+					 s->stop_budget_ms);
 				kill(s->pid, SIGKILL);
 				s->kill_at_ms = INT64_MAX;
 			}
@@ -612,11 +644,13 @@ static void roll(struct pool *p, int64_t now)
 			return;
 		p->rolling = 0;
 	}
-	for (int i = 1; i <= p->n_workers; i++) {
+	for (int i = 1; i <= p->last_slot; i++) {
 		struct slot *s = &p->slots[i];
+		char name[32];
 
-		/* One that is down starts with the configuration in force. */
-		if (s->gen == p->gen || s->pid == 0)
+		/* One that is down starts with the configuration in force; the
+		 * receipt endpoint checks signatures with the providers' tokens. */
+		if (s->gen == p->gen || s->pid == 0 || (i > p->n_workers && i != p->receiver_slot))
 			continue;
 		/* Its broker must be there to hold its requests. */
 		if (behind_broker(p, i) &&
@@ -627,8 +661,8 @@ static void roll(struct pool *p, int64_t now)
 		p->rolling = i;
 		if (behind_broker(p, i))
 			kill(p->slots[0].pid, SIGUSR1);
-		log_info("reload: stopping worker-%d pid=%ld gracefully, to start it again with "
-			 "the new configuration%s", i, (long)s->pid,
+		log_info("reload: stopping %s pid=%ld gracefully, to start it again with "
+			 "the new configuration%s", slot_name(p, i, name, sizeof(name)), (long)s->pid,
 			 behind_broker(p, i) ? " (the broker holds new requests meanwhile)"
 			 : !p->has_broker && i == 1 ? " (the ingest endpoint is closed until it is "
 						     "back: producers resend what gets no ack)"
@@ -638,7 +672,8 @@ static void roll(struct pool *p, int64_t now)
 	}
 	if (p->roll_pending) {
 		p->roll_pending = 0;
-		log_info("reload: done: every worker runs the new configuration");
+		log_info("reload: done: every worker%s runs the new configuration",
+			 p->receiver_slot ? " and the receipt endpoint" : "");
 	}
 }
 
@@ -709,6 +744,8 @@ int pool_run(const struct config *cfg, const struct config_source *src)
 		p.monitor_slot = ++p.last_slot;
 	if (cfg->outcomes_url[0] != '\0')
 		p.pusher_slot = ++p.last_slot;
+	if (cfg->receipts_listen[0] != '\0')
+		p.receiver_slot = ++p.last_slot;
 	p.slots = xcalloc((size_t)p.last_slot + 1, sizeof(*p.slots));
 	log_info("pool starting: %d workers, store %s, ingest %s (%s)", p.n_workers, absdir,
 		 cfg->ingest_endpoint, p.has_broker ? "through a broker" : "bound by worker-1");
