@@ -29,6 +29,7 @@
 #include "ctl/ctl_act.h"
 #include "ctl/ctl_inspect.h"
 #include "ctl/ctl_top.h"
+#include "store/counters.h"
 #include "store/store.h"
 #include "worker/config.h"
 #include "store/pace.h"
@@ -76,9 +77,45 @@ struct paused {
 	int n;
 };
 
+/* What the receipt endpoint counted (the counters file), every provider's
+ * summed. */
+struct receipts_seen {
+	int known;                                  /* the file was read */
+	uint64_t result[COUNTERS_RECEIPT_COUNT];    /* reports by result */
+	int counted;                                /* missing is a count made */
+	uint64_t missing;                           /* sent, no report after expect_s */
+	uint64_t expect_s;
+};
+
+static const char *const receipt_results[COUNTERS_RECEIPT_COUNT] = {
+	"delivered", "undelivered", "repeated", "older", "held", "unknown", "interim", "forged",
+	"malformed",
+};
+
+static void read_receipts(const char *dir, struct receipts_seen *r)
+{
+	struct counters_data *c = calloc(1, sizeof(*c));
+
+	memset(r, 0, sizeof(*r));
+	if (c == NULL || counters_read(dir, c) != 1) {
+		free(c);
+		return;
+	}
+	r->known = 1;
+	for (int p = 0; p < PACE_MAX_SLOTS; p++)
+		for (int k = 0; k < COUNTERS_RECEIPT_COUNT; k++)
+			r->result[k] += c->prov[p].receipts[k];
+	r->counted = c->receipts_counted != 0;
+	r->missing = c->receipts_unreported;
+	r->expect_s = c->receipts_expect_s;
+	free(c);
+}
+
 static void print_stats_text(const char *dir, const struct store_stats *s, int64_t now,
 			     const struct paused *pa)
 {
+	struct receipts_seen rs;
+
 	printf("store      %s\n", dir);
 	printf("waiting    %llu\n", (unsigned long long)s->waiting);
 	for (int i = 0; i < STORE_STATE_COUNT; i++)
@@ -93,6 +130,24 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 	if (s->outbox > 0 || s->outbox_dropped > 0)
 		printf("outcomes   %llu waiting for the backend, %llu dropped (outbox full)\n",
 		       (unsigned long long)s->outbox, (unsigned long long)s->outbox_dropped);
+	read_receipts(dir, &rs);
+	if (rs.counted || s->receipts_held > 0 || rs.result[COUNTERS_RECEIPT_DELIVERED] > 0 ||
+	    rs.result[COUNTERS_RECEIPT_UNDELIVERED] > 0) {
+		printf("receipts   %llu delivered, %llu undelivered, %llu repeated, %llu older, "
+		       "%llu unknown, %llu refused; %llu held for their send\n",
+		       (unsigned long long)rs.result[COUNTERS_RECEIPT_DELIVERED],
+		       (unsigned long long)rs.result[COUNTERS_RECEIPT_UNDELIVERED],
+		       (unsigned long long)rs.result[COUNTERS_RECEIPT_REPEATED],
+		       (unsigned long long)rs.result[COUNTERS_RECEIPT_OLDER],
+		       (unsigned long long)rs.result[COUNTERS_RECEIPT_UNKNOWN],
+		       (unsigned long long)(rs.result[COUNTERS_RECEIPT_FORGED] +
+					    rs.result[COUNTERS_RECEIPT_MALFORMED]),
+		       (unsigned long long)s->receipts_held);
+		if (rs.counted)
+			printf("no report  %llu sent %llu s ago or more with no delivery report "
+			       "(last count)\n", (unsigned long long)rs.missing,
+			       (unsigned long long)rs.expect_s);
+	}
 	printf("withdrawn  %llu superseded, %llu cancelled by an operator; %llu requeued\n",
 	       (unsigned long long)s->superseded_ever, (unsigned long long)s->cancelled_ever,
 	       (unsigned long long)s->requeued_ever);
@@ -171,6 +226,28 @@ static json_t *providers_json(const char *dir)
 	return arr != NULL ? arr : json_null();
 }
 
+/* {"delivered": n, ..., "missing": n or null, "missing_after_s": s or null}:
+ * the reports the endpoint took, by result (null: no counters file). */
+static json_t *receipts_json(const char *dir)
+{
+	struct receipts_seen rs;
+	json_t *o;
+
+	read_receipts(dir, &rs);
+	if (!rs.known)
+		return json_null();
+	o = json_object();
+	for (int k = 0; o != NULL && k < COUNTERS_RECEIPT_COUNT; k++)
+		json_object_set_new(o, receipt_results[k], json_integer((json_int_t)rs.result[k]));
+	if (o != NULL) {
+		json_object_set_new(o, "missing",
+				    rs.counted ? json_integer((json_int_t)rs.missing) : json_null());
+		json_object_set_new(o, "missing_after_s",
+				    rs.counted ? json_integer((json_int_t)rs.expect_s) : json_null());
+	}
+	return o;
+}
+
 static int print_stats_json(const char *dir, const struct store_stats *s, int64_t now,
 			    const struct paused *pa)
 {
@@ -202,6 +279,7 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 	rc |= json_object_set_new(root, "keys_kept", json_integer((json_int_t)s->keys_kept));
 	rc |= json_object_set_new(root, "receipts_held",
 				  json_integer((json_int_t)s->receipts_held));
+	rc |= json_object_set_new(root, "receipts", receipts_json(dir));
 	rc |= json_object_set_new(root, "outbox", json_integer((json_int_t)s->outbox));
 	rc |= json_object_set_new(root, "outbox_dropped",
 				  json_integer((json_int_t)s->outbox_dropped));

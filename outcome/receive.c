@@ -44,6 +44,8 @@
 #define RECEIVE_IDLE_S 60         /* a keep-alive connection idle this long is closed */
 #define RECEIVE_WAIT_MS 200       /* the committer looks at the stop flag this often */
 #define RECEIVE_SAY_MS 10000      /* a failing store is logged this often at most */
+#define UNREPORTED_EVERY_MS 100   /* a slice of the count of sends with no report, */
+#define UNREPORTED_SLICE 20000    /* this many final messages looked at */
 #define PATH_PREFIX "/receipts/"
 
 static volatile sig_atomic_t receive_stop;
@@ -452,6 +454,29 @@ static void commit(struct receiver *rv, store *st, struct call *list,
 	}
 }
 
+/* A slice of the count of messages sent expect_s ago with no report, when
+ * its time has come; a whole pass's count is published. */
+static void count_unreported(struct receiver *rv, store *st, struct store_unreported *u,
+			     int64_t *next_ms)
+{
+	int64_t now = clock_mono_ms();
+	int passes = u->passes;
+
+	if (now < *next_ms)
+		return;
+	*next_ms = now + UNREPORTED_EVERY_MS;
+	if (store_unreported_step(st, u, clock_wall_ms() - rv->o->expect_s * 1000,
+				  UNREPORTED_SLICE) != STORE_OK) {
+		log_warn("receipts: counting sends with no report: %s", store_errmsg(st));
+		*next_ms = now + RECEIVE_SAY_MS;
+		return;
+	}
+	if (u->passes != passes && rv->o->gauges != NULL) {
+		counters_set(&rv->o->gauges->receipts_unreported, u->last);
+		counters_set(&rv->o->gauges->receipts_counted, 1);
+	}
+}
+
 /* ---- the process ------------------------------------------------------------------ */
 
 static struct MHD_Daemon *start_server(struct receiver *rv)
@@ -483,7 +508,8 @@ int receive_run(const struct receive_opts *o)
 	struct receiver rv;
 	struct store_receipt *batch = NULL;
 	struct sigaction sa;
-	int64_t said_ms = INT64_MIN / 2;
+	int64_t said_ms = INT64_MIN / 2, next_count_ms = 0;
+	struct store_unreported un;
 	char err[512];
 	store *st = NULL;
 	pace *pc = NULL;
@@ -498,6 +524,7 @@ int receive_run(const struct receive_opts *o)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	memset(&rv, 0, sizeof(rv));
+	memset(&un, 0, sizeof(un));
 	rv.o = o;
 	rv.tail = &rv.head;
 	rv.refusals = (struct log_limit)LOG_LIMIT_INIT(10, 10000);
@@ -518,11 +545,14 @@ int receive_run(const struct receive_opts *o)
 		goto out;
 	}
 	log_info("started: delivery reports taken on %s", o->listen);
+	if (o->gauges != NULL)
+		counters_set(&o->gauges->receipts_expect_s, (uint64_t)o->expect_s);
 	while (!receive_stop) {
 		struct call *list = take(&rv);
 
 		if (list != NULL)
 			commit(&rv, st, list, batch, &said_ms);
+		count_unreported(&rv, st, &un, &next_count_ms);
 	}
 	/* Stopping: refuse new ones, record and answer the queued ones. */
 	pthread_mutex_lock(&rv.mu);

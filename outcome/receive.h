@@ -17,6 +17,10 @@
  *   503  not recorded (the store failed, or the endpoint is stopping): the
  *        provider sends it again
  *
+ * Sent messages that have had no report for expect_s are counted (the
+ * store's final messages walked a slice at a time, between commits), the
+ * count published in the counters file (receipts_unreported).
+ *
  * Reports of many requests go to the store in one transaction (a group
  * commit): a request waits, suspended, while the reports before it are
  * written, so one commit and one sync serve every request that came
@@ -39,7 +43,10 @@ struct receive_opts {
 	const struct provider_conf *providers;  /* the configured providers */
 	int n_providers;
 	size_t max_bytes;                       /* receipts.max_bytes */
+	long expect_s;                          /* receipts.expect_s: sent messages with no
+						   report after this long are counted */
 	struct counters_data *counters;         /* this process's shard, or NULL */
+	struct counters_data *gauges;           /* where its gauges go (counters_gauges()) */
 	enum log_level log_level;               /* its log lines' */
 	enum log_format log_format;
 };

@@ -114,6 +114,11 @@ struct counters_data *counters_mine(counters *c)
 	return c != NULL ? c->mine : NULL;
 }
 
+struct counters_data *counters_gauges(counters *c)
+{
+	return c != NULL ? &c->f->shard[0].d : NULL;
+}
+
 void counters_observe(struct counters_hist *h, int64_t ns)
 {
 	double s;

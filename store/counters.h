@@ -120,6 +120,11 @@ struct counters_data {
 	uint64_t receipt_callbacks_refused;     /* callbacks answered 404 (no such provider
 						   or token) */
 	uint64_t receipt_store_errors;          /* callbacks answered 503 (not recorded) */
+	uint64_t receipts_unreported;           /* gauge (shard 0), the receipt endpoint's:
+						   messages sent receipts_expect_s ago or
+						   more and no report yet (its last count) */
+	uint64_t receipts_expect_s;             /* gauge: that time (receipts.expect_s) */
+	uint64_t receipts_counted;              /* gauge: 1 once a count was made */
 	struct counters_prov prov[PACE_MAX_SLOTS];
 };
 
@@ -140,6 +145,11 @@ void counters_set_shard(counters *c, int shard);
  * (every counting call accepts a NULL shard: a process without the file
  * counts nothing). */
 struct counters_data *counters_mine(counters *c);
+
+/* Shard 0, where gauges live (the master's own shard): a gauge is written
+ * by one process only, whichever shard that process adds to, so that a
+ * reader's sum is that process's value.  NULL when c is NULL. */
+struct counters_data *counters_gauges(counters *c);
 
 /* Add n to one counter of a shard (a field of *counters_mine()).  NULL-safe. */
 static inline void counters_add(uint64_t *field, uint64_t n)

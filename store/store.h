@@ -432,6 +432,28 @@ struct store_receipt {
 int store_receipts(store *s, struct store_receipt *r, size_t n, int64_t now_ms)
 	SMSQ_WARN_UNUSED;
 
+/*
+ * Sent messages with no delivery report yet, sent before a time: those a
+ * report should have come for.  The final messages are walked a slice at
+ * a time (each store_unreported_step() its own read transaction, at most
+ * max_visit entries), so that a long walk neither holds old pages nor
+ * takes a thread for long; a pass's count is exact for the messages it
+ * saw (one sent meanwhile behind the walk is counted by the next pass).
+ */
+struct store_unreported {
+	unsigned char at[24];    /* where the next slice starts (opaque) */
+	size_t at_len;           /* 0: at the start of a pass */
+	uint64_t counting;       /* the pass so far */
+	uint64_t last;           /* the last whole pass's count */
+	int passes;              /* whole passes made */
+};
+
+/* One slice of the walk: sent messages whose send is older than before_ms
+ * are counted; at the end of a pass, u->last is set, u->passes grows and
+ * the next pass begins.  Returns STORE_OK or STORE_ERROR. */
+int store_unreported_step(store *s, struct store_unreported *u, int64_t before_ms,
+			  size_t max_visit) SMSQ_WARN_UNUSED;
+
 /* ---- the outbox ---------------------------------------------------------
  *
  * When the store has an outbox (store_opts.outbox_max, recorded by the

@@ -630,6 +630,51 @@ int store_due_before(store *s, int64_t end_ms, uint64_t max_walk, struct store_d
 	return rc == 0 ? STORE_OK : STORE_ERROR;
 }
 
+int store_unreported_step(store *s, struct store_unreported *u, int64_t before_ms,
+			  size_t max_visit)
+{
+	STORE_LOCKED(s);
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k = { u->at_len, u->at }, v;
+	size_t seen = 0;
+	int rc = txn_begin(s, MDB_RDONLY, &txn);
+
+	if (rc != 0)
+		return STORE_ERROR;
+	rc = mdb_cursor_open(txn, s->db_done, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, u->at_len > 0 ? MDB_SET_RANGE : MDB_FIRST);
+	/* a slice starts at the key the previous one stopped before */
+	while (rc == 0 && seen < max_visit) {
+		struct entry e;
+
+		if (st_parse(&v, &e) == 0 && e.st.state == STORE_STATE_SENT &&
+		    e.st.updated_ms < before_ms)
+			u->counting++;
+		seen++;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (rc == 0 && k.mv_size <= sizeof(u->at)) {
+		memcpy(u->at, k.mv_data, k.mv_size);
+		u->at_len = k.mv_size;
+	} else if (rc == MDB_NOTFOUND) {
+		u->last = u->counting;
+		u->counting = 0;
+		u->at_len = 0;
+		u->passes++;
+		rc = 0;
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (rc != 0) {
+		set_err(s, "unreported: %s", mdb_strerror(rc));
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
 int store_paused(store *s, struct store_pause *out, int max)
 {
 	STORE_LOCKED(s);

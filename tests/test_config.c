@@ -649,6 +649,58 @@ static void test_provider_errors(void **state)
 	}
 }
 
+static void test_receipts_options(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		const char *text, *err;
+	} bad[] = {
+		{ "[receipts]\nlisten = 127.0.0.1:8090\n", "receipts.token: 16 to 128" },
+		{ "[receipts]\nlisten = 127.0.0.1:8090\ntoken = short\n", "receipts.token" },
+		{ "[receipts]\nlisten = 127.0.0.1:8090\ntoken = has/a/slash/in/it/xx\n",
+		  "receipts.token" },
+		{ "[receipts]\nlisten = 127.0.0.1:0\ntoken = 0123456789abcdef\n",
+		  "receipts.url: required when receipts.listen has port 0" },
+		{ "[receipts]\nlisten = 127.0.0.1:8090\ntoken = 0123456789abcdef\n"
+		  "url = ftp://x\n", "receipts.url: an http:// or https:// URL" },
+		{ "[receipts]\nlisten = nowhere\ntoken = 0123456789abcdef\n",
+		  "receipts.listen" },
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		config_defaults(&f->cfg);
+		if (load(f, bad[i].text) == 0 && config_check(&f->cfg, f->err, sizeof(f->err)) == 0)
+			fail_msg("%s: accepted", bad[i].text);
+		if (strstr(f->err, bad[i].err) == NULL)
+			fail_msg("%s: error \"%s\" lacks \"%s\"", bad[i].text, f->err, bad[i].err);
+	}
+	/* a name that cannot go in a path as it is */
+	config_defaults(&f->cfg);
+	assert_int_equal(load(f, "[receipts]\nlisten = 127.0.0.1:8090\ntoken = 0123456789abcdef\n"
+			      "[provider.a.b]\ntype = webhook\nbase_url = http://h\nrate_per_s = 5\n"),
+			 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), -1);
+	expect_err(f, "a provider's name is A-Z a-z 0-9 - _");
+	/* each provider's callback URL: the public URL (its trailing / dropped),
+	 * the provider, the token; none without receipts.listen */
+	config_defaults(&f->cfg);
+	assert_int_equal(load(f, "[receipts]\nlisten = 127.0.0.1:8090\ntoken = 0123456789abcdef\n"
+			      "url = https://smsq.example.com/\n"
+			      "[provider.main]\ntype = webhook\nbase_url = http://h\nrate_per_s = 5\n"),
+			 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), 0);
+	config_receipt_urls(&f->cfg);
+	assert_string_equal(f->cfg.providers[0].conf.receipt_url,
+			    "https://smsq.example.com/receipts/main/0123456789abcdef");
+	assert_int_equal(config_set(&f->cfg, "receipts.url", "", f->err, sizeof(f->err)), 0);
+	config_receipt_urls(&f->cfg);
+	assert_string_equal(f->cfg.providers[0].conf.receipt_url,
+			    "http://127.0.0.1:8090/receipts/main/0123456789abcdef");
+	assert_int_equal(config_set(&f->cfg, "receipts.listen", "", f->err, sizeof(f->err)), 0);
+	config_receipt_urls(&f->cfg);
+	assert_string_equal(f->cfg.providers[0].conf.receipt_url, "");
+}
+
 static void test_at_most_four_providers(void **state)
 {
 	struct fx *f = *state;
@@ -958,7 +1010,8 @@ static void test_restart_only_options(void **state)
 		"store.dir", "store.map_size_mb", "store.map_max_mb", "ingest.endpoint",
 		"ingest.hwm", "ingest.batch_max", "ingest.workers", "pool.workers",
 		"metrics.listen", "outcomes.url", "outcomes.secret", "outcomes.max",
-		"outcomes.batch", "outcomes.timeout_ms",
+		"outcomes.batch", "outcomes.timeout_ms", "receipts.listen", "receipts.url",
+		"receipts.token", "receipts.max_bytes", "receipts.expect_s",
 	};
 	const char *note = "; a change takes effect at the next start, not on reload";
 	char *out = NULL;
@@ -1029,6 +1082,7 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_keep_restart_only, fx_setup, fx_teardown),
 		cmocka_unit_test(test_restart_only_options),
+		cmocka_unit_test_setup_teardown(test_receipts_options, fx_setup, fx_teardown),
 	};
 	int failed = 0;
 

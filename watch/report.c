@@ -358,6 +358,14 @@ static void metrics_events(const struct watch_view *v, FILE *f)
 	hist(f, "smsq_store_commit_duration_seconds", "op=\"ingest\",", &c->commit_ingest);
 	hist(f, "smsq_store_commit_duration_seconds", "op=\"dispatch\",", &c->commit_outcome);
 	hist(f, "smsq_store_commit_duration_seconds", "op=\"receipts\",", &c->commit_receipts);
+	if (c->receipts_counted) {
+		one_u64(f, "smsq_receipts_missing", "gauge",
+			"Messages sent receipts.expect_s ago or more with no delivery report (the "
+			"receipt endpoint's last count).", c->receipts_unreported);
+		one_u64(f, "smsq_receipts_expect_seconds", "gauge",
+			"receipts.expect_s: how long after its send a report is expected.",
+			c->receipts_expect_s);
+	}
 	one_u64(f, "smsq_receipt_callbacks_unknown_total", "counter",
 		"Calls to the receipt endpoint naming no configured provider or not the token "
 		"(answered 404).", c->receipt_callbacks_refused);

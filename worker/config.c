@@ -108,6 +108,9 @@ static const struct opt opts[] = {
 	  "A-Z a-z 0-9 - _ (never logged)" },
 	{ "receipts.max_bytes", OPT_LONG, "1048576", 1024, 67108864, F(receipts_max_bytes),
 	  "a callback's largest body; a larger one is refused (413)" },
+	{ "receipts.expect_s", OPT_LONG, "3600", 60, 2592000, F(receipts_expect_s),
+	  "a message sent this long ago with no delivery report is counted as having none "
+	  "(stats, metrics)" },
 	{ "dispatch.lease_ms", OPT_LONG, "30000", 1000, 3600000, F(dispatch_lease_ms),
 	  "a leased message is invisible to other workers this long (renewed while sending)" },
 	{ "dispatch.queue_max", OPT_LONG, "2048", 1, 4096, F(dispatch_queue_max),
@@ -172,7 +175,7 @@ static const char *const restart_only[] = {
 	"store.dir", "store.map_size_mb", "store.map_max_mb", "ingest.endpoint", "ingest.hwm",
 	"ingest.batch_max", "ingest.workers", "pool.workers", "metrics.listen", "outcomes.url",
 	"outcomes.secret", "outcomes.max", "outcomes.batch", "outcomes.timeout_ms",
-	"receipts.listen", "receipts.url", "receipts.token", "receipts.max_bytes",
+	"receipts.listen", "receipts.url", "receipts.token", "receipts.max_bytes", "receipts.expect_s",
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))

@@ -74,6 +74,7 @@ struct config {
 	char receipts_url[CONFIG_STR_MAX];    /* receipts.url: its public base URL */
 	char receipts_token[CONFIG_STR_MAX];  /* receipts.token: the secret in its paths */
 	long receipts_max_bytes;              /* receipts.max_bytes: a callback's largest body */
+	long receipts_expect_s;               /* receipts.expect_s: "no report" after this */
 	long dispatch_lease_ms;               /* dispatch.lease_ms: visibility timeout */
 	long dispatch_queue_max;              /* dispatch.queue_max: leased, not yet sent */
 	long dispatch_flush_ms;               /* dispatch.flush_ms: outcome group commit */

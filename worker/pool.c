@@ -229,7 +229,9 @@ static int run_receiver(struct pool *p, struct counters_data *ctr)
 		.providers = confs,
 		.n_providers = p->cfg->n_providers,
 		.max_bytes = (size_t)p->cfg->receipts_max_bytes,
+		.expect_s = p->cfg->receipts_expect_s,
 		.counters = ctr,
+		.gauges = counters_gauges(p->ctr),
 		.log_level = LOG_LEVEL_INFO,
 		.log_format = LOG_FORMAT_TEXT,
 	};
@@ -753,6 +755,7 @@ int pool_run(const struct config *cfg, const struct config_source *src)
 	for (int i = !p.has_broker; i <= p.last_slot; i++)
 		spawn(&p, i);
 	counters_set(&counters_mine(p.ctr)->workers_running, (uint64_t)running(&p, 0));
+	counters_set(&counters_gauges(p.ctr)->receipts_counted, 0); /* until this pool counts */
 
 	for (;;) {
 		struct timespec ts = { 0, POOL_TICK_MS * 1000000L };
