@@ -5,7 +5,7 @@
  * DESIGN (schema 5)
  *
  * One LMDB environment (data.mdb + lock.mdb in the data directory) holds
- * nine named databases:
+ * ten named databases:
  *
  *   msg      id (8 bytes, big-endian)  -> record: what was stored at ingest,
  *                                         never rewritten (struct rec_hdr +
@@ -19,7 +19,9 @@
  *                                                 undelivered, failed, expired,
  *                                                 superseded, cancelled)
  *   booking  booking, 0, created, id   -> kind    (store_booking.c)
- *   held     id(8)                     -> a receipt before its send's outcome
+ *   held     id(8), or 0xFF + a name   -> a receipt before its send's outcome
+ *   sentby   provider id, 0, number    -> id(8)   a send named so by its
+ *                                         reports (store_receipt.c)
  *   outbox   seq(8)                    -> an outcome   (store_receipt.c)
  *   meta     "next_id", "low_id", "outbox_seq", "uid", "map_max", "outbox_max"
  *            -> u64, "counters", "version" -> u32, "pause:<name>" -> time
