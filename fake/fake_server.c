@@ -41,6 +41,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "fake/fake_buf.h"
 #include "fake/fake_timer.h"
 #include "common/num.h"
 #include "common/attrs.h"
@@ -56,7 +57,6 @@
 #define STATS_PATH "/_stats"
 #define FORM_FIELD_MAX (64u << 10)   /* a decoded Twilio form field, bytes */
 #define POST_BUFFER_BYTES 1024       /* libmicrohttpd post processor buffer */
-#define BODY_INITIAL_BYTES 4096
 #define STOP_POLL_NS 1000000L        /* 1 ms */
 #define JSON_TYPE "application/json; charset=utf-8"
 
@@ -88,9 +88,7 @@ struct req {
 	const char *allow;                /* ROUTE_METHOD: the Allow header */
 	char *path_account;               /* Twilio's AccountSid, Sinch's service plan id,
 					     from the path (owned) */
-	char *body;                       /* the body so far (owned) */
-	size_t len;                       /* bytes in body */
-	size_t cap;                       /* allocated */
+	struct fake_buf body;             /* the body so far (owned) */
 	int too_big;                      /* body over max_body_bytes: 413 */
 	enum req_state state;             /* see DESIGN */
 	struct MHD_Response *resp;        /* DELAYED: the answer to send */
@@ -119,7 +117,7 @@ static void req_free(struct req *r)
 	for (int i = 0; i < FAKE_APIS_FORM_MAX; i++)
 		free(r->form[i].data);
 	free(r->path_account);
-	free(r->body);
+	fake_buf_free(&r->body);
 	free(r);
 }
 
@@ -233,24 +231,13 @@ static void append_body(struct req *r, const char *data, size_t size)
 
 	if (r->too_big || r->route != ROUTE_API)
 		return;
-	if (r->len + size > max) {
+	if (r->body.len + size > max) {
 		/* Keep reading (and discarding) so that the 413 can be sent. */
 		r->too_big = 1;
-		free(r->body);
-		r->body = NULL;
-		r->len = r->cap = 0;
+		fake_buf_free(&r->body);
 		return;
 	}
-	if (r->len + size + 1 > r->cap) {
-		size_t cap = r->cap ? r->cap : BODY_INITIAL_BYTES;
-		while (cap < r->len + size + 1)
-			cap *= 2;
-		r->body = xrealloc(r->body, cap);
-		r->cap = cap;
-	}
-	memcpy(r->body + r->len, data, size);
-	r->len += size;
-	r->body[r->len] = '\0';
+	fake_buf_raw(&r->body, data, size);
 }
 
 static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -290,7 +277,7 @@ static void decode_form(struct req *r)
 
 	if (pp == NULL)
 		return;
-	if (r->len > 0 && MHD_post_process(pp, r->body, r->len) != MHD_YES)
+	if (r->body.len > 0 && MHD_post_process(pp, r->body.p, r->body.len) != MHD_YES)
 		log_debug("%s: form body did not decode completely", fake_api_name(r->api));
 	MHD_destroy_post_processor(pp);
 }
@@ -358,8 +345,8 @@ static void read_request(struct req *r, struct fake_request *q, char **user, cha
 	q->path_account = r->path_account;
 	q->authorization = header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
 	q->content_type = header(r->conn, MHD_HTTP_HEADER_CONTENT_TYPE);
-	q->body = r->body;
-	q->body_len = r->len;
+	q->body = r->body.p;
+	q->body_len = r->body.len;
 	if (fake_apis_form_fields(r->api) == NULL)
 		return;
 	*user = MHD_basic_auth_get_username_password(r->conn, pass);
