@@ -93,11 +93,13 @@ const char *fake_api_name(enum fake_api api)
 }
 
 /* Twilio's form fields (TW_*) and Vonage's (VG_*), in fake_request.form[]. */
-enum { TW_TO, TW_FROM, TW_SERVICE, TW_BODY };
-static const char *const twilio_form[] = { "To", "From", "MessagingServiceSid", "Body", NULL };
-enum { VG_FROM, VG_TO, VG_TEXT, VG_TYPE, VG_REF, VG_KEY, VG_SECRET };
+enum { TW_TO, TW_FROM, TW_SERVICE, TW_BODY, TW_CALLBACK };
+static const char *const twilio_form[] = { "To", "From", "MessagingServiceSid", "Body",
+					    "StatusCallback", NULL };
+enum { VG_FROM, VG_TO, VG_TEXT, VG_TYPE, VG_REF, VG_KEY, VG_SECRET, VG_CALLBACK, VG_DLR };
 static const char *const vonage_form[] = { "from", "to", "text", "type", "client-ref",
-					    "api_key", "api_secret", NULL };
+					    "api_key", "api_secret", "callback",
+					    "status-report-req", NULL };
 
 const char *const *fake_apis_form_fields(enum fake_api api)
 {
@@ -285,6 +287,12 @@ static const char *auth_credential(const char *header, const char *scheme)
 	return *header != '\0' ? header : NULL;
 }
 
+/* s when it is a non-empty string, else NULL. */
+static const char *nonempty(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
 static unsigned utf8_chars(const char *s)
 {
 	unsigned n = 0;
@@ -458,6 +466,7 @@ static int twilio_parse(fake_apis *a, const struct fake_request *req, struct fak
 	m->to = to;
 	m->text = body;
 	m->segments = fake_sms_segments(body != NULL ? body : "", body != NULL ? strlen(body) : 0);
+	m->receipt_url = nonempty(req->form[TW_CALLBACK]);
 	twilio_sid(a, m->provider_id);
 	if (to[0] == '\0') {
 		m->reject = FAKE_REJECT_MISSING_TO;
@@ -609,6 +618,14 @@ static const char *string_or(json_t *obj, const char *key, const char *dflt)
 	return json_is_string(v) ? json_string_value(v) : dflt;
 }
 
+/* 1 if obj's key is a string or absent. */
+static int string_or_absent(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return v == NULL || json_is_string(v);
+}
+
 static void set_key(struct fake_msg *m, const char *key)
 {
 	size_t n = strlen(key);
@@ -656,6 +673,7 @@ static int infobip_parse(fake_apis *a, const struct fake_request *req, struct fa
 	b->n = total;
 	json_array_foreach(ms, i, msg) {
 		const char *text = string_or(msg, "text", "");
+		const char *notify = nonempty(string_or(msg, "notifyUrl", NULL));
 		unsigned segments = fake_sms_segments(text, strlen(text));
 		dests = json_object_get(msg, "destinations");
 		json_array_foreach(dests, j, dest) {
@@ -665,6 +683,7 @@ static int infobip_parse(fake_apis *a, const struct fake_request *req, struct fa
 			m->to = string_or(dest, "to", "");
 			m->text = text;
 			m->segments = segments;
+			m->receipt_url = notify;
 			if (json_is_string(id) && json_string_length(id) > 0) {
 				m->ref = json_string_value(id);
 				set_key(m, m->ref);
@@ -752,6 +771,7 @@ static int webhook_parse(fake_apis *a, const struct fake_request *req, struct fa
 			 struct fake_answer *ans)
 {
 	json_t *ms, *item;
+	const char *callback;
 	size_t i;
 
 	if (a->webhook.n > 0 &&
@@ -768,6 +788,7 @@ static int webhook_parse(fake_apis *a, const struct fake_request *req, struct fa
 				"expected {\"messages\": [...]} with 1..10000 messages", ans);
 		return -1;
 	}
+	callback = nonempty(string_or(b->root, "callback_url", NULL));
 	b->n = json_array_size(ms);
 	b->msgs = xcalloc(b->n, sizeof(struct fake_msg));
 	json_array_foreach(ms, i, item) {
@@ -777,6 +798,7 @@ static int webhook_parse(fake_apis *a, const struct fake_request *req, struct fa
 		json_t *segs = json_object_get(item, "segments");
 
 		m->to = string_or(item, "to", "");
+		m->receipt_url = callback;
 		m->ref = json_is_string(id) ? json_string_value(id) : NULL;
 		m->text = json_is_string(text) ? json_string_value(text) : NULL;
 		set_key(m, m->ref != NULL ? m->ref : "");
@@ -933,6 +955,33 @@ static void own_text_and_key(struct fake_batch *b, struct fake_msg *m, struct fa
 	memset(t, 0, sizeof(*t));
 }
 
+/* The batch's delivery_report: the value asked for ("none" when absent),
+ * or NULL when it is not one of Sinch's. */
+static const char *sinch_delivery_report(json_t *root)
+{
+	static const char *const kinds[] = { "none", "summary", "full", "per_recipient",
+					     "per_recipient_final" };
+	json_t *v = json_object_get(root, "delivery_report");
+
+	if (v == NULL)
+		return kinds[0];
+	for (size_t i = 0; json_is_string(v) && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(json_string_value(v), kinds[i]) == 0)
+			return kinds[i];
+	return NULL;
+}
+
+/* Where the batch's recipients' reports go: its callback_url when it asks
+ * for a report per recipient (the only kind the fake sends), else NULL. */
+static const char *sinch_receipt_url(json_t *root)
+{
+	const char *kind = sinch_delivery_report(root);
+
+	if (kind == NULL || strncmp(kind, "per_recipient", strlen("per_recipient")) != 0)
+		return NULL;
+	return nonempty(string_or(root, "callback_url", NULL));
+}
+
 static int sinch_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
 		       struct fake_answer *ans)
 {
@@ -971,6 +1020,16 @@ static int sinch_parse(fake_apis *a, const struct fake_request *req, struct fake
 			return -1;
 		}
 	}
+	if (sinch_delivery_report(b->root) == NULL) {
+		sinch_error(ans, 400, "syntax_constraint_violation",
+			    "delivery_report: must be none, summary, full, per_recipient or "
+			    "per_recipient_final");
+		return -1;
+	}
+	if (!string_or_absent(b->root, "callback_url")) {
+		sinch_error(ans, 400, "syntax_invalid_json", "callback_url: must be a string");
+		return -1;
+	}
 	b->n = json_array_size(to);
 	b->msgs = xcalloc(b->n, sizeof(struct fake_msg));
 	b->own = xcalloc(b->n, sizeof(*b->own));
@@ -982,6 +1041,7 @@ static int sinch_parse(fake_apis *a, const struct fake_request *req, struct fake
 		const char *missing;
 
 		m->to = json_string_value(item);
+		m->receipt_url = sinch_receipt_url(b->root);
 		sinch_text(&t, json_string_value(body), params, m->to, &missing);
 		own_text_and_key(b, m, &t);
 		m->segments = fake_sms_segments(m->text, strlen(m->text));
@@ -1054,7 +1114,9 @@ static json_t *sinch_batch(const struct fake_batch *b)
 	json_object_set_new(o, "type", json_string("mt_text"));
 	json_object_set_new(o, "created_at", json_string(now));
 	json_object_set_new(o, "modified_at", json_string(now));
-	json_object_set_new(o, "delivery_report", json_string("none"));
+	json_object_set_new(o, "delivery_report", json_string(sinch_delivery_report(b->root)));
+	if (json_is_string(json_object_get(b->root, "callback_url")))
+		json_object_set(o, "callback_url", json_object_get(b->root, "callback_url"));
 	json_object_set_new(o, "expire_at", json_string(expire));
 	json_object_set_new(o, "flash_message", json_false());
 	if (json_is_string(ref))
@@ -1124,6 +1186,9 @@ static int vonage_parse(fake_apis *a, const struct fake_request *req, struct fak
 	m = &b->msgs[0];
 	m->to = f[VG_TO] != NULL ? f[VG_TO] : "";
 	m->ref = f[VG_REF] != NULL && f[VG_REF][0] != '\0' ? f[VG_REF] : NULL;
+	/* status-report-req defaults to true: only "0" or "false" turns it off. */
+	if (f[VG_DLR] == NULL || (strcmp(f[VG_DLR], "0") != 0 && strcmp(f[VG_DLR], "false") != 0))
+		m->receipt_url = nonempty(f[VG_CALLBACK]);
 	/* Sent as "text", what is not GSM-7 arrives as '?': recorded so. */
 	fake_buf_raw(&t, text, strlen(text) + 1);
 	if (!ucs2)
@@ -1194,6 +1259,40 @@ static void vonage_answer(const struct fake_batch *b, struct fake_answer *ans)
 }
 
 /* ---------------------------------------------------------------- entry points */
+
+void fake_apis_receipt_src(const struct fake_request *req, const struct fake_batch *b,
+			   struct fake_receipt_src *out)
+{
+	const char *const *f = req->form;
+	const char *kind;
+
+	memset(out, 0, sizeof(*out));
+	switch (b->api) {
+	case FAKE_API_TWILIO:
+		out->secret = req->basic_pass;
+		out->account = req->path_account;
+		out->sender = nonempty(f[TW_FROM]);
+		break;
+	case FAKE_API_INFOBIP:
+		out->bulk_id = b->bulk_id;
+		break;
+	case FAKE_API_SINCH:
+		out->bulk_id = b->bulk_id;
+		out->batch_ref = string_or(b->root, "client_reference", NULL);
+		kind = sinch_delivery_report(b->root);
+		out->finals_only = kind != NULL && strcmp(kind, "per_recipient_final") == 0;
+		break;
+	case FAKE_API_VONAGE:
+		out->secret = req->basic_user != NULL ? req->basic_user : f[VG_KEY];
+		out->sender = f[VG_FROM];
+		break;
+	case FAKE_API_WEBHOOK:
+		out->secret = auth_credential(req->authorization, "Bearer");
+		break;
+	case FAKE_API_NONE:
+		break;
+	}
+}
 
 int fake_apis_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
 		    struct fake_answer *ans)
