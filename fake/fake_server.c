@@ -284,6 +284,30 @@ static void decode_form(struct req *r)
 
 /* ---------------------------------------------------------------- handling */
 
+/* The delivery reports' counters into obj (see fake_server.h). */
+static void receipts_stats(fake_server *s, json_t *obj)
+{
+	struct fake_callbacks_stats cs;
+	json_t *r;
+
+	fake_callbacks_stats(s->o.callbacks, &cs);
+	r = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		      "receipts_scheduled", (json_int_t)cs.scheduled,
+		      "receipts_dropped", (json_int_t)cs.dropped,
+		      "receipts_pending", (json_int_t)cs.pending,
+		      "receipts_sent", (json_int_t)cs.sent,
+		      "receipts_requests", (json_int_t)cs.requests,
+		      "receipts_retried", (json_int_t)cs.retried,
+		      "receipts_2xx", (json_int_t)cs.ok,
+		      "receipts_4xx", (json_int_t)cs.rejected,
+		      "receipts_5xx", (json_int_t)cs.errors,
+		      "receipts_no_answer", (json_int_t)cs.no_answer,
+		      "receipts_failed", (json_int_t)cs.failed);
+	if (r == NULL || json_object_update(obj, r) != 0)
+		log_error("fake_server: cannot add the receipts' counters to /_stats");
+	json_decref(r);
+}
+
 static void stats_answer(fake_server *s, struct fake_answer *ans)
 {
 	struct fake_stats st;
@@ -316,6 +340,7 @@ static void stats_answer(fake_server *s, struct fake_answer *ans)
 		"record_dropped", (json_int_t)st.record_dropped,
 		"now_ms", (json_int_t)clock_wall_ms());
 	json_object_set_new(ans->body, "credentials", fake_apis_credentials(s->o.apis));
+	receipts_stats(s, ans->body);
 }
 
 /* Reject the messages whose destination matches a --fail-prefix. */
@@ -415,6 +440,7 @@ static enum MHD_Result handle_api(fake_server *s, struct req *r)
 					 r->api == FAKE_API_INFOBIP || r->api == FAKE_API_SINCH
 						 ? FAKE_ADMIT_ALL : FAKE_ADMIT_EACH);
 		fake_apis_answer(&q, &b, s->o.retry_after_s, &ans);
+		fake_callbacks_add(s->o.callbacks, &q, &b);
 	}
 	if (parsed)
 		fake_record_log(s->o.record, fake_api_name(r->api), b.msgs, b.n, ans.status, t_us);
