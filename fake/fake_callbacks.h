@@ -24,8 +24,8 @@
  * not kept, counted dropped (its whole plan, so that the shares stay
  * whole), and logged at most once a second.  At most concurrency requests
  * are in flight (and as many connections per host kept alive); due
- * reports wait their turn in the heap.  Memory per held message: a few
- * hundred bytes (its strings and plan), freed when its last report is
+ * reports wait their turn in the heap.  Memory per held message: about
+ * 350 bytes with its strings and plan, freed when its last report is
  * done.
  *
  * Threads: fake_callbacks_add() and fake_callbacks_stats() may be called

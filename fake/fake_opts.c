@@ -38,7 +38,7 @@
 #define DEFAULT_RECEIPT_DELAY "50:500"
 #define DEFAULT_RECEIPT_CONCURRENCY 16
 #define DEFAULT_RECEIPT_RETRY_S 60
-#define DEFAULT_RECEIPT_MAX_PENDING 1000000
+#define DEFAULT_RECEIPT_MAX_PENDING 500000
 #define MAX_RECEIPT_PENDING 100000000ULL
 #define MAX_RECEIPT_RETRY_S 86400ULL
 #define PAIR_PART_MAX 64 /* one side of A:B, bytes */
@@ -179,7 +179,7 @@ static const struct opt_def options[] = {
 	{ "receipt-max-pending", "N", OPT_RECEIPT_MAX_PENDING,
 	  "reports held at most (due, in flight or waiting to be sent again):\n"
 	  "a message whose reports would pass it gets none, counted in /_stats\n"
-	  "receipts_dropped (default 1000000)" },
+	  "receipts_dropped; about 350 bytes each at most (default 500000)" },
 	{ "receipt-vonage-method", "HOW", OPT_RECEIPT_VONAGE_METHOD,
 	  "how Vonage's reports go, as an account sets it: get (the fields in\n"
 	  "the query; default), post (a form) or json" },

@@ -65,7 +65,7 @@
  *   --receipt-retry-s S       resend a report not answered 2xx (429, 5xx,
  *                             none) for S seconds, 1 s doubling (default 60)
  *   --receipt-max-pending N   reports held at most; more: dropped, counted
- *                             (default 1000000)
+ *                             (default 500000)
  *   --receipt-vonage-method HOW  get (default), post or json
  *   --log-level LEVEL         error | warn | info | debug
  *   --help                    the full text, generated from fake/fake_opts.c
