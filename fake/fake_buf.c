@@ -176,9 +176,9 @@ static void form_escape(struct fake_buf *b, const char *s)
 	}
 }
 
-void fake_buf_form(struct fake_buf *b, const char *name, const char *value)
+void fake_buf_form(struct fake_buf *b, const char *name, const char *value, int first)
 {
-	if (b->len > 0)
+	if (!first)
 		fake_buf_raw(b, "&", 1);
 	form_escape(b, name);
 	fake_buf_raw(b, "=", 1);

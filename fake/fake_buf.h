@@ -55,8 +55,8 @@ void fake_buf_json_kraw(struct fake_buf *b, const char *key, const char *raw, in
 
 /* Append name=value form-encoded (application/x-www-form-urlencoded:
  * letters, digits and -._* as they are, ' ' as '+', every other byte as
- * %XX), with the '&' before it unless the buffer is empty. */
-void fake_buf_form(struct fake_buf *b, const char *name, const char *value);
+ * %XX), with the '&' before it unless first. */
+void fake_buf_form(struct fake_buf *b, const char *name, const char *value, int first);
 
 /* Free the text and zero *b.  NULL-safe. */
 void fake_buf_free(struct fake_buf *b);

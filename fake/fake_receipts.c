@@ -290,7 +290,7 @@ static void field(struct fields *f, const char *name, const char *value)
 static void fields_form(const struct fields *f, struct fake_buf *b)
 {
 	for (size_t i = 0; i < f->n; i++)
-		fake_buf_form(b, f->name[i], f->value[i]);
+		fake_buf_form(b, f->name[i], f->value[i], i == 0);
 }
 
 static void fields_json(const struct fields *f, struct fake_buf *b)
@@ -460,12 +460,11 @@ static void vonage_build(enum fake_vonage_method method, const struct fake_recei
 	switch (method) {
 	case FAKE_VONAGE_GET:
 		out->get = 1;
+		fake_buf_lit(&query, m->url);
+		fake_buf_lit(&query, strchr(m->url, '?') != NULL ? "&" : "?");
 		fields_form(&f, &query);
 		free(out->url);
-		out->url = xmalloc(strlen(m->url) + query.len + 2);
-		sprintf(out->url, "%s%c%s", m->url, strchr(m->url, '?') != NULL ? '&' : '?',
-			query.p);
-		fake_buf_free(&query);
+		out->url = query.p; /* taken: query is not freed */
 		return;
 	case FAKE_VONAGE_POST:
 		fields_form(&f, &out->body);
@@ -544,11 +543,10 @@ void fake_receipts_build(enum fake_vonage_method vonage_method,
 	batch_body("receipts", webhook_receipt, items, n, &out->body);
 	add_header(out, xstrdup(JSON_TYPE));
 	if (m->src.secret != NULL) {
-		char *v = xmalloc(strlen(m->src.secret) + sizeof("Bearer "));
+		struct fake_buf v = FAKE_BUF_INIT;
 
-		sprintf(v, "Bearer %s", m->src.secret);
-		add_header(out, header_line("Authorization", v));
-		free(v);
+		fake_buf_fmt(&v, "Authorization: Bearer %s", m->src.secret);
+		add_header(out, v.p); /* taken: v is not freed */
 	}
 }
 

@@ -952,6 +952,7 @@ class FakeProviderTest(unittest.TestCase):
 
         g = by_api["vonage"][0]
         self.assertEqual(g.method, "GET")
+        self.assertTrue(g.path.startswith("/receipts/vonage/tok?msisdn=33655500001&to="), g.path)
         q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(g.path).query))
         self.assertEqual({k: q[k] for k in ("msisdn", "to", "messageId", "status", "err-code",
                                             "api-key", "client-ref")},
@@ -987,7 +988,8 @@ class FakeProviderTest(unittest.TestCase):
                                   "delivered", ""),
                                  ("webhook", "smsq-7", "+33612345678", 200, "delivered", "-", 1,
                                   "DELIVRD", "")]))
-        # The message lines are still there, as before, and old readers skip nothing.
+        # harness.read_records() still reads the file: the message lines as
+        # they were, the receipt lines with "receipt" for a key.
         self.assertEqual(len([r for r in harness.read_records(rec) if r.key != "receipt"]), 9)
 
     def test_receipts_vonage_post_and_json(self):
@@ -1093,6 +1095,24 @@ class FakeProviderTest(unittest.TestCase):
         _, recs2, _ = run()
         key = lambda r: (r["ref"], r["report"], r["flags"], r["provider_status"], r["error"])
         self.assertEqual(sorted(map(key, recs)), sorted(map(key, recs2)))
+
+    def test_receipts_sinch_asks_per_recipient(self):
+        # per_recipient_final: the final report only; summary, full, none:
+        # nothing the fake sends; an unknown kind: 400.
+        e = self.endpoint()
+        p = self.start("--receipt-delay-ms", "0:0", "--receipt-interim", "1")
+        for kind, to in (("per_recipient_final", "+33611111111"), ("summary", "+33622222222"),
+                         ("none", "+33633333333"), ("per_recipient", "+33644444444")):
+            st, _, b = p.sinch({"to": [to], "body": "b", "delivery_report": kind,
+                                "callback_url": e.url("sinch")})
+            self.assertEqual((st, b["delivery_report"]), (201, kind))
+        st, _, b = p.sinch({"to": ["+33655555555"], "body": "b", "delivery_report": "all"})
+        self.assertEqual((st, b["code"]), (400, "syntax_constraint_violation"))
+        self.settled(p, 3)
+        got = sorted((r["recipient"], r["status"]) for r in (json.loads(g.body)
+                                                            for g in e.requests()))
+        self.assertEqual(got, [("+33611111111", "Delivered"), ("+33644444444", "Delivered"),
+                               ("+33644444444", "Dispatched")])
 
     def test_receipts_twilio_older_is_an_interim_after_the_final(self):
         e = self.endpoint()
