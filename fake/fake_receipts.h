@@ -28,7 +28,9 @@
  * The reports, per API (what fake_receipts_build() writes):
  * Twilio   POST application/x-www-form-urlencoded to the StatusCallback URL
  *          as given, fields AccountSid, ApiVersion, ErrorCode (failures
- *          only), From, MessageSid, MessageStatus, SmsSid, SmsStatus, To;
+ *          only), From (the request's; empty when it went through a
+ *          Messaging Service), MessageSid, MessageStatus, SmsSid,
+ *          SmsStatus, To;
  *          X-Twilio-Signature: base64(HMAC-SHA1(auth token, URL + each
  *          field's name and value, sorted by name)), the auth token being
  *          the password of the request's Basic auth.  MessageStatus: sent
