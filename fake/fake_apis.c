@@ -13,11 +13,11 @@
  *
  * JSON documents are built and encoded with jansson, but for the two
  * answers sent at every request of a benchmark (Twilio's Message resource,
- * Infobip's answer to a batch), which are written as text by hand: jansson's
- * tree and dump would be most of the fake provider's work per request, and
- * it shares the machine with the pool it measures.  The
- * hand-written text is byte for byte what jansson's compact dump of the
- * same object gives (same member order, same escapes).  Strings that come
+ * Infobip's answer to a batch), which are written as text by hand
+ * (fake_buf): jansson's tree and dump would be most of the fake provider's
+ * work per request, and it shares the machine with the pool it measures.
+ * The hand-written text is byte for byte what jansson's compact dump of
+ * the same object gives (same member order, same escapes).  Strings that come
  * from a form (Twilio) may be invalid UTF-8, which jansson refuses: they are
  * answered with every byte above 0x7F replaced by '?'.
  *
@@ -42,6 +42,7 @@
 #include <time.h>
 
 #include "common/xalloc.h"
+#include "fake/fake_buf.h"
 #include "fake/fake_sms.h"
 
 #define TWILIO_API_VERSION "2010-04-01"
@@ -92,11 +93,13 @@ const char *fake_api_name(enum fake_api api)
 }
 
 /* Twilio's form fields (TW_*) and Vonage's (VG_*), in fake_request.form[]. */
-enum { TW_TO, TW_FROM, TW_SERVICE, TW_BODY };
-static const char *const twilio_form[] = { "To", "From", "MessagingServiceSid", "Body", NULL };
-enum { VG_FROM, VG_TO, VG_TEXT, VG_TYPE, VG_REF, VG_KEY, VG_SECRET };
+enum { TW_TO, TW_FROM, TW_SERVICE, TW_BODY, TW_CALLBACK };
+static const char *const twilio_form[] = { "To", "From", "MessagingServiceSid", "Body",
+					    "StatusCallback", NULL };
+enum { VG_FROM, VG_TO, VG_TEXT, VG_TYPE, VG_REF, VG_KEY, VG_SECRET, VG_CALLBACK, VG_DLR };
 static const char *const vonage_form[] = { "from", "to", "text", "type", "client-ref",
-					    "api_key", "api_secret", NULL };
+					    "api_key", "api_secret", "callback",
+					    "status-report-req", NULL };
 
 const char *const *fake_apis_form_fields(enum fake_api api)
 {
@@ -251,125 +254,10 @@ static json_t *text_value(const char *s)
 	return v != NULL ? v : json_string("");
 }
 
+/* ans's body becomes t's text (t is left empty). */
 /* ---- JSON written by hand (see the top) ------------------------------ */
 
-struct jtext {
-	char *p;       /* the text, NUL-terminated once anything is written */
-	size_t len;    /* bytes, without the NUL */
-	size_t cap;    /* allocated */
-};
-
-static void jt_raw(struct jtext *t, const char *s, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		size_t cap = t->cap ? t->cap : 1024;
-
-		while (cap < t->len + n + 1)
-			cap *= 2;
-		t->p = xrealloc(t->p, cap);
-		t->cap = cap;
-	}
-	memcpy(t->p + t->len, s, n);
-	t->len += n;
-	t->p[t->len] = '\0';
-}
-
-static void jt_lit(struct jtext *t, const char *s)
-{
-	jt_raw(t, s, strlen(s));
-}
-
-/* 1 if s is valid UTF-8 as jansson checks it (no overlongs, no
- * surrogates, nothing above U+10FFFF). */
-static int utf8_valid(const char *s)
-{
-	const unsigned char *u = (const unsigned char *)s;
-
-	while (*u != '\0') {
-		unsigned long cp, min;
-		size_t len;
-
-		if (*u < 0x80) {
-			u++;
-			continue;
-		}
-		if (*u >= 0xC2 && *u <= 0xDF)
-			len = 2, cp = *u & 0x1F, min = 0x80;
-		else if (*u >= 0xE0 && *u <= 0xEF)
-			len = 3, cp = *u & 0x0F, min = 0x800;
-		else if (*u >= 0xF0 && *u <= 0xF4)
-			len = 4, cp = *u & 0x07, min = 0x10000;
-		else
-			return 0;
-		for (size_t k = 1; k < len; k++) {
-			if ((u[k] & 0xC0) != 0x80) /* also stops at the NUL */
-				return 0;
-			cp = cp << 6 | (u[k] & 0x3F);
-		}
-		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return 0;
-		u += len;
-	}
-	return 1;
-}
-
-/* s as text_value(s) dumps: null for NULL, else a string ('"', '\\' and
- * control characters escaped as jansson does; invalid UTF-8: bytes above
- * 0x7F as '?'). */
-static void jt_str(struct jtext *t, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF"; /* jansson: \\u%04X */
-	int valid;
-
-	if (s == NULL) {
-		jt_lit(t, "null");
-		return;
-	}
-	valid = utf8_valid(s);
-	jt_raw(t, "\"", 1);
-	for (const unsigned char *u = (const unsigned char *)s; *u != '\0'; u++) {
-		const char *esc = NULL;
-		char c = (char)*u, u00[6];
-
-		switch (*u) {
-		case '"': esc = "\\\""; break;
-		case '\\': esc = "\\\\"; break;
-		case '\b': esc = "\\b"; break;
-		case '\f': esc = "\\f"; break;
-		case '\n': esc = "\\n"; break;
-		case '\r': esc = "\\r"; break;
-		case '\t': esc = "\\t"; break;
-		default:
-			if (*u < 0x20) {
-				memcpy(u00, "\\u00", 4);
-				u00[4] = hex[*u >> 4];
-				u00[5] = hex[*u & 0x0f];
-				jt_raw(t, u00, 6);
-				continue;
-			}
-			if (*u >= 0x80 && !valid)
-				c = '?';
-			break;
-		}
-		if (esc != NULL)
-			jt_lit(t, esc);
-		else
-			jt_raw(t, &c, 1);
-	}
-	jt_raw(t, "\"", 1);
-}
-
-/* "key": as the start of a member (with the ',' before all but the first). */
-static void jt_key(struct jtext *t, const char *key, int first)
-{
-	if (!first)
-		jt_raw(t, ",", 1);
-	jt_str(t, key);
-	jt_raw(t, ":", 1);
-}
-
-/* ans's body becomes t's text (t is left empty). */
-static void jt_answer(struct jtext *t, struct fake_answer *ans)
+static void answer_text(struct fake_buf *t, struct fake_answer *ans)
 {
 	ans->text = t->p;
 	ans->text_len = t->len;
@@ -397,6 +285,12 @@ static const char *auth_credential(const char *header, const char *scheme)
 	while (*header == ' ')
 		header++;
 	return *header != '\0' ? header : NULL;
+}
+
+/* s when it is a non-empty string, else NULL. */
+static const char *nonempty(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
 static unsigned utf8_chars(const char *s)
@@ -572,6 +466,7 @@ static int twilio_parse(fake_apis *a, const struct fake_request *req, struct fak
 	m->to = to;
 	m->text = body;
 	m->segments = fake_sms_segments(body != NULL ? body : "", body != NULL ? strlen(body) : 0);
+	m->receipt_url = nonempty(req->form[TW_CALLBACK]);
 	twilio_sid(a, m->provider_id);
 	if (to[0] == '\0') {
 		m->reject = FAKE_REJECT_MISSING_TO;
@@ -613,7 +508,7 @@ static void twilio_resource(const struct fake_request *req, const struct fake_ms
 	char date[RFC2822_MAX], uri[512], media[560], segs[16];
 	int has_from = req->form[TW_FROM] != NULL && req->form[TW_FROM][0] != '\0';
 	int via_service = !has_from;
-	struct jtext t = { NULL, 0, 0 };
+	struct fake_buf t = FAKE_BUF_INIT;
 
 	rfc2822_now(date, sizeof(date));
 	snprintf(uri, sizeof(uri), "/%s/Accounts/%s/Messages/%s.json", TWILIO_API_VERSION,
@@ -622,52 +517,31 @@ static void twilio_resource(const struct fake_request *req, const struct fake_ms
 		 TWILIO_API_VERSION, req->path_account, m->provider_id);
 	/* Through a Messaging Service, Twilio has not picked a sender yet. */
 	snprintf(segs, sizeof(segs), "%u", via_service ? 0 : m->segments);
-	jt_lit(&t, "{");
-	jt_key(&t, "account_sid", 1);
-	jt_str(&t, req->path_account);
-	jt_key(&t, "api_version", 0);
-	jt_str(&t, TWILIO_API_VERSION);
-	jt_key(&t, "body", 0);
-	jt_str(&t, req->form[TW_BODY]);
-	jt_key(&t, "date_created", 0);
-	jt_str(&t, date);
-	jt_key(&t, "date_sent", 0);
-	jt_lit(&t, "null");
-	jt_key(&t, "date_updated", 0);
-	jt_str(&t, date);
-	jt_key(&t, "direction", 0);
-	jt_str(&t, "outbound-api");
-	jt_key(&t, "error_code", 0);
-	jt_lit(&t, "null");
-	jt_key(&t, "error_message", 0);
-	jt_lit(&t, "null");
-	jt_key(&t, "from", 0);
-	jt_str(&t, has_from ? req->form[TW_FROM] : NULL);
-	jt_key(&t, "messaging_service_sid", 0);
-	jt_str(&t, req->form[TW_SERVICE]);
-	jt_key(&t, "num_media", 0);
-	jt_str(&t, "0");
-	jt_key(&t, "num_segments", 0);
-	jt_str(&t, segs);
-	jt_key(&t, "price", 0);
-	jt_lit(&t, "null");
-	jt_key(&t, "price_unit", 0);
-	jt_str(&t, "USD");
-	jt_key(&t, "sid", 0);
-	jt_str(&t, m->provider_id);
-	jt_key(&t, "status", 0);
-	jt_str(&t, via_service ? "accepted" : "queued");
-	jt_key(&t, "subresource_uris", 0);
-	jt_lit(&t, "{");
-	jt_key(&t, "media", 1);
-	jt_str(&t, media);
-	jt_lit(&t, "}");
-	jt_key(&t, "to", 0);
-	jt_str(&t, m->to);
-	jt_key(&t, "uri", 0);
-	jt_str(&t, uri);
-	jt_lit(&t, "}");
-	jt_answer(&t, ans);
+	fake_buf_lit(&t, "{");
+	fake_buf_json_kv(&t, "account_sid", req->path_account, 1);
+	fake_buf_json_kv(&t, "api_version", TWILIO_API_VERSION, 0);
+	fake_buf_json_kv(&t, "body", req->form[TW_BODY], 0);
+	fake_buf_json_kv(&t, "date_created", date, 0);
+	fake_buf_json_kraw(&t, "date_sent", "null", 0);
+	fake_buf_json_kv(&t, "date_updated", date, 0);
+	fake_buf_json_kv(&t, "direction", "outbound-api", 0);
+	fake_buf_json_kraw(&t, "error_code", "null", 0);
+	fake_buf_json_kraw(&t, "error_message", "null", 0);
+	fake_buf_json_kv(&t, "from", has_from ? req->form[TW_FROM] : NULL, 0);
+	fake_buf_json_kv(&t, "messaging_service_sid", req->form[TW_SERVICE], 0);
+	fake_buf_json_kv(&t, "num_media", "0", 0);
+	fake_buf_json_kv(&t, "num_segments", segs, 0);
+	fake_buf_json_kraw(&t, "price", "null", 0);
+	fake_buf_json_kv(&t, "price_unit", "USD", 0);
+	fake_buf_json_kv(&t, "sid", m->provider_id, 0);
+	fake_buf_json_kv(&t, "status", via_service ? "accepted" : "queued", 0);
+	fake_buf_json_kraw(&t, "subresource_uris", "{", 0);
+	fake_buf_json_kv(&t, "media", media, 1);
+	fake_buf_lit(&t, "}");
+	fake_buf_json_kv(&t, "to", m->to, 0);
+	fake_buf_json_kv(&t, "uri", uri, 0);
+	fake_buf_lit(&t, "}");
+	answer_text(&t, ans);
 }
 
 static void twilio_answer(const struct fake_request *req, const struct fake_batch *b,
@@ -744,6 +618,14 @@ static const char *string_or(json_t *obj, const char *key, const char *dflt)
 	return json_is_string(v) ? json_string_value(v) : dflt;
 }
 
+/* 1 if obj's key is a string or absent. */
+static int string_or_absent(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return v == NULL || json_is_string(v);
+}
+
 static void set_key(struct fake_msg *m, const char *key)
 {
 	size_t n = strlen(key);
@@ -791,6 +673,7 @@ static int infobip_parse(fake_apis *a, const struct fake_request *req, struct fa
 	b->n = total;
 	json_array_foreach(ms, i, msg) {
 		const char *text = string_or(msg, "text", "");
+		const char *notify = nonempty(string_or(msg, "notifyUrl", NULL));
 		unsigned segments = fake_sms_segments(text, strlen(text));
 		dests = json_object_get(msg, "destinations");
 		json_array_foreach(dests, j, dest) {
@@ -800,6 +683,7 @@ static int infobip_parse(fake_apis *a, const struct fake_request *req, struct fa
 			m->to = string_or(dest, "to", "");
 			m->text = text;
 			m->segments = segments;
+			m->receipt_url = notify;
 			if (json_is_string(id) && json_string_length(id) > 0) {
 				m->ref = json_string_value(id);
 				set_key(m, m->ref);
@@ -832,33 +716,25 @@ bad_shape:
 }
 
 /* The status object of m's entry in an answer, as text. */
-static void infobip_status(struct jtext *t, const struct fake_msg *m)
+static void infobip_status(struct fake_buf *t, const struct fake_msg *m)
 {
-	char num[24];
 	int ok = m->outcome == FAKE_ACCEPTED, missing = m->reject == FAKE_REJECT_MISSING_TO;
 
-	jt_lit(t, "{");
-	jt_key(t, "groupId", 1);
-	snprintf(num, sizeof(num), "%d", ok ? INFOBIP_PENDING_GROUP : INFOBIP_REJECTED_GROUP);
-	jt_lit(t, num);
-	jt_key(t, "groupName", 0);
-	jt_str(t, ok ? "PENDING" : "REJECTED");
-	jt_key(t, "id", 0);
-	snprintf(num, sizeof(num), "%d", ok ? INFOBIP_PENDING_ACCEPTED :
-		 missing ? INFOBIP_MISSING_TO : INFOBIP_REJECTED_DESTINATION);
-	jt_lit(t, num);
-	jt_key(t, "name", 0);
-	jt_str(t, ok ? "PENDING_ACCEPTED" : missing ? "MISSING_TO" : "REJECTED_DESTINATION");
-	jt_key(t, "description", 0);
-	jt_str(t, ok ? "Message sent to next instance" :
-	       missing ? "Missing destination." : "Invalid destination address.");
-	jt_lit(t, "}");
+	/* Constant strings: nothing to escape. */
+	fake_buf_fmt(t, "{\"groupId\":%d,\"groupName\":\"%s\",\"id\":%d,\"name\":\"%s\","
+		     "\"description\":\"%s\"}",
+		     ok ? INFOBIP_PENDING_GROUP : INFOBIP_REJECTED_GROUP, ok ? "PENDING" : "REJECTED",
+		     ok ? INFOBIP_PENDING_ACCEPTED : missing ? INFOBIP_MISSING_TO :
+		     INFOBIP_REJECTED_DESTINATION,
+		     ok ? "PENDING_ACCEPTED" : missing ? "MISSING_TO" : "REJECTED_DESTINATION",
+		     ok ? "Message sent to next instance" : missing ? "Missing destination." :
+		     "Invalid destination address.");
 }
 
 static void infobip_answer(const struct fake_batch *b, int retry_after_s,
 			   struct fake_answer *ans)
 {
-	struct jtext t = { NULL, 0, 0 };
+	struct fake_buf t = FAKE_BUF_INIT;
 
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->msgs[i].outcome == FAKE_THROTTLED) {
@@ -867,30 +743,26 @@ static void infobip_answer(const struct fake_batch *b, int retry_after_s,
 			return;
 		}
 	}
-	jt_lit(&t, "{");
-	if (b->bulk_id != NULL) {
-		jt_key(&t, "bulkId", 1);
-		jt_str(&t, b->bulk_id);
-	}
-	jt_key(&t, "messages", b->bulk_id == NULL);
-	jt_lit(&t, "[");
+	fake_buf_lit(&t, "{");
+	if (b->bulk_id != NULL)
+		fake_buf_json_kv(&t, "bulkId", b->bulk_id, 1);
+	fake_buf_json_key(&t, "messages", b->bulk_id == NULL);
+	fake_buf_lit(&t, "[");
 	for (size_t i = 0; i < b->n; i++) {
 		const struct fake_msg *m = &b->msgs[i];
 
 		if (i > 0)
-			jt_lit(&t, ",");
-		jt_lit(&t, "{");
-		jt_key(&t, "to", 1);
-		jt_str(&t, m->to);
-		jt_key(&t, "status", 0);
+			fake_buf_lit(&t, ",");
+		fake_buf_lit(&t, "{");
+		fake_buf_json_kv(&t, "to", m->to, 1);
+		fake_buf_json_key(&t, "status", 0);
 		infobip_status(&t, m);
-		jt_key(&t, "messageId", 0);
-		jt_str(&t, m->ref != NULL ? m->ref : m->provider_id);
-		jt_lit(&t, "}");
+		fake_buf_json_kv(&t, "messageId", m->ref != NULL ? m->ref : m->provider_id, 0);
+		fake_buf_lit(&t, "}");
 	}
-	jt_lit(&t, "]}");
+	fake_buf_lit(&t, "]}");
 	ans->status = 200;
-	jt_answer(&t, ans);
+	answer_text(&t, ans);
 }
 
 /* ---------------------------------------------------------------- webhook */
@@ -899,6 +771,7 @@ static int webhook_parse(fake_apis *a, const struct fake_request *req, struct fa
 			 struct fake_answer *ans)
 {
 	json_t *ms, *item;
+	const char *callback;
 	size_t i;
 
 	if (a->webhook.n > 0 &&
@@ -915,6 +788,7 @@ static int webhook_parse(fake_apis *a, const struct fake_request *req, struct fa
 				"expected {\"messages\": [...]} with 1..10000 messages", ans);
 		return -1;
 	}
+	callback = nonempty(string_or(b->root, "callback_url", NULL));
 	b->n = json_array_size(ms);
 	b->msgs = xcalloc(b->n, sizeof(struct fake_msg));
 	json_array_foreach(ms, i, item) {
@@ -924,6 +798,7 @@ static int webhook_parse(fake_apis *a, const struct fake_request *req, struct fa
 		json_t *segs = json_object_get(item, "segments");
 
 		m->to = string_or(item, "to", "");
+		m->receipt_url = callback;
 		m->ref = json_is_string(id) ? json_string_value(id) : NULL;
 		m->text = json_is_string(text) ? json_string_value(text) : NULL;
 		set_key(m, m->ref != NULL ? m->ref : "");
@@ -1030,7 +905,7 @@ static int sinch_key_char(char c)
  * value for to, else its "default" (a placeholder with neither stays as it
  * is and *missing points at it, for the detail; NULL: none missing).  The
  * values are not read for placeholders again.  Appends it and its NUL to t. */
-static void sinch_text(struct jtext *t, const char *body, json_t *params, const char *to,
+static void sinch_text(struct fake_buf *t, const char *body, json_t *params, const char *to,
 		       const char **missing)
 {
 	const char *p = body;
@@ -1043,7 +918,7 @@ static void sinch_text(struct jtext *t, const char *body, json_t *params, const 
 		while (end != NULL && sinch_key_char(*end))
 			end++;
 		if (end == NULL || *end != '}' || end == p + 2 || (size_t)(end - p - 2) >= sizeof(key)) {
-			jt_raw(t, p++, 1);
+			fake_buf_raw(t, p++, 1);
 			continue;
 		}
 		memcpy(key, p + 2, (size_t)(end - p - 2));
@@ -1051,20 +926,20 @@ static void sinch_text(struct jtext *t, const char *body, json_t *params, const 
 		json_t *values = json_object_get(params, key);
 		const char *v = string_or(values, to, string_or(values, "default", NULL));
 		if (v != NULL) {
-			jt_lit(t, v);
+			fake_buf_lit(t, v);
 		} else {
-			jt_raw(t, p, (size_t)(end - p + 1));
+			fake_buf_raw(t, p, (size_t)(end - p + 1));
 			if (*missing == NULL)
 				*missing = p;
 		}
 		p = end + 1;
 	}
-	jt_raw(t, "", 1);
+	fake_buf_raw(t, "", 1);
 }
 
 /* msgs[i]'s own strings: its text (t's), then its key to ":" hash(text),
  * in one allocation kept by b. */
-static void own_text_and_key(struct fake_batch *b, struct fake_msg *m, struct jtext *t)
+static void own_text_and_key(struct fake_batch *b, struct fake_msg *m, struct fake_buf *t)
 {
 	char key[FAKE_KEY_MAX];
 	size_t tlen = strlen(t->p);
@@ -1072,12 +947,39 @@ static void own_text_and_key(struct fake_batch *b, struct fake_msg *m, struct jt
 			 (unsigned long long)fake_sms_fnv1a64(t->p, tlen));
 
 	t->len = tlen + 1; /* a text rewritten shorter in place (Vonage's '?') */
-	jt_raw(t, key, strlen(key) + 1);
+	fake_buf_raw(t, key, strlen(key) + 1);
 	b->own[b->n_own++] = t->p;
 	m->text = t->p;
 	m->key = t->p + tlen + 1;
 	m->key_len = (size_t)n < FAKE_KEY_MAX ? (size_t)n : FAKE_KEY_MAX - 1;
 	memset(t, 0, sizeof(*t));
+}
+
+/* The batch's delivery_report: the value asked for ("none" when absent),
+ * or NULL when it is not one of Sinch's. */
+static const char *sinch_delivery_report(json_t *root)
+{
+	static const char *const kinds[] = { "none", "summary", "full", "per_recipient",
+					     "per_recipient_final" };
+	json_t *v = json_object_get(root, "delivery_report");
+
+	if (v == NULL)
+		return kinds[0];
+	for (size_t i = 0; json_is_string(v) && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(json_string_value(v), kinds[i]) == 0)
+			return kinds[i];
+	return NULL;
+}
+
+/* Where the batch's recipients' reports go: its callback_url when it asks
+ * for a report per recipient (the only kind the fake sends), else NULL. */
+static const char *sinch_receipt_url(json_t *root)
+{
+	const char *kind = sinch_delivery_report(root);
+
+	if (kind == NULL || strncmp(kind, "per_recipient", strlen("per_recipient")) != 0)
+		return NULL;
+	return nonempty(string_or(root, "callback_url", NULL));
 }
 
 static int sinch_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
@@ -1118,6 +1020,16 @@ static int sinch_parse(fake_apis *a, const struct fake_request *req, struct fake
 			return -1;
 		}
 	}
+	if (sinch_delivery_report(b->root) == NULL) {
+		sinch_error(ans, 400, "syntax_constraint_violation",
+			    "delivery_report: must be none, summary, full, per_recipient or "
+			    "per_recipient_final");
+		return -1;
+	}
+	if (!string_or_absent(b->root, "callback_url")) {
+		sinch_error(ans, 400, "syntax_invalid_json", "callback_url: must be a string");
+		return -1;
+	}
 	b->n = json_array_size(to);
 	b->msgs = xcalloc(b->n, sizeof(struct fake_msg));
 	b->own = xcalloc(b->n, sizeof(*b->own));
@@ -1125,10 +1037,11 @@ static int sinch_parse(fake_apis *a, const struct fake_request *req, struct fake
 	b->bulk_id = b->bulk_id_own;
 	json_array_foreach(to, i, item) {
 		struct fake_msg *m = &b->msgs[i];
-		struct jtext t = { NULL, 0, 0 };
+		struct fake_buf t = FAKE_BUF_INIT;
 		const char *missing;
 
 		m->to = json_string_value(item);
+		m->receipt_url = sinch_receipt_url(b->root);
 		sinch_text(&t, json_string_value(body), params, m->to, &missing);
 		own_text_and_key(b, m, &t);
 		m->segments = fake_sms_segments(m->text, strlen(m->text));
@@ -1201,7 +1114,9 @@ static json_t *sinch_batch(const struct fake_batch *b)
 	json_object_set_new(o, "type", json_string("mt_text"));
 	json_object_set_new(o, "created_at", json_string(now));
 	json_object_set_new(o, "modified_at", json_string(now));
-	json_object_set_new(o, "delivery_report", json_string("none"));
+	json_object_set_new(o, "delivery_report", json_string(sinch_delivery_report(b->root)));
+	if (json_is_string(json_object_get(b->root, "callback_url")))
+		json_object_set(o, "callback_url", json_object_get(b->root, "callback_url"));
 	json_object_set_new(o, "expire_at", json_string(expire));
 	json_object_set_new(o, "flash_message", json_false());
 	if (json_is_string(ref))
@@ -1250,7 +1165,7 @@ static int vonage_parse(fake_apis *a, const struct fake_request *req, struct fak
 	const char *secret = req->basic_user != NULL ? req->basic_pass : f[VG_SECRET];
 	const char *text = f[VG_TEXT] != NULL ? f[VG_TEXT] : "";
 	int ucs2 = f[VG_TYPE] != NULL && strcmp(f[VG_TYPE], "unicode") == 0;
-	struct jtext t = { NULL, 0, 0 };
+	struct fake_buf t = FAKE_BUF_INIT;
 	struct fake_msg *m;
 	uint64_t hi, lo;
 
@@ -1271,8 +1186,11 @@ static int vonage_parse(fake_apis *a, const struct fake_request *req, struct fak
 	m = &b->msgs[0];
 	m->to = f[VG_TO] != NULL ? f[VG_TO] : "";
 	m->ref = f[VG_REF] != NULL && f[VG_REF][0] != '\0' ? f[VG_REF] : NULL;
+	/* status-report-req defaults to true: only "0" or "false" turns it off. */
+	if (f[VG_DLR] == NULL || (strcmp(f[VG_DLR], "0") != 0 && strcmp(f[VG_DLR], "false") != 0))
+		m->receipt_url = nonempty(f[VG_CALLBACK]);
 	/* Sent as "text", what is not GSM-7 arrives as '?': recorded so. */
-	jt_raw(&t, text, strlen(text) + 1);
+	fake_buf_raw(&t, text, strlen(text) + 1);
 	if (!ucs2)
 		(void)fake_sms_gsm7_shown(text, t.p);
 	m->segments = fake_sms_parts(text, strlen(text), ucs2);
@@ -1341,6 +1259,40 @@ static void vonage_answer(const struct fake_batch *b, struct fake_answer *ans)
 }
 
 /* ---------------------------------------------------------------- entry points */
+
+void fake_apis_receipt_src(const struct fake_request *req, const struct fake_batch *b,
+			   struct fake_receipt_src *out)
+{
+	const char *const *f = req->form;
+	const char *kind;
+
+	memset(out, 0, sizeof(*out));
+	switch (b->api) {
+	case FAKE_API_TWILIO:
+		out->secret = req->basic_pass;
+		out->account = req->path_account;
+		out->sender = nonempty(f[TW_FROM]);
+		break;
+	case FAKE_API_INFOBIP:
+		out->bulk_id = b->bulk_id;
+		break;
+	case FAKE_API_SINCH:
+		out->bulk_id = b->bulk_id;
+		out->batch_ref = string_or(b->root, "client_reference", NULL);
+		kind = sinch_delivery_report(b->root);
+		out->finals_only = kind != NULL && strcmp(kind, "per_recipient_final") == 0;
+		break;
+	case FAKE_API_VONAGE:
+		out->secret = req->basic_user != NULL ? req->basic_user : f[VG_KEY];
+		out->sender = f[VG_FROM];
+		break;
+	case FAKE_API_WEBHOOK:
+		out->secret = auth_credential(req->authorization, "Bearer");
+		break;
+	case FAKE_API_NONE:
+		break;
+	}
+}
 
 int fake_apis_parse(fake_apis *a, const struct fake_request *req, struct fake_batch *b,
 		    struct fake_answer *ans)

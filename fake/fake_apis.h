@@ -96,6 +96,20 @@
  *   Errors the API answers outside the 200 (404, 405, 413, 415, 5xx):
  *   {"type", "title", "detail"}.
  *
+ * Delivery reports asked (fake_msg.receipt_url; fake_callbacks sends them,
+ * fake_receipts.h has their shapes):
+ *   Twilio   form StatusCallback=<url> (the reports go to it as it is);
+ *   Infobip  per message "notifyUrl" (every destination of that message);
+ *            "notifyContentType" is not read: the reports are JSON;
+ *   Sinch    "delivery_report": "per_recipient" (an interim report and the
+ *            final one) or "per_recipient_final" (the final one only) with
+ *            "callback_url"; "none", "summary" and "full" ask for none the
+ *            fake sends (any other value: 400 syntax_constraint_violation);
+ *            the 201 echoes delivery_report (default "none") and callback_url;
+ *   Vonage   form callback=<url>, unless status-report-req is 0 or false;
+ *   webhook  top-level "callback_url".
+ * An empty URL asks for nothing.
+ *
  * Limits: at most FAKE_APIS_MAX_BATCH messages (Infobip: destinations) per
  * request, otherwise 400; Sinch: FAKE_APIS_SINCH_MAX_TO recipients, a body
  * of FAKE_APIS_SINCH_BODY_MAX characters.
@@ -117,7 +131,7 @@
 #define FAKE_APIS_TWILIO_BODY_MAX 1600 /* Twilio's Body limit, characters */
 #define FAKE_APIS_SINCH_MAX_TO 1000    /* Sinch's "to": 1 to 1,000 */
 #define FAKE_APIS_SINCH_BODY_MAX 2000  /* Sinch's body: 0 to 2,000 characters */
-#define FAKE_APIS_FORM_MAX 8           /* form fields an API reads */
+#define FAKE_APIS_FORM_MAX 12          /* form fields an API reads */
 
 enum fake_api {
 	FAKE_API_TWILIO = 0,
@@ -249,6 +263,26 @@ void fake_apis_answer(const struct fake_request *req, const struct fake_batch *b
  * for every one).  No Retry-After is set. */
 void fake_apis_error(enum fake_api api, int status, const char *detail,
 		     struct fake_answer *ans);
+
+/* What the delivery reports of a request's accepted messages need from
+ * the request besides each message (whose receipt_url, ref, provider_id,
+ * to and segments they use): all borrowed from the request and its batch,
+ * NULL when absent. */
+struct fake_receipt_src {
+	const char *secret;     /* Twilio: the auth token (the Basic password), which
+				   signs its reports; Vonage: the API key they carry;
+				   webhook: the bearer token they carry */
+	const char *account;    /* Twilio: the AccountSid */
+	const char *sender;     /* Twilio From, Vonage from */
+	const char *batch_ref;  /* Sinch: the batch's client_reference */
+	const char *bulk_id;    /* Infobip: the bulkId; Sinch: the batch id */
+	int finals_only;        /* 1: Sinch's per_recipient_final, no interim report */
+};
+
+/* Fill *out for the delivery reports of b's messages (after
+ * fake_apis_parse() returned 0 for req). */
+void fake_apis_receipt_src(const struct fake_request *req, const struct fake_batch *b,
+			   struct fake_receipt_src *out);
 
 /* Release what b owns and zero it.  NULL-safe. */
 void fake_batch_clear(struct fake_batch *b);

@@ -4,7 +4,7 @@
  * DESIGN
  * No shared random generator (which would need a lock and make the
  * sequence depend on thread scheduling): request k draws its numbers from
- * a counter-based generator, mix64(seed, k, draw index).  The only shared
+ * a counter-based generator, mix64(seed, k, draw index) (fake_sms_draw()).  The only shared
  * state is the atomic request counter.
  */
 #include "fake/fake_faults.h"
@@ -45,12 +45,10 @@ void fake_faults_destroy(fake_faults **f)
 	*f = NULL;
 }
 
-/* Uniform in [0, 1) from (seed, request k, draw d): 53 random bits. */
+/* Uniform in [0, 1) from (seed, request k, draw d). */
 static double draw(const fake_faults *f, uint64_t k, uint64_t d)
 {
-	uint64_t x = fake_sms_mix64(fake_sms_mix64(f->o.seed ^ fake_sms_mix64(k)) + d);
-
-	return (double)(x >> 11) * (1.0 / 9007199254740992.0);
+	return fake_sms_draw(f->o.seed, k, d);
 }
 
 /* 1 if since (ms from the start) falls in one of w[0..n). */

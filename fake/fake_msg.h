@@ -58,6 +58,8 @@ struct fake_msg {
 	const char *text;         /* the text as received (NULL: none), NUL-terminated */
 	enum fake_reject reject;  /* set by the parser or the fail-prefix check */
 	const char *detail;       /* why it is rejected (static text), or NULL */
+	const char *receipt_url;  /* where the client asked for its delivery reports
+				     (NUL-terminated), NULL: none asked */
 	enum fake_outcome outcome;/* set by fake_record */
 	char provider_id[FAKE_PROVIDER_ID_MAX]; /* id we answer for an accepted message */
 };

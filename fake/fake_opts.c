@@ -35,6 +35,13 @@
 #define MIN_BODY 1024ULL
 #define MAX_BODY (256ULL << 20)
 #define MS_PER_S 1000
+#define DEFAULT_RECEIPT_DELAY "50:500"
+#define DEFAULT_RECEIPT_CONCURRENCY 16
+#define DEFAULT_RECEIPT_RETRY_S 60
+#define DEFAULT_RECEIPT_MAX_PENDING 500000
+#define MAX_RECEIPT_PENDING 100000000ULL
+#define MAX_RECEIPT_RETRY_S 86400ULL
+#define PAIR_PART_MAX 64 /* one side of A:B, bytes */
 #define OPT_BASE 256     /* getopt_long values of long-only options */
 
 enum opt_id {
@@ -44,7 +51,10 @@ enum opt_id {
 	OPT_HANG_RATE, OPT_HANG_MAX_S, OPT_DROP_RATE, OPT_OUTAGE, OPT_AUTH_FAIL, OPT_FAIL_PREFIX,
 	OPT_SEED, OPT_ERROR_RETRY_AFTER,
 	OPT_THREADS, OPT_MAX_BODY, OPT_INFOBIP_KEY, OPT_WEBHOOK_TOKEN, OPT_SINCH_TOKEN,
-	OPT_VONAGE_SECRET, OPT_LOG_LEVEL,
+	OPT_VONAGE_SECRET, OPT_RECEIPT_DELAY, OPT_RECEIPT_TAIL, OPT_RECEIPT_UNDELIVERED,
+	OPT_RECEIPT_REPEAT, OPT_RECEIPT_OUT_OF_ORDER, OPT_RECEIPT_INTERIM, OPT_RECEIPT_BATCH,
+	OPT_RECEIPT_CONCURRENCY, OPT_RECEIPT_RETRY_S, OPT_RECEIPT_MAX_PENDING,
+	OPT_RECEIPT_VONAGE_METHOD, OPT_LOG_LEVEL,
 	OPT_HELP,
 };
 
@@ -64,7 +74,10 @@ static const struct opt_def options[] = {
 	  "twilio, infobip, webhook, sinch, vonage or all (default all: route by path)" },
 	{ "record", "FILE", OPT_RECORD,
 	  "append one tab-separated line per message received: time_ms api key\n"
-	  "destination segments http_status outcome (default: no file)" },
+	  "destination segments http_status outcome text; and one per delivery\n"
+	  "report answered or given up: time_ms api receipt ref destination\n"
+	  "http_status report flags attempts provider_status error (default: no\n"
+	  "file)" },
 	{ "rate-limit", "N", OPT_RATE_LIMIT,
 	  "accept at most N (+ burst) messages in any sliding 1 s window, the\n"
 	  "rest are throttled (429, a per-message 'throttled', Vonage's status 1);\n"
@@ -128,6 +141,48 @@ static const struct opt_def options[] = {
 	{ "vonage-secret", "SECRET", OPT_VONAGE_SECRET,
 	  "require this API secret (HTTP Basic password, or api_secret) on\n"
 	  "Vonage's /sms/json (default: any); repeatable, up to 4, as --infobip-key" },
+	{ "receipt-delay-ms", "MIN:MAX", OPT_RECEIPT_DELAY,
+	  "delivery reports (asked by a request: Twilio StatusCallback, Infobip\n"
+	  "notifyUrl, Sinch callback_url with delivery_report per_recipient,\n"
+	  "Vonage callback, webhook callback_url) are sent to the URL asked for\n"
+	  "each accepted message, the final one a uniform MIN..MAX ms after the\n"
+	  "acceptance (default " DEFAULT_RECEIPT_DELAY ")" },
+	{ "receipt-tail", "F:MS", OPT_RECEIPT_TAIL,
+	  "a share F of the messages has its reports sent MS ms later still (a\n"
+	  "slow network; their times do not move) (default 0:0)" },
+	{ "receipt-undelivered", "F", OPT_RECEIPT_UNDELIVERED,
+	  "share of the messages reported undelivered, with one of the API's\n"
+	  "failures (Twilio 30003..., Infobip EC_ABSENT_SUBSCRIBER..., Sinch\n"
+	  "Failed..., Vonage err-code 3...); the others delivered (default 0)" },
+	{ "receipt-repeat", "F", OPT_RECEIPT_REPEAT,
+	  "share whose final report is sent twice (default 0)" },
+	{ "receipt-out-of-order", "F", OPT_RECEIPT_OUT_OF_ORDER,
+	  "share that gets, after the final report, an older one contradicting\n"
+	  "it, stamped 1 s before (undelivered after delivered and the other way\n"
+	  "round; Twilio, whose reports carry no time: an interim 'sent')\n"
+	  "(default 0)" },
+	{ "receipt-interim", "F", OPT_RECEIPT_INTERIM,
+	  "share that first gets an interim report, half way (Twilio sent,\n"
+	  "Infobip PENDING, Sinch Dispatched, Vonage buffered, webhook pending)\n"
+	  "(default 0)" },
+	{ "receipt-batch", "N", OPT_RECEIPT_BATCH,
+	  "Infobip and webhook: up to N reports in one request to the same URL,\n"
+	  "1..1000 (default 1)" },
+	{ "receipt-concurrency", "N", OPT_RECEIPT_CONCURRENCY,
+	  "report requests in flight at most, over as many keep-alive\n"
+	  "connections, 1..1024 (default 16)" },
+	{ "receipt-retry-s", "S", OPT_RECEIPT_RETRY_S,
+	  "a report request answered 429 or 5xx, or not answered, is sent again\n"
+	  "after 1 s, 2 s, 4 s... within S seconds of its first attempt, then\n"
+	  "given up; any other non-2xx answer (4xx) is given up at once, logged;\n"
+	  "0..86400 (default 60; 0: never again)" },
+	{ "receipt-max-pending", "N", OPT_RECEIPT_MAX_PENDING,
+	  "reports held at most (due, in flight or waiting to be sent again):\n"
+	  "a message whose reports would pass it gets none, counted in /_stats\n"
+	  "receipts_dropped; about 350 bytes each at most (default 500000)" },
+	{ "receipt-vonage-method", "HOW", OPT_RECEIPT_VONAGE_METHOD,
+	  "how Vonage's reports go, as an account sets it: get (the fields in\n"
+	  "the query; default), post (a form) or json" },
 	{ "log-level", "LEVEL", OPT_LOG_LEVEL, "error, warn, info (default), debug" },
 	{ "help", NULL, OPT_HELP, "this text" },
 };
@@ -229,6 +284,21 @@ bad:
 	return -1;
 }
 
+/* Split "A:B" at its first ':' into first (A, PAIR_PART_MAX bytes) and
+ * *second (B, borrowed from s); 0, or -1 when there is no ':' or A is too
+ * long. */
+static int split_pair(const char *s, char first[PAIR_PART_MAX], const char **second)
+{
+	const char *colon = strchr(s, ':');
+
+	if (colon == NULL || (size_t)(colon - s) >= PAIR_PART_MAX)
+		return -1;
+	memcpy(first, s, (size_t)(colon - s));
+	first[colon - s] = '\0';
+	*second = colon + 1;
+	return 0;
+}
+
 /* --outage or --auth-fail START_S:DURATION_S into w[*n] (max entries). */
 static int parse_window(const char *name, const char *s, struct fake_window *w, size_t *n,
 			size_t max, char *err, size_t errlen)
@@ -237,16 +307,12 @@ static int parse_window(const char *name, const char *s, struct fake_window *w, 
 		snprintf(err, errlen, "--%s: at most %zu windows", name, max);
 		return -1;
 	}
-	char first[64];
-	const char *colon = strchr(s, ':');
+	char first[PAIR_PART_MAX];
+	const char *second;
 	double start, dur;
 
-	if (colon == NULL || (size_t)(colon - s) >= sizeof(first))
-		goto bad;
-	memcpy(first, s, (size_t)(colon - s));
-	first[colon - s] = '\0';
-	if (num_parse_double(first, 0, 1e9, &start) != 0 ||
-	    num_parse_double(colon + 1, 0, 1e9, &dur) != 0 || !(dur > 0))
+	if (split_pair(s, first, &second) != 0 || num_parse_double(first, 0, 1e9, &start) != 0 ||
+	    num_parse_double(second, 0, 1e9, &dur) != 0 || !(dur > 0))
 		goto bad;
 	w[*n].start_ms = (int64_t)llround(start * MS_PER_S);
 	w[*n].duration_ms = (int64_t)llround(dur * MS_PER_S);
@@ -280,6 +346,62 @@ static int parse_statuses(const char *s, struct fake_faults_opts *f, char *err, 
 bad:
 	snprintf(err, errlen, "--error-status: expected 500, 503 or 500,503, got '%s'", s);
 	return -1;
+}
+
+/* --receipt-delay-ms MIN:MAX. */
+static int parse_receipt_delay(const char *s, struct fake_receipts_opts *r, char *err,
+			       size_t errlen)
+{
+	char first[PAIR_PART_MAX];
+	const char *second;
+	uint64_t min, max;
+
+	if (split_pair(s, first, &second) != 0 ||
+	    num_parse_u64(first, 0, MAX_LATENCY_MS, &min) != 0 ||
+	    num_parse_u64(second, min, MAX_LATENCY_MS, &max) != 0) {
+		snprintf(err, errlen, "--receipt-delay-ms: expected MIN:MAX, integers with "
+			 "0 <= MIN <= MAX <= %llu, got '%s'", MAX_LATENCY_MS, s);
+		return -1;
+	}
+	r->delay_min_ms = (int64_t)min;
+	r->delay_max_ms = (int64_t)max;
+	return 0;
+}
+
+/* --receipt-tail F:MS. */
+static int parse_receipt_tail(const char *s, struct fake_receipts_opts *r, char *err,
+			      size_t errlen)
+{
+	char first[PAIR_PART_MAX];
+	const char *second;
+	uint64_t ms;
+
+	if (split_pair(s, first, &second) != 0 ||
+	    num_parse_double(first, 0.0, 1.0, &r->tail_share) != 0 ||
+	    num_parse_u64(second, 0, MAX_LATENCY_MS, &ms) != 0) {
+		snprintf(err, errlen, "--receipt-tail: expected F:MS with F in 0..1 and MS in "
+			 "0..%llu, got '%s'", MAX_LATENCY_MS, s);
+		return -1;
+	}
+	r->tail_ms = (int64_t)ms;
+	return 0;
+}
+
+static int parse_vonage_method(const char *s, struct fake_receipts_opts *r, char *err,
+			       size_t errlen)
+{
+	if (strcmp(s, "get") == 0)
+		r->vonage_method = FAKE_VONAGE_GET;
+	else if (strcmp(s, "post") == 0)
+		r->vonage_method = FAKE_VONAGE_POST;
+	else if (strcmp(s, "json") == 0)
+		r->vonage_method = FAKE_VONAGE_JSON;
+	else {
+		snprintf(err, errlen, "--receipt-vonage-method: expected get, post or json, "
+			 "got '%s'", s);
+		return -1;
+	}
+	return 0;
 }
 
 static int parse_prefix(const char *s, struct fake_opts *o, char *err, size_t errlen)
@@ -334,6 +456,12 @@ static void set_defaults(struct fake_opts *o)
 	o->max_body_bytes = DEFAULT_MAX_BODY;
 	o->hang_max_ms = (int64_t)DEFAULT_HANG_MAX_S * MS_PER_S;
 	o->log_level = LOG_LEVEL_INFO;
+	(void)parse_receipt_delay(DEFAULT_RECEIPT_DELAY, &o->receipts.receipts, unused,
+				  sizeof(unused));
+	o->receipts.batch = 1;
+	o->receipts.concurrency = DEFAULT_RECEIPT_CONCURRENCY;
+	o->receipts.retry_ms = (int64_t)DEFAULT_RECEIPT_RETRY_S * MS_PER_S;
+	o->receipts.max_pending = DEFAULT_RECEIPT_MAX_PENDING;
 }
 
 /* Apply one option; 0 or -1 with err. */
@@ -343,6 +471,7 @@ static int apply(int id, const char *name, const char *arg, struct fake_opts *o,
 	unsigned long long u;
 	double x;
 	struct fake_faults_opts *f = &o->faults;
+	struct fake_receipts_opts *rc = &o->receipts.receipts;
 
 	switch (id) {
 	case OPT_LISTEN: return parse_listen(arg, o, err, errlen);
@@ -443,6 +572,37 @@ static int apply(int id, const char *name, const char *arg, struct fake_opts *o,
 		k->v[k->n++] = arg;
 		return 0;
 	}
+	case OPT_RECEIPT_DELAY: return parse_receipt_delay(arg, rc, err, errlen);
+	case OPT_RECEIPT_TAIL: return parse_receipt_tail(arg, rc, err, errlen);
+	case OPT_RECEIPT_UNDELIVERED:
+	case OPT_RECEIPT_REPEAT:
+	case OPT_RECEIPT_OUT_OF_ORDER:
+	case OPT_RECEIPT_INTERIM:
+		if (parse_double(name, arg, 0.0, 1.0, &x, err, errlen) != 0)
+			return -1;
+		*(id == OPT_RECEIPT_UNDELIVERED ? &rc->undelivered :
+		  id == OPT_RECEIPT_REPEAT ? &rc->repeat :
+		  id == OPT_RECEIPT_OUT_OF_ORDER ? &rc->out_of_order : &rc->interim) = x;
+		return 0;
+	case OPT_RECEIPT_BATCH:
+	case OPT_RECEIPT_CONCURRENCY:
+		if (parse_uint(name, arg, 1, id == OPT_RECEIPT_BATCH ? FAKE_CALLBACKS_BATCH_MAX :
+			       FAKE_CALLBACKS_CONCURRENCY_MAX, &u, err, errlen) != 0)
+			return -1;
+		*(id == OPT_RECEIPT_BATCH ? &o->receipts.batch : &o->receipts.concurrency) =
+			(unsigned)u;
+		return 0;
+	case OPT_RECEIPT_RETRY_S:
+		if (parse_uint(name, arg, 0, MAX_RECEIPT_RETRY_S, &u, err, errlen) != 0)
+			return -1;
+		o->receipts.retry_ms = (int64_t)u * MS_PER_S;
+		return 0;
+	case OPT_RECEIPT_MAX_PENDING:
+		if (parse_uint(name, arg, 1, MAX_RECEIPT_PENDING, &u, err, errlen) != 0)
+			return -1;
+		o->receipts.max_pending = u;
+		return 0;
+	case OPT_RECEIPT_VONAGE_METHOD: return parse_vonage_method(arg, rc, err, errlen);
 	case OPT_LOG_LEVEL:
 		if (log_level_parse(arg, &o->log_level) != 0) {
 			snprintf(err, errlen, "--log-level: expected error, warn, info or debug, "
@@ -494,6 +654,7 @@ enum fake_opts_rc fake_opts_parse(int argc, char **argv, struct fake_opts *out,
 		return FAKE_OPTS_ERROR;
 	}
 	const struct fake_faults_opts *f = &out->faults;
+	out->receipts.receipts.seed = f->seed;
 	if (f->error_rate + f->hang_rate + f->drop_rate > 1.0 + 1e-9) {
 		snprintf(err, errlen, "--error-rate + --hang-rate + --drop-rate must be at most 1");
 		rc = FAKE_OPTS_ERROR;

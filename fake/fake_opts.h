@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "fake/fake_apis.h"
+#include "fake/fake_callbacks.h"
 #include "fake/fake_faults.h"
 #include "common/attrs.h"
 
@@ -38,6 +39,8 @@ struct fake_opts {
 	struct fake_keys webhook_tokens; /* --webhook-token (repeatable), none: no auth */
 	struct fake_keys sinch_tokens;  /* --sinch-token (repeatable), none: any token */
 	struct fake_keys vonage_secrets; /* --vonage-secret (repeatable), none: any secret */
+	struct fake_callbacks_opts receipts; /* --receipt-* (and --seed); its record is
+						set by the caller */
 	enum log_level log_level;       /* --log-level */
 };
 

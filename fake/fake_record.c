@@ -41,6 +41,8 @@
 #define RECORD_TEXT_MAX 2048                     /* text bytes written */
 #define RECORD_LINE_MAX (2 * FAKE_KEY_MAX + RECORD_TEXT_MAX + 160) /* one line, fields cut to fit */
 #define RECORD_TO_MAX 64                         /* destination bytes written */
+#define RECEIPT_WORD_MAX 64                      /* a receipt's status or error, bytes */
+#define RECEIPT_LINE_MAX (FAKE_KEY_MAX + RECORD_TO_MAX + 2 * RECEIPT_WORD_MAX + 160)
 
 struct slot {
 	uint32_t msgs;            /* messages accepted in this millisecond */
@@ -297,6 +299,25 @@ static size_t format_line(char *line, const char *api, const struct fake_msg *m,
 	return n;
 }
 
+/* Append one line to the buffer (under lock), or count it dropped when
+ * the buffer is full. */
+static void append_locked(fake_record *r, const char *line, size_t len)
+{
+	if (r->len + len > FAKE_RECORD_BUF_MAX) {
+		r->st.record_dropped++;
+		return;
+	}
+	if (r->len + len > r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 1u << 16;
+		while (cap < r->len + len)
+			cap *= 2;
+		r->buf = xrealloc(r->buf, cap);
+		r->cap = cap;
+	}
+	memcpy(r->buf + r->len, line, len);
+	r->len += len;
+}
+
 void fake_record_log(fake_record *r, const char *api, const struct fake_msg *msgs,
 		     size_t n, int status, int64_t t_us)
 {
@@ -305,22 +326,41 @@ void fake_record_log(fake_record *r, const char *api, const struct fake_msg *msg
 	if (r->fd < 0 || n == 0)
 		return;
 	pthread_mutex_lock(&r->lock);
-	for (size_t i = 0; i < n; i++) {
-		size_t len = format_line(line, api, &msgs[i], status, t_us);
-		if (r->len + len > FAKE_RECORD_BUF_MAX) {
-			r->st.record_dropped++;
-			continue;
-		}
-		if (r->len + len > r->cap) {
-			size_t cap = r->cap ? r->cap * 2 : 1u << 16;
-			while (cap < r->len + len)
-				cap *= 2;
-			r->buf = xrealloc(r->buf, cap);
-			r->cap = cap;
-		}
-		memcpy(r->buf + r->len, line, len);
-		r->len += len;
-	}
+	for (size_t i = 0; i < n; i++)
+		append_locked(r, line, format_line(line, api, &msgs[i], status, t_us));
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Format one receipt line into line (RECEIPT_LINE_MAX bytes); returns its
+ * length. */
+static size_t format_receipt(char *line, const struct fake_record_receipt *rc, int64_t t_us)
+{
+	size_t n = (size_t)snprintf(line, RECEIPT_LINE_MAX, "%lld.%03lld\t%s\treceipt\t",
+				    (long long)(t_us / 1000), (long long)(t_us % 1000), rc->api);
+
+	n += put_field(line + n, rc->ref, strlen(rc->ref), FAKE_KEY_MAX);
+	line[n++] = '\t';
+	n += put_field(line + n, rc->to, strlen(rc->to), RECORD_TO_MAX);
+	n += (size_t)snprintf(line + n, RECEIPT_LINE_MAX - n, "\t%d\t%s\t%s\t%u\t", rc->status,
+			      rc->report, rc->flags, rc->attempts);
+	n += put_field(line + n, rc->provider_status, strlen(rc->provider_status),
+		       RECEIPT_WORD_MAX);
+	line[n++] = '\t';
+	n += put_field(line + n, rc->error, strlen(rc->error), RECEIPT_WORD_MAX);
+	line[n++] = '\n';
+	return n;
+}
+
+void fake_record_receipts(fake_record *r, const struct fake_record_receipt *rcs, size_t n)
+{
+	char line[RECEIPT_LINE_MAX];
+
+	if (r->fd < 0 || n == 0)
+		return;
+	pthread_mutex_lock(&r->lock);
+	int64_t t = now_us_locked(r);
+	for (size_t i = 0; i < n; i++)
+		append_locked(r, line, format_receipt(line, &rcs[i], t));
 	pthread_mutex_unlock(&r->lock);
 }
 

@@ -37,7 +37,27 @@
  * error|unauthorized (a request refused 401 in an --auth-fail window);
  * text: the SMS text (UTF-8, cut at 2048 bytes).  Tabs, newlines
  * and other control bytes in the key, destination or text are written as
- * '?'.  Lines are buffered and written by a thread every
+ * '?'.
+ *
+ * Delivery reports (fake_callbacks) add one line per report whose callback
+ * was answered or given up (none for reports still pending at shutdown):
+ *   time_ms  api  "receipt"  ref  destination  http_status  report  flags
+ *   attempts  provider_status  error
+ * time_ms: when the answer came (or the report was given up), as above;
+ * "receipt" in the third field tells these lines from a message's (whose
+ * key is there); ref: the message as its reports name it
+ * (fake_receipts_ref(): the ref= of Twilio's StatusCallback URL else the
+ * MessageSid, Infobip's messageId, Sinch's batch id, Vonage's client-ref
+ * else message-id, the webhook's id); destination: the message's (Sinch's
+ * recipient); http_status: the endpoint's last answer, 0 when none came
+ * (refused connection, timeout); report: delivered|undelivered|interim;
+ * flags: "-", "repeat" (the final report's second copy) or "older" (an
+ * older report sent after the final one); attempts: requests that carried
+ * it (retries included); provider_status, error: what the report said in
+ * the API's words (fake_receipts_describe(); error "" when none).  The
+ * endpoint took the report if and only if http_status is 2xx.
+ *
+ * Lines are buffered and written by a thread every
  * FAKE_RECORD_FLUSH_MS, and at fake_record_destroy().
  *
  * Threads: every function may be called from any thread (one mutex, held
@@ -130,6 +150,24 @@ int64_t fake_record_fail(fake_record *r, struct fake_msg *msgs, size_t n,
  * 0 for none; t_us: what admit/fail returned. */
 void fake_record_log(fake_record *r, const char *api, const struct fake_msg *msgs,
 		     size_t n, int status, int64_t t_us);
+
+/* One delivery report answered or given up (fake_record_receipts()); the
+ * strings are borrowed for the call. */
+struct fake_record_receipt {
+	const char *api;           /* fake_api_name() */
+	const char *ref;           /* the message as its reports name it */
+	const char *to;            /* its destination */
+	int status;                /* the endpoint's last HTTP status, 0: none */
+	const char *report;        /* "delivered", "undelivered" or "interim" */
+	const char *flags;         /* "-", "repeat" or "older" */
+	unsigned attempts;         /* requests that carried it */
+	const char *provider_status; /* the report's status in the API's words */
+	const char *error;         /* its error code or text, "" for none */
+};
+
+/* Append one receipt line per entry of rcs[0..n), all with the same time
+ * (now on the server clock).  No-op without a record file. */
+void fake_record_receipts(fake_record *r, const struct fake_record_receipt *rcs, size_t n);
 
 /* Count one request to an API path. */
 void fake_record_request(fake_record *r);

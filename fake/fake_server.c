@@ -41,6 +41,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "fake/fake_buf.h"
 #include "fake/fake_timer.h"
 #include "common/num.h"
 #include "common/attrs.h"
@@ -56,7 +57,6 @@
 #define STATS_PATH "/_stats"
 #define FORM_FIELD_MAX (64u << 10)   /* a decoded Twilio form field, bytes */
 #define POST_BUFFER_BYTES 1024       /* libmicrohttpd post processor buffer */
-#define BODY_INITIAL_BYTES 4096
 #define STOP_POLL_NS 1000000L        /* 1 ms */
 #define JSON_TYPE "application/json; charset=utf-8"
 
@@ -88,9 +88,7 @@ struct req {
 	const char *allow;                /* ROUTE_METHOD: the Allow header */
 	char *path_account;               /* Twilio's AccountSid, Sinch's service plan id,
 					     from the path (owned) */
-	char *body;                       /* the body so far (owned) */
-	size_t len;                       /* bytes in body */
-	size_t cap;                       /* allocated */
+	struct fake_buf body;             /* the body so far (owned) */
 	int too_big;                      /* body over max_body_bytes: 413 */
 	enum req_state state;             /* see DESIGN */
 	struct MHD_Response *resp;        /* DELAYED: the answer to send */
@@ -119,7 +117,7 @@ static void req_free(struct req *r)
 	for (int i = 0; i < FAKE_APIS_FORM_MAX; i++)
 		free(r->form[i].data);
 	free(r->path_account);
-	free(r->body);
+	fake_buf_free(&r->body);
 	free(r);
 }
 
@@ -233,24 +231,13 @@ static void append_body(struct req *r, const char *data, size_t size)
 
 	if (r->too_big || r->route != ROUTE_API)
 		return;
-	if (r->len + size > max) {
+	if (r->body.len + size > max) {
 		/* Keep reading (and discarding) so that the 413 can be sent. */
 		r->too_big = 1;
-		free(r->body);
-		r->body = NULL;
-		r->len = r->cap = 0;
+		fake_buf_free(&r->body);
 		return;
 	}
-	if (r->len + size + 1 > r->cap) {
-		size_t cap = r->cap ? r->cap : BODY_INITIAL_BYTES;
-		while (cap < r->len + size + 1)
-			cap *= 2;
-		r->body = xrealloc(r->body, cap);
-		r->cap = cap;
-	}
-	memcpy(r->body + r->len, data, size);
-	r->len += size;
-	r->body[r->len] = '\0';
+	fake_buf_raw(&r->body, data, size);
 }
 
 static enum MHD_Result form_iter(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -290,12 +277,36 @@ static void decode_form(struct req *r)
 
 	if (pp == NULL)
 		return;
-	if (r->len > 0 && MHD_post_process(pp, r->body, r->len) != MHD_YES)
+	if (r->body.len > 0 && MHD_post_process(pp, r->body.p, r->body.len) != MHD_YES)
 		log_debug("%s: form body did not decode completely", fake_api_name(r->api));
 	MHD_destroy_post_processor(pp);
 }
 
 /* ---------------------------------------------------------------- handling */
+
+/* The delivery reports' counters into obj (see fake_server.h). */
+static void receipts_stats(fake_server *s, json_t *obj)
+{
+	struct fake_callbacks_stats cs;
+	json_t *r;
+
+	fake_callbacks_stats(s->o.callbacks, &cs);
+	r = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		      "receipts_scheduled", (json_int_t)cs.scheduled,
+		      "receipts_dropped", (json_int_t)cs.dropped,
+		      "receipts_pending", (json_int_t)cs.pending,
+		      "receipts_sent", (json_int_t)cs.sent,
+		      "receipts_requests", (json_int_t)cs.requests,
+		      "receipts_retried", (json_int_t)cs.retried,
+		      "receipts_2xx", (json_int_t)cs.ok,
+		      "receipts_4xx", (json_int_t)cs.rejected,
+		      "receipts_5xx", (json_int_t)cs.errors,
+		      "receipts_no_answer", (json_int_t)cs.no_answer,
+		      "receipts_failed", (json_int_t)cs.failed);
+	if (r == NULL || json_object_update(obj, r) != 0)
+		log_error("fake_server: cannot add the receipts' counters to /_stats");
+	json_decref(r);
+}
 
 static void stats_answer(fake_server *s, struct fake_answer *ans)
 {
@@ -329,6 +340,7 @@ static void stats_answer(fake_server *s, struct fake_answer *ans)
 		"record_dropped", (json_int_t)st.record_dropped,
 		"now_ms", (json_int_t)clock_wall_ms());
 	json_object_set_new(ans->body, "credentials", fake_apis_credentials(s->o.apis));
+	receipts_stats(s, ans->body);
 }
 
 /* Reject the messages whose destination matches a --fail-prefix. */
@@ -358,8 +370,8 @@ static void read_request(struct req *r, struct fake_request *q, char **user, cha
 	q->path_account = r->path_account;
 	q->authorization = header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
 	q->content_type = header(r->conn, MHD_HTTP_HEADER_CONTENT_TYPE);
-	q->body = r->body;
-	q->body_len = r->len;
+	q->body = r->body.p;
+	q->body_len = r->body.len;
 	if (fake_apis_form_fields(r->api) == NULL)
 		return;
 	*user = MHD_basic_auth_get_username_password(r->conn, pass);
@@ -428,6 +440,7 @@ static enum MHD_Result handle_api(fake_server *s, struct req *r)
 					 r->api == FAKE_API_INFOBIP || r->api == FAKE_API_SINCH
 						 ? FAKE_ADMIT_ALL : FAKE_ADMIT_EACH);
 		fake_apis_answer(&q, &b, s->o.retry_after_s, &ans);
+		fake_callbacks_add(s->o.callbacks, &q, &b);
 	}
 	if (parsed)
 		fake_record_log(s->o.record, fake_api_name(r->api), b.msgs, b.n, ans.status, t_us);

@@ -23,7 +23,19 @@
  * before the first acceptance), record_dropped, now_ms (see fake_record.h),
  * credentials (requests authenticated by each --infobip-key,
  * --webhook-token, --sinch-token and --vonage-secret:
- * fake_apis_credentials()).
+ * fake_apis_credentials()); and the delivery reports' (fake_callbacks.h),
+ * in reports: receipts_scheduled, receipts_dropped (not held: the queue
+ * was full), receipts_pending (held, not done), receipts_sent,
+ * receipts_requests (report requests, each attempt), receipts_retried
+ * (sent again), receipts_2xx (answered 2xx), receipts_4xx (answered
+ * another non-2xx but 429 and 5xx: given up at once), receipts_5xx
+ * (answers 429 or 5xx, each attempt), receipts_no_answer (attempts without
+ * an answer), receipts_failed (given up); scheduled = 2xx + 4xx + failed +
+ * pending.
+ *
+ * Delivery reports: the accepted messages of a request that asked for
+ * them go to fake_callbacks once the request is decided (before its
+ * answer leaves, which --latency-ms may hold back).
  *
  * Delays and hangs never block a thread: the connection is suspended and
  * fake_timer resumes it.  Keep-alive connections are kept; an idle one is
@@ -37,6 +49,7 @@
 #include <sys/socket.h>
 
 #include "fake/fake_apis.h"
+#include "fake/fake_callbacks.h"
 #include "fake/fake_faults.h"
 #include "fake/fake_record.h"
 #include "common/attrs.h"
@@ -62,6 +75,7 @@ struct fake_server_opts {
 	fake_apis *apis;               /* borrowed, outlives the server */
 	fake_faults *faults;           /* borrowed, outlives the server */
 	fake_record *record;           /* borrowed, outlives the server */
+	fake_callbacks *callbacks;     /* delivery reports (borrowed, outlives the server) */
 };
 
 /* Bind and start the threads.  Returns the server, or NULL with err set

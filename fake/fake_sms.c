@@ -45,6 +45,13 @@ uint64_t fake_sms_mix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
+double fake_sms_draw(uint64_t seed, uint64_t k, uint64_t d)
+{
+	uint64_t x = fake_sms_mix64(fake_sms_mix64(seed ^ fake_sms_mix64(k)) + d);
+
+	return (double)(x >> 11) * (1.0 / 9007199254740992.0); /* 53 bits / 2^53 */
+}
+
 /* Septets for code point cp in GSM-7: 1 (basic), 2 (extension), 0 (none). */
 static unsigned gsm_septets(uint32_t cp)
 {

@@ -1,6 +1,7 @@
 /*
  * fake_sms: small pure helpers about SMS texts and numbers for the fake
- * provider: segment counting, number checks, and the two hash functions.
+ * provider: segment counting, number checks, the two hash functions and
+ * the seeded draws made from them.
  *
  * No state, no allocation, thread-safe.
  */
@@ -23,6 +24,12 @@ uint64_t fake_sms_fnv1a64(const void *data, size_t len);
 /* A bijective 64-bit mixer (SplitMix64's finaliser): a good hash of an
  * integer, and distinct inputs give distinct outputs. */
 uint64_t fake_sms_mix64(uint64_t x);
+
+/* A uniform draw in [0, 1) (53 random bits) that is a pure function of
+ * (seed, k, d): the d-th draw about the k-th event (a request, a
+ * message), so that the same seed gives the same choices to the same
+ * sequence of events, whatever the threads. */
+double fake_sms_draw(uint64_t seed, uint64_t k, uint64_t d);
 
 /*
  * The number of SMS parts a UTF-8 text of len bytes costs, APPROXIMATELY:

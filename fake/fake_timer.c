@@ -3,8 +3,8 @@
  * fake_timer.h).
  *
  * DESIGN
- * Delayed items sit in a binary min-heap on their due time; held items in
- * an array with their socket and ceiling.  The thread sleeps on a condition
+ * Delayed items sit in a min-heap on their due time (fake_heap); held
+ * items in an array with their socket and ceiling.  The thread sleeps on a condition
  * variable (CLOCK_MONOTONIC) until the earliest due time, or the next check
  * of the held sockets; an item added with an earlier due time signals it.
  * Held sockets are checked with one poll() of timeout 0 under the lock for
@@ -24,11 +24,7 @@
 
 #include "common/clock.h"
 #include "common/xalloc.h"
-
-struct due {
-	int64_t at_ms;          /* when */
-	void *item;             /* what */
-};
+#include "fake/fake_heap.h"
 
 struct held {
 	void *item;             /* what */
@@ -39,9 +35,7 @@ struct held {
 struct fake_timer {
 	pthread_mutex_t lock;   /* guards everything below */
 	pthread_cond_t cond;    /* work or stop for the thread */
-	struct due *heap;       /* min-heap on at_ms */
-	size_t n_heap;          /* used */
-	size_t cap_heap;        /* allocated */
+	fake_heap *heap;        /* delayed items on their due time */
 	struct held *held;      /* held items */
 	size_t n_held;          /* used */
 	size_t cap_held;        /* allocated */
@@ -51,46 +45,6 @@ struct fake_timer {
 	fake_timer_wake_fn wake;/* callback */
 	void *cls;              /* its closure */
 };
-
-static void heap_push(fake_timer *t, int64_t at_ms, void *item)
-{
-	if (t->n_heap == t->cap_heap) {
-		t->cap_heap = t->cap_heap ? t->cap_heap * 2 : 256;
-		t->heap = xrealloc(t->heap, t->cap_heap * sizeof(*t->heap));
-	}
-	size_t i = t->n_heap++;
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-		if (t->heap[parent].at_ms <= at_ms)
-			break;
-		t->heap[i] = t->heap[parent];
-		i = parent;
-	}
-	t->heap[i].at_ms = at_ms;
-	t->heap[i].item = item;
-}
-
-static void *heap_pop(fake_timer *t)
-{
-	void *top = t->heap[0].item;
-	struct due last = t->heap[--t->n_heap];
-	size_t i = 0;
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= t->n_heap)
-			break;
-		if (c + 1 < t->n_heap && t->heap[c + 1].at_ms < t->heap[c].at_ms)
-			c++;
-		if (last.at_ms <= t->heap[c].at_ms)
-			break;
-		t->heap[i] = t->heap[c];
-		i = c;
-	}
-	if (t->n_heap > 0)
-		t->heap[i] = last;
-	return top;
-}
 
 /* A growing list of items to wake, local to the thread. */
 struct wakes {
@@ -144,10 +98,13 @@ static void *timer_main(void *arg)
 
 	pthread_mutex_lock(&t->lock);
 	while (!t->stopping) {
-		int64_t now = clock_mono_ms();
+		int64_t now = clock_mono_ms(), at;
+		void *item;
 
-		while (t->n_heap > 0 && t->heap[0].at_ms <= now)
-			wakes_add(&w, heap_pop(t));
+		while (fake_heap_peek(t->heap, &at, NULL, NULL) && at <= now) {
+			(void)fake_heap_pop(t->heap, &item, NULL);
+			wakes_add(&w, item);
+		}
 		if (t->n_held > 0 && now >= next_check) {
 			check_held(t, now, &w);
 			next_check = now + FAKE_TIMER_HOLD_POLL_MS;
@@ -161,8 +118,8 @@ static void *timer_main(void *arg)
 			continue;
 		}
 		int64_t until = INT64_MAX;
-		if (t->n_heap > 0)
-			until = t->heap[0].at_ms;
+		if (fake_heap_peek(t->heap, &at, NULL, NULL))
+			until = at;
 		if (t->n_held > 0 && next_check < until)
 			until = next_check;
 		if (until == INT64_MAX) {
@@ -174,8 +131,9 @@ static void *timer_main(void *arg)
 		}
 	}
 	/* Stopping: everything goes now. */
-	while (t->n_heap > 0)
-		wakes_add(&w, heap_pop(t));
+	void *item;
+	while (fake_heap_pop(t->heap, &item, NULL))
+		wakes_add(&w, item);
 	for (size_t i = 0; i < t->n_held; i++)
 		wakes_add(&w, t->held[i].item);
 	t->n_held = 0;
@@ -193,6 +151,7 @@ fake_timer *fake_timer_new(fake_timer_wake_fn wake, void *cls, char *err, size_t
 
 	t->wake = wake;
 	t->cls = cls;
+	t->heap = fake_heap_new();
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -216,8 +175,9 @@ void fake_timer_at(fake_timer *t, int64_t due_ms, void *item)
 		t->wake(item, t->cls);
 		return;
 	}
-	int earliest = t->n_heap == 0 || due_ms < t->heap[0].at_ms;
-	heap_push(t, due_ms, item);
+	int64_t first;
+	int earliest = !fake_heap_peek(t->heap, &first, NULL, NULL) || due_ms < first;
+	fake_heap_push(t->heap, due_ms, item, 0);
 	if (earliest)
 		pthread_cond_signal(&t->cond);
 	pthread_mutex_unlock(&t->lock);
@@ -261,7 +221,7 @@ void fake_timer_destroy(fake_timer **tp)
 		return;
 	fake_timer *t = *tp;
 	fake_timer_stop(t);
-	free(t->heap);
+	fake_heap_destroy(&t->heap);
 	free(t->held);
 	pthread_cond_destroy(&t->cond);
 	pthread_mutex_destroy(&t->lock);

@@ -11,6 +11,12 @@
  *   GET  /_stats                                           its counters, JSON
  * and misbehaves on demand: rate limits, 5xx, outages, bad credentials,
  * latency, hangs, dropped connections, permanently failing destinations.
+ * When a request asks for delivery reports (Twilio StatusCallback, Infobip
+ * notifyUrl, Sinch callback_url with delivery_report per_recipient, Vonage
+ * callback, webhook callback_url), it calls that URL back for each message
+ * it accepted, in the API's shape and signed as the API signs
+ * (fake/fake_receipts.h), late, undelivered, twice or out of order on
+ * demand.
  *
  * Usage: smsq-fakeprovider [OPTIONS]   (all options have defaults)
  *   --listen HOST:PORT        loopback only; default 127.0.0.1:0 (a free port).
@@ -20,6 +26,10 @@
  *                             (default all)
  *   --record FILE             one tab-separated line per message: time_ms api
  *                             key destination segments http_status outcome
+ *                             text; and one per delivery report answered or
+ *                             given up: time_ms api "receipt" ref destination
+ *                             http_status report flags attempts
+ *                             provider_status error (fake/fake_record.h)
  *   --rate-limit N            at most N (+ --burst B) accepted messages in any
  *   --burst B                 sliding 1 s window; the rest are throttled
  *   --count messages|segments what the limit counts (segments: approximate)
@@ -42,14 +52,31 @@
  *   --webhook-token TOKEN     require this bearer token on /webhook
  *   --sinch-token TOKEN       require this bearer token on Sinch's batches
  *   --vonage-secret SECRET    require this Vonage API secret
+ *   --receipt-delay-ms MIN:MAX  final delivery report MIN..MAX ms after the
+ *                             acceptance (default 50:500)
+ *   --receipt-tail F:MS       a share F of the messages: reports MS ms later
+ *   --receipt-undelivered F   share reported undelivered (else delivered)
+ *   --receipt-repeat F        share whose final report is sent twice
+ *   --receipt-out-of-order F  share that gets an older, contradicting report
+ *                             after the final one
+ *   --receipt-interim F       share that gets an interim report first
+ *   --receipt-batch N         Infobip, webhook: reports a request (default 1)
+ *   --receipt-concurrency N   report requests in flight (default 16)
+ *   --receipt-retry-s S       resend a report not answered 2xx (429, 5xx,
+ *                             none) for S seconds, 1 s doubling (default 60)
+ *   --receipt-max-pending N   reports held at most; more: dropped, counted
+ *                             (default 500000)
+ *   --receipt-vonage-method HOW  get (default), post or json
  *   --log-level LEVEL         error | warn | info | debug
  *   --help                    the full text, generated from fake/fake_opts.c
  *
  * SIGTERM or SIGINT: stop cleanly (delayed answers sent, hung connections
- * closed, record file flushed), exit 0.  Exit 1 when it cannot start, 2 on
+ * closed, delivery reports still pending dropped, record file flushed),
+ * exit 0.  Exit 1 when it cannot start, 2 on
  * a bad command line.
  *
- * Threads: libmicrohttpd's pool, the record writer and the delay timer.
+ * Threads: libmicrohttpd's pool, the record writer, the delay timer and
+ * the delivery reports' sender.
  * The log module is used from all of them: once log_init() has run, a log
  * call only reads its settings and makes one write(2), which is safe.
  */
@@ -62,6 +89,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "fake/fake_apis.h"
+#include "fake/fake_callbacks.h"
 #include "fake/fake_faults.h"
 #include "fake/fake_opts.h"
 #include "fake/fake_record.h"
@@ -125,6 +153,7 @@ int main(int argc, char **argv)
 	fake_record *record = NULL;
 	fake_faults *faults = NULL;
 	fake_apis *apis = NULL;
+	fake_callbacks *callbacks = NULL;
 	fake_server *server = NULL;
 
 	log_init(ROLE, LOG_LEVEL_INFO);
@@ -160,11 +189,17 @@ int main(int argc, char **argv)
 		.seed = o.faults.seed,
 	};
 	apis = fake_apis_new(&ao);
+	o.receipts.record = record;
+	callbacks = fake_callbacks_new(&o.receipts, err, sizeof(err));
+	if (callbacks == NULL) {
+		log_error("%s", err);
+		goto out;
+	}
 	struct fake_server_opts so = {
 		.addr = o.addr, .addr_len = o.addr_len, .threads = o.threads,
 		.api_mask = o.api_mask, .max_body_bytes = o.max_body_bytes,
 		.retry_after_s = o.retry_after_s, .hang_max_ms = o.hang_max_ms,
-		.apis = apis, .faults = faults, .record = record,
+		.apis = apis, .faults = faults, .record = record, .callbacks = callbacks,
 	};
 	server = fake_server_start(&so, err, sizeof(err));
 	if (server == NULL) {
@@ -183,6 +218,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	fake_server_stop(&server);
+	fake_callbacks_destroy(&callbacks);
 	fake_apis_destroy(&apis);
 	fake_faults_destroy(&faults);
 	fake_record_destroy(&record);

@@ -3,11 +3,18 @@
 Each test starts the real binary on 127.0.0.1 with a free port (read from its
 "listening 127.0.0.1:PORT" line), talks HTTP to it with the standard library,
 and stops it by pid with SIGTERM, checking that it exits 0.  The shapes
-checked are the providers' documented ones (see fake/fake_apis.h).
+checked are the providers' documented ones (see fake/fake_apis.h).  The
+delivery reports (fake/fake_receipts.h) go to a small receipt endpoint each
+test runs in a thread (Endpoint), which records what it got and answers as
+the test says.
 """
 
 import base64
+import collections
+import hashlib
+import hmac
 import http.client
+import http.server
 import json
 import os
 import signal
@@ -17,6 +24,7 @@ import tempfile
 import threading
 import time
 import unittest
+import re
 import urllib.parse
 
 import harness
@@ -119,17 +127,110 @@ class Provider(harness.Fake):
         return rc
 
 
+# One request the receipt endpoint got.
+Got = collections.namedtuple("Got", "method path headers body client t")
+
+
+class Endpoint:
+    """A receipt endpoint on a free loopback port, in threads (HTTP/1.1,
+    keep-alive): records every request and answers answer(got) (200 by
+    default) with an empty body."""
+
+    def __init__(self, answer=None):
+        self.got = []
+        self.lock = threading.Lock()
+        self.answer = answer or (lambda got: 200)
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle_one(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                g = Got(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
+                        self.rfile.read(n), self.client_address, time.monotonic())
+                with outer.lock:
+                    outer.got.append(g)
+                self.send_response(outer.answer(g))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = handle_one
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, api):
+        return "http://127.0.0.1:%d/receipts/%s/tok" % (self.port, api)
+
+    def requests(self):
+        with self.lock:
+            return list(self.got)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def twilio_signature(token, url, params):
+    """X-Twilio-Signature: base64(HMAC-SHA1(token, URL + name + value, sorted))."""
+    data = url + "".join(k + params[k] for k in sorted(params))
+    return base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+def receipt_records(path):
+    """The delivery report lines of a record file, as dicts (fake_record.h)."""
+    names = ("t_ms", "api", "kind", "ref", "dest", "status", "report", "flags", "attempts",
+             "provider_status", "error")
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            p = line.rstrip("\n").split("\t")
+            if len(p) > 2 and p[2] == "receipt":
+                assert len(p) == len(names), p
+                r = dict(zip(names, p))
+                r["status"], r["attempts"] = int(r["status"]), int(r["attempts"])
+                out.append(r)
+    return out
+
+
+def json_receipts(got):
+    """The reports of one Infobip or webhook request."""
+    body = json.loads(got.body)
+    return body["results"] if "results" in body else body["receipts"]
+
+
 class FakeProviderTest(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="smsq-fake-")
         self.providers = []
+        self.endpoints = []
 
     def tearDown(self):
         for p in self.providers:
             rc = p.stop()
             self.assertEqual(rc, 0, "exit code %s; log:\n%s" % (rc, p.log_text()))
             self.assertNotIn("runtime error", p.log_text())
+        for e in self.endpoints:
+            e.stop()
+
+    def endpoint(self, answer=None):
+        e = Endpoint(answer)
+        self.endpoints.append(e)
+        return e
+
+    def settled(self, p, scheduled, timeout_s=15):
+        """/_stats once scheduled reports are held and none is pending."""
+        return itlib.wait_for(lambda: (lambda s: s if s["receipts_scheduled"] == scheduled and
+                                       s["receipts_pending"] == 0 else None)(p.stats()),
+                              timeout_s=timeout_s, what="%d reports done" % scheduled)
 
     def start(self, *args):
         p = Provider(args, self.tmp)
@@ -767,6 +868,343 @@ class FakeProviderTest(unittest.TestCase):
                                         "a"])
         times = [float(l[0]) for l in lines]
         self.assertEqual(times, sorted(times))
+
+    # ---------------------------------------------------------------- delivery reports
+
+    def test_receipts_each_api_shape_and_signature(self):
+        rec = os.path.join(self.tmp, "receipts.tsv")
+        e = self.endpoint()
+        p = self.start("--record", rec, "--receipt-delay-ms", "0:30")
+        # Twilio: the StatusCallback as given, signed with the Basic password.
+        cb = e.url("twilio") + "?ref=smsq-1"
+        st, _, tw = p.twilio(extra={"StatusCallback": cb})
+        self.assertEqual(st, 201, tw)
+        # Infobip: per message notifyUrl; the second message asks for none.
+        st, _, ib = p.infobip({"bulkId": "bulk-1", "messages": [
+            {"destinations": [{"to": "41793026727", "messageId": "smsq-2"}], "text": "a",
+             "notifyUrl": e.url("infobip"), "notifyContentType": "application/json"},
+            {"destinations": [{"to": "41793026728", "messageId": "smsq-3"}], "text": "a"}]})
+        self.assertEqual(st, 200, ib)
+        # Sinch: per recipient, the batch's client_reference in every report.
+        st, _, sb = p.sinch({"to": ["+33611111111", "33622222222"], "body": "b",
+                             "client_reference": "smsq-4", "delivery_report": "per_recipient",
+                             "callback_url": e.url("sinch")})
+        self.assertEqual((st, sb["delivery_report"], sb["callback_url"]),
+                         (201, "per_recipient", e.url("sinch")), sb)
+        # Vonage: callback with status-report-req; the API key in the report.
+        form = {"from": "Clinique", "to": "33655500001", "text": "t", "client-ref": "smsq-5",
+                "callback": e.url("vonage"), "status-report-req": "1"}
+        st, _, vg = p.request("POST", "/sms/json", urllib.parse.urlencode(form).encode(),
+                              {"Content-Type": "application/x-www-form-urlencoded",
+                               "Authorization": basic("vkey", "vsecret")})
+        self.assertEqual((st, vg["messages"][0]["status"]), (200, "0"), vg)
+        form.update({"client-ref": "smsq-6", "status-report-req": "0"})
+        self.assertEqual(p.request("POST", "/sms/json", urllib.parse.urlencode(form).encode(),
+                                   {"Content-Type": "application/x-www-form-urlencoded",
+                                    "Authorization": basic("vkey", "vsecret")})[0], 200)
+        # Webhook: the bearer token it got; a rejected message gets no report.
+        wh_body = {"callback_url": e.url("webhook"), "messages": [
+            {"id": "smsq-7", "to": "+33612345678", "text": "a"},
+            {"id": "smsq-8", "to": "12", "text": "a"}]}
+        st, _, wh = p.request("POST", "/webhook", wh_body, {"Authorization": "Bearer wtok"})
+        self.assertEqual([r["status"] for r in wh["results"]], ["accepted", "rejected"])
+        s = self.settled(p, 6)
+        self.assertEqual((s["receipts_2xx"], s["receipts_sent"], s["receipts_requests"],
+                          s["receipts_dropped"], s["receipts_failed"]), (6, 6, 6, 0, 0))
+        by_api = collections.defaultdict(list)
+        for g in e.requests():
+            by_api[g.path.split("/")[2]].append(g)
+        self.assertEqual({k: len(v) for k, v in by_api.items()},
+                         {"twilio": 1, "infobip": 1, "sinch": 2, "vonage": 1, "webhook": 1})
+
+        g = by_api["twilio"][0]
+        self.assertEqual((g.method, g.path, g.headers["content-type"]),
+                         ("POST", "/receipts/twilio/tok?ref=smsq-1",
+                          "application/x-www-form-urlencoded"))
+        params = dict(urllib.parse.parse_qsl(g.body.decode(), keep_blank_values=True))
+        self.assertEqual(params, {"AccountSid": SID, "ApiVersion": "2010-04-01",
+                                  "From": "+15005550006", "MessageSid": tw["sid"],
+                                  "MessageStatus": "delivered", "SmsSid": tw["sid"],
+                                  "SmsStatus": "delivered", "To": "+33612345678"})
+        self.assertEqual(g.headers["x-twilio-signature"], twilio_signature("token", cb, params))
+
+        [r] = json_receipts(by_api["infobip"][0])
+        self.assertEqual((r["bulkId"], r["messageId"], r["to"], r["smsCount"]),
+                         ("bulk-1", "smsq-2", "41793026727", 1))
+        self.assertEqual(r["status"], {"groupId": 3, "groupName": "DELIVERED", "id": 5,
+                                       "name": "DELIVERED_TO_HANDSET",
+                                       "description": "Message delivered to handset"})
+        self.assertEqual((r["error"]["id"], r["error"]["name"]), (0, "NO_ERROR"))
+        for k in ("sentAt", "doneAt"):
+            self.assertRegex(r[k], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
+        self.assertLessEqual(r["sentAt"], r["doneAt"])
+        self.assertEqual(by_api["infobip"][0].headers["content-type"], "application/json")
+
+        sinch = sorted((json.loads(g.body) for g in by_api["sinch"]), key=lambda r: r["recipient"])
+        self.assertEqual([r["recipient"] for r in sinch], ["+33611111111", "33622222222"])
+        for r in sinch:
+            self.assertEqual((r["type"], r["batch_id"], r["status"], r["code"],
+                              r["client_reference"]),
+                             ("recipient_delivery_report_sms", sb["id"], "Delivered", 0,
+                              "smsq-4"))
+            self.assertRegex(r["at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+            self.assertLessEqual(r["operator_status_at"], r["at"])
+
+        g = by_api["vonage"][0]
+        self.assertEqual(g.method, "GET")
+        self.assertTrue(g.path.startswith("/receipts/vonage/tok?msisdn=33655500001&to="), g.path)
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(g.path).query))
+        self.assertEqual({k: q[k] for k in ("msisdn", "to", "messageId", "status", "err-code",
+                                            "api-key", "client-ref")},
+                         {"msisdn": "33655500001", "to": "Clinique",
+                          "messageId": vg["messages"][0]["message-id"], "status": "delivered",
+                          "err-code": "0", "api-key": "vkey", "client-ref": "smsq-5"})
+        self.assertRegex(q["message-timestamp"], r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
+        self.assertRegex(q["scts"], r"^\d{10}$")
+        for k in ("network-code", "price"):
+            self.assertIn(k, q)
+
+        g = by_api["webhook"][0]
+        self.assertEqual(g.headers["authorization"], "Bearer wtok")
+        [r] = json_receipts(g)
+        self.assertEqual((r["ref"], r["id"], r["status"], r["provider_status"], r["error"]),
+                         ("smsq-7", wh["results"][0]["provider_id"], "delivered", "DELIVRD", ""))
+        self.assertRegex(r["at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+        self.assertEqual(p.stop(), 0)
+        recs = receipt_records(rec)
+        self.assertEqual(sorted((r["api"], r["ref"], r["dest"], r["status"], r["report"],
+                                 r["flags"], r["attempts"], r["provider_status"], r["error"])
+                                for r in recs),
+                         sorted([("twilio", "smsq-1", "+33612345678", 200, "delivered", "-", 1,
+                                  "delivered", ""),
+                                 ("infobip", "smsq-2", "41793026727", 200, "delivered", "-", 1,
+                                  "DELIVERED_TO_HANDSET", ""),
+                                 ("sinch", sb["id"], "+33611111111", 200, "delivered", "-", 1,
+                                  "Delivered", ""),
+                                 ("sinch", sb["id"], "33622222222", 200, "delivered", "-", 1,
+                                  "Delivered", ""),
+                                 ("vonage", "smsq-5", "33655500001", 200, "delivered", "-", 1,
+                                  "delivered", ""),
+                                 ("webhook", "smsq-7", "+33612345678", 200, "delivered", "-", 1,
+                                  "DELIVRD", "")]))
+        # harness.read_records() still reads the file: the message lines as
+        # they were, the receipt lines with "receipt" for a key.
+        self.assertEqual(len([r for r in harness.read_records(rec) if r.key != "receipt"]), 9)
+
+    def test_receipts_vonage_post_and_json(self):
+        for how in ("post", "json"):
+            e = self.endpoint()
+            p = self.start("--receipt-vonage-method", how, "--receipt-delay-ms", "0:0",
+                           "--receipt-undelivered", "1")
+            form = {"from": "Clinique", "to": "33655500001", "text": "t", "client-ref": "r1",
+                    "callback": e.url("vonage")}
+            st, _, _ = p.request("POST", "/sms/json", urllib.parse.urlencode(form).encode(),
+                                 {"Content-Type": "application/x-www-form-urlencoded",
+                                  "Authorization": basic("vkey", "vsecret")})
+            self.assertEqual(st, 200)
+            self.settled(p, 1)
+            [g] = e.requests()
+            self.assertEqual(g.method, "POST")
+            if how == "json":
+                self.assertEqual(g.headers["content-type"], "application/json")
+                r = json.loads(g.body)
+            else:
+                self.assertEqual(g.headers["content-type"], "application/x-www-form-urlencoded")
+                r = dict(urllib.parse.parse_qsl(g.body.decode()))
+            self.assertEqual((r["api-key"], r["client-ref"], r["msisdn"]),
+                             ("vkey", "r1", "33655500001"))
+            self.assertIn(r["status"], ("failed", "expired", "rejected"))
+            self.assertNotEqual(r["err-code"], "0")
+
+    def test_receipts_shares_batches_and_seed(self):
+        """Undelivered, repeated, older-after-newer and interim reports, each
+        in about its share; Infobip and webhook batches; the same seed, the
+        same choices."""
+        n = 400
+        opts = ("--receipt-delay-ms", "0:40", "--receipt-undelivered", "0.3",
+                "--receipt-repeat", "0.2", "--receipt-out-of-order", "0.2",
+                "--receipt-interim", "0.25", "--receipt-batch", "50",
+                "--receipt-concurrency", "4", "--seed", "5")
+
+        def run():
+            rec = os.path.join(self.tmp, "shares-%d.tsv" % time.time_ns())
+            e = self.endpoint()
+            p = self.start("--record", rec, *opts)
+            c = p.conn()
+            for b in range(n // 100):
+                st, _, r = p.request("POST", "/webhook", {
+                    "callback_url": e.url("webhook"),
+                    "messages": [{"id": "m-%d" % (b * 100 + i), "to": "+33612345678",
+                                  "text": "a"} for i in range(100)]},
+                    {"Authorization": "Bearer t"}, conn=c)
+                self.assertEqual(st, 200)
+            c.close()
+            s = itlib.wait_for(lambda: (lambda s: s if s["receipts_pending"] == 0 and
+                                        s["receipts_scheduled"] >= n else None)(p.stats()),
+                               timeout_s=20, what="reports done")
+            self.assertEqual((s["receipts_2xx"], s["receipts_dropped"]),
+                             (s["receipts_scheduled"], 0))
+            self.assertEqual(p.stop(), 0)
+            return e.requests(), receipt_records(rec), s
+
+        got, recs, s = run()
+        # Keep-alive: the reports came over at most --receipt-concurrency
+        # connections, and many of them in a batch.
+        self.assertLessEqual(len({g.client for g in got}), 4)
+        sizes = [len(json_receipts(g)) for g in got]
+        self.assertEqual(sum(sizes), s["receipts_scheduled"])
+        self.assertEqual(len(got), s["receipts_requests"])
+        self.assertLessEqual(max(sizes), 50)
+        self.assertGreater(max(sizes), 1)
+        # Each message's reports, in the order they arrived.
+        seq = collections.defaultdict(list)
+        for g in got:
+            for r in json_receipts(g):
+                seq[r["ref"]].append(r)
+        self.assertEqual(len(seq), n)
+        finals = {"delivered", "undelivered"}
+        undelivered = repeated = older = interim = 0
+        for ref, rs in seq.items():
+            fs = [r for r in rs if r["status"] in finals]
+            first = fs[0]
+            undelivered += first["status"] == "undelivered"
+            if first["status"] == "undelivered":
+                self.assertNotEqual(first["error"], "")
+                self.assertIn(first["provider_status"], ("UNDELIV", "EXPIRED", "REJECTD"))
+            interim += any(r["status"] == "pending" for r in rs)
+            rest = fs[1:]
+            if rest and rest[0] == first:
+                repeated += 1
+                rest = rest[1:]
+            if rest:
+                # An older report, contradicting the final one, after it.
+                [old] = rest
+                older += 1
+                self.assertNotEqual(old["status"], first["status"])
+                self.assertLess(old["at"], first["at"])
+                self.assertGreater(rs.index(old), rs.index(first))
+        for name, count, share in (("undelivered", undelivered, 0.3), ("repeat", repeated, 0.2),
+                                   ("older", older, 0.2), ("interim", interim, 0.25)):
+            self.assertTrue(abs(count / n - share) < 0.08, (name, count, n))
+        self.assertEqual(len(recs), s["receipts_scheduled"])
+        self.assertEqual(sum(r["flags"] == "repeat" for r in recs), repeated)
+        self.assertEqual(sum(r["flags"] == "older" for r in recs), older)
+        self.assertEqual({r["status"] for r in recs}, {200})
+        # The same seed and messages: the same reports.
+        _, recs2, _ = run()
+        key = lambda r: (r["ref"], r["report"], r["flags"], r["provider_status"], r["error"])
+        self.assertEqual(sorted(map(key, recs)), sorted(map(key, recs2)))
+
+    def test_receipts_sinch_asks_per_recipient(self):
+        # per_recipient_final: the final report only; summary, full, none:
+        # nothing the fake sends; an unknown kind: 400.
+        e = self.endpoint()
+        p = self.start("--receipt-delay-ms", "0:0", "--receipt-interim", "1")
+        for kind, to in (("per_recipient_final", "+33611111111"), ("summary", "+33622222222"),
+                         ("none", "+33633333333"), ("per_recipient", "+33644444444")):
+            st, _, b = p.sinch({"to": [to], "body": "b", "delivery_report": kind,
+                                "callback_url": e.url("sinch")})
+            self.assertEqual((st, b["delivery_report"]), (201, kind))
+        st, _, b = p.sinch({"to": ["+33655555555"], "body": "b", "delivery_report": "all"})
+        self.assertEqual((st, b["code"]), (400, "syntax_constraint_violation"))
+        self.settled(p, 3)
+        got = sorted((r["recipient"], r["status"]) for r in (json.loads(g.body)
+                                                            for g in e.requests()))
+        self.assertEqual(got, [("+33611111111", "Delivered"), ("+33644444444", "Delivered"),
+                               ("+33644444444", "Dispatched")])
+
+    def test_receipts_twilio_older_is_an_interim_after_the_final(self):
+        e = self.endpoint()
+        p = self.start("--receipt-delay-ms", "0:10", "--receipt-out-of-order", "1")
+        cb = e.url("twilio") + "?ref=smsq-9"
+        self.assertEqual(p.twilio(extra={"StatusCallback": cb})[0], 201)
+        self.settled(p, 2)
+        statuses = []
+        for g in e.requests():
+            params = dict(urllib.parse.parse_qsl(g.body.decode(), keep_blank_values=True))
+            self.assertEqual(g.headers["x-twilio-signature"], twilio_signature("token", cb, params))
+            statuses.append(params["MessageStatus"])
+        self.assertEqual(statuses, ["delivered", "sent"])
+
+    def test_receipts_retried_on_503_not_on_400(self):
+        rec = os.path.join(self.tmp, "retry.tsv")
+        seen = collections.Counter()
+
+        def flaky(got):
+            """503 to a report's first request, 200 to the next."""
+            key = got.body
+            seen[key] += 1
+            return 503 if seen[key] == 1 else 200
+
+        e = self.endpoint(flaky)
+        refuse = self.endpoint(lambda got: 400)
+        p = self.start("--record", rec, "--receipt-delay-ms", "0:0", "--api", "webhook")
+        t0 = time.monotonic()
+        msgs = [{"id": "r-%d" % i, "to": "+33612345678", "text": "a"} for i in range(3)]
+        self.assertEqual(p.request("POST", "/webhook", {"callback_url": e.url("webhook"),
+                                                         "messages": msgs})[0], 200)
+        self.assertEqual(p.request("POST", "/webhook", {"callback_url": refuse.url("webhook"),
+                                                         "messages": [dict(msgs[0], id="x-1")]}
+                                   )[0], 200)
+        s = self.settled(p, 4)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.9)   # the resend waits 1 s
+        self.assertEqual((s["receipts_2xx"], s["receipts_5xx"], s["receipts_retried"],
+                          s["receipts_4xx"], s["receipts_failed"], s["receipts_requests"]),
+                         (3, 3, 3, 1, 0, 7))
+        self.assertEqual(len(refuse.requests()), 1)
+        self.assertEqual(p.stop(), 0)
+        recs = {r["ref"]: r for r in receipt_records(rec)}
+        self.assertEqual({(r["status"], r["attempts"]) for k, r in recs.items() if k != "x-1"},
+                         {(200, 2)})
+        self.assertEqual((recs["x-1"]["status"], recs["x-1"]["attempts"]), (400, 1))
+        self.assertIn("answered 400: not sent again", p.log_text())
+
+    def test_receipts_given_up(self):
+        # Nobody listens: resent after 1 s, then given up (the next resend,
+        # 2 s later, would pass --receipt-retry-s); with 0, given up at once.
+        rec = os.path.join(self.tmp, "gone.tsv")
+        dead = "http://127.0.0.1:%d/receipts/webhook/tok" % itlib.free_port()
+        p = self.start("--record", rec, "--receipt-delay-ms", "0:0", "--receipt-retry-s", "2")
+        q = self.start("--receipt-delay-ms", "0:0", "--receipt-retry-s", "0")
+        for prov in (p, q):
+            self.assertEqual(prov.request("POST", "/webhook", {"callback_url": dead, "messages": [
+                {"id": "g-1", "to": "+33612345678", "text": "a"}]})[0], 200)
+        s = self.settled(p, 1)
+        self.assertEqual((s["receipts_failed"], s["receipts_no_answer"], s["receipts_retried"]),
+                         (1, 2, 1))
+        s = self.settled(q, 1)
+        self.assertEqual((s["receipts_failed"], s["receipts_no_answer"], s["receipts_retried"]),
+                         (1, 1, 0))
+        self.assertEqual(p.stop(), 0)
+        [r] = receipt_records(rec)
+        self.assertEqual((r["ref"], r["status"], r["attempts"]), ("g-1", 0, 2))
+
+    def test_receipts_held_at_most_max_pending(self):
+        e = self.endpoint()
+        p = self.start("--receipt-delay-ms", "60000:60000", "--receipt-max-pending", "3")
+        msgs = [{"id": "q-%d" % i, "to": "+33612345678", "text": "a"} for i in range(5)]
+        self.assertEqual(p.request("POST", "/webhook", {"callback_url": e.url("webhook"),
+                                                         "messages": msgs})[0], 200)
+        s = p.stats()
+        self.assertEqual((s["receipts_scheduled"], s["receipts_dropped"], s["receipts_pending"]),
+                         (3, 2, 3))
+        self.assertIn("dropped", p.log_text())
+        # Stopping with reports pending: they are not sent, the exit is clean.
+        self.assertEqual(p.stop(), 0)
+        self.assertEqual(e.requests(), [])
+
+    def test_receipt_options_are_checked(self):
+        for args, msg in [(("--receipt-delay-ms", "500:50"), "--receipt-delay-ms"),
+                          (("--receipt-delay-ms", "50"), "--receipt-delay-ms"),
+                          (("--receipt-tail", "1.5:100"), "--receipt-tail"),
+                          (("--receipt-undelivered", "2"), "--receipt-undelivered"),
+                          (("--receipt-batch", "0"), "--receipt-batch"),
+                          (("--receipt-concurrency", "5000"), "--receipt-concurrency"),
+                          (("--receipt-vonage-method", "put"), "--receipt-vonage-method")]:
+            out = subprocess.run([BIN] + list(args), capture_output=True, text=True, timeout=10)
+            self.assertEqual(out.returncode, 2, args)
+            self.assertIn(msg, out.stderr)
 
     # ---------------------------------------------------------------- bad input
 
