@@ -37,6 +37,8 @@ LIVE = []  # the Procs started and not yet stopped
 
 # A record line of the fake provider (fake/fake_record.h).
 Rec = collections.namedtuple("Rec", "t_ms api key dest segments status outcome text")
+Receipt = collections.namedtuple(
+    "Receipt", "t_ms api ref dest status report flags attempts provider_status error")
 
 
 class HarnessError(AssertionError):
@@ -44,15 +46,30 @@ class HarnessError(AssertionError):
 
 
 def read_records(path):
-    """A record file of the fake provider: a Rec per line."""
+    """A record file of the fake provider: a Rec per message line (its
+    delivery reports' lines left out: read_receipts())."""
     out = []
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             p = line.rstrip("\n").split("\t")
-            if len(p) < 7:
-                continue  # a line cut short by a kill
+            if len(p) < 7 or p[2] == "receipt":
+                continue  # a line cut short by a kill, or a report's
             out.append(Rec(float(p[0]), p[1], p[2], p[3], int(p[4]), int(p[5]), p[6],
                            p[7] if len(p) > 7 else ""))
+    return out
+
+
+def read_receipts(path):
+    """The delivery reports of a record file (fake/fake_record.h): a Receipt
+    per report answered or given up."""
+    out = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            p = line.rstrip("\n").split("\t")
+            if len(p) < 11 or p[2] != "receipt":
+                continue
+            out.append(Receipt(float(p[0]), p[1], p[3], p[4], int(p[5]), p[6], p[7], int(p[8]),
+                               p[9], p[10]))
     return out
 
 
