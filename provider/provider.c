@@ -1259,6 +1259,16 @@ int provider_parse_time(const char *s, int64_t *ms)
 	return 0;
 }
 
+const char *provider_callback_arg(const struct provider_callback *cb, const char *name)
+{
+	return cb->arg != NULL ? cb->arg(cb->ctx, name) : NULL;
+}
+
+const char *provider_callback_header(const struct provider_callback *cb, const char *name)
+{
+	return cb->header != NULL ? cb->header(cb->ctx, name) : NULL;
+}
+
 int provider_callback_json(const struct provider_callback *cb, struct jscan_val *root, char *err,
 			   size_t errlen)
 {
@@ -1362,8 +1372,17 @@ int provider_receipts_list(const struct provider_callback *cb, const char *list_
 
 int provider_receipt_url_check(const struct provider_conf *conf, char *err, size_t errlen)
 {
-	if (!provider_token_safe(conf->receipt_url))
-		return err_set(err, errlen, "provider %s: receipt URL has spaces or control "
-			       "characters", conf->name);
+	/* RFC 3986's unreserved and reserved characters and '%', but '?' and
+	 * '#': Twilio's callback adds a query to it. */
+	static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				      "0123456789-._~:/[]@!$&'()*+,;=%";
+	const char *u = conf->receipt_url;
+
+	if (u[0] == '\0')
+		return 0;
+	if ((strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0) ||
+	    u[strspn(u, allowed)] != '\0')
+		return err_set(err, errlen, "provider %s: receipt URL is not an http(s) URL without "
+			       "a query (characters of RFC 3986 only)", conf->name);
 	return 0;
 }

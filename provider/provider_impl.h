@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "common/hmac.h"
 #include "common/jscan.h"
 #include "provider/provider.h"
 #include "common/attrs.h"
@@ -337,6 +338,14 @@ int provider_media_type_is(const char *content_type, const char *type);
  */
 int provider_parse_time(const char *s, int64_t *ms) SMSQ_WARN_UNUSED;
 
+/* The query argument name of cb (URL-decoded), or NULL (absent, or cb
+ * has no arg()). */
+const char *provider_callback_arg(const struct provider_callback *cb, const char *name);
+
+/* The header name of cb (case-insensitive), or NULL (absent, or cb has no
+ * header()). */
+const char *provider_callback_header(const struct provider_callback *cb, const char *name);
+
 /* A callback's JSON body: the method is POST and the body one JSON object
  * (common/jscan.h: checked whole, read in place; *root points into
  * cb->body).  Returns PROVIDER_RECEIPT_OK, or PROVIDER_RECEIPT_MALFORMED with
@@ -402,10 +411,18 @@ int provider_receipts_list(const struct provider_callback *cb, const char *list_
 			   provider_list_entry_fn *fn, struct provider_receipt *out, size_t cap,
 			   size_t *n, char *err, size_t errlen) SMSQ_WARN_UNUSED;
 
+/* Twilio's X-Twilio-Signature for the POST fields f of a request to url:
+ * base64 of HMAC-SHA1 under token of url followed by each field's name and
+ * value, sorted by name then value (provider_twilio.c).  0, or -1 (out
+ * ""). */
+int provider_twilio_signature(const char *token, const char *url, const struct provider_form *f,
+			      char out[HMAC_SHA1_BASE64]) SMSQ_WARN_UNUSED;
+
 /* The part of build() every adapter shares for conf->receipt_url: 0 if it
- * is "" (no reports asked) or printable ASCII without spaces (safe in a
- * JSON string, a form, a header); else -1 with err, which never shows the
- * URL (it holds the endpoint's token). */
+ * is "" (no reports asked) or an http:// or https:// URL of RFC 3986's
+ * characters without a query or a fragment (so safe in a JSON string, a
+ * form, and for Twilio's "?ref=" after it); else -1 with err, which never
+ * shows the URL (it holds the endpoint's token). */
 int provider_receipt_url_check(const struct provider_conf *conf, char *err, size_t errlen)
 	SMSQ_WARN_UNUSED;
 

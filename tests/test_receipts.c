@@ -55,6 +55,100 @@ static int run_rows(const char *group, const void *rows, size_t n, size_t size,
 
 #define ROWS(group, rows, fn) run_rows(group, rows, N_OF(rows), sizeof((rows)[0]), fn)
 
+/* ---- fixtures ---------------------------------------------------------------- */
+
+/* The endpoint's URL for each provider: receipts.url, the section, the token. */
+#define RECEIPT_BASE "https://smsq.example.com/receipts/"
+#define RECEIPT_TOKEN "r3c31pt-t0k3n"
+#define RECEIPT_CAP 10         /* reports taken at once, unless a row says */
+
+static const struct provider_conf confs[] = {
+	[PROVIDER_TWILIO] = {
+		.name = "primary", .kind = PROVIDER_TWILIO, .base_url = "https://api.twilio.com",
+		.account = "AC0123456789abcdef0123456789abcdef", .token = "twilio-auth-token",
+		.sender = "+33644630000", .receipt_url = RECEIPT_BASE "primary/" RECEIPT_TOKEN,
+	},
+	[PROVIDER_INFOBIP] = {
+		.name = "backup", .kind = PROVIDER_INFOBIP,
+		.base_url = "https://xyz12.api.infobip.com/", .token = "0123456789abcdef-infobip-key",
+		.sender = "InfoSMS", .receipt_url = RECEIPT_BASE "backup/" RECEIPT_TOKEN,
+	},
+	[PROVIDER_WEBHOOK] = {
+		.name = "inhouse", .kind = PROVIDER_WEBHOOK,
+		.base_url = "http://127.0.0.1:8081/v1/sms", .token = "gw-bearer-token",
+		.receipt_url = RECEIPT_BASE "inhouse/" RECEIPT_TOKEN,
+	},
+	[PROVIDER_SINCH] = {
+		.name = "bulk", .kind = PROVIDER_SINCH, .base_url = "https://eu.sms.api.sinch.com",
+		.account = "jd63jf88477ll123ab4567cd89012ef3", .token = "sinch-api-token",
+		.sender = "Clinique", .receipt_url = RECEIPT_BASE "bulk/" RECEIPT_TOKEN,
+	},
+	[PROVIDER_VONAGE] = {
+		.name = "vonage", .kind = PROVIDER_VONAGE, .base_url = "https://rest.nexmo.com",
+		.account = "abcd1234", .token = "vonage-api-secret", .sender = "Clinique",
+		.receipt_url = RECEIPT_BASE "vonage/" RECEIPT_TOKEN,
+	},
+};
+
+static const struct provider_msg msgs[] = {
+	{ 1, "smsq-1", "+33612345678", "RDV demain 9h", 1, 0 },
+	{ 2, "smsq-2", "+447700900123", "Caf\xc3\xa9", 1, 1 },
+};
+
+/* A name and a value: a query argument or a header of a callback. */
+struct kv {
+	const char *name;
+	const char *value;
+};
+
+#define CALL_KVS 16
+
+/* A callback as the receipt endpoint hands it to an adapter. */
+struct call {
+	const char *method;        /* "POST", "GET" */
+	const char *content_type;  /* NULL: none */
+	const char *body;          /* NULL: none */
+	struct kv args[CALL_KVS];  /* query arguments, decoded */
+	struct kv headers[4];      /* headers */
+};
+
+static const char *lookup(const struct kv *t, size_t n, const char *name, int any_case)
+{
+	for (size_t i = 0; i < n && t[i].name != NULL; i++)
+		if (any_case ? strcasecmp(t[i].name, name) == 0 : strcmp(t[i].name, name) == 0)
+			return t[i].value;
+	return NULL;
+}
+
+static const char *call_arg(void *ctx, const char *name)
+{
+	const struct call *c = ctx;
+
+	return lookup(c->args, N_OF(c->args), name, 0);
+}
+
+static const char *call_header(void *ctx, const char *name)
+{
+	const struct call *c = ctx;
+
+	return lookup(c->headers, N_OF(c->headers), name, 1);
+}
+
+/* The struct provider_callback of c, at NOW_MS. */
+static struct provider_callback callback_of(const struct call *c)
+{
+	return (struct provider_callback){
+		.method = c->method,
+		.content_type = c->content_type != NULL ? c->content_type : "",
+		.body = c->body,
+		.body_len = c->body != NULL ? strlen(c->body) : 0,
+		.arg = call_arg,
+		.header = call_header,
+		.ctx = (void *)c,
+		.now_ms = NOW_MS,
+	};
+}
+
 /* ---- times ---------------------------------------------------------------- */
 
 struct time_case {
@@ -326,6 +420,284 @@ static void test_status_lookup(void **state)
 	assert_true(final == 0 && delivered == 0);
 }
 
+/* ---- build: what each API is asked ------------------------------------------------ */
+
+struct build_case {
+	const char *name;          /* test name */
+	enum provider_kind kind;   /* adapter, with its receipt URL */
+	size_t n;                  /* messages from msgs[] */
+	const char *body;          /* the whole body, byte for byte */
+};
+
+/* The receipt URL as a form value: every byte outside RFC 3986's
+ * unreserved set escaped. */
+#define FORM_URL(name) "https%3A%2F%2Fsmsq.example.com%2Freceipts%2F" name "%2F" RECEIPT_TOKEN
+
+static const struct build_case build_cases[] = {
+	{ "twilio build: StatusCallback is the receipt URL with ?ref=", PROVIDER_TWILIO, 1,
+	  "To=%2B33612345678&From=%2B33644630000&Body=RDV%20demain%209h"
+	  "&StatusCallback=" FORM_URL("primary") "%3Fref%3Dsmsq-1" },
+};
+
+static void test_build_case(void **state)
+{
+	const struct build_case *c = *state;
+	const struct provider_ops *ops = provider_ops_for(c->kind);
+	struct provider_request req;
+	char err[256] = "";
+
+	if (ops->build(&confs[c->kind], msgs, c->n, &req, err, sizeof(err)) != 0)
+		fail_msg("build: %s", err);
+	assert_non_null(req.body);
+	assert_string_equal(req.body, c->body);
+	assert_int_equal(req.body_len, strlen(c->body));
+	provider_request_clear(&req);
+}
+
+/* build() refuses a receipt URL that is not one (a space, a quote, a
+ * control character, 8-bit bytes, another scheme) or that has a query
+ * (Twilio's ?ref= follows it), without showing it. */
+static void test_build_refuses_unsafe_receipt_urls(void **state)
+{
+	static const char *const bad[] = {
+		"https://smsq.example.com/receipts/x/t ok", "https://smsq.example.com/\"x",
+		"https://smsq.example.com/\r\nX-Injected: 1", "https://smsq.example.com/caf\xc3\xa9",
+		"https://smsq.example.com/receipts/x/t?a=1", "https://smsq.example.com/r#x",
+		"ftp://smsq.example.com/receipts/x/t", "smsq.example.com/receipts/x/t",
+		"https://smsq.example.com/<x>",
+	};
+
+	(void)state;
+	for (int k = PROVIDER_TWILIO; k <= PROVIDER_VONAGE; k++) {
+		for (size_t i = 0; i < N_OF(bad); i++) {
+			struct provider_conf conf = confs[k];
+			struct provider_request req;
+			char err[256] = "";
+
+			if (provider_ops_for(conf.kind)->receipts == NULL)
+				continue; /* reports not asked of it */
+			snprintf(conf.receipt_url, sizeof(conf.receipt_url), "%s", bad[i]);
+			if (provider_ops_for(conf.kind)->build(&conf, msgs, 1, &req, err,
+							       sizeof(err)) != -1)
+				fail_msg("%s took receipt URL \"%s\"", conf.name, bad[i]);
+			assert_null(req.body);
+			assert_non_null(strstr(err, "receipt URL"));
+			assert_null(strstr(err, "smsq.example.com"));
+		}
+	}
+}
+
+/* ---- receipts: the callbacks ------------------------------------------------------- */
+
+/* A receipt as a test expects it. */
+struct want {
+	int final;                 /* struct provider_receipt's fields */
+	int delivered;
+	uint64_t id;
+	const char *provider_id;
+	const char *to;
+	int64_t at_ms;
+	const char *status;
+	const char *error;
+};
+
+struct receipt_case {
+	const char *name;          /* test name */
+	enum provider_kind kind;   /* adapter, with its conf */
+	struct call call;          /* the callback */
+	size_t cap;                /* reports taken at once (0: RECEIPT_CAP) */
+	int rc;                    /* enum provider_receipt_rc */
+	const char *err;           /* not OK: a part of err */
+	size_t n;                  /* OK: reports */
+	struct want want[3];       /* OK: each report */
+};
+
+#define FORM "application/x-www-form-urlencoded"
+#define JSON "application/json"
+#define TWILIO_SIG(s) { { "X-Twilio-Signature", s } }
+#define TWILIO_ACCOUNT "AC0123456789abcdef0123456789abcdef"
+#define TW_DELIVERED "SmsSid=SM1f0e8ae6ade43cb3c0ce4525424e404f&SmsStatus=delivered"   \
+	"&MessageStatus=delivered&To=%2B33612345678"                                    \
+	"&MessageSid=SM1f0e8ae6ade43cb3c0ce4525424e404f&AccountSid=" TWILIO_ACCOUNT     \
+	"&From=%2B33644630000&ApiVersion=2010-04-01&RawDlrDoneDate=2612071800"
+#define TW_UNDELIVERED "ErrorCode=30003&SmsSid=SM2&SmsStatus=undelivered"                \
+	"&MessageStatus=undelivered&To=%2B447700900123&MessageSid=SM2&AccountSid="       \
+	TWILIO_ACCOUNT "&From=%2B33644630000&ApiVersion=2010-04-01"                      \
+	"&ChannelStatusMessage=Unreachable+destination%20handset"
+#define TW_SENT "SmsSid=SM3&SmsStatus=sent&MessageStatus=sent&To=%2B33612345678"         \
+	"&MessageSid=SM3&AccountSid=" TWILIO_ACCOUNT "&From=%2B33644630000&ApiVersion=2010-04-01"
+
+static const struct receipt_case receipt_cases[] = {
+	/* Twilio: signatures computed with Python's hmac over the URL and the
+	 * sorted, decoded fields (twilio-python's RequestValidator's way). */
+	{ "twilio: delivered", PROVIDER_TWILIO,
+	  { "POST", FORM, TW_DELIVERED, { { "ref", "smsq-1" } },
+	    TWILIO_SIG("b+EqCo/9xtx0djmsF2ET4ir16UQ=") }, 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 1, 1, 1, "SM1f0e8ae6ade43cb3c0ce4525424e404f", "+33612345678", NOW_MS, "delivered",
+	      "" } } },
+	{ "twilio: undelivered, with its ErrorCode", PROVIDER_TWILIO,
+	  { "POST", FORM "; charset=utf-8", TW_UNDELIVERED, { { "ref", "smsq-2" } },
+	    TWILIO_SIG("XJCmvlvdkiQHcH2JfRilaNWlHs8=") }, 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 1, 0, 2, "SM2", "+447700900123", NOW_MS, "undelivered", "30003" } } },
+	{ "twilio: failed", PROVIDER_TWILIO,
+	  { "POST", FORM, "MessageStatus=failed&MessageSid=SM5&AccountSid=" TWILIO_ACCOUNT
+	    "&To=%2B33612345678&ErrorCode=30007", { { "ref", "smsq-5" } },
+	    TWILIO_SIG("vlvCLkzgHhAl21AwXJkIUPfwQ8M=") }, 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 1, 0, 5, "SM5", "+33612345678", NOW_MS, "failed", "30007" } } },
+	{ "twilio: read is delivered", PROVIDER_TWILIO,
+	  { "POST", FORM, "MessageStatus=read&MessageSid=SM4&AccountSid=" TWILIO_ACCOUNT
+	    "&To=%2B33612345678", { { "ref", "smsq-4" } },
+	    TWILIO_SIG("4eMDj0DbIbVFA87Q7mnFjaVxlfQ=") }, 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 1, 1, 4, "SM4", "+33612345678", NOW_MS, "read", "" } } },
+	{ "twilio: sent is interim", PROVIDER_TWILIO,
+	  { "POST", FORM, TW_SENT, { { "ref", "smsq-3" } },
+	    TWILIO_SIG("DC7CAjsw6fJ1u81Q1SQsgaY4y4M=") }, 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 0, 0, 3, "SM3", "+33612345678", NOW_MS, "sent", "" } } },
+	{ "twilio: a word not documented is interim", PROVIDER_TWILIO,
+	  { "POST", FORM, "MessageStatus=partially_delivered&MessageSid=SM6&AccountSid="
+	    TWILIO_ACCOUNT "&To=%2B33612345678", { { "ref", "smsq-6" } },
+	    TWILIO_SIG("5PubtomenoYAwXEjjgZ31LSIri0=") }, 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 0, 0, 6, "SM6", "+33612345678", NOW_MS, "partially_delivered", "" } } },
+	{ "twilio: forged: no signature", PROVIDER_TWILIO,
+	  { "POST", FORM, TW_DELIVERED, { { "ref", "smsq-1" } }, { { 0 } } }, 0,
+	  PROVIDER_RECEIPT_FORGED, "no X-Twilio-Signature", 0, { { 0 } } },
+	{ "twilio: forged: a signature of another message", PROVIDER_TWILIO,
+	  { "POST", FORM, TW_DELIVERED, { { "ref", "smsq-1" } },
+	    TWILIO_SIG("DC7CAjsw6fJ1u81Q1SQsgaY4y4M=") }, 0, PROVIDER_RECEIPT_FORGED,
+	  "does not match", 0, { { 0 } } },
+	{ "twilio: forged: the signature for another ref", PROVIDER_TWILIO,
+	  { "POST", FORM, TW_DELIVERED, { { "ref", "smsq-7" } },
+	    TWILIO_SIG("b+EqCo/9xtx0djmsF2ET4ir16UQ=") }, 0, PROVIDER_RECEIPT_FORGED,
+	  "does not match", 0, { { 0 } } },
+	{ "twilio: forged: a field changed", PROVIDER_TWILIO,
+	  { "POST", FORM, TW_SENT "&X=1", { { "ref", "smsq-3" } },
+	    TWILIO_SIG("DC7CAjsw6fJ1u81Q1SQsgaY4y4M=") }, 0, PROVIDER_RECEIPT_FORGED,
+	  "does not match", 0, { { 0 } } },
+	{ "twilio: forged: the signature cut short", PROVIDER_TWILIO,
+	  { "POST", FORM, TW_SENT, { { "ref", "smsq-3" } },
+	    TWILIO_SIG("DC7CAjsw6fJ1u81Q1SQsgaY4y4M") }, 0, PROVIDER_RECEIPT_FORGED,
+	  "does not match", 0, { { 0 } } },
+	{ "twilio: forged: another account, well signed", PROVIDER_TWILIO,
+	  { "POST", FORM, "SmsSid=SM3&SmsStatus=delivered&MessageStatus=delivered"
+	    "&To=%2B33612345678&MessageSid=SM3&AccountSid=AC99999999999999999999999999999999"
+	    "&From=%2B33644630000&ApiVersion=2010-04-01", { { "ref", "smsq-3" } },
+	    TWILIO_SIG("m/2PktrheYPt+YM53mQdqCtJU1M=") }, 0, PROVIDER_RECEIPT_FORGED,
+	  "AccountSid", 0, { { 0 } } },
+	{ "twilio: malformed: no MessageStatus", PROVIDER_TWILIO,
+	  { "POST", FORM, "SmsSid=SM3&To=%2B33612345678&MessageSid=SM3&AccountSid="
+	    TWILIO_ACCOUNT "&ApiVersion=2010-04-01", { { "ref", "smsq-3" } },
+	    TWILIO_SIG("HUperbz92NbHgUnGESAzXv/UpHw=") }, 0, PROVIDER_RECEIPT_MALFORMED,
+	  "MessageStatus", 0, { { 0 } } },
+	{ "twilio: malformed: no ref", PROVIDER_TWILIO,
+	  { "POST", FORM, TW_DELIVERED, { { 0 } }, TWILIO_SIG("b+EqCo/9xtx0djmsF2ET4ir16UQ=") },
+	  0, PROVIDER_RECEIPT_MALFORMED, "reference", 0, { { 0 } } },
+	{ "twilio: malformed: a ref not ours", PROVIDER_TWILIO,
+	  { "POST", FORM, TW_DELIVERED, { { "ref", "SM1" } },
+	    TWILIO_SIG("b+EqCo/9xtx0djmsF2ET4ir16UQ=") }, 0, PROVIDER_RECEIPT_MALFORMED,
+	  "reference", 0, { { 0 } } },
+	{ "twilio: malformed: a huge ref", PROVIDER_TWILIO,
+	  { "POST", FORM, TW_DELIVERED, { { "ref", "smsq-123456789012345678901234567890" } },
+	    TWILIO_SIG("b+EqCo/9xtx0djmsF2ET4ir16UQ=") }, 0, PROVIDER_RECEIPT_MALFORMED,
+	  "reference", 0, { { 0 } } },
+	{ "twilio: malformed: JSON, not a form", PROVIDER_TWILIO,
+	  { "POST", JSON, "{\"MessageStatus\":\"delivered\"}", { { "ref", "smsq-1" } },
+	    TWILIO_SIG("b+EqCo/9xtx0djmsF2ET4ir16UQ=") }, 0, PROVIDER_RECEIPT_MALFORMED,
+	  "form", 0, { { 0 } } },
+	{ "twilio: malformed: a GET", PROVIDER_TWILIO,
+	  { "GET", NULL, NULL, { { "ref", "smsq-1" }, { "MessageStatus", "delivered" } },
+	    TWILIO_SIG("b+EqCo/9xtx0djmsF2ET4ir16UQ=") }, 0, PROVIDER_RECEIPT_MALFORMED,
+	  "form", 0, { { 0 } } },
+	{ "twilio: malformed: a broken escape", PROVIDER_TWILIO,
+	  { "POST", FORM, TW_DELIVERED "&Body=100%", { { "ref", "smsq-1" } },
+	    TWILIO_SIG("b+EqCo/9xtx0djmsF2ET4ir16UQ=") }, 0, PROVIDER_RECEIPT_MALFORMED,
+	  "form", 0, { { 0 } } },
+	{ "twilio: malformed: one report, cap 0", PROVIDER_TWILIO,
+	  { "POST", FORM, TW_DELIVERED, { { "ref", "smsq-1" } },
+	    TWILIO_SIG("b+EqCo/9xtx0djmsF2ET4ir16UQ=") }, (size_t)-1, PROVIDER_RECEIPT_MALFORMED,
+	  "more than", 0, { { 0 } } },
+};
+
+static void check_receipt(const struct provider_receipt *r, const struct want *w, size_t i)
+{
+	if (r->final != w->final || r->delivered != w->delivered || r->id != w->id ||
+	    strcmp(r->provider_id, w->provider_id) != 0 || strcmp(r->to, w->to) != 0 ||
+	    r->at_ms != w->at_ms || strcmp(r->status, w->status) != 0 ||
+	    strcmp(r->error, w->error) != 0)
+		fail_msg("report %zu: final %d delivered %d id %" PRIu64 " provider_id \"%s\" to "
+			 "\"%s\" at %" PRId64 " status \"%s\" error \"%s\"; want %d %d %" PRIu64
+			 " \"%s\" \"%s\" %" PRId64 " \"%s\" \"%s\"", i, r->final, r->delivered,
+			 r->id, r->provider_id, r->to, r->at_ms, r->status, r->error, w->final,
+			 w->delivered, w->id, w->provider_id, w->to, w->at_ms, w->status,
+			 w->error);
+}
+
+static void test_receipt_case(void **state)
+{
+	const struct receipt_case *c = *state;
+	const struct provider_conf *conf = &confs[c->kind];
+	struct provider_callback cb = callback_of(&c->call);
+	struct provider_receipt out[RECEIPT_CAP];
+	size_t cap = c->cap == 0 ? RECEIPT_CAP : c->cap == (size_t)-1 ? 0 : c->cap;
+	size_t n = 99;
+	char err[PROVIDER_REASON_MAX] = "";
+	int rc;
+
+	assert_true(cap <= RECEIPT_CAP);
+	rc = provider_ops_for(c->kind)->receipts(conf, &cb, out, cap, &n, err, sizeof(err));
+	if (rc != c->rc)
+		fail_msg("rc %d, want %d (%s)", rc, c->rc, err);
+	if (rc != PROVIDER_RECEIPT_OK) {
+		assert_int_equal(n, 0);
+		if (strstr(err, c->err) == NULL)
+			fail_msg("err \"%s\" does not say \"%s\"", err, c->err);
+		/* Never a secret: not the token, not the endpoint's. */
+		assert_null(strstr(err, conf->token));
+		assert_null(strstr(err, RECEIPT_TOKEN));
+		return;
+	}
+	assert_int_equal(n, c->n);
+	for (size_t i = 0; i < n; i++)
+		check_receipt(&out[i], &c->want[i], i);
+}
+
+/* ---- Twilio's signature ------------------------------------------------------- */
+
+/* The examples of Twilio's "Webhooks security" guide and of twilio-python's
+ * tests (tests/unit/test_request_validator.py), through the adapter's
+ * reading of a form: fields in any order, decoded, sorted by name and, for
+ * a repeated name, by value. */
+static void test_twilio_signature_examples(void **state)
+{
+	static const struct {
+		const char *body;
+		const char *want;
+	} cases[] = {
+		/* The guide's: Caller and From +12349013030. */
+		{ "To=%2B18005551212&CallSid=CA1234567890ABCDE&Digits=1234&From=%2B12349013030"
+		  "&Caller=%2B12349013030", "0/KCTR6DLpKmkAf8muzZqo1nDgQ=" },
+		/* twilio-python's: +14158675309. */
+		{ "CallSid=CA1234567890ABCDE&Digits=1234&From=%2B14158675309&To=%2B18005551212"
+		  "&Caller=%2B14158675309", "RSOYDt4T1cUTdK1PDd93/VVr8B8=" },
+		/* twilio-python's repeated Digits. */
+		{ "Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234",
+		  "IK+Dwps556ElfBT0I3Rgjkr1wJU=" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N_OF(cases); i++) {
+		struct provider_form f;
+		char err[128], sig[HMAC_SHA1_BASE64];
+
+		assert_int_equal(provider_form_parse(cases[i].body, strlen(cases[i].body), &f, err,
+						     sizeof(err)), 0);
+		assert_int_equal(provider_twilio_signature("12345",
+							   "https://mycompany.com/myapp.php?foo=1&bar=2",
+							   &f, sig), 0);
+		assert_string_equal(sig, cases[i].want);
+		provider_form_clear(&f);
+	}
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 int main(void)
@@ -336,9 +708,13 @@ int main(void)
 		cmocka_unit_test(test_media_types),
 		cmocka_unit_test(test_receipt_fill),
 		cmocka_unit_test(test_status_lookup),
+		cmocka_unit_test(test_build_refuses_unsafe_receipt_urls),
+		cmocka_unit_test(test_twilio_signature_examples),
 	};
 	int failed = cmocka_run_group_tests_name("receipts", misc, NULL, NULL);
 
 	failed += ROWS("times", time_cases, test_time_case);
+	failed += ROWS("build", build_cases, test_build_case);
+	failed += ROWS("receipts", receipt_cases, test_receipt_case);
 	return failed == 0 ? 0 : 1;
 }
