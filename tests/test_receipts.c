@@ -437,6 +437,16 @@ static const struct build_case build_cases[] = {
 	{ "twilio build: StatusCallback is the receipt URL with ?ref=", PROVIDER_TWILIO, 1,
 	  "To=%2B33612345678&From=%2B33644630000&Body=RDV%20demain%209h"
 	  "&StatusCallback=" FORM_URL("primary") "%3Fref%3Dsmsq-1" },
+	{ "infobip build: notifyUrl and notifyContentType in each message", PROVIDER_INFOBIP, 2,
+	  "{\"messages\":["
+	  "{\"destinations\":[{\"to\":\"33612345678\",\"messageId\":\"smsq-1\"}],"
+	  "\"from\":\"InfoSMS\",\"text\":\"RDV demain 9h\","
+	  "\"notifyUrl\":\"" RECEIPT_BASE "backup/" RECEIPT_TOKEN "\","
+	  "\"notifyContentType\":\"application/json\"},"
+	  "{\"destinations\":[{\"to\":\"447700900123\",\"messageId\":\"smsq-2\"}],"
+	  "\"from\":\"InfoSMS\",\"text\":\"Caf\xc3\xa9\","
+	  "\"notifyUrl\":\"" RECEIPT_BASE "backup/" RECEIPT_TOKEN "\","
+	  "\"notifyContentType\":\"application/json\"}]}" },
 };
 
 static void test_build_case(void **state)
@@ -527,6 +537,21 @@ struct receipt_case {
 #define TW_SENT "SmsSid=SM3&SmsStatus=sent&MessageStatus=sent&To=%2B33612345678"         \
 	"&MessageSid=SM3&AccountSid=" TWILIO_ACCOUNT "&From=%2B33644630000&ApiVersion=2010-04-01"
 
+/* An Infobip report as its "Receive outbound SMS message report" page shows
+ * one: message id, number, doneAt, status group, id and name, error id. */
+#define IB_REPORT(id, to, done, gid, gname, sid, sname, eid)                                \
+	"{\"bulkId\":\"BULK-ID-123-xyz\",\"messageId\":\"" id "\",\"to\":\"" to "\","       \
+	"\"sentAt\":\"2026-12-07T18:00:00.000+0000\",\"doneAt\":\"" done "\",\"smsCount\":1,"   \
+	"\"mccMnc\":\"20801\",\"price\":{\"pricePerMessage\":0.01,\"currency\":\"EUR\"},"      \
+	"\"status\":{\"groupId\":" gid ",\"groupName\":\"" gname "\",\"id\":" sid ","         \
+	"\"name\":\"" sname "\",\"description\":\"as documented\"},"                           \
+	"\"error\":{\"groupId\":0,\"groupName\":\"OK\",\"id\":" eid ",\"name\":\"NO_ERROR\","  \
+	"\"description\":\"No Error\",\"permanent\":false}}"
+#define IB_DONE "2026-12-07T18:00:01.000+0000"
+#define IB_DELIVERED(id) IB_REPORT(id, "33612345678", IB_DONE, "3", "DELIVERED", "5",      \
+				   "DELIVERED_TO_HANDSET", "0")
+#define IB_ONE(report) { "POST", JSON, "{\"results\":[" report "]}", { { 0 } }, { { 0 } } }
+
 static const struct receipt_case receipt_cases[] = {
 	/* Twilio: signatures computed with Python's hmac over the URL and the
 	 * sorted, decoded fields (twilio-python's RequestValidator's way). */
@@ -615,6 +640,94 @@ static const struct receipt_case receipt_cases[] = {
 	  { "POST", FORM, TW_DELIVERED, { { "ref", "smsq-1" } },
 	    TWILIO_SIG("b+EqCo/9xtx0djmsF2ET4ir16UQ=") }, (size_t)-1, PROVIDER_RECEIPT_MALFORMED,
 	  "more than", 0, { { 0 } } },
+	/* Infobip */
+	{ "infobip: delivered to the handset", PROVIDER_INFOBIP, IB_ONE(IB_DELIVERED("smsq-1")), 0,
+	  PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 1, 1, 1, "smsq-1", "33612345678", AT_MS, "DELIVERED_TO_HANDSET", "" } } },
+	{ "infobip: three reports in one request", PROVIDER_INFOBIP,
+	  { "POST", JSON "; charset=UTF-8", "{\"results\":["
+	    IB_REPORT("smsq-2", "447700900123", "2026-12-07T18:00:02.250+0000", "2",
+		      "UNDELIVERABLE", "9", "UNDELIVERABLE_NOT_DELIVERED", "27") ","
+	    IB_DELIVERED("smsq-1") ","
+	    IB_REPORT("smsq-3", "33699887766", IB_DONE, "4", "EXPIRED", "15", "EXPIRED_EXPIRED",
+		      "1") "]}", { { 0 } }, { { 0 } } }, 0, PROVIDER_RECEIPT_OK, NULL, 3,
+	  { { 1, 0, 2, "smsq-2", "447700900123", AT_MS + 1250, "UNDELIVERABLE_NOT_DELIVERED",
+	      "27" },
+	    { 1, 1, 1, "smsq-1", "33612345678", AT_MS, "DELIVERED_TO_HANDSET", "" },
+	    { 1, 0, 3, "smsq-3", "33699887766", AT_MS, "EXPIRED_EXPIRED", "1" } } },
+	{ "infobip: rejected", PROVIDER_INFOBIP,
+	  IB_ONE(IB_REPORT("smsq-4", "33611223344", IB_DONE, "5", "REJECTED", "6",
+			   "REJECTED_NETWORK", "0")), 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 1, 0, 4, "smsq-4", "33611223344", AT_MS, "REJECTED_NETWORK", "" } } },
+	{ "infobip: pending is interim", PROVIDER_INFOBIP,
+	  IB_ONE(IB_REPORT("smsq-1", "33612345678", IB_DONE, "1", "PENDING", "3",
+			   "PENDING_WAITING_DELIVERY", "0")), 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 0, 0, 1, "smsq-1", "33612345678", AT_MS, "PENDING_WAITING_DELIVERY", "" } } },
+	{ "infobip: delivered to the operator is interim (a handset report may follow)",
+	  PROVIDER_INFOBIP,
+	  IB_ONE(IB_REPORT("smsq-1", "33612345678", IB_DONE, "3", "DELIVERED", "2",
+			   "DELIVERED_TO_OPERATOR", "0")), 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 0, 0, 1, "smsq-1", "33612345678", AT_MS, "DELIVERED_TO_OPERATOR", "" } } },
+	{ "infobip: an unknown group is interim", PROVIDER_INFOBIP,
+	  IB_ONE(IB_REPORT("smsq-1", "33612345678", IB_DONE, "9", "NEW_GROUP", "99", "NEW_ONE",
+			   "0")), 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 0, 0, 1, "smsq-1", "33612345678", AT_MS, "NEW_ONE", "" } } },
+	{ "infobip: no doneAt, no to: now, and no number", PROVIDER_INFOBIP,
+	  IB_ONE("{\"messageId\":\"smsq-1\",\"status\":{\"groupName\":\"DELIVERED\"}}"), 0,
+	  PROVIDER_RECEIPT_OK, NULL, 1, { { 1, 1, 1, "smsq-1", "", NOW_MS, "DELIVERED", "" } } },
+	{ "infobip: an empty list is nothing to record", PROVIDER_INFOBIP,
+	  IB_ONE(""), 0, PROVIDER_RECEIPT_OK, NULL, 0, { { 0 } } },
+	{ "infobip: three reports, two taken at once", PROVIDER_INFOBIP,
+	  IB_ONE(IB_DELIVERED("smsq-1") "," IB_DELIVERED("smsq-2") "," IB_DELIVERED("smsq-3")), 2,
+	  PROVIDER_RECEIPT_MALFORMED, "3 reports, more than the 2", 0, { { 0 } } },
+	{ "infobip: malformed: a ref not ours among good ones", PROVIDER_INFOBIP,
+	  IB_ONE(IB_DELIVERED("smsq-1") "," IB_DELIVERED("c9823180-94d4-4ea0-9bf3-ec907e7534a6")),
+	  0, PROVIDER_RECEIPT_MALFORMED, "report 2: messageId is not a reference of ours", 0,
+	  { { 0 } } },
+	{ "infobip: malformed: no messageId", PROVIDER_INFOBIP,
+	  IB_ONE("{\"to\":\"33612345678\",\"status\":{\"groupName\":\"DELIVERED\"}}"), 0,
+	  PROVIDER_RECEIPT_MALFORMED, "messageId", 0, { { 0 } } },
+	{ "infobip: malformed: no status", PROVIDER_INFOBIP,
+	  IB_ONE("{\"messageId\":\"smsq-1\",\"status\":\"DELIVERED\"}"), 0,
+	  PROVIDER_RECEIPT_MALFORMED, "groupName", 0, { { 0 } } },
+	{ "infobip: malformed: a huge error id", PROVIDER_INFOBIP,
+	  IB_ONE(IB_REPORT("smsq-1", "33612345678", IB_DONE, "2", "UNDELIVERABLE", "9", "X",
+			   "99999999999999999999")), 0, PROVIDER_RECEIPT_MALFORMED,
+	  "integer out of range", 0, { { 0 } } },
+	{ "infobip: malformed: an error id in exponent form", PROVIDER_INFOBIP,
+	  IB_ONE(IB_REPORT("smsq-1", "33612345678", IB_DONE, "2", "UNDELIVERABLE", "9", "X",
+			   "1e300")), 0, PROVIDER_RECEIPT_MALFORMED, "not an integer", 0,
+	  { { 0 } } },
+	{ "infobip: malformed: a fractional status id", PROVIDER_INFOBIP,
+	  IB_ONE(IB_REPORT("smsq-1", "33612345678", IB_DONE, "3", "DELIVERED", "2.5", "X", "0")), 0,
+	  PROVIDER_RECEIPT_MALFORMED, "not an integer", 0, { { 0 } } },
+	{ "infobip: malformed: a doneAt that is not a time", PROVIDER_INFOBIP,
+	  IB_ONE(IB_REPORT("smsq-1", "33612345678", "2026-12-07T18:00:01.000+2500", "3",
+			   "DELIVERED", "5", "DELIVERED_TO_HANDSET", "0")), 0,
+	  PROVIDER_RECEIPT_MALFORMED, "doneAt is not a time", 0, { { 0 } } },
+	{ "infobip: malformed: doneAt a number", PROVIDER_INFOBIP,
+	  IB_ONE("{\"messageId\":\"smsq-1\",\"doneAt\":1796666401000,"
+		 "\"status\":{\"groupName\":\"DELIVERED\"}}"), 0, PROVIDER_RECEIPT_MALFORMED,
+	  "doneAt", 0, { { 0 } } },
+	{ "infobip: malformed: a number too long to be one", PROVIDER_INFOBIP,
+	  IB_ONE(IB_REPORT("smsq-1", "3361234567890123456789012345", IB_DONE, "3", "DELIVERED",
+			   "5", "DELIVERED_TO_HANDSET", "0")), 0, PROVIDER_RECEIPT_MALFORMED,
+	  "recipient", 0, { { 0 } } },
+	{ "infobip: malformed: bad JSON", PROVIDER_INFOBIP,
+	  { "POST", JSON, "{\"results\":[" IB_DELIVERED("smsq-1"), { { 0 } }, { { 0 } } }, 0,
+	  PROVIDER_RECEIPT_MALFORMED, "unparseable body", 0, { { 0 } } },
+	{ "infobip: malformed: no results", PROVIDER_INFOBIP,
+	  { "POST", JSON, "{\"messages\":[]}", { { 0 } }, { { 0 } } }, 0,
+	  PROVIDER_RECEIPT_MALFORMED, "no results array", 0, { { 0 } } },
+	{ "infobip: malformed: an array at the top", PROVIDER_INFOBIP,
+	  { "POST", JSON, "[" IB_DELIVERED("smsq-1") "]", { { 0 } }, { { 0 } } }, 0,
+	  PROVIDER_RECEIPT_MALFORMED, "not a JSON object", 0, { { 0 } } },
+	{ "infobip: malformed: an empty body", PROVIDER_INFOBIP,
+	  { "POST", JSON, "", { { 0 } }, { { 0 } } }, 0, PROVIDER_RECEIPT_MALFORMED, "empty body",
+	  0, { { 0 } } },
+	{ "infobip: malformed: a GET", PROVIDER_INFOBIP,
+	  { "GET", NULL, NULL, { { "messageId", "smsq-1" } }, { { 0 } } }, 0,
+	  PROVIDER_RECEIPT_MALFORMED, "not a POST", 0, { { 0 } } },
 };
 
 static void check_receipt(const struct provider_receipt *r, const struct want *w, size_t i)
