@@ -447,6 +447,12 @@ static const struct build_case build_cases[] = {
 	  "\"from\":\"InfoSMS\",\"text\":\"Caf\xc3\xa9\","
 	  "\"notifyUrl\":\"" RECEIPT_BASE "backup/" RECEIPT_TOKEN "\","
 	  "\"notifyContentType\":\"application/json\"}]}" },
+	{ "sinch build: delivery_report per_recipient and callback_url", PROVIDER_SINCH, 2,
+	  "{\"from\":\"Clinique\",\"to\":[\"+33612345678\",\"+447700900123\"],"
+	  "\"body\":\"${text}\",\"parameters\":{\"text\":{"
+	  "\"+33612345678\":\"RDV demain 9h\",\"+447700900123\":\"Caf\xc3\xa9\"}},"
+	  "\"client_reference\":\"smsq-1\",\"delivery_report\":\"per_recipient\","
+	  "\"callback_url\":\"" RECEIPT_BASE "bulk/" RECEIPT_TOKEN "\"}" },
 };
 
 static void test_build_case(void **state)
@@ -551,6 +557,15 @@ struct receipt_case {
 #define IB_DELIVERED(id) IB_REPORT(id, "33612345678", IB_DONE, "3", "DELIVERED", "5",      \
 				   "DELIVERED_TO_HANDSET", "0")
 #define IB_ONE(report) { "POST", JSON, "{\"results\":[" report "]}", { { 0 } }, { { 0 } } }
+
+/* A Sinch recipient delivery report, as its Delivery reports page shows. */
+#define SINCH_REPORT(to, code, status, at)                                                  \
+	"{\"type\":\"recipient_delivery_report_sms\",\"batch_id\":\"01FC66621XXXXX119Z8PMV1QPQ\"," \
+	"\"recipient\":\"" to "\",\"code\":" code ",\"status\":\"" status "\",\"at\":\"" at   \
+	"\",\"operator_status_at\":\"2026-12-07T18:00:00Z\",\"client_reference\":\"smsq-1\"}"
+#define SINCH_AT "2026-12-07T18:00:01.000Z"
+#define SINCH_BATCH "01FC66621XXXXX119Z8PMV1QPQ"
+#define SINCH_ONE(report) { "POST", JSON, report, { { 0 } }, { { 0 } } }
 
 static const struct receipt_case receipt_cases[] = {
 	/* Twilio: signatures computed with Python's hmac over the URL and the
@@ -728,6 +743,65 @@ static const struct receipt_case receipt_cases[] = {
 	{ "infobip: malformed: a GET", PROVIDER_INFOBIP,
 	  { "GET", NULL, NULL, { { "messageId", "smsq-1" } }, { { 0 } } }, 0,
 	  PROVIDER_RECEIPT_MALFORMED, "not a POST", 0, { { 0 } } },
+	/* Sinch: named by batch id and recipient (receipts_by_to), id 0. */
+	{ "sinch: delivered", PROVIDER_SINCH,
+	  SINCH_ONE(SINCH_REPORT("+33612345678", "0", "Delivered", SINCH_AT)), 0,
+	  PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 1, 1, 0, SINCH_BATCH, "+33612345678", AT_MS, "Delivered", "" } } },
+	{ "sinch: failed, with its code, a number without +", PROVIDER_SINCH,
+	  SINCH_ONE(SINCH_REPORT("447700900123", "402", "Failed", "2026-12-07T18:00:01.75Z")), 0,
+	  PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 1, 0, 0, SINCH_BATCH, "447700900123", AT_MS + 750, "Failed", "402" } } },
+	{ "sinch: expired", PROVIDER_SINCH,
+	  SINCH_ONE(SINCH_REPORT("+33612345678", "406", "Expired", "2026-12-07T18:00:01Z")), 0,
+	  PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 1, 0, 0, SINCH_BATCH, "+33612345678", AT_MS, "Expired", "406" } } },
+	{ "sinch: dispatched is interim", PROVIDER_SINCH,
+	  SINCH_ONE(SINCH_REPORT("+33612345678", "401", "Dispatched", SINCH_AT)), 0,
+	  PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 0, 0, 0, SINCH_BATCH, "+33612345678", AT_MS, "Dispatched", "401" } } },
+	{ "sinch: unknown (no receipt came) is interim", PROVIDER_SINCH,
+	  SINCH_ONE(SINCH_REPORT("+33612345678", "0", "Unknown", SINCH_AT)), 0,
+	  PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 0, 0, 0, SINCH_BATCH, "+33612345678", AT_MS, "Unknown", "" } } },
+	{ "sinch: malformed: a batch report, not a recipient's", PROVIDER_SINCH,
+	  SINCH_ONE("{\"type\":\"delivery_report_sms\",\"batch_id\":\"" SINCH_BATCH "\","
+		    "\"statuses\":[{\"code\":0,\"count\":1,\"status\":\"Delivered\"}],"
+		    "\"total_message_count\":1}"), 0, PROVIDER_RECEIPT_MALFORMED,
+	  "not a recipient_delivery_report_sms", 0, { { 0 } } },
+	{ "sinch: malformed: no type", PROVIDER_SINCH,
+	  SINCH_ONE("{\"batch_id\":\"" SINCH_BATCH "\",\"recipient\":\"+33612345678\","
+		    "\"code\":0,\"status\":\"Delivered\"}"), 0, PROVIDER_RECEIPT_MALFORMED,
+	  "not a recipient_delivery_report_sms", 0, { { 0 } } },
+	{ "sinch: malformed: no batch_id", PROVIDER_SINCH,
+	  SINCH_ONE("{\"type\":\"recipient_delivery_report_sms\",\"recipient\":\"+33612345678\","
+		    "\"code\":0,\"status\":\"Delivered\"}"), 0, PROVIDER_RECEIPT_MALFORMED,
+	  "batch_id", 0, { { 0 } } },
+	{ "sinch: malformed: no recipient", PROVIDER_SINCH,
+	  SINCH_ONE("{\"type\":\"recipient_delivery_report_sms\",\"batch_id\":\"" SINCH_BATCH "\","
+		    "\"code\":0,\"status\":\"Delivered\"}"), 0, PROVIDER_RECEIPT_MALFORMED,
+	  "recipient", 0, { { 0 } } },
+	{ "sinch: malformed: a code that is not an integer", PROVIDER_SINCH,
+	  SINCH_ONE(SINCH_REPORT("+33612345678", "4e300", "Failed", SINCH_AT)), 0,
+	  PROVIDER_RECEIPT_MALFORMED, "code", 0, { { 0 } } },
+	{ "sinch: malformed: a huge code", PROVIDER_SINCH,
+	  SINCH_ONE(SINCH_REPORT("+33612345678", "18446744073709551616", "Failed", SINCH_AT)), 0,
+	  PROVIDER_RECEIPT_MALFORMED, "out of range", 0, { { 0 } } },
+	{ "sinch: malformed: at is not a time", PROVIDER_SINCH,
+	  SINCH_ONE(SINCH_REPORT("+33612345678", "0", "Delivered", "07/12/2026 18:00:01")), 0,
+	  PROVIDER_RECEIPT_MALFORMED, "at is not a time", 0, { { 0 } } },
+	{ "sinch: malformed: a batch id too long to keep", PROVIDER_SINCH,
+	  SINCH_ONE("{\"type\":\"recipient_delivery_report_sms\",\"batch_id\":\""
+		    "0123456789012345678901234567890123456789012345678901234567890123456789"
+		    "0123456789012345678901234567890123456789\",\"recipient\":\"+33612345678\","
+		    "\"code\":0,\"status\":\"Delivered\"}"), 0, PROVIDER_RECEIPT_MALFORMED,
+	  "message id", 0, { { 0 } } },
+	{ "sinch: malformed: bad JSON", PROVIDER_SINCH,
+	  SINCH_ONE("{\"type\":\"recipient_delivery_report_sms\",}"), 0,
+	  PROVIDER_RECEIPT_MALFORMED, "unparseable body", 0, { { 0 } } },
+	{ "sinch: malformed: one report, cap 0", PROVIDER_SINCH,
+	  SINCH_ONE(SINCH_REPORT("+33612345678", "0", "Delivered", SINCH_AT)), (size_t)-1,
+	  PROVIDER_RECEIPT_MALFORMED, "more than", 0, { { 0 } } },
 };
 
 static void check_receipt(const struct provider_receipt *r, const struct want *w, size_t i)
