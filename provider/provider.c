@@ -1334,6 +1334,21 @@ int provider_receipt_fill(struct provider_receipt *r, const struct provider_repo
 	return PROVIDER_RECEIPT_OK;
 }
 
+/* OK if count reports fit in cap, else MALFORMED with err. */
+static int reports_fit(size_t count, size_t cap, char *err, size_t errlen)
+{
+	if (count <= cap)
+		return PROVIDER_RECEIPT_OK;
+	err_set(err, errlen, "%zu report%s, more than the %zu taken at once", count,
+		count == 1 ? "" : "s", cap);
+	return PROVIDER_RECEIPT_MALFORMED;
+}
+
+int provider_receipts_one(size_t cap, char *err, size_t errlen)
+{
+	return reports_fit(1, cap, err, errlen);
+}
+
 int provider_receipts_list(const struct provider_callback *cb, const char *list_key,
 			   provider_list_entry_fn *fn, struct provider_receipt *out, size_t cap,
 			   size_t *n, char *err, size_t errlen)
@@ -1354,10 +1369,9 @@ int provider_receipts_list(const struct provider_callback *cb, const char *list_
 	}
 	while (jscan_next(list, &entry))
 		count++;
-	if (count > cap) {
-		err_set(err, errlen, "%zu reports, more than the %zu taken at once", count, cap);
-		return PROVIDER_RECEIPT_MALFORMED;
-	}
+	rc = reports_fit(count, cap, err, errlen);
+	if (rc != PROVIDER_RECEIPT_OK)
+		return rc;
 	entry = (struct jscan_val){ NULL, 0 };
 	for (size_t i = 0; jscan_next(list, &entry); i++) {
 		rc = fn(entry, cb->now_ms, &out[i], why, sizeof(why));

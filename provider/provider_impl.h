@@ -395,6 +395,10 @@ struct provider_report {
 int provider_receipt_fill(struct provider_receipt *r, const struct provider_report *rep,
 			  int64_t now_ms, char *err, size_t errlen) SMSQ_WARN_UNUSED;
 
+/* For an API whose callback carries one report: PROVIDER_RECEIPT_OK if
+ * cap has room for it, else PROVIDER_RECEIPT_MALFORMED with err. */
+int provider_receipts_one(size_t cap, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
 /* Reads one element of a callback's list of reports into *r: an enum
  * provider_receipt_rc, with err on an error. */
 typedef int provider_list_entry_fn(struct jscan_val entry, int64_t now_ms,

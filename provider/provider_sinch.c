@@ -260,12 +260,10 @@ static int sinch_receipts(const struct provider_conf *conf, const struct provide
 	(void)conf;
 	*n = 0;
 	rc = provider_callback_json(cb, &root, err, errlen);
+	if (rc == PROVIDER_RECEIPT_OK)
+		rc = provider_receipts_one(cap, err, errlen);
 	if (rc != PROVIDER_RECEIPT_OK)
 		return rc;
-	if (cap < 1) {
-		err_set(err, errlen, "1 report, more than the %zu taken at once", cap);
-		return PROVIDER_RECEIPT_MALFORMED;
-	}
 	jscan_members(root, report_keys, m, DR_KEYS);
 	type = provider_json_strv(m[DR_TYPE], typeb, sizeof(typeb));
 	if (type == NULL || strcmp(type, SINCH_REPORT_TYPE) != 0) {

@@ -333,11 +333,8 @@ static int twilio_receipts(const struct provider_conf *conf, const struct provid
 		err_set(err, errlen, "not a form POST");
 		goto out;
 	}
-	if (cap < 1) {
-		err_set(err, errlen, "1 report, more than the %zu taken at once", cap);
-		goto out;
-	}
-	if (provider_form_parse(cb->body, cb->body_len, &f, err, errlen) != 0)
+	if (provider_receipts_one(cap, err, errlen) != PROVIDER_RECEIPT_OK ||
+	    provider_form_parse(cb->body, cb->body_len, &f, err, errlen) != 0)
 		goto out;
 	rc = authenticate(conf, cb, &f, ref, err, errlen);
 	if (rc != PROVIDER_RECEIPT_OK)

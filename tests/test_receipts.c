@@ -453,6 +453,9 @@ static const struct build_case build_cases[] = {
 	  "\"+33612345678\":\"RDV demain 9h\",\"+447700900123\":\"Caf\xc3\xa9\"}},"
 	  "\"client_reference\":\"smsq-1\",\"delivery_report\":\"per_recipient\","
 	  "\"callback_url\":\"" RECEIPT_BASE "bulk/" RECEIPT_TOKEN "\"}" },
+	{ "vonage build: callback and status-report-req=true after client-ref", PROVIDER_VONAGE, 1,
+	  "from=Clinique&to=33612345678&text=RDV%20demain%209h&type=text&client-ref=smsq-1"
+	  "&callback=" FORM_URL("vonage") "&status-report-req=true" },
 };
 
 static void test_build_case(void **state)
@@ -500,6 +503,53 @@ static void test_build_refuses_unsafe_receipt_urls(void **state)
 			assert_non_null(strstr(err, "receipt URL"));
 			assert_null(strstr(err, "smsq.example.com"));
 		}
+	}
+}
+
+/* Vonage takes a callback of 100 characters at most (its SDK's limit). */
+static void test_vonage_callback_length(void **state)
+{
+	struct provider_conf conf = confs[PROVIDER_VONAGE];
+	struct provider_request req;
+	char err[256] = "";
+	size_t len;
+
+	(void)state;
+	len = (size_t)snprintf(conf.receipt_url, sizeof(conf.receipt_url), "%s", RECEIPT_BASE "v/");
+	while (len < 100)
+		conf.receipt_url[len++] = 't';
+	conf.receipt_url[len] = '\0';
+	assert_int_equal(provider_vonage_ops.build(&conf, msgs, 1, &req, err, sizeof(err)), 0);
+	provider_request_clear(&req);
+	conf.receipt_url[len++] = 't';
+	conf.receipt_url[len] = '\0';
+	assert_int_equal(provider_vonage_ops.build(&conf, msgs, 1, &req, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "100 characters"));
+	assert_null(strstr(err, "smsq.example.com"));
+	assert_null(req.body);
+}
+
+/* A receipt URL needs our reference in the requests that name a message
+ * by it alone (Twilio's ?ref=, Vonage's client-ref). */
+static void test_receipts_need_a_ref(void **state)
+{
+	static const enum provider_kind kinds[] = { PROVIDER_TWILIO, PROVIDER_VONAGE };
+	struct provider_msg m = msgs[0];
+
+	(void)state;
+	m.ref = NULL;
+	for (size_t i = 0; i < N_OF(kinds); i++) {
+		struct provider_conf conf = confs[kinds[i]];
+		struct provider_request req;
+		char err[256] = "";
+
+		assert_int_equal(provider_ops_for(kinds[i])->build(&conf, &m, 1, &req, err,
+								   sizeof(err)), -1);
+		assert_non_null(strstr(err, "reference"));
+		conf.receipt_url[0] = '\0';
+		assert_int_equal(provider_ops_for(kinds[i])->build(&conf, &m, 1, &req, err,
+								   sizeof(err)), 0);
+		provider_request_clear(&req);
 	}
 }
 
@@ -566,6 +616,24 @@ struct receipt_case {
 #define SINCH_AT "2026-12-07T18:00:01.000Z"
 #define SINCH_BATCH "01FC66621XXXXX119Z8PMV1QPQ"
 #define SINCH_ONE(report) { "POST", JSON, report, { { 0 } }, { { 0 } } }
+
+/* A Vonage receipt's fields (its API description's DeliveryReceipt), as
+ * query arguments. */
+#define VONAGE_ARGS(key, ref, status, err, at)                                               \
+	{ { "msisdn", "447700900000" }, { "to", "Clinique" }, { "network-code", "23410" },     \
+	  { "messageId", "0B00000127FDBC63" }, { "price", "0.03330000" }, { "status", status }, \
+	  { "scts", "2612071800" }, { "err-code", err }, { "api-key", key },                   \
+	  { "client-ref", ref }, { "message-timestamp", at } }
+#define VONAGE_FORM(key, ref, status, err, at)                                               \
+	"msisdn=447700900000&to=Clinique&network-code=23410&messageId=0B00000127FDBC63"        \
+	"&price=0.03330000&status=" status "&scts=2612071800&err-code=" err "&api-key=" key     \
+	"&client-ref=" ref "&message-timestamp=" at
+#define VONAGE_JSON(key, ref, status, err, at)                                               \
+	"{\"msisdn\":\"447700900000\",\"to\":\"Clinique\",\"network-code\":\"23410\","       \
+	"\"messageId\":\"0B00000127FDBC63\",\"price\":\"0.03330000\",\"status\":\"" status "\"," \
+	"\"scts\":\"2612071800\",\"err-code\":\"" err "\",\"api-key\":\"" key "\","            \
+	"\"client-ref\":\"" ref "\",\"message-timestamp\":\"" at "\"}"
+#define VONAGE_AT "2026-12-07 18:00:01"
 
 static const struct receipt_case receipt_cases[] = {
 	/* Twilio: signatures computed with Python's hmac over the URL and the
@@ -802,6 +870,69 @@ static const struct receipt_case receipt_cases[] = {
 	{ "sinch: malformed: one report, cap 0", PROVIDER_SINCH,
 	  SINCH_ONE(SINCH_REPORT("+33612345678", "0", "Delivered", SINCH_AT)), (size_t)-1,
 	  PROVIDER_RECEIPT_MALFORMED, "more than", 0, { { 0 } } },
+	/* Vonage: the same receipt as a GET, a form POST, a JSON POST. */
+	{ "vonage: delivered, as a GET", PROVIDER_VONAGE,
+	  { "GET", NULL, NULL, VONAGE_ARGS("abcd1234", "smsq-1", "delivered", "0", VONAGE_AT),
+	    { { 0 } } }, 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 1, 1, 1, "0B00000127FDBC63", "447700900000", AT_MS, "delivered", "" } } },
+	{ "vonage: expired, as a form POST, with its err-code", PROVIDER_VONAGE,
+	  { "POST", FORM, VONAGE_FORM("abcd1234", "smsq-2", "expired", "5", "2026-12-07+18%3A00%3A01"),
+	    { { 0 } }, { { 0 } } }, 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 1, 0, 2, "0B00000127FDBC63", "447700900000", AT_MS, "expired", "5" } } },
+	{ "vonage: failed, as a JSON POST, the time with +0000", PROVIDER_VONAGE,
+	  { "POST", JSON, VONAGE_JSON("abcd1234", "smsq-3", "failed", "2", "2026-12-07 18:00:01 +0000"),
+	    { { 0 } }, { { 0 } } }, 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 1, 0, 3, "0B00000127FDBC63", "447700900000", AT_MS, "failed", "2" } } },
+	{ "vonage: rejected", PROVIDER_VONAGE,
+	  { "POST", JSON, VONAGE_JSON("abcd1234", "smsq-3", "rejected", "6", VONAGE_AT),
+	    { { 0 } }, { { 0 } } }, 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 1, 0, 3, "0B00000127FDBC63", "447700900000", AT_MS, "rejected", "6" } } },
+	{ "vonage: accepted is interim", PROVIDER_VONAGE,
+	  { "GET", NULL, NULL, VONAGE_ARGS("abcd1234", "smsq-1", "accepted", "0", VONAGE_AT),
+	    { { 0 } } }, 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 0, 0, 1, "0B00000127FDBC63", "447700900000", AT_MS, "accepted", "" } } },
+	{ "vonage: unknown is interim", PROVIDER_VONAGE,
+	  { "GET", NULL, NULL, VONAGE_ARGS("abcd1234", "smsq-1", "unknown", "1", VONAGE_AT),
+	    { { 0 } } }, 0, PROVIDER_RECEIPT_OK, NULL, 1,
+	  { { 0, 0, 1, "0B00000127FDBC63", "447700900000", AT_MS, "unknown", "1" } } },
+	{ "vonage: forged: another api-key", PROVIDER_VONAGE,
+	  { "GET", NULL, NULL, VONAGE_ARGS("abcd9999", "smsq-1", "delivered", "0", VONAGE_AT),
+	    { { 0 } } }, 0, PROVIDER_RECEIPT_FORGED, "api-key", 0, { { 0 } } },
+	{ "vonage: forged: no api-key", PROVIDER_VONAGE,
+	  { "GET", NULL, NULL, { { "client-ref", "smsq-1" }, { "messageId", "0B00000127FDBC63" },
+				 { "status", "delivered" } }, { { 0 } } }, 0,
+	  PROVIDER_RECEIPT_FORGED, "api-key", 0, { { 0 } } },
+	{ "vonage: forged: the api-key of a longer key", PROVIDER_VONAGE,
+	  { "POST", JSON, VONAGE_JSON("abcd12345", "smsq-1", "delivered", "0", VONAGE_AT),
+	    { { 0 } }, { { 0 } } }, 0, PROVIDER_RECEIPT_FORGED, "api-key", 0, { { 0 } } },
+	{ "vonage: malformed: no client-ref", PROVIDER_VONAGE,
+	  { "GET", NULL, NULL, { { "api-key", "abcd1234" }, { "messageId", "0B00000127FDBC63" },
+				 { "status", "delivered" } }, { { 0 } } }, 0,
+	  PROVIDER_RECEIPT_MALFORMED, "client-ref", 0, { { 0 } } },
+	{ "vonage: malformed: a client-ref not ours", PROVIDER_VONAGE,
+	  { "GET", NULL, NULL, VONAGE_ARGS("abcd1234", "my-personal-reference", "delivered", "0",
+					   VONAGE_AT), { { 0 } } }, 0,
+	  PROVIDER_RECEIPT_MALFORMED, "client-ref is not a reference of ours", 0, { { 0 } } },
+	{ "vonage: malformed: a timestamp that is not one", PROVIDER_VONAGE,
+	  { "GET", NULL, NULL, VONAGE_ARGS("abcd1234", "smsq-1", "delivered", "0",
+					   "2026-12-07 18:00"), { { 0 } } }, 0,
+	  PROVIDER_RECEIPT_MALFORMED, "message-timestamp is not a time", 0, { { 0 } } },
+	{ "vonage: malformed: a status that is not a string", PROVIDER_VONAGE,
+	  { "POST", JSON, "{\"api-key\":\"abcd1234\",\"client-ref\":\"smsq-1\","
+	    "\"messageId\":\"0B00000127FDBC63\",\"status\":0}", { { 0 } }, { { 0 } } }, 0,
+	  PROVIDER_RECEIPT_MALFORMED, "status", 0, { { 0 } } },
+	{ "vonage: malformed: bad JSON", PROVIDER_VONAGE,
+	  { "POST", JSON, "{\"api-key\":\"abcd1234\"", { { 0 } }, { { 0 } } }, 0,
+	  PROVIDER_RECEIPT_MALFORMED, "unparseable body", 0, { { 0 } } },
+	{ "vonage: malformed: a form with a broken escape", PROVIDER_VONAGE,
+	  { "POST", FORM, VONAGE_FORM("abcd1234", "smsq-2", "expired", "5", "%2") , { { 0 } },
+	    { { 0 } } }, 0, PROVIDER_RECEIPT_MALFORMED, "form", 0, { { 0 } } },
+	{ "vonage: malformed: a PUT", PROVIDER_VONAGE,
+	  { "PUT", FORM, VONAGE_FORM("abcd1234", "smsq-2", "expired", "5", VONAGE_AT),
+	    { { 0 } }, { { 0 } } }, 0, PROVIDER_RECEIPT_MALFORMED, "neither", 0, { { 0 } } },
+	{ "vonage: malformed: one report, cap 0", PROVIDER_VONAGE,
+	  { "GET", NULL, NULL, VONAGE_ARGS("abcd1234", "smsq-1", "delivered", "0", VONAGE_AT),
+	    { { 0 } } }, (size_t)-1, PROVIDER_RECEIPT_MALFORMED, "more than", 0, { { 0 } } },
 };
 
 static void check_receipt(const struct provider_receipt *r, const struct want *w, size_t i)
@@ -897,6 +1028,8 @@ int main(void)
 		cmocka_unit_test(test_status_lookup),
 		cmocka_unit_test(test_build_refuses_unsafe_receipt_urls),
 		cmocka_unit_test(test_twilio_signature_examples),
+		cmocka_unit_test(test_vonage_callback_length),
+		cmocka_unit_test(test_receipts_need_a_ref),
 	};
 	int failed = cmocka_run_group_tests_name("receipts", misc, NULL, NULL);
 
