@@ -802,6 +802,11 @@ int provider_request_messages_json(struct provider_request *req,
 			goto out;
 		}
 	}
+	if (conf->receipt_url[0] != '\0' &&
+	    json_object_set_new(root, "callback_url", json_string(conf->receipt_url)) != 0) {
+		err_set(err, errlen, "cannot encode the receipt URL as JSON");
+		goto out;
+	}
 	rc = provider_request_body_json(req, root, err, errlen);
 out:
 	json_decref(list);
@@ -1283,6 +1288,23 @@ int provider_callback_json(const struct provider_callback *cb, struct jscan_val 
 		return PROVIDER_RECEIPT_MALFORMED;
 	}
 	return PROVIDER_RECEIPT_OK;
+}
+
+/* 1 if v is absent or null: an optional member not given. */
+static int not_given(struct jscan_val v)
+{
+	return jscan_type(v) == JSCAN_ABSENT || jscan_type(v) == JSCAN_NULL;
+}
+
+int provider_json_opt_str(struct jscan_val v, char *buf, size_t cap, const char **out)
+{
+	*out = not_given(v) ? NULL : provider_json_strv(v, buf, cap);
+	return not_given(v) || *out != NULL ? 0 : -1;
+}
+
+int provider_json_opt_int(struct jscan_val v, int64_t *out)
+{
+	return not_given(v) || jscan_int(v, out) == 0 ? 0 : -1;
 }
 
 void provider_status_lookup(const struct provider_status_word *words, size_t n,

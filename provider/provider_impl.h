@@ -82,9 +82,9 @@ int provider_request_body_json(struct provider_request *req, const json_t *root,
 typedef json_t *provider_msg_json_fn(const struct provider_conf *conf,
 				     const struct provider_msg *m);
 
-/* Set req->body to {"messages": [one(msgs[0]), ..., one(msgs[n-1])]}, the
- * shape Infobip's API and the webhook contract share.  Returns 0, or -1 with
- * err. */
+/* Set req->body to {"messages": [one(msgs[0]), ..., one(msgs[n-1])]} (the
+ * webhook contract's shape), followed by "callback_url": conf->receipt_url
+ * when that is set.  Returns 0, or -1 with err. */
 int provider_request_messages_json(struct provider_request *req,
 				   const struct provider_conf *conf,
 				   const struct provider_msg *msgs, size_t n,
@@ -353,6 +353,16 @@ const char *provider_callback_header(const struct provider_callback *cb, const c
  * body: <reason> at byte N", "body is not a JSON object"). */
 int provider_callback_json(const struct provider_callback *cb, struct jscan_val *root, char *err,
 			   size_t errlen) SMSQ_WARN_UNUSED;
+
+/* An optional member of a report: absent or null sets *out NULL, a string
+ * is decoded into buf (as provider_json_strv()) and *out points to it;
+ * 0, or -1 (another type) with *out NULL. */
+int provider_json_opt_str(struct jscan_val v, char *buf, size_t cap, const char **out)
+	SMSQ_WARN_UNUSED;
+
+/* The same for an integer: absent or null leaves *out as it is; 0, or -1
+ * (another type, a fraction, an exponent). */
+int provider_json_opt_int(struct jscan_val v, int64_t *out) SMSQ_WARN_UNUSED;
 
 /* A status word of an API and what it says of a message. */
 struct provider_status_word {

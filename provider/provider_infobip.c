@@ -307,7 +307,7 @@ static int report_of(struct jscan_val entry, int64_t now_ms, struct provider_rec
 {
 	char idb[PROVIDER_JSON_STR_MAX], tob[PROVIDER_JSON_STR_MAX], atb[PROVIDER_JSON_STR_MAX];
 	char gnameb[PROVIDER_JSON_STR_MAX], nameb[PROVIDER_JSON_STR_MAX], errorb[32] = "";
-	struct jscan_val m[RP_KEYS], st[RS_KEYS], error_id;
+	struct jscan_val m[RP_KEYS], st[RS_KEYS];
 	struct provider_report rep = { .ref_name = "messageId", .at_name = "doneAt" };
 	const char *gname;
 	int64_t id = -1, code = 0;
@@ -320,14 +320,13 @@ static int report_of(struct jscan_val entry, int64_t now_ms, struct provider_rec
 		err_set(err, errlen, "no messageId or no status.groupName");
 		return PROVIDER_RECEIPT_MALFORMED;
 	}
-	error_id = jscan_get(m[RP_ERROR], "id");
-	if ((jscan_type(st[RS_ID]) != JSCAN_ABSENT && jscan_int(st[RS_ID], &id) != 0) ||
-	    (jscan_type(error_id) != JSCAN_ABSENT && jscan_int(error_id, &code) != 0)) {
+	if (provider_json_opt_int(st[RS_ID], &id) != 0 ||
+	    provider_json_opt_int(jscan_get(m[RP_ERROR], "id"), &code) != 0) {
 		err_set(err, errlen, "status.id or error.id is not an integer");
 		return PROVIDER_RECEIPT_MALFORMED;
 	}
-	if ((jscan_type(m[RP_TO]) != JSCAN_ABSENT && jscan_type(m[RP_TO]) != JSCAN_STRING) ||
-	    (jscan_type(m[RP_DONE]) != JSCAN_ABSENT && jscan_type(m[RP_DONE]) != JSCAN_STRING)) {
+	if (provider_json_opt_str(m[RP_TO], tob, sizeof(tob), &rep.to) != 0 ||
+	    provider_json_opt_str(m[RP_DONE], atb, sizeof(atb), &rep.at) != 0) {
 		err_set(err, errlen, "to or doneAt is not a string");
 		return PROVIDER_RECEIPT_MALFORMED;
 	}
@@ -342,8 +341,6 @@ static int report_of(struct jscan_val entry, int64_t now_ms, struct provider_rec
 		snprintf(errorb, sizeof(errorb), "%" PRId64, code);
 	rep.error = errorb;
 	rep.provider_id = rep.ref; /* the messageId is Infobip's id of it too */
-	rep.to = provider_json_strv(m[RP_TO], tob, sizeof(tob));
-	rep.at = provider_json_strv(m[RP_DONE], atb, sizeof(atb));
 	return provider_receipt_fill(r, &rep, now_ms, err, errlen);
 }
 

@@ -278,8 +278,8 @@ static int sinch_receipts(const struct provider_conf *conf, const struct provide
 		err_set(err, errlen, "no batch_id, recipient or status");
 		return PROVIDER_RECEIPT_MALFORMED;
 	}
-	if ((jscan_type(m[DR_CODE]) != JSCAN_ABSENT && jscan_int(m[DR_CODE], &code) != 0) ||
-	    (jscan_type(m[DR_AT]) != JSCAN_ABSENT && jscan_type(m[DR_AT]) != JSCAN_STRING)) {
+	if (provider_json_opt_int(m[DR_CODE], &code) != 0 ||
+	    provider_json_opt_str(m[DR_AT], atb, sizeof(atb), &rep.at) != 0) {
 		err_set(err, errlen, "code is not an integer or at not a string");
 		return PROVIDER_RECEIPT_MALFORMED;
 	}
@@ -288,7 +288,6 @@ static int sinch_receipts(const struct provider_conf *conf, const struct provide
 	if (code != 0)
 		snprintf(codeb, sizeof(codeb), "%" PRId64, code);
 	rep.error = codeb;
-	rep.at = provider_json_strv(m[DR_AT], atb, sizeof(atb));
 	rc = provider_receipt_fill(&out[0], &rep, cb->now_ms, err, errlen);
 	if (rc == PROVIDER_RECEIPT_OK)
 		*n = 1;

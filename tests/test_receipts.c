@@ -456,6 +456,10 @@ static const struct build_case build_cases[] = {
 	{ "vonage build: callback and status-report-req=true after client-ref", PROVIDER_VONAGE, 1,
 	  "from=Clinique&to=33612345678&text=RDV%20demain%209h&type=text&client-ref=smsq-1"
 	  "&callback=" FORM_URL("vonage") "&status-report-req=true" },
+	{ "webhook build: callback_url after the messages", PROVIDER_WEBHOOK, 2,
+	  "{\"messages\":[{\"id\":\"smsq-1\",\"to\":\"+33612345678\",\"text\":\"RDV demain 9h\","
+	  "\"segments\":1},{\"id\":\"smsq-2\",\"to\":\"+447700900123\",\"text\":\"Caf\xc3\xa9\","
+	  "\"segments\":1}],\"callback_url\":\"" RECEIPT_BASE "inhouse/" RECEIPT_TOKEN "\"}" },
 };
 
 static void test_build_case(void **state)
@@ -634,6 +638,14 @@ struct receipt_case {
 	"\"scts\":\"2612071800\",\"err-code\":\"" err "\",\"api-key\":\"" key "\","            \
 	"\"client-ref\":\"" ref "\",\"message-timestamp\":\"" at "\"}"
 #define VONAGE_AT "2026-12-07 18:00:01"
+
+/* The webhook contract's callback, with the gateway's bearer token. */
+#define WH_CALL(receipts) { "POST", JSON, "{\"receipts\":[" receipts "]}", { { 0 } },         \
+			    { { "Authorization", "Bearer gw-bearer-token" } } }
+#define WH_AUTH(auth, receipts) { "POST", JSON, "{\"receipts\":[" receipts "]}", { { 0 } },  \
+				  { { "Authorization", auth } } }
+#define WH_DELIVERED(ref) "{\"ref\":\"" ref "\",\"id\":\"gw-" ref "\",\"status\":\"delivered\"," \
+	"\"provider_status\":\"DELIVRD\",\"error\":\"\",\"at\":\"2026-12-07T18:00:01Z\"}"
 
 static const struct receipt_case receipt_cases[] = {
 	/* Twilio: signatures computed with Python's hmac over the URL and the
@@ -933,6 +945,63 @@ static const struct receipt_case receipt_cases[] = {
 	{ "vonage: malformed: one report, cap 0", PROVIDER_VONAGE,
 	  { "GET", NULL, NULL, VONAGE_ARGS("abcd1234", "smsq-1", "delivered", "0", VONAGE_AT),
 	    { { 0 } } }, (size_t)-1, PROVIDER_RECEIPT_MALFORMED, "more than", 0, { { 0 } } },
+	/* The webhook contract. */
+	{ "webhook: three receipts in one request", PROVIDER_WEBHOOK,
+	  WH_CALL(WH_DELIVERED("smsq-1") ","
+		  "{\"ref\":\"smsq-2\",\"id\":\"gw-2\",\"status\":\"undelivered\","
+		  "\"provider_status\":\"UNDELIV\",\"error\":\"0x45\","
+		  "\"at\":\"2026-12-07T20:00:02.5+02:00\"},"
+		  "{\"ref\":\"smsq-3\",\"status\":\"pending\"}"), 0, PROVIDER_RECEIPT_OK, NULL, 3,
+	  { { 1, 1, 1, "gw-smsq-1", "", AT_MS, "DELIVRD", "" },
+	    { 1, 0, 2, "gw-2", "", AT_MS + 1500, "UNDELIV", "0x45" },
+	    { 0, 0, 3, "", "", NOW_MS, "pending", "" } } },
+	{ "webhook: any status but the two finals is interim", PROVIDER_WEBHOOK,
+	  WH_CALL("{\"ref\":\"smsq-4\",\"status\":\"enroute\",\"at\":null}"), 0,
+	  PROVIDER_RECEIPT_OK, NULL, 1, { { 0, 0, 4, "", "", NOW_MS, "enroute", "" } } },
+	{ "webhook: the scheme in any case", PROVIDER_WEBHOOK,
+	  WH_AUTH("bearer gw-bearer-token", WH_DELIVERED("smsq-1")), 0, PROVIDER_RECEIPT_OK, NULL,
+	  1, { { 1, 1, 1, "gw-smsq-1", "", AT_MS, "DELIVRD", "" } } },
+	{ "webhook: forged: no Authorization", PROVIDER_WEBHOOK,
+	  { "POST", JSON, "{\"receipts\":[" WH_DELIVERED("smsq-1") "]}", { { 0 } }, { { 0 } } }, 0,
+	  PROVIDER_RECEIPT_FORGED, "bearer", 0, { { 0 } } },
+	{ "webhook: forged: a wrong token", PROVIDER_WEBHOOK,
+	  WH_AUTH("Bearer gw-bearer-tokem", WH_DELIVERED("smsq-1")), 0, PROVIDER_RECEIPT_FORGED,
+	  "bearer", 0, { { 0 } } },
+	{ "webhook: forged: the token and more", PROVIDER_WEBHOOK,
+	  WH_AUTH("Bearer gw-bearer-token2", WH_DELIVERED("smsq-1")), 0, PROVIDER_RECEIPT_FORGED,
+	  "bearer", 0, { { 0 } } },
+	{ "webhook: forged: the token as Basic", PROVIDER_WEBHOOK,
+	  WH_AUTH("Basic gw-bearer-token", WH_DELIVERED("smsq-1")), 0, PROVIDER_RECEIPT_FORGED,
+	  "bearer", 0, { { 0 } } },
+	{ "webhook: forged before it is read: bad JSON, wrong token", PROVIDER_WEBHOOK,
+	  { "POST", JSON, "{", { { 0 } }, { { "Authorization", "Bearer x" } } }, 0,
+	  PROVIDER_RECEIPT_FORGED, "bearer", 0, { { 0 } } },
+	{ "webhook: malformed: a ref not ours", PROVIDER_WEBHOOK,
+	  WH_CALL(WH_DELIVERED("gw-7")), 0, PROVIDER_RECEIPT_MALFORMED,
+	  "report 1: ref is not a reference of ours", 0, { { 0 } } },
+	{ "webhook: malformed: a ref that is a number", PROVIDER_WEBHOOK,
+	  WH_CALL("{\"ref\":42,\"status\":\"delivered\"}"), 0, PROVIDER_RECEIPT_MALFORMED,
+	  "ref is not a string", 0, { { 0 } } },
+	{ "webhook: malformed: no status", PROVIDER_WEBHOOK,
+	  WH_CALL("{\"ref\":\"smsq-1\",\"id\":\"gw-1\"}"), 0, PROVIDER_RECEIPT_MALFORMED,
+	  "no ref or no status", 0, { { 0 } } },
+	{ "webhook: malformed: at without its zone's minutes", PROVIDER_WEBHOOK,
+	  WH_CALL("{\"ref\":\"smsq-1\",\"status\":\"delivered\",\"at\":\"2026-12-07T18:00:01+02\"}"),
+	  0, PROVIDER_RECEIPT_MALFORMED, "at is not a time", 0, { { 0 } } },
+	{ "webhook: malformed: a receipt that is not an object", PROVIDER_WEBHOOK,
+	  WH_CALL("\"smsq-1 delivered\""), 0, PROVIDER_RECEIPT_MALFORMED, "no ref", 0, { { 0 } } },
+	{ "webhook: malformed: four receipts, three taken at once", PROVIDER_WEBHOOK,
+	  WH_CALL(WH_DELIVERED("smsq-1") "," WH_DELIVERED("smsq-2") "," WH_DELIVERED("smsq-3") ","
+		  WH_DELIVERED("smsq-4")), 3, PROVIDER_RECEIPT_MALFORMED,
+	  "4 reports, more than the 3", 0, { { 0 } } },
+	{ "webhook: malformed: bad JSON", PROVIDER_WEBHOOK,
+	  { "POST", JSON, "{\"receipts\":[" WH_DELIVERED("smsq-1") "}", { { 0 } },
+	    { { "Authorization", "Bearer gw-bearer-token" } } }, 0, PROVIDER_RECEIPT_MALFORMED,
+	  "unparseable body", 0, { { 0 } } },
+	{ "webhook: malformed: results instead of receipts", PROVIDER_WEBHOOK,
+	  { "POST", JSON, "{\"results\":[" WH_DELIVERED("smsq-1") "]}", { { 0 } },
+	    { { "Authorization", "Bearer gw-bearer-token" } } }, 0, PROVIDER_RECEIPT_MALFORMED,
+	  "no receipts array", 0, { { 0 } } },
 };
 
 static void check_receipt(const struct provider_receipt *r, const struct want *w, size_t i)
@@ -976,6 +1045,38 @@ static void test_receipt_case(void **state)
 	assert_int_equal(n, c->n);
 	for (size_t i = 0; i < n; i++)
 		check_receipt(&out[i], &c->want[i], i);
+}
+
+/* A webhook without a token takes a callback without Authorization. */
+static void test_webhook_without_token(void **state)
+{
+	static const struct call call = { "POST", JSON, "{\"receipts\":[" WH_DELIVERED("smsq-1") "]}",
+					  { { 0 } }, { { 0 } } };
+	struct provider_conf conf = confs[PROVIDER_WEBHOOK];
+	struct provider_callback cb = callback_of(&call);
+	struct provider_receipt out[1];
+	char err[PROVIDER_REASON_MAX] = "";
+	size_t n = 0;
+
+	(void)state;
+	conf.token[0] = '\0';
+	assert_int_equal(provider_webhook_ops.receipts(&conf, &cb, out, 1, &n, err, sizeof(err)),
+			 PROVIDER_RECEIPT_OK);
+	assert_int_equal(n, 1);
+	assert_true(out[0].id == 1 && out[0].delivered == 1);
+}
+
+/* Every adapter reads reports; only Sinch's name a message by its
+ * provider id and number. */
+static void test_ops_read_receipts(void **state)
+{
+	(void)state;
+	for (int k = PROVIDER_TWILIO; k <= PROVIDER_VONAGE; k++) {
+		const struct provider_ops *ops = provider_ops_for((enum provider_kind)k);
+
+		assert_non_null(ops->receipts);
+		assert_int_equal(ops->receipts_by_to, k == PROVIDER_SINCH);
+	}
 }
 
 /* ---- Twilio's signature ------------------------------------------------------- */
@@ -1030,6 +1131,8 @@ int main(void)
 		cmocka_unit_test(test_twilio_signature_examples),
 		cmocka_unit_test(test_vonage_callback_length),
 		cmocka_unit_test(test_receipts_need_a_ref),
+		cmocka_unit_test(test_webhook_without_token),
+		cmocka_unit_test(test_ops_read_receipts),
 	};
 	int failed = cmocka_run_group_tests_name("receipts", misc, NULL, NULL);
 
