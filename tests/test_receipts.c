@@ -1066,6 +1066,95 @@ static void test_webhook_without_token(void **state)
 	assert_true(out[0].id == 1 && out[0].delivered == 1);
 }
 
+/* Every callback of the table cut at every length, and bytes flipped: any
+ * answer but a crash, and a refusal leaves no report and says why; what is
+ * read is bounded, printable, valid UTF-8. */
+static void test_hostile_bodies(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N_OF(receipt_cases); i++) {
+		const struct receipt_case *c = &receipt_cases[i];
+		size_t len = c->call.body != NULL ? strlen(c->call.body) : 0;
+		char *body = malloc(len + 1);
+
+		assert_non_null(body);
+		for (size_t cut = 0; cut <= len; cut++) {
+			for (int flip = 0; flip < 2; flip++) {
+				struct call call = c->call;
+				struct provider_callback cb;
+				struct provider_receipt out[RECEIPT_CAP];
+				char err[PROVIDER_REASON_MAX] = "";
+				size_t n = 99;
+				int rc;
+
+				memcpy(body, c->call.body != NULL ? c->call.body : "", len);
+				if (flip && cut < len)
+					body[cut] = (char)(body[cut] ^ 0xa5);
+				body[flip ? len : cut] = '\0';
+				call.body = body;
+				cb = callback_of(&call);
+				rc = provider_ops_for(c->kind)->receipts(&confs[c->kind], &cb, out,
+									 RECEIPT_CAP, &n, err,
+									 sizeof(err));
+				assert_true(rc == PROVIDER_RECEIPT_OK || rc == PROVIDER_RECEIPT_MALFORMED ||
+					    rc == PROVIDER_RECEIPT_FORGED);
+				if (rc != PROVIDER_RECEIPT_OK) {
+					assert_int_equal(n, 0);
+					assert_true(err[0] != '\0');
+					continue;
+				}
+				assert_true(n <= RECEIPT_CAP);
+				for (size_t k = 0; k < n; k++) {
+					assert_true(provider_utf8_valid(out[k].status,
+									strlen(out[k].status)));
+					assert_true(provider_utf8_valid(out[k].provider_id,
+									strlen(out[k].provider_id)));
+					assert_true(provider_utf8_valid(out[k].error,
+									strlen(out[k].error)));
+				}
+			}
+		}
+		free(body);
+	}
+}
+
+/* Bodies over PROVIDER_BODY_MAX are not read, as JSON or as a form. */
+static void test_huge_bodies(void **state)
+{
+	static const enum provider_kind kinds[] = { PROVIDER_TWILIO, PROVIDER_INFOBIP,
+						    PROVIDER_WEBHOOK, PROVIDER_SINCH,
+						    PROVIDER_VONAGE };
+	char *body = malloc(PROVIDER_BODY_MAX + 2);
+
+	(void)state;
+	assert_non_null(body);
+	memset(body, ' ', PROVIDER_BODY_MAX + 1);
+	body[0] = '{';
+	body[PROVIDER_BODY_MAX] = '}';
+	body[PROVIDER_BODY_MAX + 1] = '\0';
+	for (size_t i = 0; i < N_OF(kinds); i++) {
+		for (int form = 0; form < 2; form++) {
+			struct call call = { "POST", form ? FORM : JSON, body, { { "ref", "smsq-1" } },
+					     { { "Authorization", "Bearer gw-bearer-token" } } };
+			struct provider_callback cb = callback_of(&call);
+			struct provider_receipt out[1];
+			char err[PROVIDER_REASON_MAX] = "";
+			size_t n = 99;
+			int rc = provider_ops_for(kinds[i])->receipts(&confs[kinds[i]], &cb, out, 1,
+								      &n, err, sizeof(err));
+
+			if (kinds[i] == PROVIDER_TWILIO && !form)
+				continue; /* refused as not a form */
+			if (kinds[i] != PROVIDER_TWILIO && kinds[i] != PROVIDER_VONAGE && form)
+				continue; /* read as JSON whatever its type */
+			assert_int_equal(rc, PROVIDER_RECEIPT_MALFORMED);
+			assert_int_equal(n, 0);
+			assert_non_null(strstr(err, "too large"));
+		}
+	}
+	free(body);
+}
+
 /* Every adapter reads reports; only Sinch's name a message by its
  * provider id and number. */
 static void test_ops_read_receipts(void **state)
@@ -1133,6 +1222,8 @@ int main(void)
 		cmocka_unit_test(test_receipts_need_a_ref),
 		cmocka_unit_test(test_webhook_without_token),
 		cmocka_unit_test(test_ops_read_receipts),
+		cmocka_unit_test(test_hostile_bodies),
+		cmocka_unit_test(test_huge_bodies),
 	};
 	int failed = cmocka_run_group_tests_name("receipts", misc, NULL, NULL);
 
