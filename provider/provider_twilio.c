@@ -79,6 +79,19 @@ static int is_service_sid(const char *s)
 	return s[i] == '\0';
 }
 
+/* 1 if the host of url (http:// or https://, provider_receipt_url_check())
+ * has an underscore: Twilio refuses such a StatusCallback (error 21609)
+ * and, being a 400, that would fail every message. */
+static int host_has_underscore(const char *url)
+{
+	const char *host = strstr(url, "://");
+
+	if (host == NULL)
+		return 0;
+	host += 3;
+	return memchr(host, '_', strcspn(host, "/:")) != NULL;
+}
+
 /* The URL Twilio calls back for the message ref into buf: 0, or -1 (no
  * room; a ref longer than PROVIDER_REF_MAX). */
 static int callback_url(const struct provider_conf *conf, const char *ref, char *buf, size_t cap)
@@ -104,6 +117,11 @@ static int twilio_build(const struct provider_conf *conf, const struct provider_
 				 conf->account) != 0 ||
 	    provider_receipt_url_check(conf, err, errlen) != 0)
 		goto fail;
+	if (host_has_underscore(conf->receipt_url)) {
+		err_set(err, errlen, "provider %s: Twilio refuses a StatusCallback whose host has "
+			"an underscore (error 21609)", conf->name);
+		goto fail;
+	}
 	if (conf->receipt_url[0] != '\0' &&
 	    (msgs[0].ref == NULL || msgs[0].ref[0] == '\0' ||
 	     callback_url(conf, msgs[0].ref, callback, sizeof(callback)) != 0)) {

@@ -533,6 +533,37 @@ static void test_vonage_callback_length(void **state)
 	assert_null(req.body);
 }
 
+/* Twilio refuses a StatusCallback whose host has an underscore (its error
+ * 21609, a 400 that would fail every message): build() does first.  One
+ * in the path is fine. */
+static void test_twilio_callback_host(void **state)
+{
+	static const struct {
+		const char *url;
+		int rc;
+	} cases[] = {
+		{ "https://smsq_1.example.com/receipts/primary/t", -1 },
+		{ "http://smsq_1.example.com:8443/receipts/primary/t", -1 },
+		{ "https://smsq-1.example.com:8443/receipts/primary_1/t_2", 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N_OF(cases); i++) {
+		struct provider_conf conf = confs[PROVIDER_TWILIO];
+		struct provider_request req;
+		char err[256] = "";
+
+		snprintf(conf.receipt_url, sizeof(conf.receipt_url), "%s", cases[i].url);
+		assert_int_equal(provider_twilio_ops.build(&conf, msgs, 1, &req, err, sizeof(err)),
+				 cases[i].rc);
+		if (cases[i].rc == 0)
+			assert_non_null(strstr(req.body, "receipts%2Fprimary_1%2Ft_2%3Fref%3Dsmsq-1"));
+		else
+			assert_non_null(strstr(err, "21609"));
+		provider_request_clear(&req);
+	}
+}
+
 /* A receipt URL needs our reference in the requests that name a message
  * by it alone (Twilio's ?ref=, Vonage's client-ref). */
 static void test_receipts_need_a_ref(void **state)
@@ -1220,6 +1251,7 @@ int main(void)
 		cmocka_unit_test(test_twilio_signature_examples),
 		cmocka_unit_test(test_vonage_callback_length),
 		cmocka_unit_test(test_receipts_need_a_ref),
+		cmocka_unit_test(test_twilio_callback_host),
 		cmocka_unit_test(test_webhook_without_token),
 		cmocka_unit_test(test_ops_read_receipts),
 		cmocka_unit_test(test_hostile_bodies),
