@@ -1352,7 +1352,9 @@ int provider_receipt_fill(struct provider_receipt *r, const struct provider_repo
 	}
 	/* Words for people: cut to fit. */
 	(void)copy_text(r->status, sizeof(r->status), rep->status);
-	(void)copy_text(r->error, sizeof(r->error), rep->error);
+	/* "0" is every API's "no error". */
+	if (rep->error != NULL && strcmp(rep->error, "0") != 0)
+		(void)copy_text(r->error, sizeof(r->error), rep->error);
 	return PROVIDER_RECEIPT_OK;
 }
 

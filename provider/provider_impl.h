@@ -1,6 +1,7 @@
 /*
  * provider_impl: what the adapters share.  Internal to provider/provider*.c
- * and tests/test_provider.c; dispatch includes provider/provider.h only.
+ * and tests/test_provider.c and test_receipts.c; dispatch includes
+ * provider/provider.h only.
  *
  * Everything here is pure (no I/O, no logging, no mutable globals), as the
  * adapters are.  Texts that reach a provider_result (reasons, ids) go through
@@ -391,7 +392,7 @@ struct provider_report {
 				      the callback's now_ms */
 	const char *at_name;       /* what the API calls it ("doneAt"), for err */
 	const char *status;        /* the status word, cut to fit */
-	const char *error;         /* the error code, cut to fit; "" or NULL: none */
+	const char *error;         /* the error code, cut to fit; "", "0" or NULL: none */
 };
 
 /*

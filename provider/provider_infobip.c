@@ -306,7 +306,7 @@ static int report_of(struct jscan_val entry, int64_t now_ms, struct provider_rec
 		     char *err, size_t errlen)
 {
 	char idb[PROVIDER_JSON_STR_MAX], tob[PROVIDER_JSON_STR_MAX], atb[PROVIDER_JSON_STR_MAX];
-	char gnameb[PROVIDER_JSON_STR_MAX], nameb[PROVIDER_JSON_STR_MAX], errorb[32] = "";
+	char gnameb[PROVIDER_JSON_STR_MAX], nameb[PROVIDER_JSON_STR_MAX], errorb[PROVIDER_ERROR_MAX];
 	struct jscan_val m[RP_KEYS], st[RS_KEYS];
 	struct provider_report rep = { .ref_name = "messageId", .at_name = "doneAt" };
 	const char *gname;
@@ -337,8 +337,7 @@ static int report_of(struct jscan_val entry, int64_t now_ms, struct provider_rec
 			       &rep.delivered);
 	if (id == IB_DELIVERED_TO_OPERATOR || strcmp(rep.status, "DELIVERED_TO_OPERATOR") == 0)
 		rep.final = rep.delivered = 0;
-	if (code != 0)
-		snprintf(errorb, sizeof(errorb), "%" PRId64, code);
+	snprintf(errorb, sizeof(errorb), "%" PRId64, code);
 	rep.error = errorb;
 	rep.provider_id = rep.ref; /* the messageId is Infobip's id of it too */
 	return provider_receipt_fill(r, &rep, now_ms, err, errlen);

@@ -250,7 +250,7 @@ static int sinch_receipts(const struct provider_conf *conf, const struct provide
 			  size_t errlen)
 {
 	char typeb[PROVIDER_JSON_STR_MAX], batchb[PROVIDER_JSON_STR_MAX], tob[PROVIDER_JSON_STR_MAX];
-	char statusb[PROVIDER_JSON_STR_MAX], atb[PROVIDER_JSON_STR_MAX], codeb[32] = "";
+	char statusb[PROVIDER_JSON_STR_MAX], atb[PROVIDER_JSON_STR_MAX], codeb[PROVIDER_ERROR_MAX];
 	struct provider_report rep = { .at_name = "at" };
 	struct jscan_val root, m[DR_KEYS];
 	const char *type;
@@ -285,8 +285,7 @@ static int sinch_receipts(const struct provider_conf *conf, const struct provide
 	}
 	provider_status_lookup(statuses, sizeof(statuses) / sizeof(statuses[0]), rep.status,
 			       &rep.final, &rep.delivered);
-	if (code != 0)
-		snprintf(codeb, sizeof(codeb), "%" PRId64, code);
+	snprintf(codeb, sizeof(codeb), "%" PRId64, code);
 	rep.error = codeb;
 	rc = provider_receipt_fill(&out[0], &rep, cb->now_ms, err, errlen);
 	if (rc == PROVIDER_RECEIPT_OK)

@@ -372,8 +372,6 @@ static int twilio_receipts(const struct provider_conf *conf, const struct provid
 			       &rep.final, &rep.delivered);
 	rep.to = provider_form_get(&f, "To");
 	rep.error = provider_form_get(&f, "ErrorCode");
-	if (rep.error != NULL && strcmp(rep.error, "0") == 0)
-		rep.error = NULL;
 	rc = provider_receipt_fill(&out[0], &rep, cb->now_ms, err, errlen);
 	if (rc == PROVIDER_RECEIPT_OK)
 		*n = 1;

@@ -381,8 +381,6 @@ static int receipt_of(const struct provider_conf *conf, const char *v[RF_N], int
 	}
 	provider_status_lookup(dlr_statuses, sizeof(dlr_statuses) / sizeof(dlr_statuses[0]),
 			       rep.status, &rep.final, &rep.delivered);
-	if (rep.error != NULL && strcmp(rep.error, "0") == 0)
-		rep.error = NULL;
 	return provider_receipt_fill(r, &rep, now_ms, err, errlen);
 }
 

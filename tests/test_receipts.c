@@ -352,6 +352,10 @@ static void test_receipt_fill(void **state)
 	long_word[sizeof(long_word) - 1] = '\0';
 	long_word[3] = '\n';
 	rep.status = long_word;
+	rep.error = "0";
+	assert_int_equal(provider_receipt_fill(&r, &rep, NOW_MS, err, sizeof(err)),
+			 PROVIDER_RECEIPT_OK);
+	assert_string_equal(r.error, "");
 	rep.error = "E\x01" "1";
 	assert_int_equal(provider_receipt_fill(&r, &rep, NOW_MS, err, sizeof(err)),
 			 PROVIDER_RECEIPT_OK);
