@@ -85,11 +85,9 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "common/err.h"
-#include "common/xalloc.h"
 
 /* Vonage's SMS API status codes (its "Troubleshooting SMS" table). */
 struct vonage_status {
@@ -389,35 +387,33 @@ static int vonage_receipts(const struct provider_conf *conf, const struct provid
 			   struct provider_receipt *out, size_t cap, size_t *n, char *err,
 			   size_t errlen)
 {
-	struct receipt_source *src = xcalloc(1, sizeof(*src));
+	struct receipt_source src = { .cb = cb };
 	struct provider_form form = { 0 };
 	const char *v[RF_N];
 	int rc = PROVIDER_RECEIPT_MALFORMED;
 
 	*n = 0;
-	src->cb = cb;
 	if (provider_receipts_one(cap, err, errlen) != PROVIDER_RECEIPT_OK)
 		goto out;
 	if (cb->method != NULL && strcmp(cb->method, "POST") == 0 &&
 	    provider_media_type_is(cb->content_type, "application/x-www-form-urlencoded")) {
 		if (provider_form_parse(cb->body, cb->body_len, &form, err, errlen) != 0)
 			goto out;
-		src->form = &form;
+		src.form = &form;
 	} else if (cb->method != NULL && strcmp(cb->method, "POST") == 0) {
-		rc = provider_callback_json(cb, &src->json, err, errlen);
+		rc = provider_callback_json(cb, &src.json, err, errlen);
 		if (rc != PROVIDER_RECEIPT_OK)
 			goto out;
 	} else if (cb->method == NULL || strcmp(cb->method, "GET") != 0) {
 		err_set(err, errlen, "neither a GET nor a POST");
 		goto out;
 	}
-	read_fields(src, v);
+	read_fields(&src, v);
 	rc = receipt_of(conf, v, cb->now_ms, &out[0], err, errlen);
 	if (rc == PROVIDER_RECEIPT_OK)
 		*n = 1;
 out:
 	provider_form_clear(&form);
-	free(src);
 	return rc;
 }
 
