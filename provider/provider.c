@@ -44,16 +44,31 @@
  * Reasons are bounded, printable, valid UTF-8 and never contain credentials:
  * adapters only put the HTTP status, the provider's own error code and text,
  * and libcurl's transport error text into them.
+ *
+ * Delivery reports.  An adapter's receipts() reads one callback with the
+ * helpers at the end of this file: the body as JSON (in place, as answers
+ * are) or as a form (decoded into one copy of the body), a report's time in
+ * any of the providers' ISO 8601 shapes (one parser, offsets honoured,
+ * computed from the civil date rather than timegm(), so no time zone or
+ * locale is involved), and provider_receipt_fill(), which every report
+ * goes through: our reference must be ours (provider_ref_id()), ids and
+ * numbers must fit whole (a cut one would name another message), strings
+ * are sanitised as reasons are.  A callback is taken whole or not at all:
+ * one bad report makes it MALFORMED, so that the provider sends it again
+ * or an operator sees it, rather than part of it being recorded.  Errors
+ * name fields, never their values (a caller's bytes in a log line).
  */
 #define _GNU_SOURCE /* strptime(), timegm() */
 
 #include "provider/provider.h"
 #include "provider/provider_impl.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/xalloc.h"
@@ -245,13 +260,24 @@ void provider_result_sent(struct provider_result *r, const char *id)
 	provider_result_set_id(r, id);
 }
 
+/* Copy src (NULL: "") into dst[0..cap), cut as snprintf would, then
+ * sanitised (sanitize_text()).  1 if the whole of src fit, else 0. */
+static int copy_text(char *dst, size_t cap, const char *src)
+{
+	size_t n = src != NULL ? strnlen(src, cap) : 0;
+	int whole = n < cap;
+
+	if (!whole)
+		n = cap - 1;
+	memcpy(dst, src != NULL ? src : "", n);
+	dst[n] = '\0';
+	sanitize_text(dst);
+	return whole;
+}
+
 void provider_result_set_id(struct provider_result *r, const char *id)
 {
-	size_t n = id != NULL ? strnlen(id, sizeof(r->provider_id) - 1) : 0;
-
-	memcpy(r->provider_id, id != NULL ? id : "", n); /* cut as snprintf would */
-	r->provider_id[n] = '\0';
-	sanitize_text(r->provider_id);
+	(void)copy_text(r->provider_id, sizeof(r->provider_id), id);
 }
 
 /* ---- the shared outcome rules -------------------------------------------- */
@@ -776,6 +802,11 @@ int provider_request_messages_json(struct provider_request *req,
 			goto out;
 		}
 	}
+	if (conf->receipt_url[0] != '\0' &&
+	    json_object_set_new(root, "callback_url", json_string(conf->receipt_url)) != 0) {
+		err_set(err, errlen, "cannot encode the receipt URL as JSON");
+		goto out;
+	}
 	rc = provider_request_body_json(req, root, err, errlen);
 out:
 	json_decref(list);
@@ -832,24 +863,26 @@ int provider_http_2xx(const struct provider_response *resp)
 	       resp->status >= 200 && resp->status <= 299;
 }
 
-int provider_json_load(const struct provider_response *resp, struct jscan_val *root, char *why,
-		       size_t whylen)
+/* body[0..len) as one JSON object or array, in place (provider_json_load()
+ * and provider_callback_json() say how it fails). */
+static int json_load_body(const char *body, size_t len, struct jscan_val *root, char *why,
+			  size_t whylen)
 {
 	char jerr[96];
 	enum jscan_type t;
 
 	root->p = NULL;
 	root->len = 0;
-	if (resp->body == NULL || resp->body_len == 0) {
+	if (body == NULL || len == 0) {
 		err_set(why, whylen, "empty body");
 		return -1;
 	}
-	if (resp->body_len > PROVIDER_BODY_MAX) {
-		err_set(why, whylen, "body too large (%zu bytes)", resp->body_len);
+	if (len > PROVIDER_BODY_MAX) {
+		err_set(why, whylen, "body too large (%zu bytes)", len);
 		return -1;
 	}
-	/* The body needs no NUL: jscan reads exactly body_len bytes. */
-	if (jscan_parse(resp->body, resp->body_len, root, jerr, sizeof(jerr)) != 0) {
+	/* The body needs no NUL: jscan reads exactly len bytes. */
+	if (jscan_parse(body, len, root, jerr, sizeof(jerr)) != 0) {
 		err_set(why, whylen, "unparseable body: %s", jerr);
 		return -1;
 	}
@@ -861,6 +894,12 @@ int provider_json_load(const struct provider_response *resp, struct jscan_val *r
 		return -1;
 	}
 	return 0;
+}
+
+int provider_json_load(const struct provider_response *resp, struct jscan_val *root, char *why,
+		       size_t whylen)
+{
+	return json_load_body(resp->body, resp->body_len, root, why, whylen);
 }
 
 const char *provider_json_str(struct jscan_val obj, const char *key, char *buf, size_t cap)
@@ -979,4 +1018,409 @@ int provider_conf_check(const struct provider_conf *conf, char *err, size_t errl
 	rc = ops->build(conf, &m, 1, &req, err, errlen);
 	provider_request_clear(&req);
 	return rc;
+}
+
+/* ---- delivery reports ------------------------------------------------------ */
+
+#define SECONDS_PER_DAY 86400
+#define TIME_FRACTION_MAX 9       /* digits of a fraction of a second read */
+
+/* The value of hex digit c (either case), or -1. */
+static int hex_value(char c)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *at = c != '\0' ? strchr(hex, tolower((unsigned char)c)) : NULL;
+
+	return at != NULL ? (int)(at - hex) : -1;
+}
+
+/* Decode s[0..len) in place (+ and %XX); its new length, or -1 with why. */
+static long form_decode(char *s, size_t len, const char **why)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		int hi, lo;
+
+		if (s[i] == '+') {
+			s[o++] = ' ';
+			continue;
+		}
+		if (s[i] != '%') {
+			s[o++] = s[i];
+			continue;
+		}
+		hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
+		lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
+		if (hi < 0 || lo < 0) {
+			*why = "%-escape not followed by two hex digits";
+			return -1;
+		}
+		if (hi == 0 && lo == 0) {
+			*why = "a %00 (NUL) in a field";
+			return -1;
+		}
+		s[o++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	return (long)o;
+}
+
+int provider_form_parse(const char *body, size_t len, struct provider_form *f, char *err,
+			size_t errlen)
+{
+	const char *why = NULL;
+	size_t at = 0;
+
+	memset(f, 0, sizeof(*f));
+	if (len > PROVIDER_BODY_MAX)
+		return err_set(err, errlen, "body too large (%zu bytes)", len);
+	if (len > 0 && memchr(body, '\0', len) != NULL)
+		return err_set(err, errlen, "a NUL byte in the body");
+	/* Decoding never lengthens a field: each is decoded in place in a
+	 * copy of the body, its '=' and '&' becoming the NULs. */
+	f->buf = xmalloc(len + 1);
+	if (len > 0)
+		memcpy(f->buf, body, len);
+	f->buf[len] = '\0';
+	while (at < len) {
+		char *field = f->buf + at, *amp = strchr(field, '&'), *eq;
+		size_t flen = amp != NULL ? (size_t)(amp - field) : len - at;
+		long nlen, vlen;
+
+		at += flen + 1;
+		if (flen == 0)
+			continue;
+		field[flen] = '\0';
+		if (f->n == PROVIDER_FORM_FIELDS_MAX) {
+			why = "more fields than are read";
+			goto fail;
+		}
+		eq = strchr(field, '=');
+		if (eq != NULL)
+			*eq = '\0';
+		nlen = form_decode(field, strlen(field), &why);
+		if (nlen < 0)
+			goto fail;
+		field[nlen] = '\0';
+		f->field[f->n].name = field;
+		if (eq == NULL) {
+			f->field[f->n].value = field + nlen; /* "" */
+		} else {
+			vlen = form_decode(eq + 1, strlen(eq + 1), &why);
+			if (vlen < 0)
+				goto fail;
+			eq[1 + vlen] = '\0';
+			f->field[f->n].value = eq + 1;
+		}
+		f->n++;
+	}
+	return 0;
+fail:
+	provider_form_clear(f);
+	return err_set(err, errlen, "unreadable form: %s", why);
+}
+
+const char *provider_form_get(const struct provider_form *f, const char *name)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->field[i].name, name) == 0)
+			return f->field[i].value;
+	return NULL;
+}
+
+void provider_form_clear(struct provider_form *f)
+{
+	if (f == NULL)
+		return;
+	free(f->buf);
+	memset(f, 0, sizeof(*f));
+}
+
+int provider_media_type_is(const char *content_type, const char *type)
+{
+	size_t n = strlen(type);
+
+	if (content_type == NULL)
+		return 0;
+	while (*content_type == ' ' || *content_type == '\t')
+		content_type++;
+	if (strncasecmp(content_type, type, n) != 0)
+		return 0;
+	content_type += n;
+	while (*content_type == ' ' || *content_type == '\t')
+		content_type++;
+	return *content_type == '\0' || *content_type == ';';
+}
+
+/* n decimal digits at *p into *v (*p moves past them): 0, or -1. */
+static int digits(const char **p, int n, int *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++) {
+		char c = (*p)[i];
+
+		if (c < '0' || c > '9')
+			return -1;
+		*v = *v * 10 + (c - '0');
+	}
+	*p += n;
+	return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (the
+ * civil-from-days count, done backwards: years start in March so that the
+ * leap day is a year's last). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* The zone at p ("", "Z", "+hh:mm", "+hhmm", maybe after a space) as an
+ * offset east of UTC in seconds: 0, or -1 (anything else, or after it). */
+static int zone_offset(const char *p, int64_t *off_s)
+{
+	int sign, hh, mm;
+
+	*off_s = 0;
+	if (*p == ' ' && (p[1] == '+' || p[1] == '-' || p[1] == 'Z' || p[1] == 'z'))
+		p++;
+	if (*p == '\0')
+		return 0;
+	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+		return 0;
+	if (*p != '+' && *p != '-')
+		return -1;
+	sign = *p++ == '-' ? -1 : 1;
+	if (digits(&p, 2, &hh) != 0)
+		return -1;
+	if (*p == ':')
+		p++;
+	if (digits(&p, 2, &mm) != 0 || *p != '\0' || hh > 23 || mm > 59)
+		return -1;
+	*off_s = sign * (int64_t)(hh * 3600 + mm * 60);
+	return 0;
+}
+
+/* The fraction of a second at *p, its '.' or ',' first: 1 to
+ * TIME_FRACTION_MAX digits, as ms (what is finer is cut); *p moves past it.
+ * 0, or -1. */
+static int fraction_ms(const char **p, int *ms)
+{
+	static const int scale[] = { 100, 10, 1 };
+	const char *s = *p + 1;
+	size_t n = strspn(s, "0123456789");
+
+	if (n == 0 || n > TIME_FRACTION_MAX)
+		return -1;
+	*ms = 0;
+	for (size_t i = 0; i < n && i < sizeof(scale) / sizeof(scale[0]); i++)
+		*ms += (s[i] - '0') * scale[i];
+	*p = s + n;
+	return 0;
+}
+
+int provider_parse_time(const char *s, int64_t *ms)
+{
+	const char *p = s;
+	int y, mo, d, h, mi, sec, frac_ms = 0;
+	int64_t off_s, t;
+
+	if (s == NULL || digits(&p, 4, &y) != 0 || *p++ != '-' || digits(&p, 2, &mo) != 0 ||
+	    *p++ != '-' || digits(&p, 2, &d) != 0)
+		return -1;
+	if (*p != 'T' && *p != 't' && *p != ' ')
+		return -1;
+	p++;
+	if (digits(&p, 2, &h) != 0 || *p++ != ':' || digits(&p, 2, &mi) != 0 || *p++ != ':' ||
+	    digits(&p, 2, &sec) != 0)
+		return -1;
+	if ((*p == '.' || *p == ',') && fraction_ms(&p, &frac_ms) != 0)
+		return -1;
+	if (zone_offset(p, &off_s) != 0)
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
+	    sec > 60)
+		return -1;
+	t = days_from_civil(y, mo, d) * SECONDS_PER_DAY + h * 3600 + mi * 60 + sec - off_s;
+	if (t < 0)
+		return -1;
+	*ms = t * MS_PER_S + frac_ms;
+	return 0;
+}
+
+const char *provider_callback_arg(const struct provider_callback *cb, const char *name)
+{
+	return cb->arg != NULL ? cb->arg(cb->ctx, name) : NULL;
+}
+
+const char *provider_callback_header(const struct provider_callback *cb, const char *name)
+{
+	return cb->header != NULL ? cb->header(cb->ctx, name) : NULL;
+}
+
+int provider_callback_json(const struct provider_callback *cb, struct jscan_val *root, char *err,
+			   size_t errlen)
+{
+	if (cb->method == NULL || strcmp(cb->method, "POST") != 0) {
+		err_set(err, errlen, "not a POST");
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	if (json_load_body(cb->body, cb->body_len, root, err, errlen) != 0)
+		return PROVIDER_RECEIPT_MALFORMED;
+	if (jscan_type(*root) != JSCAN_OBJECT) {
+		err_set(err, errlen, "body is not a JSON object");
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	return PROVIDER_RECEIPT_OK;
+}
+
+/* 1 if v is absent or null: an optional member not given. */
+static int not_given(struct jscan_val v)
+{
+	return jscan_type(v) == JSCAN_ABSENT || jscan_type(v) == JSCAN_NULL;
+}
+
+int provider_json_opt_str(struct jscan_val v, char *buf, size_t cap, const char **out)
+{
+	*out = not_given(v) ? NULL : provider_json_strv(v, buf, cap);
+	return not_given(v) || *out != NULL ? 0 : -1;
+}
+
+int provider_json_opt_int(struct jscan_val v, int64_t *out)
+{
+	return not_given(v) || jscan_int(v, out) == 0 ? 0 : -1;
+}
+
+void provider_status_lookup(const struct provider_status_word *words, size_t n,
+			    const char *word, int *final, int *delivered)
+{
+	*final = 0;
+	*delivered = 0;
+	for (size_t i = 0; word != NULL && i < n; i++) {
+		if (strcasecmp(words[i].word, word) == 0) {
+			*final = words[i].final ? 1 : 0;
+			*delivered = *final && words[i].delivered ? 1 : 0;
+			return;
+		}
+	}
+}
+
+int provider_receipt_fill(struct provider_receipt *r, const struct provider_report *rep,
+			  int64_t now_ms, char *err, size_t errlen)
+{
+	const char *ref_name = rep->ref_name != NULL ? rep->ref_name : "reference";
+	const char *at_name = rep->at_name != NULL ? rep->at_name : "time";
+
+	memset(r, 0, sizeof(*r));
+	r->final = rep->final ? 1 : 0;
+	r->delivered = r->final && rep->delivered ? 1 : 0;
+	if (rep->ref != NULL && provider_ref_id(rep->ref, &r->id) != 0) {
+		err_set(err, errlen, "%s is not a reference of ours", ref_name);
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	/* Ids and numbers are matched against what was sent: one cut short
+	 * would name another message, or none. */
+	if (!copy_text(r->provider_id, sizeof(r->provider_id), rep->provider_id)) {
+		err_set(err, errlen, "the provider's message id is longer than %zu bytes",
+			sizeof(r->provider_id) - 1);
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	if (!copy_text(r->to, sizeof(r->to), rep->to)) {
+		err_set(err, errlen, "the recipient is longer than %zu bytes", sizeof(r->to) - 1);
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	r->at_ms = now_ms;
+	if (rep->at != NULL && provider_parse_time(rep->at, &r->at_ms) != 0) {
+		err_set(err, errlen, "%s is not a time", at_name);
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	/* Words for people: cut to fit. */
+	(void)copy_text(r->status, sizeof(r->status), rep->status);
+	/* "0" is every API's "no error". */
+	if (rep->error != NULL && strcmp(rep->error, "0") != 0)
+		(void)copy_text(r->error, sizeof(r->error), rep->error);
+	return PROVIDER_RECEIPT_OK;
+}
+
+/* OK if count reports fit in cap, else MALFORMED with err. */
+static int reports_fit(size_t count, size_t cap, char *err, size_t errlen)
+{
+	if (count <= cap)
+		return PROVIDER_RECEIPT_OK;
+	err_set(err, errlen, "%zu report%s, more than the %zu taken at once", count,
+		count == 1 ? "" : "s", cap);
+	return PROVIDER_RECEIPT_MALFORMED;
+}
+
+int provider_receipts_one(size_t cap, char *err, size_t errlen)
+{
+	return reports_fit(1, cap, err, errlen);
+}
+
+int provider_receipts_list(const struct provider_callback *cb, const char *list_key,
+			   provider_list_entry_fn *fn, struct provider_receipt *out, size_t cap,
+			   size_t *n, char *err, size_t errlen)
+{
+	char why[PROVIDER_REASON_MAX];
+	struct jscan_val root, list, entry = { NULL, 0 };
+	size_t count = 0;
+	int rc;
+
+	*n = 0;
+	rc = provider_callback_json(cb, &root, err, errlen);
+	if (rc != PROVIDER_RECEIPT_OK)
+		return rc;
+	list = jscan_get(root, list_key);
+	if (jscan_type(list) != JSCAN_ARRAY) {
+		err_set(err, errlen, "no %s array", list_key);
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	while (jscan_next(list, &entry))
+		count++;
+	rc = reports_fit(count, cap, err, errlen);
+	if (rc != PROVIDER_RECEIPT_OK)
+		return rc;
+	entry = (struct jscan_val){ NULL, 0 };
+	for (size_t i = 0; jscan_next(list, &entry); i++) {
+		rc = fn(entry, cb->now_ms, &out[i], why, sizeof(why));
+		if (rc != PROVIDER_RECEIPT_OK) {
+			err_set(err, errlen, "report %zu: %s", i + 1, why);
+			return rc;
+		}
+	}
+	*n = count;
+	return PROVIDER_RECEIPT_OK;
+}
+
+int provider_receipt_url_check(const struct provider_conf *conf, char *err, size_t errlen)
+{
+	/* RFC 3986's unreserved and reserved characters and '%', but '?' and
+	 * '#': Twilio's callback adds a query to it. */
+	static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				      "0123456789-._~:/[]@!$&'()*+,;=%";
+	const char *u = conf->receipt_url;
+
+	if (u[0] == '\0')
+		return 0;
+	if ((strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0) ||
+	    u[strspn(u, allowed)] != '\0')
+		return err_set(err, errlen, "provider %s: receipt URL is not an http(s) URL without "
+			       "a query (characters of RFC 3986 only)", conf->name);
+	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * provider_impl: what the adapters share.  Internal to provider/provider*.c
- * and tests/test_provider.c; dispatch includes provider/provider.h only.
+ * and tests/test_provider.c and test_receipts.c; dispatch includes
+ * provider/provider.h only.
  *
  * Everything here is pure (no I/O, no logging, no mutable globals), as the
  * adapters are.  Texts that reach a provider_result (reasons, ids) go through
@@ -18,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "common/hmac.h"
 #include "common/jscan.h"
 #include "provider/provider.h"
 #include "common/attrs.h"
@@ -81,9 +83,9 @@ int provider_request_body_json(struct provider_request *req, const json_t *root,
 typedef json_t *provider_msg_json_fn(const struct provider_conf *conf,
 				     const struct provider_msg *m);
 
-/* Set req->body to {"messages": [one(msgs[0]), ..., one(msgs[n-1])]}, the
- * shape Infobip's API and the webhook contract share.  Returns 0, or -1 with
- * err. */
+/* Set req->body to {"messages": [one(msgs[0]), ..., one(msgs[n-1])]} (the
+ * webhook contract's shape), followed by "callback_url": conf->receipt_url
+ * when that is set.  Returns 0, or -1 with err. */
 int provider_request_messages_json(struct provider_request *req,
 				   const struct provider_conf *conf,
 				   const struct provider_msg *msgs, size_t n,
@@ -274,5 +276,169 @@ int provider_form_request(struct provider_request *req, const struct provider_co
 /* SENT, with no reason, and the provider's id (sanitized; NULL: none): what
  * provider_result_set and provider_result_set_id give, without formatting. */
 void provider_result_sent(struct provider_result *r, const char *id);
+
+/* ---- delivery reports ------------------------------------------------------
+ *
+ * What the adapters' receipts() share: reading a callback's body (JSON, or
+ * a form), a report's time, its status word, and filling a struct
+ * provider_receipt from what an adapter read, with the checks every API
+ * needs (our reference, lengths, the time).  All pure, as the rest.
+ */
+
+/* Fields of a form body provider_form_parse() reads at most: a Twilio
+ * status callback has about fifteen, a Vonage receipt about fifteen. */
+#define PROVIDER_FORM_FIELDS_MAX 64
+
+/* One field of a decoded form. */
+struct provider_form_field {
+	const char *name;          /* decoded name, NUL-terminated (in buf) */
+	const char *value;         /* decoded value, NUL-terminated (in buf) */
+};
+
+/* An application/x-www-form-urlencoded body, decoded.  Owned by the
+ * caller, who releases it with provider_form_clear(). */
+struct provider_form {
+	char *buf;                 /* the decoded names and values (malloc'ed) */
+	struct provider_form_field field[PROVIDER_FORM_FIELDS_MAX]; /* in body order */
+	size_t n;                  /* fields used */
+};
+
+/*
+ * Decode body[0..len) (not NUL-terminated; NULL with len 0 is an empty
+ * form) into f: fields split at '&' (empty ones skipped), a name from its
+ * value at the first '=' (none: an empty value), '+' a space, %XX the byte
+ * XX (either case).  Returns 0, or -1 with err ("%-escape not followed by
+ * two hex digits", a %00, more than PROVIDER_FORM_FIELDS_MAX fields, a
+ * body over PROVIDER_BODY_MAX); f is then empty.  f is overwritten, not
+ * freed: clear a previous form first.
+ */
+int provider_form_parse(const char *body, size_t len, struct provider_form *f, char *err,
+			size_t errlen) SMSQ_WARN_UNUSED;
+
+/* The value of the first field called name, or NULL. */
+const char *provider_form_get(const struct provider_form *f, const char *name);
+
+/* Release f->buf and empty f.  NULL-safe. */
+void provider_form_clear(struct provider_form *f);
+
+/* 1 if content_type (may be NULL) is the media type type, compared without
+ * case and without its parameters ("application/json; charset=utf-8" is
+ * "application/json"), else 0. */
+int provider_media_type_is(const char *content_type, const char *type);
+
+/*
+ * A report's time as ms since the epoch: YYYY-MM-DD, then 'T' or a space,
+ * hh:mm:ss, an optional fraction of 1 to 9 digits (ms kept, the rest cut),
+ * then the zone: 'Z', +hh:mm or +hhmm (or '-'), maybe after one space, or
+ * none for UTC.  So Infobip's "2026-12-07T18:00:01.000+0000", Sinch's
+ * "2026-12-07T18:00:01.000Z", Vonage's "2026-12-07 18:00:01" and
+ * "2026-12-07 18:00:01 +0000", and RFC 3339.  Fields are checked (a 31st of
+ * April, a 29th of February outside a leap year, hour 24, offset 24:00 are
+ * refused; a leap second :60 is the next minute's first); the result must
+ * not be before 1970.  Returns 0 and *ms, or -1 (*ms untouched).
+ */
+int provider_parse_time(const char *s, int64_t *ms) SMSQ_WARN_UNUSED;
+
+/* The query argument name of cb (URL-decoded), or NULL (absent, or cb
+ * has no arg()). */
+const char *provider_callback_arg(const struct provider_callback *cb, const char *name);
+
+/* The header name of cb (case-insensitive), or NULL (absent, or cb has no
+ * header()). */
+const char *provider_callback_header(const struct provider_callback *cb, const char *name);
+
+/* A callback's JSON body: the method is POST and the body one JSON object
+ * (common/jscan.h: checked whole, read in place; *root points into
+ * cb->body).  Returns PROVIDER_RECEIPT_OK, or PROVIDER_RECEIPT_MALFORMED with
+ * err ("not a POST", "empty body", "body too large (N bytes)", "unparseable
+ * body: <reason> at byte N", "body is not a JSON object"). */
+int provider_callback_json(const struct provider_callback *cb, struct jscan_val *root, char *err,
+			   size_t errlen) SMSQ_WARN_UNUSED;
+
+/* An optional member of a report: absent or null sets *out NULL, a string
+ * is decoded into buf (as provider_json_strv()) and *out points to it;
+ * 0, or -1 (another type) with *out NULL. */
+int provider_json_opt_str(struct jscan_val v, char *buf, size_t cap, const char **out)
+	SMSQ_WARN_UNUSED;
+
+/* The same for an integer: absent or null leaves *out as it is; 0, or -1
+ * (another type, a fraction, an exponent). */
+int provider_json_opt_int(struct jscan_val v, int64_t *out) SMSQ_WARN_UNUSED;
+
+/* A status word of an API and what it says of a message. */
+struct provider_status_word {
+	const char *word;          /* the API's word ("delivered"), compared without case */
+	int final;                 /* 1: the message's last word */
+	int delivered;             /* final: 1 delivered, 0 not */
+};
+
+/* Set *final and *delivered from the entry of words[0..n) for word; a word
+ * that is not there (or NULL) is interim: final 0, delivered 0. */
+void provider_status_lookup(const struct provider_status_word *words, size_t n,
+			    const char *word, int *final, int *delivered);
+
+/* One report as an adapter read it, for provider_receipt_fill(): strings
+ * borrowed for the call, NULL where the report has none. */
+struct provider_report {
+	int final;                 /* as struct provider_receipt */
+	int delivered;             /* as struct provider_receipt */
+	const char *ref;           /* our reference ("smsq-42"); NULL for a report
+				      that names its message by provider_id and to
+				      (receipts_by_to) */
+	const char *ref_name;      /* what the API calls ref ("messageId"), for err */
+	const char *provider_id;   /* the provider's id of the message */
+	const char *to;            /* the recipient */
+	const char *at;            /* the report's time (provider_parse_time()); NULL:
+				      the callback's now_ms */
+	const char *at_name;       /* what the API calls it ("doneAt"), for err */
+	const char *status;        /* the status word, cut to fit */
+	const char *error;         /* the error code, cut to fit; "", "0" or NULL: none */
+};
+
+/*
+ * Fill *r from *rep: r->id from rep->ref (provider_ref_id(); 0 when ref is
+ * NULL), the strings copied and sanitised as results' are (control
+ * characters replaced, invalid UTF-8 replaced), at_ms from rep->at or
+ * now_ms.  Returns PROVIDER_RECEIPT_OK, or PROVIDER_RECEIPT_MALFORMED with
+ * err naming the field (never its value): a ref that is not ours, a
+ * provider_id or a recipient too long to keep whole, an unreadable time.
+ */
+int provider_receipt_fill(struct provider_receipt *r, const struct provider_report *rep,
+			  int64_t now_ms, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
+/* For an API whose callback carries one report: PROVIDER_RECEIPT_OK if
+ * cap has room for it, else PROVIDER_RECEIPT_MALFORMED with err. */
+int provider_receipts_one(size_t cap, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
+/* Reads one element of a callback's list of reports into *r: an enum
+ * provider_receipt_rc, with err on an error. */
+typedef int provider_list_entry_fn(struct jscan_val entry, int64_t now_ms,
+				   struct provider_receipt *r, char *err, size_t errlen);
+
+/*
+ * The receipts() of an API whose callback is a JSON object listing its
+ * reports under list_key (Infobip's "results", the webhook contract's
+ * "receipts"): each element read by fn into out[0..*n).  More than cap
+ * elements, no such array, an element fn refuses: MALFORMED (err says
+ * which, prefixed "report N: "), *n 0.  An empty list is OK with *n 0.
+ */
+int provider_receipts_list(const struct provider_callback *cb, const char *list_key,
+			   provider_list_entry_fn *fn, struct provider_receipt *out, size_t cap,
+			   size_t *n, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
+/* Twilio's X-Twilio-Signature for the POST fields f of a request to url:
+ * base64 of HMAC-SHA1 under token of url followed by each field's name and
+ * value, sorted by name then value (provider_twilio.c).  0, or -1 (out
+ * ""). */
+int provider_twilio_signature(const char *token, const char *url, const struct provider_form *f,
+			      char out[HMAC_SHA1_BASE64]) SMSQ_WARN_UNUSED;
+
+/* The part of build() every adapter shares for conf->receipt_url: 0 if it
+ * is "" (no reports asked) or an http:// or https:// URL of RFC 3986's
+ * characters without a query or a fragment (so safe in a JSON string, a
+ * form, and for Twilio's "?ref=" after it); else -1 with err, which never
+ * shows the URL (it holds the endpoint's token). */
+int provider_receipt_url_check(const struct provider_conf *conf, char *err, size_t errlen)
+	SMSQ_WARN_UNUSED;
 
 #endif

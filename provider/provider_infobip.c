@@ -41,6 +41,24 @@
  * A whole-request error is {"requestError": {"serviceException": {"messageId",
  * "text"}}} (or the newer {"errorCode", "description"}) with a 4xx/5xx; it
  * goes through provider_fail_all() with that text.
+ *
+ * Delivery reports.  With a receipt URL, each message of the request adds
+ * "notifyUrl": <receipt URL>, "notifyContentType": "application/json", and
+ * Infobip POSTs {"results": [...]} there, up to 100 reports a request by
+ * default, each {"messageId" (our ref), "to", "sentAt", "doneAt",
+ * "status": {groupId, groupName, id, name, description}, "error": {id,
+ * name, ...}, "price", ...}.  Nothing signs them: the endpoint's secret
+ * path is the authentication.  By status group:
+ *
+ *   DELIVERED                               -> final, delivered; but
+ *     DELIVERED_TO_OPERATOR (id 2)          -> interim: Infobip's status
+ *                                              table says a handset report
+ *                                              may follow
+ *   UNDELIVERABLE, EXPIRED, REJECTED        -> final, not delivered
+ *   PENDING, any other group                -> interim
+ *
+ * status is the status name, error the error id when not 0, the time
+ * doneAt (yyyy-MM-dd'T'HH:mm:ss.SSS+0000).
  */
 #include "provider/provider.h"
 #include "provider/provider_impl.h"
@@ -106,6 +124,11 @@ static void messages_body(struct provider_request *out, const struct provider_co
 		}
 		RAW(",\"text\":");
 		provider_buf_json_str(&b, m->text);
+		if (conf->receipt_url[0] != '\0') {
+			RAW(",\"notifyUrl\":");
+			provider_buf_json_str(&b, conf->receipt_url);
+			RAW(",\"notifyContentType\":\"application/json\"");
+		}
 		RAW("}");
 	}
 	RAW("]}");
@@ -120,7 +143,8 @@ static int infobip_build(const struct provider_conf *conf, const struct provider
 	if (provider_check_batch(msgs, n, PROVIDER_INFOBIP_MAX_BATCH, 1, err, errlen) != 0)
 		goto fail;
 	if (provider_request_url(out, conf, err, errlen, "/sms/2/text/advanced") != 0 ||
-	    provider_json_request(out, conf, "App", "Infobip API key", msgs, n, err, errlen) != 0)
+	    provider_json_request(out, conf, "App", "Infobip API key", msgs, n, err, errlen) != 0 ||
+	    provider_receipt_url_check(conf, err, errlen) != 0)
 		goto fail;
 	messages_body(out, conf, msgs, n);
 	return 0;
@@ -253,6 +277,80 @@ static void infobip_parse(const struct provider_conf *conf, const struct provide
 	provider_batch_parse(&infobip_answer, resp, msgs, n, out);
 }
 
+/* ---- receipts --------------------------------------------------------------- */
+
+#define IB_DELIVERED_TO_OPERATOR 2           /* a DELIVERED status that is not final */
+
+/* Status groups in a report (groupName). */
+static const struct provider_status_word groups[] = {
+	{ "DELIVERED", 1, 1 },
+	{ "UNDELIVERABLE", 1, 0 },
+	{ "EXPIRED", 1, 0 },
+	{ "REJECTED", 1, 0 },
+	{ "PENDING", 0, 0 },
+};
+
+/* The members of a report, and of its status and error, report_of reads. */
+enum { RP_ID, RP_TO, RP_DONE, RP_STATUS, RP_ERROR, RP_KEYS };
+static const char *const report_keys[RP_KEYS] = {
+	[RP_ID] = "messageId", [RP_TO] = "to", [RP_DONE] = "doneAt", [RP_STATUS] = "status",
+	[RP_ERROR] = "error",
+};
+enum { RS_GNAME, RS_ID, RS_NAME, RS_KEYS };
+static const char *const report_status_keys[RS_KEYS] = {
+	[RS_GNAME] = "groupName", [RS_ID] = "id", [RS_NAME] = "name",
+};
+
+/* One element of "results" into *r. */
+static int report_of(struct jscan_val entry, int64_t now_ms, struct provider_receipt *r,
+		     char *err, size_t errlen)
+{
+	char idb[PROVIDER_JSON_STR_MAX], tob[PROVIDER_JSON_STR_MAX], atb[PROVIDER_JSON_STR_MAX];
+	char gnameb[PROVIDER_JSON_STR_MAX], nameb[PROVIDER_JSON_STR_MAX], errorb[PROVIDER_ERROR_MAX];
+	struct jscan_val m[RP_KEYS], st[RS_KEYS];
+	struct provider_report rep = { .ref_name = "messageId", .at_name = "doneAt" };
+	const char *gname;
+	int64_t id = -1, code = 0;
+
+	jscan_members(entry, report_keys, m, RP_KEYS);
+	jscan_members(m[RP_STATUS], report_status_keys, st, RS_KEYS);
+	rep.ref = provider_json_strv(m[RP_ID], idb, sizeof(idb));
+	gname = provider_json_strv(st[RS_GNAME], gnameb, sizeof(gnameb));
+	if (rep.ref == NULL || gname == NULL) {
+		err_set(err, errlen, "no messageId or no status.groupName");
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	if (provider_json_opt_int(st[RS_ID], &id) != 0 ||
+	    provider_json_opt_int(jscan_get(m[RP_ERROR], "id"), &code) != 0) {
+		err_set(err, errlen, "status.id or error.id is not an integer");
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	if (provider_json_opt_str(m[RP_TO], tob, sizeof(tob), &rep.to) != 0 ||
+	    provider_json_opt_str(m[RP_DONE], atb, sizeof(atb), &rep.at) != 0) {
+		err_set(err, errlen, "to or doneAt is not a string");
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	rep.status = provider_json_strv(st[RS_NAME], nameb, sizeof(nameb));
+	if (rep.status == NULL)
+		rep.status = gname;
+	provider_status_lookup(groups, sizeof(groups) / sizeof(groups[0]), gname, &rep.final,
+			       &rep.delivered);
+	if (id == IB_DELIVERED_TO_OPERATOR || strcmp(rep.status, "DELIVERED_TO_OPERATOR") == 0)
+		rep.final = rep.delivered = 0;
+	snprintf(errorb, sizeof(errorb), "%" PRId64, code);
+	rep.error = errorb;
+	rep.provider_id = rep.ref; /* the messageId is Infobip's id of it too */
+	return provider_receipt_fill(r, &rep, now_ms, err, errlen);
+}
+
+static int infobip_receipts(const struct provider_conf *conf, const struct provider_callback *cb,
+			    struct provider_receipt *out, size_t cap, size_t *n, char *err,
+			    size_t errlen)
+{
+	(void)conf;
+	return provider_receipts_list(cb, "results", report_of, out, cap, n, err, errlen);
+}
+
 const struct provider_ops provider_infobip_ops = {
 	.api = "infobip",
 	.max_batch = PROVIDER_INFOBIP_MAX_BATCH,
@@ -262,4 +360,5 @@ const struct provider_ops provider_infobip_ops = {
 	.count_segments = 1, /* billed per SMS part: PROVIDERS.md */
 	.build = infobip_build,
 	.parse = infobip_parse,
+	.receipts = infobip_receipts,
 };

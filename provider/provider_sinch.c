@@ -48,6 +48,24 @@
  *
  * Errors carry {"code": "syntax_invalid_json", "text": "..."}; a numeric
  * code is taken too (the SDKs' tests write one).
+ *
+ * Delivery reports.  With a receipt URL, the batch asks "delivery_report":
+ * "per_recipient" and "callback_url": <receipt URL>: Sinch then POSTs one
+ * report per recipient and status change, {"type":
+ * "recipient_delivery_report_sms", "batch_id", "recipient", "code",
+ * "status", "at", "operator_status_at", "client_reference"}.  Nothing in it
+ * names our message: client_reference is the batch's (the first
+ * message's), so a report is matched by the batch id (each message's
+ * provider id) and its recipient: receipts_by_to, receipt id 0.  Nothing
+ * signs it: the endpoint's secret path is the authentication.
+ *
+ *   Delivered                               -> final, delivered
+ *   Failed, Expired, Rejected, Aborted,     -> final, not delivered (error:
+ *   Cancelled, Deleted                         the code)
+ *   Queued, Dispatched, Unknown, any other  -> interim.  Sinch calls Unknown
+ *                                              final, but it says only that
+ *                                              no receipt came: neither
+ *                                              delivered nor not
  */
 #include "provider/provider.h"
 #include "provider/provider_impl.h"
@@ -60,6 +78,8 @@
 
 #define SINCH_PARAM "text"             /* the one parameter: a recipient's text */
 #define SINCH_ILLEGAL_NUMBER "illegal_number_type" /* a 403 about a number */
+#define SINCH_REPORTS "per_recipient"  /* delivery_report: one callback a recipient */
+#define SINCH_REPORT_TYPE "recipient_delivery_report_sms" /* what such a callback is */
 
 /* ---- build ---------------------------------------------------------------- */
 
@@ -93,6 +113,10 @@ static void batch_body(struct provider_request *out, const struct provider_conf 
 	}
 	RAW("}},\"client_reference\":");
 	provider_buf_json_str(&b, msgs[0].ref);
+	if (conf->receipt_url[0] != '\0') {
+		RAW(",\"delivery_report\":\"" SINCH_REPORTS "\",\"callback_url\":");
+		provider_buf_json_str(&b, conf->receipt_url);
+	}
 	RAW("}");
 #undef RAW
 	provider_request_take_body(out, &b);
@@ -118,7 +142,8 @@ static int sinch_build(const struct provider_conf *conf, const struct provider_m
 		goto fail;
 	}
 	if (provider_request_url(out, conf, err, errlen, "/xms/v1/%s/batches", conf->account) != 0 ||
-	    provider_json_request(out, conf, "Bearer", "Sinch API token", msgs, n, err, errlen) != 0)
+	    provider_json_request(out, conf, "Bearer", "Sinch API token", msgs, n, err, errlen) != 0 ||
+	    provider_receipt_url_check(conf, err, errlen) != 0)
 		goto fail;
 	batch_body(out, conf, msgs, n);
 	return 0;
@@ -196,12 +221,86 @@ static void sinch_parse(const struct provider_conf *conf, const struct provider_
 	provider_batch_parse(&sinch_answer, resp, msgs, n, out);
 }
 
+/* ---- receipts --------------------------------------------------------------- */
+
+/* Delivery report statuses (Sinch's "Delivery report statuses" table). */
+static const struct provider_status_word statuses[] = {
+	{ "Delivered", 1, 1 },
+	{ "Failed", 1, 0 },
+	{ "Expired", 1, 0 },
+	{ "Rejected", 1, 0 },
+	{ "Aborted", 1, 0 },
+	{ "Cancelled", 1, 0 },
+	{ "Deleted", 1, 0 },
+	{ "Queued", 0, 0 },
+	{ "Dispatched", 0, 0 },
+	{ "Unknown", 0, 0 },
+};
+
+/* The members of a recipient delivery report sinch_receipts reads. */
+enum { DR_TYPE, DR_BATCH, DR_TO, DR_CODE, DR_STATUS, DR_AT, DR_KEYS };
+static const char *const report_keys[DR_KEYS] = {
+	[DR_TYPE] = "type", [DR_BATCH] = "batch_id", [DR_TO] = "recipient", [DR_CODE] = "code",
+	[DR_STATUS] = "status", [DR_AT] = "at",
+};
+
+/* One callback: one recipient's report, named by batch id and number. */
+static int sinch_receipts(const struct provider_conf *conf, const struct provider_callback *cb,
+			  struct provider_receipt *out, size_t cap, size_t *n, char *err,
+			  size_t errlen)
+{
+	char typeb[PROVIDER_JSON_STR_MAX], batchb[PROVIDER_JSON_STR_MAX], tob[PROVIDER_JSON_STR_MAX];
+	char statusb[PROVIDER_JSON_STR_MAX], atb[PROVIDER_JSON_STR_MAX], codeb[PROVIDER_ERROR_MAX];
+	struct provider_report rep = { .at_name = "at" };
+	struct jscan_val root, m[DR_KEYS];
+	const char *type;
+	int64_t code = 0;
+	int rc;
+
+	(void)conf;
+	*n = 0;
+	rc = provider_callback_json(cb, &root, err, errlen);
+	if (rc == PROVIDER_RECEIPT_OK)
+		rc = provider_receipts_one(cap, err, errlen);
+	if (rc != PROVIDER_RECEIPT_OK)
+		return rc;
+	jscan_members(root, report_keys, m, DR_KEYS);
+	type = provider_json_strv(m[DR_TYPE], typeb, sizeof(typeb));
+	if (type == NULL || strcmp(type, SINCH_REPORT_TYPE) != 0) {
+		err_set(err, errlen, "not a " SINCH_REPORT_TYPE);
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	rep.provider_id = provider_json_strv(m[DR_BATCH], batchb, sizeof(batchb));
+	rep.to = provider_json_strv(m[DR_TO], tob, sizeof(tob));
+	rep.status = provider_json_strv(m[DR_STATUS], statusb, sizeof(statusb));
+	if (rep.provider_id == NULL || rep.provider_id[0] == '\0' || rep.to == NULL ||
+	    rep.to[0] == '\0' || rep.status == NULL) {
+		err_set(err, errlen, "no batch_id, recipient or status");
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	if (provider_json_opt_int(m[DR_CODE], &code) != 0 ||
+	    provider_json_opt_str(m[DR_AT], atb, sizeof(atb), &rep.at) != 0) {
+		err_set(err, errlen, "code is not an integer or at not a string");
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	provider_status_lookup(statuses, sizeof(statuses) / sizeof(statuses[0]), rep.status,
+			       &rep.final, &rep.delivered);
+	snprintf(codeb, sizeof(codeb), "%" PRId64, code);
+	rep.error = codeb;
+	rc = provider_receipt_fill(&out[0], &rep, cb->now_ms, err, errlen);
+	if (rc == PROVIDER_RECEIPT_OK)
+		*n = 1;
+	return rc;
+}
+
 const struct provider_ops provider_sinch_ops = {
 	.api = "sinch",
 	.max_batch = PROVIDER_SINCH_MAX_BATCH,
 	.max_text_units = PROVIDER_SINCH_TEXT_MAX,
 	.distinct_to = 1,
 	.count_segments = 0, /* "a batch with 10 recipients will count as 10 messages" */
+	.receipts_by_to = 1, /* a report names batch_id and recipient only */
 	.build = sinch_build,
 	.parse = sinch_parse,
+	.receipts = sinch_receipts,
 };

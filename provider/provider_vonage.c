@@ -60,6 +60,25 @@
  * Any other HTTP status follows the shared rules (provider.c), with the
  * body's "error-text", or the "title" and "detail" of Vonage's newer error
  * documents, as the detail.
+ *
+ * Delivery reports.  With a receipt URL, the request adds callback=<receipt
+ * URL> and status-report-req=true (a boolean in Vonage's API description;
+ * the SDKs send their language's true), and needs our reference as
+ * client-ref: a receipt names the message by it.  Vonage's SDK refuses a
+ * callback over 100 characters, so build() does.  A receipt comes as a
+ * GET with query arguments, a form POST or a JSON POST (the account's
+ * setting), every value a string: msisdn (the recipient), to (our
+ * sender), network-code, messageId, price, status, scts, err-code,
+ * api-key, client-ref, message-timestamp ("2026-12-07 18:00:01", UTC, or
+ * with " +0000" after it).  api-key must be our API key (FORGED
+ * otherwise; it is not a secret: the endpoint's path is); a long text
+ * gets a receipt for each of its parts, each with its own messageId and
+ * our client-ref.
+ *
+ *   delivered                               -> final, delivered
+ *   expired, failed, rejected               -> final, not delivered (error:
+ *                                              err-code)
+ *   accepted, buffered, unknown, any other  -> interim
  */
 #include "provider/provider.h"
 #include "provider/provider_impl.h"
@@ -100,6 +119,7 @@ static const struct vonage_status statuses[] = {
 };
 
 #define VONAGE_SUCCESS 0
+#define VONAGE_CALLBACK_MAX 100        /* longest callback: Vonage's SDK's limit */
 
 /* ---- build ---------------------------------------------------------------- */
 
@@ -124,14 +144,29 @@ static int vonage_build(const struct provider_conf *conf, const struct provider_
 		goto fail;
 	if (provider_form_request(out, conf, "Vonage API key", "Vonage API secret", err,
 				  errlen) != 0 ||
-	    provider_request_url(out, conf, err, errlen, "/sms/json") != 0)
+	    provider_request_url(out, conf, err, errlen, "/sms/json") != 0 ||
+	    provider_receipt_url_check(conf, err, errlen) != 0)
 		goto fail;
+	if (conf->receipt_url[0] != '\0' && strlen(conf->receipt_url) > VONAGE_CALLBACK_MAX) {
+		err_set(err, errlen, "provider %s: receipt URL longer than the %d characters Vonage "
+			"takes as a callback", conf->name, VONAGE_CALLBACK_MAX);
+		goto fail;
+	}
+	if (conf->receipt_url[0] != '\0' && (msgs[0].ref == NULL || msgs[0].ref[0] == '\0')) {
+		err_set(err, errlen, "message %" PRIu64 ": no reference for its receipts",
+			msgs[0].id);
+		goto fail;
+	}
 	provider_buf_form(&b, "from", bare_number(conf->sender));
 	provider_buf_form(&b, "to", bare_number(msgs[0].to));
 	provider_buf_form(&b, "text", msgs[0].text);
 	provider_buf_form(&b, "type", msgs[0].ucs2 ? "unicode" : "text");
 	if (msgs[0].ref != NULL && msgs[0].ref[0] != '\0')
 		provider_buf_form(&b, "client-ref", msgs[0].ref);
+	if (conf->receipt_url[0] != '\0') {
+		provider_buf_form(&b, "callback", conf->receipt_url);
+		provider_buf_form(&b, "status-report-req", "true");
+	}
 	provider_request_take_body(out, &b);
 	return 0;
 fail:
@@ -277,6 +312,111 @@ static void vonage_parse(const struct provider_conf *conf, const struct provider
 	provider_single_parse(resp, msgs, n, out, parse_answer, parse_error, "Vonage");
 }
 
+/* ---- receipts --------------------------------------------------------------- */
+
+/* A receipt's status (Vonage's "Delivery receipts" guide). */
+static const struct provider_status_word dlr_statuses[] = {
+	{ "delivered", 1, 1 },
+	{ "expired", 1, 0 },
+	{ "failed", 1, 0 },
+	{ "rejected", 1, 0 },
+	{ "accepted", 0, 0 },
+	{ "buffered", 0, 0 },
+	{ "unknown", 0, 0 },
+};
+
+/* The fields of a receipt vonage_receipts reads. */
+enum { RF_KEY, RF_REF, RF_ID, RF_TO, RF_STATUS, RF_ERROR, RF_AT, RF_N };
+static const char *const receipt_fields[RF_N] = {
+	[RF_KEY] = "api-key", [RF_REF] = "client-ref", [RF_ID] = "messageId",
+	[RF_TO] = "msisdn", [RF_STATUS] = "status", [RF_ERROR] = "err-code",
+	[RF_AT] = "message-timestamp",
+};
+
+/* Where a receipt's fields are: the query of a GET, a form or a JSON
+ * object POSTed. */
+struct receipt_source {
+	const struct provider_callback *cb;  /* the query, when form and json are unset */
+	const struct provider_form *form;    /* a form body, or NULL */
+	struct jscan_val json;               /* a JSON body, or absent */
+	char buf[RF_N][PROVIDER_JSON_STR_MAX]; /* JSON strings, decoded */
+};
+
+/* Each field of the receipt into v (NULL: absent, or not a string). */
+static void read_fields(struct receipt_source *src, const char *v[RF_N])
+{
+	struct jscan_val m[RF_N];
+
+	if (src->json.p != NULL)
+		jscan_members(src->json, receipt_fields, m, RF_N);
+	for (int i = 0; i < RF_N; i++) {
+		if (src->json.p != NULL)
+			v[i] = provider_json_strv(m[i], src->buf[i], sizeof(src->buf[i]));
+		else if (src->form != NULL)
+			v[i] = provider_form_get(src->form, receipt_fields[i]);
+		else
+			v[i] = provider_callback_arg(src->cb, receipt_fields[i]);
+	}
+}
+
+/* The receipt in v into *r, once it is known to be of our account. */
+static int receipt_of(const struct provider_conf *conf, const char *v[RF_N], int64_t now_ms,
+		      struct provider_receipt *r, char *err, size_t errlen)
+{
+	struct provider_report rep = {
+		.ref = v[RF_REF], .ref_name = "client-ref", .provider_id = v[RF_ID],
+		.to = v[RF_TO], .at = v[RF_AT], .at_name = "message-timestamp",
+		.status = v[RF_STATUS], .error = v[RF_ERROR],
+	};
+
+	if (v[RF_KEY] == NULL || strcmp(v[RF_KEY], conf->account) != 0) {
+		err_set(err, errlen, "api-key is not the configured API key");
+		return PROVIDER_RECEIPT_FORGED;
+	}
+	if (rep.ref == NULL || rep.provider_id == NULL || rep.status == NULL) {
+		err_set(err, errlen, "no client-ref, messageId or status");
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	provider_status_lookup(dlr_statuses, sizeof(dlr_statuses) / sizeof(dlr_statuses[0]),
+			       rep.status, &rep.final, &rep.delivered);
+	return provider_receipt_fill(r, &rep, now_ms, err, errlen);
+}
+
+/* One receipt, as a GET, a form POST or a JSON POST. */
+static int vonage_receipts(const struct provider_conf *conf, const struct provider_callback *cb,
+			   struct provider_receipt *out, size_t cap, size_t *n, char *err,
+			   size_t errlen)
+{
+	struct receipt_source src = { .cb = cb };
+	struct provider_form form = { 0 };
+	const char *v[RF_N];
+	int rc = PROVIDER_RECEIPT_MALFORMED;
+
+	*n = 0;
+	if (provider_receipts_one(cap, err, errlen) != PROVIDER_RECEIPT_OK)
+		goto out;
+	if (cb->method != NULL && strcmp(cb->method, "POST") == 0 &&
+	    provider_media_type_is(cb->content_type, "application/x-www-form-urlencoded")) {
+		if (provider_form_parse(cb->body, cb->body_len, &form, err, errlen) != 0)
+			goto out;
+		src.form = &form;
+	} else if (cb->method != NULL && strcmp(cb->method, "POST") == 0) {
+		rc = provider_callback_json(cb, &src.json, err, errlen);
+		if (rc != PROVIDER_RECEIPT_OK)
+			goto out;
+	} else if (cb->method == NULL || strcmp(cb->method, "GET") != 0) {
+		err_set(err, errlen, "neither a GET nor a POST");
+		goto out;
+	}
+	read_fields(&src, v);
+	rc = receipt_of(conf, v, cb->now_ms, &out[0], err, errlen);
+	if (rc == PROVIDER_RECEIPT_OK)
+		*n = 1;
+out:
+	provider_form_clear(&form);
+	return rc;
+}
+
 const struct provider_ops provider_vonage_ops = {
 	.api = "vonage",
 	.max_batch = PROVIDER_VONAGE_MAX_BATCH,
@@ -287,4 +427,5 @@ const struct provider_ops provider_vonage_ops = {
 	.needs_encoding = 1,
 	.build = vonage_build,
 	.parse = vonage_parse,
+	.receipts = vonage_receipts,
 };

@@ -19,6 +19,21 @@
  * "throttled" there slows the whole provider like a 429 does.  Anything that
  * is not a 2xx is about the whole request and follows provider_fail_all(),
  * with {"error": "...", "retry_after_ms": N} as an optional body.
+ *
+ * Delivery reports.  With a receipt URL, the request adds "callback_url":
+ * <receipt URL> after "messages", and the gateway POSTs there
+ *
+ *   Authorization: Bearer <token>            (when a token is set)
+ *   {"receipts":[{"ref":"smsq-1","id":"gw-1","status":"delivered",
+ *                 "provider_status":"DELIVRD","error":"","at":"2026-12-07T18:00:01Z"},
+ *                ...]}
+ *
+ * ref (our reference) and status are required; "delivered" is final and
+ * delivered, "undelivered" final and not, any other status (the contract
+ * says "pending") interim; id, provider_status (the word kept, else the
+ * status), error and at (RFC 3339; else now) are optional.  With a token,
+ * a missing or wrong Authorization is FORGED: the token is compared in
+ * constant time.
  */
 #include "provider/provider.h"
 #include "provider/provider_impl.h"
@@ -28,9 +43,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/xalloc.h"
 #include "common/err.h"
+#include "common/hmac.h"
 
 /* Largest retry_after_ms taken from a body (ms fit in int64 with room). */
 #define WEBHOOK_RETRY_AFTER_MAX_MS ((double)INT64_MAX / 4)
@@ -78,7 +95,8 @@ static int webhook_build(const struct provider_conf *conf, const struct provider
 			conf->name);
 		goto fail;
 	}
-	if (provider_request_url(out, conf, err, errlen, "%s", "") != 0)
+	if (provider_request_url(out, conf, err, errlen, "%s", "") != 0 ||
+	    provider_receipt_url_check(conf, err, errlen) != 0)
 		goto fail;
 	if (provider_request_header(out, "Content-Type: application/json") != 0 ||
 	    provider_request_header(out, "Accept: application/json") != 0 ||
@@ -192,6 +210,78 @@ static void webhook_parse(const struct provider_conf *conf, const struct provide
 	provider_batch_parse(&webhook_answer, resp, msgs, n, out);
 }
 
+/* ---- receipts --------------------------------------------------------------- */
+
+#define BEARER "Bearer "
+
+static const struct provider_status_word statuses[] = {
+	{ "delivered", 1, 1 },
+	{ "undelivered", 1, 0 },
+	{ "pending", 0, 0 },
+};
+
+/* The members of a receipt report_of reads. */
+enum { RC_REF, RC_ID, RC_STATUS, RC_WORD, RC_ERROR, RC_AT, RC_KEYS };
+static const char *const receipt_keys[RC_KEYS] = {
+	[RC_REF] = "ref", [RC_ID] = "id", [RC_STATUS] = "status",
+	[RC_WORD] = "provider_status", [RC_ERROR] = "error", [RC_AT] = "at",
+};
+
+/* One element of "receipts" into *r. */
+static int report_of(struct jscan_val entry, int64_t now_ms, struct provider_receipt *r,
+		     char *err, size_t errlen)
+{
+	char bufs[RC_KEYS][PROVIDER_JSON_STR_MAX];
+	const char *v[RC_KEYS];
+	struct jscan_val m[RC_KEYS];
+	struct provider_report rep = { .ref_name = "ref", .at_name = "at" };
+
+	jscan_members(entry, receipt_keys, m, RC_KEYS);
+	for (int i = 0; i < RC_KEYS; i++) {
+		if (provider_json_opt_str(m[i], bufs[i], sizeof(bufs[i]), &v[i]) != 0) {
+			err_set(err, errlen, "%s is not a string", receipt_keys[i]);
+			return PROVIDER_RECEIPT_MALFORMED;
+		}
+	}
+	if (v[RC_REF] == NULL || v[RC_STATUS] == NULL) {
+		err_set(err, errlen, "no ref or no status");
+		return PROVIDER_RECEIPT_MALFORMED;
+	}
+	provider_status_lookup(statuses, sizeof(statuses) / sizeof(statuses[0]), v[RC_STATUS],
+			       &rep.final, &rep.delivered);
+	rep.ref = v[RC_REF];
+	rep.provider_id = v[RC_ID];
+	rep.status = v[RC_WORD] != NULL ? v[RC_WORD] : v[RC_STATUS];
+	rep.error = v[RC_ERROR];
+	rep.at = v[RC_AT];
+	return provider_receipt_fill(r, &rep, now_ms, err, errlen);
+}
+
+/* With a token, the gateway must send "Authorization: Bearer <token>". */
+static int bearer_ok(const struct provider_conf *conf, const struct provider_callback *cb)
+{
+	const char *auth = provider_callback_header(cb, "Authorization");
+	size_t pl = sizeof(BEARER) - 1;
+
+	if (conf->token[0] == '\0')
+		return 1;
+	if (auth == NULL || strncasecmp(auth, BEARER, pl) != 0)
+		return 0;
+	return hmac_equal(auth + pl, strlen(auth + pl), conf->token, strlen(conf->token));
+}
+
+static int webhook_receipts(const struct provider_conf *conf, const struct provider_callback *cb,
+			    struct provider_receipt *out, size_t cap, size_t *n, char *err,
+			    size_t errlen)
+{
+	*n = 0;
+	if (!bearer_ok(conf, cb)) {
+		err_set(err, errlen, "no Authorization, or not the configured bearer token");
+		return PROVIDER_RECEIPT_FORGED;
+	}
+	return provider_receipts_list(cb, "receipts", report_of, out, cap, n, err, errlen);
+}
+
 const struct provider_ops provider_webhook_ops = {
 	.api = "webhook",
 	.max_batch = PROVIDER_WEBHOOK_MAX_BATCH,
@@ -199,4 +289,5 @@ const struct provider_ops provider_webhook_ops = {
 	.count_segments = 1, /* billed per SMS part: PROVIDERS.md */
 	.build = webhook_build,
 	.parse = webhook_parse,
+	.receipts = webhook_receipts,
 };
