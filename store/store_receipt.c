@@ -85,6 +85,12 @@ static int record(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
 	else if (e->st.state == STORE_STATE_DELIVERED || e->st.state == STORE_STATE_UNDELIVERED)
 		snprintf(had, sizeof(had), "%.*s", (int)strcspn(e->note, " "), e->note);
 	receipt_note(note, sizeof(note), provider_id, had, delivered, status, error);
+	if (e->st.state == to && strcmp(note, e->note) == 0) {
+		/* the same report, later (an API whose reports carry no time
+		 * is dated when they come): the first one's time stays */
+		*res = STORE_RECEIPT_REPEATED;
+		return 0;
+	}
 	*res = STORE_RECEIPT_RECORDED;
 	return entry_del_move(s, txn, id, &hr, e, to, at_ms, note, now_ms, c);
 }

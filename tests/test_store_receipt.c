@@ -54,6 +54,11 @@ static void sent_becomes_delivered_then_the_newer_report_wins(void **state)
 	assert_int_equal(r[0].result, STORE_RECEIPT_RECORDED);
 	assert_int_equal(state_of(f, 1, note, sizeof(note)), STORE_STATE_DELIVERED);
 	assert_string_equal(note, "SM-provider-1 delivered DELIVRD");
+	/* the same report later (a report without a time of its own is dated
+	 * when it comes): a repeat, its first time kept */
+	r[0] = receipt(1, 1, NOW + 1200, "DELIVRD");
+	assert_int_equal(store_receipts(f->st, r, 1, NOW + 1200), STORE_OK);
+	assert_int_equal(r[0].result, STORE_RECEIPT_REPEATED);
 	/* the same again; an older "undelivered"; a newer one */
 	r[0] = receipt(1, 1, NOW + 1000, "DELIVRD");
 	r[1] = receipt(1, 0, NOW + 500, "EXPIRED");

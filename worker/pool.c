@@ -236,8 +236,14 @@ static int run_receiver(struct pool *p, struct counters_data *ctr)
 		.log_format = LOG_FORMAT_TEXT,
 	};
 
-	for (int i = 0; i < p->cfg->n_providers; i++)
+	for (int i = 0; i < p->cfg->n_providers; i++) {
 		confs[i] = p->cfg->providers[i].conf;
+		if (provider_kind_parse(p->cfg->providers[i].type, &confs[i].kind) != 0) {
+			log_error("receipts: provider %s: unknown type '%s'", confs[i].name,
+				  p->cfg->providers[i].type); /* config_check() refuses it */
+			return 1;
+		}
+	}
 	(void)log_level_parse(p->cfg->log_level, &ro.log_level);
 	(void)log_format_parse(p->cfg->log_format, &ro.log_format);
 	return receive_run(&ro);
