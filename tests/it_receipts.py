@@ -27,6 +27,7 @@ SMSQ_KEEP_TMP=1 keeps each test's directory.
 """
 
 import base64
+import collections
 import datetime
 import hashlib
 import hmac
@@ -201,7 +202,7 @@ class ReceiptsBase(DispatchBase):
 class ReceiptsTest(ReceiptsBase):
 
     def check_api(self, api):
-        pool, url, msgs = self.receipts_pool(api, 6)
+        pool, url, msgs = self.receipts_pool(api, 6, extra="expect_s = 1\n")
         ids = sorted(msgs)
         m = [msgs[i] for i in ids]
         t = BASE_MS
@@ -268,8 +269,14 @@ class ReceiptsTest(ReceiptsBase):
             wait_for(lambda: self.receipts_metrics(pool) == want, 10, "the metrics")
         except AssertionError:
             self.assertEqual(self.receipts_metrics(pool), want, api)
+        # the one left without a report is counted as such once expect_s passed
+        wait_for(lambda: self.stats()["receipts"]["missing"] == 1, 30, "one without a report")
         st = self.stats()
+        self.assertEqual(st["receipts"]["missing_after_s"], 1)
         self.assertEqual(st["receipts"]["delivered"], 3, st["receipts"])
+        text = ctl(self.data_dir, "stats").stdout
+        self.assertIn("3 delivered, 2 undelivered", text)
+        self.assertIn("1 sent 1 s ago or more with no delivery report", text)
         self.assertEqual(st["receipts_held"], 1 if named else 0)
         self.finish(pool)
 
@@ -287,6 +294,90 @@ class ReceiptsTest(ReceiptsBase):
 
     def test_webhook(self):
         self.check_api("webhook")
+
+
+class FakeReportsTest(ReceiptsBase):
+    """The fake provider sends the reports, as the real ones do: delays,
+    a share undelivered, repeats, an older contradicting report after the
+    final one, interim reports first; each message must end in what its
+    final report said, and the booking backend (with Infobip) must be told."""
+
+    FAKE_ARGS = ["--receipt-delay-ms", "20:400", "--receipt-undelivered", "0.1",
+                 "--receipt-repeat", "0.1", "--receipt-out-of-order", "0.1",
+                 "--receipt-interim", "0.2", "--seed", "11"]
+
+    def check_fake(self, api, n, fake_args=(), outcomes=False):
+        fake = self.fake(args=self.FAKE_ARGS + list(fake_args))
+        conf = self.config([("main", self.provider(fake, api))])
+        port = harness.free_port()
+        extra = "[receipts]\nlisten = 127.0.0.1:%d\ntoken = %s\n" % (port, TOKEN)
+        if outcomes:
+            from it_outcomes import SECRET, Receiver, read_outcomes
+            told_path = os.path.join(self.tmp, "outcomes.ndjson")
+            receiver = Receiver(self.tmp, told_path).start()
+            extra += "[outcomes]\nurl = http://127.0.0.1:%d/outcomes\nsecret = %s\n" % (
+                receiver.port, SECRET)
+        with open(conf, "a") as f:
+            f.write(extra)
+        pool = self.pool(args=["-c", conf])
+        path, _ = self.events(api, n)
+        self.publish_all(pool, path, n)
+        self.wait_states(pool, lambda s: s["states"]["delivered"] + s["states"]["undelivered"]
+                         == n, 180, "every message reported")
+        wait_for(lambda: fake.stats()["receipts_pending"] == 0, 60, "the fake's last reports")
+        fstats = fake.stats()
+        fake.stop()  # its record flushed
+        reps = harness.read_receipts(fake.record_path)
+        self.assertTrue(reps)
+        self.assertTrue(all(200 <= r.status < 300 for r in reps),
+                        [r for r in reps if not 200 <= r.status < 300][:5])
+        # what each message's final report said, by its name in the reports
+        final = {}
+        for r in reps:
+            if r.flags == "-" and r.report != "interim":
+                final[(r.ref, r.dest.lstrip("+")) if api == "sinch" else r.ref] = r.report
+        self.assertEqual(len(final), n)
+        got = {}
+        for j in self.listed("delivered") + self.listed("undelivered"):
+            out = ctl(self.data_dir, "inspect", "--show-number", "--json", str(j["id"]))
+            m = json.loads(out.stdout)
+            name = (m["note"].split(" ")[0], m["to"].lstrip("+")) if api == "sinch" \
+                else "smsq-%d" % m["id"]
+            got[name] = m["state"]
+        self.assertEqual(got, final)
+        counted = self.receipts_metrics(pool)
+        kinds = {f: sum(1 for r in reps if r.flags == f) for f in ("repeat", "older")}
+        self.assertGreater(kinds["repeat"], 0)
+        self.assertGreater(kinds["older"], 0)
+        # (a report that came before its send was recorded is counted held,
+        # and recorded with the send)
+        self.assertEqual(counted["delivered"] + counted["undelivered"] + counted["held"], n,
+                         counted)
+        if api != "twilio":  # (Twilio's "older" is an interim report: no time)
+            self.assertEqual(counted["older"], kinds["older"], counted)
+        self.assertEqual(counted["repeated"], kinds["repeat"], counted)
+        if outcomes:
+            wait_for(lambda: self.stats()["outbox"] == 0, 60, "the outbox taken")
+            told = collections.defaultdict(set)
+            for o in read_outcomes(told_path):
+                told[o["message_id"]].add(o["state"])
+            self.assertEqual(len(told), n)
+            self.assertEqual(sum(1 for v in told.values() if "undelivered" in v),
+                             sum(1 for v in final.values() if v == "undelivered"))
+            receiver.stop()
+        self.finish(pool, reports=len(reps), fake_requests=fstats["receipts_requests"])
+
+    def test_infobip_batched_reports_and_the_backend_told(self):
+        self.check_fake("infobip", 400, ["--receipt-batch", "20"], outcomes=True)
+
+    def test_twilio_signed_reports(self):
+        self.check_fake("twilio", 200)
+
+    def test_sinch_reports_by_batch_and_number(self):
+        self.check_fake("sinch", 400)
+
+    def test_vonage_reports(self):
+        self.check_fake("vonage", 200)
 
 
 class CrashTest(ReceiptsBase):

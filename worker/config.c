@@ -108,7 +108,7 @@ static const struct opt opts[] = {
 	  "A-Z a-z 0-9 - _ (never logged)" },
 	{ "receipts.max_bytes", OPT_LONG, "1048576", 1024, 67108864, F(receipts_max_bytes),
 	  "a callback's largest body; a larger one is refused (413)" },
-	{ "receipts.expect_s", OPT_LONG, "3600", 60, 2592000, F(receipts_expect_s),
+	{ "receipts.expect_s", OPT_LONG, "3600", 1, 2592000, F(receipts_expect_s),
 	  "a message sent this long ago with no delivery report is counted as having none "
 	  "(stats, metrics)" },
 	{ "dispatch.lease_ms", OPT_LONG, "30000", 1000, 3600000, F(dispatch_lease_ms),
