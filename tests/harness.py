@@ -28,11 +28,13 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, os.environ.get("SMSQ_BIN", "bin"))
+RECEIVER = os.path.join(ROOT, "examples", "outcomes_receiver.py")
 LIVE = []  # the Procs started and not yet stopped
 
 # A record line of the fake provider (fake/fake_record.h).
@@ -300,6 +302,68 @@ def write_config(path, options=None, providers=(), header="; generated"):
     with open(path, "w") as f:
         f.write(text)
     return text
+
+
+def read_outcomes(path):
+    """The outcomes of a receiver's output file, one a line (a last line
+    still being written is left out)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in data[:data.rfind(b"\n") + 1].splitlines()]
+
+
+class Receiver(Proc):
+    """examples/outcomes_receiver.py on 127.0.0.1:port (0: a free one, read
+    from its first line), appending to out."""
+
+    def __init__(self, tmp, out, port=0, secret="", name="receiver"):
+        super().__init__(os.path.join(tmp, name + ".log"))
+        self.out = out
+        self.port = port
+        self.secret = secret
+
+    def start(self, timeout_s=30):
+        """Started and listening.  The port of a receiver just killed may take
+        a moment to be free: tried again until timeout_s."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.spawn([sys.executable, RECEIVER, "--listen", "127.0.0.1:%d" % self.port,
+                        "--secret", self.secret, "--out", self.out], read_stdout=True)
+            ready, _, _ = select.select([self.proc.stdout], [], [],
+                                        max(0.1, deadline - time.monotonic()))
+            line = self.proc.stdout.readline().decode() if ready else ""
+            m = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+)/outcomes\n", line)
+            if m:
+                self.port = int(m.group(1))
+                self.url = "http://127.0.0.1:%d/outcomes" % self.port
+                return self
+            self.stop()
+            if "Address already in use" not in self.log_text() or time.monotonic() > deadline:
+                raise HarnessError("receiver: no 'listening' line, got %r; log:\n%s"
+                                           % (line, self.log_text()[-3000:]))
+            time.sleep(0.2)
+
+    def outcomes(self):
+        return read_outcomes(self.out)
+
+    def lines(self):
+        """Outcomes in the output file (cheaper than len(outcomes()))."""
+        try:
+            with open(self.out, "rb") as f:
+                return f.read().count(b"\n")
+        except FileNotFoundError:
+            return 0
+
+    def answers(self, code):
+        """How many requests it answered code (from its log)."""
+        return len(re.findall(r" POST /outcomes %d " % code, self.log_text()))
+
+    def repeats(self):
+        """Outcomes it dropped as repeats, in all (from its log)."""
+        return sum(int(x) for x in re.findall(r'"repeats": (\d+)', self.log_text()))
 
 
 class Pool(Proc):
