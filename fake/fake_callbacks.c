@@ -692,6 +692,8 @@ fake_callbacks *fake_callbacks_new(const struct fake_callbacks_opts *opts, char 
 	int prc;
 
 	c->o = *opts;
+	c->o.receipts.hold_until_ms = opts->receipts.hold_ms > 0
+					      ? clock_mono_ms() + opts->receipts.hold_ms : 0;
 	pthread_mutex_init(&c->lock, NULL);
 	node_init(&c->live);
 	node_init(&c->reqs);

@@ -51,7 +51,8 @@ enum opt_id {
 	OPT_HANG_RATE, OPT_HANG_MAX_S, OPT_DROP_RATE, OPT_OUTAGE, OPT_AUTH_FAIL, OPT_FAIL_PREFIX,
 	OPT_SEED, OPT_ERROR_RETRY_AFTER,
 	OPT_THREADS, OPT_MAX_BODY, OPT_INFOBIP_KEY, OPT_WEBHOOK_TOKEN, OPT_SINCH_TOKEN,
-	OPT_VONAGE_SECRET, OPT_RECEIPT_DELAY, OPT_RECEIPT_TAIL, OPT_RECEIPT_UNDELIVERED,
+	OPT_VONAGE_SECRET, OPT_RECEIPT_DELAY, OPT_RECEIPT_TAIL, OPT_RECEIPT_HOLD,
+	OPT_RECEIPT_UNDELIVERED,
 	OPT_RECEIPT_REPEAT, OPT_RECEIPT_OUT_OF_ORDER, OPT_RECEIPT_INTERIM, OPT_RECEIPT_BATCH,
 	OPT_RECEIPT_CONCURRENCY, OPT_RECEIPT_RETRY_S, OPT_RECEIPT_MAX_PENDING,
 	OPT_RECEIPT_VONAGE_METHOD, OPT_LOG_LEVEL,
@@ -150,6 +151,10 @@ static const struct opt_def options[] = {
 	{ "receipt-tail", "F:MS", OPT_RECEIPT_TAIL,
 	  "a share F of the messages has its reports sent MS ms later still (a\n"
 	  "slow network; their times do not move) (default 0:0)" },
+	{ "receipt-hold-s", "S", OPT_RECEIPT_HOLD,
+	  "no report leaves before S seconds after the start: those due earlier\n"
+	  "go then, all at once (their times do not move): a burst, to measure\n"
+	  "what an endpoint takes (default 0: none)" },
 	{ "receipt-undelivered", "F", OPT_RECEIPT_UNDELIVERED,
 	  "share of the messages reported undelivered, with one of the API's\n"
 	  "failures (Twilio 30003..., Infobip EC_ABSENT_SUBSCRIBER..., Sinch\n"
@@ -574,6 +579,17 @@ static int apply(int id, const char *name, const char *arg, struct fake_opts *o,
 	}
 	case OPT_RECEIPT_DELAY: return parse_receipt_delay(arg, rc, err, errlen);
 	case OPT_RECEIPT_TAIL: return parse_receipt_tail(arg, rc, err, errlen);
+	case OPT_RECEIPT_HOLD: {
+		uint64_t s;
+
+		if (num_parse_u64(arg, 0, 86400, &s) != 0) {
+			snprintf(err, errlen, "--receipt-hold-s: expected 0..86400 seconds, got '%s'",
+				 arg);
+			return -1;
+		}
+		rc->hold_ms = (int64_t)s * 1000;
+		return 0;
+	}
 	case OPT_RECEIPT_UNDELIVERED:
 	case OPT_RECEIPT_REPEAT:
 	case OPT_RECEIPT_OUT_OF_ORDER:

@@ -210,6 +210,9 @@ void fake_receipts_plan(const struct fake_receipts_opts *o, enum fake_api api, i
 	r->due_ms = mono_ms + d + tail;
 	r++;
 	out->n_first = (unsigned)(r - out->r);
+	for (struct fake_report *f = out->r; f < r; f++)
+		if (f->due_ms < o->hold_until_ms)
+			f->due_ms = o->hold_until_ms;
 	if (fake_sms_draw(seed, k, DRAW_REPEAT) < o->repeat) {
 		*r = *final;
 		r->flags = FAKE_REPORT_REPEAT;

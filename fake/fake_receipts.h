@@ -110,6 +110,10 @@ struct fake_receipts_opts {
 	int64_t delay_max_ms;        /* ... at most (>= delay_min_ms) */
 	double tail_share;           /* share of messages whose reports leave later */
 	int64_t tail_ms;             /* ... by this much */
+	int64_t hold_ms;             /* --receipt-hold-s: none leaves before this long
+					after the start (0: none held) */
+	int64_t hold_until_ms;       /* that moment (CLOCK_MONOTONIC ms), set by
+					fake_callbacks_new(); 0: none */
 	double undelivered;          /* share reported undelivered */
 	double repeat;               /* share whose final report is sent twice */
 	double out_of_order;         /* share that gets an older report after the final */

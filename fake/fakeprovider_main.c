@@ -55,6 +55,7 @@
  *   --receipt-delay-ms MIN:MAX  final delivery report MIN..MAX ms after the
  *                             acceptance (default 50:500)
  *   --receipt-tail F:MS       a share F of the messages: reports MS ms later
+ *   --receipt-hold-s S        none before S s after the start (a burst then)
  *   --receipt-undelivered F   share reported undelivered (else delivered)
  *   --receipt-repeat F        share whose final report is sent twice
  *   --receipt-out-of-order F  share that gets an older, contradicting report

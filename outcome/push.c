@@ -98,12 +98,14 @@ static void pause_ms(long ms)
 }
 
 /* POST req and wait for its answer (or a stop signal).  Returns 1 when the
- * backend answered 2xx, 0 when not (why said in why), -1 when stopped. */
+ * backend answered 2xx, 0 when not (why said in why; *status the HTTP
+ * status, 0 when none came), -1 when stopped. */
 static int post(http *h, const struct provider_request *req, const struct http_opts *ho,
-		char *why, size_t whylen)
+		long *status, char *why, size_t whylen)
 {
 	char err[256];
 
+	*status = 0;
 	if (http_start(h, req, ho, NULL, err, sizeof(err)) != 0) {
 		snprintf(why, whylen, "%s", err);
 		return 0;
@@ -122,6 +124,8 @@ static int post(http *h, const struct provider_request *req, const struct http_o
 			int ok = resp.transport == PROVIDER_T_OK && resp.status >= 200 &&
 				 resp.status < 300;
 
+			if (resp.transport == PROVIDER_T_OK)
+				*status = resp.status;
 			if (!ok && resp.transport == PROVIDER_T_OK)
 				snprintf(why, whylen, "http %ld: %.*s", resp.status,
 					 (int)(resp.body_len < 120 ? resp.body_len : 120),
@@ -155,6 +159,12 @@ static int post(http *h, const struct provider_request *req, const struct http_o
 	}
 }
 
+int push_refused(long status)
+{
+	return status >= 400 && status < 500 && status != 408 && status != 429 &&
+	       status != 401 && status != 403;
+}
+
 /* Remove the outcomes up to seq from the outbox.  0, or -1 (said). */
 static int taken(store *st, uint64_t seq)
 {
@@ -177,7 +187,9 @@ int push_run(const struct push_opts *o)
 	struct store_outbox_entry *e = NULL;
 	struct provider_request req;
 	struct sigaction sa;
-	long backoff = 0;
+	long backoff = 0, status;
+	size_t batch = o->batch;
+	int refusals = 0;
 	int64_t said_at = INT64_MIN / 2;
 	char err[512];
 	store *st = NULL;
@@ -206,7 +218,7 @@ int push_run(const struct push_opts *o)
 	}
 	log_info("started: outcomes to %s, %zu a request", o->url, o->batch);
 	while (!push_stop) {
-		long n = store_outbox_read(st, 0, e, o->batch);
+		long n = store_outbox_read(st, 0, e, batch);
 		char sig[128], why[256];
 		int ok;
 
@@ -234,7 +246,7 @@ int push_run(const struct push_opts *o)
 		snprintf(req.headers[req.n_headers++], PROVIDER_HEADER_MAX, "Smsq-Signature: %s",
 			 sig);
 		counters_add(o->counters ? &o->counters->outcomes_posts : NULL, 1);
-		ok = post(h, &req, &ho, why, sizeof(why));
+		ok = post(h, &req, &ho, &status, why, sizeof(why));
 		free(req.body);
 		req.body = NULL;
 		if (ok < 0)
@@ -243,12 +255,37 @@ int push_run(const struct push_opts *o)
 			if (backoff > 0)
 				log_info("outcomes: the backend takes them again");
 			backoff = 0;
+			refusals = 0;
+			batch = o->batch;
 			if (taken(st, e[n - 1].seq) == 0)
 				counters_add(o->counters ? &o->counters->outcomes_taken : NULL,
 					     (uint64_t)n);
 			continue;
 		}
 		counters_add(o->counters ? &o->counters->outcomes_posts_failed : NULL, 1);
+		if (push_refused(status)) {
+			/* Refused for what it holds: halve the batch until the
+			 * outcome the backend refuses goes alone, and drop that
+			 * one after PUSH_REFUSALS_MAX refusals, so that one
+			 * outcome cannot hold back all the others. */
+			if (n > 1) {
+				batch = (size_t)n / 2;
+				log_warn("outcomes: %ld refused as a whole (%s): sent again %zu at a "
+					 "time", n, why, batch);
+				continue;
+			}
+			if (++refusals >= PUSH_REFUSALS_MAX) {
+				log_error("outcomes: %s-%llu (message %llu) refused %d times alone "
+					  "(%s): dropped", e[0].uid, (unsigned long long)e[0].seq,
+					  (unsigned long long)e[0].id, refusals, why);
+				if (taken(st, e[0].seq) == 0)
+					counters_add(o->counters ? &o->counters->outcomes_refused
+								 : NULL, 1);
+				refusals = 0;
+				batch = o->batch;
+				continue;
+			}
+		}
 		backoff = backoff == 0 ? PUSH_BACKOFF_MIN_MS
 				       : backoff * 2 > PUSH_BACKOFF_MAX_MS ? PUSH_BACKOFF_MAX_MS
 									    : backoff * 2;

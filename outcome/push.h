@@ -8,7 +8,10 @@
  * later, the same batch, after a backoff (1 s doubling to 60 s): at least
  * once, the backend drops repeats by the outcome's id.  Sending SMS never
  * waits for it: the store's outbox is bounded (its oldest outcome dropped
- * for a new one, counted).
+ * for a new one, counted).  A batch the backend refuses for what it holds
+ * (push_refused()) is sent again in halves until the outcome it refuses
+ * goes alone; refused PUSH_REFUSALS_MAX times alone, that one is dropped
+ * (logged with its id, counted), so that it cannot hold back the others.
  */
 #ifndef SMSQ_PUSH_H
 #define SMSQ_PUSH_H
@@ -23,6 +26,8 @@
 #define PUSH_IDLE_MS 200          /* an empty outbox is looked at again this often */
 #define PUSH_BACKOFF_MIN_MS 1000  /* after a failed POST, the first wait */
 #define PUSH_BACKOFF_MAX_MS 60000 /* and the longest */
+#define PUSH_REFUSALS_MAX 3       /* an outcome the backend refuses alone this many
+				     times in a row is dropped (logged, counted) */
 
 struct push_opts {
 	const char *dir;               /* the pool's data directory */
@@ -37,6 +42,11 @@ struct push_opts {
 
 /* Run until SIGTERM or SIGINT.  Returns the process exit code. */
 int push_run(const struct push_opts *o) SMSQ_WARN_UNUSED;
+
+/* Whether an HTTP status refuses a POST for what it holds (a 4xx but 401
+ * and 403, our signature, which every outcome shares; 408 and 429, which
+ * say "later").  1 or 0. */
+int push_refused(long status);
 
 /*
  * The body of one POST: {"outcomes":[...]} of e[0..n) (proto/OUTCOMES.md),

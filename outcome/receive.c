@@ -86,6 +86,8 @@ struct receiver {
 	struct call *head, **tail;       /* the queue */
 	int closing;                     /* new requests are answered 503 */
 	struct log_limit refusals;       /* refused callbacks said (the server's thread) */
+	struct provider_receipt *scratch; /* STORE_RECEIPTS_MAX reports, read by the
+					     server's one thread */
 };
 
 /* ---- counting ------------------------------------------------------------------ */
@@ -193,17 +195,11 @@ static void read_reports(struct receiver *rv, struct call *k, const char *method
 		.body_len = k->len, .arg = arg_of, .header = header_of, .ctx = k->conn,
 		.now_ms = clock_wall_ms(),
 	};
-	struct provider_receipt *pr = NULL;
+	struct provider_receipt *pr = rv->scratch;
 	size_t n = 0, finals = 0, interim;
 	char err[256], masked[256];
 	int rc;
 
-	pr = calloc(STORE_RECEIPTS_MAX, sizeof(*pr));
-	k->r = calloc(STORE_RECEIPTS_MAX, sizeof(*k->r));
-	if (pr == NULL || k->r == NULL) {
-		set_answer(k, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-		goto out;
-	}
 	err[0] = '\0';
 	rc = ops->receipts != NULL
 		     ? ops->receipts(conf, &cb, pr, STORE_RECEIPTS_MAX, &n, err, sizeof(err))
@@ -224,8 +220,15 @@ static void read_reports(struct receiver *rv, struct call *k, const char *method
 		set_answer(k, forged ? MHD_HTTP_FORBIDDEN : MHD_HTTP_BAD_REQUEST,
 			   forged ? "forbidden: not signed as the provider signs"
 				  : "bad request: not a delivery report of this provider");
-		goto out;
+		return;
 	}
+	for (size_t i = 0; i < n; i++)
+		finals += pr[i].final != 0;
+	if (finals > 0 && (k->r = malloc(finals * sizeof(*k->r))) == NULL) {
+		set_answer(k, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory: send it again");
+		return;
+	}
+	finals = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct store_receipt *s = &k->r[finals];
 
@@ -247,8 +250,6 @@ static void read_reports(struct receiver *rv, struct call *k, const char *method
 	k->n = finals;
 	if (finals == 0)
 		set_answer(k, MHD_HTTP_OK, "ok");
-out:
-	free(pr);
 }
 
 /* Queue k for the committer (its connection suspended), unless the
@@ -531,10 +532,12 @@ int receive_run(const struct receive_opts *o)
 	pthread_mutex_init(&rv.mu, NULL);
 	pthread_cond_init(&rv.cv, NULL);
 	batch = calloc(STORE_RECEIPTS_MAX, sizeof(*batch));
-	st = batch != NULL ? store_open(&so, err, sizeof(err)) : NULL;
+	rv.scratch = calloc(STORE_RECEIPTS_MAX, sizeof(*rv.scratch));
+	st = batch != NULL && rv.scratch != NULL ? store_open(&so, err, sizeof(err)) : NULL;
 	pc = st != NULL ? pace_open(o->dir, err, sizeof(err)) : NULL;
-	if (batch == NULL || st == NULL || pc == NULL) {
-		log_error("receipts: %s", batch == NULL ? "out of memory" : err);
+	if (batch == NULL || rv.scratch == NULL || st == NULL || pc == NULL) {
+		log_error("receipts: %s",
+			  batch == NULL || rv.scratch == NULL ? "out of memory" : err);
 		goto out;
 	}
 	for (int i = 0; i < o->n_providers && i < PACE_MAX_SLOTS; i++)
@@ -572,6 +575,7 @@ out:
 	pace_close(&pc);
 	store_close(&st);
 	free(batch);
+	free(rv.scratch);
 	pthread_cond_destroy(&rv.cv);
 	pthread_mutex_destroy(&rv.mu);
 	return code;

@@ -113,6 +113,7 @@ struct counters_data {
 	uint64_t outcomes_taken;                /* outcomes the backend answered 2xx for */
 	uint64_t outcomes_posts;                /* POSTs of outcomes made */
 	uint64_t outcomes_posts_failed;         /* of which not answered 2xx in time */
+	uint64_t outcomes_refused;              /* outcomes dropped: refused alone, again */
 	struct counters_hist ack;               /* event read -> its ack sent */
 	struct counters_hist commit_ingest;     /* store_ingest() of a batch */
 	struct counters_hist commit_outcome;    /* a dispatch commit (outcomes, leases) */

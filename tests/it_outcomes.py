@@ -430,6 +430,50 @@ class OutcomesTest(ReceiverMixin, DispatchBase):
         self.check_received(rec.outcomes(), "silent", n)
         self.finish(pool, connections_held=hole.accepted)
 
+    def test_an_outcome_the_backend_refuses_is_isolated_and_dropped(self):
+        """A backend that answers 400 to any batch holding one outcome (the
+        event with key refused-6): the others all get through, in halves
+        around it, and that one is dropped after 3 refusals alone, logged
+        and counted."""
+        import http.server
+        got, posts = [], collections.Counter()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                keys = [o["idempotency_key"] for o in body["outcomes"]]
+                bad = "refused-6" in keys
+                posts[(len(keys), bad)] += 1
+                if not bad:
+                    got.extend(body["outcomes"])
+                self.send_response(400 if bad else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        fake = self.fake()
+        cfg = self.config([("primary", self.provider(fake, rate_per_s=5000, burst=250))])
+        n = 300
+        pool = self.pool(workers=2, args=self.args(cfg, "http://127.0.0.1:%d/outcomes"
+                                                   % srv.server_address[1], batch=100))
+        path, _ = self.events("refused", n)
+        self.publish_all(pool, path, n)
+        self.wait_pushed(pool, n)
+        keys = collections.Counter(o["idempotency_key"] for o in got)
+        self.assertNotIn("refused-6", keys)
+        self.assertEqual(set(keys), {"refused-%d" % i for i in range(n)} - {"refused-6"})
+        self.assertEqual(posts[(1, True)], 3, posts)  # refused alone three times
+        self.assertIn("refused 3 times alone", pool.log_text())
+        wait_for(lambda: total(parse(get(pool.monitor_url() + "metrics")[2]),
+                               "smsq_outcomes_refused_total") == 1, 10, "counted")
+        self.finish(pool)
+
     def test_a_full_outbox_drops_its_oldest_counted(self):
         fake = self.fake()
         port = itlib.free_port()

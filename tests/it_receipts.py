@@ -315,6 +315,7 @@ class FakeReportsTest(ReceiptsBase):
             from it_outcomes import SECRET, Receiver, read_outcomes
             told_path = os.path.join(self.tmp, "outcomes.ndjson")
             receiver = Receiver(self.tmp, told_path).start()
+            self.addCleanup(receiver.stop)
             extra += "[outcomes]\nurl = http://127.0.0.1:%d/outcomes\nsecret = %s\n" % (
                 receiver.port, SECRET)
         with open(conf, "a") as f:
@@ -364,7 +365,6 @@ class FakeReportsTest(ReceiptsBase):
             self.assertEqual(len(told), n)
             self.assertEqual(sum(1 for v in told.values() if "undelivered" in v),
                              sum(1 for v in final.values() if v == "undelivered"))
-            receiver.stop()
         self.finish(pool, reports=len(reps), fake_requests=fstats["receipts_requests"])
 
     def test_infobip_batched_reports_and_the_backend_told(self):

@@ -384,6 +384,9 @@ static void metrics_events(const struct watch_view *v, FILE *f)
 		"Outcomes the booking backend answered 2xx for.", c->outcomes_taken);
 	one_u64(f, "smsq_outcome_posts_total", "counter",
 		"POSTs of outcomes to the booking backend.", c->outcomes_posts);
+	one_u64(f, "smsq_outcomes_refused_total", "counter",
+		"Outcomes dropped because the backend refused each alone, several times (logged "
+		"with its id).", c->outcomes_refused);
 	one_u64(f, "smsq_outcome_posts_failed_total", "counter",
 		"POSTs of outcomes not answered 2xx in time (their outcomes sent again later).",
 		c->outcomes_posts_failed);

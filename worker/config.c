@@ -422,7 +422,41 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
 	return 0;
 }
 
-static int check_provider(const struct config_provider *p, char *err, size_t errlen)
+/* Provider name's receipt URL from the receipts.* options into out (cap
+ * bytes): "" when receipts.listen is empty, or when it does not fit (too
+ * long: check_receipts() refuses it). */
+static void receipt_url_of(const struct config *cfg, const char *name, char *out, size_t cap)
+{
+	char base[CONFIG_STR_MAX];
+	size_t bl;
+
+	out[0] = '\0';
+	if (cfg->receipts_listen[0] == '\0')
+		return;
+	if (cfg->receipts_url[0] != '\0')
+		snprintf(base, sizeof(base), "%.300s", cfg->receipts_url);
+	else
+		snprintf(base, sizeof(base), "http://%.300s", cfg->receipts_listen);
+	bl = strlen(base);
+	while (bl > 0 && base[bl - 1] == '/')
+		base[--bl] = '\0';
+	if ((size_t)snprintf(out, cap, "%s/receipts/%s/%s", base, name, cfg->receipts_token) >= cap)
+		out[0] = '\0';
+}
+
+void config_receipt_urls(struct config *cfg)
+{
+	for (int i = 0; i < cfg->n_providers; i++) {
+		struct provider_conf *c = &cfg->providers[i].conf;
+		char url[sizeof(c->receipt_url)];
+
+		receipt_url_of(cfg, c->name, url, sizeof(url));
+		memcpy(c->receipt_url, url, sizeof(url));
+	}
+}
+
+static int check_provider(const struct config *cfg, const struct config_provider *p, char *err,
+			  size_t errlen)
 {
 	const char *n = p->conf.name;
 	enum provider_kind kind;
@@ -476,6 +510,7 @@ static int check_provider(const struct config_provider *p, char *err, size_t err
 	char why[256];
 
 	c.kind = kind;
+	receipt_url_of(cfg, c.name, c.receipt_url, sizeof(c.receipt_url)); /* as it will ask */
 	if (provider_conf_check(&c, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "provider.%s: %s", n, why);
 		return -1;
@@ -593,29 +628,6 @@ static int check_receipts(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-void config_receipt_urls(struct config *cfg)
-{
-	char base[CONFIG_STR_MAX];
-	size_t bl;
-
-	if (cfg->receipts_url[0] != '\0')
-		snprintf(base, sizeof(base), "%.300s", cfg->receipts_url);
-	else
-		snprintf(base, sizeof(base), "http://%.300s", cfg->receipts_listen);
-	bl = strlen(base);
-	while (bl > 0 && base[bl - 1] == '/')
-		base[--bl] = '\0';
-	for (int i = 0; i < cfg->n_providers; i++) {
-		struct provider_conf *c = &cfg->providers[i].conf;
-		char url[sizeof(c->receipt_url)];
-
-		if (cfg->receipts_listen[0] == '\0' ||
-		    (size_t)snprintf(url, sizeof(url), "%s/receipts/%s/%s", base, c->name,
-				     cfg->receipts_token) >= sizeof(url))
-			url[0] = '\0'; /* off, or too long: config_check() refused it */
-		memcpy(c->receipt_url, url, sizeof(url));
-	}
-}
 
 int config_check(const struct config *cfg, char *err, size_t errlen)
 {
@@ -657,8 +669,12 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 			 cfg->retry_base_ms, cfg->retry_cap_ms);
 		return -1;
 	}
+	/* the receipt URLs first: each provider's check builds a request
+	 * that asks for its reports there */
+	if (check_receipts(cfg, err, errlen) != 0)
+		return -1;
 	for (int i = 0; i < cfg->n_providers; i++)
-		if (check_provider(&cfg->providers[i], err, errlen) != 0)
+		if (check_provider(cfg, &cfg->providers[i], err, errlen) != 0)
 			return -1;
 	if (check_texts(cfg, err, errlen) != 0)
 		return -1;
@@ -672,8 +688,6 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	if (check_receipts(cfg, err, errlen) != 0)
-		return -1;
 	if (strncmp(cfg->ingest_endpoint, "tcp://", 6) != 0 &&
 	    strncmp(cfg->ingest_endpoint, "ipc://", 6) != 0) {
 		snprintf(err, errlen, "ingest.endpoint: '%s' must start with tcp:// or ipc://",
