@@ -1127,6 +1127,19 @@ class FakeProviderTest(unittest.TestCase):
             statuses.append(params["MessageStatus"])
         self.assertEqual(statuses, ["delivered", "sent"])
 
+    def test_receipts_held_until_hold_s_then_all_at_once(self):
+        e = self.endpoint()
+        t0 = time.monotonic()
+        p = self.start("--receipt-delay-ms", "0:10", "--receipt-hold-s", "2")
+        cb = e.url("twilio") + "?ref=smsq-%d"
+        for i in range(1, 6):
+            self.assertEqual(p.twilio(extra={"StatusCallback": cb % i})[0], 201)
+        time.sleep(1.0)
+        self.assertEqual(e.requests(), [], "a report left before --receipt-hold-s")
+        self.settled(p, 5)
+        self.assertGreaterEqual(time.monotonic() - t0, 2.0)
+        self.assertEqual(len(e.requests()), 5)
+
     def test_receipts_retried_on_503_not_on_400(self):
         rec = os.path.join(self.tmp, "retry.tsv")
         seen = collections.Counter()
@@ -1198,6 +1211,7 @@ class FakeProviderTest(unittest.TestCase):
         for args, msg in [(("--receipt-delay-ms", "500:50"), "--receipt-delay-ms"),
                           (("--receipt-delay-ms", "50"), "--receipt-delay-ms"),
                           (("--receipt-tail", "1.5:100"), "--receipt-tail"),
+                          (("--receipt-hold-s", "x"), "--receipt-hold-s"),
                           (("--receipt-undelivered", "2"), "--receipt-undelivered"),
                           (("--receipt-batch", "0"), "--receipt-batch"),
                           (("--receipt-concurrency", "5000"), "--receipt-concurrency"),
