@@ -8,7 +8,7 @@
  * A request with final reports is queued and its connection suspended;
  * anything else is answered at once.  The process's main thread is the
  * committer: it takes every queued request (up to STORE_RECEIPTS_MAX
- * reports), records their reports in one store_receipts() transaction,
+ * reports, waiting RECEIVE_FLUSH_MS after the first for more), records their reports in one store_receipts() transaction,
  * sets each request's answer (200, or 503 when the store failed) and
  * resumes its connection, whose handler then sends it.  While one commit
  * runs, the next requests queue up: the busier the endpoint, the more each
@@ -43,6 +43,8 @@
 #define RECEIVE_CONNECTIONS 1024  /* connections at once */
 #define RECEIVE_IDLE_S 60         /* a keep-alive connection idle this long is closed */
 #define RECEIVE_WAIT_MS 200       /* the committer looks at the stop flag this often */
+#define RECEIVE_FLUSH_MS 5        /* a commit waits this long after its first request
+				     for more, unless STORE_RECEIPTS_MAX are there */
 #define RECEIVE_SAY_MS 10000      /* a failing store is logged this often at most */
 #define UNREPORTED_EVERY_MS 100   /* a slice of the count of sends with no report, */
 #define UNREPORTED_SLICE 20000    /* this many final messages looked at */
@@ -75,6 +77,7 @@ struct call {
 	int too_big;                     /* more than max_bytes came */
 	struct store_receipt *r;         /* CALL_QUEUED: its final reports */
 	size_t n;
+	int64_t queued_ms;               /* when it was queued (mono) */
 };
 
 struct receiver {
@@ -84,6 +87,8 @@ struct receiver {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct call *head, **tail;       /* the queue */
+	size_t queued;                   /* reports in it */
+	unsigned calls;                  /* requests in it */
 	int closing;                     /* new requests are answered 503 */
 	struct log_limit refusals;       /* refused callbacks said (the server's thread) */
 	struct provider_receipt *scratch; /* STORE_RECEIPTS_MAX reports, read by the
@@ -264,10 +269,13 @@ static void enqueue(struct receiver *rv, struct call *k)
 	}
 	k->state = CALL_QUEUED;
 	k->next = NULL;
+	k->queued_ms = clock_mono_ms();
 	*rv->tail = k;
 	rv->tail = &k->next;
+	rv->queued += k->n;
+	rv->calls++;
 	MHD_suspend_connection(k->conn);
-	pthread_cond_signal(&rv->cv);
+	pthread_cond_signal(&rv->cv); /* the committer sees whether to wait for more */
 	pthread_mutex_unlock(&rv->mu);
 }
 
@@ -361,23 +369,49 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- committing ---------------------------------------------------------------- */
 
+/* Wait on rv->cv (rv->mu held) for up to ms. */
+static void wait_ms(struct receiver *rv, int64_t ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	pthread_cond_timedwait(&rv->cv, &rv->mu, &until);
+}
+
+/* Whether a connection is open that has no request in the queue: one
+ * that could still add to the next commit (rv->mu held). */
+static int more_may_come(struct receiver *rv)
+{
+	const union MHD_DaemonInfo *di =
+		MHD_get_daemon_info(rv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+	return di == NULL || di->num_connections > rv->calls;
+}
+
 /* Take the first queued requests, at most STORE_RECEIPTS_MAX reports in
- * all (at least one request), waiting up to RECEIVE_WAIT_MS for one.
- * Returns the list, or NULL. */
+ * all (at least one request), waiting up to RECEIVE_WAIT_MS for one, then
+ * up to RECEIVE_FLUSH_MS after it for more while another connection is
+ * open that may bring some (fewer, larger commits: less time holding the
+ * store's write lock that dispatch needs, one sync for more reports; a
+ * provider whose every connection waits for its answer is not kept
+ * waiting).  Returns the list, or NULL. */
 static struct call *take(struct receiver *rv)
 {
 	struct call *first, *last;
 	size_t n;
-	struct timespec until;
+	int64_t left;
 
 	pthread_mutex_lock(&rv->mu);
-	if (rv->head == NULL && !receive_stop) {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += RECEIVE_WAIT_MS * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&rv->cv, &rv->mu, &until);
-	}
+	if (rv->head == NULL && !receive_stop)
+		wait_ms(rv, RECEIVE_WAIT_MS);
+	while (rv->head != NULL && !receive_stop && rv->queued < STORE_RECEIPTS_MAX &&
+	       (left = rv->head->queued_ms + RECEIVE_FLUSH_MS - clock_mono_ms()) > 0 &&
+	       more_may_come(rv))
+		wait_ms(rv, left < 1 ? 1 : left);
 	first = last = rv->head;
 	if (first != NULL) {
 		n = first->n;
@@ -389,6 +423,9 @@ static struct call *take(struct receiver *rv)
 		if (rv->head == NULL)
 			rv->tail = &rv->head;
 		last->next = NULL;
+		rv->queued -= n;
+		for (struct call *k = first; k != NULL; k = k->next)
+			rv->calls--;
 	}
 	pthread_mutex_unlock(&rv->mu);
 	return first;

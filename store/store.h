@@ -398,7 +398,7 @@ int store_purge(store *s, int64_t now_ms, size_t max_visit, struct store_purged 
 
 #define STORE_RECEIPT_STATUS_MAX 32 /* the provider's status word, bytes incl. NUL */
 #define STORE_RECEIPT_ERROR_MAX 32  /* the provider's error code, bytes incl. NUL */
-#define STORE_RECEIPTS_MAX 1024     /* receipts one call takes (one transaction) */
+#define STORE_RECEIPTS_MAX 4096     /* receipts one call takes (one transaction) */
 
 /* What store_receipts() did with one receipt. */
 enum store_receipt_result {
