@@ -377,7 +377,7 @@ fuzz: $(DEPS_STAMP)
 
 # (run by make fuzz in build/fuzz's tree, through FUZZ_MAKE.)
 fuzz-build: $(FUZZ_TARGETS:%=$(O)/fuzz/%)
-.PRECIOUS: $(O)/fuzz/%.o
+.SECONDARY: $(FUZZ_ALL:%=$(O)/fuzz/%.o)
 
 $(O)/fuzz/%: $(O)/fuzz/%.o $(CORE_A) $(FLAGS_FILE)
 	$(QP) FUZZ $@
