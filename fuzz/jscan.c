@@ -10,8 +10,7 @@
  * integer, a real.  A read must stay inside the value's own text, which
  * ASan checks, and a decoded string must fit the buffer it was given.
  *
- * Run: make fuzz FUZZ_TARGETS=jscan (fuzz/README in the Makefile's fuzz
- * comment says how to run it longer).
+ * Run: make fuzz FUZZ_TARGETS=jscan (README.md says how to run it longer).
  */
 #include <stddef.h>
 #include <stdint.h>
