@@ -7,6 +7,8 @@
 #   make deb        Debian packages in build/deb/, checked by lintian (docs/INSTALL.md)
 #   make lib        the producer library in build/rel/lib/   make man  the man pages
 #   make SANITIZE=address,undefined   sanitized build into build/san/bin
+#   make fuzz       libFuzzer targets (fuzz/*.c) built with clang into build/fuzz/,
+#                   each run FUZZ_SECONDS (60); FUZZ_TARGETS=jscan runs one
 #   make DEVOPTS=no-error             drop -Werror (unknown compiler)
 #
 # The first thing any target does is scripts/install-deps (idempotent, quiet
@@ -93,7 +95,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(O)/tests/%)
 DEPS_STAMP := build/.deps-installed
 
 .PHONY: all test check demo bench clean deps hdr-check test-build lib man \
-	install install-build installable install-here deb
+	install install-build installable install-here deb fuzz fuzz-build
 .DEFAULT_GOAL := all
 
 all: $(PROG_BIN)
@@ -346,6 +348,40 @@ install-here: installable
 # $(B)/deb/ and checked by lintian; see scripts/deb.
 deb: $(DEPS_STAMP)
 	$(Q)scripts/deb $(B)/deb $(VERSION)
+
+# Fuzzing: each fuzz/NAME.c is a libFuzzer target NAME, its seeds in
+# fuzz/corpus/NAME/.  The project's objects are built again by clang with
+# -fsanitize=fuzzer-no-link,address,undefined (this Makefile's own rules,
+# in a build root of their own, build/fuzz/san/), each target linked with
+# -fsanitize=fuzzer by clang++ (text/phone.cc and ICU are C++).  fuzz/run
+# runs each for FUZZ_SECONDS; what it finds goes to build/fuzz/corpus/NAME
+# (inputs that reach new code) and build/fuzz/artifacts/ (crashes, leaks,
+# timeouts), never into fuzz/.  FUZZ_FLAGS: more libFuzzer options.
+# clang warns about what gcc does not (a va_list format): -Wno-format-nonliteral.
+FUZZ_ALL := $(patsubst fuzz/%.c,%,$(wildcard fuzz/*.c))
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS ?=
+FUZZ_CC ?= clang
+FUZZ_CXX ?= clang++
+FUZZ_B := build/fuzz
+FUZZ_MAKE = $(MAKE) --no-print-directory B=$(FUZZ_B) CC=$(FUZZ_CC) CXX=$(FUZZ_CXX) \
+	SANITIZE=fuzzer-no-link,address,undefined CFLAGS=-Wno-format-nonliteral CXXFLAGS=
+
+fuzz: $(DEPS_STAMP)
+	$(Q)for t in $(FUZZ_TARGETS); do case " $(FUZZ_ALL) " in *" $$t "*) ;; \
+		*) echo "make fuzz: no target $$t (fuzz/$$t.c); there are: $(FUZZ_ALL)" >&2; \
+		exit 2;; esac; done
+	+$(Q)$(FUZZ_MAKE) fuzz-build FUZZ_TARGETS='$(FUZZ_TARGETS)'
+	$(Q)fuzz/run $(FUZZ_B) $(FUZZ_SECONDS) '$(FUZZ_FLAGS)' $(FUZZ_TARGETS)
+
+# (run by make fuzz in build/fuzz's tree, through FUZZ_MAKE.)
+fuzz-build: $(FUZZ_TARGETS:%=$(O)/fuzz/%)
+.SECONDARY: $(FUZZ_ALL:%=$(O)/fuzz/%.o)
+
+$(O)/fuzz/%: $(O)/fuzz/%.o $(CORE_A) $(FLAGS_FILE)
+	$(QP) FUZZ $@
+	$(Q)$(CXX) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< $(CORE_A) $(LIBS)
 
 clean:
 	rm -rf $(B) bin
