@@ -411,12 +411,14 @@ class Pool(Proc):
         self.workers = int(re.search(r"pool starting: (\d+) workers", self.log_text()).group(1))
 
     def roles(self):
-        """{role: pid} of the live master, broker, workers and monitor."""
+        """{role: pid} of the live master, broker, workers, monitor, outcome
+        pusher and receipt endpoint."""
         if not self.alive():
             return {}
         roles = {"master": self.proc.pid}
         alive = set(self.children())
-        for role, pid in re.findall(r"started (broker|worker-\d+|monitor) pid=(\d+)",
+        for role, pid in re.findall(r"started (broker|worker-\d+|monitor|outcome pusher|"
+                                    r"receipt endpoint) pid=(\d+)",
                                     self.log_text()):
             if int(pid) in alive:
                 roles[role] = int(pid)
