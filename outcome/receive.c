@@ -8,9 +8,11 @@
  * A request with final reports is queued and its connection suspended;
  * anything else is answered at once.  The process's main thread is the
  * committer: it takes every queued request (up to STORE_RECEIPTS_MAX
- * reports, waiting RECEIVE_FLUSH_MS after the first for more), records their reports in one store_receipts() transaction,
- * sets each request's answer (200, or 503 when the store failed) and
- * resumes its connection, whose handler then sends it.  While one commit
+ * reports, waiting up to RECEIVE_FLUSH_MS after the first for more while
+ * a connection is open that has none queued), records their reports in
+ * one store_receipts() transaction, sets each request's answer (200, or
+ * 503 when the store failed) and resumes its connection, whose handler
+ * then sends it.  While one commit
  * runs, the next requests queue up: the busier the endpoint, the more each
  * commit carries.  A request is answered 200 only after the transaction
  * holding its reports committed and synced.
