@@ -560,6 +560,17 @@ void log_write(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
+void log_library_line(const char *library, const char *fmt, va_list ap)
+{
+	char line[LOG_LINE_MAX];
+
+	if (log_current_level < LOG_LEVEL_DEBUG)
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_write(LOG_LEVEL_DEBUG, "%s: %s", library, line);
+}
+
 void log_fatal(const char *fmt, ...)
 {
 	va_list ap;

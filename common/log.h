@@ -71,6 +71,7 @@
 #ifndef SMSQ_LOG_H
 #define SMSQ_LOG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -130,6 +131,12 @@ void log_batch_begin(void);
 void log_batch_end(void);
 
 /* Unusable environment: log at error level and exit(1) (Postfix msg_fatal). */
+/* A library's own message (fmt and ap, as its logging callback passes
+ * them) as a debug line "<library>: <message>", cut at its first newline:
+ * for a library that logs through a callback (libmicrohttpd's
+ * MHD_OPTION_EXTERNAL_LOGGER). */
+void log_library_line(const char *library, const char *fmt, va_list ap) SMSQ_PRINTF(2, 0);
+
 void log_fatal(const char *fmt, ...)
 	SMSQ_PRINTF(1, 2) SMSQ_NORETURN;
 

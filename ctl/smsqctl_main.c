@@ -87,11 +87,6 @@ struct receipts_seen {
 	uint64_t expect_s;
 };
 
-static const char *const receipt_results[COUNTERS_RECEIPT_COUNT] = {
-	"delivered", "undelivered", "repeated", "older", "held", "unknown", "interim", "forged",
-	"malformed",
-};
-
 static void read_receipts(const char *dir, struct receipts_seen *r)
 {
 	struct counters_data *c = calloc(1, sizeof(*c));
@@ -238,7 +233,7 @@ static json_t *receipts_json(const char *dir)
 		return json_null();
 	o = json_object();
 	for (int k = 0; o != NULL && k < COUNTERS_RECEIPT_COUNT; k++)
-		json_object_set_new(o, receipt_results[k], json_integer((json_int_t)rs.result[k]));
+		json_object_set_new(o, counters_receipt_names[k], json_integer((json_int_t)rs.result[k]));
 	if (o != NULL) {
 		json_object_set_new(o, "missing",
 				    rs.counted ? json_integer((json_int_t)rs.missing) : json_null());

@@ -26,15 +26,8 @@
 
 #include "common/clock.h"
 #include "common/hmac.h"
+#include "common/stop.h"
 #include "provider/http.h"
-
-static volatile sig_atomic_t push_stop;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	push_stop = 1;
-}
 
 char *push_body(const struct store_outbox_entry *e, size_t n, size_t *len)
 {
@@ -90,7 +83,7 @@ static void pause_ms(long ms)
 {
 	int64_t end = clock_mono_ms() + ms;
 
-	while (!push_stop && clock_mono_ms() < end) {
+	while (!stop_asked && clock_mono_ms() < end) {
 		long left = (long)(end - clock_mono_ms());
 
 		(void)poll(NULL, 0, left < 100 ? (int)left : 100);
@@ -135,7 +128,7 @@ static int post(http *h, const struct provider_request *req, const struct http_o
 			http_release(h, x);
 			return ok;
 		}
-		if (push_stop)
+		if (stop_asked)
 			return -1;
 		n = http_fds(h, fds, 16);
 		for (size_t i = 0; i < n; i++)
@@ -186,7 +179,6 @@ int push_run(const struct push_opts *o)
 				.timeout_ms = o->timeout_ms, .tls_verify = 1 };
 	struct store_outbox_entry *e = NULL;
 	struct provider_request req;
-	struct sigaction sa;
 	long backoff = 0, status;
 	size_t batch = o->batch;
 	int refusals = 0;
@@ -198,11 +190,7 @@ int push_run(const struct push_opts *o)
 
 	log_init("outcomes", o->log_level);
 	log_set_format(o->log_format);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	stop_on_signals();
 	signal(SIGPIPE, SIG_IGN);
 	memset(&req, 0, sizeof(req));
 	if (snprintf(req.url, sizeof(req.url), "%s", o->url) >= (int)sizeof(req.url)) {
@@ -217,7 +205,7 @@ int push_run(const struct push_opts *o)
 		goto out;
 	}
 	log_info("started: outcomes to %s, %zu a request", o->url, o->batch);
-	while (!push_stop) {
+	while (!stop_asked) {
 		long n = store_outbox_read(st, 0, e, batch);
 		char sig[128], why[256];
 		int ok;

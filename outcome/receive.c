@@ -39,6 +39,7 @@
 
 #include "common/addr.h"
 #include "common/clock.h"
+#include "common/stop.h"
 #include "store/pace.h"
 #include "store/store.h"
 
@@ -51,14 +52,6 @@
 #define UNREPORTED_EVERY_MS 100   /* a slice of the count of sends with no report, */
 #define UNREPORTED_SLICE 20000    /* this many final messages looked at */
 #define PATH_PREFIX "/receipts/"
-
-static volatile sig_atomic_t receive_stop;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	receive_stop = 1;
-}
 
 enum call_state {
 	CALL_READING = 0, /* the body is coming */
@@ -361,12 +354,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx,
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char line[512];
-
 	(void)cls;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	log_debug("libmicrohttpd: %s", line);
+	log_library_line("libmicrohttpd", fmt, ap);
 }
 
 /* ---- committing ---------------------------------------------------------------- */
@@ -408,9 +397,9 @@ static struct call *take(struct receiver *rv)
 	int64_t left;
 
 	pthread_mutex_lock(&rv->mu);
-	if (rv->head == NULL && !receive_stop)
+	if (rv->head == NULL && !stop_asked)
 		wait_ms(rv, RECEIVE_WAIT_MS);
-	while (rv->head != NULL && !receive_stop && rv->queued < STORE_RECEIPTS_MAX &&
+	while (rv->head != NULL && !stop_asked && rv->queued < STORE_RECEIPTS_MAX &&
 	       (left = rv->head->queued_ms + RECEIVE_FLUSH_MS - clock_mono_ms()) > 0 &&
 	       more_may_come(rv))
 		wait_ms(rv, left < 1 ? 1 : left);
@@ -547,7 +536,6 @@ int receive_run(const struct receive_opts *o)
 	struct store_opts so = { .dir = o->dir };
 	struct receiver rv;
 	struct store_receipt *batch = NULL;
-	struct sigaction sa;
 	int64_t said_ms = INT64_MIN / 2, next_count_ms = 0;
 	struct store_unreported un;
 	char err[512];
@@ -557,11 +545,7 @@ int receive_run(const struct receive_opts *o)
 
 	log_init("receipts", o->log_level);
 	log_set_format(o->log_format);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	stop_on_signals();
 	signal(SIGPIPE, SIG_IGN);
 	memset(&rv, 0, sizeof(rv));
 	memset(&un, 0, sizeof(un));
@@ -589,7 +573,7 @@ int receive_run(const struct receive_opts *o)
 	log_info("started: delivery reports taken on %s", o->listen);
 	if (o->gauges != NULL)
 		counters_set(&o->gauges->receipts_expect_s, (uint64_t)o->expect_s);
-	while (!receive_stop) {
+	while (!stop_asked) {
 		struct call *list = take(&rv);
 
 		if (list != NULL)

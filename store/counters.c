@@ -33,6 +33,11 @@ const double counters_bounds_s[COUNTERS_BOUNDS] = {
 	0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 };
 
+const char *const counters_receipt_names[COUNTERS_RECEIPT_COUNT] = {
+	"delivered", "undelivered", "repeated", "older", "held", "unknown", "interim", "forged",
+	"malformed",
+};
+
 struct shard {
 	struct counters_data d;
 } __attribute__((aligned(64)));

@@ -77,6 +77,10 @@ enum counters_receipt {
 	COUNTERS_RECEIPT_COUNT = 9,
 };
 
+/* Each result's name ("delivered", ... "malformed"), as the metrics and
+ * smsqctl stats write it. */
+extern const char *const counters_receipt_names[COUNTERS_RECEIPT_COUNT];
+
 /* A histogram: counts per bucket (not cumulative: the reader adds them
  * up), the sum of the observations in microseconds, and their number. */
 struct counters_hist {

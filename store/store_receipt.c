@@ -256,7 +256,7 @@ static int receipt_one(store *s, MDB_txn *txn, struct store_receipt *r, int64_t 
 
 	r->result = STORE_RECEIPT_UNKNOWN;
 	if (r->id == 0) {
-		size_t kl = sentby_key(name + 1, r->provider_id, strnlen(r->provider_id, 95), r->to,
+		size_t kl = sentby_key(name + 1, r->provider_id, strnlen(r->provider_id, sizeof(r->provider_id) - 1), r->to,
 				       strnlen(r->to, STORE_TO_MAX));
 		MDB_val k = { kl, name + 1 }, v;
 

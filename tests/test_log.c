@@ -83,6 +83,37 @@ static void test_line_format(void **state)
 	assert_string_equal(second + 25, want);
 }
 
+/* As a library's logging callback is called. */
+static void library_says(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_library_line("somelib", fmt, ap);
+	va_end(ap);
+}
+
+static void write_library_lines(void)
+{
+	log_init("tester", LOG_LEVEL_INFO);
+	library_says("hidden at info %d\n", 1);
+	log_init("tester", LOG_LEVEL_DEBUG);
+	library_says("bind failed: %s\nsecond line", "in use");
+}
+
+static void test_library_line(void **state)
+{
+	char out[1024], want[128];
+
+	(void)state;
+	capture(write_library_lines, out, sizeof(out));
+	assert_true(has_timestamp(out));
+	snprintf(want, sizeof(want), "tester[%ld] debug: somelib: bind failed: in use\n",
+		 (long)getpid());
+	assert_string_equal(out + 25, want); /* one line, the other not written */
+	log_init("tester", LOG_LEVEL_INFO);
+}
+
 static void fork_and_log(void)
 {
 	pid_t pid;
@@ -786,6 +817,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_line_format),
+		cmocka_unit_test(test_library_line),
 		cmocka_unit_test(test_pid_after_fork),
 		cmocka_unit_test(test_batch_keeps_every_line_whole),
 		cmocka_unit_test(test_fork_in_a_batch),

@@ -35,6 +35,7 @@
 #include "common/addr.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/stop.h"
 #include "common/xalloc.h"
 #include "store/datadir.h"
 #include "store/store.h"
@@ -84,14 +85,6 @@ struct monitor {
 	struct MHD_Daemon *daemon;
 	char url[160];
 };
-
-static volatile sig_atomic_t monitor_stop;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	monitor_stop = 1;
-}
 
 /* ---- answers ------------------------------------------------------------------ */
 
@@ -261,12 +254,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char line[512];
-
 	(void)cls;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	line[strcspn(line, "\n")] = '\0';
-	log_debug("libmicrohttpd: %s", line);
+	log_library_line("libmicrohttpd", fmt, ap);
 }
 
 /* ---- the server ------------------------------------------------------------------ */
@@ -423,7 +412,6 @@ int monitor_run(const struct monitor_opts *o)
 {
 	struct store_opts so = { .dir = o->dir, .read_only = 1 };
 	struct monitor m;
-	struct sigaction sa;
 	char err[512];
 	int said_bind = 0, code = 1;
 	int64_t next_bind = 0, fail_said = -SAMPLE_LOG_MS;
@@ -433,11 +421,7 @@ int monitor_run(const struct monitor_opts *o)
 	memset(&m, 0, sizeof(m));
 	m.o = o;
 	pthread_mutex_init(&m.mu, NULL);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	stop_on_signals();
 	signal(SIGPIPE, SIG_IGN);
 	m.st = store_open(&so, err, sizeof(err));
 	if (m.st == NULL) {
@@ -447,7 +431,7 @@ int monitor_run(const struct monitor_opts *o)
 	drain_init(&m.dr, MONITOR_WINDOW);
 	m.ring = xcalloc(MONITOR_WINDOW + 1, sizeof(*m.ring));
 	m.minutes = xcalloc(MINUTES, sizeof(*m.minutes));
-	while (!monitor_stop) {
+	while (!stop_asked) {
 		int64_t now = clock_mono_ms();
 		struct timespec ts;
 

@@ -31,11 +31,6 @@ static const char *const fail_reason[COUNTERS_FAIL_COUNT] = {
 	"refused", "attempts",
 };
 
-static const char *const receipt_result[COUNTERS_RECEIPT_COUNT] = {
-	"delivered", "undelivered", "repeated", "older", "held", "unknown", "interim", "forged",
-	"malformed",
-};
-
 static const enum drain_state drain_states[] = {
 	DRAIN_DRAINED, DRAIN_DRAINING, DRAIN_GROWING, DRAIN_STALLED, DRAIN_MEASURING,
 };
@@ -495,7 +490,8 @@ static void metrics_providers(const struct watch_view *v, FILE *f)
 	EACH for (int k = 0; k < COUNTERS_RECEIPT_COUNT; k++) {
 		fprintf(f, "smsq_receipts_total{provider=\"");
 		put_label(f, NAME(i));
-		fprintf(f, "\",result=\"%s\"} %" PRIu64 "\n", receipt_result[k], P(i)->receipts[k]);
+		fprintf(f, "\",result=\"%s\"} %" PRIu64 "\n", counters_receipt_names[k],
+			P(i)->receipts[k]);
 	}
 	head(f, "smsq_provider_response_seconds", "histogram",
 	     "From a request's pacing tokens to its answer, by provider.");

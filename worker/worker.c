@@ -11,19 +11,12 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/stop.h"
 #include "store/store.h"
 #include "worker/dispatch.h"
 #include "worker/ingest.h"
 
 #define WORKER_MAX_POLL (2 + HTTP_MAX_FDS)
-
-static volatile sig_atomic_t worker_stop;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	worker_stop = 1;
-}
 
 /* One turn of the loop: wait (at most timeout_ms) for the ingest socket and
  * its committer's "done" (in: NULL when this worker takes no events) or a
@@ -161,7 +154,6 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 					 : STORE_NOTICE_IF_TOLD,
 	};
 	struct prepare_opts text;
-	struct sigaction sa;
 	char err[512];
 	char role[32];
 	enum log_level lvl = LOG_LEVEL_INFO;
@@ -176,11 +168,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 	(void)log_format_parse(cfg->log_format, &fmt);
 	log_init(role, lvl);
 	log_set_format(fmt);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	stop_on_signals();
 
 	if (config_text_opts(cfg, &text, err, sizeof(err)) != 0) {
 		log_error("%s", err);
@@ -216,7 +204,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 	int64_t next_check = clock_mono_ms() + WORKER_READER_CHECK_MS;
 	int64_t next_purge = purges ? clock_mono_ms() : INT64_MAX, purge_said = INT64_MIN / 2;
 	long timeout = 0;
-	while (!worker_stop) {
+	while (!stop_asked) {
 		int handled = 0;
 
 		if (ingest_retry_at >= 0) {
