@@ -208,6 +208,25 @@ out:
 	return ret;
 }
 
+int keyfile_read_client(const char *server_key_path, const char *secret_path,
+			struct keyfile_client *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	if (server_key_path == NULL && secret_path == NULL)
+		return 0;
+	if (server_key_path == NULL || secret_path == NULL) {
+		snprintf(err, errlen, "CURVE needs both the pool's public key file and this "
+			 "producer's secret file");
+		return -1;
+	}
+	if (keyfile_read_public(server_key_path, out->server_key, err, errlen) != 0 ||
+	    keyfile_read_secret(secret_path, &out->mine, err, errlen) != 0) {
+		secret_wipe(out, sizeof(*out));
+		return -1;
+	}
+	return 1;
+}
+
 /* Write text to a new file dir/name<suffix> of the given mode.  Returns 0 or
  * -1 with err set; path receives the file's path. */
 static int write_new(const char *dir, const char *name, const char *suffix, int mode,

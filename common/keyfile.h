@@ -67,6 +67,20 @@ int keyfile_read_public(const char *path, char out[KEYFILE_Z85], char *err,
 int keyfile_read_secret(const char *path, struct keyfile *out, char *err,
 			size_t errlen) SMSQ_WARN_UNUSED;
 
+/* A producer's keys, read from its files. */
+struct keyfile_client {
+	char server_key[KEYFILE_Z85]; /* the pool's public key */
+	struct keyfile mine;          /* the producer's key pair (public may be "") */
+};
+
+/*
+ * Read a producer's keys: the pool's public key file and the producer's
+ * secret file (the two paths given together: both or neither).  Returns 1
+ * (read), 0 (both paths NULL: no CURVE), or -1 with err set.
+ */
+int keyfile_read_client(const char *server_key_path, const char *secret_path,
+			struct keyfile_client *out, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
 /*
  * Write dir/name.key (the public key, mode 644) and dir/name.secret (both
  * keys, mode 600), neither through a link nor over an existing file (the
