@@ -389,7 +389,7 @@ class Pool(harness.Pool):
         CONFIGS.setdefault(SECTION[0], OrderedDict()).setdefault(self.label, text.rstrip("\n"))
 
     def command(self):
-        return [os.path.join(BIN, "smsq-worker"), "-c", self.conf]
+        return [os.path.join(BIN, "smsq-worker"), "-c", self.conf] + harness.RUN_AS
 
     def start(self, wait=True):
         self.write_conf()

@@ -16,9 +16,10 @@
 
 /*
  * Whether the file open on fd (named path in messages) may hold a secret:
- * a regular file, owned by the effective user or by root, that neither its
- * group nor others may read or write (mode & 077 == 0, as ssh requires of
- * a private key).  Returns 0, or -1 with err naming path and the fault
+ * a regular file, owned by the effective user or by root (root takes any
+ * owner's: the service user's file it reads before it becomes that user),
+ * that neither its group nor others may read or write (mode & 077 == 0, as
+ * ssh requires of a private key).  Returns 0, or -1 with err naming path and the fault
  * ("group or others may read it: chmod 600 ...").
  */
 int secret_check_fd(int fd, const char *path, char *err, size_t errlen) SMSQ_WARN_UNUSED;

@@ -233,7 +233,7 @@ void *datadir_map(const char *dir, const char *name, size_t len, void (*init)(vo
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = datadir_open(dir, name, O_RDWR | O_CREAT, 0640, err, errlen);
+	fd = datadir_open(dir, name, O_RDWR | O_CREAT, 0600, err, errlen);
 	if (fd < 0)
 		return NULL;
 	if (flock(fd, LOCK_EX) != 0) {

@@ -89,7 +89,7 @@ static int lock_file_allocate(const char *dir, char *err, size_t errlen)
 {
 	char path[4200];
 	struct stat sb;
-	int fd = datadir_open(dir, DATADIR_LOCK, O_RDWR | O_CREAT, 0640, err, errlen);
+	int fd = datadir_open(dir, DATADIR_LOCK, O_RDWR | O_CREAT, 0600, err, errlen);
 	int rc = -1;
 
 	if (fd < 0)
@@ -118,7 +118,7 @@ static int files_ready(const store *s, char *err, size_t errlen)
 			       : -1;
 	if (datadir_prepare(s->dir, 1, err, errlen) != 0)
 		return -1;
-	fd = datadir_open(s->dir, DATADIR_DATA, O_RDWR | O_CREAT, 0640, err, errlen);
+	fd = datadir_open(s->dir, DATADIR_DATA, O_RDWR | O_CREAT, 0600, err, errlen);
 	if (fd < 0)
 		return -1;
 	close(fd);
@@ -240,7 +240,7 @@ store *store_open(const struct store_opts *opts, char *err, size_t errlen)
 	 * MDB_NORDAHEAD: the backlog is read at random, read-ahead only wastes
 	 * page cache. */
 	rc = mdb_env_open(s->env, s->dir,
-			  MDB_NOTLS | MDB_NORDAHEAD | (s->read_only ? MDB_RDONLY : 0), 0640);
+			  MDB_NOTLS | MDB_NORDAHEAD | (s->read_only ? MDB_RDONLY : 0), 0600);
 	if (rc != 0) {
 		snprintf(err, errlen, "store: open %s: %s", s->dir, mdb_strerror(rc));
 		goto fail;

@@ -34,6 +34,9 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, os.environ.get("SMSQ_BIN", "bin"))
+# The tests may run as root (CI does): a pool started as root runs only if
+# its configuration says so, and theirs does.  it_privilege tests the rest.
+RUN_AS = ["-o", "pool.user=root"] if os.geteuid() == 0 else []
 RECEIVER = os.path.join(ROOT, "examples", "outcomes_receiver.py")
 LIVE = []  # the Procs started and not yet stopped
 
@@ -385,7 +388,7 @@ class Pool(Proc):
         # The monitor on a port of its own (written to <dir>/monitor.url):
         # pools of several tests, the demo and a bench may run at once.
         cmd = self.prefix + [os.path.join(BIN, "smsq-worker"), "-d", self.data_dir,
-                             "-e", self.endpoint, "-o", "metrics.listen=127.0.0.1:0"]
+                             "-e", self.endpoint, "-o", "metrics.listen=127.0.0.1:0"] + RUN_AS
         if self.workers is not None:
             cmd += ["-w", str(self.workers)]
         return cmd + self.args  # last: an -o of the caller's wins

@@ -175,7 +175,7 @@ class T(itlib.PoolTest):
     def test_e_start_refused_beyond_loopback_without_curve(self):
         port = itlib.free_port()
         base = [os.path.join(BIN, "smsq-worker"), "-d", self.data_dir, "-w", "1",
-                "-o", "metrics.listen=", "-e", "tcp://0.0.0.0:%d" % port]
+                "-o", "metrics.listen=", "-e", "tcp://0.0.0.0:%d" % port] + itlib.RUN_AS
         r = subprocess.run(base, capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("reachable from other machines", r.stderr)

@@ -850,7 +850,8 @@ class DispatchTest(DispatchBase):
                 opts = {k: v for k, v in opts.items() if v is not None}
                 cfg = self.config([("primary", opts)], name="bad.conf")
                 out = subprocess.run([WORKER_BIN, "-c", cfg, "-d", self.data_dir, "-e",
-                                      "tcp://127.0.0.1:%d" % itlib.free_port(), "-w", "1"],
+                                      "tcp://127.0.0.1:%d" % itlib.free_port(), "-w", "1"]
+                                     + itlib.RUN_AS,
                                      capture_output=True, text=True, timeout=60)
                 self.assertEqual(out.returncode, 2, out.stderr)
                 self.assertRegex(out.stderr, pattern)

@@ -288,7 +288,7 @@ class FaultTest(DispatchBase):
     def start_refused(self, *extra):
         out = subprocess.run([os.path.join(itlib.BIN, "smsq-worker"), "-d", self.data_dir,
                               "-e", "tcp://127.0.0.1:%d" % itlib.free_port(), "-w", "1"]
-                             + list(extra), capture_output=True, text=True, timeout=60)
+                             + itlib.RUN_AS + list(extra), capture_output=True, text=True, timeout=60)
         self.assertNotEqual(out.returncode, 0, out.stderr)
         return out.stderr
 
@@ -318,7 +318,8 @@ class FaultTest(DispatchBase):
     def test_data_directory_private_whatever_the_umask(self):
         d = os.path.join(self.tmp, "deep", "var")
         proc = subprocess.Popen([os.path.join(itlib.BIN, "smsq-worker"), "-d", d, "-e",
-                                 "tcp://127.0.0.1:%d" % itlib.free_port(), "-w", "1"],
+                                 "tcp://127.0.0.1:%d" % itlib.free_port(), "-w", "1"]
+                                + itlib.RUN_AS,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 preexec_fn=lambda: os.umask(0), start_new_session=True)
         try:

@@ -522,7 +522,7 @@ class OutcomesTest(ReceiverMixin, DispatchBase):
         for name, opts, pattern in cases:
             with self.subTest(name):
                 cmd = [os.path.join(itlib.BIN, "smsq-worker"), "-c", cfg, "-d", self.data_dir,
-                       "-e", "tcp://127.0.0.1:%d" % itlib.free_port(), "-w", "1"]
+                       "-e", "tcp://127.0.0.1:%d" % itlib.free_port(), "-w", "1"] + itlib.RUN_AS
                 for o in opts:
                     cmd += ["-o", o]
                 out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)

@@ -41,6 +41,7 @@ def pb2():
 
 
 free_port = harness.free_port
+RUN_AS = harness.RUN_AS
 wait_for = harness.wait_for
 
 

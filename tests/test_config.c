@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "worker/config.h"
@@ -1008,6 +1009,50 @@ static void test_keep_restart_only(void **state)
 	assert_int_equal(config_keep_restart_only(&next, &f->cfg), 0);
 }
 
+/* NAME_file = PATH sets a secret option from a file; nothing else has a
+ * _file form, and a file others may read is refused. */
+static void test_secrets_from_files(void **state)
+{
+	struct fx *f = *state;
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/smsq-test-secret-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "abcdefghijklmnopqrstuvwxyz\n", 27), 27);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(config_set(&f->cfg, "provider.p.type", "webhook", f->err, sizeof(f->err)),
+			 0);
+	assert_int_equal(config_set(&f->cfg, "provider.p.token_file", path, f->err,
+				    sizeof(f->err)), 0);
+	assert_string_equal(f->cfg.providers[0].conf.token, "abcdefghijklmnopqrstuvwxyz");
+	assert_int_equal(config_set(&f->cfg, "outcomes.secret_file", path, f->err,
+				    sizeof(f->err)), 0);
+	assert_string_equal(f->cfg.outcomes_secret, "abcdefghijklmnopqrstuvwxyz");
+	assert_int_equal(config_set(&f->cfg, "receipts.token_file", path, f->err,
+				    sizeof(f->err)), 0);
+	assert_string_equal(f->cfg.receipts_token, "abcdefghijklmnopqrstuvwxyz");
+	/* Not secrets: no _file form. */
+	assert_int_equal(config_set(&f->cfg, "provider.p.account_file", path, f->err,
+				    sizeof(f->err)), -1);
+	assert_int_equal(config_set(&f->cfg, "store.dir_file", path, f->err, sizeof(f->err)), -1);
+	expect_err(f, "unknown option");
+	/* Others may read it. */
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(config_set(&f->cfg, "receipts.token_file", path, f->err,
+				    sizeof(f->err)), -1);
+	expect_err(f, "receipts.token_file");
+	expect_err(f, "chmod 600");
+	assert_null(strstr(f->err, "abcdefgh"));
+	/* A secret the option refuses: named, not shown. */
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(config_set(&f->cfg, "outcomes.secret_file", "/nonexistent/x", f->err,
+				    sizeof(f->err)), -1);
+	expect_err(f, "outcomes.secret_file: /nonexistent/x");
+	assert_int_equal(unlink(path), 0);
+}
+
 static void test_restart_only_options(void **state)
 {
 	static const char *const restart[] = {
@@ -1017,6 +1062,7 @@ static void test_restart_only_options(void **state)
 		"outcomes.batch", "outcomes.timeout_ms", "receipts.listen", "receipts.url",
 		"receipts.token", "receipts.max_bytes", "receipts.expect_s",
 		"ingest.curve_secret_file", "ingest.curve_producers", "ingest.allow_anyone",
+		"pool.user",
 	};
 	const char *note = "; a change takes effect at the next start, not on reload";
 	char *out = NULL;
@@ -1073,6 +1119,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_indented_lines, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_long_line_is_an_error_on_its_line, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_log_levels, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_secrets_from_files, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_log_formats, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_cancel_notice, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_outcomes, fx_setup, fx_teardown),

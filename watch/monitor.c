@@ -264,7 +264,7 @@ static void write_url(struct monitor *m)
 {
 	char err[512];
 	int fd = datadir_open(m->o->dir, DATADIR_MONITOR_URL,
-			      O_WRONLY | O_CREAT | O_TRUNC, 0644, err, sizeof(err));
+			      O_WRONLY | O_CREAT | O_TRUNC, 0600, err, sizeof(err));
 	size_t n = strlen(m->url);
 
 	if (fd < 0) {

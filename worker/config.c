@@ -88,6 +88,9 @@ static const struct opt opts[] = {
 	{ "ingest.cancel_notice", OPT_STR, "if_told", 1, 0, F(ingest_cancel_notice),
 	  "if_told: a cancellation is not sent when every earlier message of its booking was "
 	  "withdrawn unsent (the patient heard nothing); always: it is sent" },
+	{ "pool.user", OPT_STR, "", 0, 0, F(pool_user),
+	  "started as root, the pool becomes this user (the package's: smsq) once it has read "
+	  "its secret files; \"root\" to stay root on purpose; empty: root is refused" },
 	{ "pool.workers", OPT_LONG, "0", 0, 256, F(pool_workers),
 	  "worker processes; 0 = one per core" },
 	{ "pool.restart_delay_ms", OPT_LONG, "500", 0, 60000, F(pool_restart_delay_ms),
@@ -104,7 +107,8 @@ static const struct opt opts[] = {
 	  "the booking backend's URL: what became of each event is POSTed there (proto/"
 	  "OUTCOMES.md); empty = off" },
 	{ "outcomes.secret", OPT_STR, "", 0, 0, F(outcomes_secret),
-	  "the secret each POST is signed with (HMAC-SHA256), 16 to 256 bytes (never logged)" },
+	  "the secret each POST is signed with (HMAC-SHA256), 16 to 256 bytes (never logged); "
+	  "or outcomes.secret_file = PATH" },
 	{ "outcomes.max", OPT_LONG, "1000000", 1, 1000000000L, F(outcomes_max),
 	  "outcomes kept while the backend does not take them; then the oldest is dropped" },
 	{ "outcomes.batch", OPT_LONG, "500", 1, 5000, F(outcomes_batch),
@@ -119,7 +123,7 @@ static const struct opt opts[] = {
 	  "https://smsq.example.com); empty = http://<receipts.listen>" },
 	{ "receipts.token", OPT_STR, "", 0, 0, F(receipts_token),
 	  "the secret in the callback paths (/receipts/<provider>/<token>), 16 to 128 of "
-	  "A-Z a-z 0-9 - _ (never logged)" },
+	  "A-Z a-z 0-9 - _ (never logged); or receipts.token_file = PATH" },
 	{ "receipts.max_bytes", OPT_LONG, "1048576", 1024, 67108864, F(receipts_max_bytes),
 	  "a callback's largest body; a larger one is refused (413)" },
 	{ "receipts.expect_s", OPT_LONG, "3600", 1, 2592000, F(receipts_expect_s),
@@ -150,7 +154,7 @@ static const struct opt provider_opts[] = {
 	  "Twilio account SID, Sinch service plan id or Vonage API key" },
 	{ "token", OPT_STR, "", 0, 0, PC(token),
 	  "Twilio auth token, Infobip API key, webhook bearer token, Sinch API token or "
-	  "Vonage API secret (never logged)" },
+	  "Vonage API secret (never logged); or token_file = PATH (mode 600)" },
 	{ "sender", OPT_STR, "", 0, 0, PC(sender), "sender number or name (From)" },
 	{ "rate_per_s", OPT_LONG, "0", 0, 1000000, P(rate_per_s),
 	  "the provider's limit, in units (count) per second, pool-wide (required)" },
@@ -187,7 +191,7 @@ static const struct opt provider_opts[] = {
  * a reload, which restarts every worker with it. */
 static const char *const restart_only[] = {
 	"store.dir", "store.map_size_mb", "store.map_max_mb", "ingest.endpoint", "ingest.hwm",
-	"ingest.curve_secret_file", "ingest.curve_producers", "ingest.allow_anyone",
+	"ingest.curve_secret_file", "ingest.curve_producers", "ingest.allow_anyone", "pool.user",
 	"ingest.batch_max", "ingest.workers", "pool.workers", "metrics.listen", "outcomes.url",
 	"outcomes.secret", "outcomes.max", "outcomes.batch", "outcomes.timeout_ms",
 	"receipts.listen", "receipts.url", "receipts.token", "receipts.max_bytes", "receipts.expect_s",
@@ -320,10 +324,73 @@ void config_defaults(struct config *cfg)
 			log_panic("config: default of %s is invalid: %s", opts[i].name, err);
 }
 
+/* Whether name (a full option name) holds a secret. */
+static int secret_name(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	if (strncmp(name, "provider.", 9) == 0)
+		return dot != NULL && strcmp(dot + 1, "token") == 0;
+	return strcmp(name, "outcomes.secret") == 0 || strcmp(name, "receipts.token") == 0;
+}
+
+/* NAME_file = PATH: the secret option NAME from the file at PATH
+ * (secret_read(): the pool user's or root's, mode 600 or less), a leading
+ * "$CREDENTIALS_DIRECTORY/" taken from the environment (systemd's
+ * LoadCredential=).  Returns 0, or -1 with err; 1 when name is no such
+ * option. */
+static int set_from_file(struct config *cfg, const char *name, const char *path, char *err,
+			 size_t errlen)
+{
+	static const char creds[] = "$CREDENTIALS_DIRECTORY/";
+	size_t nl = strlen(name);
+	char base[256], full[PATH_MAX], why[512];
+	char *secret;
+	int rc = -1;
+
+	if (nl <= 5 || nl - 5 >= sizeof(base) || strcmp(name + nl - 5, "_file") != 0)
+		return 1;
+	memcpy(base, name, nl - 5);
+	base[nl - 5] = '\0';
+	if (!secret_name(base))
+		return 1;
+	if (strncmp(path, creds, sizeof(creds) - 1) == 0) {
+		const char *dir = getenv("CREDENTIALS_DIRECTORY");
+
+		if (dir == NULL || dir[0] == '\0') {
+			snprintf(err, errlen, "%s: CREDENTIALS_DIRECTORY is not set (systemd's "
+				 "LoadCredential= sets it)", name);
+			return -1;
+		}
+		if ((size_t)snprintf(full, sizeof(full), "%s/%s", dir,
+				     path + sizeof(creds) - 1) >= sizeof(full)) {
+			snprintf(err, errlen, "%s: path too long", name);
+			return -1;
+		}
+		path = full;
+	}
+	secret = xmalloc(SECRET_MAX);
+	if (secret_read(path, secret, SECRET_MAX, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: %s", name, why);
+		goto out;
+	}
+	rc = config_set(cfg, base, secret, why, sizeof(why));
+	if (rc != 0) /* the message names the option, never the value */
+		snprintf(err, errlen, "%s (read from %s)", why, path);
+out:
+	secret_wipe(secret, SECRET_MAX);
+	free(secret);
+	return rc;
+}
+
 int config_set(struct config *cfg, const char *name, const char *value, char *err,
 	       size_t errlen)
 {
 	const struct opt *o = find_opt(name);
+	int rc;
+
+	if (o == NULL && (rc = set_from_file(cfg, name, value, err, errlen)) != 1)
+		return rc;
 
 	if (o == NULL && strncmp(name, "provider.", 9) == 0)
 		return set_provider_opt(cfg, name, value, err, errlen);
@@ -468,6 +535,43 @@ void config_receipt_urls(struct config *cfg)
 		receipt_url_of(cfg, c->name, url, sizeof(url));
 		memcpy(c->receipt_url, url, sizeof(url));
 	}
+}
+
+int config_warn_insecure(const struct config *cfg)
+{
+	int n = 0;
+
+	for (int i = 0; i < cfg->n_providers; i++) {
+		const struct config_provider *p = &cfg->providers[i];
+
+		if (strncmp(p->conf.base_url, "http://", 7) == 0) {
+			log_warn("provider.%s: base_url is http://: its credentials and every "
+				 "patient's number and text cross the network in clear",
+				 p->conf.name);
+			n++;
+		}
+		if (!p->tls_verify) {
+			log_warn("provider.%s: tls_verify = 0: anyone on the path can pose as the "
+				 "provider and take its credentials and the messages", p->conf.name);
+			n++;
+		}
+	}
+	if (cfg->receipts_listen[0] != '\0' && strncmp(cfg->receipts_url, "https://", 8) != 0) {
+		log_warn("receipts.url is not https://: providers send the receipt token and the "
+			 "reports in clear (put the endpoint behind a TLS proxy)");
+		n++;
+	}
+	if (strncmp(cfg->outcomes_url, "http://", 7) == 0) {
+		log_warn("outcomes.url is http://: the outcomes cross the network in clear");
+		n++;
+	}
+	if (cfg->ingest_allow_anyone && cfg->ingest_curve_secret[0] == '\0' &&
+	    !config_endpoint_local(cfg->ingest_endpoint)) {
+		log_warn("ingest.allow_anyone = 1: anyone who reaches %s may publish SMS on your "
+			 "provider accounts", cfg->ingest_endpoint);
+		n++;
+	}
+	return n;
 }
 
 static int check_provider(const struct config *cfg, const struct config_provider *p, char *err,

@@ -56,6 +56,7 @@ struct config {
 	char ingest_curve_secret[KEYFILE_Z85]; /* read from curve_secret_file by config_build()
 						 ("" no CURVE; never logged) */
 	char ingest_curve_public[KEYFILE_Z85]; /* its public key */
+	char pool_user[CONFIG_STR_MAX];       /* pool.user: who the pool runs as ("" none) */
 	long ingest_max_event_bytes;          /* ingest.max_event_bytes: event frame limit */
 	long ingest_max_text_bytes;           /* ingest.max_text_bytes: ready text limit */
 	long ingest_max_segments;             /* ingest.max_segments: SMS parts limit */
@@ -144,6 +145,15 @@ void config_receipt_urls(struct config *cfg);
  * it.  Returns 0, or -1 with err naming the file.
  */
 int config_load_secrets(struct config *cfg, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
+/*
+ * Log a warning for each setting that lets secrets or patients' data cross
+ * the network in clear, or lets anyone publish: an http:// provider URL,
+ * tls_verify = 0, a receipt or outcome URL without TLS, allow_anyone on an
+ * endpoint beyond loopback.  Allowed, never silent: the pool calls it at
+ * every start and reload.  Returns how many it logged.
+ */
+int config_warn_insecure(const struct config *cfg);
 
 /* 1 if a ZeroMQ endpoint only this machine can reach: ipc://, inproc://,
  * or tcp:// bound to a loopback address (127.0.0.0/8, ::1, localhost). */

@@ -407,7 +407,7 @@ static int lock_dir(const char *dir)
 	char err[512];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, DATADIR_POOL_LOCK);
-	fd = datadir_open(dir, DATADIR_POOL_LOCK, O_RDWR | O_CREAT, 0640, err, sizeof(err));
+	fd = datadir_open(dir, DATADIR_POOL_LOCK, O_RDWR | O_CREAT, 0600, err, sizeof(err));
 	if (fd < 0) {
 		log_error("%s", err);
 		return -1;
@@ -629,6 +629,7 @@ static void reload(struct pool *p)
 	p->roll_pending = 1;
 	log_info("reload: configuration accepted (%d change(s), %d kept until a restart); "
 		 "replacing the workers one at a time", changes - kept, kept);
+	(void)config_warn_insecure(p->cfg);
 	/* The broker is not replaced: it reads the producer keys again. */
 	if (p->has_broker && p->slots[0].pid > 0)
 		kill(p->slots[0].pid, SIGHUP);
@@ -770,6 +771,7 @@ int pool_run(const struct config *cfg, const struct config_source *src)
 	p.slots = xcalloc((size_t)p.last_slot + 1, sizeof(*p.slots));
 	log_info("pool starting: %d workers, store %s, ingest %s (%s)", p.n_workers, absdir,
 		 cfg->ingest_endpoint, p.has_broker ? "through a broker" : "bound by worker-1");
+	(void)config_warn_insecure(cfg);
 	raise_fd_limit();
 	for (int i = !p.has_broker; i <= p.last_slot; i++)
 		spawn(&p, i);

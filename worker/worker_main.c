@@ -11,10 +11,12 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "worker/config.h"
 #include "worker/pool.h"
+#include "worker/privilege.h"
 
 static void usage(FILE *f)
 {
@@ -85,6 +87,26 @@ static int parse_args(int argc, char **argv, struct config_source *src, struct c
 	return -1;
 }
 
+/* As root, become pool.user (privilege.h) before anything is opened.
+ * Returns -1 to continue, else an exit code. */
+static int become_user(const struct config *cfg)
+{
+	char err[512];
+	int rc = privilege_drop(cfg->pool_user, cfg->store_dir, err, sizeof(err));
+
+	if (rc < 0) {
+		log_error("%s", err);
+		return 2;
+	}
+	if (rc > 0)
+		log_info("running as %s (uid %ld, gid %ld)", cfg->pool_user, (long)getuid(),
+			 (long)getgid());
+	else if (geteuid() == 0)
+		log_warn("running as root (pool.user = root): every process of the pool can do "
+			 "anything on this machine; prefer an unprivileged user");
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct config_source src = { 0 };
@@ -101,7 +123,9 @@ int main(int argc, char **argv)
 			fmt = LOG_FORMAT_TEXT;
 		log_init("smsq-worker", lvl);
 		log_set_format(fmt);
-		rc = pool_run(&cfg, &src);
+		rc = become_user(&cfg);
+		if (rc < 0)
+			rc = pool_run(&cfg, &src);
 	}
 	config_source_free(&src);
 	return rc;
