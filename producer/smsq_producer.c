@@ -100,6 +100,7 @@
 						 * smsq_poll() fills) */
 #define PRODUCER_RING_MIN 64			/* first size of the outcome ring */
 #define PRODUCER_HASH_MULT 0x9E3779B97F4A7C15ULL /* Fibonacci hashing */
+#define PRODUCER_WATCH_MS 100			/* CURVE: handshake events read this often */
 
 /* One published event whose outcome is not known yet. */
 struct pending {
@@ -146,6 +147,12 @@ struct smsq_producer {
 	size_t pr_ring_head;		/* index of the oldest outcome */
 	size_t pr_ring_len;		/* outcomes in the ring */
 	bool pr_in_callback;		/* a callback is running: refuse calls */
+	void *pr_watch;			/* CURVE: PAIR reading the socket's handshake
+					 * events (zmq_socket_monitor()), or NULL */
+	int64_t pr_watch_ms;		/* when pr_watch was last read */
+	int pr_refused;			/* the pool's ZAP status of the last refused
+					 * handshake (400: key not allowed), 0 after
+					 * one succeeded */
 	struct smsq_stats pr_stats;	/* counters for smsq_stats() */
 };
 
@@ -464,7 +471,13 @@ static void s_finish_no_ack(smsq_producer *p, uint32_t slot, int64_t now_ms)
 	struct smsq_ack *ack = s_finish(p, slot, SMSQ_NO_ACK, now_ms);
 
 	ack->reason = last_reason;
-	if (last_reason != 0)
+	if (p->pr_refused != 0)
+		snprintf(ack->detail, sizeof(ack->detail),
+			 "no ack within %d ms after %u send(s): the pool refused this producer's "
+			 "CURVE key at the handshake (ZAP status %d: not in its allow-list, or "
+			 "not the pool's server key)",
+			 p->pr_opts.ack_timeout_ms, sends, p->pr_refused);
+	else if (last_reason != 0)
 		snprintf(ack->detail, sizeof(ack->detail),
 			 "no ack within %d ms after %u send(s); last answer: retry_later %s",
 			 p->pr_opts.ack_timeout_ms, sends, smsq_reason_name(last_reason));
@@ -698,11 +711,52 @@ static int s_recv_one(smsq_producer *p, int64_t now_ms)
 /* Do everything that is ready, without waiting: read acks, send what waits
  * for the socket, resend and expire what is due.  Stops reading acks and
  * expiring when the outcome ring is full. */
+/* CURVE: read the handshake events of the socket (a refused key, or one
+ * taken), at most every PRODUCER_WATCH_MS. */
+static void s_read_watch(smsq_producer *p, int64_t now_ms)
+{
+	if (p->pr_watch == NULL || now_ms - p->pr_watch_ms < PRODUCER_WATCH_MS)
+		return;
+	p->pr_watch_ms = now_ms;
+	for (;;) {
+		zmq_msg_t m;
+		uint16_t event;
+		uint32_t value;
+		int more;
+
+		if (zmq_msg_init(&m) != 0)
+			return;
+		if (zmq_msg_recv(&m, p->pr_watch, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			return;
+		}
+		more = zmq_msg_more(&m);
+		if (zmq_msg_size(&m) >= 6) {
+			memcpy(&event, zmq_msg_data(&m), sizeof(event));
+			memcpy(&value, (char *)zmq_msg_data(&m) + 2, sizeof(value));
+			if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+				p->pr_refused = (int)value;
+			else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+				p->pr_refused = 0;
+		}
+		zmq_msg_close(&m);
+		while (more) { /* the endpoint frame */
+			if (zmq_msg_init(&m) != 0 || zmq_msg_recv(&m, p->pr_watch, ZMQ_DONTWAIT) < 0) {
+				zmq_msg_close(&m);
+				return;
+			}
+			more = zmq_msg_more(&m);
+			zmq_msg_close(&m);
+		}
+	}
+}
+
 static int s_turn(smsq_producer *p)
 {
 	int64_t now_ms = clock_mono_ms();
 	int rc = 0;
 
+	s_read_watch(p, now_ms);
 	for (int i = 0; i < PRODUCER_TURN_BATCH; i++) {
 		rc = s_ring_room(p);
 		if (rc <= 0)
@@ -874,6 +928,29 @@ out:
 	return rc;
 }
 
+/* CURVE: watch the socket's handshakes, so that a NO_ACK can say the pool
+ * refused the key (libzmq does not connect again after that). */
+static int s_open_watch(smsq_producer *p, char *err, size_t errlen)
+{
+	char endpoint[64];
+	int linger = 0;
+
+	snprintf(endpoint, sizeof(endpoint), "inproc://smsq-producer-watch-%p", (void *)p);
+	if (zmq_socket_monitor(p->pr_sock, endpoint, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+							 ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0) {
+		err_set(err, errlen, "zmq_socket_monitor: %s", zmq_strerror(errno));
+		return SMSQ_EZMQ;
+	}
+	p->pr_watch = zmq_socket(p->pr_ctx, ZMQ_PAIR);
+	if (p->pr_watch == NULL ||
+	    zmq_setsockopt(p->pr_watch, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+	    zmq_connect(p->pr_watch, endpoint) != 0) {
+		err_set(err, errlen, "handshake watch: %s", zmq_strerror(errno));
+		return SMSQ_EZMQ;
+	}
+	return SMSQ_OK;
+}
+
 static int s_open_socket(smsq_producer *p, const char *endpoint,
 			 const struct smsq_curve_keys *keys, char *err, size_t errlen)
 {
@@ -905,6 +982,8 @@ static int s_open_socket(smsq_producer *p, const char *endpoint,
 		return SMSQ_EZMQ;
 	}
 	if (keys != NULL && (rc = s_curve_client(p->pr_sock, keys, err, errlen)) != SMSQ_OK)
+		return rc;
+	if (keys != NULL && (rc = s_open_watch(p, err, errlen)) != SMSQ_OK)
 		return rc;
 	if (zmq_connect(p->pr_sock, endpoint) != 0) {
 		err_set(err, errlen, "cannot connect to \"%s\": %s", endpoint,
@@ -963,6 +1042,8 @@ void smsq_producer_destroy(smsq_producer **pp)
 	if (pp == NULL || *pp == NULL)
 		return;
 	p = *pp;
+	if (p->pr_watch != NULL)
+		zmq_close(p->pr_watch);
 	if (p->pr_sock != NULL)
 		zmq_close(p->pr_sock);
 	if (p->pr_ctx != NULL) {

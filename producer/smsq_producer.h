@@ -256,9 +256,10 @@ struct smsq_curve_keys {
  * encrypted and authenticated, and the pool lets it publish only if its
  * public key is in the pool's allow-list.
  *
- * A pool that refuses the key closes each connection after the handshake;
- * the producer keeps reconnecting and its events end NO_ACK, as with a pool
- * that is down (the pool counts and logs the refusal, with the key).
+ * A pool that refuses the key closes the connection after the handshake, and
+ * libzmq does not connect again: the events end NO_ACK, their detail saying
+ * that the pool refused this producer's key (the pool counts and logs the
+ * refusal, with the key).  Create a new producer once the key is allowed.
  *
  * @param keys		the three keys (see struct smsq_curve_keys)
  * @return the producer, or NULL with the reason in err: also a key that is

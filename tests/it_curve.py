@@ -10,6 +10,7 @@ without CURVE, a secret file others may read.
 Run: cd /work/main && /usr/bin/python3 tests/it_curve.py
 """
 
+import json
 import os
 import re
 import signal
@@ -114,9 +115,23 @@ class T(itlib.PoolTest):
         rc, summary = self.publish(pool, path, "--server-key", self.k("pool.key"),
                                    "--key", self.k("backend.secret"))
         self.assertEqual((rc, summary["accepted"]), (0, 50), summary)
-        rc, summary = self.publish(pool, path, "-t", "2000", "--server-key", self.k("pool.key"),
-                                   "--key", self.k("intruder.secret"))
-        self.assertEqual((rc, summary["accepted"], summary["duplicate"]), (1, 0, 0), summary)
+        r = subprocess.run([os.path.join(BIN, "smsq-publish"), "-e", pool.endpoint, "-t", "2000",
+                            "--json-summary", "--server-key", self.k("pool.key"),
+                            "--key", self.k("intruder.secret"), path],
+                           capture_output=True, text=True, timeout=60)
+        summary = json.loads(r.stdout)
+        self.assertEqual((r.returncode, summary["accepted"], summary["duplicate"]), (1, 0, 0),
+                         summary)
+        # The producer library says why: the handshake was refused.
+        self.assertIn("the pool refused this producer's CURVE key at the handshake (ZAP "
+                      "status 400", r.stderr)
+        # A wrong server key (another pool's): refused the same way, never sent.
+        r = subprocess.run([os.path.join(BIN, "smsq-publish"), "-e", pool.endpoint, "-t", "2000",
+                            "--server-key", self.k("intruder.key"),
+                            "--key", self.k("backend.secret"), path],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("after 0 send(s)", r.stderr)
         # A secret file others may read is refused, as ssh refuses a key.
         os.chmod(self.k("backend.secret"), 0o644)
         r = subprocess.run([os.path.join(BIN, "smsq-publish"), "-e", pool.endpoint,

@@ -192,8 +192,8 @@ static void zap_lets_listed_keys_in_only(void **state)
 
 	assert_true(reaches(ctx, server, endpoint, f, 1));
 	assert_false(reaches(ctx, server, endpoint, f, 2));
-	assert_int_equal(auth_refused(a), 1);
-	assert_int_equal(counted, 1);
+	assert_true(auth_refused(a) >= 1);
+	assert_int_equal(counted, auth_refused(a));
 	assert_false(reaches(ctx, server, endpoint, f, -1)); /* no CURVE: no ZAP asked */
 	/* A reload lets the intruder in and drops the backend. */
 	allow(f, "intruder", ".key", "intruder.key");
@@ -205,7 +205,8 @@ static void zap_lets_listed_keys_in_only(void **state)
 	allow(f, "pool", ".secret", "pool.secret");
 	assert_int_equal(auth_reload(a, err, sizeof(err)), -1);
 	assert_true(reaches(ctx, server, endpoint, f, 2));
-	assert_int_equal(auth_refused(a), 2);
+	assert_true(auth_refused(a) >= 2);
+	assert_int_equal(counted, auth_refused(a));
 
 	zmq_close(server);
 	auth_destroy(&a);
