@@ -106,7 +106,22 @@ class T(DispatchBase):
         opts["token_file"] = token
         cfg = self.config([("primary", opts)])
         os.chmod(cfg, 0o644)
-        pool = self.start(["-c", cfg, "-o", "pool.user=" + USER])
+        # CURVE too: the pool's key pair root's alone (read once, as root),
+        # the allow-list read again by the reload, as the user.
+        keys = os.path.join(self.tmp, "keys")
+        producers = os.path.join(self.tmp, "producers")
+        os.makedirs(keys)
+        os.makedirs(producers, mode=0o755)
+        for name in ("pool", "backend"):
+            subprocess.run([os.path.join(itlib.BIN, "smsqctl"), "keygen", name, keys], check=True,
+                           capture_output=True)
+        shutil.copy(os.path.join(keys, "backend.key"), producers)
+        os.chmod(os.path.join(producers, "backend.key"), 0o644)
+        curve = ["--server-key", os.path.join(keys, "pool.key"),
+                 "--key", os.path.join(keys, "backend.secret")]
+        pool = self.start(["-c", cfg, "-o", "pool.user=" + USER,
+                           "-o", "ingest.curve_secret_file=" + os.path.join(keys, "pool.secret"),
+                           "-o", "ingest.curve_producers=" + producers])
         log = pool.log_text()
         self.assertIn("running as %s (uid %d" % (USER, self.pw.pw_uid), log)
         # Every process of the pool is the user, for good (real and effective).
@@ -116,7 +131,7 @@ class T(DispatchBase):
             self.assertEqual(proc_ids(pid), (self.pw.pw_uid, self.pw.pw_uid,
                                              self.pw.pw_gid, self.pw.pw_gid), pid)
         path, _ = self.events("priv", 50)
-        rc, summary = self.publish(pool, path)
+        rc, summary = self.publish(pool, path, *curve)
         self.assertEqual((rc, summary["accepted"]), (0, 50), summary)
         self.wait_sent(pool, 50, 60)
         # The data directory and every file in it: the user's alone.
@@ -132,9 +147,10 @@ class T(DispatchBase):
         self.assertEqual(log.count("base_url is http://"), 1)
         os.kill(pool.proc.pid, signal.SIGHUP)
         itlib.wait_for(lambda: "reload: done" in pool.log_text(), 60, "the reload")
+        self.assertNotIn("reload refused", pool.log_text())
         self.assertEqual(pool.log_text().count("base_url is http://"), 2)
         path, _ = self.events("priv2", 20)
-        rc, summary = self.publish(pool, path)
+        rc, summary = self.publish(pool, path, *curve)
         self.assertEqual(summary["accepted"], 20, summary)
         self.wait_sent(pool, 70, 60)
         self.finish(pool)

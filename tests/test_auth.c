@@ -249,7 +249,7 @@ static void config_asks_for_curve_beyond_loopback(void **state)
 	assert_int_equal(config_set(&cfg, "ingest.curve_producers", f->allowed, err,
 				    sizeof(err)), 0);
 	assert_int_equal(config_check(&cfg, err, sizeof(err)), 0);
-	assert_int_equal(config_load_secrets(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(config_load_curve_key(&cfg, err, sizeof(err)), 0);
 	assert_string_equal(cfg.ingest_curve_public, f->pub[0]);
 	assert_true(keyfile_z85_ok(cfg.ingest_curve_secret));
 	/* Never printed. */
@@ -266,7 +266,7 @@ static void config_asks_for_curve_beyond_loopback(void **state)
 	}
 	/* Others may read it: refused. */
 	assert_int_equal(chmod(path, 0640), 0);
-	assert_int_equal(config_load_secrets(&cfg, err, sizeof(err)), -1);
+	assert_int_equal(config_load_curve_key(&cfg, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "chmod 600"));
 	assert_string_equal(cfg.ingest_curve_secret, "");
 	assert_int_equal(chmod(path, 0600), 0);
@@ -274,7 +274,7 @@ static void config_asks_for_curve_beyond_loopback(void **state)
 	snprintf(path, sizeof(path), "%s/pool.key", f->dir);
 	assert_int_equal(chmod(path, 0600), 0);
 	assert_int_equal(config_set(&cfg, "ingest.curve_secret_file", path, err, sizeof(err)), 0);
-	assert_int_equal(config_load_secrets(&cfg, err, sizeof(err)), -1);
+	assert_int_equal(config_load_curve_key(&cfg, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "no secret key"));
 }
 

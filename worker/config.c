@@ -877,19 +877,35 @@ static int check_curve(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-int config_load_secrets(struct config *cfg, char *err, size_t errlen)
+int config_check_producers(const struct config *cfg, char *err, size_t errlen)
+{
+	struct auth_list l;
+	char why[512];
+
+	if (cfg->ingest_curve_producers[0] == '\0')
+		return 0;
+	if (auth_list_load(cfg->ingest_curve_producers, &l, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "ingest.curve_producers: %s", why);
+		return -1;
+	}
+	auth_list_free(&l);
+	return 0;
+}
+
+int config_load_curve_key(struct config *cfg, char *err, size_t errlen)
 {
 	struct keyfile k;
-	struct auth_list l;
-	char derived[KEYFILE_Z85];
+	char derived[KEYFILE_Z85], why[512];
 	int ret = -1;
 
 	cfg->ingest_curve_secret[0] = '\0';
 	cfg->ingest_curve_public[0] = '\0';
 	if (cfg->ingest_curve_secret_file[0] == '\0')
 		return 0;
-	if (keyfile_read_secret(cfg->ingest_curve_secret_file, &k, err, errlen) != 0)
+	if (keyfile_read_secret(cfg->ingest_curve_secret_file, &k, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "ingest.curve_secret_file: %s", why);
 		return -1;
+	}
 	if (zmq_curve_public(derived, k.secret_key) != 0) {
 		snprintf(err, errlen, "ingest.curve_secret_file: %s: CURVE is not available in "
 			 "this libzmq (%s)", cfg->ingest_curve_secret_file, zmq_strerror(errno));
@@ -900,9 +916,6 @@ int config_load_secrets(struct config *cfg, char *err, size_t errlen)
 			 "secret key's", cfg->ingest_curve_secret_file);
 		goto out;
 	}
-	if (auth_list_load(cfg->ingest_curve_producers, &l, err, errlen) != 0)
-		goto out;
-	auth_list_free(&l);
 	memcpy(cfg->ingest_curve_secret, k.secret_key, KEYFILE_Z85);
 	memcpy(cfg->ingest_curve_public, derived, KEYFILE_Z85);
 	ret = 0;
@@ -1026,7 +1039,7 @@ int config_build(struct config *cfg, const struct config_source *src, char *err,
 				     : config_set_arg(cfg, a->value, err, errlen)) != 0)
 			return -1;
 	}
-	if (config_check(cfg, err, errlen) != 0 || config_load_secrets(cfg, err, errlen) != 0)
+	if (config_check(cfg, err, errlen) != 0 || config_check_producers(cfg, err, errlen) != 0)
 		return -1;
 	config_receipt_urls(cfg);
 	return 0;

@@ -138,13 +138,21 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
 void config_receipt_urls(struct config *cfg);
 
 /*
- * Read what the options name in files (after config_check()): the pool's
- * CURVE key pair (keyfile_read_secret(): refused when others may read it;
- * its public key derived and checked against the one the file states) and
- * the allow-list (auth_list_load(): every file a key).  config_build() does
- * it.  Returns 0, or -1 with err naming the file.
+ * Check the allow-list of ingest.curve_producers (auth_list_load(): every
+ * file a public key).  config_build() does it, at start and at each
+ * reload.  Returns 0, or -1 with err naming the file.
  */
-int config_load_secrets(struct config *cfg, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+int config_check_producers(const struct config *cfg, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
+/*
+ * Read the pool's CURVE key pair of ingest.curve_secret_file into
+ * cfg->ingest_curve_secret and _public (keyfile_read_secret(): refused
+ * when others may read it; the public key derived and checked against the
+ * one the file states).  smsq-worker does it once, at start, before it
+ * leaves root (privilege.h): the pair stays in force across reloads.
+ * Returns 0, or -1 with err naming the file.
+ */
+int config_load_curve_key(struct config *cfg, char *err, size_t errlen) SMSQ_WARN_UNUSED;
 
 /*
  * Log a warning for each setting that lets secrets or patients' data cross
