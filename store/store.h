@@ -384,7 +384,7 @@ int store_requeue(store *s, const uint64_t *ids, size_t n, int64_t now_ms, int f
 #define STORE_DEFAULT_PERSONAL_MS (2LL * 86400000)
 #define STORE_PURGE_FLOOR_MS 3600000LL  /* a full store purges what is final this long */
 #define STORE_PURGE_VISIT 1024          /* messages one store_purge() call looks at */
-#define STORE_SCRUB_PAGES 1024          /* pages of data.mdb one store_purge() call checks */
+#define STORE_SCRUB_PAGES 512           /* pages of data.mdb one store_purge() call checks */
 
 /* What one store_purge() call did. */
 struct store_purged {

@@ -51,10 +51,14 @@
  * handing those pages out meanwhile; a page this transaction then takes is
  * written whole at its commit.  What is zero already is only read.  Pages
  * freed by the last commits become reusable only after two more: so after
- * a step that erased or purged, STORE_SCRUB_PASSES passes are due, each
- * but the last ending with a commit of its own (a counter in meta) when
- * nothing else commits.  A reader that holds an old snapshot for that long
- * keeps its pages for a later round.
+ * a step that erased or purged, and after a pass during which other
+ * transactions committed (each process's recycled buffers may carry erased
+ * bytes into the pages it writes), STORE_SCRUB_PASSES passes are due, each
+ * but the last ending with a commit of its own (a counter in meta).  So
+ * while the pool is busy the walk goes on, at most STORE_SCRUB_PAGES pages
+ * a purge step, and once it is idle a few passes leave no stale byte.  A
+ * reader that holds an old snapshot meanwhile keeps its pages for a later
+ * round.
  */
 #include "store/store_impl.h"
 
@@ -441,11 +445,18 @@ int scrub_pages(store *s, MDB_txn *txn, size_t max_pages, size_t *zeroed, int *n
 		pgno++;
 	}
 	if (rc == 0 && pgno > info.me_last_pgno) {
-		/* a pass ended: the next one, while passes are due, after a
-		 * commit (nudge) that lets what the last ones freed be reused */
+		/* A pass ended.  Others committed meanwhile: what they wrote
+		 * may hold stale bytes, more passes are due.  The next pass,
+		 * while some are due, after a commit (nudge) that lets what
+		 * the last ones freed be reused. */
+		size_t last = mdb_txn_id(txn) - 1;
+
 		pgno = 2;
+		if (last != sh->scrub_seen)
+			sh->scrub_due = STORE_SCRUB_PASSES;
 		sh->scrub_due--;
 		*nudge = sh->scrub_due > 0;
+		sh->scrub_seen = *nudge ? last + 1 : last; /* this transaction's own commit */
 	}
 	if (rtxn != NULL)
 		mdb_txn_abort(rtxn);
