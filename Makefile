@@ -19,7 +19,7 @@ SHELL := /bin/bash
 # smsq's version: the packages', smsq-producer.pc's, the man pages' (make deb
 # checks that debian/changelog says the same).  The library's ABI has its
 # own (LIBP_SOVERSION below).
-VERSION := 0.1.0
+VERSION := 0.2.0
 CC ?= cc
 CXX ?= c++
 SANITIZE ?=
@@ -189,7 +189,7 @@ hdr-check: $(PROTO_H)
 # whose other symbols are local, so that a program linking it statically may
 # define err_set() or compile booking.proto itself without a clash.
 LIBP_SOVERSION := 1
-LIBP_VERSION := $(LIBP_SOVERSION).0.0
+LIBP_VERSION := $(LIBP_SOVERSION).1.0
 LIBP_SONAME := libsmsq-producer.so.$(LIBP_SOVERSION)
 LIBP_MAP := producer/smsq_producer.map
 LIBP_OBJ := $(O)/pic/producer/smsq_producer.o $(O)/pic/common/err.o \

@@ -25,7 +25,7 @@ os.chdir(ROOT)
 
 
 SECTIONS = ["ingest", "dispatch", "pacing", "scale", "recovery", "surge", "rebook", "faults",
-            "steady", "receipts"]
+            "steady", "receipts", "curve"]
 
 
 def env_flag(name):

@@ -75,6 +75,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/keyfile.h"
 #include "common/xalloc.h"
 #include "producer/smsq_producer.h"
 #include "proto/booking.pb-c.h"
@@ -138,6 +139,9 @@ struct bp_args {
 	int ack_timeout_ms;		/* library option */
 	int resend_ms;			/* library option */
 	bool dry_run;			/* build, print a sample, do not publish */
+	const char *server_key;		/* CURVE: the pool's public key file */
+	const char *key;		/* CURVE: the producers' secret file */
+	struct keyfile_client keys;	/* read from them (main, before the producers) */
 };
 
 /* The schedule: when each event is due and its appointment delay. */
@@ -337,6 +341,9 @@ static void usage(FILE *out)
 		"  -t ACK_TIMEOUT_MS     give up on an event after this long (default %d)\n"
 		"      --resend-ms MS    resend an unacknowledged event after this long (default %d)\n"
 		"      --dry-run         build the events, describe them, publish nothing\n"
+		"      --server-key FILE CURVE: the pool's public key file (NAME.key)\n"
+		"      --key FILE        CURVE: the producers' secret file (NAME.secret), one\n"
+		"                        key for every producer of the run\n"
 		"Exit status: 0 if every event was accepted or duplicate, 1 otherwise,\n"
 		"2 on a usage error.\n",
 		BP_DEFAULT_EVENTS, BP_PRODUCERS_MAX, SMSQ_DEFAULT_WINDOW,
@@ -346,6 +353,7 @@ static void usage(FILE *out)
 enum {
 	OPT_THREADS = 256, OPT_SCHEDULE, OPT_APPOINTMENT, OPT_NOT_BEFORE, OPT_EXPIRES,
 	OPT_PRIORITY, OPT_SEED, OPT_FIRST, OPT_PREFIX, OPT_MANIFEST, OPT_RESEND, OPT_DRY,
+	OPT_SERVER_KEY, OPT_KEY,
 };
 
 /* Fill a from the command line: 0, 1 (help shown) or -1 (usage error). */
@@ -364,6 +372,8 @@ static int parse_args(int argc, char **argv, struct bp_args *a)
 		{ "manifest", required_argument, NULL, OPT_MANIFEST },
 		{ "resend-ms", required_argument, NULL, OPT_RESEND },
 		{ "dry-run", no_argument, NULL, OPT_DRY },
+		{ "server-key", required_argument, NULL, OPT_SERVER_KEY },
+		{ "key", required_argument, NULL, OPT_KEY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -415,6 +425,12 @@ static int parse_args(int argc, char **argv, struct bp_args *a)
 			if (num_parse_i64(optarg, 1, INT_MAX, &v) != 0)
 				goto bad;
 			a->resend_ms = (int)v;
+			break;
+		case OPT_SERVER_KEY:
+			a->server_key = optarg;
+			break;
+		case OPT_KEY:
+			a->key = optarg;
 			break;
 		case OPT_THREADS:
 			a->threads = true;
@@ -812,13 +828,20 @@ static void producer_run(struct bp_producer *pr)
 		.resend_ms = a->resend_ms,
 		.ack_timeout_ms = a->ack_timeout_ms,
 	};
+	struct smsq_curve_keys curve = {
+		.server_key = a->keys.server_key,
+		.public_key = a->keys.mine.public_key[0] != '\0' ? a->keys.mine.public_key : NULL,
+		.secret_key = a->keys.mine.secret_key,
+	};
 	struct smsq_stats st;
 	smsq_producer *p = NULL;
 	char err[256], byte = 1;
 
 	producer_build(pr);
 	if (!a->dry_run) {
-		p = smsq_producer_new(a->endpoint, &opts, err, sizeof(err));
+		p = smsq_producer_new_curve(a->endpoint, &opts,
+					    a->keys.server_key[0] != '\0' ? &curve : NULL, err,
+					    sizeof(err));
 		if (p == NULL) {
 			set_detail(pr->res, "%s", err);
 			pr->res->failed = 1;
@@ -996,11 +1019,16 @@ int main(int argc, char **argv)
 	int64_t go_ns, start_wall_ms, end_wall_ms;
 	size_t results_len = 0;
 	unsigned started = 0;
+	char err[256];
 	int rc;
 
 	rc = parse_args(argc, argv, &args);
 	if (rc != 0)
 		return rc > 0 ? BP_EXIT_OK : BP_EXIT_USAGE;
+	if (keyfile_read_client(args.server_key, args.key, &args.keys, err, sizeof(err)) < 0) {
+		fprintf(stderr, "smsq-bench-publish: %s\n", err);
+		return BP_EXIT_FAILED;
+	}
 	if (args.schedule != NULL) {
 		if (schedule_read(args.schedule, &sched) != 0)
 			return BP_EXIT_FAILED;

@@ -11,6 +11,7 @@
  *   smsqctl [-d DIR] cancel ID...|--key K|--booking B  withdraw waiting messages
  *   smsqctl [-c CONF] preview [FILE]   events (JSON) as the pool would send them
  *   smsqctl [-c CONF] templates check  lint the text templates
+ *   smsqctl keygen NAME [DIR]          a CURVE key pair: DIR/NAME.key, DIR/NAME.secret
  *
  * Exit codes: 0 ok, 1 the store cannot be read or is inconsistent (preview:
  * an event is rejected; templates check: a template has an error), 2 usage
@@ -31,6 +32,7 @@
 #include "ctl/ctl_top.h"
 #include "store/counters.h"
 #include "store/store.h"
+#include "worker/auth.h"
 #include "worker/config.h"
 #include "store/pace.h"
 #include "ctl/ctl_text.h"
@@ -66,9 +68,32 @@ static void usage(FILE *f)
 		"                  [--at RFC3339 time to check expiries against]\n"
 		"  templates check lint the templates: placeholders, UCS-2 characters, worst-case\n"
 		"                  segments [--name-len N (40)] [--place-len N (60)]\n"
+		"  keygen NAME [DIR]  a CURVE key pair for the pool or a producer: DIR/NAME.key\n"
+		"                  (public) and DIR/NAME.secret (mode 600); DIR defaults to .\n"
 		"options of preview and templates (the pool's configuration):\n"
 		"  -c, --config FILE        smsq-worker's configuration file\n"
 		"  -o, --set NAME=VALUE     one option, as smsq-worker -o (ingest.templates_dir=...)\n");
+}
+
+/* keygen NAME [DIR]: a key pair, its public key printed. */
+static int keygen_command(int argc, char **argv)
+{
+	char pub[KEYFILE_Z85], err[512];
+	const char *dir = argc == 2 ? argv[1] : ".";
+
+	if (argc < 1 || argc > 2) {
+		fprintf(stderr, "smsqctl: usage: smsqctl keygen NAME [DIR]\n");
+		return 2;
+	}
+	if (auth_keygen(dir, argv[0], pub, err, sizeof(err)) != 0) {
+		fprintf(stderr, "smsqctl: keygen: %s\n", err);
+		return 1;
+	}
+	printf("%s/%s.key     public key %s: give it to the other side (a producer's: "
+	       "into the pool's\n                   ingest.curve_producers directory; the "
+	       "pool's: to every producer)\n%s/%s.secret  the key pair (mode 600): keep it "
+	       "where it is used, never share it\n", dir, argv[0], pub, dir, argv[0]);
+	return 0;
 }
 
 /* What an operator paused (store_pause()). */
@@ -78,13 +103,14 @@ struct paused {
 };
 
 /* What the receipt endpoint counted (the counters file), every provider's
- * summed. */
+ * summed, and the producers the ingest socket refused. */
 struct receipts_seen {
 	int known;                                  /* the file was read */
 	uint64_t result[COUNTERS_RECEIPT_COUNT];    /* reports by result */
 	int counted;                                /* missing is a count made */
 	uint64_t missing;                           /* sent, no report after expect_s */
 	uint64_t expect_s;
+	uint64_t producers_refused;                 /* CURVE keys not in the allow-list */
 };
 
 static void read_receipts(const char *dir, struct receipts_seen *r)
@@ -103,6 +129,7 @@ static void read_receipts(const char *dir, struct receipts_seen *r)
 	r->counted = c->receipts_counted != 0;
 	r->missing = c->receipts_unreported;
 	r->expect_s = c->receipts_expect_s;
+	r->producers_refused = c->producers_refused;
 	free(c);
 }
 
@@ -186,6 +213,10 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 		       (double)(now - pa->p[i].since_ms) / 1000.0,
 		       strcmp(pa->p[i].name, STORE_PAUSE_ALL) == 0 ? "" : " ",
 		       strcmp(pa->p[i].name, STORE_PAUSE_ALL) == 0 ? "" : pa->p[i].name);
+	if (rs.producers_refused > 0)
+		printf("REFUSED    %llu producer connections: a CURVE key not in the allow-list "
+		       "(ingest.curve_producers; the log has each key)\n",
+		       (unsigned long long)rs.producers_refused);
 	if (s->disk_full)
 		printf("FULL       disk full: ingest takes only what fits in the %.1f MiB free for "
 		       "reuse, else answers RETRY_LATER store_full; sending goes on\n",
@@ -222,13 +253,15 @@ static json_t *providers_json(const char *dir)
 }
 
 /* {"delivered": n, ..., "missing": n or null, "missing_after_s": s or null}:
- * the reports the endpoint took, by result (null: no counters file). */
-static json_t *receipts_json(const char *dir)
+ * the reports the endpoint took, by result (null: no counters file); the
+ * producers refused into *refused (null: no counters file). */
+static json_t *receipts_json(const char *dir, json_t **refused)
 {
 	struct receipts_seen rs;
 	json_t *o;
 
 	read_receipts(dir, &rs);
+	*refused = rs.known ? json_integer((json_int_t)rs.producers_refused) : json_null();
 	if (!rs.known)
 		return json_null();
 	o = json_object();
@@ -248,6 +281,7 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 {
 	json_t *paused = json_array();
 	json_t *root = json_object();
+	json_t *refused = NULL;
 	json_t *states = json_object();
 	json_t *bytes = json_object();
 	json_t *disk = json_object();
@@ -274,7 +308,8 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 	rc |= json_object_set_new(root, "keys_kept", json_integer((json_int_t)s->keys_kept));
 	rc |= json_object_set_new(root, "receipts_held",
 				  json_integer((json_int_t)s->receipts_held));
-	rc |= json_object_set_new(root, "receipts", receipts_json(dir));
+	rc |= json_object_set_new(root, "receipts", receipts_json(dir, &refused));
+	rc |= json_object_set_new(root, "producers_refused", refused);
 	rc |= json_object_set_new(root, "outbox", json_integer((json_int_t)s->outbox));
 	rc |= json_object_set_new(root, "outbox_dropped",
 				  json_integer((json_int_t)s->outbox_dropped));
@@ -598,6 +633,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[optind];
+	if (strcmp(cmd, "keygen") == 0)
+		return keygen_command(argc - optind - 1, argv + optind + 1);
 	if (strcmp(cmd, "preview") == 0 || strcmp(cmd, "templates") == 0)
 		return text_command(&cfg, argc - optind, argv + optind, json, at_ms, &lint);
 	if (strcmp(cmd, "requeue") == 0)

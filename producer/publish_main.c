@@ -36,6 +36,8 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/keyfile.h"
+#include "common/secret.h"
 #include "common/xalloc.h"
 #include "producer/event_json.h"
 #include "producer/smsq_producer.h"
@@ -53,6 +55,8 @@
 #define PUBLISH_REASONS 64		/* reasons tallied by value; above: "unknown" */
 #define PUBLISH_INPUT_BUFFER (1 << 16)	/* stdio buffer of the input */
 #define PUBLISH_OPT_JSON_SUMMARY 256	/* getopt_long value of --json-summary */
+#define PUBLISH_OPT_SERVER_KEY 257	/* ... of --server-key */
+#define PUBLISH_OPT_KEY 258		/* ... of --key */
 #define PUBLISH_JSON_DIGITS 10		/* significant digits of JSON reals */
 
 /* What the command line asked for. */
@@ -62,6 +66,8 @@ struct publish_args {
 	struct smsq_producer_opts opts;	/* window and ack timeout */
 	bool quiet;			/* -q: no progress, summary only on failure */
 	bool json_summary;		/* --json-summary */
+	const char *server_key;		/* --server-key: the pool's public key file */
+	const char *key;		/* --key: this producer's secret file */
 };
 
 /* The first few problems of one kind, with their line numbers. */
@@ -93,7 +99,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: " PUBLISH_NAME " [-e ENDPOINT] [-w WINDOW] [-t ACK_TIMEOUT_MS] [-q]\n"
-		"                    [--json-summary] [FILE|-]\n"
+		"                    [--server-key FILE --key FILE] [--json-summary] [FILE|-]\n"
 		"Publish booking events, one JSON object per line, to an smsq pool and\n"
 		"wait for their acks.\n"
 		"  -e ENDPOINT        the pool's ingest endpoint (default " PUBLISH_DEFAULT_ENDPOINT ")\n"
@@ -101,6 +107,8 @@ static void usage(FILE *out)
 		"  -t ACK_TIMEOUT_MS  give up on an event not acknowledged after this long\n"
 		"                     (default %d)\n"
 		"  -q                 no progress; the summary only if something failed\n"
+		"  --server-key FILE  CURVE: the pool's public key file (smsqctl keygen's NAME.key)\n"
+		"  --key FILE         CURVE: this producer's secret file (NAME.secret, mode 600)\n"
 		"  --json-summary     print a JSON summary on stdout\n"
 		"Exit status: 0 if every event was accepted or duplicate, 1 otherwise,\n"
 		"2 on a usage error.\n",
@@ -113,6 +121,8 @@ static int parse_args(int argc, char **argv, struct publish_args *args)
 {
 	static const struct option longopts[] = {
 		{ "json-summary", no_argument, NULL, PUBLISH_OPT_JSON_SUMMARY },
+		{ "server-key", required_argument, NULL, PUBLISH_OPT_SERVER_KEY },
+		{ "key", required_argument, NULL, PUBLISH_OPT_KEY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -150,6 +160,12 @@ static int parse_args(int argc, char **argv, struct publish_args *args)
 			break;
 		case PUBLISH_OPT_JSON_SUMMARY:
 			args->json_summary = true;
+			break;
+		case PUBLISH_OPT_SERVER_KEY:
+			args->server_key = optarg;
+			break;
+		case PUBLISH_OPT_KEY:
+			args->key = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -453,6 +469,8 @@ static FILE *open_input(const char *path)
 int main(int argc, char **argv)
 {
 	struct publish_args args;
+	struct keyfile_client keys;
+	struct smsq_curve_keys curve;
 	struct publish_tally *tally;
 	smsq_producer *p;
 	char err[256];
@@ -462,10 +480,20 @@ int main(int argc, char **argv)
 	rc = parse_args(argc, argv, &args);
 	if (rc != 0)
 		return rc > 0 ? PUBLISH_EXIT_OK : PUBLISH_EXIT_USAGE;
+	rc = keyfile_read_client(args.server_key, args.key, &keys, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, PUBLISH_NAME ": %s\n", err);
+		return PUBLISH_EXIT_FAILED;
+	}
+	curve.server_key = keys.server_key;
+	curve.public_key = keys.mine.public_key[0] != '\0' ? keys.mine.public_key : NULL;
+	curve.secret_key = keys.mine.secret_key;
 	in = open_input(args.path);
 	if (in == NULL)
 		return PUBLISH_EXIT_FAILED;
-	p = smsq_producer_new(args.endpoint, &args.opts, err, sizeof(err));
+	p = smsq_producer_new_curve(args.endpoint, &args.opts, rc == 1 ? &curve : NULL, err,
+				    sizeof(err));
+	secret_wipe(&keys, sizeof(keys));
 	if (p == NULL) {
 		fprintf(stderr, PUBLISH_NAME ": %s\n", err);
 		fclose(in);

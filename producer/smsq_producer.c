@@ -830,9 +830,55 @@ static int s_alloc_indexes(smsq_producer *p)
 	return SMSQ_OK;
 }
 
-static int s_open_socket(smsq_producer *p, const char *endpoint, char *err,
-			 size_t errlen)
+/* Whether s is a key in Z85 text: 40 characters ZeroMQ can decode. */
+static int s_z85_key(const char *s)
 {
+	uint8_t bin[32];
+
+	return s != NULL && strlen(s) == 40 && zmq_z85_decode(bin, s) != NULL;
+}
+
+/* Make the socket a CURVE client of keys (see smsq_producer_new_curve()). */
+static int s_curve_client(void *sock, const struct smsq_curve_keys *keys, char *err,
+			  size_t errlen)
+{
+	char derived[41];
+	int rc = SMSQ_EINVAL;
+
+	if (!s_z85_key(keys->server_key) || !s_z85_key(keys->secret_key) ||
+	    (keys->public_key != NULL && !s_z85_key(keys->public_key))) {
+		err_set(err, errlen, "CURVE: a key is not 40 characters of Z85");
+		goto out;
+	}
+	if (zmq_curve_public(derived, keys->secret_key) != 0) {
+		err_set(err, errlen, "CURVE: not available in this libzmq (%s)",
+			zmq_strerror(errno));
+		rc = SMSQ_EZMQ;
+		goto out;
+	}
+	if (keys->public_key != NULL && strcmp(derived, keys->public_key) != 0) {
+		err_set(err, errlen, "CURVE: the public key is not the secret key's");
+		goto out;
+	}
+	/* Z85 keys are given with their NUL: 41 bytes (zmq_setsockopt(3)). */
+	if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, keys->server_key, 41) != 0 ||
+	    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, derived, 41) != 0 ||
+	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, keys->secret_key, 41) != 0) {
+		err_set(err, errlen, "CURVE: zmq_setsockopt: %s", zmq_strerror(errno));
+		rc = SMSQ_EZMQ;
+		goto out;
+	}
+	rc = SMSQ_OK;
+out:
+	memset(derived, 0, sizeof(derived));
+	return rc;
+}
+
+static int s_open_socket(smsq_producer *p, const char *endpoint,
+			 const struct smsq_curve_keys *keys, char *err, size_t errlen)
+{
+	int rc;
+
 	int linger = 0;
 	int immediate = 1;
 	int sndhwm = (int)p->pr_opts.window * PRODUCER_SNDHWM_PER_SLOT;
@@ -858,6 +904,8 @@ static int s_open_socket(smsq_producer *p, const char *endpoint, char *err,
 		err_set(err, errlen, "zmq_setsockopt: %s", zmq_strerror(errno));
 		return SMSQ_EZMQ;
 	}
+	if (keys != NULL && (rc = s_curve_client(p->pr_sock, keys, err, errlen)) != SMSQ_OK)
+		return rc;
 	if (zmq_connect(p->pr_sock, endpoint) != 0) {
 		err_set(err, errlen, "cannot connect to \"%s\": %s", endpoint,
 			zmq_strerror(errno));
@@ -869,6 +917,14 @@ static int s_open_socket(smsq_producer *p, const char *endpoint, char *err,
 smsq_producer *smsq_producer_new(const char *endpoint,
 				 const struct smsq_producer_opts *opts,
 				 char *err, size_t errlen)
+{
+	return smsq_producer_new_curve(endpoint, opts, NULL, err, errlen);
+}
+
+smsq_producer *smsq_producer_new_curve(const char *endpoint,
+				       const struct smsq_producer_opts *opts,
+				       const struct smsq_curve_keys *keys,
+				       char *err, size_t errlen)
 {
 	smsq_producer *p = NULL;
 	struct smsq_producer_opts o;
@@ -892,7 +948,7 @@ smsq_producer *smsq_producer_new(const char *endpoint,
 		err_set(err, errlen, "%s (window %zu)", smsq_strerror(rc), o.window);
 		goto fail;
 	}
-	if (s_open_socket(p, endpoint, err, errlen) != SMSQ_OK)
+	if (s_open_socket(p, endpoint, keys, err, errlen) != SMSQ_OK)
 		goto fail;
 	return p;
 fail:

@@ -241,6 +241,36 @@ smsq_producer *smsq_producer_new(const char *endpoint,
 				 const struct smsq_producer_opts *opts,
 				 char *err, size_t errlen) SMSQ_WARN_UNUSED;
 
+/** A producer's CURVE keys (ZeroMQ's CurveZMQ), each as ZeroMQ writes
+ * them: 40 characters of Z85 (smsqctl keygen's files hold them). */
+struct smsq_curve_keys {
+	const char *server_key;	/**< the pool's public key (its NAME.key) */
+	const char *public_key;	/**< this producer's public key, or NULL:
+				 * derived from secret_key */
+	const char *secret_key;	/**< this producer's secret key (its
+				 * NAME.secret); copied, never logged */
+};
+
+/** Create a producer, as smsq_producer_new(), that proves who it is to a
+ * pool that asks for CURVE (ingest.curve_secret_file): the connection is
+ * encrypted and authenticated, and the pool lets it publish only if its
+ * public key is in the pool's allow-list.
+ *
+ * A pool that refuses the key closes each connection after the handshake;
+ * the producer keeps reconnecting and its events end NO_ACK, as with a pool
+ * that is down (the pool counts and logs the refusal, with the key).
+ *
+ * @param keys		the three keys (see struct smsq_curve_keys)
+ * @return the producer, or NULL with the reason in err: also a key that is
+ *	not 40 characters of Z85, a public key that is not the secret
+ *	key's, or a libzmq built without CURVE.
+ * @since SMSQ_PRODUCER_1.1
+ */
+smsq_producer *smsq_producer_new_curve(const char *endpoint,
+				       const struct smsq_producer_opts *opts,
+				       const struct smsq_curve_keys *keys,
+				       char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
 /** Destroy a producer: close its socket and context, free every event it
  * holds.  Outstanding events are dropped WITHOUT being reported (call
  * smsq_flush() first); unsent ZeroMQ data is discarded at once (ZMQ_LINGER

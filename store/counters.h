@@ -118,6 +118,8 @@ struct counters_data {
 	uint64_t outcomes_posts;                /* POSTs of outcomes made */
 	uint64_t outcomes_posts_failed;         /* of which not answered 2xx in time */
 	uint64_t outcomes_refused;              /* outcomes dropped: refused alone, again */
+	uint64_t producers_refused;             /* producers whose CURVE key the allow-list
+						   lacks (their connections closed) */
 	struct counters_hist ack;               /* event read -> its ack sent */
 	struct counters_hist commit_ingest;     /* store_ingest() of a batch */
 	struct counters_hist commit_outcome;    /* a dispatch commit (outcomes, leases) */

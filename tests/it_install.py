@@ -30,6 +30,7 @@ PREFIX = "/usr/local"
 SYMBOLS = ["smsq_flush", "smsq_outstanding", "smsq_poll", "smsq_producer_destroy",
            "smsq_producer_new", "smsq_publish", "smsq_publish_sync", "smsq_reason_name",
            "smsq_stats", "smsq_status_name", "smsq_strerror"]
+SYMBOLS_1_1 = ["smsq_producer_new_curve"]  # added in the library's version node 1.1
 MAN_PAGES = ["man8/smsq-worker.8", "man8/smsqctl.8", "man1/smsq-publish.1",
              "man5/smsq.conf.5", "man3/smsq_producer.3"]
 
@@ -80,7 +81,7 @@ class InstallTest(unittest.TestCase):
         for rel in ["bin/smsq-fakeprovider", "bin/smsq-bench-publish",
                     "sbin/smsq-fakeprovider", "sbin/smsq-bench-publish"]:
             self.assertFalse(os.path.exists(self.path(rel)), rel + ": a test tool, not installed")
-        for rel in ["lib/libsmsq-producer.a", "lib/libsmsq-producer.so.1.0.0",
+        for rel in ["lib/libsmsq-producer.a", "lib/libsmsq-producer.so.1.1.0",
                     "include/smsq_producer.h", "lib/pkgconfig/smsq-producer.pc",
                     "share/smsq/booking.proto", "etc/smsq/smsq.conf",
                     "lib/systemd/system/smsq.service", "lib/sysusers.d/smsq.conf",
@@ -88,7 +89,7 @@ class InstallTest(unittest.TestCase):
                     "share/doc/smsq/OUTCOMES.md"]:
             self.assertTrue(os.path.isfile(self.path(rel)), rel)
         self.assertEqual(os.readlink(self.path("lib/libsmsq-producer.so.1")),
-                         "libsmsq-producer.so.1.0.0")
+                         "libsmsq-producer.so.1.1.0")
         self.assertEqual(os.readlink(self.path("lib/libsmsq-producer.so")), "libsmsq-producer.so.1")
         with open(os.path.join(ROOT, "etc/smsq.conf"), "rb") as a, \
                 open(self.path("etc/smsq/smsq.conf"), "rb") as b:
@@ -134,19 +135,21 @@ class InstallTest(unittest.TestCase):
                 os.unlink(conf + ".sample")
 
     def test_library_exports_its_api_only(self):
-        so = self.path("lib/libsmsq-producer.so.1.0.0")
+        so = self.path("lib/libsmsq-producer.so.1.1.0")
         dyn = run(["readelf", "-d", so]).stdout
         self.assertRegex(dyn, r"\(SONAME\)\s+Library soname: \[libsmsq-producer\.so\.1\]")
         self.assertIn("libzmq.so.5", dyn)
         self.assertIn("libprotobuf-c.so.1", dyn)
         syms = run(["nm", "-D", "--defined-only", so]).stdout.split("\n")
         names = sorted(l.split()[-1] for l in syms if l.strip())
-        self.assertEqual(names, ["SMSQ_PRODUCER_1"] + [s + "@@SMSQ_PRODUCER_1" for s in SYMBOLS])
+        self.assertEqual(names, sorted(["SMSQ_PRODUCER_1", "SMSQ_PRODUCER_1.1"] +
+                                       [s + "@@SMSQ_PRODUCER_1" for s in SYMBOLS] +
+                                       [s + "@@SMSQ_PRODUCER_1.1" for s in SYMBOLS_1_1]))
         # The archive: the same API global, the rest local (no err_set, no
         # protobuf-c symbols to clash with a program's own).
         syms = run(["nm", "-g", "--defined-only", self.path("lib/libsmsq-producer.a")]).stdout
         names = sorted(l.split()[-1] for l in syms.split("\n") if re.match(r"^[0-9a-f]+ ", l))
-        self.assertEqual(names, SYMBOLS)
+        self.assertEqual(names, sorted(SYMBOLS + SYMBOLS_1_1))
 
     def test_header_stands_alone(self):
         hdr = self.path("include/smsq_producer.h")

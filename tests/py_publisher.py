@@ -24,6 +24,8 @@ Protocol summary (PROTOCOL.md sections in brackets):
     closed and a new one opened first (6)
   - ACK_UNSPECIFIED (and any status we do not know) is treated like no reply (4)
   - LINGER 0, IMMEDIATE 1, SNDHWM/RCVHWM >= window, receive timeout (7, 11)
+  - CURVE (12): with curve=Curve.load(server_key_file, secret_file), the
+    socket is a CURVE client (the pool's public key, ours) before it connects
   - events over max_event_bytes (the pool's ingest.max_event_bytes, default
     16384) are not sent at all (2, 11.6): the result is a local REJECTED /
     REASON_OVERSIZE with `local=True`.
@@ -141,6 +143,42 @@ def _prepare(pb, event, max_event_bytes):
     return event.idempotency_key, payload, None
 
 
+class Curve:
+    """A producer's CURVE keys (PROTOCOL.md 12), Z85 text as bytes."""
+
+    def __init__(self, server_key, public_key, secret_key):
+        self.server_key = server_key
+        self.public_key = public_key
+        self.secret_key = secret_key
+
+    @staticmethod
+    def read_keys(path):
+        """{"public-key": b"...", "secret-key": b"..."} of an smsqctl keygen
+        file (lines `name = "Z85"`; others skipped)."""
+        keys = {}
+        with open(path, "rb") as f:
+            for line in f:
+                name, eq, value = line.strip().partition(b"=")
+                name = name.strip().decode("ascii", "replace")
+                if eq and name in ("public-key", "secret-key"):
+                    keys[name] = value.strip().strip(b'"')
+        return keys
+
+    @classmethod
+    def load(cls, server_key_file, secret_file):
+        """The pool's NAME.key and this producer's NAME.secret."""
+        mine = cls.read_keys(secret_file)
+        return cls(cls.read_keys(server_key_file)["public-key"],
+                   mine.get("public-key") or zmq.curve_public(mine["secret-key"]),
+                   mine["secret-key"])
+
+    def apply(self, sock):
+        """Make sock a CURVE client (before connect)."""
+        sock.curve_serverkey = self.server_key
+        sock.curve_publickey = self.public_key
+        sock.curve_secretkey = self.secret_key
+
+
 class Publisher:
     """Pipelined publishing over one DEALER socket (PROTOCOL.md 7, 9).
 
@@ -149,13 +187,14 @@ class Publisher:
     timeout_s: no ack after this long: resend the same bytes (fresh request id).
     max_event_bytes: local size check before sending (the pool's limit).
     pb:        the generated booking_pb2 module (default: load_pb2()).
+    curve:     a Curve (the pool asks for CURVE), or None.
 
     Not thread-safe: use one Publisher from one thread at a time.
     """
 
     def __init__(self, endpoint=DEFAULT_ENDPOINT, window=DEFAULT_WINDOW,
                  timeout_s=DEFAULT_TIMEOUT_S, max_event_bytes=MAX_EVENT_BYTES,
-                 pb=None, ctx=None):
+                 pb=None, ctx=None, curve=None):
         if window < 1:
             raise ValueError("window must be >= 1")
         self.pb = pb or load_pb2()
@@ -180,6 +219,8 @@ class Publisher:
         self.sock.setsockopt(zmq.RCVHWM, 2 * window)
         self.sock.setsockopt(zmq.RCVTIMEO, int(timeout_s * 1000))
         self.sock.setsockopt(zmq.SNDTIMEO, int(timeout_s * 1000))
+        if curve is not None:
+            curve.apply(self.sock)
         self.sock.connect(endpoint)
 
     def __enter__(self):
@@ -334,7 +375,7 @@ class Publisher:
 
 
 def publish_req(event, endpoint=DEFAULT_ENDPOINT, timeout_ms=5000, pb=None, ctx=None,
-                deadline_s=None, max_event_bytes=MAX_EVENT_BYTES):
+                deadline_s=None, max_event_bytes=MAX_EVENT_BYTES, curve=None):
     """Publish one event over a REQ socket, one round trip at a time
     (PROTOCOL.md 2 "With a REQ socket", 6 "REQ sockets", 9).
 
@@ -360,6 +401,8 @@ def publish_req(event, endpoint=DEFAULT_ENDPOINT, timeout_ms=5000, pb=None, ctx=
                 sock.setsockopt(zmq.IMMEDIATE, 1)
                 sock.setsockopt(zmq.SNDTIMEO, timeout_ms)
                 sock.setsockopt(zmq.RCVTIMEO, timeout_ms)
+                if curve is not None:
+                    curve.apply(sock)
                 sock.connect(endpoint)
             rid = struct.pack(">Q", next(ids))
             try:

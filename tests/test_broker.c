@@ -33,7 +33,7 @@ struct fx {
 	char front[128], back[128];
 	const char *backs[1];     /* the broker's backends: back */
 	struct broker_opts o;
-	volatile sig_atomic_t pause, stop;
+	volatile sig_atomic_t pause, stop, reload;
 	pthread_t th;
 	int rc;
 	void *ctx, *producer, *worker;
@@ -43,7 +43,7 @@ static void *run(void *arg)
 {
 	struct fx *f = arg;
 
-	f->rc = broker_run(&f->o, &f->pause, &f->stop);
+	f->rc = broker_run(&f->o, &f->pause, &f->stop, &f->reload);
 	return NULL;
 }
 
@@ -269,7 +269,7 @@ static void a_high_water_mark_that_is_not_positive_is_refused(void **state)
 	const char *backs[1] = { back };
 	struct broker_opts o = { .hwm = HWM, .read_ahead = HWM, .worker_queue = HWM,
 				 .backends = backs, .n_backends = 1 };
-	volatile sig_atomic_t pause = 0, stop = 1;
+	volatile sig_atomic_t pause = 0, stop = 1, reload = 0;
 
 	(void)state;
 	snprintf(dir, sizeof(dir), "/tmp/smsq-test-broker-XXXXXX");
@@ -277,15 +277,15 @@ static void a_high_water_mark_that_is_not_positive_is_refused(void **state)
 	snprintf(front, sizeof(front), "ipc://%s/front", dir);
 	snprintf(back, sizeof(back), "ipc://%s/back", dir);
 	o.frontend = front;
-	assert_int_equal(broker_run(&o, &pause, &stop), 0);
+	assert_int_equal(broker_run(&o, &pause, &stop, &reload), 0);
 	o.read_ahead = 0;
-	assert_int_equal(broker_run(&o, &pause, &stop), -1);
+	assert_int_equal(broker_run(&o, &pause, &stop, &reload), -1);
 	o.read_ahead = HWM;
 	o.worker_queue = 0;
-	assert_int_equal(broker_run(&o, &pause, &stop), -1);
+	assert_int_equal(broker_run(&o, &pause, &stop, &reload), -1);
 	o.worker_queue = HWM;
 	o.hwm = -1;
-	assert_int_equal(broker_run(&o, &pause, &stop), -1);
+	assert_int_equal(broker_run(&o, &pause, &stop, &reload), -1);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
 }

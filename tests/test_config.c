@@ -803,6 +803,10 @@ static void test_check_endpoints(void **state)
 	struct fx *f = *state;
 	static const char *const good[] = { "tcp://127.0.0.1:5555", "tcp://*:5555",
 					    "tcp://[::1]:5555", "ipc:///tmp/smsq.sock" };
+
+	/* Beyond loopback only with CURVE, or on purpose (test_auth). */
+	assert_int_equal(config_set(&f->cfg, "ingest.allow_anyone", "1", f->err,
+				    sizeof(f->err)), 0);
 	static const char *const bad[] = { "127.0.0.1:5555", "udp://127.0.0.1:5555",
 					   "inproc://ingest", "TCP://127.0.0.1:5555", "tcp:/x",
 					   "ipc:/tmp/s" };
@@ -1012,6 +1016,7 @@ static void test_restart_only_options(void **state)
 		"metrics.listen", "outcomes.url", "outcomes.secret", "outcomes.max",
 		"outcomes.batch", "outcomes.timeout_ms", "receipts.listen", "receipts.url",
 		"receipts.token", "receipts.max_bytes", "receipts.expect_s",
+		"ingest.curve_secret_file", "ingest.curve_producers", "ingest.allow_anyone",
 	};
 	const char *note = "; a change takes effect at the next start, not on reload";
 	char *out = NULL;

@@ -367,6 +367,10 @@ static void metrics_events(const struct watch_view *v, FILE *f)
 	one_u64(f, "smsq_receipt_callbacks_unrecorded_total", "counter",
 		"Calls to the receipt endpoint whose reports could not be recorded (answered 503: "
 		"the provider sends them again).", c->receipt_store_errors);
+	one_u64(f, "smsq_producers_refused_total", "counter",
+		"Producer connections refused at the ingest socket: a CURVE key not in the "
+		"allow-list (ingest.curve_producers; each logged with its key).",
+		c->producers_refused);
 	one_u64(f, "smsq_messages_expired_total", "counter",
 		"Messages past their expiry before they could be sent (never sent).",
 		c->expired);

@@ -135,11 +135,12 @@ static int set_opts(void *sock, int sndhwm, int rcvhwm, int is_frontend)
 }
 
 int broker_run(const struct broker_opts *o, volatile sig_atomic_t *pause_intake,
-	       volatile sig_atomic_t *stop)
+	       volatile sig_atomic_t *stop, volatile sig_atomic_t *reload)
 {
 	void *ctx;
 	void *front = NULL, *back = NULL;
 	listener_watch *watch = NULL;
+	auth *au = NULL;
 	struct held req = { .has = 0 }, ack = { .has = 0 };
 	char err[256];
 	int ret = -1;
@@ -162,6 +163,15 @@ int broker_run(const struct broker_opts *o, volatile sig_atomic_t *pause_intake,
 		log_error("broker: socket setup: %s", zmq_strerror(errno));
 		goto out;
 	}
+	/* Producers prove who they are before any frame of theirs is read;
+	 * the handler is in place before the bind (auth.h). */
+	if (o->auth != NULL) {
+		au = auth_new(ctx, o->auth, err, sizeof(err));
+		if (au == NULL || auth_server(au, front, err, sizeof(err)) != 0) {
+			log_error("broker: %s", err);
+			goto out;
+		}
+	}
 	/* Producers connect to front: say when they cannot (listener.h). */
 	watch = listener_watch_new(ctx, front, "broker", err, sizeof(err));
 	if (watch == NULL) {
@@ -179,10 +189,25 @@ int broker_run(const struct broker_opts *o, volatile sig_atomic_t *pause_intake,
 				  zmq_strerror(errno));
 			goto out;
 		}
-	log_info("broker: ingest endpoint %s", o->frontend);
+	log_info("broker: ingest endpoint %s (%s)", o->frontend,
+		 au != NULL ? "CURVE, producers by their keys"
+			    : "no CURVE: anyone who reaches it publishes");
 
 	while (!*stop) {
 		int intake = !*pause_intake;
+
+		if (*reload) {
+			*reload = 0;
+			if (au != NULL) {
+				long n = auth_reload(au, err, sizeof(err));
+
+				if (n < 0)
+					log_error("broker: producer keys not read again, the %s stay: "
+						  "%s", "keys in force", err);
+				else
+					log_info("broker: producer keys read again: %ld allowed", n);
+			}
+		}
 		/* With a request held, wait for room in the backend; else for
 		 * requests (and always for acks). */
 		zmq_pollitem_t items[2] = {
@@ -228,6 +253,7 @@ out:
 		zmq_close(front);
 	if (back != NULL)
 		zmq_close(back);
+	auth_destroy(&au); /* after front, before the context (auth.h) */
 	zmq_ctx_term(ctx);
 	return ret;
 }

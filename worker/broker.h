@@ -24,6 +24,7 @@
 #include <signal.h>
 
 #include "common/attrs.h"
+#include "worker/auth.h"
 
 #define BROKER_MAX_FRAME_BYTES (1 << 20) /* ZMQ_MAXMSGSIZE on the frontend */
 
@@ -47,14 +48,18 @@ struct broker_opts {
 	int hwm;                /* high-water marks of the acks' way back, messages */
 	int read_ahead;         /* requests held per producer connection */
 	int worker_queue;       /* requests queued per worker (backend send) */
+	const struct auth_opts *auth; /* who may publish (CURVE, auth.h), or NULL: anyone
+				   who reaches the frontend */
 };
 
 /*
  * Run until *stop is set.  While *pause_intake is set, no new request is
  * read from producers (they queue on their side), but acks still flow back.
- * Returns 0 after a clean stop, -1 when the sockets cannot be set up (logged).
+ * When *reload is set, the allow-list is read again (auth_reload()) and the
+ * flag cleared.  Returns 0 after a clean stop, -1 when the sockets cannot be
+ * set up (logged).
  */
 int broker_run(const struct broker_opts *o, volatile sig_atomic_t *pause_intake,
-	       volatile sig_atomic_t *stop) SMSQ_WARN_UNUSED;
+	       volatile sig_atomic_t *stop, volatile sig_atomic_t *reload) SMSQ_WARN_UNUSED;
 
 #endif

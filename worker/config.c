@@ -10,12 +10,17 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <zmq.h>
 
 #include "common/log.h"
 #include "common/addr.h"
+#include "common/keyfile.h"
+#include "common/secret.h"
 #include "common/num.h"
 #include "common/xalloc.h"
 #include "text/prepare.h"
+#include "worker/auth.h"
 
 enum opt_type { OPT_LONG, OPT_STR };
 
@@ -51,6 +56,15 @@ static const struct opt opts[] = {
 	  "after it became final (default 2 days; at most store.retention_s)" },
 	{ "ingest.endpoint", OPT_STR, "tcp://127.0.0.1:5555", 1, 0, F(ingest_endpoint),
 	  "ZeroMQ endpoint the pool binds for producers" },
+	{ "ingest.curve_secret_file", OPT_STR, "", 0, 0, F(ingest_curve_secret_file),
+	  "the pool's CURVE key pair (smsqctl keygen): producers must prove their key "
+	  "(encrypted, authenticated); empty = no CURVE" },
+	{ "ingest.curve_producers", OPT_STR, "", 0, 0, F(ingest_curve_producers),
+	  "directory of the producers' public key files allowed to publish (read again by a "
+	  "reload); required with ingest.curve_secret_file" },
+	{ "ingest.allow_anyone", OPT_LONG, "0", 0, 1, F(ingest_allow_anyone),
+	  "1: an ingest endpoint beyond loopback or ipc:// may run without CURVE (anyone who "
+	  "reaches it publishes)" },
 	{ "ingest.max_event_bytes", OPT_LONG, "16384", 256, 1 << 20, F(ingest_max_event_bytes),
 	  "largest event frame accepted; larger ones are rejected (oversize)" },
 	{ "ingest.max_text_bytes", OPT_LONG, "1600", 70, 4096, F(ingest_max_text_bytes),
@@ -177,6 +191,7 @@ static const struct opt provider_opts[] = {
  * a reload, which restarts every worker with it. */
 static const char *const restart_only[] = {
 	"store.dir", "store.map_size_mb", "store.map_max_mb", "ingest.endpoint", "ingest.hwm",
+	"ingest.curve_secret_file", "ingest.curve_producers", "ingest.allow_anyone",
 	"ingest.batch_max", "ingest.workers", "pool.workers", "metrics.listen", "outcomes.url",
 	"outcomes.secret", "outcomes.max", "outcomes.batch", "outcomes.timeout_ms",
 	"receipts.listen", "receipts.url", "receipts.token", "receipts.max_bytes", "receipts.expect_s",
@@ -633,6 +648,8 @@ static int check_receipts(const struct config *cfg, char *err, size_t errlen)
 }
 
 
+static int check_curve(const struct config *cfg, char *err, size_t errlen);
+
 int config_check(const struct config *cfg, char *err, size_t errlen)
 {
 	enum log_level lvl;
@@ -698,7 +715,100 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 			 cfg->ingest_endpoint);
 		return -1;
 	}
+	return check_curve(cfg, err, errlen);
+}
+
+int config_endpoint_local(const char *ep)
+{
+	const char *host, *end;
+	char h[256];
+	size_t len;
+
+	if (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0)
+		return 1;
+	if (strncmp(ep, "tcp://", 6) != 0)
+		return 0;
+	host = ep + 6;
+	if (host[0] == '[') { /* [::1]:5555 */
+		end = strchr(host, ']');
+		if (end == NULL)
+			return 0;
+		host++;
+	} else {
+		end = strrchr(host, ':');
+		if (end == NULL)
+			return 0;
+	}
+	len = (size_t)(end - host);
+	if (len == 0 || len >= sizeof(h))
+		return 0;
+	memcpy(h, host, len);
+	h[len] = '\0';
+	if (strcmp(h, "localhost") == 0 || strcmp(h, "::1") == 0)
+		return 1;
+	/* 127.0.0.0/8, as a dotted quad: a name or an interface is not. */
+	if (strncmp(h, "127.", 4) == 0) {
+		struct in_addr a;
+
+		return inet_pton(AF_INET, h, &a) == 1;
+	}
 	return 0;
+}
+
+/* CURVE: both files or neither, and none only on a local endpoint (or on
+ * purpose). */
+static int check_curve(const struct config *cfg, char *err, size_t errlen)
+{
+	int secret = cfg->ingest_curve_secret_file[0] != '\0';
+	int producers = cfg->ingest_curve_producers[0] != '\0';
+
+	if (secret != producers) {
+		snprintf(err, errlen, "ingest.curve_secret_file and ingest.curve_producers go "
+			 "together (the pool's key pair, the producers' keys)");
+		return -1;
+	}
+	if (!secret && !cfg->ingest_allow_anyone && !config_endpoint_local(cfg->ingest_endpoint)) {
+		snprintf(err, errlen, "ingest.endpoint %s is reachable from other machines and "
+			 "anyone who reaches it could publish: set ingest.curve_secret_file and "
+			 "ingest.curve_producers (smsqctl keygen), or ingest.allow_anyone = 1 to run "
+			 "it open on purpose", cfg->ingest_endpoint);
+		return -1;
+	}
+	return 0;
+}
+
+int config_load_secrets(struct config *cfg, char *err, size_t errlen)
+{
+	struct keyfile k;
+	struct auth_list l;
+	char derived[KEYFILE_Z85];
+	int ret = -1;
+
+	cfg->ingest_curve_secret[0] = '\0';
+	cfg->ingest_curve_public[0] = '\0';
+	if (cfg->ingest_curve_secret_file[0] == '\0')
+		return 0;
+	if (keyfile_read_secret(cfg->ingest_curve_secret_file, &k, err, errlen) != 0)
+		return -1;
+	if (zmq_curve_public(derived, k.secret_key) != 0) {
+		snprintf(err, errlen, "ingest.curve_secret_file: %s: CURVE is not available in "
+			 "this libzmq (%s)", cfg->ingest_curve_secret_file, zmq_strerror(errno));
+		goto out;
+	}
+	if (k.public_key[0] != '\0' && strcmp(k.public_key, derived) != 0) {
+		snprintf(err, errlen, "ingest.curve_secret_file: %s: its public key is not the "
+			 "secret key's", cfg->ingest_curve_secret_file);
+		goto out;
+	}
+	if (auth_list_load(cfg->ingest_curve_producers, &l, err, errlen) != 0)
+		goto out;
+	auth_list_free(&l);
+	memcpy(cfg->ingest_curve_secret, k.secret_key, KEYFILE_Z85);
+	memcpy(cfg->ingest_curve_public, derived, KEYFILE_Z85);
+	ret = 0;
+out:
+	secret_wipe(&k, sizeof(k));
+	return ret;
 }
 
 static void print_table(FILE *f, const struct opt *t, size_t n, const char *prefix)
@@ -816,7 +926,7 @@ int config_build(struct config *cfg, const struct config_source *src, char *err,
 				     : config_set_arg(cfg, a->value, err, errlen)) != 0)
 			return -1;
 	}
-	if (config_check(cfg, err, errlen) != 0)
+	if (config_check(cfg, err, errlen) != 0 || config_load_secrets(cfg, err, errlen) != 0)
 		return -1;
 	config_receipt_urls(cfg);
 	return 0;
@@ -914,5 +1024,9 @@ int config_keep_restart_only(struct config *next, const struct config *cur)
 		       o->type == OPT_LONG ? sizeof(long) : str_cap(o, 0));
 		kept++;
 	}
+	/* The key pair read at start stays: the socket producers know is
+	 * bound with it (the file may have been replaced since). */
+	memcpy(next->ingest_curve_secret, cur->ingest_curve_secret, sizeof(next->ingest_curve_secret));
+	memcpy(next->ingest_curve_public, cur->ingest_curve_public, sizeof(next->ingest_curve_public));
 	return kept;
 }

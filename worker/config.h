@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "common/attrs.h"
+#include "common/keyfile.h"
 #include "provider/provider.h"
 
 #define CONFIG_STR_MAX 512
@@ -49,6 +50,14 @@ struct config {
 	long store_personal_data_s;           /* store.personal_data_s: their personal
 						 fields kept */
 	char ingest_endpoint[CONFIG_STR_MAX]; /* ingest.endpoint: producers connect here */
+	char ingest_curve_secret_file[CONFIG_STR_MAX]; /* ingest.curve_secret_file: the pool's
+						  CURVE key pair ("" no CURVE) */
+	char ingest_curve_producers[CONFIG_STR_MAX]; /* ingest.curve_producers: allow-list dir */
+	long ingest_allow_anyone;             /* ingest.allow_anyone: 1 = no CURVE beyond
+						 loopback, on purpose */
+	char ingest_curve_secret[KEYFILE_Z85]; /* read from curve_secret_file by config_build()
+						 ("" no CURVE; never logged) */
+	char ingest_curve_public[KEYFILE_Z85]; /* its public key */
 	long ingest_max_event_bytes;          /* ingest.max_event_bytes: event frame limit */
 	long ingest_max_text_bytes;           /* ingest.max_text_bytes: ready text limit */
 	long ingest_max_segments;             /* ingest.max_segments: SMS parts limit */
@@ -129,6 +138,19 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
  * config_build() does it. */
 void config_receipt_urls(struct config *cfg);
 
+/*
+ * Read what the options name in files (after config_check()): the pool's
+ * CURVE key pair (keyfile_read_secret(): refused when others may read it;
+ * its public key derived and checked against the one the file states) and
+ * the allow-list (auth_list_load(): every file a key).  config_build() does
+ * it.  Returns 0, or -1 with err naming the file.
+ */
+int config_load_secrets(struct config *cfg, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
+/* 1 if a ZeroMQ endpoint only this machine can reach: ipc://, inproc://,
+ * or tcp:// bound to a loopback address (127.0.0.0/8, ::1, localhost). */
+int config_endpoint_local(const char *endpoint);
+
 /* Cross-option checks after everything is set (log level name, paths).
  * Returns 0 or -1 with err. */
 int config_check(const struct config *cfg, char *err, size_t errlen)
@@ -201,7 +223,8 @@ int config_diff(const struct config *cur, const struct config *next, config_chan
 int config_restart_only(const char *name);
 
 /* Copy into next the values cur has for every restart-only option: what a
- * reload keeps until the pool restarts.  Returns how many differed. */
+ * reload keeps until the pool restarts, and the CURVE key pair read at
+ * start.  Returns how many options differed. */
 int config_keep_restart_only(struct config *next, const struct config *cur);
 
 /* Print the option table (name, type, default, range, help) to f. */

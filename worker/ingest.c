@@ -97,6 +97,7 @@ struct ingest {
 	void *ctx;                     /* own ZeroMQ context (one per process) */
 	void *sock;                    /* DEALER connected to the broker, or ROUTER bound */
 	listener_watch *watch;         /* the bound ROUTER's accept failures, or NULL */
+	auth *auth;                    /* the bound ROUTER's ZAP handler, or NULL */
 	int intake_stopped;            /* ingest_stop_intake() on a bound socket */
 	store *st;                     /* the committer's handle (store_share()) */
 	preparer *prep;                /* checks, number, text, segments */
@@ -228,6 +229,13 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 		snprintf(err, errlen, "ingest socket: %s", zmq_strerror(errno));
 		goto fail;
 	}
+	/* Producers prove who they are before any frame of theirs is read;
+	 * the handler is in place before the bind (auth.h). */
+	if (o->router && o->auth != NULL) {
+		in->auth = auth_new(in->ctx, o->auth, err, errlen);
+		if (in->auth == NULL || auth_server(in->auth, in->sock, err, errlen) != 0)
+			goto fail;
+	}
 	/* Producers connect here: say when they cannot (listener.h). */
 	if (o->router) {
 		in->watch = listener_watch_new(in->ctx, in->sock, "ingest", err, errlen);
@@ -264,8 +272,9 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 		goto fail;
 	}
 	if (o->router)
-		log_info("ingest endpoint %s (bound here: the pool's only ingesting worker)",
-			 o->endpoint);
+		log_info("ingest endpoint %s (bound here: the pool's only ingesting worker; %s)",
+			 o->endpoint, o->auth != NULL ? "CURVE, producers by their keys"
+						      : "no CURVE: anyone who reaches it publishes");
 	return in;
 fail:
 	ingest_destroy(&in);
@@ -294,6 +303,7 @@ void ingest_destroy(ingest **inp)
 	listener_watch_destroy(&in->watch); /* before the socket (listener.h) */
 	if (in->sock != NULL)
 		zmq_close(in->sock);
+	auth_destroy(&in->auth); /* after the socket, before the context (auth.h) */
 	if (in->ctx != NULL)
 		zmq_ctx_term(in->ctx);
 	if (in->efd >= 0)

@@ -25,6 +25,7 @@
 #include "store/store.h"
 #include "text/prepare.h"
 #include "common/attrs.h"
+#include "worker/auth.h"
 
 #define INGEST_REQ_ID_MAX 64      /* longest request id, bytes */
 #define INGEST_MAX_FRAMES 8       /* frames kept of one request; more = bad */
@@ -39,6 +40,8 @@ struct ingest_opts {
 	int router;                   /* 1: a ROUTER, producers connect (this is the
 					 pool's only ingesting worker, no broker); 0: a
 					 DEALER, the broker connects */
+	const struct auth_opts *auth; /* router: who may publish (CURVE, auth.h), or NULL:
+					 anyone who reaches the endpoint */
 	size_t batch_max;             /* most requests per group commit */
 	size_t max_event_bytes;       /* event frame limit */
 	int hwm;                      /* high-water mark of the acks (requests: ingest_new) */

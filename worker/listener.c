@@ -133,7 +133,8 @@ static void report(listener_watch *w, struct tally *t, int64_t now)
 			 (unsigned long long)t->n, t->n == 1 ? "" : "s");
 	else
 		log_info("%s: closed %llu connection%s before the ZeroMQ handshake completed "
-			 "(a peer must finish it within %d ms)",
+			 "(a peer must finish it within %d ms, with the pool's security: CURVE "
+			 "or none)",
 			 w->who, (unsigned long long)t->n, t->n == 1 ? "" : "s",
 			 LISTENER_HANDSHAKE_MS);
 	t->n = 0;

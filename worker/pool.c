@@ -150,12 +150,14 @@ static void set_log(const struct config *cfg, const char *role)
 	log_set_format(fmt);
 }
 
-static volatile sig_atomic_t broker_pause, broker_stop;
+static volatile sig_atomic_t broker_pause, broker_stop, broker_reload;
 
 static void on_broker_signal(int sig)
 {
 	if (sig == SIGTERM)
 		broker_stop = 1;
+	else if (sig == SIGHUP) /* a reload: the producer keys are read again */
+		broker_reload = 1;
 	else
 		broker_pause = sig != SIGUSR2; /* SIGUSR2: a reload resumes intake */
 }
@@ -172,6 +174,11 @@ static int run_broker(struct pool *p)
 		.worker_queue = p->cfg->ingest_batch_max < p->cfg->ingest_hwm
 					? (int)p->cfg->ingest_batch_max : (int)p->cfg->ingest_hwm,
 	};
+	struct auth_opts ao = {
+		.secret_key = p->cfg->ingest_curve_secret,
+		.producers_dir = p->cfg->ingest_curve_producers,
+		.refused = &counters_mine(p->ctr)->producers_refused,
+	};
 	struct sigaction sa;
 
 	set_log(p->cfg, "broker");
@@ -184,7 +191,10 @@ static int run_broker(struct pool *p)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGUSR2, &sa, NULL);
-	return broker_run(&bo, &broker_pause, &broker_stop) == 0 ? 0 : 1;
+	sigaction(SIGHUP, &sa, NULL);
+	if (p->cfg->ingest_curve_secret[0] != '\0')
+		bo.auth = &ao;
+	return broker_run(&bo, &broker_pause, &broker_stop, &broker_reload) == 0 ? 0 : 1;
 }
 
 static int run_monitor(struct pool *p)
@@ -619,6 +629,9 @@ static void reload(struct pool *p)
 	p->roll_pending = 1;
 	log_info("reload: configuration accepted (%d change(s), %d kept until a restart); "
 		 "replacing the workers one at a time", changes - kept, kept);
+	/* The broker is not replaced: it reads the producer keys again. */
+	if (p->has_broker && p->slots[0].pid > 0)
+		kill(p->slots[0].pid, SIGHUP);
 	goto out;
 refused:
 	log_error("reload refused, the configuration in force stays: %s", err);

@@ -147,8 +147,14 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 		.personal_ms = (int64_t)cfg->store_personal_data_s * 1000,
 		.outbox_max = cfg->outcomes_url[0] != '\0' ? (uint64_t)cfg->outcomes_max : 0,
 	};
+	struct auth_opts ao = {
+		.secret_key = cfg->ingest_curve_secret,
+		.producers_dir = cfg->ingest_curve_producers,
+		.refused = ctr != NULL ? &ctr->producers_refused : NULL,
+	};
 	struct ingest_opts io = {
 		.endpoint = endpoint,
+		.auth = router && cfg->ingest_curve_secret[0] != '\0' ? &ao : NULL,
 		.router = router,
 		.batch_max = (size_t)cfg->ingest_batch_max,
 		.max_event_bytes = (size_t)cfg->ingest_max_event_bytes,
