@@ -57,8 +57,8 @@
  * but the last ending with a commit of its own (a counter in meta).  So
  * while the pool is busy the walk goes on, at most STORE_SCRUB_PAGES pages
  * a purge step, and once it is idle a few passes leave no stale byte.  A
- * reader that holds an old snapshot meanwhile keeps its pages for a later
- * round.
+ * pass during which a reader held an older snapshot (whose pages could not
+ * be zeroed) does not count: passes go on until one has seen none.
  */
 #include "store/store_impl.h"
 
@@ -399,10 +399,14 @@ int scrub_pages(store *s, MDB_txn *txn, size_t max_pages, size_t *zeroed, int *n
 
 	*zeroed = 0;
 	*nudge = 0;
+	if (sh->scrub_due == 0 && mdb_txn_id(txn) - 1 != sh->scrub_seen)
+		sh->scrub_due = STORE_SCRUB_PASSES; /* others committed since the last pass */
 	if (sh->scrub_due == 0 || max_pages == 0)
 		return 0;
 	rc = mdb_reader_list(s->env, oldest_reader, &oldest);
 	rc = rc < 0 ? EIO : 0;
+	if (oldest < mdb_txn_id(txn) - 1)
+		sh->scrub_lagged = 1; /* a reader holds an older snapshot: its pages wait */
 	if (rc == 0)
 		rc = mdb_env_get_fd(s->env, &fd);
 	if (rc == 0)
@@ -454,7 +458,9 @@ int scrub_pages(store *s, MDB_txn *txn, size_t max_pages, size_t *zeroed, int *n
 		pgno = 2;
 		if (last != sh->scrub_seen)
 			sh->scrub_due = STORE_SCRUB_PASSES;
-		sh->scrub_due--;
+		if (!sh->scrub_lagged)
+			sh->scrub_due--; /* else again, once the reader has moved on */
+		sh->scrub_lagged = 0;
 		*nudge = sh->scrub_due > 0;
 		sh->scrub_seen = *nudge ? last + 1 : last; /* this transaction's own commit */
 	}

@@ -78,6 +78,8 @@ struct store_shared {
 	int scrub_due;                  /* passes of that walk still due */
 	size_t scrub_seen;              /* the last commit (LMDB's txn id) the walk
 					   knew of when its pass began */
+	int scrub_lagged;               /* a reader held an older snapshot during
+					   this pass: it does not count */
 	int64_t purge_full_at;          /* a full store purges again from then (mono), */
 	uint64_t purge_full_finals;     /* or once more messages than this were made final */
 };
