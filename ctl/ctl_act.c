@@ -116,7 +116,7 @@ static int find_key(store *st, const char *what, const char *key, uint64_t *id)
 
 /* Counts of what store_requeue() did. */
 struct requeued {
-	size_t n[4]; /* by enum store_requeue_result */
+	size_t n[STORE_REQUEUE_ERASED + 1]; /* by enum store_requeue_result */
 };
 
 static int requeue_batch(store *st, const uint64_t *ids, size_t n, int force, struct requeued *r)
@@ -192,6 +192,9 @@ int ctl_requeue(const char *dir, const uint64_t *ids, size_t n, const char *key,
 		printf("; %zu not failed or expired, left as they are", r.n[STORE_REQUEUE_NOT_FINAL]);
 	if (r.n[STORE_REQUEUE_NOT_FOUND])
 		printf("; %zu not found", r.n[STORE_REQUEUE_NOT_FOUND]);
+	if (r.n[STORE_REQUEUE_ERASED])
+		printf("; %zu with their personal fields erased, which cannot be sent",
+		       r.n[STORE_REQUEUE_ERASED]);
 	printf("\n");
 	code = q == NULL && r.n[STORE_REQUEUE_NOT_FOUND] == n ? 3 : 0;
 out:

@@ -68,8 +68,8 @@ static int print(const struct store_msg *m, const Smsq__BookingEvent *ev, int js
 				   : "-";
 	int waiting = m->state == STORE_STATE_DELAYED || m->state == STORE_STATE_INFLIGHT;
 
-	if (show_number)
-		snprintf(to, sizeof(to), "%s", m->to);
+	if (show_number || m->erased)
+		snprintf(to, sizeof(to), "%s", m->to); /* erased: masked in the store */
 	else
 		log_mask_phone(m->to, to, sizeof(to));
 	if (note_is_plain(m->state))
@@ -79,10 +79,10 @@ static int print(const struct store_msg *m, const Smsq__BookingEvent *ev, int js
 	if (json) {
 		json_t *o = json_pack(
 			"{s:I, s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o,"
-			" s:i, s:s, s:i, s:s?, s:s?}",
+			" s:i, s:s, s:i, s:s?, s:s?, s:b}",
 			"id", (json_int_t)m->id, "key", m->idem_key, "state", store_state_name(m->state),
 			"priority", m->priority, "attempts", m->attempts, "ambiguous_retries",
-			m->ambiguous, "booking_id", ev != NULL ? ev->booking_id : "", "kind", kind,
+			m->ambiguous, "booking_id", ev != NULL ? ev->booking_id : m->booking, "kind", kind,
 			"locale", ev != NULL ? ev->locale : "", "created", time_or_null(m->created_ms),
 			"not_before", time_or_null(m->not_before_ms), "appointment",
 			time_or_null(m->appointment_ms), "expires", time_or_null(m->expires_ms),
@@ -90,7 +90,8 @@ static int print(const struct store_msg *m, const Smsq__BookingEvent *ev, int js
 			waiting ? time_or_null(m->due_ms) : json_null(), "segments", m->segments,
 			"encoding", m->encoding == STORE_ENC_UCS2 ? "ucs2" : m->encoding == STORE_ENC_GSM7
 										? "gsm7" : "unknown",
-			"provider_index", m->provider, "to", to, "note", note[0] ? note : NULL);
+			"provider_index", m->provider, "to", to, "note", note[0] ? note : NULL,
+			"personal_data_erased", m->erased);
 
 		if (o == NULL || json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
 			json_decref(o);
@@ -102,7 +103,7 @@ static int print(const struct store_msg *m, const Smsq__BookingEvent *ev, int js
 	}
 	printf("id          %" PRIu64 "\n", m->id);
 	printf("key         %s\n", m->idem_key);
-	printf("booking     %s (%s, %s)\n", ev != NULL ? ev->booking_id : "-", kind,
+	printf("booking     %s (%s, %s)\n", ev != NULL ? ev->booking_id : m->booking[0] ? m->booking : "-", kind,
 	       ev != NULL && ev->locale[0] ? ev->locale : "-");
 	printf("state       %s", store_state_name(m->state));
 	if (m->state == STORE_STATE_DELAYED)
@@ -114,6 +115,9 @@ static int print(const struct store_msg *m, const Smsq__BookingEvent *ev, int js
 	       m->ambiguous, m->provider);
 	printf("note        %s\n", note[0] ? note : "-");
 	printf("to          %s\n", to);
+	if (m->erased)
+		printf("personal    erased: the number is kept masked; the names, the place and the "
+		       "text are gone\n");
 	printf("text        %u SMS part(s), %s\n", m->segments,
 	       m->encoding == STORE_ENC_UCS2 ? "UCS-2" : m->encoding == STORE_ENC_GSM7 ? "GSM-7"
 										  : "encoding unknown");

@@ -108,6 +108,9 @@ struct store_opts {
 	uint64_t outbox_max;          /* with record_ceiling: outcomes kept for the
 					 backend, at most (0: no outbox); recorded in the
 					 store, which every handle then follows */
+	int64_t personal_ms;          /* the personal fields of a final message are
+					 erased this long after it became final (0:
+					 STORE_DEFAULT_PERSONAL_MS; at most retention_ms) */
 };
 
 /*
@@ -316,6 +319,7 @@ enum store_requeue_result {
 	STORE_REQUEUE_NOT_FINAL = 1, /* not failed or expired: left as it is */
 	STORE_REQUEUE_PASSED = 2,    /* its appointment or expiry has passed, and not forced */
 	STORE_REQUEUE_NOT_FOUND = 3, /* no such message */
+	STORE_REQUEUE_ERASED = 4,    /* its personal fields were erased: it cannot be sent */
 };
 
 #define STORE_REQUEUE_MAX 1000         /* ids one call takes (one transaction) */
@@ -336,7 +340,28 @@ enum store_requeue_result {
 int store_requeue(store *s, const uint64_t *ids, size_t n, int64_t now_ms, int force,
 		  enum store_requeue_result *results) SMSQ_WARN_UNUSED;
 
-/* ---- retention ----------------------------------------------------------
+/* ---- retention and erasure ----------------------------------------------
+ *
+ * Personal data first.  A final message's personal fields are erased
+ * personal_ms after it became final (store_opts; never later than its
+ * purge): its destination is replaced by its masked form ("+33*******78",
+ * as logs show it), its packed event (names, place, number) and its text
+ * by zeros of the same length, numbers in its note masked, and its entry in
+ * the receipts' sentby index (which names it by its number) deleted.  What
+ * stats, receipts, smsqctl and audits need stays: the id, the key, the
+ * booking id, the kind, the state and its note, the times, the provider,
+ * the attempts, the SMS parts.  So a resend of its key is still a
+ * duplicate, a newer event of its booking still sees it, and a receipt
+ * naming it by id is still recorded (one naming it by provider id and
+ * number only is held, then forgotten, as for a message never recorded).
+ * store_get() says erased; an erased message cannot be requeued.  Receipts
+ * held by a number are forgotten after personal_ms too, and numbers in the
+ * notes of outcomes still in the outbox after personal_ms are masked.
+ * LMDB leaves the old copy of every page it rewrites in the file until it
+ * reuses it, and stale bytes in the unused middle of the pages it writes:
+ * after a step that erased or purged, the sweep also zeroes, over a few
+ * passes of the file, the free pages no reader can still see and the
+ * unused middle of the others, so erased bytes leave data.mdb itself.
  *
  * A final message (sent, delivered, failed, expired, superseded, cancelled)
  * is kept retention_ms after it became final, for smsqctl and the stats;
@@ -356,8 +381,10 @@ int store_requeue(store *s, const uint64_t *ids, size_t n, int64_t now_ms, int f
  */
 
 #define STORE_DEFAULT_RETENTION_MS (7LL * 86400000)
+#define STORE_DEFAULT_PERSONAL_MS (2LL * 86400000)
 #define STORE_PURGE_FLOOR_MS 3600000LL  /* a full store purges what is final this long */
 #define STORE_PURGE_VISIT 1024          /* messages one store_purge() call looks at */
+#define STORE_SCRUB_PAGES 512           /* pages of data.mdb one store_purge() call checks */
 
 /* What one store_purge() call did. */
 struct store_purged {
@@ -365,13 +392,23 @@ struct store_purged {
 	size_t purged;           /* final messages purged (their keys perhaps kept) */
 	size_t keys_dropped;     /* keys forgotten (their messages purged before) */
 	int wrapped;             /* the sweep reached the last message and starts over */
+	size_t erase_visited;    /* messages the erasure sweep looked at */
+	size_t erased;           /* messages whose personal fields were erased */
+	int erase_wrapped;       /* the erasure sweep came round and starts over */
+	size_t pages_zeroed;     /* free pages of the file overwritten with zeros */
 };
 
 /*
  * Purge what the retention allows among the next max_visit messages of the
- * sweep (at most STORE_PURGE_VISIT), in one write transaction (none when
- * there is nothing to purge).  Returns STORE_OK (out filled), STORE_FULL
- * (the disk) or STORE_ERROR.
+ * sweep (at most STORE_PURGE_VISIT), and erase the personal fields the
+ * erasure window allows among the next max_visit messages of its own sweep,
+ * in one write transaction (none when there is nothing to do); first, after
+ * such work, zero the free space of up to STORE_SCRUB_PAGES pages of the
+ * file (written and synced outside the transaction: bytes no reader
+ * reads).  A round of
+ * both sweeps (out->wrapped and out->erase_wrapped each seen once) has done
+ * what is due.  Returns STORE_OK (out filled), STORE_FULL (the disk) or
+ * STORE_ERROR.
  */
 int store_purge(store *s, int64_t now_ms, size_t max_visit, struct store_purged *out)
 	SMSQ_WARN_UNUSED;
@@ -575,6 +612,8 @@ struct store_msg {
 	uint16_t ambiguous;          /* retries after an ambiguous timeout */
 	uint8_t provider;            /* index of the provider of the last attempt */
 	uint8_t kind;                /* enum store_kind */
+	int erased;                  /* 1: its personal fields were erased (to is
+					masked, text and event are zeros) */
 	char idem_key[STORE_IDEM_MAX + 1]; /* NUL-terminated copy */
 	char booking[STORE_BOOKING_MAX + 1]; /* booking id ("": none) */
 	char to[STORE_TO_MAX + 1];   /* destination */

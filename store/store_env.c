@@ -209,6 +209,7 @@ store *store_open(const struct store_opts *opts, char *err, size_t errlen)
 		return NULL;
 	}
 	s->sh->refs = 1;
+	s->sh->scrub_due = STORE_SCRUB_PASSES; /* what an earlier process left */
 	if (init_lock(&s->sh->lock) != 0) {
 		free(s->sh);
 		free(s);
@@ -218,6 +219,9 @@ store *store_open(const struct store_opts *opts, char *err, size_t errlen)
 	s->read_only = opts->read_only;
 	s->retention_ms = opts->retention_ms > 0 ? opts->retention_ms : STORE_DEFAULT_RETENTION_MS;
 	s->keys_ms = opts->keys_ms > s->retention_ms ? opts->keys_ms : s->retention_ms;
+	s->personal_ms = opts->personal_ms > 0 ? opts->personal_ms : STORE_DEFAULT_PERSONAL_MS;
+	if (s->personal_ms > s->retention_ms)
+		s->personal_ms = s->retention_ms;
 	s->map_max_bytes = opts->map_max_bytes ? opts->map_max_bytes : STORE_DEFAULT_MAP_MAX_BYTES;
 	if (map > s->map_max_bytes)
 		map = s->map_max_bytes;

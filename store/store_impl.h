@@ -1,5 +1,5 @@
 /*
- * store_impl: what the store's seven files share; not the contract (that
+ * store_impl: what the store's eight files share; not the contract (that
  * is store.h).
  *
  *   store_env.c     the environment: open, close, handles, transactions,
@@ -9,6 +9,7 @@
  *   store_queue.c   the queue's moves: ingest, lease, finish
  *   store_booking.c the booking index: superseding, cancelling
  *   store_purge.c   retention: purging final messages, forgetting keys
+ *   store_erase.c   erasing personal fields, zeroing the file's free pages
  *   store_receipt.c delivery receipts, and the outbox of outcomes
  *   store_read.c    reading: get, find by key, stats, walk, verify
  *
@@ -45,6 +46,7 @@
 #define STORE_DISK_RETRY_MS 1000             /* a full disk is asked again this often */
 #define STORE_PURGE_FULL_EVERY_MS 1000 /* a full store purges at most this often */
 #define STORE_PURGE_FULL_STEPS 16       /* of STORE_PURGE_VISIT messages, then */
+#define STORE_SCRUB_PASSES 4            /* walks of the file due after an erasure */
 #define STORE_PAUSE_KEY "pause:"    /* meta: "pause:<name>" -> when (ms), while paused */
 #define READY_KEY_LEN 17
 #define DELAYED_KEY_LEN 16
@@ -65,6 +67,19 @@ struct store_shared {
 	int64_t next_due_ms;            /* store_next_due_ms(): written under lock, read
 					   without (__atomic) */
 	uint64_t sweep_at;              /* store_purge(): the next id it looks at */
+	uint64_t erase_at;              /* the erasure sweep: the next id it looks at */
+	uint64_t erase_pin;             /* the first id of its round left unerased (a
+					   message waiting, or final too recently), 0:
+					   none yet: where the next round starts */
+	uint64_t outbox_masked;         /* outbox seqs up to this have had their
+					   notes masked */
+	size_t scrub_pgno;              /* the next page the walk zeroing free space
+					   looks at */
+	int scrub_due;                  /* passes of that walk still due */
+	size_t scrub_seen;              /* the last commit (LMDB's txn id) the walk
+					   knew of when its pass began */
+	int scrub_lagged;               /* a reader held an older snapshot during
+					   this pass: it does not count */
 	int64_t purge_full_at;          /* a full store purges again from then (mono), */
 	uint64_t purge_full_finals;     /* or once more messages than this were made final */
 };
@@ -91,6 +106,8 @@ struct store {
 	uint64_t map_max_bytes;         /* growth ceiling */
 	int64_t retention_ms;           /* final messages kept (store_opts) */
 	int64_t keys_ms;                /* their keys kept, at least retention_ms */
+	int64_t personal_ms;            /* their personal fields kept, at most
+					   retention_ms */
 	int read_only;                  /* opened MDB_RDONLY */
 	size_t txn_moves;               /* entries moved by the write transaction */
 	int64_t txn_due;                /* earliest due time it gave a delayed entry */
@@ -120,11 +137,16 @@ struct rec_hdr {
 	int64_t appointment_ms;  /* appointment */
 	int64_t urgency_ms;      /* ready and done key (store_urgency_ms()) */
 	uint8_t kind;            /* enum store_kind */
-	uint8_t reserved0;       /* 0 */
+	uint8_t flags;           /* REC_ERASED, or 0 */
 	uint16_t booking_len;    /* section 5 length */
 	uint32_t reserved1;      /* 0 */
 	int64_t stored_ms;       /* when ingest stored it (wall clock) */
 };
+
+/* rec_hdr.flags: the personal fields were erased (store_erase.c): the
+ * destination section holds the masked number, the event and text sections
+ * zeros. */
+#define REC_ERASED 0x01u
 
 /* A purged message whose key is kept: its record is this header and the
  * key (store_purge()); rec_read() reports it as not found. */
@@ -423,6 +445,11 @@ int entry_find(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
 int entry_find_keyed(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
 		     struct entry *e) SMSQ_WARN_UNUSED;
 
+/* Message id's entry in done (h its record's header) into e: 0, MDB_NOTFOUND
+ * (not final: waiting), RC_SAID (unreadable: said), or an LMDB code. */
+int done_entry(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h, struct entry *e)
+	SMSQ_WARN_UNUSED;
+
 /* The first id >= from that is not final (0: none below next_id), checking
  * at most max ids (0: no limit); *stop is the id where the walk stopped. */
 int first_waiting(store *s, MDB_txn *txn, uint64_t from, uint64_t next_id, size_t max,
@@ -466,6 +493,13 @@ int receipt_held_expire(store *s, MDB_txn *txn, int64_t before_ms, struct counte
 int outbox_put(store *s, MDB_txn *txn, uint64_t id, unsigned state, const char *note,
 	       int64_t now_ms, struct counters *c) SMSQ_WARN_UNUSED;
 
+/* Mask the numbers in the notes of the outcomes after seq `after` written
+ * at or before before_ms (at most max looked at), in place (a masked note is as
+ * long); *upto the last seq looked at, *masked how many changed.  Returns
+ * an LMDB code. */
+int outbox_mask(store *s, MDB_txn *txn, uint64_t after, int64_t before_ms, size_t max,
+		uint64_t *upto, size_t *masked) SMSQ_WARN_UNUSED;
+
 /* ---- store_purge.c -------------------------------------------------------- */
 
 /* One step of the sweep as store_purge() takes it, purging what has been
@@ -482,6 +516,26 @@ int tomb_parse(const MDB_val *v, struct tomb_hdr *t, const char **key) SMSQ_WARN
  * BOOKING_KEY_MAX bytes); its length. */
 #define BOOKING_KEY_MAX (STORE_BOOKING_MAX + 1 + 8 + ID_KEY_LEN)
 size_t booking_key(unsigned char *k, const char *b, size_t blen, int64_t created_ms, uint64_t id);
+
+/* ---- store_erase.c -------------------------------------------------------- */
+
+/* One step of the erasure sweep, in txn (the caller commits): the personal
+ * fields of final messages that have been final personal_ms erased (at most
+ * max_visit records looked at), numbers masked in old outcomes of the
+ * outbox; out's erase_* fields.  Returns an LMDB code. */
+int erase_in(store *s, MDB_txn *txn, int64_t now_ms, size_t max_visit,
+	     struct store_purged *out) SMSQ_WARN_UNUSED;
+
+/* While passes are due (sh->scrub_due), look at up to max_pages pages of
+ * data.mdb, going on where the last call stopped: zero the free pages no
+ * reader can see (pages LMDB may reuse) and the free middle of the pages
+ * in use.  Call with txn, a write transaction that has written nothing yet
+ * (the write lock held, no page of it spilled to the file).  *zeroed
+ * counts the pages written; *nudge says that a pass ended and the caller
+ * should commit (so that what the last commits freed becomes reusable for
+ * the next).  Returns 0, or RC_SAID. */
+int scrub_pages(store *s, MDB_txn *txn, size_t max_pages, size_t *zeroed, int *nudge)
+	SMSQ_WARN_UNUSED;
 
 /* ---- store_booking.c ------------------------------------------------------ */
 

@@ -26,7 +26,11 @@
  * it against the keys.
  *
  * A step reads first (what to do, copied out of LMDB's pages into acts[]),
- * then writes: no cursor is kept across its own writes.
+ * then writes: no cursor is kept across its own writes.  The same
+ * transaction first zeroes free pages of the file and then takes a step of
+ * the erasure sweep, whose window (personal_ms) is shorter
+ * (store_erase.c); receipts held by a number are forgotten after the
+ * shorter of the two windows.
  */
 #include "store/store_impl.h"
 
@@ -103,23 +107,11 @@ static int plan(store *s, MDB_txn *txn, uint64_t id, const MDB_val *v, int64_t n
 	}
 	if (r.h.stored_ms > now_ms - retention_ms)
 		return PLAN_YOUNG;
-	memset(&e, 0, sizeof(e));
-	e.st.state = STORE_STATE_SENT;
-	entry_place(s, &r.h, id, &e);
-	{
-		MDB_val k = { e.klen, e.key }, dv;
-
-		rc = mdb_get(txn, s->db_done, &k, &dv);
-		if (rc == MDB_NOTFOUND)
-			return 0; /* waiting */
-		if (rc != 0)
-			return -rc;
-		if (st_parse(&dv, &e) != 0) {
-			set_err(s, "message %llu: its entry in done is unreadable (store damaged: "
-				"run smsqctl check)", (unsigned long long)id);
-			return -RC_SAID;
-		}
-	}
+	rc = done_entry(s, txn, id, &r.h, &e);
+	if (rc == MDB_NOTFOUND)
+		return 0; /* waiting */
+	if (rc != 0)
+		return -rc;
 	if (e.st.updated_ms > now_ms - retention_ms)
 		return 0;
 	a->state = e.st.state;
@@ -131,8 +123,9 @@ static int plan(store *s, MDB_txn *txn, uint64_t id, const MDB_val *v, int64_t n
 	a->booking_len = r.h.booking_len;
 	a->created_ms = r.h.created_ms;
 	memcpy(a->booking, r.booking, r.h.booking_len);
-	if (s->has_sentby && (e.st.state == STORE_STATE_SENT || e.st.state == STORE_STATE_DELIVERED ||
-			      e.st.state == STORE_STATE_UNDELIVERED))
+	if (s->has_sentby && (r.h.flags & REC_ERASED) == 0 &&
+	    (e.st.state == STORE_STATE_SENT || e.st.state == STORE_STATE_DELIVERED ||
+	     e.st.state == STORE_STATE_UNDELIVERED))
 		/* the provider's id is the note's first word */
 		a->sentby_len = sentby_key(a->sentby, e.note, strcspn(e.note, " "), r.to, r.h.to_len);
 	return 1;
@@ -221,7 +214,6 @@ static int purge_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t retention_ms
 	uint64_t next = s->sh->sweep_at;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
 	if (max_visit == 0)
 		return 0;
 	acts = malloc(max_visit * sizeof(*acts));
@@ -253,7 +245,10 @@ static int purge_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t retention_ms
 	if (rc == MDB_NOTFOUND) {
 		out->wrapped = 1;
 		next = 0;
-		rc = receipt_held_expire(s, txn, now_ms - retention_ms, c);
+		/* receipts held by a number: no longer than the number is kept */
+		rc = receipt_held_expire(s, txn, now_ms - (retention_ms < s->personal_ms
+								  ? retention_ms
+								  : s->personal_ms), c);
 	}
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		rc = apply(s, txn, &acts[i], c);
@@ -275,24 +270,50 @@ struct purge_args {
 	struct store_purged *out;
 };
 
-/* purge_in() as the body of a write_txn(). */
+/* The body of a write_txn(): free pages zeroed (before anything is
+ * written), purge_in(), then erase_in(). */
 static int purge_fn(store *s, MDB_txn *txn, struct counters *c, void *arg, size_t *finals)
 {
 	struct purge_args *a = arg;
+	int nudge = 0, rc;
 
 	(void)finals; /* final already */
-	return purge_in(s, txn, a->now_ms, a->retention_ms, a->max_visit, c, a->out);
+	memset(a->out, 0, sizeof(*a->out));
+	rc = scrub_pages(s, txn, STORE_SCRUB_PAGES, &a->out->pages_zeroed, &nudge);
+	if (rc == 0 && nudge) {
+		uint64_t passes;
+
+		rc = get_u64(txn, s->db_meta, "scrub_passes", &passes);
+		if (rc == 0)
+			rc = put_u64(txn, s->db_meta, "scrub_passes", passes + 1);
+		s->txn_moves++;
+	}
+	if (rc == 0)
+		rc = purge_in(s, txn, a->now_ms, a->retention_ms, a->max_visit, c, a->out);
+	if (rc == 0 && s->personal_ms < a->retention_ms)
+		rc = erase_in(s, txn, a->now_ms, a->max_visit, a->out);
+	else
+		a->out->erase_wrapped = 1; /* the purge comes first: nothing to erase */
+	return rc;
 }
 
 int purge_step(store *s, int64_t now_ms, int64_t retention_ms, size_t max_visit,
 	       struct store_purged *out)
 {
 	struct purge_args a = { now_ms, retention_ms, max_visit, out };
-	uint64_t at = s->sh->sweep_at;
+	struct store_shared *sh = s->sh;
+	uint64_t at = sh->sweep_at, erase_at = sh->erase_at, pin = sh->erase_pin;
+	uint64_t outbox_masked = sh->outbox_masked;
 	int rc = write_txn(s, "purge", purge_fn, &a);
 
+	if (rc == 0 && (out->purged > 0 || out->keys_dropped > 0 || out->erased > 0))
+		sh->scrub_due = STORE_SCRUB_PASSES; /* what they freed, out of the file */
 	if (rc != 0) {
-		s->sh->sweep_at = at; /* nothing of the step happened */
+		/* nothing of the step happened */
+		sh->sweep_at = at;
+		sh->erase_at = erase_at;
+		sh->erase_pin = pin;
+		sh->outbox_masked = outbox_masked;
 		memset(out, 0, sizeof(*out));
 	}
 	return rc;

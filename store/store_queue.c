@@ -953,6 +953,9 @@ static int requeue_one(store *s, MDB_txn *txn, uint64_t id, int64_t now_ms, int 
 	*res = STORE_REQUEUE_NOT_FINAL;
 	if (e.st.state != STORE_STATE_FAILED && e.st.state != STORE_STATE_EXPIRED)
 		return 0;
+	*res = STORE_REQUEUE_ERASED;
+	if ((r.h.flags & REC_ERASED) != 0)
+		return 0; /* no number, no text left to send */
 	*res = STORE_REQUEUE_PASSED;
 	if (!force && (r.h.appointment_ms <= now_ms || r.h.expires_ms <= now_ms))
 		return 0;

@@ -60,6 +60,7 @@ int store_get(store *s, uint64_t id, struct store_msg *out)
 	out->ambiguous = e.st.ambiguous;
 	out->provider = e.st.provider;
 	out->kind = r.h.kind;
+	out->erased = (r.h.flags & REC_ERASED) != 0;
 	memcpy(out->idem_key, r.idem, r.h.idem_len);
 	memcpy(out->booking, r.booking, r.h.booking_len);
 	memcpy(out->to, r.to, r.h.to_len);

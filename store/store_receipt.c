@@ -30,6 +30,8 @@
  */
 #include "store/store_impl.h"
 
+#include "common/log.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -420,6 +422,60 @@ int outbox_put(store *s, MDB_txn *txn, uint64_t id, unsigned state, const char *
 	if (rc == 0)
 		c->outbox++;
 	return rc == MDB_KEYEXIST ? MDB_CORRUPTED : rc;
+}
+
+int outbox_mask(store *s, MDB_txn *txn, uint64_t after, int64_t before_ms, size_t max,
+		uint64_t *upto, size_t *masked)
+{
+	unsigned char k8[ID_KEY_LEN];
+	MDB_val k = { ID_KEY_LEN, k8 }, v;
+	MDB_cursor *cur = NULL;
+	size_t n = 0;
+	int rc;
+
+	*masked = 0;
+	if (!s->has_outbox)
+		return 0;
+	put_be64(k8, after + 1);
+	rc = mdb_cursor_open(txn, s->db_outbox, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	for (; rc == 0 && n < max; n++) {
+		char buf[sizeof(struct obx) + STORE_IDEM_MAX + STORE_BOOKING_MAX + STORE_NOTE_MAX];
+		char note[STORE_NOTE_MAX + 1], masked_note[STORE_NOTE_MAX + 1];
+		struct obx o;
+		size_t at;
+
+		if (k.mv_size != ID_KEY_LEN || v.mv_size < sizeof(o) || v.mv_size > sizeof(buf)) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		memcpy(&o, v.mv_data, sizeof(o));
+		if (o.at_ms > before_ms)
+			break; /* the erasure's rule: final for personal_ms or more */
+		at = sizeof(o) + (size_t)o.idem_len + o.booking_len;
+		if (o.note_len > STORE_NOTE_MAX || at + o.note_len != v.mv_size) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		memcpy(note, (const char *)v.mv_data + at, o.note_len);
+		note[o.note_len] = '\0';
+		log_mask_numbers(note, masked_note, sizeof(masked_note)); /* as long */
+		*upto = get_be64(k.mv_data);
+		if (strcmp(note, masked_note) != 0) {
+			memcpy(buf, v.mv_data, v.mv_size);
+			memcpy(buf + at, masked_note, o.note_len);
+			v.mv_data = buf;
+			rc = mdb_cursor_put(cur, &k, &v, MDB_CURRENT);
+			(*masked)++;
+			s->txn_moves++;
+		}
+		if (rc == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* Decode an outcome into e.  0, or -1. */

@@ -23,8 +23,8 @@
  *   sentby   provider id, 0, number    -> id(8)   a send named so by its
  *                                         reports (store_receipt.c)
  *   outbox   seq(8)                    -> an outcome   (store_receipt.c)
- *   meta     "next_id", "low_id", "outbox_seq", "uid", "map_max", "outbox_max"
- *            -> u64, "counters", "version" -> u32, "pause:<name>" -> time
+ *   meta     "next_id", "low_id", "outbox_seq", "uid", "map_max", "outbox_max",
+ *            "scrub_passes" (store_erase.c) -> u64, "counters", "version" -> u32, "pause:<name>" -> time
  *
  * Keys are big-endian so that LMDB's byte order is numeric order; signed
  * times are biased (sign bit flipped) first.  prio' is 9 - priority, so that
@@ -646,6 +646,25 @@ int entry_find(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
 	}
 	if (cur != NULL)
 		mdb_cursor_close(cur);
+	return rc;
+}
+
+int done_entry(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h, struct entry *e)
+{
+	MDB_val k, v;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	e->st.state = STORE_STATE_SENT;
+	entry_place(s, h, id, e);
+	k.mv_size = e->klen;
+	k.mv_data = e->key;
+	rc = mdb_get(txn, s->db_done, &k, &v);
+	if (rc == 0 && st_parse(&v, e) != 0) {
+		set_err(s, "message %llu: its entry in done is unreadable (store damaged: run "
+			"smsqctl check)", (unsigned long long)id);
+		rc = RC_SAID;
+	}
 	return rc;
 }
 

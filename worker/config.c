@@ -50,6 +50,10 @@ static const struct opt opts[] = {
 	{ "store.keys_s", OPT_LONG, "0", 0, 315360000L, F(store_keys_s),
 	  "its idempotency key is kept this many seconds after it became final (a resend is a "
 	  "duplicate until then); 0 or less than store.retention_s = as long as the message" },
+	/* personal data */
+	{ "store.personal_data_s", OPT_LONG, "172800", 1, 315360000L, F(store_personal_data_s),
+	  "the number, names, place and text of a final message are erased this many seconds "
+	  "after it became final (default 2 days; at most store.retention_s)" },
 	{ "ingest.endpoint", OPT_STR, "tcp://127.0.0.1:5555", 1, 0, F(ingest_endpoint),
 	  "ZeroMQ endpoint the pool binds for producers" },
 	{ "ingest.curve_secret_file", OPT_STR, "", 0, 0, F(ingest_curve_secret_file),

@@ -47,6 +47,8 @@ struct config {
 	long store_map_max_mb;                /* store.map_max_mb: growth ceiling */
 	long store_retention_s;               /* store.retention_s: final messages kept */
 	long store_keys_s;                    /* store.keys_s: their keys kept (0: as long) */
+	long store_personal_data_s;           /* store.personal_data_s: their personal
+						 fields kept */
 	char ingest_endpoint[CONFIG_STR_MAX]; /* ingest.endpoint: producers connect here */
 	char ingest_curve_secret_file[CONFIG_STR_MAX]; /* ingest.curve_secret_file: the pool's
 						  CURVE key pair ("" no CURVE) */

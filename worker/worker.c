@@ -90,8 +90,9 @@ static int drain(ingest *in, dispatch *d, int64_t budget_ms)
 	}
 }
 
-/* Purge what the retention allows (store.h, "retention"), in steps, for
- * at most WORKER_PURGE_BUDGET_MS: until a round of the sweep ends.
+/* Purge what the retention allows and erase what the personal-data window
+ * allows (store.h, "retention and erasure"), in steps, for at most
+ * WORKER_PURGE_BUDGET_MS: until a round of each sweep ends.
  * Returns 1 when it did (caught up: the next tick can wait), 0 when the
  * budget ran out first (more to do: the next turn of the loop goes on).  A
  * failure is said at most once a minute (*said_at) and counts as caught
@@ -100,6 +101,7 @@ static int purge(store *st, int64_t *said_at)
 {
 	int64_t start = clock_mono_ms();
 	struct store_purged p;
+	int purged = 0, erased = 0;
 
 	do {
 		if (store_purge(st, clock_wall_ms(), STORE_PURGE_VISIT, &p) != STORE_OK) {
@@ -109,8 +111,10 @@ static int purge(store *st, int64_t *said_at)
 			}
 			return 1;
 		}
-	} while (!p.wrapped && clock_mono_ms() - start < WORKER_PURGE_BUDGET_MS);
-	return p.wrapped;
+		purged |= p.wrapped;
+		erased |= p.erase_wrapped;
+	} while (!(purged && erased) && clock_mono_ms() - start < WORKER_PURGE_BUDGET_MS);
+	return purged && erased;
 }
 
 /* Start ingest into *in; when it cannot start, log why and set *retry_at
@@ -140,6 +144,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 		.record_ceiling = 1,
 		.retention_ms = (int64_t)cfg->store_retention_s * 1000,
 		.keys_ms = (int64_t)cfg->store_keys_s * 1000,
+		.personal_ms = (int64_t)cfg->store_personal_data_s * 1000,
 		.outbox_max = cfg->outcomes_url[0] != '\0' ? (uint64_t)cfg->outcomes_max : 0,
 	};
 	struct auth_opts ao = {
