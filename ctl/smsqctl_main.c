@@ -36,6 +36,9 @@
 #include "ctl/ctl_text.h"
 #include "producer/event_json.h"
 #include "common/num.h"
+#include "proto/booking.pb-c.h"
+
+#define VELOCITY_SEEN 5 /* velocity refusals smsqctl stats shows */
 
 static void usage(FILE *f)
 {
@@ -85,8 +88,18 @@ struct receipts_seen {
 	int counted;                                /* missing is a count made */
 	uint64_t missing;                           /* sent, no report after expect_s */
 	uint64_t expect_s;
+	uint64_t velocity[VELOCITY_SEEN];           /* refused for SMS pumping, by
+						       velocity_names[] */
 };
 
+/* What the velocity limits refused (stats "velocity"): events at ingest by
+ * reason, messages at dispatch by limit. */
+static const char *const velocity_names[VELOCITY_SEEN] = {
+	"ingest_number", "ingest_range", "ingest_country", "dispatch_number_per_hour",
+	"dispatch_number_per_day",
+};
+
+/* The counters file's receipts and velocity refusals (r->known 0: none). */
 static void read_receipts(const char *dir, struct receipts_seen *r)
 {
 	struct counters_data *c = calloc(1, sizeof(*c));
@@ -103,6 +116,11 @@ static void read_receipts(const char *dir, struct receipts_seen *r)
 	r->counted = c->receipts_counted != 0;
 	r->missing = c->receipts_unreported;
 	r->expect_s = c->receipts_expect_s;
+	r->velocity[0] = c->rejected[SMSQ__REASON__REASON_VELOCITY_NUMBER];
+	r->velocity[1] = c->rejected[SMSQ__REASON__REASON_VELOCITY_RANGE];
+	r->velocity[2] = c->rejected[SMSQ__REASON__REASON_VELOCITY_COUNTRY];
+	r->velocity[3] = c->velocity_sends_refused[0];
+	r->velocity[4] = c->velocity_sends_refused[1];
 	free(c);
 }
 
@@ -143,6 +161,12 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 			       "(last count)\n", (unsigned long long)rs.missing,
 			       (unsigned long long)rs.expect_s);
 	}
+	if (rs.known)
+		printf("velocity   refused at ingest: %llu number, %llu range, %llu country; "
+		       "failed at dispatch: %llu number_per_hour, %llu number_per_day\n",
+		       (unsigned long long)rs.velocity[0], (unsigned long long)rs.velocity[1],
+		       (unsigned long long)rs.velocity[2], (unsigned long long)rs.velocity[3],
+		       (unsigned long long)rs.velocity[4]);
 	printf("withdrawn  %llu superseded, %llu cancelled by an operator; %llu requeued\n",
 	       (unsigned long long)s->superseded_ever, (unsigned long long)s->cancelled_ever,
 	       (unsigned long long)s->requeued_ever);
@@ -223,6 +247,16 @@ static json_t *providers_json(const char *dir)
 
 /* {"delivered": n, ..., "missing": n or null, "missing_after_s": s or null}:
  * the reports the endpoint took, by result (null: no counters file). */
+/* An object of n counts named by names (NULL on out of memory). */
+static json_t *counts_json(const char *const *names, const uint64_t *v, int n)
+{
+	json_t *o = json_object();
+
+	for (int k = 0; o != NULL && k < n; k++)
+		json_object_set_new(o, names[k], json_integer((json_int_t)v[k]));
+	return o;
+}
+
 static json_t *receipts_json(const char *dir)
 {
 	struct receipts_seen rs;
@@ -231,9 +265,7 @@ static json_t *receipts_json(const char *dir)
 	read_receipts(dir, &rs);
 	if (!rs.known)
 		return json_null();
-	o = json_object();
-	for (int k = 0; o != NULL && k < COUNTERS_RECEIPT_COUNT; k++)
-		json_object_set_new(o, counters_receipt_names[k], json_integer((json_int_t)rs.result[k]));
+	o = counts_json(counters_receipt_names, rs.result, COUNTERS_RECEIPT_COUNT);
 	if (o != NULL) {
 		json_object_set_new(o, "missing",
 				    rs.counted ? json_integer((json_int_t)rs.missing) : json_null());
@@ -241,6 +273,14 @@ static json_t *receipts_json(const char *dir)
 				    rs.counted ? json_integer((json_int_t)rs.expect_s) : json_null());
 	}
 	return o;
+}
+
+static json_t *velocity_json(const char *dir)
+{
+	struct receipts_seen rs;
+
+	read_receipts(dir, &rs);
+	return rs.known ? counts_json(velocity_names, rs.velocity, VELOCITY_SEEN) : json_null();
 }
 
 static int print_stats_json(const char *dir, const struct store_stats *s, int64_t now,
@@ -275,6 +315,7 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 	rc |= json_object_set_new(root, "receipts_held",
 				  json_integer((json_int_t)s->receipts_held));
 	rc |= json_object_set_new(root, "receipts", receipts_json(dir));
+	rc |= json_object_set_new(root, "velocity", velocity_json(dir));
 	rc |= json_object_set_new(root, "outbox", json_integer((json_int_t)s->outbox));
 	rc |= json_object_set_new(root, "outbox_dropped",
 				  json_integer((json_int_t)s->outbox_dropped));
