@@ -38,6 +38,9 @@
 #include "ctl/ctl_text.h"
 #include "producer/event_json.h"
 #include "common/num.h"
+#include "proto/booking.pb-c.h"
+
+#define VELOCITY_SEEN 5 /* velocity refusals smsqctl stats shows */
 
 static void usage(FILE *f)
 {
@@ -111,8 +114,18 @@ struct receipts_seen {
 	uint64_t missing;                           /* sent, no report after expect_s */
 	uint64_t expect_s;
 	uint64_t producers_refused;                 /* CURVE keys not in the allow-list */
+	uint64_t velocity[VELOCITY_SEEN];           /* refused for SMS pumping, by
+						       velocity_names[] */
 };
 
+/* What the velocity limits refused (stats "velocity"): events at ingest by
+ * reason, messages at dispatch by limit. */
+static const char *const velocity_names[VELOCITY_SEEN] = {
+	"ingest_number", "ingest_range", "ingest_country", "dispatch_number_per_hour",
+	"dispatch_number_per_day",
+};
+
+/* The counters file's receipts and velocity refusals (r->known 0: none). */
 static void read_receipts(const char *dir, struct receipts_seen *r)
 {
 	struct counters_data *c = calloc(1, sizeof(*c));
@@ -130,6 +143,11 @@ static void read_receipts(const char *dir, struct receipts_seen *r)
 	r->missing = c->receipts_unreported;
 	r->expect_s = c->receipts_expect_s;
 	r->producers_refused = c->producers_refused;
+	r->velocity[0] = c->rejected[SMSQ__REASON__REASON_VELOCITY_NUMBER];
+	r->velocity[1] = c->rejected[SMSQ__REASON__REASON_VELOCITY_RANGE];
+	r->velocity[2] = c->rejected[SMSQ__REASON__REASON_VELOCITY_COUNTRY];
+	r->velocity[3] = c->velocity_sends_refused[0];
+	r->velocity[4] = c->velocity_sends_refused[1];
 	free(c);
 }
 
@@ -170,6 +188,12 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 			       "(last count)\n", (unsigned long long)rs.missing,
 			       (unsigned long long)rs.expect_s);
 	}
+	if (rs.known)
+		printf("velocity   refused at ingest: %llu number, %llu range, %llu country; "
+		       "failed at dispatch: %llu number_per_hour, %llu number_per_day\n",
+		       (unsigned long long)rs.velocity[0], (unsigned long long)rs.velocity[1],
+		       (unsigned long long)rs.velocity[2], (unsigned long long)rs.velocity[3],
+		       (unsigned long long)rs.velocity[4]);
 	printf("withdrawn  %llu superseded, %llu cancelled by an operator; %llu requeued\n",
 	       (unsigned long long)s->superseded_ever, (unsigned long long)s->cancelled_ever,
 	       (unsigned long long)s->requeued_ever);
@@ -252,6 +276,16 @@ static json_t *providers_json(const char *dir)
 	return arr != NULL ? arr : json_null();
 }
 
+/* An object of n counts named by names (NULL on out of memory). */
+static json_t *counts_json(const char *const *names, const uint64_t *v, int n)
+{
+	json_t *o = json_object();
+
+	for (int k = 0; o != NULL && k < n; k++)
+		json_object_set_new(o, names[k], json_integer((json_int_t)v[k]));
+	return o;
+}
+
 /* {"delivered": n, ..., "missing": n or null, "missing_after_s": s or null}:
  * the reports the endpoint took, by result (null: no counters file); the
  * producers refused into *refused (null: no counters file). */
@@ -264,9 +298,7 @@ static json_t *receipts_json(const char *dir, json_t **refused)
 	*refused = rs.known ? json_integer((json_int_t)rs.producers_refused) : json_null();
 	if (!rs.known)
 		return json_null();
-	o = json_object();
-	for (int k = 0; o != NULL && k < COUNTERS_RECEIPT_COUNT; k++)
-		json_object_set_new(o, counters_receipt_names[k], json_integer((json_int_t)rs.result[k]));
+	o = counts_json(counters_receipt_names, rs.result, COUNTERS_RECEIPT_COUNT);
 	if (o != NULL) {
 		json_object_set_new(o, "missing",
 				    rs.counted ? json_integer((json_int_t)rs.missing) : json_null());
@@ -274,6 +306,14 @@ static json_t *receipts_json(const char *dir, json_t **refused)
 				    rs.counted ? json_integer((json_int_t)rs.expect_s) : json_null());
 	}
 	return o;
+}
+
+static json_t *velocity_json(const char *dir)
+{
+	struct receipts_seen rs;
+
+	read_receipts(dir, &rs);
+	return rs.known ? counts_json(velocity_names, rs.velocity, VELOCITY_SEEN) : json_null();
 }
 
 static int print_stats_json(const char *dir, const struct store_stats *s, int64_t now,
@@ -310,6 +350,7 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 				  json_integer((json_int_t)s->receipts_held));
 	rc |= json_object_set_new(root, "receipts", receipts_json(dir, &refused));
 	rc |= json_object_set_new(root, "producers_refused", refused);
+	rc |= json_object_set_new(root, "velocity", velocity_json(dir));
 	rc |= json_object_set_new(root, "outbox", json_integer((json_int_t)s->outbox));
 	rc |= json_object_set_new(root, "outbox_dropped",
 				  json_integer((json_int_t)s->outbox_dropped));

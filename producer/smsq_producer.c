@@ -163,7 +163,7 @@ static const char *const reason_names[] = {
 	"missing_field", "invalid_field", "invalid_phone", "already_expired",
 	"text_too_long", "store_full", "shutting_down", "store_error",
 	"not_mobile", "country_not_allowed", "render_failed", "temporary",
-	"empty_text",
+	"empty_text", "velocity_number", "velocity_range", "velocity_country",
 };
 
 /* ---------------------------------------------------------------- helpers */

@@ -132,6 +132,9 @@ struct counters_data {
 						   more and no report yet (its last count) */
 	uint64_t receipts_expect_s;             /* gauge: that time (receipts.expect_s) */
 	uint64_t receipts_counted;              /* gauge: 1 once a count was made */
+	uint64_t velocity_sends_refused[2];     /* messages failed unsent at dispatch: their
+						   number had velocity.number_per_hour [0] or
+						   _per_day [1] sends */
 	struct counters_prov prov[PACE_MAX_SLOTS];
 };
 

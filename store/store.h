@@ -81,6 +81,8 @@ enum store_rc {
 enum store_ingest_result {
 	STORE_INGEST_ACCEPTED = 0,  /* stored now under a new id */
 	STORE_INGEST_DUPLICATE = 1, /* the idempotency key was already stored */
+	STORE_INGEST_REFUSED = 2,   /* a new key the admission hook refused: nothing
+				       stored (store_set_admit()) */
 };
 
 #define STORE_IDEM_MAX 128          /* longest idempotency key, bytes */
@@ -170,8 +172,11 @@ struct store_new {
 	size_t booking_len;      /* its length */
 	uint8_t kind;            /* enum store_kind */
 	uint8_t cancel_notice;   /* enum store_cancel_notice (a cancellation) */
+	char region[3];          /* the destination's country (ISO 3166 alpha-2, "" not
+				    known), for the admission hook */
 	/* Out, set when store_ingest() returns STORE_OK: */
-	enum store_ingest_result result; /* accepted or duplicate */
+	enum store_ingest_result result; /* accepted, duplicate or refused */
+	int refused;             /* refused: the admission hook's code */
 	uint64_t id;             /* the message id (new, or the existing one) */
 	uint8_t state;           /* accepted: its state (delayed, ready, or superseded
 				    on arrival) */
@@ -244,6 +249,28 @@ uint64_t store_ingest_limit(uint64_t map_max_bytes);
  * batch is stored.  The map grows by itself (doubling up to map_max_bytes).
  */
 int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms) SMSQ_WARN_UNUSED;
+
+/*
+ * Admission of new messages (the velocity limits, store/velocity.h): with a
+ * hook set on a handle, store_ingest() on it asks admit() about each message
+ * whose key is new, inside its write transaction, after the duplicate check
+ * (a resend of a stored event is a duplicate whatever the hook would say)
+ * and before anything of it is written.  admit() returns 0 to store it, or
+ * a code > 0: the message is then not stored (result STORE_INGEST_REFUSED,
+ * refused = the code).  When the transaction does not commit after all (an
+ * error, or a replay after the map grew), undo() is called for each message
+ * admit() let through in it, so that the hook counts only what was stored.
+ * Both run with LMDB's write lock held, one transaction at a time pool-wide:
+ * they must be quick and must not call the store.
+ */
+struct store_admit {
+	int (*admit)(void *arg, const struct store_new *m, int64_t now_ms); /* 0 or a code */
+	void (*undo)(void *arg, const struct store_new *m, int64_t now_ms); /* take it back */
+	void *arg;               /* given to both */
+};
+
+/* Set (a copied) or clear (NULL) this handle's admission hook. */
+void store_set_admit(store *s, const struct store_admit *a);
 
 /* A snapshot of the store, read in one read transaction. */
 struct store_stats {

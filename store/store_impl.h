@@ -52,6 +52,7 @@
 #define DELAYED_KEY_LEN 16
 #define ID_KEY_LEN 8
 #define RC_SAID (MDB_KEYEXIST - 1) /* not an LMDB code: a failure already in s->errmsg */
+#define RC_REFUSED (RC_SAID - 2) /* not an LMDB code: the admission hook refused a message */
 #define RC_DISK_FULL (RC_SAID - 1) /* not an LMDB code: a commit found no room on the disk
 				      (said in s->errmsg) */
 
@@ -111,6 +112,7 @@ struct store {
 	int read_only;                  /* opened MDB_RDONLY */
 	size_t txn_moves;               /* entries moved by the write transaction */
 	int64_t txn_due;                /* earliest due time it gave a delayed entry */
+	struct store_admit admit;       /* store_ingest()'s admission hook (admit NULL: none) */
 	char dir[4096];                 /* data directory */
 	char errmsg[STORE_ERRMSG_MAX];  /* last failure */
 };

@@ -58,6 +58,17 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	}
 	if (rc != 0)
 		return rc;
+	if (s->admit.admit != NULL) {
+		int why = s->admit.admit(s->admit.arg, m, now_ms);
+
+		if (why != 0) {
+			/* k is still the key: nothing of the message stays. */
+			m->refused = why;
+			rc = mdb_del(txn, s->db_idem, &k, NULL);
+			return rc != 0 ? rc : RC_REFUSED;
+		}
+	}
+	m->result = STORE_INGEST_ACCEPTED; /* admitted: undone if the batch fails */
 
 	memset(&h, 0, sizeof(h));
 	h.type = STORE_REC_V5;
@@ -146,6 +157,24 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	return booking_ingest(s, txn, id, &r, e.st.state, m->cancel_notice, now_ms, c, &m->withdrew);
 }
 
+void store_set_admit(store *s, const struct store_admit *a)
+{
+	if (a != NULL)
+		s->admit = *a;
+	else
+		memset(&s->admit, 0, sizeof(s->admit));
+}
+
+/* A batch's transaction did not commit: take back what the hook admitted. */
+static void admit_undo(store *s, struct store_new *msgs, size_t n, int64_t now_ms)
+{
+	if (s->admit.undo == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (msgs[i].result == STORE_INGEST_ACCEPTED)
+			s->admit.undo(s->admit.arg, &msgs[i], now_ms);
+}
+
 /* One attempt at the whole batch.  Returns an LMDB code. */
 static int ingest_attempt(store *s, struct store_new *msgs, size_t n, int64_t now_ms)
 {
@@ -166,9 +195,15 @@ static int ingest_attempt(store *s, struct store_new *msgs, size_t n, int64_t no
 	if (next_id == 0)
 		next_id = 1;
 	for (size_t i = 0; i < n; i++) {
+		msgs[i].result = STORE_INGEST_DUPLICATE; /* until ingest_one() admits it */
+		msgs[i].refused = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
 		rc = ingest_one(s, txn, &msgs[i], next_id, now_ms, &c);
-		if (rc == MDB_KEYEXIST) {
-			msgs[i].result = STORE_INGEST_DUPLICATE;
+		if (rc == MDB_KEYEXIST)
+			continue;
+		if (rc == RC_REFUSED) {
+			msgs[i].result = STORE_INGEST_REFUSED;
 			continue;
 		}
 		if (rc != 0)
@@ -187,15 +222,17 @@ static int ingest_attempt(store *s, struct store_new *msgs, size_t n, int64_t no
 	/* Commit syncs data and meta page before returning: only now may the
 	 * caller acknowledge. */
 	rc = mdb_txn_commit(txn);
-	if (rc != 0)
+	if (rc != 0) {
 		rc = commit_failed(s, "ingest", rc);
-	else if (s->txn_due < s->sh->next_due_ms)
+		admit_undo(s, msgs, n, now_ms);
+	} else if (s->txn_due < s->sh->next_due_ms)
 		__atomic_store_n(&s->sh->next_due_ms, s->txn_due, __ATOMIC_RELAXED);
 	return rc;
 fail:
 	if (rc != RC_SAID)
 		set_err(s, "ingest: %s", mdb_strerror(rc));
 	mdb_txn_abort(txn);
+	admit_undo(s, msgs, n, now_ms);
 	return rc;
 }
 

@@ -45,13 +45,21 @@ RUN_AS = harness.RUN_AS
 wait_for = harness.wait_for
 
 
+VELOCITY_OFF = ["-o", "velocity.number_per_hour=0", "-o", "velocity.number_per_day=0",
+                "-o", "velocity.range_per_minute=0", "-o", "velocity.range_per_hour=0",
+                "-o", "velocity.country_per_minute=0", "-o", "velocity.slots=1024"]
+
+
 class Pool(harness.Pool):
     """A pool of the tests: its log beside the data directory, its leftover
     processes killed when it stops (a test must not leak one)."""
 
-    def __init__(self, data_dir, workers=2, args=(), prefix=()):
+    def __init__(self, data_dir, workers=2, args=(), prefix=(), velocity=False):
+        # The velocity limits off (and their table small) unless asked for:
+        # most tests send many events to one number or to sequential ones.
+        # The caller's args come after, so an -o of theirs wins.
         super().__init__(data_dir, os.path.join(data_dir + ".logs", "pool-%d.log" % time.time_ns()),
-                         workers, args, prefix)
+                         workers, ([] if velocity else VELOCITY_OFF) + list(args), prefix)
 
     def start(self, wait=True):
         return super().start(wait, timeout_s=60)
@@ -78,8 +86,8 @@ class PoolTest(unittest.TestCase):
         if sys.exc_info()[0] is None:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def pool(self, workers=2, args=(), prefix=()):
-        p = Pool(self.data_dir, workers, args, prefix)
+    def pool(self, workers=2, args=(), prefix=(), velocity=False):
+        p = Pool(self.data_dir, workers, args, prefix, velocity)
         self.pools.append(p)
         return p.start()
 

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/velocity.h"
 #include "worker/config.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -144,6 +145,44 @@ static void test_defaults(void **state)
 
 	/* and they pass the checks */
 	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), 0);
+}
+
+/* The velocity limits: their defaults, what reaches store/velocity.h, the
+ * table's size a power of two, and a reload that applies new limits (only
+ * the table's size waits for a restart). */
+static void test_velocity(void **state)
+{
+	struct fx *f = *state;
+	struct velocity_limits l;
+	struct config next;
+
+	expect_line(f, "velocity.number_per_hour = 10");
+	expect_line(f, "velocity.number_per_day = 30");
+	expect_line(f, "velocity.range_digits = 4");
+	expect_line(f, "velocity.range_per_minute = 60");
+	expect_line(f, "velocity.range_per_hour = 600");
+	expect_line(f, "velocity.country_per_minute = 0");
+	expect_line(f, "velocity.slots = 2097152");
+	assert_int_equal(load(f, "[velocity]\nnumber_per_hour = 2\nrange_digits = 3\n"
+				 "country_per_minute = 5000\n"), 0);
+	config_velocity_limits(&f->cfg, &l);
+	assert_int_equal(l.number_per_hour, 2);
+	assert_int_equal(l.number_per_day, 30);
+	assert_int_equal(l.range_digits, 3);
+	assert_int_equal(l.country_per_minute, 5000);
+	assert_int_equal(config_set(&f->cfg, "velocity.slots", "3000", f->err, sizeof(f->err)), 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), -1);
+	expect_err(f, "velocity.slots: 3000 is not a power of two (e.g. 2048)");
+	assert_int_equal(config_set(&f->cfg, "velocity.slots", "4096", f->err, sizeof(f->err)), 0);
+	assert_int_equal(config_check(&f->cfg, f->err, sizeof(f->err)), 0);
+	assert_true(config_restart_only("velocity.slots"));
+	assert_false(config_restart_only("velocity.number_per_hour"));
+	next = f->cfg;
+	next.velocity_number_per_hour = 1;
+	next.velocity_slots = 8192;
+	config_keep_restart_only(&next, &f->cfg);
+	assert_int_equal(next.velocity_number_per_hour, 1);
+	assert_int_equal(next.velocity_slots, 4096);
 }
 
 static void test_print_table(void **state)
@@ -272,6 +311,13 @@ static const struct range_case range_cases[] = {
 	{ "pool.workers", 0, 256 },
 	{ "pool.restart_delay_ms", 0, 60000 },
 	{ "pool.shutdown_timeout_ms", 100, 600000 },
+	{ "velocity.number_per_hour", 0, 999999 },
+	{ "velocity.number_per_day", 0, 999999 },
+	{ "velocity.range_digits", 1, 8 },
+	{ "velocity.range_per_minute", 0, 999999 },
+	{ "velocity.range_per_hour", 0, 999999 },
+	{ "velocity.country_per_minute", 0, 999999 },
+	{ "velocity.slots", 1024, 1L << 26 },
 };
 
 static void set_long(struct fx *f, const char *opt, long v, int want_rc)
@@ -1062,7 +1108,7 @@ static void test_restart_only_options(void **state)
 		"outcomes.batch", "outcomes.timeout_ms", "receipts.listen", "receipts.url",
 		"receipts.token", "receipts.max_bytes", "receipts.expect_s",
 		"ingest.curve_secret_file", "ingest.curve_producers", "ingest.allow_anyone",
-		"pool.user",
+		"pool.user", "velocity.slots",
 	};
 	const char *note = "; a change takes effect at the next start, not on reload";
 	char *out = NULL;
@@ -1094,6 +1140,7 @@ int main(void)
 	static struct CMUnitTest range_tests[ARRAY_LEN(range_cases)];
 	const struct CMUnitTest examples[] = {
 		cmocka_unit_test_setup_teardown(test_defaults, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_velocity, fx_setup, fx_teardown),
 		cmocka_unit_test(test_print_table),
 		cmocka_unit_test_setup_teardown(test_string_length_limits, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_short_error_buffer, fx_setup, fx_teardown),

@@ -1330,7 +1330,10 @@ static const struct rcase reason_cases[] = {
 	{ R(RENDER_FAILED), "render_failed" },
 	{ R(TEMPORARY), "temporary" },
 	{ R(EMPTY_TEXT), "empty_text" },
-	{ (Smsq__Reason)18, "unknown" },
+	{ R(VELOCITY_NUMBER), "velocity_number" },
+	{ R(VELOCITY_RANGE), "velocity_range" },
+	{ R(VELOCITY_COUNTRY), "velocity_country" },
+	{ (Smsq__Reason)21, "unknown" },
 	{ (Smsq__Reason)1000, "unknown" },
 	{ (Smsq__Reason)-1, "unknown" },
 };

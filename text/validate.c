@@ -54,6 +54,9 @@ static const char *const reason_names[] = {
 	[SMSQ__REASON__REASON_RENDER_FAILED] = "render_failed",
 	[SMSQ__REASON__REASON_TEMPORARY] = "temporary",
 	[SMSQ__REASON__REASON_EMPTY_TEXT] = "empty_text",
+	[SMSQ__REASON__REASON_VELOCITY_NUMBER] = "velocity_number",
+	[SMSQ__REASON__REASON_VELOCITY_RANGE] = "velocity_range",
+	[SMSQ__REASON__REASON_VELOCITY_COUNTRY] = "velocity_country",
 };
 
 const char *validate_reason_name(Smsq__Reason r)
@@ -354,9 +357,10 @@ static const char *locale_region(const validator *v, const char *locale, char bu
 }
 
 static Smsq__Reason check_phone(const validator *v, const Smsq__BookingEvent *ev,
-				char e164[PHONE_E164_MAX], char *detail, size_t detail_len)
+				char e164[PHONE_E164_MAX], char number_region[3], char *detail,
+				size_t detail_len)
 {
-	char region[3], number_region[3], why[200];
+	char region[3], why[200];
 	const char *def = locale_region(v, ev->locale, region);
 	enum phone_status st;
 
@@ -471,7 +475,7 @@ _Static_assert(VALIDATE_ID_MAX <= STORE_BOOKING_MAX, "a valid booking id fits th
 Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t now_ms,
 			    struct store_new *out, char *detail, size_t detail_len)
 {
-	char e164[PHONE_E164_MAX];
+	char e164[PHONE_E164_MAX], number_region[3] = "";
 	Smsq__Reason r;
 	size_t n;
 
@@ -502,7 +506,7 @@ Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t 
 		     "locale must be a language tag such as fr-FR");
 	if (ev->phone[0] == '\0')
 		FAIL(SMSQ__REASON__REASON_MISSING_FIELD, "phone is required");
-	r = check_phone(v, ev, e164, detail, detail_len);
+	r = check_phone(v, ev, e164, number_region, detail, detail_len);
 	if (r != SMSQ__REASON__REASON_NONE)
 		return r;
 	if (ev->time_zone[0] == '\0')
@@ -573,5 +577,6 @@ Smsq__Reason validate_event(validator *v, const Smsq__BookingEvent *ev, int64_t 
 	out->to_len = strlen(e164);
 	memcpy(out->to_buf, e164, out->to_len + 1);
 	out->to = out->to_buf;
+	memcpy(out->region, number_region, sizeof(out->region));
 	return SMSQ__REASON__REASON_NONE;
 }

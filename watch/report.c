@@ -340,6 +340,13 @@ static void metrics_events(const struct watch_view *v, FILE *f)
 			fprintf(f, "smsq_events_total{result=\"retry_later\",reason=\"%s\"} %" PRIu64
 				"\n", name, c->retry_later[r]);
 	}
+	head(f, "smsq_velocity_sends_refused_total", "counter",
+	     "Messages failed unsent at dispatch: their number had had velocity.number_per_hour "
+	     "or _per_day sends (refusals at ingest are smsq_events_total's velocity_* reasons).");
+	fprintf(f, "smsq_velocity_sends_refused_total{limit=\"number_per_hour\"} %" PRIu64 "\n",
+		c->velocity_sends_refused[0]);
+	fprintf(f, "smsq_velocity_sends_refused_total{limit=\"number_per_day\"} %" PRIu64 "\n",
+		c->velocity_sends_refused[1]);
 	one_u64(f, "smsq_ingest_acks_dropped_total", "counter",
 		"Acks no broker took in time (producers resend and get DUPLICATE).",
 		c->acks_dropped);

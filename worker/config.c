@@ -19,6 +19,7 @@
 #include "common/secret.h"
 #include "common/num.h"
 #include "common/xalloc.h"
+#include "store/velocity.h"
 #include "text/prepare.h"
 #include "worker/auth.h"
 
@@ -145,6 +146,30 @@ static const struct opt opts[] = {
 	  "longest retry delay" },
 	{ "retry.max_attempts", OPT_LONG, "50", 0, 65535, F(retry_max_attempts),
 	  "attempts before a message fails for good; 0 = until it expires" },
+	{ "velocity.number_per_hour", OPT_LONG, "10", 0, VELOCITY_COUNT_MAX - 1,
+	  F(velocity_number_per_hour),
+	  "messages to one number in any hour, taken at ingest and sent at dispatch; more are "
+	  "refused (velocity_number); 0 = no limit" },
+	{ "velocity.number_per_day", OPT_LONG, "30", 0, VELOCITY_COUNT_MAX - 1,
+	  F(velocity_number_per_day),
+	  "messages to one number in any 24 hours, likewise; 0 = no limit" },
+	{ "velocity.range_digits", OPT_LONG, "4", 1, VELOCITY_RANGE_DIGITS_MAX,
+	  F(velocity_range_digits),
+	  "a number's range is its E.164 number less this many last digits (4: 10,000 numbers)" },
+	{ "velocity.range_per_minute", OPT_LONG, "60", 0, VELOCITY_COUNT_MAX - 1,
+	  F(velocity_range_per_minute),
+	  "messages to one range in any minute; more are refused (velocity_range); 0 = no limit" },
+	{ "velocity.range_per_hour", OPT_LONG, "600", 0, VELOCITY_COUNT_MAX - 1,
+	  F(velocity_range_per_hour),
+	  "messages to one range in any hour, likewise; 0 = no limit" },
+	{ "velocity.country_per_minute", OPT_LONG, "0", 0, VELOCITY_COUNT_MAX - 1,
+	  F(velocity_country_per_minute),
+	  "messages to one country in any minute; more are refused (velocity_country); 0 = no "
+	  "limit (a backend replaying its outbox legitimately sends one country all it has)" },
+	{ "velocity.slots", OPT_LONG, "2097152", VELOCITY_SLOTS_MIN, VELOCITY_SLOTS_MAX,
+	  F(velocity_slots),
+	  "numbers, ranges and countries the shared counts hold (a power of two, 64 bytes each "
+	  "in <store.dir>/velocity): the numbers of two days" },
 };
 
 #define P(field) offsetof(struct config_provider, field)
@@ -199,6 +224,7 @@ static const char *const restart_only[] = {
 	"ingest.batch_max", "ingest.workers", "pool.workers", "metrics.listen", "outcomes.url",
 	"outcomes.secret", "outcomes.max", "outcomes.batch", "outcomes.timeout_ms",
 	"receipts.listen", "receipts.url", "receipts.token", "receipts.max_bytes", "receipts.expect_s",
+	"velocity.slots",
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -316,6 +342,16 @@ static int set_provider_opt(struct config *cfg, const char *name, const char *va
 			return set_opt_at(p, &provider_opts[i], name, 1, value, err, errlen);
 	snprintf(err, errlen, "unknown option '%s' (see smsq-worker --help-config)", name);
 	return -1;
+}
+
+void config_velocity_limits(const struct config *cfg, struct velocity_limits *l)
+{
+	l->number_per_hour = (uint32_t)cfg->velocity_number_per_hour;
+	l->number_per_day = (uint32_t)cfg->velocity_number_per_day;
+	l->range_digits = (uint32_t)cfg->velocity_range_digits;
+	l->range_per_minute = (uint32_t)cfg->velocity_range_per_minute;
+	l->range_per_hour = (uint32_t)cfg->velocity_range_per_hour;
+	l->country_per_minute = (uint32_t)cfg->velocity_country_per_minute;
 }
 
 void config_defaults(struct config *cfg)
@@ -787,6 +823,11 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 	if (cfg->store_map_size_mb > cfg->store_map_max_mb) {
 		snprintf(err, errlen, "store.map_size_mb (%ld) is above store.map_max_mb (%ld)",
 			 cfg->store_map_size_mb, cfg->store_map_max_mb);
+		return -1;
+	}
+	if ((cfg->velocity_slots & (cfg->velocity_slots - 1)) != 0) {
+		snprintf(err, errlen, "velocity.slots: %ld is not a power of two (e.g. %ld)",
+			 cfg->velocity_slots, 1L << (63 - __builtin_clzl((unsigned long)cfg->velocity_slots)));
 		return -1;
 	}
 	if (cfg->retry_base_ms > cfg->retry_cap_ms) {

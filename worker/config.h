@@ -93,6 +93,14 @@ struct config {
 	long retry_base_ms;                   /* retry.base_ms: first backoff */
 	long retry_cap_ms;                    /* retry.cap_ms: longest backoff */
 	long retry_max_attempts;              /* retry.max_attempts: 0 = until expiry */
+	long velocity_number_per_hour;        /* velocity.number_per_hour: 0 = off */
+	long velocity_number_per_day;         /* velocity.number_per_day: 0 = off */
+	long velocity_range_digits;           /* velocity.range_digits: a range = the number
+						 less these last digits */
+	long velocity_range_per_minute;       /* velocity.range_per_minute: 0 = off */
+	long velocity_range_per_hour;         /* velocity.range_per_hour: 0 = off */
+	long velocity_country_per_minute;     /* velocity.country_per_minute: 0 = off */
+	long velocity_slots;                  /* velocity.slots: the shared table's keys */
 	struct config_provider providers[CONFIG_MAX_PROVIDERS]; /* in failover order */
 	int n_providers;                      /* sections seen */
 };
@@ -107,6 +115,11 @@ struct prepare_opts;
  */
 int config_text_opts(const struct config *cfg, struct prepare_opts *o, char *err,
 		     size_t errlen) SMSQ_WARN_UNUSED;
+
+struct velocity_limits;
+
+/* The velocity limits (store/velocity.h) of cfg's velocity.* options. */
+void config_velocity_limits(const struct config *cfg, struct velocity_limits *l);
 
 /* Fill cfg with the defaults. */
 void config_defaults(struct config *cfg);

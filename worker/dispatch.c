@@ -120,6 +120,7 @@ struct pend {
 	int64_t created_ms;            /* for the delay in logs */
 	char to[STORE_TO_MAX + 1];     /* for the masked log */
 	const char *provider;          /* provider name (static for the run) */
+	enum velocity_limit velocity;  /* failed unsent for this limit (else VELOCITY_OK) */
 };
 
 struct dispatch {
@@ -151,6 +152,7 @@ struct dispatch {
 	uint64_t rng;                  /* xorshift state for jitter */
 	struct dispatch_counts counts; /* since start */
 	struct counters_data *ctr;     /* this process's shard of the shared counters, or NULL */
+	velocity *vel;                 /* the velocity limits (borrowed), or NULL */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -337,7 +339,14 @@ static void log_outcome(dispatch *d, const struct pend *p, int64_t now_ms)
 	/* Reasons come from providers, which echo numbers back: mask them (a
 	 * sent message's note is the provider's id: kept as is). */
 	log_mask_numbers(o->note ? o->note : "", note, sizeof(note));
-	count_outcome(d, o);
+	if (p->velocity != VELOCITY_OK) {
+		d->counts.velocity++;
+		counters_add(d->ctr ? &d->ctr->velocity_sends_refused[p->velocity ==
+								      VELOCITY_NUMBER_DAY]
+				    : NULL, 1);
+	} else {
+		count_outcome(d, o);
+	}
 	switch (o->final_state) {
 	case STORE_STATE_SENT:
 		d->counts.sent++;
@@ -1239,6 +1248,38 @@ size_t dispatch_queue_cap(long queue_max, double units_per_s, long lease_ms, siz
 }
 
 /* Lease more when the queue runs low.  Returns 0 or -1 (store failure). */
+/* The first attempts of the got messages just leased at tmp, checked
+ * against their numbers' sends (velocity_send()): those over a limit fail
+ * unsent and leave; the others close up.  Returns how many are left.  One
+ * hash and a cache line or two a message: nothing on the way of a drain. */
+static size_t check_velocity(dispatch *d, struct store_leased *tmp, size_t got, int64_t now)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < got; i++) {
+		struct store_leased *l = &tmp[i];
+		enum velocity_limit why = l->attempts == 1 ? velocity_send(d->vel, l->to, now)
+							   : VELOCITY_OK;
+
+		if (why != VELOCITY_OK) {
+			char note[STORE_NOTE_MAX + 1];
+
+			snprintf(note, sizeof(note),
+				 "velocity: this number had %u sends (velocity.%s): not sent",
+				 velocity_limit_value(d->vel, why), velocity_limit_name(why));
+			pend_add(d, l->id, l->lease_until_ms, &l->hdr, STORE_OUT_FAILED, 0, note, -1,
+				 l->to, l->created_ms);
+			d->pend[d->n_pend - 1].velocity = why;
+			free(l->text);
+			continue;
+		}
+		if (kept != i)
+			tmp[kept] = *l;
+		kept++;
+	}
+	return kept;
+}
+
 static int refill(dispatch *d, int64_t now_mono)
 {
 	size_t room = d->q_cap - d->q_len;
@@ -1315,6 +1356,8 @@ static int refill(dispatch *d, int64_t now_mono)
 		memcpy(t, tmp[i].text, (size_t)tmp[i].text_len + 1);
 		tmp[i].text = t;
 	}
+	if (d->vel != NULL && got > 0)
+		got = check_velocity(d, tmp, got, now);
 	d->q_len += got;
 	if (got == 0) {
 		/* Nothing ready: look again when the next delayed message is
@@ -1544,6 +1587,11 @@ int dispatch_idle(const dispatch *d)
 void dispatch_set_counters(dispatch *d, struct counters_data *ctr)
 {
 	d->ctr = ctr;
+}
+
+void dispatch_set_velocity(dispatch *d, velocity *v)
+{
+	d->vel = v;
 }
 
 void dispatch_get_counts(const dispatch *d, struct dispatch_counts *out)

@@ -39,6 +39,7 @@
 
 #include "store/counters.h"
 #include "store/store.h"
+#include "store/velocity.h"
 #include "worker/config.h"
 #include "provider/http.h"
 #include "common/attrs.h"
@@ -68,6 +69,8 @@ struct dispatch_counts {
 				refused as a whole (PROVIDER_SPLIT) */
 	uint64_t not_built;  /* requests the adapter could not build or libcurl not
 				start (their messages failed or given back) */
+	uint64_t velocity;   /* failed unsent: their number had had
+				velocity.number_per_hour or _per_day sends */
 };
 
 /*
@@ -113,6 +116,15 @@ void dispatch_get_counts(const dispatch *d, struct dispatch_counts *out);
 /* Count into ctr (this process's shard of the pool's shared counters,
  * store/counters.h; NULL: count nothing there) from now on. */
 void dispatch_set_counters(dispatch *d, struct counters_data *ctr);
+
+/*
+ * Check each message leased for its first attempt against its number's sends
+ * (velocity_send(): velocity.number_per_hour and _per_day, counted on what
+ * was sent, pool-wide) from now on; v is borrowed (NULL: no check).  A
+ * message whose number already had that many sends is not sent: it fails,
+ * note "velocity: ...", counted apart (counters velocity_sends_refused).
+ */
+void dispatch_set_velocity(dispatch *d, velocity *v);
 
 /*
  * How many messages a worker's queue holds: dispatch.queue_max, but never

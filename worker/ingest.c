@@ -126,6 +126,59 @@ struct ingest {
 
 static void report_suppressed(ingest *in, int64_t now_ms);
 
+/* ---- velocity ------------------------------------------------------------
+ *
+ * The velocity limits are checked by the store, inside the batch's write
+ * transaction, for each event whose key is new (store_set_admit()): a resend
+ * of a stored event stays a duplicate, and LMDB's one writer at a time makes
+ * the counts of every ingesting process exact.  A refused event gets its own
+ * reason (velocity_number, _range, _country) and a detail naming the limit,
+ * never the number. */
+
+/* m's destination, NUL-terminated, into buf (at least STORE_TO_MAX + 1). */
+static const char *dest(const struct store_new *m, char *buf)
+{
+	size_t n = m->to_len <= STORE_TO_MAX ? m->to_len : STORE_TO_MAX;
+
+	memcpy(buf, m->to, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static int admit_velocity(void *arg, const struct store_new *m, int64_t now_ms)
+{
+	char to[STORE_TO_MAX + 1];
+
+	return (int)velocity_admit(arg, dest(m, to), m->region, now_ms);
+}
+
+static void undo_velocity(void *arg, const struct store_new *m, int64_t now_ms)
+{
+	char to[STORE_TO_MAX + 1];
+
+	velocity_undo(arg, dest(m, to), m->region, now_ms);
+}
+
+/* The ack of an event refused for limit l. */
+static void refuse_velocity(const ingest *in, struct request *r, enum velocity_limit l)
+{
+	static const char *const what[VELOCITY_LIMIT_COUNT] = {
+		"", "this number in an hour", "this number in a day",
+		"this number's range in a minute", "this number's range in an hour",
+		"this number's country in a minute",
+	};
+
+	r->status = SMSQ__ACK_STATUS__ACK_REJECTED;
+	r->reason = l <= VELOCITY_NUMBER_DAY	 ? SMSQ__REASON__REASON_VELOCITY_NUMBER
+		    : l <= VELOCITY_RANGE_HOUR ? SMSQ__REASON__REASON_VELOCITY_RANGE
+					       : SMSQ__REASON__REASON_VELOCITY_COUNTRY;
+	snprintf(r->detail, sizeof(r->detail),
+		 "velocity.%s: %u messages to %s is the most the pool sends (SMS pumping "
+		 "protection); nothing stored", velocity_limit_name(l),
+		 velocity_limit_value(in->o.velocity, l),
+		 (unsigned)l < VELOCITY_LIMIT_COUNT ? what[l] : "?");
+}
+
 /* Empty b; it counts as not stored until a committer says otherwise. */
 static void batch_clear(struct batch *b)
 {
@@ -261,6 +314,11 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 	in->st = store_share(st, err, errlen);
 	if (in->st == NULL)
 		goto fail;
+	if (velocity_ingest_on(o->velocity)) {
+		struct store_admit a = { admit_velocity, undo_velocity, o->velocity };
+
+		store_set_admit(in->st, &a);
+	}
 	in->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (in->efd < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
@@ -720,10 +778,14 @@ static int answer_batch(ingest *in, struct batch *b)
 			if (b->rc == STORE_OK) {
 				struct store_new *m = &b->items[r->store_idx];
 
-				r->status = m->result == STORE_INGEST_ACCEPTED
-						    ? SMSQ__ACK_STATUS__ACK_ACCEPTED
-						    : SMSQ__ACK_STATUS__ACK_DUPLICATE;
-				r->message_id = m->id;
+				if (m->result == STORE_INGEST_REFUSED) {
+					refuse_velocity(in, r, (enum velocity_limit)m->refused);
+				} else {
+					r->status = m->result == STORE_INGEST_ACCEPTED
+							    ? SMSQ__ACK_STATUS__ACK_ACCEPTED
+							    : SMSQ__ACK_STATUS__ACK_DUPLICATE;
+					r->message_id = m->id;
+				}
 			} else {
 				r->status = SMSQ__ACK_STATUS__ACK_RETRY_LATER;
 				r->reason = b->rc == STORE_FULL ? SMSQ__REASON__REASON_STORE_FULL

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "store/counters.h"
+#include "store/velocity.h"
 #include "store/store.h"
 #include "text/prepare.h"
 #include "common/attrs.h"
@@ -50,6 +51,8 @@ struct ingest_opts {
 					   (store/counters.h), or NULL: count nothing there */
 	int cancel_notice;            /* enum store_cancel_notice: is a cancellation sent
 					 when the patient was told nothing of the booking */
+	velocity *velocity;           /* the velocity limits (store/velocity.h), borrowed
+					 for the ingest's life; NULL: none */
 };
 
 /* Counters since start, for logs and tests. */

@@ -90,6 +90,7 @@
 #include "store/store.h"
 #include "worker/broker.h"
 #include "store/pace.h"
+#include "store/velocity.h"
 #include "watch/monitor.h"
 #include "outcome/push.h"
 #include "outcome/receive.h"
@@ -505,6 +506,8 @@ static int sync_pauses(const struct config *cfg, const struct store_opts *so)
 	store *st = store_open(so, err, sizeof(err));
 	int n_paused;
 	pace *pc;
+	velocity *vel;
+	struct velocity_limits vl;
 
 	if (st == NULL) {
 		log_error("%s", err);
@@ -516,6 +519,15 @@ static int sync_pauses(const struct config *cfg, const struct store_opts *so)
 	store_close(&st);
 	if (n_paused < 0)
 		return -1;
+	/* The velocity counts' file with its disk blocks, once, before any
+	 * worker maps it: a full disk fails the start, not a worker. */
+	config_velocity_limits(cfg, &vl);
+	vel = velocity_open(cfg->store_dir, (uint64_t)cfg->velocity_slots, &vl, err, sizeof(err));
+	if (vel == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	velocity_close(&vel);
 	pc = pace_open(cfg->store_dir, err, sizeof(err));
 	if (pc == NULL) {
 		log_error("%s", err);

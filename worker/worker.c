@@ -169,6 +169,8 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 	char role[32];
 	enum log_level lvl = LOG_LEVEL_INFO;
 	enum log_format fmt = LOG_FORMAT_TEXT;
+	struct velocity_limits vl;
+	velocity *vel = NULL;
 	store *st = NULL;
 	ingest *in = NULL;
 	dispatch *d = NULL;
@@ -191,6 +193,13 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 		log_error("%s", err);
 		goto out;
 	}
+	config_velocity_limits(cfg, &vl);
+	vel = velocity_open(cfg->store_dir, (uint64_t)cfg->velocity_slots, &vl, err, sizeof(err));
+	if (vel == NULL) {
+		log_error("%s", err);
+		goto out;
+	}
+	io.velocity = vel;
 	/* Workers 1 .. ingest.workers take events: with LMDB's one writer at
 	 * a time, more ingesting workers mostly wait on each other's commits
 	 * (etc/smsq.conf, ingest.workers). */
@@ -203,6 +212,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 		goto out;
 	}
 	dispatch_set_counters(d, ctr);
+	dispatch_set_velocity(d, vel);
 	/* Ingest that cannot start (the endpoint's port held by another
 	 * program) does not stop sending: it is tried again meanwhile. */
 	if (takes_events && start_ingest(&io, st, &in, &ingest_retry_at) != 0)
@@ -276,6 +286,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 out:
 	dispatch_destroy(&d);
 	ingest_destroy(&in);
+	velocity_close(&vel);
 	store_close(&st);
 	return code;
 }
