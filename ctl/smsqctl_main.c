@@ -222,6 +222,9 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 	printf("withdrawn  %llu superseded, %llu cancelled by an operator; %llu requeued\n",
 	       (unsigned long long)s->superseded_ever, (unsigned long long)s->cancelled_ever,
 	       (unsigned long long)s->requeued_ever);
+	if (s->unsealed_ever > 0)
+		printf("unsealed   %llu failed: their encrypted fields did not open (store: "
+		       "cannot decrypt; altered on disk?)\n", (unsigned long long)s->unsealed_ever);
 	printf("attempts   %llu, retries %llu (ambiguous %llu), leases run out %llu\n",
 	       (unsigned long long)s->attempts, (unsigned long long)s->retries,
 	       (unsigned long long)s->ambiguous, (unsigned long long)s->lease_expired);
@@ -353,6 +356,8 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 				  json_integer((json_int_t)s->cancelled_ever));
 	rc |= json_object_set_new(root, "operator_requeued_total",
 				  json_integer((json_int_t)s->requeued_ever));
+	rc |= json_object_set_new(root, "unsealed_failed_total",
+				  json_integer((json_int_t)s->unsealed_ever));
 	rc |= json_object_set_new(root, "purged_total", json_integer((json_int_t)s->purged_ever));
 	rc |= json_object_set_new(root, "keys_kept", json_integer((json_int_t)s->keys_kept));
 	rc |= json_object_set_new(root, "receipts_held",

@@ -288,6 +288,9 @@ struct store_stats {
 	uint64_t receipts_held;            /* receipts waiting for their send's outcome */
 	uint64_t outbox;                   /* outcomes waiting to be handed to the backend */
 	uint64_t outbox_dropped;           /* outcomes dropped from a full outbox, ever */
+	uint64_t unsealed_ever;            /* messages failed, never sent, because their
+					      sealed fields did not open (store: cannot
+					      decrypt), ever */
 	int64_t next_due_ms;               /* earliest delayed/lease time, 0: none */
 	uint64_t waiting;                  /* delayed + ready + in flight */
 	uint64_t oldest_waiting_id;        /* 0 when nothing waits */

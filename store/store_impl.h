@@ -264,7 +264,9 @@ struct counters {
 	uint64_t receipts_held;            /* receipts waiting for their send's outcome */
 	uint64_t outbox;                   /* outcomes in the outbox */
 	uint64_t outbox_dropped;           /* outcomes dropped from a full outbox, ever */
-	uint64_t reserved[13];             /* 0: room for fields to come (get_counters()
+	uint64_t unsealed;                 /* messages failed because their sealed fields
+					      did not open, ever */
+	uint64_t reserved[12];             /* 0: room for fields to come (get_counters()
 					      reads a shorter value with zeros here) */
 };
 

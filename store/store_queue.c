@@ -581,6 +581,7 @@ static int lease_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t lease_ms, si
 			 * refused at open). */
 			rc = entry_del_move(s, txn, id, &r, &e, STORE_STATE_FAILED, 0,
 					    STORE_NOTE_UNSEALED, now_ms, c);
+			c->unsealed++;
 			(*n_final)++;
 			continue;
 		}

@@ -168,6 +168,7 @@ int store_stats(store *s, struct store_stats *out)
 	out->segments_withdrawn = c.segments_withdrawn;
 	out->superseded_ever = c.superseded;
 	out->cancelled_ever = c.cancelled;
+	out->unsealed_ever = c.unsealed;
 	out->requeued_ever = c.requeued;
 	out->purged_ever = c.purged;
 	out->keys_kept = c.keys_kept;

@@ -158,6 +158,7 @@ static void a_tampered_record_fails_its_message_and_is_never_sent(void **state)
 	assert_int_equal(lease(f, NOW, 4, 0, NULL), 0);
 	assert_int_equal(state_of(f, 1, note, sizeof(note)), STORE_STATE_FAILED);
 	assert_non_null(strstr(note, "cannot decrypt"));
+	assert_int_equal(stats(f->st).unsealed_ever, 1);
 	assert_int_equal(store_get(f->st, 1, &m), STORE_OK);
 	assert_int_equal(m.sealed, 2);
 	assert_string_equal(m.to, STORE_SEALED_SAYS);
