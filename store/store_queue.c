@@ -125,7 +125,8 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 		memcpy(p, m->booking, h.booking_len);
 
 	/* The entry, created by entry_move() (from its state to itself); a
-	 * ready one copies the destination and text from m.  Superseded on
+	 * ready one copies the destination and text (sealed: their ciphertext
+	 * and seal), from m or ct.  Superseded on
 	 * arrival when a newer event of its booking is stored. */
 	r = (struct rec){ .h = h, .idem = m->idem_key, .to = to, .text = text,
 			  .booking = m->booking,
