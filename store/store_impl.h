@@ -1,5 +1,5 @@
 /*
- * store_impl: what the store's eight files share; not the contract (that
+ * store_impl: what the store's nine files share; not the contract (that
  * is store.h).
  *
  *   store_env.c     the environment: open, close, handles, transactions,
