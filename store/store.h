@@ -130,7 +130,8 @@ store *store_open(const struct store_opts *opts, char *err, size_t errlen) SMSQ_
  * fields are written sealed (authenticated encryption bound to its id):
  * its packed event, and its destination and text (in its record and in
  * the sending copy of its ready entry); the sentby index names a number
- * by its keyed hash.  Ids, idempotency keys, booking ids, kinds, states,
+ * by its keyed hash; numbers in a retry's or a failure's note are masked
+ * when it is written.  Ids, idempotency keys, booking ids, kinds, states,
  * notes, times and counters stay in clear.  The first writer with a key
  * stores a key check in the store; a handle opened with another key is
  * refused (store_open() fails), and so is the pool's handle

@@ -92,6 +92,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/log.h"
+
 static const char *const state_names[STORE_STATE_COUNT] = {
 	"delayed", "ready", "inflight", "sent", "delivered", "failed", "expired", "superseded",
 	"cancelled", "undelivered",
@@ -537,6 +539,16 @@ int entry_seek(MDB_cursor *cur, struct entry *e)
 	return 0;
 }
 
+/* Whether a note in state st names the provider's message (sent,
+ * delivered, undelivered) or another message (superseded, cancelled),
+ * rather than giving a reason (a retry's, a failure's). */
+static int note_names_provider(unsigned st)
+{
+	return st == STORE_STATE_SENT || st == STORE_STATE_DELIVERED ||
+	       st == STORE_STATE_UNDELIVERED || st == STORE_STATE_SUPERSEDED ||
+	       st == STORE_STATE_CANCELLED;
+}
+
 static void entry_set_note(struct entry *e, const char *note)
 {
 	size_t n = strnlen(note, STORE_NOTE_MAX);
@@ -560,6 +572,7 @@ int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
 {
 	const struct rec_hdr *h = &r->h;
 	unsigned from = e->st.state;
+	char masked[STORE_NOTE_MAX + 1];
 	int outcome, rc;
 
 	s->txn_moves++;
@@ -579,6 +592,12 @@ int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
 			       ? due_ms
 			       : 0;
 	e->st.updated_ms = now_ms;
+	if (note != NULL && s->sh->seal != NULL && !note_names_provider(to)) {
+		/* Encrypted at rest: a number a provider echoed in a reason
+		 * is kept masked from the start. */
+		log_mask_numbers(note, masked, sizeof(masked));
+		note = masked;
+	}
 	if (note != NULL)
 		entry_set_note(e, note);
 	entry_place(s, h, id, e);

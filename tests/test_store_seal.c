@@ -215,6 +215,24 @@ static void another_key_is_refused_and_no_key_reads_nothing_personal(void **stat
 	assert_string_equal(leased[0].text, TEXT);
 }
 
+static void a_reason_keeps_no_number_in_clear(void **state)
+{
+	struct fx *f = *state;
+	struct store_outcome o;
+	char note[STORE_NOTE_MAX + 1];
+
+	stored(f, 0, TEXT);
+	assert_int_equal(lease(f, NOW, 1, 0, NULL), 1);
+	o = outcome(&leased[0], STORE_OUT_FAILED, NOW, "HTTP 400: The 'To' number " NUMBER
+		    " is not valid");
+	assert_int_equal(store_finish(f->st, &o, 1, NOW), STORE_OK);
+	assert_int_equal(state_of(f, 1, note, sizeof(note)), STORE_STATE_FAILED);
+	assert_null(strstr(note, "98765"));
+	assert_non_null(strstr(note, "is not valid"));
+	assert_false(file_has(f, "98765432"));
+	verified(f);
+}
+
 static void sent(struct fx *f)
 {
 	struct store_outcome o;
@@ -291,6 +309,8 @@ int main(void)
 			a_receipt_by_number_finds_its_message_through_a_keyed_hash, setup_sealed,
 			teardown),
 		cmocka_unit_test_setup_teardown(a_sealed_record_is_erased, setup_sealed, teardown),
+		cmocka_unit_test_setup_teardown(a_reason_keeps_no_number_in_clear, setup_sealed,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
