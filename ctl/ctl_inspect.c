@@ -68,7 +68,7 @@ static int print(const struct store_msg *m, const Smsq__BookingEvent *ev, int js
 				   : "-";
 	int waiting = m->state == STORE_STATE_DELAYED || m->state == STORE_STATE_INFLIGHT;
 
-	if (show_number || m->erased)
+	if (show_number || m->erased || m->sealed)
 		snprintf(to, sizeof(to), "%s", m->to); /* erased: masked in the store */
 	else
 		log_mask_phone(m->to, to, sizeof(to));
@@ -92,6 +92,10 @@ static int print(const struct store_msg *m, const Smsq__BookingEvent *ev, int js
 										? "gsm7" : "unknown",
 			"provider_index", m->provider, "to", to, "note", note[0] ? note : NULL,
 			"personal_data_erased", m->erased);
+
+		if (o != NULL && m->sealed)
+			json_object_set_new(o, "personal_data_sealed",
+					    json_string(m->sealed == 1 ? "no key" : "does not open"));
 
 		if (o == NULL || json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
 			json_decref(o);
@@ -118,6 +122,11 @@ static int print(const struct store_msg *m, const Smsq__BookingEvent *ev, int js
 	if (m->erased)
 		printf("personal    erased: the number is kept masked; the names, the place and the "
 		       "text are gone\n");
+	if (m->sealed == 1)
+		printf("personal    encrypted at rest: with the store's key (-o "
+		       "store.encrypt_key_file=FILE) it shows\n");
+	else if (m->sealed == 2)
+		printf("personal    encrypted at rest, and does not open with this key: altered\n");
 	printf("text        %u SMS part(s), %s\n", m->segments,
 	       m->encoding == STORE_ENC_UCS2 ? "UCS-2" : m->encoding == STORE_ENC_GSM7 ? "GSM-7"
 										  : "encoding unknown");
@@ -142,7 +151,7 @@ static int inspect_one(store *st, uint64_t id, int json, int show_number)
 		fprintf(stderr, "smsqctl: inspect: %s\n", store_errmsg(st));
 		return 1;
 	}
-	ev = smsq__booking_event__unpack(NULL, m.event_len, m.event);
+	ev = m.sealed ? NULL : smsq__booking_event__unpack(NULL, m.event_len, m.event);
 	code = print(&m, ev, json, show_number);
 	if (ev != NULL)
 		smsq__booking_event__free_unpacked(ev, NULL);
@@ -183,10 +192,10 @@ static int inspect_booking(store *st, const char *b, int json, int show_number)
 	return code;
 }
 
-int ctl_inspect(const char *dir, const char *id_text, const char *key, const char *booking,
-		int json, int show_number)
+int ctl_inspect(const char *dir, const unsigned char *seal_key, const char *id_text,
+		const char *key, const char *booking, int json, int show_number)
 {
-	struct store_opts so = { .dir = dir, .read_only = 1 };
+	struct store_opts so = { .dir = dir, .read_only = 1, .seal_key = seal_key };
 	char err[512];
 	uint64_t id = 0;
 	store *st;

@@ -17,7 +17,10 @@
  * last attempt, and its note: the provider's message id once sent, the
  * last reason while retried or failed (numbers in it masked).  The
  * destination is masked ("+33*******78") unless --show-number; the text is
- * never shown (smsqctl preview renders an event's).
+ * never shown (smsqctl preview renders an event's).  In a store encrypted
+ * at rest, the number and the event's booking id and locale are read with
+ * the key only (-o store.encrypt_key_file=FILE); else they say
+ * "(encrypted)".
  *
  * list: the messages that match, a line each (id, state, attempts, key,
  * age, note; no destination, no text), a page at a time (--limit, 50 by
@@ -37,10 +40,11 @@
 
 #define CTL_BOOKING_MAX 1000 /* messages of one booking shown */
 
-/* id: a message id in decimal, or NULL with key or booking set (booking:
+/* seal_key: the store's key (store_opts.seal_key; NULL: sealed fields
+ * show as "(encrypted)"); id: a message id in decimal, or NULL with key or booking set (booking:
  * every message of that booking id, oldest event first). */
-int ctl_inspect(const char *dir, const char *id, const char *key, const char *booking, int json,
-		int show_number) SMSQ_WARN_UNUSED;
+int ctl_inspect(const char *dir, const unsigned char *seal_key, const char *id, const char *key,
+		const char *booking, int json, int show_number) SMSQ_WARN_UNUSED;
 
 /* q: the filter; after: a cursor of a previous page (NULL: the first);
  * limit: messages a page (1..1000). */

@@ -12,12 +12,14 @@
  *   smsqctl [-c CONF] preview [FILE]   events (JSON) as the pool would send them
  *   smsqctl [-c CONF] templates check  lint the text templates
  *   smsqctl keygen NAME [DIR]          a CURVE key pair: DIR/NAME.key, DIR/NAME.secret
+ *   smsqctl keygen --store FILE        a key for encryption at rest (store.encrypt_key_file)
  *
  * Exit codes: 0 ok, 1 the store cannot be read or is inconsistent (preview:
  * an event is rejected; templates check: a template has an error), 2 usage
  * (preview: also an event that could not be checked now).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -38,6 +40,8 @@
 #include "ctl/ctl_text.h"
 #include "producer/event_json.h"
 #include "common/num.h"
+#include "common/seal.h"
+#include "common/secret.h"
 #include "proto/booking.pb-c.h"
 
 #define VELOCITY_SEEN 5 /* velocity refusals smsqctl stats shows */
@@ -73,17 +77,62 @@ static void usage(FILE *f)
 		"                  segments [--name-len N (40)] [--place-len N (60)]\n"
 		"  keygen NAME [DIR]  a CURVE key pair for the pool or a producer: DIR/NAME.key\n"
 		"                  (public) and DIR/NAME.secret (mode 600); DIR defaults to .\n"
-		"options of preview and templates (the pool's configuration):\n"
+		"  keygen --store FILE  a key for encryption at rest (store.encrypt_key_file):\n"
+		"                  FILE, new, mode 600\n"
+		"options of preview, templates and inspect (the pool's configuration; inspect\n"
+		"reads the store's key of store.encrypt_key_file when it is set):\n"
 		"  -c, --config FILE        smsq-worker's configuration file\n"
 		"  -o, --set NAME=VALUE     one option, as smsq-worker -o (ingest.templates_dir=...)\n");
 }
 
+/* keygen --store FILE: a new key file for store.encrypt_key_file, mode
+ * 600, never over an existing file. */
+static int keygen_store(const char *path)
+{
+	char hex[SEAL_KEY_HEX + 2];
+	int fd = -1, code = 1;
+
+	if (seal_key_make(hex) != 0) {
+		fprintf(stderr, "smsqctl: keygen: libsodium cannot start\n");
+		goto out;
+	}
+	hex[SEAL_KEY_HEX] = '\n';
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "smsqctl: keygen: %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	if (write(fd, hex, SEAL_KEY_HEX + 1) != SEAL_KEY_HEX + 1 || fsync(fd) != 0) {
+		fprintf(stderr, "smsqctl: keygen: %s: %s\n", path, strerror(errno));
+		(void)unlink(path);
+		goto out;
+	}
+	printf("%s  the store's key (mode 600): set store.encrypt_key_file = %s; keep a copy "
+	       "apart from the backups of the data directory (without it the waiting "
+	       "messages cannot be read)\n", path, path);
+	code = 0;
+out:
+	if (fd >= 0 && close(fd) != 0 && code == 0) {
+		fprintf(stderr, "smsqctl: keygen: %s: %s\n", path, strerror(errno));
+		code = 1;
+	}
+	secret_wipe(hex, sizeof(hex));
+	return code;
+}
+
 /* keygen NAME [DIR]: a key pair, its public key printed. */
-static int keygen_command(int argc, char **argv)
+static int keygen_command(int argc, char **argv, const char *store_key)
 {
 	char pub[KEYFILE_Z85], err[512];
 	const char *dir = argc == 2 ? argv[1] : ".";
 
+	if (store_key != NULL) {
+		if (argc != 0) {
+			fprintf(stderr, "smsqctl: usage: smsqctl keygen --store FILE\n");
+			return 2;
+		}
+		return keygen_store(store_key);
+	}
 	if (argc < 1 || argc > 2) {
 		fprintf(stderr, "smsqctl: usage: smsqctl keygen NAME [DIR]\n");
 		return 2;
@@ -197,6 +246,9 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 	printf("withdrawn  %llu superseded, %llu cancelled by an operator; %llu requeued\n",
 	       (unsigned long long)s->superseded_ever, (unsigned long long)s->cancelled_ever,
 	       (unsigned long long)s->requeued_ever);
+	if (s->unsealed_ever > 0)
+		printf("unsealed   %llu failed: their encrypted fields did not open (store: "
+		       "cannot decrypt; altered on disk?)\n", (unsigned long long)s->unsealed_ever);
 	printf("attempts   %llu, retries %llu (ambiguous %llu), leases run out %llu\n",
 	       (unsigned long long)s->attempts, (unsigned long long)s->retries,
 	       (unsigned long long)s->ambiguous, (unsigned long long)s->lease_expired);
@@ -344,6 +396,8 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 				  json_integer((json_int_t)s->cancelled_ever));
 	rc |= json_object_set_new(root, "operator_requeued_total",
 				  json_integer((json_int_t)s->requeued_ever));
+	rc |= json_object_set_new(root, "unsealed_failed_total",
+				  json_integer((json_int_t)s->unsealed_ever));
 	rc |= json_object_set_new(root, "purged_total", json_integer((json_int_t)s->purged_ever));
 	rc |= json_object_set_new(root, "keys_kept", json_integer((json_int_t)s->keys_kept));
 	rc |= json_object_set_new(root, "receipts_held",
@@ -554,6 +608,7 @@ int main(int argc, char **argv)
 		{ "after", required_argument, NULL, 'A' },
 		{ "force", no_argument, NULL, 'F' },
 		{ "booking", required_argument, NULL, 'B' },
+		{ "store", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -566,7 +621,7 @@ int main(int argc, char **argv)
 	int code;
 	struct config cfg;
 	int64_t at_ms = 0;
-	const char *key = NULL, *after = NULL, *booking = NULL;
+	const char *key = NULL, *after = NULL, *booking = NULL, *store_key = NULL;
 	int show_number = 0, force = 0;
 	struct store_query q = { .state = -1, .provider = -1 };
 	uint64_t limit = 50;
@@ -661,6 +716,7 @@ int main(int argc, char **argv)
 		case 'A': after = optarg; break;
 		case 'F': force = 1; break;
 		case 'B': booking = optarg; break;
+		case 'K': store_key = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -675,7 +731,7 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[optind];
 	if (strcmp(cmd, "keygen") == 0)
-		return keygen_command(argc - optind - 1, argv + optind + 1);
+		return keygen_command(argc - optind - 1, argv + optind + 1, store_key);
 	if (strcmp(cmd, "preview") == 0 || strcmp(cmd, "templates") == 0)
 		return text_command(&cfg, argc - optind, argv + optind, json, at_ms, &lint);
 	if (strcmp(cmd, "requeue") == 0)
@@ -694,8 +750,14 @@ int main(int argc, char **argv)
 					"--booking ID\n");
 			return 2;
 		}
-		return ctl_inspect(dir, argc - optind == 2 ? argv[optind + 1] : NULL, key, booking,
-				   json, show_number);
+		if (config_load_store_key(&cfg, err, sizeof(err)) != 0) {
+			fprintf(stderr, "smsqctl: %s\n", err);
+			return 2;
+		}
+		code = ctl_inspect(dir, CONFIG_STORE_KEY(&cfg), argc - optind == 2 ? argv[optind + 1]
+			: NULL, key, booking, json, show_number);
+		secret_wipe(cfg.store_key, sizeof(cfg.store_key));
+		return code;
 	}
 	if (strcmp(cmd, "cancel") == 0)
 		return cancel_command(dir, argc - optind - 1, argv + optind + 1, key, booking);

@@ -533,7 +533,7 @@ static struct MHD_Daemon *start_server(struct receiver *rv)
 
 int receive_run(const struct receive_opts *o)
 {
-	struct store_opts so = { .dir = o->dir };
+	struct store_opts so = { .dir = o->dir, .seal_key = o->seal_key };
 	struct receiver rv;
 	struct store_receipt *batch = NULL;
 	int64_t said_ms = INT64_MIN / 2, next_count_ms = 0;

@@ -38,6 +38,7 @@
 
 struct receive_opts {
 	const char *dir;                        /* the pool's data directory */
+	const unsigned char *seal_key;          /* its key (store_opts.seal_key), or NULL */
 	const char *listen;                     /* receipts.listen, "HOST:PORT" */
 	const char *token;                      /* receipts.token (never logged) */
 	const struct provider_conf *providers;  /* the configured providers */

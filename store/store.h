@@ -113,6 +113,10 @@ struct store_opts {
 	int64_t personal_ms;          /* the personal fields of a final message are
 					 erased this long after it became final (0:
 					 STORE_DEFAULT_PERSONAL_MS; at most retention_ms) */
+	const unsigned char *seal_key; /* SEAL_KEY_BYTES (common/seal.h): personal
+					 fields encrypted at rest under this key
+					 (copied), NULL: none; see "encryption at
+					 rest" below */
 };
 
 /*
@@ -122,6 +126,25 @@ struct store_opts {
  * Caller closes with store_close().
  */
 store *store_open(const struct store_opts *opts, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
+/*
+ * Encryption at rest.  With store_opts.seal_key, a message's personal
+ * fields are written sealed (authenticated encryption bound to its id):
+ * its packed event, and its destination and text (in its record and in
+ * the sending copy of its ready entry); the sentby index names a number
+ * by its keyed hash; numbers in a retry's or a failure's note are masked
+ * when it is written.  Ids, idempotency keys, booking ids, kinds, states,
+ * notes, times and counters stay in clear.  The first writer with a key
+ * stores a key check in the store; a handle opened with another key is
+ * refused (store_open() fails), and so is the pool's handle
+ * (record_ceiling) without one on a store that has a check.  Other
+ * handles without the key open, read everything but the sealed fields
+ * (store_get(): sealed), and refuse what needs them: store_ingest(),
+ * store_lease(), store_receipts(), store_purge() (its erasure).  A record
+ * that does not open with the right key (altered bytes) is never sent: a
+ * lease makes it failed, its note STORE_NOTE_UNSEALED's text "store:
+ * cannot decrypt ...".  Records written without a key stay readable.
+ */
 
 /*
  * A second handle on s's environment, for another thread of this process
@@ -293,6 +316,9 @@ struct store_stats {
 	uint64_t receipts_held;            /* receipts waiting for their send's outcome */
 	uint64_t outbox;                   /* outcomes waiting to be handed to the backend */
 	uint64_t outbox_dropped;           /* outcomes dropped from a full outbox, ever */
+	uint64_t unsealed_ever;            /* messages failed, never sent, because their
+					      sealed fields did not open (store: cannot
+					      decrypt), ever */
 	int64_t next_due_ms;               /* earliest delayed/lease time, 0: none */
 	uint64_t waiting;                  /* delayed + ready + in flight */
 	uint64_t oldest_waiting_id;        /* 0 when nothing waits */
@@ -641,6 +667,10 @@ struct store_msg {
 	uint8_t kind;                /* enum store_kind */
 	int erased;                  /* 1: its personal fields were erased (to is
 					masked, text and event are zeros) */
+	int sealed;                  /* 1: its personal fields are sealed and this
+					handle has no key; 2: they do not open
+					(altered): either way to and text say
+					"(encrypted)", event is empty */
 	char idem_key[STORE_IDEM_MAX + 1]; /* NUL-terminated copy */
 	char booking[STORE_BOOKING_MAX + 1]; /* booking id ("": none) */
 	char to[STORE_TO_MAX + 1];   /* destination */
@@ -649,6 +679,9 @@ struct store_msg {
 	void *event;                 /* packed BookingEvent, malloc'ed: caller frees */
 	size_t event_len;            /* its length */
 };
+
+#define STORE_SEALED_SAYS "(encrypted)" /* to and text of a store_msg whose fields
+					   are sealed (store_msg.sealed) */
 
 /*
  * Read message id into *out.  Returns STORE_OK (caller frees out->event and

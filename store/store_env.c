@@ -125,7 +125,7 @@ static int files_ready(const store *s, char *err, size_t errlen)
 	return lock_file_allocate(s->dir, err, errlen);
 }
 
-static int open_dbs(store *s, char *err, size_t errlen)
+static int open_dbs(store *s, const unsigned char *key, char *err, size_t errlen)
 {
 	MDB_txn *txn = NULL;
 	unsigned flags = s->read_only ? 0 : MDB_CREATE;
@@ -164,6 +164,8 @@ static int open_dbs(store *s, char *err, size_t errlen)
 		if (i == 0 && check_version(s, txn, err, errlen) != 0)
 			goto fail;
 	}
+	if (seal_setup(s, txn, key, err, errlen) != 0)
+		goto fail;
 	/* Commit even a read-only transaction: an aborted one would close the
 	 * database handles it opened. */
 	rc = mdb_txn_commit(txn);
@@ -217,6 +219,7 @@ store *store_open(const struct store_opts *opts, char *err, size_t errlen)
 		return NULL;
 	}
 	s->read_only = opts->read_only;
+	s->record_ceiling = opts->record_ceiling;
 	s->retention_ms = opts->retention_ms > 0 ? opts->retention_ms : STORE_DEFAULT_RETENTION_MS;
 	s->keys_ms = opts->keys_ms > s->retention_ms ? opts->keys_ms : s->retention_ms;
 	s->personal_ms = opts->personal_ms > 0 ? opts->personal_ms : STORE_DEFAULT_PERSONAL_MS;
@@ -257,7 +260,7 @@ store *store_open(const struct store_opts *opts, char *err, size_t errlen)
 			dead = 0;
 		(void)dead;
 	}
-	if (open_dbs(s, err, errlen) != 0)
+	if (open_dbs(s, opts->seal_key, err, errlen) != 0)
 		goto fail;
 	if (!s->read_only) {
 		uint64_t total = 0;
@@ -306,6 +309,7 @@ void store_close(store **sp)
 		if (s->env != NULL)
 			mdb_env_close(s->env);
 		pthread_mutex_destroy(&s->sh->lock);
+		seal_destroy(&s->sh->seal);
 		free(s->sh);
 	}
 	free(s);

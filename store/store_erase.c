@@ -69,6 +69,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/secret.h"
 
 /* What the plan of a step found to erase: a message id. */
 struct erase_act {
@@ -119,10 +120,11 @@ static int apply(store *s, MDB_txn *txn, const struct erase_act *a)
 	unsigned char idk[ID_KEY_LEN], sk[SENTBY_KEY_MAX];
 	MDB_val k = { ID_KEY_LEN, idk }, v, dk = { READY_KEY_LEN, (void *)a->done_key }, dv;
 	char *buf = NULL, masked[STORE_NOTE_MAX + 1], to[STORE_TO_MAX + 1];
+	char plain[STORE_TO_MAX + STORE_TEXT_MAX];
 	struct entry e;
-	struct rec r;
+	struct rec r, clear;
 	size_t skl = 0;
-	int rc;
+	int opened, rc;
 
 	put_be64(idk, a->id);
 	rc = mdb_get(txn, s->db_msg, &k, &v);
@@ -140,21 +142,33 @@ static int apply(store *s, MDB_txn *txn, const struct erase_act *a)
 		rc = rc != 0 ? rc : MDB_CORRUPTED;
 		goto out;
 	}
-	if (s->has_sentby && (e.st.state == STORE_STATE_SENT ||
-			      e.st.state == STORE_STATE_DELIVERED ||
-			      e.st.state == STORE_STATE_UNDELIVERED))
+	/* The number in clear (a sealed record's opened; one that does not
+	 * open is masked whole). */
+	clear = r;
+	opened = rec_unseal_tt(s, a->id, &clear, plain) == 0;
+	if (opened && s->has_sentby && (e.st.state == STORE_STATE_SENT ||
+					 e.st.state == STORE_STATE_DELIVERED ||
+					 e.st.state == STORE_STATE_UNDELIVERED))
 		/* the provider's id is the note's first word */
-		skl = sentby_key(sk, e.note, strcspn(e.note, " "), r.to, r.h.to_len);
+		skl = sentby_key(s, sk, e.note, strcspn(e.note, " "), clear.to, r.h.to_len);
 
-	/* The record, at its own length: flag, masked number, zeros. */
+	/* The record, at its own length: flag, masked number, zeros (and
+	 * zeros for the seals of a sealed one). */
 	r.h.flags |= REC_ERASED;
 	memcpy(buf, &r.h, sizeof(r.h));
-	memcpy(to, r.to, r.h.to_len);
+	memcpy(to, clear.to, r.h.to_len);
 	to[r.h.to_len] = '\0';
-	log_mask_phone(to, masked, sizeof(masked)); /* as long as the number */
+	if (opened)
+		log_mask_phone(to, masked, sizeof(masked)); /* as long as the number */
+	else
+		memset(masked, '*', r.h.to_len);
+	secret_wipe(to, sizeof(to));
+	secret_wipe(plain, sizeof(plain));
 	memcpy((char *)r.to, masked, r.h.to_len);
 	memset((char *)r.event, 0, r.h.event_len);
 	memset((char *)r.text, 0, r.h.text_len);
+	if (r.h.flags & REC_SEALED)
+		memset(buf + v.mv_size - REC_SEAL_TRAILER, 0, REC_SEAL_TRAILER);
 	rc = mdb_put(txn, s->db_msg, &k, &v, 0);
 
 	/* Its note, when it echoes a number (also as long as it was). */

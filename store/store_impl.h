@@ -1,5 +1,5 @@
 /*
- * store_impl: what the store's eight files share; not the contract (that
+ * store_impl: what the store's nine files share; not the contract (that
  * is store.h).
  *
  *   store_env.c     the environment: open, close, handles, transactions,
@@ -12,6 +12,8 @@
  *   store_erase.c   erasing personal fields, zeroing the file's free pages
  *   store_receipt.c delivery receipts, and the outbox of outcomes
  *   store_read.c    reading: get, find by key, stats, walk, verify
+ *   store_seal.c    encryption at rest: the key check, sealing and opening
+ *                   the personal sections, the sentby index's keyed hash
  *
  * The one part of the tree that includes lmdb.h.
  */
@@ -25,6 +27,7 @@
 
 #include "store/store.h"
 #include "common/attrs.h"
+#include "common/seal.h"
 
 #define STORE_SCHEMA_VERSION 5u
 #define STORE_REC_V2 0x52u          /* type byte of a schema 2 record (no urgency_ms) */
@@ -55,6 +58,11 @@
 #define RC_REFUSED (RC_SAID - 2) /* not an LMDB code: the admission hook refused a message */
 #define RC_DISK_FULL (RC_SAID - 1) /* not an LMDB code: a commit found no room on the disk
 				      (said in s->errmsg) */
+#define RC_UNSEALED (RC_DISK_FULL - 1) /* not an LMDB code: sealed sections that do not
+					  open (no key on this handle, another key,
+					  altered bytes) */
+#define STORE_KEY_CHECK "seal_check" /* meta: a seal of SEAL_CHECK_TEXT under the key */
+#define STORE_NOTE_UNSEALED "store: cannot decrypt (another key, or the record was altered)"
 
 /* What the handles on one environment share (store_share()). */
 struct store_shared {
@@ -83,6 +91,9 @@ struct store_shared {
 					   this pass: it does not count */
 	int64_t purge_full_at;          /* a full store purges again from then (mono), */
 	uint64_t purge_full_finals;     /* or once more messages than this were made final */
+	seal *seal;                     /* the key of store_opts.seal_key, or NULL */
+	int encrypted;                  /* the store holds a key check (meta
+					   STORE_KEY_CHECK): written with a key */
 };
 
 struct store {
@@ -110,6 +121,7 @@ struct store {
 	int64_t personal_ms;            /* their personal fields kept, at most
 					   retention_ms */
 	int read_only;                  /* opened MDB_RDONLY */
+	int record_ceiling;             /* store_opts.record_ceiling (the pool) */
 	size_t txn_moves;               /* entries moved by the write transaction */
 	int64_t txn_due;                /* earliest due time it gave a delayed entry */
 	struct store_admit admit;       /* store_ingest()'s admission hook (admit NULL: none) */
@@ -149,6 +161,14 @@ struct rec_hdr {
  * destination section holds the masked number, the event and text sections
  * zeros. */
 #define REC_ERASED 0x01u
+/* rec_hdr.flags: the personal sections are sealed (store_seal.c): the event
+ * section, then the destination and text sections together, are
+ * ciphertexts; the record ends, after the booking id, with REC_SEAL_TRAILER
+ * bytes: the event's seal, then the destination and text's (each
+ * SEAL_BYTES).  With REC_ERASED as well, the sections hold what an erasure
+ * leaves (in clear) and the trailer zeros. */
+#define REC_SEALED 0x02u
+#define REC_SEAL_TRAILER (2 * SEAL_BYTES)
 
 /* A purged message whose key is kept: its record is this header and the
  * key (store_purge()); rec_read() reports it as not found. */
@@ -175,6 +195,8 @@ struct rec {
 	const char *to;          /* destination */
 	const char *text;        /* text */
 	const char *booking;     /* booking id */
+	const unsigned char *seal_ev; /* the event's seal (SEAL_BYTES), NULL: in clear */
+	const unsigned char *seal_tt; /* the destination and text's, NULL: in clear */
 };
 
 /* A message's mutable state: the value of its index entry, followed by
@@ -203,8 +225,12 @@ struct copy_hdr {
 	uint16_t segments;       /* SMS parts */
 	uint16_t to_len;         /* destination length */
 	uint16_t text_len;       /* text length */
-	uint16_t reserved;       /* 0 */
+	uint16_t flags;          /* COPY_SEALED, or 0 */
 };
+
+/* copy_hdr.flags: destination and text are the record's ciphertext, and
+ * their seal (SEAL_BYTES) follows them. */
+#define COPY_SEALED 0x01u
 
 /* One index entry in hand: the state, its note, and where it is. */
 struct entry {
@@ -240,7 +266,9 @@ struct counters {
 	uint64_t receipts_held;            /* receipts waiting for their send's outcome */
 	uint64_t outbox;                   /* outcomes in the outbox */
 	uint64_t outbox_dropped;           /* outcomes dropped from a full outbox, ever */
-	uint64_t reserved[13];             /* 0: room for fields to come (get_counters()
+	uint64_t unsealed;                 /* messages failed because their sealed fields
+					      did not open, ever */
+	uint64_t reserved[12];             /* 0: room for fields to come (get_counters()
 					      reads a shorter value with zeros here) */
 };
 
@@ -478,10 +506,10 @@ int receipt_sent_by(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h
 		    struct counters *c, int *applied) SMSQ_WARN_UNUSED;
 
 /* The key of the sentby index for provider id pid and recipient to (its
- * leading '+' left out) into k (room for SENTBY_KEY_MAX bytes); its length,
+ * leading '+' left out; with a key, its keyed hash, seal_hash()) into k (room for SENTBY_KEY_MAX bytes); its length,
  * or 0 when pid is empty. */
 #define SENTBY_KEY_MAX (STORE_NOTE_MAX + 1 + STORE_TO_MAX)
-size_t sentby_key(unsigned char *k, const char *pid, size_t pid_len, const char *to,
+size_t sentby_key(store *s, unsigned char *k, const char *pid, size_t pid_len, const char *to,
 		  size_t to_len);
 
 /* Forget receipts held by name (a provider id and recipient) whose report
@@ -574,5 +602,34 @@ int booking_check(store *s, MDB_txn *txn, uint64_t id, const struct rec *r) SMSQ
 int withdraw(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h, struct entry *e,
 	     enum store_state to, const char *note, int64_t now_ms, struct counters *c)
 	SMSQ_WARN_UNUSED;
+
+/* ---- store_seal.c --------------------------------------------------------- */
+
+/* Set up encryption at rest on a new handle (key: SEAL_KEY_BYTES, or NULL),
+ * in txn (write when the handle writes): a key is checked against the
+ * store's key check, which a writer stores when there is none yet; a
+ * writer that records the ceiling (the pool) is refused without a key on
+ * a store that has one.  Returns 0, or -1 with err. */
+int seal_setup(store *s, MDB_txn *txn, const unsigned char *key, char *err, size_t errlen)
+	SMSQ_WARN_UNUSED;
+
+/* 0 when this handle may write personal fields (a key, or a store never
+ * written with one); else -1, said in s->errmsg as what's. */
+int seal_needed(store *s, const char *what) SMSQ_WARN_UNUSED;
+
+/* Seal len bytes at m into c (len bytes) for message id's section
+ * (SEAL_AD_EVENT or SEAL_AD_TT), its seal into trailer. */
+#define SEAL_AD_EVENT 'e'
+#define SEAL_AD_TT 't'
+void rec_seal(store *s, uint64_t id, int section, void *c, const void *m, size_t len,
+	      unsigned char *trailer);
+
+/* Point r's destination and text at their plaintext: left as they are in
+ * clear; else opened into buf (STORE_TO_MAX + STORE_TEXT_MAX bytes) and
+ * r's pointers moved there, r->seal_tt NULL.  Returns 0, or RC_UNSEALED. */
+int rec_unseal_tt(store *s, uint64_t id, struct rec *r, char *buf) SMSQ_WARN_UNUSED;
+
+/* Likewise r's event into buf (r->h.event_len bytes). */
+int rec_unseal_event(store *s, uint64_t id, struct rec *r, void *buf) SMSQ_WARN_UNUSED;
 
 #endif

@@ -38,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/secret.h"
+
 /* What a step does to one record. */
 struct act {
 	uint64_t id;                          /* the message */
@@ -125,9 +127,16 @@ static int plan(store *s, MDB_txn *txn, uint64_t id, const MDB_val *v, int64_t n
 	memcpy(a->booking, r.booking, r.h.booking_len);
 	if (s->has_sentby && (r.h.flags & REC_ERASED) == 0 &&
 	    (e.st.state == STORE_STATE_SENT || e.st.state == STORE_STATE_DELIVERED ||
-	     e.st.state == STORE_STATE_UNDELIVERED))
-		/* the provider's id is the note's first word */
-		a->sentby_len = sentby_key(a->sentby, e.note, strcspn(e.note, " "), r.to, r.h.to_len);
+	     e.st.state == STORE_STATE_UNDELIVERED)) {
+		char plain[STORE_TO_MAX + STORE_TEXT_MAX];
+
+		/* the provider's id is the note's first word; a sealed number
+		 * that does not open has no entry to find */
+		if (rec_unseal_tt(s, id, &r, plain) == 0)
+			a->sentby_len = sentby_key(s, a->sentby, e.note, strcspn(e.note, " "), r.to,
+						   r.h.to_len);
+		secret_wipe(plain, sizeof(plain));
+	}
 	return 1;
 }
 
@@ -327,6 +336,8 @@ int store_purge(store *s, int64_t now_ms, size_t max_visit, struct store_purged 
 		set_err(s, "purge: store opened read-only");
 		return STORE_ERROR;
 	}
+	if (seal_needed(s, "purge") != 0)
+		return STORE_ERROR;
 	if (max_visit > STORE_PURGE_VISIT)
 		max_visit = STORE_PURGE_VISIT;
 	WITH_GROWTH(purge_step(s, now_ms, s->retention_ms, max_visit, out));

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/secret.h"
 
 
 /* Write one new message and its index entry; counters in *c.  Returns an
@@ -44,6 +45,11 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	char *p;
 	int alone = 1;
 	int rc;
+	/* Sealed: destination and text in clear (tt), then their ciphertext
+	 * (ct), which the record and the sending copy hold. */
+	char tt[STORE_TO_MAX + STORE_TEXT_MAX], ct[STORE_TO_MAX + STORE_TEXT_MAX];
+	unsigned char seal_tt[SEAL_BYTES];
+	const char *to = m->to ? m->to : "", *text = m->text ? m->text : "";
 
 	m->withdrew = 0;
 	put_be64(idbuf, id);
@@ -87,6 +93,8 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	h.kind = m->kind;
 	h.booking_len = (uint16_t)m->booking_len;
 	h.stored_ms = now_ms;
+	if (s->sh->seal != NULL)
+		h.flags = REC_SEALED;
 	/* Ids only grow: MDB_APPEND skips the search.  An id that is not past
 	 * the last one means a broken id counter: it must fail the batch, not
 	 * pass for a duplicate key. */
@@ -104,23 +112,36 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	p += sizeof(h);
 	memcpy(p, m->idem_key, h.idem_len);
 	p += h.idem_len;
-	if (h.event_len > 0)
+	if (h.flags & REC_SEALED) {
+		char *trailer = p + h.event_len + h.to_len + h.text_len + h.booking_len;
+
+		rec_seal(s, id, SEAL_AD_EVENT, p, m->event, h.event_len, (unsigned char *)trailer);
+		memcpy(tt, to, h.to_len);
+		memcpy(tt + h.to_len, text, h.text_len);
+		rec_seal(s, id, SEAL_AD_TT, ct, tt, (size_t)h.to_len + h.text_len, seal_tt);
+		secret_wipe(tt, (size_t)h.to_len + h.text_len);
+		memcpy(trailer + SEAL_BYTES, seal_tt, SEAL_BYTES);
+		to = ct;
+		text = ct + h.to_len;
+	} else if (h.event_len > 0)
 		memcpy(p, m->event, h.event_len);
 	p += h.event_len;
 	if (h.to_len > 0)
-		memcpy(p, m->to, h.to_len);
+		memcpy(p, to, h.to_len);
 	p += h.to_len;
 	if (h.text_len > 0)
-		memcpy(p, m->text, h.text_len);
+		memcpy(p, text, h.text_len);
 	p += h.text_len;
 	if (h.booking_len > 0)
 		memcpy(p, m->booking, h.booking_len);
 
 	/* The entry, created by entry_move() (from its state to itself); a
-	 * ready one copies the destination and text from m.  Superseded on
+	 * ready one copies the destination and text (sealed: their ciphertext
+	 * and seal), from m or ct.  Superseded on
 	 * arrival when a newer event of its booking is stored. */
-	r = (struct rec){ .h = h, .idem = m->idem_key, .to = m->to ? m->to : "",
-			  .text = m->text ? m->text : "", .booking = m->booking };
+	r = (struct rec){ .h = h, .idem = m->idem_key, .to = to, .text = text,
+			  .booking = m->booking,
+			  .seal_tt = h.flags & REC_SEALED ? seal_tt : NULL };
 	by = 0;
 	if (h.booking_len > 0)
 		rc = booking_put(s, txn, id, &r, &alone);
@@ -350,7 +371,8 @@ static uint64_t ingest_need(const struct store_new *m)
 {
 	return 2 * (sizeof(struct rec_hdr) + 2 * m->idem_len + m->event_len +
 		    2 * (m->to_len + m->text_len) + sizeof(struct st) + sizeof(struct copy_hdr) +
-		    2 * READY_KEY_LEN + 2 * m->booking_len + 2 * ID_KEY_LEN + 64);
+		    2 * READY_KEY_LEN + 2 * m->booking_len + 2 * ID_KEY_LEN + REC_SEAL_TRAILER +
+		    SEAL_BYTES + 64);
 }
 
 int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms)
@@ -362,6 +384,8 @@ int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms)
 		set_err(s, "ingest: store opened read-only");
 		return STORE_ERROR;
 	}
+	if (seal_needed(s, "ingest") != 0)
+		return STORE_ERROR;
 	for (size_t i = 0; i < n; i++) {
 		if (msgs[i].idem_len == 0 || msgs[i].idem_len > STORE_IDEM_MAX ||
 		    msgs[i].priority > STORE_PRIORITY_MAX || msgs[i].event_len > UINT32_MAX ||
@@ -471,12 +495,18 @@ static void rec_hold(struct rec *r, char *held, size_t cap)
 	r->idem = NULL;
 	r->event = NULL;
 	r->booking = NULL;
-	if (n > cap) {
+	r->seal_ev = NULL;
+	if (n + (r->seal_tt != NULL ? SEAL_BYTES : 0) > cap) {
 		r->to = r->text = NULL;
+		r->seal_tt = NULL;
 		return;
 	}
 	memcpy(held, r->to, r->h.to_len);
 	memcpy(held + r->h.to_len, r->text, r->h.text_len);
+	if (r->seal_tt != NULL) {
+		memcpy(held + n, r->seal_tt, SEAL_BYTES);
+		r->seal_tt = (const unsigned char *)held + n;
+	}
 	r->to = held;
 	r->text = held + r->h.to_len;
 }
@@ -553,6 +583,7 @@ static int lease_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t lease_ms, si
 	uint64_t segs = 0;
 	size_t used = 0;
 	MDB_cursor *cur = NULL;
+	char plain[STORE_TO_MAX + STORE_TEXT_MAX]; /* a sealed destination and text opened */
 	int rc = promote(s, txn, now_ms, max * 4 + 256, c, expired, n_final, next_due);
 
 	if (rc == 0)
@@ -582,6 +613,16 @@ static int lease_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t lease_ms, si
 			break; /* the pacing tokens in hand are spent */
 		if (used + r.h.text_len + 1 > texts_cap)
 			break; /* the texts buffer is full (the first text always fits) */
+		rc = rec_unseal_tt(s, id, &r, plain);
+		if (rc == RC_UNSEALED) {
+			/* Never sent: its bytes were altered (a wrong key is
+			 * refused at open). */
+			rc = entry_del_move(s, txn, id, &r, &e, STORE_STATE_FAILED, 0,
+					    STORE_NOTE_UNSEALED, now_ms, c);
+			c->unsealed++;
+			(*n_final)++;
+			continue;
+		}
 		/* Copy out of LMDB memory before the writes below. */
 		struct store_leased *l = &out[*n_out];
 		l->id = id;
@@ -600,6 +641,8 @@ static int lease_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t lease_ms, si
 		memcpy(l->text, r.text, r.h.text_len);
 		l->text[r.h.text_len] = '\0';
 		used += (size_t)r.h.text_len + 1;
+		if (r.to == plain)
+			secret_wipe(plain, (size_t)r.h.to_len + r.h.text_len);
 		e.st.attempts = l->attempts;
 		c->attempts++;
 		rc = entry_del_move(s, txn, id, &r, &e, STORE_STATE_INFLIGHT, l->lease_until_ms,
@@ -818,12 +861,15 @@ static int cycle_attempt(store *s, const char *what, struct store_outcome *o, si
 	struct counters c;
 	size_t n_final = 0, expired = 0, leased = 0;
 	int64_t next_due = s->sh->next_due_ms;
-	int rc = txn_begin(s, 0, &txn);
+	int rc;
 
 	if (n_out != NULL)
 		*n_out = 0;
 	if (n_expired != NULL)
 		*n_expired = 0;
+	if (seal_needed(s, what) != 0)
+		return RC_SAID;
+	rc = txn_begin(s, 0, &txn);
 	if (rc != 0)
 		return rc;
 	s->txn_moves = 0;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "store/datadir.h"
+#include "common/secret.h"
 
 int store_get(store *s, uint64_t id, struct store_msg *out)
 {
@@ -63,11 +64,10 @@ int store_get(store *s, uint64_t id, struct store_msg *out)
 	out->erased = (r.h.flags & REC_ERASED) != 0;
 	memcpy(out->idem_key, r.idem, r.h.idem_len);
 	memcpy(out->booking, r.booking, r.h.booking_len);
-	memcpy(out->to, r.to, r.h.to_len);
 	memcpy(out->note, e.note, (size_t)e.st.note_len + 1);
 	out->event_len = r.h.event_len;
 	out->event = malloc(r.h.event_len ? r.h.event_len : 1);
-	out->text = malloc((size_t)r.h.text_len + 1);
+	out->text = malloc((size_t)r.h.text_len + sizeof(STORE_SEALED_SAYS));
 	if (out->event == NULL || out->text == NULL) {
 		free(out->event);
 		free(out->text);
@@ -76,9 +76,31 @@ int store_get(store *s, uint64_t id, struct store_msg *out)
 		set_err(s, "out of memory");
 		goto out;
 	}
-	memcpy(out->event, r.event, r.h.event_len);
-	memcpy(out->text, r.text, r.h.text_len);
-	out->text[r.h.text_len] = '\0';
+	/* Sealed fields opened straight into the caller's buffers. */
+	if (r.seal_tt != NULL) {
+		char plain[STORE_TO_MAX + STORE_TEXT_MAX];
+
+		out->sealed = rec_unseal_tt(s, id, &r, plain) == 0 ? 0 : s->sh->seal == NULL ? 1 : 2;
+		if (out->sealed == 0) {
+			memcpy(out->to, r.to, r.h.to_len);
+			memcpy(out->text, r.text, r.h.text_len);
+			out->text[r.h.text_len] = '\0';
+		}
+		secret_wipe(plain, sizeof(plain));
+		if (out->sealed == 0 && rec_unseal_event(s, id, &r, out->event) != 0)
+			out->sealed = 2;
+	} else {
+		memcpy(out->to, r.to, r.h.to_len);
+		memcpy(out->event, r.event, r.h.event_len);
+		memcpy(out->text, r.text, r.h.text_len);
+		out->text[r.h.text_len] = '\0';
+	}
+	if (out->sealed != 0) {
+		memset(out->to, 0, sizeof(out->to));
+		snprintf(out->to, sizeof(out->to), "%s", STORE_SEALED_SAYS);
+		strcpy(out->text, STORE_SEALED_SAYS);
+		out->event_len = 0;
+	}
 	ret = STORE_OK;
 out:
 	mdb_txn_abort(txn);
@@ -146,6 +168,7 @@ int store_stats(store *s, struct store_stats *out)
 	out->segments_withdrawn = c.segments_withdrawn;
 	out->superseded_ever = c.superseded;
 	out->cancelled_ever = c.cancelled;
+	out->unsealed_ever = c.unsealed;
 	out->requeued_ever = c.requeued;
 	out->purged_ever = c.purged;
 	out->keys_kept = c.keys_kept;
@@ -345,7 +368,10 @@ static int verify_index(struct verify_ctx *v, MDB_dbi dbi, const char *name)
 				   e.copy.h.segments != r.h.segments || e.copy.h.to_len != r.h.to_len ||
 				   e.copy.h.text_len != r.h.text_len ||
 				   memcmp(e.copy.to, r.to, r.h.to_len) != 0 ||
-				   memcmp(e.copy.text, r.text, r.h.text_len) != 0)) {
+				   memcmp(e.copy.text, r.text, r.h.text_len) != 0 ||
+				   (e.copy.seal_tt == NULL) != (r.seal_tt == NULL) ||
+				   (r.seal_tt != NULL &&
+				    memcmp(e.copy.seal_tt, r.seal_tt, SEAL_BYTES) != 0))) {
 			set_err(v->s, "message %llu: its sending copy in %s differs from its record",
 				(unsigned long long)id, name);
 			goto out;

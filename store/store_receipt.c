@@ -99,7 +99,7 @@ static int record(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
 
 #define HELD_BY_NAME 0xFFu /* first byte of a held key that is a name, not an id */
 
-size_t sentby_key(unsigned char *k, const char *pid, size_t pid_len, const char *to,
+size_t sentby_key(store *s, unsigned char *k, const char *pid, size_t pid_len, const char *to,
 		  size_t to_len)
 {
 	if (pid_len == 0)
@@ -114,6 +114,10 @@ size_t sentby_key(unsigned char *k, const char *pid, size_t pid_len, const char 
 		to_len = STORE_TO_MAX;
 	memcpy(k, pid, pid_len);
 	k[pid_len] = 0x00;
+	if (s->sh->seal != NULL) {
+		seal_hash(s->sh->seal, k + pid_len + 1, to, to_len);
+		return pid_len + 1 + SEAL_HASH_BYTES;
+	}
 	memcpy(k + pid_len + 1, to, to_len);
 	return pid_len + 1 + to_len;
 }
@@ -197,7 +201,7 @@ int receipt_sent_by(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h
 		    struct counters *c, int *applied)
 {
 	unsigned char k[1 + SENTBY_KEY_MAX], v8[ID_KEY_LEN];
-	size_t kl = sentby_key(k + 1, pid, strnlen(pid, STORE_NOTE_MAX), to,
+	size_t kl = sentby_key(s, k + 1, pid, strnlen(pid, STORE_NOTE_MAX), to,
 			       strnlen(to, STORE_TO_MAX));
 	MDB_val key = { kl, k + 1 }, val = { ID_KEY_LEN, v8 };
 	int rc, was = *applied;
@@ -258,7 +262,7 @@ static int receipt_one(store *s, MDB_txn *txn, struct store_receipt *r, int64_t 
 
 	r->result = STORE_RECEIPT_UNKNOWN;
 	if (r->id == 0) {
-		size_t kl = sentby_key(name + 1, r->provider_id, strnlen(r->provider_id, sizeof(r->provider_id) - 1), r->to,
+		size_t kl = sentby_key(s, name + 1, r->provider_id, strnlen(r->provider_id, sizeof(r->provider_id) - 1), r->to,
 				       strnlen(r->to, STORE_TO_MAX));
 		MDB_val k = { kl, name + 1 }, v;
 
@@ -322,6 +326,8 @@ int store_receipts(store *s, struct store_receipt *r, size_t n, int64_t now_ms)
 		set_err(s, "receipts: store opened read-only");
 		return STORE_ERROR;
 	}
+	if (seal_needed(s, "receipts") != 0)
+		return STORE_ERROR;
 	if (n > STORE_RECEIPTS_MAX) {
 		set_err(s, "receipts: at most %d a call", STORE_RECEIPTS_MAX);
 		return STORE_ERROR;

@@ -92,6 +92,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/log.h"
+
 static const char *const state_names[STORE_STATE_COUNT] = {
 	"delayed", "ready", "inflight", "sent", "delivered", "failed", "expired", "superseded",
 	"cancelled", "undelivered",
@@ -317,7 +319,7 @@ static size_t rec_hdr_size(unsigned type)
 size_t rec_size(const struct rec_hdr *h)
 {
 	return rec_hdr_size(h->type) + (size_t)h->idem_len + h->event_len + h->to_len +
-	       h->text_len + h->booking_len;
+	       h->text_len + h->booking_len + (h->flags & REC_SEALED ? REC_SEAL_TRAILER : 0);
 }
 
 /* Decode v into r (pointers into v).  Returns 0, or -1 if corrupt. */
@@ -347,6 +349,13 @@ int rec_parse(const MDB_val *v, struct rec *r)
 	r->text = p;
 	p += r->h.text_len;
 	r->booking = p;
+	p += r->h.booking_len;
+	r->seal_ev = NULL;
+	r->seal_tt = NULL;
+	if ((r->h.flags & (REC_SEALED | REC_ERASED)) == REC_SEALED) {
+		r->seal_ev = (const unsigned char *)p;
+		r->seal_tt = (const unsigned char *)p + SEAL_BYTES;
+	}
 	return 0;
 }
 
@@ -379,8 +388,8 @@ static int copy_parse(const char *p, size_t n, struct entry *e)
 	if (n < sizeof(c))
 		return -1;
 	memcpy(&c, p, sizeof(c));
-	if (c.to_len > STORE_TO_MAX || c.text_len > STORE_TEXT_MAX || c.reserved != 0 ||
-	    n != sizeof(c) + (size_t)c.to_len + c.text_len)
+	if (c.to_len > STORE_TO_MAX || c.text_len > STORE_TEXT_MAX || (c.flags & ~COPY_SEALED) != 0 ||
+	    n != sizeof(c) + (size_t)c.to_len + c.text_len + (c.flags & COPY_SEALED ? SEAL_BYTES : 0))
 		return -1;
 	memset(&r->h, 0, sizeof(r->h));
 	r->h.type = STORE_REC_V3;
@@ -394,6 +403,8 @@ static int copy_parse(const char *p, size_t n, struct entry *e)
 	r->to = p + sizeof(c);
 	r->text = r->to + c.to_len;
 	r->booking = NULL;
+	r->seal_ev = NULL;
+	r->seal_tt = c.flags & COPY_SEALED ? (const unsigned char *)r->text + c.text_len : NULL;
 	return 0;
 }
 
@@ -429,7 +440,8 @@ static size_t copy_size(const struct rec *r, size_t note_len)
 
 	if (r == NULL || r->to == NULL || r->text == NULL)
 		return 0;
-	n = sizeof(struct copy_hdr) + (size_t)r->h.to_len + r->h.text_len;
+	n = sizeof(struct copy_hdr) + (size_t)r->h.to_len + r->h.text_len +
+	    (r->seal_tt != NULL ? SEAL_BYTES : 0);
 	return sizeof(struct st) + note_len + n <= STORE_COPY_MAX ? n : 0;
 }
 
@@ -479,6 +491,7 @@ static int entry_put(MDB_txn *txn, struct entry *e, const struct rec *r)
 			.segments = r->h.segments,
 			.to_len = r->h.to_len,
 			.text_len = r->h.text_len,
+			.flags = r->seal_tt != NULL ? COPY_SEALED : 0,
 		};
 
 		memcpy(p, &c, sizeof(c));
@@ -488,6 +501,9 @@ static int entry_put(MDB_txn *txn, struct entry *e, const struct rec *r)
 		p += c.to_len;
 		if (c.text_len > 0)
 			memcpy(p, r->text, c.text_len);
+		p += c.text_len;
+		if (r->seal_tt != NULL)
+			memcpy(p, r->seal_tt, SEAL_BYTES);
 	}
 	e->has_copy = ncopy > 0;
 	return 0;
@@ -523,6 +539,16 @@ int entry_seek(MDB_cursor *cur, struct entry *e)
 	return 0;
 }
 
+/* Whether a note in state st names the provider's message (sent,
+ * delivered, undelivered) or another message (superseded, cancelled),
+ * rather than giving a reason (a retry's, a failure's). */
+static int note_names_provider(unsigned st)
+{
+	return st == STORE_STATE_SENT || st == STORE_STATE_DELIVERED ||
+	       st == STORE_STATE_UNDELIVERED || st == STORE_STATE_SUPERSEDED ||
+	       st == STORE_STATE_CANCELLED;
+}
+
 static void entry_set_note(struct entry *e, const char *note)
 {
 	size_t n = strnlen(note, STORE_NOTE_MAX);
@@ -546,6 +572,7 @@ int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
 {
 	const struct rec_hdr *h = &r->h;
 	unsigned from = e->st.state;
+	char masked[STORE_NOTE_MAX + 1];
 	int outcome, rc;
 
 	s->txn_moves++;
@@ -565,6 +592,12 @@ int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
 			       ? due_ms
 			       : 0;
 	e->st.updated_ms = now_ms;
+	if (note != NULL && s->sh->seal != NULL && !note_names_provider(to)) {
+		/* Encrypted at rest: a number a provider echoed in a reason
+		 * is kept masked from the start. */
+		log_mask_numbers(note, masked, sizeof(masked));
+		note = masked;
+	}
 	if (note != NULL)
 		entry_set_note(e, note);
 	entry_place(s, h, id, e);

@@ -19,12 +19,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "store/store.h"
 
@@ -227,6 +229,30 @@ static __attribute__((unused)) void tamper(struct fx *f, void (*fn)(MDB_txn *txn
 	fn(txn);
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
+}
+
+/* Whether f's data.mdb holds s anywhere (the bytes on disk, free pages
+ * included). */
+static __attribute__((unused)) int file_has(struct fx *f, const char *s)
+{
+	char path[128];
+	struct stat sb;
+	char *buf;
+	size_t n = strlen(s);
+	int fd, found = 0;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	buf = malloc((size_t)sb.st_size);
+	assert_non_null(buf);
+	assert_int_equal(pread(fd, buf, (size_t)sb.st_size, 0), sb.st_size);
+	close(fd);
+	for (size_t i = 0; !found && i + n <= (size_t)sb.st_size; i++)
+		found = buf[i] == s[0] && memcmp(buf + i, s, n) == 0;
+	free(buf);
+	return found;
 }
 
 /* A finish test again, its outcomes without the header. */

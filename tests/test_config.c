@@ -1108,7 +1108,7 @@ static void test_restart_only_options(void **state)
 		"outcomes.batch", "outcomes.timeout_ms", "receipts.listen", "receipts.url",
 		"receipts.token", "receipts.max_bytes", "receipts.expect_s",
 		"ingest.curve_secret_file", "ingest.curve_producers", "ingest.allow_anyone",
-		"pool.user", "velocity.slots",
+		"pool.user", "velocity.slots", "store.encrypt_key_file",
 	};
 	const char *note = "; a change takes effect at the next start, not on reload";
 	char *out = NULL;

@@ -86,27 +86,6 @@ static struct store_purged sweep(struct fx *f, int64_t now)
 	return p;
 }
 
-/* Whether data.mdb holds s anywhere. */
-static int file_has(struct fx *f, const char *s)
-{
-	char path[128];
-	struct stat sb;
-	char *buf;
-	int fd, found;
-
-	snprintf(path, sizeof(path), "%s/data.mdb", f->dir);
-	fd = open(path, O_RDONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(fstat(fd, &sb), 0);
-	buf = malloc((size_t)sb.st_size);
-	assert_non_null(buf);
-	assert_int_equal(pread(fd, buf, (size_t)sb.st_size, 0), sb.st_size);
-	close(fd);
-	found = memmem(buf, (size_t)sb.st_size, s, strlen(s)) != NULL;
-	free(buf);
-	return found;
-}
-
 static void final_messages_are_erased_after_the_window_waiting_ones_never(void **state)
 {
 	struct fx *f = *state;

@@ -239,6 +239,9 @@ static void metrics_store(const struct watch_view *v, FILE *f)
 		"Messages cancelled by an operator (smsqctl cancel).", s->cancelled_ever);
 	one_u64(f, "smsq_operator_requeued_total", "counter",
 		"Messages requeued by an operator (smsqctl requeue).", s->requeued_ever);
+	one_u64(f, "smsq_unsealed_failed_total", "counter",
+		"Messages failed, never sent, because their encrypted fields did not open.",
+		s->unsealed_ever);
 	one_u64(f, "smsq_purged_total", "counter",
 		"Final messages purged after their retention (store.retention_s).",
 		s->purged_ever);

@@ -55,6 +55,10 @@ static const struct opt opts[] = {
 	{ "store.personal_data_s", OPT_LONG, "172800", 1, 315360000L, F(store_personal_data_s),
 	  "the number, names, place and text of a final message are erased this many seconds "
 	  "after it became final (default 2 days; at most store.retention_s)" },
+	{ "store.encrypt_key_file", OPT_STR, "", 0, 0, F(store_encrypt_key_file),
+	  "key file (64 hex digits, mode 600; smsqctl keygen --store FILE): numbers, names, "
+	  "places and texts are encrypted at rest with it; a store written with a key is read "
+	  "with it only; empty = no encryption at rest" },
 	{ "ingest.endpoint", OPT_STR, "tcp://127.0.0.1:5555", 1, 0, F(ingest_endpoint),
 	  "ZeroMQ endpoint the pool binds for producers" },
 	{ "ingest.curve_secret_file", OPT_STR, "", 0, 0, F(ingest_curve_secret_file),
@@ -219,7 +223,8 @@ static const struct opt provider_opts[] = {
  * workers, the monitor's socket.  An option not listed here is applied by
  * a reload, which restarts every worker with it. */
 static const char *const restart_only[] = {
-	"store.dir", "store.map_size_mb", "store.map_max_mb", "ingest.endpoint", "ingest.hwm",
+	"store.dir", "store.map_size_mb", "store.map_max_mb", "store.encrypt_key_file",
+	"ingest.endpoint", "ingest.hwm",
 	"ingest.curve_secret_file", "ingest.curve_producers", "ingest.allow_anyone", "pool.user",
 	"ingest.batch_max", "ingest.workers", "pool.workers", "metrics.listen", "outcomes.url",
 	"outcomes.secret", "outcomes.max", "outcomes.batch", "outcomes.timeout_ms",
@@ -969,6 +974,22 @@ out:
 	return ret;
 }
 
+int config_load_store_key(struct config *cfg, char *err, size_t errlen)
+{
+	char why[512];
+
+	secret_wipe(cfg->store_key, sizeof(cfg->store_key));
+	cfg->store_key_set = 0;
+	if (cfg->store_encrypt_key_file[0] == '\0')
+		return 0;
+	if (seal_key_read(cfg->store_encrypt_key_file, cfg->store_key, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "store.encrypt_key_file: %s", why);
+		return -1;
+	}
+	cfg->store_key_set = 1;
+	return 0;
+}
+
 static void print_table(FILE *f, const struct opt *t, size_t n, const char *prefix)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -1186,5 +1207,7 @@ int config_keep_restart_only(struct config *next, const struct config *cur)
 	 * bound with it (the file may have been replaced since). */
 	memcpy(next->ingest_curve_secret, cur->ingest_curve_secret, sizeof(next->ingest_curve_secret));
 	memcpy(next->ingest_curve_public, cur->ingest_curve_public, sizeof(next->ingest_curve_public));
+	memcpy(next->store_key, cur->store_key, sizeof(next->store_key));
+	next->store_key_set = cur->store_key_set;
 	return kept;
 }

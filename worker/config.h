@@ -17,6 +17,7 @@
 
 #include "common/attrs.h"
 #include "common/keyfile.h"
+#include "common/seal.h"
 #include "provider/provider.h"
 
 #define CONFIG_STR_MAX 512
@@ -49,6 +50,10 @@ struct config {
 	long store_keys_s;                    /* store.keys_s: their keys kept (0: as long) */
 	long store_personal_data_s;           /* store.personal_data_s: their personal
 						 fields kept */
+	char store_encrypt_key_file[CONFIG_STR_MAX]; /* store.encrypt_key_file ("" none) */
+	unsigned char store_key[SEAL_KEY_BYTES]; /* read from it by config_load_store_key()
+						    (never logged) */
+	int store_key_set;                    /* 1: store_key holds a key */
 	char ingest_endpoint[CONFIG_STR_MAX]; /* ingest.endpoint: producers connect here */
 	char ingest_curve_secret_file[CONFIG_STR_MAX]; /* ingest.curve_secret_file: the pool's
 						  CURVE key pair ("" no CURVE) */
@@ -168,6 +173,18 @@ int config_check_producers(const struct config *cfg, char *err, size_t errlen) S
  * Returns 0, or -1 with err naming the file.
  */
 int config_load_curve_key(struct config *cfg, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
+/*
+ * Read the store's key of store.encrypt_key_file into cfg->store_key
+ * (seal_key_read(): refused when others may read it), store_key_set 1;
+ * none (0) when the option is empty.  smsq-worker does it once, at start,
+ * before it leaves root; the key stays in force across reloads.  Returns
+ * 0, or -1 with err naming the file.
+ */
+int config_load_store_key(struct config *cfg, char *err, size_t errlen) SMSQ_WARN_UNUSED;
+
+/* The key for store_opts.seal_key: cfg->store_key, or NULL without one. */
+#define CONFIG_STORE_KEY(cfg) ((cfg)->store_key_set ? (cfg)->store_key : NULL)
 
 /*
  * Log a warning for each setting that lets secrets or patients' data cross

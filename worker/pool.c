@@ -235,6 +235,7 @@ static int run_receiver(struct pool *p, struct counters_data *ctr)
 	struct provider_conf confs[CONFIG_MAX_PROVIDERS];
 	struct receive_opts ro = {
 		.dir = p->cfg->store_dir,
+		.seal_key = CONFIG_STORE_KEY(p->cfg),
 		.listen = p->cfg->receipts_listen,
 		.token = p->cfg->receipts_token,
 		.providers = confs,
@@ -551,6 +552,7 @@ static int prepare_files(struct pool *p)
 		.map_bytes = (uint64_t)p->cfg->store_map_size_mb << 20,
 		.map_max_bytes = (uint64_t)p->cfg->store_map_max_mb << 20,
 		.record_ceiling = 1,
+		.seal_key = CONFIG_STORE_KEY(p->cfg),
 	};
 	char err[512];
 

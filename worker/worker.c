@@ -145,6 +145,7 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 		.retention_ms = (int64_t)cfg->store_retention_s * 1000,
 		.keys_ms = (int64_t)cfg->store_keys_s * 1000,
 		.personal_ms = (int64_t)cfg->store_personal_data_s * 1000,
+		.seal_key = CONFIG_STORE_KEY(cfg),
 		.outbox_max = cfg->outcomes_url[0] != '\0' ? (uint64_t)cfg->outcomes_max : 0,
 	};
 	struct auth_opts ao = {

@@ -85,7 +85,8 @@ static int parse_args(int argc, char **argv, struct config_source *src, struct c
 		return 0;
 	}
 	/* Once, as whoever started the pool (root can read a file of root's). */
-	if (config_load_curve_key(cfg, err, sizeof(err)) != 0) {
+	if (config_load_curve_key(cfg, err, sizeof(err)) != 0 ||
+	    config_load_store_key(cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "smsq-worker: %s\n", err);
 		return 2;
 	}
