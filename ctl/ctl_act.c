@@ -18,6 +18,11 @@
 #include "store/pace.h"
 #include "store/store.h"
 
+/* Messages a page of a filter holds (one requeue or cancel transaction). */
+#define CTL_PAGE 1000
+_Static_assert(CTL_PAGE <= STORE_REQUEUE_MAX && CTL_PAGE <= STORE_CANCEL_MAX,
+	       "a page is one transaction");
+
 /* Whether name is a provider of the pool (a pacing slot), or paused now. */
 static int known(const char *dir, store *st, const char *name, char *names, size_t len)
 {
@@ -114,13 +119,49 @@ static int find_key(store *st, const char *what, const char *key, uint64_t *id)
 	return 0;
 }
 
+/* Every message q finds, a page of at most 1,000 at a time, given to act()
+ * (which says its own errors).  0 or -1. */
+static int each_found(store *st, const char *what, const struct store_query *q,
+		      int (*act)(store *st, const uint64_t *ids, size_t n, void *arg), void *arg)
+{
+	char cur[STORE_LIST_CURSOR_MAX] = "", next[STORE_LIST_CURSOR_MAX];
+	uint64_t page[CTL_PAGE];
+	struct store_brief *b = calloc(CTL_PAGE, sizeof(*b));
+	int rc = -1;
+
+	if (b == NULL) {
+		fprintf(stderr, "smsqctl: %s: out of memory\n", what);
+		return -1;
+	}
+	do {
+		long got = store_list(st, q, cur, 100000, b, CTL_PAGE, next);
+
+		if (got < 0) {
+			fprintf(stderr, "smsqctl: %s: %s\n", what, store_errmsg(st));
+			goto out;
+		}
+		for (long i = 0; i < got; i++)
+			page[i] = b[i].id;
+		if (got > 0 && act(st, page, (size_t)got, arg) != 0)
+			goto out;
+		snprintf(cur, sizeof(cur), "%s", next);
+	} while (cur[0] != '\0');
+	rc = 0;
+out:
+	free(b);
+	return rc;
+}
+
 /* Counts of what store_requeue() did. */
 struct requeued {
 	size_t n[STORE_REQUEUE_ERASED + 1]; /* by enum store_requeue_result */
+	int force;                          /* given to store_requeue() */
 };
 
-static int requeue_batch(store *st, const uint64_t *ids, size_t n, int force, struct requeued *r)
+static int requeue_batch(store *st, const uint64_t *ids, size_t n, void *arg)
 {
+	struct requeued *r = arg;
+	int force = r->force;
 	enum store_requeue_result res[STORE_REQUEUE_MAX];
 	int rc = store_requeue(st, ids, n, clock_wall_ms(), force, res);
 
@@ -138,9 +179,8 @@ int ctl_requeue(const char *dir, const uint64_t *ids, size_t n, const char *key,
 		const struct store_query *q, int force)
 {
 	struct store_opts so = { .dir = dir };
-	struct store_brief *b = NULL;
-	struct requeued r = { { 0 } };
-	char err[512], cur[STORE_LIST_CURSOR_MAX] = "", next[STORE_LIST_CURSOR_MAX];
+	struct requeued r = { { 0 }, force };
+	char err[512];
 	uint64_t one;
 	store *st;
 	int code = 1;
@@ -160,36 +200,17 @@ int ctl_requeue(const char *dir, const uint64_t *ids, size_t n, const char *key,
 	}
 	for (size_t i = 0; q == NULL && i < n; i += STORE_REQUEUE_MAX)
 		if (requeue_batch(st, ids + i, n - i < STORE_REQUEUE_MAX ? n - i : STORE_REQUEUE_MAX,
-				  force, &r) != 0)
+				  &r) != 0)
 			goto out;
-	if (q != NULL) {
-		uint64_t page[STORE_REQUEUE_MAX];
-
-		b = calloc(STORE_REQUEUE_MAX, sizeof(*b));
-		if (b == NULL) {
-			fprintf(stderr, "smsqctl: requeue: out of memory\n");
-			goto out;
-		}
-		do {
-			long got = store_list(st, q, cur, 100000, b, STORE_REQUEUE_MAX, next);
-
-			if (got < 0) {
-				fprintf(stderr, "smsqctl: requeue: %s\n", store_errmsg(st));
-				goto out;
-			}
-			for (long i = 0; i < got; i++)
-				page[i] = b[i].id;
-			if (got > 0 && requeue_batch(st, page, (size_t)got, force, &r) != 0)
-				goto out;
-			snprintf(cur, sizeof(cur), "%s", next);
-		} while (cur[0] != '\0');
-	}
+	if (q != NULL && each_found(st, "requeue", q, requeue_batch, &r) != 0)
+		goto out;
 	printf("requeued %zu", r.n[STORE_REQUEUED]);
 	if (r.n[STORE_REQUEUE_PASSED])
 		printf("; %zu past their appointment or expiry, left (--force sends them anyway)",
 		       r.n[STORE_REQUEUE_PASSED]);
 	if (r.n[STORE_REQUEUE_NOT_FINAL])
-		printf("; %zu not failed or expired, left as they are", r.n[STORE_REQUEUE_NOT_FINAL]);
+		printf("; %zu not failed, expired or held, left as they are",
+		       r.n[STORE_REQUEUE_NOT_FINAL]);
 	if (r.n[STORE_REQUEUE_NOT_FOUND])
 		printf("; %zu not found", r.n[STORE_REQUEUE_NOT_FOUND]);
 	if (r.n[STORE_REQUEUE_ERASED])
@@ -198,16 +219,36 @@ int ctl_requeue(const char *dir, const uint64_t *ids, size_t n, const char *key,
 	printf("\n");
 	code = q == NULL && r.n[STORE_REQUEUE_NOT_FOUND] == n ? 3 : 0;
 out:
-	free(b);
 	store_close(&st);
 	return code;
 }
 
+/* Cancel ids[0..n) in transactions of STORE_CANCEL_MAX, counting what
+ * became of each in count (size_t[4]).  0 or -1 (said). */
+static int cancel_batch(store *st, const uint64_t *ids, size_t n, void *arg)
+{
+	enum store_cancel_result res[STORE_CANCEL_MAX];
+	size_t *count = arg;
+
+	for (size_t i = 0; i < n; i += STORE_CANCEL_MAX) {
+		size_t k = n - i < STORE_CANCEL_MAX ? n - i : STORE_CANCEL_MAX;
+
+		if (store_cancel(st, ids + i, k, clock_wall_ms(), res) != STORE_OK) {
+			fprintf(stderr, "smsqctl: cancel: %s%s\n", store_errmsg(st),
+				count[STORE_CANCELLED] ? " (what was said cancelled before this is)"
+						       : "");
+			return -1;
+		}
+		for (size_t j = 0; j < k; j++)
+			count[res[j]]++;
+	}
+	return 0;
+}
+
 int ctl_cancel(const char *dir, const uint64_t *ids, size_t n, const char *key,
-	       const char *booking)
+	       const char *booking, const struct store_query *q)
 {
 	struct store_opts so = { .dir = dir };
-	enum store_cancel_result res[STORE_CANCEL_MAX];
 	size_t count[4] = { 0 };
 	uint64_t *all = NULL, one;
 	char err[512];
@@ -253,18 +294,10 @@ int ctl_cancel(const char *dir, const uint64_t *ids, size_t n, const char *key,
 		ids = all;
 		n = (size_t)got;
 	}
-	for (size_t i = 0; i < n; i += STORE_CANCEL_MAX) {
-		size_t k = n - i < STORE_CANCEL_MAX ? n - i : STORE_CANCEL_MAX;
-
-		if (store_cancel(st, ids + i, k, clock_wall_ms(), res) != STORE_OK) {
-			fprintf(stderr, "smsqctl: cancel: %s%s\n", store_errmsg(st),
-				count[STORE_CANCELLED] ? " (what was said cancelled before this is)"
-						       : "");
-			goto out;
-		}
-		for (size_t j = 0; j < k; j++)
-			count[res[j]]++;
-	}
+	if (q == NULL && cancel_batch(st, ids, n, count) != 0)
+		goto out;
+	if (q != NULL && each_found(st, "cancel", q, cancel_batch, count) != 0)
+		goto out;
 	printf("cancelled %zu", count[STORE_CANCELLED]);
 	if (count[STORE_CANCEL_IN_FLIGHT])
 		printf("; %zu in flight, not recalled (it may be sent)",
@@ -274,7 +307,7 @@ int ctl_cancel(const char *dir, const uint64_t *ids, size_t n, const char *key,
 	if (count[STORE_CANCEL_NOT_FOUND])
 		printf("; %zu not found", count[STORE_CANCEL_NOT_FOUND]);
 	printf("\n");
-	code = count[STORE_CANCEL_NOT_FOUND] == n ? 3 : 0;
+	code = q == NULL && count[STORE_CANCEL_NOT_FOUND] == n ? 3 : 0;
 out:
 	free(all);
 	store_close(&st);

@@ -44,13 +44,14 @@
 int ctl_pause(const char *dir, const char *name, int paused) SMSQ_WARN_UNUSED;
 
 /* Requeue ids[0..n) (key: one message by its idempotency key instead; q:
- * every message it finds instead, q->state failed or expired). */
+ * every message it finds instead, q->state failed, expired or held). */
 int ctl_requeue(const char *dir, const uint64_t *ids, size_t n, const char *key,
 		const struct store_query *q, int force) SMSQ_WARN_UNUSED;
 
 /* Cancel ids[0..n) (key: one message by its idempotency key instead;
- * booking: every message of that booking instead). */
+ * booking: every message of that booking instead; q: every message it
+ * finds instead). */
 int ctl_cancel(const char *dir, const uint64_t *ids, size_t n, const char *key,
-	       const char *booking) SMSQ_WARN_UNUSED;
+	       const char *booking, const struct store_query *q) SMSQ_WARN_UNUSED;
 
 #endif

@@ -44,7 +44,7 @@
 #include "common/secret.h"
 #include "proto/booking.pb-c.h"
 
-#define VELOCITY_SEEN 5 /* velocity refusals smsqctl stats shows */
+#define VELOCITY_SEEN 8 /* velocity refusals and holds smsqctl stats shows */
 
 static void usage(FILE *f)
 {
@@ -65,11 +65,13 @@ static void usage(FILE *f)
 		"  pause [PROVIDER]   stop sending through PROVIDER, or all sending; lasts across\n"
 		"                  restarts until resume\n"
 		"  resume [PROVIDER]  send again\n"
-		"  requeue ID... | --key KEY | --state failed|expired [--reason TEXT]\n"
-		"                  [--provider-index N] [--older-than SECONDS]   back in the queue;\n"
-		"                  past their appointment or expiry only with --force\n"
-		"  cancel ID... | --key KEY | --booking ID   withdraw waiting messages: never\n"
-		"                  sent (one in flight is not recalled)\n"
+		"  requeue ID... | --key KEY | --state failed|expired|held [--reason TEXT]\n"
+		"                  [--provider-index N] [--older-than SECONDS]   back in the queue\n"
+		"                  (held: released); past their appointment or expiry only with\n"
+		"                  --force\n"
+		"  cancel ID... | --key KEY | --booking ID | --state held [--reason TEXT]\n"
+		"                  [--older-than SECONDS]   withdraw waiting or held messages:\n"
+		"                  never sent (one in flight is not recalled)\n"
 		"  preview [FILE]  render events (JSON, one per line; default stdin) as the pool\n"
 		"                  would: number, template, text, encoding, segments  [--json]\n"
 		"                  [--at RFC3339 time to check expiries against]\n"
@@ -168,10 +170,10 @@ struct receipts_seen {
 };
 
 /* What the velocity limits refused (stats "velocity"): events at ingest by
- * reason, messages at dispatch by limit. */
+ * reason, messages at dispatch by limit; events stored held, by reason. */
 static const char *const velocity_names[VELOCITY_SEEN] = {
 	"ingest_number", "ingest_range", "ingest_country", "dispatch_number_per_hour",
-	"dispatch_number_per_day",
+	"dispatch_number_per_day", "held_number", "held_range", "held_country",
 };
 
 /* The counters file's receipts and velocity refusals (r->known 0: none). */
@@ -197,6 +199,9 @@ static void read_receipts(const char *dir, struct receipts_seen *r)
 	r->velocity[2] = c->rejected[SMSQ__REASON__REASON_VELOCITY_COUNTRY];
 	r->velocity[3] = c->velocity_sends_refused[0];
 	r->velocity[4] = c->velocity_sends_refused[1];
+	r->velocity[5] = c->held[SMSQ__REASON__REASON_VELOCITY_NUMBER];
+	r->velocity[6] = c->held[SMSQ__REASON__REASON_VELOCITY_RANGE];
+	r->velocity[7] = c->held[SMSQ__REASON__REASON_VELOCITY_COUNTRY];
 	free(c);
 }
 
@@ -239,10 +244,12 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 	}
 	if (rs.known)
 		printf("velocity   refused at ingest: %llu number, %llu range, %llu country; "
-		       "failed at dispatch: %llu number_per_hour, %llu number_per_day\n",
+		       "held: %llu number, %llu range, %llu country; failed at dispatch: %llu "
+		       "number_per_hour, %llu number_per_day\n",
 		       (unsigned long long)rs.velocity[0], (unsigned long long)rs.velocity[1],
-		       (unsigned long long)rs.velocity[2], (unsigned long long)rs.velocity[3],
-		       (unsigned long long)rs.velocity[4]);
+		       (unsigned long long)rs.velocity[2], (unsigned long long)rs.velocity[5],
+		       (unsigned long long)rs.velocity[6], (unsigned long long)rs.velocity[7],
+		       (unsigned long long)rs.velocity[3], (unsigned long long)rs.velocity[4]);
 	printf("withdrawn  %llu superseded, %llu cancelled by an operator; %llu requeued\n",
 	       (unsigned long long)s->superseded_ever, (unsigned long long)s->cancelled_ever,
 	       (unsigned long long)s->requeued_ever);
@@ -534,7 +541,7 @@ static uint64_t *parse_ids(const char *what, int argc, char **argv)
 	return ids;
 }
 
-/* requeue: ids, or --key, or a filter with --state failed|expired. */
+/* requeue: ids, or --key, or a filter with --state failed|expired|held. */
 static int requeue_command(const char *dir, int argc, char **argv, const char *key,
 			   const struct store_query *q, int force)
 {
@@ -544,13 +551,14 @@ static int requeue_command(const char *dir, int argc, char **argv, const char *k
 	int code;
 
 	if ((argc > 0) + (key != NULL) + filtered != 1) {
-		fprintf(stderr, "smsqctl: requeue wants message ids, or --key KEY, or --state failed "
-				"or expired with filters\n");
+		fprintf(stderr, "smsqctl: requeue wants message ids, or --key KEY, or --state failed, "
+				"expired or held with filters\n");
 		return 2;
 	}
 	if (filtered) {
-		if (q->state != STORE_STATE_FAILED && q->state != STORE_STATE_EXPIRED) {
-			fprintf(stderr, "smsqctl: requeue: --state failed or --state expired\n");
+		if (q->state != STORE_STATE_FAILED && q->state != STORE_STATE_EXPIRED &&
+		    q->state != STORE_STATE_HELD) {
+			fprintf(stderr, "smsqctl: requeue: --state failed, expired or held\n");
 			return 2;
 		}
 		return ctl_requeue(dir, NULL, 0, NULL, q, force);
@@ -563,23 +571,36 @@ static int requeue_command(const char *dir, int argc, char **argv, const char *k
 	return code;
 }
 
-/* cancel: ids, or --key, or --booking. */
+/* cancel: ids, or --key, or --booking, or a filter with --state held. */
 static int cancel_command(const char *dir, int argc, char **argv, const char *key,
-			  const char *booking)
+			  const char *booking, const struct store_query *q)
 {
+	int filtered = q->state >= 0 || q->provider >= 0 || q->reason != NULL ||
+		       q->created_before_ms > 0;
 	uint64_t *ids;
 	int code;
 
-	if ((argc > 0) + (key != NULL) + (booking != NULL) != 1) {
-		fprintf(stderr, "smsqctl: cancel wants message ids, or --key KEY, or --booking ID\n");
+	if ((argc > 0) + (key != NULL) + (booking != NULL) + filtered != 1) {
+		fprintf(stderr, "smsqctl: cancel wants message ids, or --key KEY, or --booking ID, "
+				"or --state held with filters\n");
 		return 2;
 	}
+	if (filtered) {
+		/* Only held ones by filter: a filter over the waiting ones would
+		 * withdraw a backlog with one mistyped option. */
+		if (q->state != STORE_STATE_HELD) {
+			fprintf(stderr, "smsqctl: cancel: --state held (waiting messages are "
+					"cancelled by id, key or booking)\n");
+			return 2;
+		}
+		return ctl_cancel(dir, NULL, 0, NULL, NULL, q);
+	}
 	if (argc == 0)
-		return ctl_cancel(dir, NULL, 0, key, booking);
+		return ctl_cancel(dir, NULL, 0, key, booking, NULL);
 	ids = parse_ids("cancel", argc, argv);
 	if (ids == NULL)
 		return 2;
-	code = ctl_cancel(dir, ids, (size_t)argc, NULL, NULL);
+	code = ctl_cancel(dir, ids, (size_t)argc, NULL, NULL, NULL);
 	free(ids);
 	return code;
 }
@@ -687,7 +708,7 @@ int main(int argc, char **argv)
 			if (q.state < 0) {
 				fprintf(stderr, "smsqctl: --state: one of delayed, ready, inflight, sent, "
 						"delivered, failed, expired, superseded, cancelled, "
-						"undelivered\n");
+						"undelivered, held\n");
 				return 2;
 			}
 			break;
@@ -760,7 +781,7 @@ int main(int argc, char **argv)
 		return code;
 	}
 	if (strcmp(cmd, "cancel") == 0)
-		return cancel_command(dir, argc - optind - 1, argv + optind + 1, key, booking);
+		return cancel_command(dir, argc - optind - 1, argv + optind + 1, key, booking, &q);
 	if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
 		if (argc - optind > 2) {
 			usage(stderr);

@@ -10,8 +10,11 @@
  * terminal; a summary goes to stderr at the end and, with --json-summary,
  * as one JSON object on stdout:
  *
- *	{"accepted":N,"duplicate":N,"rejected":{"invalid_phone":N,...},
+ *	{"accepted":N,"held":N,"duplicate":N,"rejected":{"invalid_phone":N,...},
  *	 "invalid_lines":N,"unacked":N,"seconds":S,"rate":R}
+ *
+ * held: of the accepted, those stored held over a velocity limit (ACCEPTED
+ * with the limit's reason: velocity.over_limit = hold).
  *
  * rate is acknowledged events (accepted, duplicate, rejected) per second.
  * Blank lines are skipped.  Exit status: 0 if every event was ACCEPTED or
@@ -82,6 +85,7 @@ struct publish_tally {
 	uint64_t lines;			/* lines read */
 	uint64_t sent;			/* events published */
 	uint64_t accepted;		/* ACCEPTED */
+	uint64_t held;			/* of which stored held (a reason given) */
 	uint64_t duplicate;		/* DUPLICATE */
 	uint64_t rejected;		/* REJECTED, all reasons */
 	uint64_t by_reason[PUBLISH_REASONS + 1]; /* REJECTED by reason value */
@@ -242,6 +246,7 @@ static void on_ack(const struct smsq_ack *ack, void *user, void *arg)
 	switch (ack->status) {
 	case SMSQ_ACCEPTED:
 		t->accepted++;
+		t->held += ack->reason != 0;
 		break;
 	case SMSQ_DUPLICATE:
 		t->duplicate++;
@@ -378,9 +383,9 @@ static void print_notes(const struct publish_notes *n, uint64_t total)
 static void print_summary(const struct publish_tally *t, double seconds)
 {
 	fprintf(stderr, PUBLISH_NAME ": %" PRIu64 " lines in %.2f s, %.0f acks/s: %"
-		PRIu64 " accepted, %" PRIu64 " duplicate, %" PRIu64 " rejected, %"
-		PRIu64 " invalid, %" PRIu64 " unacked\n", t->lines, seconds,
-		rate(t, seconds), t->accepted, t->duplicate, t->rejected, t->invalid,
+		PRIu64 " accepted (%" PRIu64 " held), %" PRIu64 " duplicate, %" PRIu64
+		" rejected, %" PRIu64 " invalid, %" PRIu64 " unacked\n", t->lines, seconds,
+		rate(t, seconds), t->accepted, t->held, t->duplicate, t->rejected, t->invalid,
 		t->unacked);
 	for (int r = 0; r <= PUBLISH_REASONS; r++) {
 		if (t->by_reason[r] > 0)
@@ -416,8 +421,9 @@ static int print_json_summary(const struct publish_tally *t, double seconds)
 		}
 	}
 	/* "o" steals the reference to rejected, even on failure. */
-	summary = json_pack("{s:I, s:I, s:o, s:I, s:I, s:f, s:f}",
+	summary = json_pack("{s:I, s:I, s:I, s:o, s:I, s:I, s:f, s:f}",
 			    "accepted", (json_int_t)t->accepted,
+			    "held", (json_int_t)t->held,
 			    "duplicate", (json_int_t)t->duplicate,
 			    "rejected", rejected,
 			    "invalid_lines", (json_int_t)t->invalid,

@@ -6,7 +6,9 @@
  * (proto/booking.proto; the library treats them as opaque bytes) and is told,
  * once per event, what became of it:
  *
- *	ACCEPTED   the pool committed and synced the event: it will be sent;
+ *	ACCEPTED   the pool committed and synced the event: it will be sent
+ *		   (with a reason, a velocity limit's: held, sent only if an
+ *		   operator releases it);
  *	DUPLICATE  that idempotency key was already stored: no second SMS;
  *	REJECTED   the event is invalid (reason + detail): nothing was stored;
  *	NO_ACK     no final answer within ack_timeout_ms: the event MAY have
@@ -167,9 +169,11 @@ enum smsq_status {
  * pointers): it may be copied. */
 struct smsq_ack {
 	enum smsq_status status;	/**< what became of the event */
-	int reason;			/**< smsq.Reason of a REJECTED ack; for
-					 * NO_ACK the reason of the last
-					 * RETRY_LATER, if any; else 0 (NONE) */
+	int reason;			/**< smsq.Reason of a REJECTED ack, or
+					 * of an ACCEPTED one stored held (a
+					 * velocity limit's); for NO_ACK the
+					 * reason of the last RETRY_LATER, if
+					 * any; else 0 (NONE) */
 	uint64_t message_id;		/**< the pool's message id (ACCEPTED,
 					 * DUPLICATE), else 0 */
 	uint64_t request_id;		/**< the request id the library used */

@@ -135,6 +135,8 @@ struct counters_data {
 	uint64_t velocity_sends_refused[2];     /* messages failed unsent at dispatch: their
 						   number had velocity.number_per_hour [0] or
 						   _per_day [1] sends */
+	uint64_t held[COUNTERS_REASONS];        /* events stored held over a limit (also
+						   in accepted), by Reason */
 	struct counters_prov prov[PACE_MAX_SLOTS];
 };
 

@@ -38,7 +38,7 @@
 /* The regular files smsq keeps in the directory. */
 static const char *const datadir_files[] = {
 	DATADIR_DATA, DATADIR_LOCK, DATADIR_PACING, DATADIR_POOL_LOCK, DATADIR_COUNTERS,
-	DATADIR_MONITOR_URL, DATADIR_VELOCITY,
+	DATADIR_MONITOR_URL, DATADIR_VELOCITY, DATADIR_VELOCITY_NEW,
 };
 
 /* mkdir -p: parents 0750, the last component 0700 (neither has a group or

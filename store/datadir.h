@@ -34,7 +34,8 @@
 #define DATADIR_PACING "pacing"       /* the shared pacing state, mapped shared (pace) */
 #define DATADIR_POOL_LOCK "pool.lock" /* one pool per directory (pool) */
 #define DATADIR_COUNTERS "counters"   /* the processes' counters, mapped shared (counters) */
-#define DATADIR_VELOCITY "velocity"   /* messages per number, range, country (velocity) */
+#define DATADIR_VELOCITY "velocity"   /* messages per number, range, country, saved (velocity) */
+#define DATADIR_VELOCITY_NEW "velocity.new" /* the save being written (velocity) */
 #define DATADIR_MONITOR_URL "monitor.url" /* where the monitor listens, while it does */
 
 /*

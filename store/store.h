@@ -38,7 +38,10 @@ enum store_state {
 	STORE_STATE_SUPERSEDED = 7, /* withdrawn by a newer event of its booking: never sent */
 	STORE_STATE_CANCELLED = 8, /* withdrawn by an operator (smsqctl cancel): never sent */
 	STORE_STATE_UNDELIVERED = 9, /* sent, and its delivery report says it was not delivered */
-	STORE_STATE_COUNT = 10,
+	STORE_STATE_HELD = 10,     /* stored over an admission limit (the velocity limits
+				      with hold): not sent until an operator requeues it;
+				      expired at its expiry */
+	STORE_STATE_COUNT = 11,
 	STORE_STATE_SLOTS = 16,    /* room for states to come in the stored counters */
 };
 
@@ -83,6 +86,8 @@ enum store_ingest_result {
 	STORE_INGEST_DUPLICATE = 1, /* the idempotency key was already stored */
 	STORE_INGEST_REFUSED = 2,   /* a new key the admission hook refused: nothing
 				       stored (store_set_admit()) */
+	STORE_INGEST_HELD = 3,      /* a new key the hook refused, stored held
+				       (store_set_admit(), hold) */
 };
 
 #define STORE_IDEM_MAX 128          /* longest idempotency key, bytes */
@@ -280,7 +285,11 @@ int store_ingest(store *s, struct store_new *msgs, size_t n, int64_t now_ms) SMS
  * (a resend of a stored event is a duplicate whatever the hook would say)
  * and before anything of it is written.  admit() returns 0 to store it, or
  * a code > 0: the message is then not stored (result STORE_INGEST_REFUSED,
- * refused = the code).  When the transaction does not commit after all (an
+ * refused = the code), or, with hold set, stored in state STORE_STATE_HELD
+ * (result STORE_INGEST_HELD, refused = the code, its note "held: " and
+ * name(code)): kept under its key (a resend is a duplicate), never leased,
+ * until store_requeue() releases it, store_cancel() or a newer event of its
+ * booking withdraws it, or its expiry passes.  When the transaction does not commit after all (an
  * error, or a replay after the map grew), undo() is called for each message
  * admit() let through in it, so that the hook counts only what was stored.
  * Both run with LMDB's write lock held, one transaction at a time pool-wide:
@@ -290,6 +299,8 @@ struct store_admit {
 	int (*admit)(void *arg, const struct store_new *m, int64_t now_ms); /* 0 or a code */
 	void (*undo)(void *arg, const struct store_new *m, int64_t now_ms); /* take it back */
 	void *arg;               /* given to both */
+	int hold;                /* 1: store what admit() refuses, held */
+	const char *(*name)(int code); /* with hold: what a code is called (the note) */
 };
 
 /* Set (a copied) or clear (NULL) this handle's admission hook. */
@@ -369,7 +380,7 @@ int store_due_before(store *s, int64_t end_ms, uint64_t max_walk, struct store_d
 /* What store_requeue() did with one message. */
 enum store_requeue_result {
 	STORE_REQUEUED = 0,          /* back in the queue: due now, attempts from 0 */
-	STORE_REQUEUE_NOT_FINAL = 1, /* not failed or expired: left as it is */
+	STORE_REQUEUE_NOT_FINAL = 1, /* not failed, expired or held: left as it is */
 	STORE_REQUEUE_PASSED = 2,    /* its appointment or expiry has passed, and not forced */
 	STORE_REQUEUE_NOT_FOUND = 3, /* no such message */
 	STORE_REQUEUE_ERASED = 4,    /* its personal fields were erased: it cannot be sent */
@@ -383,7 +394,8 @@ enum store_requeue_result {
  * Put failed or expired messages back in the queue, due now, their
  * attempts counted from 0 again and their note "requeued by an operator":
  * they are sent as if new (the provider may refuse one the same way
- * again).  One whose appointment or expiry has passed is requeued only
+ * again).  A held message is released the same way (due at its not-before
+ * if that is later; note "released by an operator").  One whose appointment or expiry has passed is requeued only
  * when force is set; its expiry then becomes its appointment when that is
  * still ahead, else now + STORE_REQUEUE_GRACE_MS (the record's expiry is
  * rewritten).  At most STORE_REQUEUE_MAX ids, in one write transaction;
@@ -785,6 +797,8 @@ struct store_leased {
 	int64_t lease_until_ms;      /* the lease: pass it back with the outcome */
 	int64_t created_ms;          /* booking time (for the delay in logs) */
 	uint16_t attempts;           /* attempts including this one */
+	uint8_t released;            /* 1: released from held by an operator (store_requeue()):
+					the admission limits are not asked again */
 	char to[STORE_TO_MAX + 1];   /* destination */
 	char *text;                  /* text to send, NUL-terminated, in the texts buffer */
 	uint32_t text_len;           /* its bytes */

@@ -258,6 +258,7 @@ static int judge(store *s, MDB_txn *txn, const struct bref *b, const char *withd
 		break;
 	case STORE_STATE_READY:
 	case STORE_STATE_DELAYED:
+	case STORE_STATE_HELD:
 		*told = e.st.ambiguous > 0; /* an earlier attempt may have gone out */
 		if (withdraw_note != NULL) {
 			rc = withdraw(s, txn, b->id, &h, &e, STORE_STATE_SUPERSEDED, withdraw_note,
@@ -316,7 +317,8 @@ static int withdraw_keyed(store *s, MDB_txn *txn, uint64_t id, const struct rec_
 	rc = entry_find_keyed(s, txn, id, h, &e);
 	if (rc == MDB_NOTFOUND)
 		return 0;
-	if (rc != 0 || (e.st.state != STORE_STATE_READY && e.st.state != STORE_STATE_DELAYED))
+	if (rc != 0 || (e.st.state != STORE_STATE_READY && e.st.state != STORE_STATE_DELAYED &&
+			e.st.state != STORE_STATE_HELD))
 		return rc;
 	rc = withdraw(s, txn, id, h, &e, STORE_STATE_SUPERSEDED, note, now_ms, c);
 	*done = rc == 0;
@@ -472,7 +474,7 @@ static int cancel_one(store *s, MDB_txn *txn, uint64_t id, int64_t now_ms, struc
 		*res = STORE_CANCEL_IN_FLIGHT;
 		return 0;
 	}
-	if (!is_waiting(e.st.state)) {
+	if (!is_open(e.st.state)) {
 		*res = STORE_CANCEL_FINAL;
 		return 0;
 	}

@@ -202,11 +202,13 @@ struct rec {
 /* A message's mutable state: the value of its index entry, followed by
  * note_len bytes of note (sent: the provider's id; retry, failed: the
  * reason). */
+#define ST_RELEASED 0x01 /* released from held by an operator (store_leased.released) */
+
 struct st {
 	uint8_t type;            /* STORE_ST_V2, or STORE_ST_V4 with a copy */
 	uint8_t state;           /* enum store_state */
 	uint8_t provider;        /* provider index of the last attempt */
-	uint8_t reserved0;       /* 0 */
+	uint8_t flags;           /* ST_RELEASED, or 0 */
 	uint16_t attempts;       /* send attempts (leases) */
 	uint16_t ambiguous;      /* retries after an ambiguous timeout */
 	uint16_t note_len;       /* note bytes after the struct */
@@ -429,7 +431,10 @@ int rec_read(store *s, MDB_txn *txn, uint64_t id, struct rec *r) SMSQ_WARN_UNUSE
  * e->copy.  Returns 0, or -1. */
 int st_parse(const MDB_val *v, struct entry *e) SMSQ_WARN_UNUSED;
 
+/* Whether a message in state is waiting to be sent (delayed, ready, in
+ * flight), and whether it is not final (waiting, or held). */
 int is_waiting(unsigned state);
+int is_open(unsigned state);
 
 /* Where the entry of a message in state st->state lives: database and key. */
 void entry_place(store *s, const struct rec_hdr *h, uint64_t id, struct entry *e);
@@ -468,7 +473,8 @@ int entry_find(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *h,
 
 /*
  * entry_find() without the scan: only where the record says the entry is
- * (done, ready, or delayed to its not-before).  MDB_NOTFOUND means in
+ * (done, ready, delayed to its not-before, or held to its expiry).
+ * MDB_NOTFOUND means in
  * flight, or delayed to a time the record does not know (a retry, a
  * requeue): not found cheaply.
  */

@@ -65,7 +65,7 @@ int tomb_parse(const MDB_val *v, struct tomb_hdr *t, const char **key)
 	memcpy(t, v->mv_data, sizeof(*t));
 	if (t->type != STORE_REC_TOMB || t->idem_len == 0 || t->idem_len > STORE_IDEM_MAX ||
 	    v->mv_size != sizeof(*t) + t->idem_len || t->state >= STORE_STATE_COUNT ||
-	    is_waiting(t->state))
+	    is_open(t->state))
 		return -1;
 	*key = (const char *)v->mv_data + sizeof(*t);
 	return 0;

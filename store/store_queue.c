@@ -43,7 +43,7 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	char note[64];
 	uint64_t by;
 	char *p;
-	int alone = 1;
+	int alone = 1, held = 0;
 	int rc;
 	/* Sealed: destination and text in clear (tt), then their ciphertext
 	 * (ct), which the record and the sending copy hold. */
@@ -67,14 +67,19 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 	if (s->admit.admit != NULL) {
 		int why = s->admit.admit(s->admit.arg, m, now_ms);
 
-		if (why != 0) {
+		if (why != 0 && !s->admit.hold) {
 			/* k is still the key: nothing of the message stays. */
 			m->refused = why;
 			rc = mdb_del(txn, s->db_idem, &k, NULL);
 			return rc != 0 ? rc : RC_REFUSED;
 		}
+		if (why != 0) {
+			m->refused = why;
+			held = 1;
+		}
 	}
-	m->result = STORE_INGEST_ACCEPTED; /* admitted: undone if the batch fails */
+	/* admitted: undone if the batch fails (held: nothing to undo) */
+	m->result = held ? STORE_INGEST_HELD : STORE_INGEST_ACCEPTED;
 
 	memset(&h, 0, sizeof(h));
 	h.type = STORE_REC_V5;
@@ -151,13 +156,18 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 		return rc;
 	memset(&e, 0, sizeof(e));
 	e.st.state = by != 0			  ? STORE_STATE_SUPERSEDED
+		     : held			  ? STORE_STATE_HELD
 		     : m->not_before_ms > now_ms ? STORE_STATE_DELAYED
 						 : STORE_STATE_READY;
 	if (by != 0)
 		snprintf(note, sizeof(note), "superseded on arrival by message %llu",
 			 (unsigned long long)by);
-	rc = entry_move(s, txn, id, &r, &e, (enum store_state)e.st.state, m->not_before_ms,
-			by != 0 ? note : NULL, now_ms, c);
+	else if (held)
+		snprintf(note, sizeof(note), "held: %s",
+			 s->admit.name != NULL ? s->admit.name(m->refused) : "over a limit");
+	rc = entry_move(s, txn, id, &r, &e, (enum store_state)e.st.state,
+			held ? m->expires_ms : m->not_before_ms, by != 0 || held ? note : NULL,
+			now_ms, c);
 	if (rc != 0)
 		return rc;
 	if (by != 0) {
@@ -166,7 +176,7 @@ static int ingest_one(store *s, MDB_txn *txn, struct store_new *m, uint64_t id,
 		rc = outbox_put(s, txn, id, STORE_STATE_SUPERSEDED, note, now_ms, c);
 		if (rc != 0)
 			return rc;
-	} else
+	} else if (!held)
 		c->segments_waiting += h.segments;
 	c->segments_saved += m->segments_saved;
 	c->count[e.st.state]++;
@@ -229,8 +239,7 @@ static int ingest_attempt(store *s, struct store_new *msgs, size_t n, int64_t no
 		}
 		if (rc != 0)
 			goto fail;
-		msgs[i].result = STORE_INGEST_ACCEPTED;
-		withdrawn += msgs[i].withdrew;
+		withdrawn += msgs[i].withdrew; /* result: accepted or held (ingest_one()) */
 		next_id++;
 	}
 	rc = put_u64(txn, s->db_meta, "next_id", next_id);
@@ -324,7 +333,7 @@ static uint64_t finals(store *s)
 	if (get_counters(txn, s->db_meta, &c) == 0) {
 		n = c.purged;
 		for (int i = 0; i < STORE_STATE_COUNT; i++)
-			n += is_waiting((unsigned)i) ? 0 : c.count[i];
+			n += is_open((unsigned)i) ? 0 : c.count[i];
 	}
 	mdb_txn_abort(txn);
 	return n;
@@ -629,6 +638,7 @@ static int lease_in(store *s, MDB_txn *txn, int64_t now_ms, int64_t lease_ms, si
 		l->lease_until_ms = now_ms + lease_ms;
 		l->created_ms = r.h.created_ms;
 		l->attempts = (uint16_t)(e.st.attempts + 1);
+		l->released = (e.st.flags & ST_RELEASED) != 0;
 		memcpy(l->to, r.to, r.h.to_len);
 		l->to[r.h.to_len] = '\0';
 		l->text = texts + used;
@@ -838,7 +848,7 @@ static int finish_in(store *s, MDB_txn *txn, struct store_outcome *o, size_t n, 
 
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		rc = finish_one(s, txn, dcur, &o[i], now_ms, c);
-		if (rc == 0 && o[i].applied && !is_waiting(o[i].final_state))
+		if (rc == 0 && o[i].applied && !is_open(o[i].final_state))
 			(*n_final)++;
 	}
 	if (dcur != NULL)
@@ -1022,7 +1032,7 @@ static int requeue_one(store *s, MDB_txn *txn, uint64_t id, int64_t now_ms, int 
 {
 	struct entry e;
 	struct rec r;
-	int rc = rec_read(s, txn, id, &r);
+	int held, rc = rec_read(s, txn, id, &r);
 
 	*res = STORE_REQUEUE_NOT_FOUND;
 	if (rc == MDB_NOTFOUND)
@@ -1034,7 +1044,8 @@ static int requeue_one(store *s, MDB_txn *txn, uint64_t id, int64_t now_ms, int 
 	if (rc != 0)
 		return rc;
 	*res = STORE_REQUEUE_NOT_FINAL;
-	if (e.st.state != STORE_STATE_FAILED && e.st.state != STORE_STATE_EXPIRED)
+	held = e.st.state == STORE_STATE_HELD;
+	if (e.st.state != STORE_STATE_FAILED && e.st.state != STORE_STATE_EXPIRED && !held)
 		return 0;
 	*res = STORE_REQUEUE_ERASED;
 	if ((r.h.flags & REC_ERASED) != 0)
@@ -1051,12 +1062,15 @@ static int requeue_one(store *s, MDB_txn *txn, uint64_t id, int64_t now_ms, int 
 			return rc;
 		r.h.expires_ms = until;
 	}
-	/* Due now in the delayed index: the next lease makes it ready, with
-	 * its sending copy, as any retry that comes due. */
+	/* Due now in the delayed index (a held one at its not-before, if
+	 * later): the next lease makes it ready, with its sending copy, as any
+	 * retry that comes due. */
 	e.st.attempts = 0;
 	e.st.ambiguous = 0;
-	rc = entry_del_move(s, txn, id, &r, &e, STORE_STATE_DELAYED, now_ms,
-			    "requeued by an operator", now_ms, c);
+	e.st.flags = held ? (uint8_t)(e.st.flags | ST_RELEASED) : (uint8_t)(e.st.flags & ~ST_RELEASED);
+	rc = entry_del_move(s, txn, id, &r, &e, STORE_STATE_DELAYED,
+			    held && r.h.not_before_ms > now_ms ? r.h.not_before_ms : now_ms,
+			    held ? "released by an operator" : "requeued by an operator", now_ms, c);
 	if (rc != 0)
 		return rc;
 	c->requeued++;

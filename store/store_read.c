@@ -452,7 +452,7 @@ static int verify_records(struct verify_ctx *v, uint64_t low)
 			set_err(v->s, "message %llu: in no index", (unsigned long long)id);
 			goto out;
 		}
-		if (id < low && is_waiting(v->seen[id] - 1u)) {
+		if (id < low && is_open(v->seen[id] - 1u)) {
 			set_err(v->s, "message %llu: waiting below the low mark %llu",
 				(unsigned long long)id, (unsigned long long)low);
 			goto out;
@@ -589,7 +589,13 @@ static int due_walk(store *s, MDB_txn *txn, MDB_dbi dbi, const unsigned char *fr
 		rc = mdb_cursor_get(cur, &k, &v, from != NULL ? MDB_SET_RANGE : MDB_FIRST);
 	while (rc == 0 && in_range(&k, end_ms, from)) {
 		struct rec r;
+		struct entry e;
 
+		if (st_parse(&v, &e) == 0 && e.st.state == STORE_STATE_HELD) {
+			/* due at its expiry, to expire: never sent unless released */
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			continue;
+		}
 		if (*left == 0) {
 			out->complete = 0;
 			break;
@@ -753,7 +759,7 @@ static int list_wants(int st, int i)
 		return 1;
 	if (st == STORE_STATE_READY)
 		return i == 0;
-	if (st == STORE_STATE_DELAYED || st == STORE_STATE_INFLIGHT)
+	if (st == STORE_STATE_DELAYED || st == STORE_STATE_INFLIGHT || st == STORE_STATE_HELD)
 		return i == 1;
 	return i == 2;
 }

@@ -96,7 +96,7 @@
 
 static const char *const state_names[STORE_STATE_COUNT] = {
 	"delayed", "ready", "inflight", "sent", "delivered", "failed", "expired", "superseded",
-	"cancelled", "undelivered",
+	"cancelled", "undelivered", "held",
 };
 
 const char *store_state_name(enum store_state st)
@@ -450,11 +450,17 @@ int is_waiting(unsigned state)
 	return state <= STORE_STATE_INFLIGHT;
 }
 
+int is_open(unsigned state)
+{
+	return is_waiting(state) || state == STORE_STATE_HELD;
+}
+
 /* Where the entry of a message in state st->state lives: database and key. */
 void entry_place(store *s, const struct rec_hdr *h, uint64_t id, struct entry *e)
 {
 	e->cur = NULL;
-	if (e->st.state == STORE_STATE_DELAYED || e->st.state == STORE_STATE_INFLIGHT) {
+	if (e->st.state == STORE_STATE_DELAYED || e->st.state == STORE_STATE_INFLIGHT ||
+	    e->st.state == STORE_STATE_HELD) {
 		e->dbi = s->db_delayed;
 		delayed_key(e->key, e->st.due_ms, id);
 		e->klen = DELAYED_KEY_LEN;
@@ -576,7 +582,7 @@ int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
 	int outcome, rc;
 
 	s->txn_moves++;
-	if (to == STORE_STATE_DELAYED && due_ms < s->txn_due)
+	if ((to == STORE_STATE_DELAYED || to == STORE_STATE_HELD) && due_ms < s->txn_due)
 		s->txn_due = due_ms;
 	if (is_waiting(from) && !is_waiting(to))
 		c->segments_waiting -= h->segments;
@@ -584,10 +590,11 @@ int entry_move(store *s, MDB_txn *txn, uint64_t id, const struct rec *r,
 		c->segments_waiting += h->segments; /* requeued */
 	c->count[from]--;
 	c->count[to]++;
-	outcome = from != to && !is_waiting(to);
+	outcome = from != to && !is_open(to);
 	e->st.state = (uint8_t)to;
-	/* delayed, in flight: when due; delivered, undelivered: the report's time */
-	e->st.due_ms = (is_waiting(to) && to != STORE_STATE_READY) || to == STORE_STATE_DELIVERED ||
+	/* delayed, in flight: when due; held: its expiry; delivered, undelivered:
+	 * the report's time */
+	e->st.due_ms = (is_open(to) && to != STORE_STATE_READY) || to == STORE_STATE_DELIVERED ||
 				       to == STORE_STATE_UNDELIVERED
 			       ? due_ms
 			       : 0;
@@ -638,14 +645,15 @@ int entry_find_keyed(store *s, MDB_txn *txn, uint64_t id, const struct rec_hdr *
 {
 	int rc = MDB_NOTFOUND;
 
-	for (int i = 0; i < 3 && rc == MDB_NOTFOUND; i++) {
+	for (int i = 0; i < 4 && rc == MDB_NOTFOUND; i++) {
 		e->st.state = i == 0 ? STORE_STATE_SENT : i == 1 ? STORE_STATE_READY
-								: STORE_STATE_DELAYED;
-		e->st.due_ms = h->not_before_ms;
+				: i == 2 ? STORE_STATE_DELAYED : STORE_STATE_HELD;
+		e->st.due_ms = i == 3 ? h->expires_ms : h->not_before_ms;
 		entry_place(s, h, id, e);
 		rc = entry_get(txn, e);
-		if (rc == 0 && i == 2 && e->st.state != STORE_STATE_DELAYED)
-			rc = MDB_NOTFOUND; /* a lease that ends at its not-before */
+		if (rc == 0 && i >= 2 && e->st.state != (i == 2 ? STORE_STATE_DELAYED
+							       : STORE_STATE_HELD))
+			rc = MDB_NOTFOUND; /* a lease that ends at that time */
 	}
 	return rc;
 }

@@ -4,7 +4,7 @@
  *
  * DESIGN
  *
- * The file is a header (64 bytes) and a power of two of slots of 64 bytes,
+ * The table is a header (64 bytes) and a power of two of slots of 64 bytes,
  * one cache line each: a key word and seven window words.  The key word is
  * a 64-bit hash of the key's text with its kind in the low two bits
  * (number, range, country), so never 0: 0 is a slot never used.  Keys are
@@ -28,6 +28,18 @@
  *   range   0 minute, 1 hour
  *   country 0 minute
  *
+ * Where it lives.  The table is a memfd mapped shared by the master before
+ * any fork, so the children share its pages, which the kernel gives as they
+ * are first touched and never writes to a disk.  A file of the data
+ * directory mapped shared would do the same but for the page cache's
+ * writeback: every page touched is written back within half a minute, and
+ * each first write after that faults again for the filesystem, which at a
+ * random page per message was most of the cost of counting.  The save
+ * copies the memfd's data extents (SEEK_DATA: the pages ever touched, in
+ * memory or swapped out) into a sparse file, and the load reinserts every
+ * key whose windows are not all past, so a table of another size takes the
+ * counts too.
+ *
  * Checks then counts: velocity_admit() reads every window it checks, and
  * counts only when all pass, so an event refused for one limit does not
  * count against the others.  Two processes admitting at the same instant
@@ -35,14 +47,25 @@
  * transaction, which LMDB runs one at a time pool-wide, so it never
  * happens there.
  */
+#define _GNU_SOURCE /* memfd_create(), SEEK_DATA, SEEK_HOLE */
 #include "store/velocity.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/datadir.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
 
 #define VELOCITY_MAGIC 0x534d535156454cULL /* "SMSQVEL" */
 #define VELOCITY_VERSION 1
@@ -68,16 +91,23 @@ struct vfile {
 	uint64_t version;          /* VELOCITY_VERSION */
 	uint64_t slots;            /* slots that follow */
 	uint64_t full;             /* keys not counted for want of a slot, ever */
-	uint64_t reserved[4];      /* zero */
+	uint64_t saved_ms;         /* wall clock of the save (in a saved file) */
+	uint64_t reserved[3];      /* zero */
 	struct vslot slot[];       /* the table */
 };
 
 _Static_assert(sizeof(struct vslot) == 64, "a slot is one cache line");
 _Static_assert(sizeof(struct vfile) == 64, "the header is one cache line");
 
-struct velocity {
+struct velocity_table {
 	struct vfile *f;           /* the mapping */
 	size_t map_len;            /* its length */
+	int fd;                    /* the memfd (for its data extents) */
+	char *dir;                 /* the data directory (saves) */
+};
+
+struct velocity {
+	struct vfile *f;           /* the table's mapping */
 	uint64_t mask;             /* slots - 1 */
 	struct velocity_limits lim; /* copied */
 };
@@ -112,34 +142,11 @@ uint32_t velocity_limit_value(const velocity *v, enum velocity_limit l)
 	}
 }
 
-static void velocity_init(void *map, void *arg)
-{
-	struct vfile *f = map;
-	uint64_t slots = *(const uint64_t *)arg;
-
-	if (f->magic != VELOCITY_MAGIC || f->version != VELOCITY_VERSION || f->slots != slots) {
-		/* A new file reads as zeros already (its blocks were just
-		 * allocated): only one of another layout is cleared, not 128 MiB
-		 * written at every first start. */
-		if (f->magic != 0 || f->slots != 0)
-			memset(f, 0, sizeof(*f) + slots * sizeof(struct vslot));
-		f->slots = slots;
-		f->version = VELOCITY_VERSION;
-		f->magic = VELOCITY_MAGIC;
-	}
-}
-
-velocity *velocity_open(const char *dir, uint64_t slots, const struct velocity_limits *limits,
-			char *err, size_t errlen)
+velocity *velocity_open(velocity_table *t, const struct velocity_limits *limits, char *err,
+			size_t errlen)
 {
 	velocity *v;
 
-	if (slots < VELOCITY_SLOTS_MIN || slots > (uint64_t)VELOCITY_SLOTS_MAX ||
-	    (slots & (slots - 1)) != 0) {
-		snprintf(err, errlen, "velocity: %llu slots: a power of two from %d to %ld is needed",
-			 (unsigned long long)slots, VELOCITY_SLOTS_MIN, VELOCITY_SLOTS_MAX);
-		return NULL;
-	}
 	if (limits->range_digits < 1 || limits->range_digits > VELOCITY_RANGE_DIGITS_MAX) {
 		snprintf(err, errlen, "velocity: range_digits %u: 1 to %d", limits->range_digits,
 			 VELOCITY_RANGE_DIGITS_MAX);
@@ -150,14 +157,16 @@ velocity *velocity_open(const char *dir, uint64_t slots, const struct velocity_l
 		snprintf(err, errlen, "velocity: out of memory");
 		return NULL;
 	}
-	v->map_len = sizeof(struct vfile) + slots * sizeof(struct vslot);
-	v->mask = slots - 1;
+	v->f = t->f;
+	v->mask = t->f->slots - 1;
 	v->lim = *limits;
-	v->f = datadir_map(dir, DATADIR_VELOCITY, v->map_len, velocity_init, &slots, err, errlen);
-	if (v->f == NULL) {
-		free(v);
-		return NULL;
-	}
+	/* This process's page table filled now, writable, rather than by two
+	 * faults at the first touch of each page, one message at a time (each
+	 * child maps the table anew: fork() does not copy a shared mapping's
+	 * entries).  Not with every limit off: the table is not touched then.
+	 * A kernel without MADV_POPULATE_WRITE (before 5.14) faults as it goes. */
+	if (velocity_ingest_on(v))
+		(void)madvise(t->f, t->map_len, MADV_POPULATE_WRITE);
 	return v;
 }
 
@@ -165,7 +174,6 @@ void velocity_close(velocity **v)
 {
 	if (v == NULL || *v == NULL)
 		return;
-	munmap((*v)->f, (*v)->map_len);
 	free(*v);
 	*v = NULL;
 }
@@ -444,4 +452,286 @@ void velocity_stats(velocity *v, int64_t now_ms, struct velocity_stats *out)
 
 		out->used += k != 0 && !slot_stale(s, k, now_ms);
 	}
+}
+
+/* ---- the table: memory, load, save -------------------------------------- */
+
+#define IO_CHUNK (1 << 20) /* bytes read or written at a time */
+#define ZERO_RUN 4096      /* a run of zeros this long is a hole in a save */
+
+/* Put a copy of s into f (at load, before any other process maps it). */
+static int insert(struct vfile *f, const struct vslot *s)
+{
+	uint64_t mask = f->slots - 1;
+
+	for (uint64_t i = 0; i < VELOCITY_PROBE_MAX; i++) {
+		struct vslot *d = &f->slot[(s->key + i) & mask];
+
+		if (d->key == s->key)
+			return 0; /* twice in one file: the first kept */
+		if (d->key == 0) {
+			*d = *s;
+			return 1;
+		}
+	}
+	f->full++;
+	return 0;
+}
+
+/* The next extent of fd holding data at or after pos, as [*from, *to);
+ * 0 when there is none.  Without SEEK_DATA, everything up to size is. */
+static int next_data(int fd, off_t pos, off_t size, off_t *from, off_t *to)
+{
+	off_t d, h;
+
+	if (pos >= size)
+		return 0;
+	d = lseek(fd, pos, SEEK_DATA);
+	if (d < 0) {
+		if (errno == ENXIO)
+			return 0;
+		*from = pos;
+		*to = size;
+		return 1;
+	}
+	h = lseek(fd, d, SEEK_HOLE);
+	*from = d;
+	*to = h < 0 || h > size ? size : h;
+	return *from < *to;
+}
+
+/* Load <dir>/velocity into t's (empty) table.  Returns 0 (note says what
+ * came of it) or -1 (err: the file could not be opened). */
+static int load(velocity_table *t, int64_t now_ms, char *note, size_t notelen, char *err,
+		size_t errlen)
+{
+	char path[PATH_MAX];
+	struct vfile h;
+	struct stat sb;
+	unsigned char *buf = NULL;
+	uint64_t keys = 0, past = 0;
+	off_t from, to, pos = sizeof(struct vfile);
+	ssize_t got;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", t->dir, DATADIR_VELOCITY);
+	fd = datadir_open(t->dir, DATADIR_VELOCITY, O_RDONLY, 0, err, errlen);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &sb) != 0 || (got = pread(fd, &h, sizeof(h), 0)) < 0) {
+		snprintf(note, notelen, "%s: %s: the counts start afresh", path, strerror(errno));
+		goto out;
+	}
+	if (got != (ssize_t)sizeof(h) || h.magic != VELOCITY_MAGIC || h.version != VELOCITY_VERSION ||
+	    h.slots < VELOCITY_SLOTS_MIN || h.slots > (uint64_t)VELOCITY_SLOTS_MAX ||
+	    (h.slots & (h.slots - 1)) != 0 ||
+	    (uint64_t)sb.st_size != sizeof(struct vfile) + h.slots * sizeof(struct vslot)) {
+		snprintf(note, notelen, "%s is no velocity table of this version: the counts start "
+			 "afresh", path);
+		goto out;
+	}
+	buf = malloc(IO_CHUNK);
+	if (buf == NULL) {
+		snprintf(note, notelen, "%s: out of memory: the counts start afresh", path);
+		goto out;
+	}
+	t->f->full = h.full;
+	while (next_data(fd, pos, sb.st_size, &from, &to)) {
+		/* Whole slots: extents are of pages, slots start past the header. */
+		from -= (from - (off_t)sizeof(struct vfile)) % (off_t)sizeof(struct vslot);
+		while (from < to) {
+			size_t want = (size_t)(to - from) < IO_CHUNK ? (size_t)(to - from) : IO_CHUNK;
+
+			want -= want % sizeof(struct vslot);
+			if (want == 0)
+				want = sizeof(struct vslot);
+			got = pread(fd, buf, want, from);
+			if (got < (ssize_t)sizeof(struct vslot)) {
+				snprintf(note, notelen, "%s: %s: %llu keys loaded, the rest start afresh",
+					 path, got < 0 ? strerror(errno) : "cut short",
+					 (unsigned long long)keys);
+				goto out;
+			}
+			got -= got % (ssize_t)sizeof(struct vslot);
+			for (ssize_t o = 0; o < got; o += (ssize_t)sizeof(struct vslot)) {
+				const struct vslot *s = (const void *)(buf + o);
+
+				if (s->key == 0)
+					continue;
+				if (slot_stale(s, s->key, now_ms))
+					past++;
+				else
+					keys += (uint64_t)insert(t->f, s);
+			}
+			from += got;
+		}
+		pos = to;
+	}
+	snprintf(note, notelen, "%llu keys loaded from %s, saved %lld s ago (%llu past)",
+		 (unsigned long long)keys, path,
+		 (long long)(now_ms - (int64_t)h.saved_ms) / 1000, (unsigned long long)past);
+out:
+	free(buf);
+	close(fd);
+	return 0;
+}
+
+velocity_table *velocity_table_new(const char *dir, uint64_t slots, int64_t now_ms, char *note,
+				   size_t notelen, char *err, size_t errlen)
+{
+	velocity_table *t;
+
+	note[0] = '\0';
+	if (slots < VELOCITY_SLOTS_MIN || slots > (uint64_t)VELOCITY_SLOTS_MAX ||
+	    (slots & (slots - 1)) != 0) {
+		snprintf(err, errlen, "velocity: %llu slots: a power of two from %d to %ld is needed",
+			 (unsigned long long)slots, VELOCITY_SLOTS_MIN, VELOCITY_SLOTS_MAX);
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (t == NULL || (t->dir = strdup(dir)) == NULL) {
+		free(t);
+		snprintf(err, errlen, "velocity: out of memory");
+		return NULL;
+	}
+	t->map_len = sizeof(struct vfile) + slots * sizeof(struct vslot);
+	t->f = MAP_FAILED;
+	t->fd = memfd_create("smsq-velocity", MFD_CLOEXEC);
+	if (t->fd < 0 || ftruncate(t->fd, (off_t)t->map_len) != 0) {
+		snprintf(err, errlen, "velocity: shared memory of %zu bytes: %s", t->map_len,
+			 strerror(errno));
+		goto fail;
+	}
+	t->f = mmap(NULL, t->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, t->fd, 0);
+	if (t->f == MAP_FAILED) {
+		snprintf(err, errlen, "velocity: map %zu bytes: %s", t->map_len, strerror(errno));
+		goto fail;
+	}
+	t->f->magic = VELOCITY_MAGIC;
+	t->f->version = VELOCITY_VERSION;
+	t->f->slots = slots;
+	if (load(t, now_ms, note, notelen, err, errlen) != 0)
+		goto fail;
+	return t;
+fail:
+	velocity_table_destroy(&t);
+	return NULL;
+}
+
+void velocity_table_destroy(velocity_table **t)
+{
+	if (t == NULL || *t == NULL)
+		return;
+	if ((*t)->f != MAP_FAILED && (*t)->f != NULL)
+		munmap((*t)->f, (*t)->map_len);
+	if ((*t)->fd >= 0)
+		close((*t)->fd);
+	free((*t)->dir);
+	free(*t);
+	*t = NULL;
+}
+
+/* Whether len bytes at p are all 0. */
+static int all_zero(const unsigned char *p, size_t len)
+{
+	const uint64_t *w = (const void *)p;
+
+	for (size_t i = 0; i < len / 8; i++)
+		if (__atomic_load_n(&w[i], __ATOMIC_RELAXED) != 0)
+			return 0;
+	return 1;
+}
+
+/* Write [from, to) of the table into fd at the same offsets, leaving runs
+ * of ZERO_RUN zeros as holes.  Returns 0 or -1 (errno). */
+static int save_extent(const velocity_table *t, int fd, size_t from, size_t to)
+{
+	const unsigned char *m = (const unsigned char *)t->f;
+
+	while (from < to) {
+		size_t end = from, n;
+
+		while (from < to && all_zero(m + from, to - from < ZERO_RUN ? to - from : ZERO_RUN))
+			from += ZERO_RUN;
+		if (from >= to)
+			break;
+		end = from;
+		while (end < to && end - from < IO_CHUNK &&
+		       !all_zero(m + end, to - end < ZERO_RUN ? to - end : ZERO_RUN))
+			end += ZERO_RUN;
+		if (end > to)
+			end = to;
+		for (n = 0; n < end - from;) {
+			ssize_t w = pwrite(fd, m + from + n, end - from - n, (off_t)(from + n));
+
+			if (w < 0)
+				return -1;
+			n += (size_t)w;
+		}
+		from = end;
+	}
+	return 0;
+}
+
+int velocity_table_save(velocity_table *t, int64_t now_ms, char *err, size_t errlen)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	struct vfile h;
+	off_t from, to, pos = sizeof(struct vfile);
+	int fd, dfd, e;
+
+	snprintf(path, sizeof(path), "%s/%s", t->dir, DATADIR_VELOCITY);
+	snprintf(tmp, sizeof(tmp), "%s/%s", t->dir, DATADIR_VELOCITY_NEW);
+	fd = datadir_open(t->dir, DATADIR_VELOCITY_NEW, O_WRONLY | O_CREAT | O_TRUNC, 0600, err,
+			  errlen);
+	if (fd < 0)
+		return -1;
+	memset(&h, 0, sizeof(h));
+	h.magic = VELOCITY_MAGIC;
+	h.version = VELOCITY_VERSION;
+	h.slots = t->f->slots;
+	h.full = __atomic_load_n(&t->f->full, __ATOMIC_RELAXED);
+	h.saved_ms = (uint64_t)now_ms;
+	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		goto fail;
+	while (next_data(t->fd, pos, (off_t)t->map_len, &from, &to)) {
+		if (from < (off_t)sizeof(struct vfile))
+			from = sizeof(struct vfile);
+		if (save_extent(t, fd, (size_t)from, (size_t)to) != 0)
+			goto fail;
+		pos = to;
+	}
+	if (ftruncate(fd, (off_t)t->map_len) != 0 || fdatasync(fd) != 0)
+		goto fail;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto fail;
+	/* The rename itself durable: the directory synced. */
+	dfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd); /* the new file is whole either way */
+		close(dfd);
+	}
+	return 0;
+fail:
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	(void)unlink(tmp); /* the last save stays */
+	if (e == ENOSPC || e == EDQUOT) {
+		uint64_t avail = 0;
+
+		if (datadir_disk_full(t->dir, &avail, NULL) < 0)
+			avail = 0;
+		snprintf(err, errlen, "disk full: cannot save %s (%llu KiB left on its filesystem): "
+			 "the last save stays", path, (unsigned long long)(avail >> 10));
+	} else {
+		snprintf(err, errlen, "save %s: %s: the last save stays", path, strerror(e));
+	}
+	errno = e;
+	return -1;
 }

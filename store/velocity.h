@@ -5,13 +5,18 @@
  * collects: premium ranges, many sequential numbers of one range, one
  * country).
  *
- * The counts live in a file of the data directory (<dir>/velocity), mapped
- * by every process of the pool: a table of slots, one per number, range or
- * country seen lately, each a few windows counted with atomic
- * compare-and-swap.  So every ingesting process and every sender sees the
- * same counts without a lock or a write transaction, a process killed at any
- * instant leaves nothing locked, and a restarted pool finds the counts as
- * they were (windows are of the wall clock, so they also outlive a reboot).
+ * The counts live in shared memory that every process of the pool maps (a
+ * table of slots, one per number, range or country seen lately, each a few
+ * windows counted with atomic compare-and-swap): the master makes it before
+ * any fork (velocity_table_new()) and each child opens its handle on the
+ * mapping it inherits (velocity_open()).  So every ingesting process and
+ * every sender sees the same counts without a lock or a write transaction,
+ * a process killed at any instant leaves nothing locked, and touching a
+ * count never waits for a disk.  The master saves the table into the data
+ * directory (<dir>/velocity) now and then and when the pool stops
+ * (velocity_table_save()), and the next start loads it: a restart, a
+ * reboot, or a standby started on the directory, finds the counts as they
+ * were at the last save (windows are of the wall clock).
  *
  * Windows: a number has an hour and a day window for what ingest took and
  * another two for what dispatch sent; a range (the E.164 digits less the last
@@ -66,19 +71,47 @@ struct velocity_limits {
 	uint32_t country_per_minute; /* to one country, in any minute */
 };
 
+typedef struct velocity_table velocity_table;
 typedef struct velocity velocity;
 
 /*
- * Map <dir>/velocity with room for slots keys (a power of two,
- * VELOCITY_SLOTS_MIN..VELOCITY_SLOTS_MAX; 64 bytes each), created when
- * missing (its disk blocks allocated first), started afresh when it was made
- * for another number of slots.  limits are copied.  Returns NULL with err
- * set (a bad argument, or the file: "disk full: ..." when there is no room).
+ * The shared table of slots keys (a power of two,
+ * VELOCITY_SLOTS_MIN..VELOCITY_SLOTS_MAX; 64 bytes each), in shared memory
+ * that the caller's children inherit across fork(), its pages taken as
+ * they are first used.  The counts saved in <dir>/velocity are loaded
+ * (those not yet past at now_ms; into a table of another size too): what
+ * was loaded, or why nothing was (a file of another format, unreadable),
+ * is said in note (notelen bytes; "" when there was no file).  Returns NULL
+ * with err set: a bad argument, no memory, or a file of that name that is
+ * a link or no regular file (datadir_open()).
  */
-velocity *velocity_open(const char *dir, uint64_t slots, const struct velocity_limits *limits,
-			char *err, size_t errlen) SMSQ_WARN_UNUSED;
+velocity_table *velocity_table_new(const char *dir, uint64_t slots, int64_t now_ms, char *note,
+				   size_t notelen, char *err, size_t errlen) SMSQ_WARN_UNUSED;
 
-/* Unmap and free; sets *v to NULL.  Accepts NULL and *v == NULL. */
+/*
+ * Write the table into <dir>/velocity, saved at now_ms (wall clock; what
+ * is in use of it: the rest is a hole), through <dir>/velocity.new, synced and renamed over the old
+ * one: a crash or a full disk leaves the last save as it was.  Safe while
+ * other processes count (each word is copied whole; a save is a moment's
+ * picture).  Returns 0, or -1 with err set ("disk full: ..." when there was
+ * no room).
+ */
+int velocity_table_save(velocity_table *t, int64_t now_ms, char *err,
+			size_t errlen) SMSQ_WARN_UNUSED;
+
+/* Unmap and free (the memory goes with the last process that maps it);
+ * sets *t to NULL.  Accepts NULL and *t == NULL. */
+void velocity_table_destroy(velocity_table **t);
+
+/*
+ * A handle on t with limits (copied), for one process: the process that
+ * made t, or a child of it.  Returns NULL with err set (a bad limit).
+ */
+velocity *velocity_open(velocity_table *t, const struct velocity_limits *limits, char *err,
+			size_t errlen) SMSQ_WARN_UNUSED;
+
+/* Free the handle (the table stays); sets *v to NULL.  Accepts NULL and
+ * *v == NULL. */
 void velocity_close(velocity **v);
 
 /* Whether any ingest limit is set (else velocity_admit() always passes). */

@@ -188,6 +188,10 @@ class RequeueTest(DispatchBase):
         self.assertEqual(good.port, port)
         out = ctl(self.data_dir, "requeue", "--state", "sent")
         self.assertEqual(out.returncode, 2)
+        # A filter cancels held messages only, never the waiting ones.
+        out = ctl(self.data_dir, "cancel", "--state", "failed")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("--state held", out.stderr)
         out = ctl(self.data_dir, "requeue", "--state", "failed", "--reason", "no such reason")
         self.assertEqual((out.returncode, out.stdout), (0, "requeued 0\n"), out.stderr)
         out = ctl(self.data_dir, "requeue", "--state", "failed")
@@ -203,7 +207,7 @@ class RequeueTest(DispatchBase):
         j = json.loads(ctl(self.data_dir, "inspect", "--key", "r-0", "--json").stdout)
         out = ctl(self.data_dir, "requeue", str(j["id"]))
         self.assertEqual((out.returncode, out.stdout),
-                         (0, "requeued 0; 1 not failed or expired, left as they are\n"))
+                         (0, "requeued 0; 1 not failed, expired or held, left as they are\n"))
         self.assertEqual(ctl(self.data_dir, "requeue", "987654321").returncode, 3)
         self.assertEqual(ctl(self.data_dir, "requeue").returncode, 2)
         self.assertEqual(ctl(self.data_dir, "requeue", "1", "--key", "r-1").returncode, 2)

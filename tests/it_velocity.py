@@ -7,11 +7,16 @@ velocity_range, counted in smsqctl stats and the metrics, logged without the
 numbers; the fake gets only the range's allowance), while gen-bookings'
 realistic traffic passes untouched.  Then each limit alone: a number's (and a
 resend of a stored event is still a duplicate), a country's, and the check at
-dispatch of a number's sends (messages taken before the limit was lowered)."""
+dispatch of a number's sends (messages taken before the limit was lowered).  The
+counts outlive a restart of the pool (saved into the data directory at the
+stop, loaded at the start).  With velocity.over_limit = hold, events over a
+limit are stored held instead: never sent until an operator releases them
+(smsqctl requeue --state held) or cancels them."""
 
 import json
 import os
 import re
+import subprocess
 import time
 import unittest
 import urllib.request
@@ -103,6 +108,61 @@ class Velocity(itlib.PoolTest):
         rc, s = self.publish(pool, path)
         self.assertEqual((s["duplicate"], s["rejected"]), (3, {"velocity_number": 2}), s)
         self.assertEqual(self.stats()["velocity"]["ingest_number"], 4)
+
+    def test_counts_outlive_a_restart(self):
+        _, pool = self.fake_pool(["-o", "velocity.number_per_hour=3"])
+        rc, s = self.publish(pool, self.events("before", ["+33655000003"] * 3))
+        self.assertEqual(s["accepted"], 3, s)
+        pool.stop()  # the master saves the counts into the data directory
+        self.assertTrue(os.path.exists(os.path.join(self.data_dir, "velocity")))
+        _, pool = self.fake_pool(["-o", "velocity.number_per_hour=3"])
+        self.assertRegex(pool.log_text(), r"velocity: 2 keys loaded from ")
+        rc, s = self.publish(pool, self.events("after", ["+33655000003"]))
+        self.assertEqual(s["rejected"], {"velocity_number": 1}, s)
+
+    def ctl(self, *args):
+        out = subprocess.run([os.path.join(itlib.BIN, "smsqctl"), "-d", self.data_dir] +
+                             list(args), capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return out.stdout
+
+    def test_held_then_released_or_cancelled(self):
+        fake, pool = self.fake_pool(["-o", "velocity.number_per_hour=3",
+                                     "-o", "velocity.over_limit=hold"])
+        rc, s = self.publish(pool, self.events("hold", ["+33655000004"] * 5))
+        # All five stored: three to be sent, two held (ACCEPTED with the reason).
+        self.assertEqual((rc, s["accepted"], s["held"], s["rejected"]), (0, 5, 2, {}), s)
+        wait_for(lambda: self.stats()["states"]["sent"] == 3, 60, "the three sent")
+        st = self.stats()
+        self.assertEqual(st["states"]["held"], 2, st["states"])
+        self.assertEqual(st["waiting"], 0, st)  # held is not the backlog
+        self.assertEqual(st["velocity"]["held_number"], 2, st["velocity"])
+        self.assertEqual(self.sent_total(fake), 3)
+        wait_for(lambda: self.metric(self.metrics(pool), "smsq_events_held_total",
+                                     'reason="velocity_number"') == 2, 60, "the metric")
+        held = json.loads(self.ctl("list", "--state", "held", "--json"))
+        held = held["messages"] if isinstance(held, dict) else held
+        self.assertEqual(len(held), 2, held)
+        # Nothing more goes out while they are held...
+        time.sleep(1)
+        self.assertEqual(self.sent_total(fake), 3)
+        # ... until an operator releases them: sent, not refused again at
+        # dispatch (the number already had its three sends this hour).
+        self.assertIn("requeued 2", self.ctl("requeue", "--state", "held"))
+        wait_for(lambda: self.stats()["states"]["sent"] == 5, 60, "the released sent")
+        self.assertEqual(self.sent_total(fake), 5)
+        # Two more, held, then cancelled by the filter.
+        rc, s = self.publish(pool, self.events("hold2", ["+33655000004"] * 2))
+        self.assertEqual(s["held"], 2, s)
+        self.assertIn("cancelled 2", self.ctl("cancel", "--state", "held"))
+        st = self.stats()
+        self.assertEqual((st["states"]["held"], st["states"]["cancelled"]), (0, 2), st["states"])
+        self.assertEqual(self.sent_total(fake), 5)
+        pool.stop()
+        log = pool.log_text()
+        self.assertIn("status=held reason=velocity_number", log)
+        self.assertNotIn("55000004", log)
+        self.check_store()
 
     def test_country_limit(self):
         _, pool = self.fake_pool(["-o", "velocity.country_per_minute=5"])

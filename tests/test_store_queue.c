@@ -830,10 +830,135 @@ static void requeue_puts_failed_and_expired_back(void **state)
 	assert_int_equal(store_verify(f->st), 0);
 }
 
+/* An admission hook that refuses k2..k9 as limit 3 (the velocity hook's
+ * way); undo counts what it takes back. */
+static int undone;
+
+static int refuse_some(void *arg, const struct store_new *m, int64_t now_ms)
+{
+	(void)arg;
+	(void)now_ms;
+	return m->idem_len == 2 && m->idem_key[1] >= '2' ? 3 : 0;
+}
+
+static void undo_count(void *arg, const struct store_new *m, int64_t now_ms)
+{
+	(void)arg;
+	(void)m;
+	(void)now_ms;
+	undone++;
+}
+
+static const char *limit_name(int code)
+{
+	return code == 3 ? "velocity.range_per_minute" : "?";
+}
+
+/* Refused: nothing stored.  Held: stored under its key, in no queue, never
+ * leased, not waiting and not final; released by a requeue, withdrawn by a
+ * cancel, expired at its expiry; the hook's undo only for what it let
+ * through. */
+static void admission_refuses_or_holds(void **state)
+{
+	struct fx *f = *state;
+	struct store_admit a = { refuse_some, undo_count, NULL, 0, limit_name };
+	struct store_new b[2] = { msg(f, 1, 0, NOW + DAY, 0), msg(f, 2, 0, NOW + DAY, 0) };
+	enum store_requeue_result rq;
+	enum store_cancel_result cr;
+	struct store_stats st;
+	struct store_due due;
+	size_t expired = 0;
+	char note[STORE_NOTE_MAX + 1];
+	uint64_t id;
+
+	for (int i = 0; i < 2; i++)
+		with_text(&b[i], "+33612345678", "hello");
+	b[1].segments = 2;
+	store_set_admit(f->st, &a);
+	assert_int_equal(store_ingest(f->st, b, 2, NOW), STORE_OK);
+	assert_int_equal(b[0].result, STORE_INGEST_ACCEPTED);
+	assert_int_equal(b[1].result, STORE_INGEST_REFUSED);
+	assert_int_equal(b[1].refused, 3);
+	assert_int_equal(stats(f->st).total, 1);
+	assert_int_equal(store_find_key(f->st, "k2", 2, &id), STORE_NOTFOUND);
+
+	/* Held: k2 and k3 (k3 expires in a minute); k1 is a duplicate. */
+	a.hold = 1;
+	store_set_admit(f->st, &a);
+	struct store_new h[3] = { msg(f, 2, 0, NOW + DAY, 0), msg(f, 3, 0, NOW + 60000, 0),
+				  msg(f, 1, 0, NOW + DAY, 0) };
+	for (int i = 0; i < 3; i++)
+		with_text(&h[i], "+33612345678", "hello");
+	h[0].segments = 2;
+	assert_int_equal(store_ingest(f->st, h, 3, NOW), STORE_OK);
+	assert_int_equal(h[0].result, STORE_INGEST_HELD);
+	assert_int_equal(h[0].refused, 3);
+	assert_true(h[0].id > b[0].id);
+	assert_int_equal(h[1].result, STORE_INGEST_HELD);
+	assert_int_equal(h[2].result, STORE_INGEST_DUPLICATE);
+	assert_int_equal(state_of(f, h[0].id, note, sizeof(note)), STORE_STATE_HELD);
+	assert_string_equal(note, "held: velocity.range_per_minute");
+	st = stats(f->st);
+	assert_int_equal(st.count[STORE_STATE_HELD], 2);
+	assert_int_equal(st.waiting, 1);          /* k1 only */
+	assert_int_equal(st.segments_waiting, 0); /* k1 has none; k2's 2 are held */
+	assert_int_equal(store_verify(f->st), 0);
+	/* A resend is a duplicate. */
+	struct store_new again = msg(f, 2, 0, NOW + DAY, 0);
+	with_text(&again, "+33612345678", "hello");
+	assert_int_equal(store_ingest(f->st, &again, 1, NOW), STORE_OK);
+	assert_int_equal(again.result, STORE_INGEST_DUPLICATE);
+	assert_int_equal(again.id, h[0].id);
+	/* Not due, not leased. */
+	assert_int_equal(store_due_before(f->st, NOW + 2 * DAY, 1000, &due), STORE_OK);
+	assert_int_equal(due.due, 1);
+	assert_int_equal(lease(f, NOW + 1000, 8, 0, &expired), 1);
+	assert_int_equal(leased[0].id, b[0].id);
+	assert_int_equal(leased[0].released, 0);
+	/* A failed commit: undo for k6 only (k7 held). */
+	undone = 0;
+	struct store_new u[2] = { msg(f, 16, 0, NOW + DAY, 0), msg(f, 7, 0, NOW + DAY, 0) };
+	fail_next_commit = EIO;
+	assert_int_equal(store_ingest(f->st, u, 2, NOW), STORE_ERROR);
+	fail_next_commit = 0;
+	assert_int_equal(undone, 1);
+
+	/* Released: due now, sent as new. */
+	assert_int_equal(store_requeue(f->st, &h[0].id, 1, NOW + 2000, 0, &rq), STORE_OK);
+	assert_int_equal(rq, STORE_REQUEUED);
+	assert_int_equal(state_of(f, h[0].id, note, sizeof(note)), STORE_STATE_DELAYED);
+	assert_string_equal(note, "released by an operator");
+	assert_int_equal(stats(f->st).segments_waiting, 2);
+	assert_int_equal(lease(f, NOW + 3000, 8, 0, &expired), 1);
+	assert_int_equal(leased[0].id, h[0].id);
+	assert_int_equal(leased[0].released, 1); /* not asked to the limits again */
+	assert_string_equal(leased[0].to, "+33612345678");
+	assert_int_equal(store_verify(f->st), 0);
+
+	/* k3 expires held at its expiry. */
+	assert_int_equal(lease(f, NOW + 61000, 8, 0, &expired), 2); /* two leases ran out */
+	assert_int_equal(expired, 1);
+	assert_int_equal(state_of(f, h[1].id, NULL, 0), STORE_STATE_EXPIRED);
+
+	/* Another held one, cancelled. */
+	struct store_new c = msg(f, 8, 0, NOW + DAY, 0);
+	with_text(&c, "+33612345678", "hello");
+	assert_int_equal(store_ingest(f->st, &c, 1, NOW + 62000), STORE_OK);
+	assert_int_equal(c.result, STORE_INGEST_HELD);
+	assert_int_equal(store_cancel(f->st, &c.id, 1, NOW + 63000, &cr), STORE_OK);
+	assert_int_equal(cr, STORE_CANCELLED);
+	st = stats(f->st);
+	assert_int_equal(st.count[STORE_STATE_HELD], 0);
+	assert_int_equal(st.count[STORE_STATE_CANCELLED], 1);
+	assert_int_equal(store_verify(f->st), 0);
+	store_set_admit(f->st, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(requeue_puts_failed_and_expired_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(admission_refuses_or_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(ingest_assigns_ids_and_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(duplicates_across_and_within_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(ready_index_is_most_urgent_first, setup, teardown),

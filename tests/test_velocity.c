@@ -2,7 +2,8 @@
  * test_velocity: the shared counts against SMS pumping (store/velocity.h).
  *
  * Time is simulated (every call takes the wall clock as an argument).  Two
- * handles on one directory stand for two processes of the pool.
+ * handles on one table stand for two processes of the pool; one test forks
+ * a real child, others save and load the table through a directory.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store/velocity.h"
@@ -23,7 +26,9 @@
 #define T0 (1800000000000LL / DAY_MS * DAY_MS) /* midnight, a day in 2027 */
 
 struct fx {
-	char dir[64];   /* temp directory holding the velocity file */
+	char dir[64];   /* temp directory holding the saved table */
+	velocity_table *t; /* the table */
+	uint64_t slots; /* its size */
 	velocity *a;    /* "process" A */
 	velocity *b;    /* "process" B */
 };
@@ -37,11 +42,33 @@ static int open_both(struct fx *f, const struct velocity_limits *l, uint64_t slo
 {
 	char err[256];
 
+	char note[512];
+
 	velocity_close(&f->a);
 	velocity_close(&f->b);
-	f->a = velocity_open(f->dir, slots, l, err, sizeof(err));
-	f->b = velocity_open(f->dir, slots, l, err, sizeof(err));
+	if (f->t == NULL || f->slots != slots) {
+		velocity_table_destroy(&f->t);
+		f->t = velocity_table_new(f->dir, slots, T0, note, sizeof(note), err, sizeof(err));
+		f->slots = slots;
+		if (f->t == NULL)
+			return -1;
+	}
+	f->a = velocity_open(f->t, l, err, sizeof(err));
+	f->b = velocity_open(f->t, l, err, sizeof(err));
 	return f->a && f->b ? 0 : -1;
+}
+
+/* A table of slots loaded from f->dir at now_ms, its note into note. */
+static velocity_table *reload(struct fx *f, uint64_t slots, int64_t now_ms, char *note,
+			      size_t notelen)
+{
+	char err[256];
+	velocity_table *t = velocity_table_new(f->dir, slots, now_ms, note, notelen, err,
+					       sizeof(err));
+
+	if (t == NULL)
+		fail_msg("velocity_table_new: %s", err);
+	return t;
 }
 
 static int setup(void **state)
@@ -62,8 +89,12 @@ static int teardown(void **state)
 
 	velocity_close(&f->a);
 	velocity_close(&f->b);
+	velocity_table_destroy(&f->t);
 	snprintf(path, sizeof(path), "%s/velocity", f->dir);
 	unlink(path);
+	snprintf(path, sizeof(path), "%s/velocity.new", f->dir);
+	if (rmdir(path) != 0)
+		unlink(path);
 	rmdir(f->dir);
 	free(f);
 	return 0;
@@ -215,13 +246,134 @@ static void bad_arguments(void **state)
 	struct velocity_limits l = LIMITS;
 	char err[256];
 
-	assert_null(velocity_open(f->dir, 1000, &LIMITS, err, sizeof(err)));
+	char note[256];
+
+	assert_null(velocity_table_new(f->dir, 1000, T0, note, sizeof(note), err, sizeof(err)));
 	assert_non_null(strstr(err, "power of two"));
 	l.range_digits = 0;
-	assert_null(velocity_open(f->dir, 1024, &l, err, sizeof(err)));
+	assert_null(velocity_open(f->t, &l, err, sizeof(err)));
 	assert_non_null(strstr(err, "range_digits"));
 	assert_string_equal(velocity_limit_name(VELOCITY_RANGE_HOUR), "range_per_hour");
 	assert_int_equal(velocity_limit_value(f->a, VELOCITY_NUMBER_DAY), 5);
+}
+
+/* A child of the process that made the table counts into the same memory
+ * (the pool's workers are such children). */
+static void shared_across_fork(void **state)
+{
+	struct fx *f = *state;
+	int status = -1;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int bad = 0;
+
+		for (int i = 0; i < 3; i++)
+			bad += velocity_admit(f->b, "+33655555555", "FR", T0 + i) != VELOCITY_OK;
+		_exit(bad);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(velocity_admit(f->a, "+33655555555", "FR", T0 + 10), VELOCITY_NUMBER_HOUR);
+	assert_int_equal(velocity_count(f->a, VELOCITY_NUMBER_HOUR, 0, "+33655555555", "FR",
+					T0 + 10), 3);
+}
+
+/* Saved and loaded: the counts as they were, into a table of the same size
+ * or another; keys whose windows are all past stay behind; the file holds
+ * only what is used. */
+static void save_and_load(void **state)
+{
+	struct fx *f = *state;
+	char err[256], note[512], path[128];
+	velocity_table *t;
+	velocity *v;
+	struct stat sb;
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(velocity_admit(f->a, "+33611111111", "FR", T0 + i), VELOCITY_OK);
+	assert_int_equal(velocity_send(f->a, "+33611111111", T0 + 5), VELOCITY_OK);
+	assert_int_equal(velocity_table_save(f->t, T0 + 10, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/velocity", f->dir);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(sb.st_size, 64 + 4096 * 64);
+
+	/* The same size, a minute later: the number is still over its hour. */
+	t = reload(f, 4096, T0 + MIN_MS, note, sizeof(note));
+	assert_non_null(strstr(note, "2 keys loaded")); /* the number and its range */
+	assert_non_null(strstr(note, "saved 59 s ago"));
+	v = velocity_open(t, &LIMITS, err, sizeof(err));
+	assert_non_null(v);
+	assert_int_equal(velocity_admit(v, "+33611111111", "FR", T0 + MIN_MS), VELOCITY_NUMBER_HOUR);
+	assert_int_equal(velocity_count(v, VELOCITY_RANGE_MINUTE, 0, "+33611111111", "FR",
+					T0 + 10), 3);
+	assert_int_equal(velocity_count(v, VELOCITY_NUMBER_HOUR, 1, "+33611111111", NULL,
+					T0 + 10), 1);
+	velocity_close(&v);
+	velocity_table_destroy(&t);
+
+	/* Another size takes the counts too. */
+	t = reload(f, 65536, T0 + MIN_MS, note, sizeof(note));
+	assert_non_null(strstr(note, "2 keys loaded"));
+	v = velocity_open(t, &LIMITS, err, sizeof(err));
+	assert_int_equal(velocity_admit(v, "+33611111111", "FR", T0 + MIN_MS), VELOCITY_NUMBER_HOUR);
+	velocity_close(&v);
+
+	/* Saved from the big table with a few keys: a sparse file. */
+	assert_int_equal(velocity_table_save(t, T0 + MIN_MS, err, sizeof(err)), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 64 + 65536 * 64);
+	assert_true((uint64_t)sb.st_blocks * 512 < 64 * 1024);
+	velocity_table_destroy(&t);
+
+	/* Three days later every window is past: nothing is loaded. */
+	t = reload(f, 4096, T0 + 3 * DAY_MS, note, sizeof(note));
+	assert_non_null(strstr(note, "0 keys loaded"));
+	assert_non_null(strstr(note, "2 past"));
+	velocity_table_destroy(&t);
+}
+
+/* A file that is no table starts the counts afresh and says so; a link is
+ * refused; a save that cannot be written leaves the last one. */
+static void bad_files(void **state)
+{
+	struct fx *f = *state;
+	char err[256], note[512], path[128], tmp[128];
+	velocity_table *t;
+	struct stat sb;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/velocity", f->dir);
+	snprintf(tmp, sizeof(tmp), "%s/velocity.new", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("not a table\n", fp);
+	fclose(fp);
+	t = reload(f, 4096, T0, note, sizeof(note));
+	assert_non_null(strstr(note, "no velocity table"));
+	velocity_table_destroy(&t);
+
+	/* The save cannot make velocity.new (a directory there): refused, the
+	 * file as it was. */
+	assert_int_equal(mkdir(tmp, 0700), 0);
+	assert_int_equal(velocity_table_save(f->t, T0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "velocity.new"));
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 12);
+	assert_int_equal(rmdir(tmp), 0);
+
+	unlink(path);
+	assert_int_equal(symlink("/etc/passwd", path), 0);
+	assert_null(velocity_table_new(f->dir, 4096, T0, note, sizeof(note), err, sizeof(err)));
+	assert_true(strlen(err) > 0);
+	unlink(path);
+
+	/* No file: no note. */
+	t = reload(f, 4096, T0, note, sizeof(note));
+	assert_string_equal(note, "");
+	velocity_table_destroy(&t);
 }
 
 int main(void)
@@ -234,6 +386,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(sends, setup, teardown),
 		cmocka_unit_test_setup_teardown(off_full_and_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_arguments, setup, teardown),
+		cmocka_unit_test_setup_teardown(shared_across_fork, setup, teardown),
+		cmocka_unit_test_setup_teardown(save_and_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_files, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -343,6 +343,13 @@ static void metrics_events(const struct watch_view *v, FILE *f)
 			fprintf(f, "smsq_events_total{result=\"retry_later\",reason=\"%s\"} %" PRIu64
 				"\n", name, c->retry_later[r]);
 	}
+	head(f, "smsq_events_held_total", "counter",
+	     "Events stored held over a velocity limit (velocity.over_limit = hold; also in "
+	     "smsq_events_total's accepted), by the limit's reason.");
+	for (int r = SMSQ__REASON__REASON_VELOCITY_NUMBER; r <= SMSQ__REASON__REASON_VELOCITY_COUNTRY;
+	     r++)
+		fprintf(f, "smsq_events_held_total{reason=\"%s\"} %" PRIu64 "\n",
+			validate_reason_name((Smsq__Reason)r), c->held[r]);
 	head(f, "smsq_velocity_sends_refused_total", "counter",
 	     "Messages failed unsent at dispatch: their number had had velocity.number_per_hour "
 	     "or _per_day sends (refusals at ingest are smsq_events_total's velocity_* reasons).");

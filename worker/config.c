@@ -170,10 +170,14 @@ static const struct opt opts[] = {
 	  F(velocity_country_per_minute),
 	  "messages to one country in any minute; more are refused (velocity_country); 0 = no "
 	  "limit (a backend replaying its outbox legitimately sends one country all it has)" },
+	{ "velocity.over_limit", OPT_STR, "refuse", 1, 0, F(velocity_over_limit),
+	  "refuse: an event over a limit is REJECTED, nothing stored; hold: it is stored held "
+	  "(ACCEPTED, its reason the limit's), never sent until an operator requeues it "
+	  "(smsqctl requeue --state held) or cancels it, expired at its expiry" },
 	{ "velocity.slots", OPT_LONG, "2097152", VELOCITY_SLOTS_MIN, VELOCITY_SLOTS_MAX,
 	  F(velocity_slots),
-	  "numbers, ranges and countries the shared counts hold (a power of two, 64 bytes each "
-	  "in <store.dir>/velocity): the numbers of two days" },
+	  "numbers, ranges and countries the shared counts hold (a power of two, 64 bytes of "
+	  "shared memory each, saved in <store.dir>/velocity): the numbers of two days" },
 };
 
 #define P(field) offsetof(struct config_provider, field)
@@ -813,6 +817,12 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 	    strcmp(cfg->ingest_cancel_notice, "always") != 0) {
 		snprintf(err, errlen, "ingest.cancel_notice: '%s' is not one of if_told, always",
 			 cfg->ingest_cancel_notice);
+		return -1;
+	}
+	if (strcmp(cfg->velocity_over_limit, "refuse") != 0 &&
+	    strcmp(cfg->velocity_over_limit, "hold") != 0) {
+		snprintf(err, errlen, "velocity.over_limit: '%s' is not one of refuse, hold",
+			 cfg->velocity_over_limit);
 		return -1;
 	}
 	if (cfg->outcomes_url[0] != '\0' && strncmp(cfg->outcomes_url, "http://", 7) != 0 &&

@@ -106,6 +106,7 @@ struct config {
 	long velocity_range_per_hour;         /* velocity.range_per_hour: 0 = off */
 	long velocity_country_per_minute;     /* velocity.country_per_minute: 0 = off */
 	long velocity_slots;                  /* velocity.slots: the shared table's keys */
+	char velocity_over_limit[CONFIG_STR_MAX]; /* velocity.over_limit: refuse|hold */
 	struct config_provider providers[CONFIG_MAX_PROVIDERS]; /* in failover order */
 	int n_providers;                      /* sections seen */
 };

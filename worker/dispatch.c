@@ -1247,19 +1247,21 @@ size_t dispatch_queue_cap(long queue_max, double units_per_s, long lease_ms, siz
 	return cap < 1.0 ? 1 : (size_t)cap;
 }
 
-/* Lease more when the queue runs low.  Returns 0 or -1 (store failure). */
 /* The first attempts of the got messages just leased at tmp, checked
  * against their numbers' sends (velocity_send()): those over a limit fail
- * unsent and leave; the others close up.  Returns how many are left.  One
- * hash and a cache line or two a message: nothing on the way of a drain. */
+ * unsent and leave; the others close up.  A message an operator released
+ * from held is neither checked nor counted: the release is the decision.
+ * Returns how many are left.  One hash and a cache line or two a message:
+ * nothing on the way of a drain. */
 static size_t check_velocity(dispatch *d, struct store_leased *tmp, size_t got, int64_t now)
 {
 	size_t kept = 0;
 
 	for (size_t i = 0; i < got; i++) {
 		struct store_leased *l = &tmp[i];
-		enum velocity_limit why = l->attempts == 1 ? velocity_send(d->vel, l->to, now)
-							   : VELOCITY_OK;
+		enum velocity_limit why = l->attempts == 1 && !l->released
+						  ? velocity_send(d->vel, l->to, now)
+						  : VELOCITY_OK;
 
 		if (why != VELOCITY_OK) {
 			char note[STORE_NOTE_MAX + 1];
@@ -1280,6 +1282,7 @@ static size_t check_velocity(dispatch *d, struct store_leased *tmp, size_t got, 
 	return kept;
 }
 
+/* Lease more when the queue runs low.  Returns 0 or -1 (store failure). */
 static int refill(dispatch *d, int64_t now_mono)
 {
 	size_t room = d->q_cap - d->q_len;

@@ -159,8 +159,20 @@ static void undo_velocity(void *arg, const struct store_new *m, int64_t now_ms)
 	velocity_undo(arg, dest(m, to), m->region, now_ms);
 }
 
-/* The ack of an event refused for limit l. */
-static void refuse_velocity(const ingest *in, struct request *r, enum velocity_limit l)
+/* What a held message's note calls its limit. */
+static const char *hold_name(int code)
+{
+	static const char *const names[VELOCITY_LIMIT_COUNT] = {
+		"velocity", "velocity.number_per_hour", "velocity.number_per_day",
+		"velocity.range_per_minute", "velocity.range_per_hour",
+		"velocity.country_per_minute",
+	};
+
+	return code >= 0 && code < VELOCITY_LIMIT_COUNT ? names[code] : "velocity";
+}
+
+/* The ack of an event over limit l: refused, or (held) stored held. */
+static void refuse_velocity(const ingest *in, struct request *r, enum velocity_limit l, int held)
 {
 	static const char *const what[VELOCITY_LIMIT_COUNT] = {
 		"", "this number in an hour", "this number in a day",
@@ -168,15 +180,16 @@ static void refuse_velocity(const ingest *in, struct request *r, enum velocity_l
 		"this number's country in a minute",
 	};
 
-	r->status = SMSQ__ACK_STATUS__ACK_REJECTED;
+	r->status = held ? SMSQ__ACK_STATUS__ACK_ACCEPTED : SMSQ__ACK_STATUS__ACK_REJECTED;
 	r->reason = l <= VELOCITY_NUMBER_DAY	 ? SMSQ__REASON__REASON_VELOCITY_NUMBER
 		    : l <= VELOCITY_RANGE_HOUR ? SMSQ__REASON__REASON_VELOCITY_RANGE
 					       : SMSQ__REASON__REASON_VELOCITY_COUNTRY;
 	snprintf(r->detail, sizeof(r->detail),
 		 "velocity.%s: %u messages to %s is the most the pool sends (SMS pumping "
-		 "protection); nothing stored", velocity_limit_name(l),
+		 "protection); %s", velocity_limit_name(l),
 		 velocity_limit_value(in->o.velocity, l),
-		 (unsigned)l < VELOCITY_LIMIT_COUNT ? what[l] : "?");
+		 (unsigned)l < VELOCITY_LIMIT_COUNT ? what[l] : "?",
+		 held ? "stored held: not sent unless an operator releases it" : "nothing stored");
 }
 
 /* Empty b; it counts as not stored until a committer says otherwise. */
@@ -315,7 +328,8 @@ ingest *ingest_new(const struct ingest_opts *o, store *st, char *err, size_t err
 	if (in->st == NULL)
 		goto fail;
 	if (velocity_ingest_on(o->velocity)) {
-		struct store_admit a = { admit_velocity, undo_velocity, o->velocity };
+		struct store_admit a = { admit_velocity, undo_velocity, o->velocity, o->velocity_hold,
+					 hold_name };
 
 		store_set_admit(in->st, &a);
 	}
@@ -601,8 +615,9 @@ static void report_suppressed(ingest *in, int64_t now_ms)
 		 INGEST_REJECT_LINES_PER_S, by);
 }
 
-/* Log r's rejection, its key and detail cut short (log_write() escapes
- * them), unless over the limit of lines a second: then count it. */
+/* Log r's rejection (or, accepted with a reason, its hold), its key and
+ * detail cut short (log_write() escapes them), unless over the limit of
+ * lines a second: then count it. */
 static void log_reject(ingest *in, const struct request *r)
 {
 	char key[LOG_VALUE_MAX], detail[INGEST_LOG_DETAIL_MAX];
@@ -618,10 +633,11 @@ static void log_reject(ingest *in, const struct request *r)
 					      : INGEST_REASON_SLOTS - 1]++;
 		return;
 	}
-	log_info("%s: status=rejected reason=%s detail=\"%s\"",
+	log_info("%s: status=%s reason=%s detail=\"%s\"",
 		 r->ev && r->ev->idempotency_key[0]
 			 ? log_value(key, sizeof(key), r->ev->idempotency_key)
 			 : "-",
+		 r->status == SMSQ__ACK_STATUS__ACK_ACCEPTED ? "held" : "rejected",
 		 validate_reason_name(r->reason), log_value(detail, sizeof(detail), r->detail));
 }
 
@@ -741,6 +757,8 @@ static void count_request(struct counters_data *ctr, const struct request *r)
 	switch (r->status) {
 	case SMSQ__ACK_STATUS__ACK_ACCEPTED:
 		counters_add(&ctr->accepted, 1);
+		if (why != 0)
+			counters_add(&ctr->held[why], 1); /* stored held: the limit's reason */
 		break;
 	case SMSQ__ACK_STATUS__ACK_DUPLICATE:
 		counters_add(&ctr->duplicate, 1);
@@ -778,8 +796,12 @@ static int answer_batch(ingest *in, struct batch *b)
 			if (b->rc == STORE_OK) {
 				struct store_new *m = &b->items[r->store_idx];
 
-				if (m->result == STORE_INGEST_REFUSED) {
-					refuse_velocity(in, r, (enum velocity_limit)m->refused);
+				if (m->result == STORE_INGEST_REFUSED ||
+				    m->result == STORE_INGEST_HELD) {
+					refuse_velocity(in, r, (enum velocity_limit)m->refused,
+							m->result == STORE_INGEST_HELD);
+					if (m->result == STORE_INGEST_HELD)
+						r->message_id = m->id;
 				} else {
 					r->status = m->result == STORE_INGEST_ACCEPTED
 							    ? SMSQ__ACK_STATUS__ACK_ACCEPTED
@@ -797,6 +819,8 @@ static int answer_batch(ingest *in, struct batch *b)
 		switch (r->status) {
 		case SMSQ__ACK_STATUS__ACK_ACCEPTED:
 			in->counts.accepted++;
+			if (r->reason != 0)
+				log_reject(in, r); /* stored held */
 			break;
 		case SMSQ__ACK_STATUS__ACK_DUPLICATE:
 			in->counts.duplicate++;

@@ -53,6 +53,8 @@ struct ingest_opts {
 					 when the patient was told nothing of the booking */
 	velocity *velocity;           /* the velocity limits (store/velocity.h), borrowed
 					 for the ingest's life; NULL: none */
+	int velocity_hold;            /* 1: an event over a limit is stored held (ACCEPTED,
+					 its reason the limit's), not refused */
 };
 
 /* Counters since start, for logs and tests. */

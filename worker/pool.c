@@ -10,7 +10,10 @@
  * time.  The master never touches ZeroMQ or LMDB after fork: before any
  * fork it opens the store once, to fail fast on a bad directory, and the
  * pacing file, so that the file and its disk blocks exist before a disk
- * fills up; it closes both.
+ * fills up; it closes both.  It keeps two mappings its children inherit:
+ * the counters and the velocity table (shared memory, loaded from the data
+ * directory at start, saved there every POOL_VELOCITY_SAVE_MS and once all
+ * children have exited).
  *
  * Each producer connection is a descriptor of the process that binds the
  * ingest endpoint, and ZeroMQ bounds their number by nothing else
@@ -100,6 +103,7 @@
 #define POOL_TICK_MS 100
 #define POOL_LOCK_WAIT_MS 5000 /* wait for a dying pool's lock */
 #define POOL_BROKER_STOP_MS 3000
+#define POOL_VELOCITY_SAVE_MS (5 * 60 * 1000) /* the velocity counts saved this often */
 #define POOL_BACKEND_MAX 100  /* ipc path limit (sun_path) with margin */
 #define POOL_RELOAD_SETTLE_MS 500 /* a reload stops the next worker once the new one
 				     has run this long */
@@ -133,6 +137,8 @@ struct pool {
 	int receiver_slot;          /* the receipt endpoint's slot, or 0: none */
 	counters *ctr;              /* the shared counters, mapped before any fork (children
 				       inherit the mapping and count into their own shard) */
+	velocity_table *vt;         /* the velocity counts, the same way (shared memory) */
+	int64_t velocity_save_ms;   /* when to save them next (monotonic) */
 	int has_broker;             /* more than one worker takes events */
 	int stopping;               /* graceful stop under way */
 	int64_t stop_deadline_ms;   /* then SIGKILL */
@@ -293,7 +299,7 @@ static void spawn(struct pool *p, int i)
 		      : worker_run(p->cfg, i,
 				   p->has_broker && i <= p->n_backends ? p->backends[i - 1]
 									: p->cfg->ingest_endpoint,
-				   !p->has_broker, i == p->n_workers, counters_mine(p->ctr)));
+				   !p->has_broker, i == p->n_workers, counters_mine(p->ctr), p->vt));
 	}
 	if (p->slots[i].started_ms != 0 && !p->slots[i].reloading)
 		counters_add(&counters_mine(p->ctr)->worker_restarts, 1);
@@ -507,9 +513,6 @@ static int sync_pauses(const struct config *cfg, const struct store_opts *so)
 	store *st = store_open(so, err, sizeof(err));
 	int n_paused;
 	pace *pc;
-	velocity *vel;
-	struct velocity_limits vl;
-
 	if (st == NULL) {
 		log_error("%s", err);
 		return -1;
@@ -520,15 +523,6 @@ static int sync_pauses(const struct config *cfg, const struct store_opts *so)
 	store_close(&st);
 	if (n_paused < 0)
 		return -1;
-	/* The velocity counts' file with its disk blocks, once, before any
-	 * worker maps it: a full disk fails the start, not a worker. */
-	config_velocity_limits(cfg, &vl);
-	vel = velocity_open(cfg->store_dir, (uint64_t)cfg->velocity_slots, &vl, err, sizeof(err));
-	if (vel == NULL) {
-		log_error("%s", err);
-		return -1;
-	}
-	velocity_close(&vel);
 	pc = pace_open(cfg->store_dir, err, sizeof(err));
 	if (pc == NULL) {
 		log_error("%s", err);
@@ -554,7 +548,7 @@ static int prepare_files(struct pool *p)
 		.record_ceiling = 1,
 		.seal_key = CONFIG_STORE_KEY(p->cfg),
 	};
-	char err[512];
+	char err[512], note[PATH_MAX + 200];
 
 	if (sync_pauses(p->cfg, &so) != 0)
 		return -1;
@@ -565,7 +559,28 @@ static int prepare_files(struct pool *p)
 		log_error("%s", err);
 		return -1;
 	}
+	p->vt = velocity_table_new(p->cfg->store_dir, (uint64_t)p->cfg->velocity_slots,
+				   clock_wall_ms(), note, sizeof(note), err, sizeof(err));
+	if (p->vt == NULL) {
+		log_error("%s", err);
+		counters_close(&p->ctr);
+		return -1;
+	}
+	if (note[0] != '\0')
+		log_info("velocity: %s", note);
+	p->velocity_save_ms = clock_mono_ms() + POOL_VELOCITY_SAVE_MS;
 	return 0;
+}
+
+/* Save the velocity counts (now and then, and at the stop); a failure is
+ * logged and the last save stays. */
+static void save_velocity(struct pool *p)
+{
+	char err[512];
+
+	if (velocity_table_save(p->vt, clock_wall_ms(), err, sizeof(err)) != 0)
+		log_error("velocity: %s", err);
+	p->velocity_save_ms = clock_mono_ms() + POOL_VELOCITY_SAVE_MS;
 }
 
 /* Raise the soft descriptor limit to the hard one, and say what it is. */
@@ -816,6 +831,8 @@ int pool_run(const struct config *cfg, const struct config_source *src)
 				if (p.slots[i].pid == 0 && now >= p.slots[i].restart_at_ms)
 					spawn(&p, i);
 			roll(&p, now);
+			if (now >= p.velocity_save_ms)
+				save_velocity(&p);
 			counters_set(&counters_mine(p.ctr)->workers_running, (uint64_t)running(&p, 0));
 			continue;
 		}
@@ -845,6 +862,8 @@ int pool_run(const struct config *cfg, const struct config_source *src)
 				p.slots[i].pid = 0;
 	}
 	counters_set(&counters_mine(p.ctr)->workers_running, 0);
+	save_velocity(&p);
+	velocity_table_destroy(&p.vt);
 	counters_close(&p.ctr);
 	log_info("pool stopped");
 	free(p.slots);

@@ -135,7 +135,7 @@ static int start_ingest(const struct ingest_opts *io, store *st, ingest **in, in
 }
 
 int worker_run(const struct config *cfg, int index, const char *endpoint, int router, int purges,
-	       struct counters_data *ctr)
+	       struct counters_data *ctr, velocity_table *vt)
 {
 	struct store_opts so = {
 		.dir = cfg->store_dir,
@@ -195,12 +195,13 @@ int worker_run(const struct config *cfg, int index, const char *endpoint, int ro
 		goto out;
 	}
 	config_velocity_limits(cfg, &vl);
-	vel = velocity_open(cfg->store_dir, (uint64_t)cfg->velocity_slots, &vl, err, sizeof(err));
+	vel = velocity_open(vt, &vl, err, sizeof(err));
 	if (vel == NULL) {
 		log_error("%s", err);
 		goto out;
 	}
 	io.velocity = vel;
+	io.velocity_hold = strcmp(cfg->velocity_over_limit, "hold") == 0;
 	/* Workers 1 .. ingest.workers take events: with LMDB's one writer at
 	 * a time, more ingesting workers mostly wait on each other's commits
 	 * (etc/smsq.conf, ingest.workers). */

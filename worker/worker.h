@@ -14,6 +14,7 @@
 #define SMSQ_WORKER_H
 
 #include "store/counters.h"
+#include "store/velocity.h"
 #include "worker/config.h"
 #include "common/attrs.h"
 
@@ -29,9 +30,10 @@
  * With purges set (the pool's last worker: with several, one that takes
  * no events by default) it also purges what the retention allows.
  * Ingest and dispatch count into ctr (its shard of the pool's shared
- * counters; may be NULL).  Returns the process exit code. */
+ * counters; may be NULL).  The velocity limits count in vt (the pool's
+ * table, inherited from the master).  Returns the process exit code. */
 int worker_run(const struct config *cfg, int index, const char *endpoint, int router, int purges,
-	       struct counters_data *ctr)
+	       struct counters_data *ctr, velocity_table *vt)
 	SMSQ_WARN_UNUSED;
 
 #endif
