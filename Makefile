@@ -55,7 +55,7 @@ ALL_CFLAGS := -std=gnu11 -g $(OPTFLAGS) $(WARN) -MMD -MP -I. -I$(GEN) $(PATHS) $
 ALL_CXXFLAGS := -std=gnu++17 -g $(OPTFLAGS) $(filter-out -Wstrict-prototypes -Wmissing-prototypes,$(WARN)) \
 	-MMD -MP -I. -I$(GEN) $(CPPFLAGS) $(CXXFLAGS)
 ALL_LDFLAGS := $(OPTFLAGS) -Wl,--as-needed $(LDFLAGS)
-LIBS := -lzmq -lcurl -llmdb -lprotobuf-c -ljansson -linih -lmicrohttpd -lcrypto -lsodium \
+LIBS := -lzmq -lcurl -llmdb -lprotobuf-c -ljansson -linih -lmicrohttpd -lcrypto -lsodium -lhiredis \
 	-lphonenumber -lprotobuf -lre2 -licui18n -licuuc -lstdc++ -lm
 
 ifeq ($(V),1)

@@ -9,11 +9,13 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "store/counters.h"
 #include "store/pace.h"
 #include "watch/drain.h"
 #include "watch/report.h"
@@ -42,9 +44,11 @@ static void fmt_duration(char *out, size_t len, double s)
 }
 
 /* A provider as top shows it: "limit 100/s, provider allows ~20/s
- * [misconfigured: http 401]".  Returns how many of its parts are out of the
- * ordinary (a lower rate, a state): 0 for "limit 100/s" alone. */
-static int provider_state(const struct pace_view *v, char *out, size_t len)
+ * [misconfigured: http 401]"; on_share: processes pacing it on this
+ * node's share (pace.shared not answering).  Returns how many of its parts
+ * are out of the ordinary (a lower rate, a state): 0 for "limit 100/s"
+ * alone. */
+static int provider_state(const struct pace_view *v, uint64_t on_share, char *out, size_t len)
 {
 	int odd = 0;
 	size_t n = (size_t)snprintf(out, len, "limit %.0f/s", v->units_per_s);
@@ -62,12 +66,15 @@ static int provider_state(const struct pace_view *v, char *out, size_t len)
 		ADD(" [circuit open]");
 	if (v->blocked_ms > 0)
 		ADD(" [held %lld ms]", (long long)v->blocked_ms);
+	if (on_share > 0)
+		ADD(" [on this node's share: pace.shared not answering]");
 #undef ADD
 	return odd;
 }
 
 static void draw(const struct top_opts *o, const struct store_stats *s, double rate,
-		 const char *eta, const struct pace_view *pv, int npv, int first)
+		 const char *eta, const struct pace_view *pv, int npv, const uint64_t *on_share,
+		 int first)
 {
 	uint64_t done = drain_done_of(s);
 	uint64_t all = done + s->waiting;
@@ -90,7 +97,7 @@ static void draw(const struct top_opts *o, const struct store_stats *s, double r
 		for (int i = 0; i < npv; i++) {
 			char st[TOP_STATE_MAX];
 
-			if (provider_state(&pv[i], st, sizeof(st)) > 0)
+			if (provider_state(&pv[i], on_share[pv[i].slot], st, sizeof(st)) > 0)
 				printf(" %s=%s", pv[i].name, st);
 		}
 		printf("\n");
@@ -114,7 +121,7 @@ static void draw(const struct top_opts *o, const struct store_stats *s, double r
 	for (int i = 0; i < npv; i++) {
 		char st[TOP_STATE_MAX];
 
-		(void)provider_state(&pv[i], st, sizeof(st));
+		(void)provider_state(&pv[i], on_share[pv[i].slot], st, sizeof(st));
 		printf("%s%s %s", i ? ", " : "", pv[i].name, st);
 	}
 	printf("%s\n", npv == 0 ? "-" : "");
@@ -123,8 +130,20 @@ static void draw(const struct top_opts *o, const struct store_stats *s, double r
 	fflush(stdout);
 }
 
-int top_run(store *st, const struct top_opts *o)
+/* Processes on their node's share, by pacing slot (zeros without the
+ * counters file, or c NULL). */
+static void shares(const char *dir, struct counters_data *c, uint64_t *on_share)
 {
+	memset(on_share, 0, PACE_MAX_SLOTS * sizeof(*on_share));
+	if (c == NULL || counters_read(dir, c) != 1)
+		return;
+	for (int p = 0; p < PACE_MAX_SLOTS; p++)
+		on_share[p] = c->prov[p].shared_down;
+}
+
+static int top_loop(store *st, const struct top_opts *o, struct counters_data *c)
+{
+	uint64_t on_share[PACE_MAX_SLOTS];
 	struct drain dr;
 	int first = 1, seen_work = 0;
 	int64_t start = clock_mono_ms();
@@ -182,7 +201,8 @@ int top_run(store *st, const struct top_opts *o)
 			snprintf(eta, sizeof(eta), "time left: measuring");
 			break;
 		}
-		draw(o, &s, ev.rate, eta, pv, npv, first);
+		shares(o->dir, c, on_share);
+		draw(o, &s, ev.rate, eta, pv, npv, on_share, first);
 		first = 0;
 		if (ev.due > 0)
 			seen_work = 1;
@@ -194,4 +214,13 @@ int top_run(store *st, const struct top_opts *o)
 		nanosleep(&ts, NULL);
 	}
 	return 0;
+}
+
+int top_run(store *st, const struct top_opts *o)
+{
+	struct counters_data *c = calloc(1, sizeof(*c)); /* NULL: shown without */
+	int rc = top_loop(st, o, c);
+
+	free(c);
+	return rc;
 }

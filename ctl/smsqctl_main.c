@@ -176,6 +176,29 @@ static const char *const velocity_names[VELOCITY_SEEN] = {
 	"dispatch_number_per_day", "held_number", "held_range", "held_country",
 };
 
+/* What pace.shared did for each pacing slot (the counters). */
+struct shared_seen {
+	uint64_t trips;  /* round trips to the Redis server */
+	uint64_t units;  /* units it granted */
+	uint64_t down;   /* processes pacing on the node's share now */
+};
+
+/* 1 with out[PACE_MAX_SLOTS] filled, 0 without a counters file (zeros). */
+static int read_shared(const char *dir, struct shared_seen *out)
+{
+	struct counters_data *c = calloc(1, sizeof(*c));
+	int known = c != NULL && counters_read(dir, c) == 1;
+
+	memset(out, 0, PACE_MAX_SLOTS * sizeof(*out));
+	for (int p = 0; known && p < PACE_MAX_SLOTS; p++) {
+		out[p].trips = c->prov[p].shared_trips;
+		out[p].units = c->prov[p].shared_units;
+		out[p].down = c->prov[p].shared_down;
+	}
+	free(c);
+	return known;
+}
+
 /* The counters file's receipts and velocity refusals (r->known 0: none). */
 static void read_receipts(const char *dir, struct receipts_seen *r)
 {
@@ -275,9 +298,13 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 	printf("\n           %.1f MiB left on the filesystem of %.1f MiB\n",
 	       (double)s->disk_avail_bytes / 1048576.0, (double)s->disk_total_bytes / 1048576.0);
 	struct pace_view pv[PACE_MAX_SLOTS];
+	struct shared_seen sh[PACE_MAX_SLOTS];
 	int npv = pace_list(dir, pv, PACE_MAX_SLOTS);
 
+	(void)read_shared(dir, sh);
 	for (int i = 0; i < npv; i++) {
+		const struct shared_seen *x = &sh[pv[i].slot];
+
 		printf("provider   %s: limit %.0f/s, paced at %.1f/s", pv[i].name, pv[i].units_per_s,
 		       pv[i].effective_per_s);
 		if (pv[i].throttles > 0)
@@ -288,6 +315,12 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 			printf(", circuit open");
 		if (pv[i].paused)
 			printf(", PAUSED");
+		if (x->trips > 0)
+			printf(", shared: %llu units in %llu round trips",
+			       (unsigned long long)x->units, (unsigned long long)x->trips);
+		if (x->down > 0)
+			printf(", ON THIS NODE'S SHARE (pace.shared not answering %llu process(es))",
+			       (unsigned long long)x->down);
 		printf("\n");
 	}
 	for (int i = 0; i < pa->n; i++)
@@ -309,15 +342,19 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 		       "store_full; sending goes on\n");
 }
 
-/* The providers as the pacing file has them (the pool's own view). */
+/* The providers as the pacing file has them (the pool's own view), with
+ * what pace.shared did for each (the counters, null without them). */
 static json_t *providers_json(const char *dir)
 {
 	struct pace_view pv[PACE_MAX_SLOTS];
+	struct shared_seen sh[PACE_MAX_SLOTS];
 	int n = pace_list(dir, pv, PACE_MAX_SLOTS);
+	int known = read_shared(dir, sh);
 	json_t *arr = json_array();
 
 	for (int i = 0; arr != NULL && i < n; i++) {
-		json_t *o = json_pack("{s:s, s:f, s:f, s:f, s:I, s:s, s:I, s:s?, s:b}", "name",
+		const struct shared_seen *x = &sh[pv[i].slot];
+		json_t *o = json_pack("{s:s, s:f, s:f, s:f, s:I, s:s, s:I, s:s?, s:b, s:o}", "name",
 				      pv[i].name,
 				      "limit_per_s", pv[i].units_per_s, "allowed_per_s",
 				      pv[i].effective_per_s, "ceiling_per_s", pv[i].ceiling_per_s,
@@ -325,7 +362,12 @@ static json_t *providers_json(const char *dir)
 				      pv[i].circuit_open ? "open" : "closed", "held_ms",
 				      (json_int_t)pv[i].blocked_ms, "misconfigured",
 				      pv[i].misconfigured ? pv[i].reason : NULL, "paused",
-				      pv[i].paused);
+				      pv[i].paused, "shared",
+				      known ? json_pack("{s:I, s:I, s:I}", "round_trips",
+							(json_int_t)x->trips, "units",
+							(json_int_t)x->units, "fallback_processes",
+							(json_int_t)x->down)
+					    : json_null());
 
 		if (o == NULL || json_array_append_new(arr, o) != 0) {
 			json_decref(arr);

@@ -92,6 +92,10 @@ struct counters_hist {
 /* One provider's counters (by pacing slot). */
 struct counters_prov {
 	uint64_t requests[COUNTERS_HTTP_COUNT]; /* requests answered, by class */
+	uint64_t shared_trips;                  /* round trips to pace.shared's server */
+	uint64_t shared_units;                  /* units it granted */
+	uint64_t shared_down;                   /* gauge: 1 while this process paces on its
+						   share (pace.shared unanswered) */
 	uint64_t sent;                          /* messages the provider took */
 	uint64_t sent_units;                    /* their pacing units (messages or segments) */
 	uint64_t failed[COUNTERS_FAIL_COUNT];   /* messages failed for good, by reason */

@@ -55,7 +55,6 @@
 #define PACE_MAGIC 0x534d5351504143ULL /* "SMSQPAC" */
 #define PACE_VERSION 4
 #define PACE_NAME_MAX 32
-#define PACE_JITTER_NS 25000000LL      /* burst held back for arrival jitter: 25 ms */
 #define MS_NS 1000000LL
 #define S_NS 1000000000LL
 #define PACE_CUT_NUM 4                 /* a throttle cuts the rate to 4/5 */

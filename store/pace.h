@@ -68,6 +68,7 @@ typedef struct pace pace;
 #define PACE_WINDOW_S 5             /* seconds of answers the circuit looks at */
 #define PACE_MISCONF_MAX_S 5        /* longest wait between probes of a misconfigured provider */
 #define PACE_CEIL_FORGET_S 300      /* a ceiling not met again for this long is forgotten */
+#define PACE_JITTER_NS 25000000LL   /* burst held back for arrival jitter: 25 ms */
 
 /* Limits of one provider. */
 struct pace_limits {

@@ -287,6 +287,58 @@ class Fake(Proc):
         return p
 
 
+class Redis(Proc):
+    """redis-server on a free loopback port, nothing saved to disk (for
+    pace.shared).  stop() ends it; pause()/resume() freeze it (SIGSTOP,
+    SIGCONT) as a stalled server; start() again takes the same port."""
+
+    def __init__(self, run_dir, name="redis"):
+        super().__init__(os.path.join(run_dir, "%s.log" % name))
+        self.dir = os.path.join(run_dir, name)
+        self.port = free_port()
+        self.addr = "redis://127.0.0.1:%d" % self.port
+
+    def start(self, timeout_s=30):
+        os.makedirs(self.dir, exist_ok=True)
+        self.spawn(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                    "--save", "", "--appendonly", "no", "--dir", self.dir,
+                    "--loglevel", "warning"])
+        wait_for(self.ping, timeout_s, "redis-server on port %d" % self.port)
+        return self
+
+    def ping(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def command(self, *args):
+        """One command (RESP); the first line of its answer."""
+        req = b"*%d\r\n" % len(args) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(req)
+            return s.recv(4096).split(b"\r\n")[0].decode()
+
+    def pause(self):
+        self.send(signal.SIGSTOP)
+
+    def resume(self):
+        self.send(signal.SIGCONT)
+
+
+def busiest_1s(times):
+    """Most of times (sorted, in ms) within 1000 consecutive milliseconds."""
+    best = i = 0
+    for j in range(len(times)):
+        while times[j] - times[i] >= 1000:
+            i += 1
+        best = max(best, j - i + 1)
+    return best
+
+
 def write_config(path, options=None, providers=(), header="; generated"):
     """A configuration file: options {"section.name": value} and providers
     [(name, {option: value})] in failover order.  Returns its text."""

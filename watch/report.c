@@ -464,6 +464,17 @@ static void metrics_providers(const struct watch_view *v, FILE *f)
 	head(f, "smsq_provider_held_seconds_total", "counter",
 	     "Time the provider was held by Retry-After and 503 holds.");
 	EACH prov_double(f, "smsq_provider_held_seconds_total", NAME(i), v->prov[i].held_s);
+	head(f, "smsq_pace_shared_round_trips_total", "counter",
+	     "Round trips to the pace.shared Redis server for the provider's account (answered "
+	     "or not).");
+	EACH prov_u64(f, "smsq_pace_shared_round_trips_total", NAME(i), P(i)->shared_trips);
+	head(f, "smsq_pace_shared_units_total", "counter",
+	     "Units the pace.shared server granted this pool for the provider's account.");
+	EACH prov_u64(f, "smsq_pace_shared_units_total", NAME(i), P(i)->shared_units);
+	head(f, "smsq_pace_shared_fallback", "gauge",
+	     "Processes pacing the provider on this node's share "
+	     "(pace.shared_fallback_percent): the pace.shared server does not answer them.");
+	EACH prov_u64(f, "smsq_pace_shared_fallback", NAME(i), P(i)->shared_down);
 	head(f, "smsq_provider_throttle_episodes_total", "counter",
 	     "Times throttling cut the provider's pace rate.");
 	EACH prov_u64(f, "smsq_provider_throttle_episodes_total", NAME(i), v->prov[i].throttles);

@@ -19,6 +19,7 @@
 #include "common/secret.h"
 #include "common/num.h"
 #include "common/xalloc.h"
+#include "store/pace_shared.h"
 #include "store/velocity.h"
 #include "text/prepare.h"
 #include "worker/auth.h"
@@ -138,6 +139,18 @@ static const struct opt opts[] = {
 	{ "receipts.expect_s", OPT_LONG, "3600", 1, 2592000, F(receipts_expect_s),
 	  "a message sent this long ago with no delivery report is counted as having none "
 	  "(stats, metrics)" },
+	{ "pace.shared", OPT_STR, "", 0, 0, F(pace_shared),
+	  "a Redis server (redis://HOST[:PORT] or unix:/PATH) that holds each provider account's "
+	  "pace for every node sending through it (under its section's name); empty = this pool "
+	  "alone" },
+	{ "pace.shared_password", OPT_STR, "", 0, 0, F(pace_shared_password),
+	  "the Redis server's password (AUTH; never logged); or pace.shared_password_file = PATH" },
+	{ "pace.shared_fallback_percent", OPT_LONG, "50", 1, 100, F(pace_shared_fallback_percent),
+	  "while the Redis server does not answer, each provider is paced at this percent of its "
+	  "limit here (this node's share: the nodes of one account should not add up to more than "
+	  "100)" },
+	{ "pace.shared_timeout_ms", OPT_LONG, "50", 5, 5000, F(pace_shared_timeout_ms),
+	  "how long a round trip to the Redis server may take before it counts as down" },
 	{ "dispatch.lease_ms", OPT_LONG, "30000", 1000, 3600000, F(dispatch_lease_ms),
 	  "a leased message is invisible to other workers this long (renewed while sending)" },
 	{ "dispatch.queue_max", OPT_LONG, "2048", 1, 4096, F(dispatch_queue_max),
@@ -380,7 +393,8 @@ static int secret_name(const char *name)
 
 	if (strncmp(name, "provider.", 9) == 0)
 		return dot != NULL && strcmp(dot + 1, "token") == 0;
-	return strcmp(name, "outcomes.secret") == 0 || strcmp(name, "receipts.token") == 0;
+	return strcmp(name, "outcomes.secret") == 0 || strcmp(name, "receipts.token") == 0 ||
+	       strcmp(name, "pace.shared_password") == 0;
 }
 
 /* NAME_file = PATH: the secret option NAME from the file at PATH
@@ -620,6 +634,15 @@ int config_warn_insecure(const struct config *cfg)
 			 "provider accounts", cfg->ingest_endpoint);
 		n++;
 	}
+	if (cfg->pace_shared[0] != '\0' && cfg->pace_shared_password[0] == '\0' &&
+	    strncmp(cfg->pace_shared, "unix:", 5) != 0 &&
+	    strncmp(cfg->pace_shared, "redis://127.", 12) != 0 &&
+	    strncmp(cfg->pace_shared, "redis://localhost", 17) != 0 &&
+	    strncmp(cfg->pace_shared, "redis://[::1]", 13) != 0) {
+		log_warn("pace.shared: %s without a password (pace.shared_password): anyone who "
+			 "reaches it can stop or speed up this pool's sending", cfg->pace_shared);
+		n++;
+	}
 	return n;
 }
 
@@ -803,6 +826,7 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 {
 	enum log_level lvl;
 	enum log_format fmt;
+	char why[256];
 
 	if (log_level_parse(cfg->log_level, &lvl) != 0) {
 		snprintf(err, errlen, "log.level: '%s' is not one of error, warn, info, debug",
@@ -817,6 +841,11 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 	    strcmp(cfg->ingest_cancel_notice, "always") != 0) {
 		snprintf(err, errlen, "ingest.cancel_notice: '%s' is not one of if_told, always",
 			 cfg->ingest_cancel_notice);
+		return -1;
+	}
+	if (cfg->pace_shared[0] != '\0' &&
+	    pace_shared_check_addr(cfg->pace_shared, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "pace.shared: %s", why);
 		return -1;
 	}
 	if (strcmp(cfg->velocity_over_limit, "refuse") != 0 &&
@@ -862,7 +891,6 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
 	if (cfg->metrics_listen[0] != '\0') {
 		struct sockaddr_storage addr;
 		socklen_t alen;
-		char why[256];
 
 		if (addr_parse_listen(cfg->metrics_listen, &addr, &alen, why, sizeof(why)) != 0) {
 			snprintf(err, errlen, "metrics.listen: %s", why);

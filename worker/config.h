@@ -107,6 +107,10 @@ struct config {
 	long velocity_country_per_minute;     /* velocity.country_per_minute: 0 = off */
 	long velocity_slots;                  /* velocity.slots: the shared table's keys */
 	char velocity_over_limit[CONFIG_STR_MAX]; /* velocity.over_limit: refuse|hold */
+	char pace_shared[CONFIG_STR_MAX];     /* pace.shared: the Redis server, or "" */
+	char pace_shared_password[CONFIG_STR_MAX]; /* pace.shared_password: AUTH, or "" */
+	long pace_shared_fallback_percent;    /* pace.shared_fallback_percent: 1..100 */
+	long pace_shared_timeout_ms;          /* pace.shared_timeout_ms */
 	struct config_provider providers[CONFIG_MAX_PROVIDERS]; /* in failover order */
 	int n_providers;                      /* sections seen */
 };

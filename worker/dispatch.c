@@ -48,6 +48,7 @@
 #include "common/xalloc.h"
 #include "store/counters.h"
 #include "store/pace.h"
+#include "store/pace_shared.h"
 #include "provider/provider.h"
 #include "text/gsm.h"
 
@@ -104,6 +105,8 @@ struct prov {
 	int64_t said_hold_ns;          /* when a hold was last logged (mono) */
 	unsigned holds_unsaid;         /* holds since */
 	struct req *free_reqs;         /* this provider's unused request slots */
+	int64_t reservoir;             /* pace.shared: units granted, not yet spent */
+	int64_t usable_ns;             /* from when they may be spent (monotonic) */
 };
 
 /* A message refused with the others of its request (PROVIDER_SPLIT): it goes
@@ -127,6 +130,8 @@ struct dispatch {
 	const struct config *cfg;      /* borrowed */
 	store *st;                     /* borrowed */
 	pace *pace;                    /* shared pacing state */
+	pace_shared *shared;           /* pace.shared: the accounts' pace across nodes, or NULL */
+	int shared_down;               /* pacing on this node's share (no answer from it) */
 	http *http;                    /* libcurl multi */
 	struct prov prov[CONFIG_MAX_PROVIDERS]; /* in failover order */
 	int n_prov;                    /* configured */
@@ -609,6 +614,12 @@ dispatch *dispatch_new(const struct config *cfg, store *st, char *err, size_t er
 	d->pace = pace_open(cfg->store_dir, err, errlen);
 	if (d->pace == NULL)
 		goto fail;
+	if (cfg->pace_shared[0] != '\0') {
+		d->shared = pace_shared_new(cfg->pace_shared, cfg->pace_shared_password,
+					    (int)cfg->pace_shared_timeout_ms, err, errlen);
+		if (d->shared == NULL)
+			goto fail;
+	}
 	d->http = http_new(err, errlen);
 	if (d->http == NULL)
 		goto fail;
@@ -676,6 +687,9 @@ void dispatch_destroy(dispatch **dp)
 	free(d->out_lease);
 	free(d->pend);
 	free(d->alone);
+	for (int i = 0; d->ctr != NULL && i < d->n_prov; i++)
+		counters_set(&d->ctr->prov[d->prov[i].slot].shared_down, 0);
+	pace_shared_destroy(&d->shared);
 	pace_close(&d->pace);
 	free(d);
 	*dp = NULL;
@@ -711,6 +725,8 @@ static void withheld(dispatch *d, struct req *r)
 			 STORE_OUT_RELEASE, 0, NULL, r->provider, r->msgs[i].to,
 			 r->msgs[i].created_ms);
 	pace_refund(d->pace, p->slot, &p->lim, r->units);
+	if (d->shared != NULL && !d->shared_down)
+		p->reservoir += r->units; /* not sent: spent later */
 	if (r->probe)
 		pace_probe_cancel(d->pace, p->slot);
 	d->counts.withheld += r->n;
@@ -795,6 +811,11 @@ static int64_t heed(dispatch *d, struct req *r, const struct provider_response *
 		else if (opened)
 			log_warn("provider %s: circuit open: nothing but failures for a second, or "
 				 "half of its answers lately (%s)", p->conf.name, why);
+		/* The account's other nodes leave it alone as long (they do not
+		 * probe: this node does). */
+		if (opened && d->shared != NULL && !d->shared_down)
+			(void)pace_shared_hold(d->shared, p->conf.name,
+					       (int64_t)p->lim.circuit_open_ms * MS_NS);
 		if (r->probe && healthy && was_misconf)
 			log_info("provider %s: probe answered otherwise: its configuration works, "
 				 "sending again", p->conf.name);
@@ -815,6 +836,10 @@ static int64_t heed(dispatch *d, struct req *r, const struct provider_response *
 		} else {
 			hold_until = pace_unavailable(d->pace, p->slot, now_ns);
 		}
+		/* The account's other nodes hold too (a failure here is the
+		 * next take's to find). */
+		if (d->shared != NULL && !d->shared_down)
+			(void)pace_shared_hold(d->shared, p->conf.name, hold_until - now_ns);
 		/* Said at most once a second, with how many holds since. */
 		p->holds_unsaid++;
 		if (now_ns - p->said_hold_ns >= PACE_SAY_NS) {
@@ -1087,11 +1112,104 @@ static int is_ucs2(const char *text, size_t len)
 	return gsm_analyze(text, len, &gi) == 0 && gi.encoding == GSM_UCS2;
 }
 
+/* ---- pace.shared ---------------------------------------------------------
+ *
+ * With pace.shared, a request's units come from the account's state in
+ * Redis (store/pace_shared.h) as well as from this node's pacing file: the
+ * node's GCRA spreads its own sends, the account's keeps every node
+ * together under the limit.  One round trip per request (a batch of up to
+ * 100 messages for a batching API, one message for the others): the
+ * request's units are taken as they are, or, when the account has none
+ * now, reserved for the time it will (up to DISPATCH_SHARED_AHEAD_S ahead);
+ * the process waits for that time and sends, without asking again, and the
+ * processes that wait together are each given their own time.  The
+ * account's tolerance in Redis is the node's (the burst less
+ * PACE_JITTER_NS of the rate, held back for the jitter of arrivals), and a
+ * request is never larger than it: so the provider's busiest second stays
+ * within the limit and the burst as with one node.  Units granted and not
+ * spent (a request that did not go) serve the next request.  When the
+ * server does not answer, the node paces on its share
+ * (pace.shared_fallback_percent of the limit) until an answer comes again,
+ * tried every PACE_SHARED_RETRY_MS; both changes are logged and the state
+ * is a gauge (counters shared_down). */
+
+#define DISPATCH_SHARED_AHEAD_S 0.5 /* units are reserved at most this far ahead */
+
+/* The limits this node paces p at on its own: its share of the account. */
+static struct pace_limits share_of(const dispatch *d, const struct prov *p)
+{
+	struct pace_limits s = p->lim;
+	double f = (double)d->cfg->pace_shared_fallback_percent / 100.0;
+
+	s.units_per_s *= f;
+	s.burst = (uint32_t)((double)s.burst * f);
+	if (s.requests_per_s > 0)
+		s.requests_per_s *= f;
+	return s;
+}
+
+static void shared_state(dispatch *d, struct prov *p, int down)
+{
+	if (down == d->shared_down)
+		return;
+	d->shared_down = down;
+	if (down)
+		log_warn("pace.shared: %s: no answer (%s): pacing provider %s at %ld %% of its "
+			 "limit until it answers", d->cfg->pace_shared, pace_shared_error(d->shared),
+			 p->conf.name, d->cfg->pace_shared_fallback_percent);
+	else
+		log_info("pace.shared: %s answers again: pacing with the other nodes",
+			 d->cfg->pace_shared);
+	for (int i = 0; d->ctr != NULL && i < d->n_prov; i++)
+		counters_set(&d->ctr->prov[d->prov[i].slot].shared_down, (uint64_t)down);
+}
+
+/* Make p's reservoir hold units: 0 when it does and they may go now (or
+ * the server is down: the node's share then), else ns to wait. */
+static int64_t shared_reserve(dispatch *d, struct prov *p, uint32_t units, int64_t now_ns)
+{
+	struct pace_limits e;
+	double tol;
+	int64_t got, wait = 0, need;
+
+	if (p->reservoir > 0 && now_ns - p->usable_ns > (int64_t)1000000000)
+		p->reservoir = 0; /* a second old: spent now, they would be a burst */
+	if (p->reservoir >= (int64_t)units)
+		return p->usable_ns > now_ns ? p->usable_ns - now_ns : 0;
+	e = pace_effective(d->pace, p->slot, &p->lim, now_ns);
+	tol = (double)e.burst - 1.0 - e.units_per_s * ((double)PACE_JITTER_NS / 1e9);
+	need = (int64_t)units - p->reservoir;
+	got = pace_shared_take(d->shared, p->conf.name, e.units_per_s, tol > 0 ? tol : 0,
+			       (uint32_t)need, (uint32_t)need,
+			       (int64_t)(DISPATCH_SHARED_AHEAD_S * 1e9), &wait);
+	if (d->ctr != NULL) {
+		struct counters_prov *cp = &d->ctr->prov[p->slot];
+
+		counters_add(&cp->shared_trips, 1);
+		counters_add(&cp->shared_units, got > 0 ? (uint64_t)got : 0);
+	}
+	if (got == PACE_SHARED_DOWN) {
+		shared_state(d, p, 1);
+		p->reservoir = 0; /* taken with the others: not the node's own */
+		return 0;
+	}
+	shared_state(d, p, 0);
+	if (got > 0) {
+		if (p->reservoir == 0 || now_ns + wait > p->usable_ns)
+			p->usable_ns = now_ns + wait;
+		p->reservoir += got;
+	}
+	if (p->reservoir >= (int64_t)units)
+		return p->usable_ns > now_ns ? p->usable_ns - now_ns : 0;
+	return wait > 0 ? wait : 1;
+}
+
 /* Start one request to provider pi from the head of the queue.  Returns 0
  * started, >0 ns to wait for pacing tokens, -1 nothing to send. */
 static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 {
 	struct prov *p = &d->prov[pi];
+	struct pace_limits share = d->shared != NULL ? share_of(d, p) : p->lim;
 	struct provider_msg pm[BATCH_MAX];
 	char refs[BATCH_MAX][PROVIDER_REF_MAX];
 	uint32_t units = 0;
@@ -1113,7 +1231,8 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 	 * least one message; it ends before a message whose lease does not
 	 * hold (dropped next), and before one to go alone (which goes alone
 	 * when it heads the queue). */
-	struct pace_limits eff = pace_effective(d->pace, p->slot, &p->lim, now_ns);
+	struct pace_limits eff = pace_effective(d->pace, p->slot, d->shared_down ? &share : &p->lim,
+						now_ns);
 	uint32_t max_units = units_cap(&eff);
 	size_t max_n = probe ? 1 : p->max_batch;
 	int solo = 0;
@@ -1144,12 +1263,16 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 		for (size_t keep = provider_distinct_prefix(pm, n); n > keep; n--)
 			units -= units_of(p, q_at(d, n - 1));
 	}
-	wait = pace_take(d->pace, p->slot, &p->lim, units, now_ns);
+	wait = d->shared != NULL ? shared_reserve(d, p, units, now_ns) : 0;
+	if (wait <= 0)
+		wait = pace_take(d->pace, p->slot, d->shared_down ? &share : &p->lim, units, now_ns);
 	if (wait > 0) {
 		if (probe)
 			pace_probe_cancel(d->pace, p->slot); /* someone may probe later */
 		return wait;
 	}
+	if (d->shared != NULL && !d->shared_down)
+		p->reservoir -= units;
 	if (solo)
 		(void)alone_has(d, q_at(d, 0)->id, now, 1); /* going now: forgotten */
 	r = p->free_reqs;
@@ -1201,6 +1324,8 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 		}
 		provider_request_clear(&r->http);
 		pace_refund(d->pace, p->slot, &p->lim, units);
+		if (d->shared != NULL && !d->shared_down)
+			p->reservoir += units;
 		if (probe)
 			pace_probe_cancel(d->pace, p->slot);
 		r->next_free = p->free_reqs;
