@@ -25,7 +25,7 @@ os.chdir(ROOT)
 
 
 SECTIONS = ["ingest", "dispatch", "pacing", "scale", "recovery", "surge", "rebook", "faults",
-            "steady", "receipts", "curve", "crypt"]
+            "steady", "receipts", "curve", "crypt", "shared"]
 
 
 def env_flag(name):
@@ -54,7 +54,8 @@ if QUICK:
              pool_kill_backlog=100_000,
              surge_events=8_000, surge_seconds=20,
              faults_lower_s=60, faults_events=5_000, faults_key_events=1_000, faults_key_s=10,
-             steady_events=200_000, steady_rate=20_000, crypt_events=50_000)
+             steady_events=200_000, steady_rate=20_000, crypt_events=50_000,
+             shared_events=4_000)
 else:
     P = dict(ingest_events=1_000_000, paced_seconds=10, paced_warmup_s=1, ref_events=1_000_000,
              dispatch_events={"infobip": 200_000, "twilio": 50_000}, scrape_events=1_000_000,
@@ -64,7 +65,8 @@ else:
              pool_kill_backlog=1_000_000,
              surge_events=40_000, surge_seconds=30,
              faults_lower_s=90, faults_events=10_000, faults_key_events=2_000, faults_key_s=30,
-             steady_events=1_500_000, steady_rate=40_000, crypt_events=200_000)
+             steady_events=1_500_000, steady_rate=40_000, crypt_events=200_000,
+             shared_events=20_000)
 
 
 VELOCITY_OPTIONS = OrderedDict([("velocity.range_per_minute", 100_000),

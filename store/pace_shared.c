@@ -4,9 +4,9 @@
  *
  * DESIGN
  *
- * Two scripts, loaded into the server's script cache when a connection
+ * Three scripts, loaded into the server's script cache when a connection
  * opens (SCRIPT LOAD) and run by their SHA1 (EVALSHA; a server that lost
- * them, restarted, gets them again): TAKE and HOLD.  Both read the
+ * them, restarted, gets them again): TAKE, HOLD and LATE.  Both read the
  * server's clock (TIME, microseconds) so that nodes never compare their
  * own clocks.  TAKE is the GCRA of pace.c with a batch: with T the interval
  * between units and tau = burst * T, k units fit now when
@@ -18,7 +18,9 @@
  * round trip for them, and callers that wait together do not wake to take
  * the same units (each was given its own time).  Beyond `ahead`: {0,
  * microseconds until least would fit}, nothing reserved.  Held: {0, until
- * the hold ends}.  Never a part of what the caller needs.  Times are whole microseconds written
+ * the hold ends}.  Never a part of what the caller needs.  LATE moves tat
+ * to at least now + the late request's units: what pace_late() does in the
+ * node's file, for the account.  Times are whole microseconds written
  * with %.0f (a Lua number is a double: exact far beyond 2^51 us), so the
  * state never drifts into exponent notation.  The keys expire a minute
  * after their time has passed: an account nobody uses leaves nothing.
@@ -79,6 +81,17 @@ static const char HOLD_LUA[] =
 	"end\n"
 	"return 0\n";
 
+static const char LATE_LUA[] =
+	"local t = redis.call('TIME')\n"
+	"local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+	"local at = now + tonumber(ARGV[1])\n"
+	"local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+	"if at > tat then\n"
+	"  redis.call('SET', KEYS[1], string.format('%.0f', at), 'PX',\n"
+	"             math.ceil(tonumber(ARGV[1]) / 1000) + 60000)\n"
+	"end\n"
+	"return 0\n";
+
 struct pace_shared {
 	char host[ADDR_MAX];       /* host name or address; "" with a socket path */
 	char path[ADDR_MAX];       /* unix socket path, or "" */
@@ -88,6 +101,7 @@ struct pace_shared {
 	redisContext *c;           /* the connection, or NULL */
 	char take_sha[SHA_LEN + 1]; /* TAKE's SHA1, once loaded */
 	char hold_sha[SHA_LEN + 1]; /* HOLD's */
+	char late_sha[SHA_LEN + 1]; /* LATE's */
 	int64_t retry_ms;          /* monotonic: no try before (after a failure) */
 	uint64_t trips;            /* round trips */
 	char err[256];             /* the last failure */
@@ -193,7 +207,7 @@ static void drop(pace_shared *ps)
 	if (ps->c != NULL)
 		redisFree(ps->c);
 	ps->c = NULL;
-	ps->take_sha[0] = ps->hold_sha[0] = '\0';
+	ps->take_sha[0] = ps->hold_sha[0] = ps->late_sha[0] = '\0';
 	ps->retry_ms = clock_mono_ms() + PACE_SHARED_RETRY_MS;
 }
 
@@ -241,7 +255,15 @@ static int load(pace_shared *ps, const char *lua, char *sha)
 	return rc;
 }
 
-/* A connection with both scripts loaded, or PACE_SHARED_DOWN. */
+static int load_all(pace_shared *ps)
+{
+	if (load(ps, TAKE_LUA, ps->take_sha) != 0 || load(ps, HOLD_LUA, ps->hold_sha) != 0 ||
+	    load(ps, LATE_LUA, ps->late_sha) != 0)
+		return PACE_SHARED_DOWN;
+	return 0;
+}
+
+/* A connection with the scripts loaded, or PACE_SHARED_DOWN. */
 static int ready(pace_shared *ps)
 {
 	redisReply *r;
@@ -273,15 +295,18 @@ static int ready(pace_shared *ps)
 		}
 		freeReplyObject(r);
 	}
-	if (load(ps, TAKE_LUA, ps->take_sha) != 0 || load(ps, HOLD_LUA, ps->hold_sha) != 0)
+	if (load_all(ps) != 0)
 		return PACE_SHARED_DOWN;
 	return 0;
 }
 
-/* EVALSHA sha on the two keys of name (hold_only: its hold key alone) with
- * the arguments; the reply (the caller frees it), or NULL (said, down).  A
- * server that lost the scripts gets them again, once. */
-static redisReply *run(pace_shared *ps, const char *what, int take, const char *name,
+enum script { SCRIPT_TAKE, SCRIPT_HOLD, SCRIPT_LATE };
+
+/* Run script which on the keys of name (TAKE: its state and hold; HOLD:
+ * its hold; LATE: its state) with the arguments; the reply (the caller
+ * frees it), or NULL (said, down).  A server that lost the scripts gets
+ * them again, once. */
+static redisReply *run(pace_shared *ps, const char *what, enum script which, const char *name,
 		       const char *a1, const char *a2, const char *a3, const char *a4,
 		       const char *a5)
 {
@@ -290,19 +315,21 @@ static redisReply *run(pace_shared *ps, const char *what, int take, const char *
 
 		if (ready(ps) != 0)
 			return NULL;
-		if (take)
+		if (which == SCRIPT_TAKE)
 			r = redisCommand(ps->c,
 					 "EVALSHA %s 2 smsq:{%s}:tat smsq:{%s}:hold %s %s %s %s %s",
 					 ps->take_sha, name, name, a1, a2, a3, a4, a5);
-		else
+		else if (which == SCRIPT_HOLD)
 			r = redisCommand(ps->c, "EVALSHA %s 1 smsq:{%s}:hold %s", ps->hold_sha,
+					 name, a1);
+		else
+			r = redisCommand(ps->c, "EVALSHA %s 1 smsq:{%s}:tat %s", ps->late_sha,
 					 name, a1);
 		ps->trips++;
 		if (r != NULL && r->type == REDIS_REPLY_ERROR && again == 0 &&
 		    strncmp(r->str, "NOSCRIPT", 8) == 0) {
 			freeReplyObject(r);
-			if (load(ps, TAKE_LUA, ps->take_sha) != 0 ||
-			    load(ps, HOLD_LUA, ps->hold_sha) != 0)
+			if (load_all(ps) != 0)
 				return NULL;
 			continue;
 		}
@@ -350,7 +377,7 @@ int64_t pace_shared_take(pace_shared *ps, const char *name, double units_per_s, 
 	snprintf(lo, sizeof(lo), "%" PRIu32, least);
 	snprintf(hi, sizeof(hi), "%" PRIu32, most);
 	snprintf(ah, sizeof(ah), "%" PRId64, ahead_ns > 0 ? ahead_ns / 1000 : 0);
-	r = run(ps, "take", 1, name, t, tau, lo, hi, ah);
+	r = run(ps, "take", SCRIPT_TAKE, name, t, tau, lo, hi, ah);
 	if (r == NULL)
 		return PACE_SHARED_DOWN;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
@@ -377,7 +404,24 @@ int pace_shared_hold(pace_shared *ps, const char *name, int64_t hold_ns)
 	if (!name_ok(ps, name))
 		return PACE_SHARED_DOWN;
 	snprintf(us, sizeof(us), "%" PRId64, hold_ns / 1000);
-	r = run(ps, "hold", 0, name, us, NULL, NULL, NULL, NULL);
+	r = run(ps, "hold", SCRIPT_HOLD, name, us, NULL, NULL, NULL, NULL);
+	if (r == NULL)
+		return PACE_SHARED_DOWN;
+	freeReplyObject(r);
+	return 0;
+}
+
+int pace_shared_late(pace_shared *ps, const char *name, double units_per_s, uint32_t units)
+{
+	char us[32];
+	redisReply *r;
+
+	if (units == 0 || units_per_s <= 0)
+		return 0;
+	if (!name_ok(ps, name))
+		return PACE_SHARED_DOWN;
+	snprintf(us, sizeof(us), "%.0f", (double)units * 1e6 / units_per_s);
+	r = run(ps, "late", SCRIPT_LATE, name, us, NULL, NULL, NULL, NULL);
 	if (r == NULL)
 		return PACE_SHARED_DOWN;
 	freeReplyObject(r);

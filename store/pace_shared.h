@@ -71,6 +71,15 @@ int64_t pace_shared_take(pace_shared *ps, const char *name, double units_per_s, 
  */
 int pace_shared_hold(pace_shared *ps, const char *name, int64_t hold_ns);
 
+/*
+ * A request of units taken from account name is leaving only now, late
+ * (its worker stalled): the account's next units come at least units
+ * intervals from now, so that the requests after it keep their spacing at
+ * the provider (pace_late() for the account).  Returns 0, or
+ * PACE_SHARED_DOWN.
+ */
+int pace_shared_late(pace_shared *ps, const char *name, double units_per_s, uint32_t units);
+
 /* Why the last call returned PACE_SHARED_DOWN (static until the next call). */
 const char *pace_shared_error(const pace_shared *ps);
 

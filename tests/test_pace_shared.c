@@ -201,6 +201,10 @@ static void holds_are_shared(void **state)
 	assert_true(wait > 250 * 1000000LL && wait <= 302 * 1000000LL);
 	sleep_ms(320);
 	assert_int_equal(pace_shared_take(b, "acct3", 1000, 10, 1, 5, 0, &wait), 5);
+	/* A request that left late pushes the account's next units after it. */
+	assert_int_equal(pace_shared_late(a, "acct3", 1000, 50), 0);
+	assert_int_equal(pace_shared_take(b, "acct3", 1000, 10, 1, 1, 0, &wait), 0);
+	assert_true(wait > 35 * 1000000LL && wait <= 52 * 1000000LL); /* 50 ms less the burst */
 	pace_shared_destroy(&a);
 	pace_shared_destroy(&b);
 }

@@ -461,7 +461,13 @@ static int req_may_leave(void *user)
 	 * after it keep their spacing at the provider. */
 	struct prov *p = &r->d->prov[r->provider];
 
-	pace_late(r->d->pace, p->slot, &p->lim, r->units, r->taken_ns, clock_mono_ns());
+	int64_t now_ns = clock_mono_ns();
+
+	pace_late(r->d->pace, p->slot, &p->lim, r->units, r->taken_ns, now_ns);
+	if (r->d->shared != NULL && !r->d->shared_down && now_ns - r->taken_ns > PACE_LATE_NS)
+		(void)pace_shared_late(r->d->shared, p->conf.name,
+				       pace_effective(r->d->pace, p->slot, &p->lim, now_ns).units_per_s,
+				       r->units);
 	return 1;
 }
 
@@ -1125,8 +1131,10 @@ static int is_ucs2(const char *text, size_t len)
  * processes that wait together are each given their own time.  The
  * account's tolerance in Redis is the node's (the burst less
  * PACE_JITTER_NS of the rate, held back for the jitter of arrivals), and a
- * request is never larger than it: so the provider's busiest second stays
- * within the limit and the burst as with one node.  Units granted and not
+ * request is never larger than it; a request that leaves late pushes the
+ * account's next units after it (pace_shared_late(), beside pace_late()):
+ * so the provider's busiest second stays within the limit and the burst as
+ * with one node.  Units granted and not
  * spent (a request that did not go) serve the next request.  When the
  * server does not answer, the node paces on its share
  * (pace.shared_fallback_percent of the limit) until an answer comes again,
