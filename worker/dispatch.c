@@ -1179,6 +1179,7 @@ static int64_t shared_reserve(dispatch *d, struct prov *p, uint32_t units, int64
 	struct pace_limits e;
 	double tol;
 	int64_t got, wait = 0, need;
+	uint64_t trips = pace_shared_round_trips(d->shared);
 
 	if (p->reservoir > 0 && now_ns - p->usable_ns > (int64_t)1000000000)
 		p->reservoir = 0; /* a second old: spent now, they would be a burst */
@@ -1193,7 +1194,8 @@ static int64_t shared_reserve(dispatch *d, struct prov *p, uint32_t units, int64
 	if (d->ctr != NULL) {
 		struct counters_prov *cp = &d->ctr->prov[p->slot];
 
-		counters_add(&cp->shared_trips, 1);
+		/* what went to the server (none while it is left alone) */
+		counters_add(&cp->shared_trips, pace_shared_round_trips(d->shared) - trips);
 		counters_add(&cp->shared_units, got > 0 ? (uint64_t)got : 0);
 	}
 	if (got == PACE_SHARED_DOWN) {
