@@ -66,7 +66,7 @@ class SharedPace(itlib.PoolTest):
         rate, burst = 300, 15
         a = self.node("a", fake, rate, burst)
         b = self.node("b", fake, rate, burst)
-        due = self.events(a, 1500, 1) + self.events(b, 1500, 2)
+        due = self.events(a, 1000, 1) + self.events(b, 1000, 2)
         wait_for(lambda: fake.stats()["accepted"] >= due, 120, "both backlogs sent")
         time.sleep(0.5)
         fs = fake.stats()
@@ -94,7 +94,7 @@ class SharedPace(itlib.PoolTest):
         self.addCleanup(fake.stop)
         rate, burst = 200, 10
         p = self.node("c", fake, rate, burst, {"pace.shared_fallback_percent": 50})
-        due = self.events(p, 3000, 3)
+        due = self.events(p, 2000, 3)
         wait_for(lambda: fake.stats()["accepted"] >= 200, 60, "the drain under way")
         self.redis.stop()
         down_at = time.time() * 1000
