@@ -34,7 +34,7 @@
  * directory mapped shared would do the same but for the page cache's
  * writeback: every page touched is written back within half a minute, and
  * each first write after that faults again for the filesystem, which at a
- * random page per message was most of the cost of counting.  The save
+ * random page per message costs more than the counting itself.  The save
  * copies the memfd's data extents (SEEK_DATA: the pages ever touched, in
  * memory or swapped out) into a sparse file, and the load reinserts every
  * key whose windows are not all past, so a table of another size takes the
