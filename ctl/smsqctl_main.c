@@ -156,9 +156,17 @@ struct paused {
 	int n;
 };
 
-/* What the receipt endpoint counted (the counters file), every provider's
- * summed, and the producers the ingest socket refused. */
-struct receipts_seen {
+/* What pace.shared did for one pacing slot. */
+struct shared_seen {
+	uint64_t trips;  /* round trips to the Redis server */
+	uint64_t units;  /* units it granted */
+	uint64_t down;   /* processes pacing on the node's share now */
+};
+
+/* What stats shows of the counters file, read once: the delivery reports
+ * (every provider's summed), the producers the ingest socket refused, the
+ * velocity limits' refusals and holds, pace.shared by pacing slot. */
+struct counted {
 	int known;                                  /* the file was read */
 	uint64_t result[COUNTERS_RECEIPT_COUNT];    /* reports by result */
 	int counted;                                /* missing is a count made */
@@ -167,6 +175,7 @@ struct receipts_seen {
 	uint64_t producers_refused;                 /* CURVE keys not in the allow-list */
 	uint64_t velocity[VELOCITY_SEEN];           /* refused for SMS pumping, by
 						       velocity_names[] */
+	struct shared_seen shared[PACE_MAX_SLOTS];  /* by pacing slot */
 };
 
 /* What the velocity limits refused (stats "velocity"): events at ingest by
@@ -176,31 +185,8 @@ static const char *const velocity_names[VELOCITY_SEEN] = {
 	"dispatch_number_per_day", "held_number", "held_range", "held_country",
 };
 
-/* What pace.shared did for each pacing slot (the counters). */
-struct shared_seen {
-	uint64_t trips;  /* round trips to the Redis server */
-	uint64_t units;  /* units it granted */
-	uint64_t down;   /* processes pacing on the node's share now */
-};
-
-/* 1 with out[PACE_MAX_SLOTS] filled, 0 without a counters file (zeros). */
-static int read_shared(const char *dir, struct shared_seen *out)
-{
-	struct counters_data *c = calloc(1, sizeof(*c));
-	int known = c != NULL && counters_read(dir, c) == 1;
-
-	memset(out, 0, PACE_MAX_SLOTS * sizeof(*out));
-	for (int p = 0; known && p < PACE_MAX_SLOTS; p++) {
-		out[p].trips = c->prov[p].shared_trips;
-		out[p].units = c->prov[p].shared_units;
-		out[p].down = c->prov[p].shared_down;
-	}
-	free(c);
-	return known;
-}
-
-/* The counters file's receipts and velocity refusals (r->known 0: none). */
-static void read_receipts(const char *dir, struct receipts_seen *r)
+/* The counters file, what stats shows of it (r->known 0: no file). */
+static void read_counted(const char *dir, struct counted *r)
 {
 	struct counters_data *c = calloc(1, sizeof(*c));
 
@@ -225,13 +211,18 @@ static void read_receipts(const char *dir, struct receipts_seen *r)
 	r->velocity[5] = c->held[SMSQ__REASON__REASON_VELOCITY_NUMBER];
 	r->velocity[6] = c->held[SMSQ__REASON__REASON_VELOCITY_RANGE];
 	r->velocity[7] = c->held[SMSQ__REASON__REASON_VELOCITY_COUNTRY];
+	for (int p = 0; p < PACE_MAX_SLOTS; p++) {
+		r->shared[p].trips = c->prov[p].shared_trips;
+		r->shared[p].units = c->prov[p].shared_units;
+		r->shared[p].down = c->prov[p].shared_down;
+	}
 	free(c);
 }
 
 static void print_stats_text(const char *dir, const struct store_stats *s, int64_t now,
-			     const struct paused *pa)
+			     const struct paused *pa, const struct counted *cs)
 {
-	struct receipts_seen rs;
+	const struct counted *rs = cs;
 
 	printf("store      %s\n", dir);
 	printf("waiting    %llu\n", (unsigned long long)s->waiting);
@@ -247,32 +238,31 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 	if (s->outbox > 0 || s->outbox_dropped > 0)
 		printf("outcomes   %llu waiting for the backend, %llu dropped (outbox full)\n",
 		       (unsigned long long)s->outbox, (unsigned long long)s->outbox_dropped);
-	read_receipts(dir, &rs);
-	if (rs.counted || s->receipts_held > 0 || rs.result[COUNTERS_RECEIPT_DELIVERED] > 0 ||
-	    rs.result[COUNTERS_RECEIPT_UNDELIVERED] > 0) {
+	if (rs->counted || s->receipts_held > 0 || rs->result[COUNTERS_RECEIPT_DELIVERED] > 0 ||
+	    rs->result[COUNTERS_RECEIPT_UNDELIVERED] > 0) {
 		printf("receipts   %llu delivered, %llu undelivered, %llu repeated, %llu older, "
 		       "%llu unknown, %llu refused; %llu held for their send\n",
-		       (unsigned long long)rs.result[COUNTERS_RECEIPT_DELIVERED],
-		       (unsigned long long)rs.result[COUNTERS_RECEIPT_UNDELIVERED],
-		       (unsigned long long)rs.result[COUNTERS_RECEIPT_REPEATED],
-		       (unsigned long long)rs.result[COUNTERS_RECEIPT_OLDER],
-		       (unsigned long long)rs.result[COUNTERS_RECEIPT_UNKNOWN],
-		       (unsigned long long)(rs.result[COUNTERS_RECEIPT_FORGED] +
-					    rs.result[COUNTERS_RECEIPT_MALFORMED]),
+		       (unsigned long long)rs->result[COUNTERS_RECEIPT_DELIVERED],
+		       (unsigned long long)rs->result[COUNTERS_RECEIPT_UNDELIVERED],
+		       (unsigned long long)rs->result[COUNTERS_RECEIPT_REPEATED],
+		       (unsigned long long)rs->result[COUNTERS_RECEIPT_OLDER],
+		       (unsigned long long)rs->result[COUNTERS_RECEIPT_UNKNOWN],
+		       (unsigned long long)(rs->result[COUNTERS_RECEIPT_FORGED] +
+					    rs->result[COUNTERS_RECEIPT_MALFORMED]),
 		       (unsigned long long)s->receipts_held);
-		if (rs.counted)
+		if (rs->counted)
 			printf("no report  %llu sent %llu s ago or more with no delivery report "
-			       "(last count)\n", (unsigned long long)rs.missing,
-			       (unsigned long long)rs.expect_s);
+			       "(last count)\n", (unsigned long long)rs->missing,
+			       (unsigned long long)rs->expect_s);
 	}
-	if (rs.known)
+	if (rs->known)
 		printf("velocity   refused at ingest: %llu number, %llu range, %llu country; "
 		       "held: %llu number, %llu range, %llu country; failed at dispatch: %llu "
 		       "number_per_hour, %llu number_per_day\n",
-		       (unsigned long long)rs.velocity[0], (unsigned long long)rs.velocity[1],
-		       (unsigned long long)rs.velocity[2], (unsigned long long)rs.velocity[5],
-		       (unsigned long long)rs.velocity[6], (unsigned long long)rs.velocity[7],
-		       (unsigned long long)rs.velocity[3], (unsigned long long)rs.velocity[4]);
+		       (unsigned long long)rs->velocity[0], (unsigned long long)rs->velocity[1],
+		       (unsigned long long)rs->velocity[2], (unsigned long long)rs->velocity[5],
+		       (unsigned long long)rs->velocity[6], (unsigned long long)rs->velocity[7],
+		       (unsigned long long)rs->velocity[3], (unsigned long long)rs->velocity[4]);
 	printf("withdrawn  %llu superseded, %llu cancelled by an operator; %llu requeued\n",
 	       (unsigned long long)s->superseded_ever, (unsigned long long)s->cancelled_ever,
 	       (unsigned long long)s->requeued_ever);
@@ -298,12 +288,10 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 	printf("\n           %.1f MiB left on the filesystem of %.1f MiB\n",
 	       (double)s->disk_avail_bytes / 1048576.0, (double)s->disk_total_bytes / 1048576.0);
 	struct pace_view pv[PACE_MAX_SLOTS];
-	struct shared_seen sh[PACE_MAX_SLOTS];
 	int npv = pace_list(dir, pv, PACE_MAX_SLOTS);
 
-	(void)read_shared(dir, sh);
 	for (int i = 0; i < npv; i++) {
-		const struct shared_seen *x = &sh[pv[i].slot];
+		const struct shared_seen *x = &cs->shared[pv[i].slot];
 
 		printf("provider   %s: limit %.0f/s, paced at %.1f/s", pv[i].name, pv[i].units_per_s,
 		       pv[i].effective_per_s);
@@ -329,10 +317,10 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 		       (double)(now - pa->p[i].since_ms) / 1000.0,
 		       strcmp(pa->p[i].name, STORE_PAUSE_ALL) == 0 ? "" : " ",
 		       strcmp(pa->p[i].name, STORE_PAUSE_ALL) == 0 ? "" : pa->p[i].name);
-	if (rs.producers_refused > 0)
+	if (rs->producers_refused > 0)
 		printf("REFUSED    %llu producer connections: a CURVE key not in the allow-list "
 		       "(ingest.curve_producers; the log has each key)\n",
-		       (unsigned long long)rs.producers_refused);
+		       (unsigned long long)rs->producers_refused);
 	if (s->disk_full)
 		printf("FULL       disk full: ingest takes only what fits in the %.1f MiB free for "
 		       "reuse, else answers RETRY_LATER store_full; sending goes on\n",
@@ -344,16 +332,14 @@ static void print_stats_text(const char *dir, const struct store_stats *s, int64
 
 /* The providers as the pacing file has them (the pool's own view), with
  * what pace.shared did for each (the counters, null without them). */
-static json_t *providers_json(const char *dir)
+static json_t *providers_json(const char *dir, const struct counted *cs)
 {
 	struct pace_view pv[PACE_MAX_SLOTS];
-	struct shared_seen sh[PACE_MAX_SLOTS];
 	int n = pace_list(dir, pv, PACE_MAX_SLOTS);
-	int known = read_shared(dir, sh);
 	json_t *arr = json_array();
 
 	for (int i = 0; arr != NULL && i < n; i++) {
-		const struct shared_seen *x = &sh[pv[i].slot];
+		const struct shared_seen *x = &cs->shared[pv[i].slot];
 		json_t *o = json_pack("{s:s, s:f, s:f, s:f, s:I, s:s, s:I, s:s?, s:b, s:o}", "name",
 				      pv[i].name,
 				      "limit_per_s", pv[i].units_per_s, "allowed_per_s",
@@ -363,7 +349,7 @@ static json_t *providers_json(const char *dir)
 				      (json_int_t)pv[i].blocked_ms, "misconfigured",
 				      pv[i].misconfigured ? pv[i].reason : NULL, "paused",
 				      pv[i].paused, "shared",
-				      known ? json_pack("{s:I, s:I, s:I}", "round_trips",
+				      cs->known ? json_pack("{s:I, s:I, s:I}", "round_trips",
 							(json_int_t)x->trips, "units",
 							(json_int_t)x->units, "fallback_processes",
 							(json_int_t)x->down)
@@ -390,35 +376,31 @@ static json_t *counts_json(const char *const *names, const uint64_t *v, int n)
 /* {"delivered": n, ..., "missing": n or null, "missing_after_s": s or null}:
  * the reports the endpoint took, by result (null: no counters file); the
  * producers refused into *refused (null: no counters file). */
-static json_t *receipts_json(const char *dir, json_t **refused)
+static json_t *receipts_json(const struct counted *cs, json_t **refused)
 {
-	struct receipts_seen rs;
+	const struct counted *rs = cs;
 	json_t *o;
 
-	read_receipts(dir, &rs);
-	*refused = rs.known ? json_integer((json_int_t)rs.producers_refused) : json_null();
-	if (!rs.known)
+	*refused = rs->known ? json_integer((json_int_t)rs->producers_refused) : json_null();
+	if (!rs->known)
 		return json_null();
-	o = counts_json(counters_receipt_names, rs.result, COUNTERS_RECEIPT_COUNT);
+	o = counts_json(counters_receipt_names, rs->result, COUNTERS_RECEIPT_COUNT);
 	if (o != NULL) {
 		json_object_set_new(o, "missing",
-				    rs.counted ? json_integer((json_int_t)rs.missing) : json_null());
+				    rs->counted ? json_integer((json_int_t)rs->missing) : json_null());
 		json_object_set_new(o, "missing_after_s",
-				    rs.counted ? json_integer((json_int_t)rs.expect_s) : json_null());
+				    rs->counted ? json_integer((json_int_t)rs->expect_s) : json_null());
 	}
 	return o;
 }
 
-static json_t *velocity_json(const char *dir)
+static json_t *velocity_json(const struct counted *cs)
 {
-	struct receipts_seen rs;
-
-	read_receipts(dir, &rs);
-	return rs.known ? counts_json(velocity_names, rs.velocity, VELOCITY_SEEN) : json_null();
+	return cs->known ? counts_json(velocity_names, cs->velocity, VELOCITY_SEEN) : json_null();
 }
 
 static int print_stats_json(const char *dir, const struct store_stats *s, int64_t now,
-			    const struct paused *pa)
+			    const struct paused *pa, const struct counted *cs)
 {
 	json_t *paused = json_array();
 	json_t *root = json_object();
@@ -451,9 +433,9 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 	rc |= json_object_set_new(root, "keys_kept", json_integer((json_int_t)s->keys_kept));
 	rc |= json_object_set_new(root, "receipts_held",
 				  json_integer((json_int_t)s->receipts_held));
-	rc |= json_object_set_new(root, "receipts", receipts_json(dir, &refused));
+	rc |= json_object_set_new(root, "receipts", receipts_json(cs, &refused));
 	rc |= json_object_set_new(root, "producers_refused", refused);
-	rc |= json_object_set_new(root, "velocity", velocity_json(dir));
+	rc |= json_object_set_new(root, "velocity", velocity_json(cs));
 	rc |= json_object_set_new(root, "outbox", json_integer((json_int_t)s->outbox));
 	rc |= json_object_set_new(root, "outbox_dropped",
 				  json_integer((json_int_t)s->outbox_dropped));
@@ -486,7 +468,7 @@ static int print_stats_json(const char *dir, const struct store_stats *s, int64_
 	rc |= json_object_set_new(root, "full", s->disk_full     ? json_string("disk")
 						 : s->ingest_full ? json_string("map")
 								  : json_null());
-	rc |= json_object_set_new(root, "providers", providers_json(dir));
+	rc |= json_object_set_new(root, "providers", providers_json(dir, cs));
 	for (int i = 0; paused != NULL && i < pa->n; i++)
 		rc |= json_array_append_new(paused, json_pack("{s:s, s:I}", "name", pa->p[i].name,
 							      "since_ms",
@@ -504,6 +486,7 @@ static int cmd_stats(store *st, const char *dir, int json)
 {
 	struct store_stats s;
 	struct paused pa;
+	struct counted cs;
 	int64_t now = clock_wall_ms();
 
 	if (store_stats(st, &s) != STORE_OK ||
@@ -511,13 +494,14 @@ static int cmd_stats(store *st, const char *dir, int json)
 		fprintf(stderr, "smsqctl: stats: %s\n", store_errmsg(st));
 		return 1;
 	}
+	read_counted(dir, &cs);
 	if (json) {
-		if (print_stats_json(dir, &s, now, &pa) != 0) {
+		if (print_stats_json(dir, &s, now, &pa, &cs) != 0) {
 			fprintf(stderr, "smsqctl: cannot write JSON\n");
 			return 1;
 		}
 	} else {
-		print_stats_text(dir, &s, now, &pa);
+		print_stats_text(dir, &s, now, &pa, &cs);
 	}
 	return 0;
 }

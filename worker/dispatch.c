@@ -1173,8 +1173,10 @@ static void shared_state(dispatch *d, struct prov *p, int down)
 }
 
 /* Make p's reservoir hold units: 0 when it does and they may go now (or
- * the server is down: the node's share then), else ns to wait. */
-static int64_t shared_reserve(dispatch *d, struct prov *p, uint32_t units, int64_t now_ns)
+ * the server is down: the node's share then), else ns to wait.  full: p's
+ * effective limits now, when the caller has them (else NULL). */
+static int64_t shared_reserve(dispatch *d, struct prov *p, const struct pace_limits *full,
+			      uint32_t units, int64_t now_ns)
 {
 	struct pace_limits e;
 	double tol;
@@ -1185,7 +1187,7 @@ static int64_t shared_reserve(dispatch *d, struct prov *p, uint32_t units, int64
 		p->reservoir = 0; /* a second old: spent now, they would be a burst */
 	if (p->reservoir >= (int64_t)units)
 		return p->usable_ns > now_ns ? p->usable_ns - now_ns : 0;
-	e = pace_effective(d->pace, p->slot, &p->lim, now_ns);
+	e = full != NULL ? *full : pace_effective(d->pace, p->slot, &p->lim, now_ns);
 	tol = (double)e.burst - 1.0 - e.units_per_s * ((double)PACE_JITTER_NS / 1e9);
 	need = (int64_t)units - p->reservoir;
 	got = pace_shared_take(d->shared, p->conf.name, e.units_per_s, tol > 0 ? tol : 0,
@@ -1273,7 +1275,9 @@ static int64_t send_one(dispatch *d, int pi, int probe, int64_t now_ns)
 		for (size_t keep = provider_distinct_prefix(pm, n); n > keep; n--)
 			units -= units_of(p, q_at(d, n - 1));
 	}
-	wait = d->shared != NULL ? shared_reserve(d, p, units, now_ns) : 0;
+	wait = d->shared != NULL
+		       ? shared_reserve(d, p, d->shared_down ? NULL : &eff, units, now_ns)
+		       : 0;
 	if (wait <= 0)
 		wait = pace_take(d->pace, p->slot, d->shared_down ? &share : &p->lim, units, now_ns);
 	if (wait > 0) {
